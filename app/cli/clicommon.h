@@ -1,0 +1,35 @@
+#pragma once
+
+#include <QCommandLineParser>
+#include <QString>
+#include <QStringList>
+
+#include <optional>
+
+namespace leantune::cli {
+
+// Exit codes: 0 success, 1 the command failed (data, I/O, training), 2 usage error.
+enum ExitCode { Ok = 0, Failure = 1, Usage = 2 };
+
+// Prints "leantune-cli: error: MESSAGE" to stderr and returns CODE.
+int fail(const QString &message, int code = Failure);
+void printOut(const QString &text);   // stdout, as UTF-8, no newline added
+void printErr(const QString &text);   // stderr, as UTF-8, no newline added
+
+// Parses ARGS (the command's own arguments, without "leantune-cli" and the command name). Returns
+// an exit code when the command should stop now (--help printed: 0; a parse error printed: 2).
+std::optional<int> parseArguments(QCommandLineParser &parser, const QString &command,
+                                  const QString &synopsis, const QStringList &args);
+
+// Strict number parsing of an option's value; an error message when it is not a number.
+std::optional<int> intOption(const QCommandLineParser &parser, const QString &name, QString *error);
+std::optional<double> doubleOption(const QCommandLineParser &parser, const QString &name, QString *error);
+
+int scanCommand(const QStringList &args);
+int importIdxCommand(const QStringList &args);
+int scheduleCommand(const QStringList &args);
+int trainCommand(const QStringList &args);
+int evaluateCommand(const QStringList &args);
+int sampleCommand(const QStringList &args);
+
+} // namespace leantune::cli

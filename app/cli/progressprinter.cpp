@@ -1,0 +1,140 @@
+#include "progressprinter.h"
+
+#include "clicommon.h"
+
+#include <QJsonDocument>
+#include <QStringBuilder>
+
+#include <cstdio>
+#include <unistd.h>
+
+namespace leantune::cli {
+
+namespace {
+
+QString megabytes(std::int64_t bytes) { return QString::number(double(bytes) / (1024.0 * 1024.0), 'f', 0) % QStringLiteral(" MiB"); }
+
+QString duration(double seconds)
+{
+    const qint64 s = qint64(seconds + 0.5);
+    return s >= 3600 ? QStringLiteral("%1h%2m").arg(s / 3600).arg((s % 3600) / 60, 2, 10, QLatin1Char('0'))
+                     : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
+}
+
+} // namespace
+
+ProgressPrinter::ProgressPrinter(Mode mode, int epochs, QObject *parent)
+    : QObject(parent), m_mode(mode), m_epochs(epochs), m_tty(isatty(fileno(stderr)))
+{
+    m_clock.start();
+}
+
+void ProgressPrinter::clearLine()
+{
+    if (m_lineOpen) {
+        printErr(m_tty ? QStringLiteral("\r\033[K") : QStringLiteral("\n"));
+        m_lineOpen = false;
+    }
+}
+
+void ProgressPrinter::onStarted(const QString &device, qint64 totalSteps, qint64 stepsPerEpoch)
+{
+    m_totalSteps = totalSteps;
+    if (m_mode != Mode::Json && m_mode != Mode::None)
+        printErr(QStringLiteral("training on %1: %2 epochs of %3 steps\n").arg(device).arg(m_epochs).arg(stepsPerEpoch));
+    else if (m_mode == Mode::Json)
+        printErr(QStringLiteral("training on %1\n").arg(device));
+}
+
+void ProgressPrinter::onSample(const MetricsSample &s)
+{
+    if (m_mode == Mode::Json) {
+        printOut(QString::fromUtf8(QJsonDocument(s.toJson()).toJson(QJsonDocument::Compact)) % QLatin1Char('\n'));
+        return;
+    }
+    if (m_mode != Mode::Bar || !s.event.isEmpty())
+        return;
+    // A terminal gets a live bar (10 Hz); a pipe or log file a line every 10 s.
+    if (m_lastDraw.isValid() && m_lastDraw.elapsed() < (m_tty ? 100 : 10000))
+        return;
+    m_lastDraw.start();
+    const double done = m_totalSteps > 0 ? double(s.step) / double(m_totalSteps) : 0.0;
+    constexpr int kWidth = 24;
+    const int filled = int(done * kWidth);
+    const QString bar = QString(filled, QLatin1Char('=')) % QString(kWidth - filled, QLatin1Char(' '));
+    const double elapsed = s.elapsedSec;
+    const QString eta = done > 0.01 ? duration(elapsed * (1.0 - done) / done) : QStringLiteral("--:--");
+    QString line = QStringLiteral("[%1] epoch %2/%3 %4% | %5 img/s (data %6%) | loss %7 | sparsity %8/%9 | RSS %10")
+                       .arg(bar)
+                       .arg(s.epoch + 1)
+                       .arg(m_epochs)
+                       .arg(int(done * 100.0), 3)
+                       .arg(s.imagesPerSec, 0, 'f', 0)
+                       .arg(s.dataWaitMs + s.computeMs > 0 ? int(100.0 * s.dataWaitMs / (s.dataWaitMs + s.computeMs)) : 0)
+                       .arg(s.loss, 0, 'f', 3)
+                       .arg(s.targetSparsity, 0, 'f', 2)
+                       .arg(s.measuredSparsity, 0, 'f', 2)
+                       .arg(megabytes(s.hostRssBytes));
+    if (s.deviceAllocatedBytes >= 0)
+        line += QStringLiteral(" | GPU %1 (peak %2)").arg(megabytes(s.deviceAllocatedBytes), megabytes(s.devicePeakBytes));
+    line += QStringLiteral(" | ETA ") % eta;
+    if (m_tty) {
+        printErr(QStringLiteral("\r\033[K") % line);
+        m_lineOpen = true;
+    } else {
+        printErr(line % QLatin1Char('\n'));
+    }
+}
+
+void ProgressPrinter::onEpoch(const EpochSummary &e)
+{
+    if (m_mode == Mode::None || m_mode == Mode::Json)
+        return;
+    clearLine();
+    printErr(QStringLiteral("epoch %1/%2: train loss %3 acc %4% | val loss %5 acc %6% | sparsity %7 | %8 s\n")
+                 .arg(e.epoch + 1)
+                 .arg(m_epochs)
+                 .arg(e.trainLoss, 0, 'f', 4)
+                 .arg(e.trainAccuracy * 100.0, 0, 'f', 2)
+                 .arg(e.valLoss, 0, 'f', 4)
+                 .arg(e.valAccuracy * 100.0, 0, 'f', 2)
+                 .arg(e.measuredSparsity, 0, 'f', 3)
+                 .arg(e.seconds, 0, 'f', 1));
+}
+
+void ProgressPrinter::onLog(const QString &message)
+{
+    if (m_mode == Mode::None)
+        return;
+    clearLine();
+    printErr(message % QLatin1Char('\n'));
+}
+
+void ProgressPrinter::onFinished(const RunSummary &s)
+{
+    clearLine();
+    if (m_mode == Mode::Json) {
+        printErr(QString::fromUtf8(QJsonDocument(s.toJson()).toJson(QJsonDocument::Compact)) % QLatin1Char('\n'));
+        return;
+    }
+    QString text = QStringLiteral("%1: %2 steps, %3 epochs in %4 on %5\n")
+                       .arg(s.status)
+                       .arg(s.steps)
+                       .arg(s.epochs)
+                       .arg(duration(s.wallSeconds), s.device);
+    if (s.valAccuracy >= 0)
+        text += QStringLiteral("  validation accuracy %1%\n").arg(s.valAccuracy * 100.0, 0, 'f', 2);
+    if (s.testAccuracy >= 0)
+        text += QStringLiteral("  test accuracy       %1%\n").arg(s.testAccuracy * 100.0, 0, 'f', 2);
+    text += QStringLiteral("  sparsity            %1 measured (target %2)\n").arg(s.finalSparsity, 0, 'f', 4).arg(s.targetSparsity, 0, 'f', 4);
+    text += QStringLiteral("  throughput          %1 images/s (median)\n").arg(s.imagesPerSec, 0, 'f', 0);
+    text += QStringLiteral("  peak host RSS       %1\n").arg(megabytes(s.peakHostRssBytes));
+    if (s.peakDeviceBytes >= 0)
+        text += QStringLiteral("  peak device memory  %1\n").arg(megabytes(s.peakDeviceBytes));
+    if (s.skippedFiles)
+        text += QStringLiteral("  skipped files       %1 (failed to decode)\n").arg(s.skippedFiles);
+    text += QStringLiteral("  results in          %1\n").arg(s.runDir);
+    printErr(text);
+}
+
+} // namespace leantune::cli

@@ -1,0 +1,87 @@
+#include "dataset/datasplit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+
+namespace leantune {
+
+namespace {
+
+// splitmix64 finalizer: spreads (seed, label) into well-mixed 64-bit seeds.
+std::uint64_t mix64(std::uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+// Unbiased uniform integer in [0, n), n > 0. Defined here rather than with
+// std::uniform_int_distribution, whose algorithm differs between standard libraries: a split must be
+// the same on every platform for a seed.
+std::uint64_t uniformBelow(std::mt19937_64 &rng, std::uint64_t n)
+{
+    const std::uint64_t threshold = (0 - n) % n;   // 2^64 mod n
+    for (;;) {
+        const std::uint64_t r = rng();
+        if (r >= threshold)
+            return r % n;
+    }
+}
+
+} // namespace
+
+std::vector<Sample> samplesOf(const DatasetIndex &index)
+{
+    std::vector<Sample> samples;
+    samples.reserve(index.images.size());
+    for (const ImageEntry &image : index.images) {
+        if (image.label < 0)
+            continue;   // unlabelled: can never be trained on
+        samples.push_back(Sample{image.path, image.label});
+    }
+    return samples;
+}
+
+DataSplit splitStratified(const DatasetIndex &index, double valFraction, std::uint64_t seed)
+{
+    const std::vector<Sample> samples = samplesOf(index);
+    if (!(valFraction > 0.0))   // also catches NaN
+        valFraction = 0.0;
+    valFraction = std::min(valFraction, 1.0);
+
+    // Positions in `samples` per label, in index order.
+    std::map<int, std::vector<std::size_t>> byLabel;
+    for (std::size_t i = 0; i < samples.size(); ++i)
+        byLabel[samples[i].label].push_back(i);
+
+    std::vector<char> toValidation(samples.size(), 0);
+    for (auto &[label, members] : byLabel) {
+        const std::size_t count = members.size();
+        auto take = static_cast<std::size_t>(std::llround(static_cast<double>(count) * valFraction));
+        if (valFraction > 0.0 && count >= 2)
+            take = std::max<std::size_t>(take, 1);
+        if (valFraction < 1.0)   // keep at least one training image per class
+            take = std::min(take, count > 0 ? count - 1 : 0);
+        if (take == 0)
+            continue;
+
+        // Fisher-Yates with a per-class generator: a class's split does not depend on other classes.
+        std::mt19937_64 rng(mix64(seed ^ mix64(static_cast<std::uint64_t>(label))));
+        for (std::size_t i = count - 1; i > 0; --i) {
+            const auto j = static_cast<std::size_t>(uniformBelow(rng, i + 1));
+            std::swap(members[i], members[j]);
+        }
+        for (std::size_t i = 0; i < take; ++i)
+            toValidation[members[i]] = 1;
+    }
+
+    DataSplit split;
+    for (std::size_t i = 0; i < samples.size(); ++i)
+        (toValidation[i] ? split.validation : split.train).push_back(samples[i]);
+    return split;
+}
+
+} // namespace leantune

@@ -1,0 +1,87 @@
+#pragma once
+// Private header (includes torch): for core's .cpp files and the tests only.
+
+#include "dataset/datasplit.h"
+#include "dataset/imagedecoder_p.h"
+
+#include <torch/torch.h>
+
+#include <QString>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace leantune {
+
+struct LoaderOptions {
+    DecodeOptions decode;        // input size, channels, augmentation, normalization
+    int batchSize = 64;
+    int workers = 2;             // decode threads
+    int queueDepth = 4;          // batches decoded ahead; host memory ≤ queueDepth × batchBytes()
+    bool shuffle = true;         // seeded per-epoch shuffle (seed, epoch)
+    bool dropLast = false;
+    std::uint64_t seed = 0;
+    bool pinMemory = false;      // allocate batches in pinned memory (CUDA runs)
+};
+
+// A batch: images float32 [N, C, H, W], labels int64 [N]. N < batchSize for the last batch or when
+// files in it failed to decode (they are skipped and counted in `skipped`). N is never 0: a batch
+// whose files all failed is not delivered; its skipped count is added to the next batch's, and the
+// delivered `index` values then have a gap.
+struct Batch {
+    torch::Tensor images;
+    torch::Tensor labels;
+    std::int64_t index = 0;      // batch number within the epoch
+    int skipped = 0;
+    double waitMs = 0.0;         // time the consumer blocked in next() for this batch (data wait)
+};
+
+// Streams batches from disk with bounded memory. Decode threads take whole batches in order of a
+// seeded permutation; the consumer receives batches in index order, so a seed gives the same batches
+// whatever the thread timing or worker count (augmentation is seeded per sample position).
+// Thread affinity: one consumer thread calls startEpoch()/next(); stop() is safe from any thread.
+// Memory: at most queueDepth batches are decoded or being decoded at once, plus the one the consumer
+// holds. Files that fail to decode are skipped and counted, never fatal; no method throws.
+// The first loader sets OpenCV's global thread count to 1 (cv::setNumThreads): the decode threads are
+// the parallelism, and nested OpenCV/TBB work would only compete with them and with torch.
+class StreamingLoader {
+public:
+    StreamingLoader(std::vector<Sample> samples, LoaderOptions options);
+    ~StreamingLoader();   // stops and joins the decode threads
+
+    StreamingLoader(const StreamingLoader &) = delete;
+    StreamingLoader &operator=(const StreamingLoader &) = delete;
+
+    // Begins epoch `epoch` (0-based), discarding whatever is left of the previous one (waits for the
+    // files being decoded to finish). Clears a previous stop(). next() without any startEpoch()
+    // starts epoch 0.
+    void startEpoch(int epoch);
+    // Starts mid-epoch at batch `firstBatch` (for resume). startEpoch(e) == startEpoch(e, 0).
+    void startEpoch(int epoch, std::int64_t firstBatch);
+    // Blocks until the next batch is ready. std::nullopt at the end of the epoch or after stop().
+    std::optional<Batch> next();
+    // Wakes a blocked next() and stops decoding; safe from any thread.
+    void stop();
+
+    std::int64_t batchesPerEpoch() const;
+    std::size_t size() const;                    // number of samples
+    std::int64_t skippedTotal() const;           // files that failed to decode, all epochs
+    std::size_t batchBytes() const;              // bytes of one full image batch
+    const LoaderOptions &options() const;
+    // The order of sample indices for an epoch (exposed for tests).
+    std::vector<std::int64_t> permutation(int epoch) const;
+    // Most batches claimed by decode threads and not yet handed out, at any one time (for tests:
+    // never more than queueDepth).
+    std::size_t peakBatchesInFlight() const;
+    // True while a next() call is blocked waiting for a batch (for tests).
+    bool isConsumerWaiting() const;
+
+private:
+    struct Private;
+    std::unique_ptr<Private> d;
+};
+
+} // namespace leantune

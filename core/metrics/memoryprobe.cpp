@@ -1,0 +1,82 @@
+#include "metrics/memoryprobe.h"
+#include "metrics/cudashim_p.h"
+
+#include <QFile>
+#include <QStringBuilder>
+
+#include <torch/cuda.h>
+
+#include <unistd.h>
+
+namespace leantune {
+
+namespace {
+
+// Reads "Key:   1234 kB" from a /proc status-style file; returns bytes or 0.
+std::int64_t readProcKb(const char *file, const QByteArray &key)
+{
+    QFile f(QString::fromLatin1(file));
+    if (!f.open(QIODevice::ReadOnly))
+        return 0;
+    const QByteArray all = f.readAll();
+    for (const QByteArray &line : all.split('\n')) {
+        if (!line.startsWith(key))
+            continue;
+        const QByteArray rest = line.mid(key.size()).trimmed();   // "1234 kB"
+        bool ok = false;
+        const qint64 kb = rest.split(' ').value(0).toLongLong(&ok);
+        return ok ? kb * 1024 : 0;
+    }
+    return 0;
+}
+
+} // namespace
+
+std::int64_t hostRssBytes()
+{
+    QFile f(QStringLiteral("/proc/self/statm"));
+    if (!f.open(QIODevice::ReadOnly))
+        return 0;
+    const QList<QByteArray> parts = f.readAll().split(' ');
+    if (parts.size() < 2)
+        return 0;
+    return parts[1].toLongLong() * std::int64_t(sysconf(_SC_PAGESIZE));
+}
+
+std::int64_t hostPeakRssBytes() { return readProcKb("/proc/self/status", "VmHWM:"); }
+std::int64_t hostTotalMemoryBytes() { return readProcKb("/proc/meminfo", "MemTotal:"); }
+std::int64_t hostAvailableMemoryBytes() { return readProcKb("/proc/meminfo", "MemAvailable:"); }
+
+DeviceMemory deviceMemory(int cudaIndex)
+{
+    DeviceMemory m;
+    cudashim::readDeviceMemory(cudaIndex, &m.allocated, &m.reserved, &m.peak, &m.used, &m.total);
+    return m;
+}
+
+void resetDevicePeak(int cudaIndex) { cudashim::resetPeak(cudaIndex); }
+void emptyDeviceCache() { cudashim::emptyCache(); }
+
+int cudaDeviceCount()
+{
+    try {
+        return torch::cuda::is_available() ? int(torch::cuda::device_count()) : 0;
+    } catch (const std::exception &) {
+        return 0;
+    }
+}
+
+QString deviceDescription(const QString &device, int threads)
+{
+    if (device.startsWith(QLatin1String("cuda"))) {
+        const int index = device.contains(QLatin1Char(':')) ? device.section(QLatin1Char(':'), 1).toInt() : 0;
+        const QString name = cudashim::deviceName(index);
+        const DeviceMemory m = deviceMemory(index);
+        const QString total = m.total > 0 ? QString::number(double(m.total) / 1e9, 'f', 0) % QStringLiteral(" GB")
+                                          : QStringLiteral("memory unknown");
+        return QStringLiteral("CUDA %1: %2, %3").arg(index).arg(name, total);
+    }
+    return QStringLiteral("CPU, %1 thread%2").arg(threads).arg(threads == 1 ? QString() : QStringLiteral("s"));
+}
+
+} // namespace leantune

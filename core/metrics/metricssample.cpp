@@ -1,0 +1,70 @@
+#include "metrics/metricssample.h"
+
+#include <QStringBuilder>
+
+namespace leantune {
+
+namespace {
+QString num(double v) { return QString::number(v, 'g', 8); }
+QString num(std::int64_t v) { return QString::number(v); }
+} // namespace
+
+QJsonObject MetricsSample::toJson() const
+{
+    QJsonObject o;
+    o[QStringLiteral("step")] = qint64(step);
+    o[QStringLiteral("epoch")] = epoch;
+    o[QStringLiteral("epoch_progress")] = epochProgress;
+    o[QStringLiteral("images")] = qint64(images);
+    o[QStringLiteral("images_per_sec")] = imagesPerSec;
+    o[QStringLiteral("data_wait_ms")] = dataWaitMs;
+    o[QStringLiteral("compute_ms")] = computeMs;
+    o[QStringLiteral("loss")] = loss;
+    o[QStringLiteral("accuracy")] = accuracy;
+    o[QStringLiteral("val_loss")] = valLoss;
+    o[QStringLiteral("val_accuracy")] = valAccuracy;
+    o[QStringLiteral("lr")] = learningRate;
+    o[QStringLiteral("target_sparsity")] = targetSparsity;
+    o[QStringLiteral("measured_sparsity")] = measuredSparsity;
+    o[QStringLiteral("host_rss_bytes")] = qint64(hostRssBytes);
+    o[QStringLiteral("host_peak_rss_bytes")] = qint64(hostPeakRssBytes);
+    o[QStringLiteral("device_allocated_bytes")] = qint64(deviceAllocatedBytes);
+    o[QStringLiteral("device_reserved_bytes")] = qint64(deviceReservedBytes);
+    o[QStringLiteral("device_peak_bytes")] = qint64(devicePeakBytes);
+    o[QStringLiteral("device_used_bytes")] = qint64(deviceUsedBytes);
+    o[QStringLiteral("device_total_bytes")] = qint64(deviceTotalBytes);
+    o[QStringLiteral("batch_size")] = batchSize;
+    o[QStringLiteral("elapsed_sec")] = elapsedSec;
+    if (!event.isEmpty())
+        o[QStringLiteral("event")] = event;
+    return o;
+}
+
+QStringList MetricsSample::csvHeader()
+{
+    return {QStringLiteral("step"), QStringLiteral("epoch"), QStringLiteral("epoch_progress"),
+            QStringLiteral("images"), QStringLiteral("images_per_sec"), QStringLiteral("data_wait_ms"),
+            QStringLiteral("compute_ms"), QStringLiteral("loss"), QStringLiteral("accuracy"),
+            QStringLiteral("val_loss"), QStringLiteral("val_accuracy"), QStringLiteral("lr"),
+            QStringLiteral("target_sparsity"), QStringLiteral("measured_sparsity"),
+            QStringLiteral("host_rss_bytes"), QStringLiteral("host_peak_rss_bytes"),
+            QStringLiteral("device_allocated_bytes"), QStringLiteral("device_reserved_bytes"),
+            QStringLiteral("device_peak_bytes"), QStringLiteral("device_used_bytes"),
+            QStringLiteral("device_total_bytes"), QStringLiteral("batch_size"),
+            QStringLiteral("elapsed_sec"), QStringLiteral("event")};
+}
+
+QString MetricsSample::toCsvRow() const
+{
+    const QStringList fields{num(step), num(std::int64_t(epoch)), num(epochProgress), num(images),
+                             num(imagesPerSec), num(dataWaitMs), num(computeMs), num(loss),
+                             num(accuracy), num(valLoss), num(valAccuracy), num(learningRate),
+                             num(targetSparsity), num(measuredSparsity), num(hostRssBytes),
+                             num(hostPeakRssBytes), num(deviceAllocatedBytes),
+                             num(deviceReservedBytes), num(devicePeakBytes), num(deviceUsedBytes),
+                             num(deviceTotalBytes), num(std::int64_t(batchSize)), num(elapsedSec),
+                             event};
+    return fields.join(QLatin1Char(','));
+}
+
+} // namespace leantune

@@ -1,0 +1,46 @@
+#include "model/modelspec.h"
+
+namespace leantune {
+
+namespace {
+
+constexpr int MaxInputSize = 1024;
+
+// Smallest square input each model can take (its feature maps must not shrink below 1×1).
+int minInputSize(const QString &name)
+{
+    if (name == QLatin1String("resnet18"))
+        return 16;
+    return 8;   // smallcnn, resnet8
+}
+
+} // namespace
+
+QStringList modelNames()
+{
+    return {QStringLiteral("smallcnn"), QStringLiteral("resnet8"), QStringLiteral("resnet18")};
+}
+
+QString validateModelSpec(const ModelSpec &spec)
+{
+    if (!modelNames().contains(spec.name))
+        return QStringLiteral("unknown model '%1' (choose smallcnn, resnet8 or resnet18)")
+            .arg(spec.name);
+    const int minSize = minInputSize(spec.name);
+    if (spec.inputSize < minSize)
+        return QStringLiteral("input size %1 is too small for %2 (minimum %3 pixels)")
+            .arg(spec.inputSize)
+            .arg(spec.name)
+            .arg(minSize);
+    if (spec.inputSize > MaxInputSize)
+        return QStringLiteral("input size %1 is too large (maximum %2 pixels)")
+            .arg(spec.inputSize)
+            .arg(MaxInputSize);
+    if (spec.channels != 1 && spec.channels != 3)
+        return QStringLiteral("channels must be 1 or 3, got %1").arg(spec.channels);
+    if (spec.classes < 2)
+        return QStringLiteral("classes must be at least 2, got %1").arg(spec.classes);
+    return {};
+}
+
+} // namespace leantune

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <QString>
+#include <QStringList>
+
+namespace leantune {
+
+// What the model zoo needs to build a classifier. Torch-free, so the CLI and GUI can use it.
+struct ModelSpec {
+    QString name = QStringLiteral("smallcnn");   // smallcnn | resnet8 | resnet18
+    int inputSize = 28;                            // square input, pixels
+    int channels = 1;                              // 1 or 3
+    int classes = 10;
+};
+
+QStringList modelNames();
+// Empty when the spec is valid, else a one-line reason (unknown model, input too small, ...).
+QString validateModelSpec(const ModelSpec &spec);
+
+} // namespace leantune

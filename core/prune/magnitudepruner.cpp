@@ -1,0 +1,166 @@
+#include "prune/magnitudepruner_p.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace leantune {
+
+namespace {
+
+// Depthwise convolutions (one filter per input channel) have too few weights per filter to prune.
+bool isDepthwise(const torch::nn::Conv2dImpl &conv)
+{
+    const auto &o = conv.options;
+    return o.in_channels() > 1 && o.groups() == o.in_channels();
+}
+
+std::string weightName(const std::string &moduleName)
+{
+    return moduleName.empty() ? std::string("weight") : moduleName + ".weight";
+}
+
+// Number of weights to keep, computed as TF-MOT's pruning_impl does:
+// max(round(float32(n) · (1 − float32(s))), 1) with round-half-to-even, capped at n.
+std::int64_t keepCount(std::int64_t n, double sparsity)
+{
+    const float product = static_cast<float>(n) * (1.0f - static_cast<float>(sparsity));
+    const auto k = static_cast<std::int64_t>(std::nearbyint(product));
+    return std::min(std::max<std::int64_t>(k, 1), n);
+}
+
+} // namespace
+
+MagnitudePruner::MagnitudePruner(torch::nn::Module &model, PruningSchedule schedule)
+    : m_schedule(std::move(schedule))
+{
+    torch::NoGradGuard noGrad;
+    // The model itself is visited by hand: named_modules() can only include it when it is owned by
+    // a shared_ptr, and a caller may hand in a module that lives on the stack.
+    addModule(std::string(), model);
+    for (const auto &item : model.named_modules(std::string(), /*include_self=*/false))
+        addModule(item.key(), *item.value());
+}
+
+void MagnitudePruner::addModule(const std::string &name, torch::nn::Module &module)
+{
+    torch::Tensor weight;
+    if (auto *conv = module.as<torch::nn::Conv2dImpl>()) {
+        if (!isDepthwise(*conv))
+            weight = conv->weight;
+    } else if (auto *linear = module.as<torch::nn::LinearImpl>()) {
+        weight = linear->weight;
+    }
+    if (weight.defined() && weight.numel() > 0)
+        m_entries.push_back({weightName(name), weight, torch::ones_like(weight)});
+}
+
+bool MagnitudePruner::step(std::int64_t step)
+{
+    const bool update = m_schedule.shouldUpdate(step);
+    if (update)
+        updateMasks(m_schedule.sparsityAt(step));
+    applyMasks();
+    return update;
+}
+
+void MagnitudePruner::applyMasks()
+{
+    torch::NoGradGuard noGrad;
+    for (Entry &e : m_entries)
+        e.weight.mul_(e.mask);
+}
+
+void MagnitudePruner::updateMasks(double sparsity)
+{
+    torch::NoGradGuard noGrad;
+    m_target = sparsity;
+    for (Entry &e : m_entries) {
+        const std::int64_t n = e.weight.numel();
+        const std::int64_t k = sparsity > 0.0 ? keepCount(n, sparsity) : n;
+        if (k >= n) {
+            e.mask = torch::ones_like(e.weight);
+            continue;
+        }
+        // The k-th largest magnitude is the (n − k + 1)-th smallest; everything at or above it
+        // is kept, so ties with the threshold survive (TF-MOT: abs(w) >= threshold).
+        const torch::Tensor magnitude = e.weight.detach().abs();
+        const torch::Tensor threshold =
+            std::get<0>(torch::kthvalue(magnitude.reshape({-1}), n - k + 1));
+        e.mask = magnitude.ge(threshold).to(e.weight.dtype());
+    }
+}
+
+double MagnitudePruner::measuredSparsity() const
+{
+    std::int64_t elements = 0;
+    double kept = 0.0;
+    for (const Entry &e : m_entries) {
+        elements += e.mask.numel();
+        kept += e.mask.sum().item<double>();
+    }
+    return elements ? 1.0 - kept / double(elements) : 0.0;
+}
+
+std::vector<LayerSparsity> MagnitudePruner::layerSparsity() const
+{
+    std::vector<LayerSparsity> layers;
+    layers.reserve(m_entries.size());
+    for (const Entry &e : m_entries) {
+        LayerSparsity l;
+        l.name = QString::fromStdString(e.name);
+        l.elements = e.mask.numel();
+        l.zeros = l.elements - e.mask.count_nonzero().item<std::int64_t>();
+        layers.push_back(l);
+    }
+    return layers;
+}
+
+std::vector<std::string> MagnitudePruner::prunableNames() const
+{
+    std::vector<std::string> names;
+    names.reserve(m_entries.size());
+    for (const Entry &e : m_entries)
+        names.push_back(e.name);
+    return names;
+}
+
+std::vector<torch::Tensor> MagnitudePruner::masks() const
+{
+    std::vector<torch::Tensor> out;
+    out.reserve(m_entries.size());
+    for (const Entry &e : m_entries)
+        out.push_back(e.mask.clone());
+    return out;
+}
+
+bool MagnitudePruner::setMasks(const std::vector<torch::Tensor> &masks, double target,
+                               QString *error)
+{
+    const auto fail = [error](const QString &message) {
+        if (error)
+            *error = message;
+        return false;
+    };
+    if (masks.size() != m_entries.size())
+        return fail(QStringLiteral("expected %1 pruning masks, got %2")
+                        .arg(m_entries.size())
+                        .arg(masks.size()));
+    for (std::size_t i = 0; i < masks.size(); ++i) {
+        if (!masks[i].defined() || masks[i].sizes() != m_entries[i].weight.sizes())
+            return fail(QStringLiteral("pruning mask %1 does not match the shape of '%2'")
+                            .arg(i)
+                            .arg(QString::fromStdString(m_entries[i].name)));
+    }
+    torch::NoGradGuard noGrad;
+    for (std::size_t i = 0; i < masks.size(); ++i) {
+        Entry &e = m_entries[i];
+        // Any non-zero entry (bool true or float 1) keeps the weight.
+        e.mask = masks[i].detach().ne(0).to(e.weight.device(), e.weight.scalar_type());
+    }
+    m_target = target;
+    if (error)
+        error->clear();
+    return true;
+}
+
+} // namespace leantune

@@ -1,0 +1,66 @@
+#pragma once
+// Private header (includes torch).
+
+#include "prune/pruningschedule.h"
+
+#include <torch/torch.h>
+
+#include <QString>
+
+#include <string>
+#include <vector>
+
+namespace leantune {
+
+struct LayerSparsity {
+    QString name;          // parameter name, e.g. "conv1.weight"
+    std::int64_t elements = 0;
+    std::int64_t zeros = 0;   // masked-out elements
+    double sparsity() const { return elements ? double(zeros) / double(elements) : 0.0; }
+};
+
+// Unstructured magnitude pruning of conv and linear weights. Biases, BatchNorm parameters and
+// depthwise kernels (groups == in_channels > 1) are never pruned. Per tensor, keeps the
+// k = max(round(n·(1−s)), 1) largest magnitudes; elements tied with the k-th largest are kept too.
+// Not thread-safe; lives on the trainer's thread.
+class MagnitudePruner {
+public:
+    MagnitudePruner(torch::nn::Module &model, PruningSchedule schedule);
+
+    // Call after every optimizer step with the step just taken (from 1): recomputes masks when the
+    // schedule says so, then applies the masks (multiplies weights in place, no grad).
+    // Returns true when masks were recomputed at this step.
+    bool step(std::int64_t step);
+    // Applies the current masks without updating them.
+    void applyMasks();
+    // Recomputes the masks of every prunable tensor for sparsity s (exposed for tests).
+    void updateMasks(double sparsity);
+
+    const PruningSchedule &schedule() const { return m_schedule; }
+    double targetSparsity() const { return m_target; }   // target of the last mask update
+    // Measured sparsity over all prunable tensors: 1 − mean(mask).
+    double measuredSparsity() const;
+    std::vector<LayerSparsity> layerSparsity() const;
+    std::vector<std::string> prunableNames() const;
+
+    // Masks for checkpoints: float 0/1 copies, one per prunable tensor, in prunableNames() order.
+    std::vector<torch::Tensor> masks() const;
+    // Restores masks (bool or float; non-zero = keep) and the target they were made for. Returns
+    // false and sets *error, changing nothing, when the count or a shape does not match. Does not
+    // touch the weights: call applyMasks() to enforce them.
+    bool setMasks(const std::vector<torch::Tensor> &masks, double target, QString *error = nullptr);
+
+private:
+    struct Entry {
+        std::string name;
+        torch::Tensor weight;   // shares storage with the model's parameter
+        torch::Tensor mask;     // same shape, float 0/1 on the weight's device
+    };
+    void addModule(const std::string &name, torch::nn::Module &module);
+
+    std::vector<Entry> m_entries;
+    PruningSchedule m_schedule;
+    double m_target = 0.0;
+};
+
+} // namespace leantune

@@ -1,0 +1,240 @@
+#include "train/checkpoint_p.h"
+
+#include <QCryptographicHash>
+#include <QDir>
+#include <QFile>
+#include <QSaveFile>
+#include <QStringBuilder>
+
+#include <cstring>
+#include <sstream>
+
+namespace leantune {
+
+namespace {
+
+constexpr char kMagic[16] = {'L', 'E', 'A', 'N', 'T', 'U', 'N', 'E', '-', 'F', 'I', 'L', 'E', '0', '1', '\n'};
+constexpr int kHeaderSize = 16 + 8 + 32;   // magic, payload size (little endian), SHA-256
+
+QByteArray archiveBytes(torch::serialize::OutputArchive &archive)
+{
+    std::ostringstream out;
+    archive.save_to(out);
+    const std::string s = out.str();
+    return QByteArray(s.data(), qsizetype(s.size()));
+}
+
+void loadArchive(torch::serialize::InputArchive &archive, const QByteArray &bytes)
+{
+    archive.load_from(bytes.constData(), size_t(bytes.size()));
+}
+
+torch::Tensor scalar(std::int64_t v) { return torch::tensor(v, torch::kInt64); }
+torch::Tensor scalarD(double v) { return torch::tensor(v, torch::kFloat64); }
+
+} // namespace
+
+bool writeCheckedFile(const QString &path, const QByteArray &payload, QString *error)
+{
+    QByteArray header(kMagic, 16);
+    quint64 size = quint64(payload.size());
+    char sizeBytes[8];
+    for (int i = 0; i < 8; ++i)
+        sizeBytes[i] = char((size >> (8 * i)) & 0xff);
+    header.append(sizeBytes, 8);
+    header.append(QCryptographicHash::hash(payload, QCryptographicHash::Sha256));
+
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly)) {
+        if (error)
+            *error = QStringLiteral("cannot write %1: %2").arg(path, file.errorString());
+        return false;
+    }
+    if (file.write(header) != header.size() || file.write(payload) != payload.size()) {
+        if (error)
+            *error = QStringLiteral("cannot write %1: %2").arg(path, file.errorString());
+        file.cancelWriting();
+        return false;
+    }
+    if (!file.commit()) {
+        if (error)
+            *error = QStringLiteral("cannot write %1: %2").arg(path, file.errorString());
+        return false;
+    }
+    return true;
+}
+
+std::optional<QByteArray> readCheckedFile(const QString &path, QString *error)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) {
+        if (error)
+            *error = QStringLiteral("cannot read %1: %2").arg(path, file.errorString());
+        return std::nullopt;
+    }
+    const QByteArray all = file.readAll();
+    if (all.size() < kHeaderSize || std::memcmp(all.constData(), kMagic, 16) != 0) {
+        if (error)
+            *error = QStringLiteral("%1 is not a LeanTune file or is truncated").arg(path);
+        return std::nullopt;
+    }
+    quint64 size = 0;
+    for (int i = 0; i < 8; ++i)
+        size |= quint64(quint8(all[16 + i])) << (8 * i);
+    if (size != quint64(all.size() - kHeaderSize)) {
+        if (error)
+            *error = QStringLiteral("%1 is truncated (%2 of %3 bytes)").arg(path).arg(all.size() - kHeaderSize).arg(size);
+        return std::nullopt;
+    }
+    QByteArray payload = all.mid(kHeaderSize);
+    if (QCryptographicHash::hash(payload, QCryptographicHash::Sha256) != all.mid(24, 32)) {
+        if (error)
+            *error = QStringLiteral("%1 is corrupted (checksum mismatch)").arg(path);
+        return std::nullopt;
+    }
+    return payload;
+}
+
+QByteArray serializeModule(const torch::nn::Module &module)
+{
+    torch::serialize::OutputArchive archive;
+    module.save(archive);
+    return archiveBytes(archive);
+}
+
+bool loadModule(torch::nn::Module &module, const QByteArray &bytes, QString *error)
+{
+    try {
+        torch::serialize::InputArchive archive;
+        loadArchive(archive, bytes);
+        module.load(archive);
+        return true;
+    } catch (const std::exception &e) {
+        if (error)
+            *error = QStringLiteral("the saved model does not match this architecture: %1")
+                         .arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
+        return false;
+    }
+}
+
+bool saveCheckpoint(const QString &path, const torch::nn::Module &model, const torch::optim::Optimizer &optimizer,
+                    const std::vector<torch::Tensor> &masks, const CheckpointState &state, QString *error)
+{
+    try {
+        torch::serialize::OutputArchive archive;
+        torch::serialize::OutputArchive modelArchive, optimArchive, maskArchive;
+        model.save(modelArchive);
+        optimizer.save(optimArchive);
+        for (size_t i = 0; i < masks.size(); ++i)
+            maskArchive.write(std::to_string(i), masks[i].to(torch::kCPU));
+        archive.write("model", modelArchive);
+        archive.write("optimizer", optimArchive);
+        archive.write("masks", maskArchive);
+        archive.write("mask_count", scalar(std::int64_t(masks.size())));
+        archive.write("step", scalar(state.step));
+        archive.write("epoch", scalar(state.epoch));
+        archive.write("batch_in_epoch", scalar(state.batchInEpoch));
+        archive.write("target_sparsity", scalarD(state.targetSparsity));
+        archive.write("images", scalar(state.images));
+        {
+            auto gen = at::detail::getDefaultCPUGenerator();
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            archive.write("rng_cpu", gen.get_state());
+        }
+        return writeCheckedFile(path, archiveBytes(archive), error);
+    } catch (const std::exception &e) {
+        if (error)
+            *error = QStringLiteral("cannot save checkpoint %1: %2").arg(path, QString::fromUtf8(e.what()));
+        return false;
+    }
+}
+
+bool loadCheckpoint(const QString &path, torch::nn::Module &model, torch::optim::Optimizer &optimizer,
+                    std::vector<torch::Tensor> *masks, CheckpointState *state, QString *error)
+{
+    const std::optional<QByteArray> bytes = readCheckedFile(path, error);
+    if (!bytes)
+        return false;
+    try {
+        torch::serialize::InputArchive archive, modelArchive, optimArchive, maskArchive;
+        loadArchive(archive, *bytes);
+        archive.read("model", modelArchive);
+        archive.read("optimizer", optimArchive);
+        archive.read("masks", maskArchive);
+        model.load(modelArchive);
+        optimizer.load(optimArchive);
+        // InputArchive::read() into a defined tensor resizes it in place: read each value fresh.
+        const auto read = [&archive](const char *key) {
+            torch::Tensor t;
+            archive.read(key, t);
+            return t;
+        };
+        const std::int64_t count = read("mask_count").item<std::int64_t>();
+        masks->clear();
+        for (std::int64_t i = 0; i < count; ++i) {
+            torch::Tensor m;
+            maskArchive.read(std::to_string(i), m);
+            masks->push_back(m);
+        }
+        state->step = read("step").item<std::int64_t>();
+        state->epoch = int(read("epoch").item<std::int64_t>());
+        state->batchInEpoch = read("batch_in_epoch").item<std::int64_t>();
+        state->targetSparsity = read("target_sparsity").item<double>();
+        state->images = read("images").item<std::int64_t>();
+        const torch::Tensor rng = read("rng_cpu");
+        auto gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(rng);
+        return true;
+    } catch (const std::exception &e) {
+        if (error)
+            *error = QStringLiteral("cannot load checkpoint %1: %2")
+                         .arg(path, QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
+        return false;
+    }
+}
+
+QString checkpointFileName(std::int64_t step)
+{
+    return QStringLiteral("step-%1.ckpt").arg(step, 10, 10, QLatin1Char('0'));
+}
+
+QStringList listCheckpoints(const QString &dir)
+{
+    QStringList names = QDir(dir).entryList({QStringLiteral("step-*.ckpt")}, QDir::Files, QDir::Name | QDir::Reversed);
+    for (QString &n : names)
+        n = QDir(dir).filePath(n);
+    return names;
+}
+
+void pruneOldCheckpoints(const QString &dir, int keep)
+{
+    const QStringList all = listCheckpoints(dir);
+    for (int i = keep; i < all.size(); ++i)
+        QFile::remove(all[i]);
+}
+
+} // namespace leantune
+
+namespace leantune {
+
+bool loadCheckpointModel(const QString &path, torch::nn::Module &model, QString *error)
+{
+    const std::optional<QByteArray> bytes = readCheckedFile(path, error);
+    if (!bytes)
+        return false;
+    try {
+        torch::serialize::InputArchive archive, modelArchive;
+        loadArchive(archive, *bytes);
+        archive.read("model", modelArchive);
+        model.load(modelArchive);
+        return true;
+    } catch (const std::exception &e) {
+        if (error)
+            *error = QStringLiteral("cannot load checkpoint %1: %2")
+                         .arg(path, QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
+        return false;
+    }
+}
+
+} // namespace leantune

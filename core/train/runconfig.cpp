@@ -1,0 +1,203 @@
+#include "train/runconfig.h"
+
+#include "metrics/memoryprobe.h"
+#include "prune/pruningschedule.h"
+
+#include <QJsonValue>
+#include <QRegularExpression>
+#include <QStringBuilder>
+#include <QThread>
+
+namespace leantune {
+
+QJsonObject RunConfig::toJson() const
+{
+    QJsonObject o;
+    o[QStringLiteral("data")] = dataDir;
+    o[QStringLiteral("out")] = outDir;
+    o[QStringLiteral("val_dir")] = valDir;
+    o[QStringLiteral("test_dir")] = testDir;
+    o[QStringLiteral("model")] = model.name;
+    o[QStringLiteral("input_size")] = model.inputSize;
+    o[QStringLiteral("channels")] = model.channels;
+    o[QStringLiteral("classes")] = model.classes;
+    o[QStringLiteral("batch_size")] = batchSize;
+    o[QStringLiteral("epochs")] = epochs;
+    o[QStringLiteral("lr")] = learningRate;
+    o[QStringLiteral("optimizer")] = optimizer;
+    o[QStringLiteral("lr_schedule")] = lrSchedule;
+    o[QStringLiteral("momentum")] = momentum;
+    o[QStringLiteral("weight_decay")] = weightDecay;
+    o[QStringLiteral("device")] = device;
+    o[QStringLiteral("workers")] = workers;
+    o[QStringLiteral("threads")] = threads;
+    o[QStringLiteral("queue_depth")] = queueDepth;
+    o[QStringLiteral("val_split")] = valSplit;
+    o[QStringLiteral("seed")] = QString::number(seed);   // JSON numbers lose 64-bit precision
+    o[QStringLiteral("prune")] = prune;
+    o[QStringLiteral("augment")] = augment;
+    o[QStringLiteral("norm_mean")] = normMean;
+    o[QStringLiteral("norm_std")] = normStd;
+    return o;
+}
+
+std::optional<RunConfig> RunConfig::fromJson(const QJsonObject &o, QString *error)
+{
+    RunConfig c;
+    QStringList wrongType;
+    const auto str = [&](const char *key, QString &out) {
+        const QJsonValue v = o.value(QLatin1String(key));
+        if (v.isUndefined())
+            return;
+        if (!v.isString())
+            wrongType << QLatin1String(key);
+        else
+            out = v.toString();
+    };
+    const auto number = [&](const char *key, auto &out) {
+        const QJsonValue v = o.value(QLatin1String(key));
+        if (v.isUndefined())
+            return;
+        if (!v.isDouble())
+            wrongType << QLatin1String(key);
+        else
+            out = static_cast<std::decay_t<decltype(out)>>(v.toDouble());
+    };
+    str("data", c.dataDir);
+    str("out", c.outDir);
+    str("val_dir", c.valDir);
+    str("test_dir", c.testDir);
+    str("model", c.model.name);
+    number("input_size", c.model.inputSize);
+    number("channels", c.model.channels);
+    number("classes", c.model.classes);
+    number("batch_size", c.batchSize);
+    number("epochs", c.epochs);
+    number("lr", c.learningRate);
+    str("optimizer", c.optimizer);
+    str("lr_schedule", c.lrSchedule);
+    number("momentum", c.momentum);
+    number("weight_decay", c.weightDecay);
+    str("device", c.device);
+    number("workers", c.workers);
+    number("threads", c.threads);
+    number("queue_depth", c.queueDepth);
+    number("val_split", c.valSplit);
+    str("prune", c.prune);
+    number("norm_mean", c.normMean);
+    number("norm_std", c.normStd);
+    const QJsonValue aug = o.value(QLatin1String("augment"));
+    if (!aug.isUndefined()) {
+        if (aug.isBool())
+            c.augment = aug.toBool();
+        else
+            wrongType << QStringLiteral("augment");
+    }
+    const QJsonValue seed = o.value(QLatin1String("seed"));
+    if (seed.isString()) {
+        bool ok = false;
+        c.seed = seed.toString().toULongLong(&ok);
+        if (!ok)
+            wrongType << QStringLiteral("seed");
+    } else if (seed.isDouble()) {
+        c.seed = std::uint64_t(seed.toDouble());
+    } else if (!seed.isUndefined()) {
+        wrongType << QStringLiteral("seed");
+    }
+    if (!wrongType.isEmpty()) {
+        if (error)
+            *error = QStringLiteral("run configuration: wrong type for ") % wrongType.join(QStringLiteral(", "));
+        return std::nullopt;
+    }
+    return c;
+}
+
+QString RunConfig::validate() const
+{
+    if (dataDir.isEmpty())
+        return QStringLiteral("no data folder given (--data DIR)");
+    if (outDir.isEmpty())
+        return QStringLiteral("no run folder given (--out RUNDIR)");
+    ModelSpec spec = model;
+    spec.classes = qMax(spec.classes, 2);   // classes come from the data; checked after the scan
+    if (const QString e = validateModelSpec(spec); !e.isEmpty())
+        return e;
+    if (batchSize < 1)
+        return QStringLiteral("batch size must be at least 1 (got %1)").arg(batchSize);
+    if (epochs < 1)
+        return QStringLiteral("epochs must be at least 1 (got %1)").arg(epochs);
+    if (!(learningRate > 0.0) || learningRate > 10.0)
+        return QStringLiteral("learning rate must be in (0, 10] (got %1)").arg(learningRate);
+    if (optimizer != QLatin1String("sgd") && optimizer != QLatin1String("adam"))
+        return QStringLiteral("unknown optimizer '%1' (choose sgd or adam)").arg(optimizer);
+    if (lrSchedule != QLatin1String("cosine") && lrSchedule != QLatin1String("constant"))
+        return QStringLiteral("unknown learning-rate schedule '%1' (choose cosine or constant)").arg(lrSchedule);
+    if (momentum < 0.0 || momentum >= 1.0)
+        return QStringLiteral("momentum must be in [0, 1)");
+    if (weightDecay < 0.0)
+        return QStringLiteral("weight decay must not be negative");
+    if (workers < 1 || workers > 256)
+        return QStringLiteral("workers must be between 1 and 256 (got %1)").arg(workers);
+    if (threads < 0 || threads > 1024)
+        return QStringLiteral("threads must be between 0 (all cores) and 1024 (got %1)").arg(threads);
+    if (queueDepth < 1 || queueDepth > 1024)
+        return QStringLiteral("queue depth must be between 1 and 1024 (got %1)").arg(queueDepth);
+    if (valDir.isEmpty() && (valSplit <= 0.0 || valSplit >= 1.0))
+        return QStringLiteral("validation split must be in (0, 1) (got %1), or give --val DIR").arg(valSplit);
+    if (!(normStd > 0.0))
+        return QStringLiteral("normalization std must be positive");
+    QString error;
+    if (!PruningSchedule::parse(prune, &error))
+        return QStringLiteral("bad prune spec '%1': %2").arg(prune, error);
+    static const QRegularExpression deviceRe(QStringLiteral("^(auto|cpu|cuda(:\\d+)?)$"));
+    if (!deviceRe.match(device).hasMatch())
+        return QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)").arg(device);
+    return {};
+}
+
+int RunConfig::effectiveThreads() const
+{
+    return threads > 0 ? threads : qMax(1, QThread::idealThreadCount());
+}
+
+std::optional<QString> resolveDevice(const QString &device, QString *error)
+{
+    const int count = cudaDeviceCount();
+    if (device == QLatin1String("auto"))
+        return count > 0 ? QStringLiteral("cuda:0") : QStringLiteral("cpu");
+    if (device == QLatin1String("cpu"))
+        return device;
+    if (device.startsWith(QLatin1String("cuda"))) {
+        bool ok = true;
+        const int index = device.contains(QLatin1Char(':')) ? device.section(QLatin1Char(':'), 1).toInt(&ok) : 0;
+        if (!ok || index < 0) {
+            if (error)
+                *error = QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)").arg(device);
+            return std::nullopt;
+        }
+        if (count == 0) {
+            if (error)
+                *error = QStringLiteral("device '%1' asked for, but no CUDA device is available "
+                                        "(this build %2 CUDA); use --device cpu")
+                             .arg(device, QLatin1String(
+#ifdef LEANTUNE_WITH_CUDA
+                                              "has"
+#else
+                                              "has no"
+#endif
+                                              ));
+            return std::nullopt;
+        }
+        if (index >= count) {
+            if (error)
+                *error = QStringLiteral("device '%1' asked for, but only %2 CUDA device(s) found").arg(device).arg(count);
+            return std::nullopt;
+        }
+        return QStringLiteral("cuda:%1").arg(index);
+    }
+    if (error)
+        *error = QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)").arg(device);
+    return std::nullopt;
+}
+
+} // namespace leantune

@@ -1,0 +1,52 @@
+#pragma once
+
+#include "model/modelspec.h"
+
+#include <QJsonObject>
+#include <QMetaType>
+#include <QString>
+
+#include <cstdint>
+#include <optional>
+
+namespace leantune {
+
+// Everything that defines a training run. Plain value; saved as RUNDIR/config.json.
+struct RunConfig {
+    QString dataDir;
+    QString outDir;
+    QString valDir;                 // empty: split valSplit of dataDir off for validation
+    QString testDir;                // optional held-out test folder
+    ModelSpec model;                // name, inputSize, channels (classes come from the data)
+    int batchSize = 64;
+    int epochs = 3;
+    double learningRate = 0.05;
+    QString optimizer = QStringLiteral("sgd");          // sgd (momentum 0.9) | adam
+    QString lrSchedule = QStringLiteral("cosine");      // cosine | constant
+    double momentum = 0.9;
+    double weightDecay = 5e-4;
+    QString device = QStringLiteral("auto");            // auto | cpu | cuda | cuda:N
+    int workers = 2;                // loader decode threads
+    int threads = 0;                // torch intra-op threads; 0 = all cores
+    int queueDepth = 4;             // batches decoded ahead
+    double valSplit = 0.1;
+    std::uint64_t seed = 42;
+    QString prune = QStringLiteral("none");             // PruningSchedule spec
+    bool augment = true;            // random crop + flip on training batches
+    double normMean = 0.5;          // input normalization (x − mean) / std, same for every channel
+    double normStd = 0.5;
+
+    QJsonObject toJson() const;
+    static std::optional<RunConfig> fromJson(const QJsonObject &json, QString *error);
+    // Empty when valid, else a one-line reason a user can act on. Does not touch the file system.
+    QString validate() const;
+    int effectiveThreads() const;   // threads, or the number of cores when 0
+};
+
+// Parses "auto", "cpu", "cuda", "cuda:N". Returns the normalized name ("cpu", "cuda:0") or
+// std::nullopt with *error set, also when CUDA is asked for and none is available.
+std::optional<QString> resolveDevice(const QString &device, QString *error);
+
+} // namespace leantune
+
+Q_DECLARE_METATYPE(leantune::RunConfig)

@@ -1,0 +1,140 @@
+#include "train/rundir_p.h"
+
+#include "train/checkpoint_p.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QSaveFile>
+#include <QStringBuilder>
+#include <QUuid>
+
+namespace leantune {
+
+QString RunInfo::configFile() const { return QDir(runDir).filePath(QStringLiteral("config.json")); }
+QString RunInfo::metricsFile() const { return QDir(runDir).filePath(QStringLiteral("metrics.csv")); }
+QString RunInfo::summaryFile() const { return QDir(runDir).filePath(QStringLiteral("summary.json")); }
+QString RunInfo::modelFile() const { return QDir(runDir).filePath(QStringLiteral("model.pt")); }
+QString RunInfo::checkpointDir() const { return QDir(runDir).filePath(QStringLiteral("checkpoints")); }
+
+std::optional<RunInfo> readRunInfo(const QString &runDir, QString *error)
+{
+    RunInfo info;
+    info.runDir = runDir;
+    if (!QFileInfo(runDir).isDir()) {
+        if (error)
+            *error = QStringLiteral("no such run folder: %1").arg(runDir);
+        return std::nullopt;
+    }
+    QFile file(info.configFile());
+    if (!file.open(QIODevice::ReadOnly)) {
+        if (error)
+            *error = QStringLiteral("%1 is not a run folder (no config.json)").arg(runDir);
+        return std::nullopt;
+    }
+    QJsonParseError parseError;
+    const QJsonDocument doc = QJsonDocument::fromJson(file.readAll(), &parseError);
+    if (!doc.isObject()) {
+        if (error)
+            *error = QStringLiteral("%1 is not valid JSON: %2").arg(info.configFile(), parseError.errorString());
+        return std::nullopt;
+    }
+    std::optional<RunConfig> config = RunConfig::fromJson(doc.object(), error);
+    if (!config)
+        return std::nullopt;
+    info.config = *config;
+    for (const QJsonValue &v : doc.object().value(QLatin1String("class_names")).toArray())
+        info.classNames << v.toString();
+    if (info.classNames.size() < 2 || info.classNames.size() != info.config.model.classes) {
+        if (error)
+            *error = QStringLiteral("%1 lists no valid class names").arg(info.configFile());
+        return std::nullopt;
+    }
+    return info;
+}
+
+bool writeRunInfo(const RunInfo &info, QString *error)
+{
+    QJsonObject o = info.config.toJson();
+    o[QStringLiteral("class_names")] = QJsonArray::fromStringList(info.classNames);
+    QSaveFile file(info.configFile());
+    if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(o).toJson()) < 0 || !file.commit()) {
+        if (error)
+            *error = QStringLiteral("cannot write %1: %2").arg(info.configFile(), file.errorString());
+        return false;
+    }
+    return true;
+}
+
+QString prepareRunDir(const QString &dir, bool resume, bool force)
+{
+    QDir d(dir);
+    const QFileInfo fi(dir);
+    if (fi.exists() && !fi.isDir())
+        return QStringLiteral("run folder %1 exists and is not a folder").arg(dir);
+    if (!fi.exists() && !QDir().mkpath(dir))
+        return QStringLiteral("cannot create run folder %1 (check the path and permissions)").arg(dir);
+    const bool empty = d.entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden).isEmpty();
+    if (resume) {
+        if (empty || !QFileInfo::exists(d.filePath(QStringLiteral("config.json"))))
+            return QStringLiteral("nothing to resume in %1 (no config.json)").arg(dir);
+    } else if (!empty && !force) {
+        return QStringLiteral("run folder %1 is not empty; use --resume to continue that run or --force "
+                              "to replace it")
+            .arg(dir);
+    }
+    // Writability: create and remove a probe file (catches read-only folders and file systems).
+    const QString probe = d.filePath(QStringLiteral(".write-test-") % QUuid::createUuid().toString(QUuid::Id128));
+    QFile f(probe);
+    if (!f.open(QIODevice::WriteOnly))
+        return QStringLiteral("run folder %1 is not writable: %2").arg(dir, f.errorString());
+    f.close();
+    f.remove();
+    if (force && !resume) {
+        for (const char *name : {"config.json", "metrics.csv", "summary.json", "model.pt"})
+            d.remove(QLatin1String(name));
+        QDir(d.filePath(QStringLiteral("checkpoints"))).removeRecursively();
+    }
+    return {};
+}
+
+DecodeOptions decodeOptionsFor(const RunConfig &config, bool augment)
+{
+    DecodeOptions o;
+    o.inputSize = config.model.inputSize;
+    o.channels = config.model.channels;
+    o.augment = augment && config.augment;
+    for (int c = 0; c < 3; ++c) {
+        o.mean[c] = float(config.normMean);
+        o.std[c] = float(config.normStd);
+    }
+    return o;
+}
+
+std::shared_ptr<ClassifierImpl> loadRunModel(const RunInfo &run, QString *error)
+{
+    ModelSpec spec = run.config.model;
+    spec.classes = int(run.classNames.size());
+    std::shared_ptr<ClassifierImpl> model = createModel(spec, error);
+    if (!model)
+        return nullptr;
+    if (QFileInfo::exists(run.modelFile())) {
+        const std::optional<QByteArray> bytes = readCheckedFile(run.modelFile(), error);
+        if (!bytes || !loadModule(*model, *bytes, error))
+            return nullptr;
+        return model;
+    }
+    QString lastError;
+    for (const QString &ckpt : listCheckpoints(run.checkpointDir())) {
+        if (loadCheckpointModel(ckpt, *model, &lastError))
+            return model;
+    }
+    if (error)
+        *error = lastError.isEmpty() ? QStringLiteral("run folder %1 has no trained model (no model.pt, no checkpoint)").arg(run.runDir)
+                                     : lastError;
+    return nullptr;
+}
+
+} // namespace leantune

@@ -1,0 +1,35 @@
+#pragma once
+
+#include "train/runconfig.h"
+
+#include <QString>
+#include <QStringList>
+
+#include <optional>
+
+namespace leantune {
+
+// A run folder's layout: config.json, metrics.csv, summary.json, model.pt, checkpoints/.
+struct RunInfo {
+    QString runDir;
+    RunConfig config;
+    QStringList classNames;   // label order
+
+    QString configFile() const;
+    QString metricsFile() const;
+    QString summaryFile() const;
+    QString modelFile() const;
+    QString checkpointDir() const;
+};
+
+// Reads RUNDIR/config.json (written by the trainer). std::nullopt + *error when missing or invalid.
+std::optional<RunInfo> readRunInfo(const QString &runDir, QString *error);
+// Writes RUNDIR/config.json atomically, with the class names.
+bool writeRunInfo(const RunInfo &info, QString *error);
+
+// Makes sure DIR can hold a new run: creates it if missing; refuses a non-empty folder unless
+// resume or force; checks that it is writable. Returns an error message, empty when fine.
+// With force, the previous run's files (config, metrics, summary, model, checkpoints) are removed.
+QString prepareRunDir(const QString &dir, bool resume, bool force);
+
+} // namespace leantune

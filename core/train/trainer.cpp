@@ -1,0 +1,496 @@
+#include "train/trainer.h"
+
+#include "dataset/datasetscanner.h"
+#include "dataset/streamingloader_p.h"
+#include "metrics/memoryprobe.h"
+#include "metrics/throughputmeter.h"
+#include "model/modelzoo_p.h"
+#include "prune/magnitudepruner_p.h"
+#include "train/checkpoint_p.h"
+#include "train/evaluator_p.h"
+#include "train/rundir_p.h"
+
+#include <opencv2/core.hpp>
+
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonDocument>
+#include <QSaveFile>
+#include <QStringBuilder>
+#include <QTextStream>
+
+#include <cmath>
+
+namespace leantune {
+
+namespace {
+
+constexpr qint64 kEmitIntervalMs = 50;   // ≤ 20 samples a second
+constexpr int kCheckpointsKept = 3;
+
+QString firstLine(const char *what) { return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed(); }
+
+// Scans a folder and insists on at least two classes with images.
+std::optional<DatasetIndex> scanForTraining(const QString &dir, const char *role, QString *error)
+{
+    QString scanError;
+    std::optional<DatasetIndex> index = scanDataset(dir, {}, &scanError);
+    if (!index) {
+        *error = QStringLiteral("%1 data: %2").arg(QLatin1String(role), scanError);
+        return std::nullopt;
+    }
+    int nonEmpty = 0;
+    for (int c : index->classCounts())
+        nonEmpty += c > 0;
+    if (nonEmpty < 2) {
+        *error = QStringLiteral("%1 data folder %2 needs at least two class sub-folders with valid images "
+                                "(found %3)")
+                     .arg(QLatin1String(role), dir)
+                     .arg(nonEmpty);
+        return std::nullopt;
+    }
+    return index;
+}
+
+double learningRateAt(const RunConfig &c, std::int64_t step, std::int64_t totalSteps)
+{
+    if (c.lrSchedule == QLatin1String("constant") || totalSteps <= 1)
+        return c.learningRate;
+    const double p = std::clamp(double(step) / double(totalSteps), 0.0, 1.0);
+    return c.learningRate * 0.5 * (1.0 + std::cos(M_PI * p));
+}
+
+} // namespace
+
+// Everything that lives for one run on the worker thread.
+struct Trainer::Private {
+    Trainer *q;
+    RunInfo run;
+    torch::Device device{torch::kCPU};
+    QString deviceName;
+    std::shared_ptr<ClassifierImpl> model;
+    std::unique_ptr<torch::optim::Optimizer> optimizer;
+    std::unique_ptr<MagnitudePruner> pruner;
+    std::unique_ptr<StreamingLoader> trainLoader, valLoader, testLoader;
+    QStringList classes;
+    CheckpointState state;
+    ThroughputMeter meter;
+    QElapsedTimer clock;
+    QFile metricsFile;
+    double lastValAccuracy = -1.0, lastValLoss = -1.0;
+
+    explicit Private(Trainer *trainer) : q(trainer) {}
+
+    bool setUp(QString *error);
+    bool trainEpoch(std::int64_t totalSteps, std::int64_t stepsPerEpoch, QString *error);
+    MetricsSample makeSample(const ThroughputMeter::Interval &interval, std::int64_t stepsPerEpoch) const;
+    void emitSample(MetricsSample sample);
+    bool checkpoint(QString *error);
+    std::unique_ptr<StreamingLoader> makeLoader(std::vector<Sample> samples, bool training) const;
+};
+
+Trainer::Trainer(RunConfig config, Options options, QObject *parent)
+    : QObject(parent), m_config(std::move(config)), m_options(options)
+{
+    qRegisterMetaType<leantune::MetricsSample>();
+    qRegisterMetaType<leantune::EpochSummary>();
+    qRegisterMetaType<leantune::RunSummary>();
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::requestCancel()
+{
+    m_cancel.store(true);
+    std::lock_guard<std::mutex> lock(m_pauseMutex);
+    m_pauseChanged.notify_all();
+}
+
+void Trainer::setPaused(bool paused)
+{
+    m_paused.store(paused);
+    std::lock_guard<std::mutex> lock(m_pauseMutex);
+    m_pauseChanged.notify_all();
+}
+
+bool Trainer::waitWhilePaused()
+{
+    std::unique_lock<std::mutex> lock(m_pauseMutex);
+    m_pauseChanged.wait(lock, [this] { return !m_paused.load() || m_cancel.load(); });
+    return !m_cancel.load();
+}
+
+std::unique_ptr<StreamingLoader> Trainer::Private::makeLoader(std::vector<Sample> samples, bool training) const
+{
+    const RunConfig &c = q->m_config;
+    LoaderOptions lo;
+    lo.decode = decodeOptionsFor(c, training);
+    lo.batchSize = training ? c.batchSize : std::max(c.batchSize, 256);
+    lo.workers = c.workers;
+    lo.queueDepth = c.queueDepth;
+    lo.shuffle = training;
+    lo.seed = c.seed;
+    lo.pinMemory = device.is_cuda();
+    return std::make_unique<StreamingLoader>(std::move(samples), lo);
+}
+
+bool Trainer::Private::setUp(QString *error)
+{
+    RunConfig &c = q->m_config;
+    if (const QString e = c.validate(); !e.isEmpty()) {
+        *error = e;
+        return false;
+    }
+    if (const QString e = prepareRunDir(c.outDir, q->m_options.resume, q->m_options.force); !e.isEmpty()) {
+        *error = e;
+        return false;
+    }
+    const std::optional<QString> resolved = resolveDevice(c.device, error);
+    if (!resolved)
+        return false;
+    deviceName = *resolved;
+    device = torch::Device(deviceName.toStdString());
+    torch::set_num_threads(c.effectiveThreads());
+    torch::manual_seed(c.seed);
+    cv::setNumThreads(1);   // decode threads parallelize over files; OpenCV's own pool would compete
+
+    const std::optional<DatasetIndex> trainIndex = scanForTraining(c.dataDir, "training", error);
+    if (!trainIndex)
+        return false;
+    classes = trainIndex->classes;
+    c.model.classes = int(classes.size());
+
+    std::vector<Sample> trainSamples, valSamples;
+    if (c.valDir.isEmpty()) {
+        DataSplit split = splitStratified(*trainIndex, c.valSplit, c.seed);
+        trainSamples = std::move(split.train);
+        valSamples = std::move(split.validation);
+    } else {
+        const std::optional<DatasetIndex> valIndex = scanForTraining(c.valDir, "validation", error);
+        if (!valIndex)
+            return false;
+        if (valIndex->classes != classes) {
+            *error = QStringLiteral("validation folder %1 has classes (%2) that differ from the training data's (%3)")
+                         .arg(c.valDir, valIndex->classes.join(QStringLiteral(", ")), classes.join(QStringLiteral(", ")));
+            return false;
+        }
+        trainSamples = samplesOf(*trainIndex);
+        valSamples = samplesOf(*valIndex);
+    }
+    if (!c.testDir.isEmpty()) {
+        const std::optional<DatasetIndex> testIndex = scanForTraining(c.testDir, "test", error);
+        if (!testIndex)
+            return false;
+        if (testIndex->classes != classes) {
+            *error = QStringLiteral("test folder %1 has classes (%2) that differ from the training data's (%3)")
+                         .arg(c.testDir, testIndex->classes.join(QStringLiteral(", ")), classes.join(QStringLiteral(", ")));
+            return false;
+        }
+        testLoader = makeLoader(samplesOf(*testIndex), false);
+    }
+    if (trainSamples.empty()) {
+        *error = QStringLiteral("no training images left after the validation split");
+        return false;
+    }
+    Q_EMIT q->logMessage(QStringLiteral("data: %1 classes, %2 training and %3 validation images, %4 invalid files skipped")
+                             .arg(classes.size())
+                             .arg(trainSamples.size())
+                             .arg(valSamples.size())
+                             .arg(trainIndex->invalid.size()));
+    trainLoader = makeLoader(std::move(trainSamples), true);
+    valLoader = makeLoader(std::move(valSamples), false);
+
+    model = createModel(c.model, error);
+    if (!model)
+        return false;
+    model->to(device);
+    if (c.optimizer == QLatin1String("adam")) {
+        optimizer = std::make_unique<torch::optim::Adam>(
+            model->parameters(), torch::optim::AdamOptions(c.learningRate).weight_decay(c.weightDecay));
+    } else {
+        optimizer = std::make_unique<torch::optim::SGD>(
+            model->parameters(),
+            torch::optim::SGDOptions(c.learningRate).momentum(c.momentum).weight_decay(c.weightDecay));
+    }
+    std::optional<PruningSchedule> schedule = PruningSchedule::parse(c.prune, error);
+    if (!schedule)
+        return false;
+    pruner = std::make_unique<MagnitudePruner>(*model, *schedule);
+
+    run.runDir = c.outDir;
+    run.config = c;
+    run.classNames = classes;
+    QDir().mkpath(run.checkpointDir());
+
+    if (q->m_options.resume) {
+        QString lastError = QStringLiteral("no checkpoint in %1").arg(run.checkpointDir());
+        bool loaded = false;
+        for (const QString &path : listCheckpoints(run.checkpointDir())) {
+            std::vector<torch::Tensor> masks;
+            if (loadCheckpoint(path, *model, *optimizer, &masks, &state, &lastError)) {
+                for (torch::Tensor &m : masks)
+                    m = m.to(device);
+                pruner->setMasks(masks, state.targetSparsity);
+                loaded = true;
+                Q_EMIT q->logMessage(QStringLiteral("resuming from %1 (step %2, epoch %3)")
+                                         .arg(QDir(run.runDir).relativeFilePath(path))
+                                         .arg(state.step)
+                                         .arg(state.epoch + 1));
+                break;
+            }
+            Q_EMIT q->logMessage(QStringLiteral("skipping unusable checkpoint: %1").arg(lastError));
+        }
+        if (!loaded) {
+            *error = QStringLiteral("cannot resume: %1").arg(lastError);
+            return false;
+        }
+    }
+    if (!writeRunInfo(run, error))
+        return false;
+
+    metricsFile.setFileName(run.metricsFile());
+    const bool append = q->m_options.resume && metricsFile.exists();
+    if (!metricsFile.open(append ? (QIODevice::WriteOnly | QIODevice::Append) : QIODevice::WriteOnly)) {
+        *error = QStringLiteral("cannot write %1: %2").arg(run.metricsFile(), metricsFile.errorString());
+        return false;
+    }
+    if (!append)
+        metricsFile.write(MetricsSample::csvHeader().join(QLatin1Char(',')).toUtf8() + '\n');
+    return true;
+}
+
+MetricsSample Trainer::Private::makeSample(const ThroughputMeter::Interval &interval, std::int64_t stepsPerEpoch) const
+{
+    MetricsSample s;
+    s.step = state.step;
+    s.epoch = state.epoch;
+    s.epochProgress = stepsPerEpoch > 0 ? std::min(1.0, double(state.batchInEpoch) / double(stepsPerEpoch)) : 0.0;
+    s.images = state.images;
+    s.imagesPerSec = interval.imagesPerSec;
+    s.dataWaitMs = interval.dataWaitMs;
+    s.computeMs = interval.computeMs;
+    s.loss = interval.loss;
+    s.accuracy = interval.accuracy;
+    s.valLoss = lastValLoss;
+    s.valAccuracy = lastValAccuracy;
+    s.learningRate = optimizer->param_groups().front().options().get_lr();
+    s.targetSparsity = pruner->targetSparsity();
+    s.measuredSparsity = pruner->measuredSparsity();
+    s.hostRssBytes = hostRssBytes();
+    s.hostPeakRssBytes = hostPeakRssBytes();
+    if (device.is_cuda()) {
+        const DeviceMemory m = deviceMemory(device.index());
+        s.deviceAllocatedBytes = m.allocated;
+        s.deviceReservedBytes = m.reserved;
+        s.devicePeakBytes = m.peak;
+        s.deviceUsedBytes = m.used;
+        s.deviceTotalBytes = m.total;
+    }
+    s.batchSize = q->m_config.batchSize;
+    s.elapsedSec = double(clock.elapsed()) / 1000.0;
+    return s;
+}
+
+void Trainer::Private::emitSample(MetricsSample sample)
+{
+    metricsFile.write(sample.toCsvRow().toUtf8() + '\n');
+    metricsFile.flush();
+    Q_EMIT q->sampleReady(sample);
+}
+
+bool Trainer::Private::checkpoint(QString *error)
+{
+    const QString path = QDir(run.checkpointDir()).filePath(checkpointFileName(state.step));
+    if (!saveCheckpoint(path, *model, *optimizer, pruner->masks(), state, error))
+        return false;
+    pruneOldCheckpoints(run.checkpointDir(), kCheckpointsKept);
+    return true;
+}
+
+bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPerEpoch, QString *error)
+{
+    RunConfig &c = q->m_config;
+    model->train();
+    trainLoader->startEpoch(state.epoch, state.batchInEpoch);
+    QElapsedTimer sinceEmit;
+    sinceEmit.start();
+    double lossSum = 0.0;   // whole epoch, per-image loss summed
+    std::int64_t seen = 0, correctSum = 0;
+    torch::Tensor intervalLoss, intervalCorrect;   // since the last emission, on the device
+    // Reads the interval's loss and accuracy back, checks for divergence and emits a sample.
+    const auto flushInterval = [&](QString *err) {
+        const double l = intervalLoss.defined() ? intervalLoss.item<double>() : 0.0;
+        const std::int64_t k = intervalCorrect.defined() ? intervalCorrect.item<std::int64_t>() : 0;
+        intervalLoss = intervalCorrect = torch::Tensor();
+        const ThroughputMeter::Interval interval = meter.take(l, k);
+        if (!std::isfinite(l)) {
+            *err = QStringLiteral("training diverged at step %1 (loss is not finite); try a lower learning "
+                                  "rate (--lr)")
+                       .arg(state.step);
+            return false;
+        }
+        lossSum += l;
+        correctSum += k;
+        seen += interval.images;
+        emitSample(makeSample(interval, stepsPerEpoch));
+        return true;
+    };
+    QElapsedTimer epochClock;
+    epochClock.start();
+
+    while (true) {
+        if (q->m_cancel.load() || (q->m_paused.load() && !q->waitWhilePaused()))
+            break;
+        std::optional<Batch> batch = trainLoader->next();
+        if (!batch)
+            break;
+        QElapsedTimer compute;
+        compute.start();
+        state.batchInEpoch = batch->index + 1;
+        const std::int64_t n = batch->images.size(0);
+        if (n == 0)
+            continue;   // every file of the batch failed to decode (counted by the loader)
+        for (auto &group : optimizer->param_groups())
+            group.options().set_lr(learningRateAt(c, state.step, totalSteps));
+        const torch::Tensor x = batch->images.to(device, /*non_blocking=*/true);
+        const torch::Tensor y = batch->labels.to(device, /*non_blocking=*/true);
+        optimizer->zero_grad();
+        const torch::Tensor logits = model->forward(x);
+        const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+        loss.backward();
+        optimizer->step();
+        ++state.step;
+        pruner->step(state.step);
+        // Summed on the device and read back once per emission: no host sync per batch on CUDA.
+        const torch::Tensor lossSumBatch = loss.detach().to(torch::kFloat64) * double(n);
+        const torch::Tensor correctBatch = logits.detach().argmax(1).eq(y).sum();
+        intervalLoss = intervalLoss.defined() ? intervalLoss + lossSumBatch : lossSumBatch;
+        intervalCorrect = intervalCorrect.defined() ? intervalCorrect + correctBatch : correctBatch;
+        state.images += n;
+        meter.addBatch(n, batch->waitMs, double(compute.nsecsElapsed()) / 1e6);
+        if (sinceEmit.elapsed() >= kEmitIntervalMs) {
+            if (!flushInterval(error))
+                return false;
+            sinceEmit.restart();
+        }
+    }
+    if (meter.hasData() && !flushInterval(error))
+        return false;
+    if (q->m_cancel.load()) {
+        trainLoader->stop();
+        return true;   // the caller saves the checkpoint
+    }
+
+    // End of the epoch: validate, checkpoint, report.
+    EvaluationReport val;
+    if (!evaluateModel(*model, *valLoader, int(classes.size()), device, &val, &q->m_cancel))
+        return true;
+    lastValAccuracy = val.accuracy;
+    lastValLoss = val.loss;
+    EpochSummary summary;
+    summary.epoch = state.epoch;
+    summary.step = state.step;
+    summary.trainLoss = seen ? lossSum / double(seen) : 0.0;
+    summary.trainAccuracy = seen ? double(correctSum) / double(seen) : 0.0;
+    summary.valLoss = val.loss;
+    summary.valAccuracy = val.accuracy;
+    summary.measuredSparsity = pruner->measuredSparsity();
+    summary.seconds = double(epochClock.elapsed()) / 1000.0;
+    state.epoch += 1;
+    state.batchInEpoch = 0;
+    if (!checkpoint(error))
+        return false;
+    MetricsSample s = makeSample({}, stepsPerEpoch);
+    s.epoch = summary.epoch;
+    s.epochProgress = 1.0;
+    s.imagesPerSec = 0.0;
+    s.loss = summary.trainLoss;
+    s.accuracy = summary.trainAccuracy;
+    s.event = QStringLiteral("epoch_end");
+    emitSample(s);
+    Q_EMIT q->epochFinished(summary);
+    return true;
+}
+
+void Trainer::run()
+{
+    Private d(this);
+    d.clock.start();
+    QString error;
+    try {
+        if (!d.setUp(&error)) {
+            Q_EMIT failed(error);
+            return;
+        }
+        const std::int64_t stepsPerEpoch = d.trainLoader->batchesPerEpoch();
+        const std::int64_t totalSteps = stepsPerEpoch * m_config.epochs;
+        Q_EMIT started(deviceDescription(d.deviceName, m_config.effectiveThreads()), totalSteps, stepsPerEpoch);
+        if (d.device.is_cuda())
+            resetDevicePeak(d.device.index());
+        if (m_options.resume) {
+            MetricsSample s = d.makeSample({}, stepsPerEpoch);
+            s.event = QStringLiteral("resume");
+            d.emitSample(s);
+        }
+
+        while (d.state.epoch < m_config.epochs && !m_cancel.load()) {
+            if (!d.trainEpoch(totalSteps, stepsPerEpoch, &error)) {
+                Q_EMIT failed(error);
+                return;
+            }
+        }
+
+        RunSummary summary;
+        summary.runDir = m_config.outDir;
+        summary.device = d.deviceName;
+        if (m_cancel.load()) {
+            summary.status = QStringLiteral("cancelled");
+            if (!d.checkpoint(&error)) {
+                Q_EMIT failed(error);
+                return;
+            }
+            Q_EMIT logMessage(QStringLiteral("cancelled at step %1; continue with --resume").arg(d.state.step));
+        } else {
+            if (d.testLoader) {
+                EvaluationReport test;
+                evaluateModel(*d.model, *d.testLoader, int(d.classes.size()), d.device, &test, &m_cancel);
+                summary.testAccuracy = test.accuracy;
+            }
+            if (!writeCheckedFile(d.run.modelFile(), serializeModule(*d.model), &error)) {
+                Q_EMIT failed(error);
+                return;
+            }
+        }
+        summary.valAccuracy = d.lastValAccuracy;
+        summary.valLoss = d.lastValLoss;
+        summary.finalSparsity = d.pruner->measuredSparsity();
+        summary.targetSparsity = d.pruner->targetSparsity();
+        summary.imagesPerSec = d.meter.medianImagesPerSec();
+        summary.peakHostRssBytes = hostPeakRssBytes();
+        if (d.device.is_cuda())
+            summary.peakDeviceBytes = deviceMemory(d.device.index()).peak;
+        summary.steps = d.state.step;
+        summary.epochs = d.state.epoch;
+        summary.skippedFiles = d.trainLoader->skippedTotal() + d.valLoader->skippedTotal() +
+                               (d.testLoader ? d.testLoader->skippedTotal() : 0);
+        summary.wallSeconds = double(d.clock.elapsed()) / 1000.0;
+
+        QSaveFile file(d.run.summaryFile());
+        if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(summary.toJson()).toJson()) < 0 ||
+            !file.commit()) {
+            Q_EMIT failed(QStringLiteral("cannot write %1: %2").arg(d.run.summaryFile(), file.errorString()));
+            return;
+        }
+        d.metricsFile.close();
+        Q_EMIT finished(summary);
+    } catch (const c10::Error &e) {
+        Q_EMIT failed(QStringLiteral("training failed: %1").arg(firstLine(e.what_without_backtrace())));
+    } catch (const cv::Exception &e) {
+        Q_EMIT failed(QStringLiteral("image processing failed: %1").arg(firstLine(e.what())));
+    } catch (const std::exception &e) {
+        Q_EMIT failed(QStringLiteral("training failed: %1").arg(firstLine(e.what())));
+    }
+}
+
+} // namespace leantune

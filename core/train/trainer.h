@@ -1,0 +1,64 @@
+#pragma once
+
+#include "metrics/metricssample.h"
+#include "train/runconfig.h"
+#include "train/runsummary.h"
+
+#include <QObject>
+#include <QString>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+namespace leantune {
+
+// Runs one training run: scans the data, streams batches, trains with the pruning schedule, evaluates,
+// checkpoints and writes the run folder (config.json, metrics.csv, checkpoints/, model.pt,
+// summary.json). A worker QObject: move it to a QThread and invoke run() there (it returns when the run
+// ends). requestCancel() and setPaused() may be called from any thread; they take effect between
+// batches. Errors (c10::Error, cv::Exception, std::exception, bad data) end in failed(message); a
+// cancelled run saves a checkpoint of where it stopped and ends in finished() with status "cancelled".
+class Trainer : public QObject {
+    Q_OBJECT
+public:
+    struct Options {
+        bool resume = false;   // continue from the newest valid checkpoint in the run folder
+        bool force = false;    // replace an existing run in the run folder
+    };
+
+    explicit Trainer(RunConfig config, Options options, QObject *parent = nullptr);
+    ~Trainer() override;
+
+    void requestCancel();
+    void setPaused(bool paused);
+    bool isPaused() const { return m_paused.load(); }
+    const RunConfig &config() const { return m_config; }
+
+public Q_SLOTS:
+    void run();
+
+Q_SIGNALS:
+    // The run is set up: the device in words, and the total number of optimizer steps planned.
+    void started(const QString &deviceDescription, qint64 totalSteps, qint64 stepsPerEpoch);
+    void sampleReady(const leantune::MetricsSample &sample);
+    void epochFinished(const leantune::EpochSummary &summary);
+    void logMessage(const QString &message);
+    void finished(const leantune::RunSummary &summary);
+    void failed(const QString &message);
+
+private:
+    struct Private;
+    friend struct Private;
+    bool waitWhilePaused();   // false when cancelled
+
+    RunConfig m_config;
+    Options m_options;
+    std::atomic_bool m_cancel{false};
+    std::atomic_bool m_paused{false};
+    std::mutex m_pauseMutex;
+    std::condition_variable m_pauseChanged;   // guarded by m_pauseMutex
+};
+
+} // namespace leantune

@@ -1,0 +1,82 @@
+// Memory probes and the throughput meter.
+
+#include "metrics/memoryprobe.h"
+#include "metrics/throughputmeter.h"
+
+#include <QTest>
+
+#include <cstring>
+#include <vector>
+
+using namespace leantune;
+
+class TestMemoryProbe : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void hostRssFollowsTouchedMemory()
+    {
+        const std::int64_t before = hostRssBytes();
+        QVERIFY(before > 0);
+        constexpr std::size_t kBytes = 256u << 20;
+        std::vector<char> block(kBytes);
+        std::memset(block.data(), 1, block.size());   // touch every page
+        const std::int64_t after = hostRssBytes();
+        QVERIFY2(after - before > std::int64_t(kBytes) * 9 / 10,
+                 qPrintable(QStringLiteral("%1 -> %2").arg(before).arg(after)));
+        QVERIFY(hostPeakRssBytes() >= after);
+        QVERIFY(block[kBytes - 1] == 1);
+    }
+
+    void hostTotalsAreSensible()
+    {
+        QVERIFY(hostTotalMemoryBytes() > (std::int64_t(256) << 20));
+        QVERIFY(hostAvailableMemoryBytes() > 0);
+        QVERIFY(hostAvailableMemoryBytes() <= hostTotalMemoryBytes());
+    }
+
+    void cpuDeviceDescription()
+    {
+        QCOMPARE(deviceDescription(QStringLiteral("cpu"), 2), QStringLiteral("CPU, 2 threads"));
+        QCOMPARE(deviceDescription(QStringLiteral("cpu"), 1), QStringLiteral("CPU, 1 thread"));
+    }
+
+    void deviceMemoryIsUnavailableWithoutCuda()
+    {
+        if (cudaDeviceCount() > 0)
+            QSKIP("a CUDA device is present");
+        const DeviceMemory m = deviceMemory(0);
+        QCOMPARE(m.allocated, std::int64_t(-1));
+        QCOMPARE(m.total, std::int64_t(-1));
+    }
+
+    void throughputIsImagesOverBusyTime()
+    {
+        ThroughputMeter meter;
+        meter.addBatch(100, 10.0, 40.0);   // 100 images in 50 ms
+        meter.addBatch(100, 30.0, 20.0);
+        const ThroughputMeter::Interval i = meter.take(/*lossSum=*/50.0, /*correct=*/150);
+        QCOMPARE(i.images, std::int64_t(200));
+        QCOMPARE(i.imagesPerSec, 2000.0);
+        QCOMPARE(i.dataWaitMs, 20.0);
+        QCOMPARE(i.computeMs, 30.0);
+        QCOMPARE(i.loss, 0.25);
+        QCOMPARE(i.accuracy, 0.75);
+        QVERIFY(!meter.hasData());
+    }
+
+    void medianOverIntervals()
+    {
+        ThroughputMeter meter;
+        for (double ms : {100.0, 10.0, 50.0, 20.0}) {   // 1000, 10000, 2000, 5000 images/s
+            meter.addBatch(100, 0.0, ms);
+            meter.take();
+        }
+        QCOMPARE(meter.medianImagesPerSec(), 3500.0);
+        meter.addBatch(100, 0.0, 1.0);   // 100000 images/s
+        meter.take();
+        QCOMPARE(meter.medianImagesPerSec(), 5000.0);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestMemoryProbe)
+#include "tst_memoryprobe.moc"

@@ -1,0 +1,106 @@
+// RunConfig: JSON round trip, validation messages, device resolution.
+
+#include "train/runconfig.h"
+
+#include <QJsonDocument>
+#include <QTest>
+
+using namespace leantune;
+
+class TestRunConfig : public QObject {
+    Q_OBJECT
+
+    static RunConfig valid()
+    {
+        RunConfig c;
+        c.dataDir = QStringLiteral("/data");
+        c.outDir = QStringLiteral("/runs/a");
+        return c;
+    }
+
+private Q_SLOTS:
+    void jsonRoundTrip()
+    {
+        RunConfig c = valid();
+        c.model.name = QStringLiteral("resnet8");
+        c.model.inputSize = 32;
+        c.model.channels = 3;
+        c.batchSize = 96;
+        c.seed = 18446744073709551557ull;   // needs all 64 bits
+        c.prune = QStringLiteral("polynomial:0.5:0.8:0:1000");
+        c.augment = false;
+        c.optimizer = QStringLiteral("adam");
+        QString error;
+        const QByteArray text = QJsonDocument(c.toJson()).toJson();
+        const std::optional<RunConfig> back = RunConfig::fromJson(QJsonDocument::fromJson(text).object(), &error);
+        QVERIFY2(back, qPrintable(error));
+        QCOMPARE(back->toJson(), c.toJson());
+        QCOMPARE(back->seed, c.seed);
+    }
+
+    void wrongTypesAreRejected()
+    {
+        QJsonObject o = valid().toJson();
+        o[QStringLiteral("batch_size")] = QStringLiteral("sixty-four");
+        QString error;
+        QVERIFY(!RunConfig::fromJson(o, &error));
+        QVERIFY2(error.contains(QStringLiteral("batch_size")), qPrintable(error));
+    }
+
+    void validation_data()
+    {
+        QTest::addColumn<QString>("field");
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("valid") << QString() << QString() << QString();
+        QTest::newRow("batch 0") << QStringLiteral("batch_size") << QStringLiteral("0") << QStringLiteral("batch size must be at least 1");
+        QTest::newRow("epochs 0") << QStringLiteral("epochs") << QStringLiteral("0") << QStringLiteral("epochs must be at least 1");
+        QTest::newRow("model") << QStringLiteral("model") << QStringLiteral("alexnet") << QStringLiteral("unknown model");
+        QTest::newRow("channels") << QStringLiteral("channels") << QStringLiteral("2") << QStringLiteral("channels");
+        QTest::newRow("optimizer") << QStringLiteral("optimizer") << QStringLiteral("lbfgs") << QStringLiteral("unknown optimizer");
+        QTest::newRow("prune") << QStringLiteral("prune") << QStringLiteral("constant:1.5:0") << QStringLiteral("bad prune spec");
+        QTest::newRow("device") << QStringLiteral("device") << QStringLiteral("gpu") << QStringLiteral("unknown device");
+        QTest::newRow("val split") << QStringLiteral("val_split") << QStringLiteral("1.0") << QStringLiteral("validation split");
+        QTest::newRow("lr") << QStringLiteral("lr") << QStringLiteral("0") << QStringLiteral("learning rate");
+        QTest::newRow("workers") << QStringLiteral("workers") << QStringLiteral("0") << QStringLiteral("workers");
+    }
+
+    void validation()
+    {
+        QFETCH(QString, field);
+        QFETCH(QString, value);
+        QFETCH(QString, message);
+        QJsonObject o = valid().toJson();
+        if (!field.isEmpty()) {
+            bool isNumber = false;
+            const double v = value.toDouble(&isNumber);
+            o[field] = isNumber ? QJsonValue(v) : QJsonValue(value);
+        }
+        QString error;
+        const std::optional<RunConfig> c = RunConfig::fromJson(o, &error);
+        QVERIFY2(c, qPrintable(error));
+        const QString problem = c->validate();
+        if (message.isEmpty())
+            QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        else
+            QVERIFY2(problem.contains(message), qPrintable(problem));
+    }
+
+    void deviceResolution()
+    {
+        QString error;
+        QCOMPARE(resolveDevice(QStringLiteral("cpu"), &error).value_or(QString()), QStringLiteral("cpu"));
+        QVERIFY(!resolveDevice(QStringLiteral("quantum"), &error));
+        QVERIFY(error.contains(QStringLiteral("unknown device")));
+        const std::optional<QString> autoDevice = resolveDevice(QStringLiteral("auto"), &error);
+        QVERIFY(autoDevice);
+        QVERIFY(*autoDevice == QLatin1String("cpu") || autoDevice->startsWith(QLatin1String("cuda:")));
+        if (*autoDevice == QLatin1String("cpu")) {   // no CUDA here: asking for it is a clear error
+            QVERIFY(!resolveDevice(QStringLiteral("cuda:0"), &error));
+            QVERIFY2(error.contains(QStringLiteral("no CUDA device")), qPrintable(error));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRunConfig)
+#include "tst_runconfig.moc"
