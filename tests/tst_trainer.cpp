@@ -5,6 +5,7 @@
 #include "train/checkpoint_p.h"
 #include "train/rundir.h"
 #include "train/trainer.h"
+#include "metrics/memoryprobe.h"
 
 #include <QElapsedTimer>
 #include <QFile>
@@ -249,6 +250,47 @@ private Q_SLOTS:
         QVERIFY(h.waitDone());
         QVERIFY(h.finished->isEmpty());
         QVERIFY2(h.error().contains(expected), qPrintable(h.error()));
+    }
+
+    void cudaRunReportsDeviceMemory_data()
+    {
+        QTest::addColumn<QString>("precision");
+        QTest::addColumn<bool>("channelsLast");
+        QTest::newRow("fp32") << QStringLiteral("fp32") << false;
+        QTest::newRow("bf16 channels-last") << QStringLiteral("bf16") << true;
+    }
+
+    void cudaRunReportsDeviceMemory()
+    {
+        if (cudaDeviceCount() == 0)
+            QSKIP("no CUDA device (CPU-only LibTorch or no GPU)");
+        QFETCH(QString, precision);
+        QFETCH(bool, channelsLast);
+        RunConfig c = baseConfig(m_small, m_dir.filePath(QStringLiteral("run-cuda-%1").arg(precision)));
+        c.device = QStringLiteral("cuda");
+        c.precision = precision;
+        c.channelsLast = channelsLast;
+        TrainerHarness h(c, {});
+        h.start();
+        QVERIFY(h.waitDone());
+        QVERIFY2(h.failed->isEmpty(), qPrintable(h.error()));
+        const RunSummary s = h.summary();
+        QCOMPARE(s.device, QStringLiteral("cuda:0"));
+        QVERIFY(s.peakDeviceBytes > 0);
+        QVERIFY2(s.valAccuracy > 0.6, qPrintable(QString::number(s.valAccuracy)));
+        const MetricsSample last = h.samples->last().first().value<MetricsSample>();
+        QVERIFY(last.deviceTotalBytes > 0);
+        QVERIFY(last.deviceUsedBytes > 0 && last.deviceUsedBytes <= last.deviceTotalBytes);
+    }
+
+    void bf16OnTheCpuIsRefused()
+    {
+        RunConfig c = baseConfig(m_small, m_dir.filePath(QStringLiteral("run-bf16-cpu")));
+        c.precision = QStringLiteral("bf16");
+        TrainerHarness h(c, {});
+        h.start();
+        QVERIFY(h.waitDone());
+        QVERIFY2(h.error().contains(QStringLiteral("bf16 needs a CUDA device")), qPrintable(h.error()));
     }
 
     void existingRunIsNotOverwrittenWithoutForce()

@@ -50,6 +50,8 @@ const Opt kOptions[] = {
     {"seed", "Random seed for initialization, shuffling and splits (default 42).", "N"},
     {"prune", "none | polynomial:INIT:FINAL:BEGIN:END[:POWER[:FREQ]] | constant:S:BEGIN[:END[:FREQ]].", "SPEC"},
     {"no-augment", "Train without random crop and flip.", nullptr},
+    {"precision", "fp32 | bf16 (bf16: CUDA autocast; default fp32).", "P"},
+    {"channels-last", "Use channels-last (NHWC) memory format; pays with bf16 on CUDA.", nullptr},
     {"resume", "Continue the run in RUNDIR from its newest valid checkpoint.", nullptr},
     {"force", "Replace an existing run in RUNDIR.", nullptr},
     {"progress", "bar | json | none (default bar; json prints one sample per line on stdout).", "MODE"},
@@ -106,6 +108,9 @@ QString applyOptions(const QCommandLineParser &p, RunConfig &c, bool resumed)
     setString("val", c.valDir);
     setString("test", c.testDir);
     setString("prune", c.prune);
+    setString("precision", c.precision);
+    if (has("channels-last"))
+        c.channelsLast = true;
     if (error.isEmpty() && has("seed")) {
         bool ok = false;
         c.seed = p.value(QStringLiteral("seed")).toULongLong(&ok);

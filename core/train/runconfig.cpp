@@ -36,6 +36,8 @@ QJsonObject RunConfig::toJson() const
     o[QStringLiteral("seed")] = QString::number(seed);   // JSON numbers lose 64-bit precision
     o[QStringLiteral("prune")] = prune;
     o[QStringLiteral("augment")] = augment;
+    o[QStringLiteral("precision")] = precision;
+    o[QStringLiteral("channels_last")] = channelsLast;
     o[QStringLiteral("norm_mean")] = normMean;
     o[QStringLiteral("norm_std")] = normStd;
     return o;
@@ -84,15 +86,20 @@ std::optional<RunConfig> RunConfig::fromJson(const QJsonObject &o, QString *erro
     number("queue_depth", c.queueDepth);
     number("val_split", c.valSplit);
     str("prune", c.prune);
+    str("precision", c.precision);
     number("norm_mean", c.normMean);
     number("norm_std", c.normStd);
-    const QJsonValue aug = o.value(QLatin1String("augment"));
-    if (!aug.isUndefined()) {
-        if (aug.isBool())
-            c.augment = aug.toBool();
+    const auto flag = [&](const char *key, bool &out) {
+        const QJsonValue v = o.value(QLatin1String(key));
+        if (v.isUndefined())
+            return;
+        if (v.isBool())
+            out = v.toBool();
         else
-            wrongType << QStringLiteral("augment");
-    }
+            wrongType << QLatin1String(key);
+    };
+    flag("augment", c.augment);
+    flag("channels_last", c.channelsLast);
     const QJsonValue seed = o.value(QLatin1String("seed"));
     if (seed.isString()) {
         bool ok = false;
@@ -144,6 +151,10 @@ QString RunConfig::validate() const
         return QStringLiteral("queue depth must be between 1 and 1024 (got %1)").arg(queueDepth);
     if (valDir.isEmpty() && (valSplit <= 0.0 || valSplit >= 1.0))
         return QStringLiteral("validation split must be in (0, 1) (got %1), or give --val DIR").arg(valSplit);
+    if (precision != QLatin1String("fp32") && precision != QLatin1String("bf16"))
+        return QStringLiteral("unknown precision '%1' (choose fp32 or bf16)").arg(precision);
+    if (precision == QLatin1String("bf16") && device == QLatin1String("cpu"))
+        return QStringLiteral("--precision bf16 needs a CUDA device (use --device cuda or auto)");
     if (!(normStd > 0.0))
         return QStringLiteral("normalization std must be positive");
     QString error;

@@ -33,6 +33,8 @@ struct RunConfig {
     std::uint64_t seed = 42;
     QString prune = QStringLiteral("none");             // PruningSchedule spec
     bool augment = true;            // random crop + flip on training batches
+    QString precision = QStringLiteral("fp32");         // fp32 | bf16 (CUDA autocast)
+    bool channelsLast = false;      // NHWC weights and inputs (pays with bf16 on CUDA)
     double normMean = 0.5;          // input normalization (x − mean) / std, same for every channel
     double normStd = 0.5;
 

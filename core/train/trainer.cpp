@@ -2,6 +2,7 @@
 
 #include "dataset/datasetscanner.h"
 #include "dataset/streamingloader_p.h"
+#include "metrics/cudashim_p.h"
 #include "metrics/memoryprobe.h"
 #include "metrics/throughputmeter.h"
 #include "model/modelzoo_p.h"
@@ -205,6 +206,16 @@ bool Trainer::Private::setUp(QString *error)
     if (!model)
         return false;
     model->to(device);
+    if (c.precision == QLatin1String("bf16") && !device.is_cuda()) {
+        *error = QStringLiteral("--precision bf16 needs a CUDA device; this run is on %1").arg(deviceName);
+        return false;
+    }
+    if (c.channelsLast) {
+        torch::NoGradGuard noGrad;
+        for (torch::Tensor &p : model->parameters())
+            if (p.dim() == 4)
+                p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+    }
     if (c.optimizer == QLatin1String("adam")) {
         optimizer = std::make_unique<torch::optim::Adam>(
             model->parameters(), torch::optim::AdamOptions(c.learningRate).weight_decay(c.weightDecay));
@@ -311,6 +322,7 @@ bool Trainer::Private::checkpoint(QString *error)
 bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPerEpoch, QString *error)
 {
     RunConfig &c = q->m_config;
+    const bool bf16 = c.precision == QLatin1String("bf16");
     model->train();
     trainLoader->startEpoch(state.epoch, state.batchInEpoch);
     QElapsedTimer sinceEmit;
@@ -353,11 +365,19 @@ bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPer
             continue;   // every file of the batch failed to decode (counted by the loader)
         for (auto &group : optimizer->param_groups())
             group.options().set_lr(learningRateAt(c, state.step, totalSteps));
-        const torch::Tensor x = batch->images.to(device, /*non_blocking=*/true);
+        torch::Tensor x = batch->images.to(device, /*non_blocking=*/true);
+        if (c.channelsLast)
+            x = x.contiguous(torch::MemoryFormat::ChannelsLast);
         const torch::Tensor y = batch->labels.to(device, /*non_blocking=*/true);
         optimizer->zero_grad();
+        // Autocast covers the forward pass only, as Python's `with autocast():` does; turning it off
+        // clears its cache of low-precision weight copies, which the optimizer step makes stale.
+        if (bf16)
+            cudashim::setAutocast(true, c.precision);
         const torch::Tensor logits = model->forward(x);
         const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+        if (bf16)
+            cudashim::setAutocast(false, c.precision);
         loss.backward();
         optimizer->step();
         ++state.step;
