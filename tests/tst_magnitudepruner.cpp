@@ -61,7 +61,7 @@ private Q_SLOTS:
     void measuredSparsityIsElementWeighted();
     void masksRoundTripThroughSetMasks();
     void setMasksRejectsMismatches();
-    void masksMatchWeightDtype();
+    void masksFollowWeightDtype();
 };
 
 void TestMagnitudePruner::initTestCase()
@@ -384,7 +384,7 @@ void TestMagnitudePruner::setMasksRejectsMismatches()
     QCOMPARE(pruner.measuredSparsity(), measured);
 }
 
-void TestMagnitudePruner::masksMatchWeightDtype()
+void TestMagnitudePruner::masksFollowWeightDtype()
 {
     torch::nn::Linear fc(8, 8);
     fc->to(torch::kDouble);
@@ -397,6 +397,12 @@ void TestMagnitudePruner::masksMatchWeightDtype()
     pruner.applyMasks();
     QCOMPARE(zeros(fc->weight), std::int64_t(32));
     QVERIFY(fc->weight.requires_grad());   // still a trainable parameter
+
+    // The model changes dtype after the masks were made: the masks follow it.
+    fc->to(torch::kFloat);
+    pruner.applyMasks();
+    QCOMPARE(pruner.masks()[0].scalar_type(), torch::kFloat);
+    QCOMPARE(zeros(fc->weight), std::int64_t(32));
 }
 
 QTEST_GUILESS_MAIN(TestMagnitudePruner)

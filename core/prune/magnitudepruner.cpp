@@ -66,8 +66,13 @@ bool MagnitudePruner::step(std::int64_t step)
 void MagnitudePruner::applyMasks()
 {
     torch::NoGradGuard noGrad;
-    for (Entry &e : m_entries)
+    for (Entry &e : m_entries) {
+        // Module::to() swaps a parameter's data in place, so the model may have moved to another
+        // device or dtype since the masks were made: follow it.
+        if (e.mask.device() != e.weight.device() || e.mask.scalar_type() != e.weight.scalar_type())
+            e.mask = e.mask.to(e.weight.device(), e.weight.scalar_type());
         e.weight.mul_(e.mask);
+    }
 }
 
 void MagnitudePruner::updateMasks(double sparsity)

@@ -30,7 +30,10 @@ public:
 
     Kind kind() const { return m_kind; }
     bool isNone() const { return m_kind == Kind::None; }
-    // Target sparsity at an optimizer step (0 for None; before begin: initial / target).
+    // The schedule function at an optimizer step (0 for None; before begin: initial for
+    // polynomial, the target for constant). It is not what has been applied: the trainer reports
+    // MagnitudePruner::targetSparsity(), which stays 0 until the first mask update.
+    // Polynomial with end == begin jumps to final at begin.
     double sparsityAt(std::int64_t step) const;
     // Whether masks are updated at this step (begin ≤ step, step ≤ end or end < 0,
     // (step − begin) % frequency == 0).
