@@ -276,6 +276,11 @@ private Q_SLOTS:
                                     << QStringLiteral("IDX header incomplete");
         QTest::newRow("empty image file") << QByteArray() << labels() << false
                                           << QStringLiteral("too short for an IDX header");
+        // fuzz_idx found this one: a label header claiming 0xffffffff labels made the importer
+        // allocate 4 GB before noticing the file holds 3 bytes.
+        QTest::newRow("absurd label count (fuzz_idx oom)")
+                << images() << idx(1, {0xffffffffu}, labelData(3)) << false
+                << QStringLiteral("shorter than its header says (4294967295 labels declared, 3 present)");
         QTest::newRow("label out of range")
                 << images() << idx(1, {kCount}, labelData(kCount, 4)) << false
                 << QStringLiteral("label 3 of item 3 is out of range (3 class names)");

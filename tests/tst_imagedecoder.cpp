@@ -2,6 +2,7 @@
 // decoding, seeded augmentation, and refusal of corrupt or oversized data.
 
 #include "dataset/imagedecoder_p.h"
+#include "dataset/jpegregiondecoder_p.h"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -128,6 +129,15 @@ private Q_SLOTS:
     void jpegReductionFactor();
     void reducedJpegMatchesFullDecode_data();
     void reducedJpegMatchesFullDecode();
+    void jpegCropReductionFactor_data();
+    void jpegCropReductionFactor();
+    void regionDecodeMatchesFullDecode_data();
+    void regionDecodeMatchesFullDecode();
+    void regionDecodeRefusesTruncatedJpeg();
+    void augmentedCropDecodeMatchesOpenCvPath_data();
+    void augmentedCropDecodeMatchesOpenCvPath();
+    void storedImageGivesExactlyTheDecodedOutput_data();
+    void storedImageGivesExactlyTheDecodedOutput();
     void augmentationIsDeterministicPerSeed();
     void augmentationFlipsAboutHalfTheTime();
     void corruptDataIsRefused_data();
@@ -318,6 +328,169 @@ void TestImageDecoder::reducedJpegMatchesFullDecode()
     }
     const double meanAbs = sumAbs / static_cast<double>(channels * plane);
     QVERIFY2(meanAbs < maxMeanAbs, qPrintable(QStringLiteral("mean abs diff %1 levels").arg(meanAbs)));
+}
+
+void TestImageDecoder::jpegCropReductionFactor_data()
+{
+    QTest::addColumn<int>("side");
+    QTest::addColumn<int>("inputSize");
+    QTest::addColumn<int>("factor");
+    QTest::newRow("crop under 2x the output: full") << 300 << 224 << 1;
+    QTest::newRow("exactly 2x") << 448 << 224 << 2;
+    QTest::newRow("just under 2x") << 447 << 224 << 1;
+    QTest::newRow("375 to 64: 4x") << 375 << 64 << 4;
+    QTest::newRow("600 to 64: 8x") << 600 << 64 << 8;
+    QTest::newRow("smaller than the output") << 20 << 28 << 1;
+}
+
+void TestImageDecoder::jpegCropReductionFactor()
+{
+    QFETCH(int, side);
+    QFETCH(int, inputSize);
+    QFETCH(int, factor);
+    QCOMPARE(leantune::jpegCropReductionFactor(side, side, inputSize), factor);
+    QCOMPARE(leantune::jpegCropReductionFactor(side + 100, side, inputSize), factor);   // the shorter side counts
+}
+
+void TestImageDecoder::regionDecodeMatchesFullDecode_data()
+{
+    QTest::addColumn<int>("channels");
+    QTest::addColumn<int>("factor");
+    QTest::addColumn<int>("x");
+    QTest::addColumn<int>("y");
+    QTest::addColumn<int>("side");
+    // Inside the region the pixels are libjpeg's own; only columns next to the iMCU edges of the
+    // cropped window may differ (fancy upsampling treats them as image edges): well under a level.
+    QTest::newRow("colour, unaligned window") << 3 << 1 << 37 << 21 << 150;
+    QTest::newRow("colour, aligned window") << 3 << 1 << 32 << 16 << 128;
+    QTest::newRow("colour, 2x reduced") << 3 << 2 << 40 << 30 << 140;
+    QTest::newRow("gray, 4x reduced") << 1 << 4 << 64 << 8 << 180;
+    QTest::newRow("whole image") << 3 << 1 << 0 << 0 << 192;
+}
+
+void TestImageDecoder::regionDecodeMatchesFullDecode()
+{
+    if (!jpegRegionDecoderAvailable())
+        QSKIP("built without libjpeg-turbo");
+    QFETCH(int, channels);
+    QFETCH(int, factor);
+    QFETCH(int, x);
+    QFETCH(int, y);
+    QFETCH(int, side);
+    const QByteArray jpeg = encode(photoLike(), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 90});
+    cv::Mat decoded;
+    cv::Rect region;
+    QVERIFY(decodeJpegRegion(jpeg.constData(), std::size_t(jpeg.size()), channels, factor,
+                             cv::Rect(x, y, side, side), &decoded, &region));
+    QCOMPARE(decoded.channels(), channels);
+    QCOMPARE(region.width, (x + side + factor - 1) / factor - x / factor);
+    QCOMPARE(region.height, (y + side + factor - 1) / factor - y / factor);
+    QVERIFY(region.x >= 0 && region.x + region.width <= decoded.cols);
+
+    // Reference: OpenCV decodes the whole image at the same scale; take the same window.
+    int flags = channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR;
+    if (factor == 2)
+        flags = channels == 1 ? cv::IMREAD_REDUCED_GRAYSCALE_2 : cv::IMREAD_REDUCED_COLOR_2;
+    else if (factor == 4)
+        flags = channels == 1 ? cv::IMREAD_REDUCED_GRAYSCALE_4 : cv::IMREAD_REDUCED_COLOR_4;
+    const cv::Mat buffer(1, static_cast<int>(jpeg.size()), CV_8U, const_cast<char *>(jpeg.constData()));
+    const cv::Mat full = cv::imdecode(buffer, flags);
+    QVERIFY(!full.empty());
+    const cv::Mat expected = full(cv::Rect(x / factor, y / factor, region.width, region.height));
+    cv::Mat diff;
+    cv::absdiff(decoded(region), expected, diff);
+    const cv::Scalar mean = cv::mean(diff);
+    const double meanAbs = (mean[0] + mean[1] + mean[2]) / channels;
+    QVERIFY2(meanAbs < 0.5, qPrintable(QStringLiteral("mean abs diff %1 levels").arg(meanAbs)));
+}
+
+void TestImageDecoder::regionDecodeRefusesTruncatedJpeg()
+{
+    if (!jpegRegionDecoderAvailable())
+        QSKIP("built without libjpeg-turbo");
+    const QByteArray jpeg = encode(photoLike(), ".jpg");
+    const QByteArray truncated = jpeg.left(jpeg.size() * 2 / 3);
+    cv::Mat decoded;
+    cv::Rect region;
+    // libjpeg only warns about the missing data: the region decoder refuses, so OpenCV judges the file
+    // as it always has.
+    QVERIFY(!decodeJpegRegion(truncated.constData(), std::size_t(truncated.size()), 3, 1,
+                              cv::Rect(0, 0, 256, 192), &decoded, &region));
+    QVERIFY(!decodeJpegRegion("\xff\xd8garbage", 9, 3, 1, cv::Rect(0, 0, 8, 8), &decoded, &region));
+    QVERIFY(decodeJpegRegion(jpeg.constData(), std::size_t(jpeg.size()), 3, 1, cv::Rect(0, 0, 256, 192),
+                             &decoded, &region));
+}
+
+void TestImageDecoder::augmentedCropDecodeMatchesOpenCvPath_data()
+{
+    QTest::addColumn<int>("channels");
+    QTest::addColumn<int>("inputSize");
+    QTest::newRow("colour 32 (4x reduced)") << 3 << 32;
+    QTest::newRow("colour 96 (full-size crop)") << 3 << 96;
+    QTest::newRow("gray 64") << 1 << 64;
+}
+
+void TestImageDecoder::augmentedCropDecodeMatchesOpenCvPath()
+{
+    if (!jpegRegionDecoderAvailable())
+        QSKIP("built without libjpeg-turbo");
+    QFETCH(int, channels);
+    QFETCH(int, inputSize);
+    const QByteArray jpeg = encode(photoLike(), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 90});
+    DecodeOptions region = optionsFor(inputSize, channels);
+    region.augment = true;
+    DecodeOptions opencv = region;
+    opencv.regionDecode = false;
+    double worst = 0.0;
+    for (quint64 seed = 0; seed < 8; ++seed) {
+        bool ok1 = false, ok2 = false;
+        const std::vector<float> a = decode(jpeg, region, seed, &ok1);
+        const std::vector<float> b = decode(jpeg, opencv, seed, &ok2);
+        QVERIFY(ok1 && ok2);
+        double sumAbs = 0.0;
+        for (std::size_t i = 0; i < a.size(); ++i)
+            sumAbs += std::abs(a[i] - b[i]) * 255.0;
+        worst = std::max(worst, sumAbs / double(a.size()));
+    }
+    // The same crop and flip from the same seed: only the decode scale of the window may differ
+    // (the crop's own factor vs the whole image's), i.e. box-filter rounding.
+    QVERIFY2(worst < 2.0, qPrintable(QStringLiteral("mean abs diff %1 levels").arg(worst)));
+}
+
+void TestImageDecoder::storedImageGivesExactlyTheDecodedOutput_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<int>("channels");
+    QTest::addColumn<int>("inputSize");
+    const QByteArray jpeg = encode(photoLike(), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 90});
+    const QByteArray png = encode(photoLike(), ".png");
+    QTest::newRow("jpeg colour, reduced decode") << jpeg << 3 << 48;
+    QTest::newRow("jpeg gray, full decode") << jpeg << 1 << 150;
+    QTest::newRow("png colour") << png << 3 << 32;
+    QTest::newRow("png enlarged") << png << 3 << 300;
+}
+
+void TestImageDecoder::storedImageGivesExactlyTheDecodedOutput()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(int, channels);
+    QFETCH(int, inputSize);
+    DecodeOptions options = optionsFor(inputSize, channels);
+    options.mean[0] = 0.3f;
+    options.std[2] = 0.2f;
+    bool ok = false;
+    const std::vector<float> direct = decode(bytes, options, 0, &ok);
+    QVERIFY(ok);
+    StoredImage stored;
+    QString error;
+    QVERIFY2(decodeToStored(bytes, options, &stored, &error), qPrintable(error));
+    QCOMPARE(stored.width, inputSize);
+    QCOMPARE(stored.height, inputSize);
+    QCOMPARE(stored.channels, channels);
+    std::vector<float> fromStored(direct.size(), -1000.f);
+    std::mt19937_64 rng(0);
+    writeFromStored(stored.pixels.data(), stored.width, stored.height, options, rng, fromStored.data());
+    QVERIFY(fromStored == direct);   // bit for bit
 }
 
 void TestImageDecoder::augmentationIsDeterministicPerSeed()

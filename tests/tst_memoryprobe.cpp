@@ -27,6 +27,27 @@ private Q_SLOTS:
         QVERIFY(block[kBytes - 1] == 1);
     }
 
+    void resetHostPeakMeasuresWhatRunsNext()
+    {
+        {
+            std::vector<char> big(std::size_t(192) << 20);
+            std::memset(big.data(), 1, big.size());
+            QVERIFY(big[1] == 1);
+        }
+        useReturningHostAllocator();   // the 192 MiB block was mapped: freeing it returned it
+        const std::int64_t highBefore = hostPeakRssBytes();
+        QVERIFY(resetHostPeak());
+        const std::int64_t afterReset = hostPeakRssBytes();
+        QVERIFY2(afterReset < highBefore - (std::int64_t(128) << 20),
+                 qPrintable(QStringLiteral("%1 -> %2").arg(highBefore).arg(afterReset)));
+        std::vector<char> small(std::size_t(64) << 20);
+        std::memset(small.data(), 1, small.size());
+        const std::int64_t peak = hostPeakRssBytes();
+        QVERIFY(peak - afterReset > (std::int64_t(60) << 20));
+        QVERIFY(peak < highBefore);
+        QVERIFY(small[5] == 1);
+    }
+
     void hostTotalsAreSensible()
     {
         QVERIFY(hostTotalMemoryBytes() > (std::int64_t(256) << 20));

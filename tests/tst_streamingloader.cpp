@@ -2,6 +2,7 @@
 // counts, per-epoch shuffling, the bounded queue, skipping of corrupt files, stop(), resume and
 // teardown mid-epoch.
 
+#include "dataset/decodedcache.h"
 #include "dataset/streamingloader_p.h"
 
 #include <opencv2/core.hpp>
@@ -113,6 +114,9 @@ private Q_SLOTS:
     void startEpochDiscardsTheRestOfTheEpoch();
     void nextWithoutStartEpochStartsEpochZero();
     void destructorMidEpochDoesNotHang();
+    void sameBatchesWhateverTheChunkSize();
+    void threadsShareABatch();
+    void recycledBuffersOutliveTheLoader();
 
 private:
     LoaderOptions noiseOptions(int workers) const;
@@ -508,6 +512,92 @@ void TestStreamingLoader::destructorMidEpochDoesNotHang()
         QVERIFY(midEpoch.next());
     }
     QVERIFY2(timer.elapsed() < 1000, qPrintable(QStringLiteral("%1 ms").arg(timer.elapsed())));
+}
+
+void TestStreamingLoader::sameBatchesWhateverTheChunkSize()
+{
+    // Chunk 1, 3, automatic, and whole batches (the old one-thread-per-batch model) all give the same
+    // batches: augmentation is seeded per position and rows keep their place.
+    std::vector<std::vector<Batch>> runs;
+    for (int chunk : {0, 1, 3, 4, 100}) {
+        LoaderOptions options = noiseOptions(3);
+        options.chunkSize = chunk;
+        StreamingLoader loader(m_noise, options);
+        loader.startEpoch(1);
+        runs.push_back(collectEpoch(loader));
+    }
+    QString why;
+    for (std::size_t i = 1; i < runs.size(); ++i)
+        QVERIFY2(sameBatches(runs[0], runs[i], &why), qPrintable(why));
+}
+
+void TestStreamingLoader::threadsShareABatch()
+{
+#ifdef Q_OS_UNIX
+    // One batch in flight (queue depth 1) whose first file is a FIFO: the thread that claims it blocks
+    // in open(). The rest of the batch is decoded all the same, by the other thread, which the
+    // decoded cache shows (it fills up while the FIFO still blocks). With whole-batch claiming it
+    // would stay at zero until the FIFO is released.
+    const QString fifo = m_dir.filePath(QStringLiteral("share.png"));
+    const QByteArray fifoName = QFile::encodeName(fifo);
+    QCOMPARE(::mkfifo(fifoName.constData(), 0600), 0);
+    std::vector<Sample> samples{Sample{fifo, 0}};
+    samples.insert(samples.end(), m_good.begin(), m_good.begin() + 9);
+
+    LoaderOptions options = idOptions(10, 2, 1, false);
+    options.chunkSize = 1;
+    QTemporaryDir cacheDir;
+    QString error;
+    options.cache = DecodedCache::open(cacheDir.filePath(QStringLiteral("c.ltcache")), samples,
+                                       DecodedCacheKey{8, 1, false}, 1 << 20, &error);
+    QVERIFY2(options.cache, qPrintable(error));
+    {
+        StreamingLoader loader(samples, options);
+        loader.startEpoch(0);
+        QElapsedTimer waitingFor;
+        waitingFor.start();
+        while (options.cache->cachedCount() < 9 && waitingFor.elapsed() < 10000)
+            std::this_thread::yield();
+        const std::size_t cachedWhileBlocked = options.cache->cachedCount();
+
+        int writer = -1;   // release the blocked thread: an empty file, which is skipped
+        while ((writer = ::open(fifoName.constData(), O_WRONLY | O_NONBLOCK)) < 0)
+            std::this_thread::yield();
+        ::close(writer);
+
+        QCOMPARE(cachedWhileBlocked, std::size_t(9));
+        std::optional<Batch> batch = loader.next();
+        QVERIFY(batch);
+        QCOMPARE(batch->skipped, 1);
+        QCOMPARE(idsOf(*batch), (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
+        QVERIFY(!loader.next());
+    }
+    QFile::remove(fifo);
+#else
+    QSKIP("needs a FIFO");
+#endif
+}
+
+void TestStreamingLoader::recycledBuffersOutliveTheLoader()
+{
+    LoaderOptions options = noiseOptions(2);
+    StreamingLoader reference(m_noise, [&] { LoaderOptions o = options; o.recycleBuffers = false; return o; }());
+    reference.startEpoch(0);
+    const std::vector<Batch> expected = collectEpoch(reference);
+
+    std::vector<Batch> kept;
+    {
+        StreamingLoader loader(m_noise, options);
+        loader.startEpoch(0);
+        while (loader.next()) {
+            // each batch is released at once: its buffer goes back to the pool
+        }
+        loader.startEpoch(0);
+        kept = collectEpoch(loader);   // the first batches are written into recycled buffers
+    }   // the loader is gone; the batches and their pooled buffers are not
+    QString why;
+    QVERIFY2(sameBatches(expected, kept, &why), qPrintable(why));
+    kept.clear();   // returns the buffers to a pool that no loader owns any more: no crash, no leak
 }
 
 QTEST_GUILESS_MAIN(TestStreamingLoader)

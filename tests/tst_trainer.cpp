@@ -155,6 +155,7 @@ private Q_SLOTS:
             RunConfig c = baseConfig(m_small, m_dir.filePath(QStringLiteral("run-seed-%1").arg(i)));
             c.epochs = 1;
             c.workers = i + 1;   // the batches must not depend on the number of decode threads
+            c.augment = true;    // nor the per-sample augmentation
             TrainerHarness h(c, {});
             h.start();
             QVERIFY(h.waitDone());

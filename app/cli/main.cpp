@@ -22,8 +22,11 @@ const Command kCommands[] = {
     {"import-idx", "Convert MNIST/Fashion-MNIST IDX files into PNG class folders", importIdxCommand},
     {"schedule", "Print a pruning schedule's target sparsity at given steps", scheduleCommand},
     {"train", "Train a classifier with an optional pruning schedule", trainCommand},
+    {"find-batch-size", "Find the largest batch that fits the device or a memory budget", findBatchSizeCommand},
     {"evaluate", "Evaluate a trained run on a data folder", evaluateCommand},
+    {"export", "Export a trained run as ONNX or LibTorch, with a verified size report", exportCommand},
     {"sample", "Import the Fashion-MNIST sample into the data folder and print its path", sampleCommand},
+    {"bench-loader", "Measure the data loader alone (images/s)", benchLoaderCommand},
 };
 
 void printUsage()
@@ -31,7 +34,7 @@ void printUsage()
     QString text = QStringLiteral("Usage: leantune-cli COMMAND [options]\n\n"
                                   "Train image classifiers that fit in memory, with pruning.\n\nCommands:\n");
     for (const Command &c : kCommands)
-        text += QStringLiteral("  %1  %2\n").arg(QString::fromLatin1(c.name).leftJustified(11), QLatin1String(c.summary));
+        text += QStringLiteral("  %1  %2\n").arg(QString::fromLatin1(c.name).leftJustified(15), QLatin1String(c.summary));
     text += QStringLiteral("\nRun 'leantune-cli COMMAND --help' for a command's options.\n");
     printOut(text);
 }

@@ -1,6 +1,7 @@
 #include "clicommon.h"
 #include "progressprinter.h"
 
+#include "metrics/bytesize.h"
 #include "train/rundir.h"
 #include "train/trainer.h"
 
@@ -26,7 +27,8 @@ struct Opt {
 };
 
 // Options a resumed run may change; everything else comes from RUNDIR/config.json.
-const char *const kResumeOverrides[] = {"epochs", "device", "workers", "threads", "progress", "out", "resume"};
+const char *const kResumeOverrides[] = {"epochs", "device", "workers", "threads", "progress", "out", "resume",
+                                        "memory-budget", "micro-batch"};
 
 const Opt kOptions[] = {
     {"data", "Training data folder (one sub-folder per class).", "DIR"},
@@ -34,7 +36,12 @@ const Opt kOptions[] = {
     {"model", "smallcnn | resnet8 | resnet18 (default smallcnn).", "NAME"},
     {"input-size", "Square input size in pixels (default 28).", "N"},
     {"channels", "1 (grayscale) or 3 (RGB) (default 1).", "C"},
-    {"batch-size", "Images per batch (default 64).", "N"},
+    {"batch-size", "Images per batch, or auto: the largest that fits (find-batch-size) (default 64).", "N|auto"},
+    {"micro-batch", "Images per forward/backward; batches are accumulated (default: the whole batch).", "N"},
+    {"memory-budget", "Host memory budget, e.g. 2G or 512M: bounds the loader queue; a batch that does not fit is "
+                      "split into micro-batches (same effective batch).", "SIZE"},
+    {"memory-margin", "Safety margin below the budget or device capacity, 0..0.9 (default 0.1).", "F"},
+    {"max-batch-size", "Cap for --batch-size auto (default 4096).", "N"},
     {"epochs", "Epochs to train (default 3).", "N"},
     {"lr", "Learning rate (default 0.05 for sgd, use ~0.001 for adam).", "X"},
     {"optimizer", "sgd (momentum 0.9) | adam (default sgd).", "NAME"},
@@ -49,9 +56,14 @@ const Opt kOptions[] = {
     {"test", "Test folder, evaluated once at the end.", "DIR"},
     {"seed", "Random seed for initialization, shuffling and splits (default 42).", "N"},
     {"prune", "none | polynomial:INIT:FINAL:BEGIN:END[:POWER[:FREQ]] | constant:S:BEGIN[:END[:FREQ]].", "SPEC"},
-    {"no-augment", "Train without random crop and flip.", nullptr},
-    {"precision", "fp32 | bf16 (bf16: CUDA autocast; default fp32).", "P"},
+    {"prune-granularity", "weight | channel (channel: whole output channels by L1 norm, removed at export; default weight).", "G"},
+    {"augment", "Train with random crop and horizontal flip (helps long runs; off by default: 3-epoch "
+                "Fashion-MNIST runs reach 91% test accuracy without, 89% with).", nullptr},
+    {"no-augment", "Train without random crop and flip (the default).", nullptr},
+    {"precision", "fp32 | bf16 | fp16 (CUDA autocast; fp16 with dynamic loss scaling; default fp32).", "P"},
     {"channels-last", "Use channels-last (NHWC) memory format; pays with bf16 on CUDA.", nullptr},
+    {"cache", "Keep decoded images in a memory-mapped cache file: epochs after the first skip decoding.", nullptr},
+    {"cache-dir", "Folder of the decoded cache (default: the user's cache folder).", "DIR"},
     {"resume", "Continue the run in RUNDIR from its newest valid checkpoint.", nullptr},
     {"force", "Replace an existing run in RUNDIR.", nullptr},
     {"progress", "bar | json | none (default bar; json prints one sample per line on stdout).", "MODE"},
@@ -94,7 +106,22 @@ QString applyOptions(const QCommandLineParser &p, RunConfig &c, bool resumed)
     setString("model", c.model.name);
     setInt("input-size", c.model.inputSize);
     setInt("channels", c.model.channels);
-    setInt("batch-size", c.batchSize);
+    if (error.isEmpty() && has("batch-size")) {
+        if (p.value(QStringLiteral("batch-size")) == QLatin1String("auto"))
+            c.batchSizeAuto = true;
+        else if (const auto v = intOption(p, QStringLiteral("batch-size"), &error))
+            c.batchSize = *v;
+    }
+    setInt("micro-batch", c.microBatch);
+    setInt("max-batch-size", c.maxBatchSize);
+    setDouble("memory-margin", c.memoryMargin);
+    if (error.isEmpty() && has("memory-budget")) {
+        if (const std::optional<std::int64_t> b = parseByteSize(p.value(QStringLiteral("memory-budget"))))
+            c.memoryBudgetBytes = *b;
+        else
+            error = QStringLiteral("invalid value for --memory-budget: '%1' (expected a size such as 2G or 512M)")
+                        .arg(p.value(QStringLiteral("memory-budget")));
+    }
     setInt("epochs", c.epochs);
     setDouble("lr", c.learningRate);
     setString("optimizer", c.optimizer);
@@ -108,15 +135,21 @@ QString applyOptions(const QCommandLineParser &p, RunConfig &c, bool resumed)
     setString("val", c.valDir);
     setString("test", c.testDir);
     setString("prune", c.prune);
+    setString("prune-granularity", c.pruneGranularity);
     setString("precision", c.precision);
     if (has("channels-last"))
         c.channelsLast = true;
+    if (has("cache"))
+        c.cache = true;
+    setString("cache-dir", c.cacheDir);
     if (error.isEmpty() && has("seed")) {
         bool ok = false;
         c.seed = p.value(QStringLiteral("seed")).toULongLong(&ok);
         if (!ok)
             error = QStringLiteral("invalid value for --seed: '%1' (expected a whole number)").arg(p.value(QStringLiteral("seed")));
     }
+    if (has("augment"))
+        c.augment = true;
     if (has("no-augment"))
         c.augment = false;
     if (!resumed && c.optimizer == QLatin1String("adam") && !p.isSet(QStringLiteral("lr")))

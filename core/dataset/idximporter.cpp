@@ -191,10 +191,22 @@ std::optional<IdxImportResult> import(const QString &imagesPath, const QString &
         || !readHeader(labelFile, 1, QStringLiteral("IDX labels"), &labelDims, error))
         return std::nullopt;
     const quint32 labelCount = labelDims[0];
-    std::vector<uchar> labels(labelCount);
-    const qint64 labelsGot = labelFile.read(labels.data(), qint64(labelCount), error);
-    if (labelsGot < 0)
-        return std::nullopt;
+    // Read in chunks: the header's count is untrusted, so memory follows the bytes actually present
+    // (a 10-byte file claiming 4 billion labels must not allocate 4 GB; found by fuzz_idx).
+    std::vector<uchar> labels;
+    qint64 labelsGot = 0;
+    constexpr qint64 kChunk = 64 * 1024;
+    while (labelsGot < qint64(labelCount)) {
+        const qint64 want = std::min<qint64>(kChunk, qint64(labelCount) - labelsGot);
+        labels.resize(size_t(labelsGot + want));
+        const qint64 got = labelFile.read(labels.data() + labelsGot, want, error);
+        if (got < 0)
+            return std::nullopt;
+        labelsGot += got;
+        if (got < want)
+            break;
+    }
+    labels.resize(size_t(labelsGot));
     if (labelsGot < qint64(labelCount)) {
         *error = QStringLiteral("%1: file is shorter than its header says (%2 labels declared, %3 "
                                 "present)")

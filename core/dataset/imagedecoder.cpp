@@ -1,15 +1,19 @@
 #include "dataset/imagedecoder_p.h"
 
 #include "dataset/imageprobe.h"
+#include "dataset/jpegregiondecoder_p.h"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <QDebug>
 #include <QFile>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <optional>
 #include <exception>
 #include <limits>
 
@@ -18,6 +22,12 @@ namespace leantune {
 namespace {
 
 constexpr double kMinCropScale = 0.8;   // augmentation crops 0.8–1.0 of the shorter side
+
+// Shorter side of a stored (cache) image with augmentation: the smallest crop still covers inputSize.
+int storedShorterSide(int inputSize)
+{
+    return static_cast<int>(std::ceil(inputSize / kMinCropScale - 1e-9));
+}
 
 void setError(QString *error, const QString &message)
 {
@@ -119,10 +129,63 @@ void writeNormalized(const cv::Mat &source, const DecodeOptions &options, bool f
     }
 }
 
-bool decodeImpl(const QByteArray &encoded, const DecodeOptions &options, std::mt19937_64 &rng,
-                float *out, QString *error)
+// Scales SOURCE to inputSize × inputSize (area filter when shrinking, bilinear when enlarging) and
+// writes it normalized. The one resize every path shares, so the decoded cache's stored images equal
+// decoded ones exactly.
+cv::Mat resizedToInput(const cv::Mat &source, int size)
 {
-    if (!out || options.inputSize < 1 || (options.channels != 1 && options.channels != 3)) {
+    if (source.cols == size && source.rows == size)
+        return source;
+    const bool shrinking = source.cols > size || source.rows > size;
+    cv::Mat resized;
+    cv::resize(source, resized, cv::Size(size, size), 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+    return resized;
+}
+
+// An augmentation crop: a random square of 0.8–1.0 of the shorter side at a random position, and
+// whether to flip. The draws are always made in the same order, so a seed gives the same crop and
+// flip whatever the image.
+struct Crop {
+    cv::Rect rect;
+    bool flip = false;
+};
+
+Crop drawCrop(std::mt19937_64 &rng, int width, int height)
+{
+    const int shorter = std::min(width, height);
+    const double scale = kMinCropScale + (1.0 - kMinCropScale) * uniformUnit(rng);
+    const int side = std::clamp(static_cast<int>(std::lround(scale * shorter)), 1, shorter);
+    const int x = uniformBelow(rng, width - side + 1);
+    const int y = uniformBelow(rng, height - side + 1);
+    Crop crop;
+    crop.flip = uniformUnit(rng) < 0.5;
+    crop.rect = cv::Rect(x, y, side, side);
+    return crop;
+}
+
+// RECT in a FROMW × FROMH image, mapped onto the same image decoded at TO's size (at least 1 pixel).
+cv::Rect mapRect(const cv::Rect &rect, int fromW, int fromH, const cv::Size &to)
+{
+    if (fromW == to.width && fromH == to.height)
+        return rect;
+    const auto lo = [](int v, int from, int dst) { return static_cast<int>(std::int64_t(v) * dst / from); };
+    const auto hi = [](int v, int from, int dst) {
+        return static_cast<int>((std::int64_t(v) * dst + from - 1) / from);
+    };
+    const int x0 = std::clamp(lo(rect.x, fromW, to.width), 0, to.width - 1);
+    const int y0 = std::clamp(lo(rect.y, fromH, to.height), 0, to.height - 1);
+    const int x1 = std::clamp(hi(rect.x + rect.width, fromW, to.width), x0 + 1, to.width);
+    const int y1 = std::clamp(hi(rect.y + rect.height, fromH, to.height), y0 + 1, to.height);
+    return cv::Rect(x0, y0, x1 - x0, y1 - y0);
+}
+
+// Checks the options and the bytes, and probes the header: refuses decompression bombs before
+// anything is allocated. A header the probe cannot read is left to OpenCV to judge (its own limit,
+// OPENCV_IO_MAX_IMAGE_PIXELS, still applies); the size is checked again after decoding.
+bool prepare(const QByteArray &encoded, const DecodeOptions &options, std::optional<ImageHeader> *header,
+             QString *probeError, QString *error)
+{
+    if (options.inputSize < 1 || (options.channels != 1 && options.channels != 3)) {
         setError(error, QStringLiteral("invalid decode options (input size %1, %2 channels)")
                             .arg(options.inputSize)
                             .arg(options.channels));
@@ -136,33 +199,48 @@ bool decodeImpl(const QByteArray &encoded, const DecodeOptions &options, std::mt
         setError(error, QStringLiteral("too large: %1 bytes").arg(encoded.size()));
         return false;
     }
-
-    // Header first: refuse decompression bombs before OpenCV allocates anything, and learn the size
-    // for reduced JPEG decoding. A header the probe cannot read is left to OpenCV to judge (its own
-    // limit, OPENCV_IO_MAX_IMAGE_PIXELS, still applies); the size is checked again after decoding.
     ProbeLimits noLimit;
     noLimit.maxPixels = std::numeric_limits<qint64>::max();
-    QString probeError;
     // The whole file as the probe's head: it then needs no separate tail.
-    const std::optional<ImageHeader> header =
-        probeImageBytes(encoded, QByteArray(), encoded.size(), &probeError, noLimit);
-    if (header) {
-        const qint64 pixels = static_cast<qint64>(header->width) * header->height;
+    *header = probeImageBytes(encoded, QByteArray(), encoded.size(), probeError, noLimit);
+    if (*header) {
+        const qint64 pixels = static_cast<qint64>((*header)->width) * (*header)->height;
         if (pixels > options.maxPixels) {
             setError(error, QStringLiteral("too large: %1 × %2 pixels (limit %3)")
-                                .arg(header->width)
-                                .arg(header->height)
+                                .arg((*header)->width)
+                                .arg((*header)->height)
                                 .arg(options.maxPixels));
             return false;
         }
     }
+    return true;
+}
 
+bool isJpeg(const std::optional<ImageHeader> &header)
+{
+    return header && header->format == ImageFormat::Jpeg;
+}
+
+// Decodes the whole image to 8 bits and the target channels (gray, or colour in BGR order). JPEGs are
+// reduced by FACTOR in the DCT domain; libjpeg-turbo decodes them where available, OpenCV otherwise.
+bool decodeWhole(const QByteArray &encoded, const std::optional<ImageHeader> &header,
+                 const DecodeOptions &options, int factor, const QString &probeError, cv::Mat *image,
+                 QString *error)
+{
+    if (isJpeg(header) && options.regionDecode) {
+        cv::Rect region;
+        cv::Mat decoded;
+        if (decodeJpegRegion(encoded.constData(), static_cast<std::size_t>(encoded.size()), options.channels,
+                             factor, cv::Rect(0, 0, header->width, header->height), &decoded, &region)) {
+            *image = region.width == decoded.cols ? decoded : decoded(region);
+            return true;
+        }
+    }
     int flags = cv::IMREAD_UNCHANGED;
-    if (header && header->format == ImageFormat::Jpeg) {
-        // JPEGs are 8-bit gray or colour: let libjpeg convert and, where it fits, scale in the DCT
-        // domain, which skips most of the decoding work for large photos.
+    if (isJpeg(header)) {
+        // JPEGs are 8-bit gray or colour: let libjpeg convert and scale in the DCT domain.
         const bool gray = options.channels == 1;
-        switch (jpegReductionFactor(header->width, header->height, options)) {
+        switch (factor) {
         case 8:
             flags = gray ? cv::IMREAD_REDUCED_GRAYSCALE_8 : cv::IMREAD_REDUCED_COLOR_8;
             break;
@@ -180,55 +258,155 @@ bool decodeImpl(const QByteArray &encoded, const DecodeOptions &options, std::mt
     }
 
     // imdecode only reads the buffer: wrap it without copying.
-    const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8U,
-                         const_cast<char *>(encoded.constData()));
-    cv::Mat image = cv::imdecode(buffer, flags);
-    if (image.empty()) {
+    const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8U, const_cast<char *>(encoded.constData()));
+    *image = cv::imdecode(buffer, flags);
+    if (image->empty()) {
         setError(error, header ? QStringLiteral("cannot decode %1 data (corrupt or truncated)")
                                      .arg(imageFormatName(header->format))
-                               : (probeError.isEmpty() ? QStringLiteral("not an image")
-                                                       : probeError));
+                               : (probeError.isEmpty() ? QStringLiteral("not an image") : probeError));
         return false;
     }
-    if (static_cast<qint64>(image.cols) * image.rows > options.maxPixels) {
+    if (static_cast<qint64>(image->cols) * image->rows > options.maxPixels) {
         setError(error, QStringLiteral("too large: %1 × %2 pixels (limit %3)")
-                            .arg(image.cols)
-                            .arg(image.rows)
+                            .arg(image->cols)
+                            .arg(image->rows)
                             .arg(options.maxPixels));
         return false;
     }
-    if (!toEightBit(image) || !toTargetChannels(image, options.channels)) {
+    if (!toEightBit(*image) || !toTargetChannels(*image, options.channels)) {
         setError(error, QStringLiteral("unsupported pixel format (depth %1, %2 channels)")
-                            .arg(image.depth())
-                            .arg(image.channels()));
+                            .arg(image->depth())
+                            .arg(image->channels()));
         return false;
     }
+    return true;
+}
 
-    // Region to scale to inputSize × inputSize: the whole image, or (augmenting) a random square of
-    // 0.8–1.0 of the shorter side at a random position. The draws are always made in the same order,
-    // so a seed gives the same crop and flip whatever the image.
+bool decodeImpl(const QByteArray &encoded, const DecodeOptions &options, std::mt19937_64 &rng,
+                float *out, QString *error)
+{
+    if (!out) {
+        setError(error, QStringLiteral("invalid decode options (no output buffer)"));
+        return false;
+    }
+    std::optional<ImageHeader> header;
+    QString probeError;
+    if (!prepare(encoded, options, &header, &probeError, error))
+        return false;
+
+    if (options.augment && isJpeg(header) && options.regionDecode && jpegRegionDecoderAvailable()) {
+        // Draw the crop on the header's geometry, then decode only its window, DCT-scaled when the
+        // crop is at least twice the output size.
+        const Crop crop = drawCrop(rng, header->width, header->height);
+        cv::Mat decoded;
+        cv::Rect region;
+        if (decodeJpegRegion(encoded.constData(), static_cast<std::size_t>(encoded.size()), options.channels,
+                             jpegCropReductionFactor(crop.rect.width, crop.rect.height, options.inputSize),
+                             crop.rect, &decoded, &region)) {
+            writeNormalized(resizedToInput(decoded(region), options.inputSize), options, crop.flip, out);
+            return true;
+        }
+        // libjpeg refused it: decode it whole with OpenCV and take the same crop.
+        cv::Mat image;
+        if (!decodeWhole(encoded, header, options, jpegReductionFactor(header->width, header->height, options),
+                         probeError, &image, error))
+            return false;
+        const cv::Rect mapped = mapRect(crop.rect, header->width, header->height, image.size());
+        writeNormalized(resizedToInput(image(mapped), options.inputSize), options, crop.flip, out);
+        return true;
+    }
+
+    const int factor = isJpeg(header) ? jpegReductionFactor(header->width, header->height, options) : 1;
+    cv::Mat image;
+    if (!decodeWhole(encoded, header, options, factor, probeError, &image, error))
+        return false;
     cv::Rect region(0, 0, image.cols, image.rows);
     bool flip = false;
     if (options.augment) {
-        const int shorter = std::min(image.cols, image.rows);
-        const double scale = kMinCropScale + (1.0 - kMinCropScale) * uniformUnit(rng);
-        const int side = std::clamp(static_cast<int>(std::lround(scale * shorter)), 1, shorter);
-        const int x = uniformBelow(rng, image.cols - side + 1);
-        const int y = uniformBelow(rng, image.rows - side + 1);
-        flip = uniformUnit(rng) < 0.5;
-        region = cv::Rect(x, y, side, side);
+        // Drawn on the file's geometry when the header is known, mapped onto a reduced decode.
+        const int width = header ? header->width : image.cols;
+        const int height = header ? header->height : image.rows;
+        const Crop crop = drawCrop(rng, width, height);
+        region = mapRect(crop.rect, width, height, image.size());
+        flip = crop.flip;
     }
+    writeNormalized(resizedToInput(image(region), options.inputSize), options, flip, out);
+    return true;
+}
 
-    const int size = options.inputSize;
-    cv::Mat source = image(region);
-    if (region.width != size || region.height != size) {
-        const bool shrinking = region.width > size || region.height > size;
-        cv::Mat resized;
-        cv::resize(source, resized, cv::Size(size, size), 0, 0,
-                   shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
-        source = resized;
+bool decodeToStoredImpl(const QByteArray &encoded, const DecodeOptions &options, StoredImage *out, QString *error)
+{
+    if (!out) {
+        setError(error, QStringLiteral("invalid decode options (no output image)"));
+        return false;
     }
-    writeNormalized(source, options, flip, out);
+    std::optional<ImageHeader> header;
+    QString probeError;
+    if (!prepare(encoded, options, &header, &probeError, error))
+        return false;
+    const int factor = isJpeg(header) ? jpegReductionFactor(header->width, header->height, options) : 1;
+    cv::Mat image;
+    if (!decodeWhole(encoded, header, options, factor, probeError, &image, error))
+        return false;
+
+    cv::Mat stored;
+    if (options.augment) {
+        const int target = storedShorterSide(options.inputSize);
+        const int shorter = std::min(image.cols, image.rows);
+        if (shorter > target) {
+            const auto scaled = [&](int side) {
+                return side == shorter ? target
+                                       : std::max(target, static_cast<int>(std::lround(double(side) * target / shorter)));
+            };
+            cv::resize(image, stored, cv::Size(scaled(image.cols), scaled(image.rows)), 0, 0, cv::INTER_AREA);
+        } else {
+            stored = image;
+        }
+    } else {
+        stored = resizedToInput(image, options.inputSize);
+    }
+    out->width = stored.cols;
+    out->height = stored.rows;
+    out->channels = stored.channels();
+    const std::size_t rowBytes = static_cast<std::size_t>(stored.cols) * static_cast<std::size_t>(stored.channels());
+    out->pixels.resize(rowBytes * static_cast<std::size_t>(stored.rows));
+    for (int y = 0; y < stored.rows; ++y)
+        std::memcpy(out->pixels.data() + rowBytes * static_cast<std::size_t>(y), stored.ptr<uchar>(y), rowBytes);
+    return true;
+}
+
+template <typename F>
+bool guarded(F &&body, QString *error)
+{
+    try {
+        return body();
+    } catch (const cv::Exception &e) {
+        setError(error, QStringLiteral("cannot decode image: %1").arg(QString::fromStdString(e.msg)));
+    } catch (const std::exception &e) {
+        setError(error, QStringLiteral("cannot decode image: %1").arg(QString::fromLocal8Bit(e.what())));
+    } catch (...) {
+        setError(error, QStringLiteral("cannot decode image: unknown error"));
+    }
+    return false;
+}
+
+bool readWholeFile(const QString &path, QByteArray *encoded, QString *error)
+{
+    try {
+        QFile file(path);
+        if (!file.open(QIODevice::ReadOnly)) {
+            setError(error, QStringLiteral("cannot open %1: %2").arg(path, file.errorString()));
+            return false;
+        }
+        *encoded = file.readAll();
+        if (file.error() != QFileDevice::NoError) {
+            setError(error, QStringLiteral("cannot read %1: %2").arg(path, file.errorString()));
+            return false;
+        }
+    } catch (const std::exception &e) {   // std::bad_alloc for a huge file
+        setError(error, QStringLiteral("cannot read %1: %2").arg(path, QString::fromLocal8Bit(e.what())));
+        return false;
+    }
     return true;
 }
 
@@ -250,41 +428,58 @@ int jpegReductionFactor(int width, int height, const DecodeOptions &options)
     return 1;
 }
 
+int jpegCropReductionFactor(int cropWidth, int cropHeight, int inputSize)
+{
+    const int shorter = std::min(cropWidth, cropHeight);
+    if (shorter <= 0 || inputSize < 1)
+        return 1;
+    for (int factor : {8, 4, 2}) {
+        if (shorter / factor >= inputSize)
+            return factor;
+    }
+    return 1;
+}
+
 bool decodeImageInto(const QByteArray &encoded, const DecodeOptions &options, std::mt19937_64 &rng,
                      float *out, QString *error)
 {
-    try {
-        return decodeImpl(encoded, options, rng, out, error);
-    } catch (const cv::Exception &e) {
-        setError(error, QStringLiteral("cannot decode image: %1").arg(QString::fromStdString(e.msg)));
-    } catch (const std::exception &e) {
-        setError(error, QStringLiteral("cannot decode image: %1").arg(QString::fromLocal8Bit(e.what())));
-    } catch (...) {
-        setError(error, QStringLiteral("cannot decode image: unknown error"));
-    }
-    return false;
+    return guarded([&] { return decodeImpl(encoded, options, rng, out, error); }, error);
 }
 
 bool decodeFileInto(const QString &path, const DecodeOptions &options, std::mt19937_64 &rng,
                     float *out, QString *error)
 {
     QByteArray encoded;
-    try {
-        QFile file(path);
-        if (!file.open(QIODevice::ReadOnly)) {
-            setError(error, QStringLiteral("cannot open %1: %2").arg(path, file.errorString()));
-            return false;
-        }
-        encoded = file.readAll();
-        if (file.error() != QFileDevice::NoError) {
-            setError(error, QStringLiteral("cannot read %1: %2").arg(path, file.errorString()));
-            return false;
-        }
-    } catch (const std::exception &e) {   // std::bad_alloc for a huge file
-        setError(error, QStringLiteral("cannot read %1: %2").arg(path, QString::fromLocal8Bit(e.what())));
-        return false;
+    return readWholeFile(path, &encoded, error) && decodeImageInto(encoded, options, rng, out, error);
+}
+
+bool decodeToStored(const QByteArray &encoded, const DecodeOptions &options, StoredImage *out, QString *error)
+{
+    return guarded([&] { return decodeToStoredImpl(encoded, options, out, error); }, error);
+}
+
+bool decodeFileToStored(const QString &path, const DecodeOptions &options, StoredImage *out, QString *error)
+{
+    QByteArray encoded;
+    return readWholeFile(path, &encoded, error) && decodeToStored(encoded, options, out, error);
+}
+
+void writeFromStored(const std::uint8_t *pixels, int width, int height, const DecodeOptions &options,
+                     std::mt19937_64 &rng, float *out)
+{
+    const cv::Mat image(height, width, options.channels == 1 ? CV_8UC1 : CV_8UC3, const_cast<std::uint8_t *>(pixels));
+    cv::Rect region(0, 0, width, height);
+    bool flip = false;
+    if (options.augment) {
+        const Crop crop = drawCrop(rng, width, height);
+        region = crop.rect;
+        flip = crop.flip;
     }
-    return decodeImageInto(encoded, options, rng, out, error);
+    try {
+        writeNormalized(resizedToInput(image(region), options.inputSize), options, flip, out);
+    } catch (const std::exception &e) {   // cv::resize cannot allocate
+        qWarning().noquote() << "writeFromStored:" << e.what();
+    }
 }
 
 } // namespace leantune

@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -55,10 +58,76 @@ constexpr std::int64_t kMaxLoggedFailures = 10;
 
 } // namespace
 
+// Image buffers for unpinned batches, recycled. Shared by the loader and by the deleter of every
+// tensor it handed out, so a batch the consumer keeps after the loader is gone still frees cleanly.
+class BufferPool : public std::enable_shared_from_this<BufferPool> {
+public:
+    BufferPool(std::size_t bytes, std::size_t maxIdle) : m_bytes(bytes), m_maxIdle(maxIdle) {}
+    ~BufferPool()
+    {
+        for (void *p : m_idle)
+            std::free(p);
+    }
+
+    // A float tensor of SHAPE over a pooled buffer; throws std::bad_alloc (caught per batch).
+    torch::Tensor acquire(at::IntArrayRef shape)
+    {
+        void *buffer = nullptr;
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            if (!m_idle.empty()) {
+                buffer = m_idle.back();
+                m_idle.pop_back();
+            }
+        }
+        if (!buffer)
+            buffer = std::aligned_alloc(64, (m_bytes + 63) / 64 * 64);
+        if (!buffer)
+            throw std::bad_alloc();
+        std::shared_ptr<BufferPool> self = shared_from_this();
+        return torch::from_blob(buffer, shape, [self](void *p) { self->release(p); },
+                                torch::TensorOptions().dtype(torch::kFloat32));
+    }
+
+private:
+    void release(void *buffer)
+    {
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            if (m_idle.size() < m_maxIdle) {
+                m_idle.push_back(buffer);
+                return;
+            }
+        }
+        std::free(buffer);
+    }
+
+    const std::size_t m_bytes;
+    const std::size_t m_maxIdle;
+    std::mutex m_mutex;
+    std::vector<void *> m_idle;   // guarded by m_mutex
+};
+
+// A batch being decoded: its buffers and which of its images are claimed and done.
+struct Slot {
+    std::int64_t index = 0;
+    std::int64_t begin = 0;       // first position in the epoch's order
+    std::int64_t count = 0;
+    torch::Tensor images, labels;
+    float *imageData = nullptr;
+    std::int64_t *labelData = nullptr;
+    std::vector<char> ok;         // per image; each element written by the thread that claimed it
+    std::int64_t nextItem = 0;    // guarded by Private::mutex
+    std::int64_t done = 0;        // guarded by Private::mutex
+    bool lost = false;            // the buffers could not be allocated: every image counts as skipped
+};
+
 struct StreamingLoader::Private {
     Private(std::vector<Sample> s, LoaderOptions o) : samples(std::move(s)), options(std::move(o)) {}
 
-    Batch decodeBatch(std::int64_t index, int forEpoch);
+    std::unique_ptr<Slot> openSlot(std::int64_t index);
+    bool decodeItem(std::int64_t position, std::uint64_t augmentSeed, float *out);
+    Batch finish(std::unique_ptr<Slot> slot);
     void workerLoop(int forEpoch);
     void stopWorkers();   // consumer thread only
 
@@ -67,7 +136,10 @@ struct StreamingLoader::Private {
     std::int64_t batches = 0;         // per epoch
     std::int64_t samplesPerEpoch = 0; // batches × batchSize with dropLast, else samples.size()
     std::size_t sampleFloats = 0;     // floats per decoded image
+    std::int64_t chunk = 1;           // images claimed at a time
     bool pinned = false;              // allocate batches in pinned memory
+    std::shared_ptr<BufferPool> pool; // unpinned image buffers; null when not recycling
+    std::shared_ptr<DecodedCache> cache;   // null when not caching
 
     // The current epoch's sample order. Written by startEpoch() only while no decode thread runs and
     // read-only while they run (thread start orders the accesses), so it needs no lock.
@@ -77,93 +149,187 @@ struct StreamingLoader::Private {
     std::atomic<std::int64_t> skippedTotal{0};
 
     mutable std::mutex mutex;
-    std::condition_variable workCv;   // decode threads: the window moved, or stopping
+    std::condition_variable workCv;   // decode threads: the window moved, a slot opened, or stopping
     std::condition_variable readyCv;  // consumer: a batch is ready, or stopping
     bool started = false;             // guarded by mutex
     bool stopping = false;            // guarded by mutex
-    std::int64_t nextClaim = 0;       // guarded by mutex: next batch a decode thread takes
+    std::int64_t nextClaim = 0;       // guarded by mutex: next batch a decode thread opens
     std::int64_t nextToConsume = 0;   // guarded by mutex: next batch next() hands out
+    std::deque<std::unique_ptr<Slot>> open;   // guarded by mutex: opened, not complete, index order
+    int opening = 0;                  // guarded by mutex: batches claimed whose slot is being allocated
     std::map<std::int64_t, Batch> ready;   // guarded by mutex: decoded, waiting for their turn
     std::size_t inFlight = 0;         // guarded by mutex: claimed and not handed out
     std::size_t peakInFlight = 0;     // guarded by mutex
     bool consumerWaiting = false;     // guarded by mutex
 };
 
-Batch StreamingLoader::Private::decodeBatch(std::int64_t index, int forEpoch)
+std::unique_ptr<Slot> StreamingLoader::Private::openSlot(std::int64_t index)
 {
-    const std::int64_t begin = index * options.batchSize;
-    const std::int64_t count = std::min<std::int64_t>(options.batchSize, samplesPerEpoch - begin);
+    auto slot = std::make_unique<Slot>();
+    slot->index = index;
+    slot->begin = index * options.batchSize;
+    slot->count = std::min<std::int64_t>(options.batchSize, samplesPerEpoch - slot->begin);
     const DecodeOptions &decode = options.decode;
-    const std::uint64_t augmentSeed = epochSeed(options.seed, forEpoch, kAugmentSalt);
-
-    Batch batch;
-    batch.index = index;
     try {
-        // Plain allocations and memory writes only: no torch op here may start intra-op threads.
-        batch.images = torch::empty({count, decode.channels, decode.inputSize, decode.inputSize},
-                                    torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(pinned));
-        batch.labels = torch::empty({count}, torch::TensorOptions().dtype(torch::kInt64));
-        float *images = batch.images.data_ptr<float>();
-        std::int64_t *labels = batch.labels.data_ptr<std::int64_t>();
-
-        // Decoded images are packed at the front as they come, so failed files leave no holes.
-        std::int64_t rows = 0;
-        for (std::int64_t i = 0; i < count; ++i) {
-            const Sample &sample = samples[static_cast<std::size_t>(order[static_cast<std::size_t>(begin + i)])];
-            // Seeded by position in the epoch, not by thread: the same augmentation whoever decodes.
-            std::mt19937_64 rng(mix64(augmentSeed ^ static_cast<std::uint64_t>(begin + i)));
-            QString error;
-            if (decodeFileInto(sample.path, decode, rng,
-                               images + static_cast<std::size_t>(rows) * sampleFloats, &error)) {
-                labels[rows++] = sample.label;
-            } else {
-                ++batch.skipped;
-                if (skippedTotal.fetch_add(1) < kMaxLoggedFailures)
-                    qWarning().noquote() << "StreamingLoader: skipped" << sample.path << "-" << error;
-            }
-        }
-        if (rows < count) {
-            batch.images = batch.images.narrow(0, 0, rows);
-            batch.labels = batch.labels.narrow(0, 0, rows);
-        }
+        slot->ok.assign(static_cast<std::size_t>(slot->count), 0);
+        // Plain allocations only: no torch op here may start intra-op threads.
+        const std::vector<std::int64_t> shape{slot->count, decode.channels, decode.inputSize, decode.inputSize};
+        slot->images = pool ? pool->acquire(shape)
+                            : torch::empty(shape, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(pinned));
+        slot->labels = torch::empty({slot->count}, torch::TensorOptions().dtype(torch::kInt64));
+        slot->imageData = slot->images.data_ptr<float>();
+        slot->labelData = slot->labels.data_ptr<std::int64_t>();
     } catch (const std::exception &e) {   // c10::Error (allocation) or std::bad_alloc
         qWarning().noquote() << "StreamingLoader: batch" << index << "lost:" << e.what();
-        skippedTotal.fetch_add(count - batch.skipped);
-        batch.images = torch::Tensor();
-        batch.labels = torch::Tensor();
-        batch.skipped = static_cast<int>(count);
+        slot->images = torch::Tensor();
+        slot->labels = torch::Tensor();
+        slot->lost = true;
+    }
+    return slot;
+}
+
+bool StreamingLoader::Private::decodeItem(std::int64_t position, std::uint64_t augmentSeed, float *out)
+{
+    const auto sampleIndex = static_cast<std::size_t>(order[static_cast<std::size_t>(position)]);
+    const Sample &sample = samples[sampleIndex];
+    // Seeded by position in the epoch, not by thread: the same augmentation whoever decodes.
+    std::mt19937_64 rng(mix64(augmentSeed ^ static_cast<std::uint64_t>(position)));
+    QString error;
+    bool decoded = false;
+    if (cache) {
+        const DecodedCache::Image hit = cache->find(sampleIndex);
+        if (hit.pixels) {
+            writeFromStored(hit.pixels, hit.width, hit.height, options.decode, rng, out);
+            return true;
+        }
+        StoredImage stored;
+        decoded = decodeFileToStored(sample.path, options.decode, &stored, &error);
+        if (decoded) {
+            cache->insert(sampleIndex, stored.pixels.data(), stored.width, stored.height, stored.channels);
+            writeFromStored(stored.pixels.data(), stored.width, stored.height, options.decode, rng, out);
+        }
+    } else {
+        decoded = decodeFileInto(sample.path, options.decode, rng, out, &error);
+    }
+    if (!decoded && skippedTotal.fetch_add(1) < kMaxLoggedFailures)
+        qWarning().noquote() << "StreamingLoader: skipped" << sample.path << "-" << error;
+    return decoded;
+}
+
+// Turns a complete slot into a batch: failed images are compacted out, keeping the order.
+Batch StreamingLoader::Private::finish(std::unique_ptr<Slot> slot)
+{
+    Batch batch;
+    batch.index = slot->index;
+    if (slot->lost) {
+        skippedTotal.fetch_add(slot->count);
+        batch.skipped = static_cast<int>(slot->count);
+        return batch;
+    }
+    std::int64_t rows = 0;
+    for (std::int64_t i = 0; i < slot->count; ++i) {
+        if (!slot->ok[static_cast<std::size_t>(i)]) {
+            ++batch.skipped;
+            continue;
+        }
+        if (rows != i) {
+            std::memmove(slot->imageData + static_cast<std::size_t>(rows) * sampleFloats,
+                         slot->imageData + static_cast<std::size_t>(i) * sampleFloats, sampleFloats * sizeof(float));
+            slot->labelData[rows] = slot->labelData[i];
+        }
+        ++rows;
+    }
+    batch.images = std::move(slot->images);
+    batch.labels = std::move(slot->labels);
+    if (rows < slot->count) {
+        batch.images = batch.images.narrow(0, 0, rows);
+        batch.labels = batch.labels.narrow(0, 0, rows);
     }
     return batch;
 }
 
 void StreamingLoader::Private::workerLoop(int forEpoch)
 {
+    const std::uint64_t augmentSeed = epochSeed(options.seed, forEpoch, kAugmentSalt);
     try {
+        std::unique_lock<std::mutex> lock(mutex);
         for (;;) {
-            std::int64_t index = 0;
-            {
-                std::unique_lock<std::mutex> lock(mutex);
-                // Bounded: batch k may start only while k < nextToConsume + queueDepth.
-                workCv.wait(lock, [this] {
-                    return stopping || nextClaim >= batches
-                        || nextClaim < nextToConsume + options.queueDepth;
-                });
-                if (stopping || nextClaim >= batches)
-                    return;
-                index = nextClaim++;
-                peakInFlight = std::max(peakInFlight, ++inFlight);
-            }
-            Batch batch = decodeBatch(index, forEpoch);
-            {
-                std::lock_guard<std::mutex> lock(mutex);
+            // Work, in order of preference: images of the oldest open batch not yet claimed; else a new
+            // batch, while the window allows (bounded: batch k opens only while k < nextToConsume +
+            // queueDepth); else wait for either; done when every batch is claimed and none is open.
+            Slot *slot = nullptr;
+            std::int64_t first = 0, last = 0;
+            workCv.wait(lock, [&] {
                 if (stopping)
-                    return;   // the batch is dropped; startEpoch() resets the counters
-                ready.emplace(index, std::move(batch));
+                    return true;
+                for (const std::unique_ptr<Slot> &s : open) {
+                    if (s->nextItem < s->count) {
+                        slot = s.get();
+                        return true;
+                    }
+                }
+                return nextClaim < batches ? nextClaim < nextToConsume + options.queueDepth
+                                           : opening == 0;
+            });
+            if (stopping)
+                return;
+            if (!slot) {
+                if (nextClaim >= batches)
+                    return;   // nothing left to claim: the threads still decoding finish the rest
+                const std::int64_t index = nextClaim++;
+                peakInFlight = std::max(peakInFlight, ++inFlight);
+                ++opening;
+                lock.unlock();
+                std::unique_ptr<Slot> fresh = openSlot(index);
+                lock.lock();
+                --opening;
+                if (stopping)
+                    return;
+                if (fresh->lost) {
+                    fresh->nextItem = fresh->done = fresh->count;
+                    Batch batch = finish(std::move(fresh));
+                    ready.emplace(batch.index, std::move(batch));
+                    readyCv.notify_all();
+                    workCv.notify_all();
+                    continue;
+                }
+                auto at = std::find_if(open.begin(), open.end(),
+                                       [&](const std::unique_ptr<Slot> &s) { return s->index > index; });
+                slot = open.insert(at, std::move(fresh))->get();
+                workCv.notify_all();   // others may help with it
             }
+            first = slot->nextItem;
+            last = std::min(slot->count, first + chunk);
+            slot->nextItem = last;
+            lock.unlock();
+
+            // The slot stays open (and alive) until its last image is done, which needs this chunk.
+            for (std::int64_t i = first; i < last; ++i) {
+                float *out = slot->imageData + static_cast<std::size_t>(i) * sampleFloats;
+                const bool ok = decodeItem(slot->begin + i, augmentSeed, out);
+                slot->ok[static_cast<std::size_t>(i)] = ok ? 1 : 0;
+                if (ok)
+                    slot->labelData[i] = samples[static_cast<std::size_t>(order[static_cast<std::size_t>(slot->begin + i)])].label;
+            }
+
+            lock.lock();
+            slot->done += last - first;
+            if (slot->done < slot->count)
+                continue;
+            auto it = std::find_if(open.begin(), open.end(), [&](const std::unique_ptr<Slot> &s) { return s.get() == slot; });
+            std::unique_ptr<Slot> complete = std::move(*it);
+            open.erase(it);
+            lock.unlock();
+            Batch batch = finish(std::move(complete));   // outside the lock: may move rows
+            lock.lock();
+            if (stopping)
+                return;   // the batch is dropped; startEpoch() resets the counters
+            ready.emplace(batch.index, std::move(batch));
             readyCv.notify_all();
+            workCv.notify_all();   // threads waiting for the last open batch to finish may exit
         }
     } catch (const std::exception &e) {
-        // Only a failed map insertion gets here: without the batch the consumer would wait forever.
+        // Only a failed container insertion gets here: without the batch the consumer would wait forever.
         qWarning().noquote() << "StreamingLoader: decode thread failed:" << e.what();
         {
             std::lock_guard<std::mutex> lock(mutex);
@@ -201,10 +367,27 @@ StreamingLoader::StreamingLoader(std::vector<Sample> samples, LoaderOptions opti
     d->sampleFloats = static_cast<std::size_t>(std::max(o.decode.channels, 0))
                       * static_cast<std::size_t>(std::max(o.decode.inputSize, 0))
                       * static_cast<std::size_t>(std::max(o.decode.inputSize, 0));
+    // Small chunks spread each batch over the threads; a few images per claim keeps the lock cold.
+    d->chunk = o.chunkSize > 0 ? o.chunkSize
+                               : std::clamp<std::int64_t>(o.batchSize / (4 * o.workers), 1, 8);
     try {
         d->pinned = o.pinMemory && torch::cuda::is_available();
     } catch (const std::exception &) {
         d->pinned = false;
+    }
+    if (o.recycleBuffers && !d->pinned && d->sampleFloats > 0) {
+        // Idle buffers kept: enough for the window to refill after the consumer returns one.
+        d->pool = std::make_shared<BufferPool>(static_cast<std::size_t>(o.batchSize) * d->sampleFloats * sizeof(float),
+                                               2);
+    }
+    if (o.cache) {
+        const DecodedCacheKey &key = o.cache->key();
+        if (key.inputSize == o.decode.inputSize && key.channels == o.decode.channels
+            && key.augment == o.decode.augment && o.cache->sampleCount() == d->samples.size())
+            d->cache = o.cache;
+        else
+            qWarning().noquote() << "StreamingLoader: the decoded cache" << o.cache->path()
+                                 << "was made for other data or decode options; not used";
     }
 
     // Process-wide and set once, before the first decode thread exists (see the header).
@@ -230,6 +413,8 @@ void StreamingLoader::startEpoch(int epoch, std::int64_t firstBatch)
     {
         std::lock_guard<std::mutex> lock(d->mutex);
         discarded.swap(d->ready);   // freed outside the lock
+        d->open.clear();
+        d->opening = 0;
         d->order = permutation(epoch);
         d->nextClaim = first;
         d->nextToConsume = first;
@@ -238,7 +423,9 @@ void StreamingLoader::startEpoch(int epoch, std::int64_t firstBatch)
         d->started = true;
     }
 
-    const auto wanted = std::min<std::int64_t>(d->options.workers, d->batches - first);
+    // Threads cooperate within batches: as many as there are images left, up to workers.
+    const std::int64_t imagesLeft = first < d->batches ? d->samplesPerEpoch - first * d->options.batchSize : 0;
+    const auto wanted = std::min<std::int64_t>(d->options.workers, imagesLeft);
     try {
         for (std::int64_t i = 0; i < wanted; ++i)
             d->threads.emplace_back(&Private::workerLoop, d.get(), epoch);

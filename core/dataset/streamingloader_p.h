@@ -2,6 +2,7 @@
 // Private header (includes torch): for core's .cpp files and the tests only.
 
 #include "dataset/datasplit.h"
+#include "dataset/decodedcache.h"
 #include "dataset/imagedecoder_p.h"
 
 #include <torch/torch.h>
@@ -25,6 +26,14 @@ struct LoaderOptions {
     bool dropLast = false;
     std::uint64_t seed = 0;
     bool pinMemory = false;      // allocate batches in pinned memory (CUDA runs)
+    // Images a decode thread claims at a time from the oldest unfinished batch; 0 = automatic (small
+    // chunks, so every thread works on the few batches in flight). A value ≥ batchSize makes each
+    // thread decode whole batches (the old behaviour; for benchmarks).
+    int chunkSize = 0;
+    bool recycleBuffers = true;  // reuse image buffers the consumer released (unpinned batches)
+    // Optional decoded cache built for these samples (same order) and decode options (its key must
+    // match inputSize, channels and augment; otherwise it is not used). Shared: it outlives the loader.
+    std::shared_ptr<DecodedCache> cache;
 };
 
 // A batch: images float32 [N, C, H, W], labels int64 [N]. N < batchSize for the last batch or when
@@ -39,12 +48,19 @@ struct Batch {
     double waitMs = 0.0;         // time the consumer blocked in next() for this batch (data wait)
 };
 
-// Streams batches from disk with bounded memory. Decode threads take whole batches in order of a
-// seeded permutation; the consumer receives batches in index order, so a seed gives the same batches
+// Streams batches from disk with bounded memory. Batches follow a seeded permutation; decode threads
+// cooperate on them, each claiming a few images at a time of the oldest unfinished batch in flight
+// (opening the next batch only when every open one is fully claimed), and write them straight into
+// the batch buffer. The consumer receives batches in index order, so a seed gives the same batches
 // whatever the thread timing or worker count (augmentation is seeded per sample position).
+// Image buffers of unpinned batches come from a small pool and return to it when the last tensor
+// viewing them is released (whichever thread that is; the pool outlives the loader if it must), so
+// steady-state batches cost no page faults. Pinned batches use torch's caching host allocator.
+// With a decoded cache, images found in it are cropped/normalized from it without decoding, and
+// decoded ones are stored in it (in their cache form, so output does not depend on what was cached).
 // Thread affinity: one consumer thread calls startEpoch()/next(); stop() is safe from any thread.
 // Memory: at most queueDepth batches are decoded or being decoded at once, plus the one the consumer
-// holds. Files that fail to decode are skipped and counted, never fatal; no method throws.
+// holds, plus at most two idle buffers kept for reuse (unpinned batches). Files that fail to decode are skipped and counted, never fatal; no method throws.
 // The first loader sets OpenCV's global thread count to 1 (cv::setNumThreads): the decode threads are
 // the parallelism, and nested OpenCV/TBB work would only compete with them and with torch.
 class StreamingLoader {

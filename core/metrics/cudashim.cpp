@@ -6,6 +6,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime_api.h>
 #include <torch/version.h>
+
+#include <algorithm>
 #endif
 
 namespace leantune::cudashim {
@@ -71,6 +73,22 @@ bool setAutocast(bool enabled, const QString &dtype)
     return true;
 }
 
+bool limitMemory(int index, std::int64_t bytes)
+{
+    try {
+        const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(index));
+        size_t freeBytes = 0, totalBytes = 0;
+        if (cudaMemGetInfo(&freeBytes, &totalBytes) != cudaSuccess || totalBytes == 0)
+            return false;
+        const double fraction = bytes <= 0 ? 1.0 : std::min(1.0, double(bytes) / double(totalBytes));
+        // 1.13 takes an int device, 2.x a c10::DeviceIndex: the cast suits both.
+        c10::cuda::CUDACachingAllocator::setMemoryFraction(fraction, static_cast<c10::DeviceIndex>(index));
+        return true;
+    } catch (const std::exception &) {
+        return false;
+    }
+}
+
 #else
 
 void readDeviceMemory(int, std::int64_t *allocated, std::int64_t *reserved, std::int64_t *peak,
@@ -82,6 +100,7 @@ void resetPeak(int) {}
 void emptyCache() {}
 QString deviceName(int) { return QStringLiteral("no CUDA support in this build"); }
 bool setAutocast(bool, const QString &) { return false; }
+bool limitMemory(int, std::int64_t) { return false; }
 
 #endif
 

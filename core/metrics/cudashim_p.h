@@ -17,5 +17,8 @@ void emptyCache();
 QString deviceName(int index);
 // Turns on/off CUDA autocast with the given dtype name ("bf16" or "fp16"); false when unsupported.
 bool setAutocast(bool enabled, const QString &dtype);
+// Caps the caching allocator of device INDEX at BYTES (setMemoryFraction of the device's total);
+// bytes <= 0 lifts the cap. False when unsupported.
+bool limitMemory(int index, std::int64_t bytes);
 
 } // namespace leantune::cudashim

@@ -6,6 +6,10 @@
 
 #include <torch/cuda.h>
 
+#include <malloc.h>
+#include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <unistd.h>
 
 namespace leantune {
@@ -47,15 +51,52 @@ std::int64_t hostPeakRssBytes() { return readProcKb("/proc/self/status", "VmHWM:
 std::int64_t hostTotalMemoryBytes() { return readProcKb("/proc/meminfo", "MemTotal:"); }
 std::int64_t hostAvailableMemoryBytes() { return readProcKb("/proc/meminfo", "MemAvailable:"); }
 
+void useReturningHostAllocator()
+{
+#ifdef __GLIBC__
+    static std::once_flag once;
+    std::call_once(once, [] {
+        mallopt(M_MMAP_THRESHOLD, 256 * 1024);   // a fixed value also turns the dynamic threshold off
+        mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+    });
+#endif
+}
+
+bool resetHostPeak()
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    QFile f(QStringLiteral("/proc/self/clear_refs"));
+    if (!f.open(QIODevice::WriteOnly))
+        return false;
+    return f.write("5") == 1;
+}
+
+namespace {
+constexpr int kMaxDevices = 64;
+std::atomic<std::int64_t> g_deviceLimits[kMaxDevices];   // limitDeviceMemory() caps; 0: none
+} // namespace
+
 DeviceMemory deviceMemory(int cudaIndex)
 {
     DeviceMemory m;
     cudashim::readDeviceMemory(cudaIndex, &m.allocated, &m.reserved, &m.peak, &m.used, &m.total);
+    if (cudaIndex >= 0 && cudaIndex < kMaxDevices && g_deviceLimits[cudaIndex].load() > 0)
+        m.limit = g_deviceLimits[cudaIndex].load();
     return m;
 }
 
 void resetDevicePeak(int cudaIndex) { cudashim::resetPeak(cudaIndex); }
 void emptyDeviceCache() { cudashim::emptyCache(); }
+bool limitDeviceMemory(int cudaIndex, std::int64_t bytes)
+{
+    if (!cudashim::limitMemory(cudaIndex, bytes))
+        return false;
+    if (cudaIndex >= 0 && cudaIndex < kMaxDevices)
+        g_deviceLimits[cudaIndex].store(std::max<std::int64_t>(bytes, 0));
+    return true;
+}
 
 int cudaDeviceCount()
 {

@@ -11,6 +11,16 @@ std::int64_t hostRssBytes();
 std::int64_t hostPeakRssBytes();   // VmHWM: the high-water mark since process start
 std::int64_t hostTotalMemoryBytes();
 std::int64_t hostAvailableMemoryBytes();
+// Hands freed heap memory back to the system (glibc malloc_trim), then resets the high-water mark
+// (VmHWM) to the current RSS by writing 5 to /proc/self/clear_refs (Linux ≥ 4.0), so that
+// hostPeakRssBytes() afterwards measures the peak of what runs next. False when the reset is not
+// possible (then VmHWM keeps its old value).
+bool resetHostPeak();
+// Makes the process's host memory follow its live tensors (glibc): blocks of 256 KiB and more are
+// mapped and unmapped directly, and freed heap tops are trimmed above 1 MiB, instead of glibc's dynamic
+// threshold that keeps freed batches and activations in its arenas. Process-wide, idempotent; the
+// Trainer and the MemoryPlanner call it so that probes and runs behave alike and RSS stays bounded.
+void useReturningHostAllocator();
 
 // Device memory figures; every field is -1 when not available (CPU-only build, or no such device).
 struct DeviceMemory {
@@ -19,12 +29,16 @@ struct DeviceMemory {
     std::int64_t peak = -1;        // peak allocated since the last reset
     std::int64_t used = -1;        // device-wide used (all processes), from cudaMemGetInfo
     std::int64_t total = -1;
+    std::int64_t limit = -1;       // this process's allocator cap set by limitDeviceMemory(), -1: none
 };
 
 // Reads the CUDA device's memory figures (LEANTUNE_WITH_CUDA builds only; -1s otherwise).
 DeviceMemory deviceMemory(int cudaIndex);
 void resetDevicePeak(int cudaIndex);
 void emptyDeviceCache();
+// Caps this process's CUDA caching allocator at BYTES (c10 setMemoryFraction); allocations beyond it
+// raise a real out-of-memory error. bytes <= 0 removes the cap. False without CUDA.
+bool limitDeviceMemory(int cudaIndex, std::int64_t bytes);
 
 // "CUDA 0: NVIDIA H200, 140 GB" or "CPU, 2 threads".
 QString deviceDescription(const QString &device, int threads);

@@ -37,6 +37,10 @@ QJsonObject MetricsSample::toJson() const
     o[QStringLiteral("elapsed_sec")] = elapsedSec;
     if (!event.isEmpty())
         o[QStringLiteral("event")] = event;
+    o[QStringLiteral("micro_batch")] = microBatch;
+    o[QStringLiteral("accumulation_steps")] = accumulationSteps;
+    if (lossScale > 0.0)
+        o[QStringLiteral("loss_scale")] = lossScale;
     return o;
 }
 
@@ -51,7 +55,8 @@ QStringList MetricsSample::csvHeader()
             QStringLiteral("device_allocated_bytes"), QStringLiteral("device_reserved_bytes"),
             QStringLiteral("device_peak_bytes"), QStringLiteral("device_used_bytes"),
             QStringLiteral("device_total_bytes"), QStringLiteral("batch_size"),
-            QStringLiteral("elapsed_sec"), QStringLiteral("event")};
+            QStringLiteral("elapsed_sec"), QStringLiteral("event"), QStringLiteral("micro_batch"),
+            QStringLiteral("accumulation_steps"), QStringLiteral("loss_scale")};
 }
 
 QString MetricsSample::toCsvRow() const
@@ -63,7 +68,8 @@ QString MetricsSample::toCsvRow() const
                              num(hostPeakRssBytes), num(deviceAllocatedBytes),
                              num(deviceReservedBytes), num(devicePeakBytes), num(deviceUsedBytes),
                              num(deviceTotalBytes), num(std::int64_t(batchSize)), num(elapsedSec),
-                             event};
+                             event, num(std::int64_t(microBatch)), num(std::int64_t(accumulationSteps)),
+                             num(lossScale)};
     return fields.join(QLatin1Char(','));
 }
 

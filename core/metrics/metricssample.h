@@ -34,9 +34,14 @@ struct MetricsSample {
     std::int64_t devicePeakBytes = -1;
     std::int64_t deviceUsedBytes = -1;   // device-wide (all processes)
     std::int64_t deviceTotalBytes = -1;
-    int batchSize = 0;
+    int batchSize = 0;                // effective batch (images per optimizer step)
     double elapsedSec = 0.0;
-    QString event;                    // non-empty for notable events (e.g. "checkpoint", "resume")
+    QString event;                    // non-empty for notable events (e.g. "checkpoint", "resume",
+                                      // "oom_recovered": an out-of-memory was caught and the step re-run
+                                      // with a smaller micro-batch)
+    int microBatch = 0;               // images per forward/backward (== batchSize without accumulation)
+    int accumulationSteps = 1;        // micro-batches per optimizer step
+    double lossScale = 0.0;           // fp16 dynamic loss scale (0 when not used)
 
     QJsonObject toJson() const;
     static QStringList csvHeader();

@@ -28,30 +28,99 @@ std::int64_t keepCount(std::int64_t n, double sparsity)
     return std::min(std::max<std::int64_t>(k, 1), n);
 }
 
+bool endsWith(const std::string &s, const std::string &suffix)
+{
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Convs whose output is added to a residual stream (model zoo / torchvision names): removing one of
+// their channels would need the same channel removed from every tensor of that stream.
+bool joinsResidual(const std::string &name, bool residualModel)
+{
+    if (!residualModel)
+        return false;
+    return name == "conv1" || endsWith(name, ".conv2") || endsWith(name, "downsample.0");
+}
+
+// Channels to keep in a layer of C output channels at sparsity s: k = max(round(C·(1−s)), 1).
+torch::Tensor channelMask(const torch::Tensor &weight, double sparsity)
+{
+    const std::int64_t channels = weight.size(0);
+    const std::int64_t k = sparsity > 0.0 ? keepCount(channels, sparsity) : channels;
+    if (k >= channels)
+        return torch::ones_like(weight);
+    const torch::Tensor l1 = weight.detach().abs().reshape({channels, -1}).sum(1);
+    const torch::Tensor threshold = std::get<0>(torch::kthvalue(l1, channels - k + 1));
+    const torch::Tensor keep = l1.ge(threshold).to(weight.dtype());
+    std::vector<std::int64_t> shape(std::size_t(weight.dim()), 1);
+    shape[0] = channels;
+    return keep.reshape(shape).expand_as(weight).contiguous();
+}
+
 } // namespace
 
-MagnitudePruner::MagnitudePruner(torch::nn::Module &model, PruningSchedule schedule)
+MagnitudePruner::MagnitudePruner(torch::nn::Module &model, PruningSchedule schedule,
+                                 PruneGranularity granularity)
     : m_schedule(std::move(schedule))
+    , m_granularity(granularity)
 {
     torch::NoGradGuard noGrad;
     // The model itself is visited by hand: named_modules() can only include it when it is owned by
     // a shared_ptr, and a caller may hand in a module that lives on the stack.
-    addModule(std::string(), model);
-    for (const auto &item : model.named_modules(std::string(), /*include_self=*/false))
-        addModule(item.key(), *item.value());
+    const auto children = model.named_modules(std::string(), /*include_self=*/false);
+    bool residualModel = false;
+    for (const auto &item : children)
+        residualModel = residualModel || item.key() == "layer1";
+    addModule(std::string(), model, residualModel);
+    for (const auto &item : children) {
+        if (auto *bn = item.value()->as<torch::nn::BatchNorm2dImpl>())
+            attachBatchNorm(*bn);
+        else
+            addModule(item.key(), *item.value(), residualModel);
+    }
+    if (m_granularity == PruneGranularity::Channel) {
+        // The classifier's rows are the classes: never prune them.
+        for (auto it = m_entries.rbegin(); it != m_entries.rend(); ++it) {
+            if (it->weight.dim() == 2) {
+                it->channelPrunable = false;
+                break;
+            }
+        }
+    }
 }
 
-void MagnitudePruner::addModule(const std::string &name, torch::nn::Module &module)
+void MagnitudePruner::addModule(const std::string &name, torch::nn::Module &module, bool residualModel)
 {
-    torch::Tensor weight;
+    Entry e;
     if (auto *conv = module.as<torch::nn::Conv2dImpl>()) {
-        if (!isDepthwise(*conv))
-            weight = conv->weight;
+        if (!isDepthwise(*conv)) {
+            e.weight = conv->weight;
+            e.bias = conv->bias;
+            e.channelPrunable = conv->options.groups() == 1 && !joinsResidual(name, residualModel);
+        }
     } else if (auto *linear = module.as<torch::nn::LinearImpl>()) {
-        weight = linear->weight;
+        e.weight = linear->weight;
+        e.bias = linear->bias;
+        e.channelPrunable = true;
     }
-    if (weight.defined() && weight.numel() > 0)
-        m_entries.push_back({weightName(name), weight, torch::ones_like(weight)});
+    if (e.weight.defined() && e.weight.numel() > 0) {
+        e.name = weightName(name);
+        e.mask = torch::ones_like(e.weight);
+        m_entries.push_back(std::move(e));
+    }
+}
+
+// A BatchNorm directly after a conv (next in registration order, same channel count) belongs to it.
+void MagnitudePruner::attachBatchNorm(torch::nn::BatchNorm2dImpl &bn)
+{
+    if (m_entries.empty())
+        return;
+    Entry &last = m_entries.back();
+    if (last.weight.dim() != 4 || last.bnWeight.defined() || !bn.weight.defined()
+        || bn.weight.size(0) != last.weight.size(0))
+        return;
+    last.bnWeight = bn.weight;
+    last.bnBias = bn.bias;
 }
 
 bool MagnitudePruner::step(std::int64_t step)
@@ -72,6 +141,14 @@ void MagnitudePruner::applyMasks()
         if (e.mask.device() != e.weight.device() || e.mask.scalar_type() != e.weight.scalar_type())
             e.mask = e.mask.to(e.weight.device(), e.weight.scalar_type());
         e.weight.mul_(e.mask);
+        if (m_granularity != PruneGranularity::Channel || !e.channelPrunable)
+            continue;
+        // A channel is pruned when its whole mask slice is 0: zero its bias and BatchNorm γ, β.
+        const torch::Tensor keep = e.mask.reshape({e.mask.size(0), -1}).amax(1);
+        for (torch::Tensor *t : {&e.bias, &e.bnWeight, &e.bnBias}) {
+            if (t->defined())
+                t->mul_(keep.to(t->device(), t->scalar_type()));
+        }
     }
 }
 
@@ -80,6 +157,10 @@ void MagnitudePruner::updateMasks(double sparsity)
     torch::NoGradGuard noGrad;
     m_target = sparsity;
     for (Entry &e : m_entries) {
+        if (m_granularity == PruneGranularity::Channel) {
+            e.mask = e.channelPrunable ? channelMask(e.weight, sparsity) : torch::ones_like(e.weight);
+            continue;
+        }
         const std::int64_t n = e.weight.numel();
         const std::int64_t k = sparsity > 0.0 ? keepCount(n, sparsity) : n;
         if (k >= n) {

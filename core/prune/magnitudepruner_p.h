@@ -19,13 +19,26 @@ struct LayerSparsity {
     double sparsity() const { return elements ? double(zeros) / double(elements) : 0.0; }
 };
 
+// Weight: one mask element per weight (unstructured). Channel: whole output channels (conv filters,
+// linear rows) ranked by L1 norm, so an exporter can remove them physically.
+enum class PruneGranularity { Weight, Channel };
+
 // Unstructured magnitude pruning of conv and linear weights. Biases, BatchNorm parameters and
 // depthwise kernels (groups == in_channels > 1) are never pruned. Per tensor, keeps the
 // k = max(round(n·(1−s)), 1) largest magnitudes; elements tied with the k-th largest are kept too.
+//
+// Channel granularity: per layer, keeps the k = max(round(C·(1−s)), 1) output channels with the
+// largest L1 norm (ties kept) and zeroes the rest, together with the bias of a linear layer and the
+// γ and β of the BatchNorm that directly follows a conv, so a pruned channel outputs exactly 0 and
+// can be cut out of the graph without changing any output. Layers whose channels cannot be removed
+// are left dense: the classifier (last linear layer) and, with the model zoo's torchvision names,
+// convs whose output joins a residual sum (the stem "conv1" of a ResNet, "layerX.Y.conv2",
+// "*.downsample.0"). Masks keep the weight's shape either way (checkpoints are unchanged).
 // Not thread-safe; lives on the trainer's thread.
 class MagnitudePruner {
 public:
-    MagnitudePruner(torch::nn::Module &model, PruningSchedule schedule);
+    MagnitudePruner(torch::nn::Module &model, PruningSchedule schedule,
+                    PruneGranularity granularity = PruneGranularity::Weight);
 
     // Call after every optimizer step with the step just taken (from 1): recomputes masks when the
     // schedule says so, then applies the masks (multiplies weights in place, no grad).
@@ -37,6 +50,7 @@ public:
     void updateMasks(double sparsity);
 
     const PruningSchedule &schedule() const { return m_schedule; }
+    PruneGranularity granularity() const { return m_granularity; }
     double targetSparsity() const { return m_target; }   // target of the last mask update
     // Measured sparsity over all prunable tensors: 1 − mean(mask).
     double measuredSparsity() const;
@@ -55,11 +69,17 @@ private:
         std::string name;
         torch::Tensor weight;   // shares storage with the model's parameter
         torch::Tensor mask;     // same shape, float 0/1 on the weight's device
+        bool channelPrunable = false;   // Channel granularity: prune whole output channels
+        torch::Tensor bias;             // zeroed with its channel (undefined when none)
+        torch::Tensor bnWeight;         // the following BatchNorm's γ and β (undefined when none)
+        torch::Tensor bnBias;
     };
-    void addModule(const std::string &name, torch::nn::Module &module);
+    void addModule(const std::string &name, torch::nn::Module &module, bool residualModel);
+    void attachBatchNorm(torch::nn::BatchNorm2dImpl &bn);
 
     std::vector<Entry> m_entries;
     PruningSchedule m_schedule;
+    PruneGranularity m_granularity = PruneGranularity::Weight;
     double m_target = 0.0;
 };
 

@@ -6,6 +6,7 @@
 #include <QSaveFile>
 #include <QStringBuilder>
 
+#include <cerrno>
 #include <cstring>
 #include <sstream>
 
@@ -45,22 +46,27 @@ bool writeCheckedFile(const QString &path, const QByteArray &payload, QString *e
     header.append(QCryptographicHash::hash(payload, QCryptographicHash::Sha256));
 
     QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly)) {
-        if (error)
-            *error = QStringLiteral("cannot write %1: %2").arg(path, file.errorString());
+    // QSaveFile reports a failed flush as "Unknown error"; the system's errno says what happened
+    // (e.g. "No space left on device").
+    const auto fail = [&](int err) {
+        if (error) {
+            QString why = file.errorString();
+            if (err != 0 && (why.isEmpty() || why == QLatin1String("Unknown error")))
+                why = QString::fromLocal8Bit(std::strerror(err));
+            *error = QStringLiteral("cannot write %1: %2").arg(path, why);
+        }
         return false;
-    }
+    };
+    errno = 0;
+    if (!file.open(QIODevice::WriteOnly))
+        return fail(errno);
     if (file.write(header) != header.size() || file.write(payload) != payload.size()) {
-        if (error)
-            *error = QStringLiteral("cannot write %1: %2").arg(path, file.errorString());
+        fail(errno);   // before cancelWriting(), which replaces the error text
         file.cancelWriting();
         return false;
     }
-    if (!file.commit()) {
-        if (error)
-            *error = QStringLiteral("cannot write %1: %2").arg(path, file.errorString());
-        return false;
-    }
+    if (!file.commit())
+        return fail(errno);
     return true;
 }
 

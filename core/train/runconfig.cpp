@@ -35,9 +35,17 @@ QJsonObject RunConfig::toJson() const
     o[QStringLiteral("val_split")] = valSplit;
     o[QStringLiteral("seed")] = QString::number(seed);   // JSON numbers lose 64-bit precision
     o[QStringLiteral("prune")] = prune;
+    o[QStringLiteral("prune_granularity")] = pruneGranularity;
     o[QStringLiteral("augment")] = augment;
     o[QStringLiteral("precision")] = precision;
     o[QStringLiteral("channels_last")] = channelsLast;
+    o[QStringLiteral("cache")] = cache;
+    o[QStringLiteral("cache_dir")] = cacheDir;
+    o[QStringLiteral("batch_size_auto")] = batchSizeAuto;
+    o[QStringLiteral("memory_budget_bytes")] = qint64(memoryBudgetBytes);
+    o[QStringLiteral("memory_margin")] = memoryMargin;
+    o[QStringLiteral("max_batch_size")] = maxBatchSize;
+    o[QStringLiteral("micro_batch")] = microBatch;
     o[QStringLiteral("norm_mean")] = normMean;
     o[QStringLiteral("norm_std")] = normStd;
     return o;
@@ -86,8 +94,13 @@ std::optional<RunConfig> RunConfig::fromJson(const QJsonObject &o, QString *erro
     number("queue_depth", c.queueDepth);
     number("val_split", c.valSplit);
     str("prune", c.prune);
+    str("prune_granularity", c.pruneGranularity);
     str("precision", c.precision);
     number("norm_mean", c.normMean);
+    number("memory_budget_bytes", c.memoryBudgetBytes);
+    number("memory_margin", c.memoryMargin);
+    number("max_batch_size", c.maxBatchSize);
+    number("micro_batch", c.microBatch);
     number("norm_std", c.normStd);
     const auto flag = [&](const char *key, bool &out) {
         const QJsonValue v = o.value(QLatin1String(key));
@@ -100,6 +113,9 @@ std::optional<RunConfig> RunConfig::fromJson(const QJsonObject &o, QString *erro
     };
     flag("augment", c.augment);
     flag("channels_last", c.channelsLast);
+    flag("batch_size_auto", c.batchSizeAuto);
+    flag("cache", c.cache);
+    str("cache_dir", c.cacheDir);
     const QJsonValue seed = o.value(QLatin1String("seed"));
     if (seed.isString()) {
         bool ok = false;
@@ -131,6 +147,14 @@ QString RunConfig::validate() const
         return e;
     if (batchSize < 1)
         return QStringLiteral("batch size must be at least 1 (got %1)").arg(batchSize);
+    if (maxBatchSize < 1)
+        return QStringLiteral("maximum batch size must be at least 1 (got %1)").arg(maxBatchSize);
+    if (microBatch < 0)
+        return QStringLiteral("micro-batch must be at least 1, or 0 for the whole batch (got %1)").arg(microBatch);
+    if (memoryBudgetBytes < 0)
+        return QStringLiteral("memory budget must not be negative");
+    if (!(memoryMargin >= 0.0) || memoryMargin > 0.9)
+        return QStringLiteral("memory margin must be in [0, 0.9] (got %1)").arg(memoryMargin);
     if (epochs < 1)
         return QStringLiteral("epochs must be at least 1 (got %1)").arg(epochs);
     if (!(learningRate > 0.0) || learningRate > 10.0)
@@ -151,15 +175,17 @@ QString RunConfig::validate() const
         return QStringLiteral("queue depth must be between 1 and 1024 (got %1)").arg(queueDepth);
     if (valDir.isEmpty() && (valSplit <= 0.0 || valSplit >= 1.0))
         return QStringLiteral("validation split must be in (0, 1) (got %1), or give --val DIR").arg(valSplit);
-    if (precision != QLatin1String("fp32") && precision != QLatin1String("bf16"))
-        return QStringLiteral("unknown precision '%1' (choose fp32 or bf16)").arg(precision);
-    if (precision == QLatin1String("bf16") && device == QLatin1String("cpu"))
-        return QStringLiteral("--precision bf16 needs a CUDA device (use --device cuda or auto)");
+    if (precision != QLatin1String("fp32") && precision != QLatin1String("bf16") && precision != QLatin1String("fp16"))
+        return QStringLiteral("unknown precision '%1' (choose fp32, bf16 or fp16)").arg(precision);
+    if (precision != QLatin1String("fp32") && device == QLatin1String("cpu"))
+        return QStringLiteral("--precision %1 needs a CUDA device (use --device cuda or auto)").arg(precision);
     if (!(normStd > 0.0))
         return QStringLiteral("normalization std must be positive");
     QString error;
     if (!PruningSchedule::parse(prune, &error))
         return QStringLiteral("bad prune spec '%1': %2").arg(prune, error);
+    if (pruneGranularity != QLatin1String("weight") && pruneGranularity != QLatin1String("channel"))
+        return QStringLiteral("unknown prune granularity '%1' (choose weight or channel)").arg(pruneGranularity);
     static const QRegularExpression deviceRe(QStringLiteral("^(auto|cpu|cuda(:\\d+)?)$"));
     if (!deviceRe.match(device).hasMatch())
         return QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)").arg(device);

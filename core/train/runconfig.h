@@ -18,7 +18,7 @@ struct RunConfig {
     QString valDir;                 // empty: split valSplit of dataDir off for validation
     QString testDir;                // optional held-out test folder
     ModelSpec model;                // name, inputSize, channels (classes come from the data)
-    int batchSize = 64;
+    int batchSize = 64;             // images per optimizer step
     int epochs = 3;
     double learningRate = 0.05;
     QString optimizer = QStringLiteral("sgd");          // sgd (momentum 0.9) | adam
@@ -32,9 +32,19 @@ struct RunConfig {
     double valSplit = 0.1;
     std::uint64_t seed = 42;
     QString prune = QStringLiteral("none");             // PruningSchedule spec
-    bool augment = true;            // random crop + flip on training batches
-    QString precision = QStringLiteral("fp32");         // fp32 | bf16 (CUDA autocast)
+    QString pruneGranularity = QStringLiteral("weight"); // weight (unstructured) | channel (whole output channels, L1)
+    bool augment = false;           // random crop + flip on training batches (pays on long runs)
+    QString precision = QStringLiteral("fp32");         // fp32 | bf16 | fp16 (CUDA autocast; fp16 with loss scaling)
     bool channelsLast = false;      // NHWC weights and inputs (pays with bf16 on CUDA)
+    bool cache = false;             // decoded cache (issue 6): later epochs read decoded images, no decode
+    QString cacheDir;               // its folder; empty = DecodedCache::defaultDirectory()
+    // Memory (issue 5). A host budget bounds the loader queue and the planned peak; a batch that does
+    // not fit is split into micro-batches with gradient accumulation (the effective batch stays).
+    bool batchSizeAuto = false;           // the BatchSizeFinder picks batchSize before the run
+    std::int64_t memoryBudgetBytes = 0;   // host memory budget in bytes; 0 = none
+    double memoryMargin = 0.10;           // safety margin below a capacity or budget (0..0.9)
+    int maxBatchSize = 4096;              // cap for batchSizeAuto
+    int microBatch = 0;                   // images per forward/backward; 0 = the whole batch
     double normMean = 0.5;          // input normalization (x − mean) / std, same for every channel
     double normStd = 0.5;
 

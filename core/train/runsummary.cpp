@@ -24,6 +24,12 @@ QJsonObject RunSummary::toJson() const
     o[QStringLiteral("skipped_files")] = qint64(skippedFiles);
     o[QStringLiteral("wall_seconds")] = wallSeconds;
     o[QStringLiteral("run_dir")] = runDir;
+    o[QStringLiteral("batch_size")] = batchSize;
+    o[QStringLiteral("micro_batch")] = microBatch;
+    o[QStringLiteral("oom_recoveries")] = oomRecoveries;
+    o[QStringLiteral("predicted_peak_bytes")] =
+        predictedPeakBytes < 0 ? QJsonValue() : QJsonValue(qint64(predictedPeakBytes));
+    o[QStringLiteral("memory_budget_bytes")] = qint64(memoryBudgetBytes);
     return o;
 }
 

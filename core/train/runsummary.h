@@ -37,6 +37,12 @@ struct RunSummary {
     std::int64_t skippedFiles = 0;
     double wallSeconds = 0.0;
     QString runDir;
+    // Memory (issue 5).
+    int batchSize = 0;                      // effective batch trained with
+    int microBatch = 0;                     // images per forward/backward at the end of the run
+    int oomRecoveries = 0;                  // out-of-memory errors caught and recovered from
+    std::int64_t predictedPeakBytes = -1;   // the memory planner's prediction (-1: not planned)
+    std::int64_t memoryBudgetBytes = 0;     // host budget (0: none)
 
     QJsonObject toJson() const;
 };

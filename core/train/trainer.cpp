@@ -2,14 +2,19 @@
 
 #include "dataset/datasetscanner.h"
 #include "dataset/streamingloader_p.h"
+#include "metrics/bytesize.h"
 #include "metrics/cudashim_p.h"
 #include "metrics/memoryprobe.h"
 #include "metrics/throughputmeter.h"
 #include "model/modelzoo_p.h"
 #include "prune/magnitudepruner_p.h"
+#include "train/batchsizefinder.h"
 #include "train/checkpoint_p.h"
 #include "train/evaluator_p.h"
+#include "train/gradscaler_p.h"
+#include "train/memoryplanner.h"
 #include "train/rundir_p.h"
+#include "train/stepprobe_p.h"
 
 #include <opencv2/core.hpp>
 
@@ -22,6 +27,7 @@
 #include <QTextStream>
 
 #include <cmath>
+#include <set>
 
 namespace leantune {
 
@@ -62,6 +68,41 @@ double learningRateAt(const RunConfig &c, std::int64_t step, std::int64_t totalS
     return c.learningRate * 0.5 * (1.0 + std::cos(M_PI * p));
 }
 
+// CUDA autocast for the forward pass of a mixed-precision step; off again however the scope ends.
+class AutocastScope {
+public:
+    AutocastScope(bool enabled, const QString &precision) : m_enabled(enabled), m_precision(precision)
+    {
+        if (m_enabled)
+            cudashim::setAutocast(true, m_precision);
+    }
+    ~AutocastScope()
+    {
+        if (m_enabled)
+            cudashim::setAutocast(false, m_precision);
+    }
+    AutocastScope(const AutocastScope &) = delete;
+    AutocastScope &operator=(const AutocastScope &) = delete;
+
+private:
+    bool m_enabled;
+    QString m_precision;
+};
+
+// LEANTUNE_INJECT_OOM_AT_STEP=N[,N...]: steps whose first forward pass throws an out-of-memory error.
+std::set<std::int64_t> injectedOomSteps()
+{
+    std::set<std::int64_t> steps;
+    const QString spec = qEnvironmentVariable("LEANTUNE_INJECT_OOM_AT_STEP");
+    for (const QString &part : spec.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+        bool ok = false;
+        const qint64 step = part.trimmed().toLongLong(&ok);
+        if (ok && step > 0)
+            steps.insert(step);
+    }
+    return steps;
+}
+
 } // namespace
 
 // Everything that lives for one run on the worker thread.
@@ -80,10 +121,22 @@ struct Trainer::Private {
     QElapsedTimer clock;
     QFile metricsFile;
     double lastValAccuracy = -1.0, lastValLoss = -1.0;
+    // Memory (issue 5): what the planner or an out-of-memory recovery decided.
+    int microBatch = 0;                 // images per forward/backward; 0 = whole batches
+    int queueDepth = 4;                 // loader queue depth (bounded by a host budget)
+    int evalBatch = 256;                // evaluation batch size
+    int oomRecoveries = 0;
+    std::int64_t predictedPeak = -1;    // planner's predicted peak (bytes), -1 when not planned
+    std::int64_t cacheBudget = -1;      // decoded-cache bytes a host budget leaves; -1: the cache's default
+    std::set<std::int64_t> injectOomAt; // LEANTUNE_INJECT_OOM_AT_STEP (test and bench hook)
+    std::unique_ptr<GradScaler> scaler; // fp16 only
 
     explicit Private(Trainer *trainer) : q(trainer) {}
 
     bool setUp(QString *error);
+    bool planMemory(std::int64_t trainImages, std::int64_t evalImages, QString *error);
+    bool recoverFromOutOfMemory(std::int64_t micro, std::int64_t batchImages, const c10::Error &e,
+                                std::int64_t stepsPerEpoch, QString *error);
     bool trainEpoch(std::int64_t totalSteps, std::int64_t stepsPerEpoch, QString *error);
     MetricsSample makeSample(const ThroughputMeter::Interval &interval, std::int64_t stepsPerEpoch) const;
     void emitSample(MetricsSample sample);
@@ -127,12 +180,21 @@ std::unique_ptr<StreamingLoader> Trainer::Private::makeLoader(std::vector<Sample
     const RunConfig &c = q->m_config;
     LoaderOptions lo;
     lo.decode = decodeOptionsFor(c, training);
-    lo.batchSize = training ? c.batchSize : std::max(c.batchSize, 256);
+    lo.batchSize = training ? c.batchSize : evalBatch;
     lo.workers = c.workers;
-    lo.queueDepth = c.queueDepth;
+    lo.queueDepth = queueDepth;
     lo.shuffle = training;
     lo.seed = c.seed;
     lo.pinMemory = device.is_cuda();
+    if (c.cache) {   // decoded cache (issue 6); a cache that cannot be opened only costs speed
+        const DecodedCacheKey key{lo.decode.inputSize, lo.decode.channels, lo.decode.augment};
+        const QString dir = c.cacheDir.isEmpty() ? DecodedCache::defaultDirectory() : c.cacheDir;
+        QString cacheError;
+        lo.cache = DecodedCache::open(QDir(dir).filePath(DecodedCache::fileNameFor(samples, key)), samples, key,
+                                      cacheBudget >= 0 ? cacheBudget : DecodedCache::defaultBudgetBytes(), &cacheError);
+        Q_EMIT q->logMessage(lo.cache ? QStringLiteral("decoded cache %1%2").arg(lo.cache->path(), lo.cache->reused() ? QStringLiteral(" (reused)") : QString())
+                                      : QStringLiteral("decoded cache off: %1").arg(cacheError));
+    }
     return std::make_unique<StreamingLoader>(std::move(samples), lo);
 }
 
@@ -153,6 +215,7 @@ bool Trainer::Private::setUp(QString *error)
     deviceName = *resolved;
     device = torch::Device(deviceName.toStdString());
     torch::set_num_threads(c.effectiveThreads());
+    useReturningHostAllocator();   // host RSS follows live tensors: bounded, and as the planner predicts
     torch::manual_seed(c.seed);
     cv::setNumThreads(1);   // decode threads parallelize over files; OpenCV's own pool would compete
 
@@ -162,7 +225,7 @@ bool Trainer::Private::setUp(QString *error)
     classes = trainIndex->classes;
     c.model.classes = int(classes.size());
 
-    std::vector<Sample> trainSamples, valSamples;
+    std::vector<Sample> trainSamples, valSamples, testSamples;
     if (c.valDir.isEmpty()) {
         DataSplit split = splitStratified(*trainIndex, c.valSplit, c.seed);
         trainSamples = std::move(split.train);
@@ -188,7 +251,7 @@ bool Trainer::Private::setUp(QString *error)
                          .arg(c.testDir, testIndex->classes.join(QStringLiteral(", ")), classes.join(QStringLiteral(", ")));
             return false;
         }
-        testLoader = makeLoader(samplesOf(*testIndex), false);
+        testSamples = samplesOf(*testIndex);
     }
     if (trainSamples.empty()) {
         *error = QStringLiteral("no training images left after the validation split");
@@ -199,17 +262,36 @@ bool Trainer::Private::setUp(QString *error)
                              .arg(trainSamples.size())
                              .arg(valSamples.size())
                              .arg(trainIndex->invalid.size()));
+    if (c.precision != QLatin1String("fp32") && !device.is_cuda()) {
+        *error = QStringLiteral("--precision %1 needs a CUDA device; this run is on %2").arg(c.precision, deviceName);
+        return false;
+    }
+    if (!planMemory(std::int64_t(trainSamples.size()),
+                    std::int64_t(std::max(valSamples.size(), testSamples.size())), error))
+        return false;
+    if (q->m_cancel.load()) {
+        *error = QStringLiteral("cancelled while planning memory");
+        return false;
+    }
     trainLoader = makeLoader(std::move(trainSamples), true);
     valLoader = makeLoader(std::move(valSamples), false);
+    if (!testSamples.empty())
+        testLoader = makeLoader(std::move(testSamples), false);
+    injectOomAt = injectedOomSteps();
+    if (device.is_cuda()) {
+        // LEANTUNE_FORCE_DEVICE_LIMIT=SIZE caps the CUDA allocator after planning, so that a batch the
+        // plan accepted runs out of memory for real: it exists to show recovery (bench/gpu-check.sh).
+        const QString limit = qEnvironmentVariable("LEANTUNE_FORCE_DEVICE_LIMIT");
+        if (const std::optional<std::int64_t> bytes = parseByteSize(limit); bytes && limitDeviceMemory(device.index(), *bytes))
+            Q_EMIT q->logMessage(QStringLiteral("LEANTUNE_FORCE_DEVICE_LIMIT: CUDA allocator capped at %1").arg(formatBytes(*bytes)));
+    }
+    if (c.precision == QLatin1String("fp16"))
+        scaler = std::make_unique<GradScaler>();
 
     model = createModel(c.model, error);
     if (!model)
         return false;
     model->to(device);
-    if (c.precision == QLatin1String("bf16") && !device.is_cuda()) {
-        *error = QStringLiteral("--precision bf16 needs a CUDA device; this run is on %1").arg(deviceName);
-        return false;
-    }
     if (c.channelsLast) {
         torch::NoGradGuard noGrad;
         for (torch::Tensor &p : model->parameters())
@@ -227,7 +309,10 @@ bool Trainer::Private::setUp(QString *error)
     std::optional<PruningSchedule> schedule = PruningSchedule::parse(c.prune, error);
     if (!schedule)
         return false;
-    pruner = std::make_unique<MagnitudePruner>(*model, *schedule);
+    pruner = std::make_unique<MagnitudePruner>(*model, *schedule,
+                                               c.pruneGranularity == QLatin1String("channel")
+                                                   ? PruneGranularity::Channel
+                                                   : PruneGranularity::Weight);
 
     run.runDir = c.outDir;
     run.config = c;
@@ -271,6 +356,157 @@ bool Trainer::Private::setUp(QString *error)
     return true;
 }
 
+// Runs the memory planner when the run asks for it (batch size auto, or a host memory budget) and sets
+// the batch size, micro-batch, loader queue depth and evaluation batch from its prediction.
+bool Trainer::Private::planMemory(std::int64_t trainImages, std::int64_t evalImages, QString *error)
+{
+    // Evaluation batches: max(batch, 256), but never more than the largest evaluation set holds.
+    const auto evalBatchFor = [&](int batch) {
+        return int(std::max<std::int64_t>(1, std::min<std::int64_t>(MemoryPlanner::evalBatchFor(batch), evalImages)));
+    };
+    RunConfig &c = q->m_config;
+    queueDepth = c.queueDepth;
+    microBatch = c.microBatch;
+    const bool autoBatch = c.batchSizeAuto;
+    if (!autoBatch && c.memoryBudgetBytes <= 0) {
+        evalBatch = evalBatchFor(c.batchSize);
+        return true;
+    }
+    std::optional<MemoryPlan> plan;
+    if (autoBatch) {
+        Q_EMIT q->logMessage(QStringLiteral("batch size auto: probing memory and searching on %1 (margin %2%, cap %3)")
+                                 .arg(deviceName)
+                                 .arg(c.memoryMargin * 100.0, 0, 'f', 0)
+                                 .arg(std::min<std::int64_t>(c.maxBatchSize, trainImages)));
+        const std::optional<BatchSizeReport> report = BatchSizeFinder::find(c, trainImages, error, &q->m_cancel);
+        if (!report)
+            return false;
+        c.batchSize = report->search.batchSize;
+        c.batchSizeAuto = false;   // config.json keeps the size found: a resumed run trains with it
+        plan = report->plan;
+        Q_EMIT q->logMessage(QStringLiteral("batch size %1: predicted peak %2%3 of %4 (%5 trials)")
+                                 .arg(c.batchSize)
+                                 .arg(formatBytes(report->predictedPeakBytes),
+                                      report->measured ? QString(QStringLiteral(", measured ") % formatBytes(report->search.peakBytes))
+                                                       : QString(),
+                                      formatBytes(report->search.capacityBytes))
+                                 .arg(report->search.trials.size()));
+    } else {
+        plan = MemoryPlanner::probe(c, error);
+        if (!plan)
+            return false;
+    }
+    evalBatch = evalBatchFor(c.batchSize);
+    const bool budget = c.memoryBudgetBytes > 0;
+    // The limit the run must meet: the host budget on a CPU run; after a search, the capacity less the
+    // margin (the search sized training steps; evaluation batches must fit as well).
+    std::int64_t limit = 0;
+    if (!plan->onDevice && budget)
+        limit = std::int64_t(double(c.memoryBudgetBytes) * (1.0 - c.memoryMargin));
+    else if (autoBatch)
+        limit = plan->limitBytes();
+    if (limit > 0) {
+        const MemoryFitting f =
+            MemoryPlanner::fitToLimit(*plan, c.batchSize, plan->onDevice ? 1 : c.queueDepth, limit, evalBatch);
+        if (!f.fits) {
+            *error = QStringLiteral("the %1 %2 is too small for this model: even micro-batches of one image with a "
+                                    "loader queue of one need about %3 (limit %4 after the %5% margin)")
+                         .arg(budget ? QStringLiteral("memory budget") : QStringLiteral("memory of %1").arg(deviceName),
+                              formatBytes(budget ? c.memoryBudgetBytes : plan->capacityBytes),
+                              formatBytes(f.predictedPeakBytes), formatBytes(limit))
+                         .arg(c.memoryMargin * 100.0, 0, 'f', 0);
+            return false;
+        }
+        microBatch = microBatch > 0 ? std::min(microBatch, f.microBatch) : f.microBatch;
+        if (microBatch >= c.batchSize)
+            microBatch = 0;
+        if (!plan->onDevice)
+            queueDepth = f.queueDepth;
+        evalBatch = f.evalBatch;
+    }
+    if (plan->onDevice && budget) {
+        // The host side of a device run is the process plus the loader's batches (queue + 1).
+        const ModelSpec &m = c.model;
+        const std::int64_t imageBytes = std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8;
+        const std::int64_t hostLimit = std::int64_t(double(c.memoryBudgetBytes) * (1.0 - c.memoryMargin));
+        const std::int64_t rss = hostRssBytes();
+        while (queueDepth > 1 && rss + (queueDepth + 1) * std::int64_t(c.batchSize) * imageBytes > hostLimit)
+            --queueDepth;
+    }
+    predictedPeak = plan->predictPeak(c.batchSize, microBatch, queueDepth, evalBatch);
+    if (budget) {
+        // What the budget leaves after the run's predicted peak bounds the decoded cache.
+        const std::int64_t hostLimit = std::int64_t(double(c.memoryBudgetBytes) * (1.0 - c.memoryMargin));
+        const ModelSpec &m = c.model;
+        const std::int64_t hostPeak = plan->onDevice
+                                          ? hostRssBytes() + (queueDepth + 1) * std::int64_t(c.batchSize) *
+                                                                 (std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8)
+                                          : predictedPeak;
+        cacheBudget = std::max<std::int64_t>(0, hostLimit - hostPeak);
+    }
+    const int micro = microBatch > 0 ? microBatch : c.batchSize;
+    const QString what = plan->onDevice ? QStringLiteral("device") : QStringLiteral("host");
+    if (micro < c.batchSize)
+        Q_EMIT q->logMessage(QStringLiteral("memory plan: batch %1 does not fit whole within %2; training it as %3 "
+                                            "micro-batches of %4 (gradient accumulation, same effective batch), "
+                                            "loader queue %5, evaluation batch %6; predicted %7 peak %8")
+                                 .arg(c.batchSize)
+                                 .arg(formatBytes(limit))
+                                 .arg((c.batchSize + micro - 1) / micro)
+                                 .arg(micro)
+                                 .arg(queueDepth)
+                                 .arg(evalBatch)
+                                 .arg(what, formatBytes(predictedPeak)));
+    else
+        Q_EMIT q->logMessage(QStringLiteral("memory plan: batch %1, loader queue %2, evaluation batch %3; predicted %4 "
+                                            "peak %5%6")
+                                 .arg(c.batchSize)
+                                 .arg(queueDepth)
+                                 .arg(evalBatch)
+                                 .arg(what, formatBytes(predictedPeak),
+                                      limit > 0 ? QString(QStringLiteral(" (limit %1)").arg(formatBytes(limit))) : QString()));
+    torch::manual_seed(c.seed);   // the probes drew random numbers: start the model as without them
+    return true;
+}
+
+// After an out-of-memory in a step: drops the step's gradients, empties the allocator's cache and halves
+// the micro-batch (gradient accumulation keeps the effective batch). False when nothing is left to halve.
+bool Trainer::Private::recoverFromOutOfMemory(std::int64_t micro, std::int64_t batchImages, const c10::Error &e,
+                                              std::int64_t stepsPerEpoch, QString *error)
+{
+    for (torch::Tensor &p : model->parameters())
+        if (p.grad().defined())
+            p.mutable_grad() = torch::Tensor();
+    emptyDeviceCache();
+    const QString what = firstLine(e.what_without_backtrace());
+    if (micro <= 1) {
+        *error = QStringLiteral("out of memory at step %1 even with micro-batches of one image (%2); use a smaller "
+                                "model or input size")
+                     .arg(state.step + 1)
+                     .arg(what);
+        return false;
+    }
+    const int next = int((micro + 1) / 2);
+    microBatch = next;
+    ++oomRecoveries;
+    const int effective = q->m_config.batchSize;
+    Q_EMIT q->logMessage(QStringLiteral("out of memory at step %1 with micro-batch %2 (%3); released the batch and "
+                                        "emptied the cache, continuing with micro-batches of %4 (%5 accumulation "
+                                        "steps, effective batch %6 unchanged)")
+                             .arg(state.step + 1)
+                             .arg(micro)
+                             .arg(what)
+                             .arg(next)
+                             .arg((effective + next - 1) / next)
+                             .arg(effective));
+    MetricsSample s = makeSample({}, stepsPerEpoch);
+    s.imagesPerSec = 0.0;
+    s.event = QStringLiteral("oom_recovered");
+    emitSample(s);
+    (void)batchImages;
+    return true;
+}
+
 MetricsSample Trainer::Private::makeSample(const ThroughputMeter::Interval &interval, std::int64_t stepsPerEpoch) const
 {
     MetricsSample s;
@@ -299,6 +535,9 @@ MetricsSample Trainer::Private::makeSample(const ThroughputMeter::Interval &inte
         s.deviceTotalBytes = m.total;
     }
     s.batchSize = q->m_config.batchSize;
+    s.microBatch = microBatch > 0 ? std::min(microBatch, s.batchSize) : s.batchSize;
+    s.accumulationSteps = s.microBatch > 0 ? (s.batchSize + s.microBatch - 1) / s.microBatch : 1;
+    s.lossScale = scaler ? scaler->currentScale() : 0.0;
     s.elapsedSec = double(clock.elapsed()) / 1000.0;
     return s;
 }
@@ -322,7 +561,7 @@ bool Trainer::Private::checkpoint(QString *error)
 bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPerEpoch, QString *error)
 {
     RunConfig &c = q->m_config;
-    const bool bf16 = c.precision == QLatin1String("bf16");
+    const bool mixed = device.is_cuda() && c.precision != QLatin1String("fp32");
     model->train();
     trainLoader->startEpoch(state.epoch, state.batchInEpoch);
     QElapsedTimer sinceEmit;
@@ -369,22 +608,55 @@ bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPer
         if (c.channelsLast)
             x = x.contiguous(torch::MemoryFormat::ChannelsLast);
         const torch::Tensor y = batch->labels.to(device, /*non_blocking=*/true);
-        optimizer->zero_grad();
-        // Autocast covers the forward pass only, as Python's `with autocast():` does; turning it off
-        // clears its cache of low-precision weight copies, which the optimizer step makes stale.
-        if (bf16)
-            cudashim::setAutocast(true, c.precision);
-        const torch::Tensor logits = model->forward(x);
-        const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
-        if (bf16)
-            cudashim::setAutocast(false, c.precision);
-        loss.backward();
-        optimizer->step();
+        // Summed on the device and read back once per emission: no host sync per batch on CUDA.
+        torch::Tensor lossSumBatch, correctBatch;
+        // Re-runs the same batch (same step) after an out-of-memory, in smaller micro-batches.
+        for (;;) {
+            const std::int64_t micro = microBatch > 0 ? std::min<std::int64_t>(microBatch, n) : n;
+            try {
+                lossSumBatch = correctBatch = torch::Tensor();
+                optimizer->zero_grad();
+                for (std::int64_t off = 0; off < n; off += micro) {
+                    const std::int64_t len = std::min(micro, n - off);
+                    if (q->m_options.beforeForward)
+                        q->m_options.beforeForward(state.step + 1, int(micro));
+                    if (!injectOomAt.empty() && injectOomAt.erase(state.step + 1) > 0)
+                        TORCH_CHECK_WITH(OutOfMemoryError, false,
+                                         "out of memory (injected by LEANTUNE_INJECT_OOM_AT_STEP)");
+                    const torch::Tensor xs = len == n ? x : x.narrow(0, off, len);
+                    const torch::Tensor ys = len == n ? y : y.narrow(0, off, len);
+                    torch::Tensor logits, loss;
+                    {
+                        // Autocast covers the forward pass only, as Python's `with autocast():` does;
+                        // turning it off clears its cache of low-precision weight copies, which the
+                        // optimizer step makes stale.
+                        const AutocastScope autocast(mixed, c.precision);
+                        logits = model->forward(xs);
+                        loss = torch::nn::functional::cross_entropy(logits, ys);
+                    }
+                    const torch::Tensor part = len == n ? loss : loss * (double(len) / double(n));
+                    (scaler ? scaler->scale(part) : part).backward();
+                    const torch::Tensor l = loss.detach().to(torch::kFloat64) * double(len);
+                    const torch::Tensor k = logits.detach().argmax(1).eq(ys).sum();
+                    lossSumBatch = lossSumBatch.defined() ? lossSumBatch + l : l;
+                    correctBatch = correctBatch.defined() ? correctBatch + k : k;
+                }
+                if (scaler) {
+                    scaler->step(*optimizer);   // skipped when a gradient is inf/NaN
+                    scaler->update();
+                } else {
+                    optimizer->step();
+                }
+                break;
+            } catch (const c10::Error &e) {
+                if (!isOutOfMemoryError(e))
+                    throw;
+                if (!recoverFromOutOfMemory(micro, n, e, stepsPerEpoch, error))
+                    return false;
+            }
+        }
         ++state.step;
         pruner->step(state.step);
-        // Summed on the device and read back once per emission: no host sync per batch on CUDA.
-        const torch::Tensor lossSumBatch = loss.detach().to(torch::kFloat64) * double(n);
-        const torch::Tensor correctBatch = logits.detach().argmax(1).eq(y).sum();
         intervalLoss = intervalLoss.defined() ? intervalLoss + lossSumBatch : lossSumBatch;
         intervalCorrect = intervalCorrect.defined() ? intervalCorrect + correctBatch : correctBatch;
         state.images += n;
@@ -495,6 +767,11 @@ void Trainer::run()
         summary.skippedFiles = d.trainLoader->skippedTotal() + d.valLoader->skippedTotal() +
                                (d.testLoader ? d.testLoader->skippedTotal() : 0);
         summary.wallSeconds = double(d.clock.elapsed()) / 1000.0;
+        summary.batchSize = m_config.batchSize;
+        summary.microBatch = d.microBatch > 0 ? std::min(d.microBatch, m_config.batchSize) : m_config.batchSize;
+        summary.oomRecoveries = d.oomRecoveries;
+        summary.predictedPeakBytes = d.predictedPeak;
+        summary.memoryBudgetBytes = m_config.memoryBudgetBytes;
 
         QSaveFile file(d.run.summaryFile());
         if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(summary.toJson()).toJson()) < 0 ||

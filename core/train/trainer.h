@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -20,12 +22,25 @@ namespace leantune {
 // ends). requestCancel() and setPaused() may be called from any thread; they take effect between
 // batches. Errors (c10::Error, cv::Exception, std::exception, bad data) end in failed(message); a
 // cancelled run saves a checkpoint of where it stopped and ends in finished() with status "cancelled".
+//
+// Memory: with batchSize 0 (auto) the BatchSizeFinder picks the batch before the run; with a host
+// memory budget the MemoryPlanner's prediction bounds the loader queue and, when the batch does not fit
+// whole, splits it into micro-batches with gradient accumulation. An out-of-memory error in a step
+// (c10::OutOfMemoryError, or a c10::Error saying so) is caught: the step's tensors are released, the
+// CUDA cache emptied, the micro-batch halved and the same step re-run; a sample with event
+// "oom_recovered" and a log message report it. Hooks that exist only to show and test recovery:
+//   LEANTUNE_INJECT_OOM_AT_STEP=N[,N...]  the first forward pass of step N throws an out-of-memory error
+//   LEANTUNE_FORCE_DEVICE_LIMIT=SIZE      caps the CUDA allocator at SIZE after planning (real OOMs)
 class Trainer : public QObject {
     Q_OBJECT
 public:
     struct Options {
         bool resume = false;   // continue from the newest valid checkpoint in the run folder
         bool force = false;    // replace an existing run in the run folder
+        // Test hook: called on the worker thread before each forward pass with the step about to be
+        // taken (from 1) and the micro-batch size; it may throw (c10::OutOfMemoryError) to inject a
+        // failure. Empty in real runs.
+        std::function<void(std::int64_t step, int microBatch)> beforeForward = nullptr;
     };
 
     explicit Trainer(RunConfig config, Options options, QObject *parent = nullptr);

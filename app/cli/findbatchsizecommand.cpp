@@ -1,0 +1,211 @@
+// find-batch-size: the largest batch that fits the device (or the host budget) with a margin, and
+// the memory planner's prediction behind it.
+
+#include "clicommon.h"
+
+#include "dataset/datasetscanner.h"
+#include "metrics/bytesize.h"
+#include "train/batchsizefinder.h"
+#include "train/runconfig.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QStringBuilder>
+
+namespace leantune::cli {
+
+int findBatchSizeCommand(const QStringList &args)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "Find the largest batch size that fits, with a safety margin: probes peak memory at a few "
+        "small "
+        "batch sizes, fits it against the batch size, then doubles and bisects. On a CUDA device "
+        "every "
+        "trial is a real short training run (an out-of-memory is caught and the allocator "
+        "cleaned); on the "
+        "CPU the search runs against the host budget with the planner's predictions."));
+    const struct {
+        const char *name, *help, *value;
+    } options[] = {
+        { "data", "Training data folder (one sub-folder per class).", "DIR" },
+        { "model", "smallcnn | resnet8 | resnet18 (default smallcnn).", "NAME" },
+        { "input-size", "Square input size in pixels (default 28).", "N" },
+        { "channels", "1 (grayscale) or 3 (RGB) (default 1).", "C" },
+        { "optimizer", "sgd | adam (default sgd): its state is part of the peak.", "NAME" },
+        { "precision", "fp32 | bf16 | fp16 (default fp32).", "P" },
+        { "channels-last", "Channels-last (NHWC) memory format.", nullptr },
+        { "device", "auto | cpu | cuda | cuda:N (default auto).", "DEV" },
+        { "threads", "Torch intra-op threads (default: all cores).", "N" },
+        { "queue-depth", "Loader queue depth of the run (default 4): host memory.", "N" },
+        { "max", "Largest batch size to consider (default 4096, and at most the number of images).",
+            "N" },
+        { "margin", "Safety margin below the capacity, 0..0.9 (default 0.1).", "F" },
+        { "memory-budget",
+            "Host memory budget, e.g. 2G or 512M (CPU: the capacity searched against).", "SIZE" },
+        { "predict",
+            "Also print the planner's predicted peak for these batch sizes (comma-separated).",
+            "N,N" },
+        { "seed", "Random seed (default 42).", "N" },
+        { "json", "Print the result as JSON.", nullptr },
+    };
+    for (const auto &o : options) {
+        if (o.value)
+            parser.addOption(
+                { QLatin1String(o.name), QLatin1String(o.help), QLatin1String(o.value) });
+        else
+            parser.addOption({ QLatin1String(o.name), QLatin1String(o.help) });
+    }
+    if (const auto code = parseArguments(parser, QStringLiteral("find-batch-size"),
+            QStringLiteral("--data DIR [model/input options] [--device DEV] [--max N] "
+                           "[--margin F] [--memory-budget SIZE] [--json]"),
+            args))
+        return *code;
+    if (!parser.positionalArguments().isEmpty())
+        return fail(
+            QStringLiteral("unexpected argument '%1' (see 'leantune-cli find-batch-size --help')")
+                .arg(parser.positionalArguments().first()),
+            Usage);
+
+    RunConfig c;
+    c.outDir = QStringLiteral("-"); // not written; validate() wants one
+    QString error;
+    const auto str = [&](const char *name, QString &out) {
+        if (parser.isSet(QLatin1String(name)))
+            out = parser.value(QLatin1String(name));
+    };
+    const auto integer = [&](const char *name, int &out) {
+        if (error.isEmpty() && parser.isSet(QLatin1String(name)))
+            if (const auto v = intOption(parser, QLatin1String(name), &error))
+                out = *v;
+    };
+    str("data", c.dataDir);
+    str("model", c.model.name);
+    integer("input-size", c.model.inputSize);
+    integer("channels", c.model.channels);
+    str("optimizer", c.optimizer);
+    str("precision", c.precision);
+    c.channelsLast = parser.isSet(QStringLiteral("channels-last"));
+    str("device", c.device);
+    integer("threads", c.threads);
+    integer("queue-depth", c.queueDepth);
+    integer("max", c.maxBatchSize);
+    if (error.isEmpty() && parser.isSet(QStringLiteral("margin")))
+        if (const auto v = doubleOption(parser, QStringLiteral("margin"), &error))
+            c.memoryMargin = *v;
+    if (error.isEmpty() && parser.isSet(QStringLiteral("seed"))) {
+        bool ok = false;
+        c.seed = parser.value(QStringLiteral("seed")).toULongLong(&ok);
+        if (!ok)
+            error = QStringLiteral("invalid value for --seed: '%1' (expected a whole number)")
+                        .arg(parser.value(QStringLiteral("seed")));
+    }
+    if (error.isEmpty() && parser.isSet(QStringLiteral("memory-budget"))) {
+        const std::optional<std::int64_t> b
+            = parseByteSize(parser.value(QStringLiteral("memory-budget")));
+        if (!b)
+            error = QStringLiteral(
+                "invalid value for --memory-budget: '%1' (expected a size such as 2G or 512M)")
+                        .arg(parser.value(QStringLiteral("memory-budget")));
+        else
+            c.memoryBudgetBytes = *b;
+    }
+    std::vector<int> predictAt;
+    if (error.isEmpty() && parser.isSet(QStringLiteral("predict"))) {
+        for (const QString &part :
+            parser.value(QStringLiteral("predict")).split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+            bool ok = false;
+            const int b = part.trimmed().toInt(&ok);
+            if (!ok || b < 1) {
+                error = QStringLiteral(
+                    "invalid value for --predict: '%1' (expected batch sizes such as 32,64,128)")
+                            .arg(part);
+                break;
+            }
+            predictAt.push_back(b);
+        }
+    }
+    if (!error.isEmpty())
+        return fail(error, Usage);
+    c.batchSizeAuto = true;
+    if (const QString e = c.validate(); !e.isEmpty())
+        return fail(e, Usage);
+
+    QString scanError;
+    const std::optional<DatasetIndex> index = scanDataset(c.dataDir, {}, &scanError);
+    if (!index)
+        return fail(QStringLiteral("training data: ") % scanError);
+    std::int64_t images = 0;
+    int classes = 0;
+    for (int n : index->classCounts()) {
+        images += n;
+        classes += n > 0;
+    }
+    if (classes < 2)
+        return fail(
+            QStringLiteral("data folder %1 needs at least two class sub-folders with valid images")
+                .arg(c.dataDir));
+    c.model.classes = int(index->classes.size());
+
+    const std::optional<BatchSizeReport> report = BatchSizeFinder::find(c, images, &error);
+    if (!report)
+        return fail(error);
+    const MemoryPlan &plan = report->plan;
+
+    if (parser.isSet(QStringLiteral("json"))) {
+        QJsonObject o = report->toJson();
+        QJsonArray predictions;
+        for (int b : predictAt)
+            predictions.append(QJsonObject { { QStringLiteral("batch_size"), b },
+                { QStringLiteral("predicted_peak_bytes"), qint64(plan.predictPeak(b)) } });
+        if (!predictAt.empty())
+            o[QStringLiteral("predictions")] = predictions;
+        printOut(
+            QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact)) % QLatin1Char('\n'));
+        return Ok;
+    }
+    QString text;
+    text += QStringLiteral("device:      %1 (%2)\n")
+                .arg(plan.device,
+                    plan.onDevice ? QStringLiteral("CUDA allocator peak")
+                                  : QStringLiteral("host RSS peak of the process"));
+    QStringList probes;
+    for (const MemoryProbe &p : plan.trainProbes)
+        probes << QStringLiteral("%1: %2").arg(p.batchSize).arg(formatBytes(p.peakBytes));
+    text += QStringLiteral("probes:      %1\n").arg(probes.join(QStringLiteral(", ")));
+    text += QStringLiteral("fit:         %1 + %2 per image (worst probe residual %3%)%4\n")
+                .arg(formatBytes(std::int64_t(plan.train.fixedBytes)),
+                    formatBytes(std::int64_t(plan.train.perImageBytes)))
+                .arg(plan.train.maxResidualFraction * 100.0, 0, 'f', 1)
+                .arg(plan.onDevice ? QString()
+                                   : QStringLiteral(", loader %1 per image x %2 batches")
+                                         .arg(formatBytes(plan.loaderBytesPerImage))
+                                         .arg(plan.queueDepth + 1));
+    text += QStringLiteral("capacity:    %1, limit %2 (margin %3%)\n")
+                .arg(formatBytes(report->search.capacityBytes),
+                    formatBytes(report->search.limitBytes))
+                .arg(plan.margin * 100.0, 0, 'f', 0);
+    QStringList trials;
+    for (const BatchTrial &t : report->search.trials)
+        trials << QStringLiteral("%1%2")
+                      .arg(t.batchSize)
+                      .arg(t.outOfMemory ? QStringLiteral(" OOM")
+                              : t.fits   ? QString()
+                                         : QStringLiteral(" over"));
+    text += QStringLiteral("trials:      %1\n").arg(trials.join(QStringLiteral(", ")));
+    text += QStringLiteral("batch size:  %1%2, predicted peak %3%4\n")
+                .arg(report->search.batchSize)
+                .arg(report->search.capped ? QStringLiteral(" (the cap)") : QString())
+                .arg(formatBytes(report->predictedPeakBytes))
+                .arg(report->measured ? QString(
+                         QStringLiteral(", measured ") % formatBytes(report->search.peakBytes))
+                                      : QString());
+    for (int b : predictAt)
+        text += QStringLiteral("predicted:   batch %1 -> %2\n")
+                    .arg(b)
+                    .arg(formatBytes(plan.predictPeak(b)));
+    printOut(text);
+    return Ok;
+}
+
+} // namespace leantune::cli

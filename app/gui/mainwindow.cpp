@@ -1,0 +1,579 @@
+#include "mainwindow.h"
+
+#include "charts/livecharts.h"
+#include "dataset/datasetbrowser.h"
+#include "dataset/idximporter.h"
+#include "dataset/sampledata.h"
+#include "dialogs/runconfigdialog.h"
+#include "metrics/memoryprobe.h"
+#include "runs/runhistorywidget.h"
+#include "runs/trainingsession.h"
+#include "store/runstore.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFutureWatcher>
+#include <QHBoxLayout>
+#include <QKeySequence>
+#include <QLabel>
+#include <QLocale>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QProgressDialog>
+#include <QPushButton>
+#include <QSettings>
+#include <QStatusBar>
+#include <QStringBuilder>
+#include <QStyle>
+#include <QTabWidget>
+#include <QThread>
+#include <QTime>
+#include <QToolBar>
+#include <QToolButton>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+
+namespace leantune {
+
+namespace {
+constexpr int kMaxRecent = 8;
+enum Tab { DatasetTab, TrainingTab, HistoryTab };
+}
+
+MainWindow::MainWindow(QWidget *parent)
+    : QMainWindow(parent)
+    , m_store(std::make_unique<RunStore>())
+{
+    setObjectName(QStringLiteral("mainWindow"));
+    setWindowTitle(tr("LeanTune"));
+    if (!m_store->open(RunStore::defaultPath()))
+        qWarning("run history unavailable: %s", qPrintable(m_store->lastError()));
+    m_session = new TrainingSession(m_store.get(), this);
+
+    buildCentral();
+    buildActions();
+    buildDocks();
+    buildStatusBar();
+
+    connect(m_browser, &DatasetBrowser::scanStarted, this, [this](const QString &folder) {
+        setWindowTitle(tr("LeanTune — %1").arg(QFileInfo(folder).fileName()));
+        log(tr("scanning %1").arg(QDir::toNativeSeparators(folder)));
+    });
+    connect(m_browser, &DatasetBrowser::scanFinished, this, [this](const DatasetIndex &index) {
+        log(tr("%1: %2 images in %3 classes, %4 invalid files")
+                .arg(QFileInfo(index.root).fileName()).arg(index.images.size()).arg(index.classes.size())
+                .arg(index.invalid.size()));
+        updateActions();
+    });
+    connect(m_browser, &DatasetBrowser::scanFailed, this, [this](const QString &message) {
+        log(tr("scan failed: %1").arg(message));
+        updateActions();
+    });
+
+    connect(m_session, &TrainingSession::stateChanged, this, [this] {
+        updateActions();
+        updateProgress();
+    });
+    connect(m_session, &TrainingSession::started, this, [this](const QString &device, qint64 total, qint64 perEpoch) {
+        m_deviceLabel->setText(device);
+        log(tr("training on %1: %2 steps (%3 per epoch)").arg(device).arg(total).arg(perEpoch));
+        updateProgress();
+    });
+    connect(m_session, &TrainingSession::sampleReady, m_charts, &LiveCharts::addSample);
+    connect(m_session, &TrainingSession::sampleReady, this, [this] { updateProgress(); });
+    connect(m_session, &TrainingSession::epochFinished, this, [this](const EpochSummary &e) {
+        log(tr("epoch %1: train loss %2, accuracy %3 %; validation accuracy %4 %; sparsity %5 %")
+                .arg(e.epoch + 1).arg(e.trainLoss, 0, 'f', 4).arg(100 * e.trainAccuracy, 0, 'f', 2)
+                .arg(100 * e.valAccuracy, 0, 'f', 2).arg(100 * e.measuredSparsity, 0, 'f', 1));
+    });
+    connect(m_session, &TrainingSession::logMessage, this, &MainWindow::log);
+    connect(m_session, &TrainingSession::finished, this, &MainWindow::onRunFinished);
+    connect(m_session, &TrainingSession::failed, this, [this](const QString &message) {
+        showError(message);
+        Q_EMIT runEnded(false);
+    });
+    connect(m_session, &TrainingSession::runRecorded, m_history, &RunHistoryWidget::reload);
+    connect(m_history, &RunHistoryWidget::rerunRequested, this, [this](const RunConfig &config) {
+        RunConfigDialog dialog(this);
+        RunConfig c = config;
+        c.outDir = RunConfigDialog::defaultRunDir(c.model.name);
+        dialog.setConfig(c);
+        if (dialog.exec() == QDialog::Accepted)
+            startRun(dialog.config());
+    });
+
+    QSettings settings;
+    m_recent = settings.value(QStringLiteral("recentFolders")).toStringList();
+    rebuildRecentMenu();
+    resize(1280, 860);
+    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    m_history->reload();
+
+    m_memoryTimer.setInterval(1000);
+    connect(&m_memoryTimer, &QTimer::timeout, this, &MainWindow::updateMemory);
+    m_memoryTimer.start();
+    updateMemory();
+    updateActions();
+}
+
+MainWindow::~MainWindow()
+{
+    delete m_session;   // stops a run and waits for the trainer before the store goes
+    m_session = nullptr;
+}
+
+void MainWindow::buildCentral()
+{
+    m_tabs = new QTabWidget(this);
+    m_tabs->setDocumentMode(true);
+    m_browser = new DatasetBrowser(m_tabs);
+    m_tabs->addTab(m_browser, tr("Data set"));
+
+    m_trainingTab = new QWidget(m_tabs);
+    auto *layout = new QVBoxLayout(m_trainingTab);
+    layout->setContentsMargins(6, 6, 6, 6);
+    m_banner = new QLabel(m_trainingTab);
+    m_banner->setObjectName(QStringLiteral("errorBanner"));
+    m_banner->setWordWrap(true);
+    m_banner->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_banner->setStyleSheet(QStringLiteral(
+        "QLabel { background: #fdecea; color: #8a1c1c; border: 1px solid #e0a0a0; border-radius: 4px; padding: 6px; }"));
+    m_banner->hide();
+    layout->addWidget(m_banner);
+    auto *bar = new QHBoxLayout;
+    m_runTitle = new QLabel(tr("No run yet: press Start (Ctrl+R) to configure one."), m_trainingTab);
+    m_runTitle->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_progress = new QProgressBar(m_trainingTab);
+    m_progress->setObjectName(QStringLiteral("runProgress"));
+    m_progress->setRange(0, 1);
+    m_progress->setValue(0);
+    m_progress->setMinimumWidth(260);
+    m_progressText = new QLabel(m_trainingTab);
+    m_progressText->setObjectName(QStringLiteral("progressText"));
+    bar->addWidget(m_runTitle, 1);
+    bar->addWidget(m_progressText);
+    bar->addWidget(m_progress);
+    layout->addLayout(bar);
+    m_charts = new LiveCharts(m_trainingTab);
+    layout->addWidget(m_charts, 1);
+    m_tabs->addTab(m_trainingTab, tr("Training"));
+
+    m_history = new RunHistoryWidget(m_store.get(), m_tabs);
+    m_tabs->addTab(m_history, tr("Run history"));
+    setCentralWidget(m_tabs);
+}
+
+void MainWindow::buildActions()
+{
+    QStyle *s = style();
+    m_openAction = new QAction(s->standardIcon(QStyle::SP_DirOpenIcon), tr("&Open data folder..."), this);
+    m_openAction->setShortcut(QKeySequence::Open);
+    m_openAction->setStatusTip(tr("Open an image folder with one sub-folder per class"));
+    connect(m_openAction, &QAction::triggered, this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Open data folder"), m_browser->folder());
+        if (!dir.isEmpty())
+            openFolder(dir);
+    });
+    auto *sample = new QAction(tr("Open the &sample data set (Fashion-MNIST)"), this);
+    connect(sample, &QAction::triggered, this, &MainWindow::openSampleDataset);
+    auto *import = new QAction(tr("&Import IDX data set..."), this);
+    import->setStatusTip(tr("Convert MNIST-style IDX files into an image folder"));
+    connect(import, &QAction::triggered, this, &MainWindow::importIdx);
+    m_exportAction = new QAction(s->standardIcon(QStyle::SP_DialogSaveButton), tr("&Export model..."), this);
+    m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    connect(m_exportAction, &QAction::triggered, this, &MainWindow::exportModel);
+    auto *quit = new QAction(tr("&Quit"), this);
+    quit->setShortcut(QKeySequence::Quit);
+    connect(quit, &QAction::triggered, this, &QWidget::close);
+
+    m_startAction = new QAction(s->standardIcon(QStyle::SP_MediaPlay), tr("&Start training..."), this);
+    m_startAction->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_R), QKeySequence(Qt::Key_F5)});
+    m_startAction->setStatusTip(tr("Configure and start a training run on the open data set"));
+    connect(m_startAction, &QAction::triggered, this, &MainWindow::configureAndStart);
+    m_pauseAction = new QAction(s->standardIcon(QStyle::SP_MediaPause), tr("&Pause"), this);
+    m_pauseAction->setCheckable(true);
+    m_pauseAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
+    connect(m_pauseAction, &QAction::toggled, this, &MainWindow::setPaused);
+    m_stopAction = new QAction(s->standardIcon(QStyle::SP_MediaStop), tr("S&top"), this);
+    m_stopAction->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Period), QKeySequence(Qt::SHIFT | Qt::Key_F5)});
+    m_stopAction->setStatusTip(tr("Stop after the current batch; a checkpoint is saved"));
+    connect(m_stopAction, &QAction::triggered, this, &MainWindow::stopRun);
+
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    file->addAction(m_openAction);
+    m_recentMenu = file->addMenu(tr("Open &recent"));
+    file->addAction(sample);
+    file->addSeparator();
+    file->addAction(import);
+    file->addAction(m_exportAction);
+    file->addSeparator();
+    file->addAction(quit);
+    QMenu *run = menuBar()->addMenu(tr("&Run"));
+    run->addAction(m_startAction);
+    run->addAction(m_pauseAction);
+    run->addAction(m_stopAction);
+    m_viewMenu = menuBar()->addMenu(tr("&View"));
+    for (int i = 0; i < m_tabs->count(); ++i) {
+        QAction *a = m_viewMenu->addAction(m_tabs->tabText(i), this, [this, i] { showTab(i); });
+        a->setShortcut(QKeySequence(Qt::ALT | Qt::Key(Qt::Key_1 + i)));
+    }
+    m_viewMenu->addSeparator();
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About LeanTune"), this, [this] {
+        QMessageBox::about(this, tr("About LeanTune"),
+                           tr("<b>LeanTune %1</b><p>Train image classifiers that fit in memory: stream the data "
+                              "from disk, prune on a schedule, and watch throughput, memory and sparsity live.</p>")
+                               .arg(QApplication::applicationVersion()));
+    });
+
+    QToolBar *tools = addToolBar(tr("Main"));
+    tools->setObjectName(QStringLiteral("mainToolBar"));
+    tools->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    tools->addAction(m_openAction);
+    tools->addSeparator();
+    tools->addAction(m_startAction);
+    tools->addAction(m_pauseAction);
+    tools->addAction(m_stopAction);
+    tools->addSeparator();
+    tools->addAction(m_exportAction);
+}
+
+void MainWindow::buildDocks()
+{
+    const auto dock = [this](const QString &title, const char *name, QWidget *content, Qt::DockWidgetArea area) {
+        auto *d = new QDockWidget(title, this);
+        d->setObjectName(QLatin1String(name));
+        d->setWidget(content);
+        d->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable | QDockWidget::DockWidgetClosable);
+        addDockWidget(area, d);
+        m_viewMenu->addAction(d->toggleViewAction());
+        return d;
+    };
+    QDockWidget *classes = dock(tr("Classes"), "classesDock", m_browser->classOverview(), Qt::LeftDockWidgetArea);
+    QDockWidget *checks = dock(tr("Data checks"), "checksDock", m_browser->dataChecks(), Qt::LeftDockWidgetArea);
+    tabifyDockWidget(classes, checks);
+    classes->raise();
+    m_log = new QPlainTextEdit(this);
+    m_log->setObjectName(QStringLiteral("runLog"));
+    m_log->setReadOnly(true);
+    m_log->setMaximumBlockCount(5000);
+    QDockWidget *logDock = dock(tr("Log"), "logDock", m_log, Qt::BottomDockWidgetArea);
+    resizeDocks({classes}, {340}, Qt::Horizontal);
+    resizeDocks({logDock}, {110}, Qt::Vertical);
+}
+
+void MainWindow::buildStatusBar()
+{
+    m_deviceLabel = new QLabel(this);
+    m_deviceLabel->setObjectName(QStringLiteral("deviceLabel"));
+    QString error;
+    const std::optional<QString> device = resolveDevice(QStringLiteral("auto"), &error);
+    m_deviceLabel->setText(deviceDescription(device.value_or(QStringLiteral("cpu")), RunConfig().effectiveThreads()));
+    m_deviceLabel->setToolTip(tr("The device a run uses by default"));
+    m_stateLabel = new QLabel(this);
+    m_stateLabel->setObjectName(QStringLiteral("stateLabel"));
+    m_memoryLabel = new QLabel(this);
+    m_memoryLabel->setObjectName(QStringLiteral("memoryLabel"));
+    statusBar()->addPermanentWidget(m_stateLabel);
+    statusBar()->addPermanentWidget(m_memoryLabel);
+    statusBar()->addPermanentWidget(m_deviceLabel);
+}
+
+QString MainWindow::statusText() const
+{
+    return m_deviceLabel->text() % QStringLiteral(" | ") % m_stateLabel->text() % QStringLiteral(" | ") % m_memoryLabel->text();
+}
+
+QString MainWindow::errorBannerText() const { return m_banner->isVisibleTo(m_trainingTab) ? m_banner->text() : QString(); }
+
+void MainWindow::showTab(int index) { m_tabs->setCurrentIndex(index); }
+
+void MainWindow::updateMemory()
+{
+    const QLocale locale;
+    QString text = tr("host memory: %1 of %2").arg(locale.formattedDataSize(hostRssBytes()),
+                                                  locale.formattedDataSize(hostTotalMemoryBytes()));
+    const MetricsSample &s = m_session->lastSample();
+    if (m_session->isActive() && s.deviceTotalBytes > 0)
+        text += tr(" · device: %1 used of %2").arg(locale.formattedDataSize(s.deviceUsedBytes),
+                                                    locale.formattedDataSize(s.deviceTotalBytes));
+    m_memoryLabel->setText(text);
+}
+
+void MainWindow::updateActions()
+{
+    const TrainingSession::State state = m_session->state();
+    const bool active = m_session->isActive();
+    m_startAction->setEnabled(!active && !m_browser->isScanning());
+    m_pauseAction->setEnabled(state == TrainingSession::State::Running || state == TrainingSession::State::Paused);
+    {
+        const QSignalBlocker block(m_pauseAction);
+        m_pauseAction->setChecked(state == TrainingSession::State::Paused);
+    }
+    m_pauseAction->setText(state == TrainingSession::State::Paused ? tr("Resume") : tr("&Pause"));
+    m_stopAction->setEnabled(active && state != TrainingSession::State::Stopping);
+    m_stateLabel->setText(tr("run: %1").arg(TrainingSession::stateName(state)));
+}
+
+void MainWindow::updateProgress()
+{
+    const qint64 total = m_session->totalSteps();
+    const MetricsSample &s = m_session->lastSample();
+    if (m_session->state() == TrainingSession::State::Starting) {
+        m_progress->setRange(0, 0);   // busy until the trainer knows its steps
+    } else if (total > 0) {
+        m_progress->setRange(0, int(std::min<qint64>(total, std::numeric_limits<int>::max())));
+        m_progress->setValue(int(std::min<qint64>(s.step, total)));
+    } else {
+        m_progress->setRange(0, 1);
+        m_progress->setValue(0);
+    }
+    m_progressText->setText(m_session->progressText());
+}
+
+void MainWindow::log(const QString &message)
+{
+    m_log->appendPlainText(QTime::currentTime().toString(QStringLiteral("HH:mm:ss ")) % message);
+}
+
+void MainWindow::showError(const QString &message)
+{
+    m_banner->setText(tr("<b>The run stopped with an error.</b> %1<br><small>Fix the cause (see the log), then "
+                         "start again; the run is kept in the history as failed.</small>")
+                          .arg(message.toHtmlEscaped()));
+    m_banner->show();
+    log(tr("error: %1").arg(message));
+    statusBar()->showMessage(tr("Run failed: %1").arg(message), 15000);
+}
+
+void MainWindow::addRecent(const QString &path)
+{
+    const QString absolute = QFileInfo(path).absoluteFilePath();
+    m_recent.removeAll(absolute);
+    m_recent.prepend(absolute);
+    while (m_recent.size() > kMaxRecent)
+        m_recent.removeLast();
+    QSettings settings;
+    settings.setValue(QStringLiteral("recentFolders"), m_recent);
+    settings.setValue(QStringLiteral("lastFolder"), absolute);
+    rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu()
+{
+    m_recentMenu->clear();
+    for (const QString &path : std::as_const(m_recent))
+        m_recentMenu->addAction(QDir::toNativeSeparators(path), this, [this, path] { openFolder(path); });
+    m_recentMenu->setEnabled(!m_recent.isEmpty());
+}
+
+void MainWindow::openFolder(const QString &path)
+{
+    if (!QFileInfo(path).isDir()) {
+        QMessageBox::warning(this, tr("Open data folder"), tr("%1 is not a folder.").arg(QDir::toNativeSeparators(path)));
+        return;
+    }
+    addRecent(path);
+    m_browser->openFolder(path);
+    showTab(DatasetTab);
+    updateActions();
+}
+
+void MainWindow::openSampleDataset()
+{
+    auto *watcher = new QFutureWatcher<std::pair<std::optional<SampleDataset>, QString>>(this);
+    statusBar()->showMessage(tr("Preparing the Fashion-MNIST sample (the first time this converts 70 000 images)..."));
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher] {
+        const auto [sample, error] = watcher->result();
+        watcher->deleteLater();
+        statusBar()->clearMessage();
+        if (!sample) {
+            log(tr("the sample data set is not available: %1").arg(error));
+            QMessageBox::information(this, tr("Sample data set"),
+                                     tr("The Fashion-MNIST sample is not available: %1\nOn Debian, install the "
+                                        "dataset-fashion-mnist package, or open your own data folder.").arg(error));
+            return;
+        }
+        openFolder(sample->trainDir);
+    });
+    watcher->setFuture(QtConcurrent::run([] {
+        QString error;
+        std::optional<SampleDataset> sample = ensureSampleDataset(&error);
+        return std::make_pair(sample, error);
+    }));
+}
+
+RunConfig MainWindow::configForCurrentData() const
+{
+    RunConfig config = RunConfigDialog::rememberedConfig();
+    if (!m_browser->folder().isEmpty())
+        config.dataDir = m_browser->folder();
+    // The sample's test folder beside its training folder is used when present.
+    const QFileInfo data(config.dataDir);
+    if (data.fileName() == QLatin1String("train")) {
+        const QString test = data.dir().filePath(QStringLiteral("test"));
+        if (QFileInfo(test).isDir())
+            config.testDir = test;
+    } else if (config.testDir == config.dataDir) {
+        config.testDir.clear();
+    }
+    return config;
+}
+
+void MainWindow::configureAndStart()
+{
+    if (m_session->isActive())
+        return;
+    RunConfigDialog dialog(this);
+    dialog.setConfig(configForCurrentData());
+    if (const auto index = m_browser->datasetIndex(); index && index->root == QFileInfo(dialog.config().dataDir).absoluteFilePath())
+        dialog.setClassCounts(index->classCounts());
+    if (dialog.exec() != QDialog::Accepted)
+        return;
+    QString error;
+    if (!startRun(dialog.config(), &error))
+        QMessageBox::warning(this, tr("Cannot start the run"), error);
+}
+
+bool MainWindow::startRun(const RunConfig &config, QString *error)
+{
+    const bool replace = QFileInfo(config.outDir).isDir() && !QDir(config.outDir).isEmpty();
+    m_charts->clear();
+    m_banner->hide();
+    QString e;
+    if (!m_session->start(config, replace, &e)) {
+        log(tr("cannot start: %1").arg(e));
+        if (error)
+            *error = e;
+        return false;
+    }
+    m_lastRunDir = config.outDir;
+    m_runTitle->setText(tr("<b>%1</b> on %2 · batch %3 · %4")
+                            .arg(config.model.name, QFileInfo(config.dataDir).fileName().toHtmlEscaped())
+                            .arg(config.batchSize)
+                            .arg(config.prune == QLatin1String("none") ? tr("no pruning") : tr("pruning %1").arg(config.prune)));
+    log(tr("run folder: %1").arg(QDir::toNativeSeparators(config.outDir)));
+    showTab(TrainingTab);
+    return true;
+}
+
+void MainWindow::stopRun()
+{
+    if (!m_session->isActive())
+        return;
+    log(tr("stopping after the current batch (a checkpoint is saved)"));
+    m_session->stop();
+}
+
+void MainWindow::setPaused(bool paused)
+{
+    m_session->setPaused(paused);
+    log(paused ? tr("paused") : tr("resumed"));
+}
+
+void MainWindow::onRunFinished(const RunSummary &summary)
+{
+    m_charts->flush();
+    const QLocale locale;
+    QString text = tr("run %1 after %2 steps: validation accuracy %3 %, sparsity %4 %, %5 images/s, peak host memory %6")
+                       .arg(summary.status).arg(summary.steps)
+                       .arg(summary.valAccuracy >= 0 ? QString::number(100 * summary.valAccuracy, 'f', 2) : QStringLiteral("-"))
+                       .arg(100 * summary.finalSparsity, 0, 'f', 1).arg(summary.imagesPerSec, 0, 'f', 0)
+                       .arg(locale.formattedDataSize(summary.peakHostRssBytes));
+    if (summary.testAccuracy >= 0)
+        text += tr(", test accuracy %1 %").arg(100 * summary.testAccuracy, 0, 'f', 2);
+    log(text);
+    statusBar()->showMessage(text, 30000);
+    updateProgress();
+    Q_EMIT runEnded(true);
+}
+
+void MainWindow::importIdx()
+{
+    const QString images = QFileDialog::getOpenFileName(this, tr("IDX image file (e.g. train-images-idx3-ubyte.gz)"),
+                                                        fashionMnistIdxDir(), tr("IDX files (*idx3* *.gz);;All files (*)"));
+    if (images.isEmpty())
+        return;
+    const QString labels = QFileDialog::getOpenFileName(this, tr("IDX label file (e.g. train-labels-idx1-ubyte.gz)"),
+                                                        QFileInfo(images).absolutePath(), tr("IDX files (*idx1* *.gz);;All files (*)"));
+    if (labels.isEmpty())
+        return;
+    const QString out = QFileDialog::getExistingDirectory(this, tr("Folder for the images (one sub-folder per class)"),
+                                                          userDataDir());
+    if (out.isEmpty())
+        return;
+    auto *progress = new QProgressDialog(tr("Importing IDX images..."), QString(), 0, 0, this);
+    progress->setWindowModality(Qt::WindowModal);
+    progress->show();
+    auto *watcher = new QFutureWatcher<QString>(this);
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, progress, out] {
+        progress->deleteLater();
+        watcher->deleteLater();
+        const QString error = watcher->result();
+        if (!error.isEmpty()) {
+            QMessageBox::warning(this, tr("Import IDX data set"), tr("The import failed: %1").arg(error));
+            return;
+        }
+        openFolder(out);
+    });
+    watcher->setFuture(QtConcurrent::run([images, labels, out] {
+        QString error;
+        return leantune::importIdx(images, labels, out, IdxImportOptions(), &error) ? QString() : error;
+    }));
+}
+
+void MainWindow::exportModel()
+{
+    // The newest finished run, or the run selected in the history.
+    QString runDir = m_lastRunDir;
+    const QVector<qint64> selected = m_history->selectedRunIds();
+    if (!selected.isEmpty())
+        if (const auto run = m_store->run(selected.first()))
+            runDir = run->config.outDir;
+    const QString model = QDir(runDir).filePath(QStringLiteral("model.pt"));
+    if (runDir.isEmpty() || !QFileInfo::exists(model)) {
+        QMessageBox::information(this, tr("Export model"),
+                                 tr("There is no trained model to export yet: finish a run, or select one in the run history."));
+        return;
+    }
+    const QString target = QFileDialog::getSaveFileName(this, tr("Export model"),
+                                                        QFileInfo(runDir).fileName() % QStringLiteral(".pt"),
+                                                        tr("LibTorch archive (*.pt)"));
+    if (target.isEmpty())
+        return;
+    QFile::remove(target);
+    if (!QFile::copy(model, target))
+        QMessageBox::warning(this, tr("Export model"), tr("Cannot write %1.").arg(target));
+    else
+        log(tr("exported %1 to %2").arg(model, target));
+}
+
+void MainWindow::closeEvent(QCloseEvent *event)
+{
+    if (m_session->isActive()) {
+        if (m_confirmOnClose
+            && QMessageBox::question(this, tr("Quit LeanTune"),
+                                     tr("A run is going. Stop it (a checkpoint is saved) and quit?"))
+                   != QMessageBox::Yes) {
+            event->ignore();
+            return;
+        }
+        m_session->stop();
+        m_session->waitForIdle(120000);
+    }
+    m_browser->cancelScan();
+    QSettings settings;
+    settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    settings.setValue(QStringLiteral("window/state"), saveState());
+    event->accept();
+}
+
+} // namespace leantune

@@ -1,0 +1,110 @@
+#pragma once
+
+#include "dataset/datasetindex.h"
+#include "train/runconfig.h"
+#include "train/runsummary.h"
+
+#include <QMainWindow>
+#include <QStringList>
+#include <QTimer>
+
+#include <memory>
+
+class QAction;
+class QDockWidget;
+class QLabel;
+class QMenu;
+class QPlainTextEdit;
+class QProgressBar;
+class QTabWidget;
+
+namespace leantune {
+
+class DatasetBrowser;
+class LiveCharts;
+class RunHistoryWidget;
+class RunStore;
+class TrainingSession;
+
+// The LeanTune main window: the data set browser, the live charts of the current run and the run
+// history as tabs; the class overview, data checks and run log as docks the user can rearrange;
+// menus, tool bar, shortcuts (open Ctrl+O, start Ctrl+R, pause Ctrl+P, stop Ctrl+.), and a status bar
+// with the device, the run state and host/device memory now. Window geometry, dock layout and recent
+// folders are kept with QSettings. Errors from the engine appear in a banner above the charts and in
+// the log, never as a crash.
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    void openFolder(const QString &path);
+    void openSampleDataset();       // imports Fashion-MNIST on first use (in the background)
+    // Opens the run configuration dialog; starts the run when the user accepts.
+    void configureAndStart();
+    // Starts a run without the dialog (command line --start, re-run, tests).
+    bool startRun(const RunConfig &config, QString *error = nullptr);
+    void stopRun();
+    void setPaused(bool paused);
+
+    QStringList recentFolders() const { return m_recent; }
+    DatasetBrowser *browser() const { return m_browser; }
+    LiveCharts *charts() const { return m_charts; }
+    RunHistoryWidget *history() const { return m_history; }
+    TrainingSession *session() const { return m_session; }
+    RunStore *store() const { return m_store.get(); }
+    QString errorBannerText() const;
+    QString statusText() const;   // the status bar's labels joined (tests)
+    void setConfirmOnClose(bool confirm) { m_confirmOnClose = confirm; }
+    void showTab(int index);
+    QWidget *trainingTab() const { return m_trainingTab; }
+
+Q_SIGNALS:
+    void runEnded(bool ok);
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
+
+private:
+    void buildActions();
+    void buildCentral();
+    void buildDocks();
+    void buildStatusBar();
+    void updateActions();
+    void updateMemory();
+    void updateProgress();
+    void addRecent(const QString &path);
+    void rebuildRecentMenu();
+    void importIdx();
+    void exportModel();
+    void log(const QString &message);
+    void showError(const QString &message);
+    void onRunFinished(const RunSummary &summary);
+    RunConfig configForCurrentData() const;
+
+    std::unique_ptr<RunStore> m_store;
+    TrainingSession *m_session = nullptr;
+    DatasetBrowser *m_browser = nullptr;
+    LiveCharts *m_charts = nullptr;
+    RunHistoryWidget *m_history = nullptr;
+    QTabWidget *m_tabs = nullptr;
+    QWidget *m_trainingTab = nullptr;
+    QPlainTextEdit *m_log = nullptr;
+    QLabel *m_banner = nullptr;
+    QLabel *m_runTitle = nullptr;
+    QLabel *m_progressText = nullptr;
+    QProgressBar *m_progress = nullptr;
+    QLabel *m_deviceLabel = nullptr;
+    QLabel *m_stateLabel = nullptr;
+    QLabel *m_memoryLabel = nullptr;
+    QMenu *m_recentMenu = nullptr;
+    QMenu *m_viewMenu = nullptr;
+    QAction *m_openAction = nullptr, *m_startAction = nullptr, *m_pauseAction = nullptr,
+            *m_stopAction = nullptr, *m_exportAction = nullptr;
+    QTimer m_memoryTimer;
+    QStringList m_recent;
+    QString m_lastRunDir;
+    bool m_confirmOnClose = true;
+};
+
+} // namespace leantune

@@ -1,0 +1,477 @@
+#include "export/exporter.h"
+
+#include "dataset/datasetscanner.h"
+#include "dataset/datasplit.h"
+#include "dataset/streamingloader_p.h"
+#include "export/dnnrunner_p.h"
+#include "export/exportgraph_p.h"
+#include "export/onnxdequantizer_p.h"
+#include "export/onnxwriter_p.h"
+#include "train/checkpoint_p.h"
+#include "train/rundir_p.h"
+
+#include <opencv2/core/utils/logger.hpp>
+#include <opencv2/core/version.hpp>
+
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QSaveFile>
+#include <QTextStream>
+
+#include <algorithm>
+#include <random>
+
+namespace leantune {
+
+namespace {
+
+constexpr double kMinAgreement = 0.995;
+
+// A failure with a message for the user; caught at exportRun's top level.
+struct ExportError {
+    QString message;
+};
+
+[[noreturn]] void failWith(const QString &message) { throw ExportError{message}; }
+
+QString checkOptions(const ExportOptions &o)
+{
+    if (o.format != QLatin1String("onnx") && o.format != QLatin1String("libtorch"))
+        return QStringLiteral("unknown export format '%1' (choose onnx or libtorch)").arg(o.format);
+    if (o.quantize != QLatin1String("none") && o.quantize != QLatin1String("int8"))
+        return QStringLiteral("unknown quantization '%1' (choose none or int8)").arg(o.quantize);
+    if (o.format == QLatin1String("libtorch") && o.quantize != QLatin1String("none"))
+        return QStringLiteral("int8 weights are written as ONNX (DequantizeLinear); the LibTorch archive keeps "
+                              "the zoo model's float32 weights: use --format onnx --quantize int8");
+    if (o.format == QLatin1String("libtorch") && o.structured)
+        return QStringLiteral("--structured rebuilds layers with fewer channels, which the zoo's LibTorch "
+                              "modules cannot hold: use --format onnx");
+    if (o.outFile.isEmpty())
+        return QStringLiteral("no output file given");
+    if (o.batchSize < 1)
+        return QStringLiteral("batch size must be at least 1");
+    if (o.limit < 0)
+        return QStringLiteral("the image limit must not be negative");
+    return {};
+}
+
+// Fails early, before any work, when OUT cannot be written.
+QString checkWritable(const QString &out)
+{
+    const QFileInfo fi(out);
+    if (fi.isDir())
+        return QStringLiteral("output %1 is a folder; give a file name").arg(out);
+    const QFileInfo dir(fi.absolutePath());
+    if (!dir.isDir())
+        return QStringLiteral("cannot write %1: folder %2 does not exist").arg(out, dir.filePath());
+    if (!dir.isWritable())
+        return QStringLiteral("cannot write %1: folder %2 is not writable").arg(out, dir.filePath());
+    if (fi.exists() && !fi.isWritable())
+        return QStringLiteral("cannot write %1: the file is read-only").arg(out);
+    return {};
+}
+
+void writeAtomically(const QString &path, const QByteArray &bytes)
+{
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit())
+        failWith(QStringLiteral("cannot write %1: %2").arg(path, file.errorString()));
+}
+
+QList<QPair<QString, QString>> metadataFor(const RunInfo &run, const ExportOptions &o, const ExportGraph &g)
+{
+    const RunConfig &c = run.config;
+    const QString classes =
+        QString::fromUtf8(QJsonDocument(QJsonArray::fromStringList(run.classNames)).toJson(QJsonDocument::Compact));
+    return {
+        {QStringLiteral("class_names"), classes},
+        {QStringLiteral("input_size"), QString::number(g.inputSize)},
+        {QStringLiteral("input_channels"), QString::number(g.channels)},
+        {QStringLiteral("input_layout"), QStringLiteral("NCHW float32, pixels scaled to [0, 1] (pixel / 255)")},
+        {QStringLiteral("color"), g.channels == 1 ? QStringLiteral("grayscale") : QStringLiteral("RGB")},
+        {QStringLiteral("normalization"),
+         QStringLiteral("in graph: (x - %1) / %2 on every channel").arg(c.normMean).arg(c.normStd)},
+        {QStringLiteral("output"), QStringLiteral("logits [N, %1] in class_names order").arg(run.classNames.size())},
+        {QStringLiteral("model"), c.model.name},
+        {QStringLiteral("weights"), o.quantize == QLatin1String("int8")
+                                        ? QStringLiteral("int8 per-channel symmetric (DequantizeLinear)")
+                                        : QStringLiteral("float32")},
+        {QStringLiteral("structured"), o.structured ? QStringLiteral("true") : QStringLiteral("false")},
+        {QStringLiteral("prune"), c.prune},
+    };
+}
+
+qint64 sparseBytesOf(const ExportGraph &g)
+{
+    const std::vector<std::string> weights = g.weightNames();
+    qint64 bytes = 0;
+    for (const auto &item : g.initializers) {
+        const torch::Tensor &t = item.second;
+        if (std::find(weights.begin(), weights.end(), item.first) != weights.end())
+            bytes += bitmaskEncodedBytes(t.numel(), t.count_nonzero().item<std::int64_t>(), int(t.element_size()));
+        else
+            bytes += qint64(t.nbytes());
+    }
+    return bytes;
+}
+
+// The images to verify on: [0, 1] inputs (no normalization: the ONNX graph normalizes).
+std::unique_ptr<StreamingLoader> verificationLoader(const RunInfo &run, const ExportOptions &o, QString *dataDir)
+{
+    const RunConfig &c = run.config;
+    *dataDir = !o.dataDir.isEmpty() ? o.dataDir
+             : !c.testDir.isEmpty() ? c.testDir
+             : !c.valDir.isEmpty()  ? c.valDir
+                                    : c.dataDir;
+    QString error;
+    const std::optional<DatasetIndex> index = scanDataset(*dataDir, {}, &error);
+    if (!index)
+        failWith(QStringLiteral("cannot read the verification images: %1").arg(error));
+    if (index->classes != run.classNames)
+        failWith(QStringLiteral("the classes of %1 (%2) do not match the run's (%3)")
+                     .arg(*dataDir, index->classes.join(QStringLiteral(", ")), run.classNames.join(QStringLiteral(", "))));
+    std::vector<Sample> samples = samplesOf(*index);
+    if (o.limit > 0 && samples.size() > std::size_t(o.limit)) {
+        std::mt19937 rng(12345);
+        std::shuffle(samples.begin(), samples.end(), rng);
+        samples.resize(std::size_t(o.limit));
+    }
+    if (samples.empty())
+        failWith(QStringLiteral("%1 holds no images to verify the export on").arg(*dataDir));
+    LoaderOptions lo;
+    lo.decode = decodeOptionsFor(c, false);
+    for (int k = 0; k < 3; ++k) {
+        lo.decode.mean[k] = 0.f;
+        lo.decode.std[k] = 1.f;
+    }
+    lo.batchSize = o.batchSize;
+    lo.workers = 2;
+    lo.shuffle = false;
+    return std::make_unique<StreamingLoader>(std::move(samples), lo);
+}
+
+struct Tally {
+    std::int64_t images = 0, correctBefore = 0, correctAfter = 0, agree = 0, agreeTrained = 0;
+    double maxDiff = 0.0;
+};
+
+void tally(Tally &t, const torch::Tensor &trained, const torch::Tensor &reference, const torch::Tensor &written,
+           const torch::Tensor &labels)
+{
+    const torch::Tensor pTrained = trained.argmax(1), pRef = reference.argmax(1), pOut = written.argmax(1);
+    t.images += labels.size(0);
+    t.correctBefore += pTrained.eq(labels).sum().item<std::int64_t>();
+    t.correctAfter += pOut.eq(labels).sum().item<std::int64_t>();
+    t.agree += pOut.eq(pRef).sum().item<std::int64_t>();
+    t.agreeTrained += pOut.eq(pTrained).sum().item<std::int64_t>();
+    t.maxDiff = std::max(t.maxDiff, (written - reference).abs().max().item<double>());
+}
+
+class Progress {
+public:
+    explicit Progress(const ExportProgress &callback) : m_callback(callback) {}
+    void operator()(double fraction, const QString &stage) const
+    {
+        if (m_callback && !m_callback(fraction, stage))
+            failWith(QStringLiteral("export cancelled"));
+    }
+
+private:
+    const ExportProgress &m_callback;
+};
+
+struct Prepared {
+    RunInfo run;
+    std::shared_ptr<ClassifierImpl> model;
+    std::optional<ExportGraph> graph;   // ONNX only
+    QByteArray bytes;                   // what will be written
+    ExportReport report;
+};
+
+Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &progress)
+{
+    Prepared p;
+    QString error;
+    const QString problem = checkOptions(o);
+    if (!problem.isEmpty())
+        failWith(problem);
+    std::optional<RunInfo> run = readRunInfo(runDir, &error);
+    if (!run)
+        failWith(error);
+    p.run = *run;
+    progress(0.02, QStringLiteral("loading the model"));
+    p.model = loadRunModel(p.run, &error);
+    if (!p.model)
+        failWith(error);
+    p.model->eval();
+
+    ExportReport &r = p.report;
+    r.runDir = runDir;
+    r.outFile = o.outFile;
+    r.format = o.format;
+    r.quantize = o.quantize;
+    r.structured = o.structured;
+    r.model = p.run.config.model.name;
+    r.inputSize = p.run.config.model.inputSize;
+    r.channels = p.run.config.model.channels;
+    r.classNames = p.run.classNames;
+
+    ModelSpec spec = p.run.config.model;
+    spec.classes = int(p.run.classNames.size());
+    progress(0.05, QStringLiteral("building the graph"));
+    std::optional<ExportGraph> graph =
+        ExportGraph::build(*p.model, spec, p.run.config.normMean, p.run.config.normStd, &error);
+    if (!graph)
+        failWith(error);
+    r.size.denseParameters = graph->parameterCount();
+    r.size.denseFp32Bytes = 4 * r.size.denseParameters;
+
+    torch::NoGradGuard noGrad;
+    if (o.format == QLatin1String("onnx")) {
+        if (o.structured)
+            r.channelsRemoved = graph->shrinkChannels();
+        if (o.quantize == QLatin1String("int8"))
+            graph->quantizeWeights();
+        p.bytes = OnnxWriter::serialize(*graph, metadataFor(p.run, o, *graph));
+        r.size.parameters = graph->parameterCount();
+        r.size.nonzeroParameters = graph->nonzeroCount();
+        r.size.sparseBytes = sparseBytesOf(*graph);
+        p.graph = std::move(graph);
+    } else {
+        p.bytes = serializeModule(*p.model);
+        for (const auto &t : p.model->parameters()) {
+            r.size.parameters += t.numel();
+            r.size.nonzeroParameters += t.count_nonzero().item<std::int64_t>();
+        }
+        const auto sparse = [&r](const torch::Tensor &t, bool weight) {
+            r.size.sparseBytes += weight ? bitmaskEncodedBytes(t.numel(), t.count_nonzero().item<std::int64_t>(), int(t.element_size()))
+                                         : qint64(t.nbytes());
+        };
+        for (const auto &t : p.model->parameters())
+            sparse(t, t.dim() >= 2);
+        for (const auto &t : p.model->buffers())
+            sparse(t, false);
+    }
+    r.size.fileBytes = p.bytes.size();
+    r.size.zipBytes = deflatedSize(p.bytes);
+    return p;
+}
+
+} // namespace
+
+std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions &options, QString *error,
+                                      const ExportProgress &callback)
+{
+    const auto fail = [error](const QString &message) -> std::optional<ExportReport> {
+        if (error)
+            *error = message;
+        return std::nullopt;
+    };
+    QElapsedTimer timer;
+    timer.start();
+    try {
+        const Progress progress(callback);
+        const QString problem = checkOptions(options);
+        if (!problem.isEmpty())
+            return fail(problem);
+        const QString unwritable = checkWritable(options.outFile);
+        if (!unwritable.isEmpty())
+            return fail(unwritable);
+        if (options.threads > 0)
+            torch::set_num_threads(options.threads);
+        Prepared p = prepare(runDir, options, progress);
+        ExportReport &r = p.report;
+        const bool onnx = options.format == QLatin1String("onnx");
+        const bool int8 = options.quantize == QLatin1String("int8");
+
+        // The independent runtime on the exact bytes that will be written.
+        progress(0.1, QStringLiteral("loading the export in the independent runtime"));
+        QString loadError;
+        std::optional<DnnRunner> dnn;
+        std::shared_ptr<ClassifierImpl> reloaded;
+        if (onnx) {
+            {
+                // OpenCV logs importer errors to stderr itself; the error is reported below.
+                const auto level = cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+                dnn = DnnRunner::load(p.bytes, &loadError);
+                cv::utils::logging::setLogLevel(level);
+            }
+            if (!dnn && int8) {
+                // OpenCV 4.6 imports DequantizeLinear only inside its own int8 pipelines, not as
+                // float weights of a Conv: check the int8 graph through its dequantized twin.
+                // The twin is made from the file's bytes alone (parsed back, DequantizeLinear evaluated).
+                const QString int8Error = loadError;
+                const std::optional<QByteArray> twin = OnnxDequantizer::floatTwin(p.bytes, &loadError);
+                if (twin)
+                    dnn = DnnRunner::load(*twin, &loadError);
+                r.verificationNote = QStringLiteral("OpenCV DNN %1 does not load the weights-only QDQ file (%2); "
+                                                    "verified on the float twin parsed back from the file's bytes "
+                                                    "(int8 weights dequantized), against the int8 graph run in LibTorch")
+                                         .arg(QLatin1String(CV_VERSION), int8Error.simplified().left(160));
+                r.runtime = QStringLiteral("OpenCV DNN %1 (dequantized twin)").arg(QLatin1String(CV_VERSION));
+            } else {
+                r.runtime = QStringLiteral("OpenCV DNN %1").arg(QLatin1String(CV_VERSION));
+            }
+            if (!dnn)
+                return fail(QStringLiteral("the exported ONNX model does not load: %1").arg(loadError));
+            r.reference = int8 ? QStringLiteral("LibTorch run of the int8 graph (dequantized weights)")
+                               : QStringLiteral("the trained LibTorch model");
+        } else {
+            ModelSpec spec = p.run.config.model;
+            spec.classes = int(p.run.classNames.size());
+            reloaded = createModel(spec, &loadError);
+            if (!reloaded || !loadModule(*reloaded, p.bytes, &loadError))
+                return fail(QStringLiteral("the exported LibTorch archive does not load: %1").arg(loadError));
+            reloaded->eval();
+            r.runtime = QStringLiteral("LibTorch (fresh zoo model loaded from the archive)");
+            r.reference = QStringLiteral("the trained LibTorch model");
+        }
+
+        torch::NoGradGuard noGrad;
+        std::unique_ptr<StreamingLoader> loader = verificationLoader(p.run, options, &r.dataDir);
+        const float mean = float(p.run.config.normMean), stdev = float(p.run.config.normStd);
+        Tally t;
+        const double batches = double(std::max<std::int64_t>(loader->batchesPerEpoch(), 1));
+        std::int64_t done = 0;
+        loader->startEpoch(0);
+        while (std::optional<Batch> batch = loader->next()) {
+            const torch::Tensor x01 = batch->images;
+            const torch::Tensor trained = p.model->forward((x01 - mean) / stdev);
+            torch::Tensor reference = trained, written;
+            if (onnx) {
+                if (int8)
+                    reference = p.graph->run(x01);
+                written = dnn->run(x01);
+            } else {
+                written = reloaded->forward((x01 - mean) / stdev);
+            }
+            tally(t, trained, reference, written, batch->labels);
+            progress(0.1 + 0.8 * double(++done) / batches, QStringLiteral("verifying"));
+        }
+        if (t.images == 0)
+            return fail(QStringLiteral("no image of %1 could be decoded to verify the export").arg(r.dataDir));
+        r.images = int(t.images);
+        r.accuracyBefore = double(t.correctBefore) / double(t.images);
+        r.accuracyAfter = double(t.correctAfter) / double(t.images);
+        r.agreement = double(t.agree) / double(t.images);
+        r.agreementWithTrained = double(t.agreeTrained) / double(t.images);
+        r.maxAbsLogitDiff = t.maxDiff;
+        if (r.agreement < kMinAgreement)
+            return fail(QStringLiteral("the exported model disagrees with %1 on %2 % of %3 images (max logit "
+                                       "difference %4): not written")
+                            .arg(r.reference)
+                            .arg((1.0 - r.agreement) * 100.0, 0, 'f', 2)
+                            .arg(r.images)
+                            .arg(r.maxAbsLogitDiff));
+
+        progress(0.92, QStringLiteral("writing"));
+        writeAtomically(options.outFile, p.bytes);
+        // Re-load the file as written; a file that does not load is not left behind.
+        if (onnx && !int8) {
+            std::optional<DnnRunner> fromFile = DnnRunner::loadFile(options.outFile, &loadError);
+            if (!fromFile) {
+                QFile::remove(options.outFile);
+                return fail(QStringLiteral("the written file %1 does not load: %2").arg(options.outFile, loadError));
+            }
+        }
+        QFile written(options.outFile);
+        if (!written.open(QIODevice::ReadOnly) || written.readAll() != p.bytes) {
+            written.close();
+            QFile::remove(options.outFile);
+            return fail(QStringLiteral("the written file %1 does not read back as written").arg(options.outFile));
+        }
+        r.seconds = double(timer.elapsed()) / 1000.0;
+        progress(1.0, QStringLiteral("done"));
+        if (error)
+            error->clear();
+        return r;
+    } catch (const ExportError &e) {
+        return fail(e.message);
+    } catch (const c10::Error &e) {
+        return fail(QStringLiteral("export failed: %1").arg(QString::fromUtf8(e.what_without_backtrace()).section(QLatin1Char('\n'), 0, 0)));
+    } catch (const cv::Exception &e) {
+        return fail(QStringLiteral("export failed in OpenCV: %1").arg(QString::fromStdString(e.msg).trimmed()));
+    } catch (const std::exception &e) {
+        return fail(QStringLiteral("export failed: %1").arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0)));
+    }
+}
+
+std::optional<SizeReport> previewExportSize(const QString &runDir, const ExportOptions &options, QString *error)
+{
+    try {
+        Prepared p = prepare(runDir, options, Progress(ExportProgress()));
+        return p.report.size;
+    } catch (const ExportError &e) {
+        if (error)
+            *error = e.message;
+    } catch (const std::exception &e) {
+        if (error)
+            *error = QStringLiteral("export preview failed: %1").arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
+    }
+    return std::nullopt;
+}
+
+QJsonObject ExportReport::toJson() const
+{
+    QJsonObject o;
+    o[QStringLiteral("run")] = runDir;
+    o[QStringLiteral("out")] = outFile;
+    o[QStringLiteral("format")] = format;
+    o[QStringLiteral("quantize")] = quantize;
+    o[QStringLiteral("structured")] = structured;
+    o[QStringLiteral("model")] = model;
+    o[QStringLiteral("input_size")] = inputSize;
+    o[QStringLiteral("channels")] = channels;
+    o[QStringLiteral("class_names")] = QJsonArray::fromStringList(classNames);
+    o[QStringLiteral("channels_removed")] = channelsRemoved;
+    o[QStringLiteral("size")] = size.toJson();
+    QJsonObject v;
+    v[QStringLiteral("runtime")] = runtime;
+    v[QStringLiteral("reference")] = reference;
+    if (!verificationNote.isEmpty())
+        v[QStringLiteral("note")] = verificationNote;
+    v[QStringLiteral("data")] = dataDir;
+    v[QStringLiteral("images")] = images;
+    v[QStringLiteral("accuracy_before")] = accuracyBefore;
+    v[QStringLiteral("accuracy_after")] = accuracyAfter;
+    v[QStringLiteral("top1_agreement")] = agreement;
+    v[QStringLiteral("max_abs_logit_diff")] = maxAbsLogitDiff;
+    v[QStringLiteral("top1_agreement_with_trained")] = agreementWithTrained;
+    o[QStringLiteral("verification")] = v;
+    o[QStringLiteral("seconds")] = seconds;
+    return o;
+}
+
+QString ExportReport::toText() const
+{
+    QString s;
+    QTextStream out(&s);
+    const auto bytes = [](qint64 b) { return QStringLiteral("%1 bytes").arg(b).leftJustified(16); };
+    const auto x = [this](qint64 b) { return QStringLiteral("%1x smaller").arg(size.ratio(b), 0, 'f', 2); };
+    out << "wrote " << outFile << " (" << format << (quantize == QLatin1String("int8") ? ", int8 weights" : "")
+        << (structured ? ", structured" : "") << ")\n\n";
+    out << "parameters        " << size.parameters << " (" << size.nonzeroParameters << " non-zero, sparsity "
+        << QString::number(size.sparsity() * 100.0, 'f', 1) << "%); dense " << size.denseParameters;
+    if (channelsRemoved)
+        out << "; " << channelsRemoved << " channels removed";
+    out << "\ndense fp32        " << bytes(size.denseFp32Bytes) << "\n";
+    out << "file              " << bytes(size.fileBytes) << x(size.fileBytes) << "\n";
+    out << "zip (deflate)     " << bytes(size.zipBytes) << x(size.zipBytes) << "\n";
+    out << "sparse (bitmask)  " << bytes(size.sparseBytes) << x(size.sparseBytes) << "\n\n";
+    out << "verified in " << runtime << " on " << images << " images of " << dataDir << "\n";
+    out << "  accuracy before " << QString::number(accuracyBefore * 100.0, 'f', 2) << "%, after "
+        << QString::number(accuracyAfter * 100.0, 'f', 2) << "%\n";
+    out << "  top-1 agreement with " << reference << ": " << QString::number(agreement * 100.0, 'f', 2)
+        << "%, max |logit difference| " << QString::number(maxAbsLogitDiff, 'g', 3) << "\n";
+    if (reference != QLatin1String("the trained LibTorch model"))
+        out << "  top-1 agreement with the trained model: " << QString::number(agreementWithTrained * 100.0, 'f', 2) << "%\n";
+    if (!verificationNote.isEmpty())
+        out << "  note: " << verificationNote << "\n";
+    return s;
+}
+
+} // namespace leantune

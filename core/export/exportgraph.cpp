@@ -1,0 +1,531 @@
+#include "export/exportgraph_p.h"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+#include <torch/version.h>
+
+// Conv options hold c10::variant in LibTorch 1.13 and std::variant from 2.0 on.
+template <typename T, typename V>
+auto variantGetIf(V *v)
+{
+#if TORCH_VERSION_MAJOR >= 2
+    return std::get_if<T>(v);
+#else
+    return c10::get_if<T>(v);
+#endif
+}
+
+namespace leantune {
+
+namespace {
+
+namespace nn = torch::nn;
+
+GraphAttribute intAttr(const std::string &name, std::int64_t value)
+{
+    GraphAttribute a;
+    a.name = name;
+    a.kind = GraphAttribute::Int;
+    a.i = value;
+    return a;
+}
+
+GraphAttribute intsAttr(const std::string &name, std::vector<std::int64_t> values)
+{
+    GraphAttribute a;
+    a.name = name;
+    a.kind = GraphAttribute::Ints;
+    a.ints = std::move(values);
+    return a;
+}
+
+torch::Tensor cpuFloat(const torch::Tensor &t)
+{
+    return t.detach().to(torch::kCPU, torch::kFloat32).contiguous().clone();
+}
+
+bool isParameterName(const std::string &name)
+{
+    const auto ends = [&name](const std::string &suffix) {
+        return name.size() >= suffix.size()
+            && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    return ends(".weight") || ends(".bias") || ends(".weight_quantized");
+}
+
+// Walks a zoo model's modules by their torchvision-style names and emits the graph nodes.
+class Builder {
+public:
+    Builder(torch::nn::Module &model, ExportGraph &graph)
+        : m_graph(graph)
+    {
+        for (const auto &item : model.named_modules(std::string(), /*include_self=*/false))
+            m_modules[item.key()] = item.value();
+    }
+
+    bool has(const std::string &name) const { return m_modules.count(name) > 0; }
+
+    template <typename T>
+    T *module(const std::string &name) const
+    {
+        const auto it = m_modules.find(name);
+        if (it == m_modules.end())
+            throw std::runtime_error("the model has no module '" + name + "'");
+        T *m = it->second->as<T>();
+        if (!m)
+            throw std::runtime_error("module '" + name + "' is not of the expected type");
+        return m;
+    }
+
+    std::string fresh(const std::string &base) { return base + "_" + std::to_string(m_counter++); }
+
+    // Conv (+ the BatchNorm BN folded into it when BN is not empty).
+    std::string conv(const std::string &convName, const std::string &bnName, const std::string &input)
+    {
+        auto *c = module<nn::Conv2dImpl>(convName);
+        const auto &o = c->options;
+        const auto *padding = variantGetIf<torch::ExpandingArray<2>>(&o.padding());
+        if (!padding || !variantGetIf<torch::enumtype::kZeros>(&o.padding_mode()))
+            throw std::runtime_error("conv '" + convName + "' uses a padding the exporter does not support");
+        torch::Tensor w = cpuFloat(c->weight);
+        torch::Tensor b = c->bias.defined() ? cpuFloat(c->bias) : torch::zeros({w.size(0)});
+        if (!bnName.empty()) {
+            auto *bn = module<nn::BatchNorm2dImpl>(bnName);
+            const torch::Tensor gamma = bn->weight.defined() ? cpuFloat(bn->weight) : torch::ones({w.size(0)});
+            const torch::Tensor beta = bn->bias.defined() ? cpuFloat(bn->bias) : torch::zeros({w.size(0)});
+            const torch::Tensor factor = gamma / torch::sqrt(cpuFloat(bn->running_var) + bn->options.eps());
+            w = (w * factor.reshape({-1, 1, 1, 1})).contiguous();
+            b = (beta + (b - cpuFloat(bn->running_mean)) * factor).contiguous();
+        }
+        m_graph.addInitializer(convName + ".weight", w);
+        m_graph.addInitializer(convName + ".bias", b);
+        GraphNode n;
+        n.op = "Conv";
+        n.inputs = {input, convName + ".weight", convName + ".bias"};
+        n.outputs = {convName};
+        n.attributes = {intsAttr("kernel_shape", {w.size(2), w.size(3)}),
+                        intsAttr("strides", {(*o.stride())[0], (*o.stride())[1]}),
+                        intsAttr("pads", {(**padding)[0], (**padding)[1], (**padding)[0], (**padding)[1]}),
+                        intsAttr("dilations", {(*o.dilation())[0], (*o.dilation())[1]}),
+                        intAttr("group", o.groups())};
+        m_graph.nodes.push_back(n);
+        return convName;
+    }
+
+    std::string gemm(const std::string &name, const std::string &input)
+    {
+        auto *l = module<nn::LinearImpl>(name);
+        const torch::Tensor w = cpuFloat(l->weight);
+        m_graph.addInitializer(name + ".weight", w);
+        m_graph.addInitializer(name + ".bias", l->bias.defined() ? cpuFloat(l->bias) : torch::zeros({w.size(0)}));
+        GraphNode n;
+        n.op = "Gemm";
+        n.inputs = {input, name + ".weight", name + ".bias"};
+        n.outputs = {name};
+        n.attributes = {intAttr("transB", 1)};
+        m_graph.nodes.push_back(n);
+        return name;
+    }
+
+    std::string unary(const std::string &op, const std::string &input, std::vector<GraphAttribute> attrs = {})
+    {
+        GraphNode n;
+        n.op = op;
+        n.inputs = {input};
+        n.outputs = {fresh(op == "Relu" ? input + "_relu" : input + "_" + op)};
+        n.attributes = std::move(attrs);
+        m_graph.nodes.push_back(n);
+        return n.outputs.front();
+    }
+
+    std::string binary(const std::string &op, const std::string &a, const std::string &b, const std::string &out)
+    {
+        GraphNode n;
+        n.op = op;
+        n.inputs = {a, b};
+        n.outputs = {out};
+        m_graph.nodes.push_back(n);
+        return out;
+    }
+
+    std::string relu(const std::string &x) { return unary("Relu", x); }
+
+    std::string pool(const std::string &op, const std::string &x, std::int64_t k, std::int64_t s, std::int64_t p)
+    {
+        return unary(op, x, {intsAttr("kernel_shape", {k, k}), intsAttr("strides", {s, s}), intsAttr("pads", {p, p, p, p})});
+    }
+
+private:
+    ExportGraph &m_graph;
+    std::map<std::string, std::shared_ptr<nn::Module>> m_modules;
+    int m_counter = 0;
+};
+
+void buildSmallCnn(Builder &b, ExportGraph &g, const std::string &input)
+{
+    std::string x = b.pool("MaxPool", b.relu(b.conv("conv1", "bn1", input)), 2, 2, 0);
+    x = b.pool("MaxPool", b.relu(b.conv("conv2", "bn2", x)), 2, 2, 0);
+    x = b.relu(b.conv("conv3", "bn3", x));
+    // adaptive_avg_pool2d(7): exact as a fixed pooling only when the map side is a multiple of 7.
+    const int side = (g.inputSize / 2) / 2;
+    if (side % 7 != 0)
+        throw std::invalid_argument(
+            "smallcnn at " + std::to_string(g.inputSize) + " px ends in a " + std::to_string(side) + "x"
+            + std::to_string(side) + " map, and adaptive average pooling of it to 7x7 has no exact ONNX "
+            "equivalent (input sizes whose map side is a multiple of 7 export: 28, 56 px)");
+    if (side > 7)
+        x = b.pool("AveragePool", x, side / 7, side / 7, 0);
+    x = b.unary("Flatten", x, {intAttr("axis", 1)});
+    x = b.relu(b.gemm("fc1", x));
+    b.gemm("fc2", x);
+    g.outputName = "fc2";
+}
+
+void buildResNet(Builder &b, ExportGraph &g, const std::string &input)
+{
+    const bool imageNetStem = b.module<nn::Conv2dImpl>("conv1")->options.kernel_size()->at(0) == 7;
+    std::string x = b.relu(b.conv("conv1", "bn1", input));
+    if (imageNetStem)
+        x = b.pool("MaxPool", x, 3, 2, 1);
+    for (int stage = 1; b.has("layer" + std::to_string(stage)); ++stage) {
+        for (int block = 0;; ++block) {
+            const std::string p = "layer" + std::to_string(stage) + "." + std::to_string(block) + ".";
+            if (!b.has(p + "conv1"))
+                break;
+            std::string out = b.relu(b.conv(p + "conv1", p + "bn1", x));
+            out = b.conv(p + "conv2", p + "bn2", out);
+            const std::string shortcut = b.has(p + "downsample")
+                ? b.conv(p + "downsample.0", p + "downsample.1", x)
+                : x;
+            x = b.relu(b.binary("Add", out, shortcut, b.fresh(p + "add")));
+        }
+    }
+    x = b.unary("GlobalAveragePool", x);
+    x = b.unary("Flatten", x, {intAttr("axis", 1)});
+    b.gemm("fc", x);
+    g.outputName = "fc";
+}
+
+std::vector<std::int64_t> ints(const GraphNode &n, const std::string &name, std::vector<std::int64_t> fallback)
+{
+    const GraphAttribute *a = n.attribute(name);
+    return a ? a->ints : fallback;
+}
+
+} // namespace
+
+const GraphAttribute *GraphNode::attribute(const std::string &name) const
+{
+    for (const GraphAttribute &a : attributes) {
+        if (a.name == name)
+            return &a;
+    }
+    return nullptr;
+}
+
+void ExportGraph::addInitializer(const std::string &name, torch::Tensor value)
+{
+    if (!initializers.count(name))
+        initializerOrder.push_back(name);
+    initializers[name] = value.contiguous();
+}
+
+std::optional<ExportGraph> ExportGraph::build(torch::nn::Module &model, const ModelSpec &spec,
+                                              double normMean, double normStd, QString *error)
+{
+    try {
+        torch::NoGradGuard noGrad;
+        ExportGraph g;
+        g.channels = spec.channels;
+        g.inputSize = spec.inputSize;
+        if (!(normStd > 0.0))
+            throw std::invalid_argument("the run's normalization std is not positive");
+        // (x/255 − mean) / std on pixels = (x01 − mean) / std on the [0, 1] input.
+        // One mean and std for every channel (the run's normalization), as 1-element constants:
+        // OpenCV 4.6 mis-imports a per-channel [1, C, 1, 1] Sub constant for C > 1.
+        g.addInitializer("norm_mean", torch::full({1}, float(normMean)));
+        g.addInitializer("norm_std", torch::full({1}, float(normStd)));
+        Builder b(model, g);
+        const std::string centred = b.binary("Sub", g.inputName, "norm_mean", "input_centred");
+        const std::string normalized = b.binary("Div", centred, "norm_std", "input_normalized");
+        if (spec.name == QLatin1String("smallcnn"))
+            buildSmallCnn(b, g, normalized);
+        else if (spec.name == QLatin1String("resnet8") || spec.name == QLatin1String("resnet18"))
+            buildResNet(b, g, normalized);
+        else
+            throw std::invalid_argument("the exporter does not know model '" + spec.name.toStdString() + "'");
+        g.classes = int(g.initializers.at(g.outputName + ".weight").size(0));
+        for (GraphNode &n : g.nodes) {
+            if (n.outputs.front() == g.outputName)
+                n.outputs.front() = "logits";
+        }
+        g.outputName = "logits";
+        if (error)
+            error->clear();
+        return g;
+    } catch (const std::exception &e) {
+        if (error)
+            *error = QStringLiteral("cannot export model '%1': %2")
+                         .arg(spec.name, QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
+        return std::nullopt;
+    }
+}
+
+torch::Tensor ExportGraph::run(const torch::Tensor &x01) const
+{
+    std::map<std::string, torch::Tensor> values;
+    runAll(x01, &values);
+    const auto it = values.find(outputName);
+    TORCH_CHECK(it != values.end(), "graph output '", outputName, "' is undefined");
+    return it->second;
+}
+
+void ExportGraph::runAll(const torch::Tensor &x01, std::map<std::string, torch::Tensor> *out) const
+{
+    torch::NoGradGuard noGrad;
+    std::map<std::string, torch::Tensor> &values = *out;
+    values = initializers;
+    values[inputName] = x01.to(torch::kFloat32);
+    const auto in = [&values](const GraphNode &n, std::size_t i) -> torch::Tensor {
+        const auto it = values.find(n.inputs.at(i));
+        TORCH_CHECK(it != values.end(), "graph value '", n.inputs.at(i), "' is undefined");
+        return it->second;
+    };
+    for (const GraphNode &n : nodes) {
+        torch::Tensor y;
+        if (n.op == "Sub") {
+            y = in(n, 0) - in(n, 1);
+        } else if (n.op == "Div") {
+            y = in(n, 0) / in(n, 1);
+        } else if (n.op == "Add") {
+            y = in(n, 0) + in(n, 1);
+        } else if (n.op == "Relu") {
+            y = torch::relu(in(n, 0));
+        } else if (n.op == "Conv") {
+            const auto pads = ints(n, "pads", {0, 0, 0, 0});
+            TORCH_CHECK(pads[0] == pads[2] && pads[1] == pads[3], "asymmetric pads");
+            y = torch::conv2d(in(n, 0), in(n, 1), n.inputs.size() > 2 ? in(n, 2) : torch::Tensor(),
+                              ints(n, "strides", {1, 1}), {pads[0], pads[1]}, ints(n, "dilations", {1, 1}),
+                              n.attribute("group") ? n.attribute("group")->i : 1);
+        } else if (n.op == "MaxPool" || n.op == "AveragePool") {
+            const auto k = ints(n, "kernel_shape", {});
+            const auto s = ints(n, "strides", {1, 1});
+            const auto pads = ints(n, "pads", {0, 0, 0, 0});
+            y = n.op == "MaxPool"
+                ? torch::max_pool2d(in(n, 0), k, s, {pads[0], pads[1]})
+                : torch::avg_pool2d(in(n, 0), k, s, {pads[0], pads[1]}, false, /*count_include_pad=*/false);
+        } else if (n.op == "GlobalAveragePool") {
+            y = in(n, 0).mean({2, 3}, /*keepdim=*/true);
+        } else if (n.op == "Flatten") {
+            y = in(n, 0).flatten(1);
+        } else if (n.op == "Gemm") {
+            y = torch::addmm(in(n, 2), in(n, 0), in(n, 1).t());
+        } else if (n.op == "DequantizeLinear") {
+            const torch::Tensor q = in(n, 0);
+            std::vector<std::int64_t> shape(std::size_t(q.dim()), 1);
+            shape[0] = q.size(0);
+            const torch::Tensor zero = n.inputs.size() > 2 ? in(n, 2).to(torch::kFloat32).reshape(shape)
+                                                           : torch::zeros(shape);
+            y = (q.to(torch::kFloat32) - zero) * in(n, 1).reshape(shape);
+        } else {
+            TORCH_CHECK(false, "the graph interpreter does not know op ", n.op);
+        }
+        values[n.outputs.front()] = y;
+    }
+}
+
+std::vector<std::size_t> ExportGraph::consumers(const std::string &value) const
+{
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        if (std::find(nodes[i].inputs.begin(), nodes[i].inputs.end(), value) != nodes[i].inputs.end())
+            out.push_back(i);
+    }
+    return out;
+}
+
+int ExportGraph::consumerCount(const std::string &value) const { return int(consumers(value).size()); }
+
+std::map<std::string, std::vector<std::int64_t>> ExportGraph::valueShapes() const
+{
+    // Record every value's shape by running the graph on one zero image.
+    std::map<std::string, torch::Tensor> values;
+    runAll(torch::zeros({1, channels, inputSize, inputSize}), &values);
+    std::map<std::string, std::vector<std::int64_t>> shapes;
+    for (const auto &item : values)
+        shapes[item.first] = item.second.sizes().vec();
+    return shapes;
+}
+
+std::int64_t ExportGraph::shrinkChannels()
+{
+    torch::NoGradGuard noGrad;
+    const auto shapes = valueShapes();
+    std::int64_t removed = 0;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        GraphNode &producer = nodes[i];
+        if (producer.op != "Conv" && producer.op != "Gemm")
+            continue;
+        if (producer.op == "Conv" && producer.attribute("group") && producer.attribute("group")->i != 1)
+            continue;
+        torch::Tensor w = initializers.at(producer.inputs[1]);
+        if (w.scalar_type() != torch::kFloat32)
+            continue;
+        const std::int64_t channels = w.size(0);
+        torch::Tensor b = producer.inputs.size() > 2 ? initializers.at(producer.inputs[2]) : torch::zeros({channels});
+        const torch::Tensor dead = w.reshape({channels, -1}).abs().amax(1).eq(0).logical_and(b.eq(0));
+        const torch::Tensor keep = dead.logical_not().nonzero().reshape({-1});
+        if (keep.numel() == channels || keep.numel() == 0)
+            continue;
+        // Follow the value through zero-preserving, channel-wise ops to its consumers.
+        std::string value = producer.outputs.front();
+        bool ok = value != outputName;
+        while (ok) {
+            const auto next = consumers(value);
+            if (next.size() != 1)
+                break;
+            const GraphNode &n = nodes[next.front()];
+            if (n.op != "Relu" && n.op != "MaxPool" && n.op != "AveragePool")
+                break;
+            value = n.outputs.front();
+            ok = value != outputName;
+        }
+        // Every consumer must be a plain conv or a Gemm (directly, or through Flatten).
+        struct Cut {
+            std::string weight;
+            torch::Tensor columns;
+        };
+        std::vector<Cut> cuts;
+        const auto users = consumers(value);
+        ok = ok && !users.empty();
+        for (std::size_t u : users) {
+            if (!ok)
+                break;
+            const GraphNode &n = nodes[u];
+            if (n.inputs.front() != value) {
+                ok = false;
+            } else if (n.op == "Conv" && (!n.attribute("group") || n.attribute("group")->i == 1)) {
+                cuts.push_back({n.inputs[1], keep});
+            } else if (n.op == "Gemm" && producer.op == "Gemm") {
+                cuts.push_back({n.inputs[1], keep});
+            } else if (n.op == "Flatten" && n.outputs.front() != outputName) {
+                const auto &shape = shapes.at(value);
+                std::int64_t spatial = 1;
+                for (std::size_t d = 2; d < shape.size(); ++d)
+                    spatial *= shape[d];
+                const torch::Tensor columns =
+                    (keep.unsqueeze(1) * spatial + torch::arange(spatial, keep.options()).unsqueeze(0)).reshape({-1});
+                for (std::size_t g : consumers(n.outputs.front())) {
+                    if (nodes[g].op != "Gemm" || nodes[g].inputs.front() != n.outputs.front())
+                        ok = false;
+                    else
+                        cuts.push_back({nodes[g].inputs[1], columns});
+                }
+            } else {
+                ok = false;
+            }
+        }
+        for (const Cut &c : cuts)
+            ok = ok && initializers.at(c.weight).scalar_type() == torch::kFloat32;
+        if (!ok)
+            continue;
+        addInitializer(producer.inputs[1], w.index_select(0, keep));
+        if (producer.inputs.size() > 2)
+            addInitializer(producer.inputs[2], b.index_select(0, keep));
+        for (const Cut &c : cuts)
+            addInitializer(c.weight, initializers.at(c.weight).index_select(1, c.columns));
+        removed += channels - keep.numel();
+    }
+    return removed;
+}
+
+void ExportGraph::quantizeWeights()
+{
+    torch::NoGradGuard noGrad;
+    std::vector<GraphNode> out;
+    for (const GraphNode &n : nodes) {
+        if ((n.op == "Conv" || n.op == "Gemm") && initializers.at(n.inputs[1]).scalar_type() == torch::kFloat32) {
+            const std::string name = n.inputs[1];
+            const torch::Tensor w = initializers.at(name);
+            const std::int64_t channels = w.size(0);
+            const torch::Tensor flat = w.reshape({channels, -1});
+            torch::Tensor scale = flat.abs().amax(1) / 127.0f;
+            scale = torch::where(scale.gt(0), scale, torch::ones_like(scale));
+            const torch::Tensor q =
+                torch::round(flat / scale.unsqueeze(1)).clamp(-127, 127).to(torch::kInt8).reshape(w.sizes());
+            initializers.erase(name);
+            initializerOrder.erase(std::find(initializerOrder.begin(), initializerOrder.end(), name));
+            addInitializer(name + "_quantized", q);
+            addInitializer(name + "_scale", scale.contiguous());
+            // Symmetric: no zero point input (ONNX's default is 0, of the int8 input's type).
+            GraphNode dq;
+            dq.op = "DequantizeLinear";
+            dq.inputs = {name + "_quantized", name + "_scale"};
+            dq.outputs = {name};
+            dq.attributes = {intAttr("axis", 0)};
+            out.push_back(dq);
+        }
+        out.push_back(n);
+    }
+    nodes = std::move(out);
+}
+
+ExportGraph ExportGraph::dequantized() const
+{
+    ExportGraph g = *this;
+    g.nodes.clear();
+    for (const GraphNode &n : nodes) {
+        if (n.op != "DequantizeLinear") {
+            g.nodes.push_back(n);
+            continue;
+        }
+        ExportGraph single;
+        single.initializers = initializers;
+        single.nodes = {n};
+        single.outputName = n.outputs.front();
+        const torch::Tensor w = single.run(torch::zeros({1})).contiguous();
+        for (const std::string &name : n.inputs) {
+            g.initializers.erase(name);
+            g.initializerOrder.erase(std::find(g.initializerOrder.begin(), g.initializerOrder.end(), name));
+        }
+        g.addInitializer(n.outputs.front(), w);
+    }
+    return g;
+}
+
+std::int64_t ExportGraph::parameterCount() const
+{
+    std::int64_t n = 0;
+    for (const auto &item : initializers)
+        n += isParameterName(item.first) ? item.second.numel() : 0;
+    return n;
+}
+
+std::int64_t ExportGraph::nonzeroCount() const
+{
+    std::int64_t n = 0;
+    for (const auto &item : initializers)
+        n += isParameterName(item.first) ? item.second.count_nonzero().item<std::int64_t>() : 0;
+    return n;
+}
+
+std::vector<std::string> ExportGraph::weightNames() const
+{
+    std::vector<std::string> names;
+    for (const GraphNode &n : nodes) {
+        if (n.op == "Conv" || n.op == "Gemm") {
+            const std::string &w = n.inputs[1];
+            names.push_back(initializers.count(w) ? w : w + "_quantized");
+        }
+    }
+    return names;
+}
+
+bool ExportGraph::isQuantized() const
+{
+    return std::any_of(nodes.begin(), nodes.end(), [](const GraphNode &n) { return n.op == "DequantizeLinear"; });
+}
+
+} // namespace leantune

@@ -1,0 +1,94 @@
+#pragma once
+// Private header (includes torch): the inference graph an export writes.
+
+#include "model/modelspec.h"
+
+#include <torch/torch.h>
+
+#include <QString>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace leantune {
+
+// One attribute of a node: an int, a float or a list of ints (the only kinds the exporter needs).
+struct GraphAttribute {
+    enum Kind { Int, Float, Ints };
+    std::string name;
+    Kind kind = Int;
+    std::int64_t i = 0;
+    float f = 0.0f;
+    std::vector<std::int64_t> ints;
+};
+
+// An ONNX-style node: op type from the ONNX operator set (opset 13), value names in and out.
+struct GraphNode {
+    std::string op;
+    std::vector<std::string> inputs;
+    std::vector<std::string> outputs;
+    std::vector<GraphAttribute> attributes;
+
+    const GraphAttribute *attribute(const std::string &name) const;
+};
+
+// The inference graph of a zoo model in ONNX terms: normalization (Sub, Div) on the [0, 1] input,
+// BatchNorm folded into the convs, dropout gone. Initializers are CPU contiguous tensors, float32
+// or (after quantizeWeights) int8. Built on the exporting thread; a plain value.
+class ExportGraph {
+public:
+    // Builds the graph of MODEL (a zoo model built from SPEC, in any mode; read without gradients).
+    // Normalization: the model was trained on (x/255 − mean) / std. std::nullopt + *error for a
+    // model or input size the exporter cannot express exactly (e.g. adaptive pooling to 7×7 of a map
+    // whose side is not a multiple of 7).
+    static std::optional<ExportGraph> build(torch::nn::Module &model, const ModelSpec &spec,
+                                            double normMean, double normStd, QString *error);
+
+    // Runs the graph with LibTorch ops on X01 [N, C, H, W] in [0, 1] (the reference interpreter the
+    // tests compare the model, the shrunk graph and the ONNX runtime with). Throws c10::Error on a
+    // malformed graph.
+    torch::Tensor run(const torch::Tensor &x01) const;
+
+    // Removes output channels (conv filters, linear rows) whose weights and bias are all zero, and
+    // the matching inputs of the layers that consume them, where only ReLU and pooling lie in between
+    // (never across Add). The outputs do not change: such a channel is 0 after ReLU. Returns the
+    // number of channels removed.
+    std::int64_t shrinkChannels();
+
+    // Per-output-channel symmetric int8 quantization of every conv and Gemm weight:
+    // scale_c = max|w_c| / 127, q = round(w / scale_c) in [−127, 127], stored as INT8 initializers
+    // read through DequantizeLinear (axis 0, no zero point: 0). Biases stay float32.
+    void quantizeWeights();
+    // The same graph with every DequantizeLinear replaced by its float result (what the int8 model
+    // computes, as a float32 graph).
+    ExportGraph dequantized() const;
+
+    std::int64_t parameterCount() const;    // elements of all initializers that are parameters
+    std::int64_t nonzeroCount() const;      // of those, non-zero
+    // Names of the weight initializers (conv kernels, Gemm matrices; int8 when quantized).
+    std::vector<std::string> weightNames() const;
+    bool isQuantized() const;
+
+    std::string inputName = "input";
+    std::string outputName = "logits";
+    int channels = 1;
+    int inputSize = 28;
+    int classes = 0;
+    std::vector<GraphNode> nodes;
+    std::map<std::string, torch::Tensor> initializers;
+    std::vector<std::string> initializerOrder;   // write order
+
+    void addInitializer(const std::string &name, torch::Tensor value);
+
+private:
+    int consumerCount(const std::string &value) const;
+    std::vector<std::size_t> consumers(const std::string &value) const;
+    std::map<std::string, std::vector<std::int64_t>> valueShapes() const;
+    // run(), keeping every value computed (inputs, initializers, node outputs) in *VALUES.
+    void runAll(const torch::Tensor &x01, std::map<std::string, torch::Tensor> *values) const;
+};
+
+} // namespace leantune

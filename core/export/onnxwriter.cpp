@@ -1,0 +1,153 @@
+#include "export/onnxwriter_p.h"
+
+#include <cstring>
+
+namespace leantune {
+
+namespace {
+
+// Protobuf wire format: each field is a key varint (field_number << 3 | wire_type) and a payload.
+class Proto {
+public:
+    void varint(int field, std::uint64_t value)
+    {
+        key(field, 0);
+        raw(value);
+    }
+    void fixed32(int field, float value)
+    {
+        key(field, 5);
+        std::uint32_t bits;
+        std::memcpy(&bits, &value, 4);
+        for (int i = 0; i < 4; ++i)
+            m_bytes.append(char((bits >> (8 * i)) & 0xff));
+    }
+    void bytes(int field, const QByteArray &value)
+    {
+        key(field, 2);
+        raw(std::uint64_t(value.size()));
+        m_bytes.append(value);
+    }
+    void string(int field, const std::string &value)
+    {
+        bytes(field, QByteArray(value.data(), qsizetype(value.size())));
+    }
+    void message(int field, const Proto &value) { bytes(field, value.m_bytes); }
+    const QByteArray &data() const { return m_bytes; }
+
+private:
+    void key(int field, int wireType) { raw((std::uint64_t(field) << 3) | std::uint64_t(wireType)); }
+    void raw(std::uint64_t value)
+    {
+        while (value >= 0x80) {
+            m_bytes.append(char((value & 0x7f) | 0x80));
+            value >>= 7;
+        }
+        m_bytes.append(char(value));
+    }
+    QByteArray m_bytes;
+};
+
+// onnx.proto field numbers and enum values used below.
+enum TensorDataType { kOnnxFloat = 1, kOnnxInt8 = 3 };
+enum AttributeType { kAttrFloat = 1, kAttrInt = 2, kAttrInts = 7 };
+
+Proto tensorProto(const std::string &name, const torch::Tensor &value)
+{
+    const torch::Tensor t = value.contiguous();
+    Proto p;
+    for (std::int64_t d : t.sizes())
+        p.varint(1, std::uint64_t(d));                                   // dims
+    p.varint(2, t.scalar_type() == torch::kInt8 ? kOnnxInt8 : kOnnxFloat);   // data_type
+    p.string(8, name);                                                     // name
+    // raw_data: little-endian element bytes (x86-64 and aarch64 are little-endian).
+    p.bytes(9, QByteArray(static_cast<const char *>(t.data_ptr()), qsizetype(t.nbytes())));
+    return p;
+}
+
+Proto attributeProto(const GraphAttribute &a)
+{
+    Proto p;
+    p.string(1, a.name);
+    switch (a.kind) {
+    case GraphAttribute::Int:
+        p.varint(3, std::uint64_t(a.i));
+        p.varint(20, kAttrInt);
+        break;
+    case GraphAttribute::Float:
+        p.fixed32(2, a.f);
+        p.varint(20, kAttrFloat);
+        break;
+    case GraphAttribute::Ints:
+        for (std::int64_t v : a.ints)
+            p.varint(8, std::uint64_t(v));
+        p.varint(20, kAttrInts);
+        break;
+    }
+    return p;
+}
+
+Proto valueInfo(const std::string &name, const std::vector<std::pair<std::int64_t, std::string>> &dims)
+{
+    Proto shape;
+    for (const auto &d : dims) {
+        Proto dim;
+        if (d.second.empty())
+            dim.varint(1, std::uint64_t(d.first));   // dim_value
+        else
+            dim.string(2, d.second);                 // dim_param
+        shape.message(1, dim);
+    }
+    Proto tensorType;
+    tensorType.varint(1, kOnnxFloat);   // elem_type
+    tensorType.message(2, shape);
+    Proto type;
+    type.message(1, tensorType);        // TypeProto.tensor_type
+    Proto p;
+    p.string(1, name);
+    p.message(2, type);
+    return p;
+}
+
+} // namespace
+
+QByteArray OnnxWriter::serialize(const ExportGraph &graph, const QList<QPair<QString, QString>> &metadata)
+{
+    Proto g;
+    for (const GraphNode &n : graph.nodes) {
+        // No node names (optional in ONNX; viewers show op types and value names).
+        Proto node;
+        for (const std::string &in : n.inputs)
+            node.string(1, in);
+        for (const std::string &out : n.outputs)
+            node.string(2, out);
+        node.string(4, n.op);
+        for (const GraphAttribute &a : n.attributes)
+            node.message(5, attributeProto(a));
+        g.message(1, node);
+    }
+    g.string(2, "leantune");
+    for (const std::string &name : graph.initializerOrder)
+        g.message(5, tensorProto(name, graph.initializers.at(name)));
+    g.message(11, valueInfo(graph.inputName, {{0, "batch"}, {graph.channels, {}}, {graph.inputSize, {}}, {graph.inputSize, {}}}));
+    g.message(12, valueInfo(graph.outputName, {{0, "batch"}, {graph.classes, {}}}));
+
+    Proto model;
+    model.varint(1, 7);                     // ir_version (IR 7 goes with opset 13)
+    model.string(2, "LeanTune");            // producer_name
+    model.string(3, "0.1");                 // producer_version
+    model.message(7, g);                    // graph
+    Proto opset;
+    opset.string(1, "");                    // default domain ai.onnx
+    opset.varint(2, 13);
+    model.message(8, opset);                // opset_import
+    for (const auto &entry : metadata) {
+        Proto kv;
+        kv.string(1, entry.first.toStdString());
+        kv.string(2, entry.second.toStdString());
+        model.message(14, kv);              // metadata_props
+    }
+    return model.data();
+}
+
+} // namespace leantune

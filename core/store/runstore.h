@@ -1,0 +1,71 @@
+#pragma once
+
+#include "metrics/metricssample.h"
+#include "train/runconfig.h"
+#include "train/runsummary.h"
+
+#include <QDateTime>
+#include <QMetaType>
+#include <QString>
+#include <QVector>
+
+#include <optional>
+
+namespace leantune {
+
+// One recorded run as the history shows it. status: running | finished | cancelled | failed
+// (a run still "running" in a store opened later was interrupted by a crash or a kill).
+struct StoredRun {
+    qint64 id = 0;
+    QDateTime created;             // UTC
+    QString status;
+    QString message;               // the error of a failed run
+    RunConfig config;
+    RunSummary summary;            // meaningful when hasSummary
+    bool hasSummary = false;
+    qint64 sampleCount = 0;
+
+    double targetSparsity() const; // the schedule's final sparsity (0 without pruning)
+};
+
+// Run history in SQLite (QtSql, QSQLITE): each run's configuration, metric samples and summary.
+// One instance owns one named database connection and must be used from the thread that opened it
+// (the GUI thread in the application). Errors come back as false / std::nullopt with lastError().
+class RunStore {
+public:
+    RunStore();
+    ~RunStore();
+    RunStore(const RunStore &) = delete;
+    RunStore &operator=(const RunStore &) = delete;
+
+    // USERDATA/runs.sqlite (see userDataDir()).
+    static QString defaultPath();
+
+    bool open(const QString &path);
+    bool isOpen() const;
+    QString path() const { return m_path; }
+    QString lastError() const { return m_error; }
+
+    std::optional<qint64> beginRun(const RunConfig &config, const QDateTime &created = QDateTime::currentDateTimeUtc());
+    bool addSamples(qint64 runId, const QVector<MetricsSample> &samples);   // one transaction
+    bool finishRun(qint64 runId, const RunSummary &summary);                // finished or cancelled
+    bool failRun(qint64 runId, const QString &message);
+    bool removeRun(qint64 runId);
+
+    QVector<StoredRun> runs();                  // newest first
+    std::optional<StoredRun> run(qint64 runId);
+    QVector<MetricsSample> samples(qint64 runId);
+
+    static MetricsSample sampleFromJson(const QJsonObject &json);
+    static RunSummary summaryFromJson(const QJsonObject &json);
+
+private:
+    bool exec(const QString &sql);
+    QString m_connection;
+    QString m_path;
+    QString m_error;
+};
+
+} // namespace leantune
+
+Q_DECLARE_METATYPE(leantune::StoredRun)

@@ -1,0 +1,100 @@
+#pragma once
+
+#include "train/runconfig.h"
+
+#include <QJsonObject>
+#include <QString>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace leantune {
+
+// One measurement: the peak memory (bytes) of a few training steps at a batch size.
+struct MemoryProbe {
+    int batchSize = 0;
+    std::int64_t peakBytes = 0;
+};
+
+// Peak memory as a straight line in the batch size: peak(b) = fixedBytes + perImageBytes × b.
+struct MemoryFit {
+    double fixedBytes = 0.0;
+    double perImageBytes = 0.0;
+    int points = 0;
+    double maxResidualFraction = 0.0; // worst |measured − fitted| / measured over the probes
+
+    bool isValid() const { return points >= 2; }
+    std::int64_t predict(int batch) const;
+};
+
+// What a run will need: fits of probe measurements for training steps and evaluation passes, plus
+// the loader's host memory, against a capacity. Bytes are the device's CUDA allocator peak on a
+// CUDA run (onDevice), the whole process's host RSS peak on a CPU run.
+struct MemoryPlan {
+    QString device; // "cpu", "cuda:0"
+    bool onDevice = false;
+    std::vector<MemoryProbe> trainProbes, evalProbes;
+    MemoryFit train, eval;
+    std::int64_t loaderBytesPerImage = 0; // host plans: one image and label in a loader batch
+    int queueDepth = 4; // the run's loader queue depth
+    std::int64_t capacityBytes = 0; // device memory this process may use, or the host budget
+    double margin = 0.10;
+
+    std::int64_t limitBytes() const { return std::int64_t(double(capacityBytes) * (1.0 - margin)); }
+    // Predicted peak of a run with effective batch BATCH trained in micro-batches of MICRO images
+    // (0: whole batches), a loader queue of QUEUE batches (-1: queueDepth) and evaluation batches
+    // of EVAL images (0: MemoryPlanner::evalBatchFor(batch)). The loader holds at most QUEUE + 1
+    // batches.
+    std::int64_t predictPeak(
+        int batch, int microBatch = 0, int queue = -1, int evalBatch = 0) const;
+    QJsonObject toJson() const;
+};
+
+// How a run fits under a limit: the largest micro-batch first, then the deepest loader queue.
+struct MemoryFitting {
+    int batchSize = 0; // effective batch (unchanged)
+    int microBatch = 0; // images per forward/backward
+    int accumulationSteps = 1; // ceil(batchSize / microBatch)
+    int queueDepth = 1;
+    int evalBatch = 0;
+    std::int64_t predictedPeakBytes = 0;
+    bool fits = false; // false: not even micro-batch 1 with queue depth 1 fits
+};
+
+// Predicts peak memory from short probes. probe() runs a few real training steps at small batch
+// sizes on the run's device (in this process, on the calling thread), measures each peak (CUDA
+// allocator peak, or host VmHWM reset between probes), and fits a line by least squares. Never
+// throws: errors come back as std::nullopt and a message; an out-of-memory during a probe ends the
+// probing at the sizes measured so far.
+class MemoryPlanner {
+public:
+    struct ProbeOptions {
+        // Probed in increasing order; empty: 4, 8, 16, 32 on the CPU, 16 to 128 on a CUDA device
+        // (cheap there, and farther from the allocator's rounding).
+        std::vector<int> batchSizes;
+        int steps = 2; // optimizer steps per probe (after a warm-up)
+    };
+
+    // Least-squares line through the probes (needs two distinct batch sizes for a valid fit).
+    static MemoryFit fitLinear(const std::vector<MemoryProbe> &probes);
+    // The evaluation batch the Trainer uses for training batch BATCH.
+    static int evalBatchFor(int batch) { return batch > 256 ? batch : 256; }
+    // The largest micro-batch (halving) and queue depth (≤ QUEUE) whose predicted peak stays ≤
+    // LIMIT, with evaluation batches of at most EVAL_BATCH images (0: evalBatchFor(batch)).
+    static MemoryFitting fitToLimit(
+        const MemoryPlan &plan, int batch, int queue, std::int64_t limitBytes, int evalBatch = 0);
+    // Probes CONFIG's model on CONFIG's device (model.classes must be set). The capacity is the
+    // CUDA memory free to this process (at most its limitDeviceMemory() cap), or
+    // config.memoryBudgetBytes on the CPU (else the available host memory plus this process's RSS).
+    // Sets torch's intra-op threads to config.effectiveThreads() and seeds torch's RNG from
+    // config.seed; a caller that needs its own RNG state re-seeds.
+    static std::optional<MemoryPlan> probe(
+        const RunConfig &config, const ProbeOptions &options, QString *error);
+    static std::optional<MemoryPlan> probe(const RunConfig &config, QString *error)
+    {
+        return probe(config, ProbeOptions {}, error);
+    }
+};
+
+} // namespace leantune

@@ -1,0 +1,289 @@
+// exportRun and `leantune-cli export` on a small run folder: ONNX (fp32, int8, structured) and LibTorch
+// files that re-load and agree with the trained model, a size report whose figures add up, and clear
+// errors with no file left behind for bad input.
+
+#include "testdata.h"
+
+#include "export/exporter.h"
+#include "export/sizereport.h"
+#include "model/modelzoo_p.h"
+#include "prune/magnitudepruner_p.h"
+#include "train/checkpoint_p.h"
+#include "train/rundir.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace leantune;
+
+namespace {
+
+// A run folder holding a smallcnn (28 px, 3 classes) whose weights are channel-pruned to half width,
+// without training (export does not care how good the weights are, only that it reproduces them).
+bool writeRun(const QString &dir, const QString &data, bool channelPruned, QString *error)
+{
+    RunInfo info;
+    info.runDir = dir;
+    info.config.dataDir = data;
+    info.config.testDir = data;
+    info.config.outDir = dir;
+    info.config.model = ModelSpec{QStringLiteral("smallcnn"), 28, 1, 3};
+    info.classNames = {QStringLiteral("class0"), QStringLiteral("class1"), QStringLiteral("class2")};
+    QDir().mkpath(dir);
+    if (!writeRunInfo(info, error))
+        return false;
+    torch::manual_seed(1);
+    auto model = createModel(info.config.model, error);
+    if (!model)
+        return false;
+    if (channelPruned) {
+        MagnitudePruner pruner(*model, *PruningSchedule::parse(QStringLiteral("constant:0.5:0"), nullptr),
+                               PruneGranularity::Channel);
+        pruner.updateMasks(0.5);
+        pruner.applyMasks();
+    }
+    return writeCheckedFile(info.modelFile(), serializeModule(*model), error);
+}
+
+QStringList filesIn(const QString &dir)
+{
+    return QDir(dir).entryList(QDir::Files | QDir::Hidden);
+}
+
+} // namespace
+
+class TestExport : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString m_data, m_run, m_channelRun, m_outDir;
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        m_data = m_dir.filePath(QStringLiteral("data"));
+        testdata::writeImageFolder(m_data, 3, 20, 28, 4);
+        m_run = m_dir.filePath(QStringLiteral("run"));
+        m_channelRun = m_dir.filePath(QStringLiteral("channelrun"));
+        m_outDir = m_dir.filePath(QStringLiteral("out"));
+        QDir().mkpath(m_outDir);
+        QString error;
+        QVERIFY2(writeRun(m_run, m_data, false, &error), qPrintable(error));
+        QVERIFY2(writeRun(m_channelRun, m_data, true, &error), qPrintable(error));
+    }
+
+    void onnxExportIsVerifiedAndReportsSizes()
+    {
+        ExportOptions o;
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("model.onnx"));
+        QVector<double> fractions;
+        QString error;
+        const auto report = exportRun(m_run, o, &error, [&fractions](double f, const QString &) {
+            fractions << f;
+            return true;
+        });
+        QVERIFY2(report, qPrintable(error));
+        QVERIFY(QFileInfo::exists(o.outFile));
+        QCOMPARE(report->size.fileBytes, QFileInfo(o.outFile).size());
+        QCOMPARE(report->images, 60);
+        QVERIFY(report->agreement >= 0.995);
+        QVERIFY(report->maxAbsLogitDiff < 1e-3);
+        QVERIFY(report->runtime.startsWith(QLatin1String("OpenCV DNN")));
+        QCOMPARE(report->accuracyAfter, report->accuracyBefore);
+        QCOMPARE(report->size.parameters, report->size.denseParameters);
+        QCOMPARE(report->size.denseFp32Bytes, 4 * report->size.denseParameters);
+        // A dense float32 file is the weights plus a little framing.
+        QVERIFY(report->size.fileBytes > report->size.denseFp32Bytes);
+        QVERIFY(report->size.fileBytes < report->size.denseFp32Bytes + 8192);
+        QVERIFY(report->size.zipBytes > 0 && report->size.zipBytes < report->size.fileBytes);
+        QVERIFY(!fractions.isEmpty() && fractions.last() == 1.0);
+        QVERIFY(std::is_sorted(fractions.begin(), fractions.end()));
+        // The metadata a consumer needs is in the file.
+        QFile f(o.outFile);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray bytes = f.readAll();
+        for (const char *s : {"class_names", "[\"class0\",\"class1\",\"class2\"]", "input_size", "input_channels", "normalization"})
+            QVERIFY2(bytes.contains(s), s);
+        const QJsonObject json = report->toJson();
+        QCOMPARE(json.value(QLatin1String("size")).toObject().value(QLatin1String("file_bytes")).toInteger(), report->size.fileBytes);
+        QVERIFY(json.value(QLatin1String("verification")).toObject().contains(QLatin1String("max_abs_logit_diff")));
+    }
+
+    void int8ExportIsAboutFourTimesSmaller()
+    {
+        ExportOptions o;
+        o.quantize = QStringLiteral("int8");
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("model-int8.onnx"));
+        QString error;
+        const auto report = exportRun(m_run, o, &error);
+        QVERIFY2(report, qPrintable(error));
+        QVERIFY(report->size.fileBytes * 3 < report->size.denseFp32Bytes);
+        QVERIFY(report->agreement >= 0.995);
+        QVERIFY(report->agreementWithTrained >= 0.9);
+    }
+
+    void previewMatchesTheWrittenSizes()
+    {
+        ExportOptions o;
+        o.quantize = QStringLiteral("int8");
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("preview.onnx"));
+        QString error;
+        const std::optional<SizeReport> preview = previewExportSize(m_run, o, &error);
+        QVERIFY2(preview, qPrintable(error));
+        QVERIFY(!QFileInfo::exists(o.outFile));   // a preview writes nothing
+        const auto report = exportRun(m_run, o, &error);
+        QVERIFY2(report, qPrintable(error));
+        QCOMPARE(preview->fileBytes, report->size.fileBytes);
+        QCOMPARE(preview->zipBytes, report->size.zipBytes);
+        QCOMPARE(preview->sparseBytes, report->size.sparseBytes);
+        QCOMPARE(preview->parameters, report->size.parameters);
+    }
+
+    void structuredExportRemovesPrunedChannels()
+    {
+        ExportOptions o;
+        o.structured = true;
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("model-structured.onnx"));
+        QString error;
+        const auto report = exportRun(m_channelRun, o, &error);
+        QVERIFY2(report, qPrintable(error));
+        QCOMPARE(report->channelsRemoved, 16 + 32 + 8 + 48);
+        QVERIFY(report->size.parameters * 100 <= report->size.denseParameters * 55);
+        QCOMPARE(report->size.nonzeroParameters <= report->size.parameters, true);
+        QVERIFY(report->agreement >= 0.995);
+        QVERIFY(report->size.fileBytes < report->size.denseFp32Bytes / 2);
+    }
+
+    void libtorchArchiveReloads()
+    {
+        ExportOptions o;
+        o.format = QStringLiteral("libtorch");
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("model.pt"));
+        QString error;
+        const auto report = exportRun(m_run, o, &error);
+        QVERIFY2(report, qPrintable(error));
+        QCOMPARE(report->agreement, 1.0);
+        QCOMPARE(report->maxAbsLogitDiff, 0.0);
+        // A plain torch::save archive: loads into a fresh zoo model.
+        QFile f(o.outFile);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        auto model = createModel(ModelSpec{QStringLiteral("smallcnn"), 28, 1, 3}, &error);
+        QVERIFY2(loadModule(*model, f.readAll(), &error), qPrintable(error));
+    }
+
+    void sizeReportArithmetic()
+    {
+        SizeReport s;
+        s.parameters = 1000;
+        s.nonzeroParameters = 200;
+        s.denseParameters = 1000;
+        s.denseFp32Bytes = 4000;
+        s.fileBytes = 4100;
+        s.zipBytes = 1000;
+        s.sparseBytes = bitmaskEncodedBytes(1000, 200, 4);
+        QCOMPARE(s.sparseBytes, 125 + 800);
+        QCOMPARE(bitmaskEncodedBytes(9, 0, 1), 2);
+        QCOMPARE(s.sparsity(), 0.8);
+        QCOMPARE(s.ratio(s.zipBytes), 4.0);
+        QCOMPARE(s.ratio(0), 0.0);
+        const QJsonObject j = s.toJson();
+        QCOMPARE(j.value(QLatin1String("zip_ratio")).toDouble(), 4.0);
+        QCOMPARE(j.value(QLatin1String("sparse_bytes")).toInteger(), 925);
+        // Deflate: a run of zeros shrinks to almost nothing, random bytes do not shrink.
+        QVERIFY(deflatedSize(QByteArray(100000, '\0')) < 200);
+        QByteArray noise(100000, '\0');
+        std::mt19937 rng(1);
+        for (char &c : noise)
+            c = char(rng());
+        QVERIFY(deflatedSize(noise) > 99000);
+    }
+
+    void badInputFailsClearlyWithoutFiles_data()
+    {
+        QTest::addColumn<QString>("run");
+        QTest::addColumn<QString>("format");
+        QTest::addColumn<QString>("quantize");
+        QTest::addColumn<QString>("out");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("unknown format") << "run" << "tflite" << "none" << "out/a.onnx" << "unknown export format 'tflite'";
+        QTest::newRow("unknown quantization") << "run" << "onnx" << "int4" << "out/b.onnx" << "unknown quantization 'int4'";
+        QTest::newRow("int8 libtorch") << "run" << "libtorch" << "int8" << "out/c.pt" << "use --format onnx --quantize int8";
+        QTest::newRow("run without a model") << "data" << "onnx" << "none" << "out/d.onnx" << "not a run folder";
+        QTest::newRow("missing output folder") << "run" << "onnx" << "none" << "nowhere/e.onnx" << "does not exist";
+        QTest::newRow("output is a folder") << "run" << "onnx" << "none" << "out" << "is a folder";
+    }
+    void badInputFailsClearlyWithoutFiles()
+    {
+        QFETCH(QString, run);
+        QFETCH(QString, format);
+        QFETCH(QString, quantize);
+        QFETCH(QString, out);
+        QFETCH(QString, message);
+        const QStringList before = filesIn(m_outDir);
+        ExportOptions o;
+        o.format = format;
+        o.quantize = quantize;
+        o.outFile = m_dir.filePath(out);
+        QString error;
+        QVERIFY(!exportRun(m_dir.filePath(run), o, &error));
+        QVERIFY2(error.contains(message), qPrintable(error));
+        QCOMPARE(filesIn(m_outDir), before);
+        QVERIFY(!QFileInfo(o.outFile).isFile());
+    }
+
+    void runFolderWithoutModelFails()
+    {
+        const QString empty = m_dir.filePath(QStringLiteral("emptyrun"));
+        QDir().mkpath(empty);
+        QVERIFY(QFile::copy(QDir(m_run).filePath(QStringLiteral("config.json")), QDir(empty).filePath(QStringLiteral("config.json"))));
+        ExportOptions o;
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("none.onnx"));
+        QString error;
+        QVERIFY(!exportRun(empty, o, &error));
+        QVERIFY2(error.contains(QLatin1String("no trained model")), qPrintable(error));
+        QVERIFY(!QFileInfo::exists(o.outFile));
+    }
+
+    void cancelLeavesNoFile()
+    {
+        ExportOptions o;
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("cancelled.onnx"));
+        QString error;
+        QVERIFY(!exportRun(m_run, o, &error, [](double f, const QString &) { return f < 0.5; }));
+        QVERIFY2(error.contains(QLatin1String("cancelled")), qPrintable(error));
+        QVERIFY(!QFileInfo::exists(o.outFile));
+    }
+
+    void cliPrintsJsonReportAndRejectsBadFormat()
+    {
+        QProcess p;
+        const QString out = QDir(m_outDir).filePath(QStringLiteral("cli.onnx"));
+        p.start(QStringLiteral(LEANTUNE_CLI_PATH),
+                {QStringLiteral("export"), m_run, QStringLiteral("--format"), QStringLiteral("onnx"),
+                 QStringLiteral("--quantize"), QStringLiteral("int8"), QStringLiteral("--out"), out, QStringLiteral("--json")});
+        QVERIFY(p.waitForFinished(120000));
+        QCOMPARE(p.exitCode(), 0);
+        const QJsonObject json = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+        QCOMPARE(json.value(QLatin1String("quantize")).toString(), QStringLiteral("int8"));
+        QCOMPARE(json.value(QLatin1String("size")).toObject().value(QLatin1String("file_bytes")).toInteger(), QFileInfo(out).size());
+
+        p.start(QStringLiteral(LEANTUNE_CLI_PATH),
+                {QStringLiteral("export"), m_run, QStringLiteral("--format"), QStringLiteral("tflite"),
+                 QStringLiteral("--out"), QDir(m_outDir).filePath(QStringLiteral("x.tflite"))});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 2);
+        QVERIFY(QString::fromUtf8(p.readAllStandardError()).contains(QLatin1String("unknown format 'tflite'")));
+        QVERIFY(!QFileInfo::exists(QDir(m_outDir).filePath(QStringLiteral("x.tflite"))));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestExport)
+#include "tst_export.moc"

@@ -1,0 +1,187 @@
+// MainWindow: opens a folder (title, recent folders, status bar), trains and records a run that the
+// charts and the history show, stops a run, reports a failing run in a banner instead of crashing,
+// keeps its settings, and closes cleanly - also in the middle of a run.
+
+#include "guitestdata.h"
+
+#include "charts/livecharts.h"
+#include "charts/qcp.h"
+#include "dataset/thumbnailmodel.h"
+#include "dataset/datasetbrowser.h"
+#include "mainwindow.h"
+#include "runs/runhistorywidget.h"
+#include "runs/runtablemodel.h"
+#include "runs/trainingsession.h"
+#include "store/runstore.h"
+
+#include <QAction>
+#include <QDockWidget>
+#include <QMenuBar>
+#include <QSignalSpy>
+#include <QStatusBar>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QToolBar>
+
+using namespace leantune;
+
+class TestMainWindow : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString m_data;
+
+    RunConfig tinyRun(const QString &name, int epochs = 1) const
+    {
+        RunConfig c;
+        c.dataDir = m_data;
+        c.outDir = m_dir.filePath(QStringLiteral("runs/") + name);
+        c.model.inputSize = 16;
+        c.batchSize = 16;
+        c.epochs = epochs;
+        c.device = QStringLiteral("cpu");
+        c.workers = 1;
+        c.threads = 1;
+        c.prune = QStringLiteral("polynomial:0.3:0.6:1:20:3:2");
+        return c;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        qputenv("XDG_CONFIG_HOME", m_dir.filePath(QStringLiteral("config")).toUtf8());
+        qputenv("LEANTUNE_DATA_DIR", m_dir.filePath(QStringLiteral("userdata")).toUtf8());
+        QCoreApplication::setOrganizationName(QStringLiteral("LeanTuneTest"));
+        QCoreApplication::setApplicationName(QStringLiteral("LeanTuneTest"));
+        m_data = m_dir.filePath(QStringLiteral("shapes"));
+        guitestdata::writeImageFolder(m_data, 3, 40, 16);
+    }
+
+    void opensFolder()
+    {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QVERIFY(w.menuBar()->actions().size() >= 4);
+        QVERIFY(w.findChild<QToolBar *>(QStringLiteral("mainToolBar")));
+        QCOMPARE(w.findChildren<QDockWidget *>().size(), 3);
+        QSignalSpy scanned(w.browser(), &DatasetBrowser::scanFinished);
+        w.openFolder(m_data);
+        QCOMPARE(w.windowTitle(), QStringLiteral("LeanTune — shapes"));
+        QTRY_COMPARE(scanned.count(), 1);
+        QCOMPARE(w.browser()->thumbnailModel()->rowCount(), 120);
+        QCOMPARE(w.recentFolders().value(0), QFileInfo(m_data).absoluteFilePath());
+        const QString status = w.statusText();
+        QVERIFY2(status.contains(QStringLiteral("CPU, ")) || status.contains(QStringLiteral("CUDA")), qPrintable(status));
+        QVERIFY2(status.contains(QStringLiteral("host memory")), qPrintable(status));
+        QVERIFY2(status.contains(QStringLiteral("run: idle")), qPrintable(status));
+        w.setConfirmOnClose(false);
+        QVERIFY(w.close());
+    }
+
+    void trainsRecordsAndShows()
+    {
+        MainWindow w;
+        w.show();
+        w.openFolder(m_data);
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        const int before = w.history()->model()->rowCount();
+        QString error;
+        QVERIFY2(w.startRun(tinyRun(QStringLiteral("first")), &error), qPrintable(error));
+        QVERIFY(w.statusText().contains(QStringLiteral("run: starting")) || w.statusText().contains(QStringLiteral("run: training")));
+        QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 180000);
+        QCOMPARE(ended.first().first().toBool(), true);
+        QVERIFY(w.errorBannerText().isEmpty());
+        QVERIFY(w.charts()->pointCount(LiveCharts::Throughput) > 0);
+        QVERIFY(w.charts()->pointCount(LiveCharts::Sparsity) > 0);
+        QTRY_COMPARE(w.session()->state(), TrainingSession::State::Idle);
+
+        // The history shows the finished run, and selecting it draws its charts.
+        QCOMPARE(w.history()->model()->rowCount(), before + 1);
+        const StoredRun *run = w.history()->model()->runAt(w.history()->model()->rowOf(w.session()->runId()));
+        QVERIFY(run);
+        QCOMPARE(run->status, QStringLiteral("finished"));
+        QVERIFY(run->hasSummary);
+        QVERIFY(run->sampleCount > 0);
+        w.history()->selectRuns({run->id});
+        QCOMPARE(w.history()->charts()->pointCount(LiveCharts::Throughput), w.charts()->pointCount(LiveCharts::Throughput));
+        w.setConfirmOnClose(false);
+        QVERIFY(w.close());
+    }
+
+    void stopsAndCompares()
+    {
+        MainWindow w;
+        w.show();
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        QVERIFY(w.startRun(tinyRun(QStringLiteral("long"), 200)));
+        QTRY_VERIFY_WITH_TIMEOUT(w.charts()->pointCount(LiveCharts::Throughput) > 0, 120000);
+        w.stopRun();
+        QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 120000);
+        QTRY_COMPARE(w.session()->state(), TrainingSession::State::Idle);
+        const auto stopped = w.store()->run(w.session()->runId());
+        QCOMPARE(stopped->status, QStringLiteral("cancelled"));
+
+        // Two runs selected: their charts are overlaid.
+        const QVector<StoredRun> runs = w.store()->runs();
+        QVERIFY(runs.size() >= 2);
+        w.history()->selectRuns({runs[0].id, runs[1].id});
+        QCOMPARE(w.history()->selectedRunIds().size(), 2);
+        QCOMPARE(w.history()->charts()->plot(LiveCharts::Throughput)->graphCount(), 2);
+        // Deleting one from the history keeps its folder.
+        QVERIFY(w.history()->deleteRuns({runs[0].id}, false));
+        QVERIFY(!w.store()->run(runs[0].id));
+        QVERIFY(QFileInfo(runs[0].config.outDir).isDir());
+        w.setConfirmOnClose(false);
+        w.close();
+    }
+
+    void failingRunShowsBanner()
+    {
+        const QString oneClass = m_dir.filePath(QStringLiteral("oneclass"));
+        guitestdata::writeImageFolder(oneClass, 1, 10, 16);
+        MainWindow w;
+        w.show();
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        RunConfig c = tinyRun(QStringLiteral("bad"));
+        c.dataDir = oneClass;
+        QVERIFY(w.startRun(c));
+        QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 60000);
+        QCOMPARE(ended.first().first().toBool(), false);
+        QTRY_COMPARE(w.session()->state(), TrainingSession::State::Idle);
+        QVERIFY2(w.errorBannerText().contains(QStringLiteral("stopped with an error")), qPrintable(w.errorBannerText()));
+        QCOMPARE(w.store()->run(w.session()->runId())->status, QStringLiteral("failed"));
+        // An invalid configuration does not start at all, and says why.
+        RunConfig invalid = tinyRun(QStringLiteral("invalid"));
+        invalid.batchSize = -3;
+        QString error;
+        QVERIFY(!w.startRun(invalid, &error));
+        QVERIFY(!error.isEmpty());
+        w.setConfirmOnClose(false);
+        w.close();
+    }
+
+    void closesDuringRunAndKeepsSettings()
+    {
+        QRect geometry;
+        {
+            MainWindow w;
+            w.show();
+            w.resize(1100, 780);
+            QVERIFY(w.startRun(tinyRun(QStringLiteral("closing"), 200)));
+            QTRY_VERIFY_WITH_TIMEOUT(w.session()->state() == TrainingSession::State::Running, 120000);
+            w.setConfirmOnClose(false);
+            QVERIFY(w.close());   // stops the run (a checkpoint is saved) and waits for it
+            QCOMPARE(w.session()->state(), TrainingSession::State::Idle);
+            geometry = w.geometry();
+        }
+        MainWindow again;
+        QCOMPARE(again.size(), geometry.size());
+        QCOMPARE(again.recentFolders().value(0), QFileInfo(m_data).absoluteFilePath());
+        QVERIFY(again.history()->model()->rowCount() >= 3);
+    }
+};
+
+QTEST_MAIN(TestMainWindow)
+#include "tst_mainwindow.moc"

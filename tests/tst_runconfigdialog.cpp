@@ -1,0 +1,348 @@
+// RunConfigDialog: data-driven validation (what blocks Start, what only warns), the schedule preview
+// against the engine's schedule (leantune-cli schedule) and the reference values, steps per epoch as
+// the engine splits the data, the command line (run for real), and remembered settings.
+
+#include "guitestdata.h"
+
+#include "dataset/datasplit.h"
+#include "dialogs/runconfigdialog.h"
+#include "prune/pruningschedule.h"
+
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFileInfo>
+#include <QLineEdit>
+#include <QProcess>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace leantune;
+
+namespace {
+
+void setField(QWidget *dialog, const QString &name, const QVariant &value)
+{
+    QWidget *w = dialog->findChild<QWidget *>(name);
+    QVERIFY2(w, qPrintable(QStringLiteral("no field %1").arg(name)));
+    if (auto *s = qobject_cast<QSpinBox *>(w))
+        s->setValue(value.toInt());
+    else if (auto *d = qobject_cast<QDoubleSpinBox *>(w))
+        d->setValue(value.toDouble());
+    else if (auto *c = qobject_cast<QComboBox *>(w)) {
+        int i = c->findData(value);
+        if (i < 0)
+            i = c->findText(value.toString());
+        QVERIFY2(i >= 0, qPrintable(QStringLiteral("%1 has no item %2").arg(name, value.toString())));
+        c->setCurrentIndex(i);
+    } else if (auto *e = qobject_cast<QLineEdit *>(w))
+        e->setText(value.toString());
+    else
+        QFAIL("unknown field type");
+}
+
+using Fields = QList<QPair<QString, QVariant>>;
+
+} // namespace
+
+Q_DECLARE_METATYPE(Fields)
+
+class TestRunConfigDialog : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString m_data;
+
+    RunConfig base() const
+    {
+        RunConfig c;
+        c.dataDir = m_data;
+        c.outDir = m_dir.filePath(QStringLiteral("runs/new"));
+        c.epochs = 1;
+        c.batchSize = 64;
+        c.device = QStringLiteral("cpu");
+        return c;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        qputenv("XDG_CONFIG_HOME", m_dir.filePath(QStringLiteral("config")).toUtf8());
+        qputenv("LEANTUNE_DATA_DIR", m_dir.filePath(QStringLiteral("userdata")).toUtf8());
+        m_data = m_dir.filePath(QStringLiteral("data"));
+        guitestdata::writeImageFolder(m_data, 3, 12, 12);
+    }
+
+    void validation_data()
+    {
+        QTest::addColumn<Fields>("fields");
+        QTest::addColumn<bool>("canStart");
+        QTest::addColumn<QString>("message");   // part of the error (or, when it can start, the warning)
+
+        const auto f = [](std::initializer_list<QPair<QString, QVariant>> l) { return Fields(l); };
+        QTest::newRow("defaults") << f({}) << true << QString();
+        QTest::newRow("learning rate 0") << f({{QStringLiteral("learningRate"), 0.0}}) << false << QStringLiteral("learning rate");
+        QTest::newRow("no loader worker") << f({{QStringLiteral("workers"), 0}}) << false << QStringLiteral("workers");
+        QTest::newRow("validation split 0") << f({{QStringLiteral("valSplit"), 0.0}}) << false << QStringLiteral("validation split");
+        QTest::newRow("missing data folder") << f({{QStringLiteral("data"), QStringLiteral("/no/such/folder")}}) << false
+                                             << QStringLiteral("does not exist");
+        QTest::newRow("no run folder") << f({{QStringLiteral("out"), QString()}}) << false << QStringLiteral("run folder");
+        QTest::newRow("bf16 on the CPU") << f({{QStringLiteral("device"), QStringLiteral("cpu")}, {QStringLiteral("precision"), QStringLiteral("bf16")}})
+                                         << false << QStringLiteral("bf16");
+        QTest::newRow("input of 1 pixel") << f({{QStringLiteral("inputSize"), 1}}) << false << QString();
+        QTest::newRow("pruning begins after the run")
+            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("beginStep"), 5000}, {QStringLiteral("endStep"), 6000}})
+            << false << QStringLiteral("pruning begins at step 5000");
+        QTest::newRow("final below initial")
+            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("initialSparsity"), 0.8},
+                  {QStringLiteral("finalSparsity"), 0.5}, {QStringLiteral("beginStep"), 0}, {QStringLiteral("endStep"), 1}})
+            << false << QStringLiteral("prune");
+        QTest::newRow("end before begin")
+            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("beginStep"), 3}, {QStringLiteral("endStep"), 1}})
+            << false << QStringLiteral("prune");
+        QTest::newRow("frequency 0")
+            << f({{QStringLiteral("pruneKind"), QStringLiteral("constant")}, {QStringLiteral("frequency"), 0}}) << false << QStringLiteral("prune");
+        QTest::newRow("power 0")
+            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("endStep"), 1}, {QStringLiteral("power"), 0.0}})
+            << false << QStringLiteral("prune");
+        QTest::newRow("sparsity 1")
+            << f({{QStringLiteral("pruneKind"), QStringLiteral("constant")}, {QStringLiteral("finalSparsity"), 1.0}}) << false << QStringLiteral("prune");
+        QTest::newRow("final sparsity after the run ends (a warning)")
+            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("initialSparsity"), 0.2},
+                  {QStringLiteral("finalSparsity"), 0.8}, {QStringLiteral("beginStep"), 0}, {QStringLiteral("endStep"), 1000},
+                  {QStringLiteral("frequency"), 1}})
+            << true << QStringLiteral("after the run ends");
+        QTest::newRow("constant sparsity to the end")
+            << f({{QStringLiteral("pruneKind"), QStringLiteral("constant")}, {QStringLiteral("finalSparsity"), 0.5},
+                  {QStringLiteral("beginStep"), 0}, {QStringLiteral("endStep"), -1}, {QStringLiteral("frequency"), 1}})
+            << true << QString();
+        QTest::newRow("masks never updated")
+            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("beginStep"), 0},
+                  {QStringLiteral("endStep"), 500}, {QStringLiteral("frequency"), 50}})
+            << false << QStringLiteral("never be updated");
+        QTest::newRow("batch larger than the data (a warning)") << f({{QStringLiteral("batchSize"), 1000}}) << true
+                                                                << QStringLiteral("larger than the training set");
+    }
+
+    void validation()
+    {
+        QFETCH(Fields, fields);
+        QFETCH(bool, canStart);
+        QFETCH(QString, message);
+        RunConfigDialog dialog;
+        dialog.setConfig(base());
+        dialog.setClassCounts({12, 12, 12});
+        QVERIFY2(dialog.canStart(), qPrintable(dialog.errorText()));
+        for (const auto &[name, value] : fields)
+            setField(&dialog, name, value);
+        QCOMPARE(dialog.canStart(), canStart);
+        QCOMPARE(dialog.startButton()->isEnabled(), canStart);
+        if (canStart) {
+            QVERIFY(dialog.errorText().isEmpty());
+            if (!message.isEmpty())
+                QVERIFY2(dialog.warningText().contains(message), qPrintable(dialog.warningText()));
+        } else {
+            QVERIFY(!dialog.errorText().isEmpty());
+            QVERIFY2(dialog.errorText().contains(message), qPrintable(dialog.errorText()));
+        }
+    }
+
+    void previewMatchesEngine_data()
+    {
+        QTest::addColumn<QString>("spec");
+        QTest::addColumn<int>("epochs");
+        QTest::addColumn<int>("batch");
+        QTest::newRow("reference") << QStringLiteral("polynomial:0.2:0.8:100:110:3:2") << 120 << 50;
+        QTest::newRow("sample run") << QStringLiteral("polynomial:0.5:0.8:0:500:3:50") << 1 << 1;
+        QTest::newRow("linear") << QStringLiteral("polynomial:0:0.9:10:90:1:7") << 20 << 6;
+        QTest::newRow("constant with end") << QStringLiteral("constant:0.6:5:40:5") << 10 << 8;
+        QTest::newRow("constant forever") << QStringLiteral("constant:0.3:0:-1:25") << 30 << 12;
+    }
+
+    void previewMatchesEngine()
+    {
+        QFETCH(QString, spec);
+        QFETCH(int, epochs);
+        QFETCH(int, batch);
+        RunConfigDialog dialog;
+        RunConfig c = base();
+        c.prune = spec;
+        c.epochs = epochs;
+        c.batchSize = batch;
+        dialog.setConfig(c);
+        dialog.setClassCounts({20, 20, 20, 20, 20});   // 90 training images with the 0.1 split
+        QCOMPARE(dialog.config().prune.section(QLatin1Char(':'), 0, 0), spec.section(QLatin1Char(':'), 0, 0));
+        const qint64 total = dialog.totalSteps();
+        QCOMPARE(total, qint64((90 + batch - 1) / batch) * epochs);
+        const QVector<QPointF> fn = dialog.scheduleCurve();
+        const QVector<QPointF> applied = dialog.appliedCurve();
+        QVERIFY(!fn.isEmpty());
+        QCOMPARE(fn.size(), applied.size());
+        QCOMPARE(fn.last().x(), double(total));
+
+        // The engine's own numbers for the previewed steps, with its mask-update marks.
+        QStringList steps;
+        for (const QPointF &p : fn)
+            steps << QString::number(qint64(p.x()));
+        QProcess cli;
+        cli.start(QStringLiteral(LEANTUNE_CLI_PATH), {QStringLiteral("schedule"), spec, QStringLiteral("--steps"),
+                                                     steps.join(QLatin1Char(',')), QStringLiteral("--show-updates")});
+        QVERIFY(cli.waitForFinished(30000));
+        QCOMPARE(cli.exitCode(), 0);
+        const QStringList lines = QString::fromUtf8(cli.readAllStandardOutput()).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+        QCOMPARE(lines.size(), fn.size());
+        // The applied target starts at 0 and takes the schedule's value at every update step; the
+        // preview holds every update step, so replaying the engine's marks gives the applied curve.
+        QCOMPARE(fn.first().x(), 1.0);
+        double appliedNow = 0.0;
+        int updates = 0;
+        for (int i = 0; i < lines.size(); ++i) {
+            const QStringList cols = lines[i].split(QLatin1Char(' '));
+            QCOMPARE(cols[0].toLongLong(), qint64(fn[i].x()));
+            QVERIFY2(qAbs(cols[1].toDouble() - fn[i].y()) < 1e-6, qPrintable(lines[i]));
+            if (cols.value(2) == QLatin1String("update")) {
+                appliedNow = cols[1].toDouble();
+                ++updates;
+            }
+            QVERIFY2(qAbs(applied[i].y() - appliedNow) < 1e-6,
+                     qPrintable(QStringLiteral("step %1: preview %2, engine %3").arg(fn[i].x()).arg(applied[i].y()).arg(appliedNow)));
+        }
+        // Every update step of the run is in the preview.
+        QString error;
+        const auto schedule = PruningSchedule::parse(spec, &error);
+        QVERIFY(schedule);
+        int expectedUpdates = 0;
+        for (qint64 step = 1; step <= total; ++step)
+            expectedUpdates += schedule->shouldUpdate(step) ? 1 : 0;
+        QCOMPARE(updates, expectedUpdates);
+        if (spec.startsWith(QLatin1String("polynomial:0.2:0.8:100:110"))) {
+            // DESIGN.md's reference values.
+            const auto at = [&](double step) {
+                for (const QPointF &p : fn)
+                    if (p.x() == step)
+                        return p.y();
+                return -1.0;
+            };
+            QVERIFY(qAbs(at(100) - 0.2) < 1e-9);
+            QVERIFY(qAbs(at(102) - 0.4928) < 1e-9);
+            QVERIFY(qAbs(at(105) - 0.725) < 1e-9);
+            QVERIFY(qAbs(at(110) - 0.8) < 1e-9);
+        }
+    }
+
+    void stepsPerEpochAsTheEngineSplits_data()
+    {
+        QTest::addColumn<QList<int>>("counts");
+        QTest::addColumn<double>("split");
+        QTest::addColumn<int>("batch");
+        QTest::newRow("balanced") << QList<int>{100, 100, 100} << 0.1 << 32;
+        QTest::newRow("imbalanced") << QList<int>{1000, 7, 2, 1} << 0.25 << 16;
+        QTest::newRow("fashion-mnist") << QList<int>(10, 6000) << 0.1 << 64;
+        QTest::newRow("rounding") << QList<int>{15, 25, 35} << 0.1 << 7;
+    }
+
+    void stepsPerEpochAsTheEngineSplits()
+    {
+        QFETCH(QList<int>, counts);
+        QFETCH(double, split);
+        QFETCH(int, batch);
+        DatasetIndex index;
+        for (int k = 0; k < counts.size(); ++k) {
+            index.classes << QStringLiteral("c%1").arg(k);
+            for (int i = 0; i < counts[k]; ++i) {
+                ImageEntry e;
+                e.path = QStringLiteral("/x/%1/%2.png").arg(k).arg(i);
+                e.label = k;
+                index.images.push_back(e);
+            }
+        }
+        const qint64 train = qint64(splitStratified(index, split, 42).train.size());
+        RunConfigDialog dialog;
+        RunConfig c = base();
+        c.valSplit = split;
+        c.batchSize = batch;
+        dialog.setConfig(c);
+        dialog.setClassCounts(index.classCounts());
+        QCOMPARE(dialog.trainImages(), train);
+        QCOMPARE(dialog.stepsPerEpoch(), (train + batch - 1) / batch);
+    }
+
+    void commandLineRunsForReal()
+    {
+        RunConfig c = base();
+        QTemporaryDir spaced;
+        c.outDir = spaced.filePath(QStringLiteral("my run"));
+        c.model.inputSize = 12;
+        c.batchSize = 8;
+        c.epochs = 1;
+        c.workers = 1;
+        c.threads = 1;
+        c.augment = false;
+        c.prune = QStringLiteral("constant:0.5:1:-1:2");
+        const QString line = RunConfigDialog::commandLine(c, QStringLiteral(LEANTUNE_CLI_PATH));
+        QVERIFY2(line.contains(QStringLiteral("--out '") + c.outDir + QLatin1Char('\'')), qPrintable(line));
+        QVERIFY(line.contains(QStringLiteral("--prune constant:0.5:1:-1:2")));
+        QVERIFY(line.contains(RunConfig().augment ? QStringLiteral("--no-augment") : QStringLiteral("train --data")));
+        RunConfig flipped = c;
+        flipped.augment = !RunConfig().augment;
+        QVERIFY(RunConfigDialog::commandLine(flipped).contains(flipped.augment ? QStringLiteral("--augment") : QStringLiteral("--no-augment")));
+        QVERIFY(line.contains(QStringLiteral(" train --data ")));
+        QVERIFY(RunConfigDialog::commandLine(c).startsWith(QStringLiteral("leantune-cli train ")));
+
+        QProcess shell;
+        shell.start(QStringLiteral("/bin/sh"), {QStringLiteral("-c"), line + QStringLiteral(" --progress none")});
+        QVERIFY(shell.waitForFinished(240000));
+        QVERIFY2(shell.exitCode() == 0, shell.readAllStandardError().constData());
+        QVERIFY(QFileInfo::exists(c.outDir + QStringLiteral("/summary.json")));
+        const QByteArray config = [&] {
+            QFile f(c.outDir + QStringLiteral("/config.json"));
+            return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+        }();
+        QVERIFY2(config.contains("constant:0.5:1:-1:2"), config.constData());
+    }
+
+    void settingsAreRemembered()
+    {
+        {
+            RunConfigDialog dialog;
+            dialog.setConfig(base());
+            setField(&dialog, QStringLiteral("model"), QStringLiteral("resnet8"));
+            setField(&dialog, QStringLiteral("batchSize"), 48);
+            setField(&dialog, QStringLiteral("pruneKind"), QStringLiteral("constant"));
+            setField(&dialog, QStringLiteral("finalSparsity"), 0.7);
+            setField(&dialog, QStringLiteral("epochs"), 4);
+            QVERIFY(dialog.canStart());
+            dialog.startButton()->click();
+            QCOMPARE(dialog.result(), int(QDialog::Accepted));
+        }
+        RunConfigDialog again;
+        const RunConfig c = again.config();
+        QCOMPARE(c.model.name, QStringLiteral("resnet8"));
+        QCOMPARE(c.batchSize, 48);
+        QCOMPARE(c.epochs, 4);
+        QVERIFY2(c.prune.startsWith(QStringLiteral("constant:0.7:")), qPrintable(c.prune));
+        QCOMPARE(c.dataDir, m_data);
+        // A new run gets a new folder in the user's data folder.
+        QVERIFY(c.outDir.startsWith(m_dir.filePath(QStringLiteral("userdata/runs/"))));
+    }
+
+    void devicesListed()
+    {
+        RunConfigDialog dialog;
+        dialog.setCudaDevices({QStringLiteral("CUDA 0: NVIDIA H200, 140 GB"), QStringLiteral("CUDA 1: NVIDIA H200, 140 GB")});
+        auto *device = dialog.findChild<QComboBox *>(QStringLiteral("device"));
+        QCOMPARE(device->count(), 4);   // auto, CPU, two GPUs
+        QCOMPARE(device->itemData(3).toString(), QStringLiteral("cuda:1"));
+        QVERIFY(device->itemText(2).contains(QStringLiteral("H200")));
+        RunConfig c = base();
+        c.device = QStringLiteral("cuda:1");
+        dialog.setConfig(c);
+        QCOMPARE(dialog.config().device, QStringLiteral("cuda:1"));
+    }
+};
+
+QTEST_MAIN(TestRunConfigDialog)
+#include "tst_runconfigdialog.moc"

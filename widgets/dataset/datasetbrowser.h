@@ -1,0 +1,101 @@
+#pragma once
+
+#include "dataset/datasetindex.h"
+
+#include <QWidget>
+
+#include <memory>
+
+class QComboBox;
+class QFormLayout;
+class QLabel;
+class QListView;
+class QProgressBar;
+class QPushButton;
+class QSortFilterProxyModel;
+class QTableView;
+class QThread;
+
+namespace leantune {
+
+class ClassHistogram;
+class ClassListModel;
+class DatasetScanner;
+class InvalidFileModel;
+class ThumbnailModel;
+
+// The data set browser: scans a folder in the background (progress bar, cancel), shows the valid
+// images as a lazily decoded thumbnail grid filtered by class, and a larger preview of the current
+// image with its path, pixel size, format and file size. Two companion panels - classOverview()
+// (class table and histogram) and dataChecks() (size statistics and the invalid-file list) - are
+// separate widgets so the main window can put them in docks; they are children of this widget until
+// reparented. Destroying the browser during a scan cancels it and waits for the worker.
+class DatasetBrowser : public QWidget {
+    Q_OBJECT
+public:
+    explicit DatasetBrowser(QWidget *parent = nullptr);
+    ~DatasetBrowser() override;
+
+    void openFolder(const QString &path);
+    void cancelScan();
+    bool isScanning() const { return m_scanThread != nullptr; }
+    QString folder() const { return m_folder; }
+    std::shared_ptr<const DatasetIndex> datasetIndex() const { return m_index; }
+
+    QWidget *classOverview() const { return m_classPanel; }
+    QWidget *dataChecks() const { return m_checksPanel; }
+
+    ThumbnailModel *thumbnailModel() const { return m_thumbnails; }
+    ClassListModel *classModel() const { return m_classes; }
+    InvalidFileModel *invalidModel() const { return m_invalid; }
+    QListView *thumbnailView() const { return m_view; }
+    ClassHistogram *histogram() const { return m_histogram; }
+    QString previewText() const;   // the preview's details as text (tests)
+
+    void setClassFilter(int label);
+    static void showInFileManager(const QString &path);
+
+Q_SIGNALS:
+    void scanStarted(const QString &folder);
+    void scanProgress(int done, int total);
+    void scanFinished(const leantune::DatasetIndex &index);
+    void scanFailed(const QString &message);
+
+private:
+    void onScanFinished(const DatasetIndex &index);
+    void onScanFailed(const QString &message);
+    void endScan();
+    void updatePreview();
+    void updateVisibleRows();
+    QWidget *buildClassPanel();
+    QWidget *buildChecksPanel();
+
+    QString m_folder;
+    quint64 m_scanGeneration = 0;   // results of an older (cancelled) scan are ignored
+    std::shared_ptr<const DatasetIndex> m_index;
+    QThread *m_scanThread = nullptr;
+    std::unique_ptr<DatasetScanner> m_scanner;   // lives on m_scanThread; deleted after it ended
+
+    ThumbnailModel *m_thumbnails;
+    ClassListModel *m_classes;
+    InvalidFileModel *m_invalid;
+    QSortFilterProxyModel *m_classProxy;
+
+    QLabel *m_summary;
+    QComboBox *m_filter;
+    QWidget *m_scanBar;
+    QProgressBar *m_progress;
+    QPushButton *m_cancel;
+    QListView *m_view;
+    QLabel *m_previewImage;
+    QLabel *m_previewDetails;
+    QWidget *m_classPanel;
+    QTableView *m_classTable;
+    ClassHistogram *m_histogram;
+    QWidget *m_checksPanel;
+    QLabel *m_stats;
+    QTableView *m_invalidTable;
+    QPushButton *m_showInvalid;
+};
+
+} // namespace leantune

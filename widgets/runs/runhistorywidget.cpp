@@ -1,0 +1,155 @@
+#include "runs/runhistorywidget.h"
+
+#include "charts/livecharts.h"
+#include "dataset/datasetbrowser.h"
+#include "runs/runtablemodel.h"
+#include "store/runstore.h"
+
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QItemSelectionModel>
+#include <QLabel>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSortFilterProxyModel>
+#include <QSplitter>
+#include <QTableView>
+#include <QVBoxLayout>
+
+namespace leantune {
+
+RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
+    : QWidget(parent)
+    , m_store(store)
+    , m_model(new RunTableModel(this))
+    , m_proxy(new QSortFilterProxyModel(this))
+{
+    m_proxy->setSourceModel(m_model);
+    m_proxy->setSortRole(RunTableModel::SortRole);
+
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    auto *split = new QSplitter(Qt::Vertical, this);
+    auto *top = new QWidget(split);
+    auto *topLayout = new QVBoxLayout(top);
+    topLayout->setContentsMargins(0, 0, 0, 0);
+    m_view = new QTableView(top);
+    m_view->setObjectName(QStringLiteral("runTable"));
+    m_view->setModel(m_proxy);
+    m_view->setSortingEnabled(true);
+    m_view->sortByColumn(RunTableModel::DateColumn, Qt::DescendingOrder);
+    m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_view->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    m_view->verticalHeader()->hide();
+    m_view->horizontalHeader()->setStretchLastSection(true);
+    m_view->setAlternatingRowColors(true);
+    topLayout->addWidget(m_view, 1);
+
+    auto *buttons = new QHBoxLayout;
+    m_hint = new QLabel(tr("Select a run to see its charts; select two or more to compare them."), top);
+    m_delete = new QPushButton(tr("Delete from history"), top);
+    m_open = new QPushButton(tr("Open run folder"), top);
+    m_rerun = new QPushButton(tr("Run again..."), top);
+    m_rerun->setToolTip(tr("Start a new run with the same configuration"));
+    buttons->addWidget(m_hint, 1);
+    buttons->addWidget(m_open);
+    buttons->addWidget(m_rerun);
+    buttons->addWidget(m_delete);
+    topLayout->addLayout(buttons);
+
+    m_charts = new LiveCharts(split);
+    split->addWidget(top);
+    split->addWidget(m_charts);
+    split->setStretchFactor(0, 1);
+    split->setStretchFactor(1, 2);
+    layout->addWidget(split);
+
+    connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this, &RunHistoryWidget::updateSelection);
+    connect(m_delete, &QPushButton::clicked, this, [this] { deleteRuns(selectedRunIds(), true); });
+    connect(m_open, &QPushButton::clicked, this, [this] {
+        const QVector<qint64> ids = selectedRunIds();
+        if (const StoredRun *r = ids.isEmpty() ? nullptr : m_model->runAt(m_model->rowOf(ids.first())))
+            DatasetBrowser::showInFileManager(r->config.outDir);
+    });
+    connect(m_rerun, &QPushButton::clicked, this, [this] {
+        const QVector<qint64> ids = selectedRunIds();
+        if (const StoredRun *r = ids.isEmpty() ? nullptr : m_model->runAt(m_model->rowOf(ids.first())))
+            Q_EMIT rerunRequested(r->config);
+    });
+    updateSelection();
+}
+
+void RunHistoryWidget::reload()
+{
+    const QVector<qint64> selected = selectedRunIds();
+    m_model->setRuns(m_store && m_store->isOpen() ? m_store->runs() : QVector<StoredRun>());
+    m_view->resizeColumnsToContents();
+    selectRuns(selected);
+    updateSelection();
+}
+
+QVector<qint64> RunHistoryWidget::selectedRunIds() const
+{
+    QVector<qint64> ids;
+    const QModelIndexList rows = m_view->selectionModel()->selectedRows();
+    for (const QModelIndex &index : rows)
+        ids << index.data(RunTableModel::RunIdRole).toLongLong();
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+void RunHistoryWidget::selectRuns(const QVector<qint64> &ids)
+{
+    QItemSelection selection;
+    for (qint64 id : ids) {
+        const int row = m_model->rowOf(id);
+        if (row < 0)
+            continue;
+        const QModelIndex i = m_proxy->mapFromSource(m_model->index(row, 0));
+        selection.select(i, i.siblingAtColumn(RunTableModel::ColumnCount - 1));
+    }
+    m_view->selectionModel()->select(selection, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+}
+
+bool RunHistoryWidget::deleteRuns(const QVector<qint64> &ids, bool confirm)
+{
+    if (ids.isEmpty() || !m_store)
+        return false;
+    if (confirm && QMessageBox::question(this, tr("Delete runs"),
+                                         tr("Remove %n run(s) from the history? Their run folders stay on disk.",
+                                            nullptr, int(ids.size())))
+            != QMessageBox::Yes)
+        return false;
+    bool ok = true;
+    for (qint64 id : ids)
+        ok = m_store->removeRun(id) && ok;
+    reload();
+    return ok;
+}
+
+void RunHistoryWidget::updateSelection()
+{
+    const QVector<qint64> ids = selectedRunIds();
+    m_delete->setEnabled(!ids.isEmpty());
+    m_open->setEnabled(ids.size() == 1);
+    m_rerun->setEnabled(ids.size() == 1);
+    if (!m_store || !m_store->isOpen() || ids.isEmpty()) {
+        m_charts->clear();
+        return;
+    }
+    if (ids.size() == 1) {
+        m_charts->setSamples(m_store->samples(ids.first()));
+        return;
+    }
+    QVector<QPair<QString, QVector<MetricsSample>>> runs;
+    for (qint64 id : ids) {
+        const StoredRun *r = m_model->runAt(m_model->rowOf(id));
+        const QString label = r ? QStringLiteral("#%1 %2").arg(id).arg(QFileInfo(r->config.outDir).fileName())
+                                : QStringLiteral("#%1").arg(id);
+        runs.append({label, m_store->samples(id)});
+    }
+    m_charts->setOverlay(runs);
+}
+
+} // namespace leantune
