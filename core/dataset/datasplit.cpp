@@ -1,4 +1,5 @@
 #include "dataset/datasplit.h"
+#include "dataset/seededrandom_p.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,32 +7,6 @@
 #include <random>
 
 namespace leantune {
-
-namespace {
-
-// splitmix64 finalizer: spreads (seed, label) into well-mixed 64-bit seeds.
-std::uint64_t mix64(std::uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-// Unbiased uniform integer in [0, n), n > 0. Defined here rather than with
-// std::uniform_int_distribution, whose algorithm differs between standard libraries: a split must be
-// the same on every platform for a seed.
-std::uint64_t uniformBelow(std::mt19937_64 &rng, std::uint64_t n)
-{
-    const std::uint64_t threshold = (0 - n) % n;   // 2^64 mod n
-    for (;;) {
-        const std::uint64_t r = rng();
-        if (r >= threshold)
-            return r % n;
-    }
-}
-
-} // namespace
 
 std::vector<Sample> samplesOf(const DatasetIndex &index)
 {

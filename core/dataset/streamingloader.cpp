@@ -1,4 +1,5 @@
 #include "dataset/streamingloader_p.h"
+#include "dataset/seededrandom_p.h"
 
 #include <opencv2/core.hpp>
 
@@ -20,15 +21,6 @@ namespace leantune {
 
 namespace {
 
-// splitmix64 finalizer: turns (seed, epoch, position) into well-mixed generator seeds.
-std::uint64_t mix64(std::uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 // Distinct salts keep the shuffle's and the augmentation's generators unrelated.
 constexpr std::uint64_t kShuffleSalt = 0x53485546464c4531ULL;   // "SHUFFLE1"
 constexpr std::uint64_t kAugmentSalt = 0x4155474d454e5431ULL;   // "AUGMENT1"
@@ -36,17 +28,6 @@ constexpr std::uint64_t kAugmentSalt = 0x4155474d454e5431ULL;   // "AUGMENT1"
 std::uint64_t epochSeed(std::uint64_t seed, int epoch, std::uint64_t salt)
 {
     return mix64(mix64(seed ^ salt) ^ static_cast<std::uint64_t>(static_cast<std::int64_t>(epoch)));
-}
-
-// Unbiased uniform integer in [0, n), n > 0; platform-independent (unlike std::shuffle).
-std::uint64_t uniformBelow(std::mt19937_64 &rng, std::uint64_t n)
-{
-    const std::uint64_t threshold = (0 - n) % n;
-    for (;;) {
-        const std::uint64_t r = rng();
-        if (r >= threshold)
-            return r % n;
-    }
 }
 
 double millisecondsSince(std::chrono::steady_clock::time_point start)
