@@ -1,5 +1,6 @@
 // leantune-cli as a user runs it: argument errors, scan/schedule output, a tiny train + evaluate.
 
+#include "clirunner.h"
 #include "testdata.h"
 
 #include <QDir>
@@ -11,32 +12,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
-namespace {
-
-struct Result {
-    int exitCode = -1;
-    QString out;
-    QString err;
-};
-
-Result runCli(const QStringList &args, int timeoutMs = 120000)
-{
-    QProcess p;
-    p.start(QStringLiteral(LEANTUNE_CLI_PATH), args);
-    Result r;
-    if (!p.waitForFinished(timeoutMs)) {
-        p.kill();
-        p.waitForFinished();
-        r.err = QStringLiteral("timed out");
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = QString::fromUtf8(p.readAllStandardOutput());
-    r.err = QString::fromUtf8(p.readAllStandardError());
-    return r;
-}
-
-} // namespace
+using leantune::testcli::Result;
+using leantune::testcli::runCli;
 
 class TestCli : public QObject {
     Q_OBJECT

@@ -1,6 +1,7 @@
 // Faults: kill -9 during training, torn and corrupted checkpoints, a full disk while checkpointing.
 // Nothing already saved may be lost, and a resumed run must continue exactly where it stopped.
 
+#include "clirunner.h"
 #include "testdata.h"
 
 #include "train/checkpoint_p.h"
@@ -18,29 +19,9 @@
 
 namespace {
 
-QString cli() { return QStringLiteral(LEANTUNE_CLI_PATH); }
-
-struct Result {
-    int exitCode = -1;
-    QString out, err;
-};
-
-Result runCli(const QStringList &args)
-{
-    QProcess p;
-    p.start(cli(), args);
-    Result r;
-    if (!p.waitForFinished(300000)) {
-        p.kill();
-        p.waitForFinished();
-        r.err = QStringLiteral("timed out");
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = QString::fromUtf8(p.readAllStandardOutput());
-    r.err = QString::fromUtf8(p.readAllStandardError());
-    return r;
-}
+using leantune::testcli::Result;
+using leantune::testcli::runCli;
+QString cli() { return leantune::testcli::cliPath(); }
 
 QJsonObject summaryOf(const QString &runDir)
 {
