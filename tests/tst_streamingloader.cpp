@@ -15,6 +15,8 @@
 #include <QTest>
 
 #include <cmath>
+#include <atomic>
+#include <memory>
 #include <thread>
 
 #ifdef Q_OS_UNIX
@@ -393,34 +395,42 @@ void TestStreamingLoader::stopUnblocksAWaitingNext()
     QCOMPARE(::mkfifo(fifoName.constData(), 0600), 0);
 
     {
-        StreamingLoader loader({Sample{fifo, 0}}, idOptions(1, 1));
-        loader.startEpoch(0);
+        auto loader = std::make_unique<StreamingLoader>(std::vector<Sample>{Sample{fifo, 0}}, idOptions(1, 1));
+        loader->startEpoch(0);
 
         std::optional<Batch> result = Batch();
-        std::thread consumer([&] { result = loader.next(); });
+        std::thread consumer([&] { result = loader->next(); });
         // Wait (spinning, bounded) until the consumer blocks in next() and the decode thread has
         // claimed the batch, i.e. is on its way into the FIFO.
         QElapsedTimer waitingFor;
         waitingFor.start();
-        while (!(loader.isConsumerWaiting() && loader.peakBatchesInFlight() == 1)
+        while (!(loader->isConsumerWaiting() && loader->peakBatchesInFlight() == 1)
                && waitingFor.elapsed() < 10000)
             std::this_thread::yield();
-        const bool waited = loader.isConsumerWaiting() && loader.peakBatchesInFlight() == 1;
+        const bool waited = loader->isConsumerWaiting() && loader->peakBatchesInFlight() == 1;
 
         QElapsedTimer timer;
         timer.start();
-        loader.stop();
+        loader->stop();
         consumer.join();
         const qint64 elapsed = timer.elapsed();
 
-        // Release the decode thread so the destructor can join it: a non-blocking writer opens as
-        // soon as the thread waits in open() as a reader; closing it gives the thread an empty read.
-        if (waited) {
-            int writer = -1;
-            while ((writer = ::open(fifoName.constData(), O_WRONLY | O_NONBLOCK)) < 0)
+        // Release the decode thread so the destructor can join it, whenever it reaches open(): a
+        // non-blocking writer opens as soon as a reader waits in open(), and closing it gives the
+        // reader an empty read. Keep doing so until the loader is gone (the thread may get to the
+        // FIFO only after stop(), or not at all).
+        std::atomic_bool released{false};
+        std::thread releaser([&] {
+            while (!released.load()) {
+                const int writer = ::open(fifoName.constData(), O_WRONLY | O_NONBLOCK);
+                if (writer >= 0)
+                    ::close(writer);
                 std::this_thread::yield();
-            ::close(writer);
-        }
+            }
+        });
+        loader.reset();
+        released.store(true);
+        releaser.join();
 
         QVERIFY(waited);
         QVERIFY(!result.has_value());
