@@ -3,6 +3,7 @@
 
 #include "dataset/datasetscanner.h"
 #include "train/trainer.h"
+#include "trainerharness.h"
 
 #include <QDir>
 #include <QElapsedTimer>
@@ -30,23 +31,12 @@ struct Expectation {
 // Runs a Trainer to completion on its own thread; returns the summary or the error.
 std::pair<std::optional<RunSummary>, QString> train(const RunConfig &config)
 {
-    QThread thread;
-    auto *trainer = new Trainer(config, {});
-    trainer->moveToThread(&thread);
-    QObject::connect(&thread, &QThread::started, trainer, &Trainer::run);
-    QObject::connect(&thread, &QThread::finished, trainer, &QObject::deleteLater);
-    QSignalSpy finished(trainer, &Trainer::finished);
-    QSignalSpy failed(trainer, &Trainer::failed);
-    thread.start();
-    QElapsedTimer t;
-    t.start();
-    while (finished.isEmpty() && failed.isEmpty() && t.elapsed() < 120000)
-        QTest::qWait(20);
-    thread.quit();
-    thread.wait();
-    if (!finished.isEmpty())
-        return {finished.first().first().value<RunSummary>(), QString()};
-    return {std::nullopt, failed.isEmpty() ? QStringLiteral("timed out") : failed.first().first().toString()};
+    testtrainer::TrainerHarness h(config, {});
+    if (!h.run(120000))
+        return {std::nullopt, QStringLiteral("timed out")};
+    if (!h.finished->isEmpty())
+        return {h.summary(), QString()};
+    return {std::nullopt, h.error()};
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 // instead of failing.
 
 #include "testdata.h"
+#include "trainerharness.h"
 
 #include "metrics/memoryprobe.h"
 #include "train/memoryplanner.h"
@@ -28,57 +29,7 @@ using namespace leantune;
 
 namespace {
 
-struct TrainerHarness {
-    QThread thread;
-    Trainer *trainer;
-    std::unique_ptr<QSignalSpy> finished, failed, samples, logs;
-
-    TrainerHarness(const RunConfig &config, Trainer::Options options)
-        : trainer(new Trainer(config, std::move(options)))
-    {
-        trainer->moveToThread(&thread);
-        QObject::connect(&thread, &QThread::started, trainer, &Trainer::run);
-        QObject::connect(&thread, &QThread::finished, trainer, &QObject::deleteLater);
-        finished = std::make_unique<QSignalSpy>(trainer, &Trainer::finished);
-        failed = std::make_unique<QSignalSpy>(trainer, &Trainer::failed);
-        samples = std::make_unique<QSignalSpy>(trainer, &Trainer::sampleReady);
-        logs = std::make_unique<QSignalSpy>(trainer, &Trainer::logMessage);
-    }
-    ~TrainerHarness()
-    {
-        trainer->requestCancel();
-        thread.quit();
-        thread.wait();
-    }
-    bool run(int ms = 240000)
-    {
-        thread.start();
-        QElapsedTimer t;
-        t.start();
-        while (finished->isEmpty() && failed->isEmpty() && t.elapsed() < ms)
-            QTest::qWait(20); // processes the queued signals; returns as soon as the run ends
-        return !finished->isEmpty() || !failed->isEmpty();
-    }
-    RunSummary summary() const { return finished->first().first().value<RunSummary>(); }
-    QString error() const
-    {
-        return failed->isEmpty() ? QString() : failed->first().first().toString();
-    }
-    std::vector<MetricsSample> all() const
-    {
-        std::vector<MetricsSample> v;
-        for (const QList<QVariant> &args : *samples)
-            v.push_back(args.first().value<MetricsSample>());
-        return v;
-    }
-    QString log() const
-    {
-        QStringList lines;
-        for (const QList<QVariant> &args : *logs)
-            lines << args.first().toString();
-        return lines.join(QLatin1Char('\n'));
-    }
-};
+using testtrainer::TrainerHarness;
 
 // The hook the trainer calls before each forward pass: throws a real c10::OutOfMemoryError at the
 // listed steps (once each) and records every (step, micro-batch) it saw.

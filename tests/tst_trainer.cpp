@@ -1,6 +1,7 @@
 // Trainer: seeded smoke runs on a generated data set, cancel, pause and resume, run-folder contents.
 
 #include "testdata.h"
+#include "trainerharness.h"
 
 #include "train/checkpoint_p.h"
 #include "train/rundir.h"
@@ -20,41 +21,7 @@ using namespace leantune;
 
 namespace {
 
-// Runs a Trainer on its own QThread, as the CLI and GUI do, and tears it down cleanly.
-struct TrainerHarness {
-    QThread thread;
-    Trainer *trainer;
-    std::unique_ptr<QSignalSpy> finished, failed, samples, epochs;
-
-    TrainerHarness(const RunConfig &config, Trainer::Options options)
-        : trainer(new Trainer(config, options))
-    {
-        trainer->moveToThread(&thread);
-        QObject::connect(&thread, &QThread::started, trainer, &Trainer::run);
-        QObject::connect(&thread, &QThread::finished, trainer, &QObject::deleteLater);
-        finished = std::make_unique<QSignalSpy>(trainer, &Trainer::finished);
-        failed = std::make_unique<QSignalSpy>(trainer, &Trainer::failed);
-        samples = std::make_unique<QSignalSpy>(trainer, &Trainer::sampleReady);
-        epochs = std::make_unique<QSignalSpy>(trainer, &Trainer::epochFinished);
-    }
-    ~TrainerHarness()
-    {
-        trainer->requestCancel();
-        thread.quit();
-        thread.wait();
-    }
-    void start() { thread.start(); }
-    bool waitDone(int ms = 120000)
-    {
-        QElapsedTimer t;
-        t.start();
-        while (finished->isEmpty() && failed->isEmpty() && t.elapsed() < ms)
-            QTest::qWait(20);   // processes the queued signals; returns as soon as the run ends
-        return !finished->isEmpty() || !failed->isEmpty();
-    }
-    RunSummary summary() const { return finished->first().first().value<RunSummary>(); }
-    QString error() const { return failed->isEmpty() ? QString() : failed->first().first().toString(); }
-};
+using testtrainer::TrainerHarness;
 
 QJsonObject readJson(const QString &path)
 {
