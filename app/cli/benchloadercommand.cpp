@@ -152,7 +152,7 @@ int benchLoaderCommand(const QStringList &args)
     out[QStringLiteral("cache_bytes")] = lo.cache ? double(lo.cache->bytesUsed()) : 0.0;
     out[QStringLiteral("peak_rss_bytes")] = double(hostPeakRssBytes());
     if (parser.isSet(json)) {
-        printOut(QString::fromUtf8(QJsonDocument(out).toJson(QJsonDocument::Compact)) % QLatin1Char('\n'));
+        printOut(jsonLine(out));
     } else {
         printOut(QStringLiteral("%1 images in %2 s: %3 images/s (%4 workers, batch %5)\n")
                      .arg(images)

@@ -1,5 +1,6 @@
 #include "clicommon.h"
 
+#include <QJsonDocument>
 #include <QStringBuilder>
 
 #include <cstdio>
@@ -18,6 +19,11 @@ void printErr(const QString &text)
     const QByteArray utf8 = text.toUtf8();
     std::fwrite(utf8.constData(), 1, size_t(utf8.size()), stderr);
     std::fflush(stderr);
+}
+
+QString jsonLine(const QJsonObject &object)
+{
+    return QString::fromUtf8(QJsonDocument(object).toJson(QJsonDocument::Compact)) % QLatin1Char('\n');
 }
 
 int fail(const QString &message, int code)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QCommandLineParser>
+#include <QJsonObject>
 #include <QString>
 #include <QStringList>
 
@@ -15,6 +16,8 @@ enum ExitCode { Ok = 0, Failure = 1, Usage = 2 };
 int fail(const QString &message, int code = Failure);
 void printOut(const QString &text);   // stdout, as UTF-8, no newline added
 void printErr(const QString &text);   // stderr, as UTF-8, no newline added
+// One compact JSON object and a newline (the --json and --progress json output format).
+QString jsonLine(const QJsonObject &object);
 
 // Parses ARGS (the command's own arguments, without "leantune-cli" and the command name). Returns
 // an exit code when the command should stop now (--help printed: 0; a parse error printed: 2).

@@ -70,7 +70,7 @@ int exportCommand(const QStringList &args)
     if (!report)
         return fail(error);
     if (parser.isSet(json))
-        printOut(QString::fromUtf8(QJsonDocument(report->toJson()).toJson(QJsonDocument::Compact)) % QLatin1Char('\n'));
+        printOut(jsonLine(report->toJson()));
     else
         printOut(report->toText());
     return Ok;

@@ -161,7 +161,7 @@ int findBatchSizeCommand(const QStringList &args)
         if (!predictAt.empty())
             o[QStringLiteral("predictions")] = predictions;
         printOut(
-            QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact)) % QLatin1Char('\n'));
+            jsonLine(o));
         return Ok;
     }
     QString text;

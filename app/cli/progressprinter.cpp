@@ -49,7 +49,7 @@ void ProgressPrinter::onStarted(const QString &device, qint64 totalSteps, qint64
 void ProgressPrinter::onSample(const MetricsSample &s)
 {
     if (m_mode == Mode::Json) {
-        printOut(QString::fromUtf8(QJsonDocument(s.toJson()).toJson(QJsonDocument::Compact)) % QLatin1Char('\n'));
+        printOut(jsonLine(s.toJson()));
         return;
     }
     if (m_mode != Mode::Bar || !s.event.isEmpty())
@@ -114,7 +114,7 @@ void ProgressPrinter::onFinished(const RunSummary &s)
 {
     clearLine();
     if (m_mode == Mode::Json) {
-        printErr(QString::fromUtf8(QJsonDocument(s.toJson()).toJson(QJsonDocument::Compact)) % QLatin1Char('\n'));
+        printErr(jsonLine(s.toJson()));
         return;
     }
     QString text = QStringLiteral("%1: %2 steps, %3 epochs in %4 on %5\n")

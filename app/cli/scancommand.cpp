@@ -39,7 +39,7 @@ int scanCommand(const QStringList &args)
         return fail(error);
 
     if (parser.isSet(json)) {
-        printOut(QString::fromUtf8(QJsonDocument(index->toJson()).toJson(QJsonDocument::Compact)) % QLatin1Char('\n'));
+        printOut(jsonLine(index->toJson()));
         return Ok;
     }
     QString out;
