@@ -51,13 +51,19 @@ std::int64_t hostPeakRssBytes() { return readProcKb("/proc/self/status", "VmHWM:
 std::int64_t hostTotalMemoryBytes() { return readProcKb("/proc/meminfo", "MemTotal:"); }
 std::int64_t hostAvailableMemoryBytes() { return readProcKb("/proc/meminfo", "MemAvailable:"); }
 
-void useReturningHostAllocator()
+void usePredictableHostAllocator()
 {
 #ifdef __GLIBC__
     static std::once_flag once;
     std::call_once(once, [] {
-        mallopt(M_MMAP_THRESHOLD, 256 * 1024);   // a fixed value also turns the dynamic threshold off
-        mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+        // Fixed values (a fixed threshold also turns glibc's dynamic one off), so that host memory
+        // behaves the same in the planner's probe steps as in the run they predict. Blocks of 32 MiB
+        // and more are mapped and go back to the system when freed; smaller ones (most activations)
+        // are reused from the heap, whose free top is returned beyond 8 MiB. The earlier 256 KiB
+        // threshold returned every activation too, but its page faults halved CPU training speed
+        // (1,132 vs 2,138 img/s, smallcnn batch 64, 2 cores) for ~50 MiB less peak RSS.
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_TRIM_THRESHOLD, 8 << 20);
     });
 #endif
 }

@@ -16,11 +16,11 @@ std::int64_t hostAvailableMemoryBytes();
 // hostPeakRssBytes() afterwards measures the peak of what runs next. False when the reset is not
 // possible (then VmHWM keeps its old value).
 bool resetHostPeak();
-// Makes the process's host memory follow its live tensors (glibc): blocks of 256 KiB and more are
-// mapped and unmapped directly, and freed heap tops are trimmed above 1 MiB, instead of glibc's dynamic
-// threshold that keeps freed batches and activations in its arenas. Process-wide, idempotent; the
-// Trainer and the MemoryPlanner call it so that probes and runs behave alike and RSS stays bounded.
-void useReturningHostAllocator();
+// Fixes glibc's malloc thresholds (instead of its dynamic ones, which drift with what was freed) so
+// that host memory behaves alike in the MemoryPlanner's probes and in the runs they predict: blocks of
+// 32 MiB and more are mapped and returned on free, smaller ones are reused from the heap, and a freed
+// heap top above 8 MiB is trimmed. Process-wide, idempotent; the Trainer and the planner call it.
+void usePredictableHostAllocator();
 
 // Device memory figures; every field is -1 when not available (CPU-only build, or no such device).
 struct DeviceMemory {

@@ -215,7 +215,7 @@ bool Trainer::Private::setUp(QString *error)
     deviceName = *resolved;
     device = torch::Device(deviceName.toStdString());
     torch::set_num_threads(c.effectiveThreads());
-    useReturningHostAllocator();   // host RSS follows live tensors: bounded, and as the planner predicts
+    usePredictableHostAllocator();   // host RSS bounded, and as the planner predicts
     torch::manual_seed(c.seed);
     cv::setNumThreads(1);   // decode threads parallelize over files; OpenCV's own pool would compete
 
