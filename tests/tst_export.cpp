@@ -9,6 +9,7 @@
 #include "model/modelzoo_p.h"
 #include "prune/magnitudepruner_p.h"
 #include "train/checkpoint_p.h"
+#include "train/evaluator.h"
 #include "train/rundir.h"
 
 #include <QDir>
@@ -177,6 +178,40 @@ private Q_SLOTS:
         QVERIFY(f.open(QIODevice::ReadOnly));
         auto model = createModel(ModelSpec{QStringLiteral("smallcnn"), 28, 1, 3}, &error);
         QVERIFY2(loadModule(*model, f.readAll(), &error), qPrintable(error));
+    }
+
+    void exportedArchiveEvaluatesLikeItsRun()
+    {
+        ExportOptions o;
+        o.format = QStringLiteral("libtorch");
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("standalone.pt"));
+        QString error;
+        QVERIFY2(exportRun(m_run, o, &error), qPrintable(error));
+        // The archive carries the run's description: evaluate needs nothing but the file.
+        EvaluateOptions eo;
+        eo.device = QStringLiteral("cpu");
+        const auto fromRun = evaluateRun(m_run, m_data, eo, &error);
+        QVERIFY2(fromRun, qPrintable(error));
+        const auto fromFile = evaluateRun(o.outFile, m_data, eo, &error);
+        QVERIFY2(fromFile, qPrintable(error));
+        QCOMPARE(fromFile->images, 60);
+        QCOMPARE(fromFile->classes, fromRun->classes);
+        QCOMPARE(fromFile->confusion, fromRun->confusion);
+        QCOMPARE(fromFile->loss, fromRun->loss);
+
+        // A file that is no LeanTune export (here: the run's checked model.pt) is refused clearly.
+        error.clear();
+        QVERIFY(!evaluateRun(QDir(m_run).filePath(QStringLiteral("model.pt")), m_data, eo, &error));
+        QVERIFY2(error.contains(QLatin1String("is not a model exported by LeanTune")), qPrintable(error));
+
+        // And through the CLI.
+        QProcess p;
+        p.start(QStringLiteral(LEANTUNE_CLI_PATH), {QStringLiteral("evaluate"), o.outFile, QStringLiteral("--data"), m_data,
+                                                    QStringLiteral("--device"), QStringLiteral("cpu"), QStringLiteral("--json")});
+        QVERIFY(p.waitForFinished(120000));
+        QCOMPARE(p.exitCode(), 0);
+        const QJsonObject json = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+        QCOMPARE(json.value(QLatin1String("images")).toInt(), 60);
     }
 
     void sizeReportArithmetic()

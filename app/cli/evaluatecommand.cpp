@@ -11,9 +11,11 @@ int evaluateCommand(const QStringList &args)
 {
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
-        "Evaluate a trained run (its model.pt, or its newest valid checkpoint) on a data folder with the same "
-        "classes: accuracy, per-class accuracy and the confusion matrix."));
-    parser.addPositionalArgument(QStringLiteral("RUNDIR"), QStringLiteral("A run folder written by 'train'."));
+        "Evaluate a trained run (its model.pt, or its newest valid checkpoint) or a LibTorch archive exported from "
+        "one on a data folder with the same classes: accuracy, per-class accuracy and the confusion matrix."));
+    parser.addPositionalArgument(QStringLiteral("RUNDIR|MODEL"),
+                                 QStringLiteral("A run folder written by 'train', or a file written by "
+                                                "'export --format libtorch'."));
     const QCommandLineOption data(QStringLiteral("data"), QStringLiteral("Data folder to evaluate on."), QStringLiteral("DIR"));
     const QCommandLineOption json(QStringLiteral("json"), QStringLiteral("Print the report as JSON."));
     const QCommandLineOption device(QStringLiteral("device"), QStringLiteral("auto | cpu | cuda | cuda:N (default auto)."),
@@ -26,10 +28,10 @@ int evaluateCommand(const QStringList &args)
                                    QStringLiteral("N"), QStringLiteral("256"));
     for (const auto &o : {data, json, device, workers, threads, batch})
         parser.addOption(o);
-    if (const auto code = parseArguments(parser, QStringLiteral("evaluate"), QStringLiteral("RUNDIR --data DIR [--json]"), args))
+    if (const auto code = parseArguments(parser, QStringLiteral("evaluate"), QStringLiteral("RUNDIR|MODEL --data DIR [--json]"), args))
         return *code;
     if (parser.positionalArguments().size() != 1)
-        return fail(QStringLiteral("evaluate takes exactly one RUNDIR (see 'leantune-cli evaluate --help')"), Usage);
+        return fail(QStringLiteral("evaluate takes exactly one RUNDIR or MODEL (see 'leantune-cli evaluate --help')"), Usage);
     if (!parser.isSet(data))
         return fail(QStringLiteral("--data DIR is required"), Usage);
 

@@ -242,7 +242,7 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
         r.size.sparseBytes = sparseBytesOf(*graph);
         p.graph = std::move(graph);
     } else {
-        p.bytes = serializeModule(*p.model);
+        p.bytes = serializeModule(*p.model, QJsonDocument(p.run.toJson()).toJson(QJsonDocument::Compact));
         for (const auto &t : p.model->parameters()) {
             r.size.parameters += t.numel();
             r.size.nonzeroParameters += t.count_nonzero().item<std::int64_t>();
@@ -321,10 +321,9 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
             r.reference = int8 ? QStringLiteral("LibTorch run of the int8 graph (dequantized weights)")
                                : QStringLiteral("the trained LibTorch model");
         } else {
-            ModelSpec spec = p.run.config.model;
-            spec.classes = int(p.run.classNames.size());
-            reloaded = createModel(spec, &loadError);
-            if (!reloaded || !loadModule(*reloaded, p.bytes, &loadError))
+            RunInfo described;
+            reloaded = loadExportedModel(p.bytes, options.outFile, &described, &loadError);
+            if (!reloaded)
                 return fail(QStringLiteral("the exported LibTorch archive does not load: %1").arg(loadError));
             reloaded->eval();
             r.runtime = QStringLiteral("LibTorch (fresh zoo model loaded from the archive)");

@@ -101,11 +101,27 @@ std::optional<QByteArray> readCheckedFile(const QString &path, QString *error)
     return payload;
 }
 
-QByteArray serializeModule(const torch::nn::Module &module)
+QByteArray serializeModule(const torch::nn::Module &module, const QByteArray &description)
 {
     torch::serialize::OutputArchive archive;
     module.save(archive);
+    if (!description.isEmpty())
+        archive.write(kDescriptionKey, c10::IValue(description.toStdString()));
     return archiveBytes(archive);
+}
+
+QByteArray archiveDescription(const QByteArray &bytes)
+{
+    try {
+        torch::serialize::InputArchive archive;
+        loadArchive(archive, bytes);
+        c10::IValue value;
+        if (!archive.try_read(kDescriptionKey, value) || !value.isString())
+            return {};
+        return QByteArray::fromStdString(value.toStringRef());
+    } catch (const std::exception &) {
+        return {};
+    }
 }
 
 bool loadModule(torch::nn::Module &module, const QByteArray &bytes, QString *error)

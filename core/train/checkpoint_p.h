@@ -29,9 +29,14 @@ bool writeCheckedFile(const QString &path, const QByteArray &payload, QString *e
 std::optional<QByteArray> readCheckedFile(const QString &path, QString *error);
 
 // Serializes a module's parameters and buffers (torch archive bytes) and loads them back into a
-// module of the same architecture.
-QByteArray serializeModule(const torch::nn::Module &module);
+// module of the same architecture. A non-empty DESCRIPTION (UTF-8, e.g. the run's config.json) is
+// stored beside them under kDescriptionKey, which makes the archive self-describing; module loading
+// ignores it.
+inline constexpr const char *kDescriptionKey = "leantune_description";
+QByteArray serializeModule(const torch::nn::Module &module, const QByteArray &description = {});
 bool loadModule(torch::nn::Module &module, const QByteArray &bytes, QString *error);
+// The description stored by serializeModule; empty when there is none (or BYTES is no archive).
+QByteArray archiveDescription(const QByteArray &bytes);
 
 bool saveCheckpoint(const QString &path, const torch::nn::Module &model, const torch::optim::Optimizer &optimizer,
                     const std::vector<torch::Tensor> &masks, const CheckpointState &state, QString *error);

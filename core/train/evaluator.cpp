@@ -6,6 +6,8 @@
 #include "train/runconfig.h"
 
 #include <QDir>
+#include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QStringBuilder>
 #include <QTextStream>
@@ -117,9 +119,25 @@ std::optional<EvaluationReport> evaluateRun(const QString &runDir, const QString
                                             const EvaluateOptions &options, QString *error)
 {
     try {
-        const std::optional<RunInfo> run = readRunInfo(runDir, error);
-        if (!run)
-            return std::nullopt;
+        // A run folder, or a LibTorch archive exported from one (it carries the run's description).
+        std::optional<RunInfo> run;
+        std::shared_ptr<ClassifierImpl> model;
+        if (QFileInfo(runDir).isFile()) {
+            QFile file(runDir);
+            if (!file.open(QIODevice::ReadOnly)) {
+                if (error)
+                    *error = QStringLiteral("cannot read %1: %2").arg(runDir, file.errorString());
+                return std::nullopt;
+            }
+            run.emplace();
+            model = loadExportedModel(file.readAll(), runDir, &*run, error);
+            if (!model)
+                return std::nullopt;
+        } else {
+            run = readRunInfo(runDir, error);
+            if (!run)
+                return std::nullopt;
+        }
         QString scanError;
         const std::optional<DatasetIndex> index = scanDataset(dataDir, {}, &scanError);
         if (!index) {
@@ -141,7 +159,8 @@ std::optional<EvaluationReport> evaluateRun(const QString &runDir, const QString
         torch::set_num_threads(threads);
         const torch::Device device(deviceName->toStdString());
 
-        std::shared_ptr<ClassifierImpl> model = loadRunModel(*run, error);
+        if (!model)
+            model = loadRunModel(*run, error);
         if (!model)
             return std::nullopt;
         model->to(device);

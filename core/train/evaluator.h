@@ -31,7 +31,8 @@ struct EvaluateOptions {
 };
 
 // Loads RUNDIR's trained model (model.pt, else the newest valid checkpoint) and evaluates it on
-// DATADIR, whose class folders must match the run's. std::nullopt + *error on any failure.
+// DATADIR, whose class folders must match the run's. RUNDIR may also be a LibTorch archive written
+// by `export --format libtorch` (self-describing). std::nullopt + *error on any failure.
 std::optional<EvaluationReport> evaluateRun(const QString &runDir, const QString &dataDir,
                                             const EvaluateOptions &options, QString *error);
 

@@ -41,15 +41,31 @@ std::optional<RunInfo> readRunInfo(const QString &runDir, QString *error)
             *error = QStringLiteral("%1 is not valid JSON: %2").arg(info.configFile(), parseError.errorString());
         return std::nullopt;
     }
-    std::optional<RunConfig> config = RunConfig::fromJson(doc.object(), error);
+    std::optional<RunInfo> parsed = RunInfo::fromJson(doc.object(), info.configFile(), error);
+    if (parsed)
+        parsed->runDir = runDir;
+    return parsed;
+}
+
+QJsonObject RunInfo::toJson() const
+{
+    QJsonObject o = config.toJson();
+    o[QStringLiteral("class_names")] = QJsonArray::fromStringList(classNames);
+    return o;
+}
+
+std::optional<RunInfo> RunInfo::fromJson(const QJsonObject &o, const QString &source, QString *error)
+{
+    RunInfo info;
+    std::optional<RunConfig> config = RunConfig::fromJson(o, error);
     if (!config)
         return std::nullopt;
     info.config = *config;
-    for (const QJsonValue &v : doc.object().value(QLatin1String("class_names")).toArray())
+    for (const QJsonValue &v : o.value(QLatin1String("class_names")).toArray())
         info.classNames << v.toString();
     if (info.classNames.size() < 2 || info.classNames.size() != info.config.model.classes) {
         if (error)
-            *error = QStringLiteral("%1 lists no valid class names").arg(info.configFile());
+            *error = QStringLiteral("%1 lists no valid class names").arg(source);
         return std::nullopt;
     }
     return info;
@@ -57,10 +73,8 @@ std::optional<RunInfo> readRunInfo(const QString &runDir, QString *error)
 
 bool writeRunInfo(const RunInfo &info, QString *error)
 {
-    QJsonObject o = info.config.toJson();
-    o[QStringLiteral("class_names")] = QJsonArray::fromStringList(info.classNames);
     QSaveFile file(info.configFile());
-    if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(o).toJson()) < 0 || !file.commit()) {
+    if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(info.toJson()).toJson()) < 0 || !file.commit()) {
         if (error)
             *error = QStringLiteral("cannot write %1: %2").arg(info.configFile(), file.errorString());
         return false;
@@ -135,6 +149,35 @@ std::shared_ptr<ClassifierImpl> loadRunModel(const RunInfo &run, QString *error)
         *error = lastError.isEmpty() ? QStringLiteral("run folder %1 has no trained model (no model.pt, no checkpoint)").arg(run.runDir)
                                      : lastError;
     return nullptr;
+}
+
+std::shared_ptr<ClassifierImpl> loadExportedModel(const QByteArray &bytes, const QString &file, RunInfo *run,
+                                                  QString *error)
+{
+    const QByteArray description = archiveDescription(bytes);
+    if (description.isEmpty()) {
+        if (error)
+            *error = QStringLiteral("%1 is not a model exported by LeanTune (export it with "
+                                    "'leantune-cli export RUNDIR --format libtorch', or pass the run folder)")
+                         .arg(file);
+        return nullptr;
+    }
+    QJsonParseError parseError;
+    const QJsonDocument doc = QJsonDocument::fromJson(description, &parseError);
+    std::optional<RunInfo> info
+        = doc.isObject() ? RunInfo::fromJson(doc.object(), file, error) : std::nullopt;
+    if (!info) {
+        if (error && !doc.isObject())
+            *error = QStringLiteral("%1: the stored run description is not valid JSON").arg(file);
+        return nullptr;
+    }
+    ModelSpec spec = info->config.model;
+    spec.classes = int(info->classNames.size());
+    std::shared_ptr<ClassifierImpl> model = createModel(spec, error);
+    if (!model || !loadModule(*model, bytes, error))
+        return nullptr;
+    *run = *info;
+    return model;
 }
 
 } // namespace leantune

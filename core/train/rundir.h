@@ -2,6 +2,7 @@
 
 #include "train/runconfig.h"
 
+#include <QJsonObject>
 #include <QString>
 #include <QStringList>
 
@@ -20,6 +21,12 @@ struct RunInfo {
     QString summaryFile() const;
     QString modelFile() const;
     QString checkpointDir() const;
+
+    // config.json's content: the RunConfig plus "class_names".
+    QJsonObject toJson() const;
+    // From such an object; SOURCE names where it came from in the error. std::nullopt + *error
+    // when it is not a valid run description.
+    static std::optional<RunInfo> fromJson(const QJsonObject &o, const QString &source, QString *error);
 };
 
 // Reads RUNDIR/config.json (written by the trainer). std::nullopt + *error when missing or invalid.
