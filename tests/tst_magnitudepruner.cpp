@@ -56,6 +56,7 @@ private Q_SLOTS:
     void leavesBiasesAndBatchNormUntouched();
     void doesNotPruneDepthwiseKernels();
     void masksKeepPrunedWeightsZeroAfterOptimizerStep();
+    void classifierStaysDenseButCountsInTheMeasuredSparsity();
     void stepFollowsScheduleGating();
     void stepFollowsPolynomialTargets();
     void measuredSparsityIsElementWeighted();
@@ -192,8 +193,9 @@ void TestMagnitudePruner::leavesBiasesAndBatchNormUntouched()
     const auto prunable = pruner.prunableNames();
     std::size_t i = 0;
     for (const auto &item : net.named_parameters()) {
-        const bool pruned =
-            std::find(prunable.begin(), prunable.end(), item.key()) != prunable.end();
+        // fc is the classifier: listed (it has a mask) but kept dense.
+        const bool pruned = item.key() != "fc.weight"
+            && std::find(prunable.begin(), prunable.end(), item.key()) != prunable.end();
         if (pruned)
             QVERIFY2(zeros(item.value()) > 0, item.key().c_str());
         else
@@ -246,8 +248,29 @@ void TestMagnitudePruner::masksKeepPrunedWeightsZeroAfterOptimizerStep()
             const torch::Tensor weight = net->named_parameters()[names[i]].detach();
             QVERIFY(torch::equal(weight * (1 - masks[i]), torch::zeros_like(weight)));
         }
-        QVERIFY(qAbs(pruner.measuredSparsity() - 0.6) < 0.01);
+        // 60 % of the first layer's 600 weights; the classifier's 150 stay dense and count.
+        QVERIFY(qAbs(pruner.measuredSparsity() - 0.6 * 600.0 / 750.0) < 0.01);
     }
+}
+
+void TestMagnitudePruner::classifierStaysDenseButCountsInTheMeasuredSparsity()
+{
+    torch::nn::Sequential net(torch::nn::Linear(20, 30), torch::nn::ReLU(), torch::nn::Linear(30, 5));
+    MagnitudePruner pruner(*net, PruningSchedule());
+    pruner.updateMasks(0.8);
+    pruner.applyMasks();
+    const auto layers = pruner.layerSparsity();
+    QCOMPARE(int(layers.size()), 2);
+    QCOMPARE(layers[0].zeros, std::int64_t(480));   // 600 weights, keep round(600 · 0.2) = 120
+    QCOMPARE(layers[1].name, QStringLiteral("2.weight"));
+    QCOMPARE(layers[1].zeros, std::int64_t(0));
+    QCOMPARE(zeros(net[2]->as<torch::nn::Linear>()->weight), std::int64_t(0));
+    QCOMPARE(pruner.measuredSparsity(), 480.0 / 750.0);
+    // Channel granularity keeps it dense too (its rows are the classes).
+    MagnitudePruner channels(*net, PruningSchedule(), leantune::PruneGranularity::Channel);
+    channels.updateMasks(0.5);
+    QCOMPARE(channels.layerSparsity()[1].zeros, std::int64_t(0));
+    QCOMPARE(channels.layerSparsity()[0].zeros, std::int64_t(15 * 20));
 }
 
 void TestMagnitudePruner::stepFollowsScheduleGating()

@@ -23,8 +23,9 @@ struct LayerSparsity {
 // linear rows) ranked by L1 norm, so an exporter can remove them physically.
 enum class PruneGranularity { Weight, Channel };
 
-// Unstructured magnitude pruning of conv and linear weights. Biases, BatchNorm parameters and
-// depthwise kernels (groups == in_channels > 1) are never pruned. Per tensor, keeps the
+// Unstructured magnitude pruning of conv and linear weights. Biases, BatchNorm parameters,
+// depthwise kernels (groups == in_channels > 1) and the classifier (the last linear layer, unless it
+// is the only prunable layer) are never pruned; the classifier still counts in measuredSparsity(). Per tensor, keeps the
 // k = max(round(n·(1−s)), 1) largest magnitudes; elements tied with the k-th largest are kept too.
 //
 // Channel granularity: per layer, keeps the k = max(round(C·(1−s)), 1) output channels with the
@@ -52,7 +53,7 @@ public:
     const PruningSchedule &schedule() const { return m_schedule; }
     PruneGranularity granularity() const { return m_granularity; }
     double targetSparsity() const { return m_target; }   // target of the last mask update
-    // Measured sparsity over all prunable tensors: 1 − mean(mask).
+    // Measured sparsity over all conv and linear weights (the dense classifier included): 1 − mean(mask).
     double measuredSparsity() const;
     std::vector<LayerSparsity> layerSparsity() const;
     std::vector<std::string> prunableNames() const;
@@ -70,6 +71,7 @@ private:
         torch::Tensor weight;   // shares storage with the model's parameter
         torch::Tensor mask;     // same shape, float 0/1 on the weight's device
         bool channelPrunable = false;   // Channel granularity: prune whole output channels
+        bool keepDense = false;         // the classifier: its mask stays all ones
         torch::Tensor bias;             // zeroed with its channel (undefined when none)
         torch::Tensor bnWeight;         // the following BatchNorm's γ and β (undefined when none)
         torch::Tensor bnBias;
