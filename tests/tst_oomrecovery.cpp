@@ -168,6 +168,54 @@ private Q_SLOTS:
         QCOMPARE(h.log().count(QStringLiteral("out of memory at step 1")), 4);
     }
 
+    void outOfMemoryInValidationSplitsItsBatches()
+    {
+        RunConfig c = baseConfig(QStringLiteral("run-val-plain"));
+        c.epochs = 1;
+        TrainerHarness plain(c, {});
+        QVERIFY(plain.run());
+        QVERIFY2(plain.failed->isEmpty(), qPrintable(plain.error()));
+
+        // Every evaluation forward pass of more than 4 images runs out of memory.
+        auto sizes = std::make_shared<std::vector<std::int64_t>>();
+        Trainer::Options o;
+        o.beforeEvalForward = [sizes](std::int64_t images) {
+            sizes->push_back(images);
+            TORCH_CHECK_WITH(OutOfMemoryError, images <= 4, "CUDA out of memory (injected in evaluation)");
+        };
+        c.outDir = m_dir.filePath(QStringLiteral("run-val-oom"));
+        c.testDir = m_data;
+        TrainerHarness h(c, o);
+        QVERIFY(h.run());
+        QVERIFY2(h.failed->isEmpty(), qPrintable(h.error() + QLatin1Char('\n') + h.log()));
+        const RunSummary s = h.summary();
+        QCOMPARE(s.status, QStringLiteral("finished"));
+        // The same model and images as the plain run: the split passes give the same accuracy.
+        QCOMPARE(s.valAccuracy, plain.summary().valAccuracy);
+        QVERIFY(qAbs(s.valLoss - plain.summary().valLoss) < 1e-5);
+        QVERIFY(s.testAccuracy > 0.0);
+        // Validation (30 images, one batch): 30 fails, 15 fails, 8 fails, then chunks of 4 (8 passes);
+        // the test pass starts from 4 right away: three recoveries in all.
+        QCOMPARE(s.oomRecoveries, 3);
+        QCOMPARE(sizes->at(0), std::int64_t(30));
+        QCOMPARE(sizes->at(1), std::int64_t(15));
+        QCOMPARE(sizes->at(2), std::int64_t(8));
+        for (std::size_t i = 3; i < sizes->size(); ++i)
+            QVERIFY(sizes->at(i) <= 4);
+        QVERIFY2(h.log().contains(QStringLiteral("out of memory in the validation pass")), qPrintable(h.log()));
+        QVERIFY(!h.log().contains(QStringLiteral("out of memory in the test pass")));
+
+        // A single image that does not fit is an error, not an endless loop.
+        Trainer::Options never;
+        never.beforeEvalForward
+            = [](std::int64_t) { TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory (injected)"); };
+        c.outDir = m_dir.filePath(QStringLiteral("run-val-never"));
+        TrainerHarness fails(c, never);
+        QVERIFY(fails.run());
+        QVERIFY(fails.finished->isEmpty());
+        QVERIFY2(fails.error().contains(QStringLiteral("out of memory")), qPrintable(fails.error()));
+    }
+
     void otherTorchErrorsAreNotTakenForOutOfMemory()
     {
         Trainer::Options o;

@@ -4,6 +4,8 @@
 #include "train/checkpoint_p.h"
 #include "train/rundir_p.h"
 #include "train/runconfig.h"
+#include "train/stepprobe_p.h"
+#include "metrics/memoryprobe.h"
 
 #include <QDir>
 #include <QFile>
@@ -16,11 +18,13 @@
 namespace leantune {
 
 bool evaluateModel(ClassifierImpl &model, StreamingLoader &loader, int classes, const torch::Device &device,
-                   EvaluationReport *report, const std::atomic_bool *cancel)
+                   EvaluationReport *report, const std::atomic_bool *cancel,
+                   const std::function<void(std::int64_t images)> &beforeForward)
 {
     torch::NoGradGuard noGrad;
     model.eval();
     report->confusion = QVector<QVector<int>>(classes, QVector<int>(classes, 0));
+    report->oomRecoveries = 0;   // report->chunk is where the caller starts (0: whole batches)
     double lossSum = 0.0;
     std::int64_t count = 0, correct = 0;
     loader.startEpoch(0);
@@ -35,7 +39,28 @@ bool evaluateModel(ClassifierImpl &model, StreamingLoader &loader, int classes, 
             continue;
         const torch::Tensor x = batch->images.to(device, /*non_blocking=*/true);
         const torch::Tensor y = batch->labels.to(device);
-        const torch::Tensor logits = model.forward(x).to(torch::kFloat32);
+        const std::int64_t n = x.size(0);
+        torch::Tensor logits;
+        for (;;) {
+            const std::int64_t step = report->chunk > 0 ? std::min<std::int64_t>(report->chunk, n) : n;
+            try {
+                std::vector<torch::Tensor> parts;
+                for (std::int64_t off = 0; off < n; off += step) {
+                    const std::int64_t len = std::min(step, n - off);
+                    if (beforeForward)
+                        beforeForward(len);
+                    parts.push_back(model.forward(len == n ? x : x.narrow(0, off, len)).to(torch::kFloat32));
+                }
+                logits = parts.size() == 1 ? parts.front() : torch::cat(parts);
+                break;
+            } catch (const c10::Error &e) {
+                if (!isOutOfMemoryError(e) || step <= 1)
+                    throw;
+                emptyDeviceCache();
+                report->chunk = int((step + 1) / 2);
+                ++report->oomRecoveries;
+            }
+        }
         lossSum += torch::nn::functional::cross_entropy(
                        logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                        .item<double>();

@@ -18,6 +18,8 @@ struct EvaluationReport {
     double loss = 0.0;                  // mean cross-entropy
     QVector<double> perClassAccuracy;   // -1 for classes without images
     QVector<QVector<int>> confusion;    // [true][predicted]
+    int oomRecoveries = 0;              // out-of-memory errors recovered from by splitting batches
+    int chunk = 0;                      // images per forward pass after them; 0 = whole batches
 
     QJsonObject toJson() const;
     QString toText() const;             // a readable table for the terminal

@@ -125,6 +125,7 @@ struct Trainer::Private {
     int microBatch = 0;                 // images per forward/backward; 0 = whole batches
     int queueDepth = 4;                 // loader queue depth (bounded by a host budget)
     int evalBatch = 256;                // evaluation batch size
+    int evalChunk = 0;                  // images per evaluation forward pass after an OOM; 0 = whole batches
     int oomRecoveries = 0;
     std::int64_t predictedPeak = -1;    // planner's predicted peak (bytes), -1 when not planned
     std::int64_t cacheBudget = -1;      // decoded-cache bytes a host budget leaves; -1: the cache's default
@@ -138,6 +139,8 @@ struct Trainer::Private {
     bool recoverFromOutOfMemory(std::int64_t micro, std::int64_t batchImages, const c10::Error &e,
                                 std::int64_t stepsPerEpoch, QString *error);
     bool trainEpoch(std::int64_t totalSteps, std::int64_t stepsPerEpoch, QString *error);
+    // A validation or test pass (WHAT names it in the log); out-of-memory errors split its batches.
+    bool evaluate(StreamingLoader &loader, const QString &what, EvaluationReport *report);
     MetricsSample makeSample(const ThroughputMeter::Interval &interval, std::int64_t stepsPerEpoch) const;
     void emitSample(MetricsSample sample);
     bool checkpoint(QString *error);
@@ -507,6 +510,22 @@ bool Trainer::Private::recoverFromOutOfMemory(std::int64_t micro, std::int64_t b
     return true;
 }
 
+bool Trainer::Private::evaluate(StreamingLoader &loader, const QString &what, EvaluationReport *report)
+{
+    report->chunk = evalChunk;
+    const bool done = evaluateModel(*model, loader, int(classes.size()), device, report, &q->m_cancel,
+                                    q->m_options.beforeEvalForward);
+    if (report->oomRecoveries > 0) {
+        oomRecoveries += report->oomRecoveries;
+        evalChunk = report->chunk;
+        Q_EMIT q->logMessage(QStringLiteral("out of memory in the %1 pass; emptied the cache and continued with "
+                                            "%2 images per forward pass")
+                                 .arg(what)
+                                 .arg(evalChunk));
+    }
+    return done;
+}
+
 MetricsSample Trainer::Private::makeSample(const ThroughputMeter::Interval &interval, std::int64_t stepsPerEpoch) const
 {
     MetricsSample s;
@@ -676,7 +695,7 @@ bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPer
 
     // End of the epoch: validate, checkpoint, report.
     EvaluationReport val;
-    if (!evaluateModel(*model, *valLoader, int(classes.size()), device, &val, &q->m_cancel))
+    if (!evaluate(*valLoader, QStringLiteral("validation"), &val))
         return true;
     lastValAccuracy = val.accuracy;
     lastValLoss = val.loss;
@@ -746,7 +765,7 @@ void Trainer::run()
         } else {
             if (d.testLoader) {
                 EvaluationReport test;
-                evaluateModel(*d.model, *d.testLoader, int(d.classes.size()), d.device, &test, &m_cancel);
+                d.evaluate(*d.testLoader, QStringLiteral("test"), &test);
                 summary.testAccuracy = test.accuracy;
             }
             if (!writeCheckedFile(d.run.modelFile(), serializeModule(*d.model), &error)) {

@@ -41,6 +41,9 @@ public:
         // taken (from 1) and the micro-batch size; it may throw (c10::OutOfMemoryError) to inject a
         // failure. Empty in real runs.
         std::function<void(std::int64_t step, int microBatch)> beforeForward = nullptr;
+        // Test hook: the same before each forward pass of the validation and test passes, with the
+        // number of images.
+        std::function<void(std::int64_t images)> beforeEvalForward = nullptr;
     };
 
     explicit Trainer(RunConfig config, Options options, QObject *parent = nullptr);
