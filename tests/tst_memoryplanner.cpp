@@ -80,16 +80,18 @@ private Q_SLOTS:
         QCOMPARE(p.predictPeak(64), 100 * MiB + 64 * MiB + 5 * 64 * 4096);
         QCOMPARE(p.predictPeak(64, 16), 100 * MiB + 16 * MiB + 5 * 64 * 4096);
         QCOMPARE(p.predictPeak(64, 0, 1), 100 * MiB + 64 * MiB + 2 * 64 * 4096);
-        // An evaluation pass at 256 images that needs more than training at 64 sets the peak.
+        // Evaluation runs at the training batch size; when it needs more, it sets the peak.
         p.eval.fixedBytes = 100.0 * MiB;
-        p.eval.perImageBytes = 0.5 * MiB;
+        p.eval.perImageBytes = 1.5 * MiB;
         p.eval.points = 3;
-        QCOMPARE(MemoryPlanner::evalBatchFor(64), 256);
+        QCOMPARE(MemoryPlanner::evalBatchFor(64), 64);
         QCOMPARE(MemoryPlanner::evalBatchFor(512), 512);
-        QCOMPARE(p.predictPeak(64), 100 * MiB + 128 * MiB + 5 * 256 * 4096);
-        // A device plan has no loader term.
+        QCOMPARE(p.predictPeak(64), 100 * MiB + 96 * MiB + 5 * 64 * 4096);
+        // An explicit evaluation batch is taken as given.
+        QCOMPARE(p.predictPeak(64, 0, -1, 128), 100 * MiB + 192 * MiB + 5 * 128 * 4096);
+        // A device plan has no loader term (here evaluation at 512 needs more than training).
         p.onDevice = true;
-        QCOMPARE(p.predictPeak(512), 100 * MiB + 512 * MiB);
+        QCOMPARE(p.predictPeak(512), 100 * MiB + 768 * MiB);
     }
 
     void fittingKeepsWholeBatchesWhenTheyFit()

@@ -78,8 +78,11 @@ public:
 
     // Least-squares line through the probes (needs two distinct batch sizes for a valid fit).
     static MemoryFit fitLinear(const std::vector<MemoryProbe> &probes);
-    // The evaluation batch the Trainer uses for training batch BATCH.
-    static int evalBatchFor(int batch) { return batch > 256 ? batch : 256; }
+    // The evaluation batch the Trainer uses for training batch BATCH: the same, so that the pass
+    // without gradients never sets the peak. (At 256, smallcnn's end-of-epoch validation added
+    // 60-100 MiB to a 240 MiB training peak on 28 px Fashion-MNIST, and that peak varied by 40 MiB
+    // from run to run.)
+    static int evalBatchFor(int batch) { return batch; }
     // The largest micro-batch (halving) and queue depth (≤ QUEUE) whose predicted peak stays ≤
     // LIMIT, with evaluation batches of at most EVAL_BATCH images (0: evalBatchFor(batch)).
     static MemoryFitting fitToLimit(
