@@ -1,23 +1,33 @@
 // RunConfigDialog: data-driven validation (what blocks Start, what only warns), the schedule preview
 // against the engine's schedule (leantune-cli schedule) and the reference values, steps per epoch as
-// the engine splits the data, the command line (run for real), and remembered settings.
+// the engine splits the data, the command line (run for real), remembered settings, and the batch-size
+// finder button (its answer in the field, as BatchSizeFinder::find gives it). Set
+// LEANTUNE_SCREENSHOT_DIR to save the dialog with the finder's note as a PNG.
 
 #include "guitestdata.h"
 
 #include "dataset/datasplit.h"
 #include "dialogs/runconfigdialog.h"
+#include "metrics/bytesize.h"
 #include "prune/pruningschedule.h"
+#include "train/batchsizefinder.h"
+#include "train/memoryplanner.h"
 
 #include <QComboBox>
+#include <QDir>
 #include <QDoubleSpinBox>
 #include <QFileInfo>
+#include <QLabel>
 #include <QLineEdit>
 #include <QProcess>
 #include <QPushButton>
+#include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <thread>
 
 using namespace leantune;
 
@@ -41,6 +51,16 @@ void setField(QWidget *dialog, const QString &name, const QVariant &value)
         e->setText(value.toString());
     else
         QFAIL("unknown field type");
+}
+
+// With LEANTUNE_SCREENSHOT_DIR set, saves WIDGET there as NAME.png (to look at the dialog).
+void screenshot(QWidget *widget, const char *name)
+{
+    const QString dir = qEnvironmentVariable("LEANTUNE_SCREENSHOT_DIR");
+    if (dir.isEmpty())
+        return;
+    QDir().mkpath(dir);
+    QVERIFY(widget->grab().save(QDir(dir).filePath(QLatin1String(name) + QStringLiteral(".png"))));
 }
 
 using Fields = QList<QPair<QString, QVariant>>;
@@ -341,6 +361,117 @@ private Q_SLOTS:
         c.device = QStringLiteral("cuda:1");
         dialog.setConfig(c);
         QCOMPARE(dialog.config().device, QStringLiteral("cuda:1"));
+    }
+
+    // "Find..." on the CPU under a host budget: the search runs on a worker thread (Start waits), and
+    // the field takes the finder's answer with its predicted peak.
+    void findButtonPutsTheFindersAnswerInTheField()
+    {
+        RunConfig c = base();
+        c.model.name = QStringLiteral("smallcnn");
+        c.model.inputSize = 32;
+        c.model.channels = 1;
+        c.threads = 1;
+        c.batchSize = 8;
+        // A budget with room for about 150 images above the fixed part (as in tst_batchsizefinder).
+        QString error;
+        const std::optional<MemoryPlan> plan = MemoryPlanner::probe(c, &error);
+        QVERIFY2(plan, qPrintable(error));
+        c.memoryBudgetBytes = std::int64_t(double(plan->predictPeak(150, 0, -1, 150)) / 0.9);
+
+        RunConfigDialog dialog;
+        dialog.setConfig(c);
+        // Class counts as the browser gives them: three classes, many images (the cap stays far away).
+        dialog.setClassCounts({1000, 1000, 1000});
+        const RunConfig same = dialog.finderConfig();
+        QCOMPARE(same.model.name, c.model.name);
+        QCOMPARE(same.model.inputSize, c.model.inputSize);
+        QCOMPARE(same.model.classes, 3);
+        QCOMPARE(same.device, QStringLiteral("cpu"));
+        QCOMPARE(same.memoryBudgetBytes, c.memoryBudgetBytes);
+        QCOMPARE(dialog.finderMaxSamples(), dialog.trainImages());
+
+        // The finder called directly with the dialog's configuration, on a worker thread as the
+        // dialog calls it.
+        std::optional<BatchSizeReport> direct;
+        std::thread([&] { direct = BatchSizeFinder::find(same, dialog.finderMaxSamples(), &error); }).join();
+        QVERIFY2(direct, qPrintable(error));
+
+        dialog.show();
+        auto *find = dialog.findChild<QPushButton *>(QStringLiteral("findBatchSize"));
+        QVERIFY(find);
+        QSignalSpy found(&dialog, &RunConfigDialog::batchSizeFound);
+        find->click();
+        QVERIFY(dialog.isFindingBatchSize());
+        QVERIFY(!find->isEnabled());
+        QVERIFY(!dialog.startButton()->isEnabled());
+        QVERIFY(dialog.batchNoteText().contains(QStringLiteral("probing")));
+        QTRY_COMPARE_WITH_TIMEOUT(found.count(), 1, 120000);
+        QVERIFY2(found.first().first().toBool(), qPrintable(dialog.batchNoteText()));
+        QVERIFY(find->isEnabled());
+        QVERIFY(dialog.canStart() && dialog.startButton()->isEnabled());
+
+        const std::optional<BatchSizeReport> report = dialog.batchSizeReport();
+        QVERIFY(report);
+        QCOMPARE(dialog.config().batchSize, report->search.batchSize);
+        QCOMPARE(report->search.capacityBytes, c.memoryBudgetBytes);
+        QVERIFY(!report->search.capped);
+        QVERIFY(report->predictedPeakBytes <= report->search.limitBytes);
+        const QString note = dialog.batchNoteText();
+        QVERIFY2(note.contains(QStringLiteral("fits: predicted peak %1 of %2")
+                                   .arg(formatBytes(report->predictedPeakBytes), formatBytes(c.memoryBudgetBytes))),
+                 qPrintable(note));
+
+        // The same answer as the direct call, up to what a fresh probe of the process's host memory
+        // moves (its fixed part and slope by a few MiB: answers of 150 to 210 for this budget were
+        // seen; see tst_batchsizefinder): by the direct call's own plan, the two batch sizes need
+        // peaks within 10 % of the budget of each other.
+        const int inDialog = report->search.batchSize, directly = direct->search.batchSize;
+        qInfo("finder: %d in the dialog, %d directly", inDialog, directly);
+        const std::int64_t apart = std::abs(direct->plan.predictPeak(inDialog, 0, -1, inDialog)
+                                            - direct->plan.predictPeak(directly, 0, -1, directly));
+        QVERIFY2(apart <= c.memoryBudgetBytes / 10,
+                 qPrintable(QStringLiteral("%1 vs %2: %3 apart").arg(inDialog).arg(directly).arg(formatBytes(apart))));
+
+        screenshot(&dialog, "runconfig-finder");
+
+        // Editing the batch by hand retires the note.
+        setField(&dialog, QStringLiteral("batchSize"), inDialog + 1);
+        QVERIFY(dialog.batchNoteText().isEmpty());
+    }
+
+    void findButtonSaysInlineWhenNothingFits()
+    {
+        RunConfig c = base();
+        c.model.inputSize = 32;
+        c.threads = 1;
+        c.batchSize = 24;
+        c.memoryBudgetBytes = 1 << 20;   // 1 MiB: less than the process itself
+        RunConfigDialog dialog;
+        dialog.setConfig(c);
+        dialog.show();
+        QSignalSpy found(&dialog, &RunConfigDialog::batchSizeFound);
+        dialog.findChild<QPushButton *>(QStringLiteral("findBatchSize"))->click();
+        QTRY_COMPARE_WITH_TIMEOUT(found.count(), 1, 120000);
+        QCOMPARE(found.first().first().toBool(), false);
+        QVERIFY(!dialog.batchSizeReport());
+        QVERIFY2(dialog.batchNoteText().startsWith(QStringLiteral("No batch size found: ")), qPrintable(dialog.batchNoteText()));
+        QVERIFY(dialog.findChild<QLabel *>(QStringLiteral("batchNote"))->styleSheet().contains(QStringLiteral("#b00020")));
+        QCOMPARE(dialog.config().batchSize, 24);   // unchanged
+        screenshot(&dialog, "runconfig-finder-error");
+    }
+
+    // Closing the dialog while the finder runs stops its search and joins the worker.
+    void destroyedWhileFinding()
+    {
+        auto *dialog = new RunConfigDialog;
+        RunConfig c = base();
+        c.threads = 1;
+        dialog->setConfig(c);
+        dialog->findBatchSize();
+        QVERIFY(dialog->isFindingBatchSize());
+        delete dialog;
+        QCoreApplication::processEvents();
     }
 };
 

@@ -4,7 +4,9 @@
 #include "dataset/datasetbrowser.h"
 #include "dataset/idximporter.h"
 #include "dataset/sampledata.h"
+#include "dialogs/exportdialog.h"
 #include "dialogs/runconfigdialog.h"
+#include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
 #include "runs/runhistorywidget.h"
 #include "runs/trainingsession.h"
@@ -544,16 +546,19 @@ void MainWindow::exportModel()
                                  tr("There is no trained model to export yet: finish a run, or select one in the run history."));
         return;
     }
-    const QString target = QFileDialog::getSaveFileName(this, tr("Export model"),
-                                                        QFileInfo(runDir).fileName() % QStringLiteral(".pt"),
-                                                        tr("LibTorch archive (*.pt)"));
-    if (target.isEmpty())
-        return;
-    QFile::remove(target);
-    if (!QFile::copy(model, target))
-        QMessageBox::warning(this, tr("Export model"), tr("Cannot write %1.").arg(target));
-    else
-        log(tr("exported %1 to %2").arg(model, target));
+    auto *dialog = new ExportDialog(runDir, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &ExportDialog::exportFinished, this, [this, dialog](bool ok) {
+        if (ok) {
+            const ExportReport r = *dialog->report();
+            log(tr("exported %1 to %2 (%3, %4 smaller than the dense fp32 weights)")
+                    .arg(QDir::toNativeSeparators(r.runDir), QDir::toNativeSeparators(r.outFile),
+                         formatBytes(r.size.fileBytes), ExportDialog::ratioText(r.size.ratio(r.size.fileBytes))));
+        } else if (!dialog->errorText().isEmpty()) {
+            log(tr("export failed: %1").arg(dialog->errorText()));
+        }
+    });
+    dialog->open();
 }
 
 void MainWindow::closeEvent(QCloseEvent *event)

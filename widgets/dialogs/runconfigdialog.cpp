@@ -2,6 +2,7 @@
 
 #include "charts/qcp.h"
 #include "dataset/sampledata.h"
+#include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
 #include "model/modelspec.h"
 #include "prune/pruningschedule.h"
@@ -21,6 +22,7 @@
 #include <QJsonDocument>
 #include <QLabel>
 #include <QLineEdit>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
 #include <QSpinBox>
@@ -28,6 +30,7 @@
 #include <QThread>
 #include <QToolButton>
 #include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
 
 #include <cmath>
 #include <limits>
@@ -80,6 +83,13 @@ RunConfigDialog::RunConfigDialog(QWidget *parent)
     setConfig(rememberedConfig());
 }
 
+RunConfigDialog::~RunConfigDialog()
+{
+    m_finder.disconnect(this);
+    m_finderCancel = true;
+    m_finder.waitForFinished();
+}
+
 void RunConfigDialog::build()
 {
     auto *layout = new QVBoxLayout(this);
@@ -128,7 +138,26 @@ void RunConfigDialog::build()
     m_batch = new QSpinBox(this);
     m_batch->setObjectName(QStringLiteral("batchSize"));
     m_batch->setRange(1, 65536);
-    form->addRow(tr("Batch size:"), m_batch);
+    m_find = new QPushButton(tr("Find..."), this);
+    m_find->setObjectName(QStringLiteral("findBatchSize"));
+    m_find->setAutoDefault(false);
+    m_find->setToolTip(tr("Find the largest batch that fits in memory on the chosen device (probes the model "
+                          "with a few short training steps)"));
+    m_findBusy = new QProgressBar(this);
+    m_findBusy->setRange(0, 0);
+    m_findBusy->setMaximumWidth(80);
+    m_findBusy->setTextVisible(false);
+    m_findBusy->hide();
+    auto *batchRow = new QHBoxLayout;
+    batchRow->addWidget(m_batch, 1);
+    batchRow->addWidget(m_findBusy);
+    batchRow->addWidget(m_find);
+    form->addRow(tr("Batch size:"), batchRow);
+    m_batchNote = new QLabel(this);
+    m_batchNote->setObjectName(QStringLiteral("batchNote"));
+    m_batchNote->setWordWrap(true);
+    m_batchNote->hide();
+    form->addRow(m_batchNote);   // the whole row's width: the usual note fits on one line
     m_epochs = new QSpinBox(this);
     m_epochs->setObjectName(QStringLiteral("epochs"));
     m_epochs->setRange(1, 10000);
@@ -277,6 +306,13 @@ void RunConfigDialog::build()
     connect(m_copy, &QPushButton::clicked, this, [this] {
         QGuiApplication::clipboard()->setText(commandLine(config()));
         m_copy->setText(tr("Copied"));
+    });
+    connect(m_find, &QPushButton::clicked, this, &RunConfigDialog::findBatchSize);
+    connect(&m_finder, &QFutureWatcherBase::finished, this, [this] { batchSizeFinderDone(m_finder.result()); });
+    connect(m_batch, &QSpinBox::valueChanged, this, [this](int batch) {
+        // The note describes the finder's answer only while the field holds it.
+        if (m_finderReport && batch != m_finderReport->search.batchSize && !isFindingBatchSize())
+            m_batchNote->hide();
     });
 
     setCudaDevices({});
@@ -525,7 +561,7 @@ void RunConfigDialog::revalidate()
     m_error->setVisible(!error.isEmpty());
     m_warning->setText(warnings.join(QLatin1Char('\n')));
     m_warning->setVisible(!warnings.isEmpty());
-    m_start->setEnabled(error.isEmpty());
+    m_start->setEnabled(error.isEmpty() && !isFindingBatchSize());
     m_start->setToolTip(error);
     m_copy->setText(tr("Copy as command line"));
     if (m_classCounts.isEmpty())
@@ -574,6 +610,90 @@ void RunConfigDialog::updatePreview()
     m_preview->graph(1)->setData(ax, ay, true);
     m_preview->xAxis->setRange(0, std::max<double>(1.0, double(total)));
     m_preview->replot(QCustomPlot::rpQueuedReplot);
+}
+
+RunConfig RunConfigDialog::finderConfig() const
+{
+    RunConfig c = config();
+    if (!m_classCounts.isEmpty())
+        c.model.classes = int(m_classCounts.size());
+    return c;
+}
+
+qint64 RunConfigDialog::finderMaxSamples() const { return m_classCounts.isEmpty() ? 0 : trainImages(); }
+
+void RunConfigDialog::setFinderBusy(bool busy)
+{
+    // What the answer depends on stays as it was asked for while the search runs; Start waits for it.
+    m_findBusy->setVisible(busy);
+    for (QWidget *w : std::initializer_list<QWidget *>{m_find, m_batch, m_model, m_inputSize, m_channels, m_optimizer,
+                                                        m_device, m_precision, m_threads})
+        w->setEnabled(!busy);
+    if (busy)
+        m_start->setEnabled(false);
+}
+
+void RunConfigDialog::setBatchNote(const QString &text, bool error)
+{
+    m_batchNote->setStyleSheet(error ? QStringLiteral("QLabel { color: #b00020; }") : QString());
+    m_batchNote->setText(text);
+    m_batchNote->setToolTip(QString());
+    m_batchNote->show();
+    // A top-level layout does not grow for a wrapped label's extra lines: reserve them (the note spans
+    // its group box's form).
+    const QWidget *box = m_batchNote->parentWidget();
+    const QMargins margins = box->layout() ? box->layout()->contentsMargins() : QMargins();
+    const int width = box->contentsRect().width() - margins.left() - margins.right();
+    m_batchNote->setMinimumHeight(m_batchNote->heightForWidth(std::max(width, 200)));
+}
+
+QString RunConfigDialog::batchNoteText() const { return m_batchNote->isHidden() ? QString() : m_batchNote->text(); }
+
+void RunConfigDialog::findBatchSize()
+{
+    if (isFindingBatchSize())
+        return;
+    const RunConfig c = finderConfig();
+    const qint64 maxSamples = finderMaxSamples();
+    m_finderReport.reset();
+    m_finderCancel = false;
+    const bool cpu = c.device == QLatin1String("cpu") || (c.device == QLatin1String("auto") && cudaDeviceCount() == 0);
+    setBatchNote(cpu ? tr("probing memory with a few training steps on the CPU...")
+                     : tr("probing memory, then short training trials on %1...").arg(c.device),
+                 false);
+    setFinderBusy(true);
+    const std::atomic_bool *cancel = &m_finderCancel;   // the destructor waits for the worker
+    m_finder.setFuture(QtConcurrent::run([c, maxSamples, cancel] {
+        FinderResult r;
+        r.report = BatchSizeFinder::find(c, maxSamples, &r.error, cancel);
+        return r;
+    }));
+}
+
+void RunConfigDialog::batchSizeFinderDone(const FinderResult &result)
+{
+    setFinderBusy(false);
+    m_finderReport = result.report;
+    if (!result.report) {
+        setBatchNote(tr("No batch size found: %1").arg(result.error), true);
+    } else {
+        const BatchSizeReport &r = *result.report;
+        m_batch->setValue(r.search.batchSize);
+        QString note = r.measured ? tr("fits: measured peak %1, predicted %2 of %3")
+                                        .arg(formatBytes(r.search.peakBytes), formatBytes(r.predictedPeakBytes),
+                                             formatBytes(r.search.capacityBytes))
+                                  : tr("fits: predicted peak %1 of %2")
+                                        .arg(formatBytes(r.predictedPeakBytes), formatBytes(r.search.capacityBytes));
+        if (r.search.capped)
+            note += tr(" (capped by the training images or the maximum batch)");
+        setBatchNote(note, false);
+        m_batchNote->setToolTip(tr("batch %1 on %2; limit %3 (%4 % margin); %n trial(s)", nullptr, int(r.search.trials.size()))
+                                    .arg(r.search.batchSize)
+                                    .arg(r.plan.device, formatBytes(r.search.limitBytes))
+                                    .arg(r.plan.margin * 100.0, 0, 'f', 0));
+    }
+    revalidate();
+    Q_EMIT batchSizeFound(result.report.has_value());
 }
 
 QString RunConfigDialog::commandLine(const RunConfig &c, const QString &program)

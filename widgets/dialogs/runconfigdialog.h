@@ -1,10 +1,15 @@
 #pragma once
 
+#include "train/batchsizefinder.h"
 #include "train/runconfig.h"
 
 #include <QDialog>
+#include <QFutureWatcher>
 #include <QPointF>
 #include <QVector>
+
+#include <atomic>
+#include <optional>
 
 class QCheckBox;
 class QComboBox;
@@ -12,6 +17,7 @@ class QCustomPlot;
 class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
+class QProgressBar;
 class QPushButton;
 class QSpinBox;
 
@@ -23,11 +29,13 @@ namespace leantune {
 // the data set's class counts and the batch size, as the engine computes them). What is wrong is
 // said inline and Start stays disabled until it is fixed. "Copy as command line" puts the
 // equivalent `leantune-cli train` line on the clipboard. The last configuration is remembered
-// (QSettings, group "run").
+// (QSettings, group "run"). "Find..." beside the batch size runs the BatchSizeFinder on a worker
+// thread and puts the largest batch that fits into the field, with its predicted peak inline.
 class RunConfigDialog : public QDialog {
     Q_OBJECT
 public:
     explicit RunConfigDialog(QWidget *parent = nullptr);
+    ~RunConfigDialog() override;    // stops a running batch-size search and waits for it
 
     void setConfig(const RunConfig &config);
     RunConfig config() const;
@@ -49,17 +57,40 @@ public:
     QVector<QPointF> appliedCurve() const { return m_appliedCurve; }
     QCustomPlot *previewPlot() const { return m_preview; }
 
+    // The batch-size finder: BatchSizeFinder::find(finderConfig(), finderMaxSamples()) on a worker
+    // thread (the search part stops early when the dialog closes). finderConfig() is config() with the
+    // model's classes from the class counts when known (the memory budget and margin come with the
+    // configuration given to setConfig()); finderMaxSamples() is the number of training images, 0 when
+    // unknown. On success the batch-size field takes the answer; the note says what it is predicted
+    // to need, or why there is no answer.
+    void findBatchSize();
+    bool isFindingBatchSize() const { return m_finder.isRunning(); }
+    RunConfig finderConfig() const;
+    qint64 finderMaxSamples() const;
+    std::optional<BatchSizeReport> batchSizeReport() const { return m_finderReport; }
+    QString batchNoteText() const;
+
     // The equivalent `leantune-cli train ...` line (POSIX shell quoting).
     static QString commandLine(const RunConfig &config, const QString &program = QStringLiteral("leantune-cli"));
     static RunConfig rememberedConfig();   // the last saved configuration, or the defaults
     void remember() const;
     static QString defaultRunDir(const QString &model);
 
+Q_SIGNALS:
+    void batchSizeFound(bool ok);   // the finder ended: the field holds its answer, or the note says why not
+
 private:
+    struct FinderResult {
+        std::optional<BatchSizeReport> report;
+        QString error;
+    };
     void build();
     void revalidate();
     void updatePreview();
     void updatePruneFields();
+    void batchSizeFinderDone(const FinderResult &result);
+    void setFinderBusy(bool busy);
+    void setBatchNote(const QString &text, bool error);
     QString pruneSpec() const;
 
     QLineEdit *m_data, *m_test, *m_out;
@@ -73,7 +104,12 @@ private:
     QLabel *m_initialLabel, *m_finalLabel, *m_powerLabel, *m_endLabel;
     QLabel *m_steps, *m_error, *m_warning;
     QCustomPlot *m_preview;
-    QPushButton *m_start, *m_copy;
+    QPushButton *m_start, *m_copy, *m_find;
+    QLabel *m_batchNote;
+    QProgressBar *m_findBusy;
+    QFutureWatcher<FinderResult> m_finder;
+    std::atomic_bool m_finderCancel{false};
+    std::optional<BatchSizeReport> m_finderReport;
     QVector<int> m_classCounts;
     QVector<QPointF> m_scheduleCurve, m_appliedCurve;
     RunConfig m_base;   // fields the dialog does not show are kept from here
