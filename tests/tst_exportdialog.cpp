@@ -4,6 +4,7 @@
 // and leaves no file, and Cancel, closing and destroying the dialog during an export stop it with
 // nothing written. Set LEANTUNE_SCREENSHOT_DIR to save the dialog after the export as a PNG.
 
+#include "guiscreenshot.h"
 #include "guitestdata.h"
 #include "trainerharness.h"
 
@@ -37,16 +38,6 @@ template<typename T>
 T *child(QWidget *parent, const char *name)
 {
     return parent->findChild<T *>(QLatin1String(name));
-}
-
-// With LEANTUNE_SCREENSHOT_DIR set, saves WIDGET there as NAME.png (to look at the dialog).
-void screenshot(QWidget *widget, const char *name)
-{
-    const QString dir = qEnvironmentVariable("LEANTUNE_SCREENSHOT_DIR");
-    if (dir.isEmpty())
-        return;
-    QDir().mkpath(dir);
-    QVERIFY(widget->grab().save(QDir(dir).filePath(QLatin1String(name) + QStringLiteral(".png"))));
 }
 
 double ratioIn(const QTableWidget *table, int row)
@@ -145,7 +136,7 @@ private Q_SLOTS:
         QVERIFY2(o.outFile.endsWith(QLatin1String("/tiny.pt")), qPrintable(o.outFile));
         QTRY_VERIFY(d.preview().has_value());
         QVERIFY(d.preview()->fileBytes > 0);
-        screenshot(&d, "export-libtorch");
+        QVERIFY(guitestdata::saveScreenshot(&d, "export-libtorch"));
         // Back to ONNX: the options are offered again.
         child<QComboBox>(&d, "format")->setCurrentIndex(0);
         QVERIFY(quantize->isEnabled() && structured->isEnabled());
@@ -227,7 +218,7 @@ private Q_SLOTS:
         // The dialog grew to show the report without squeezing it (the window system applies the size
         // asynchronously).
         QTRY_VERIFY(d.height() >= d.minimumSizeHint().height() && d.width() >= d.minimumSizeHint().width());
-        screenshot(&d, "export");
+        QVERIFY(guitestdata::saveScreenshot(&d, "export"));
     }
 
     void unwritableOutputIsReportedInline()
@@ -253,7 +244,7 @@ private Q_SLOTS:
         QVERIFY(!child<QGroupBox>(&d, "report")->isVisible());
         QVERIFY(!QFileInfo::exists(out));
         QVERIFY(child<QPushButton>(&d, "export")->isEnabled());   // the user can fix it and retry
-        screenshot(&d, "export-error");
+        QVERIFY(guitestdata::saveScreenshot(&d, "export-error"));
 
         // Fixed: the error goes away with a successful export.
         const QString good = QDir(m_out).filePath(QStringLiteral("retry.onnx"));

@@ -4,6 +4,7 @@
 // finder button (its answer in the field, as BatchSizeFinder::find gives it). Set
 // LEANTUNE_SCREENSHOT_DIR to save the dialog with the finder's note as a PNG.
 
+#include "guiscreenshot.h"
 #include "guitestdata.h"
 
 #include "dataset/datasplit.h"
@@ -51,16 +52,6 @@ void setField(QWidget *dialog, const QString &name, const QVariant &value)
         e->setText(value.toString());
     else
         QFAIL("unknown field type");
-}
-
-// With LEANTUNE_SCREENSHOT_DIR set, saves WIDGET there as NAME.png (to look at the dialog).
-void screenshot(QWidget *widget, const char *name)
-{
-    const QString dir = qEnvironmentVariable("LEANTUNE_SCREENSHOT_DIR");
-    if (dir.isEmpty())
-        return;
-    QDir().mkpath(dir);
-    QVERIFY(widget->grab().save(QDir(dir).filePath(QLatin1String(name) + QStringLiteral(".png"))));
 }
 
 using Fields = QList<QPair<QString, QVariant>>;
@@ -433,7 +424,7 @@ private Q_SLOTS:
         QVERIFY2(apart <= c.memoryBudgetBytes / 10,
                  qPrintable(QStringLiteral("%1 vs %2: %3 apart").arg(inDialog).arg(directly).arg(formatBytes(apart))));
 
-        screenshot(&dialog, "runconfig-finder");
+        QVERIFY(guitestdata::saveScreenshot(&dialog, "runconfig-finder"));
 
         // Editing the batch by hand retires the note.
         setField(&dialog, QStringLiteral("batchSize"), inDialog + 1);
@@ -458,7 +449,7 @@ private Q_SLOTS:
         QVERIFY2(dialog.batchNoteText().startsWith(QStringLiteral("No batch size found: ")), qPrintable(dialog.batchNoteText()));
         QVERIFY(dialog.findChild<QLabel *>(QStringLiteral("batchNote"))->styleSheet().contains(QStringLiteral("#b00020")));
         QCOMPARE(dialog.config().batchSize, 24);   // unchanged
-        screenshot(&dialog, "runconfig-finder-error");
+        QVERIFY(guitestdata::saveScreenshot(&dialog, "runconfig-finder-error"));
     }
 
     // Closing the dialog while the finder runs stops its search and joins the worker.
