@@ -33,6 +33,10 @@ MetricsSample sample(std::int64_t step)
     s.batchSize = 32;
     s.elapsedSec = 0.1 * double(step);
     s.event = step == 3 ? QStringLiteral("checkpoint") : QString();
+    // Every field is stored, the memory ones included (they were once dropped on the way back).
+    s.microBatch = 16;
+    s.accumulationSteps = 2;
+    s.lossScale = step == 4 ? 65536.0 : 0.0;
     return s;
 }
 
@@ -89,6 +93,11 @@ private Q_SLOTS:
         summary.steps = 25;
         summary.epochs = 3;
         summary.runDir = QStringLiteral("/runs/a");
+        summary.batchSize = 128;
+        summary.microBatch = 64;
+        summary.oomRecoveries = 1;
+        summary.predictedPeakBytes = 6'000'000'000;
+        summary.memoryBudgetBytes = 700 << 20;
         QVERIFY(store.finishRun(*id, summary));
 
         const std::optional<StoredRun> r = store.run(*id);

@@ -283,6 +283,9 @@ MetricsSample RunStore::sampleFromJson(const QJsonObject &o)
     s.batchSize = int(num(o, "batch_size", 0));
     s.elapsedSec = num(o, "elapsed_sec", 0);
     s.event = o.value(QStringLiteral("event")).toString();
+    s.microBatch = int(num(o, "micro_batch", 0));
+    s.accumulationSteps = int(num(o, "accumulation_steps", 1));
+    s.lossScale = num(o, "loss_scale", 0);
     return s;
 }
 
@@ -304,6 +307,11 @@ RunSummary RunStore::summaryFromJson(const QJsonObject &o)
     s.skippedFiles = std::int64_t(num(o, "skipped_files", 0));
     s.wallSeconds = num(o, "wall_seconds", 0);
     s.runDir = o.value(QStringLiteral("run_dir")).toString();
+    s.batchSize = int(num(o, "batch_size", 0));
+    s.microBatch = int(num(o, "micro_batch", 0));
+    s.oomRecoveries = int(num(o, "oom_recoveries", 0));
+    s.predictedPeakBytes = std::int64_t(num(o, "predicted_peak_bytes", -1));
+    s.memoryBudgetBytes = std::int64_t(num(o, "memory_budget_bytes", 0));
     return s;
 }
 
