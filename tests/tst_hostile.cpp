@@ -3,6 +3,7 @@
 
 #include "dataset/datasetscanner.h"
 #include "train/trainer.h"
+#include "hostilecatalogue.h"
 #include "trainerharness.h"
 
 #include <QDir>
@@ -22,11 +23,7 @@ using namespace leantune;
 
 namespace {
 
-struct Expectation {
-    QString path;      // relative to the data folder
-    QString outcome;   // valid | invalid | skip | decode-fails | unreadable
-    QString reason;    // start of the scanner's reason, for invalid entries
-};
+using hostile::Expectation;
 
 // Runs a Trainer to completion on its own thread; returns the summary or the error.
 std::pair<std::optional<RunSummary>, QString> train(const RunConfig &config)
@@ -66,24 +63,11 @@ private Q_SLOTS:
     void initTestCase()
     {
         QVERIFY(m_dir.isValid());
-        if (QStandardPaths::findExecutable(QStringLiteral("convert")).isEmpty())
+        if (!hostile::canGenerate())
             QSKIP("ImageMagick's convert is not installed (scripts/setup installs it)");
         m_root = m_dir.filePath(QStringLiteral("hostile"));
-        QProcess gen;
-        gen.start(QStringLiteral("bash"), {QStringLiteral(LEANTUNE_FIXTURES_DIR "/make-hostile.sh"), m_root,
-                                           QStringLiteral("--many-classes"), QStringLiteral("3000")});
-        QVERIFY(gen.waitForFinished(120000));
-        QVERIFY2(gen.exitCode() == 0, gen.readAllStandardError().constData());
-        QFile tsv(m_root + QStringLiteral("/expected.tsv"));
-        QVERIFY(tsv.open(QIODevice::ReadOnly));
-        for (const QByteArray &line : tsv.readAll().split('\n')) {
-            if (line.isEmpty())
-                continue;
-            const QList<QByteArray> f = line.split('\t');
-            QString path = QString::fromUtf8(f.value(0));
-            path.replace(QStringLiteral("\\n"), QStringLiteral("\n"));
-            m_expected.append({path, QString::fromUtf8(f.value(1)), QString::fromUtf8(f.value(2))});
-        }
+        QString error;
+        QVERIFY2(hostile::generate(m_root, 3000, &m_expected, &error), qPrintable(error));
         QVERIFY(m_expected.size() >= 25);
     }
 

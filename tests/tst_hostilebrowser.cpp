@@ -3,6 +3,8 @@
 // progressive, 16-bit, palette, RGBA, 1×1, odd names, deep nesting) are counted in their classes and
 // get thumbnails and a preview, and neither the symbolic-link loop nor a FIFO hangs the scan.
 
+#include "hostilecatalogue.h"
+
 #include "dataset/classlistmodel.h"
 #include "dataset/datasetbrowser.h"
 #include "dataset/invalidfilemodel.h"
@@ -33,11 +35,7 @@ using namespace leantune;
 
 namespace {
 
-struct Expectation {
-    QString path;      // relative to the data folder
-    QString outcome;   // valid | invalid | skip | decode-fails | unreadable (see make-hostile.sh)
-    QString reason;    // start of the scanner's reason, for invalid entries
-};
+using hostile::Expectation;
 
 QString screenshotDir() { return QStringLiteral("/tmp/gui-shots"); }
 
@@ -83,25 +81,12 @@ private Q_SLOTS:
     void initTestCase()
     {
         QVERIFY(m_dir.isValid());
-        if (QStandardPaths::findExecutable(QStringLiteral("convert")).isEmpty())
+        if (!hostile::canGenerate())
             QSKIP("ImageMagick's convert is not installed (scripts/setup installs it)");
         const QString root = m_dir.filePath(QStringLiteral("hostile"));
-        QProcess gen;
-        gen.start(QStringLiteral("bash"), {QStringLiteral(LEANTUNE_FIXTURES_DIR "/make-hostile.sh"), root,
-                                           QStringLiteral("--many-classes"), QStringLiteral("2")});
-        QVERIFY(gen.waitForFinished(120000));
-        QVERIFY2(gen.exitCode() == 0, gen.readAllStandardError().constData());
+        QString error;
+        QVERIFY2(hostile::generate(root, 2, &m_expected, &error), qPrintable(error));
         m_data = root + QStringLiteral("/data");
-        QFile tsv(root + QStringLiteral("/expected.tsv"));
-        QVERIFY(tsv.open(QIODevice::ReadOnly));
-        for (const QByteArray &line : tsv.readAll().split('\n')) {
-            if (line.isEmpty())
-                continue;
-            const QList<QByteArray> f = line.split('\t');
-            QString path = QString::fromUtf8(f.value(0));
-            path.replace(QStringLiteral("\\n"), QStringLiteral("\n"));
-            m_expected.append({path, QString::fromUtf8(f.value(1)), QString::fromUtf8(f.value(2))});
-        }
         QVERIFY(m_expected.size() >= 25);
         // Not in the catalogue: a FIFO posing as an image. A reader that opened it would block forever.
         const QString fifo = m_data + QStringLiteral("/odd/pipe.png");
