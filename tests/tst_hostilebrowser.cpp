@@ -17,11 +17,9 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QListView>
-#include <QProcess>
 #include <QSet>
 #include <QSignalSpy>
 #include <QSplitter>
-#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
 
