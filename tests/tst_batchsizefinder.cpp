@@ -2,6 +2,7 @@
 // allocator cleaned between trials, cap, margin, nothing fits, failures), the CPU search against a
 // host budget, and the find-batch-size command's JSON.
 
+#include "sanitizerskip.h"
 #include "testdata.h"
 
 #include "metrics/memoryprobe.h"
@@ -225,6 +226,7 @@ private Q_SLOTS:
     // CPU: the search runs against the host budget with the planner's predictions.
     void cpuSearchRespectsTheHostBudget()
     {
+        LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
         RunConfig c;
         c.model.name = QStringLiteral("smallcnn");
         c.model.inputSize = 32;

@@ -2,6 +2,7 @@
 // evaluation pass, fitting a batch under a limit, and a real probe on the CPU checked against a
 // measurement at a larger batch.
 
+#include "sanitizerskip.h"
 #include "metrics/memoryprobe.h"
 #include "train/memoryplanner.h"
 #include "train/stepprobe_p.h"
@@ -153,6 +154,7 @@ private Q_SLOTS:
     // The real thing on the CPU: probes at 4..32 images predict the host peak at 128 within 15%.
     void cpuProbePredictsALargerBatchWithin15Percent()
     {
+        LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
         RunConfig c;
         c.model.name = QStringLiteral("smallcnn");
         c.model.inputSize = 32;

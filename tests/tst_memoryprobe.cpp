@@ -1,5 +1,6 @@
 // Memory probes and the throughput meter.
 
+#include "sanitizerskip.h"
 #include "metrics/memoryprobe.h"
 #include "metrics/throughputmeter.h"
 
@@ -29,6 +30,7 @@ private Q_SLOTS:
 
     void resetHostPeakMeasuresWhatRunsNext()
     {
+        LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
         {
             std::vector<char> big(std::size_t(192) << 20);
             std::memset(big.data(), 1, big.size());

@@ -3,6 +3,7 @@
 // samples and the log; a run whose batch is too big for --memory-budget adapts before it starts
 // instead of failing.
 
+#include "sanitizerskip.h"
 #include "testdata.h"
 #include "trainerharness.h"
 
@@ -329,6 +330,7 @@ private Q_SLOTS:
     // finishes.
     void batchTooBigForTheBudgetAdaptsInsteadOfFailing()
     {
+        LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
         RunConfig c = baseConfig(QStringLiteral("run-budget"));
         c.model.inputSize = 32;
         c.batchSize = 90; // one step an epoch
