@@ -5,6 +5,7 @@
 #include <QJsonDocument>
 #include <QStringBuilder>
 
+#include <cmath>
 #include <cstdio>
 #include <unistd.h>
 
@@ -16,7 +17,7 @@ QString megabytes(std::int64_t bytes) { return QString::number(double(bytes) / (
 
 QString duration(double seconds)
 {
-    const qint64 s = qint64(seconds + 0.5);
+    const qint64 s = std::llround(seconds);
     return s >= 3600 ? QStringLiteral("%1h%2m").arg(s / 3600).arg((s % 3600) / 60, 2, 10, QLatin1Char('0'))
                      : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
 }

@@ -154,7 +154,7 @@ bool readHeader(IdxFile &file, int expectedDims, const QString &what, std::vecto
     }
     dims->resize(size_t(expectedDims));
     for (int i = 0; i < expectedDims; ++i)
-        (*dims)[size_t(i)] = be32(raw.data() + 4 * i);
+        (*dims)[size_t(i)] = be32(raw.data() + 4 * std::ptrdiff_t(i));
     return true;
 }
 
@@ -195,7 +195,7 @@ std::optional<IdxImportResult> import(const QString &imagesPath, const QString &
     // (a 10-byte file claiming 4 billion labels must not allocate 4 GB; found by fuzz_idx).
     std::vector<uchar> labels;
     qint64 labelsGot = 0;
-    constexpr qint64 kChunk = 64 * 1024;
+    constexpr qint64 kChunk = qint64(64) * 1024;
     while (labelsGot < qint64(labelCount)) {
         const qint64 want = std::min<qint64>(kChunk, qint64(labelCount) - labelsGot);
         labels.resize(size_t(labelsGot + want));

@@ -121,7 +121,7 @@ void writeNormalized(const cv::Mat &source, const DecodeOptions &options, bool f
                 for (int c = 0; c < channels; ++c)
                     outRow[c * plane + static_cast<std::size_t>(x)] = table[c][v];
             } else {
-                const uchar *bgr = row + 3 * sx;
+                const uchar *bgr = row + 3 * std::ptrdiff_t(sx);
                 for (int c = 0; c < channels; ++c)   // channels == 3 here: RGB = BGR reversed
                     outRow[c * plane + static_cast<std::size_t>(x)] = table[c][bgr[2 - c]];
             }

@@ -516,7 +516,7 @@ bool parsePnm(ByteSource &src, Parsed *out, QString *error)
     const double dataStart = double(tokens.pos() + 1);   // one whitespace byte after the header
     const double sampleBytes = maxval > 255 ? 2 : 1;
     if (kind == '4')
-        out->minFileSize = dataStart + double(height) * double((width + 7) / 8);
+        out->minFileSize = dataStart + double(height) * std::ceil(double(width) / 8.0);   // 1 bit a pixel, rows padded to bytes
     else if (kind == '5' || kind == '6' || kind == '7')
         out->minFileSize = dataStart + double(width) * double(height) * double(depth) * sampleBytes;
     return true;
@@ -593,7 +593,7 @@ QString notAnImageReason(const QByteArray &head)
         if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f')
             ++control;
     }
-    if (control * 20 <= sample.size())
+    if (qsizetype(control) * 20 <= sample.size())
         return QStringLiteral("not an image (text file)");
     return QStringLiteral("not an image (unknown format)");
 }
@@ -603,7 +603,7 @@ QByteArray fileEnd(const QByteArray &head, const QByteArray &tail, qint64 fileSi
 {
     QByteArray end;
     if (head.size() >= fileSize)
-        end = head.right(kTailBytes * 4);
+        end = head.right(qsizetype(kTailBytes) * 4);
     else if (!tail.isEmpty())
         end = tail;
     else

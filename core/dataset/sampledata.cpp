@@ -14,7 +14,7 @@ QString fashionMnistIdxDir() { return QStringLiteral("/usr/share/datasets/fashio
 
 QString userDataDir()
 {
-    const QString env = qEnvironmentVariable("LEANTUNE_DATA_DIR");
+    QString env = qEnvironmentVariable("LEANTUNE_DATA_DIR");
     if (!env.isEmpty())
         return env;
     QString dir = QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation);

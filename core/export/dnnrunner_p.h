@@ -25,7 +25,7 @@ public:
     torch::Tensor run(const torch::Tensor &x01);
 
 private:
-    explicit DnnRunner(cv::dnn::Net net) : m_net(std::move(net)) {}
+    explicit DnnRunner(const cv::dnn::Net &net) : m_net(net) {}   // cv::dnn::Net is a shared handle
     static std::optional<DnnRunner> loadWith(const std::function<cv::dnn::Net()> &read, QString *error);
 
     cv::dnn::Net m_net;

@@ -191,7 +191,8 @@ void buildResNet(Builder &b, ExportGraph &g, const std::string &input)
         x = b.pool("MaxPool", x, 3, 2, 1);
     for (int stage = 1; b.has("layer" + std::to_string(stage)); ++stage) {
         for (int block = 0;; ++block) {
-            const std::string p = "layer" + std::to_string(stage) + "." + std::to_string(block) + ".";
+            std::string p = "layer";
+            p.append(std::to_string(stage)).append(".").append(std::to_string(block)).append(".");
             if (!b.has(p + "conv1"))
                 break;
             std::string out = b.relu(b.conv(p + "conv1", p + "bn1", x));
@@ -406,9 +407,9 @@ std::int64_t ExportGraph::shrinkChannels()
             const GraphNode &n = nodes[u];
             if (n.inputs.front() != value) {
                 ok = false;
-            } else if (n.op == "Conv" && (!n.attribute("group") || n.attribute("group")->i == 1)) {
-                cuts.push_back({n.inputs[1], keep});
-            } else if (n.op == "Gemm" && producer.op == "Gemm") {
+            } else if ((n.op == "Conv" && (!n.attribute("group") || n.attribute("group")->i == 1))
+                       || (n.op == "Gemm" && producer.op == "Gemm")) {
+                // A dense consumer: its weight loses the input channels that were cut.
                 cuts.push_back({n.inputs[1], keep});
             } else if (n.op == "Flatten" && n.outputs.front() != outputName) {
                 const auto &shape = shapes.at(value);

@@ -61,7 +61,7 @@ torch::Tensor channelMask(const torch::Tensor &weight, double sparsity)
 
 MagnitudePruner::MagnitudePruner(torch::nn::Module &model, PruningSchedule schedule,
                                  PruneGranularity granularity)
-    : m_schedule(std::move(schedule))
+    : m_schedule(schedule)
     , m_granularity(granularity)
 {
     torch::NoGradGuard noGrad;

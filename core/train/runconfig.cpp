@@ -143,7 +143,7 @@ QString RunConfig::validate() const
         return QStringLiteral("no run folder given (--out RUNDIR)");
     ModelSpec spec = model;
     spec.classes = qMax(spec.classes, 2);   // classes come from the data; checked after the scan
-    if (const QString e = validateModelSpec(spec); !e.isEmpty())
+    if (QString e = validateModelSpec(spec); !e.isEmpty())
         return e;
     if (batchSize < 1)
         return QStringLiteral("batch size must be at least 1 (got %1)").arg(batchSize);
