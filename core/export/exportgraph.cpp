@@ -191,8 +191,7 @@ void buildResNet(Builder &b, ExportGraph &g, const std::string &input)
         x = b.pool("MaxPool", x, 3, 2, 1);
     for (int stage = 1; b.has("layer" + std::to_string(stage)); ++stage) {
         for (int block = 0;; ++block) {
-            std::string p = "layer";
-            p.append(std::to_string(stage)).append(".").append(std::to_string(block)).append(".");
+            const std::string p = "layer" + std::to_string(stage) + "." + std::to_string(block) + ".";
             if (!b.has(p + "conv1"))
                 break;
             std::string out = b.relu(b.conv(p + "conv1", p + "bn1", x));
@@ -405,13 +404,13 @@ std::int64_t ExportGraph::shrinkChannels()
             if (!ok)
                 break;
             const GraphNode &n = nodes[u];
-            if (n.inputs.front() != value) {
-                ok = false;
-            } else if ((n.op == "Conv" && (!n.attribute("group") || n.attribute("group")->i == 1))
-                       || (n.op == "Gemm" && producer.op == "Gemm")) {
+            const bool direct = n.inputs.front() == value;   // not as a weight or a second operand
+            if (direct
+                && ((n.op == "Conv" && (!n.attribute("group") || n.attribute("group")->i == 1))
+                    || (n.op == "Gemm" && producer.op == "Gemm"))) {
                 // A dense consumer: its weight loses the input channels that were cut.
                 cuts.push_back({n.inputs[1], keep});
-            } else if (n.op == "Flatten" && n.outputs.front() != outputName) {
+            } else if (direct && n.op == "Flatten" && n.outputs.front() != outputName) {
                 const auto &shape = shapes.at(value);
                 std::int64_t spatial = 1;
                 for (std::size_t d = 2; d < shape.size(); ++d)

@@ -61,7 +61,7 @@ std::optional<RunInfo> RunInfo::fromJson(const QJsonObject &o, const QString &so
     if (!config)
         return std::nullopt;
     info.config = *config;
-    for (const QJsonValue &v : o.value(QLatin1String("class_names")).toArray())
+    for (const auto &v : o.value(QLatin1String("class_names")).toArray())
         info.classNames << v.toString();
     if (info.classNames.size() < 2 || info.classNames.size() != info.config.model.classes) {
         if (error)
