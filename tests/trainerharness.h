@@ -1,25 +1,36 @@
 #pragma once
 // Shared by the suites that run a real Trainer: it runs on its own QThread, as in the CLI and the GUI,
-// with spies on its signals, and is torn down cleanly (cancelled, thread joined) whatever the test does.
+// its signals are recorded on the test's thread, and it is torn down cleanly (cancelled, thread
+// joined) whatever the test does.
 
 #include "metrics/metricssample.h"
 #include "train/trainer.h"
 
 #include <QElapsedTimer>
-#include <QSignalSpy>
+#include <QList>
 #include <QStringList>
 #include <QTest>
 #include <QThread>
+#include <QVariant>
 
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 namespace leantune::testtrainer {
 
+// The arguments of each emission of one signal, as QSignalSpy keeps them.
+using Recorded = QList<QList<QVariant>>;
+
 struct TrainerHarness {
     QThread thread;
     Trainer *trainer;
-    std::unique_ptr<QSignalSpy> finished, failed, samples, epochs, logs;
+    // Filled by queued connections on the test's thread. (QSignalSpy connects directly, so it would
+    // append on the trainer's thread while the test reads: ThreadSanitizer reported that race.)
+    std::unique_ptr<Recorded> finished = std::make_unique<Recorded>(), failed = std::make_unique<Recorded>(),
+                              samples = std::make_unique<Recorded>(), epochs = std::make_unique<Recorded>(),
+                              logs = std::make_unique<Recorded>();
+    QObject receiver;   // lives on the test's thread: the context of the recording connections
 
     TrainerHarness(const RunConfig &config, Trainer::Options options)
         : trainer(new Trainer(config, std::move(options)))
@@ -27,11 +38,19 @@ struct TrainerHarness {
         trainer->moveToThread(&thread);
         QObject::connect(&thread, &QThread::started, trainer, &Trainer::run);
         QObject::connect(&thread, &QThread::finished, trainer, &QObject::deleteLater);
-        finished = std::make_unique<QSignalSpy>(trainer, &Trainer::finished);
-        failed = std::make_unique<QSignalSpy>(trainer, &Trainer::failed);
-        samples = std::make_unique<QSignalSpy>(trainer, &Trainer::sampleReady);
-        epochs = std::make_unique<QSignalSpy>(trainer, &Trainer::epochFinished);
-        logs = std::make_unique<QSignalSpy>(trainer, &Trainer::logMessage);
+        record(&Trainer::finished, finished.get());
+        record(&Trainer::failed, failed.get());
+        record(&Trainer::sampleReady, samples.get());
+        record(&Trainer::epochFinished, epochs.get());
+        record(&Trainer::logMessage, logs.get());
+    }
+    template<typename Arg>
+    void record(void (Trainer::*signal)(Arg), Recorded *into)
+    {
+        using Value = std::decay_t<Arg>;
+        QObject::connect(
+            trainer, signal, &receiver, [into](const Value &v) { into->append({QVariant::fromValue(v)}); },
+            Qt::QueuedConnection);
     }
     ~TrainerHarness()
     {

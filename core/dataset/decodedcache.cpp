@@ -244,12 +244,14 @@ bool DecodedCache::insert(std::size_t sample, const std::uint8_t *pixels, int wi
     {
         std::lock_guard<std::mutex> lock(m_mutex);
         auto *header = reinterpret_cast<Header *>(m_map);
-        // state 2 marks a slot being written, so two threads never fill the same one.
-        if (e.state != 0 || header->used + bytes > header->capacity)
+        // state 2 marks a slot being written, so two threads never fill the same one. Readers load
+        // the state without the mutex, so it is only ever accessed atomically (ThreadSanitizer
+        // reported the plain accesses here against cachedCount()'s atomic load).
+        if (__atomic_load_n(&e.state, __ATOMIC_RELAXED) != 0 || header->used + bytes > header->capacity)
             return false;
         offset = header->used;
         header->used += bytes;
-        e.state = 2;
+        __atomic_store_n(&e.state, 2u, __ATOMIC_RELAXED);
     }
     std::memcpy(m_data + offset, pixels, static_cast<std::size_t>(bytes));
     e.offset = offset;
