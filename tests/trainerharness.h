@@ -19,6 +19,27 @@
 
 namespace leantune::testtrainer {
 
+// The small CPU run the trainer suites share: smallcnn at 16 px, batches of 16, 2 epochs, seed 7,
+// a quarter of the images for validation, one torch thread.
+inline RunConfig smallRunConfig(const QString &data, const QString &out)
+{
+    RunConfig c;
+    c.dataDir = data;
+    c.outDir = out;
+    c.model.name = QStringLiteral("smallcnn");
+    c.model.inputSize = 16;
+    c.model.channels = 1;
+    c.batchSize = 16;
+    c.epochs = 2;
+    c.learningRate = 0.05;
+    c.device = QStringLiteral("cpu");
+    c.workers = 2;
+    c.threads = 1;
+    c.seed = 7;
+    c.valSplit = 0.25;
+    return c;
+}
+
 // The arguments of each emission of one signal, as QSignalSpy keeps them.
 using Recorded = QList<QList<QVariant>>;
 

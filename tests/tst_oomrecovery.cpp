@@ -65,20 +65,7 @@ private:
 
     RunConfig baseConfig(const QString &name) const
     {
-        RunConfig c;
-        c.dataDir = m_data;
-        c.outDir = m_dir.filePath(name);
-        c.model.name = QStringLiteral("smallcnn");
-        c.model.inputSize = 16;
-        c.model.channels = 1;
-        c.batchSize = 16;
-        c.epochs = 2;
-        c.device = QStringLiteral("cpu");
-        c.workers = 2;
-        c.threads = 1;
-        c.seed = 7;
-        c.valSplit = 0.25;
-        return c;
+        return testtrainer::smallRunConfig(m_data, m_dir.filePath(name));
     }
 
 private Q_SLOTS:

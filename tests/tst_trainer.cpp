@@ -43,21 +43,7 @@ private:
 
     RunConfig baseConfig(const QString &data, const QString &out) const
     {
-        RunConfig c;
-        c.dataDir = data;
-        c.outDir = out;
-        c.model.name = QStringLiteral("smallcnn");
-        c.model.inputSize = 16;
-        c.model.channels = 1;
-        c.batchSize = 16;
-        c.epochs = 2;
-        c.learningRate = 0.05;
-        c.device = QStringLiteral("cpu");
-        c.workers = 2;
-        c.threads = 1;
-        c.seed = 7;
-        c.valSplit = 0.25;
-        return c;
+        return testtrainer::smallRunConfig(data, out);
     }
 
 private Q_SLOTS:
