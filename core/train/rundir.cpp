@@ -127,11 +127,21 @@ DecodeOptions decodeOptionsFor(const RunConfig &config, bool augment)
     return o;
 }
 
-std::shared_ptr<ClassifierImpl> loadRunModel(const RunInfo &run, QString *error)
+namespace {
+
+// The run's zoo model with fresh weights: its spec, with one output per class name.
+std::shared_ptr<ClassifierImpl> createRunModel(const RunInfo &run, QString *error)
 {
     ModelSpec spec = run.config.model;
     spec.classes = int(run.classNames.size());
-    std::shared_ptr<ClassifierImpl> model = createModel(spec, error);
+    return createModel(spec, error);
+}
+
+} // namespace
+
+std::shared_ptr<ClassifierImpl> loadRunModel(const RunInfo &run, QString *error)
+{
+    std::shared_ptr<ClassifierImpl> model = createRunModel(run, error);
     if (!model)
         return nullptr;
     if (QFileInfo::exists(run.modelFile())) {
@@ -171,9 +181,7 @@ std::shared_ptr<ClassifierImpl> loadExportedModel(const QByteArray &bytes, const
             *error = QStringLiteral("%1: the stored run description is not valid JSON").arg(file);
         return nullptr;
     }
-    ModelSpec spec = info->config.model;
-    spec.classes = int(info->classNames.size());
-    std::shared_ptr<ClassifierImpl> model = createModel(spec, error);
+    std::shared_ptr<ClassifierImpl> model = createRunModel(*info, error);
     if (!model || !loadModule(*model, bytes, error))
         return nullptr;
     *run = *info;
