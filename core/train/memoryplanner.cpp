@@ -189,7 +189,7 @@ std::optional<MemoryPlan> MemoryPlanner::probe(
         std::vector<int> sizes = options.batchSizes;
         if (sizes.empty())
             sizes = plan.onDevice ? std::vector<int> { 16, 32, 64, 128 }
-                                  : std::vector<int> { 4, 8, 16, 32 };
+                                  : std::vector<int> { 8, 16, 32, 64 };
         std::sort(sizes.begin(), sizes.end());
         sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
         sizes.erase(
