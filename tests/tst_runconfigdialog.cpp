@@ -413,16 +413,17 @@ private Q_SLOTS:
                                    .arg(formatBytes(report->predictedPeakBytes), formatBytes(c.memoryBudgetBytes))),
                  qPrintable(note));
 
-        // The same answer as the direct call, up to what a fresh probe of the process's host memory
-        // moves (its fixed part and slope by a few MiB: answers of 150 to 210 for this budget were
-        // seen; see tst_batchsizefinder): by the direct call's own plan, the two batch sizes need
-        // peaks within 10 % of the budget of each other.
+        // The dialog's answer is the finder's: the largest batch its own plan fits under the limit.
         const int inDialog = report->search.batchSize, directly = direct->search.batchSize;
+        QVERIFY(report->plan.predictPeak(inDialog + 1, 0, -1, inDialog + 1) > report->search.limitBytes);
+        // And about the direct call's. Not closer: each call probes this process's host memory
+        // afresh, and under load (ctest -j2) one call in a few measured a flatter slope than the other
+        // (answers of 139 to 226 were seen for this budget). The wiring that
+        // a wrong answer would come from (model, input size, classes, device, budget) is compared
+        // above.
         qInfo("finder: %d in the dialog, %d directly", inDialog, directly);
-        const std::int64_t apart = std::abs(direct->plan.predictPeak(inDialog, 0, -1, inDialog)
-                                            - direct->plan.predictPeak(directly, 0, -1, directly));
-        QVERIFY2(apart <= c.memoryBudgetBytes / 10,
-                 qPrintable(QStringLiteral("%1 vs %2: %3 apart").arg(inDialog).arg(directly).arg(formatBytes(apart))));
+        QVERIFY2(inDialog * 2 > directly && directly * 2 > inDialog,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(inDialog).arg(directly)));
 
         QVERIFY(guitestdata::saveScreenshot(&dialog, "runconfig-finder"));
 

@@ -19,7 +19,8 @@ bool resetHostPeak();
 // Fixes glibc's malloc thresholds (instead of its dynamic ones, which drift with what was freed) so
 // that host memory behaves alike in the MemoryPlanner's probes and in the runs they predict: blocks of
 // 32 MiB and more are mapped and returned on free, smaller ones are reused from the heap, and a freed
-// heap top above 8 MiB is trimmed. Process-wide, idempotent; the Trainer and the planner call it.
+// heap top above 8 MiB is trimmed; all threads share one arena. Process-wide, idempotent; runs when
+// the program starts (a static initializer of this library), and the Trainer and the planner call it.
 void usePredictableHostAllocator();
 
 // Device memory figures; every field is -1 when not available (CPU-only build, or no such device).

@@ -198,7 +198,7 @@ std::optional<MemoryPlan> MemoryPlanner::probe(
             *error = QStringLiteral("memory planner: no probe batch sizes");
             return std::nullopt;
         }
-        const int steps = std::max(options.steps, 1);
+        const int steps = options.steps > 0 ? options.steps : plan.onDevice ? 2 : 4;
         // Warm-up: optimizer state, thread pools and kernel caches exist in the run too, before its
         // peak.
         probe->train(sizes.front(), 1);

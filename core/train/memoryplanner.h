@@ -76,7 +76,12 @@ public:
         // already has, so their slope is too flat, and a run's heap then grows as its probes left it
         // (measured 302-352 MiB over five identical runs). Up to 64: 0.4-3.9% low over eight runs.
         std::vector<int> batchSizes;
-        int steps = 2; // optimizer steps per probe (after a warm-up)
+        // Optimizer steps per probe (after a warm-up); 0: 4 on the CPU, 2 on a CUDA device. A host
+        // peak is the worst over the steps measured, and glibc's heap does not land on the same
+        // worst case every step: smallcnn's probe at 64 read 229 or 241 MiB over 2 steps, one value
+        // in ten runs moved the slope by 25% and the finder's answer from 147 to 190. Over 4 steps
+        // the answers stayed within 166-174. The CUDA allocator's peak is the same every step.
+        int steps = 0;
     };
 
     // Least-squares line through the probes (needs two distinct batch sizes for a valid fit).
