@@ -223,8 +223,11 @@ private Q_SLOTS:
         QVERIFY(predicted > 0);
         QVERIFY(measured > 0);
         const double err = std::abs(double(predicted - measured)) / double(measured);
-        qInfo("batch %d: predicted %lld MiB, measured %lld MiB (error %.1f%%)", batch,
-            (long long)(predicted / MiB), (long long)(measured / MiB), err * 100.0);
+        QFile log(QDir(run).filePath(QStringLiteral("run.log")));
+        QVERIFY(log.open(QIODevice::ReadOnly));
+        const QString probes = QString::fromUtf8(log.readAll()).section(QStringLiteral("memory probes"), 1).section(QLatin1Char('\n'), 0, 0);
+        qInfo("batch %d: predicted %lld MiB, measured %lld MiB (error %.1f%%); probes%s", batch,
+            (long long)(predicted / MiB), (long long)(measured / MiB), err * 100.0, qPrintable(probes));
         QVERIFY2(err < 0.15, qPrintable(QString::number(err)));
     }
 

@@ -63,6 +63,50 @@ private Q_SLOTS:
         QTest::newRow("val split") << QStringLiteral("val_split") << QStringLiteral("1.0") << QStringLiteral("validation split");
         QTest::newRow("lr") << QStringLiteral("lr") << QStringLiteral("0") << QStringLiteral("learning rate");
         QTest::newRow("workers") << QStringLiteral("workers") << QStringLiteral("0") << QStringLiteral("workers");
+        QTest::newRow("memory format") << QStringLiteral("memory_format") << QStringLiteral("nhwc")
+                                       << QStringLiteral("unknown memory format 'nhwc'");
+    }
+
+    void memoryFormatAutoPicksChannelsLastWhereItIsFaster_data()
+    {
+        QTest::addColumn<QString>("format");
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<QString>("precision");
+        QTest::addColumn<bool>("cuda");
+        QTest::addColumn<bool>("channelsLast");
+        QTest::newRow("auto, resnet8, cpu") << "auto" << "resnet8" << "fp32" << false << true;
+        QTest::newRow("auto, resnet18, cpu") << "auto" << "resnet18" << "fp32" << false << true;
+        QTest::newRow("auto, smallcnn, cpu") << "auto" << "smallcnn" << "fp32" << false << false;
+        QTest::newRow("auto, resnet18, cuda fp32") << "auto" << "resnet18" << "fp32" << true << false;
+        QTest::newRow("auto, resnet18, cuda bf16") << "auto" << "resnet18" << "bf16" << true << true;
+        QTest::newRow("auto, smallcnn, cuda fp16") << "auto" << "smallcnn" << "fp16" << true << true;
+        QTest::newRow("contiguous, resnet8, cpu") << "contiguous" << "resnet8" << "fp32" << false << false;
+        QTest::newRow("contiguous, cuda bf16") << "contiguous" << "resnet18" << "bf16" << true << false;
+        QTest::newRow("channels-last, smallcnn, cpu") << "channels-last" << "smallcnn" << "fp32" << false << true;
+    }
+    void memoryFormatAutoPicksChannelsLastWhereItIsFaster()
+    {
+        QFETCH(QString, format);
+        QFETCH(QString, model);
+        QFETCH(QString, precision);
+        QFETCH(bool, cuda);
+        QFETCH(bool, channelsLast);
+        RunConfig c = valid();
+        c.memoryFormat = format;
+        c.model.name = model;
+        c.precision = precision;
+        QCOMPARE(c.useChannelsLast(cuda), channelsLast);
+    }
+
+    void runsWrittenBeforeTheMemoryFormatKeepTheirLayout()
+    {
+        QJsonObject o = valid().toJson();
+        o.remove(QStringLiteral("memory_format"));
+        QString error;
+        QCOMPARE(RunConfig::fromJson(o, &error)->memoryFormat, QStringLiteral("contiguous"));
+        o[QStringLiteral("channels_last")] = true;
+        QCOMPARE(RunConfig::fromJson(o, &error)->memoryFormat, QStringLiteral("channels-last"));
+        QCOMPARE(RunConfig().memoryFormat, QStringLiteral("auto"));   // new runs
     }
 
     void validation()

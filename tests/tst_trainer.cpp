@@ -223,7 +223,7 @@ private Q_SLOTS:
         RunConfig c = baseConfig(m_small, m_dir.filePath(QStringLiteral("run-cuda-%1").arg(precision)));
         c.device = QStringLiteral("cuda");
         c.precision = precision;
-        c.channelsLast = channelsLast;
+        c.memoryFormat = channelsLast ? QStringLiteral("channels-last") : QStringLiteral("contiguous");
         TrainerHarness h(c, {});
         h.start();
         QVERIFY(h.waitDone());

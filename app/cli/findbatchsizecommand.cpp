@@ -34,7 +34,8 @@ int findBatchSizeCommand(const QStringList &args)
         { "channels", "1 (grayscale) or 3 (RGB) (default 1).", "C" },
         { "optimizer", "sgd | adam (default sgd): its state is part of the peak.", "NAME" },
         { "precision", "fp32 | bf16 | fp16 (default fp32).", "P" },
-        { "channels-last", "Channels-last (NHWC) memory format.", nullptr },
+        { "memory-format", "auto | contiguous | channels-last, as in train (default auto).", "F" },
+        { "channels-last", "Same as --memory-format channels-last.", nullptr },
         { "device", "auto | cpu | cuda | cuda:N (default auto).", "DEV" },
         { "threads", "Torch intra-op threads (default: all cores).", "N" },
         { "queue-depth", "Loader queue depth of the run (default 4): host memory.", "N" },
@@ -85,7 +86,9 @@ int findBatchSizeCommand(const QStringList &args)
     integer("channels", c.model.channels);
     str("optimizer", c.optimizer);
     str("precision", c.precision);
-    c.channelsLast = parser.isSet(QStringLiteral("channels-last"));
+    str("memory-format", c.memoryFormat);
+    if (parser.isSet(QStringLiteral("channels-last")))
+        c.memoryFormat = QStringLiteral("channels-last");
     str("device", c.device);
     integer("threads", c.threads);
     integer("queue-depth", c.queueDepth);

@@ -16,10 +16,14 @@ std::int64_t hostAvailableMemoryBytes();
 // hostPeakRssBytes() afterwards measures the peak of what runs next. False when the reset is not
 // possible (then VmHWM keeps its old value).
 bool resetHostPeak();
+// Gives the free memory of the heap back to the system (malloc_trim): the Trainer calls it after
+// each epoch and at the end of a run, since free() returns nothing below 1 GiB of free heap top
+// (see usePredictableHostAllocator()).
+void releaseFreeHostMemory();
 // Fixes glibc's malloc thresholds (instead of its dynamic ones, which drift with what was freed) so
 // that host memory behaves alike in the MemoryPlanner's probes and in the runs they predict: blocks of
-// 32 MiB and more are mapped and returned on free, smaller ones are reused from the heap, and a freed
-// heap top above 8 MiB is trimmed; all threads share one arena. Process-wide, idempotent; runs when
+// 32 MiB and more are mapped and returned on free, smaller ones are reused from the heap and given
+// back by releaseFreeHostMemory(); all threads share one arena. Process-wide, idempotent; runs when
 // the program starts (a static initializer of this library), and the Trainer and the planner call it.
 void usePredictableHostAllocator();
 

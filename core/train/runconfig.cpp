@@ -38,7 +38,7 @@ QJsonObject RunConfig::toJson() const
     o[QStringLiteral("prune_granularity")] = pruneGranularity;
     o[QStringLiteral("augment")] = augment;
     o[QStringLiteral("precision")] = precision;
-    o[QStringLiteral("channels_last")] = channelsLast;
+    o[QStringLiteral("memory_format")] = memoryFormat;
     o[QStringLiteral("cache")] = cache;
     o[QStringLiteral("cache_dir")] = cacheDir;
     o[QStringLiteral("batch_size_auto")] = batchSizeAuto;
@@ -112,7 +112,13 @@ std::optional<RunConfig> RunConfig::fromJson(const QJsonObject &o, QString *erro
             wrongType << QLatin1String(key);
     };
     flag("augment", c.augment);
-    flag("channels_last", c.channelsLast);
+    str("memory_format", c.memoryFormat);
+    // Runs written before memory_format existed: a flag, off by default.
+    if (o.value(QLatin1String("memory_format")).isUndefined()) {
+        bool channelsLast = false;
+        flag("channels_last", channelsLast);
+        c.memoryFormat = channelsLast ? QStringLiteral("channels-last") : QStringLiteral("contiguous");
+    }
     flag("batch_size_auto", c.batchSizeAuto);
     flag("cache", c.cache);
     str("cache_dir", c.cacheDir);
@@ -177,6 +183,10 @@ QString RunConfig::validate() const
         return QStringLiteral("validation split must be in (0, 1) (got %1), or give --val DIR").arg(valSplit);
     if (precision != QLatin1String("fp32") && precision != QLatin1String("bf16") && precision != QLatin1String("fp16"))
         return QStringLiteral("unknown precision '%1' (choose fp32, bf16 or fp16)").arg(precision);
+    if (memoryFormat != QLatin1String("auto") && memoryFormat != QLatin1String("contiguous")
+        && memoryFormat != QLatin1String("channels-last"))
+        return QStringLiteral("unknown memory format '%1' (choose auto, contiguous or channels-last)")
+            .arg(memoryFormat);
     if (precision != QLatin1String("fp32") && device == QLatin1String("cpu"))
         return QStringLiteral("--precision %1 needs a CUDA device (use --device cuda or auto)").arg(precision);
     if (!(normStd > 0.0))
@@ -190,6 +200,17 @@ QString RunConfig::validate() const
     if (!deviceRe.match(device).hasMatch())
         return QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)").arg(device);
     return {};
+}
+
+bool RunConfig::useChannelsLast(bool onCuda) const
+{
+    if (memoryFormat == QLatin1String("channels-last"))
+        return true;
+    if (memoryFormat != QLatin1String("auto"))
+        return false;
+    if (onCuda)
+        return precision != QLatin1String("fp32");
+    return model.name.startsWith(QLatin1String("resnet"));
 }
 
 int RunConfig::effectiveThreads() const

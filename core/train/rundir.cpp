@@ -16,6 +16,7 @@ namespace leantune {
 QString RunInfo::configFile() const { return QDir(runDir).filePath(QStringLiteral("config.json")); }
 QString RunInfo::metricsFile() const { return QDir(runDir).filePath(QStringLiteral("metrics.csv")); }
 QString RunInfo::summaryFile() const { return QDir(runDir).filePath(QStringLiteral("summary.json")); }
+QString RunInfo::logFile() const { return QDir(runDir).filePath(QStringLiteral("run.log")); }
 QString RunInfo::modelFile() const { return QDir(runDir).filePath(QStringLiteral("model.pt")); }
 QString RunInfo::checkpointDir() const { return QDir(runDir).filePath(QStringLiteral("checkpoints")); }
 
@@ -107,7 +108,7 @@ QString prepareRunDir(const QString &dir, bool resume, bool force)
     f.close();
     f.remove();
     if (force && !resume) {
-        for (const char *name : {"config.json", "metrics.csv", "summary.json", "model.pt"})
+        for (const char *name : {"config.json", "metrics.csv", "summary.json", "model.pt", "run.log"})
             d.remove(QLatin1String(name));
         QDir(d.filePath(QStringLiteral("checkpoints"))).removeRecursively();
     }

@@ -10,7 +10,7 @@
 
 namespace leantune {
 
-// A run folder's layout: config.json, metrics.csv, summary.json, model.pt, checkpoints/.
+// A run folder's layout: config.json, metrics.csv, summary.json, model.pt, run.log, checkpoints/.
 struct RunInfo {
     QString runDir;
     RunConfig config;
@@ -19,6 +19,7 @@ struct RunInfo {
     QString configFile() const;
     QString metricsFile() const;
     QString summaryFile() const;
+    QString logFile() const;   // run.log: the Trainer's messages, timestamped (appended on resume)
     QString modelFile() const;
     QString checkpointDir() const;
 

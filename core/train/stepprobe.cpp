@@ -30,7 +30,7 @@ std::unique_ptr<StepProbe> StepProbe::create(
     if (!p->m_model)
         return nullptr;
     p->m_model->to(device);
-    if (config.channelsLast) {
+    if (config.useChannelsLast(device.is_cuda())) {
         torch::NoGradGuard noGrad;
         for (torch::Tensor &w : p->m_model->parameters())
             if (w.dim() == 4)
@@ -57,7 +57,7 @@ void StepProbe::train(int batch, int steps, int microBatch)
         // memory.
         torch::Tensor x = torch::randn(
             { n, m.channels, m.inputSize, m.inputSize }, torch::TensorOptions().device(m_device));
-        if (m_config.channelsLast)
+        if (m_config.useChannelsLast(m_device.is_cuda()))
             x = x.contiguous(torch::MemoryFormat::ChannelsLast);
         const torch::Tensor y = torch::randint(0, std::max(m.classes, 2), { n },
             torch::TensorOptions().dtype(torch::kLong).device(m_device));

@@ -18,6 +18,7 @@
 
 #include <opencv2/core.hpp>
 
+#include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
@@ -111,6 +112,7 @@ struct Trainer::Private {
     RunInfo run;
     torch::Device device{torch::kCPU};
     QString deviceName;
+    bool channelsLast = false;   // config.useChannelsLast() on this device
     std::shared_ptr<ClassifierImpl> model;
     std::unique_ptr<torch::optim::Optimizer> optimizer;
     std::unique_ptr<MagnitudePruner> pruner;
@@ -120,6 +122,8 @@ struct Trainer::Private {
     ThroughputMeter meter;
     QElapsedTimer clock;
     QFile metricsFile;
+    QFile logFile;   // RUNDIR/run.log, open once the run folder is ready
+    void writeLog(const QString &message);
     double lastValAccuracy = -1.0, lastValLoss = -1.0;
     // Memory (issue 5): what the planner or an out-of-memory recovery decided.
     int microBatch = 0;                 // images per forward/backward; 0 = whole batches
@@ -212,6 +216,11 @@ bool Trainer::Private::setUp(QString *error)
         *error = e;
         return false;
     }
+    logFile.setFileName(QDir(c.outDir).filePath(QStringLiteral("run.log")));
+    if (!logFile.open(QIODevice::WriteOnly | (q->m_options.resume ? QIODevice::Append : QIODevice::Truncate))) {
+        *error = QStringLiteral("cannot write %1: %2").arg(logFile.fileName(), logFile.errorString());
+        return false;
+    }
     const std::optional<QString> resolved = resolveDevice(c.device, error);
     if (!resolved)
         return false;
@@ -295,7 +304,12 @@ bool Trainer::Private::setUp(QString *error)
     if (!model)
         return false;
     model->to(device);
-    if (c.channelsLast) {
+    channelsLast = c.useChannelsLast(device.is_cuda());
+    if (c.memoryFormat == QLatin1String("auto"))
+        Q_EMIT q->logMessage(QStringLiteral("memory format: %1 (auto for %2 on %3)")
+                                 .arg(channelsLast ? QStringLiteral("channels-last") : QStringLiteral("contiguous"),
+                                      c.model.name, deviceName));
+    if (channelsLast) {
         torch::NoGradGuard noGrad;
         for (torch::Tensor &p : model->parameters())
             if (p.dim() == 4)
@@ -398,6 +412,12 @@ bool Trainer::Private::planMemory(std::int64_t trainImages, std::int64_t evalIma
         plan = MemoryPlanner::probe(c, error);
         if (!plan)
             return false;
+        QStringList probes;
+        for (const MemoryProbe &p : plan->trainProbes)
+            probes << QStringLiteral("%1: %2").arg(p.batchSize).arg(formatBytes(p.peakBytes));
+        Q_EMIT q->logMessage(QStringLiteral("memory probes (%1 peak at each batch size): %2")
+                                 .arg(plan->onDevice ? QStringLiteral("device") : QStringLiteral("host"),
+                                      probes.join(QStringLiteral(", "))));
     }
     evalBatch = evalBatchFor(c.batchSize);
     const bool budget = c.memoryBudgetBytes > 0;
@@ -624,7 +644,7 @@ bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPer
         for (auto &group : optimizer->param_groups())
             group.options().set_lr(learningRateAt(c, state.step, totalSteps));
         torch::Tensor x = batch->images.to(device, /*non_blocking=*/true);
-        if (c.channelsLast)
+        if (channelsLast)
             x = x.contiguous(torch::MemoryFormat::ChannelsLast);
         const torch::Tensor y = batch->labels.to(device, /*non_blocking=*/true);
         // Summed on the device and read back once per emission: no host sync per batch on CUDA.
@@ -693,7 +713,9 @@ bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPer
         return true;   // the caller saves the checkpoint
     }
 
-    // End of the epoch: validate, checkpoint, report.
+    // End of the epoch: validate, checkpoint, report. The training steps' free heap goes back first,
+    // so the pass's peak is its own, as the planner measured it.
+    releaseFreeHostMemory();
     EvaluationReport val;
     if (!evaluate(*valLoader, QStringLiteral("validation"), &val))
         return true;
@@ -710,6 +732,7 @@ bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPer
     summary.seconds = double(epochClock.elapsed()) / 1000.0;
     state.epoch += 1;
     state.batchInEpoch = 0;
+    releaseFreeHostMemory();   // the validation pass's free heap
     if (!checkpoint(error))
         return false;
     MetricsSample s = makeSample({}, stepsPerEpoch);
@@ -724,9 +747,37 @@ bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPer
     return true;
 }
 
+void Trainer::Private::writeLog(const QString &message)
+{
+    if (!logFile.isOpen())
+        return;
+    logFile.write(QDateTime::currentDateTime().toString(Qt::ISODateWithMs).toUtf8() + ' ' + message.toUtf8() + '\n');
+    logFile.flush();
+}
+
 void Trainer::run()
 {
+    // Destroyed after d: the run's model, loaders and batches go back to the system however the run
+    // ends (the GUI process lives on).
+    struct ReleaseAtEnd {
+        ~ReleaseAtEnd() { releaseFreeHostMemory(); }
+    } releaseAtEnd;
     Private d(this);
+    // Everything the run says also goes to RUNDIR/run.log (direct: written on this thread, in order).
+    struct Disconnect {
+        QList<QMetaObject::Connection> connections;
+        ~Disconnect()
+        {
+            for (const QMetaObject::Connection &c : connections)
+                QObject::disconnect(c);
+        }
+    } logConnections;
+    logConnections.connections
+        << connect(this, &Trainer::logMessage, this, [&d](const QString &m) { d.writeLog(m); }, Qt::DirectConnection)
+        << connect(this, &Trainer::failed, this, [&d](const QString &m) { d.writeLog(QStringLiteral("failed: ") + m); },
+                   Qt::DirectConnection)
+        << connect(this, &Trainer::finished, this,
+                   [&d](const RunSummary &s) { d.writeLog(QStringLiteral("finished: ") + s.status); }, Qt::DirectConnection);
     d.clock.start();
     QString error;
     try {

@@ -194,6 +194,14 @@ void RunConfigDialog::build()
     m_precision->addItem(tr("fp32"), QStringLiteral("fp32"));
     m_precision->addItem(tr("bf16 (CUDA autocast)"), QStringLiteral("bf16"));
     deviceForm->addRow(tr("Precision:"), m_precision);
+    m_memoryFormat = new QComboBox(this);
+    m_memoryFormat->setObjectName(QStringLiteral("memoryFormat"));
+    m_memoryFormat->addItem(tr("Auto (the faster one for this model and device)"), QStringLiteral("auto"));
+    m_memoryFormat->addItem(tr("Contiguous (NCHW)"), QStringLiteral("contiguous"));
+    m_memoryFormat->addItem(tr("Channels-last (NHWC)"), QStringLiteral("channels-last"));
+    m_memoryFormat->setToolTip(tr("Auto: channels-last for the ResNets on the CPU and for bf16 on CUDA, "
+                                  "where it was measured faster; contiguous otherwise"));
+    deviceForm->addRow(tr("Memory format:"), m_memoryFormat);
     m_workers = new QSpinBox(this);
     m_workers->setObjectName(QStringLiteral("workers"));
     m_workers->setRange(0, 256);
@@ -319,7 +327,7 @@ void RunConfigDialog::build()
     const auto changed = [this] { revalidate(); };
     for (QLineEdit *e : {m_data, m_test, m_out})
         connect(e, &QLineEdit::textChanged, this, changed);
-    for (QComboBox *c : {m_model, m_channels, m_optimizer, m_lrSchedule, m_device, m_precision})
+    for (QComboBox *c : {m_model, m_channels, m_optimizer, m_lrSchedule, m_device, m_precision, m_memoryFormat})
         connect(c, &QComboBox::currentIndexChanged, this, changed);
     for (QSpinBox *s : {m_inputSize, m_batch, m_epochs, m_seed, m_workers, m_threads, m_begin, m_end, m_frequency})
         connect(s, &QSpinBox::valueChanged, this, changed);
@@ -387,6 +395,7 @@ void RunConfigDialog::setConfig(const RunConfig &c)
     }
     m_device->setCurrentIndex(std::max(0, device));
     m_precision->setCurrentIndex(std::max(0, m_precision->findData(c.precision)));
+    m_memoryFormat->setCurrentIndex(std::max(0, m_memoryFormat->findData(c.memoryFormat)));
     m_workers->setValue(c.workers);
     m_threads->setValue(c.threads);
 
@@ -458,6 +467,7 @@ RunConfig RunConfigDialog::config() const
     c.augment = m_augment->isChecked();
     c.device = m_device->currentData().toString();
     c.precision = m_precision->currentData().toString();
+    c.memoryFormat = m_memoryFormat->currentData().toString();
     c.workers = m_workers->value();
     c.threads = m_threads->value();
     c.prune = pruneSpec();
@@ -627,7 +637,7 @@ void RunConfigDialog::setFinderBusy(bool busy)
     // What the answer depends on stays as it was asked for while the search runs; Start waits for it.
     m_findBusy->setVisible(busy);
     for (QWidget *w : std::initializer_list<QWidget *>{m_find, m_batch, m_model, m_inputSize, m_channels, m_optimizer,
-                                                        m_device, m_precision, m_threads})
+                                                        m_device, m_precision, m_memoryFormat, m_threads})
         w->setEnabled(!busy);
     if (busy)
         m_start->setEnabled(false);
@@ -724,8 +734,8 @@ QString RunConfigDialog::commandLine(const RunConfig &c, const QString &program)
     add("device", c.device);
     if (c.precision != d.precision)
         add("precision", c.precision);
-    if (c.channelsLast)
-        args << QStringLiteral("--channels-last");
+    if (c.memoryFormat != d.memoryFormat)
+        add("memory-format", c.memoryFormat);
     add("workers", QString::number(c.workers));
     if (c.threads > 0)
         add("threads", QString::number(c.threads));

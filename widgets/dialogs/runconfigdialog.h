@@ -94,7 +94,7 @@ private:
     QString pruneSpec() const;
 
     QLineEdit *m_data, *m_test, *m_out;
-    QComboBox *m_model, *m_channels, *m_optimizer, *m_lrSchedule, *m_device, *m_precision;
+    QComboBox *m_model, *m_channels, *m_optimizer, *m_lrSchedule, *m_device, *m_precision, *m_memoryFormat;
     QSpinBox *m_inputSize, *m_batch, *m_epochs, *m_seed, *m_workers, *m_threads;
     QDoubleSpinBox *m_lr, *m_valSplit;
     QCheckBox *m_augment;
