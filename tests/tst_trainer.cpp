@@ -94,6 +94,15 @@ private Q_SLOTS:
         QCOMPARE(lines.size() - 1, h.samples->size());   // header + one row per emitted sample
         QVERIFY(lines.first().startsWith("step,epoch,"));
 
+        // run.log: every message the run emitted, in order, then how it ended.
+        QFile log(out + QStringLiteral("/run.log"));
+        QVERIFY(log.open(QIODevice::ReadOnly));
+        const QStringList logLines = QString::fromUtf8(log.readAll()).trimmed().split(QLatin1Char('\n'));
+        QCOMPARE(logLines.size(), h.logs->size() + 1);
+        for (int i = 0; i < h.logs->size(); ++i)
+            QVERIFY2(logLines[i].endsWith(QLatin1Char(' ') + h.logs->at(i).first().toString()), qPrintable(logLines[i]));
+        QVERIFY2(logLines.last().endsWith(QStringLiteral(" finished: finished")), qPrintable(logLines.last()));
+
         QString error;
         const std::optional<RunInfo> info = readRunInfo(out, &error);
         QVERIFY2(info, qPrintable(error));
