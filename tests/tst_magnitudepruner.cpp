@@ -40,6 +40,17 @@ struct MixedNet : torch::nn::Module {
     torch::nn::Linear fc{nullptr};
 };
 
+// Two prunable linear layers and a classifier, with weights small enough to work out by hand.
+struct TwoLayers : torch::nn::Module {
+    TwoLayers()
+    {
+        fc1 = register_module("fc1", torch::nn::Linear(torch::nn::LinearOptions(4, 2).bias(false)));
+        fc2 = register_module("fc2", torch::nn::Linear(torch::nn::LinearOptions(2, 2).bias(false)));
+        out = register_module("out", torch::nn::Linear(2, 2));
+    }
+    torch::nn::Linear fc1{nullptr}, fc2{nullptr}, out{nullptr};
+};
+
 } // namespace
 
 class TestMagnitudePruner : public QObject {
@@ -63,6 +74,9 @@ private Q_SLOTS:
     void masksRoundTripThroughSetMasks();
     void setMasksRejectsMismatches();
     void masksFollowWeightDtype();
+    void globalScopeKeepsTheHighestLampScores();
+    void globalScopeIgnoresALayersScale();
+    void channelGranularityIsAlwaysPerLayer();
 };
 
 void TestMagnitudePruner::initTestCase()
@@ -426,6 +440,59 @@ void TestMagnitudePruner::masksFollowWeightDtype()
     pruner.applyMasks();
     QCOMPARE(pruner.masks()[0].scalar_type(), torch::kFloat);
     QCOMPARE(zeros(fc->weight), std::int64_t(32));
+}
+
+// LAMP by hand. fc1 = 1..8: squares 1,4,...,64 over their tails 204,203,199,190,174,149,113,64 score
+// .005 .020 .045 .084 .144 .242 .434 1. fc2 = 1,10,100,1000: scores 1e-6, 1e-4, .0099, 1. Keeping 6 of
+// the 12 keeps the six highest: fc1's 4..8 and fc2's 1000 (per layer it would be fc1's 5..8 and
+// fc2's 100 and 1000).
+void TestMagnitudePruner::globalScopeKeepsTheHighestLampScores()
+{
+    TwoLayers net;
+    setWeights(net.fc1->weight, {3, -1, 8, 2, -5, 7, 4, -6});
+    setWeights(net.fc2->weight, {1000, 1, -100, 10});
+    MagnitudePruner pruner(net, PruningSchedule(), leantune::PruneGranularity::Weight,
+                           leantune::PruneScope::Global);
+    QCOMPARE(pruner.scope(), leantune::PruneScope::Global);
+    pruner.updateMasks(0.5);
+    pruner.applyMasks();
+    QVERIFY(torch::equal(net.fc1->weight.reshape({-1}), torch::tensor({0.f, 0.f, 8.f, 0.f, -5.f, 7.f, 4.f, -6.f})));
+    QVERIFY(torch::equal(net.fc2->weight.reshape({-1}), torch::tensor({1000.f, 0.f, 0.f, 0.f})));
+    QCOMPARE(zeros(net.out->weight), std::int64_t(0));   // the classifier stays dense
+    const std::vector<leantune::LayerSparsity> layers = pruner.layerSparsity();
+    QCOMPARE(layers.size(), std::size_t(3));
+    QCOMPARE(layers[0].zeros + layers[1].zeros, std::int64_t(6));   // 6 of the 12 prunable weights
+}
+
+// A conv followed by BatchNorm can carry any scale: LAMP ranks within the layer, so scaling one
+// layer's weights changes nothing (a plain global threshold would empty the scaled-down layer).
+void TestMagnitudePruner::globalScopeIgnoresALayersScale()
+{
+    torch::manual_seed(3);
+    TwoLayers a, b;
+    {
+        torch::NoGradGuard noGrad;
+        b.fc1->weight.copy_(a.fc1->weight * 1e-4);
+        b.fc2->weight.copy_(a.fc2->weight);
+    }
+    MagnitudePruner pa(a, PruningSchedule(), leantune::PruneGranularity::Weight, leantune::PruneScope::Global);
+    MagnitudePruner pb(b, PruningSchedule(), leantune::PruneGranularity::Weight, leantune::PruneScope::Global);
+    pa.updateMasks(0.6);
+    pb.updateMasks(0.6);
+    const std::vector<torch::Tensor> ma = pa.masks(), mb = pb.masks();
+    QCOMPARE(ma.size(), mb.size());
+    for (std::size_t i = 0; i < ma.size(); ++i)
+        QVERIFY(torch::equal(ma[i], mb[i]));
+    QVERIFY(zeros(ma[0]) < ma[0].numel());   // the largest weight of each layer survives
+    QVERIFY(zeros(ma[1]) < ma[1].numel());
+}
+
+void TestMagnitudePruner::channelGranularityIsAlwaysPerLayer()
+{
+    MixedNet net;
+    MagnitudePruner pruner(net, PruningSchedule(), leantune::PruneGranularity::Channel,
+                           leantune::PruneScope::Global);
+    QCOMPARE(pruner.scope(), leantune::PruneScope::Layer);
 }
 
 QTEST_GUILESS_MAIN(TestMagnitudePruner)

@@ -63,6 +63,8 @@ private Q_SLOTS:
         QTest::newRow("val split") << QStringLiteral("val_split") << QStringLiteral("1.0") << QStringLiteral("validation split");
         QTest::newRow("lr") << QStringLiteral("lr") << QStringLiteral("0") << QStringLiteral("learning rate");
         QTest::newRow("workers") << QStringLiteral("workers") << QStringLiteral("0") << QStringLiteral("workers");
+        QTest::newRow("prune scope") << QStringLiteral("prune_scope") << QStringLiteral("everywhere")
+                                     << QStringLiteral("unknown prune scope 'everywhere'");
         QTest::newRow("memory format") << QStringLiteral("memory_format") << QStringLiteral("nhwc")
                                        << QStringLiteral("unknown memory format 'nhwc'");
     }

@@ -57,6 +57,8 @@ const Opt kOptions[] = {
     {"seed", "Random seed for initialization, shuffling and splits (default 42).", "N"},
     {"prune", "none | polynomial:INIT:FINAL:BEGIN:END[:POWER[:FREQ]] | constant:S:BEGIN[:END[:FREQ]].", "SPEC"},
     {"prune-granularity", "weight | channel (channel: whole output channels by L1 norm, removed at export; default weight).", "G"},
+    {"prune-scope", "layer | global (default layer: each tensor to the target; global: one ranking across layers by "
+                    "layer-adaptive magnitude, LAMP, which prunes redundant layers more).", "S"},
     {"augment", "Train with random crop and horizontal flip (helps long runs; off by default: 3-epoch "
                 "Fashion-MNIST runs reach 91% test accuracy without, 89% with).", nullptr},
     {"no-augment", "Train without random crop and flip (the default).", nullptr},
@@ -138,6 +140,7 @@ QString applyOptions(const QCommandLineParser &p, RunConfig &c, bool resumed)
     setString("test", c.testDir);
     setString("prune", c.prune);
     setString("prune-granularity", c.pruneGranularity);
+    setString("prune-scope", c.pruneScope);
     setString("precision", c.precision);
     setString("memory-format", c.memoryFormat);
     if (has("channels-last"))

@@ -60,9 +60,10 @@ torch::Tensor channelMask(const torch::Tensor &weight, double sparsity)
 } // namespace
 
 MagnitudePruner::MagnitudePruner(torch::nn::Module &model, PruningSchedule schedule,
-                                 PruneGranularity granularity)
+                                 PruneGranularity granularity, PruneScope scope)
     : m_schedule(schedule)
     , m_granularity(granularity)
+    , m_scope(granularity == PruneGranularity::Weight ? scope : PruneScope::Layer)
 {
     torch::NoGradGuard noGrad;
     // The model itself is visited by hand: named_modules() can only include it when it is owned by
@@ -158,6 +159,10 @@ void MagnitudePruner::updateMasks(double sparsity)
 {
     torch::NoGradGuard noGrad;
     m_target = sparsity;
+    if (m_scope == PruneScope::Global) {
+        updateMasksGlobally(sparsity);
+        return;
+    }
     for (Entry &e : m_entries) {
         if (e.keepDense) {
             e.mask = torch::ones_like(e.weight);
@@ -180,6 +185,37 @@ void MagnitudePruner::updateMasks(double sparsity)
             std::get<0>(torch::kthvalue(magnitude.reshape({-1}), n - k + 1));
         e.mask = magnitude.ge(threshold).to(e.weight.dtype());
     }
+}
+
+void MagnitudePruner::updateMasksGlobally(double sparsity)
+{
+    std::vector<Entry *> pruned;
+    std::vector<torch::Tensor> scores;
+    std::int64_t n = 0;
+    for (Entry &e : m_entries) {
+        if (e.keepDense) {
+            e.mask = torch::ones_like(e.weight);
+            continue;
+        }
+        // LAMP: sorted ascending, each w² over the sum of itself and everything after it.
+        const torch::Tensor square = e.weight.detach().to(torch::kFloat).pow(2).reshape({-1});
+        const auto [sorted, order] = square.sort();
+        const torch::Tensor tail = sorted.flip({0}).cumsum(0).flip({0}).clamp_min(1e-30);
+        scores.push_back(torch::empty_like(square).scatter_(0, order, sorted / tail));
+        pruned.push_back(&e);
+        n += square.numel();
+    }
+    const std::int64_t k = sparsity > 0.0 ? keepCount(n, sparsity) : n;
+    if (pruned.empty() || k >= n) {
+        for (Entry *e : pruned)
+            e->mask = torch::ones_like(e->weight);
+        return;
+    }
+    // Everything scoring at or above the k-th largest score is kept (ties survive, as per layer).
+    const torch::Tensor all = torch::cat(torch::TensorList(scores)).to(torch::kCPU);
+    const double threshold = std::get<0>(torch::kthvalue(all, n - k + 1)).item<double>();
+    for (std::size_t i = 0; i < pruned.size(); ++i)
+        pruned[i]->mask = scores[i].ge(threshold).reshape(pruned[i]->weight.sizes()).to(pruned[i]->weight.dtype());
 }
 
 double MagnitudePruner::measuredSparsity() const

@@ -22,6 +22,13 @@ struct LayerSparsity {
 // Weight: one mask element per weight (unstructured). Channel: whole output channels (conv filters,
 // linear rows) ranked by L1 norm, so an exporter can remove them physically.
 enum class PruneGranularity { Weight, Channel };
+// Layer: every prunable tensor is pruned to the target on its own. Global (weight granularity only):
+// one ranking across the layers by layer-adaptive magnitude scores (LAMP, Lee et al., ICLR 2021):
+// w² over the sum of w² of the weights of its layer at least as large. The score is unchanged when a
+// layer's weights are scaled (a conv followed by BatchNorm has no meaningful scale), the largest
+// weight of each layer scores 1 and is never pruned, and redundant layers give up more than small,
+// crowded ones.
+enum class PruneScope { Layer, Global };
 
 // Unstructured magnitude pruning of conv and linear weights. Biases, BatchNorm parameters,
 // depthwise kernels (groups == in_channels > 1) and the classifier (the last linear layer, unless it
@@ -39,7 +46,8 @@ enum class PruneGranularity { Weight, Channel };
 class MagnitudePruner {
 public:
     MagnitudePruner(torch::nn::Module &model, PruningSchedule schedule,
-                    PruneGranularity granularity = PruneGranularity::Weight);
+                    PruneGranularity granularity = PruneGranularity::Weight,
+                    PruneScope scope = PruneScope::Layer);
 
     // Call after every optimizer step with the step just taken (from 1): recomputes masks when the
     // schedule says so, then applies the masks (multiplies weights in place, no grad).
@@ -52,6 +60,7 @@ public:
 
     const PruningSchedule &schedule() const { return m_schedule; }
     PruneGranularity granularity() const { return m_granularity; }
+    PruneScope scope() const { return m_scope; }
     double targetSparsity() const { return m_target; }   // target of the last mask update
     // Measured sparsity over all conv and linear weights (the dense classifier included): 1 − mean(mask).
     double measuredSparsity() const;
@@ -78,10 +87,12 @@ private:
     };
     void addModule(const std::string &name, torch::nn::Module &module, bool residualModel);
     void attachBatchNorm(torch::nn::BatchNorm2dImpl &bn);
+    void updateMasksGlobally(double sparsity);
 
     std::vector<Entry> m_entries;
     PruningSchedule m_schedule;
     PruneGranularity m_granularity = PruneGranularity::Weight;
+    PruneScope m_scope = PruneScope::Layer;
     double m_target = 0.0;
 };
 

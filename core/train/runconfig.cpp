@@ -36,6 +36,7 @@ QJsonObject RunConfig::toJson() const
     o[QStringLiteral("seed")] = QString::number(seed);   // JSON numbers lose 64-bit precision
     o[QStringLiteral("prune")] = prune;
     o[QStringLiteral("prune_granularity")] = pruneGranularity;
+    o[QStringLiteral("prune_scope")] = pruneScope;
     o[QStringLiteral("augment")] = augment;
     o[QStringLiteral("precision")] = precision;
     o[QStringLiteral("memory_format")] = memoryFormat;
@@ -95,6 +96,7 @@ std::optional<RunConfig> RunConfig::fromJson(const QJsonObject &o, QString *erro
     number("val_split", c.valSplit);
     str("prune", c.prune);
     str("prune_granularity", c.pruneGranularity);
+    str("prune_scope", c.pruneScope);
     str("precision", c.precision);
     number("norm_mean", c.normMean);
     number("memory_budget_bytes", c.memoryBudgetBytes);
@@ -196,6 +198,10 @@ QString RunConfig::validate() const
         return QStringLiteral("bad prune spec '%1': %2").arg(prune, error);
     if (pruneGranularity != QLatin1String("weight") && pruneGranularity != QLatin1String("channel"))
         return QStringLiteral("unknown prune granularity '%1' (choose weight or channel)").arg(pruneGranularity);
+    if (pruneScope != QLatin1String("layer") && pruneScope != QLatin1String("global"))
+        return QStringLiteral("unknown prune scope '%1' (choose layer or global)").arg(pruneScope);
+    if (pruneScope == QLatin1String("global") && pruneGranularity != QLatin1String("weight"))
+        return QStringLiteral("--prune-scope global ranks single weights: it needs --prune-granularity weight");
     static const QRegularExpression deviceRe(QStringLiteral("^(auto|cpu|cuda(:\\d+)?)$"));
     if (!deviceRe.match(device).hasMatch())
         return QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)").arg(device);

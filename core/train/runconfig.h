@@ -33,6 +33,7 @@ struct RunConfig {
     std::uint64_t seed = 42;
     QString prune = QStringLiteral("none");             // PruningSchedule spec
     QString pruneGranularity = QStringLiteral("weight"); // weight (unstructured) | channel (whole output channels, L1)
+    QString pruneScope = QStringLiteral("layer");  // layer (each tensor to the target) | global (LAMP ranking across layers; weight granularity)
     bool augment = false;           // random crop + flip on training batches (pays on long runs)
     QString precision = QStringLiteral("fp32");         // fp32 | bf16 | fp16 (CUDA autocast; fp16 with loss scaling)
     // auto | contiguous | channels-last (NHWC weights and inputs); see useChannelsLast().

@@ -329,7 +329,9 @@ bool Trainer::Private::setUp(QString *error)
     pruner = std::make_unique<MagnitudePruner>(*model, *schedule,
                                                c.pruneGranularity == QLatin1String("channel")
                                                    ? PruneGranularity::Channel
-                                                   : PruneGranularity::Weight);
+                                                   : PruneGranularity::Weight,
+                                               c.pruneScope == QLatin1String("global") ? PruneScope::Global
+                                                                                        : PruneScope::Layer);
 
     run.runDir = c.outDir;
     run.config = c;

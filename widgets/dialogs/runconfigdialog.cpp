@@ -261,6 +261,13 @@ void RunConfigDialog::build()
     m_frequency->setRange(0, 1000000);
     m_frequency->setToolTip(tr("Masks are recomputed every this many steps from the begin step"));
     pruneForm->addRow(tr("Frequency:"), m_frequency);
+    m_pruneScope = new QComboBox(this);
+    m_pruneScope->setObjectName(QStringLiteral("pruneScope"));
+    m_pruneScope->addItem(tr("Each layer to the target"), QStringLiteral("layer"));
+    m_pruneScope->addItem(tr("Across layers (LAMP)"), QStringLiteral("global"));
+    m_pruneScope->setToolTip(tr("Across layers: one ranking of all weights by layer-adaptive magnitude, so "
+                                "redundant layers give up more; the same overall sparsity"));
+    pruneForm->addRow(tr("Scope:"), m_pruneScope);
 
     m_preview = new QCustomPlot(this);
     m_preview->setObjectName(QStringLiteral("schedulePreview"));
@@ -327,7 +334,7 @@ void RunConfigDialog::build()
     const auto changed = [this] { revalidate(); };
     for (QLineEdit *e : {m_data, m_test, m_out})
         connect(e, &QLineEdit::textChanged, this, changed);
-    for (QComboBox *c : {m_model, m_channels, m_optimizer, m_lrSchedule, m_device, m_precision, m_memoryFormat})
+    for (QComboBox *c : {m_model, m_channels, m_optimizer, m_lrSchedule, m_device, m_precision, m_memoryFormat, m_pruneScope})
         connect(c, &QComboBox::currentIndexChanged, this, changed);
     for (QSpinBox *s : {m_inputSize, m_batch, m_epochs, m_seed, m_workers, m_threads, m_begin, m_end, m_frequency})
         connect(s, &QSpinBox::valueChanged, this, changed);
@@ -399,6 +406,7 @@ void RunConfigDialog::setConfig(const RunConfig &c)
     m_workers->setValue(c.workers);
     m_threads->setValue(c.threads);
 
+    m_pruneScope->setCurrentIndex(std::max(0, m_pruneScope->findData(c.pruneScope)));
     QString error;
     const auto schedule = PruningSchedule::parse(c.prune, &error);
     const PruningSchedule s = schedule ? *schedule : PruningSchedule();
@@ -471,6 +479,7 @@ RunConfig RunConfigDialog::config() const
     c.workers = m_workers->value();
     c.threads = m_threads->value();
     c.prune = pruneSpec();
+    c.pruneScope = m_pruneScope->currentData().toString();
     return c;
 }
 
@@ -514,7 +523,7 @@ void RunConfigDialog::updatePruneFields()
                        static_cast<QWidget *>(m_power), static_cast<QWidget *>(m_powerLabel)})
         w->setVisible(poly);
     for (QWidget *w : {static_cast<QWidget *>(m_final), static_cast<QWidget *>(m_begin), static_cast<QWidget *>(m_end),
-                       static_cast<QWidget *>(m_frequency)})
+                       static_cast<QWidget *>(m_frequency), static_cast<QWidget *>(m_pruneScope)})
         w->setEnabled(poly || constant);
     m_finalLabel->setText(constant ? tr("Target sparsity:") : tr("Final sparsity:"));
     m_preview->setEnabled(poly || constant);
@@ -744,6 +753,10 @@ QString RunConfigDialog::commandLine(const RunConfig &c, const QString &program)
     add("seed", QString::number(c.seed));
     if (c.prune != QLatin1String("none"))
         add("prune", c.prune);
+    if (c.pruneGranularity != d.pruneGranularity)
+        add("prune-granularity", c.pruneGranularity);
+    if (c.pruneScope != d.pruneScope)
+        add("prune-scope", c.pruneScope);
     if (c.augment != d.augment)   // only when it differs from the engine's default
         args << (c.augment ? QStringLiteral("--augment") : QStringLiteral("--no-augment"));
     return args.join(QLatin1Char(' '));

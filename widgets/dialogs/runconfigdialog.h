@@ -98,7 +98,7 @@ private:
     QSpinBox *m_inputSize, *m_batch, *m_epochs, *m_seed, *m_workers, *m_threads;
     QDoubleSpinBox *m_lr, *m_valSplit;
     QCheckBox *m_augment;
-    QComboBox *m_pruneKind;
+    QComboBox *m_pruneKind, *m_pruneScope;
     QDoubleSpinBox *m_initial, *m_final, *m_power;
     QSpinBox *m_begin, *m_end, *m_frequency;
     QLabel *m_initialLabel, *m_finalLabel, *m_powerLabel, *m_endLabel;
