@@ -578,8 +578,11 @@ private Q_SLOTS:
             receivedOn = QThread::currentThread();
         });
         connect(&thread, &QThread::started, scanner, &DatasetScanner::start);
-        connect(scanner, &DatasetScanner::finished, &thread, &QThread::quit);
-        connect(scanner, &DatasetScanner::failed, &thread, &QThread::quit);
+        // Direct (QThread::quit is thread-safe): queued to this thread, the quit could still be waiting
+        // in the event queue behind the result when thread.wait() below blocks the loop. Under
+        // ThreadSanitizer's slower timing that happened and wait() timed out.
+        connect(scanner, &DatasetScanner::finished, &thread, &QThread::quit, Qt::DirectConnection);
+        connect(scanner, &DatasetScanner::failed, &thread, &QThread::quit, Qt::DirectConnection);
         connect(&thread, &QThread::finished, scanner, &QObject::deleteLater);
         thread.start();
 
