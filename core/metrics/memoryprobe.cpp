@@ -67,9 +67,9 @@ void usePredictableHostAllocator()
         // releaseFreeHostMemory() between phases. With glibc's trimming at 8 MiB every step gave its
         // activations back at the end and faulted them in again (zeroed) at the next: 26 brk calls a
         // step, 20 % of resnet8's CPU time in the kernel. Without: resnet8 64 px 322-335 -> 422-424
-        // img/s, smallcnn 28 px 1,792-2,234 -> 2,694-2,973 img/s. Peak RSS stays about the same once the
-        // Trainer trims before each validation pass (smallcnn batch 128: 306-327 MiB with, 310-320
-        // without; without that trim the validation pass after the epoch's steps peaked ~8 % higher).
+        // img/s, smallcnn 28 px 1,792-2,234 -> 2,694-2,973 img/s. The cost: peak RSS a little higher and
+        // less steady (smallcnn batch 128, 1 epoch of 6k images: 316-356 MiB over 4 runs, 306-327
+        // with trimming at 8 MiB), even with the Trainer trimming before each validation pass.
         mallopt(M_TRIM_THRESHOLD, 1 << 30);
         // One arena for every thread. With glibc's default (an arena per thread, up to 8 per core)
         // a probe on a worker thread (the run dialog's Find button, the Trainer) lands in an arena
