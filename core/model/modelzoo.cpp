@@ -175,6 +175,14 @@ std::shared_ptr<ClassifierImpl> makeResNet18(int channels, int classes, int inpu
 
 } // namespace
 
+void useChannelsLastWeights(torch::nn::Module &model)
+{
+    torch::NoGradGuard noGrad;
+    for (torch::Tensor &p : model.parameters())
+        if (p.dim() == 4)
+            p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
 std::shared_ptr<ClassifierImpl> createModel(const ModelSpec &spec, QString *error)
 {
     const auto fail = [error](const QString &message) -> std::shared_ptr<ClassifierImpl> {

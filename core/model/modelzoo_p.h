@@ -20,5 +20,7 @@ public:
 // Builds a fresh model (weights initialised from torch's current RNG). std::nullopt-like: returns
 // nullptr and sets *error for an unknown name or a spec the model cannot take (input too small).
 std::shared_ptr<ClassifierImpl> createModel(const ModelSpec &spec, QString *error);
+// Stores MODEL's 4-d weights (convolutions) channels-last (NHWC), in place, on their device.
+void useChannelsLastWeights(torch::nn::Module &model);
 
 } // namespace leantune

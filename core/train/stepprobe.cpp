@@ -30,12 +30,9 @@ std::unique_ptr<StepProbe> StepProbe::create(
     if (!p->m_model)
         return nullptr;
     p->m_model->to(device);
-    if (config.useChannelsLast(device.is_cuda())) {
-        torch::NoGradGuard noGrad;
-        for (torch::Tensor &w : p->m_model->parameters())
-            if (w.dim() == 4)
-                w.set_data(w.data().contiguous(torch::MemoryFormat::ChannelsLast));
-    }
+    p->m_channelsLast = config.useChannelsLast(device.is_cuda());
+    if (p->m_channelsLast)
+        useChannelsLastWeights(*p->m_model);
     if (config.optimizer == QLatin1String("adam"))
         p->m_optimizer = std::make_unique<torch::optim::Adam>(
             p->m_model->parameters(), torch::optim::AdamOptions(config.learningRate));
@@ -57,7 +54,7 @@ void StepProbe::train(int batch, int steps, int microBatch)
         // memory.
         torch::Tensor x = torch::randn(
             { n, m.channels, m.inputSize, m.inputSize }, torch::TensorOptions().device(m_device));
-        if (m_config.useChannelsLast(m_device.is_cuda()))
+        if (m_channelsLast)
             x = x.contiguous(torch::MemoryFormat::ChannelsLast);
         const torch::Tensor y = torch::randint(0, std::max(m.classes, 2), { n },
             torch::TensorOptions().dtype(torch::kLong).device(m_device));

@@ -216,7 +216,8 @@ bool Trainer::Private::setUp(QString *error)
         *error = e;
         return false;
     }
-    logFile.setFileName(QDir(c.outDir).filePath(QStringLiteral("run.log")));
+    run.runDir = c.outDir;
+    logFile.setFileName(run.logFile());
     if (!logFile.open(QIODevice::WriteOnly | (q->m_options.resume ? QIODevice::Append : QIODevice::Truncate))) {
         *error = QStringLiteral("cannot write %1: %2").arg(logFile.fileName(), logFile.errorString());
         return false;
@@ -309,12 +310,8 @@ bool Trainer::Private::setUp(QString *error)
         Q_EMIT q->logMessage(QStringLiteral("memory format: %1 (auto for %2 on %3)")
                                  .arg(channelsLast ? QStringLiteral("channels-last") : QStringLiteral("contiguous"),
                                       c.model.name, deviceName));
-    if (channelsLast) {
-        torch::NoGradGuard noGrad;
-        for (torch::Tensor &p : model->parameters())
-            if (p.dim() == 4)
-                p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
-    }
+    if (channelsLast)
+        useChannelsLastWeights(*model);
     if (c.optimizer == QLatin1String("adam")) {
         optimizer = std::make_unique<torch::optim::Adam>(
             model->parameters(), torch::optim::AdamOptions(c.learningRate).weight_decay(c.weightDecay));
@@ -333,7 +330,6 @@ bool Trainer::Private::setUp(QString *error)
                                                c.pruneScope == QLatin1String("global") ? PruneScope::Global
                                                                                         : PruneScope::Layer);
 
-    run.runDir = c.outDir;
     run.config = c;
     run.classNames = classes;
     QDir().mkpath(run.checkpointDir());
