@@ -1,5 +1,5 @@
 // libFuzzer target: run configuration JSON (config.json) -> RunConfig -> validate -> JSON again.
-#include "train/runconfig.h"
+#include "run/runconfig.h"
 
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         return 0;
     QString error;
     if (const std::optional<leantune::RunConfig> c = leantune::RunConfig::fromJson(doc.object(), &error)) {
-        c->validate();
+        c->validate(nullptr);
         const std::optional<leantune::RunConfig> again = leantune::RunConfig::fromJson(c->toJson(), &error);
         if (!again || again->toJson() != c->toJson())
             __builtin_trap();   // a config must survive its own JSON round trip

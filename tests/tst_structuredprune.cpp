@@ -7,8 +7,9 @@
 #include "export/onnxwriter_p.h"
 #include "model/modelzoo_p.h"
 #include "prune/magnitudepruner_p.h"
-#include "train/runconfig.h"
+#include "run/runconfig.h"
 
+#include <QJsonObject>
 #include <QTest>
 
 using namespace leantune;
@@ -142,14 +143,17 @@ private Q_SLOTS:
         RunConfig c;
         c.dataDir = QStringLiteral("data");
         c.outDir = QStringLiteral("out");
-        QCOMPARE(c.pruneGranularity, QStringLiteral("weight"));
-        c.pruneGranularity = QStringLiteral("channel");
-        QCOMPARE(c.validate(), QString());
+        QCOMPARE(c.pruneGranularity, PruneGranularity::Weight);
+        c.pruneGranularity = PruneGranularity::Channel;
+        QVERIFY(c.validate());
         const std::optional<RunConfig> back = RunConfig::fromJson(c.toJson(), nullptr);
         QVERIFY(back);
-        QCOMPARE(back->pruneGranularity, QStringLiteral("channel"));
-        c.pruneGranularity = QStringLiteral("filter");
-        QVERIFY2(c.validate().contains(QLatin1String("unknown prune granularity 'filter'")), qPrintable(c.validate()));
+        QCOMPARE(back->pruneGranularity, PruneGranularity::Channel);
+        QJsonObject json = c.toJson();
+        json[QStringLiteral("prune_granularity")] = QStringLiteral("filter");
+        QString error;
+        QVERIFY(!RunConfig::fromJson(json, &error));
+        QVERIFY2(error.contains(QLatin1String("prune_granularity: unknown value 'filter'")), qPrintable(error));
     }
 
     void denseModelLosesNoChannel()

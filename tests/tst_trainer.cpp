@@ -231,8 +231,8 @@ private Q_SLOTS:
         QFETCH(bool, channelsLast);
         RunConfig c = baseConfig(m_small, m_dir.filePath(QStringLiteral("run-cuda-%1").arg(precision)));
         c.device = QStringLiteral("cuda");
-        c.precision = precision;
-        c.memoryFormat = channelsLast ? QStringLiteral("channels-last") : QStringLiteral("contiguous");
+        c.precision = *enumFromName<Precision>(precision);
+        c.memoryFormat = channelsLast ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
         TrainerHarness h(c, {});
         h.start();
         QVERIFY(h.waitDone());
@@ -249,7 +249,7 @@ private Q_SLOTS:
     void bf16OnTheCpuIsRefused()
     {
         RunConfig c = baseConfig(m_small, m_dir.filePath(QStringLiteral("run-bf16-cpu")));
-        c.precision = QStringLiteral("bf16");
+        c.precision = Precision::Bf16;
         TrainerHarness h(c, {});
         h.start();
         QVERIFY(h.waitDone());

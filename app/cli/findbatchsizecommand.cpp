@@ -6,7 +6,7 @@
 #include "dataset/datasetscanner.h"
 #include "metrics/bytesize.h"
 #include "train/batchsizefinder.h"
-#include "train/runconfig.h"
+#include "run/runfields.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -25,38 +25,11 @@ int findBatchSizeCommand(const QStringList &args)
         "trial is a real short training run (an out-of-memory is caught and the allocator "
         "cleaned); on the "
         "CPU the search runs against the host budget with the planner's predictions."));
-    const struct {
-        const char *name, *help, *value;
-    } options[] = {
-        { "data", "Training data folder (one sub-folder per class).", "DIR" },
-        { "model", "smallcnn | resnet8 | resnet18 (default smallcnn).", "NAME" },
-        { "input-size", "Square input size in pixels (default 28).", "N" },
-        { "channels", "1 (grayscale) or 3 (RGB) (default 1).", "C" },
-        { "optimizer", "sgd | adam (default sgd): its state is part of the peak.", "NAME" },
-        { "precision", "fp32 | bf16 | fp16 (default fp32).", "P" },
-        { "memory-format", "auto | contiguous | channels-last, as in train (default auto).", "F" },
-        { "channels-last", "Same as --memory-format channels-last.", nullptr },
-        { "device", "auto | cpu | cuda | cuda:N (default auto).", "DEV" },
-        { "threads", "Torch intra-op threads (default: all cores).", "N" },
-        { "queue-depth", "Loader queue depth of the run (default 4): host memory.", "N" },
-        { "max", "Largest batch size to consider (default 4096, and at most the number of images).",
-            "N" },
-        { "margin", "Safety margin below the capacity, 0..0.9 (default 0.1).", "F" },
-        { "memory-budget",
-            "Host memory budget, e.g. 2G or 512M (CPU: the capacity searched against).", "SIZE" },
-        { "predict",
-            "Also print the planner's predicted peak for these batch sizes (comma-separated).",
-            "N,N" },
-        { "seed", "Random seed (default 42).", "N" },
-        { "json", "Print the result as JSON.", nullptr },
-    };
-    for (const auto &o : options) {
-        if (o.value)
-            parser.addOption(
-                { QLatin1String(o.name), QLatin1String(o.help), QLatin1String(o.value) });
-        else
-            parser.addOption({ QLatin1String(o.name), QLatin1String(o.help) });
-    }
+    addRunOptions(parser, RunField::FindBatchSize);
+    parser.addOption({ QStringLiteral("predict"),
+        QStringLiteral("Also print the planner's predicted peak for these batch sizes (comma-separated)."),
+        QStringLiteral("N,N") });
+    parser.addOption({ QStringLiteral("json"), QStringLiteral("Print the result as JSON.") });
     if (const auto code = parseArguments(parser, QStringLiteral("find-batch-size"),
             QStringLiteral("--data DIR [model/input options] [--device DEV] [--max N] "
                            "[--margin F] [--memory-budget SIZE] [--json]"),
@@ -71,48 +44,8 @@ int findBatchSizeCommand(const QStringList &args)
     RunConfig c;
     c.outDir = QStringLiteral("-"); // not written; validate() wants one
     QString error;
-    const auto str = [&](const char *name, QString &out) {
-        if (parser.isSet(QLatin1String(name)))
-            out = parser.value(QLatin1String(name));
-    };
-    const auto integer = [&](const char *name, int &out) {
-        if (error.isEmpty() && parser.isSet(QLatin1String(name)))
-            if (const auto v = intOption(parser, QLatin1String(name), &error))
-                out = *v;
-    };
-    str("data", c.dataDir);
-    str("model", c.model.name);
-    integer("input-size", c.model.inputSize);
-    integer("channels", c.model.channels);
-    str("optimizer", c.optimizer);
-    str("precision", c.precision);
-    str("memory-format", c.memoryFormat);
-    if (parser.isSet(QStringLiteral("channels-last")))
-        c.memoryFormat = QStringLiteral("channels-last");
-    str("device", c.device);
-    integer("threads", c.threads);
-    integer("queue-depth", c.queueDepth);
-    integer("max", c.maxBatchSize);
-    if (error.isEmpty() && parser.isSet(QStringLiteral("margin")))
-        if (const auto v = doubleOption(parser, QStringLiteral("margin"), &error))
-            c.memoryMargin = *v;
-    if (error.isEmpty() && parser.isSet(QStringLiteral("seed"))) {
-        bool ok = false;
-        c.seed = parser.value(QStringLiteral("seed")).toULongLong(&ok);
-        if (!ok)
-            error = QStringLiteral("invalid value for --seed: '%1' (expected a whole number)")
-                        .arg(parser.value(QStringLiteral("seed")));
-    }
-    if (error.isEmpty() && parser.isSet(QStringLiteral("memory-budget"))) {
-        const std::optional<std::int64_t> b
-            = parseByteSize(parser.value(QStringLiteral("memory-budget")));
-        if (!b)
-            error = QStringLiteral(
-                "invalid value for --memory-budget: '%1' (expected a size such as 2G or 512M)")
-                        .arg(parser.value(QStringLiteral("memory-budget")));
-        else
-            c.memoryBudgetBytes = *b;
-    }
+    if (!applyRunOptions(parser, RunField::FindBatchSize, c, false, nullptr, &error))
+        return fail(error, Usage);
     std::vector<int> predictAt;
     if (error.isEmpty() && parser.isSet(QStringLiteral("predict"))) {
         for (const QString &part :
@@ -131,11 +64,13 @@ int findBatchSizeCommand(const QStringList &args)
     if (!error.isEmpty())
         return fail(error, Usage);
     c.batchSizeAuto = true;
-    if (const QString e = c.validate(); !e.isEmpty())
-        return fail(e, Usage);
+    if (!c.validate(&error))
+        return fail(error, Usage);
 
     QString scanError;
-    const std::optional<DatasetIndex> index = scanDataset(c.dataDir, {}, &scanError);
+    ScanOptions scanOptions;
+    scanOptions.followSymlinks = c.followSymlinks;
+    const std::optional<DatasetIndex> index = scanDataset(c.dataDir, scanOptions, &scanError);
     if (!index)
         return fail(QStringLiteral("training data: ") % scanError);
     std::int64_t images = 0;

@@ -1,8 +1,8 @@
 #pragma once
 
 #include "dataset/datasetindex.h"
-#include "train/runconfig.h"
-#include "train/runsummary.h"
+#include "run/runconfig.h"
+#include "run/runsummary.h"
 
 #include <QMainWindow>
 #include <QStringList>

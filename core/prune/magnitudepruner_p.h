@@ -1,6 +1,7 @@
 #pragma once
 // Private header (includes torch).
 
+#include "run/runenums.h"
 #include "prune/pruningschedule.h"
 
 #include <torch/torch.h>
@@ -19,16 +20,15 @@ struct LayerSparsity {
     double sparsity() const { return elements ? double(zeros) / double(elements) : 0.0; }
 };
 
-// Weight: one mask element per weight (unstructured). Channel: whole output channels (conv filters,
-// linear rows) ranked by L1 norm, so an exporter can remove them physically.
-enum class PruneGranularity { Weight, Channel };
-// Layer: every prunable tensor is pruned to the target on its own. Global (weight granularity only):
-// one ranking across the layers by layer-adaptive magnitude scores (LAMP, Lee et al., ICLR 2021):
-// w² over the sum of w² of the weights of its layer at least as large. The score is unchanged when a
-// layer's weights are scaled (a conv followed by BatchNorm has no meaningful scale), the largest
-// weight of each layer scores 1 and is never pruned, and redundant layers give up more than small,
-// crowded ones.
-enum class PruneScope { Layer, Global };
+// PruneGranularity (run/runenums.h): Weight, one mask element per weight (unstructured); Channel,
+// whole output channels (conv filters, linear rows) ranked by L1 norm, so an exporter can remove them
+// physically.
+// PruneScope: Layer, every prunable tensor is pruned to the target on its own. Global (weight
+// granularity only): one ranking across the layers by layer-adaptive magnitude scores (LAMP, Lee et
+// al., ICLR 2021): w² over the sum of w² of the weights of its layer at least as large. The score is
+// unchanged when a layer's weights are scaled (a conv followed by BatchNorm has no meaningful scale),
+// the largest weight of each layer scores 1 and is never pruned, and redundant layers give up more
+// than small, crowded ones.
 
 // Unstructured magnitude pruning of conv and linear weights. Biases, BatchNorm parameters,
 // depthwise kernels (groups == in_channels > 1) and the classifier (the last linear layer, unless it

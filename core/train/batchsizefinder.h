@@ -2,7 +2,7 @@
 
 #include "train/batchtrialrunner.h"
 #include "train/memoryplanner.h"
-#include "train/runconfig.h"
+#include "run/runconfig.h"
 
 #include <QJsonObject>
 #include <QString>

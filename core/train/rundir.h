@@ -1,6 +1,6 @@
 #pragma once
 
-#include "train/runconfig.h"
+#include "run/runconfig.h"
 
 #include <QJsonObject>
 #include <QString>

@@ -33,7 +33,7 @@ std::unique_ptr<StepProbe> StepProbe::create(
     p->m_channelsLast = config.useChannelsLast(device.is_cuda());
     if (p->m_channelsLast)
         useChannelsLastWeights(*p->m_model);
-    if (config.optimizer == QLatin1String("adam"))
+    if (config.optimizer == Optimizer::Adam)
         p->m_optimizer = std::make_unique<torch::optim::Adam>(
             p->m_model->parameters(), torch::optim::AdamOptions(config.learningRate));
     else
@@ -45,7 +45,7 @@ std::unique_ptr<StepProbe> StepProbe::create(
 void StepProbe::train(int batch, int steps, int microBatch)
 {
     const ModelSpec &m = m_config.model;
-    const bool autocast = m_device.is_cuda() && m_config.precision != QLatin1String("fp32");
+    const bool autocast = m_device.is_cuda() && m_config.precision != Precision::Fp32;
     const std::int64_t n = std::max(batch, 1);
     const std::int64_t micro = microBatch > 0 ? std::min<std::int64_t>(microBatch, n) : n;
     m_model->train();
@@ -62,18 +62,18 @@ void StepProbe::train(int batch, int steps, int microBatch)
         for (std::int64_t off = 0; off < n; off += micro) {
             const std::int64_t len = std::min(micro, n - off);
             if (autocast)
-                cudashim::setAutocast(true, m_config.precision);
+                cudashim::setAutocast(true, enumName(m_config.precision));
             torch::Tensor loss;
             try {
                 const torch::Tensor logits = m_model->forward(x.narrow(0, off, len));
                 loss = torch::nn::functional::cross_entropy(logits, y.narrow(0, off, len));
             } catch (...) {
                 if (autocast)
-                    cudashim::setAutocast(false, m_config.precision);
+                    cudashim::setAutocast(false, enumName(m_config.precision));
                 throw;
             }
             if (autocast)
-                cudashim::setAutocast(false, m_config.precision);
+                cudashim::setAutocast(false, enumName(m_config.precision));
             (loss * (double(len) / double(n))).backward();
         }
         m_optimizer->step();

@@ -3,7 +3,7 @@
 // of the memory planner and the batch-size finder.
 
 #include "model/modelzoo_p.h"
-#include "train/runconfig.h"
+#include "run/runconfig.h"
 
 #include <torch/torch.h>
 

@@ -40,10 +40,12 @@ constexpr int kCheckpointsKept = 3;
 QString firstLine(const char *what) { return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed(); }
 
 // Scans a folder and insists on at least two classes with images.
-std::optional<DatasetIndex> scanForTraining(const QString &dir, const char *role, QString *error)
+std::optional<DatasetIndex> scanForTraining(const QString &dir, bool followSymlinks, const char *role, QString *error)
 {
     QString scanError;
-    std::optional<DatasetIndex> index = scanDataset(dir, {}, &scanError);
+    ScanOptions options;
+    options.followSymlinks = followSymlinks;
+    std::optional<DatasetIndex> index = scanDataset(dir, options, &scanError);
     if (!index) {
         *error = QStringLiteral("%1 data: %2").arg(QLatin1String(role), scanError);
         return std::nullopt;
@@ -63,7 +65,7 @@ std::optional<DatasetIndex> scanForTraining(const QString &dir, const char *role
 
 double learningRateAt(const RunConfig &c, std::int64_t step, std::int64_t totalSteps)
 {
-    if (c.lrSchedule == QLatin1String("constant") || totalSteps <= 1)
+    if (c.lrSchedule == LrSchedule::Constant || totalSteps <= 1)
         return c.learningRate;
     const double p = std::clamp(double(step) / double(totalSteps), 0.0, 1.0);
     return c.learningRate * 0.5 * (1.0 + std::cos(M_PI * p));
@@ -208,10 +210,8 @@ std::unique_ptr<StreamingLoader> Trainer::Private::makeLoader(std::vector<Sample
 bool Trainer::Private::setUp(QString *error)
 {
     RunConfig &c = q->m_config;
-    if (const QString e = c.validate(); !e.isEmpty()) {
-        *error = e;
+    if (!c.validate(error))
         return false;
-    }
     if (const QString e = prepareRunDir(c.outDir, q->m_options.resume, q->m_options.force); !e.isEmpty()) {
         *error = e;
         return false;
@@ -232,7 +232,7 @@ bool Trainer::Private::setUp(QString *error)
     torch::manual_seed(c.seed);
     cv::setNumThreads(1);   // decode threads parallelize over files; OpenCV's own pool would compete
 
-    const std::optional<DatasetIndex> trainIndex = scanForTraining(c.dataDir, "training", error);
+    const std::optional<DatasetIndex> trainIndex = scanForTraining(c.dataDir, c.followSymlinks, "training", error);
     if (!trainIndex)
         return false;
     classes = trainIndex->classes;
@@ -244,7 +244,7 @@ bool Trainer::Private::setUp(QString *error)
         trainSamples = std::move(split.train);
         valSamples = std::move(split.validation);
     } else {
-        const std::optional<DatasetIndex> valIndex = scanForTraining(c.valDir, "validation", error);
+        const std::optional<DatasetIndex> valIndex = scanForTraining(c.valDir, c.followSymlinks, "validation", error);
         if (!valIndex)
             return false;
         if (valIndex->classes != classes) {
@@ -256,7 +256,7 @@ bool Trainer::Private::setUp(QString *error)
         valSamples = samplesOf(*valIndex);
     }
     if (!c.testDir.isEmpty()) {
-        const std::optional<DatasetIndex> testIndex = scanForTraining(c.testDir, "test", error);
+        const std::optional<DatasetIndex> testIndex = scanForTraining(c.testDir, c.followSymlinks, "test", error);
         if (!testIndex)
             return false;
         if (testIndex->classes != classes) {
@@ -275,8 +275,8 @@ bool Trainer::Private::setUp(QString *error)
                              .arg(trainSamples.size())
                              .arg(valSamples.size())
                              .arg(trainIndex->invalid.size()));
-    if (c.precision != QLatin1String("fp32") && !device.is_cuda()) {
-        *error = QStringLiteral("--precision %1 needs a CUDA device; this run is on %2").arg(c.precision, deviceName);
+    if (c.precision != Precision::Fp32 && !device.is_cuda()) {
+        *error = QStringLiteral("--precision %1 needs a CUDA device; this run is on %2").arg(enumName(c.precision), deviceName);
         return false;
     }
     if (!planMemory(std::int64_t(trainSamples.size()),
@@ -298,7 +298,7 @@ bool Trainer::Private::setUp(QString *error)
         if (const std::optional<std::int64_t> bytes = parseByteSize(limit); bytes && limitDeviceMemory(device.index(), *bytes))
             Q_EMIT q->logMessage(QStringLiteral("LEANTUNE_FORCE_DEVICE_LIMIT: CUDA allocator capped at %1").arg(formatBytes(*bytes)));
     }
-    if (c.precision == QLatin1String("fp16"))
+    if (c.precision == Precision::Fp16)
         scaler = std::make_unique<GradScaler>();
 
     model = createModel(c.model, error);
@@ -306,13 +306,13 @@ bool Trainer::Private::setUp(QString *error)
         return false;
     model->to(device);
     channelsLast = c.useChannelsLast(device.is_cuda());
-    if (c.memoryFormat == QLatin1String("auto"))
+    if (c.memoryFormat == MemoryFormat::Auto)
         Q_EMIT q->logMessage(QStringLiteral("memory format: %1 (auto for %2 on %3)")
                                  .arg(channelsLast ? QStringLiteral("channels-last") : QStringLiteral("contiguous"),
                                       c.model.name, deviceName));
     if (channelsLast)
         useChannelsLastWeights(*model);
-    if (c.optimizer == QLatin1String("adam")) {
+    if (c.optimizer == Optimizer::Adam) {
         optimizer = std::make_unique<torch::optim::Adam>(
             model->parameters(), torch::optim::AdamOptions(c.learningRate).weight_decay(c.weightDecay));
     } else {
@@ -324,11 +324,7 @@ bool Trainer::Private::setUp(QString *error)
     if (!schedule)
         return false;
     pruner = std::make_unique<MagnitudePruner>(*model, *schedule,
-                                               c.pruneGranularity == QLatin1String("channel")
-                                                   ? PruneGranularity::Channel
-                                                   : PruneGranularity::Weight,
-                                               c.pruneScope == QLatin1String("global") ? PruneScope::Global
-                                                                                        : PruneScope::Layer);
+                                               c.pruneGranularity, c.pruneScope);
 
     run.config = c;
     run.classNames = classes;
@@ -598,7 +594,7 @@ bool Trainer::Private::checkpoint(QString *error)
 bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPerEpoch, QString *error)
 {
     RunConfig &c = q->m_config;
-    const bool mixed = device.is_cuda() && c.precision != QLatin1String("fp32");
+    const bool mixed = device.is_cuda() && c.precision != Precision::Fp32;
     model->train();
     trainLoader->startEpoch(state.epoch, state.batchInEpoch);
     QElapsedTimer sinceEmit;
@@ -667,7 +663,7 @@ bool Trainer::Private::trainEpoch(std::int64_t totalSteps, std::int64_t stepsPer
                         // Autocast covers the forward pass only, as Python's `with autocast():` does;
                         // turning it off clears its cache of low-precision weight copies, which the
                         // optimizer step makes stale.
-                        const AutocastScope autocast(mixed, c.precision);
+                        const AutocastScope autocast(mixed, enumName(c.precision));
                         logits = model->forward(xs);
                         loss = torch::nn::functional::cross_entropy(logits, ys);
                     }

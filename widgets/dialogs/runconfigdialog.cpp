@@ -6,6 +6,7 @@
 #include "metrics/memoryprobe.h"
 #include "model/modelspec.h"
 #include "prune/pruningschedule.h"
+#include "run/runfields.h"
 
 #include <QApplication>
 #include <QCheckBox>
@@ -38,19 +39,6 @@
 namespace leantune {
 
 namespace {
-
-QString shellQuote(const QString &s)
-{
-    static const QString safe = QStringLiteral("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,+@%");
-    bool plain = !s.isEmpty();
-    for (QChar c : s)
-        plain = plain && safe.contains(c);
-    if (plain)
-        return s;
-    QString out = s;
-    out.replace(QLatin1Char('\''), QStringLiteral("'\\''"));
-    return QLatin1Char('\'') % out % QLatin1Char('\'');
-}
 
 QString num(double v) { return QString::number(v, 'g', 10); }
 
@@ -388,9 +376,9 @@ void RunConfigDialog::setConfig(const RunConfig &c)
     m_channels->setCurrentIndex(std::max(0, m_channels->findData(c.model.channels)));
     m_batch->setValue(c.batchSize);
     m_epochs->setValue(c.epochs);
-    m_optimizer->setCurrentIndex(std::max(0, m_optimizer->findData(c.optimizer)));
+    m_optimizer->setCurrentIndex(std::max(0, m_optimizer->findData(enumName(c.optimizer))));
     m_lr->setValue(c.learningRate);
-    m_lrSchedule->setCurrentIndex(std::max(0, m_lrSchedule->findData(c.lrSchedule)));
+    m_lrSchedule->setCurrentIndex(std::max(0, m_lrSchedule->findData(enumName(c.lrSchedule))));
     m_seed->setValue(int(std::min<std::uint64_t>(c.seed, std::uint64_t(std::numeric_limits<int>::max()))));
     m_augment->setChecked(c.augment);
     int device = m_device->findData(c.device);
@@ -401,12 +389,12 @@ void RunConfigDialog::setConfig(const RunConfig &c)
         device = m_device->count() - 1;
     }
     m_device->setCurrentIndex(std::max(0, device));
-    m_precision->setCurrentIndex(std::max(0, m_precision->findData(c.precision)));
-    m_memoryFormat->setCurrentIndex(std::max(0, m_memoryFormat->findData(c.memoryFormat)));
+    m_precision->setCurrentIndex(std::max(0, m_precision->findData(enumName(c.precision))));
+    m_memoryFormat->setCurrentIndex(std::max(0, m_memoryFormat->findData(enumName(c.memoryFormat))));
     m_workers->setValue(c.workers);
     m_threads->setValue(c.threads);
 
-    m_pruneScope->setCurrentIndex(std::max(0, m_pruneScope->findData(c.pruneScope)));
+    m_pruneScope->setCurrentIndex(std::max(0, m_pruneScope->findData(enumName(c.pruneScope))));
     QString error;
     const auto schedule = PruningSchedule::parse(c.prune, &error);
     const PruningSchedule s = schedule ? *schedule : PruningSchedule();
@@ -468,18 +456,18 @@ RunConfig RunConfigDialog::config() const
     c.model.channels = m_channels->currentData().toInt();
     c.batchSize = m_batch->value();
     c.epochs = m_epochs->value();
-    c.optimizer = m_optimizer->currentData().toString();
+    c.optimizer = enumFromName<Optimizer>(m_optimizer->currentData().toString()).value_or(c.optimizer);
     c.learningRate = m_lr->value();
-    c.lrSchedule = m_lrSchedule->currentData().toString();
+    c.lrSchedule = enumFromName<LrSchedule>(m_lrSchedule->currentData().toString()).value_or(c.lrSchedule);
     c.seed = std::uint64_t(m_seed->value());
     c.augment = m_augment->isChecked();
     c.device = m_device->currentData().toString();
-    c.precision = m_precision->currentData().toString();
-    c.memoryFormat = m_memoryFormat->currentData().toString();
+    c.precision = enumFromName<Precision>(m_precision->currentData().toString()).value_or(c.precision);
+    c.memoryFormat = enumFromName<MemoryFormat>(m_memoryFormat->currentData().toString()).value_or(c.memoryFormat);
     c.workers = m_workers->value();
     c.threads = m_threads->value();
     c.prune = pruneSpec();
-    c.pruneScope = m_pruneScope->currentData().toString();
+    c.pruneScope = enumFromName<PruneScope>(m_pruneScope->currentData().toString()).value_or(c.pruneScope);
     return c;
 }
 
@@ -536,12 +524,13 @@ bool RunConfigDialog::canStart() const { return m_error->text().isEmpty(); }
 void RunConfigDialog::revalidate()
 {
     const RunConfig c = config();
-    QString error = c.validate();
+    QString error;
+    c.validate(&error);
     QStringList warnings;
     const qint64 total = totalSteps();
     QString scheduleError;
     const auto schedule = PruningSchedule::parse(c.prune, &scheduleError);
-    if (error.isEmpty() && c.precision == QLatin1String("bf16") && c.device == QLatin1String("auto")
+    if (error.isEmpty() && c.precision == Precision::Bf16 && c.device == QLatin1String("auto")
         && m_device->findData(QStringLiteral("cuda:0")) < 0)
         error = tr("bf16 needs a CUDA device, and none was found: choose fp32");
     if (error.isEmpty() && !QFileInfo(c.dataDir).isDir())
@@ -717,49 +706,7 @@ void RunConfigDialog::batchSizeFinderDone(const FinderResult &result)
 
 QString RunConfigDialog::commandLine(const RunConfig &c, const QString &program)
 {
-    const RunConfig d;
-    QStringList args{program, QStringLiteral("train"), QStringLiteral("--data"), shellQuote(c.dataDir),
-                     QStringLiteral("--out"), shellQuote(c.outDir)};
-    const auto add = [&args](const char *name, const QString &value) {
-        args << QLatin1String("--") + QLatin1String(name) << shellQuote(value);
-    };
-    if (!c.testDir.isEmpty())
-        add("test", c.testDir);
-    if (!c.valDir.isEmpty())
-        add("val", c.valDir);
-    else if (c.valSplit != d.valSplit)
-        add("val-split", num(c.valSplit));
-    add("model", c.model.name);
-    add("input-size", QString::number(c.model.inputSize));
-    add("channels", QString::number(c.model.channels));
-    add("batch-size", QString::number(c.batchSize));
-    add("epochs", QString::number(c.epochs));
-    add("optimizer", c.optimizer);
-    add("lr", num(c.learningRate));
-    if (c.lrSchedule != d.lrSchedule)
-        add("lr-schedule", c.lrSchedule);
-    if (c.weightDecay != d.weightDecay)
-        add("weight-decay", num(c.weightDecay));
-    add("device", c.device);
-    if (c.precision != d.precision)
-        add("precision", c.precision);
-    if (c.memoryFormat != d.memoryFormat)
-        add("memory-format", c.memoryFormat);
-    add("workers", QString::number(c.workers));
-    if (c.threads > 0)
-        add("threads", QString::number(c.threads));
-    if (c.queueDepth != d.queueDepth)
-        add("queue-depth", QString::number(c.queueDepth));
-    add("seed", QString::number(c.seed));
-    if (c.prune != QLatin1String("none"))
-        add("prune", c.prune);
-    if (c.pruneGranularity != d.pruneGranularity)
-        add("prune-granularity", c.pruneGranularity);
-    if (c.pruneScope != d.pruneScope)
-        add("prune-scope", c.pruneScope);
-    if (c.augment != d.augment)   // only when it differs from the engine's default
-        args << (c.augment ? QStringLiteral("--augment") : QStringLiteral("--no-augment"));
-    return args.join(QLatin1Char(' '));
+    return runCommandLine(c, program);
 }
 
 QString RunConfigDialog::defaultRunDir(const QString &model)

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "train/batchsizefinder.h"
-#include "train/runconfig.h"
+#include "run/runconfig.h"
 
 #include <QDialog>
 #include <QFutureWatcher>

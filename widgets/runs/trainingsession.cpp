@@ -72,11 +72,8 @@ bool TrainingSession::start(const RunConfig &config, bool force, QString *error)
             *error = tr("a run is already going; stop it first");
         return false;
     }
-    if (const QString e = config.validate(); !e.isEmpty()) {
-        if (error)
-            *error = e;
+    if (!config.validate(error))
         return false;
-    }
     m_config = config;
     m_runId = 0;
     m_totalSteps = m_stepsPerEpoch = 0;

@@ -1,8 +1,8 @@
 #pragma once
 
 #include "metrics/metricssample.h"
-#include "train/runconfig.h"
-#include "train/runsummary.h"
+#include "run/runconfig.h"
+#include "run/runsummary.h"
 
 #include <QElapsedTimer>
 #include <QObject>

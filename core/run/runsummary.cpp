@@ -1,4 +1,4 @@
-#include "train/runsummary.h"
+#include "run/runsummary.h"
 
 #include <QJsonValue>
 
