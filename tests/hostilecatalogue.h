@@ -46,4 +46,10 @@ inline bool generate(const QString &root, int manyClasses, QList<Expectation> *e
     return true;
 }
 
+// Removes the catalogue (QTemporaryDir cannot: Qt cannot name the file whose name is not UTF-8).
+inline void remove(const QString &root)
+{
+    QProcess::execute(QStringLiteral("rm"), {QStringLiteral("-rf"), root});
+}
+
 } // namespace leantune::hostile

@@ -165,6 +165,37 @@ private Q_SLOTS:
         QVERIFY(o.value(QStringLiteral("sizes")).isObject());
     }
 
+    // A data set of links to images elsewhere (a subset, DVC, git-annex): scanned by default;
+    // --no-follow-symlinks reports every link instead.
+    void scanFollowsSymlinksUnlessTold()
+    {
+        const QString links = m_dir.filePath(QStringLiteral("links"));
+        for (const QString &c : {QStringLiteral("class0"), QStringLiteral("class1")}) {
+            QVERIFY(QDir().mkpath(links + QLatin1Char('/') + c));
+            const QStringList names = QDir(m_data + QLatin1Char('/') + c).entryList(QDir::Files, QDir::Name).mid(0, 5);
+            QCOMPARE(names.size(), 5);
+            for (const QString &name : names)
+                QVERIFY(QFile::link(m_data + QLatin1Char('/') + c + QLatin1Char('/') + name, links + QLatin1Char('/') + c + QLatin1Char('/') + name));
+        }
+        QVERIFY(QFile::link(m_data + QStringLiteral("/class2"), links + QStringLiteral("/class2")));   // a linked class folder
+
+        const Result r = runCli({QStringLiteral("scan"), links, QStringLiteral("--json")});
+        QCOMPARE(r.exitCode, 0);
+        const QJsonObject o = QJsonDocument::fromJson(r.out.toUtf8()).object();
+        QCOMPARE(o.value(QStringLiteral("images")).toInt(), 40);
+        QCOMPARE(o.value(QStringLiteral("classes")).toArray().size(), 3);
+        QVERIFY(o.value(QStringLiteral("invalid")).toArray().isEmpty());
+
+        const Result no = runCli({QStringLiteral("scan"), links, QStringLiteral("--json"), QStringLiteral("--no-follow-symlinks")});
+        QCOMPARE(no.exitCode, 0);
+        const QJsonObject n = QJsonDocument::fromJson(no.out.toUtf8()).object();
+        QCOMPARE(n.value(QStringLiteral("images")).toInt(), 0);
+        const QJsonArray invalid = n.value(QStringLiteral("invalid")).toArray();
+        QCOMPARE(invalid.size(), 11);   // 10 linked files and the linked class folder
+        for (const QJsonValue &v : invalid)
+            QCOMPARE(v.toObject().value(QStringLiteral("reason")).toString(), QStringLiteral("symbolic link (not followed)"));
+    }
+
     void trainThenEvaluate()
     {
         const QString out = m_dir.filePath(QStringLiteral("run-e2e"));

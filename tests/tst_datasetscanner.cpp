@@ -11,6 +11,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
+#include <QSet>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -18,6 +19,9 @@
 #include <QtEndian>
 
 #include <algorithm>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <atomic>
 #include <optional>
 #include <utility>
@@ -118,6 +122,7 @@ const std::vector<ValidImage> kValid = {
     {"cat/big_metadata.jpg", 36, 20, 1, ImageFormat::Jpeg},
     {"dog/d1.png", 100, 80, 3, ImageFormat::Png},
     {"dog/d2.jpg", 30, 60, 3, ImageFormat::Jpeg},
+    {"dog/link.png", 32, 24, 3, ImageFormat::Png},   // symlink to ant/a1.png: followed by default
 };
 
 // Every invalid entry of the fixture (default options) and the start of its reason.
@@ -131,10 +136,9 @@ const std::vector<std::pair<const char *, const char *>> kInvalid = {
     {"cat/anim.gif", "unsupported format (GIF)"},
     {"cat/huge.png", "too large: 100000x100000 pixels"},
     {"cat/random.bin", "not an image (unknown format)"},
-    {"dog/link.png", "symbolic link (not followed)"},
-    {"ant/nested/loop", "symbolic link (not followed)"},
+    {"ant/nested/loop", "symbolic link loop (points to a parent folder)"},
 };
-constexpr int kProbedFiles = 20;   // valid images + invalid regular files
+constexpr int kProbedFiles = 21;   // valid images + invalid regular files
 
 } // namespace
 
@@ -220,7 +224,7 @@ private Q_SLOTS:
         const QStringList expected{QStringLiteral("ant"), QStringLiteral("cat"),
                                    QStringLiteral("dog"), QStringLiteral("unused")};
         QCOMPARE(m_index.classes, expected);
-        QCOMPARE(m_index.classCounts(), (QVector<int>{7, 2, 2, 0}));
+        QCOMPARE(m_index.classCounts(), (QVector<int>{7, 2, 3, 0}));
     }
 
     void labelsMatchTheClassFolder()
@@ -319,12 +323,12 @@ private Q_SLOTS:
     void sizeStatsSummarizeValidImages()
     {
         const SizeStats s = m_index.sizeStats();
-        // widths 8 12 16 20 24 [30] 32 36 40 64 100; heights 8 10 12 16 18 [20] 24 30 48 60 80
+        // widths 8 12 16 20 24 [30 32] 32 36 40 64 100; heights 8 10 12 16 18 [20 24] 24 30 48 60 80
         QCOMPARE(s.minWidth, 8);
-        QCOMPARE(s.medianWidth, 30);
+        QCOMPARE(s.medianWidth, 31);
         QCOMPARE(s.maxWidth, 100);
         QCOMPARE(s.minHeight, 8);
-        QCOMPARE(s.medianHeight, 20);
+        QCOMPARE(s.medianHeight, 22);
         QCOMPARE(s.maxHeight, 80);
     }
 
@@ -361,10 +365,10 @@ private Q_SLOTS:
         }
         const QJsonObject sizes = json.value(QStringLiteral("sizes")).toObject();
         QCOMPARE(sizes.value(QStringLiteral("min_width")).toInt(), 8);
-        QCOMPARE(sizes.value(QStringLiteral("median_width")).toInt(), 30);
+        QCOMPARE(sizes.value(QStringLiteral("median_width")).toInt(), 31);
         QCOMPARE(sizes.value(QStringLiteral("max_width")).toInt(), 100);
         QCOMPARE(sizes.value(QStringLiteral("min_height")).toInt(), 8);
-        QCOMPARE(sizes.value(QStringLiteral("median_height")).toInt(), 20);
+        QCOMPARE(sizes.value(QStringLiteral("median_height")).toInt(), 22);
         QCOMPARE(sizes.value(QStringLiteral("max_height")).toInt(), 80);
         qint64 bytes = 0;
         for (const ValidImage &v : kValid)
@@ -373,17 +377,140 @@ private Q_SLOTS:
         QCOMPARE(m_index.totalBytes(), bytes);
     }
 
-    void followedSymlinksCountAndLoopsEnd()
+    void defaultOptionsFollowSymlinks()
+    {
+        QVERIFY(ScanOptions().followSymlinks);   // the trainer scans with {}
+    }
+
+    void notFollowingSymlinksReportsThem()
     {
         ScanOptions options;
-        options.followSymlinks = true;
+        options.followSymlinks = false;
         QString error;
         const std::optional<DatasetIndex> index = scanDataset(m_root, options, &error);
         QVERIFY2(index, qPrintable(error));
-        QCOMPARE(index->classCounts(), (QVector<int>{7, 2, 3, 0}));   // dog/link.png now counts
-        QVERIFY(reasonFor(*index, abs("ant/nested/loop"))
-                        .startsWith(QStringLiteral("symbolic link to a folder already scanned")));
-        QVERIFY(reasonFor(*index, abs("dog/link.png")).isEmpty());
+        QCOMPARE(index->classCounts(), (QVector<int>{7, 2, 2, 0}));   // dog/link.png left out
+        QCOMPARE(reasonFor(*index, abs("dog/link.png")), QStringLiteral("symbolic link (not followed)"));
+        QCOMPARE(reasonFor(*index, abs("ant/nested/loop")),
+                 QStringLiteral("symbolic link (not followed)"));
+    }
+
+    // A data set made only of links (how subsets, DVC and git-annex look): linked files and linked
+    // class folders count; links back up, to themselves or to folders already scanned are reported,
+    // never walked, and no image is counted twice.
+    void dataSetOfSymlinksIsScannedOnce()
+    {
+        const QString base = m_tmp.filePath(QStringLiteral("links"));
+        const QString data = base + QStringLiteral("/data");
+        const QByteArray png = encode(noise(10, 10, 3), ".png");
+        for (int i = 0; i < 3; ++i) {
+            QVERIFY(writeFile(base + QStringLiteral("/pool/p%1.png").arg(i), png));
+            QVERIFY(writeFile(base + QStringLiteral("/pool-c/c%1.png").arg(i), png));
+        }
+        QVERIFY(writeFile(data + QStringLiteral("/a/sub/real.png"), png));
+        QVERIFY(QDir().mkpath(data + QStringLiteral("/b")));
+        const auto link = [&](const QString &target, const QString &at) {
+            return QFile::link(target, data + QLatin1Char('/') + at);
+        };
+        for (int i = 0; i < 3; ++i) {
+            QVERIFY(link(QStringLiteral("../../pool/p%1.png").arg(i), QStringLiteral("a/p%1.png").arg(i)));
+            QVERIFY(link(QStringLiteral("../../pool/p%1.png").arg(i), QStringLiteral("b/p%1.png").arg(i)));
+        }
+        QVERIFY(link(QStringLiteral("../pool-c"), QStringLiteral("c")));          // linked class
+        QVERIFY(link(QStringLiteral("a"), QStringLiteral("a-again")));            // same class twice
+        QVERIFY(link(QStringLiteral("a/sub"), QStringLiteral("a-sub")));          // into a class
+        QVERIFY(link(QStringLiteral(".."), QStringLiteral("up")));                // class -> parent
+        QVERIFY(link(QStringLiteral(".."), QStringLiteral("a/root")));            // -> data folder
+        QVERIFY(link(QStringLiteral("."), QStringLiteral("a/sub/self")));         // -> own folder
+        QVERIFY(link(QStringLiteral("../../.."), QStringLiteral("b/above")));     // above the data
+        QVERIFY(link(QStringLiteral("spin"), QStringLiteral("b/spin")));          // ELOOP
+        QVERIFY(link(QStringLiteral("../c"), QStringLiteral("b/c-again")));       // folder scanned
+        QVERIFY(link(QStringLiteral("../nowhere.png"), QStringLiteral("b/gone.png"))); // broken
+
+        QString error;
+        const std::optional<DatasetIndex> index = scanDataset(data, {}, &error);
+        QVERIFY2(index, qPrintable(error));
+        QCOMPARE(index->classes, (QStringList{QStringLiteral("a"), QStringLiteral("b"),
+                                              QStringLiteral("c")}));
+        QCOMPARE(index->classCounts(), (QVector<int>{4, 3, 3}));
+        QSet<QString> paths;
+        for (const ImageEntry &e : index->images)
+            paths.insert(e.path);
+        QCOMPARE(paths.size(), int(index->images.size()));   // nothing listed twice
+        QVERIFY(paths.contains(data + QStringLiteral("/c/c0.png")));   // by its path in the data set
+
+        const QString loop = QStringLiteral("symbolic link loop (points to a parent folder)");
+        const QString scanned = QStringLiteral("symbolic link to a folder already scanned");
+        const std::vector<std::pair<QString, QString>> expected{
+            {QStringLiteral("a-again"), scanned}, {QStringLiteral("a-sub"), scanned},
+            {QStringLiteral("a/root"), loop},     {QStringLiteral("a/sub/self"), loop},
+            {QStringLiteral("b/above"), loop},    {QStringLiteral("b/c-again"), scanned},
+            {QStringLiteral("b/gone.png"), QStringLiteral("broken symbolic link")},
+            {QStringLiteral("b/spin"), loop},     {QStringLiteral("up"), loop}};
+        QCOMPARE(int(index->invalid.size()), int(expected.size()));
+        for (const auto &[path, reason] : expected)
+            QCOMPARE(reasonFor(*index, data + QLatin1Char('/') + path), reason);
+    }
+
+    // A name with bytes that are not UTF-8 (0xff) decodes lossily in Qt (U+FFFD), so its QString
+    // path opens nothing. Such files and folders are reported, never silently dropped: valid +
+    // invalid = entries on disk. Created by their raw bytes with POSIX calls.
+    void namesThatAreNotUtf8AreReported()
+    {
+        const QString data = m_tmp.filePath(QStringLiteral("badnames"));
+        const QByteArray png = encode(noise(8, 8, 3), ".png");
+        for (int i = 0; i < 40; ++i)
+            QVERIFY(writeFile(data + QStringLiteral("/a/ok%1.png").arg(i), png));
+        QVERIFY(writeFile(data + QStringLiteral("/b/ok.png"), png));
+        const QByteArray raw = QFile::encodeName(data);
+        const auto rawFile = [&](const QByteArray &relative) {
+            const int fd = ::open(QByteArray(raw + relative).constData(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0)
+                return false;
+            const bool ok = ::write(fd, png.constData(), size_t(png.size())) == png.size();
+            return ::close(fd) == 0 && ok;
+        };
+        QVERIFY(rawFile("/a/bad\xffname.png"));                   // the 41st file of class a
+        QVERIFY(rawFile("/b/x\xfe.png"));                         // two names that decode the same
+        QVERIFY(rawFile("/b/x\xfd.png"));
+        QVERIFY(::mkdir(QByteArray(raw + "/b/dir\xff").constData(), 0755) == 0);   // a nested folder
+        QVERIFY(rawFile("/b/dir\xff/inside.png"));
+        QVERIFY(::mkdir(QByteArray(raw + "/class\xff").constData(), 0755) == 0);   // a class folder
+        QVERIFY(rawFile("/class\xff/inside.png"));
+
+        QString error;
+        const std::optional<DatasetIndex> index = scanDataset(data, {}, &error);
+        QVERIFY2(index, qPrintable(error));
+        QCOMPARE(index->classes, (QStringList{QStringLiteral("a"), QStringLiteral("b")}));
+        QCOMPARE(index->classCounts(), (QVector<int>{40, 1}));
+        const QString lost(QChar::ReplacementCharacter);
+        const QString file = QStringLiteral("file name is not valid UTF-8; rename it");
+        const QString folder = QStringLiteral("folder name is not valid UTF-8; rename it");
+        std::vector<std::pair<QString, QString>> found;
+        for (const InvalidFile &f : index->invalid)
+            found.emplace_back(QDir(data).relativeFilePath(f.path), f.reason);
+        QCOMPARE(int(found.size()), 5);
+        QCOMPARE(found[0].first, QStringLiteral("a/bad") + lost + QStringLiteral("name.png"));
+        QCOMPARE(found[0].second, file);
+        QCOMPARE(found[1].first, QStringLiteral("b/dir") + lost);
+        QVERIFY2(found[1].second.startsWith(folder), qPrintable(found[1].second));
+        QCOMPARE(found[2].first, QStringLiteral("b/x") + lost + QStringLiteral(".png"));
+        QCOMPARE(found[2].second, file);
+        QCOMPARE(found[3], found[2]);
+        QCOMPARE(found[4].first, QStringLiteral("class") + lost);
+        QVERIFY2(found[4].second.startsWith(folder), qPrintable(found[4].second));
+        // Class a: 41 files on disk, 40 valid + 1 invalid.
+        const int invalidInA = int(std::count_if(found.begin(), found.end(), [](const auto &f) {
+            return f.first.startsWith(QLatin1String("a/"));
+        }));
+        QCOMPARE(index->classCounts().at(0) + invalidInA, 41);
+
+        // QTemporaryDir cannot remove what Qt cannot name.
+        for (const char *name : {"/a/bad\xffname.png", "/b/x\xfe.png", "/b/x\xfd.png",
+                                 "/b/dir\xff/inside.png", "/class\xff/inside.png"})
+            QCOMPARE(::unlink(QByteArray(raw + name).constData()), 0);
+        for (const char *name : {"/b/dir\xff", "/class\xff"})
+            QCOMPARE(::rmdir(QByteArray(raw + name).constData()), 0);
     }
 
     void maxPixelsLimitRejectsLargerImages()

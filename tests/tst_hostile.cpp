@@ -58,6 +58,8 @@ class TestHostile : public QObject {
     }
 
 private Q_SLOTS:
+    void cleanupTestCase() { hostile::remove(m_root); }
+
     void initTestCase()
     {
         QVERIFY(m_dir.isValid());

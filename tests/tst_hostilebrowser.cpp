@@ -76,6 +76,8 @@ class TestHostileBrowser : public QObject {
     }
 
 private Q_SLOTS:
+    void cleanupTestCase() { hostile::remove(m_dir.filePath(QStringLiteral("hostile"))); }
+
     void initTestCase()
     {
         QVERIFY(m_dir.isValid());

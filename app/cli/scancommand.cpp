@@ -19,8 +19,12 @@ int scanCommand(const QStringList &args)
         "invalid files."));
     parser.addPositionalArgument(QStringLiteral("DIR"), QStringLiteral("The data folder."));
     const QCommandLineOption json(QStringLiteral("json"), QStringLiteral("Print the result as JSON."));
+    const QCommandLineOption noFollow(QStringLiteral("no-follow-symlinks"),
+                                      QStringLiteral("Report symbolic links as invalid instead of following them (by default "
+                                                     "linked files and class folders are scanned; loops are reported)."));
     parser.addOption(json);
-    if (const auto code = parseArguments(parser, QStringLiteral("scan"), QStringLiteral("DIR [--json]"), args))
+    parser.addOption(noFollow);
+    if (const auto code = parseArguments(parser, QStringLiteral("scan"), QStringLiteral("DIR [--json] [--no-follow-symlinks]"), args))
         return *code;
     if (parser.positionalArguments().size() != 1)
         return fail(QStringLiteral("scan takes exactly one folder (see 'leantune-cli scan --help')"), Usage);
@@ -32,7 +36,9 @@ int scanCommand(const QStringList &args)
         if (tty)
             printErr(QStringLiteral("\rscanning: %1 of %2 files").arg(done).arg(total));
     };
-    const std::optional<DatasetIndex> index = scanDataset(dir, {}, &error, progress);
+    ScanOptions options;
+    options.followSymlinks = !parser.isSet(noFollow);
+    const std::optional<DatasetIndex> index = scanDataset(dir, options, &error, progress);
     if (tty)
         printErr(QStringLiteral("\r\033[K"));
     if (!index)

@@ -7,15 +7,83 @@
 #include <QSet>
 
 #include <algorithm>
+#include <cerrno>
 #include <exception>
 #include <new>
 #include <utility>
+
+#include <dirent.h>
+#include <sys/stat.h>
 
 namespace leantune {
 
 namespace {
 
 const QString kNotFollowed = QStringLiteral("symbolic link (not followed)");
+const QString kLoop = QStringLiteral("symbolic link loop (points to a parent folder)");
+const QString kAlreadyScanned = QStringLiteral("symbolic link to a folder already scanned");
+const QString kBadFileName = QStringLiteral("file name is not valid UTF-8; rename it");
+const QString kBadFolderName
+        = QStringLiteral("folder name is not valid UTF-8; rename it (its files were not scanned)");
+
+// True when ANCESTOR is PATH or one of PATH's parent folders (both canonical).
+bool isAncestorOrSelf(const QString &ancestor, const QString &path)
+{
+    if (path == ancestor)
+        return true;
+    return path.startsWith(ancestor.endsWith(QLatin1Char('/')) ? ancestor
+                                                               : ancestor + QLatin1Char('/'));
+}
+
+// Qt decodes file names as UTF-8 and replaces invalid bytes with U+FFFD, so the QString path of such
+// an entry no longer names it: nothing can open it by that path.
+bool nameIsLost(const QFileInfo &info)
+{
+    if (!info.fileName().contains(QChar::ReplacementCharacter))
+        return false;
+    struct stat st;
+    return ::lstat(QFile::encodeName(info.absoluteFilePath()).constData(), &st) != 0;
+}
+
+// Why a followed link to a folder cannot be walked, from stat()'s errno.
+QString brokenLinkReason(const QString &path)
+{
+    struct stat st;
+    if (::stat(QFile::encodeName(path).constData(), &st) != 0 && errno == ELOOP)
+        return kLoop;
+    return QStringLiteral("broken symbolic link");
+}
+
+struct UndecodableEntry {
+    QString path;   // as Qt shows it (U+FFFD for the invalid bytes)
+    bool isDir;
+};
+
+// The visible entries of DIR whose names are not valid UTF-8, read by their raw bytes (POSIX).
+std::vector<UndecodableEntry> undecodableEntries(const QString &dir)
+{
+    std::vector<UndecodableEntry> found;
+    const QByteArray dirBytes = QFile::encodeName(dir);
+    DIR *handle = ::opendir(dirBytes.constData());
+    if (!handle)
+        return found;
+    while (const dirent *entry = ::readdir(handle)) {
+        const QByteArray name(entry->d_name);
+        if (name.startsWith('.'))
+            continue;   // ".", ".." and hidden entries
+        if (std::all_of(name.begin(), name.end(), [](char c) { return uchar(c) < 0x80; }))
+            continue;   // ASCII: the common case, decided without decoding
+        const QString decoded = QString::fromUtf8(name);
+        if (decoded.toUtf8() == name)
+            continue;
+        struct stat st;
+        const QByteArray full = dirBytes + '/' + name;
+        const bool isDir = ::stat(full.constData(), &st) == 0 && S_ISDIR(st.st_mode);
+        found.push_back({dir + QLatin1Char('/') + decoded, isDir});
+    }
+    ::closedir(handle);
+    return found;
+}
 
 struct Candidate {
     QString path;
@@ -37,24 +105,39 @@ bool canList(const QFileInfo &dir)
 // folders (when followed) afterwards, so a link into another class never steals that class's files.
 class Walker {
 public:
-    Walker(const ScanOptions &options, const ScanProgress &progress, const std::atomic_bool *cancel)
-        : m_options(options), m_progress(progress), m_cancel(cancel) {}
+    Walker(const ScanOptions &options, const ScanProgress &progress, const std::atomic_bool *cancel,
+           QString canonicalRoot)
+        : m_options(options), m_progress(progress), m_cancel(cancel),
+          m_root(std::move(canonicalRoot)) {}
 
     std::vector<Candidate> files;
     std::vector<InvalidFile> invalid;
 
     bool cancelled() const { return m_cancel && m_cancel->load(std::memory_order_relaxed); }
 
-    // Marks a folder as scanned; false when it was already (only tracked while following links).
-    bool visit(const QFileInfo &dir)
+    // Marks a folder (canonical path) as scanned; false when it was already (only tracked while
+    // following links: without links a folder cannot be reached twice).
+    bool visit(const QString &canonical)
     {
         if (!m_options.followSymlinks)
             return true;
-        const QString canonical = dir.canonicalFilePath();
         if (canonical.isEmpty() || m_visited.contains(canonical))
             return false;
         m_visited.insert(canonical);
         return true;
+    }
+
+    // Reports a followed link to a folder that must not be walked: it loops back to the data
+    // folder, to one of its parents or to a parent of the link. Empty when it may be walked.
+    QString loopReason(const QFileInfo &link) const
+    {
+        const QString target = link.canonicalFilePath();
+        if (target.isEmpty())
+            return brokenLinkReason(link.absoluteFilePath());
+        const QString parent = QFileInfo(link.absolutePath()).canonicalFilePath();
+        if (isAncestorOrSelf(target, m_root) || isAncestorOrSelf(target, parent))
+            return kLoop;
+        return {};
     }
 
     void addClassFolder(const QString &path, int label) { m_dirs.push_back({path, label}); }
@@ -80,10 +163,11 @@ public:
             for (const auto &[path, label] : std::exchange(m_links, {})) {
                 const QFileInfo info(path);
                 if (!info.exists())
-                    invalid.push_back({path, QStringLiteral("broken symbolic link")});
-                else if (!visit(info))
-                    invalid.push_back(
-                            {path, QStringLiteral("symbolic link to a folder already scanned")});
+                    invalid.push_back({path, brokenLinkReason(path)});
+                else if (const QString loop = loopReason(info); !loop.isEmpty())
+                    invalid.push_back({path, loop});
+                else if (!visit(info.canonicalFilePath()))
+                    invalid.push_back({path, kAlreadyScanned});
                 else
                     m_dirs.push_back({path, label});
             }
@@ -105,12 +189,14 @@ private:
             const QFileInfo info = it.fileInfo();
             if (isHiddenEntry(info))
                 continue;
+            if (nameIsLost(info))
+                continue;   // reported below, by its raw name
             const QString path = info.absoluteFilePath();
             if (info.isSymLink()) {
                 if (!m_options.followSymlinks)
                     invalid.push_back({path, kNotFollowed});
                 else if (!info.exists())
-                    invalid.push_back({path, QStringLiteral("broken symbolic link")});
+                    invalid.push_back({path, brokenLinkReason(path)});
                 else if (info.isDir())
                     m_links.push_back({path, label});
                 else if (info.isFile())
@@ -118,7 +204,7 @@ private:
                 else
                     invalid.push_back({path, QStringLiteral("not a regular file")});
             } else if (info.isDir()) {
-                if (visit(info))
+                if (visit(info.canonicalFilePath()))
                     m_dirs.push_back({path, label});
             } else if (info.isFile()) {
                 files.push_back({path, label, info.size()});
@@ -127,11 +213,30 @@ private:
                         {path, QStringLiteral("not a regular file")});   // FIFO, socket, device
             }
         }
+        // Qt's listing leaves out names that are not valid UTF-8 (it cannot stat them by their
+        // decoded path): a second, raw listing finds them.
+        reportUndecodable(dirInfo.absoluteFilePath(), /*filesToo=*/true);
     }
+
+public:
+    // Lists DIR's entries whose names are not valid UTF-8 as invalid (folders always, files when
+    // FILESTOO): two such names may decode to the same QString, so they are counted by raw name.
+    void reportUndecodable(const QString &dir, bool filesToo)
+    {
+        for (const UndecodableEntry &entry : undecodableEntries(dir)) {
+            if (entry.isDir)
+                invalid.push_back({entry.path, kBadFolderName});
+            else if (filesToo)
+                invalid.push_back({entry.path, kBadFileName});
+        }
+    }
+
+private:
 
     const ScanOptions &m_options;
     const ScanProgress &m_progress;
     const std::atomic_bool *m_cancel;
+    const QString m_root;                           // canonical path of the data folder
     std::vector<std::pair<QString, int>> m_dirs;    // folders still to list, with their label
     std::vector<std::pair<QString, int>> m_links;   // symlinked folders, walked after real ones
     QSet<QString> m_visited;                        // canonical paths (following links only)
@@ -157,14 +262,15 @@ std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &opt
 
     DatasetIndex index;
     index.root = QDir::cleanPath(rootInfo.absoluteFilePath());
-    Walker walker(options, progress, cancel);
+    const QString canonicalRoot = rootInfo.canonicalFilePath();
+    Walker walker(options, progress, cancel, canonicalRoot);
 
     // Classes: the root's visible sub-folders (and symlinked ones, when followed), sorted by name.
     QFileInfoList classDirs, classLinks;
     const QFileInfoList entries = QDir(index.root).entryInfoList(
             QDir::AllDirs | QDir::NoDotAndDotDot | QDir::Hidden | QDir::System, QDir::NoSort);
     for (const QFileInfo &info : entries) {
-        if (isHiddenEntry(info) || !info.isDir())
+        if (isHiddenEntry(info) || nameIsLost(info) || !info.isDir())
             continue;
         if (!info.isSymLink())
             classDirs.append(info);
@@ -173,20 +279,34 @@ std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &opt
         else
             walker.invalid.push_back({info.absoluteFilePath(), kNotFollowed});
     }
+    // A class folder whose name Qt cannot decode would vanish with all its files: report it.
+    // (Files directly in the root are not part of the data set, whatever their names.)
+    walker.reportUndecodable(index.root, /*filesToo=*/false);
     auto byName = [](const QFileInfo &a, const QFileInfo &b) {
         return a.fileName() < b.fileName();
     };
     std::sort(classDirs.begin(), classDirs.end(), byName);
     std::sort(classLinks.begin(), classLinks.end(), byName);
-    walker.visit(rootInfo);
-    for (const QFileInfo &info : classDirs)
-        walker.visit(info);
+    walker.visit(canonicalRoot);
+    QStringList realClasses;   // canonical paths
+    for (const QFileInfo &info : classDirs) {
+        realClasses.append(info.canonicalFilePath());
+        walker.visit(realClasses.last());
+    }
+    // A linked class folder is walked only when it leads neither back up nor into a real class
+    // folder (whose nested folders are not marked visited yet), so no image is counted twice.
+    const auto insideRealClass = [&realClasses](const QString &target) {
+        return std::any_of(realClasses.begin(), realClasses.end(),
+                           [&](const QString &c) { return isAncestorOrSelf(c, target); });
+    };
     for (const QFileInfo &info : classLinks) {
-        if (walker.visit(info))
-            classDirs.append(info);
+        const QString target = info.canonicalFilePath();
+        if (const QString loop = walker.loopReason(info); !loop.isEmpty())
+            walker.invalid.push_back({info.absoluteFilePath(), loop});
+        else if (insideRealClass(target) || !walker.visit(target))
+            walker.invalid.push_back({info.absoluteFilePath(), kAlreadyScanned});
         else
-            walker.invalid.push_back({info.absoluteFilePath(),
-                                      QStringLiteral("symbolic link to a folder already scanned")});
+            classDirs.append(info);
     }
     std::sort(classDirs.begin(), classDirs.end(), byName);
     for (const QFileInfo &info : classDirs) {

@@ -14,7 +14,10 @@ namespace leantune {
 
 struct ScanOptions {
     ProbeLimits limits;
-    bool followSymlinks = false;   // symlinked files/folders are reported, not followed, by default
+    // Symlinked files and folders are followed by default (subsets, DVC and git-annex are made of
+    // links). Links that loop back to a parent folder, or to a folder already scanned, are reported
+    // as invalid with the reason, never walked twice. False: every link is reported, none followed.
+    bool followSymlinks = true;
 };
 
 // Progress callback: files examined so far, files found in total (total may grow while walking).
@@ -22,7 +25,9 @@ using ScanProgress = std::function<void(int done, int total)>;
 
 // Walks ROOT (one sub-folder per class; files directly inside a class folder, and in its nested
 // folders, belong to that class), reads only headers and returns the index. Hidden files and folders
-// are skipped. Returns std::nullopt with *error set when ROOT is missing or unreadable, or when the scan
+// are skipped. Every entry on disk ends up either as an image or as an invalid file with its reason,
+// including names that are not valid UTF-8 (Qt cannot open them by path: reported, not dropped).
+// Returns std::nullopt with *error set when ROOT is missing or unreadable, or when the scan
 // was cancelled (*error = "cancelled"). Thread-safe: touches no shared state.
 std::optional<DatasetIndex> scanDataset(const QString &root, const ScanOptions &options,
                                         QString *error, const ScanProgress &progress = {},
