@@ -8,6 +8,28 @@
 
 namespace leantune {
 
+namespace {
+
+// NaN and negative fractions as 0, above 1 as 1.
+double clampFraction(double valFraction)
+{
+    return valFraction > 0.0 ? std::min(valFraction, 1.0) : 0.0;
+}
+
+// Images of a class of COUNT that go to validation: round(count × fraction), at least 1 from a class of
+// two or more, and (unless the fraction is 1) at most count − 1.
+std::size_t validationCount(std::size_t count, double valFraction)
+{
+    auto take = static_cast<std::size_t>(std::llround(static_cast<double>(count) * valFraction));
+    if (valFraction > 0.0 && count >= 2)
+        take = std::max<std::size_t>(take, 1);
+    if (valFraction < 1.0)   // keep at least one training image per class
+        take = std::min(take, count > 0 ? count - 1 : 0);
+    return take;
+}
+
+} // namespace
+
 std::vector<Sample> samplesOf(const DatasetIndex &index)
 {
     std::vector<Sample> samples;
@@ -23,9 +45,7 @@ std::vector<Sample> samplesOf(const DatasetIndex &index)
 DataSplit splitStratified(const DatasetIndex &index, double valFraction, std::uint64_t seed)
 {
     const std::vector<Sample> samples = samplesOf(index);
-    if (!(valFraction > 0.0))   // also catches NaN
-        valFraction = 0.0;
-    valFraction = std::min(valFraction, 1.0);
+    valFraction = clampFraction(valFraction);
 
     // Positions in `samples` per label, in index order.
     std::map<int, std::vector<std::size_t>> byLabel;
@@ -35,11 +55,7 @@ DataSplit splitStratified(const DatasetIndex &index, double valFraction, std::ui
     std::vector<char> toValidation(samples.size(), 0);
     for (auto &[label, members] : byLabel) {
         const std::size_t count = members.size();
-        auto take = static_cast<std::size_t>(std::llround(static_cast<double>(count) * valFraction));
-        if (valFraction > 0.0 && count >= 2)
-            take = std::max<std::size_t>(take, 1);
-        if (valFraction < 1.0)   // keep at least one training image per class
-            take = std::min(take, count > 0 ? count - 1 : 0);
+        const std::size_t take = validationCount(count, valFraction);
         if (take == 0)
             continue;
 
@@ -57,6 +73,17 @@ DataSplit splitStratified(const DatasetIndex &index, double valFraction, std::ui
     for (std::size_t i = 0; i < samples.size(); ++i)
         (toValidation[i] ? split.validation : split.train).push_back(samples[i]);
     return split;
+}
+
+std::int64_t stratifiedTrainCount(const QVector<int> &classCounts, double valFraction)
+{
+    valFraction = clampFraction(valFraction);
+    std::int64_t train = 0;
+    for (int count : classCounts) {
+        const std::size_t n = static_cast<std::size_t>(std::max(count, 0));
+        train += static_cast<std::int64_t>(n - validationCount(n, valFraction));
+    }
+    return train;
 }
 
 } // namespace leantune

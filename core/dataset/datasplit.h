@@ -27,4 +27,8 @@ std::vector<Sample> samplesOf(const DatasetIndex &index);
 // of one image goes to training). Both lists keep index order.
 DataSplit splitStratified(const DatasetIndex &index, double valFraction, std::uint64_t seed);
 
+// The number of training images splitStratified() leaves from classes of these sizes (images per
+// class, indexed by label), by the same per-class rule, without an index. For the run dialog's steps.
+std::int64_t stratifiedTrainCount(const QVector<int> &classCounts, double valFraction);
+
 } // namespace leantune

@@ -212,6 +212,16 @@ bool PruningSchedule::shouldUpdate(std::int64_t step) const
     return inRange && (step - m_begin) % m_frequency == 0;
 }
 
+std::int64_t PruningSchedule::firstUpdateStep() const
+{
+    if (m_kind == Kind::None || m_frequency < 1)
+        return -1;
+    // Steps count from 1: a begin of 0 or less first updates at the first begin + k·frequency ≥ 1.
+    const std::int64_t first =
+        m_begin >= 1 ? m_begin : m_begin + ((1 - m_begin + m_frequency - 1) / m_frequency) * m_frequency;
+    return m_end >= 0 && first > m_end ? -1 : first;
+}
+
 double PruningSchedule::finalSparsity() const
 {
     return m_kind == Kind::None ? 0.0 : m_final;

@@ -38,6 +38,9 @@ public:
     // Whether masks are updated at this step (begin ≤ step, step ≤ end or end < 0,
     // (step − begin) % frequency == 0).
     bool shouldUpdate(std::int64_t step) const;
+    // The first step ≥ 1 where shouldUpdate() holds, or -1 when there is none (None, or no step
+    // begin + k·frequency up to end).
+    std::int64_t firstUpdateStep() const;
     double finalSparsity() const;
     QString toSpec() const;   // round-trips through parse()
 
