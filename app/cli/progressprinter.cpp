@@ -1,12 +1,15 @@
 #include "progressprinter.h"
 
 #include "clicommon.h"
+#include "progressline.h"
 
 #include <QJsonDocument>
 #include <QStringBuilder>
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <vector>
 #include <unistd.h>
 
 namespace leantune::cli {
@@ -24,8 +27,10 @@ QString duration(double seconds)
 
 } // namespace
 
+// The live bar needs a terminal on both streams: with stdout redirected (a log, a pipe) the output is
+// being recorded, and carriage-return redraws would fill it with partial lines.
 ProgressPrinter::ProgressPrinter(Mode mode, int epochs, QObject *parent)
-    : QObject(parent), m_mode(mode), m_epochs(epochs), m_tty(isatty(fileno(stderr)))
+    : QObject(parent), m_mode(mode), m_epochs(epochs), m_tty(isatty(fileno(stdout)) && isatty(fileno(stderr)))
 {
     m_clock.start();
 }
@@ -55,35 +60,39 @@ void ProgressPrinter::onSample(const MetricsSample &s)
     }
     if (m_mode != Mode::Bar || !s.event.isEmpty())
         return;
-    // A terminal gets a live bar (10 Hz); a pipe or log file a line every 10 s.
+    // A terminal gets a live bar (10 Hz); a pipe or log file a plain line every 10 s (no bar, no
+    // carriage returns), beside the per-epoch summaries.
     if (m_lastDraw.isValid() && m_lastDraw.elapsed() < (m_tty ? 100 : 10000))
         return;
     m_lastDraw.start();
-    const double done = m_totalSteps > 0 ? double(s.step) / double(m_totalSteps) : 0.0;
-    constexpr int kWidth = 24;
-    const int filled = int(done * kWidth);
-    const QString bar = QString(filled, QLatin1Char('=')) % QString(kWidth - filled, QLatin1Char(' '));
+    const double done = m_totalSteps > 0 ? qBound(0.0, double(s.step) / double(m_totalSteps), 1.0) : 0.0;
     const double elapsed = s.elapsedSec;
     const QString eta = done > 0.01 ? duration(elapsed * (1.0 - done) / done) : QStringLiteral("--:--");
-    QString line = QStringLiteral("[%1] epoch %2/%3 %4% | %5 img/s (data %6%) | loss %7 | sparsity %8/%9 | RSS %10")
-                       .arg(bar)
-                       .arg(s.epoch + 1)
-                       .arg(m_epochs)
-                       .arg(int(done * 100.0), 3)
-                       .arg(s.imagesPerSec, 0, 'f', 0)
-                       .arg(s.dataWaitMs + s.computeMs > 0 ? int(100.0 * s.dataWaitMs / (s.dataWaitMs + s.computeMs)) : 0)
-                       .arg(s.loss, 0, 'f', 3)
-                       .arg(s.targetSparsity, 0, 'f', 2)
-                       .arg(s.measuredSparsity, 0, 'f', 2)
-                       .arg(megabytes(s.hostRssBytes));
-    if (s.deviceAllocatedBytes >= 0)
-        line += QStringLiteral(" | GPU %1 (peak %2)").arg(megabytes(s.deviceAllocatedBytes), megabytes(s.devicePeakBytes));
-    line += QStringLiteral(" | ETA ") % eta;
+    // Fields by importance: on a narrow terminal the least important go first, so the line never
+    // wraps (a wrapped line is not redrawn in place by the carriage return).
+    // One column spare: a line filling the last column makes some terminals wrap early.
+    const int columns = m_tty ? terminalColumns() - 1 : std::numeric_limits<int>::max();
+    std::vector<ProgressField> fields;
     if (m_tty) {
-        printErr(QStringLiteral("\r\033[K") % line);
+        const int width = columns >= 119 ? 24 : 12;
+        const int filled = int(done * width);
+        fields.push_back({QLatin1Char('[') % QString(filled, QLatin1Char('=')) % QString(width - filled, QLatin1Char(' ')) % QLatin1Char(']'), 3});
+    }
+    fields.push_back({QStringLiteral("epoch %1/%2 %3%").arg(s.epoch + 1).arg(m_epochs).arg(int(done * 100.0), 3), 0, QStringLiteral(" ")});
+    fields.push_back({QStringLiteral("%1 img/s").arg(s.imagesPerSec, 0, 'f', 0), 5});
+    fields.push_back({QStringLiteral("(data %1%)").arg(s.dataWaitMs + s.computeMs > 0 ? int(100.0 * s.dataWaitMs / (s.dataWaitMs + s.computeMs)) : 0), 1,
+                      QStringLiteral(" ")});
+    fields.push_back({QStringLiteral("loss %1").arg(s.loss, 0, 'f', 3), 6});
+    fields.push_back({QStringLiteral("sparsity %1/%2").arg(s.targetSparsity, 0, 'f', 2).arg(s.measuredSparsity, 0, 'f', 2), 2});
+    fields.push_back({QStringLiteral("RSS ") % megabytes(s.hostRssBytes), 1});
+    if (s.deviceAllocatedBytes >= 0)
+        fields.push_back({QStringLiteral("GPU %1 (peak %2)").arg(megabytes(s.deviceAllocatedBytes), megabytes(s.devicePeakBytes)), 2});
+    fields.push_back({QStringLiteral("ETA ") % eta, 7});
+    if (m_tty) {
+        printErr(QStringLiteral("\r\033[K") % fitProgressLine(fields, columns));
         m_lineOpen = true;
     } else {
-        printErr(line % QLatin1Char('\n'));
+        printErr(fitProgressLine(fields, columns) % QLatin1Char('\n'));
     }
 }
 
