@@ -7,6 +7,10 @@ namespace leantune {
 namespace {
 QString num(double v) { return QString::number(v, 'g', 8); }
 QString num(std::int64_t v) { return QString::number(v); }
+// A figure that is not available (negative: no evaluation yet, no device) is an empty cell, which
+// pandas reads as NaN and spreadsheets as blank; -1 would be plotted as a value.
+QString numOrEmpty(double v) { return v < 0 ? QString() : num(v); }
+QString numOrEmpty(std::int64_t v) { return v < 0 ? QString() : num(v); }
 } // namespace
 
 QJsonObject MetricsSample::toJson() const
@@ -63,13 +67,15 @@ QString MetricsSample::toCsvRow() const
 {
     const QStringList fields{num(step), num(std::int64_t(epoch)), num(epochProgress), num(images),
                              num(imagesPerSec), num(dataWaitMs), num(computeMs), num(loss),
-                             num(accuracy), num(valLoss), num(valAccuracy), num(learningRate),
-                             num(targetSparsity), num(measuredSparsity), num(hostRssBytes),
-                             num(hostPeakRssBytes), num(deviceAllocatedBytes),
-                             num(deviceReservedBytes), num(devicePeakBytes), num(deviceUsedBytes),
-                             num(deviceTotalBytes), num(std::int64_t(batchSize)), num(elapsedSec),
-                             event, num(std::int64_t(microBatch)), num(std::int64_t(accumulationSteps)),
-                             num(lossScale)};
+                             num(accuracy), numOrEmpty(valLoss), numOrEmpty(valAccuracy),
+                             num(learningRate), num(targetSparsity), num(measuredSparsity),
+                             num(hostRssBytes), num(hostPeakRssBytes),
+                             numOrEmpty(deviceAllocatedBytes), numOrEmpty(deviceReservedBytes),
+                             numOrEmpty(devicePeakBytes), numOrEmpty(deviceUsedBytes),
+                             numOrEmpty(deviceTotalBytes), num(std::int64_t(batchSize)),
+                             num(elapsedSec), event, num(std::int64_t(microBatch)),
+                             num(std::int64_t(accumulationSteps)),
+                             lossScale > 0.0 ? num(lossScale) : QString()};   // 0: not used
     return fields.join(QLatin1Char(','));
 }
 

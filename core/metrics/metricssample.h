@@ -45,6 +45,8 @@ struct MetricsSample {
 
     QJsonObject toJson() const;
     static QStringList csvHeader();
+    // One metrics.csv row in csvHeader()'s order. Figures that are not available (negative
+    // validation or device values, a loss scale of 0) are empty cells, never -1.
     QString toCsvRow() const;
 };
 
