@@ -35,7 +35,7 @@ void printUsage()
                                   "Train image classifiers that fit in memory, with pruning.\n\nCommands:\n");
     for (const Command &c : kCommands)
         text += QStringLiteral("  %1  %2\n").arg(QString::fromLatin1(c.name).leftJustified(15), QLatin1String(c.summary));
-    text += QStringLiteral("\nRun 'leantune-cli COMMAND --help' for a command's options.\n");
+    text += QStringLiteral("\nRun 'leantune-cli COMMAND --help' (or 'leantune-cli help COMMAND') for a command's options.\n");
     printOut(text);
 }
 
@@ -53,8 +53,11 @@ int main(int argc, char **argv)
         printUsage();
         return Usage;
     }
-    const QString name = args.takeFirst();
-    if (name == QLatin1String("--help") || name == QLatin1String("-h") || name == QLatin1String("help")) {
+    QString name = args.takeFirst();
+    if (name == QLatin1String("help") && !args.isEmpty()) {
+        name = args.takeFirst();   // 'help COMMAND' is 'COMMAND --help'
+        args = QStringList{QStringLiteral("--help")};
+    } else if (name == QLatin1String("--help") || name == QLatin1String("-h") || name == QLatin1String("help")) {
         printUsage();
         return Ok;
     }

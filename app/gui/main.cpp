@@ -9,6 +9,7 @@
 #include "store/runstore.h"
 
 #include <QApplication>
+#include <QByteArray>
 #include <QCommandLineParser>
 #include <QDir>
 #include <QFileInfo>
@@ -89,16 +90,27 @@ void takeTour(MainWindow *window, const QString &dir, const std::function<void(b
     (*next)();
 }
 
+// True when the command line asks for the help or the version, which the parser prints before it exits
+// (options after a lone "--" are folder names).
+bool asksForHelpOrVersion(int argc, char *argv[])
+{
+    for (int i = 1; i < argc; ++i) {
+        const QByteArray arg(argv[i]);
+        if (arg == "--")
+            return false;
+        if (arg == "-h" || arg == "--help" || arg == "-?" || arg == "--help-all" || arg == "-v" || arg == "--version")
+            return true;
+    }
+    return false;
+}
+
 } // namespace
 
 int main(int argc, char *argv[])
 {
-    QApplication app(argc, argv);
-    QApplication::setApplicationName(QStringLiteral("LeanTune"));
-    QApplication::setOrganizationName(QStringLiteral("LeanTune"));
-    QApplication::setApplicationVersion(QStringLiteral(LEANTUNE_VERSION));
-    QApplication::setDesktopFileName(QStringLiteral("leantune"));
-    QApplication::setWindowIcon(QIcon(QStringLiteral(":/leantune/leantune.svg")));
+    QCoreApplication::setApplicationName(QStringLiteral("LeanTune"));
+    QCoreApplication::setOrganizationName(QStringLiteral("LeanTune"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(LEANTUNE_VERSION));
 
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
@@ -128,6 +140,17 @@ int main(int argc, char *argv[])
                                                  "configuration dialog into DIR."),
                                   QStringLiteral("DIR"));
     parser.addOptions({start, epochs, out, device, prune, screenshot, tour, quit, stopAfter});
+    // --help and --version print and exit: answer them without QApplication, which needs a display
+    // (an ssh session, a package build, a headless server have none).
+    if (asksForHelpOrVersion(argc, argv)) {
+        QCoreApplication app(argc, argv);
+        parser.process(app);   // prints and exits
+        return 0;
+    }
+
+    QApplication app(argc, argv);
+    QGuiApplication::setDesktopFileName(QStringLiteral("io.github.leantune.LeanTune"));
+    QApplication::setWindowIcon(QIcon(QStringLiteral(":/leantune/leantune.svg")));
     parser.process(app);
 
     MainWindow window;
