@@ -11,6 +11,7 @@
 #include "dialogs/runconfigdialog.h"
 #include "metrics/bytesize.h"
 #include "prune/pruningschedule.h"
+#include "run/runfields.h"
 #include "train/batchsizefinder.h"
 #include "train/memoryplanner.h"
 
@@ -22,6 +23,7 @@
 #include <QLineEdit>
 #include <QProcess>
 #include <QPushButton>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
@@ -95,15 +97,15 @@ private Q_SLOTS:
 
         const auto f = [](std::initializer_list<QPair<QString, QVariant>> l) { return Fields(l); };
         QTest::newRow("defaults") << f({}) << true << QString();
-        QTest::newRow("learning rate 0") << f({{QStringLiteral("learningRate"), 0.0}}) << false << QStringLiteral("learning rate");
+        QTest::newRow("learning rate 0") << f({{QStringLiteral("lr"), 0.0}}) << false << QStringLiteral("learning rate");
         QTest::newRow("no loader worker") << f({{QStringLiteral("workers"), 0}}) << false << QStringLiteral("workers");
-        QTest::newRow("validation split 0") << f({{QStringLiteral("valSplit"), 0.0}}) << false << QStringLiteral("validation split");
+        QTest::newRow("validation split 0") << f({{QStringLiteral("val_split"), 0.0}}) << false << QStringLiteral("validation split");
         QTest::newRow("missing data folder") << f({{QStringLiteral("data"), QStringLiteral("/no/such/folder")}}) << false
                                              << QStringLiteral("does not exist");
         QTest::newRow("no run folder") << f({{QStringLiteral("out"), QString()}}) << false << QStringLiteral("run folder");
         QTest::newRow("bf16 on the CPU") << f({{QStringLiteral("device"), QStringLiteral("cpu")}, {QStringLiteral("precision"), QStringLiteral("bf16")}})
                                          << false << QStringLiteral("bf16");
-        QTest::newRow("input of 1 pixel") << f({{QStringLiteral("inputSize"), 1}}) << false << QString();
+        QTest::newRow("input of 1 pixel") << f({{QStringLiteral("input_size"), 1}}) << false << QString();
         QTest::newRow("pruning begins after the run")
             << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("beginStep"), 5000}, {QStringLiteral("endStep"), 6000}})
             << false << QStringLiteral("pruning begins at step 5000");
@@ -134,7 +136,7 @@ private Q_SLOTS:
             << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("beginStep"), 0},
                   {QStringLiteral("endStep"), 500}, {QStringLiteral("frequency"), 50}})
             << false << QStringLiteral("never be updated");
-        QTest::newRow("batch larger than the data (a warning)") << f({{QStringLiteral("batchSize"), 1000}}) << true
+        QTest::newRow("batch larger than the data (a warning)") << f({{QStringLiteral("batch_size"), 1000}}) << true
                                                                 << QStringLiteral("larger than the training set");
     }
 
@@ -253,6 +255,11 @@ private Q_SLOTS:
         QTest::newRow("imbalanced") << QList<int>{1000, 7, 2, 1} << 0.25 << 16;
         QTest::newRow("fashion-mnist") << QList<int>(10, 6000) << 0.1 << 64;
         QTest::newRow("rounding") << QList<int>{15, 25, 35} << 0.1 << 7;
+        QTest::newRow("halves and singletons") << QList<int>{1, 1, 2, 3, 5} << 0.5 << 2;
+        QTest::newRow("no split") << QList<int>{4, 9} << 0.0 << 3;
+        QTest::newRow("all to validation") << QList<int>{5, 3, 1} << 1.0 << 1;
+        QTest::newRow("above 1") << QList<int>{5, 3} << 1.5 << 1;
+        QTest::newRow("NaN") << QList<int>{5, 3} << qQNaN() << 1;
     }
 
     void stepsPerEpochAsTheEngineSplits()
@@ -271,6 +278,9 @@ private Q_SLOTS:
             }
         }
         const qint64 train = qint64(splitStratified(index, split, 42).train.size());
+        QCOMPARE(stratifiedTrainCount(index.classCounts(), split), train);
+        if (!(split > 0.0 && split < 1.0))
+            return;   // the dialog's split field takes (0, 1)
         RunConfigDialog dialog;
         RunConfig c = base();
         c.valSplit = split;
@@ -279,6 +289,126 @@ private Q_SLOTS:
         dialog.setClassCounts(index.classCounts());
         QCOMPARE(dialog.trainImages(), train);
         QCOMPARE(dialog.stepsPerEpoch(), (train + batch - 1) / batch);
+    }
+
+    void firstUpdateStepAsShouldUpdate_data()
+    {
+        QTest::addColumn<QString>("spec");
+        QTest::addColumn<qint64>("first");
+        QTest::newRow("none") << QStringLiteral("none") << qint64(-1);
+        QTest::newRow("begin 0") << QStringLiteral("polynomial:0:0.5:0:100:3:7") << qint64(7);
+        QTest::newRow("begin 3") << QStringLiteral("constant:0.5:3:-1:4") << qint64(3);
+        QTest::newRow("every step") << QStringLiteral("constant:0.5:0:-1:1") << qint64(1);
+        QTest::newRow("end before the first update") << QStringLiteral("constant:0.5:0:3:5") << qint64(-1);
+        QTest::newRow("end at begin 0") << QStringLiteral("polynomial:0:0.5:0:0:3:5") << qint64(-1);
+        QTest::newRow("end at begin 2") << QStringLiteral("polynomial:0:0.5:2:2:3:5") << qint64(2);
+    }
+
+    void firstUpdateStepAsShouldUpdate()
+    {
+        QFETCH(QString, spec);
+        QFETCH(qint64, first);
+        QString error;
+        const auto schedule = PruningSchedule::parse(spec, &error);
+        QVERIFY2(schedule, qPrintable(error));
+        qint64 brute = -1;
+        for (qint64 step = 1; step <= 1000 && brute < 0; ++step)
+            brute = schedule->shouldUpdate(step) ? step : -1;
+        QCOMPARE(brute, first);
+        QCOMPARE(schedule->firstUpdateStep(), first);
+    }
+
+    // Issue 15 item 8: a 170-step run was proposed END 500 and ended at 69 % of an 80 % target. The
+    // default schedule's steps now fit the run (END about 2/3 of it, an update step) until the user
+    // sets them.
+    void defaultScheduleFitsTheRun_data()
+    {
+        QTest::addColumn<bool>("firstStart");   // else: no schedule given, then "Polynomial decay" chosen
+        QTest::newRow("first start") << true;
+        QTest::newRow("schedule chosen") << false;
+    }
+
+    void defaultScheduleFitsTheRun()
+    {
+        QFETCH(bool, firstStart);
+        QSettings().remove(QStringLiteral("run"));
+        RunConfigDialog dialog;
+        RunConfig c = firstStart ? dialog.config() : base();
+        c.dataDir = m_data;
+        c.outDir = base().outDir;
+        c.device = QStringLiteral("cpu");
+        c.batchSize = 18;
+        c.epochs = 17;
+        dialog.setConfig(c);
+        dialog.setClassCounts({100, 100});   // 90 + 90 training images: 10 steps per epoch
+        if (!firstStart)
+            setField(&dialog, QStringLiteral("pruneKind"), QStringLiteral("polynomial"));
+        QCOMPARE(dialog.totalSteps(), qint64(170));
+        const auto scheduleOf = [&dialog] { return *PruningSchedule::parse(dialog.config().prune, nullptr); };
+        PruningSchedule s = scheduleOf();
+        QCOMPARE(s.kind(), PruningSchedule::Kind::PolynomialDecay);
+        QCOMPARE(s.begin(), qint64(0));
+        QVERIFY2(s.end() >= 100 && s.end() <= 125, qPrintable(dialog.config().prune));   // about 2/3 of 170
+        QVERIFY(s.frequency() >= 1 && s.frequency() <= 170 / 10);
+        // The engine applies the final sparsity within the run.
+        QVERIFY(dialog.canStart());
+        QCOMPARE(dialog.appliedCurve().last().y(), s.finalSparsity());
+        QVERIFY(dialog.warningText().isEmpty());
+
+        // It follows the run's length...
+        setField(&dialog, QStringLiteral("epochs"), 30);
+        s = scheduleOf();
+        QVERIFY2(s.end() >= 180 && s.end() <= 220, qPrintable(dialog.config().prune));
+        QCOMPARE(dialog.appliedCurve().last().y(), s.finalSparsity());
+        // ...until the user sets a step.
+        setField(&dialog, QStringLiteral("endStep"), 150);
+        setField(&dialog, QStringLiteral("epochs"), 17);
+        QCOMPARE(scheduleOf().end(), qint64(150));
+        setField(&dialog, QStringLiteral("batch_size"), 9);
+        dialog.setClassCounts({200, 200});
+        QCOMPARE(scheduleOf().end(), qint64(150));
+    }
+
+    // Values a widget shows are the configuration's, exactly; what the dialog does not show (or
+    // cannot) is kept from the configuration it was given.
+    void valuesSurviveTheDialog()
+    {
+        RunConfigDialog dialog;
+        RunConfig c = base();
+        c.valDir = m_data;
+        c.precision = Precision::Fp16;
+        c.device = QStringLiteral("cuda:3");
+        c.seed = 18446744073709551557ULL;
+        c.learningRate = 1.2345e-7;
+        c.valSplit = 0.125;
+        c.momentum = 0.85;
+        c.memoryBudgetBytes = 3 * (std::int64_t(1) << 30);
+        c.prune = QStringLiteral("polynomial:0.123:0.8765:3:77:2.5:4");
+        dialog.setConfig(c);
+        QCOMPARE(dialog.config().toJson(), c.toJson());
+        QCOMPARE(dialog.findChild<QComboBox *>(QStringLiteral("precision"))->currentData().toString(), QStringLiteral("fp16"));
+        QCOMPARE(dialog.findChild<QLineEdit *>(QStringLiteral("seed"))->text(), QStringLiteral("18446744073709551557"));
+        // Every choice of every enum field is in its combo box.
+        for (const RunField &f : runFields()) {
+            if (f.type != RunField::Type::Choice)
+                continue;
+            auto *box = dialog.findChild<QComboBox *>(f.key);
+            QVERIFY2(box, qPrintable(f.key));
+            for (const QString &choice : f.choices)
+                QVERIFY2(box->findData(choice) >= 0, qPrintable(f.key + QLatin1Char('/') + choice));
+        }
+        // A value no widget can show is kept, not clamped, and the error says what is wrong with it.
+        c.epochs = -3;
+        c.prune = QStringLiteral("polynomial:0.5:0.8:0:100");   // shown as its canonical form
+        dialog.setConfig(c);
+        QCOMPARE(dialog.config().epochs, -3);
+        QCOMPARE(dialog.config().prune, c.prune);
+        QVERIFY2(dialog.errorText().contains(QStringLiteral("epochs")), qPrintable(dialog.errorText()));
+        setField(&dialog, QStringLiteral("epochs"), 2);
+        QCOMPARE(dialog.config().epochs, 2);
+        // A seed above 2^64 - 1 does not parse: said inline.
+        setField(&dialog, QStringLiteral("seed"), QStringLiteral("99999999999999999999"));
+        QVERIFY2(dialog.errorText().contains(QStringLiteral("seed")), qPrintable(dialog.errorText()));
     }
 
     void commandLineRunsForReal()
@@ -321,7 +451,7 @@ private Q_SLOTS:
             RunConfigDialog dialog;
             dialog.setConfig(base());
             setField(&dialog, QStringLiteral("model"), QStringLiteral("resnet8"));
-            setField(&dialog, QStringLiteral("batchSize"), 48);
+            setField(&dialog, QStringLiteral("batch_size"), 48);
             setField(&dialog, QStringLiteral("pruneKind"), QStringLiteral("constant"));
             setField(&dialog, QStringLiteral("finalSparsity"), 0.7);
             setField(&dialog, QStringLiteral("epochs"), 4);
@@ -428,7 +558,7 @@ private Q_SLOTS:
         QVERIFY(guitestdata::saveScreenshot(&dialog, "runconfig-finder"));
 
         // Editing the batch by hand retires the note.
-        setField(&dialog, QStringLiteral("batchSize"), inDialog + 1);
+        setField(&dialog, QStringLiteral("batch_size"), inDialog + 1);
         QVERIFY(dialog.batchNoteText().isEmpty());
     }
 

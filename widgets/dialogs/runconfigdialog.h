@@ -23,14 +23,21 @@ class QSpinBox;
 
 namespace leantune {
 
-// The run configuration dialog: model, input, batch, epochs, optimizer, learning rate, validation
-// split, seed, device (CPU and each CUDA device), loader workers and threads, and the pruning
-// schedule with a live preview of its target sparsity over the run's steps (steps per epoch come from
-// the data set's class counts and the batch size, as the engine computes them). What is wrong is
-// said inline and Start stays disabled until it is fixed. "Copy as command line" puts the
-// equivalent `leantune-cli train` line on the clipboard. The last configuration is remembered
-// (QSettings, group "run"). "Find..." beside the batch size runs the BatchSizeFinder on a worker
-// thread and puts the largest batch that fits into the field, with its predicted peak inline.
+class PruningScheduleEditor;
+class RunFieldBinder;
+
+// The run configuration dialog: data, validation and test folders, model, input, batch, epochs,
+// optimizer, learning rate, validation split, seed, device (CPU and each CUDA device), precision,
+// loader workers and threads, and the pruning schedule with a live preview of its target sparsity over
+// the run's steps (steps per epoch come from the data set's class counts and the batch size, as the
+// engine splits the data). Its widgets are bound to rows of the run's field table (run/runfields.h):
+// each shows the field's canonical text and is read back through the field's parser, with the
+// field's help as tool tip. Fields it does not show are kept from the configuration given to
+// setConfig(). What is wrong is said inline and Start stays disabled until it is fixed. "Copy as
+// command line" puts the equivalent `leantune-cli train` line on the clipboard. The last
+// configuration is remembered (QSettings, group "run"). "Find..." beside the batch size runs the
+// BatchSizeFinder on a worker thread and puts the largest batch that fits into the field, with its
+// predicted peak inline.
 class RunConfigDialog : public QDialog {
     Q_OBJECT
 public:
@@ -53,9 +60,9 @@ public:
 
     // The preview's two curves, as fractions: the schedule function at each previewed step, and the
     // target the engine applies (it changes only at mask-update steps; 0 before the first one).
-    QVector<QPointF> scheduleCurve() const { return m_scheduleCurve; }
-    QVector<QPointF> appliedCurve() const { return m_appliedCurve; }
-    QCustomPlot *previewPlot() const { return m_preview; }
+    QVector<QPointF> scheduleCurve() const;
+    QVector<QPointF> appliedCurve() const;
+    QCustomPlot *previewPlot() const;
 
     // The batch-size finder: BatchSizeFinder::find(finderConfig(), finderMaxSamples()) on a worker
     // thread (the search part stops early when the dialog closes). finderConfig() is config() with the
@@ -86,24 +93,17 @@ private:
     };
     void build();
     void revalidate();
-    void updatePreview();
-    void updatePruneFields();
     void batchSizeFinderDone(const FinderResult &result);
     void setFinderBusy(bool busy);
     void setBatchNote(const QString &text, bool error);
-    QString pruneSpec() const;
 
-    QLineEdit *m_data, *m_test, *m_out;
-    QComboBox *m_model, *m_channels, *m_optimizer, *m_lrSchedule, *m_device, *m_precision, *m_memoryFormat;
-    QSpinBox *m_inputSize, *m_batch, *m_epochs, *m_seed, *m_workers, *m_threads;
+    RunFieldBinder *m_fields;
+    QLineEdit *m_data, *m_valDir;
+    QComboBox *m_device, *m_optimizer;
+    QSpinBox *m_batch, *m_epochs;
     QDoubleSpinBox *m_lr, *m_valSplit;
-    QCheckBox *m_augment;
-    QComboBox *m_pruneKind, *m_pruneScope;
-    QDoubleSpinBox *m_initial, *m_final, *m_power;
-    QSpinBox *m_begin, *m_end, *m_frequency;
-    QLabel *m_initialLabel, *m_finalLabel, *m_powerLabel, *m_endLabel;
+    PruningScheduleEditor *m_schedule;
     QLabel *m_steps, *m_error, *m_warning;
-    QCustomPlot *m_preview;
     QPushButton *m_start, *m_copy, *m_find;
     QLabel *m_batchNote;
     QProgressBar *m_findBusy;
@@ -111,8 +111,7 @@ private:
     std::atomic_bool m_finderCancel{false};
     std::optional<BatchSizeReport> m_finderReport;
     QVector<int> m_classCounts;
-    QVector<QPointF> m_scheduleCurve, m_appliedCurve;
-    RunConfig m_base;   // fields the dialog does not show are kept from here
+    RunConfig m_base;   // fields the dialog does not show (or could not show) are kept from here
 };
 
 } // namespace leantune
