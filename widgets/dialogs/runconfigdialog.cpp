@@ -100,7 +100,7 @@ void RunConfigDialog::build()
     m_valDir->setPlaceholderText(tr("optional: else the split below"));
     dataForm->addRow(tr("Validation data:"), folderRow(this, m_valDir, tr("Validation folder (optional)"), true));
     m_valSplit = static_cast<QDoubleSpinBox *>(m_fields->bind(QStringLiteral("val_split"), nullptr, this));
-    m_valSplit->setRange(0.0, 0.95);
+    m_valSplit->setRange(0.0, 1.0);
     m_valSplit->setSingleStep(0.05);
     dataForm->addRow(tr("Validation split:"), m_valSplit);
     auto *test = static_cast<QLineEdit *>(m_fields->bind(QStringLiteral("test_dir"), nullptr, this));
@@ -306,7 +306,7 @@ bool RunConfigDialog::canStart() const { return m_error->text().isEmpty(); }
 void RunConfigDialog::revalidate()
 {
     const qint64 total = totalSteps();
-    m_schedule->setTotalSteps(m_classCounts.isEmpty() ? 0 : total);   // may refit the schedule's steps
+    m_schedule->setTotalSteps(total);   // 0 without class counts; may refit the schedule's steps
     m_valSplit->setEnabled(m_valDir->text().isEmpty());
     RunConfig c = m_base;
     QString error;
@@ -319,7 +319,8 @@ void RunConfigDialog::revalidate()
         error = tr("%1 needs a CUDA device, and none was found: choose fp32").arg(enumName(c.precision));
     for (const auto &[dir, what] : {std::pair(c.dataDir, tr("training data")), std::pair(c.valDir, tr("validation")),
                                     std::pair(c.testDir, tr("test"))}) {
-        if (error.isEmpty() && (!dir.isEmpty() || dir == c.dataDir) && !QFileInfo(dir).isDir())
+        // (an empty data folder was reported by validate(); the others are optional)
+        if (error.isEmpty() && !dir.isEmpty() && !QFileInfo(dir).isDir())
             error = tr("the %1 folder %2 does not exist").arg(what, dir);
     }
     if (error.isEmpty() && !m_classCounts.isEmpty()) {
@@ -472,9 +473,10 @@ RunConfig RunConfigDialog::rememberedConfig()
         c = RunConfig::fromJson(QJsonDocument::fromJson(json).object(), &error);
     RunConfig config = c ? *c : RunConfig();
     if (!c) {
-        // First start: what scripts/run does - one epoch with a pruning schedule to watch.
+        // First start: one epoch with a pruning schedule to watch; its steps follow the run (the
+        // constructor), so the final sparsity is reached within it.
         config.epochs = 1;
-        config.prune = QStringLiteral("polynomial:0.5:0.8:0:1000:3:100");   // its steps follow the run
+        config.prune = QStringLiteral("polynomial:0.5:0.8:0:1000:3:100");
     }
     config.outDir = defaultRunDir(config.model.name);   // a new run gets a new folder
     return config;

@@ -28,14 +28,15 @@ class RunFieldBinder;
 
 // The run configuration dialog: data, validation and test folders, model, input, batch, epochs,
 // optimizer, learning rate, validation split, seed, device (CPU and each CUDA device), precision,
-// loader workers and threads, and the pruning schedule with a live preview of its target sparsity over
-// the run's steps (steps per epoch come from the data set's class counts and the batch size, as the
-// engine splits the data). Its widgets are bound to rows of the run's field table (run/runfields.h):
-// each shows the field's canonical text and is read back through the field's parser, with the
-// field's help as tool tip. Fields it does not show are kept from the configuration given to
-// setConfig(). What is wrong is said inline and Start stays disabled until it is fixed. "Copy as
-// command line" puts the equivalent `leantune-cli train` line on the clipboard. The last
-// configuration is remembered (QSettings, group "run"). "Find..." beside the batch size runs the
+// loader workers and threads, and the pruning schedule (PruningScheduleEditor: scope, granularity,
+// and a live preview of the target sparsity over the run's steps; steps per epoch come from the data
+// set's class counts and the batch size, as the engine splits the data). Its widgets are bound to
+// rows of the run's field table (run/runfields.h, through RunFieldBinder): each shows the field's
+// canonical text and is read back through the field's parser, with the field's help as tool tip.
+// Fields it does not show are kept from the configuration given to setConfig(). What is wrong is
+// said inline and Start stays disabled until it is fixed. "Copy as command line" puts the equivalent
+// `leantune-cli train` line on the clipboard. The last configuration is remembered (QSettings, group
+// "run", with whether the schedule's steps follow the run). "Find..." beside the batch size runs the
 // BatchSizeFinder on a worker thread and puts the largest batch that fits into the field, with its
 // predicted peak inline.
 class RunConfigDialog : public QDialog {
