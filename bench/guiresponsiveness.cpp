@@ -10,7 +10,7 @@
 #include "charts/livecharts.h"
 #include "dataset/datasetbrowser.h"
 #include "mainwindow.h"
-#include "runs/trainingsession.h"
+#include "run/runjob.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -83,22 +83,23 @@ int main(int argc, char *argv[])
         }
     });
     bool measuring = false;
-    QObject::connect(window.session(), &TrainingSession::sampleReady, [&] {
-        // Measure once training runs at full speed (after set-up and the first samples).
-        if (!measuring && window.session()->sampleCount() >= 3) {
-            measuring = true;
-            samplesAtStart = window.session()->sampleCount();
-            clock.start();
-            last = 0;
-            probe.start();
-        }
-    });
     QObject::connect(window.browser(), &DatasetBrowser::scanFinished, [&] {
         QString error;
         if (!window.startRun(config, &error)) {
             std::fprintf(stderr, "cannot start: %s\n", qPrintable(error));
             QCoreApplication::exit(2);
+            return;
         }
+        QObject::connect(window.job(), &RunJob::sampleReady, [&] {
+            // Measure once training runs at full speed (after set-up and the first samples).
+            if (!measuring && window.job()->sampleCount() >= 3) {
+                measuring = true;
+                samplesAtStart = window.job()->sampleCount();
+                clock.start();
+                last = 0;
+                probe.start();
+            }
+        });
     });
     QObject::connect(&window, &MainWindow::runEnded, [&](bool) { QTimer::singleShot(0, &app, &QCoreApplication::quit); });
     const int rc = app.exec();
@@ -112,7 +113,7 @@ int main(int argc, char *argv[])
     std::vector<double> sorted = delaysMs;
     std::sort(sorted.begin(), sorted.end());
     const auto pct = [&](double p) { return sorted[std::min(sorted.size() - 1, size_t(p * double(sorted.size() - 1) + 0.5))]; };
-    const MetricsSample s = window.session()->lastSample();
+    const MetricsSample s = window.job()->lastSample();
     QJsonObject result{
         {QStringLiteral("benchmark"), QStringLiteral("gui-timer-delay-while-training")},
         {QStringLiteral("platform"), QGuiApplication::platformName()},
@@ -123,7 +124,7 @@ int main(int argc, char *argv[])
         {QStringLiteral("delay_ms_p95"), pct(0.95)},
         {QStringLiteral("delay_ms_p99"), pct(0.99)},
         {QStringLiteral("delay_ms_max"), sorted.back()},
-        {QStringLiteral("samples_during_measurement"), window.session()->sampleCount() - samplesAtStart},
+        {QStringLiteral("samples_during_measurement"), window.job()->sampleCount() - samplesAtStart},
         {QStringLiteral("chart_redraws"), window.charts()->redrawCount()},
         {QStringLiteral("images_per_sec_last"), s.imagesPerSec},
         {QStringLiteral("steps"), qint64(s.step)},

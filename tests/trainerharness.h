@@ -1,16 +1,15 @@
 #pragma once
-// Shared by the suites that run a real Trainer: it runs on its own QThread, as in the CLI and the GUI,
-// its signals are recorded on the test's thread, and it is torn down cleanly (cancelled, thread
-// joined) whatever the test does.
+// Shared by the suites that run a real training run: through a RunJob, as the CLI and the GUI do (the
+// job owns the run's thread and stops and joins it when destroyed, whatever the test does).
 
 #include "metrics/metricssample.h"
-#include "train/trainer.h"
+#include "run/runjob.h"
 
 #include <QElapsedTimer>
 #include <QList>
 #include <QStringList>
 #include <QTest>
-#include <QThread>
+#include <QSignalSpy>
 #include <QVariant>
 
 #include <memory>
@@ -40,49 +39,35 @@ inline RunConfig smallRunConfig(const QString &data, const QString &out)
     return c;
 }
 
-// The arguments of each emission of one signal, as QSignalSpy keeps them.
-using Recorded = QList<QList<QVariant>>;
-
+// Runs a config through a RunJob, as the CLI and the GUI do, and records its signals (they arrive on
+// the test's thread, queued from the run's). The run is not recorded in the user's run history.
 struct TrainerHarness {
-    QThread thread;
-    Trainer *trainer;
-    // Filled by queued connections on the test's thread. (QSignalSpy connects directly, so it would
-    // append on the trainer's thread while the test reads: ThreadSanitizer reported that race.)
-    std::unique_ptr<Recorded> finished = std::make_unique<Recorded>(), failed = std::make_unique<Recorded>(),
-                              samples = std::make_unique<Recorded>(), epochs = std::make_unique<Recorded>(),
-                              logs = std::make_unique<Recorded>();
-    QObject receiver;   // lives on the test's thread: the context of the recording connections
+    RunJob job;
+    QSignalSpy finishedSpy{&job, &RunJob::finished}, failedSpy{&job, &RunJob::failed},
+        samplesSpy{&job, &RunJob::sampleReady}, epochsSpy{&job, &RunJob::epochFinished},
+        logsSpy{&job, &RunJob::logMessage};
+    QSignalSpy *finished = &finishedSpy, *failed = &failedSpy, *samples = &samplesSpy, *epochs = &epochsSpy,
+               *logs = &logsSpy;
 
-    TrainerHarness(const RunConfig &config, Trainer::Options options)
-        : trainer(new Trainer(config, std::move(options)))
+    TrainerHarness(const RunConfig &config, RunJob::Options options)
+        : job(config, withoutHistory(std::move(options)))
     {
-        trainer->moveToThread(&thread);
-        QObject::connect(&thread, &QThread::started, trainer, &Trainer::run);
-        QObject::connect(&thread, &QThread::finished, trainer, &QObject::deleteLater);
-        record(&Trainer::finished, finished.get());
-        record(&Trainer::failed, failed.get());
-        record(&Trainer::sampleReady, samples.get());
-        record(&Trainer::epochFinished, epochs.get());
-        record(&Trainer::logMessage, logs.get());
     }
-    template<typename Arg>
-    void record(void (Trainer::*signal)(Arg), Recorded *into)
+    static RunJob::Options withoutHistory(RunJob::Options options)
     {
-        using Value = std::decay_t<Arg>;
-        QObject::connect(
-            trainer, signal, &receiver, [into](const Value &v) { into->append({QVariant::fromValue(v)}); },
-            Qt::QueuedConnection);
-    }
-    ~TrainerHarness()
-    {
-        trainer->requestCancel();
-        thread.quit();
-        thread.wait();
+        if (options.historyPath.isEmpty() && !options.store)
+            options.recordHistory = false;
+        return options;
     }
     TrainerHarness(const TrainerHarness &) = delete;
     TrainerHarness &operator=(const TrainerHarness &) = delete;
 
-    void start() { thread.start(); }
+    void start()
+    {
+        QString error;
+        if (!job.start(&error))
+            failedSpy.append({error});   // an invalid configuration fails like a run that cannot start
+    }
     // Processes queued signals until the run ends (finished or failed) or MS pass; true when it ended.
     bool waitDone(int ms = 240000)
     {

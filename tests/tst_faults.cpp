@@ -75,7 +75,8 @@ class TestFaults : public QObject {
                 QStringLiteral("--input-size"), QString::number(inputSize), QStringLiteral("--batch-size"), QStringLiteral("8"),
                 QStringLiteral("--epochs"), QString::number(epochs), QStringLiteral("--device"), QStringLiteral("cpu"),
                 QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("--seed"), QStringLiteral("5"),
-                QStringLiteral("--augment"), QStringLiteral("--prune"), QStringLiteral("constant:0.5:10:-1:10")};
+                QStringLiteral("--augment"), QStringLiteral("--prune"), QStringLiteral("constant:0.5:10:-1:10"),
+                QStringLiteral("--no-history")};   // the kills below aim at the run folder's writes
     }
 
     // The uninterrupted 3-epoch run the interrupted ones are compared with (trained once).

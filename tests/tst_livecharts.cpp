@@ -1,13 +1,13 @@
 // LiveCharts: decimation keeps the shape, redraws are throttled, tool-tips and PNG/PDF export, the
 // input-bound verdict, comparison overlays, and a real short training run driving the charts through
-// TrainingSession (their data counts grow; stop works; the run is recorded).
+// RunJob (their data counts grow; stop works; the run is recorded).
 
 #include "guitestdata.h"
 
 #include "charts/livecharts.h"
 #include "charts/qcp.h"
 #include "charts/seriesbuffer.h"
-#include "runs/trainingsession.h"
+#include "run/runjob.h"
 #include "store/runstore.h"
 
 #include <QElapsedTimer>
@@ -222,14 +222,16 @@ private Q_SLOTS:
 
         LiveCharts charts;
         charts.show();
-        TrainingSession session(&store);
-        connect(&session, &TrainingSession::sampleReady, &charts, &LiveCharts::addSample);
-        QSignalSpy finished(&session, &TrainingSession::finished);
-        QSignalSpy failed(&session, &TrainingSession::failed);
-        QSignalSpy started(&session, &TrainingSession::started);
+        RunJob::Options options;
+        options.store = &store;
+        RunJob session(c, options);
+        connect(&session, &RunJob::sampleReady, &charts, &LiveCharts::addSample);
+        QSignalSpy finished(&session, &RunJob::finished);
+        QSignalSpy failed(&session, &RunJob::failed);
+        QSignalSpy started(&session, &RunJob::started);
         QString error;
-        QVERIFY2(session.start(c, false, &error), qPrintable(error));
-        QVERIFY(!session.start(c, false, &error));   // one run at a time
+        QVERIFY2(session.start(&error), qPrintable(error));
+        QVERIFY(!session.start(&error));   // a job runs once
         QVERIFY(session.runId() > 0);
 
         QTRY_VERIFY_WITH_TIMEOUT(charts.pointCount(LiveCharts::Throughput) > 0 || !failed.isEmpty(), 120000);
@@ -244,22 +246,22 @@ private Q_SLOTS:
         QVERIFY(session.secondsLeft() > 0);
 
         session.setPaused(true);
-        QCOMPARE(session.state(), TrainingSession::State::Paused);
+        QTRY_COMPARE(session.state(), RunJob::State::Paused);
         session.setPaused(false);
-        QCOMPARE(session.state(), TrainingSession::State::Running);
+        QCOMPARE(session.state(), RunJob::State::Running);
 
         session.stop();
-        QCOMPARE(session.state(), TrainingSession::State::Stopping);
-        QVERIFY(session.waitForIdle(120000));
+        QCOMPARE(session.state(), RunJob::State::Stopping);
+        QVERIFY(session.waitForFinished(120000));
         QCOMPARE(failed.count(), 0);
         QCOMPARE(finished.count(), 1);
         const RunSummary summary = finished.first().first().value<RunSummary>();
-        QCOMPARE(summary.status, QStringLiteral("cancelled"));
+        QCOMPARE(summary.status, QStringLiteral("stopped"));
         QVERIFY(summary.steps < session.totalSteps());
 
         const auto stored = store.run(session.runId());
         QVERIFY(stored);
-        QCOMPARE(stored->status, QStringLiteral("cancelled"));
+        QCOMPARE(stored->status, QStringLiteral("stopped"));
         QCOMPARE(stored->sampleCount, qint64(session.sampleCount()));
         QCOMPARE(store.samples(session.runId()).size(), session.sampleCount());
     }
@@ -276,10 +278,12 @@ private Q_SLOTS:
         c.outDir = dir.filePath(QStringLiteral("run"));
         c.model.inputSize = 16;
         c.device = QStringLiteral("cpu");
-        TrainingSession session(&store);
-        QSignalSpy failed(&session, &TrainingSession::failed);
-        QVERIFY(session.start(c));
-        QVERIFY(session.waitForIdle(60000));
+        RunJob::Options options;
+        options.store = &store;
+        RunJob session(c, options);
+        QSignalSpy failed(&session, &RunJob::failed);
+        QVERIFY(session.start());
+        QVERIFY(session.waitForFinished(60000));
         QCOMPARE(failed.count(), 1);
         QVERIFY(!failed.first().first().toString().isEmpty());
         QCOMPARE(store.run(session.runId())->status, QStringLiteral("failed"));
@@ -298,9 +302,11 @@ private Q_SLOTS:
         c.epochs = 100;
         c.device = QStringLiteral("cpu");
         c.threads = 1;
-        auto session = std::make_unique<TrainingSession>();
-        QSignalSpy samples(session.get(), &TrainingSession::sampleReady);
-        QVERIFY(session->start(c));
+        RunJob::Options options;
+        options.recordHistory = false;
+        auto session = std::make_unique<RunJob>(c, options);
+        QSignalSpy samples(session.get(), &RunJob::sampleReady);
+        QVERIFY(session->start());
         QTRY_VERIFY_WITH_TIMEOUT(!samples.isEmpty(), 60000);
         QElapsedTimer t;
         t.start();

@@ -11,7 +11,7 @@
 #include "mainwindow.h"
 #include "runs/runhistorywidget.h"
 #include "runs/runtablemodel.h"
-#include "runs/trainingsession.h"
+#include "run/runjob.h"
 #include "store/runstore.h"
 
 #include <QAction>
@@ -95,11 +95,11 @@ private Q_SLOTS:
         QVERIFY(w.errorBannerText().isEmpty());
         QVERIFY(w.charts()->pointCount(LiveCharts::Throughput) > 0);
         QVERIFY(w.charts()->pointCount(LiveCharts::Sparsity) > 0);
-        QTRY_COMPARE(w.session()->state(), TrainingSession::State::Idle);
+        QTRY_VERIFY(!w.job()->isActive());
 
         // The history shows the finished run, and selecting it draws its charts.
         QCOMPARE(w.history()->model()->rowCount(), before + 1);
-        const StoredRun *run = w.history()->model()->runAt(w.history()->model()->rowOf(w.session()->runId()));
+        const StoredRun *run = w.history()->model()->runAt(w.history()->model()->rowOf(w.job()->runId()));
         QVERIFY(run);
         QCOMPARE(run->status, QStringLiteral("finished"));
         QVERIFY(run->hasSummary);
@@ -119,9 +119,9 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(w.charts()->pointCount(LiveCharts::Throughput) > 0, 120000);
         w.stopRun();
         QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 120000);
-        QTRY_COMPARE(w.session()->state(), TrainingSession::State::Idle);
-        const auto stopped = w.store()->run(w.session()->runId());
-        QCOMPARE(stopped->status, QStringLiteral("cancelled"));
+        QTRY_VERIFY(!w.job()->isActive());
+        const auto stopped = w.store()->run(w.job()->runId());
+        QCOMPARE(stopped->status, QStringLiteral("stopped"));
 
         // Two runs selected: their charts are overlaid.
         const QVector<StoredRun> runs = w.store()->runs();
@@ -149,9 +149,9 @@ private Q_SLOTS:
         QVERIFY(w.startRun(c));
         QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 60000);
         QCOMPARE(ended.first().first().toBool(), false);
-        QTRY_COMPARE(w.session()->state(), TrainingSession::State::Idle);
+        QTRY_VERIFY(!w.job()->isActive());
         QVERIFY2(w.errorBannerText().contains(QStringLiteral("stopped with an error")), qPrintable(w.errorBannerText()));
-        QCOMPARE(w.store()->run(w.session()->runId())->status, QStringLiteral("failed"));
+        QCOMPARE(w.store()->run(w.job()->runId())->status, QStringLiteral("failed"));
         // An invalid configuration does not start at all, and says why.
         RunConfig invalid = tinyRun(QStringLiteral("invalid"));
         invalid.batchSize = -3;
@@ -170,10 +170,10 @@ private Q_SLOTS:
             w.show();
             w.resize(1100, 780);
             QVERIFY(w.startRun(tinyRun(QStringLiteral("closing"), 200)));
-            QTRY_VERIFY_WITH_TIMEOUT(w.session()->state() == TrainingSession::State::Running, 120000);
+            QTRY_VERIFY_WITH_TIMEOUT(w.job()->state() == RunJob::State::Running, 120000);
             w.setConfirmOnClose(false);
             QVERIFY(w.close());   // stops the run (a checkpoint is saved) and waits for it
-            QCOMPARE(w.session()->state(), TrainingSession::State::Idle);
+            QVERIFY(!w.job()->isActive());
             geometry = w.geometry();
         }
         MainWindow again;

@@ -4,11 +4,10 @@
 #include "metrics/bytesize.h"
 #include "run/runfields.h"
 #include "train/rundir.h"
-#include "train/trainer.h"
+#include "run/runjob.h"
 
 #include <QCoreApplication>
 #include <QStringBuilder>
-#include <QThread>
 #include <QTimer>
 
 #include <atomic>
@@ -18,8 +17,14 @@ namespace leantune::cli {
 
 namespace {
 
-std::atomic_int g_interrupts{0};
-extern "C" void onInterrupt(int) { g_interrupts.fetch_add(1); }
+std::atomic_int g_signals{0};   // SIGINT/SIGTERM received
+std::atomic_int g_signal{0};    // the first one's number
+extern "C" void onSignal(int number)
+{
+    int none = 0;
+    g_signal.compare_exchange_strong(none, number);
+    g_signals.fetch_add(1);
+}
 
 // Options of the command itself; the run's options come from the field table (run/runfields.h).
 const struct {
@@ -28,6 +33,7 @@ const struct {
     {"resume", "Continue the run in RUNDIR from its newest valid checkpoint.", nullptr},
     {"force", "Replace an existing run in RUNDIR.", nullptr},
     {"progress", "bar | json | none (default bar; json prints one sample per line on stdout).", "MODE"},
+    {"no-history", "Do not record the run in the run history (runs.sqlite in the data folder).", nullptr},
 };
 
 } // namespace
@@ -38,7 +44,10 @@ int trainCommand(const QStringList &args)
     parser.setApplicationDescription(QStringLiteral(
         "Train an image classifier on a folder of images, streaming batches from disk, with an optional "
         "pruning schedule. Writes RUNDIR/config.json, metrics.csv, checkpoints/, model.pt and summary.json. "
-        "Ctrl-C stops after the current batch and saves a checkpoint; --resume continues."));
+        "Ctrl-C stops after the current batch and saves a checkpoint; --resume continues. The run is recorded in "
+        "the run history that the desktop application shows (runs.sqlite in the data folder) unless --no-history "
+        "is given.\n\nExit codes: 0 finished, 1 the run failed, 2 usage error, 130 stopped by Ctrl-C (SIGINT), "
+        "143 stopped by SIGTERM; a stopped run keeps a checkpoint to --resume from."));
     addRunOptions(parser, RunField::Train);
     for (const auto &o : kCommandOptions) {
         if (o.valueName)
@@ -83,51 +92,49 @@ int trainCommand(const QStringList &args)
     else if (!progress.isEmpty() && progress != QLatin1String("bar"))
         return fail(QStringLiteral("unknown --progress mode '%1' (choose bar, json or none)").arg(progress), Usage);
 
-    Trainer::Options options;
+    RunJob::Options options;
     options.resume = resume;
     options.force = parser.isSet(QStringLiteral("force"));
-    auto *trainer = new Trainer(config, options);
+    options.recordHistory = !parser.isSet(QStringLiteral("no-history"));
+    RunJob job(config, options);
     ProgressPrinter printer(mode, config.epochs);
-    QThread thread;
-    thread.setObjectName(QStringLiteral("trainer"));
-    trainer->moveToThread(&thread);
     int exitCode = Ok;
-    QObject::connect(&thread, &QThread::started, trainer, &Trainer::run);
-    QObject::connect(&thread, &QThread::finished, trainer, &QObject::deleteLater);
-    QObject::connect(trainer, &Trainer::started, &printer, &ProgressPrinter::onStarted);
-    QObject::connect(trainer, &Trainer::sampleReady, &printer, &ProgressPrinter::onSample);
-    QObject::connect(trainer, &Trainer::epochFinished, &printer, &ProgressPrinter::onEpoch);
-    QObject::connect(trainer, &Trainer::logMessage, &printer, &ProgressPrinter::onLog);
-    QObject::connect(trainer, &Trainer::finished, &printer, [&](const RunSummary &s) {
+    QObject::connect(&job, &RunJob::started, &printer, &ProgressPrinter::onStarted);
+    QObject::connect(&job, &RunJob::sampleReady, &printer, &ProgressPrinter::onSample);
+    QObject::connect(&job, &RunJob::epochFinished, &printer, &ProgressPrinter::onEpoch);
+    QObject::connect(&job, &RunJob::logMessage, &printer, &ProgressPrinter::onLog);
+    QObject::connect(&job, &RunJob::finished, &printer, [&](const RunSummary &s) {
         printer.onFinished(s);
-        exitCode = s.status == QLatin1String("cancelled") ? 130 : Ok;
-        thread.quit();
+        // Stopped by a signal: 128 + its number, as shells report it (Ctrl-C 130, SIGTERM 143).
+        if (s.status != QLatin1String("finished"))
+            exitCode = 128 + (g_signal.load() > 0 ? g_signal.load() : SIGINT);
+        QCoreApplication::quit();
     });
-    QObject::connect(trainer, &Trainer::failed, &printer, [&](const QString &message) {
+    QObject::connect(&job, &RunJob::failed, &printer, [&](const QString &message) {
         exitCode = fail(message);
-        thread.quit();
+        QCoreApplication::quit();
     });
-    QObject::connect(&thread, &QThread::finished, QCoreApplication::instance(), &QCoreApplication::quit);
 
-    // Ctrl-C / SIGTERM: the first asks the trainer to stop (it saves a checkpoint); the second aborts.
-    std::signal(SIGINT, onInterrupt);
-    std::signal(SIGTERM, onInterrupt);
-    QTimer interruptPoll;
-    QObject::connect(&interruptPoll, &QTimer::timeout, [&] {
-        const int n = g_interrupts.load();
+    // Ctrl-C / SIGTERM: the first asks the run to stop (it saves a checkpoint); a second aborts.
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGTERM, onSignal);
+    QTimer signalPoll;
+    QObject::connect(&signalPoll, &QTimer::timeout, [&] {
+        const int n = g_signals.load();
         if (n == 1) {
             printErr(QStringLiteral("\nstopping after the current batch (saving a checkpoint)...\n"));
-            trainer->requestCancel();
-            g_interrupts.store(2);
+            job.stop();
+            g_signals.store(2);
         } else if (n > 2) {
-            std::_Exit(130);
+            std::_Exit(128 + g_signal.load());
         }
     });
-    interruptPoll.start(100);
+    signalPoll.start(100);
 
-    thread.start();
+    if (!job.start(&error))
+        return fail(error, Usage);
     QCoreApplication::exec();
-    thread.wait();
+    job.waitForFinished();
     return exitCode;
 }
 

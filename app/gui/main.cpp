@@ -4,8 +4,8 @@
 #include "dataset/datasetbrowser.h"
 #include "dialogs/runconfigdialog.h"
 #include "mainwindow.h"
+#include "metrics/memoryprobe.h"
 #include "runs/runhistorywidget.h"
-#include "runs/trainingsession.h"
 #include "store/runstore.h"
 
 #include <QApplication>
@@ -108,6 +108,7 @@ bool asksForHelpOrVersion(int argc, char *argv[])
 
 int main(int argc, char *argv[])
 {
+    usePredictableHostAllocator();   // before any thread allocates (see metrics/memoryprobe.h)
     QCoreApplication::setApplicationName(QStringLiteral("LeanTune"));
     QCoreApplication::setOrganizationName(QStringLiteral("LeanTune"));
     QCoreApplication::setApplicationVersion(QStringLiteral(LEANTUNE_VERSION));

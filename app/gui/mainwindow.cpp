@@ -9,7 +9,7 @@
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
 #include "runs/runhistorywidget.h"
-#include "runs/trainingsession.h"
+#include "run/runjob.h"
 #include "store/runstore.h"
 
 #include <QAction>
@@ -57,7 +57,6 @@ MainWindow::MainWindow(QWidget *parent)
     setWindowTitle(tr("LeanTune"));
     if (!m_store->open(RunStore::defaultPath()))
         qWarning("run history unavailable: %s", qPrintable(m_store->lastError()));
-    m_session = new TrainingSession(m_store.get(), this);
 
     buildCentral();
     buildActions();
@@ -79,29 +78,6 @@ MainWindow::MainWindow(QWidget *parent)
         updateActions();
     });
 
-    connect(m_session, &TrainingSession::stateChanged, this, [this] {
-        updateActions();
-        updateProgress();
-    });
-    connect(m_session, &TrainingSession::started, this, [this](const QString &device, qint64 total, qint64 perEpoch) {
-        m_deviceLabel->setText(device);
-        log(tr("training on %1: %2 steps (%3 per epoch)").arg(device).arg(total).arg(perEpoch));
-        updateProgress();
-    });
-    connect(m_session, &TrainingSession::sampleReady, m_charts, &LiveCharts::addSample);
-    connect(m_session, &TrainingSession::sampleReady, this, [this] { updateProgress(); });
-    connect(m_session, &TrainingSession::epochFinished, this, [this](const EpochSummary &e) {
-        log(tr("epoch %1: train loss %2, accuracy %3 %; validation accuracy %4 %; sparsity %5 %")
-                .arg(e.epoch + 1).arg(e.trainLoss, 0, 'f', 4).arg(100 * e.trainAccuracy, 0, 'f', 2)
-                .arg(100 * e.valAccuracy, 0, 'f', 2).arg(100 * e.measuredSparsity, 0, 'f', 1));
-    });
-    connect(m_session, &TrainingSession::logMessage, this, &MainWindow::log);
-    connect(m_session, &TrainingSession::finished, this, &MainWindow::onRunFinished);
-    connect(m_session, &TrainingSession::failed, this, [this](const QString &message) {
-        showError(message);
-        Q_EMIT runEnded(false);
-    });
-    connect(m_session, &TrainingSession::runRecorded, m_history, &RunHistoryWidget::reload);
     connect(m_history, &RunHistoryWidget::rerunRequested, this, [this](const RunConfig &config) {
         RunConfigDialog dialog(this);
         RunConfig c = config;
@@ -128,8 +104,37 @@ MainWindow::MainWindow(QWidget *parent)
 
 MainWindow::~MainWindow()
 {
-    delete m_session;   // stops a run and waits for the trainer before the store goes
-    m_session = nullptr;
+    m_job.reset();   // stops a run and waits for the trainer before the store goes
+}
+
+bool MainWindow::runActive() const { return m_job && m_job->isActive(); }
+
+// The window follows JOB: its state, progress, samples, log, and its end.
+void MainWindow::connectJob(RunJob *job)
+{
+    connect(job, &RunJob::stateChanged, this, [this] {
+        updateActions();
+        updateProgress();
+    });
+    connect(job, &RunJob::started, this, [this](const QString &device, qint64 total, qint64 perEpoch) {
+        m_deviceLabel->setText(device);
+        log(tr("training on %1: %2 steps (%3 per epoch)").arg(device).arg(total).arg(perEpoch));
+        updateProgress();
+    });
+    connect(job, &RunJob::sampleReady, m_charts, &LiveCharts::addSample);
+    connect(job, &RunJob::sampleReady, this, [this] { updateProgress(); });
+    connect(job, &RunJob::epochFinished, this, [this](const EpochSummary &e) {
+        log(tr("epoch %1: train loss %2, accuracy %3 %; validation accuracy %4 %; sparsity %5 %")
+                .arg(e.epoch + 1).arg(e.trainLoss, 0, 'f', 4).arg(100 * e.trainAccuracy, 0, 'f', 2)
+                .arg(100 * e.valAccuracy, 0, 'f', 2).arg(100 * e.measuredSparsity, 0, 'f', 1));
+    });
+    connect(job, &RunJob::logMessage, this, &MainWindow::log);
+    connect(job, &RunJob::finished, this, &MainWindow::onRunFinished);
+    connect(job, &RunJob::failed, this, [this](const QString &message) {
+        showError(message);
+        Q_EMIT runEnded(false);
+    });
+    connect(job, &RunJob::runRecorded, m_history, &RunHistoryWidget::reload);
 }
 
 void MainWindow::buildCentral()
@@ -303,8 +308,8 @@ void MainWindow::updateMemory()
     const QLocale locale;
     QString text = tr("host memory: %1 of %2").arg(locale.formattedDataSize(hostRssBytes()),
                                                   locale.formattedDataSize(hostTotalMemoryBytes()));
-    const MetricsSample &s = m_session->lastSample();
-    if (m_session->isActive() && s.deviceTotalBytes > 0)
+    const MetricsSample s = m_job ? m_job->lastSample() : MetricsSample();
+    if (runActive() && s.deviceTotalBytes > 0)
         text += tr(" · device: %1 used of %2").arg(locale.formattedDataSize(s.deviceUsedBytes),
                                                     locale.formattedDataSize(s.deviceTotalBytes));
     m_memoryLabel->setText(text);
@@ -312,24 +317,24 @@ void MainWindow::updateMemory()
 
 void MainWindow::updateActions()
 {
-    const TrainingSession::State state = m_session->state();
-    const bool active = m_session->isActive();
+    const RunJob::State state = m_job ? m_job->state() : RunJob::State::Idle;
+    const bool active = runActive();
     m_startAction->setEnabled(!active && !m_browser->isScanning());
-    m_pauseAction->setEnabled(state == TrainingSession::State::Running || state == TrainingSession::State::Paused);
+    m_pauseAction->setEnabled(state == RunJob::State::Running || state == RunJob::State::Paused);
     {
         const QSignalBlocker block(m_pauseAction);
-        m_pauseAction->setChecked(state == TrainingSession::State::Paused);
+        m_pauseAction->setChecked(state == RunJob::State::Paused);
     }
-    m_pauseAction->setText(state == TrainingSession::State::Paused ? tr("Resume") : tr("&Pause"));
-    m_stopAction->setEnabled(active && state != TrainingSession::State::Stopping);
-    m_stateLabel->setText(tr("run: %1").arg(TrainingSession::stateName(state)));
+    m_pauseAction->setText(state == RunJob::State::Paused ? tr("Resume") : tr("&Pause"));
+    m_stopAction->setEnabled(active && state != RunJob::State::Stopping);
+    m_stateLabel->setText(tr("run: %1").arg(RunJob::stateName(state)));
 }
 
 void MainWindow::updateProgress()
 {
-    const qint64 total = m_session->totalSteps();
-    const MetricsSample &s = m_session->lastSample();
-    if (m_session->state() == TrainingSession::State::Starting) {
+    const qint64 total = m_job ? m_job->totalSteps() : 0;
+    const MetricsSample s = m_job ? m_job->lastSample() : MetricsSample();
+    if (m_job && m_job->state() == RunJob::State::Starting) {
         m_progress->setRange(0, 0);   // busy until the trainer knows its steps
     } else if (total > 0) {
         m_progress->setRange(0, int(std::min<qint64>(total, std::numeric_limits<int>::max())));
@@ -338,7 +343,7 @@ void MainWindow::updateProgress()
         m_progress->setRange(0, 1);
         m_progress->setValue(0);
     }
-    m_progressText->setText(m_session->progressText());
+    m_progressText->setText(m_job ? m_job->progressText() : QString());
 }
 
 void MainWindow::log(const QString &message)
@@ -432,7 +437,7 @@ RunConfig MainWindow::configForCurrentData() const
 
 void MainWindow::configureAndStart()
 {
-    if (m_session->isActive())
+    if (runActive())
         return;
     RunConfigDialog dialog(this);
     dialog.setConfig(configForCurrentData());
@@ -447,11 +452,26 @@ void MainWindow::configureAndStart()
 
 bool MainWindow::startRun(const RunConfig &config, QString *error)
 {
+    if (runActive()) {
+        if (error)
+            *error = tr("a run is already going; stop it first");
+        return false;
+    }
     const bool replace = QFileInfo(config.outDir).isDir() && !QDir(config.outDir).isEmpty();
     m_charts->clear();
     m_banner->hide();
+    RunJob::Options options;
+    options.force = replace;
+    options.store = m_store->isOpen() ? m_store.get() : nullptr;
+    options.recordHistory = options.store != nullptr;
+    auto job = std::make_unique<RunJob>(config, options);
+    connectJob(job.get());
     QString e;
-    if (!m_session->start(config, replace, &e)) {
+    if (job->start(&e)) {
+        m_job = std::move(job);   // the last run stays shown until the next one starts
+        updateActions();
+        updateProgress();
+    } else {
         log(tr("cannot start: %1").arg(e));
         if (error)
             *error = e;
@@ -469,15 +489,16 @@ bool MainWindow::startRun(const RunConfig &config, QString *error)
 
 void MainWindow::stopRun()
 {
-    if (!m_session->isActive())
+    if (!runActive())
         return;
     log(tr("stopping after the current batch (a checkpoint is saved)"));
-    m_session->stop();
+    m_job->stop();
 }
 
 void MainWindow::setPaused(bool paused)
 {
-    m_session->setPaused(paused);
+    if (m_job)
+        m_job->setPaused(paused);
     log(paused ? tr("paused") : tr("resumed"));
 }
 
@@ -563,7 +584,7 @@ void MainWindow::exportModel()
 
 void MainWindow::closeEvent(QCloseEvent *event)
 {
-    if (m_session->isActive()) {
+    if (runActive()) {
         if (m_confirmOnClose
             && QMessageBox::question(this, tr("Quit LeanTune"),
                                      tr("A run is going. Stop it (a checkpoint is saved) and quit?"))
@@ -571,8 +592,8 @@ void MainWindow::closeEvent(QCloseEvent *event)
             event->ignore();
             return;
         }
-        m_session->stop();
-        m_session->waitForIdle(120000);
+        m_job->stop();
+        m_job->waitForFinished(120000);
     }
     m_browser->cancelScan();
     QSettings settings;

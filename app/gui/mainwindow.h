@@ -24,7 +24,7 @@ class DatasetBrowser;
 class LiveCharts;
 class RunHistoryWidget;
 class RunStore;
-class TrainingSession;
+class RunJob;
 
 // The LeanTune main window: the data set browser, the live charts of the current run and the run
 // history as tabs; the class overview, data checks and run log as docks the user can rearrange;
@@ -51,7 +51,7 @@ public:
     DatasetBrowser *browser() const { return m_browser; }
     LiveCharts *charts() const { return m_charts; }
     RunHistoryWidget *history() const { return m_history; }
-    TrainingSession *session() const { return m_session; }
+    RunJob *job() const { return m_job.get(); }   // the current or last run; null before the first
     RunStore *store() const { return m_store.get(); }
     QString errorBannerText() const;
     QString statusText() const;   // the status bar's labels joined (tests)
@@ -80,10 +80,12 @@ private:
     void log(const QString &message);
     void showError(const QString &message);
     void onRunFinished(const RunSummary &summary);
+    void connectJob(RunJob *job);
+    bool runActive() const;
     RunConfig configForCurrentData() const;
 
     std::unique_ptr<RunStore> m_store;
-    TrainingSession *m_session = nullptr;
+    std::unique_ptr<RunJob> m_job;   // destroyed before m_store (it records into it)
     DatasetBrowser *m_browser = nullptr;
     LiveCharts *m_charts = nullptr;
     RunHistoryWidget *m_history = nullptr;

@@ -6,13 +6,17 @@ namespace leantune {
 
 QJsonObject RunSummary::toJson() const
 {
-    const auto orNull = [](double v) { return v < 0 ? QJsonValue() : QJsonValue(v); };
     QJsonObject o;
+    // A figure that was not measured (a run without a test folder, or stopped during its pass) is left out.
+    const auto measured = [&o](const char *key, double v) {
+        if (v >= 0)
+            o[QLatin1String(key)] = v;
+    };
     o[QStringLiteral("status")] = status;
     o[QStringLiteral("device")] = device;
-    o[QStringLiteral("val_accuracy")] = orNull(valAccuracy);
-    o[QStringLiteral("val_loss")] = orNull(valLoss);
-    o[QStringLiteral("test_accuracy")] = orNull(testAccuracy);
+    measured("val_accuracy", valAccuracy);
+    measured("val_loss", valLoss);
+    measured("test_accuracy", testAccuracy);
     o[QStringLiteral("final_sparsity")] = finalSparsity;
     o[QStringLiteral("target_sparsity")] = targetSparsity;
     o[QStringLiteral("images_per_sec")] = imagesPerSec;

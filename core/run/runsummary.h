@@ -22,11 +22,11 @@ struct EpochSummary {
 
 // The result of a run, saved as RUNDIR/summary.json. Negative values mean "not measured".
 struct RunSummary {
-    QString status = QStringLiteral("finished");   // finished | cancelled
+    QString status = QStringLiteral("finished");   // finished | stopped (older runs: cancelled)
     QString device;
     double valAccuracy = -1.0;
     double valLoss = -1.0;
-    double testAccuracy = -1.0;       // -1 without a test folder
+    double testAccuracy = -1.0;       // -1 without a test folder, or when stopped during its pass
     double finalSparsity = 0.0;       // measured
     double targetSparsity = 0.0;
     double imagesPerSec = 0.0;        // training, median over the run's intervals

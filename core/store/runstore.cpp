@@ -51,7 +51,21 @@ RunStore::~RunStore()
     }
 }
 
-QString RunStore::defaultPath() { return userDataDir() % QStringLiteral("/runs.sqlite"); }
+namespace {
+
+// Runs stopped by the user were recorded as "cancelled" before they were called "stopped".
+QString normalizedStatus(const QString &status)
+{
+    return status == QLatin1String("cancelled") ? QStringLiteral("stopped") : status;
+}
+
+} // namespace
+
+QString RunStore::defaultPath()
+{
+    const QString chosen = qEnvironmentVariable("LEANTUNE_HISTORY");
+    return chosen.isEmpty() ? userDataDir() % QStringLiteral("/runs.sqlite") : chosen;
+}
 
 bool RunStore::isOpen() const
 {
@@ -83,6 +97,8 @@ bool RunStore::open(const QString &path)
         : QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), m_connection);
     db.close();
     db.setDatabaseName(path);
+    // The CLI and the GUI may write to the same history at once: wait for the other's write.
+    db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
     if (!db.open()) {
         m_error = QStringLiteral("cannot open the run history %1: %2").arg(path, db.lastError().text());
         return false;
@@ -196,7 +212,7 @@ StoredRun runFromQuery(const QSqlQuery &q)
     r.id = q.value(0).toLongLong();
     r.created = QDateTime::fromString(q.value(1).toString(), Qt::ISODateWithMs);
     r.created.setTimeSpec(Qt::UTC);
-    r.status = q.value(2).toString();
+    r.status = normalizedStatus(q.value(2).toString());
     r.message = q.value(3).toString();
     QString error;
     if (auto c = RunConfig::fromJson(fromText(q.value(4).toString()), &error))
@@ -292,7 +308,7 @@ MetricsSample RunStore::sampleFromJson(const QJsonObject &o)
 RunSummary RunStore::summaryFromJson(const QJsonObject &o)
 {
     RunSummary s;
-    s.status = o.value(QStringLiteral("status")).toString(s.status);
+    s.status = normalizedStatus(o.value(QStringLiteral("status")).toString(s.status));
     s.device = o.value(QStringLiteral("device")).toString();
     s.valAccuracy = num(o, "val_accuracy", -1);
     s.valLoss = num(o, "val_loss", -1);

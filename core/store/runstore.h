@@ -13,7 +13,7 @@
 
 namespace leantune {
 
-// One recorded run as the history shows it. status: running | finished | cancelled | failed
+// One recorded run as the history shows it. status: running | finished | stopped | failed
 // (a run still "running" in a store opened later was interrupted by a crash or a kill).
 struct StoredRun {
     qint64 id = 0;
@@ -38,7 +38,7 @@ public:
     RunStore(const RunStore &) = delete;
     RunStore &operator=(const RunStore &) = delete;
 
-    // USERDATA/runs.sqlite (see userDataDir()).
+    // $LEANTUNE_HISTORY when set, else USERDATA/runs.sqlite (see userDataDir()).
     static QString defaultPath();
 
     bool open(const QString &path);
@@ -48,7 +48,7 @@ public:
 
     std::optional<qint64> beginRun(const RunConfig &config, const QDateTime &created = QDateTime::currentDateTimeUtc());
     bool addSamples(qint64 runId, const QVector<MetricsSample> &samples);   // one transaction
-    bool finishRun(qint64 runId, const RunSummary &summary);                // finished or cancelled
+    bool finishRun(qint64 runId, const RunSummary &summary);                // finished or stopped
     bool failRun(qint64 runId, const QString &message);
     bool removeRun(qint64 runId);
 

@@ -181,7 +181,6 @@ std::optional<MemoryPlan> MemoryPlanner::probe(
             = plan.onDevice ? 0 : std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8;
         torch::set_num_threads(
             config.effectiveThreads()); // as the run will: thread pools are part of the peak
-        usePredictableHostAllocator(); // as the Trainer does
         torch::manual_seed(config.seed);
         std::unique_ptr<StepProbe> probe = StepProbe::create(config, device, error);
         if (!probe)

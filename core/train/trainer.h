@@ -17,18 +17,17 @@
 namespace leantune {
 
 // Runs one training run: scans the data, streams batches, trains with the pruning schedule, evaluates,
-// checkpoints and writes the run folder (config.json, metrics.csv, checkpoints/, model.pt,
-// summary.json). A worker QObject: move it to a QThread and invoke run() there (it returns when the run
-// ends). requestCancel() and setPaused() may be called from any thread; they take effect between
-// batches. Errors (c10::Error, cv::Exception, std::exception, bad data) end in failed(message); a
-// cancelled run saves a checkpoint of where it stopped and ends in finished() with status "cancelled".
+// checkpoints and writes the run folder (config.json, metrics.csv, run.log, checkpoints/, model.pt,
+// summary.json). A worker QObject on its own thread; front ends do not drive it directly but through
+// RunJob (run/runjob.h), which owns that thread. requestCancel() and setPaused() may be called from any
+// thread; they take effect between batches (and between evaluation batches). Errors (c10::Error,
+// cv::Exception, std::exception, bad data) end in failed(message). A stopped run saves a checkpoint of
+// where it stopped and ends in finished() with status "stopped"; a stop during a validation or test pass
+// reports no figure of that pass.
 //
-// Memory: with batchSize 0 (auto) the BatchSizeFinder picks the batch before the run; with a host
-// memory budget the MemoryPlanner's prediction bounds the loader queue and, when the batch does not fit
-// whole, splits it into micro-batches with gradient accumulation. An out-of-memory error in a step
-// (c10::OutOfMemoryError, or a c10::Error saying so) is caught: the step's tensors are released, the
-// CUDA cache emptied, the micro-batch halved and the same step re-run; a sample with event
-// "oom_recovered" and a log message report it. Hooks that exist only to show and test recovery:
+// The set-up (data, split, memory plan, model, optimizer, pruner, resume) is setUpRun() (runsetup_p.h);
+// one optimizer step with mixed precision, accumulation and out-of-memory recovery is TrainStep
+// (trainstep_p.h). Hooks that exist only to show and test recovery:
 //   LEANTUNE_INJECT_OOM_AT_STEP=N[,N...]  the first forward pass of step N throws an out-of-memory error
 //   LEANTUNE_FORCE_DEVICE_LIMIT=SIZE      caps the CUDA allocator at SIZE after planning (real OOMs)
 class Trainer : public QObject {
@@ -44,6 +43,8 @@ public:
         // Test hook: the same before each forward pass of the validation and test passes, with the
         // number of images.
         std::function<void(std::int64_t images)> beforeEvalForward = nullptr;
+        // Test hook: called on the worker thread when a "validation" or "test" pass begins.
+        std::function<void(const QString &pass)> beforeEvalPass = nullptr;
     };
 
     explicit Trainer(RunConfig config, Options options, QObject *parent = nullptr);
@@ -63,6 +64,8 @@ Q_SIGNALS:
     void sampleReady(const leantune::MetricsSample &sample);
     void epochFinished(const leantune::EpochSummary &summary);
     void logMessage(const QString &message);
+    // The run has come to rest between batches after setPaused(true) (true), or goes on again (false).
+    void pauseChanged(bool paused);
     void finished(const leantune::RunSummary &summary);
     void failed(const QString &message);
 

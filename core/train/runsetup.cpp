@@ -1,0 +1,235 @@
+#include "train/runsetup_p.h"
+
+#include "dataset/datasetscanner.h"
+#include "dataset/datasplit.h"
+#include "metrics/bytesize.h"
+#include "metrics/memoryprobe.h"
+#include "train/rundir_p.h"
+
+#include <opencv2/core.hpp>
+
+#include <QDir>
+#include <QStringBuilder>
+
+namespace leantune {
+
+namespace {
+
+using Log = std::function<void(const QString &)>;
+
+// Scans a folder and insists on at least two classes with images.
+std::optional<DatasetIndex> scanForTraining(const QString &dir, bool followSymlinks, const char *role, QString *error)
+{
+    QString scanError;
+    ScanOptions options;
+    options.followSymlinks = followSymlinks;
+    std::optional<DatasetIndex> index = scanDataset(dir, options, &scanError);
+    if (!index) {
+        *error = QStringLiteral("%1 data: %2").arg(QLatin1String(role), scanError);
+        return std::nullopt;
+    }
+    int nonEmpty = 0;
+    for (int c : index->classCounts())
+        nonEmpty += c > 0;
+    if (nonEmpty < 2) {
+        *error = QStringLiteral("%1 data folder %2 needs at least two class sub-folders with valid images "
+                                "(found %3)")
+                     .arg(QLatin1String(role), dir)
+                     .arg(nonEmpty);
+        return std::nullopt;
+    }
+    return index;
+}
+
+std::unique_ptr<StreamingLoader> makeLoader(const RunConfig &c, const RunSetup &setup, std::vector<Sample> samples,
+                                            bool training, const std::function<void(const QString &)> &log)
+{
+    LoaderOptions lo;
+    lo.decode = decodeOptionsFor(c, training);
+    lo.batchSize = training ? c.batchSize : setup.memory.evalBatch;
+    lo.workers = c.workers;
+    lo.queueDepth = setup.memory.queueDepth;
+    lo.shuffle = training;
+    lo.seed = c.seed;
+    lo.pinMemory = setup.device.is_cuda();
+    if (c.cache) {   // decoded cache (issue 6); a cache that cannot be opened only costs speed
+        const DecodedCacheKey key{lo.decode.inputSize, lo.decode.channels, lo.decode.augment};
+        const QString dir = c.cacheDir.isEmpty() ? DecodedCache::defaultDirectory() : c.cacheDir;
+        QString cacheError;
+        lo.cache = DecodedCache::open(QDir(dir).filePath(DecodedCache::fileNameFor(samples, key)), samples, key,
+                                      setup.memory.cacheBudget >= 0 ? setup.memory.cacheBudget : DecodedCache::defaultBudgetBytes(), &cacheError);
+        log(lo.cache ? QStringLiteral("decoded cache %1%2").arg(lo.cache->path(), lo.cache->reused() ? QStringLiteral(" (reused)") : QString())
+                                      : QStringLiteral("decoded cache off: %1").arg(cacheError));
+    }
+    return std::make_unique<StreamingLoader>(std::move(samples), lo);
+}
+
+struct Samples {
+    std::vector<Sample> train, validation, test;
+    int invalidFiles = 0;
+};
+
+// Scans the training data (and the validation and test folders), checks that their classes agree, and
+// splits off the validation images when there is no validation folder.
+std::optional<Samples> loadSamples(const RunConfig &c, QStringList *classes, QString *error)
+{
+    const std::optional<DatasetIndex> trainIndex = scanForTraining(c.dataDir, c.followSymlinks, "training", error);
+    if (!trainIndex)
+        return std::nullopt;
+    *classes = trainIndex->classes;
+    Samples s;
+    s.invalidFiles = int(trainIndex->invalid.size());
+    // Another folder with the same classes: its images, or std::nullopt.
+    const auto other = [&](const QString &dir, const char *role) -> std::optional<std::vector<Sample>> {
+        const std::optional<DatasetIndex> index = scanForTraining(dir, c.followSymlinks, role, error);
+        if (!index)
+            return std::nullopt;
+        if (index->classes != *classes) {
+            *error = QStringLiteral("%1 folder %2 has classes (%3) that differ from the training data's (%4)")
+                         .arg(QLatin1String(role), dir, index->classes.join(QStringLiteral(", ")),
+                              classes->join(QStringLiteral(", ")));
+            return std::nullopt;
+        }
+        return samplesOf(*index);
+    };
+    if (c.valDir.isEmpty()) {
+        DataSplit split = splitStratified(*trainIndex, c.valSplit, c.seed);
+        s.train = std::move(split.train);
+        s.validation = std::move(split.validation);
+    } else {
+        std::optional<std::vector<Sample>> validation = other(c.valDir, "validation");
+        if (!validation)
+            return std::nullopt;
+        s.train = samplesOf(*trainIndex);
+        s.validation = std::move(*validation);
+    }
+    if (!c.testDir.isEmpty()) {
+        std::optional<std::vector<Sample>> test = other(c.testDir, "test");
+        if (!test)
+            return std::nullopt;
+        s.test = std::move(*test);
+    }
+    if (s.train.empty()) {
+        *error = QStringLiteral("no training images left after the validation split");
+        return std::nullopt;
+    }
+    return s;
+}
+
+// The model on its device and layout, its optimizer and the pruner.
+bool buildModel(const RunConfig &c, RunSetup &s, const Log &log, QString *error)
+{
+    s.model = createModel(c.model, error);
+    if (!s.model)
+        return false;
+    s.model->to(s.device);
+    s.channelsLast = c.useChannelsLast(s.device.is_cuda());
+    if (c.memoryFormat == MemoryFormat::Auto)
+        log(QStringLiteral("memory format: %1 (auto for %2 on %3)")
+                .arg(s.channelsLast ? QStringLiteral("channels-last") : QStringLiteral("contiguous"), c.model.name,
+                     s.deviceName));
+    if (s.channelsLast)
+        useChannelsLastWeights(*s.model);
+    if (c.optimizer == Optimizer::Adam)
+        s.optimizer = std::make_unique<torch::optim::Adam>(
+            s.model->parameters(), torch::optim::AdamOptions(c.learningRate).weight_decay(c.weightDecay));
+    else
+        s.optimizer = std::make_unique<torch::optim::SGD>(
+            s.model->parameters(),
+            torch::optim::SGDOptions(c.learningRate).momentum(c.momentum).weight_decay(c.weightDecay));
+    std::optional<PruningSchedule> schedule = PruningSchedule::parse(c.prune, error);
+    if (!schedule)
+        return false;
+    s.pruner = std::make_unique<MagnitudePruner>(*s.model, *schedule, c.pruneGranularity, c.pruneScope);
+    return true;
+}
+
+// Loads the newest valid checkpoint of the run folder into the model, optimizer, pruner and state.
+bool resumeFromCheckpoint(RunSetup &s, const Log &log, QString *error)
+{
+    QString lastError = QStringLiteral("no checkpoint in %1").arg(s.run.checkpointDir());
+    for (const QString &path : listCheckpoints(s.run.checkpointDir())) {
+        std::vector<torch::Tensor> masks;
+        if (loadCheckpoint(path, *s.model, *s.optimizer, &masks, &s.state, &lastError)) {
+            for (torch::Tensor &m : masks)
+                m = m.to(s.device);
+            s.pruner->setMasks(masks, s.state.targetSparsity);
+            log(QStringLiteral("resuming from %1 (step %2, epoch %3)")
+                    .arg(QDir(s.run.runDir).relativeFilePath(path))
+                    .arg(s.state.step)
+                    .arg(s.state.epoch + 1));
+            return true;
+        }
+        log(QStringLiteral("skipping unusable checkpoint: %1").arg(lastError));
+    }
+    *error = QStringLiteral("cannot resume: %1").arg(lastError);
+    return false;
+}
+
+} // namespace
+
+std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, const std::atomic_bool *cancel, const Log &log,
+                                 QString *error)
+{
+    RunSetup s;
+    s.run.runDir = c.outDir;
+    const std::optional<QString> resolved = resolveDevice(c.device, error);
+    if (!resolved)
+        return std::nullopt;
+    s.deviceName = *resolved;
+    s.device = torch::Device(s.deviceName.toStdString());
+    if (c.precision != Precision::Fp32 && !s.device.is_cuda()) {
+        *error = QStringLiteral("--precision %1 needs a CUDA device; this run is on %2")
+                     .arg(enumName(c.precision), s.deviceName);
+        return std::nullopt;
+    }
+    torch::set_num_threads(c.effectiveThreads());
+    torch::manual_seed(c.seed);
+    cv::setNumThreads(1);   // decode threads parallelize over files; OpenCV's own pool would compete
+
+    std::optional<Samples> samples = loadSamples(c, &s.classes, error);
+    if (!samples)
+        return std::nullopt;
+    c.model.classes = int(s.classes.size());
+    log(QStringLiteral("data: %1 classes, %2 training and %3 validation images, %4 invalid files skipped")
+            .arg(s.classes.size())
+            .arg(samples->train.size())
+            .arg(samples->validation.size())
+            .arg(samples->invalidFiles));
+    const std::optional<RunMemoryPlan> memory =
+        planRunMemory(c, std::int64_t(samples->train.size()),
+                      std::int64_t(std::max(samples->validation.size(), samples->test.size())), s.deviceName, cancel,
+                      log, error);
+    if (!memory)
+        return std::nullopt;
+    if (cancel && cancel->load()) {
+        *error = QStringLiteral("stopped while planning memory");
+        return std::nullopt;
+    }
+    s.memory = *memory;
+    s.trainLoader = makeLoader(c, s, std::move(samples->train), true, log);
+    s.valLoader = makeLoader(c, s, std::move(samples->validation), false, log);
+    if (!samples->test.empty())
+        s.testLoader = makeLoader(c, s, std::move(samples->test), false, log);
+    if (s.device.is_cuda()) {
+        // LEANTUNE_FORCE_DEVICE_LIMIT=SIZE caps the CUDA allocator after planning, so that a batch the
+        // plan accepted runs out of memory for real: it exists to show recovery (bench/gpu-check.sh).
+        const QString limit = qEnvironmentVariable("LEANTUNE_FORCE_DEVICE_LIMIT");
+        if (const std::optional<std::int64_t> bytes = parseByteSize(limit);
+            bytes && limitDeviceMemory(s.device.index(), *bytes))
+            log(QStringLiteral("LEANTUNE_FORCE_DEVICE_LIMIT: CUDA allocator capped at %1").arg(formatBytes(*bytes)));
+    }
+    if (!buildModel(c, s, log, error))
+        return std::nullopt;
+
+    s.run.config = c;
+    s.run.classNames = s.classes;
+    QDir().mkpath(s.run.checkpointDir());
+    if (resume && !resumeFromCheckpoint(s, log, error))
+        return std::nullopt;
+    if (!writeRunInfo(s.run, error))
+        return std::nullopt;
+    return s;
+}
+
+} // namespace leantune

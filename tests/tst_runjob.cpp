@@ -1,0 +1,155 @@
+// RunJob: the one driver of a run for every front end. A stop during a validation or test pass ends
+// the run as stopped with no partial figure; every run is recorded in the run history unless told not.
+
+#include "testdata.h"
+#include "trainerharness.h"
+
+#include "store/runstore.h"
+
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSemaphore>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace leantune;
+using testtrainer::TrainerHarness;
+
+class TestRunJob : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_dir;
+    QString m_data, m_test;
+
+    RunConfig config(const QString &name) const
+    {
+        RunConfig c = testtrainer::smallRunConfig(m_data, m_dir.filePath(name));
+        c.testDir = m_test;
+        c.epochs = 1;
+        return c;
+    }
+    static QJsonObject readJson(const QString &path)
+    {
+        QFile f(path);
+        return f.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(f.readAll()).object() : QJsonObject();
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        m_data = m_dir.filePath(QStringLiteral("data"));
+        m_test = m_dir.filePath(QStringLiteral("test"));
+        testdata::writeImageFolder(m_data, 3, 40, 16, 1);
+        testdata::writeImageFolder(m_test, 3, 20, 16, 2);
+    }
+
+    // The run is held at the start of PASS until the test has asked it to stop.
+    void stopDuringAPassRecordsAStoppedRunWithoutItsFigure_data()
+    {
+        QTest::addColumn<QString>("pass");
+        QTest::addColumn<QString>("key");
+        QTest::newRow("test pass") << QStringLiteral("test") << QStringLiteral("test_accuracy");
+        QTest::newRow("validation pass") << QStringLiteral("validation") << QStringLiteral("val_accuracy");
+    }
+    void stopDuringAPassRecordsAStoppedRunWithoutItsFigure()
+    {
+        QFETCH(QString, pass);
+        QFETCH(QString, key);
+        const RunConfig c = config(QStringLiteral("stop-in-") + pass);
+        QSemaphore reached, proceed;
+        RunJob::Options o;
+        o.historyPath = m_dir.filePath(QStringLiteral("history-%1.sqlite").arg(pass));
+        o.beforeEvalPass = [&](const QString &what) {
+            if (what == pass) {
+                reached.release();
+                proceed.acquire();
+            }
+        };
+        TrainerHarness h(c, o);
+        // However the test ends, the run is let go before the harness waits for it (declared after it).
+        struct Release {
+            QSemaphore &s;
+            ~Release() { s.release(1000); }
+        } release{proceed};
+        h.start();
+        QTRY_VERIFY_WITH_TIMEOUT(reached.available() > 0 || !h.failed->isEmpty(), 120000);
+        QVERIFY2(reached.available() > 0, qPrintable(h.error()));
+        h.job.stop();
+        proceed.release();
+        QVERIFY(h.waitDone());
+        QVERIFY2(h.failed->isEmpty(), qPrintable(h.error()));
+        const RunSummary s = h.summary();
+        QCOMPARE(s.status, QStringLiteral("stopped"));
+        QCOMPARE(h.job.state(), RunJob::State::Stopped);
+        if (pass == QLatin1String("test"))
+            QVERIFY(s.testAccuracy < 0);
+        else
+            QVERIFY(s.valAccuracy < 0);   // the only validation pass was cut short
+        const QJsonObject json = readJson(c.outDir + QStringLiteral("/summary.json"));
+        QCOMPARE(json.value(QStringLiteral("status")).toString(), QStringLiteral("stopped"));
+        QVERIFY2(!json.contains(key), qPrintable(QString::fromUtf8(QJsonDocument(json).toJson())));
+        QVERIFY(QFile::exists(c.outDir + QStringLiteral("/checkpoints")));
+        RunStore store;
+        QVERIFY(store.open(o.historyPath));
+        const std::optional<StoredRun> stored = store.run(h.job.runId());
+        QVERIFY(stored);
+        QCOMPARE(stored->status, QStringLiteral("stopped"));
+    }
+
+    void aWholeRunReportsItsTestFigure()
+    {
+        const RunConfig c = config(QStringLiteral("whole"));
+        TrainerHarness h(c, {});
+        QVERIFY(h.run());
+        QVERIFY2(h.failed->isEmpty(), qPrintable(h.error()));
+        QCOMPARE(h.summary().status, QStringLiteral("finished"));
+        QVERIFY(h.summary().testAccuracy >= 0);
+        QVERIFY(readJson(c.outDir + QStringLiteral("/summary.json")).contains(QStringLiteral("test_accuracy")));
+        QCOMPARE(h.job.runId(), 0);   // the harness keeps test runs out of the user's history
+    }
+
+    void everyRunIsRecordedInTheHistoryUnlessToldNot()
+    {
+        const QString path = m_dir.filePath(QStringLiteral("history.sqlite"));
+        RunJob::Options o;
+        o.historyPath = path;
+        {
+            TrainerHarness h(config(QStringLiteral("recorded")), o);
+            QVERIFY(h.run());
+            QVERIFY2(h.failed->isEmpty(), qPrintable(h.error()));
+            QVERIFY(h.job.runId() > 0);
+        }
+        RunStore store;
+        QVERIFY(store.open(path));
+        QVector<StoredRun> runs = store.runs();
+        QCOMPARE(runs.size(), 1);
+        QCOMPARE(runs.first().status, QStringLiteral("finished"));
+        QVERIFY(runs.first().hasSummary);
+        QVERIFY(runs.first().sampleCount > 0);
+        QCOMPARE(qint64(store.samples(runs.first().id).size()), runs.first().sampleCount);
+
+        o.recordHistory = false;
+        {
+            TrainerHarness h(config(QStringLiteral("not-recorded")), o);
+            QVERIFY(h.run());
+            QCOMPARE(h.job.runId(), 0);
+        }
+        QCOMPARE(store.runs().size(), 1);
+    }
+
+    void anInvalidConfigurationDoesNotStart()
+    {
+        RunConfig c = config(QStringLiteral("invalid"));
+        c.epochs = 0;
+        RunJob job(c);
+        QString error;
+        QVERIFY(!job.start(&error));
+        QVERIFY2(error.contains(QStringLiteral("epochs")), qPrintable(error));
+        QCOMPARE(job.state(), RunJob::State::Idle);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRunJob)
+#include "tst_runjob.moc"
