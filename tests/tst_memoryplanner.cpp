@@ -42,6 +42,8 @@ class TestMemoryPlanner : public QObject {
     QTemporaryDir m_dir;
 
 private Q_SLOTS:
+    void initTestCase() { usePredictableHostAllocator(); }   // as the programs do (see memoryprobe.h)
+
     void fitRecoversAnExactLine()
     {
         std::vector<MemoryProbe> probes;

@@ -2,6 +2,8 @@
 
 #include "clicommon.h"
 
+#include "metrics/memoryprobe.h"
+
 #include <QCoreApplication>
 #include <QStringBuilder>
 
@@ -43,6 +45,7 @@ void printUsage()
 
 int main(int argc, char **argv)
 {
+    leantune::usePredictableHostAllocator();   // before any thread allocates (see memoryprobe.h)
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("LeanTune"));
     QCoreApplication::setOrganizationName(QStringLiteral("LeanTune"));

@@ -79,16 +79,12 @@ void usePredictableHostAllocator()
         // ctest -j2 one outlier, 212, was still seen). Loader and trainer threads
         // share the lock at no measurable cost (smallcnn 2,206-2,353 vs 2,406-2,422 img/s, resnet8
         // 299-334 vs 287-333, 2 decode workers). Effective for threads that have not allocated yet,
-        // so it also runs before main() (below).
+        // so programs call it first thing in main().
         mallopt(M_ARENA_MAX, 1);
     });
 #endif
 }
 
-namespace {
-// Before main(): before any thread of the process picks an arena.
-[[maybe_unused]] const bool g_predictableAtStart = (usePredictableHostAllocator(), true);
-} // namespace
 
 void releaseFreeHostMemory()
 {

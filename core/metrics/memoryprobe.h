@@ -23,8 +23,10 @@ void releaseFreeHostMemory();
 // Fixes glibc's malloc thresholds (instead of its dynamic ones, which drift with what was freed) so
 // that host memory behaves alike in the MemoryPlanner's probes and in the runs they predict: blocks of
 // 32 MiB and more are mapped and returned on free, smaller ones are reused from the heap and given
-// back by releaseFreeHostMemory(); all threads share one arena. Process-wide, idempotent; runs when
-// the program starts (a static initializer of this library), and the Trainer and the planner call it.
+// back by releaseFreeHostMemory(); all threads share one arena. Process-wide and idempotent: a policy
+// of the program, not of a library, so each program (and each test that measures host memory) calls
+// it first thing in main(), before any thread has allocated. Without it the planner's host-memory
+// predictions are less steady.
 void usePredictableHostAllocator();
 
 // Device memory figures; every field is -1 when not available (CPU-only build, or no such device).
