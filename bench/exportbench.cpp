@@ -3,8 +3,8 @@
 //
 //   leantune-export-bench DENSE_RUNDIR STRUCTURED_RUNDIR [--iterations N] [--threads N] [--limit N]
 //
-// Both models run in alternating rounds of N/10 images, so machine load hits them alike; the figure is
-// the median per-image latency over all rounds. OpenCV runs with --threads threads (default 1).
+// Both models run in alternating rounds of N/10 images, so machine load hits them alike; the figure
+// is the median per-image latency over all rounds. OpenCV runs with --threads threads (default 1).
 
 #include "export/exporter.h"
 
@@ -51,8 +51,9 @@ int main(int argc, char **argv)
             runs << args[i];
     }
     if (runs.size() != 2 || iterations < 10 || threads < 1) {
-        std::fprintf(stderr, "usage: leantune-export-bench DENSE_RUNDIR STRUCTURED_RUNDIR [--iterations N>=10] "
-                             "[--threads N] [--limit N]\n");
+        std::fprintf(stderr,
+            "usage: leantune-export-bench DENSE_RUNDIR STRUCTURED_RUNDIR [--iterations N>=10] "
+            "[--threads N] [--limit N]\n");
         return 2;
     }
     QTemporaryDir tmp;
@@ -68,26 +69,28 @@ int main(int argc, char **argv)
         ExportOptions o;
         o.structured = k == 1;
         o.limit = limit;
-        o.outFile = tmp.filePath(k == 0 ? QStringLiteral("dense.onnx") : QStringLiteral("structured.onnx"));
+        o.outFile = tmp.filePath(
+            k == 0 ? QStringLiteral("dense.onnx") : QStringLiteral("structured.onnx"));
         QString error;
         const std::optional<ExportReport> report = exportRun(runs[k], o, &error);
         if (!report) {
-            std::fprintf(stderr, "leantune-export-bench: %s: %s\n", qPrintable(runs[k]), qPrintable(error));
+            std::fprintf(
+                stderr, "leantune-export-bench: %s: %s\n", qPrintable(runs[k]), qPrintable(error));
             return 1;
         }
-        Model m{k == 0 ? QStringLiteral("dense") : QStringLiteral("structured"), *report,
-                cv::dnn::readNetFromONNX(o.outFile.toStdString()), {}};
+        Model m { k == 0 ? QStringLiteral("dense") : QStringLiteral("structured"), *report,
+            cv::dnn::readNetFromONNX(o.outFile.toStdString()), {} };
         m.net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
         m.net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
         models.push_back(std::move(m));
     }
     cv::setNumThreads(threads);
     const ExportReport &r0 = models[0].report;
-    const int sizes[] = {1, r0.channels, r0.inputSize, r0.inputSize};
+    const int sizes[] = { 1, r0.channels, r0.inputSize, r0.inputSize };
     cv::Mat input(4, sizes, CV_32F);
     cv::RNG rng(1);
     rng.fill(input, cv::RNG::UNIFORM, 0.0, 1.0);
-    for (Model &m : models) {   // warm-up
+    for (Model &m : models) { // warm-up
         for (int i = 0; i < 50; ++i) {
             m.net.setInput(input);
             m.net.forward();
@@ -105,18 +108,22 @@ int main(int argc, char **argv)
             }
         }
     }
-    out << "OpenCV DNN " << CV_VERSION << ", CPU, batch 1, " << threads << " thread(s), " << iterations
-        << " images per model\n";
+    out << "OpenCV DNN " << CV_VERSION << ", CPU, batch 1, " << threads << " thread(s), "
+        << iterations << " images per model\n";
     for (const Model &m : models) {
-        out << QStringLiteral("%1  parameters %2 (%3% of dense %4)  file %5 bytes  accuracy %6%  median %7 ms/image\n")
+        out << QStringLiteral("%1  parameters %2 (%3% of dense %4)  file %5 bytes  accuracy %6%  "
+                              "median %7 ms/image\n")
                    .arg(m.name.leftJustified(10))
                    .arg(m.report.size.parameters)
-                   .arg(100.0 * double(m.report.size.parameters) / double(models[0].report.size.parameters), 0, 'f', 1)
+                   .arg(100.0 * double(m.report.size.parameters)
+                           / double(models[0].report.size.parameters),
+                       0, 'f', 1)
                    .arg(models[0].report.size.parameters)
                    .arg(m.report.size.fileBytes)
                    .arg(m.report.accuracyAfter * 100.0, 0, 'f', 2)
                    .arg(median(m.ms), 0, 'f', 4);
     }
-    out << QStringLiteral("speed-up structured vs dense: %1x\n").arg(median(models[0].ms) / median(models[1].ms), 0, 'f', 2);
+    out << QStringLiteral("speed-up structured vs dense: %1x\n")
+               .arg(median(models[0].ms) / median(models[1].ms), 0, 'f', 2);
     return 0;
 }

@@ -1,9 +1,10 @@
-// GUI responsiveness while training at full speed on the CPU: the real main window (data set browser,
-// live charts, status bar, run history) trains a small CNN with every core, while a 10 ms timer on
-// the GUI thread measures how late each tick fires. Prints the delay percentiles as JSON; exits 1 when
-// the 99th percentile is over the limit (50 ms by default).
+// GUI responsiveness while training at full speed on the CPU: the real main window (data set
+// browser, live charts, status bar, run history) trains a small CNN with every core, while a 10 ms
+// timer on the GUI thread measures how late each tick fires. Prints the delay percentiles as JSON;
+// exits 1 when the 99th percentile is over the limit (50 ms by default).
 //
-//   leantune-bench-gui [--seconds 20] [--per-class 600] [--limit-ms 50] [--json FILE] [-platform offscreen]
+//   leantune-bench-gui [--seconds 20] [--per-class 600] [--limit-ms 50] [--json FILE] [-platform
+//   offscreen]
 
 #include "../tests/guitestdata.h"
 
@@ -35,11 +36,17 @@ int main(int argc, char *argv[])
     QCoreApplication::setApplicationName(QStringLiteral("LeanTuneBench"));
     QCommandLineParser parser;
     parser.addHelpOption();
-    const QCommandLineOption seconds(QStringLiteral("seconds"), QStringLiteral("Seconds to measure."), QStringLiteral("S"), QStringLiteral("20"));
-    const QCommandLineOption perClass(QStringLiteral("per-class"), QStringLiteral("Images per class (10 classes, 28 px)."), QStringLiteral("N"), QStringLiteral("600"));
-    const QCommandLineOption limit(QStringLiteral("limit-ms"), QStringLiteral("Largest acceptable p99 delay."), QStringLiteral("MS"), QStringLiteral("50"));
-    const QCommandLineOption json(QStringLiteral("json"), QStringLiteral("Also write the result to FILE."), QStringLiteral("FILE"));
-    parser.addOptions({seconds, perClass, limit, json});
+    const QCommandLineOption seconds(QStringLiteral("seconds"),
+        QStringLiteral("Seconds to measure."), QStringLiteral("S"), QStringLiteral("20"));
+    const QCommandLineOption perClass(QStringLiteral("per-class"),
+        QStringLiteral("Images per class (10 classes, 28 px)."), QStringLiteral("N"),
+        QStringLiteral("600"));
+    const QCommandLineOption limit(QStringLiteral("limit-ms"),
+        QStringLiteral("Largest acceptable p99 delay."), QStringLiteral("MS"),
+        QStringLiteral("50"));
+    const QCommandLineOption json(QStringLiteral("json"),
+        QStringLiteral("Also write the result to FILE."), QStringLiteral("FILE"));
+    parser.addOptions({ seconds, perClass, limit, json });
     parser.process(app);
 
     QTemporaryDir dir;
@@ -59,9 +66,9 @@ int main(int argc, char *argv[])
     config.outDir = dir.filePath(QStringLiteral("run"));
     config.model.inputSize = 28;
     config.batchSize = 64;
-    config.epochs = 1000;            // stopped by the benchmark
+    config.epochs = 1000; // stopped by the benchmark
     config.device = QStringLiteral("cpu");
-    config.threads = 0;              // every core
+    config.threads = 0; // every core
     config.workers = 2;
     config.prune = QStringLiteral("polynomial:0.5:0.8:0:2000:3:20");
 
@@ -101,7 +108,8 @@ int main(int argc, char *argv[])
             }
         });
     });
-    QObject::connect(&window, &MainWindow::runEnded, [&](bool) { QTimer::singleShot(0, &app, &QCoreApplication::quit); });
+    QObject::connect(&window, &MainWindow::runEnded,
+        [&](bool) { QTimer::singleShot(0, &app, &QCoreApplication::quit); });
     const int rc = app.exec();
     if (rc != 0)
         return rc;
@@ -112,23 +120,26 @@ int main(int argc, char *argv[])
     }
     std::vector<double> sorted = delaysMs;
     std::sort(sorted.begin(), sorted.end());
-    const auto pct = [&](double p) { return sorted[std::min(sorted.size() - 1, size_t(p * double(sorted.size() - 1) + 0.5))]; };
+    const auto pct = [&](double p) {
+        return sorted[std::min(sorted.size() - 1, size_t(p * double(sorted.size() - 1) + 0.5))];
+    };
     const MetricsSample s = window.job()->lastSample();
-    QJsonObject result{
-        {QStringLiteral("benchmark"), QStringLiteral("gui-timer-delay-while-training")},
-        {QStringLiteral("platform"), QGuiApplication::platformName()},
-        {QStringLiteral("cores"), QThread::idealThreadCount()},
-        {QStringLiteral("seconds"), measureSec},
-        {QStringLiteral("ticks"), qint64(delaysMs.size())},
-        {QStringLiteral("delay_ms_p50"), pct(0.50)},
-        {QStringLiteral("delay_ms_p95"), pct(0.95)},
-        {QStringLiteral("delay_ms_p99"), pct(0.99)},
-        {QStringLiteral("delay_ms_max"), sorted.back()},
-        {QStringLiteral("samples_during_measurement"), window.job()->sampleCount() - samplesAtStart},
-        {QStringLiteral("chart_redraws"), window.charts()->redrawCount()},
-        {QStringLiteral("images_per_sec_last"), s.imagesPerSec},
-        {QStringLiteral("steps"), qint64(s.step)},
-        {QStringLiteral("limit_ms"), parser.value(limit).toDouble()},
+    QJsonObject result {
+        { QStringLiteral("benchmark"), QStringLiteral("gui-timer-delay-while-training") },
+        { QStringLiteral("platform"), QGuiApplication::platformName() },
+        { QStringLiteral("cores"), QThread::idealThreadCount() },
+        { QStringLiteral("seconds"), measureSec },
+        { QStringLiteral("ticks"), qint64(delaysMs.size()) },
+        { QStringLiteral("delay_ms_p50"), pct(0.50) },
+        { QStringLiteral("delay_ms_p95"), pct(0.95) },
+        { QStringLiteral("delay_ms_p99"), pct(0.99) },
+        { QStringLiteral("delay_ms_max"), sorted.back() },
+        { QStringLiteral("samples_during_measurement"),
+            window.job()->sampleCount() - samplesAtStart },
+        { QStringLiteral("chart_redraws"), window.charts()->redrawCount() },
+        { QStringLiteral("images_per_sec_last"), s.imagesPerSec },
+        { QStringLiteral("steps"), qint64(s.step) },
+        { QStringLiteral("limit_ms"), parser.value(limit).toDouble() },
     };
     const QByteArray text = QJsonDocument(result).toJson(QJsonDocument::Indented);
     std::fwrite(text.constData(), 1, size_t(text.size()), stdout);

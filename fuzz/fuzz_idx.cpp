@@ -18,9 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     QDir().mkpath(dir);
     const std::size_t split = std::min<std::size_t>(size - 1, std::size_t(data[0]) * 8);
     const QByteArray images(reinterpret_cast<const char *>(data + 1), qsizetype(split));
-    const QByteArray labels(reinterpret_cast<const char *>(data + 1 + split), qsizetype(size - 1 - split));
+    const QByteArray labels(
+        reinterpret_cast<const char *>(data + 1 + split), qsizetype(size - 1 - split));
     const QString ip = dir + QStringLiteral("/images"), lp = dir + QStringLiteral("/labels");
-    for (const auto &[path, bytes] : {std::pair{ip, images}, std::pair{lp, labels}}) {
+    for (const auto &[path, bytes] : { std::pair { ip, images }, std::pair { lp, labels } }) {
         QFile f(path);
         if (!f.open(QIODevice::WriteOnly))
             return 0;
@@ -28,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     }
     leantune::IdxImportOptions options;
     options.limit = 3;
-    options.classNames = {QStringLiteral("a"), QStringLiteral("b"), QStringLiteral("c")};
+    options.classNames = { QStringLiteral("a"), QStringLiteral("b"), QStringLiteral("c") };
     QString error;
     leantune::importIdx(ip, lp, dir + QStringLiteral("/out"), options, &error);
     return 0;

@@ -8,14 +8,18 @@
 namespace leantune::testcli {
 
 struct Result {
-    int exitCode = -1;   // -1 when the process crashed or timed out
+    int exitCode = -1; // -1 when the process crashed or timed out
     QString out;
     QString err;
 };
 
-inline QString cliPath() { return QStringLiteral(LEANTUNE_CLI_PATH); }
+inline QString cliPath()
+{
+    return QStringLiteral(LEANTUNE_CLI_PATH);
+}
 
-// Runs leantune-cli ARGS to completion (killed after timeoutMs) and returns its exit code and output.
+// Runs leantune-cli ARGS to completion (killed after timeoutMs) and returns its exit code and
+// output.
 inline Result runCli(const QStringList &args, int timeoutMs = 300000)
 {
     QProcess p;

@@ -1,7 +1,7 @@
 #pragma once
 // Shared by the GUI test suites and the GUI benchmark: small, learnable image folders written with
-// QImage (no OpenCV, no torch), the same pattern as testdata.h: class k has a bright band in the k-th
-// horizontal strip over seeded noise.
+// QImage (no OpenCV, no torch), the same pattern as testdata.h: class k has a bright band in the
+// k-th horizontal strip over seeded noise.
 
 #include <QColor>
 #include <QDir>
@@ -18,7 +18,7 @@ namespace leantune::guitestdata {
 // CLASSES folders class0, class1, ... with PER_CLASS grayscale PNGs of SIZE×SIZE pixels; PER_CLASS
 // may differ per class with the optional list. Returns the class names.
 inline QStringList writeImageFolder(const QString &root, int classes, int perClass, int size = 16,
-                                    quint32 seed = 1, const QList<int> &perClassCounts = {})
+    quint32 seed = 1, const QList<int> &perClassCounts = {})
 {
     QRandomGenerator rng(seed);
     QStringList names;
@@ -38,7 +38,8 @@ inline QStringList writeImageFolder(const QString &root, int classes, int perCla
             for (int y = k * band; y < std::min(size, (k + 1) * band); ++y)
                 for (int x = 0; x < size; ++x)
                     img.scanLine(y)[x] = uchar(200 + rng.bounded(30));
-            img.save(QDir(root).filePath(QStringLiteral("%1/%2.png").arg(name).arg(i, 4, 10, QLatin1Char('0'))));
+            img.save(QDir(root).filePath(
+                QStringLiteral("%1/%2.png").arg(name).arg(i, 4, 10, QLatin1Char('0'))));
         }
     }
     return names;

@@ -13,10 +13,11 @@
 #endif
 
 #ifdef LEANTUNE_UNDER_ASAN
-#define LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN() \
-    QSKIP("measures host RSS, which AddressSanitizer's allocator makes meaningless (runs in the Release build)")
+#define LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN()                                                        \
+    QSKIP("measures host RSS, which AddressSanitizer's allocator makes meaningless (runs in the "  \
+          "Release build)")
 #else
-#define LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN() \
-    do {                                    \
+#define LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN()                                                        \
+    do {                                                                                           \
     } while (false)
 #endif

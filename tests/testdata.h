@@ -13,11 +13,12 @@
 
 namespace leantune::testdata {
 
-// CLASSES folders named class0, class1, ... with PER_CLASS grayscale PNGs of SIZE×SIZE pixels. Class k
-// has a bright horizontal band in the k-th horizontal strip over seeded noise (unchanged by the
-// horizontal-flip augmentation), so a small CNN learns it in a few steps. Returns the class names.
-inline QStringList writeImageFolder(const QString &root, int classes, int perClass, int size = 16,
-                                    unsigned seed = 1)
+// CLASSES folders named class0, class1, ... with PER_CLASS grayscale PNGs of SIZE×SIZE pixels.
+// Class k has a bright horizontal band in the k-th horizontal strip over seeded noise (unchanged by
+// the horizontal-flip augmentation), so a small CNN learns it in a few steps. Returns the class
+// names.
+inline QStringList writeImageFolder(
+    const QString &root, int classes, int perClass, int size = 16, unsigned seed = 1)
 {
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> noise(0, 60);
@@ -33,7 +34,8 @@ inline QStringList writeImageFolder(const QString &root, int classes, int perCla
                     img.at<uchar>(y, x) = uchar(noise(rng));
             const int band = std::max(1, size / classes);
             img(cv::Rect(0, k * band, size, band)).setTo(200 + noise(rng) / 2);
-            const QString path = QDir(root).filePath(QStringLiteral("%1/%2.png").arg(name).arg(i, 4, 10, QLatin1Char('0')));
+            const QString path = QDir(root).filePath(
+                QStringLiteral("%1/%2.png").arg(name).arg(i, 4, 10, QLatin1Char('0')));
             cv::imwrite(path.toStdString(), img);
         }
     }

@@ -1,6 +1,6 @@
 #pragma once
-// Shared by the suites that run a real training run: through a RunJob, as the CLI and the GUI do (the
-// job owns the run's thread and stops and joins it when destroyed, whatever the test does).
+// Shared by the suites that run a real training run: through a RunJob, as the CLI and the GUI do
+// (the job owns the run's thread and stops and joins it when destroyed, whatever the test does).
 
 #include "metrics/metricssample.h"
 #include "run/runjob.h"
@@ -39,15 +39,15 @@ inline RunConfig smallRunConfig(const QString &data, const QString &out)
     return c;
 }
 
-// Runs a config through a RunJob, as the CLI and the GUI do, and records its signals (they arrive on
-// the test's thread, queued from the run's). The run is not recorded in the user's run history.
+// Runs a config through a RunJob, as the CLI and the GUI do, and records its signals (they arrive
+// on the test's thread, queued from the run's). The run is not recorded in the user's run history.
 struct TrainerHarness {
     RunJob job;
-    QSignalSpy finishedSpy{&job, &RunJob::finished}, failedSpy{&job, &RunJob::failed},
-        samplesSpy{&job, &RunJob::sampleReady}, epochsSpy{&job, &RunJob::epochFinished},
-        logsSpy{&job, &RunJob::logMessage};
-    QSignalSpy *finished = &finishedSpy, *failed = &failedSpy, *samples = &samplesSpy, *epochs = &epochsSpy,
-               *logs = &logsSpy;
+    QSignalSpy finishedSpy { &job, &RunJob::finished }, failedSpy { &job, &RunJob::failed },
+        samplesSpy { &job, &RunJob::sampleReady }, epochsSpy { &job, &RunJob::epochFinished },
+        logsSpy { &job, &RunJob::logMessage };
+    QSignalSpy *finished = &finishedSpy, *failed = &failedSpy, *samples = &samplesSpy,
+               *epochs = &epochsSpy, *logs = &logsSpy;
 
     TrainerHarness(const RunConfig &config, RunJob::Options options)
         : job(config, withoutHistory(std::move(options)))
@@ -66,15 +66,17 @@ struct TrainerHarness {
     {
         QString error;
         if (!job.start(&error))
-            failedSpy.append({error});   // an invalid configuration fails like a run that cannot start
+            failedSpy.append(
+                { error }); // an invalid configuration fails like a run that cannot start
     }
-    // Processes queued signals until the run ends (finished or failed) or MS pass; true when it ended.
+    // Processes queued signals until the run ends (finished or failed) or MS pass; true when it
+    // ended.
     bool waitDone(int ms = 240000)
     {
         QElapsedTimer t;
         t.start();
         while (finished->isEmpty() && failed->isEmpty() && t.elapsed() < ms)
-            QTest::qWait(20);   // returns as soon as the run ends
+            QTest::qWait(20); // returns as soon as the run ends
         return !finished->isEmpty() || !failed->isEmpty();
     }
     bool run(int ms = 240000)
@@ -83,7 +85,10 @@ struct TrainerHarness {
         return waitDone(ms);
     }
     RunSummary summary() const { return finished->first().first().value<RunSummary>(); }
-    QString error() const { return failed->isEmpty() ? QString() : failed->first().first().toString(); }
+    QString error() const
+    {
+        return failed->isEmpty() ? QString() : failed->first().first().toString();
+    }
     std::vector<MetricsSample> all() const
     {
         std::vector<MetricsSample> v;

@@ -106,7 +106,8 @@ private:
 private Q_SLOTS:
     void initTestCase()
     {
-        usePredictableHostAllocator();   // as the programs do: the planner's probes measure host memory
+        usePredictableHostAllocator(); // as the programs do: the planner's probes measure host
+                                       // memory
         QVERIFY(m_dir.isValid());
     }
 

@@ -39,16 +39,17 @@ private Q_SLOTS:
     void everyCommandHasHelp_data()
     {
         QTest::addColumn<QString>("command");
-        for (const char *c : {"scan", "import-idx", "schedule", "train", "evaluate", "sample"})
+        for (const char *c : { "scan", "import-idx", "schedule", "train", "evaluate", "sample" })
             QTest::newRow(c) << QString::fromLatin1(c);
     }
 
     void everyCommandHasHelp()
     {
         QFETCH(QString, command);
-        const Result r = runCli({command, QStringLiteral("--help")});
+        const Result r = runCli({ command, QStringLiteral("--help") });
         QCOMPARE(r.exitCode, 0);
-        QVERIFY2(r.out.startsWith(QStringLiteral("Usage: leantune-cli ") + command), qPrintable(r.out));
+        QVERIFY2(
+            r.out.startsWith(QStringLiteral("Usage: leantune-cli ") + command), qPrintable(r.out));
     }
 
     void badArgumentsGiveOneLineErrors_data()
@@ -58,48 +59,59 @@ private Q_SLOTS:
         QTest::addColumn<QString>("message");
         const QString data = QStringLiteral("DATA");
         const QString out = QStringLiteral("OUT");
-        QTest::newRow("unknown command") << QStringList{QStringLiteral("frobnicate")} << 2 << QStringLiteral("unknown command");
-        QTest::newRow("no data") << QStringList{QStringLiteral("train"), QStringLiteral("--out"), out} << 2
-                                 << QStringLiteral("no data folder");
-        QTest::newRow("missing folder") << QStringList{QStringLiteral("train"), QStringLiteral("--data"), QStringLiteral("/nonexistent/x"),
-                                                       QStringLiteral("--out"), out}
-                                        << 1 << QStringLiteral("no such folder");
-        QTest::newRow("one class") << QStringList{QStringLiteral("train"), QStringLiteral("--data"), QStringLiteral("ONECLASS"),
-                                                  QStringLiteral("--out"), out}
+        QTest::newRow("unknown command") << QStringList { QStringLiteral("frobnicate") } << 2
+                                         << QStringLiteral("unknown command");
+        QTest::newRow("no data") << QStringList { QStringLiteral("train"), QStringLiteral("--out"),
+            out } << 2 << QStringLiteral("no data folder");
+        QTest::newRow("missing folder") << QStringList { QStringLiteral("train"),
+            QStringLiteral("--data"), QStringLiteral("/nonexistent/x"), QStringLiteral("--out"),
+            out } << 1 << QStringLiteral("no such folder");
+        QTest::newRow("one class") << QStringList { QStringLiteral("train"),
+            QStringLiteral("--data"), QStringLiteral("ONECLASS"), QStringLiteral("--out"), out }
                                    << 1 << QStringLiteral("at least two");
-        QTest::newRow("unknown model") << QStringList{QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"), out,
-                                                      QStringLiteral("--model"), QStringLiteral("vgg99")}
-                                       << 2 << QStringLiteral("unknown model");
-        QTest::newRow("final < initial") << QStringList{QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"), out,
-                                                        QStringLiteral("--prune"), QStringLiteral("polynomial:0.8:0.5:0:100")}
+        QTest::newRow("unknown model") << QStringList { QStringLiteral("train"),
+            QStringLiteral("--data"), data, QStringLiteral("--out"), out, QStringLiteral("--model"),
+            QStringLiteral("vgg99") } << 2
+                                       << QStringLiteral("unknown model");
+        QTest::newRow("final < initial") << QStringList { QStringLiteral("train"),
+            QStringLiteral("--data"), data, QStringLiteral("--out"), out, QStringLiteral("--prune"),
+            QStringLiteral("polynomial:0.8:0.5:0:100") }
                                          << 2 << QStringLiteral("bad prune spec");
-        QTest::newRow("end < begin") << QStringList{QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"), out,
-                                                    QStringLiteral("--prune"), QStringLiteral("polynomial:0.5:0.8:100:50")}
+        QTest::newRow("end < begin") << QStringList { QStringLiteral("train"),
+            QStringLiteral("--data"), data, QStringLiteral("--out"), out, QStringLiteral("--prune"),
+            QStringLiteral("polynomial:0.5:0.8:100:50") }
                                      << 2 << QStringLiteral("bad prune spec");
-        QTest::newRow("sparsity >= 1") << QStringList{QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"), out,
-                                                      QStringLiteral("--prune"), QStringLiteral("constant:1.0:0")}
+        QTest::newRow("sparsity >= 1") << QStringList { QStringLiteral("train"),
+            QStringLiteral("--data"), data, QStringLiteral("--out"), out, QStringLiteral("--prune"),
+            QStringLiteral("constant:1.0:0") }
                                        << 2 << QStringLiteral("bad prune spec");
-        QTest::newRow("batch size 0") << QStringList{QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"), out,
-                                                     QStringLiteral("--batch-size"), QStringLiteral("0")}
+        QTest::newRow("batch size 0") << QStringList { QStringLiteral("train"),
+            QStringLiteral("--data"), data, QStringLiteral("--out"), out,
+            QStringLiteral("--batch-size"), QStringLiteral("0") }
                                       << 2 << QStringLiteral("batch size must be at least 1");
-        QTest::newRow("batch size not a number") << QStringList{QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"), out,
-                                                                QStringLiteral("--batch-size"), QStringLiteral("lots")}
-                                                 << 2 << QStringLiteral("invalid value for --batch-size");
-        QTest::newRow("unwritable run folder") << QStringList{QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"),
-                                                              QStringLiteral("/dev/null/run")}
-                                               << 1 << QStringLiteral("run folder");
-        QTest::newRow("non-empty run folder") << QStringList{QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"),
-                                                             QStringLiteral("NONEMPTY")}
+        QTest::newRow("batch size not a number") << QStringList { QStringLiteral("train"),
+            QStringLiteral("--data"), data, QStringLiteral("--out"), out,
+            QStringLiteral("--batch-size"),
+            QStringLiteral("lots") } << 2 << QStringLiteral("invalid value for --batch-size");
+        QTest::newRow("unwritable run folder")
+            << QStringList { QStringLiteral("train"), QStringLiteral("--data"), data,
+                   QStringLiteral("--out"), QStringLiteral("/dev/null/run") }
+            << 1 << QStringLiteral("run folder");
+        QTest::newRow("non-empty run folder") << QStringList { QStringLiteral("train"),
+            QStringLiteral("--data"), data, QStringLiteral("--out"), QStringLiteral("NONEMPTY") }
                                               << 1 << QStringLiteral("not empty");
-        QTest::newRow("unknown device") << QStringList{QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"), out,
-                                                       QStringLiteral("--device"), QStringLiteral("tpu")}
-                                        << 2 << QStringLiteral("unknown device");
-        QTest::newRow("scan missing folder") << QStringList{QStringLiteral("scan"), QStringLiteral("/nonexistent/x")} << 1
-                                             << QStringLiteral("no such folder");
-        QTest::newRow("schedule bad spec") << QStringList{QStringLiteral("schedule"), QStringLiteral("linear:0.5"), QStringLiteral("--steps"),
-                                                          QStringLiteral("1")}
+        QTest::newRow("unknown device")
+            << QStringList { QStringLiteral("train"), QStringLiteral("--data"), data,
+                   QStringLiteral("--out"), out, QStringLiteral("--device"), QStringLiteral("tpu") }
+            << 2 << QStringLiteral("unknown device");
+        QTest::newRow("scan missing folder")
+            << QStringList { QStringLiteral("scan"), QStringLiteral("/nonexistent/x") } << 1
+            << QStringLiteral("no such folder");
+        QTest::newRow("schedule bad spec") << QStringList { QStringLiteral("schedule"),
+            QStringLiteral("linear:0.5"), QStringLiteral("--steps"), QStringLiteral("1") }
                                            << 2 << QStringLiteral("bad prune spec");
-        QTest::newRow("evaluate not a run") << QStringList{QStringLiteral("evaluate"), QStringLiteral("NONEMPTY"), QStringLiteral("--data"), data}
+        QTest::newRow("evaluate not a run") << QStringList { QStringLiteral("evaluate"),
+            QStringLiteral("NONEMPTY"), QStringLiteral("--data"), data }
                                             << 1 << QStringLiteral("not a run folder");
     }
 
@@ -112,7 +124,9 @@ private Q_SLOTS:
             if (a == QLatin1String("DATA"))
                 a = m_data;
             else if (a == QLatin1String("OUT"))
-                a = m_dir.filePath(QStringLiteral("out-%1").arg(QString::fromLatin1(QTest::currentDataTag()).replace(QLatin1Char(' '), QLatin1Char('-'))));
+                a = m_dir.filePath(
+                    QStringLiteral("out-%1").arg(QString::fromLatin1(QTest::currentDataTag())
+                                                     .replace(QLatin1Char(' '), QLatin1Char('-'))));
             else if (a == QLatin1String("ONECLASS"))
                 a = m_dir.filePath(QStringLiteral("oneclass"));
             else if (a == QLatin1String("NONEMPTY"))
@@ -122,19 +136,20 @@ private Q_SLOTS:
         QCOMPARE(r.exitCode, exitCode);
         QVERIFY2(r.err.startsWith(QStringLiteral("leantune-cli: error: ")), qPrintable(r.err));
         QVERIFY2(r.err.contains(message), qPrintable(r.err));
-        QCOMPARE(r.err.trimmed().count(QLatin1Char('\n')), 0);   // one line
+        QCOMPARE(r.err.trimmed().count(QLatin1Char('\n')), 0); // one line
         QVERIFY(QFile::exists(m_dir.filePath(QStringLiteral("nonempty/keep.txt"))));
     }
 
     void scheduleReproducesTheReferenceValues()
     {
-        const Result r = runCli({QStringLiteral("schedule"), QStringLiteral("polynomial:0.2:0.8:100:110:3:2"), QStringLiteral("--steps"),
-                                 QStringLiteral("100,102,105,110")});
+        const Result r
+            = runCli({ QStringLiteral("schedule"), QStringLiteral("polynomial:0.2:0.8:100:110:3:2"),
+                QStringLiteral("--steps"), QStringLiteral("100,102,105,110") });
         QCOMPARE(r.exitCode, 0);
         const QStringList lines = r.out.trimmed().split(QLatin1Char('\n'));
         QCOMPARE(lines.size(), 4);
-        const double expected[] = {0.2, 0.4928, 0.725, 0.8};
-        const int steps[] = {100, 102, 105, 110};
+        const double expected[] = { 0.2, 0.4928, 0.725, 0.8 };
+        const int steps[] = { 100, 102, 105, 110 };
         for (int i = 0; i < 4; ++i) {
             const QStringList f = lines[i].split(QLatin1Char(' '));
             QCOMPARE(f.size(), 2);
@@ -149,18 +164,23 @@ private Q_SLOTS:
         QVERIFY(bad.open(QIODevice::WriteOnly));
         bad.write("this is not an image");
         bad.close();
-        const Result r = runCli({QStringLiteral("scan"), m_data, QStringLiteral("--json")});
+        const Result r = runCli({ QStringLiteral("scan"), m_data, QStringLiteral("--json") });
         QFile::remove(bad.fileName());
-        QCOMPARE(r.exitCode, 0);   // invalid files do not make the scan fail
+        QCOMPARE(r.exitCode, 0); // invalid files do not make the scan fail
         const QJsonObject o = QJsonDocument::fromJson(r.out.toUtf8()).object();
         QCOMPARE(o.value(QStringLiteral("images")).toInt(), 90);
         const QJsonArray classes = o.value(QStringLiteral("classes")).toArray();
         QCOMPARE(classes.size(), 3);
-        QCOMPARE(classes[0].toObject().value(QStringLiteral("name")).toString(), QStringLiteral("class0"));
+        QCOMPARE(classes[0].toObject().value(QStringLiteral("name")).toString(),
+            QStringLiteral("class0"));
         QCOMPARE(classes[0].toObject().value(QStringLiteral("count")).toInt(), 30);
         const QJsonArray invalid = o.value(QStringLiteral("invalid")).toArray();
         QCOMPARE(invalid.size(), 1);
-        QVERIFY(invalid[0].toObject().value(QStringLiteral("path")).toString().endsWith(QStringLiteral("broken.png")));
+        QVERIFY(invalid[0]
+                    .toObject()
+                    .value(QStringLiteral("path"))
+                    .toString()
+                    .endsWith(QStringLiteral("broken.png")));
         QVERIFY(!invalid[0].toObject().value(QStringLiteral("reason")).toString().isEmpty());
         QVERIFY(o.value(QStringLiteral("sizes")).isObject());
     }
@@ -170,56 +190,67 @@ private Q_SLOTS:
     void scanFollowsSymlinksUnlessTold()
     {
         const QString links = m_dir.filePath(QStringLiteral("links"));
-        for (const QString &c : {QStringLiteral("class0"), QStringLiteral("class1")}) {
+        for (const QString &c : { QStringLiteral("class0"), QStringLiteral("class1") }) {
             QVERIFY(QDir().mkpath(links + QLatin1Char('/') + c));
-            const QStringList names = QDir(m_data + QLatin1Char('/') + c).entryList(QDir::Files, QDir::Name).mid(0, 5);
+            const QStringList names
+                = QDir(m_data + QLatin1Char('/') + c).entryList(QDir::Files, QDir::Name).mid(0, 5);
             QCOMPARE(names.size(), 5);
             for (const QString &name : names)
-                QVERIFY(QFile::link(m_data + QLatin1Char('/') + c + QLatin1Char('/') + name, links + QLatin1Char('/') + c + QLatin1Char('/') + name));
+                QVERIFY(QFile::link(m_data + QLatin1Char('/') + c + QLatin1Char('/') + name,
+                    links + QLatin1Char('/') + c + QLatin1Char('/') + name));
         }
-        QVERIFY(QFile::link(m_data + QStringLiteral("/class2"), links + QStringLiteral("/class2")));   // a linked class folder
+        QVERIFY(QFile::link(m_data + QStringLiteral("/class2"),
+            links + QStringLiteral("/class2"))); // a linked class folder
 
-        const Result r = runCli({QStringLiteral("scan"), links, QStringLiteral("--json")});
+        const Result r = runCli({ QStringLiteral("scan"), links, QStringLiteral("--json") });
         QCOMPARE(r.exitCode, 0);
         const QJsonObject o = QJsonDocument::fromJson(r.out.toUtf8()).object();
         QCOMPARE(o.value(QStringLiteral("images")).toInt(), 40);
         QCOMPARE(o.value(QStringLiteral("classes")).toArray().size(), 3);
         QVERIFY(o.value(QStringLiteral("invalid")).toArray().isEmpty());
 
-        const Result no = runCli({QStringLiteral("scan"), links, QStringLiteral("--json"), QStringLiteral("--no-follow-symlinks")});
+        const Result no = runCli({ QStringLiteral("scan"), links, QStringLiteral("--json"),
+            QStringLiteral("--no-follow-symlinks") });
         QCOMPARE(no.exitCode, 0);
         const QJsonObject n = QJsonDocument::fromJson(no.out.toUtf8()).object();
         QCOMPARE(n.value(QStringLiteral("images")).toInt(), 0);
         const QJsonArray invalid = n.value(QStringLiteral("invalid")).toArray();
-        QCOMPARE(invalid.size(), 11);   // 10 linked files and the linked class folder
+        QCOMPARE(invalid.size(), 11); // 10 linked files and the linked class folder
         for (const QJsonValue &v : invalid)
-            QCOMPARE(v.toObject().value(QStringLiteral("reason")).toString(), QStringLiteral("symbolic link (not followed)"));
+            QCOMPARE(v.toObject().value(QStringLiteral("reason")).toString(),
+                QStringLiteral("symbolic link (not followed)"));
     }
 
     void trainThenEvaluate()
     {
         const QString out = m_dir.filePath(QStringLiteral("run-e2e"));
-        const Result t = runCli({QStringLiteral("train"), QStringLiteral("--data"), m_data, QStringLiteral("--out"), out,
-                                 QStringLiteral("--input-size"), QStringLiteral("16"), QStringLiteral("--epochs"), QStringLiteral("2"),
-                                 QStringLiteral("--batch-size"), QStringLiteral("16"), QStringLiteral("--device"), QStringLiteral("cpu"),
-                                 QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("--progress"), QStringLiteral("json"),
-                                 QStringLiteral("--prune"), QStringLiteral("constant:0.5:1:-1:1")});
+        const Result t = runCli({ QStringLiteral("train"), QStringLiteral("--data"), m_data,
+            QStringLiteral("--out"), out, QStringLiteral("--input-size"), QStringLiteral("16"),
+            QStringLiteral("--epochs"), QStringLiteral("2"), QStringLiteral("--batch-size"),
+            QStringLiteral("16"), QStringLiteral("--device"), QStringLiteral("cpu"),
+            QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("--progress"),
+            QStringLiteral("json"), QStringLiteral("--prune"),
+            QStringLiteral("constant:0.5:1:-1:1") });
         QVERIFY2(t.exitCode == 0, qPrintable(t.err));
         // json progress: every stdout line is one MetricsSample object.
         const QStringList lines = t.out.trimmed().split(QLatin1Char('\n'));
         QVERIFY(lines.size() >= 2);
         for (const QString &line : lines) {
             const QJsonObject s = QJsonDocument::fromJson(line.toUtf8()).object();
-            QVERIFY2(s.contains(QStringLiteral("step")) && s.contains(QStringLiteral("images_per_sec")), qPrintable(line));
+            QVERIFY2(
+                s.contains(QStringLiteral("step")) && s.contains(QStringLiteral("images_per_sec")),
+                qPrintable(line));
         }
-        // A second train into the same folder without --resume/--force must refuse and keep the run.
-        const Result again = runCli({QStringLiteral("train"), QStringLiteral("--data"), m_data, QStringLiteral("--out"), out});
+        // A second train into the same folder without --resume/--force must refuse and keep the
+        // run.
+        const Result again = runCli({ QStringLiteral("train"), QStringLiteral("--data"), m_data,
+            QStringLiteral("--out"), out });
         QCOMPARE(again.exitCode, 1);
         QVERIFY(again.err.contains(QStringLiteral("not empty")));
         QVERIFY(QFile::exists(out + QStringLiteral("/model.pt")));
 
-        const Result e = runCli({QStringLiteral("evaluate"), out, QStringLiteral("--data"), m_data, QStringLiteral("--json"),
-                                 QStringLiteral("--device"), QStringLiteral("cpu")});
+        const Result e = runCli({ QStringLiteral("evaluate"), out, QStringLiteral("--data"), m_data,
+            QStringLiteral("--json"), QStringLiteral("--device"), QStringLiteral("cpu") });
         QVERIFY2(e.exitCode == 0, qPrintable(e.err));
         const QJsonObject o = QJsonDocument::fromJson(e.out.toUtf8()).object();
         QCOMPARE(o.value(QStringLiteral("images")).toInt(), 90);

@@ -1,5 +1,6 @@
-// A run started from leantune-cli appears in the desktop application's run history: the history model
-// and widget read it, with its samples, from the same database (runs.sqlite in the data folder).
+// A run started from leantune-cli appears in the desktop application's run history: the history
+// model and widget read it, with its samples, from the same database (runs.sqlite in the data
+// folder).
 
 #include "clirunner.h"
 #include "guitestdata.h"
@@ -26,16 +27,18 @@ class TestCliHistory : public QObject {
         QProcess p;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
         env.insert(QStringLiteral("LEANTUNE_DATA_DIR"), m_dir.filePath(QStringLiteral("userdata")));
-        env.remove(QStringLiteral("LEANTUNE_HISTORY"));   // the default place: the data folder's runs.sqlite
+        env.remove(
+            QStringLiteral("LEANTUNE_HISTORY")); // the default place: the data folder's runs.sqlite
         p.setProcessEnvironment(env);
         p.start(testcli::cliPath(),
-                QStringList{QStringLiteral("train"), QStringLiteral("--data"), m_dir.filePath(QStringLiteral("data")),
-                            QStringLiteral("--out"), m_dir.filePath(name), QStringLiteral("--input-size"),
-                            QStringLiteral("16"), QStringLiteral("--epochs"), QStringLiteral("1"),
-                            QStringLiteral("--batch-size"), QStringLiteral("16"), QStringLiteral("--device"),
-                            QStringLiteral("cpu"), QStringLiteral("--threads"), QStringLiteral("1"),
-                            QStringLiteral("--progress"), QStringLiteral("none")}
-                    + extra);
+            QStringList { QStringLiteral("train"), QStringLiteral("--data"),
+                m_dir.filePath(QStringLiteral("data")), QStringLiteral("--out"),
+                m_dir.filePath(name), QStringLiteral("--input-size"), QStringLiteral("16"),
+                QStringLiteral("--epochs"), QStringLiteral("1"), QStringLiteral("--batch-size"),
+                QStringLiteral("16"), QStringLiteral("--device"), QStringLiteral("cpu"),
+                QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("--progress"),
+                QStringLiteral("none") }
+                + extra);
         testcli::Result r;
         if (!p.waitForFinished(180000))
             return r;
@@ -67,7 +70,7 @@ private Q_SLOTS:
         QCOMPARE(run->config.outDir, m_dir.filePath(QStringLiteral("cli-run")));
         QVERIFY(run->hasSummary);
         QVERIFY(run->sampleCount > 0);
-        history.selectRuns({run->id});
+        history.selectRuns({ run->id });
         QVERIFY(history.charts()->pointCount(LiveCharts::Throughput) > 0);
     }
 
@@ -76,7 +79,8 @@ private Q_SLOTS:
         RunStore store;
         QVERIFY(store.open(historyPath()));
         const int before = int(store.runs().size());
-        const testcli::Result r = train({QStringLiteral("--no-history")}, QStringLiteral("unrecorded"));
+        const testcli::Result r
+            = train({ QStringLiteral("--no-history") }, QStringLiteral("unrecorded"));
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
         QCOMPARE(int(store.runs().size()), before);
     }

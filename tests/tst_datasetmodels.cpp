@@ -1,7 +1,7 @@
 // Data set browser models and widget: every model under QAbstractItemModelTester; the thumbnail
-// grid decodes only the rows it shows, visible rows first, off the GUI thread, with a bounded cache,
-// and stays fast on 60 000 images; the browser scans in the background (progress, cancel, invalid
-// files with reasons, size statistics, preview); the run table sorts by raw values.
+// grid decodes only the rows it shows, visible rows first, off the GUI thread, with a bounded
+// cache, and stays fast on 60 000 images; the browser scans in the background (progress, cancel,
+// invalid files with reasons, size statistics, preview); the run table sorts by raw values.
 
 #include "guitestdata.h"
 
@@ -28,7 +28,8 @@ using namespace leantune;
 
 namespace {
 
-// An index of N entries that all point at one real PNG (decoding works; nothing is on disk 60 000 times).
+// An index of N entries that all point at one real PNG (decoding works; nothing is on disk 60 000
+// times).
 std::shared_ptr<DatasetIndex> bigIndex(const QString &png, int n, int classes)
 {
     auto index = std::make_shared<DatasetIndex>();
@@ -69,12 +70,15 @@ private Q_SLOTS:
     void classListModel()
     {
         ClassListModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
-        model.setClasses({QStringLiteral("cat"), QStringLiteral("dog"), QStringLiteral("fox")}, {100, 40, 60});
+        QAbstractItemModelTester tester(
+            &model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setClasses({ QStringLiteral("cat"), QStringLiteral("dog"), QStringLiteral("fox") },
+            { 100, 40, 60 });
         QCOMPARE(model.rowCount(), 3);
         QCOMPARE(model.total(), 200);
         QCOMPARE(model.imbalanceRatio(), 2.5);
-        QCOMPARE(model.index(1, ClassListModel::ShareColumn).data().toString(), QStringLiteral("20.0 %"));
+        QCOMPARE(model.index(1, ClassListModel::ShareColumn).data().toString(),
+            QStringLiteral("20.0 %"));
         // The small class stands out.
         QVERIFY(model.index(1, 0).data(Qt::ForegroundRole).isValid());
         QVERIFY(!model.index(0, 0).data(Qt::ForegroundRole).isValid());
@@ -82,7 +86,8 @@ private Q_SLOTS:
         QSortFilterProxyModel proxy;
         proxy.setSourceModel(&model);
         proxy.setSortRole(ClassListModel::SortRole);
-        QAbstractItemModelTester proxyTester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester proxyTester(
+            &proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
         proxy.sort(ClassListModel::CountColumn, Qt::DescendingOrder);
         QCOMPARE(proxy.index(0, 0).data().toString(), QStringLiteral("cat"));
         QCOMPARE(proxy.index(2, 0).data().toString(), QStringLiteral("dog"));
@@ -93,12 +98,16 @@ private Q_SLOTS:
     void invalidFileModel()
     {
         InvalidFileModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
-        model.setFiles(QStringLiteral("/data"), {{QStringLiteral("/data/a/x.png"), QStringLiteral("truncated PNG")},
-                                                 {QStringLiteral("/data/b/y.jpg"), QStringLiteral("not an image")}});
+        QAbstractItemModelTester tester(
+            &model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setFiles(QStringLiteral("/data"),
+            { { QStringLiteral("/data/a/x.png"), QStringLiteral("truncated PNG") },
+                { QStringLiteral("/data/b/y.jpg"), QStringLiteral("not an image") } });
         QCOMPARE(model.rowCount(), 2);
-        QCOMPARE(model.index(0, InvalidFileModel::FileColumn).data().toString(), QStringLiteral("a/x.png"));
-        QCOMPARE(model.index(1, InvalidFileModel::ReasonColumn).data().toString(), QStringLiteral("not an image"));
+        QCOMPARE(model.index(0, InvalidFileModel::FileColumn).data().toString(),
+            QStringLiteral("a/x.png"));
+        QCOMPARE(model.index(1, InvalidFileModel::ReasonColumn).data().toString(),
+            QStringLiteral("not an image"));
         QCOMPARE(model.path(1), QStringLiteral("/data/b/y.jpg"));
         QCOMPARE(model.path(7), QString());
     }
@@ -106,14 +115,16 @@ private Q_SLOTS:
     void thumbnailModelUnderTester()
     {
         ThumbnailModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(
+            &model, QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.setIndex(bigIndex(m_png, 50, 5));
         QCOMPARE(model.rowCount(), 50);
         model.setClassFilter(3);
         QCOMPARE(model.rowCount(), 10);
         QCOMPARE(model.index(0).data(ThumbnailModel::LabelRole).toInt(), 3);
         QCOMPARE(model.index(1).data(ThumbnailModel::ImageIndexRole).toInt(), 8);
-        QVERIFY(model.index(0).data(Qt::ToolTipRole).toString().contains(QStringLiteral("28×28 PNG")));
+        QVERIFY(
+            model.index(0).data(Qt::ToolTipRole).toString().contains(QStringLiteral("28×28 PNG")));
         // Asking for a decoration requests a decode; the thumbnail arrives on the GUI thread.
         QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
         QVERIFY(model.index(0).data(Qt::DecorationRole).canConvert<QPixmap>());
@@ -127,7 +138,7 @@ private Q_SLOTS:
 
     void thumbnailsDecodeOffTheGuiThread()
     {
-        ThumbnailLoader loader({32, 32});
+        ThumbnailLoader loader({ 32, 32 });
         // The request returns at once with a null image; the decoded result comes later through the
         // event loop, from the loader's thread pool.
         QSignalSpy ready(&loader, &ThumbnailLoader::thumbnailReady);
@@ -144,8 +155,8 @@ private Q_SLOTS:
 
     void cacheIsBounded()
     {
-        ThumbnailLoader loader({32, 32});
-        loader.setCacheLimitBytes(10 * 1024);   // ten small thumbnails (cost: at least 1 KiB each)
+        ThumbnailLoader loader({ 32, 32 });
+        loader.setCacheLimitBytes(10 * 1024); // ten small thumbnails (cost: at least 1 KiB each)
         QSignalSpy ready(&loader, &ThumbnailLoader::thumbnailReady);
         for (int i = 0; i < 40; ++i)
             loader.thumbnail(i, m_png);
@@ -158,13 +169,13 @@ private Q_SLOTS:
 
     void retainOnlyDropsScrolledAwayRequests()
     {
-        ThumbnailLoader loader({32, 32});
+        ThumbnailLoader loader({ 32, 32 });
         for (int i = 0; i < 500; ++i)
             loader.thumbnail(i, m_png);
         loader.retainOnly(490, 499);
         QTRY_COMPARE(loader.pendingCount(), 0);
         QVERIFY2(loader.decodeCount() < 100, qPrintable(QString::number(loader.decodeCount())));
-        QVERIFY(loader.isCached(499));   // the newest requests (the rows on screen) are served first
+        QVERIFY(loader.isCached(499)); // the newest requests (the rows on screen) are served first
     }
 
     void sixtyThousandImagesStaySmooth()
@@ -202,22 +213,26 @@ private Q_SLOTS:
         QTRY_VERIFY(model.loader()->isCached(59999));
         QVERIFY(!model.loader()->isCached(30000));
         QTRY_COMPARE(model.loader()->pendingCount(), 0);
-        QVERIFY2(model.loader()->decodeCount() <= 2 * onScreen + 100, qPrintable(QString::number(model.loader()->decodeCount())));
+        QVERIFY2(model.loader()->decodeCount() <= 2 * onScreen + 100,
+            qPrintable(QString::number(model.loader()->decodeCount())));
     }
 
     void browserScansAndPreviews()
     {
         QTemporaryDir dir;
         const QString root = dir.filePath(QStringLiteral("pets"));
-        guitestdata::writeImageFolder(root, 3, 0, 20, 7, {30, 12, 30});
+        guitestdata::writeImageFolder(root, 3, 0, 20, 7, { 30, 12, 30 });
         guitestdata::writeBadFiles(QDir(root).filePath(QStringLiteral("class0")));
 
         DatasetBrowser browser;
         browser.resize(1000, 700);
         browser.show();
-        QAbstractItemModelTester t1(browser.classModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
-        QAbstractItemModelTester t2(browser.thumbnailModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
-        QAbstractItemModelTester t3(browser.invalidModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester t1(
+            browser.classModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester t2(
+            browser.thumbnailModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester t3(
+            browser.invalidModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
         QSignalSpy finished(&browser, &DatasetBrowser::scanFinished);
         browser.openFolder(root);
         QVERIFY(browser.isScanning() || !finished.isEmpty());
@@ -225,15 +240,24 @@ private Q_SLOTS:
         QVERIFY(!browser.isScanning());
 
         QCOMPARE(browser.classModel()->rowCount(), 3);
-        QCOMPARE(browser.classModel()->index(1, ClassListModel::CountColumn).data(ClassListModel::SortRole).toInt(), 12);
+        QCOMPARE(browser.classModel()
+                     ->index(1, ClassListModel::CountColumn)
+                     .data(ClassListModel::SortRole)
+                     .toInt(),
+            12);
         QCOMPARE(browser.histogram()->barCount(), 3);
         QCOMPARE(browser.thumbnailModel()->rowCount(), 72);
         QCOMPARE(browser.invalidModel()->rowCount(), 2);
         QStringList reasons;
         for (int r = 0; r < 2; ++r)
-            reasons << browser.invalidModel()->index(r, InvalidFileModel::ReasonColumn).data().toString();
-        QVERIFY2(!reasons.first().isEmpty() && !reasons.last().isEmpty(), qPrintable(reasons.join(QLatin1Char('|'))));
-        const QString stats = browser.dataChecks()->findChild<QLabel *>(QStringLiteral("sizeStats"))->text();
+            reasons << browser.invalidModel()
+                           ->index(r, InvalidFileModel::ReasonColumn)
+                           .data()
+                           .toString();
+        QVERIFY2(!reasons.first().isEmpty() && !reasons.last().isEmpty(),
+            qPrintable(reasons.join(QLatin1Char('|'))));
+        const QString stats
+            = browser.dataChecks()->findChild<QLabel *>(QStringLiteral("sizeStats"))->text();
         QVERIFY2(stats.contains(QStringLiteral("min 20 · median 20 · max 20")), qPrintable(stats));
 
         browser.setClassFilter(1);
@@ -257,7 +281,7 @@ private Q_SLOTS:
         guitestdata::writeImageFolder(dir.path(), 2, 1500, 8);
         QSignalSpy finished(&browser, &DatasetBrowser::scanFinished);
         browser.openFolder(dir.path());
-        browser.cancelScan();   // returns once the worker has stopped
+        browser.cancelScan(); // returns once the worker has stopped
         QVERIFY(!browser.isScanning());
         QCoreApplication::processEvents();
         QCOMPARE(finished.count(), 0);
@@ -271,7 +295,8 @@ private Q_SLOTS:
     void runTableModelSorts()
     {
         RunTableModel model;
-        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester tester(
+            &model, QAbstractItemModelTester::FailureReportingMode::QtTest);
         QVector<StoredRun> runs;
         for (int i = 0; i < 3; ++i) {
             StoredRun r;
@@ -287,16 +312,18 @@ private Q_SLOTS:
             r.summary.finalSparsity = 0.1 * i;
             runs << r;
         }
-        runs[1].summary.peakDeviceBytes = 5'000'000'000ll;   // CUDA run: the device peak counts
+        runs[1].summary.peakDeviceBytes = 5'000'000'000ll; // CUDA run: the device peak counts
         model.setRuns(runs);
         QCOMPARE(model.rowCount(), 3);
         QCOMPARE(RunTableModel::peakMemory(runs[1]), 5'000'000'000ll);
-        QCOMPARE(model.index(0, RunTableModel::AccuracyColumn).data().toString(), QStringLiteral("90.00 %"));
+        QCOMPARE(model.index(0, RunTableModel::AccuracyColumn).data().toString(),
+            QStringLiteral("90.00 %"));
 
         QSortFilterProxyModel proxy;
         proxy.setSourceModel(&model);
         proxy.setSortRole(RunTableModel::SortRole);
-        QAbstractItemModelTester proxyTester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester proxyTester(
+            &proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
         proxy.sort(RunTableModel::PeakMemoryColumn, Qt::DescendingOrder);
         QCOMPARE(proxy.index(0, 0).data(RunTableModel::RunIdRole).toLongLong(), 2);
         proxy.sort(RunTableModel::BatchColumn, Qt::DescendingOrder);

@@ -76,10 +76,10 @@ QByteArray pngHeaderOnly(quint32 width, quint32 height)
     QByteArray ihdr(13, '\0');
     qToBigEndian<quint32>(width, ihdr.data());
     qToBigEndian<quint32>(height, ihdr.data() + 4);
-    ihdr[8] = 8;   // bit depth
-    ihdr[9] = 2;   // RGB
+    ihdr[8] = 8; // bit depth
+    ihdr[9] = 2; // RGB
     return QByteArray("\x89PNG\r\n\x1A\n", 8) + pngChunk("IHDR", ihdr)
-            + pngChunk("IDAT", QByteArray(16, '\0')) + pngChunk("IEND", {});
+        + pngChunk("IDAT", QByteArray(16, '\0')) + pngChunk("IEND", {});
 }
 
 // An application segment of LENGTH payload bytes (zeros).
@@ -100,45 +100,43 @@ bool writeFile(const QString &path, const QByteArray &bytes)
 }
 
 // 1x1 GIF89a.
-const QByteArray kGif = QByteArray::fromHex(
-        "474946383961010001008000000000ffffff2c000000000100010000020244" "01003b");
+const QByteArray kGif
+    = QByteArray::fromHex("474946383961010001008000000000ffffff2c000000000100010000020244"
+                          "01003b");
 
 struct ValidImage {
-    const char *path;   // relative to the fixture root
+    const char *path; // relative to the fixture root
     int width, height, channels;
     ImageFormat format;
 };
 
 // Every valid image of the fixture; the scan must find exactly these.
 const std::vector<ValidImage> kValid = {
-    {"ant/a1.png", 32, 24, 3, ImageFormat::Png},
-    {"ant/a2.jpg", 40, 30, 3, ImageFormat::Jpeg},
-    {"ant/gray.png", 20, 10, 1, ImageFormat::Png},
-    {"ant/rgba.png", 8, 8, 4, ImageFormat::Png},
-    {"ant/nested/deep/n1.png", 16, 16, 3, ImageFormat::Png},
-    {"ant/png_named.jpg", 12, 12, 3, ImageFormat::Png},
-    {"ant/zero_padded.jpg", 24, 18, 3, ImageFormat::Jpeg},
-    {"cat/c1.png", 64, 48, 3, ImageFormat::Png},
-    {"cat/big_metadata.jpg", 36, 20, 1, ImageFormat::Jpeg},
-    {"dog/d1.png", 100, 80, 3, ImageFormat::Png},
-    {"dog/d2.jpg", 30, 60, 3, ImageFormat::Jpeg},
-    {"dog/link.png", 32, 24, 3, ImageFormat::Png},   // symlink to ant/a1.png: followed by default
+    { "ant/a1.png", 32, 24, 3, ImageFormat::Png }, { "ant/a2.jpg", 40, 30, 3, ImageFormat::Jpeg },
+    { "ant/gray.png", 20, 10, 1, ImageFormat::Png }, { "ant/rgba.png", 8, 8, 4, ImageFormat::Png },
+    { "ant/nested/deep/n1.png", 16, 16, 3, ImageFormat::Png },
+    { "ant/png_named.jpg", 12, 12, 3, ImageFormat::Png },
+    { "ant/zero_padded.jpg", 24, 18, 3, ImageFormat::Jpeg },
+    { "cat/c1.png", 64, 48, 3, ImageFormat::Png },
+    { "cat/big_metadata.jpg", 36, 20, 1, ImageFormat::Jpeg },
+    { "dog/d1.png", 100, 80, 3, ImageFormat::Png }, { "dog/d2.jpg", 30, 60, 3, ImageFormat::Jpeg },
+    { "dog/link.png", 32, 24, 3, ImageFormat::Png }, // symlink to ant/a1.png: followed by default
 };
 
 // Every invalid entry of the fixture (default options) and the start of its reason.
 const std::vector<std::pair<const char *, const char *>> kInvalid = {
-    {"cat/empty.png", "empty file"},
-    {"cat/truncated.jpg", "truncated JPEG (no end-of-image marker)"},
-    {"cat/header_only.jpg", "truncated JPEG (header incomplete)"},
-    {"cat/truncated.png", "truncated PNG (no IEND chunk)"},
-    {"cat/notes.png", "not an image (text file)"},
-    {"cat/error_page.jpg", "not an image (HTML page)"},
-    {"cat/anim.gif", "unsupported format (GIF)"},
-    {"cat/huge.png", "too large: 100000x100000 pixels"},
-    {"cat/random.bin", "not an image (unknown format)"},
-    {"ant/nested/loop", "symbolic link loop (points to a parent folder)"},
+    { "cat/empty.png", "empty file" },
+    { "cat/truncated.jpg", "truncated JPEG (no end-of-image marker)" },
+    { "cat/header_only.jpg", "truncated JPEG (header incomplete)" },
+    { "cat/truncated.png", "truncated PNG (no IEND chunk)" },
+    { "cat/notes.png", "not an image (text file)" },
+    { "cat/error_page.jpg", "not an image (HTML page)" },
+    { "cat/anim.gif", "unsupported format (GIF)" },
+    { "cat/huge.png", "too large: 100000x100000 pixels" },
+    { "cat/random.bin", "not an image (unknown format)" },
+    { "ant/nested/loop", "symbolic link loop (points to a parent folder)" },
 };
-constexpr int kProbedFiles = 21;   // valid images + invalid regular files
+constexpr int kProbedFiles = 21; // valid images + invalid regular files
 
 } // namespace
 
@@ -148,7 +146,7 @@ class TestDatasetScanner : public QObject {
 private:
     QTemporaryDir m_tmp;
     QString m_root;
-    DatasetIndex m_index;   // default-options scan of m_root
+    DatasetIndex m_index; // default-options scan of m_root
 
     QString abs(const char *relative) const
     {
@@ -179,14 +177,13 @@ private Q_SLOTS:
         QVERIFY(writeFile(abs("ant/gray.png"), png(20, 10, 1)));
         QVERIFY(writeFile(abs("ant/rgba.png"), png(8, 8, 4)));
         QVERIFY(writeFile(abs("ant/nested/deep/n1.png"), png(16, 16, 3)));
-        QVERIFY(writeFile(abs("ant/png_named.jpg"), png(12, 12, 3)));   // content decides
+        QVERIFY(writeFile(abs("ant/png_named.jpg"), png(12, 12, 3))); // content decides
         QVERIFY(writeFile(abs("ant/zero_padded.jpg"), jpg(24, 18, 3) + QByteArray(5, '\0')));
         QVERIFY(writeFile(abs("cat/c1.png"), png(64, 48, 3)));
         // Start-of-frame ~128 KiB into the file, behind two large application segments.
         const QByteArray gray = jpg(36, 20, 1);
         QVERIFY(writeFile(abs("cat/big_metadata.jpg"),
-                          gray.left(2) + jpegSegment(0xEB, 65533) + jpegSegment(0xEC, 65533)
-                                  + gray.mid(2)));
+            gray.left(2) + jpegSegment(0xEB, 65533) + jpegSegment(0xEC, 65533) + gray.mid(2)));
         QVERIFY(writeFile(abs("dog/d1.png"), png(100, 80, 3)));
         QVERIFY(writeFile(abs("dog/d2.jpg"), jpg(30, 60, 3)));
 
@@ -199,19 +196,19 @@ private Q_SLOTS:
         QVERIFY(writeFile(abs("cat/truncated.png"), pngBytes.left(pngBytes.size() * 6 / 10)));
         QVERIFY(writeFile(abs("cat/notes.png"), "name,label\nant,0\ncat,1\n"));
         QVERIFY(writeFile(abs("cat/error_page.jpg"),
-                          "<!DOCTYPE html>\n<html><body>404 Not Found</body></html>\n"));
+            "<!DOCTYPE html>\n<html><body>404 Not Found</body></html>\n"));
         QVERIFY(writeFile(abs("cat/anim.gif"), kGif));
         QVERIFY(writeFile(abs("cat/huge.png"), pngHeaderOnly(100000, 100000)));
         QVERIFY(writeFile(abs("cat/random.bin"), QByteArray::fromHex("00010203fffe00aa55")));
         QVERIFY(QFile::link(QStringLiteral("../ant/a1.png"), abs("dog/link.png")));
-        QVERIFY(QFile::link(QStringLiteral("../.."), abs("ant/nested/loop")));   // -> root
+        QVERIFY(QFile::link(QStringLiteral("../.."), abs("ant/nested/loop"))); // -> root
 
         // Skipped or ignored.
         QVERIFY(writeFile(abs("ant/.hidden.png"), png(8, 8, 3)));
         QVERIFY(writeFile(abs(".hidden_class/h.png"), png(8, 8, 3)));
-        QVERIFY(writeFile(abs("stray.png"), png(8, 8, 3)));   // directly in root
+        QVERIFY(writeFile(abs("stray.png"), png(8, 8, 3))); // directly in root
         QVERIFY(writeFile(abs("readme.txt"), "not a class"));
-        QVERIFY(QDir().mkpath(abs("unused")));                 // empty class
+        QVERIFY(QDir().mkpath(abs("unused"))); // empty class
 
         QString error;
         const std::optional<DatasetIndex> index = scanDataset(m_root, {}, &error);
@@ -221,10 +218,10 @@ private Q_SLOTS:
 
     void classesAreSortedSubfoldersIncludingEmptyOnes()
     {
-        const QStringList expected{QStringLiteral("ant"), QStringLiteral("cat"),
-                                   QStringLiteral("dog"), QStringLiteral("unused")};
+        const QStringList expected { QStringLiteral("ant"), QStringLiteral("cat"),
+            QStringLiteral("dog"), QStringLiteral("unused") };
         QCOMPARE(m_index.classes, expected);
-        QCOMPARE(m_index.classCounts(), (QVector<int>{7, 2, 3, 0}));
+        QCOMPARE(m_index.classCounts(), (QVector<int> { 7, 2, 3, 0 }));
     }
 
     void labelsMatchTheClassFolder()
@@ -263,7 +260,7 @@ private Q_SLOTS:
         QFETCH(int, channels);
         QFETCH(ImageFormat, format);
         const auto it = std::find_if(m_index.images.begin(), m_index.images.end(),
-                                     [&](const ImageEntry &e) { return e.path == path; });
+            [&](const ImageEntry &e) { return e.path == path; });
         QVERIFY2(it != m_index.images.end(), qPrintable(reasonFor(m_index, path)));
         QCOMPARE(it->width, width);
         QCOMPARE(it->height, height);
@@ -272,7 +269,7 @@ private Q_SLOTS:
         QCOMPARE(it->bytes, QFileInfo(path).size());
         // OpenCV agrees with the header-only probe.
         const cv::Mat decoded
-                = cv::imread(QFile::encodeName(path).toStdString(), cv::IMREAD_UNCHANGED);
+            = cv::imread(QFile::encodeName(path).toStdString(), cv::IMREAD_UNCHANGED);
         QCOMPARE(decoded.cols, width);
         QCOMPARE(decoded.rows, height);
     }
@@ -323,7 +320,8 @@ private Q_SLOTS:
     void sizeStatsSummarizeValidImages()
     {
         const SizeStats s = m_index.sizeStats();
-        // widths 8 12 16 20 24 [30 32] 32 36 40 64 100; heights 8 10 12 16 18 [20 24] 24 30 48 60 80
+        // widths 8 12 16 20 24 [30 32] 32 36 40 64 100; heights 8 10 12 16 18 [20 24] 24 30 48 60
+        // 80
         QCOMPARE(s.minWidth, 8);
         QCOMPARE(s.medianWidth, 31);
         QCOMPARE(s.maxWidth, 100);
@@ -335,14 +333,14 @@ private Q_SLOTS:
     void medianOfEvenCountAveragesTheMiddlePair()
     {
         DatasetIndex index;
-        for (int w : {40, 10, 30, 20}) {
+        for (int w : { 40, 10, 30, 20 }) {
             ImageEntry e;
             e.width = w;
             e.height = w / 10;
             index.images.push_back(e);
         }
         QCOMPARE(index.sizeStats().medianWidth, 25);
-        QCOMPARE(index.sizeStats().medianHeight, 2);   // (2 + 3) / 2, rounded down
+        QCOMPARE(index.sizeStats().medianHeight, 2); // (2 + 3) / 2, rounded down
         QCOMPARE(DatasetIndex().sizeStats().maxWidth, 0);
     }
 
@@ -354,7 +352,7 @@ private Q_SLOTS:
         const QJsonArray classes = json.value(QStringLiteral("classes")).toArray();
         QCOMPARE(classes.size(), 4);
         QCOMPARE(classes.at(0).toObject().value(QStringLiteral("name")).toString(),
-                 QStringLiteral("ant"));
+            QStringLiteral("ant"));
         QCOMPARE(classes.at(0).toObject().value(QStringLiteral("count")).toInt(), 7);
         QCOMPARE(classes.at(3).toObject().value(QStringLiteral("count")).toInt(), 0);
         const QJsonArray invalid = json.value(QStringLiteral("invalid")).toArray();
@@ -379,7 +377,7 @@ private Q_SLOTS:
 
     void defaultOptionsFollowSymlinks()
     {
-        QVERIFY(ScanOptions().followSymlinks);   // the trainer scans with {}
+        QVERIFY(ScanOptions().followSymlinks); // the trainer scans with {}
     }
 
     void notFollowingSymlinksReportsThem()
@@ -389,10 +387,11 @@ private Q_SLOTS:
         QString error;
         const std::optional<DatasetIndex> index = scanDataset(m_root, options, &error);
         QVERIFY2(index, qPrintable(error));
-        QCOMPARE(index->classCounts(), (QVector<int>{7, 2, 2, 0}));   // dog/link.png left out
-        QCOMPARE(reasonFor(*index, abs("dog/link.png")), QStringLiteral("symbolic link (not followed)"));
+        QCOMPARE(index->classCounts(), (QVector<int> { 7, 2, 2, 0 })); // dog/link.png left out
+        QCOMPARE(
+            reasonFor(*index, abs("dog/link.png")), QStringLiteral("symbolic link (not followed)"));
         QCOMPARE(reasonFor(*index, abs("ant/nested/loop")),
-                 QStringLiteral("symbolic link (not followed)"));
+            QStringLiteral("symbolic link (not followed)"));
     }
 
     // A data set made only of links (how subsets, DVC and git-annex look): linked files and linked
@@ -413,40 +412,43 @@ private Q_SLOTS:
             return QFile::link(target, data + QLatin1Char('/') + at);
         };
         for (int i = 0; i < 3; ++i) {
-            QVERIFY(link(QStringLiteral("../../pool/p%1.png").arg(i), QStringLiteral("a/p%1.png").arg(i)));
-            QVERIFY(link(QStringLiteral("../../pool/p%1.png").arg(i), QStringLiteral("b/p%1.png").arg(i)));
+            QVERIFY(link(
+                QStringLiteral("../../pool/p%1.png").arg(i), QStringLiteral("a/p%1.png").arg(i)));
+            QVERIFY(link(
+                QStringLiteral("../../pool/p%1.png").arg(i), QStringLiteral("b/p%1.png").arg(i)));
         }
-        QVERIFY(link(QStringLiteral("../pool-c"), QStringLiteral("c")));          // linked class
-        QVERIFY(link(QStringLiteral("a"), QStringLiteral("a-again")));            // same class twice
-        QVERIFY(link(QStringLiteral("a/sub"), QStringLiteral("a-sub")));          // into a class
-        QVERIFY(link(QStringLiteral(".."), QStringLiteral("up")));                // class -> parent
-        QVERIFY(link(QStringLiteral(".."), QStringLiteral("a/root")));            // -> data folder
-        QVERIFY(link(QStringLiteral("."), QStringLiteral("a/sub/self")));         // -> own folder
-        QVERIFY(link(QStringLiteral("../../.."), QStringLiteral("b/above")));     // above the data
-        QVERIFY(link(QStringLiteral("spin"), QStringLiteral("b/spin")));          // ELOOP
-        QVERIFY(link(QStringLiteral("../c"), QStringLiteral("b/c-again")));       // folder scanned
+        QVERIFY(link(QStringLiteral("../pool-c"), QStringLiteral("c"))); // linked class
+        QVERIFY(link(QStringLiteral("a"), QStringLiteral("a-again"))); // same class twice
+        QVERIFY(link(QStringLiteral("a/sub"), QStringLiteral("a-sub"))); // into a class
+        QVERIFY(link(QStringLiteral(".."), QStringLiteral("up"))); // class -> parent
+        QVERIFY(link(QStringLiteral(".."), QStringLiteral("a/root"))); // -> data folder
+        QVERIFY(link(QStringLiteral("."), QStringLiteral("a/sub/self"))); // -> own folder
+        QVERIFY(link(QStringLiteral("../../.."), QStringLiteral("b/above"))); // above the data
+        QVERIFY(link(QStringLiteral("spin"), QStringLiteral("b/spin"))); // ELOOP
+        QVERIFY(link(QStringLiteral("../c"), QStringLiteral("b/c-again"))); // folder scanned
         QVERIFY(link(QStringLiteral("../nowhere.png"), QStringLiteral("b/gone.png"))); // broken
 
         QString error;
         const std::optional<DatasetIndex> index = scanDataset(data, {}, &error);
         QVERIFY2(index, qPrintable(error));
-        QCOMPARE(index->classes, (QStringList{QStringLiteral("a"), QStringLiteral("b"),
-                                              QStringLiteral("c")}));
-        QCOMPARE(index->classCounts(), (QVector<int>{4, 3, 3}));
+        QCOMPARE(index->classes,
+            (QStringList { QStringLiteral("a"), QStringLiteral("b"), QStringLiteral("c") }));
+        QCOMPARE(index->classCounts(), (QVector<int> { 4, 3, 3 }));
         QSet<QString> paths;
         for (const ImageEntry &e : index->images)
             paths.insert(e.path);
-        QCOMPARE(paths.size(), int(index->images.size()));   // nothing listed twice
-        QVERIFY(paths.contains(data + QStringLiteral("/c/c0.png")));   // by its path in the data set
+        QCOMPARE(paths.size(), int(index->images.size())); // nothing listed twice
+        QVERIFY(paths.contains(data + QStringLiteral("/c/c0.png"))); // by its path in the data set
 
         const QString loop = QStringLiteral("symbolic link loop (points to a parent folder)");
         const QString scanned = QStringLiteral("symbolic link to a folder already scanned");
-        const std::vector<std::pair<QString, QString>> expected{
-            {QStringLiteral("a-again"), scanned}, {QStringLiteral("a-sub"), scanned},
-            {QStringLiteral("a/root"), loop},     {QStringLiteral("a/sub/self"), loop},
-            {QStringLiteral("b/above"), loop},    {QStringLiteral("b/c-again"), scanned},
-            {QStringLiteral("b/gone.png"), QStringLiteral("broken symbolic link")},
-            {QStringLiteral("b/spin"), loop},     {QStringLiteral("up"), loop}};
+        const std::vector<std::pair<QString, QString>> expected {
+            { QStringLiteral("a-again"), scanned }, { QStringLiteral("a-sub"), scanned },
+            { QStringLiteral("a/root"), loop }, { QStringLiteral("a/sub/self"), loop },
+            { QStringLiteral("b/above"), loop }, { QStringLiteral("b/c-again"), scanned },
+            { QStringLiteral("b/gone.png"), QStringLiteral("broken symbolic link") },
+            { QStringLiteral("b/spin"), loop }, { QStringLiteral("up"), loop }
+        };
         QCOMPARE(int(index->invalid.size()), int(expected.size()));
         for (const auto &[path, reason] : expected)
             QCOMPARE(reasonFor(*index, data + QLatin1Char('/') + path), reason);
@@ -464,25 +466,26 @@ private Q_SLOTS:
         QVERIFY(writeFile(data + QStringLiteral("/b/ok.png"), png));
         const QByteArray raw = QFile::encodeName(data);
         const auto rawFile = [&](const QByteArray &relative) {
-            const int fd = ::open(QByteArray(raw + relative).constData(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            const int fd = ::open(
+                QByteArray(raw + relative).constData(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (fd < 0)
                 return false;
             const bool ok = ::write(fd, png.constData(), size_t(png.size())) == png.size();
             return ::close(fd) == 0 && ok;
         };
-        QVERIFY(rawFile("/a/bad\xffname.png"));                   // the 41st file of class a
-        QVERIFY(rawFile("/b/x\xfe.png"));                         // two names that decode the same
+        QVERIFY(rawFile("/a/bad\xffname.png")); // the 41st file of class a
+        QVERIFY(rawFile("/b/x\xfe.png")); // two names that decode the same
         QVERIFY(rawFile("/b/x\xfd.png"));
-        QVERIFY(::mkdir(QByteArray(raw + "/b/dir\xff").constData(), 0755) == 0);   // a nested folder
+        QVERIFY(::mkdir(QByteArray(raw + "/b/dir\xff").constData(), 0755) == 0); // a nested folder
         QVERIFY(rawFile("/b/dir\xff/inside.png"));
-        QVERIFY(::mkdir(QByteArray(raw + "/class\xff").constData(), 0755) == 0);   // a class folder
+        QVERIFY(::mkdir(QByteArray(raw + "/class\xff").constData(), 0755) == 0); // a class folder
         QVERIFY(rawFile("/class\xff/inside.png"));
 
         QString error;
         const std::optional<DatasetIndex> index = scanDataset(data, {}, &error);
         QVERIFY2(index, qPrintable(error));
-        QCOMPARE(index->classes, (QStringList{QStringLiteral("a"), QStringLiteral("b")}));
-        QCOMPARE(index->classCounts(), (QVector<int>{40, 1}));
+        QCOMPARE(index->classes, (QStringList { QStringLiteral("a"), QStringLiteral("b") }));
+        QCOMPARE(index->classCounts(), (QVector<int> { 40, 1 }));
         const QString lost(QChar::ReplacementCharacter);
         const QString file = QStringLiteral("file name is not valid UTF-8; rename it");
         const QString folder = QStringLiteral("folder name is not valid UTF-8; rename it");
@@ -500,37 +503,36 @@ private Q_SLOTS:
         QCOMPARE(found[4].first, QStringLiteral("class") + lost);
         QVERIFY2(found[4].second.startsWith(folder), qPrintable(found[4].second));
         // Class a: 41 files on disk, 40 valid + 1 invalid.
-        const int invalidInA = int(std::count_if(found.begin(), found.end(), [](const auto &f) {
-            return f.first.startsWith(QLatin1String("a/"));
-        }));
+        const int invalidInA = int(std::count_if(found.begin(), found.end(),
+            [](const auto &f) { return f.first.startsWith(QLatin1String("a/")); }));
         QCOMPARE(index->classCounts().at(0) + invalidInA, 41);
 
         // QTemporaryDir cannot remove what Qt cannot name.
-        for (const char *name : {"/a/bad\xffname.png", "/b/x\xfe.png", "/b/x\xfd.png",
-                                 "/b/dir\xff/inside.png", "/class\xff/inside.png"})
+        for (const char *name : { "/a/bad\xffname.png", "/b/x\xfe.png", "/b/x\xfd.png",
+                 "/b/dir\xff/inside.png", "/class\xff/inside.png" })
             QCOMPARE(::unlink(QByteArray(raw + name).constData()), 0);
-        for (const char *name : {"/b/dir\xff", "/class\xff"})
+        for (const char *name : { "/b/dir\xff", "/class\xff" })
             QCOMPARE(::rmdir(QByteArray(raw + name).constData()), 0);
     }
 
     void maxPixelsLimitRejectsLargerImages()
     {
         ScanOptions options;
-        options.limits.maxPixels = 32 * 24;   // ant/a1.png is exactly at the limit
+        options.limits.maxPixels = 32 * 24; // ant/a1.png is exactly at the limit
         QString error;
         const std::optional<DatasetIndex> index = scanDataset(m_root, options, &error);
         QVERIFY2(index, qPrintable(error));
         QVERIFY(reasonFor(*index, abs("ant/a1.png")).isEmpty());
-        QVERIFY(reasonFor(*index, abs("ant/a2.jpg"))
-                        .startsWith(QStringLiteral("too large: 40x30")));
+        QVERIFY(
+            reasonFor(*index, abs("ant/a2.jpg")).startsWith(QStringLiteral("too large: 40x30")));
     }
 
     void progressEndsWithAllFiles()
     {
         std::vector<std::pair<int, int>> calls;
         QString error;
-        QVERIFY(scanDataset(m_root, {}, &error,
-                            [&](int done, int total) { calls.emplace_back(done, total); }));
+        QVERIFY(scanDataset(
+            m_root, {}, &error, [&](int done, int total) { calls.emplace_back(done, total); }));
         QVERIFY(!calls.empty());
         QCOMPARE(calls.back(), std::make_pair(kProbedFiles, kProbedFiles));
         for (size_t i = 1; i < calls.size(); ++i)
@@ -539,7 +541,7 @@ private Q_SLOTS:
 
     void presetCancelFlagReturnsCancelled()
     {
-        const std::atomic_bool cancel{true};
+        const std::atomic_bool cancel { true };
         QString error;
         QVERIFY(!scanDataset(m_root, {}, &error, {}, &cancel));
         QCOMPARE(error, QStringLiteral("cancelled"));
@@ -547,17 +549,20 @@ private Q_SLOTS:
 
     void cancelDuringProbingReturnsCancelled()
     {
-        std::atomic_bool cancel{false};
+        std::atomic_bool cancel { false };
         int lastDone = 0;
         QString error;
-        const auto index = scanDataset(m_root, {}, &error, [&](int done, int) {
-            lastDone = done;
-            if (done == 3)
-                cancel.store(true);
-        }, &cancel);
+        const auto index = scanDataset(
+            m_root, {}, &error,
+            [&](int done, int) {
+                lastDone = done;
+                if (done == 3)
+                    cancel.store(true);
+            },
+            &cancel);
         QVERIFY(!index);
         QCOMPARE(error, QStringLiteral("cancelled"));
-        QCOMPARE(lastDone, 3);   // stopped at the next file
+        QCOMPARE(lastDone, 3); // stopped at the next file
     }
 
     void missingRootIsAnError()
@@ -598,13 +603,13 @@ private Q_SLOTS:
             QSKIP("permissions do not block reads here (running as root)");
         }
         QString error;
-        const std::optional<DatasetIndex> index =
-                scanDataset(m_tmp.filePath(QStringLiteral("locked")), {}, &error);
+        const std::optional<DatasetIndex> index
+            = scanDataset(m_tmp.filePath(QStringLiteral("locked")), {}, &error);
         QFile::setPermissions(path, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
         QVERIFY2(index, qPrintable(error));
         QCOMPARE(int(index->invalid.size()), 1);
         QVERIFY2(index->invalid.front().reason.startsWith(QStringLiteral("unreadable")),
-                 qPrintable(index->invalid.front().reason));
+            qPrintable(index->invalid.front().reason));
     }
 
     void probeOfMissingFileSaysUnreadable()
@@ -626,26 +631,26 @@ private Q_SLOTS:
         QTest::newRow("png bgra") << QStringLiteral(".png") << 4 << none << ImageFormat::Png << 4;
         QTest::newRow("jpeg gray") << QStringLiteral(".jpg") << 1 << none << ImageFormat::Jpeg << 1;
         QTest::newRow("jpeg progressive")
-                << QStringLiteral(".jpg") << 3 << std::vector<int>{cv::IMWRITE_JPEG_PROGRESSIVE, 1}
-                << ImageFormat::Jpeg << 3;
+            << QStringLiteral(".jpg") << 3 << std::vector<int> { cv::IMWRITE_JPEG_PROGRESSIVE, 1 }
+            << ImageFormat::Jpeg << 3;
         QTest::newRow("bmp gray") << QStringLiteral(".bmp") << 1 << none << ImageFormat::Bmp << 1;
         QTest::newRow("bmp bgr") << QStringLiteral(".bmp") << 3 << none << ImageFormat::Bmp << 3;
         QTest::newRow("bmp bgra") << QStringLiteral(".bmp") << 4 << none << ImageFormat::Bmp << 4;
         QTest::newRow("webp lossy")
-                << QStringLiteral(".webp") << 3 << none << ImageFormat::Webp << 3;
+            << QStringLiteral(".webp") << 3 << none << ImageFormat::Webp << 3;
         QTest::newRow("webp lossless")
-                << QStringLiteral(".webp") << 3 << std::vector<int>{cv::IMWRITE_WEBP_QUALITY, 101}
-                << ImageFormat::Webp << 3;
+            << QStringLiteral(".webp") << 3 << std::vector<int> { cv::IMWRITE_WEBP_QUALITY, 101 }
+            << ImageFormat::Webp << 3;
         QTest::newRow("webp alpha")
-                << QStringLiteral(".webp") << 4 << none << ImageFormat::Webp << 4;
+            << QStringLiteral(".webp") << 4 << none << ImageFormat::Webp << 4;
         QTest::newRow("tiff gray")
-                << QStringLiteral(".tiff") << 1 << none << ImageFormat::Tiff << 1;
+            << QStringLiteral(".tiff") << 1 << none << ImageFormat::Tiff << 1;
         QTest::newRow("tiff bgr") << QStringLiteral(".tiff") << 3 << none << ImageFormat::Tiff << 3;
         QTest::newRow("pgm") << QStringLiteral(".pgm") << 1 << none << ImageFormat::Pnm << 1;
         QTest::newRow("ppm") << QStringLiteral(".ppm") << 3 << none << ImageFormat::Pnm << 3;
         QTest::newRow("pgm ascii")
-                << QStringLiteral(".pgm") << 1 << std::vector<int>{cv::IMWRITE_PXM_BINARY, 0}
-                << ImageFormat::Pnm << 1;
+            << QStringLiteral(".pgm") << 1 << std::vector<int> { cv::IMWRITE_PXM_BINARY, 0 }
+            << ImageFormat::Pnm << 1;
         QTest::newRow("pam") << QStringLiteral(".pam") << 4 << none << ImageFormat::Pnm << 4;
     }
 
@@ -657,7 +662,7 @@ private Q_SLOTS:
         QFETCH(ImageFormat, format);
         QFETCH(int, channels);
         const QByteArray bytes
-                = encode(noise(37, 21, inputChannels), extension.toLatin1().constData(), params);
+            = encode(noise(37, 21, inputChannels), extension.toLatin1().constData(), params);
         if (bytes.isEmpty())
             QSKIP("this OpenCV build cannot encode the format");
         QString error;
@@ -701,13 +706,13 @@ private Q_SLOTS:
         std::optional<DatasetIndex> received;
         QThread *receivedOn = nullptr;
         connect(scanner, &DatasetScanner::finished, this, [&](const DatasetIndex &index) {
-            received = index;   // queued: crosses threads as a registered metatype
+            received = index; // queued: crosses threads as a registered metatype
             receivedOn = QThread::currentThread();
         });
         connect(&thread, &QThread::started, scanner, &DatasetScanner::start);
-        // Direct (QThread::quit is thread-safe): queued to this thread, the quit could still be waiting
-        // in the event queue behind the result when thread.wait() below blocks the loop. Under
-        // ThreadSanitizer's slower timing that happened and wait() timed out.
+        // Direct (QThread::quit is thread-safe): queued to this thread, the quit could still be
+        // waiting in the event queue behind the result when thread.wait() below blocks the loop.
+        // Under ThreadSanitizer's slower timing that happened and wait() timed out.
         connect(scanner, &DatasetScanner::finished, &thread, &QThread::quit, Qt::DirectConnection);
         connect(scanner, &DatasetScanner::failed, &thread, &QThread::quit, Qt::DirectConnection);
         connect(&thread, &QThread::finished, scanner, &QObject::deleteLater);
@@ -746,8 +751,8 @@ private Q_SLOTS:
         QSignalSpy failedSpy(&scanner, &DatasetScanner::failed);
         scanner.start();
         QCOMPARE(failedSpy.count(), 1);
-        QCOMPARE(failedSpy.at(0).at(0).toString(),
-                 QStringLiteral("no such folder: %1").arg(missing));
+        QCOMPARE(
+            failedSpy.at(0).at(0).toString(), QStringLiteral("no such folder: %1").arg(missing));
     }
 };
 

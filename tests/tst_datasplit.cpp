@@ -75,7 +75,7 @@ private Q_SLOTS:
 
 void TestDataSplit::samplesOfKeepsIndexOrderAndSkipsUnlabelled()
 {
-    DatasetIndex index = makeIndex({2, 2});
+    DatasetIndex index = makeIndex({ 2, 2 });
     ImageEntry unlabelled;
     unlabelled.path = QStringLiteral("/data/stray.png");
     unlabelled.label = -1;
@@ -99,17 +99,23 @@ void TestDataSplit::stratifiedCounts_data()
     QTest::addColumn<double>("valFraction");
     QTest::addColumn<std::vector<int>>("expectedValidation");
 
-    QTest::newRow("20% of 10/20/30") << std::vector<int>{10, 20, 30} << 0.2 << std::vector<int>{2, 4, 6};
-    QTest::newRow("rounds to nearest") << std::vector<int>{7, 13} << 0.25 << std::vector<int>{2, 3};
-    QTest::newRow("half rounds up") << std::vector<int>{5, 3} << 0.1 << std::vector<int>{1, 1};
-    QTest::newRow("at least one of two") << std::vector<int>{2, 4} << 0.05 << std::vector<int>{1, 1};
-    QTest::newRow("single image stays in training") << std::vector<int>{1, 10} << 0.5
-                                                    << std::vector<int>{0, 5};
-    QTest::newRow("keeps one training image") << std::vector<int>{3, 10} << 0.9
-                                              << std::vector<int>{2, 9};
-    QTest::newRow("fraction 1 takes all") << std::vector<int>{3, 1} << 1.0 << std::vector<int>{3, 1};
-    QTest::newRow("fraction 0") << std::vector<int>{4, 5} << 0.0 << std::vector<int>{0, 0};
-    QTest::newRow("negative fraction is 0") << std::vector<int>{4, 5} << -0.3 << std::vector<int>{0, 0};
+    QTest::newRow("20% of 10/20/30")
+        << std::vector<int> { 10, 20, 30 } << 0.2 << std::vector<int> { 2, 4, 6 };
+    QTest::newRow("rounds to nearest")
+        << std::vector<int> { 7, 13 } << 0.25 << std::vector<int> { 2, 3 };
+    QTest::newRow("half rounds up")
+        << std::vector<int> { 5, 3 } << 0.1 << std::vector<int> { 1, 1 };
+    QTest::newRow("at least one of two")
+        << std::vector<int> { 2, 4 } << 0.05 << std::vector<int> { 1, 1 };
+    QTest::newRow("single image stays in training")
+        << std::vector<int> { 1, 10 } << 0.5 << std::vector<int> { 0, 5 };
+    QTest::newRow("keeps one training image")
+        << std::vector<int> { 3, 10 } << 0.9 << std::vector<int> { 2, 9 };
+    QTest::newRow("fraction 1 takes all")
+        << std::vector<int> { 3, 1 } << 1.0 << std::vector<int> { 3, 1 };
+    QTest::newRow("fraction 0") << std::vector<int> { 4, 5 } << 0.0 << std::vector<int> { 0, 0 };
+    QTest::newRow("negative fraction is 0")
+        << std::vector<int> { 4, 5 } << -0.3 << std::vector<int> { 0, 0 };
 }
 
 void TestDataSplit::stratifiedCounts()
@@ -132,21 +138,21 @@ void TestDataSplit::stratifiedCounts()
 
 void TestDataSplit::splitsAreDisjointAndComplete()
 {
-    const DatasetIndex index = makeIndex({17, 9, 30, 4});
+    const DatasetIndex index = makeIndex({ 17, 9, 30, 4 });
     const DataSplit split = splitStratified(index, 0.3, 123);
 
     const QStringList train = pathsOf(split.train);
     const QStringList validation = pathsOf(split.validation);
     const QSet<QString> trainSet(train.cbegin(), train.cend());
     const QSet<QString> validationSet(validation.cbegin(), validation.cend());
-    QCOMPARE(trainSet.size(), train.size());             // no duplicates inside a split
+    QCOMPARE(trainSet.size(), train.size()); // no duplicates inside a split
     QCOMPARE(validationSet.size(), validation.size());
-    QVERIFY(!trainSet.intersects(validationSet));         // no overlap
+    QVERIFY(!trainSet.intersects(validationSet)); // no overlap
 
     QSet<QString> all;
     for (const ImageEntry &e : index.images)
         all.insert(e.path);
-    QCOMPARE(trainSet + validationSet, all);               // union = every image
+    QCOMPARE(trainSet + validationSet, all); // union = every image
 
     // Labels travel with their files, and both lists keep index order.
     std::map<QString, int> labelOf;
@@ -155,7 +161,7 @@ void TestDataSplit::splitsAreDisjointAndComplete()
         labelOf[index.images[i].path] = index.images[i].label;
         position[index.images[i].path] = i;
     }
-    for (const std::vector<Sample> *list : {&split.train, &split.validation}) {
+    for (const std::vector<Sample> *list : { &split.train, &split.validation }) {
         for (std::size_t i = 0; i < list->size(); ++i) {
             QCOMPARE((*list)[i].label, labelOf[(*list)[i].path]);
             if (i > 0)
@@ -166,7 +172,7 @@ void TestDataSplit::splitsAreDisjointAndComplete()
 
 void TestDataSplit::sameSeedSameSplit()
 {
-    const DatasetIndex index = makeIndex({50, 40, 30});
+    const DatasetIndex index = makeIndex({ 50, 40, 30 });
     const DataSplit a = splitStratified(index, 0.2, 42);
     const DataSplit b = splitStratified(index, 0.2, 42);
     QCOMPARE(pathsOf(a.train), pathsOf(b.train));
@@ -177,7 +183,7 @@ void TestDataSplit::differentSeedsDiffer()
 {
     // 10 of 50 per class: the chance that two seeds pick the same 30 images is negligible, and the
     // generator is deterministic, so this cannot flake.
-    const DatasetIndex index = makeIndex({50, 50, 50});
+    const DatasetIndex index = makeIndex({ 50, 50, 50 });
     const DataSplit a = splitStratified(index, 0.2, 1);
     const DataSplit b = splitStratified(index, 0.2, 2);
     QCOMPARE(a.validation.size(), b.validation.size());
@@ -186,7 +192,7 @@ void TestDataSplit::differentSeedsDiffer()
 
 void TestDataSplit::zeroFractionKeepsEverythingForTraining()
 {
-    const DatasetIndex index = makeIndex({5, 8, 3});
+    const DatasetIndex index = makeIndex({ 5, 8, 3 });
     const DataSplit split = splitStratified(index, 0.0, 9);
     QVERIFY(split.validation.empty());
     QCOMPARE(pathsOf(split.train), pathsOf(samplesOf(index)));

@@ -72,8 +72,8 @@ private:
     QString cachePath(const QString &name) const { return m_dir.filePath(name); }
 
     QTemporaryDir m_dir;
-    std::vector<Sample> m_samples;   // 12 colour JPEGs, 40 × 30, 3 classes
-    const DecodedCacheKey m_key{16, 3, false};
+    std::vector<Sample> m_samples; // 12 colour JPEGs, 40 × 30, 3 classes
+    const DecodedCacheKey m_key { 16, 3, false };
 };
 
 void TestDecodedCache::initTestCase()
@@ -83,10 +83,10 @@ void TestDecodedCache::initTestCase()
     for (int n = 0; n < 12; ++n) {
         cv::Mat image(30, 40, CV_8UC3);
         rng.fill(image, cv::RNG::UNIFORM, 0, 256);
-        cv::GaussianBlur(image, image, cv::Size(5, 5), 0);   // photo-like, not pure noise
+        cv::GaussianBlur(image, image, cv::Size(5, 5), 0); // photo-like, not pure noise
         const QString path = m_dir.filePath(QStringLiteral("img_%1.jpg").arg(n));
         QVERIFY(cv::imwrite(path.toStdString(), image));
-        m_samples.push_back(Sample{path, n % 3});
+        m_samples.push_back(Sample { path, n % 3 });
     }
 }
 
@@ -96,23 +96,25 @@ void TestDecodedCache::insertedImagesAreFoundAgainAfterReopening()
     const std::vector<std::uint8_t> a = pattern(16 * 16 * 3, 1), b = pattern(20 * 17 * 3, 2);
     QString error;
     {
-        std::shared_ptr<DecodedCache> cache = DecodedCache::open(path, m_samples, m_key, 1 << 20, &error);
+        std::shared_ptr<DecodedCache> cache
+            = DecodedCache::open(path, m_samples, m_key, 1 << 20, &error);
         QVERIFY2(cache, qPrintable(error));
         QVERIFY(!cache->reused());
         QCOMPARE(cache->cachedCount(), std::size_t(0));
         QVERIFY(!cache->find(3).pixels);
         QVERIFY(cache->insert(3, a.data(), 16, 16, 3));
         QVERIFY(cache->insert(7, b.data(), 20, 17, 3));
-        QVERIFY(!cache->insert(3, b.data(), 20, 17, 3));   // already there
-        QVERIFY(!cache->insert(99, a.data(), 16, 16, 3));  // no such sample
-        QVERIFY(!cache->insert(4, a.data(), 16, 16, 1));   // wrong channel count
+        QVERIFY(!cache->insert(3, b.data(), 20, 17, 3)); // already there
+        QVERIFY(!cache->insert(99, a.data(), 16, 16, 3)); // no such sample
+        QVERIFY(!cache->insert(4, a.data(), 16, 16, 1)); // wrong channel count
         const DecodedCache::Image found = cache->find(3);
         QVERIFY(found.pixels);
         QCOMPARE(found.width, 16);
         QVERIFY(std::equal(a.begin(), a.end(), found.pixels));
         QCOMPARE(cache->bytesUsed(), std::int64_t(a.size() + b.size()));
     }
-    std::shared_ptr<DecodedCache> reopened = DecodedCache::open(path, m_samples, m_key, 1 << 20, &error);
+    std::shared_ptr<DecodedCache> reopened
+        = DecodedCache::open(path, m_samples, m_key, 1 << 20, &error);
     QVERIFY2(reopened, qPrintable(error));
     QVERIFY(reopened->reused());
     QCOMPARE(reopened->cachedCount(), std::size_t(2));
@@ -130,7 +132,7 @@ void TestDecodedCache::changedFileInvalidatesTheCache()
     for (int n = 0; n < 3; ++n) {
         const QString path = dir.filePath(QStringLiteral("%1.png").arg(n));
         QVERIFY(cv::imwrite(path.toStdString(), cv::Mat(8, 8, CV_8UC3, cv::Scalar(n, n, n))));
-        samples.push_back(Sample{path, n});
+        samples.push_back(Sample { path, n });
     }
     const QString path = dir.filePath(QStringLiteral("c.ltcache"));
     const std::vector<std::uint8_t> a = pattern(16 * 16 * 3, 5);
@@ -140,13 +142,13 @@ void TestDecodedCache::changedFileInvalidatesTheCache()
         QVERIFY2(cache, qPrintable(error));
         QVERIFY(cache->insert(0, a.data(), 16, 16, 3));
     }
-    {   // unchanged data: reused
+    { // unchanged data: reused
         auto cache = DecodedCache::open(path, samples, m_key, 1 << 20, &error);
         QVERIFY(cache && cache->reused() && cache->cachedCount() == 1);
     }
     // Same size, new modification time (set explicitly: no waiting for the clock).
     const QByteArray name = QFile::encodeName(samples[1].path);
-    struct timeval times[2] = {{1000000000, 0}, {1000000000, 0}};
+    struct timeval times[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
     QCOMPARE(::utimes(name.constData(), times), 0);
     auto cache = DecodedCache::open(path, samples, m_key, 1 << 20, &error);
     QVERIFY2(cache, qPrintable(error));
@@ -179,9 +181,11 @@ void TestDecodedCache::changedKey()
         cache->insert(0, a.data(), 16, 16, 3);
         QVERIFY(cache->find(0).pixels);
     }
-    const DecodedCacheKey other{inputSize, channels, augment};
-    QVERIFY(DecodedCache::fingerprint(m_samples, other) != DecodedCache::fingerprint(m_samples, m_key));
-    QVERIFY(DecodedCache::fileNameFor(m_samples, other) != DecodedCache::fileNameFor(m_samples, m_key));
+    const DecodedCacheKey other { inputSize, channels, augment };
+    QVERIFY(
+        DecodedCache::fingerprint(m_samples, other) != DecodedCache::fingerprint(m_samples, m_key));
+    QVERIFY(
+        DecodedCache::fileNameFor(m_samples, other) != DecodedCache::fileNameFor(m_samples, m_key));
     auto cache = DecodedCache::open(path, m_samples, other, 1 << 20, &error);
     QVERIFY2(cache, qPrintable(error));
     QVERIFY(!cache->reused());
@@ -207,7 +211,8 @@ void TestDecodedCache::changedFileListInvalidatesTheCache()
 
     std::vector<Sample> relabelled = m_samples;
     relabelled[0].label = 2;
-    QVERIFY(DecodedCache::fingerprint(relabelled, m_key) != DecodedCache::fingerprint(m_samples, m_key));
+    QVERIFY(DecodedCache::fingerprint(relabelled, m_key)
+        != DecodedCache::fingerprint(m_samples, m_key));
 }
 
 void TestDecodedCache::budgetBoundsThePixelBytes()
@@ -215,12 +220,12 @@ void TestDecodedCache::budgetBoundsThePixelBytes()
     const std::vector<std::uint8_t> a = pattern(16 * 16 * 3, 6);
     QString error;
     auto cache = DecodedCache::open(cachePath(QStringLiteral("budget.ltcache")), m_samples, m_key,
-                                    std::int64_t(a.size()) * 2 + 10, &error);
+        std::int64_t(a.size()) * 2 + 10, &error);
     QVERIFY2(cache, qPrintable(error));
     QCOMPARE(cache->capacityBytes(), std::int64_t(a.size()) * 2 + 10);
     QVERIFY(cache->insert(0, a.data(), 16, 16, 3));
     QVERIFY(cache->insert(1, a.data(), 16, 16, 3));
-    QVERIFY(!cache->insert(2, a.data(), 16, 16, 3));   // would pass the budget
+    QVERIFY(!cache->insert(2, a.data(), 16, 16, 3)); // would pass the budget
     QVERIFY(!cache->find(2).pixels);
     QCOMPARE(cache->cachedCount(), std::size_t(2));
     QVERIFY(cache->bytesUsed() <= cache->capacityBytes());
@@ -256,13 +261,14 @@ void TestDecodedCache::cachedLoaderGivesExactlyTheDecodedBatches()
     const std::vector<Batch> expected1 = collectEpoch(plain, 1);
 
     QString error;
-    options.cache = DecodedCache::open(cachePath(QStringLiteral("exact.ltcache")), m_samples, m_key, 1 << 20, &error);
+    options.cache = DecodedCache::open(
+        cachePath(QStringLiteral("exact.ltcache")), m_samples, m_key, 1 << 20, &error);
     QVERIFY2(options.cache, qPrintable(error));
     StreamingLoader cached(m_samples, options);
-    QVERIFY(sameBatches(collectEpoch(cached, 0), expected0));   // decoding, filling the cache
+    QVERIFY(sameBatches(collectEpoch(cached, 0), expected0)); // decoding, filling the cache
     QCOMPARE(options.cache->cachedCount(), m_samples.size());
     QCOMPARE(options.cache->bytesUsed(), std::int64_t(m_samples.size() * 16 * 16 * 3));
-    QVERIFY(sameBatches(collectEpoch(cached, 1), expected1));   // every image from the cache
+    QVERIFY(sameBatches(collectEpoch(cached, 1), expected1)); // every image from the cache
 }
 
 void TestDecodedCache::augmentedBatchesDoNotDependOnWhatWasCached()
@@ -274,11 +280,12 @@ void TestDecodedCache::augmentedBatchesDoNotDependOnWhatWasCached()
     options.batchSize = 4;
     options.workers = 2;
     options.seed = 3;
-    const DecodedCacheKey key{16, 3, true};
+    const DecodedCacheKey key { 16, 3, true };
     QString error;
 
     // Warm: epoch 0 fills the cache, epoch 2 comes entirely from it.
-    options.cache = DecodedCache::open(cachePath(QStringLiteral("aug-warm.ltcache")), m_samples, key, 1 << 20, &error);
+    options.cache = DecodedCache::open(
+        cachePath(QStringLiteral("aug-warm.ltcache")), m_samples, key, 1 << 20, &error);
     QVERIFY2(options.cache, qPrintable(error));
     StreamingLoader warm(m_samples, options);
     collectEpoch(warm, 0);
@@ -289,7 +296,8 @@ void TestDecodedCache::augmentedBatchesDoNotDependOnWhatWasCached()
     const std::vector<Batch> fromCache = collectEpoch(warm, 2);
 
     // Cold: a new cache, epoch 2 decodes every file.
-    options.cache = DecodedCache::open(cachePath(QStringLiteral("aug-cold.ltcache")), m_samples, key, 1 << 20, &error);
+    options.cache = DecodedCache::open(
+        cachePath(QStringLiteral("aug-cold.ltcache")), m_samples, key, 1 << 20, &error);
     QVERIFY2(options.cache, qPrintable(error));
     StreamingLoader cold(m_samples, options);
     QVERIFY(sameBatches(collectEpoch(cold, 2), fromCache));

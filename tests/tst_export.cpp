@@ -1,6 +1,6 @@
-// exportRun and `leantune-cli export` on a small run folder: ONNX (fp32, int8, structured) and LibTorch
-// files that re-load and agree with the trained model, a size report whose figures add up, and clear
-// errors with no file left behind for bad input.
+// exportRun and `leantune-cli export` on a small run folder: ONNX (fp32, int8, structured) and
+// LibTorch files that re-load and agree with the trained model, a size report whose figures add up,
+// and clear errors with no file left behind for bad input.
 
 #include "testdata.h"
 
@@ -25,8 +25,9 @@ using namespace leantune;
 
 namespace {
 
-// A run folder holding a smallcnn (28 px, 3 classes) whose weights are channel-pruned to half width,
-// without training (export does not care how good the weights are, only that it reproduces them).
+// A run folder holding a smallcnn (28 px, 3 classes) whose weights are channel-pruned to half
+// width, without training (export does not care how good the weights are, only that it reproduces
+// them).
 bool writeRun(const QString &dir, const QString &data, bool channelPruned, QString *error)
 {
     RunInfo info;
@@ -34,8 +35,9 @@ bool writeRun(const QString &dir, const QString &data, bool channelPruned, QStri
     info.config.dataDir = data;
     info.config.testDir = data;
     info.config.outDir = dir;
-    info.config.model = ModelSpec{QStringLiteral("smallcnn"), 28, 1, 3};
-    info.classNames = {QStringLiteral("class0"), QStringLiteral("class1"), QStringLiteral("class2")};
+    info.config.model = ModelSpec { QStringLiteral("smallcnn"), 28, 1, 3 };
+    info.classNames
+        = { QStringLiteral("class0"), QStringLiteral("class1"), QStringLiteral("class2") };
     QDir().mkpath(dir);
     if (!writeRunInfo(info, error))
         return false;
@@ -44,8 +46,9 @@ bool writeRun(const QString &dir, const QString &data, bool channelPruned, QStri
     if (!model)
         return false;
     if (channelPruned) {
-        MagnitudePruner pruner(*model, *PruningSchedule::parse(QStringLiteral("constant:0.5:0"), nullptr),
-                               PruneGranularity::Channel);
+        MagnitudePruner pruner(*model,
+            *PruningSchedule::parse(QStringLiteral("constant:0.5:0"), nullptr),
+            PruneGranularity::Channel);
         pruner.updateMasks(0.5);
         pruner.applyMasks();
     }
@@ -111,11 +114,18 @@ private Q_SLOTS:
         QFile f(o.outFile);
         QVERIFY(f.open(QIODevice::ReadOnly));
         const QByteArray bytes = f.readAll();
-        for (const char *s : {"class_names", "[\"class0\",\"class1\",\"class2\"]", "input_size", "input_channels", "normalization"})
+        for (const char *s : { "class_names", "[\"class0\",\"class1\",\"class2\"]", "input_size",
+                 "input_channels", "normalization" })
             QVERIFY2(bytes.contains(s), s);
         const QJsonObject json = report->toJson();
-        QCOMPARE(json.value(QLatin1String("size")).toObject().value(QLatin1String("file_bytes")).toInteger(), report->size.fileBytes);
-        QVERIFY(json.value(QLatin1String("verification")).toObject().contains(QLatin1String("max_abs_logit_diff")));
+        QCOMPARE(json.value(QLatin1String("size"))
+                     .toObject()
+                     .value(QLatin1String("file_bytes"))
+                     .toInteger(),
+            report->size.fileBytes);
+        QVERIFY(json.value(QLatin1String("verification"))
+                    .toObject()
+                    .contains(QLatin1String("max_abs_logit_diff")));
     }
 
     void int8ExportIsAboutFourTimesSmaller()
@@ -139,7 +149,7 @@ private Q_SLOTS:
         QString error;
         const std::optional<SizeReport> preview = previewExportSize(m_run, o, &error);
         QVERIFY2(preview, qPrintable(error));
-        QVERIFY(!QFileInfo::exists(o.outFile));   // a preview writes nothing
+        QVERIFY(!QFileInfo::exists(o.outFile)); // a preview writes nothing
         const auto report = exportRun(m_run, o, &error);
         QVERIFY2(report, qPrintable(error));
         QCOMPARE(preview->fileBytes, report->size.fileBytes);
@@ -176,7 +186,7 @@ private Q_SLOTS:
         // A plain torch::save archive: loads into a fresh zoo model.
         QFile f(o.outFile);
         QVERIFY(f.open(QIODevice::ReadOnly));
-        auto model = createModel(ModelSpec{QStringLiteral("smallcnn"), 28, 1, 3}, &error);
+        auto model = createModel(ModelSpec { QStringLiteral("smallcnn"), 28, 1, 3 }, &error);
         QVERIFY2(loadModule(*model, f.readAll(), &error), qPrintable(error));
     }
 
@@ -202,12 +212,14 @@ private Q_SLOTS:
         // A file that is no LeanTune export (here: the run's checked model.pt) is refused clearly.
         error.clear();
         QVERIFY(!evaluateRun(QDir(m_run).filePath(QStringLiteral("model.pt")), m_data, eo, &error));
-        QVERIFY2(error.contains(QLatin1String("is not a model exported by LeanTune")), qPrintable(error));
+        QVERIFY2(error.contains(QLatin1String("is not a model exported by LeanTune")),
+            qPrintable(error));
 
         // And through the CLI.
         QProcess p;
-        p.start(QStringLiteral(LEANTUNE_CLI_PATH), {QStringLiteral("evaluate"), o.outFile, QStringLiteral("--data"), m_data,
-                                                    QStringLiteral("--device"), QStringLiteral("cpu"), QStringLiteral("--json")});
+        p.start(QStringLiteral(LEANTUNE_CLI_PATH),
+            { QStringLiteral("evaluate"), o.outFile, QStringLiteral("--data"), m_data,
+                QStringLiteral("--device"), QStringLiteral("cpu"), QStringLiteral("--json") });
         QVERIFY(p.waitForFinished(120000));
         QCOMPARE(p.exitCode(), 0);
         const QJsonObject json = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
@@ -248,12 +260,36 @@ private Q_SLOTS:
         QTest::addColumn<QString>("quantize");
         QTest::addColumn<QString>("out");
         QTest::addColumn<QString>("message");
-        QTest::newRow("unknown format") << "run" << "tflite" << "none" << "out/a.onnx" << "unknown export format 'tflite'";
-        QTest::newRow("unknown quantization") << "run" << "onnx" << "int4" << "out/b.onnx" << "unknown quantization 'int4'";
-        QTest::newRow("int8 libtorch") << "run" << "libtorch" << "int8" << "out/c.pt" << "use --format onnx --quantize int8";
-        QTest::newRow("run without a model") << "data" << "onnx" << "none" << "out/d.onnx" << "not a run folder";
-        QTest::newRow("missing output folder") << "run" << "onnx" << "none" << "nowhere/e.onnx" << "does not exist";
-        QTest::newRow("output is a folder") << "run" << "onnx" << "none" << "out" << "is a folder";
+        QTest::newRow("unknown format") << "run"
+                                        << "tflite"
+                                        << "none"
+                                        << "out/a.onnx"
+                                        << "unknown export format 'tflite'";
+        QTest::newRow("unknown quantization") << "run"
+                                              << "onnx"
+                                              << "int4"
+                                              << "out/b.onnx"
+                                              << "unknown quantization 'int4'";
+        QTest::newRow("int8 libtorch") << "run"
+                                       << "libtorch"
+                                       << "int8"
+                                       << "out/c.pt"
+                                       << "use --format onnx --quantize int8";
+        QTest::newRow("run without a model") << "data"
+                                             << "onnx"
+                                             << "none"
+                                             << "out/d.onnx"
+                                             << "not a run folder";
+        QTest::newRow("missing output folder") << "run"
+                                               << "onnx"
+                                               << "none"
+                                               << "nowhere/e.onnx"
+                                               << "does not exist";
+        QTest::newRow("output is a folder") << "run"
+                                            << "onnx"
+                                            << "none"
+                                            << "out"
+                                            << "is a folder";
     }
     void badInputFailsClearlyWithoutFiles()
     {
@@ -278,7 +314,8 @@ private Q_SLOTS:
     {
         const QString empty = m_dir.filePath(QStringLiteral("emptyrun"));
         QDir().mkpath(empty);
-        QVERIFY(QFile::copy(QDir(m_run).filePath(QStringLiteral("config.json")), QDir(empty).filePath(QStringLiteral("config.json"))));
+        QVERIFY(QFile::copy(QDir(m_run).filePath(QStringLiteral("config.json")),
+            QDir(empty).filePath(QStringLiteral("config.json"))));
         ExportOptions o;
         o.outFile = QDir(m_outDir).filePath(QStringLiteral("none.onnx"));
         QString error;
@@ -302,20 +339,26 @@ private Q_SLOTS:
         QProcess p;
         const QString out = QDir(m_outDir).filePath(QStringLiteral("cli.onnx"));
         p.start(QStringLiteral(LEANTUNE_CLI_PATH),
-                {QStringLiteral("export"), m_run, QStringLiteral("--format"), QStringLiteral("onnx"),
-                 QStringLiteral("--quantize"), QStringLiteral("int8"), QStringLiteral("--out"), out, QStringLiteral("--json")});
+            { QStringLiteral("export"), m_run, QStringLiteral("--format"), QStringLiteral("onnx"),
+                QStringLiteral("--quantize"), QStringLiteral("int8"), QStringLiteral("--out"), out,
+                QStringLiteral("--json") });
         QVERIFY(p.waitForFinished(120000));
         QCOMPARE(p.exitCode(), 0);
         const QJsonObject json = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
         QCOMPARE(json.value(QLatin1String("quantize")).toString(), QStringLiteral("int8"));
-        QCOMPARE(json.value(QLatin1String("size")).toObject().value(QLatin1String("file_bytes")).toInteger(), QFileInfo(out).size());
+        QCOMPARE(json.value(QLatin1String("size"))
+                     .toObject()
+                     .value(QLatin1String("file_bytes"))
+                     .toInteger(),
+            QFileInfo(out).size());
 
         p.start(QStringLiteral(LEANTUNE_CLI_PATH),
-                {QStringLiteral("export"), m_run, QStringLiteral("--format"), QStringLiteral("tflite"),
-                 QStringLiteral("--out"), QDir(m_outDir).filePath(QStringLiteral("x.tflite"))});
+            { QStringLiteral("export"), m_run, QStringLiteral("--format"), QStringLiteral("tflite"),
+                QStringLiteral("--out"), QDir(m_outDir).filePath(QStringLiteral("x.tflite")) });
         QVERIFY(p.waitForFinished(60000));
         QCOMPARE(p.exitCode(), 2);
-        QVERIFY(QString::fromUtf8(p.readAllStandardError()).contains(QLatin1String("unknown format 'tflite'")));
+        QVERIFY(QString::fromUtf8(p.readAllStandardError())
+                    .contains(QLatin1String("unknown format 'tflite'")));
         QVERIFY(!QFileInfo::exists(QDir(m_outDir).filePath(QStringLiteral("x.tflite"))));
     }
 };

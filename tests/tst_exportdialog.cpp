@@ -1,8 +1,8 @@
 // ExportDialog on a real run folder (a tiny smallcnn trained for one epoch with pruning): the size
 // preview follows the options, an ONNX int8 export writes the file and reports its sizes (table and
-// chart) and verification, LibTorch turns the ONNX-only options off, an unwritable output is said inline
-// and leaves no file, and Cancel, closing and destroying the dialog during an export stop it with
-// nothing written. Set LEANTUNE_SCREENSHOT_DIR to save the dialog after the export as a PNG.
+// chart) and verification, LibTorch turns the ONNX-only options off, an unwritable output is said
+// inline and leaves no file, and Cancel, closing and destroying the dialog during an export stop it
+// with nothing written. Set LEANTUNE_SCREENSHOT_DIR to save the dialog after the export as a PNG.
 
 #include "guiscreenshot.h"
 #include "guitestdata.h"
@@ -34,8 +34,7 @@ namespace {
 
 constexpr int kExportTimeoutMs = 180000;
 
-template<typename T>
-T *child(QWidget *parent, const char *name)
+template <typename T> T *child(QWidget *parent, const char *name)
 {
     return parent->findChild<T *>(QLatin1String(name));
 }
@@ -43,7 +42,7 @@ T *child(QWidget *parent, const char *name)
 double ratioIn(const QTableWidget *table, int row)
 {
     QString text = table->item(row, 1)->text();
-    text.chop(1);   // the "×"
+    text.chop(1); // the "×"
     return text.toDouble();
 }
 
@@ -75,7 +74,7 @@ private Q_SLOTS:
         c.dataDir = data;
         c.testDir = test;
         c.outDir = m_run;
-        c.model.inputSize = 28;   // smallcnn's pooled map is 7x7: exact in ONNX
+        c.model.inputSize = 28; // smallcnn's pooled map is 7x7: exact in ONNX
         c.batchSize = 16;
         c.epochs = 1;
         c.device = QStringLiteral("cpu");
@@ -99,15 +98,16 @@ private Q_SLOTS:
         const SizeReport fp32 = *d.preview();
         QVERIFY(fp32.denseFp32Bytes > 0);
         QCOMPARE(fp32.denseFp32Bytes, 4 * fp32.denseParameters);
-        QVERIFY(fp32.fileBytes > fp32.denseFp32Bytes);   // weights plus framing
+        QVERIFY(fp32.fileBytes > fp32.denseFp32Bytes); // weights plus framing
         QVERIFY(fp32.nonzeroParameters < fp32.parameters); // pruned
-        QVERIFY2(d.previewText().contains(formatBytes(fp32.fileBytes)), qPrintable(d.previewText()));
+        QVERIFY2(
+            d.previewText().contains(formatBytes(fp32.fileBytes)), qPrintable(d.previewText()));
         QVERIFY(d.previewText().contains(ExportDialog::ratioText(fp32.ratio(fp32.zipBytes))));
 
         // int8 weights: a new preview, about four times smaller.
         QSignalSpy ready(&d, &ExportDialog::previewReady);
         child<QComboBox>(&d, "quantize")->setCurrentIndex(1);
-        QVERIFY(!d.preview());   // the fp32 one is gone
+        QVERIFY(!d.preview()); // the fp32 one is gone
         QTRY_COMPARE(ready.count(), 1);
         QVERIFY(d.preview());
         QCOMPARE(d.preview()->denseFp32Bytes, fp32.denseFp32Bytes);
@@ -162,7 +162,7 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kExportTimeoutMs);
         QVERIFY2(finished.first().first().toBool(), qPrintable(d.errorText()));
         QVERIFY(d.errorText().isEmpty());
-        QVERIFY(progress.count() >= 3);   // moved through the stages
+        QVERIFY(progress.count() >= 3); // moved through the stages
         QCOMPARE(d.progressBar()->value(), d.progressBar()->maximum());
         QVERIFY(!child<QPushButton>(&d, "cancel")->isEnabled());
 
@@ -174,29 +174,34 @@ private Q_SLOTS:
         QCOMPARE(r.images, 300);
         QCOMPARE(r.size.fileBytes, QFileInfo(out).size());
         QVERIFY(r.agreement >= 0.995);
-        QVERIFY2(d.statusText().contains(QDir::toNativeSeparators(out)), qPrintable(d.statusText()));
+        QVERIFY2(
+            d.statusText().contains(QDir::toNativeSeparators(out)), qPrintable(d.statusText()));
 
         // The size table: dense fp32, file, zip, sparse with readable sizes and ratios > 1.
         QVERIFY(child<QGroupBox>(&d, "report")->isVisible());
         const QTableWidget *sizes = d.sizeTable();
         QCOMPARE(sizes->rowCount(), 4);
-        const qint64 bytes[] = {r.size.denseFp32Bytes, r.size.fileBytes, r.size.zipBytes, r.size.sparseBytes};
+        const qint64 bytes[]
+            = { r.size.denseFp32Bytes, r.size.fileBytes, r.size.zipBytes, r.size.sparseBytes };
         for (int row = 0; row < 4; ++row) {
             QCOMPARE(sizes->item(row, 0)->text(), formatBytes(bytes[row]));
-            QCOMPARE(sizes->item(row, 1)->text(), ExportDialog::ratioText(r.size.ratio(bytes[row])));
+            QCOMPARE(
+                sizes->item(row, 1)->text(), ExportDialog::ratioText(r.size.ratio(bytes[row])));
         }
         QCOMPARE(ratioIn(sizes, 0), 1.0);
         for (int row = 1; row < 4; ++row)
             QVERIFY2(ratioIn(sizes, row) > 1.0, qPrintable(sizes->item(row, 1)->text()));
-        QVERIFY(ratioIn(sizes, 1) > 3.0);   // int8 weights
+        QVERIFY(ratioIn(sizes, 1) > 3.0); // int8 weights
 
         // Parameters, accuracy before/after, agreement and the logit difference.
         const QTableWidget *v = d.verificationTable();
         QCOMPARE(v->rowCount(), 7);
         QCOMPARE(v->item(0, 0)->text(), QLocale().toString(r.size.parameters));
         QVERIFY(v->item(1, 0)->text().startsWith(QLocale().toString(r.size.nonzeroParameters)));
-        QCOMPARE(v->item(2, 0)->text(), QStringLiteral("%1 %").arg(r.accuracyBefore * 100.0, 0, 'f', 2));
-        QCOMPARE(v->item(3, 0)->text(), QStringLiteral("%1 %").arg(r.accuracyAfter * 100.0, 0, 'f', 2));
+        QCOMPARE(
+            v->item(2, 0)->text(), QStringLiteral("%1 %").arg(r.accuracyBefore * 100.0, 0, 'f', 2));
+        QCOMPARE(
+            v->item(3, 0)->text(), QStringLiteral("%1 %").arg(r.accuracyAfter * 100.0, 0, 'f', 2));
         QCOMPARE(v->item(4, 0)->text(), QStringLiteral("%1 %").arg(r.agreement * 100.0, 0, 'f', 2));
         QCOMPARE(v->item(5, 0)->text(), QString::number(r.maxAbsLogitDiff, 'g', 3));
 
@@ -215,9 +220,10 @@ private Q_SLOTS:
         }
         QCOMPARE(bars, 4);
         QVERIFY(largest > 0.0 && chart->xAxis->range().upper > largest);
-        // The dialog grew to show the report without squeezing it (the window system applies the size
-        // asynchronously).
-        QTRY_VERIFY(d.height() >= d.minimumSizeHint().height() && d.width() >= d.minimumSizeHint().width());
+        // The dialog grew to show the report without squeezing it (the window system applies the
+        // size asynchronously).
+        QTRY_VERIFY(
+            d.height() >= d.minimumSizeHint().height() && d.width() >= d.minimumSizeHint().width());
         QVERIFY(guitestdata::saveScreenshot(&d, "export"));
     }
 
@@ -243,7 +249,7 @@ private Q_SLOTS:
         QVERIFY(!d.report());
         QVERIFY(!child<QGroupBox>(&d, "report")->isVisible());
         QVERIFY(!QFileInfo::exists(out));
-        QVERIFY(child<QPushButton>(&d, "export")->isEnabled());   // the user can fix it and retry
+        QVERIFY(child<QPushButton>(&d, "export")->isEnabled()); // the user can fix it and retry
         QVERIFY(guitestdata::saveScreenshot(&d, "export-error"));
 
         // Fixed: the error goes away with a successful export.
@@ -262,10 +268,10 @@ private Q_SLOTS:
         ExportDialog d(m_run);
         d.show();
         child<QLineEdit>(&d, "outFile")->setText(out);
-        child<QSpinBox>(&d, "limit")->setValue(0);   // all 900 test images: 15 verification batches
+        child<QSpinBox>(&d, "limit")->setValue(0); // all 900 test images: 15 verification batches
         QSignalSpy finished(&d, &ExportDialog::exportFinished);
         child<QPushButton>(&d, "export")->click();
-        child<QPushButton>(&d, "cancel")->click();   // taken at the engine's next progress call
+        child<QPushButton>(&d, "cancel")->click(); // taken at the engine's next progress call
         QVERIFY(!child<QPushButton>(&d, "cancel")->isEnabled());
         QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kExportTimeoutMs);
         QCOMPARE(finished.first().first().toBool(), false);
@@ -273,7 +279,9 @@ private Q_SLOTS:
         QVERIFY(d.errorText().isEmpty());
         QVERIFY(!d.report());
         QVERIFY(!QFileInfo::exists(out));
-        QCOMPARE(QDir(m_out).entryList({QStringLiteral("cancelled*")}, QDir::Files | QDir::Hidden), QStringList());
+        QCOMPARE(
+            QDir(m_out).entryList({ QStringLiteral("cancelled*") }, QDir::Files | QDir::Hidden),
+            QStringList());
     }
 
     void closingDuringAnExportCancelsIt()
@@ -287,7 +295,7 @@ private Q_SLOTS:
         QSignalSpy rejected(&d, &QDialog::rejected);
         d.startExport();
         d.reject();
-        QVERIFY(d.isVisible());   // stays until the worker has stopped
+        QVERIFY(d.isVisible()); // stays until the worker has stopped
         QTRY_COMPARE_WITH_TIMEOUT(rejected.count(), 1, kExportTimeoutMs);
         QVERIFY(!d.isVisible());
         QCOMPARE(finished.count(), 1);
@@ -302,7 +310,7 @@ private Q_SLOTS:
         child<QSpinBox>(d, "limit")->setValue(0);
         d->startExport();
         QVERIFY(d->isExporting());
-        delete d;   // cancels and joins the worker; its queued progress calls are dropped
+        delete d; // cancels and joins the worker; its queued progress calls are dropped
         QCoreApplication::processEvents();
         QVERIFY(!QFileInfo::exists(out));
     }

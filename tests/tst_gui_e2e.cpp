@@ -40,32 +40,35 @@ private Q_SLOTS:
         env.remove(QStringLiteral("WAYLAND_DISPLAY"));
         app.setProcessEnvironment(env);
         app.setProcessChannelMode(QProcess::MergedChannels);
-        app.start(xvfbRun, {QStringLiteral("-a"), QStringLiteral("-s"), QStringLiteral("-screen 0 1600x1000x24"),
-                            QStringLiteral(LEANTUNE_GUI_PATH), data, QStringLiteral("--start"), QStringLiteral("--epochs"),
-                            QStringLiteral("3"), QStringLiteral("--device"), QStringLiteral("cpu"), QStringLiteral("--out"), run,
-                            QStringLiteral("--prune"), QStringLiteral("polynomial:0.2:0.7:1:10:3:1"),
-                            QStringLiteral("--tour"), tour, QStringLiteral("--quit-when-done")});
+        app.start(xvfbRun,
+            { QStringLiteral("-a"), QStringLiteral("-s"), QStringLiteral("-screen 0 1600x1000x24"),
+                QStringLiteral(LEANTUNE_GUI_PATH), data, QStringLiteral("--start"),
+                QStringLiteral("--epochs"), QStringLiteral("3"), QStringLiteral("--device"),
+                QStringLiteral("cpu"), QStringLiteral("--out"), run, QStringLiteral("--prune"),
+                QStringLiteral("polynomial:0.2:0.7:1:10:3:1"), QStringLiteral("--tour"), tour,
+                QStringLiteral("--quit-when-done") });
         QVERIFY(app.waitForStarted(20000));
         const bool done = app.waitForFinished(240000);
         const QByteArray output = app.readAll();
         if (!done)
             app.kill();
         QVERIFY2(done, output.constData());
-        QVERIFY2(app.exitStatus() == QProcess::NormalExit && app.exitCode() == 0, output.constData());
+        QVERIFY2(
+            app.exitStatus() == QProcess::NormalExit && app.exitCode() == 0, output.constData());
 
         QVERIFY(QFileInfo::exists(run + QStringLiteral("/summary.json")));
         QVERIFY(QFileInfo::exists(dir.filePath(QStringLiteral("userdata/runs.sqlite"))));
         const QImage image(shot);
         QVERIFY2(!image.isNull(), qPrintable(shot));
         QVERIFY2(image.width() >= 800 && image.height() >= 600,
-                 qPrintable(QStringLiteral("%1×%2").arg(image.width()).arg(image.height())));
+            qPrintable(QStringLiteral("%1×%2").arg(image.width()).arg(image.height())));
         // Not a blank frame: the window has drawn charts, text and widgets in many colours.
         QSet<QRgb> colours;
         for (int y = 0; y < image.height(); y += 7)
             for (int x = 0; x < image.width(); x += 7)
                 colours.insert(image.pixel(x, y));
         QVERIFY2(colours.size() > 50, qPrintable(QString::number(colours.size())));
-        for (const char *name : {"1-dataset.png", "3-history.png", "4-run-configuration.png"})
+        for (const char *name : { "1-dataset.png", "3-history.png", "4-run-configuration.png" })
             QVERIFY2(!QImage(tour + QLatin1Char('/') + QLatin1String(name)).isNull(), name);
         qInfo("screenshots: %s", qPrintable(tour));
     }

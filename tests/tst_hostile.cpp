@@ -1,5 +1,5 @@
-// The hostile-input catalogue (tests/fixtures/make-hostile.sh): scan reports every entry with a reason
-// and finishes, training skips and counts what cannot be decoded, nothing crashes or hangs.
+// The hostile-input catalogue (tests/fixtures/make-hostile.sh): scan reports every entry with a
+// reason and finishes, training skips and counts what cannot be decoded, nothing crashes or hangs.
 
 #include "dataset/datasetscanner.h"
 #include "train/trainer.h"
@@ -28,10 +28,10 @@ std::pair<std::optional<RunSummary>, QString> train(const RunConfig &config)
 {
     testtrainer::TrainerHarness h(config, {});
     if (!h.run(120000))
-        return {std::nullopt, QStringLiteral("timed out")};
+        return { std::nullopt, QStringLiteral("timed out") };
     if (!h.finished->isEmpty())
-        return {h.summary(), QString()};
-    return {std::nullopt, h.error()};
+        return { h.summary(), QString() };
+    return { std::nullopt, h.error() };
 }
 
 } // namespace
@@ -85,12 +85,14 @@ private Q_SLOTS:
             invalid.insert(QDir(data).relativeFilePath(f.path), f.reason);
         for (const Expectation &e : m_expected) {
             QString outcome = e.outcome;
-            if (outcome == QLatin1String("unreadable"))   // root reads files whatever their mode
-                outcome = ::access(QFile::encodeName(data + QLatin1Char('/') + e.path).constData(), R_OK) == 0
-                              ? QStringLiteral("valid")
-                              : QStringLiteral("invalid");
+            if (outcome == QLatin1String("unreadable")) // root reads files whatever their mode
+                outcome = ::access(
+                              QFile::encodeName(data + QLatin1Char('/') + e.path).constData(), R_OK)
+                        == 0
+                    ? QStringLiteral("valid")
+                    : QStringLiteral("invalid");
             if (outcome == QLatin1String("decode-fails"))
-                outcome = QStringLiteral("valid");   // the header is fine: only decoding can tell
+                outcome = QStringLiteral("valid"); // the header is fine: only decoding can tell
             const QByteArray what = (e.path + QStringLiteral(" -> ") + outcome).toUtf8();
             if (outcome == QLatin1String("valid")) {
                 QVERIFY2(valid.contains(e.path), what.constData());
@@ -98,18 +100,21 @@ private Q_SLOTS:
                 QVERIFY2(invalid.contains(e.path), what.constData());
                 if (!e.reason.isEmpty())
                     QVERIFY2(invalid.value(e.path).startsWith(e.reason),
-                             qPrintable(QString::fromUtf8(what) + QStringLiteral(": ") + invalid.value(e.path)));
+                        qPrintable(QString::fromUtf8(what) + QStringLiteral(": ")
+                            + invalid.value(e.path)));
             } else {
                 QVERIFY2(!valid.contains(e.path) && !invalid.contains(e.path), what.constData());
             }
         }
         QVERIFY(index->classes.contains(QStringLiteral("empty_class")));
-        QCOMPARE(index->classCounts().at(int(index->classes.indexOf(QStringLiteral("empty_class")))), 0);
+        QCOMPARE(
+            index->classCounts().at(int(index->classes.indexOf(QStringLiteral("empty_class")))), 0);
     }
 
     void trainingSkipsAndCountsUndecodableFiles()
     {
-        const auto [summary, error] = train(config(m_root + QStringLiteral("/data"), QStringLiteral("run-hostile")));
+        const auto [summary, error]
+            = train(config(m_root + QStringLiteral("/data"), QStringLiteral("run-hostile")));
         QVERIFY2(summary, qPrintable(error));
         QCOMPARE(summary->status, QStringLiteral("finished"));
         int decodeFails = 0;
@@ -121,7 +126,8 @@ private Q_SLOTS:
     void thousandsOfClassesAreScanned()
     {
         QString error;
-        const std::optional<DatasetIndex> index = scanDataset(m_root + QStringLiteral("/manyclasses"), {}, &error);
+        const std::optional<DatasetIndex> index
+            = scanDataset(m_root + QStringLiteral("/manyclasses"), {}, &error);
         QVERIFY2(index, qPrintable(error));
         QCOMPARE(index->classes.size(), 3000);
         QCOMPARE(int(index->images.size()), 3000);
@@ -131,7 +137,8 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("folder");
         QTest::addColumn<QString>("message");
-        QTest::newRow("single class") << QStringLiteral("oneclass") << QStringLiteral("at least two");
+        QTest::newRow("single class")
+            << QStringLiteral("oneclass") << QStringLiteral("at least two");
         QTest::newRow("empty folder") << QStringLiteral("empty") << QStringLiteral("at least two");
     }
 
@@ -140,9 +147,10 @@ private Q_SLOTS:
         QFETCH(QString, folder);
         QFETCH(QString, message);
         QString error;
-        QVERIFY2(scanDataset(m_root + QLatin1Char('/') + folder, {}, &error), qPrintable(error));   // scanning is fine
-        const auto [summary, trainError] = train(config(m_root + QLatin1Char('/') + folder,
-                                                        QStringLiteral("run-") + folder));
+        QVERIFY2(scanDataset(m_root + QLatin1Char('/') + folder, {}, &error),
+            qPrintable(error)); // scanning is fine
+        const auto [summary, trainError]
+            = train(config(m_root + QLatin1Char('/') + folder, QStringLiteral("run-") + folder));
         QVERIFY(!summary);
         QVERIFY2(trainError.contains(message), qPrintable(trainError));
     }

@@ -25,11 +25,11 @@ namespace {
 
 constexpr int kCount = 12;
 constexpr int kRows = 5;
-constexpr int kCols = 4;   // not square, so a rows/columns mix-up shows
+constexpr int kCols = 4; // not square, so a rows/columns mix-up shows
 
 // An IDX file: magic 0x0000 08 NDIMS, big-endian sizes, then DATA.
-QByteArray idx(int ndims, const std::vector<quint32> &dims, const QByteArray &data,
-               uchar type = 0x08)
+QByteArray idx(
+    int ndims, const std::vector<quint32> &dims, const QByteArray &data, uchar type = 0x08)
 {
     QByteArray bytes(4 + 4 * int(dims.size()), '\0');
     bytes[2] = char(type);
@@ -39,7 +39,10 @@ QByteArray idx(int ndims, const std::vector<quint32> &dims, const QByteArray &da
     return bytes + data;
 }
 
-uchar pixel(int image, int row, int col) { return uchar(image * 31 + row * 7 + col * 3); }
+uchar pixel(int image, int row, int col)
+{
+    return uchar(image * 31 + row * 7 + col * 3);
+}
 
 QByteArray imageData(int count)
 {
@@ -61,9 +64,12 @@ QByteArray labelData(int count, int classes = 3)
 
 QByteArray images(int count = kCount)
 {
-    return idx(3, {quint32(count), kRows, kCols}, imageData(count));
+    return idx(3, { quint32(count), kRows, kCols }, imageData(count));
 }
-QByteArray labels(int count = kCount) { return idx(1, {quint32(count)}, labelData(count)); }
+QByteArray labels(int count = kCount)
+{
+    return idx(1, { quint32(count) }, labelData(count));
+}
 
 bool writeRaw(const QString &path, const QByteArray &bytes)
 {
@@ -77,14 +83,14 @@ bool writeGz(const QString &path, const QByteArray &bytes)
     if (!gz)
         return false;
     const int written
-            = bytes.isEmpty() ? 0 : gzwrite(gz, bytes.constData(), unsigned(bytes.size()));
+        = bytes.isEmpty() ? 0 : gzwrite(gz, bytes.constData(), unsigned(bytes.size()));
     return gzclose(gz) == Z_OK && written == bytes.size();
 }
 
 int countPngs(const QString &dir)
 {
     int n = 0;
-    QDirIterator it(dir, {QStringLiteral("*.png")}, QDir::Files, QDirIterator::Subdirectories);
+    QDirIterator it(dir, { QStringLiteral("*.png") }, QDir::Files, QDirIterator::Subdirectories);
     while (it.hasNext()) {
         it.next();
         ++n;
@@ -92,7 +98,7 @@ int countPngs(const QString &dir)
     return n;
 }
 
-const QStringList kClasses{QStringLiteral("zero"), QStringLiteral("one"), QStringLiteral("two")};
+const QStringList kClasses { QStringLiteral("zero"), QStringLiteral("one"), QStringLiteral("two") };
 
 } // namespace
 
@@ -112,8 +118,8 @@ private:
     }
 
     // Writes images and labels (gzip-compressed when GZ) into DIR; returns their paths.
-    std::pair<QString, QString> writeInputs(const QString &dir, const QByteArray &imageBytes,
-                                            const QByteArray &labelBytes, bool gz)
+    std::pair<QString, QString> writeInputs(
+        const QString &dir, const QByteArray &imageBytes, const QByteArray &labelBytes, bool gz)
     {
         const QString suffix = gz ? QStringLiteral(".gz") : QString();
         const QString imagesPath = dir + QStringLiteral("/images-idx3-ubyte") + suffix;
@@ -144,7 +150,7 @@ private Q_SLOTS:
         options.classNames = kClasses;
         QString error;
         const std::optional<IdxImportResult> result
-                = importIdx(imagesPath, labelsPath, out, options, &error);
+            = importIdx(imagesPath, labelsPath, out, options, &error);
         QVERIFY2(result, qPrintable(error));
         QCOMPARE(result->images, kCount);
         QCOMPARE(result->classes, kClasses);
@@ -169,10 +175,10 @@ private Q_SLOTS:
         QVERIFY2(importIdx(imagesPath, labelsPath, out, options, &error), qPrintable(error));
         for (int i = 0; i < kCount; ++i) {
             const QString path = QStringLiteral("%1/%2/%3.png")
-                                         .arg(out, kClasses.at(i % 3))
-                                         .arg(i, 5, 10, QLatin1Char('0'));
+                                     .arg(out, kClasses.at(i % 3))
+                                     .arg(i, 5, 10, QLatin1Char('0'));
             const cv::Mat png
-                    = cv::imread(QFile::encodeName(path).toStdString(), cv::IMREAD_UNCHANGED);
+                = cv::imread(QFile::encodeName(path).toStdString(), cv::IMREAD_UNCHANGED);
             QVERIFY2(!png.empty(), qPrintable(path));
             QCOMPARE(png.type(), CV_8UC1);
             QCOMPARE(png.rows, kRows);
@@ -193,32 +199,31 @@ private Q_SLOTS:
         options.limit = 5;
         QString error;
         const std::optional<IdxImportResult> result
-                = importIdx(imagesPath, labelsPath, out, options, &error);
+            = importIdx(imagesPath, labelsPath, out, options, &error);
         QVERIFY2(result, qPrintable(error));
         QCOMPARE(result->images, 5);
         QCOMPARE(countPngs(out), 5);
         QVERIFY(QFile::exists(out + QStringLiteral("/one/00004.png")));
         QVERIFY(!QFile::exists(out + QStringLiteral("/two/00005.png")));
         for (const QString &name : kClasses)
-            QVERIFY(QFileInfo(out + QLatin1Char('/') + name).isDir());   // every class has a folder
+            QVERIFY(QFileInfo(out + QLatin1Char('/') + name).isDir()); // every class has a folder
     }
 
     void defaultClassNamesAreFashionMnist()
     {
-        const QStringList expected{QStringLiteral("T-shirt_top"), QStringLiteral("Trouser"),
-                                   QStringLiteral("Pullover"),    QStringLiteral("Dress"),
-                                   QStringLiteral("Coat"),        QStringLiteral("Sandal"),
-                                   QStringLiteral("Shirt"),       QStringLiteral("Sneaker"),
-                                   QStringLiteral("Bag"),         QStringLiteral("Ankle_boot")};
+        const QStringList expected { QStringLiteral("T-shirt_top"), QStringLiteral("Trouser"),
+            QStringLiteral("Pullover"), QStringLiteral("Dress"), QStringLiteral("Coat"),
+            QStringLiteral("Sandal"), QStringLiteral("Shirt"), QStringLiteral("Sneaker"),
+            QStringLiteral("Bag"), QStringLiteral("Ankle_boot") };
         QCOMPARE(fashionMnistClassNames(), expected);
 
         const QString dir = freshDir();
-        const auto [imagesPath, labelsPath] =
-                writeInputs(dir, images(), idx(1, {kCount}, labelData(kCount, 10)), false);
+        const auto [imagesPath, labelsPath]
+            = writeInputs(dir, images(), idx(1, { kCount }, labelData(kCount, 10)), false);
         const QString out = dir + QStringLiteral("/out");
         QString error;
         const std::optional<IdxImportResult> result
-                = importIdx(imagesPath, labelsPath, out, {}, &error);
+            = importIdx(imagesPath, labelsPath, out, {}, &error);
         QVERIFY2(result, qPrintable(error));
         QCOMPARE(result->classes, expected);
         QStringList folders = QDir(out).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
@@ -238,8 +243,8 @@ private Q_SLOTS:
         std::vector<std::pair<int, int>> calls;
         QString error;
         QVERIFY2(importIdx(imagesPath, labelsPath, dir + QStringLiteral("/out"), options, &error,
-                           [&](int done, int total) { calls.emplace_back(done, total); }),
-                 qPrintable(error));
+                     [&](int done, int total) { calls.emplace_back(done, total); }),
+            qPrintable(error));
         QVERIFY(!calls.empty());
         QCOMPARE(calls.back(), std::make_pair(kCount, kCount));
     }
@@ -249,41 +254,42 @@ private Q_SLOTS:
         QTest::addColumn<QByteArray>("imageBytes");
         QTest::addColumn<QByteArray>("labelBytes");
         QTest::addColumn<bool>("gz");
-        QTest::addColumn<QString>("expected");   // part of the error message
+        QTest::addColumn<QString>("expected"); // part of the error message
 
         const QByteArray img = imageData(kCount);
         QTest::newRow("image magic not IDX")
-                << idx(3, {kCount, kRows, kCols}, img, 0x0D) << labels() << false
-                << QStringLiteral("not an IDX file of unsigned bytes (magic 0x00000d03, expected "
-                                  "0x00000803)");
+            << idx(3, { kCount, kRows, kCols }, img, 0x0D) << labels() << false
+            << QStringLiteral("not an IDX file of unsigned bytes (magic 0x00000d03, expected "
+                              "0x00000803)");
         QTest::newRow("labels given as images")
-                << labels() << labels() << false << QStringLiteral("must have 3 dimension(s)");
+            << labels() << labels() << false << QStringLiteral("must have 3 dimension(s)");
         QTest::newRow("label file with 2 dimensions")
-                << images() << idx(2, {kCount, 1}, labelData(kCount)) << false
-                << QStringLiteral("must have 1 dimension(s)");
-        QTest::newRow("count mismatch") << images() << labels(kCount - 1) << false
-                                        << QStringLiteral("count mismatch");
+            << images() << idx(2, { kCount, 1 }, labelData(kCount)) << false
+            << QStringLiteral("must have 1 dimension(s)");
+        QTest::newRow("count mismatch")
+            << images() << labels(kCount - 1) << false << QStringLiteral("count mismatch");
         QTest::newRow("short image data")
-                << idx(3, {kCount, kRows, kCols}, img.left(img.size() - 1)) << labels() << false
-                << QStringLiteral("shorter than its header says");
+            << idx(3, { kCount, kRows, kCols }, img.left(img.size() - 1)) << labels() << false
+            << QStringLiteral("shorter than its header says");
         QTest::newRow("short image data gzip")
-                << idx(3, {kCount, kRows, kCols}, img.left(img.size() - 1)) << labels() << true
-                << QStringLiteral("shorter than its header says");
+            << idx(3, { kCount, kRows, kCols }, img.left(img.size() - 1)) << labels() << true
+            << QStringLiteral("shorter than its header says");
         QTest::newRow("short label data")
-                << images() << idx(1, {kCount}, labelData(kCount - 2)) << false
-                << QStringLiteral("shorter than its header says");
-        QTest::newRow("header cut") << images().left(10) << labels() << false
-                                    << QStringLiteral("IDX header incomplete");
-        QTest::newRow("empty image file") << QByteArray() << labels() << false
-                                          << QStringLiteral("too short for an IDX header");
+            << images() << idx(1, { kCount }, labelData(kCount - 2)) << false
+            << QStringLiteral("shorter than its header says");
+        QTest::newRow("header cut")
+            << images().left(10) << labels() << false << QStringLiteral("IDX header incomplete");
+        QTest::newRow("empty image file")
+            << QByteArray() << labels() << false << QStringLiteral("too short for an IDX header");
         // fuzz_idx found this one: a label header claiming 0xffffffff labels made the importer
         // allocate 4 GB before noticing the file holds 3 bytes.
         QTest::newRow("absurd label count (fuzz_idx oom)")
-                << images() << idx(1, {0xffffffffu}, labelData(3)) << false
-                << QStringLiteral("shorter than its header says (4294967295 labels declared, 3 present)");
+            << images() << idx(1, { 0xffffffffu }, labelData(3)) << false
+            << QStringLiteral(
+                   "shorter than its header says (4294967295 labels declared, 3 present)");
         QTest::newRow("label out of range")
-                << images() << idx(1, {kCount}, labelData(kCount, 4)) << false
-                << QStringLiteral("label 3 of item 3 is out of range (3 class names)");
+            << images() << idx(1, { kCount }, labelData(kCount, 4)) << false
+            << QStringLiteral("label 3 of item 3 is out of range (3 class names)");
     }
 
     void malformedInputIsRejected()
@@ -301,7 +307,7 @@ private Q_SLOTS:
         QString error;
         QVERIFY(!importIdx(imagesPath, labelsPath, out, options, &error));
         QVERIFY2(error.contains(expected), qPrintable(error));
-        QCOMPARE(countPngs(dir), 0);   // checked before anything is written
+        QCOMPARE(countPngs(dir), 0); // checked before anything is written
     }
 
     void truncatedGzipStreamIsRejected()
@@ -317,7 +323,7 @@ private Q_SLOTS:
         QString error;
         QVERIFY(!importIdx(imagesPath, labelsPath, dir + QStringLiteral("/out"), options, &error));
         QVERIFY2(error.contains(imagesPath) && error.contains(QStringLiteral("truncated")),
-                 qPrintable(error));
+            qPrintable(error));
         QCOMPARE(countPngs(dir), 0);
     }
 
@@ -337,11 +343,11 @@ private Q_SLOTS:
         const auto [imagesPath, labelsPath] = writeInputs(dir, images(), labels(), false);
         IdxImportOptions options;
         options.classNames
-                = {QStringLiteral("a"), QStringLiteral("../escape"), QStringLiteral("c")};
+            = { QStringLiteral("a"), QStringLiteral("../escape"), QStringLiteral("c") };
         QString error;
         QVERIFY(!importIdx(imagesPath, labelsPath, dir + QStringLiteral("/out"), options, &error));
         QVERIFY2(error.startsWith(QStringLiteral("invalid class name \"../escape\"")),
-                 qPrintable(error));
+            qPrintable(error));
     }
 };
 

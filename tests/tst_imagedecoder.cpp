@@ -58,19 +58,19 @@ QByteArray grayAlphaPng(int width, int height, uchar gray, uchar alpha)
     QByteArray header(13, '\0');
     qToBigEndian<quint32>(static_cast<quint32>(width), header.data());
     qToBigEndian<quint32>(static_cast<quint32>(height), header.data() + 4);
-    header[8] = 8;   // bit depth
-    header[9] = 4;   // gray + alpha
+    header[8] = 8; // bit depth
+    header[9] = 4; // gray + alpha
     QByteArray raw;
     for (int y = 0; y < height; ++y) {
-        raw += '\0';   // filter: none
+        raw += '\0'; // filter: none
         for (int x = 0; x < width; ++x) {
             raw += static_cast<char>(gray);
             raw += static_cast<char>(alpha);
         }
     }
-    const QByteArray zlibStream = qCompress(raw).mid(4);   // qCompress prefixes the length
-    return QByteArray("\x89PNG\r\n\x1a\n", 8) + pngChunk("IHDR", header) + pngChunk("IDAT", zlibStream)
-         + pngChunk("IEND", QByteArray());
+    const QByteArray zlibStream = qCompress(raw).mid(4); // qCompress prefixes the length
+    return QByteArray("\x89PNG\r\n\x1a\n", 8) + pngChunk("IHDR", header)
+        + pngChunk("IDAT", zlibStream) + pngChunk("IEND", QByteArray());
 }
 
 cv::Mat uniform(int width, int height, int type, const cv::Scalar &value)
@@ -84,12 +84,13 @@ cv::Mat photoLike()
     cv::Mat image(192, 256, CV_8UC3);
     for (int y = 0; y < image.rows; ++y) {
         for (int x = 0; x < image.cols; ++x)
-            image.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>(x), static_cast<uchar>(y + 40),
-                                                  static_cast<uchar>((x + y) / 2));
+            image.at<cv::Vec3b>(y, x) = cv::Vec3b(
+                static_cast<uchar>(x), static_cast<uchar>(y + 40), static_cast<uchar>((x + y) / 2));
     }
     cv::circle(image, cv::Point(150, 90), 50, cv::Scalar(30, 200, 250), cv::FILLED, cv::LINE_AA);
     for (int i = 0; i < 6; ++i)
-        cv::rectangle(image, cv::Rect(20 + 12 * i, 120, 6, 50), cv::Scalar(255, 255, 255), cv::FILLED);
+        cv::rectangle(
+            image, cv::Rect(20 + 12 * i, 120, 6, 50), cv::Scalar(255, 255, 255), cv::FILLED);
     return image;
 }
 
@@ -102,10 +103,11 @@ DecodeOptions optionsFor(int inputSize, int channels)
 }
 
 std::vector<float> decode(const QByteArray &bytes, const DecodeOptions &options, quint64 seed = 0,
-                          bool *ok = nullptr, QString *error = nullptr)
+    bool *ok = nullptr, QString *error = nullptr)
 {
-    std::vector<float> out(static_cast<std::size_t>(options.channels * options.inputSize
-                                                    * options.inputSize), -1000.f);
+    std::vector<float> out(
+        static_cast<std::size_t>(options.channels * options.inputSize * options.inputSize),
+        -1000.f);
     std::mt19937_64 rng(seed);
     QString message;
     const bool decoded = decodeImageInto(bytes, options, rng, out.data(), &message);
@@ -151,45 +153,49 @@ void TestImageDecoder::pixelFormatsAreConvertedAndNormalized_data()
 {
     QTest::addColumn<QByteArray>("bytes");
     QTest::addColumn<int>("channels");
-    QTest::addColumn<std::vector<int>>("expected");   // 8-bit value per output channel (RGB order)
-    QTest::addColumn<int>("tolerance");               // in 8-bit levels
+    QTest::addColumn<std::vector<int>>("expected"); // 8-bit value per output channel (RGB order)
+    QTest::addColumn<int>("tolerance"); // in 8-bit levels
 
-    const cv::Scalar bgr(50, 100, 200);   // R = 200, G = 100, B = 50
-    const int grayOfBgr = 124;            // 0.299 R + 0.587 G + 0.114 B = 124.2
+    const cv::Scalar bgr(50, 100, 200); // R = 200, G = 100, B = 50
+    const int grayOfBgr = 124; // 0.299 R + 0.587 G + 0.114 B = 124.2
     const cv::Mat gray8 = uniform(40, 30, CV_8UC1, cv::Scalar(200));
     const cv::Mat bgr8 = uniform(40, 30, CV_8UC3, bgr);
     const cv::Mat bgra8 = uniform(40, 30, CV_8UC4, cv::Scalar(50, 100, 200, 128));
-    const cv::Mat gray16 = uniform(40, 30, CV_16UC1, cv::Scalar(51400));   // 51400 / 257 = 200
+    const cv::Mat gray16 = uniform(40, 30, CV_16UC1, cv::Scalar(51400)); // 51400 / 257 = 200
     const cv::Mat bgr16 = uniform(40, 30, CV_16UC3, cv::Scalar(12850, 25700, 51400));
 
-    QTest::newRow("gray png, 1 channel") << encode(gray8, ".png") << 1 << std::vector<int>{200} << 0;
+    QTest::newRow("gray png, 1 channel")
+        << encode(gray8, ".png") << 1 << std::vector<int> { 200 } << 0;
     QTest::newRow("gray png, 3 channels replicate")
-        << encode(gray8, ".png") << 3 << std::vector<int>{200, 200, 200} << 0;
-    QTest::newRow("gray png, upscaled")
-        << encode(uniform(5, 7, CV_8UC1, cv::Scalar(77)), ".png") << 1 << std::vector<int>{77} << 0;
+        << encode(gray8, ".png") << 3 << std::vector<int> { 200, 200, 200 } << 0;
+    QTest::newRow("gray png, upscaled") << encode(uniform(5, 7, CV_8UC1, cv::Scalar(77)), ".png")
+                                        << 1 << std::vector<int> { 77 } << 0;
     QTest::newRow("colour png, RGB order")
-        << encode(bgr8, ".png") << 3 << std::vector<int>{200, 100, 50} << 0;
+        << encode(bgr8, ".png") << 3 << std::vector<int> { 200, 100, 50 } << 0;
     QTest::newRow("colour png, to gray")
-        << encode(bgr8, ".png") << 1 << std::vector<int>{grayOfBgr} << 1;
+        << encode(bgr8, ".png") << 1 << std::vector<int> { grayOfBgr } << 1;
     QTest::newRow("rgba png, alpha dropped")
-        << encode(bgra8, ".png") << 3 << std::vector<int>{200, 100, 50} << 0;
+        << encode(bgra8, ".png") << 3 << std::vector<int> { 200, 100, 50 } << 0;
     QTest::newRow("rgba png, to gray")
-        << encode(bgra8, ".png") << 1 << std::vector<int>{grayOfBgr} << 1;
+        << encode(bgra8, ".png") << 1 << std::vector<int> { grayOfBgr } << 1;
     QTest::newRow("gray+alpha png, 1 channel")
-        << grayAlphaPng(40, 30, 90, 40) << 1 << std::vector<int>{90} << 0;
+        << grayAlphaPng(40, 30, 90, 40) << 1 << std::vector<int> { 90 } << 0;
     QTest::newRow("gray+alpha png, 3 channels")
-        << grayAlphaPng(40, 30, 90, 40) << 3 << std::vector<int>{90, 90, 90} << 0;
-    QTest::newRow("16-bit gray png") << encode(gray16, ".png") << 1 << std::vector<int>{200} << 0;
+        << grayAlphaPng(40, 30, 90, 40) << 3 << std::vector<int> { 90, 90, 90 } << 0;
+    QTest::newRow("16-bit gray png")
+        << encode(gray16, ".png") << 1 << std::vector<int> { 200 } << 0;
     QTest::newRow("16-bit colour png")
-        << encode(bgr16, ".png") << 3 << std::vector<int>{200, 100, 50} << 0;
-    QTest::newRow("16-bit gray tiff") << encode(gray16, ".tiff") << 1 << std::vector<int>{200} << 0;
-    QTest::newRow("colour bmp") << encode(bgr8, ".bmp") << 3 << std::vector<int>{200, 100, 50} << 0;
+        << encode(bgr16, ".png") << 3 << std::vector<int> { 200, 100, 50 } << 0;
+    QTest::newRow("16-bit gray tiff")
+        << encode(gray16, ".tiff") << 1 << std::vector<int> { 200 } << 0;
+    QTest::newRow("colour bmp") << encode(bgr8, ".bmp") << 3 << std::vector<int> { 200, 100, 50 }
+                                << 0;
     // JPEG is lossy, but a flat colour survives within a few levels (chroma rounding).
-    QTest::newRow("gray jpeg") << encode(gray8, ".jpg", {cv::IMWRITE_JPEG_QUALITY, 95}) << 1
-                               << std::vector<int>{200} << 2;
+    QTest::newRow("gray jpeg") << encode(gray8, ".jpg", { cv::IMWRITE_JPEG_QUALITY, 95 }) << 1
+                               << std::vector<int> { 200 } << 2;
     QTest::newRow("colour jpeg, reduced decode")
-        << encode(uniform(256, 192, CV_8UC3, bgr), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 95}) << 3
-        << std::vector<int>{200, 100, 50} << 4;
+        << encode(uniform(256, 192, CV_8UC3, bgr), ".jpg", { cv::IMWRITE_JPEG_QUALITY, 95 }) << 3
+        << std::vector<int> { 200, 100, 50 } << 4;
 }
 
 void TestImageDecoder::pixelFormatsAreConvertedAndNormalized()
@@ -201,8 +207,8 @@ void TestImageDecoder::pixelFormatsAreConvertedAndNormalized()
     QVERIFY(!bytes.isEmpty());
 
     DecodeOptions options = optionsFor(16, channels);
-    const float mean[3] = {0.5f, 0.4f, 0.3f};
-    const float stdDev[3] = {0.25f, 0.2f, 0.5f};
+    const float mean[3] = { 0.5f, 0.4f, 0.3f };
+    const float stdDev[3] = { 0.25f, 0.2f, 0.5f };
     for (int c = 0; c < 3; ++c) {
         options.mean[c] = mean[c];
         options.std[c] = stdDev[c];
@@ -280,13 +286,13 @@ void TestImageDecoder::reducedJpegMatchesFullDecode_data()
 {
     QTest::addColumn<int>("channels");
     QTest::addColumn<int>("inputSize");
-    QTest::addColumn<double>("maxMeanAbs");   // 8-bit levels
+    QTest::addColumn<double>("maxMeanAbs"); // 8-bit levels
 
-    // DCT-domain scaling is a box filter, as the area resize of a full decode is; they differ by IDCT
-    // rounding and by where the two box grids fall on sharp edges (measured: 0.2–0.5 levels at 2x and
-    // 4x). At 8x a 4:2:0 JPEG's colour is averaged over 16 × 16 blocks, coarser than an output pixel
-    // (measured 2.1 levels). The bounds leave ~2x margin for other libjpeg builds and stay far below
-    // what a wrong scale, offset or channel order gives (tens of levels).
+    // DCT-domain scaling is a box filter, as the area resize of a full decode is; they differ by
+    // IDCT rounding and by where the two box grids fall on sharp edges (measured: 0.2–0.5 levels at
+    // 2x and 4x). At 8x a 4:2:0 JPEG's colour is averaged over 16 × 16 blocks, coarser than an
+    // output pixel (measured 2.1 levels). The bounds leave ~2x margin for other libjpeg builds and
+    // stay far below what a wrong scale, offset or channel order gives (tens of levels).
     QTest::newRow("colour, 2x reduced") << 3 << 64 << 1.0;
     QTest::newRow("colour, 8x reduced") << 3 << 24 << 4.0;
     QTest::newRow("gray, 2x reduced") << 1 << 64 << 1.0;
@@ -301,13 +307,14 @@ void TestImageDecoder::reducedJpegMatchesFullDecode()
     const DecodeOptions options = optionsFor(inputSize, channels);
     QVERIFY(leantune::jpegReductionFactor(256, 192, options) > 1);
 
-    const QByteArray jpeg = encode(photoLike(), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 95});
+    const QByteArray jpeg = encode(photoLike(), ".jpg", { cv::IMWRITE_JPEG_QUALITY, 95 });
     bool ok = false;
     const std::vector<float> reduced = decode(jpeg, options, 0, &ok);
     QVERIFY(ok);
 
     // Reference: full-size decode, then area resize (what the decoder does without reduction).
-    const cv::Mat buffer(1, static_cast<int>(jpeg.size()), CV_8U, const_cast<char *>(jpeg.constData()));
+    const cv::Mat buffer(
+        1, static_cast<int>(jpeg.size()), CV_8U, const_cast<char *>(jpeg.constData()));
     cv::Mat full = cv::imdecode(buffer, channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
     QVERIFY(!full.empty());
     cv::Mat resized;
@@ -318,16 +325,17 @@ void TestImageDecoder::reducedJpegMatchesFullDecode()
     for (int c = 0; c < channels; ++c) {
         for (int y = 0; y < inputSize; ++y) {
             for (int x = 0; x < inputSize; ++x) {
-                const double expected = channels == 1
-                                            ? resized.at<uchar>(y, x)
-                                            : resized.at<cv::Vec3b>(y, x)[2 - c];
-                const double got = reduced[c * plane + static_cast<std::size_t>(y * inputSize + x)] * 255.0;
+                const double expected
+                    = channels == 1 ? resized.at<uchar>(y, x) : resized.at<cv::Vec3b>(y, x)[2 - c];
+                const double got
+                    = reduced[c * plane + static_cast<std::size_t>(y * inputSize + x)] * 255.0;
                 sumAbs += std::abs(got - expected);
             }
         }
     }
     const double meanAbs = sumAbs / static_cast<double>(channels * plane);
-    QVERIFY2(meanAbs < maxMeanAbs, qPrintable(QStringLiteral("mean abs diff %1 levels").arg(meanAbs)));
+    QVERIFY2(
+        meanAbs < maxMeanAbs, qPrintable(QStringLiteral("mean abs diff %1 levels").arg(meanAbs)));
 }
 
 void TestImageDecoder::jpegCropReductionFactor_data()
@@ -349,7 +357,8 @@ void TestImageDecoder::jpegCropReductionFactor()
     QFETCH(int, inputSize);
     QFETCH(int, factor);
     QCOMPARE(leantune::jpegCropReductionFactor(side, side, inputSize), factor);
-    QCOMPARE(leantune::jpegCropReductionFactor(side + 100, side, inputSize), factor);   // the shorter side counts
+    QCOMPARE(leantune::jpegCropReductionFactor(side + 100, side, inputSize),
+        factor); // the shorter side counts
 }
 
 void TestImageDecoder::regionDecodeMatchesFullDecode_data()
@@ -377,11 +386,11 @@ void TestImageDecoder::regionDecodeMatchesFullDecode()
     QFETCH(int, x);
     QFETCH(int, y);
     QFETCH(int, side);
-    const QByteArray jpeg = encode(photoLike(), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 90});
+    const QByteArray jpeg = encode(photoLike(), ".jpg", { cv::IMWRITE_JPEG_QUALITY, 90 });
     cv::Mat decoded;
     cv::Rect region;
     QVERIFY(decodeJpegRegion(jpeg.constData(), std::size_t(jpeg.size()), channels, factor,
-                             cv::Rect(x, y, side, side), &decoded, &region));
+        cv::Rect(x, y, side, side), &decoded, &region));
     QCOMPARE(decoded.channels(), channels);
     QCOMPARE(region.width, (x + side + factor - 1) / factor - x / factor);
     QCOMPARE(region.height, (y + side + factor - 1) / factor - y / factor);
@@ -393,7 +402,8 @@ void TestImageDecoder::regionDecodeMatchesFullDecode()
         flags = channels == 1 ? cv::IMREAD_REDUCED_GRAYSCALE_2 : cv::IMREAD_REDUCED_COLOR_2;
     else if (factor == 4)
         flags = channels == 1 ? cv::IMREAD_REDUCED_GRAYSCALE_4 : cv::IMREAD_REDUCED_COLOR_4;
-    const cv::Mat buffer(1, static_cast<int>(jpeg.size()), CV_8U, const_cast<char *>(jpeg.constData()));
+    const cv::Mat buffer(
+        1, static_cast<int>(jpeg.size()), CV_8U, const_cast<char *>(jpeg.constData()));
     const cv::Mat full = cv::imdecode(buffer, flags);
     QVERIFY(!full.empty());
     const cv::Mat expected = full(cv::Rect(x / factor, y / factor, region.width, region.height));
@@ -412,13 +422,13 @@ void TestImageDecoder::regionDecodeRefusesTruncatedJpeg()
     const QByteArray truncated = jpeg.left(jpeg.size() * 2 / 3);
     cv::Mat decoded;
     cv::Rect region;
-    // libjpeg only warns about the missing data: the region decoder refuses, so OpenCV judges the file
-    // as it always has.
+    // libjpeg only warns about the missing data: the region decoder refuses, so OpenCV judges the
+    // file as it always has.
     QVERIFY(!decodeJpegRegion(truncated.constData(), std::size_t(truncated.size()), 3, 1,
-                              cv::Rect(0, 0, 256, 192), &decoded, &region));
+        cv::Rect(0, 0, 256, 192), &decoded, &region));
     QVERIFY(!decodeJpegRegion("\xff\xd8garbage", 9, 3, 1, cv::Rect(0, 0, 8, 8), &decoded, &region));
-    QVERIFY(decodeJpegRegion(jpeg.constData(), std::size_t(jpeg.size()), 3, 1, cv::Rect(0, 0, 256, 192),
-                             &decoded, &region));
+    QVERIFY(decodeJpegRegion(jpeg.constData(), std::size_t(jpeg.size()), 3, 1,
+        cv::Rect(0, 0, 256, 192), &decoded, &region));
 }
 
 void TestImageDecoder::augmentedCropDecodeMatchesOpenCvPath_data()
@@ -436,7 +446,7 @@ void TestImageDecoder::augmentedCropDecodeMatchesOpenCvPath()
         QSKIP("built without libjpeg-turbo");
     QFETCH(int, channels);
     QFETCH(int, inputSize);
-    const QByteArray jpeg = encode(photoLike(), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 90});
+    const QByteArray jpeg = encode(photoLike(), ".jpg", { cv::IMWRITE_JPEG_QUALITY, 90 });
     DecodeOptions region = optionsFor(inputSize, channels);
     region.augment = true;
     DecodeOptions opencv = region;
@@ -462,7 +472,7 @@ void TestImageDecoder::storedImageGivesExactlyTheDecodedOutput_data()
     QTest::addColumn<QByteArray>("bytes");
     QTest::addColumn<int>("channels");
     QTest::addColumn<int>("inputSize");
-    const QByteArray jpeg = encode(photoLike(), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 90});
+    const QByteArray jpeg = encode(photoLike(), ".jpg", { cv::IMWRITE_JPEG_QUALITY, 90 });
     const QByteArray png = encode(photoLike(), ".png");
     QTest::newRow("jpeg colour, reduced decode") << jpeg << 3 << 48;
     QTest::newRow("jpeg gray, full decode") << jpeg << 1 << 150;
@@ -489,8 +499,9 @@ void TestImageDecoder::storedImageGivesExactlyTheDecodedOutput()
     QCOMPARE(stored.channels, channels);
     std::vector<float> fromStored(direct.size(), -1000.f);
     std::mt19937_64 rng(0);
-    writeFromStored(stored.pixels.data(), stored.width, stored.height, options, rng, fromStored.data());
-    QVERIFY(fromStored == direct);   // bit for bit
+    writeFromStored(
+        stored.pixels.data(), stored.width, stored.height, options, rng, fromStored.data());
+    QVERIFY(fromStored == direct); // bit for bit
 }
 
 void TestImageDecoder::augmentationIsDeterministicPerSeed()
@@ -510,7 +521,7 @@ void TestImageDecoder::augmentationIsDeterministicPerSeed()
     options.augment = false;
     const std::vector<float> plain1 = decode(png, options, 1);
     const std::vector<float> plain2 = decode(png, options, 2);
-    QVERIFY(plain1 == plain2);   // without augmentation the rng does not matter
+    QVERIFY(plain1 == plain2); // without augmentation the rng does not matter
     QVERIFY(plain1 != a);
 }
 
@@ -540,7 +551,7 @@ void TestImageDecoder::augmentationFlipsAboutHalfTheTime()
     }
     QCOMPARE(flipped + unflipped, 64);
     QVERIFY2(flipped >= 16 && unflipped >= 16,
-             qPrintable(QStringLiteral("%1 flipped of 64").arg(flipped)));
+        qPrintable(QStringLiteral("%1 flipped of 64").arg(flipped)));
 }
 
 void TestImageDecoder::corruptDataIsRefused_data()
@@ -559,7 +570,7 @@ void TestImageDecoder::corruptDataIsRefused_data()
     QTest::newRow("truncated png") << png.left(png.size() / 2);
     QTest::newRow("jpeg cut before its frame header") << jpeg.left(100);
     QByteArray broken = png;
-    for (int i = 100; i < broken.size() - 20; i += 7)   // corrupt the compressed data
+    for (int i = 100; i < broken.size() - 20; i += 7) // corrupt the compressed data
         broken[i] = static_cast<char>(~broken[i]);
     QTest::newRow("png with corrupt data") << broken;
     QTest::newRow("gif") << QByteArray("GIF89a\x01\x00\x01\x00\x00\x00\x00;", 14);
@@ -620,8 +631,8 @@ void TestImageDecoder::decodeFileReadsFilesAndReportsMissingOnes()
         QCOMPARE(v, 51.f / 255.f);
 
     error.clear();
-    QVERIFY(!decodeFileInto(dir.filePath(QStringLiteral("missing.png")), optionsFor(8, 1), rng,
-                            out.data(), &error));
+    QVERIFY(!decodeFileInto(
+        dir.filePath(QStringLiteral("missing.png")), optionsFor(8, 1), rng, out.data(), &error));
     QVERIFY(error.contains(QStringLiteral("missing.png")));
 }
 

@@ -1,6 +1,6 @@
 // LiveCharts: decimation keeps the shape, redraws are throttled, tool-tips and PNG/PDF export, the
-// input-bound verdict, comparison overlays, and a real short training run driving the charts through
-// RunJob (their data counts grow; stop works; the run is recorded).
+// input-bound verdict, comparison overlays, and a real short training run driving the charts
+// through RunJob (their data counts grow; stop works; the run is recorded).
 
 #include "guitestdata.h"
 
@@ -57,14 +57,14 @@ private Q_SLOTS:
         QCOMPARE(x.first(), 0.0);
         QCOMPARE(x.last(), 99999.0);
         QVERIFY(std::is_sorted(x.cbegin(), x.cend()));
-        QVERIFY(y.contains(1000.0));    // the spike survives
+        QVERIFY(y.contains(1000.0)); // the spike survives
         QVERIFY(y.contains(-500.0));
         // Few points pass through unchanged.
         SeriesBuffer small;
         small.append(1, 2);
         small.append(2, 3);
         small.decimated(2000, &x, &y);
-        QCOMPARE(x, (QVector<double>{1, 2}));
+        QCOMPARE(x, (QVector<double> { 1, 2 }));
         double px = 0, py = 0;
         QVERIFY(b.nearest(54321.2, &px, &py));
         QCOMPARE(px, 54321.0);
@@ -79,8 +79,8 @@ private Q_SLOTS:
         for (int step = 1; step <= 300; ++step)
             charts.addSample(fakeSample(step));
         charts.flush();
-        QCOMPARE(charts.pointCount(LiveCharts::Throughput), 600);   // images/s and data wait
-        QCOMPARE(charts.pointCount(LiveCharts::Memory), 300);       // host RSS only on CPU
+        QCOMPARE(charts.pointCount(LiveCharts::Throughput), 600); // images/s and data wait
+        QCOMPARE(charts.pointCount(LiveCharts::Memory), 300); // host RSS only on CPU
         QCOMPARE(charts.pointCount(LiveCharts::Sparsity), 600);
         // train loss and accuracy each step; validation figures only when they change (once here).
         QCOMPARE(charts.pointCount(LiveCharts::LossAccuracy), 600 + 1 + 1);
@@ -98,7 +98,7 @@ private Q_SLOTS:
         MetricsSample oom = fakeSample(301);
         oom.event = QStringLiteral("oom_recovered");
         charts.addSample(oom);
-        QCOMPARE(charts.plot(LiveCharts::Memory)->itemCount(), 2);   // a marker line and its label
+        QCOMPARE(charts.plot(LiveCharts::Memory)->itemCount(), 2); // a marker line and its label
         // Keys follow the run.
         QCOMPARE(charts.plot(LiveCharts::Throughput)->xAxis->range().upper, 300.0);
         // Device lines stay out of the legend on a CPU run.
@@ -115,7 +115,7 @@ private Q_SLOTS:
         for (int step = 1; step <= 50000; ++step)
             charts.addSample(fakeSample(step));
         charts.flush();
-        QCOMPARE(charts.pointCount(LiveCharts::Sparsity), 100000);       // the whole run is kept
+        QCOMPARE(charts.pointCount(LiveCharts::Sparsity), 100000); // the whole run is kept
         QVERIFY(charts.displayedPointCount(LiveCharts::Sparsity) <= 2000); // two lines, ≤ 1000 each
     }
 
@@ -136,14 +136,14 @@ private Q_SLOTS:
         QTRY_VERIFY(redrawn.count() >= 1);
         // At most one redraw per 50 ms (+2 for the edges of the interval).
         QVERIFY2(redrawn.count() <= elapsed / 50 + 2,
-                 qPrintable(QStringLiteral("%1 redraws in %2 ms").arg(redrawn.count()).arg(elapsed)));
+            qPrintable(QStringLiteral("%1 redraws in %2 ms").arg(redrawn.count()).arg(elapsed)));
     }
 
     void toolTipsAndVerdict()
     {
         LiveCharts charts;
         for (int step = 1; step <= 20; ++step)
-            charts.addSample(fakeSample(step, 30.0, 10.0));   // waits 75 % of the time
+            charts.addSample(fakeSample(step, 30.0, 10.0)); // waits 75 % of the time
         charts.flush();
         const QString tip = charts.toolTipAt(LiveCharts::Throughput, 10.2);
         QVERIFY2(tip.startsWith(QStringLiteral("step 10")), qPrintable(tip));
@@ -180,7 +180,8 @@ private Q_SLOTS:
         QFile f(pdf);
         QVERIFY(f.open(QIODevice::ReadOnly));
         QVERIFY(f.read(5) == "%PDF-");
-        QVERIFY(!charts.saveChart(LiveCharts::Memory, dir.filePath(QStringLiteral("x.gif")), &error));
+        QVERIFY(
+            !charts.saveChart(LiveCharts::Memory, dir.filePath(QStringLiteral("x.gif")), &error));
         QVERIFY(error.contains(QStringLiteral(".png")));
     }
 
@@ -192,7 +193,7 @@ private Q_SLOTS:
             a << fakeSample(step);
             b << fakeSample(step * 2);
         }
-        charts.setOverlay({{QStringLiteral("run A"), a}, {QStringLiteral("run B"), b}});
+        charts.setOverlay({ { QStringLiteral("run A"), a }, { QStringLiteral("run B"), b } });
         QCOMPARE(charts.pointCount(LiveCharts::Throughput), 100);
         QCOMPARE(charts.plot(LiveCharts::Throughput)->legend->itemCount(), 2);
         QCOMPARE(charts.plot(LiveCharts::Throughput)->graph(1)->name(), QStringLiteral("run B"));
@@ -214,7 +215,7 @@ private Q_SLOTS:
         c.outDir = dir.filePath(QStringLiteral("run"));
         c.model.inputSize = 16;
         c.batchSize = 8;
-        c.epochs = 50;   // far longer than the test: it is stopped
+        c.epochs = 50; // far longer than the test: it is stopped
         c.device = QStringLiteral("cpu");
         c.workers = 1;
         c.threads = 1;
@@ -231,11 +232,13 @@ private Q_SLOTS:
         QSignalSpy started(&session, &RunJob::started);
         QString error;
         QVERIFY2(session.start(&error), qPrintable(error));
-        QVERIFY(!session.start(&error));   // a job runs once
+        QVERIFY(!session.start(&error)); // a job runs once
         QVERIFY(session.runId() > 0);
 
-        QTRY_VERIFY_WITH_TIMEOUT(charts.pointCount(LiveCharts::Throughput) > 0 || !failed.isEmpty(), 120000);
-        QVERIFY2(failed.isEmpty(), qPrintable(failed.isEmpty() ? QString() : failed.first().first().toString()));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            charts.pointCount(LiveCharts::Throughput) > 0 || !failed.isEmpty(), 120000);
+        QVERIFY2(failed.isEmpty(),
+            qPrintable(failed.isEmpty() ? QString() : failed.first().first().toString()));
         QCOMPARE(started.count(), 1);
         QCOMPARE(session.totalSteps(), session.stepsPerEpoch() * 50);
         const int first = charts.pointCount(LiveCharts::Throughput);
@@ -270,7 +273,7 @@ private Q_SLOTS:
     {
         QTemporaryDir dir;
         const QString data = dir.filePath(QStringLiteral("data"));
-        guitestdata::writeImageFolder(data, 1, 10, 16);   // one class: the trainer refuses
+        guitestdata::writeImageFolder(data, 1, 10, 16); // one class: the trainer refuses
         RunStore store;
         QVERIFY(store.open(dir.filePath(QStringLiteral("runs.sqlite"))));
         RunConfig c;
@@ -310,7 +313,7 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(!samples.isEmpty(), 60000);
         QElapsedTimer t;
         t.start();
-        session.reset();   // asks the trainer to stop and waits: no crash, no leak of the thread
+        session.reset(); // asks the trainer to stop and waits: no crash, no leak of the thread
         QVERIFY(t.elapsed() < 30000);
     }
 };

@@ -33,11 +33,11 @@ struct MixedNet : torch::nn::Module {
             "grouped", torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 8, 1).groups(2)));
         fc = register_module("fc", torch::nn::Linear(8, 4));
     }
-    torch::nn::Conv2d conv{nullptr};
-    torch::nn::BatchNorm2d bn{nullptr};
-    torch::nn::Conv2d depthwise{nullptr};
-    torch::nn::Conv2d grouped{nullptr};
-    torch::nn::Linear fc{nullptr};
+    torch::nn::Conv2d conv { nullptr };
+    torch::nn::BatchNorm2d bn { nullptr };
+    torch::nn::Conv2d depthwise { nullptr };
+    torch::nn::Conv2d grouped { nullptr };
+    torch::nn::Linear fc { nullptr };
 };
 
 // Two prunable linear layers and a classifier, with weights small enough to work out by hand.
@@ -48,7 +48,7 @@ struct TwoLayers : torch::nn::Module {
         fc2 = register_module("fc2", torch::nn::Linear(torch::nn::LinearOptions(2, 2).bias(false)));
         out = register_module("out", torch::nn::Linear(2, 2));
     }
-    torch::nn::Linear fc1{nullptr}, fc2{nullptr}, out{nullptr};
+    torch::nn::Linear fc1 { nullptr }, fc2 { nullptr }, out { nullptr };
 };
 
 } // namespace
@@ -119,7 +119,7 @@ void TestMagnitudePruner::prunesExactlyTheSmallestMagnitudes()
         if (original <= float(expectedZeros))
             QCOMPARE(now, 0.0f);
         else
-            QCOMPARE(now, values[std::size_t(i)]);   // survivors are unchanged
+            QCOMPARE(now, values[std::size_t(i)]); // survivors are unchanged
     }
     QCOMPARE(pruner.targetSparsity(), sparsity);
     QVERIFY(qAbs(pruner.measuredSparsity() - expectedZeros / 100.0) < 1e-12);
@@ -130,11 +130,12 @@ void TestMagnitudePruner::keepsTiesAtThreshold()
     // Magnitudes 1, 2, 2, 2, 3, 4 (one negative). s = 0.5 → k = 3; the 3rd largest magnitude is 2,
     // so all three 2s survive: only the 1 is pruned.
     torch::nn::Linear fc(torch::nn::LinearOptions(6, 1).bias(false));
-    setWeights(fc->weight, {2.0f, 1.0f, -2.0f, 4.0f, 2.0f, 3.0f});
+    setWeights(fc->weight, { 2.0f, 1.0f, -2.0f, 4.0f, 2.0f, 3.0f });
     MagnitudePruner pruner(*fc, PruningSchedule());
     pruner.updateMasks(0.5);
     pruner.applyMasks();
-    const torch::Tensor expected = torch::tensor({2.0f, 0.0f, -2.0f, 4.0f, 2.0f, 3.0f}).view({1, 6});
+    const torch::Tensor expected
+        = torch::tensor({ 2.0f, 0.0f, -2.0f, 4.0f, 2.0f, 3.0f }).view({ 1, 6 });
     QVERIFY(torch::equal(fc->weight.detach(), expected));
     QVERIFY(qAbs(pruner.measuredSparsity() - 1.0 / 6.0) < 1e-12);
 }
@@ -143,7 +144,7 @@ void TestMagnitudePruner::keepsAtLeastOneWeight()
 {
     // n = 10, s = 0.99: round(0.1) = 0, but k = max(0, 1) keeps the largest magnitude.
     torch::nn::Linear fc(torch::nn::LinearOptions(10, 1).bias(false));
-    setWeights(fc->weight, {1, 2, 3, 4, 5, 6, 7, -10, 8, 9});
+    setWeights(fc->weight, { 1, 2, 3, 4, 5, 6, 7, -10, 8, 9 });
     MagnitudePruner pruner(*fc, PruningSchedule());
     pruner.updateMasks(0.99);
     pruner.applyMasks();
@@ -157,7 +158,7 @@ void TestMagnitudePruner::zeroSparsityKeepsEverything()
     {
         torch::NoGradGuard noGrad;
         fc->weight.uniform_(-1, 1);
-        fc->weight[0][0] = 0.0f;   // an existing zero stays zero but its mask is 1
+        fc->weight[0][0] = 0.0f; // an existing zero stays zero but its mask is 1
     }
     const torch::Tensor before = fc->weight.detach().clone();
     MagnitudePruner pruner(*fc, PruningSchedule());
@@ -173,14 +174,14 @@ void TestMagnitudePruner::findsConvAndLinearWeightsOnly()
 {
     MixedNet net;
     MagnitudePruner pruner(net, PruningSchedule());
-    const std::vector<std::string> expected{"conv.weight", "grouped.weight", "fc.weight"};
+    const std::vector<std::string> expected { "conv.weight", "grouped.weight", "fc.weight" };
     QCOMPARE(pruner.prunableNames(), expected);
     QCOMPARE(pruner.masks().size(), expected.size());
 
     // The root module itself can be the prunable layer.
     torch::nn::Linear fc(4, 2);
     MagnitudePruner single(*fc, PruningSchedule());
-    QCOMPARE(single.prunableNames(), std::vector<std::string>{"weight"});
+    QCOMPARE(single.prunableNames(), std::vector<std::string> { "weight" });
 }
 
 void TestMagnitudePruner::leavesBiasesAndBatchNormUntouched()
@@ -217,7 +218,7 @@ void TestMagnitudePruner::leavesBiasesAndBatchNormUntouched()
         ++i;
     }
     QVERIFY(torch::equal(net.bn->running_mean, runningMean));
-    QVERIFY(torch::equal(net.conv->bias.detach(), before[1]));   // conv.bias: never pruned
+    QVERIFY(torch::equal(net.conv->bias.detach(), before[1])); // conv.bias: never pruned
     QCOMPARE(names[1], std::string("conv.bias"));
 }
 
@@ -240,12 +241,13 @@ void TestMagnitudePruner::doesNotPruneDepthwiseKernels()
 
 void TestMagnitudePruner::masksKeepPrunedWeightsZeroAfterOptimizerStep()
 {
-    torch::nn::Sequential net(torch::nn::Linear(20, 30), torch::nn::ReLU(), torch::nn::Linear(30, 5));
+    torch::nn::Sequential net(
+        torch::nn::Linear(20, 30), torch::nn::ReLU(), torch::nn::Linear(30, 5));
     MagnitudePruner pruner(*net, PruningSchedule::constantSparsity(0.6, 1, -1, 1000));
     torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
 
-    const torch::Tensor x = torch::randn({16, 20});
-    const torch::Tensor y = torch::randint(0, 5, {16}, torch::kLong);
+    const torch::Tensor x = torch::randn({ 16, 20 });
+    const torch::Tensor y = torch::randint(0, 5, { 16 }, torch::kLong);
     for (std::int64_t step = 1; step <= 5; ++step) {
         sgd.zero_grad();
         torch::nn::functional::cross_entropy(net->forward(x), y).backward();
@@ -269,13 +271,14 @@ void TestMagnitudePruner::masksKeepPrunedWeightsZeroAfterOptimizerStep()
 
 void TestMagnitudePruner::classifierStaysDenseButCountsInTheMeasuredSparsity()
 {
-    torch::nn::Sequential net(torch::nn::Linear(20, 30), torch::nn::ReLU(), torch::nn::Linear(30, 5));
+    torch::nn::Sequential net(
+        torch::nn::Linear(20, 30), torch::nn::ReLU(), torch::nn::Linear(30, 5));
     MagnitudePruner pruner(*net, PruningSchedule());
     pruner.updateMasks(0.8);
     pruner.applyMasks();
     const auto layers = pruner.layerSparsity();
     QCOMPARE(int(layers.size()), 2);
-    QCOMPARE(layers[0].zeros, std::int64_t(480));   // 600 weights, keep round(600 · 0.2) = 120
+    QCOMPARE(layers[0].zeros, std::int64_t(480)); // 600 weights, keep round(600 · 0.2) = 120
     QCOMPARE(layers[1].name, QStringLiteral("2.weight"));
     QCOMPARE(layers[1].zeros, std::int64_t(0));
     QCOMPARE(zeros(net[2]->as<torch::nn::Linear>()->weight), std::int64_t(0));
@@ -340,7 +343,7 @@ void TestMagnitudePruner::stepFollowsPolynomialTargets()
     QVERIFY(halfway.step(104));
     QVERIFY(!halfway.step(105));
     QVERIFY(qAbs(halfway.targetSparsity() - 0.6704) < 1e-12);
-    QCOMPARE(zeros(fresh->weight), std::int64_t(670));   // keeps round(1000 · 0.3296) = 330
+    QCOMPARE(zeros(fresh->weight), std::int64_t(670)); // keeps round(1000 · 0.3296) = 330
 }
 
 void TestMagnitudePruner::measuredSparsityIsElementWeighted()
@@ -348,11 +351,11 @@ void TestMagnitudePruner::measuredSparsityIsElementWeighted()
     // 100-element and 300-element layers with 50 % and 10 % zeros: 80 / 400 = 0.2, not 0.3.
     torch::nn::Sequential net(torch::nn::Linear(10, 10), torch::nn::Linear(10, 30));
     MagnitudePruner pruner(*net, PruningSchedule());
-    torch::Tensor first = torch::ones({10, 10});
-    first.view({-1}).slice(0, 0, 50).zero_();
-    torch::Tensor second = torch::ones({30, 10});
-    second.view({-1}).slice(0, 0, 30).zero_();
-    QVERIFY(pruner.setMasks({first, second}, 0.3));
+    torch::Tensor first = torch::ones({ 10, 10 });
+    first.view({ -1 }).slice(0, 0, 50).zero_();
+    torch::Tensor second = torch::ones({ 30, 10 });
+    second.view({ -1 }).slice(0, 0, 30).zero_();
+    QVERIFY(pruner.setMasks({ first, second }, 0.3));
 
     QVERIFY(qAbs(pruner.measuredSparsity() - 0.2) < 1e-12);
     const auto layers = pruner.layerSparsity();
@@ -409,15 +412,15 @@ void TestMagnitudePruner::setMasksRejectsMismatches()
     const double measured = pruner.measuredSparsity();
 
     QString error;
-    QVERIFY(!pruner.setMasks({good[0]}, 0.1, &error));
+    QVERIFY(!pruner.setMasks({ good[0] }, 0.1, &error));
     QVERIFY2(error.contains(QStringLiteral("expected 3 pruning masks, got 1")), qPrintable(error));
 
     auto wrongShape = good;
-    wrongShape[2] = torch::ones({3, 3});
+    wrongShape[2] = torch::ones({ 3, 3 });
     QVERIFY(!pruner.setMasks(wrongShape, 0.1, &error));
     QVERIFY2(error.contains(QStringLiteral("fc.weight")), qPrintable(error));
 
-    QCOMPARE(pruner.targetSparsity(), 0.5);   // nothing changed
+    QCOMPARE(pruner.targetSparsity(), 0.5); // nothing changed
     QCOMPARE(pruner.measuredSparsity(), measured);
 }
 
@@ -433,7 +436,7 @@ void TestMagnitudePruner::masksFollowWeightDtype()
     QVERIFY(!masks[0].requires_grad());
     pruner.applyMasks();
     QCOMPARE(zeros(fc->weight), std::int64_t(32));
-    QVERIFY(fc->weight.requires_grad());   // still a trainable parameter
+    QVERIFY(fc->weight.requires_grad()); // still a trainable parameter
 
     // The model changes dtype after the masks were made: the masks follow it.
     fc->to(torch::kFloat);
@@ -442,26 +445,28 @@ void TestMagnitudePruner::masksFollowWeightDtype()
     QCOMPARE(zeros(fc->weight), std::int64_t(32));
 }
 
-// LAMP by hand. fc1 = 1..8: squares 1,4,...,64 over their tails 204,203,199,190,174,149,113,64 score
-// .005 .020 .045 .084 .144 .242 .434 1. fc2 = 1,10,100,1000: scores 1e-6, 1e-4, .0099, 1. Keeping 6 of
-// the 12 keeps the six highest: fc1's 4..8 and fc2's 1000 (per layer it would be fc1's 5..8 and
-// fc2's 100 and 1000).
+// LAMP by hand. fc1 = 1..8: squares 1,4,...,64 over their tails 204,203,199,190,174,149,113,64
+// score .005 .020 .045 .084 .144 .242 .434 1. fc2 = 1,10,100,1000: scores 1e-6, 1e-4, .0099, 1.
+// Keeping 6 of the 12 keeps the six highest: fc1's 4..8 and fc2's 1000 (per layer it would be
+// fc1's 5..8 and fc2's 100 and 1000).
 void TestMagnitudePruner::globalScopeKeepsTheHighestLampScores()
 {
     TwoLayers net;
-    setWeights(net.fc1->weight, {3, -1, 8, 2, -5, 7, 4, -6});
-    setWeights(net.fc2->weight, {1000, 1, -100, 10});
-    MagnitudePruner pruner(net, PruningSchedule(), leantune::PruneGranularity::Weight,
-                           leantune::PruneScope::Global);
+    setWeights(net.fc1->weight, { 3, -1, 8, 2, -5, 7, 4, -6 });
+    setWeights(net.fc2->weight, { 1000, 1, -100, 10 });
+    MagnitudePruner pruner(
+        net, PruningSchedule(), leantune::PruneGranularity::Weight, leantune::PruneScope::Global);
     QCOMPARE(pruner.scope(), leantune::PruneScope::Global);
     pruner.updateMasks(0.5);
     pruner.applyMasks();
-    QVERIFY(torch::equal(net.fc1->weight.reshape({-1}), torch::tensor({0.f, 0.f, 8.f, 0.f, -5.f, 7.f, 4.f, -6.f})));
-    QVERIFY(torch::equal(net.fc2->weight.reshape({-1}), torch::tensor({1000.f, 0.f, 0.f, 0.f})));
-    QCOMPARE(zeros(net.out->weight), std::int64_t(0));   // the classifier stays dense
+    QVERIFY(torch::equal(net.fc1->weight.reshape({ -1 }),
+        torch::tensor({ 0.f, 0.f, 8.f, 0.f, -5.f, 7.f, 4.f, -6.f })));
+    QVERIFY(
+        torch::equal(net.fc2->weight.reshape({ -1 }), torch::tensor({ 1000.f, 0.f, 0.f, 0.f })));
+    QCOMPARE(zeros(net.out->weight), std::int64_t(0)); // the classifier stays dense
     const std::vector<leantune::LayerSparsity> layers = pruner.layerSparsity();
     QCOMPARE(layers.size(), std::size_t(3));
-    QCOMPARE(layers[0].zeros + layers[1].zeros, std::int64_t(6));   // 6 of the 12 prunable weights
+    QCOMPARE(layers[0].zeros + layers[1].zeros, std::int64_t(6)); // 6 of the 12 prunable weights
 }
 
 // A conv followed by BatchNorm can carry any scale: LAMP ranks within the layer, so scaling one
@@ -475,23 +480,25 @@ void TestMagnitudePruner::globalScopeIgnoresALayersScale()
         b.fc1->weight.copy_(a.fc1->weight * 1e-4);
         b.fc2->weight.copy_(a.fc2->weight);
     }
-    MagnitudePruner pa(a, PruningSchedule(), leantune::PruneGranularity::Weight, leantune::PruneScope::Global);
-    MagnitudePruner pb(b, PruningSchedule(), leantune::PruneGranularity::Weight, leantune::PruneScope::Global);
+    MagnitudePruner pa(
+        a, PruningSchedule(), leantune::PruneGranularity::Weight, leantune::PruneScope::Global);
+    MagnitudePruner pb(
+        b, PruningSchedule(), leantune::PruneGranularity::Weight, leantune::PruneScope::Global);
     pa.updateMasks(0.6);
     pb.updateMasks(0.6);
     const std::vector<torch::Tensor> ma = pa.masks(), mb = pb.masks();
     QCOMPARE(ma.size(), mb.size());
     for (std::size_t i = 0; i < ma.size(); ++i)
         QVERIFY(torch::equal(ma[i], mb[i]));
-    QVERIFY(zeros(ma[0]) < ma[0].numel());   // the largest weight of each layer survives
+    QVERIFY(zeros(ma[0]) < ma[0].numel()); // the largest weight of each layer survives
     QVERIFY(zeros(ma[1]) < ma[1].numel());
 }
 
 void TestMagnitudePruner::channelGranularityIsAlwaysPerLayer()
 {
     MixedNet net;
-    MagnitudePruner pruner(net, PruningSchedule(), leantune::PruneGranularity::Channel,
-                           leantune::PruneScope::Global);
+    MagnitudePruner pruner(
+        net, PruningSchedule(), leantune::PruneGranularity::Channel, leantune::PruneScope::Global);
     QCOMPARE(pruner.scope(), leantune::PruneScope::Layer);
 }
 

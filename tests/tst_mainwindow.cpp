@@ -73,7 +73,9 @@ private Q_SLOTS:
         QCOMPARE(w.browser()->thumbnailModel()->rowCount(), 120);
         QCOMPARE(w.recentFolders().value(0), QFileInfo(m_data).absoluteFilePath());
         const QString status = w.statusText();
-        QVERIFY2(status.contains(QStringLiteral("CPU, ")) || status.contains(QStringLiteral("CUDA")), qPrintable(status));
+        QVERIFY2(
+            status.contains(QStringLiteral("CPU, ")) || status.contains(QStringLiteral("CUDA")),
+            qPrintable(status));
         QVERIFY2(status.contains(QStringLiteral("host memory")), qPrintable(status));
         QVERIFY2(status.contains(QStringLiteral("run: idle")), qPrintable(status));
         w.setConfirmOnClose(false);
@@ -89,7 +91,8 @@ private Q_SLOTS:
         const int before = w.history()->model()->rowCount();
         QString error;
         QVERIFY2(w.startRun(tinyRun(QStringLiteral("first")), &error), qPrintable(error));
-        QVERIFY(w.statusText().contains(QStringLiteral("run: starting")) || w.statusText().contains(QStringLiteral("run: training")));
+        QVERIFY(w.statusText().contains(QStringLiteral("run: starting"))
+            || w.statusText().contains(QStringLiteral("run: training")));
         QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 180000);
         QCOMPARE(ended.first().first().toBool(), true);
         QVERIFY(w.errorBannerText().isEmpty());
@@ -99,13 +102,15 @@ private Q_SLOTS:
 
         // The history shows the finished run, and selecting it draws its charts.
         QCOMPARE(w.history()->model()->rowCount(), before + 1);
-        const StoredRun *run = w.history()->model()->runAt(w.history()->model()->rowOf(w.job()->runId()));
+        const StoredRun *run
+            = w.history()->model()->runAt(w.history()->model()->rowOf(w.job()->runId()));
         QVERIFY(run);
         QCOMPARE(run->status, QStringLiteral("finished"));
         QVERIFY(run->hasSummary);
         QVERIFY(run->sampleCount > 0);
-        w.history()->selectRuns({run->id});
-        QCOMPARE(w.history()->charts()->pointCount(LiveCharts::Throughput), w.charts()->pointCount(LiveCharts::Throughput));
+        w.history()->selectRuns({ run->id });
+        QCOMPARE(w.history()->charts()->pointCount(LiveCharts::Throughput),
+            w.charts()->pointCount(LiveCharts::Throughput));
         w.setConfirmOnClose(false);
         QVERIFY(w.close());
     }
@@ -126,11 +131,11 @@ private Q_SLOTS:
         // Two runs selected: their charts are overlaid.
         const QVector<StoredRun> runs = w.store()->runs();
         QVERIFY(runs.size() >= 2);
-        w.history()->selectRuns({runs[0].id, runs[1].id});
+        w.history()->selectRuns({ runs[0].id, runs[1].id });
         QCOMPARE(w.history()->selectedRunIds().size(), 2);
         QCOMPARE(w.history()->charts()->plot(LiveCharts::Throughput)->graphCount(), 2);
         // Deleting one from the history keeps its folder.
-        QVERIFY(w.history()->deleteRuns({runs[0].id}, false));
+        QVERIFY(w.history()->deleteRuns({ runs[0].id }, false));
         QVERIFY(!w.store()->run(runs[0].id));
         QVERIFY(QFileInfo(runs[0].config.outDir).isDir());
         w.setConfirmOnClose(false);
@@ -150,7 +155,8 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 60000);
         QCOMPARE(ended.first().first().toBool(), false);
         QTRY_VERIFY(!w.job()->isActive());
-        QVERIFY2(w.errorBannerText().contains(QStringLiteral("stopped with an error")), qPrintable(w.errorBannerText()));
+        QVERIFY2(w.errorBannerText().contains(QStringLiteral("stopped with an error")),
+            qPrintable(w.errorBannerText()));
         QCOMPARE(w.store()->run(w.job()->runId())->status, QStringLiteral("failed"));
         // An invalid configuration does not start at all, and says why.
         RunConfig invalid = tinyRun(QStringLiteral("invalid"));
@@ -172,7 +178,7 @@ private Q_SLOTS:
             QVERIFY(w.startRun(tinyRun(QStringLiteral("closing"), 200)));
             QTRY_VERIFY_WITH_TIMEOUT(w.job()->state() == RunJob::State::Running, 120000);
             w.setConfirmOnClose(false);
-            QVERIFY(w.close());   // stops the run (a checkpoint is saved) and waits for it
+            QVERIFY(w.close()); // stops the run (a checkpoint is saved) and waits for it
             QVERIFY(!w.job()->isActive());
             geometry = w.geometry();
         }

@@ -42,7 +42,7 @@ class TestMemoryPlanner : public QObject {
     QTemporaryDir m_dir;
 
 private Q_SLOTS:
-    void initTestCase() { usePredictableHostAllocator(); }   // as the programs do (see memoryprobe.h)
+    void initTestCase() { usePredictableHostAllocator(); } // as the programs do (see memoryprobe.h)
 
     void fitRecoversAnExactLine()
     {
@@ -182,7 +182,8 @@ private Q_SLOTS:
         QCOMPARE(plan->trainProbes.front().batchSize, 8);
         QCOMPARE(plan->trainProbes.back().batchSize, 64);
         // Batch 64's activations and gradients (tens of MiB) show in the host peak.
-        QVERIFY(plan->trainProbes.back().peakBytes > plan->trainProbes.front().peakBytes + 20 * MiB);
+        QVERIFY(
+            plan->trainProbes.back().peakBytes > plan->trainProbes.front().peakBytes + 20 * MiB);
         QVERIFY(plan->train.isValid());
         QVERIFY(plan->train.perImageBytes > 0.0);
         QVERIFY(plan->capacityBytes > 0);
@@ -210,12 +211,12 @@ private Q_SLOTS:
             testdata::writeImageFolder(data, 10, 80, 28, 3);
         const QString run = m_dir.filePath(QStringLiteral("run%1").arg(batch));
         // A budget far above the run: it only makes the run plan its memory (and report the plan).
-        const testcli::Result r = testcli::runCli({ QStringLiteral("train"), QStringLiteral("--data"), data,
-            QStringLiteral("--out"), run, QStringLiteral("--input-size"), QStringLiteral("28"),
-            QStringLiteral("--device"), QStringLiteral("cpu"), QStringLiteral("--batch-size"),
-            QString::number(batch), QStringLiteral("--epochs"), QStringLiteral("1"),
-            QStringLiteral("--memory-budget"), QStringLiteral("64G"), QStringLiteral("--progress"),
-            QStringLiteral("none") });
+        const testcli::Result r = testcli::runCli(
+            { QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"), run,
+                QStringLiteral("--input-size"), QStringLiteral("28"), QStringLiteral("--device"),
+                QStringLiteral("cpu"), QStringLiteral("--batch-size"), QString::number(batch),
+                QStringLiteral("--epochs"), QStringLiteral("1"), QStringLiteral("--memory-budget"),
+                QStringLiteral("64G"), QStringLiteral("--progress"), QStringLiteral("none") });
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
         QFile f(QDir(run).filePath(QStringLiteral("summary.json")));
         QVERIFY(f.open(QIODevice::ReadOnly));
@@ -227,9 +228,12 @@ private Q_SLOTS:
         const double err = std::abs(double(predicted - measured)) / double(measured);
         QFile log(QDir(run).filePath(QStringLiteral("run.log")));
         QVERIFY(log.open(QIODevice::ReadOnly));
-        const QString probes = QString::fromUtf8(log.readAll()).section(QStringLiteral("memory probes"), 1).section(QLatin1Char('\n'), 0, 0);
+        const QString probes = QString::fromUtf8(log.readAll())
+                                   .section(QStringLiteral("memory probes"), 1)
+                                   .section(QLatin1Char('\n'), 0, 0);
         qInfo("batch %d: predicted %lld MiB, measured %lld MiB (error %.1f%%); probes%s", batch,
-            (long long)(predicted / MiB), (long long)(measured / MiB), err * 100.0, qPrintable(probes));
+            (long long)(predicted / MiB), (long long)(measured / MiB), err * 100.0,
+            qPrintable(probes));
         QVERIFY2(err < 0.15, qPrintable(QString::number(err)));
     }
 

@@ -20,10 +20,10 @@ private Q_SLOTS:
         QVERIFY(before > 0);
         constexpr std::size_t kBytes = 256u << 20;
         std::vector<char> block(kBytes);
-        std::memset(block.data(), 1, block.size());   // touch every page
+        std::memset(block.data(), 1, block.size()); // touch every page
         const std::int64_t after = hostRssBytes();
         QVERIFY2(after - before > std::int64_t(kBytes) * 9 / 10,
-                 qPrintable(QStringLiteral("%1 -> %2").arg(before).arg(after)));
+            qPrintable(QStringLiteral("%1 -> %2").arg(before).arg(after)));
         QVERIFY(hostPeakRssBytes() >= after);
         QVERIFY(block[kBytes - 1] == 1);
     }
@@ -36,12 +36,13 @@ private Q_SLOTS:
             std::memset(big.data(), 1, big.size());
             QVERIFY(big[1] == 1);
         }
-        usePredictableHostAllocator();   // blocks over 32 MiB are mapped: freeing the 192 MiB one returned it
+        usePredictableHostAllocator(); // blocks over 32 MiB are mapped: freeing the 192 MiB one
+                                       // returned it
         const std::int64_t highBefore = hostPeakRssBytes();
         QVERIFY(resetHostPeak());
         const std::int64_t afterReset = hostPeakRssBytes();
         QVERIFY2(afterReset < highBefore - (std::int64_t(128) << 20),
-                 qPrintable(QStringLiteral("%1 -> %2").arg(highBefore).arg(afterReset)));
+            qPrintable(QStringLiteral("%1 -> %2").arg(highBefore).arg(afterReset)));
         std::vector<char> small(std::size_t(64) << 20);
         std::memset(small.data(), 1, small.size());
         const std::int64_t peak = hostPeakRssBytes();
@@ -75,7 +76,7 @@ private Q_SLOTS:
     void throughputIsImagesOverBusyTime()
     {
         ThroughputMeter meter;
-        meter.addBatch(100, 10.0, 40.0);   // 100 images in 50 ms
+        meter.addBatch(100, 10.0, 40.0); // 100 images in 50 ms
         meter.addBatch(100, 30.0, 20.0);
         const ThroughputMeter::Interval i = meter.take(/*lossSum=*/50.0, /*correct=*/150);
         QCOMPARE(i.images, std::int64_t(200));
@@ -90,12 +91,12 @@ private Q_SLOTS:
     void medianOverIntervals()
     {
         ThroughputMeter meter;
-        for (double ms : {100.0, 10.0, 50.0, 20.0}) {   // 1000, 10000, 2000, 5000 images/s
+        for (double ms : { 100.0, 10.0, 50.0, 20.0 }) { // 1000, 10000, 2000, 5000 images/s
             meter.addBatch(100, 0.0, ms);
             meter.take();
         }
         QCOMPARE(meter.medianImagesPerSec(), 3500.0);
-        meter.addBatch(100, 0.0, 1.0);   // 100000 images/s
+        meter.addBatch(100, 0.0, 1.0); // 100000 images/s
         meter.take();
         QCOMPARE(meter.medianImagesPerSec(), 5000.0);
     }

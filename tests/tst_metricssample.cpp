@@ -29,21 +29,23 @@ class TestMetricsSample : public QObject {
 private Q_SLOTS:
     void rowHasOneCellPerColumn()
     {
-        QCOMPARE(MetricsSample().toCsvRow().split(QLatin1Char(',')).size(), MetricsSample::csvHeader().size());
+        QCOMPARE(MetricsSample().toCsvRow().split(QLatin1Char(',')).size(),
+            MetricsSample::csvHeader().size());
     }
 
     void missingValuesAreEmptyCells_data()
     {
         QTest::addColumn<QString>("column");
-        for (const char *c : {"val_loss", "val_accuracy", "device_allocated_bytes", "device_reserved_bytes",
-                              "device_peak_bytes", "device_used_bytes", "device_total_bytes", "loss_scale"})
+        for (const char *c :
+            { "val_loss", "val_accuracy", "device_allocated_bytes", "device_reserved_bytes",
+                "device_peak_bytes", "device_used_bytes", "device_total_bytes", "loss_scale" })
             QTest::newRow(c) << QString::fromLatin1(c);
     }
 
     void missingValuesAreEmptyCells()
     {
         QFETCH(QString, column);
-        MetricsSample s;   // a CPU sample between evaluations: every one of these is not available
+        MetricsSample s; // a CPU sample between evaluations: every one of these is not available
         s.step = 7;
         s.loss = 0.5;
         const QHash<QString, QString> row = cells(s);
@@ -58,7 +60,7 @@ private Q_SLOTS:
     {
         MetricsSample s;
         s.valLoss = 0.25;
-        s.valAccuracy = 0.0;   // a real 0 is a value, not a missing one
+        s.valAccuracy = 0.0; // a real 0 is a value, not a missing one
         s.deviceAllocatedBytes = 1024;
         s.deviceReservedBytes = 2048;
         s.devicePeakBytes = 0;

@@ -72,8 +72,8 @@ void TestModelZoo::initTestCase()
 
 void TestModelZoo::listsModelNames()
 {
-    const QStringList expected{QStringLiteral("smallcnn"), QStringLiteral("resnet8"),
-                               QStringLiteral("resnet18")};
+    const QStringList expected { QStringLiteral("smallcnn"), QStringLiteral("resnet8"),
+        QStringLiteral("resnet18") };
     QCOMPARE(leantune::modelNames(), expected);
     for (const QString &name : expected)
         QVERIFY(leantune::validateModelSpec(spec(name, 3, 32)).isEmpty());
@@ -115,7 +115,8 @@ void TestModelZoo::forwardGivesLogitsPerClass()
     QVERIFY(error.isEmpty());
     model->eval();
     torch::NoGradGuard noGrad;
-    const torch::Tensor out = model->forward(torch::randn({batch, channels, inputSize, inputSize}));
+    const torch::Tensor out
+        = model->forward(torch::randn({ batch, channels, inputSize, inputSize }));
     QCOMPARE(out.dim(), std::int64_t(2));
     QCOMPARE(out.size(0), std::int64_t(batch));
     QCOMPARE(out.size(1), std::int64_t(classes));
@@ -136,8 +137,8 @@ void TestModelZoo::trainModeForwardAndBackward()
     const auto model = leantune::createModel(spec(name, 3, 32, 4), nullptr);
     QVERIFY(model);
     model->train();
-    const torch::Tensor x = torch::randn({4, 3, 32, 32});
-    const torch::Tensor y = torch::tensor({0, 1, 2, 3}, torch::kLong);
+    const torch::Tensor x = torch::randn({ 4, 3, 32, 32 });
+    const torch::Tensor y = torch::tensor({ 0, 1, 2, 3 }, torch::kLong);
     torch::nn::functional::cross_entropy(model->forward(x), y).backward();
     for (const auto &item : model->named_parameters()) {
         QVERIFY2(item.value().grad().defined(), item.key().c_str());
@@ -161,8 +162,8 @@ void TestModelZoo::smallCnnHasAbout100kParameters()
     QFETCH(int, channels);
     QFETCH(int, inputSize);
     QFETCH(int, expected);
-    const auto model = leantune::createModel(spec(QStringLiteral("smallcnn"), channels, inputSize),
-                                             nullptr);
+    const auto model
+        = leantune::createModel(spec(QStringLiteral("smallcnn"), channels, inputSize), nullptr);
     QVERIFY(model);
     const std::int64_t n = parameterCount(*model);
     QVERIFY2(n >= 60000 && n <= 150000, qPrintable(QString::number(n)));
@@ -172,19 +173,20 @@ void TestModelZoo::smallCnnHasAbout100kParameters()
 void TestModelZoo::resnet18MatchesTorchvisionTopology()
 {
     // torchvision.models.resnet18() (3 channels, 1000 classes) has 11,689,512 parameters.
-    const auto imageNet = leantune::createModel(spec(QStringLiteral("resnet18"), 3, 224, 1000),
-                                                nullptr);
+    const auto imageNet
+        = leantune::createModel(spec(QStringLiteral("resnet18"), 3, 224, 1000), nullptr);
     QVERIFY(imageNet);
     QCOMPARE(parameterCount(*imageNet), std::int64_t(11689512));
     const auto params = imageNet->named_parameters();
-    QCOMPARE(params["conv1.weight"].sizes(), (torch::IntArrayRef{64, 3, 7, 7}));
+    QCOMPARE(params["conv1.weight"].sizes(), (torch::IntArrayRef { 64, 3, 7, 7 }));
     QVERIFY(!params.contains("conv1.bias"));
 
     // Small inputs: a 3×3 stride-1 stem (CIFAR style); one-channel input.
     const auto cifar = leantune::createModel(spec(QStringLiteral("resnet18"), 1, 32, 10), nullptr);
     QVERIFY(cifar);
-    QCOMPARE(cifar->named_parameters()["conv1.weight"].sizes(), (torch::IntArrayRef{64, 1, 3, 3}));
-    QCOMPARE(cifar->named_parameters()["fc.weight"].sizes(), (torch::IntArrayRef{10, 512}));
+    QCOMPARE(
+        cifar->named_parameters()["conv1.weight"].sizes(), (torch::IntArrayRef { 64, 1, 3, 3 }));
+    QCOMPARE(cifar->named_parameters()["fc.weight"].sizes(), (torch::IntArrayRef { 10, 512 }));
 }
 
 void TestModelZoo::resnet8IsSmallAndCifarStyle()
@@ -192,12 +194,12 @@ void TestModelZoo::resnet8IsSmallAndCifarStyle()
     const auto model = leantune::createModel(spec(QStringLiteral("resnet8"), 3, 32, 10), nullptr);
     QVERIFY(model);
     const auto params = model->named_parameters();
-    QCOMPARE(params["conv1.weight"].sizes(), (torch::IntArrayRef{16, 3, 3, 3}));
-    QCOMPARE(params["layer1.0.conv1.weight"].sizes(), (torch::IntArrayRef{16, 16, 3, 3}));
-    QCOMPARE(params["layer2.0.conv1.weight"].sizes(), (torch::IntArrayRef{32, 16, 3, 3}));
-    QCOMPARE(params["layer3.0.conv2.weight"].sizes(), (torch::IntArrayRef{64, 64, 3, 3}));
-    QCOMPARE(params["fc.weight"].sizes(), (torch::IntArrayRef{10, 64}));
-    QVERIFY(!params.contains("layer1.0.downsample.0.weight"));   // identity shortcut
+    QCOMPARE(params["conv1.weight"].sizes(), (torch::IntArrayRef { 16, 3, 3, 3 }));
+    QCOMPARE(params["layer1.0.conv1.weight"].sizes(), (torch::IntArrayRef { 16, 16, 3, 3 }));
+    QCOMPARE(params["layer2.0.conv1.weight"].sizes(), (torch::IntArrayRef { 32, 16, 3, 3 }));
+    QCOMPARE(params["layer3.0.conv2.weight"].sizes(), (torch::IntArrayRef { 64, 64, 3, 3 }));
+    QCOMPARE(params["fc.weight"].sizes(), (torch::IntArrayRef { 10, 64 }));
+    QVERIFY(!params.contains("layer1.0.downsample.0.weight")); // identity shortcut
     QVERIFY(params.contains("layer2.0.downsample.0.weight"));
     QVERIFY(!params.contains("layer4.0.conv1.weight"));
     // Stem 432 + BN 32, stage 1 4,672, stage 2 13,952 + shortcut 576, stage 3 55,552 + shortcut
@@ -210,18 +212,17 @@ void TestModelZoo::layerNamesAreReadable()
     const auto resnet = leantune::createModel(spec(QStringLiteral("resnet18"), 3, 32), nullptr);
     QVERIFY(resnet);
     const auto params = resnet->named_parameters();
-    for (const char *name : {"conv1.weight", "bn1.weight", "bn1.bias", "layer1.0.conv1.weight",
-                             "layer1.1.bn2.bias", "layer2.0.downsample.0.weight",
-                             "layer2.0.downsample.1.weight", "layer4.1.conv2.weight", "fc.weight",
-                             "fc.bias"})
+    for (const char *name : { "conv1.weight", "bn1.weight", "bn1.bias", "layer1.0.conv1.weight",
+             "layer1.1.bn2.bias", "layer2.0.downsample.0.weight", "layer2.0.downsample.1.weight",
+             "layer4.1.conv2.weight", "fc.weight", "fc.bias" })
         QVERIFY2(params.contains(name), name);
     QVERIFY(resnet->named_buffers().contains("bn1.running_mean"));
 
     const auto cnn = leantune::createModel(spec(QStringLiteral("smallcnn"), 1, 28), nullptr);
     QVERIFY(cnn);
     const auto cnnParams = cnn->named_parameters();
-    for (const char *name : {"conv1.weight", "bn1.weight", "conv2.weight", "bn2.bias",
-                             "conv3.weight", "bn3.bias", "fc1.weight", "fc2.weight", "fc2.bias"})
+    for (const char *name : { "conv1.weight", "bn1.weight", "conv2.weight", "bn2.bias",
+             "conv3.weight", "bn3.bias", "fc1.weight", "fc2.weight", "fc2.bias" })
         QVERIFY2(cnnParams.contains(name), name);
 }
 
@@ -237,8 +238,8 @@ void TestModelZoo::invalidSpecsAreRejected_data()
                                    << QStringLiteral("unknown model 'vgg16' (choose smallcnn, "
                                                      "resnet8 or resnet18)");
     QTest::newRow("empty name") << QString() << 3 << 32 << 10 << QStringLiteral("unknown model ''");
-    QTest::newRow("name is case-sensitive") << QStringLiteral("ResNet8") << 3 << 32 << 10
-                                            << QStringLiteral("unknown model");
+    QTest::newRow("name is case-sensitive")
+        << QStringLiteral("ResNet8") << 3 << 32 << 10 << QStringLiteral("unknown model");
     QTest::newRow("smallcnn 7px") << QStringLiteral("smallcnn") << 1 << 7 << 10
                                   << QStringLiteral("too small for smallcnn (minimum 8");
     QTest::newRow("resnet8 4px") << QStringLiteral("resnet8") << 3 << 4 << 10
@@ -275,7 +276,7 @@ void TestModelZoo::invalidSpecsAreRejected()
     QString error;
     QVERIFY(!leantune::createModel(s, &error));
     QCOMPARE(error, reason);
-    QVERIFY(!leantune::createModel(s, nullptr));   // null error pointer is fine
+    QVERIFY(!leantune::createModel(s, nullptr)); // null error pointer is fine
 }
 
 void TestModelZoo::seededCreationIsReproducible_data()
@@ -314,7 +315,7 @@ void TestModelZoo::savesAndLoadsWithTorchSerialize()
         // Give BatchNorm non-default running statistics so buffers are checked too.
         torch::NoGradGuard noGrad;
         original->train();
-        original->forward(torch::randn({4, 3, 32, 32}));
+        original->forward(torch::randn({ 4, 3, 32, 32 }));
     }
     torch::serialize::OutputArchive out;
     original->save(out);
@@ -332,7 +333,7 @@ void TestModelZoo::savesAndLoadsWithTorchSerialize()
     original->eval();
     loaded->eval();
     torch::NoGradGuard noGrad;
-    const torch::Tensor x = torch::randn({2, 3, 32, 32});
+    const torch::Tensor x = torch::randn({ 2, 3, 32, 32 });
     QVERIFY(torch::equal(original->forward(x), loaded->forward(x)));
 }
 

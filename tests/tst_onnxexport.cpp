@@ -1,6 +1,6 @@
-// The ONNX writer and the export graph: every zoo model round-trips through an ONNX file that OpenCV
-// DNN runs with the model's outputs; BatchNorm folding, normalization and int8 weights are exact to
-// the stated bounds.
+// The ONNX writer and the export graph: every zoo model round-trips through an ONNX file that
+// OpenCV DNN runs with the model's outputs; BatchNorm folding, normalization and int8 weights are
+// exact to the stated bounds.
 
 #include "export/dnnrunner_p.h"
 #include "export/onnxdequantizer_p.h"
@@ -35,7 +35,8 @@ std::shared_ptr<ClassifierImpl> trainedLikeModel(const ModelSpec &spec)
     return model;
 }
 
-torch::Tensor modelLogits(ClassifierImpl &model, const torch::Tensor &x01, double mean, double stdev)
+torch::Tensor modelLogits(
+    ClassifierImpl &model, const torch::Tensor &x01, double mean, double stdev)
 {
     torch::NoGradGuard noGrad;
     return model.forward((x01 - mean) / stdev);
@@ -63,7 +64,7 @@ private Q_SLOTS:
         QFETCH(QString, name);
         QFETCH(int, size);
         QFETCH(int, channels);
-        const ModelSpec spec{name, size, channels, 5};
+        const ModelSpec spec { name, size, channels, 5 };
         auto model = trainedLikeModel(spec);
         QVERIFY(model);
         QString error;
@@ -71,20 +72,21 @@ private Q_SLOTS:
         QVERIFY2(graph, qPrintable(error));
 
         torch::manual_seed(11);
-        const torch::Tensor x = torch::rand({8, channels, size, size});
+        const torch::Tensor x = torch::rand({ 8, channels, size, size });
         const torch::Tensor expected = modelLogits(*model, x, 0.4, 0.3);
         // The LibTorch interpreter of the graph (BatchNorm folded, normalization in the graph).
         const torch::Tensor fromGraph = graph->run(x);
-        QCOMPARE(fromGraph.sizes().vec(), (std::vector<std::int64_t>{8, 5}));
+        QCOMPARE(fromGraph.sizes().vec(), (std::vector<std::int64_t> { 8, 5 }));
         QVERIFY2(torch::allclose(fromGraph, expected, 1e-4, 1e-4),
-                 qPrintable(QString::number((fromGraph - expected).abs().max().item<double>())));
+            qPrintable(QString::number((fromGraph - expected).abs().max().item<double>())));
 
         // The ONNX bytes in OpenCV DNN, an independent runtime.
-        const QByteArray onnx = OnnxWriter::serialize(*graph, {{QStringLiteral("k"), QStringLiteral("v")}});
+        const QByteArray onnx
+            = OnnxWriter::serialize(*graph, { { QStringLiteral("k"), QStringLiteral("v") } });
         std::optional<DnnRunner> dnn = DnnRunner::load(onnx, &error);
         QVERIFY2(dnn, qPrintable(error));
         const torch::Tensor fromDnn = dnn->run(x);
-        QCOMPARE(fromDnn.sizes().vec(), (std::vector<std::int64_t>{8, 5}));
+        QCOMPARE(fromDnn.sizes().vec(), (std::vector<std::int64_t> { 8, 5 }));
         const double maxDiff = (fromDnn - expected).abs().max().item<double>();
         QVERIFY2(maxDiff < 1e-3, qPrintable(QString::number(maxDiff)));
         QCOMPARE(fromDnn.argmax(1).eq(expected.argmax(1)).sum().item<std::int64_t>(), 8);
@@ -95,17 +97,18 @@ private Q_SLOTS:
 
     void smallCnnAtSizesWithoutExactPoolingFailsClearly()
     {
-        const ModelSpec spec{QStringLiteral("smallcnn"), 32, 1, 3};
+        const ModelSpec spec { QStringLiteral("smallcnn"), 32, 1, 3 };
         auto model = trainedLikeModel(spec);
         QVERIFY(model);
         QString error;
         QVERIFY(!ExportGraph::build(*model, spec, 0.5, 0.5, &error));
-        QVERIFY2(error.contains(QLatin1String("8x8")) && error.contains(QLatin1String("7x7")), qPrintable(error));
+        QVERIFY2(error.contains(QLatin1String("8x8")) && error.contains(QLatin1String("7x7")),
+            qPrintable(error));
     }
 
     void int8WeightsStayWithinHalfAStepPerChannel()
     {
-        const ModelSpec spec{QStringLiteral("smallcnn"), 28, 1, 10};
+        const ModelSpec spec { QStringLiteral("smallcnn"), 28, 1, 10 };
         auto model = trainedLikeModel(spec);
         QVERIFY(model);
         QString error;
@@ -123,9 +126,10 @@ private Q_SLOTS:
             QVERIFY(q.abs().max().item<int>() <= 127);
             QCOMPARE(scale.numel(), w.size(0));
             // Symmetric per channel: scale = max|w_c| / 127, so the largest weight is exact ±127.
-            const torch::Tensor maxAbs = w.reshape({w.size(0), -1}).abs().amax(1);
+            const torch::Tensor maxAbs = w.reshape({ w.size(0), -1 }).abs().amax(1);
             QVERIFY(torch::allclose(scale, maxAbs / 127.0, 1e-6, 1e-9));
-            const torch::Tensor err = (twin.initializers.at(name) - w).abs().reshape({w.size(0), -1}).amax(1);
+            const torch::Tensor err
+                = (twin.initializers.at(name) - w).abs().reshape({ w.size(0), -1 }).amax(1);
             QVERIFY2((err <= scale * 0.5 + 1e-7).all().item<bool>(), name.c_str());
         }
         // The quantized file is 4x smaller in its weights and its logits stay close.
@@ -133,10 +137,10 @@ private Q_SLOTS:
         const QByteArray int8Bytes = OnnxWriter::serialize(*graph, {});
         QVERIFY(int8Bytes.size() * 3 < fp32Bytes.size());
         torch::manual_seed(3);
-        const torch::Tensor x = torch::rand({16, 1, 28, 28});
+        const torch::Tensor x = torch::rand({ 16, 1, 28, 28 });
         const torch::Tensor a = fp32.run(x), b = graph->run(x);
         QVERIFY2((a - b).abs().max().item<double>() < 0.05 * a.abs().max().item<double>(),
-                 qPrintable(QString::number((a - b).abs().max().item<double>())));
+            qPrintable(QString::number((a - b).abs().max().item<double>())));
         // OpenCV DNN runs the dequantized twin with the int8 graph's outputs.
         std::optional<DnnRunner> dnn = DnnRunner::load(OnnxWriter::serialize(twin, {}), &error);
         QVERIFY2(dnn, qPrintable(error));

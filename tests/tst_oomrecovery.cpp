@@ -71,7 +71,8 @@ private:
 private Q_SLOTS:
     void initTestCase()
     {
-        usePredictableHostAllocator();   // as the programs do: the planner's probes measure host memory
+        usePredictableHostAllocator(); // as the programs do: the planner's probes measure host
+                                       // memory
         QVERIFY(m_dir.isValid());
         m_data = m_dir.filePath(QStringLiteral("data"));
         testdata::writeImageFolder(m_data, 3, 40, 16, 1);
@@ -170,7 +171,8 @@ private Q_SLOTS:
         RunJob::Options o;
         o.beforeEvalForward = [sizes](std::int64_t images) {
             sizes->push_back(images);
-            TORCH_CHECK_WITH(OutOfMemoryError, images <= 4, "CUDA out of memory (injected in evaluation)");
+            TORCH_CHECK_WITH(
+                OutOfMemoryError, images <= 4, "CUDA out of memory (injected in evaluation)");
         };
         c.outDir = m_dir.filePath(QStringLiteral("run-val-oom"));
         c.testDir = m_data;
@@ -183,25 +185,28 @@ private Q_SLOTS:
         QCOMPARE(s.valAccuracy, plain.summary().valAccuracy);
         QVERIFY(qAbs(s.valLoss - plain.summary().valLoss) < 1e-5);
         QVERIFY(s.testAccuracy > 0.0);
-        // Validation (30 images in batches of 16, as training): 16 fails, 8 fails, then chunks of 4;
-        // the rest of the pass and the test pass start from 4 right away: two recoveries in all.
+        // Validation (30 images in batches of 16, as training): 16 fails, 8 fails, then chunks of
+        // 4; the rest of the pass and the test pass start from 4 right away: two recoveries in all.
         QCOMPARE(s.oomRecoveries, 2);
         QCOMPARE(sizes->at(0), std::int64_t(16));
         QCOMPARE(sizes->at(1), std::int64_t(8));
         for (std::size_t i = 2; i < sizes->size(); ++i)
             QVERIFY(sizes->at(i) <= 4);
-        QVERIFY2(h.log().contains(QStringLiteral("out of memory in the validation pass")), qPrintable(h.log()));
+        QVERIFY2(h.log().contains(QStringLiteral("out of memory in the validation pass")),
+            qPrintable(h.log()));
         QVERIFY(!h.log().contains(QStringLiteral("out of memory in the test pass")));
 
         // A single image that does not fit is an error, not an endless loop.
         RunJob::Options never;
-        never.beforeEvalForward
-            = [](std::int64_t) { TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory (injected)"); };
+        never.beforeEvalForward = [](std::int64_t) {
+            TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory (injected)");
+        };
         c.outDir = m_dir.filePath(QStringLiteral("run-val-never"));
         TrainerHarness fails(c, never);
         QVERIFY(fails.run());
         QVERIFY(fails.finished->isEmpty());
-        QVERIFY2(fails.error().contains(QStringLiteral("out of memory")), qPrintable(fails.error()));
+        QVERIFY2(
+            fails.error().contains(QStringLiteral("out of memory")), qPrintable(fails.error()));
     }
 
     void otherTorchErrorsAreNotTakenForOutOfMemory()
@@ -339,11 +344,12 @@ private Q_SLOTS:
             whole - quarter > 8 << 20, "the batch's activations must dominate the probe noise");
         c.memoryMargin = 0.0;
         // Just above the quarter-batch peak: the trainer probes again, and host-RSS probes in one
-        // process differ with the heap's state (with the budget halfway to the whole-batch peak, the
-        // whole batch sometimes fit: about one run in two; at a quarter of the way, one in five).
+        // process differ with the heap's state (with the budget halfway to the whole-batch peak,
+        // the whole batch sometimes fit: about one run in two; at a quarter of the way, one in
+        // five).
         c.memoryBudgetBytes = quarter + (whole - quarter) / 10;
         qInfo("probe: whole %lld MiB, quarter %lld MiB, budget %lld MiB", (long long)(whole >> 20),
-              (long long)(quarter >> 20), (long long)(c.memoryBudgetBytes >> 20));
+            (long long)(quarter >> 20), (long long)(c.memoryBudgetBytes >> 20));
         TrainerHarness h(c, {});
         QVERIFY(h.run());
         QVERIFY2(h.failed->isEmpty(), qPrintable(h.error() + QLatin1Char('\n') + h.log()));

@@ -17,12 +17,13 @@ namespace {
 const QString kAppId = QStringLiteral("io.github.leantune.LeanTune");
 
 struct Run {
-    int exitCode = -1;   // -1: crashed, timed out or could not start
+    int exitCode = -1; // -1: crashed, timed out or could not start
     QString out;
     QString err;
 };
 
-Run run(const QString &program, const QStringList &args, const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment())
+Run run(const QString &program, const QStringList &args,
+    const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment())
 {
     QProcess p;
     p.setProcessEnvironment(env);
@@ -48,9 +49,20 @@ class TestPackaging : public QObject {
     QTemporaryDir m_dir;
     QString m_prefix;
 
-    QString installed(const QString &relative) const { return m_prefix + QLatin1Char('/') + relative; }
-    QString desktopFile() const { return installed(QStringLiteral("share/applications/") + kAppId + QStringLiteral(".desktop")); }
-    QString metainfoFile() const { return installed(QStringLiteral("share/metainfo/") + kAppId + QStringLiteral(".metainfo.xml")); }
+    QString installed(const QString &relative) const
+    {
+        return m_prefix + QLatin1Char('/') + relative;
+    }
+    QString desktopFile() const
+    {
+        return installed(
+            QStringLiteral("share/applications/") + kAppId + QStringLiteral(".desktop"));
+    }
+    QString metainfoFile() const
+    {
+        return installed(
+            QStringLiteral("share/metainfo/") + kAppId + QStringLiteral(".metainfo.xml"));
+    }
 
 private Q_SLOTS:
     void initTestCase()
@@ -58,7 +70,8 @@ private Q_SLOTS:
         QVERIFY(m_dir.isValid());
         m_prefix = m_dir.filePath(QStringLiteral("prefix"));
         const Run r = run(QStringLiteral(LEANTUNE_CMAKE_COMMAND),
-                          {QStringLiteral("--install"), QStringLiteral(LEANTUNE_BINARY_DIR), QStringLiteral("--prefix"), m_prefix});
+            { QStringLiteral("--install"), QStringLiteral(LEANTUNE_BINARY_DIR),
+                QStringLiteral("--prefix"), m_prefix });
         QVERIFY2(r.exitCode == 0, qPrintable(r.out + r.err));
     }
 
@@ -67,9 +80,12 @@ private Q_SLOTS:
         QTest::addColumn<QString>("path");
         QTest::newRow("cli") << QStringLiteral("bin/leantune-cli");
         QTest::newRow("gui") << QStringLiteral("bin/leantune");
-        QTest::newRow("desktop") << QStringLiteral("share/applications/") + kAppId + QStringLiteral(".desktop");
-        QTest::newRow("metainfo") << QStringLiteral("share/metainfo/") + kAppId + QStringLiteral(".metainfo.xml");
-        QTest::newRow("svg icon") << QStringLiteral("share/icons/hicolor/scalable/apps/") + kAppId + QStringLiteral(".svg");
+        QTest::newRow("desktop") << QStringLiteral("share/applications/") + kAppId
+                + QStringLiteral(".desktop");
+        QTest::newRow("metainfo") << QStringLiteral("share/metainfo/") + kAppId
+                + QStringLiteral(".metainfo.xml");
+        QTest::newRow("svg icon") << QStringLiteral("share/icons/hicolor/scalable/apps/") + kAppId
+                + QStringLiteral(".svg");
     }
 
     void installPutsEveryFileInPlace()
@@ -81,12 +97,15 @@ private Q_SLOTS:
             QVERIFY2(info.isExecutable(), qPrintable(path));
     }
 
-    // The PNG sizes exist when the build had a renderer (rsvg-convert or ImageMagick); then all three.
+    // The PNG sizes exist when the build had a renderer (rsvg-convert or ImageMagick); then all
+    // three.
     void pngIconsAreAllThereOrNone()
     {
         int found = 0;
-        for (int size : {48, 128, 256})
-            found += QFileInfo::exists(installed(QStringLiteral("share/icons/hicolor/%1x%1/apps/").arg(size) + kAppId + QStringLiteral(".png")));
+        for (int size : { 48, 128, 256 })
+            found += QFileInfo::exists(
+                installed(QStringLiteral("share/icons/hicolor/%1x%1/apps/").arg(size) + kAppId
+                    + QStringLiteral(".png")));
         QVERIFY2(found == 0 || found == 3, qPrintable(QString::number(found)));
     }
 
@@ -99,22 +118,27 @@ private Q_SLOTS:
         const QString text = QString::fromUtf8(file.readAll());
         QVERIFY2(!text.contains(QStringLiteral("inode/directory")), qPrintable(text));
         QVERIFY2(!text.contains(QStringLiteral("MimeType=")), qPrintable(text));
-        QVERIFY2(text.contains(QStringLiteral("\nIcon=") + kAppId + QLatin1Char('\n')), qPrintable(text));
+        QVERIFY2(text.contains(QStringLiteral("\nIcon=") + kAppId + QLatin1Char('\n')),
+            qPrintable(text));
         QVERIFY2(text.contains(QStringLiteral("\nExec=leantune ")), qPrintable(text));
         // The metainfo launches this very entry.
         QFile meta(metainfoFile());
         QVERIFY(meta.open(QIODevice::ReadOnly));
-        QVERIFY(meta.readAll().contains(QStringLiteral("<launchable type=\"desktop-id\">%1.desktop</launchable>").arg(kAppId).toUtf8()));
+        QVERIFY(meta.readAll().contains(
+            QStringLiteral("<launchable type=\"desktop-id\">%1.desktop</launchable>")
+                .arg(kAppId)
+                .toUtf8()));
     }
 
     void desktopEntryValidates()
     {
-        const QString validator = QStandardPaths::findExecutable(QStringLiteral("desktop-file-validate"));
+        const QString validator
+            = QStandardPaths::findExecutable(QStringLiteral("desktop-file-validate"));
         if (validator.isEmpty())
             QSKIP("desktop-file-validate is not installed (Debian: desktop-file-utils)");
-        const Run r = run(validator, {desktopFile()});
+        const Run r = run(validator, { desktopFile() });
         QVERIFY2(r.exitCode == 0, qPrintable(r.out + r.err));
-        QVERIFY2(r.out.trimmed().isEmpty(), qPrintable(r.out));   // not even a hint
+        QVERIFY2(r.out.trimmed().isEmpty(), qPrintable(r.out)); // not even a hint
     }
 
     void metainfoValidates()
@@ -122,7 +146,8 @@ private Q_SLOTS:
         const QString validator = QStandardPaths::findExecutable(QStringLiteral("appstreamcli"));
         if (validator.isEmpty())
             QSKIP("appstreamcli is not installed (Debian: appstream)");
-        const Run r = run(validator, {QStringLiteral("validate"), QStringLiteral("--no-net"), metainfoFile()});
+        const Run r = run(
+            validator, { QStringLiteral("validate"), QStringLiteral("--no-net"), metainfoFile() });
         QVERIFY2(r.exitCode == 0, qPrintable(r.out + r.err));
     }
 
@@ -132,7 +157,8 @@ private Q_SLOTS:
         QTest::addColumn<QString>("expected");
         QTest::newRow("--help") << QStringLiteral("--help") << QStringLiteral("--start");
         QTest::newRow("-h") << QStringLiteral("-h") << QStringLiteral("--start");
-        QTest::newRow("--version") << QStringLiteral("--version") << QStringLiteral("LeanTune " LEANTUNE_VERSION);
+        QTest::newRow("--version")
+            << QStringLiteral("--version") << QStringLiteral("LeanTune " LEANTUNE_VERSION);
     }
 
     void guiAnswersHelpAndVersionWithoutADisplay()
@@ -140,25 +166,31 @@ private Q_SLOTS:
         QFETCH(QString, option);
         QFETCH(QString, expected);
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        for (const char *name : {"QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"})
+        for (const char *name : { "QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY" })
             env.remove(QString::fromLatin1(name));
-        const Run r = run(QStringLiteral(LEANTUNE_GUI_PATH), {option}, env);
+        const Run r = run(QStringLiteral(LEANTUNE_GUI_PATH), { option }, env);
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
         QVERIFY2(r.out.contains(expected), qPrintable(r.out));
     }
 
     void cliHelpCommandShowsThatCommandsHelp()
     {
-        const leantune::testcli::Result help = leantune::testcli::runCli({QStringLiteral("help"), QStringLiteral("train")});
+        const leantune::testcli::Result help
+            = leantune::testcli::runCli({ QStringLiteral("help"), QStringLiteral("train") });
         QCOMPARE(help.exitCode, 0);
-        QVERIFY2(help.out.startsWith(QStringLiteral("Usage: leantune-cli train")), qPrintable(help.out));
+        QVERIFY2(
+            help.out.startsWith(QStringLiteral("Usage: leantune-cli train")), qPrintable(help.out));
         QVERIFY2(help.out.contains(QStringLiteral("--epochs")), qPrintable(help.out));
         // The same text as 'train --help'.
-        const leantune::testcli::Result direct = leantune::testcli::runCli({QStringLiteral("train"), QStringLiteral("--help")});
+        const leantune::testcli::Result direct
+            = leantune::testcli::runCli({ QStringLiteral("train"), QStringLiteral("--help") });
         QCOMPARE(help.out, direct.out);
         // 'help' alone still lists the commands; 'help NOSUCH' is a usage error.
-        QVERIFY(leantune::testcli::runCli({QStringLiteral("help")}).out.contains(QStringLiteral("Commands:")));
-        QCOMPARE(leantune::testcli::runCli({QStringLiteral("help"), QStringLiteral("nosuch")}).exitCode, 2);
+        QVERIFY(leantune::testcli::runCli({ QStringLiteral("help") })
+                    .out.contains(QStringLiteral("Commands:")));
+        QCOMPARE(leantune::testcli::runCli({ QStringLiteral("help"), QStringLiteral("nosuch") })
+                     .exitCode,
+            2);
     }
 };
 

@@ -26,15 +26,16 @@ namespace {
 // characters wide from 120 columns on, 12 below.
 std::vector<ProgressField> typicalFields(bool wideBar = false)
 {
-    return {{wideBar ? QStringLiteral("[============            ]") : QStringLiteral("[======      ]"), 3},
-            {QStringLiteral("epoch 12/100  50%"), 0, QStringLiteral(" ")},
-            {QStringLiteral("12345 img/s"), 5},
-            {QStringLiteral("(data 12%)"), 1, QStringLiteral(" ")},
-            {QStringLiteral("loss 0.123"), 6},
-            {QStringLiteral("sparsity 0.80/0.79"), 2},
-            {QStringLiteral("RSS 1234 MiB"), 1},
-            {QStringLiteral("GPU 10240 MiB (peak 12000 MiB)"), 2},
-            {QStringLiteral("ETA 1h05m"), 7}};
+    return {
+        { wideBar ? QStringLiteral("[============            ]") : QStringLiteral("[======      ]"),
+            3 },
+        { QStringLiteral("epoch 12/100  50%"), 0, QStringLiteral(" ") },
+        { QStringLiteral("12345 img/s"), 5 },
+        { QStringLiteral("(data 12%)"), 1, QStringLiteral(" ") },
+        { QStringLiteral("loss 0.123"), 6 }, { QStringLiteral("sparsity 0.80/0.79"), 2 },
+        { QStringLiteral("RSS 1234 MiB"), 1 },
+        { QStringLiteral("GPU 10240 MiB (peak 12000 MiB)"), 2 }, { QStringLiteral("ETA 1h05m"), 7 }
+    };
 }
 
 // A pseudo-terminal COLUMNS wide, output post-processing off (so "\n" is not turned into "\r\n").
@@ -48,15 +49,16 @@ public:
         m_slaveName = QString::fromLocal8Bit(::ptsname(m_master));
         // Held open so reading the master does not fail (EIO) before the child opens the slave.
         m_slave = ::open(::ptsname(m_master), O_RDWR | O_NOCTTY);
-        termios mode{};
+        termios mode {};
         if (m_slave < 0 || ::tcgetattr(m_slave, &mode) != 0)
             return;
         mode.c_oflag &= ~tcflag_t(OPOST);
-        winsize size{};
+        winsize size {};
         size.ws_row = 24;
         size.ws_col = ushort(columns);
-        m_ok = ::tcsetattr(m_slave, TCSANOW, &mode) == 0 && ::ioctl(m_master, TIOCSWINSZ, &size) == 0
-               && ::fcntl(m_master, F_SETFL, O_NONBLOCK) == 0;
+        m_ok = ::tcsetattr(m_slave, TCSANOW, &mode) == 0
+            && ::ioctl(m_master, TIOCSWINSZ, &size) == 0
+            && ::fcntl(m_master, F_SETFL, O_NONBLOCK) == 0;
     }
     ~Pty()
     {
@@ -107,14 +109,15 @@ class TestProgressLine : public QObject {
         if (bothOnTty)
             p.setStandardOutputFile(tty.slaveName(), QIODevice::Append);
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.remove(QStringLiteral("COLUMNS"));   // the terminal's own width must win
+        env.remove(QStringLiteral("COLUMNS")); // the terminal's own width must win
         p.setProcessEnvironment(env);
         p.start(leantune::testcli::cliPath(),
-                {QStringLiteral("train"), QStringLiteral("--data"), m_data, QStringLiteral("--out"),
-                 m_dir.filePath(QStringLiteral("run%1").arg(++m_run)), QStringLiteral("--input-size"),
-                 QStringLiteral("16"), QStringLiteral("--epochs"), QStringLiteral("2"), QStringLiteral("--batch-size"),
-                 QStringLiteral("4"), QStringLiteral("--device"), QStringLiteral("cpu"), QStringLiteral("--threads"),
-                 QStringLiteral("1"), QStringLiteral("--progress"), QStringLiteral("bar")});
+            { QStringLiteral("train"), QStringLiteral("--data"), m_data, QStringLiteral("--out"),
+                m_dir.filePath(QStringLiteral("run%1").arg(++m_run)),
+                QStringLiteral("--input-size"), QStringLiteral("16"), QStringLiteral("--epochs"),
+                QStringLiteral("2"), QStringLiteral("--batch-size"), QStringLiteral("4"),
+                QStringLiteral("--device"), QStringLiteral("cpu"), QStringLiteral("--threads"),
+                QStringLiteral("1"), QStringLiteral("--progress"), QStringLiteral("bar") });
         // Keeps the terminal drained while the run goes on, so the child never blocks on it.
         for (int waited = 0; !p.waitForFinished(100) && waited < 300000; waited += 100)
             tty.drain();
@@ -139,7 +142,7 @@ private Q_SLOTS:
     void lineFitsTheWidth_data()
     {
         QTest::addColumn<int>("columns");
-        for (int columns : {1, 10, 20, 39, 40, 60, 79, 80, 100, 120, 200})
+        for (int columns : { 1, 10, 20, 39, 40, 60, 79, 80, 100, 120, 200 })
             QTest::newRow(qPrintable(QString::number(columns))) << columns;
     }
 
@@ -159,18 +162,24 @@ private Q_SLOTS:
     void wideTerminalShowsEverything()
     {
         const QString line = fitProgressLine(typicalFields(true), 200);
-        QCOMPARE(line, QStringLiteral("[============            ] epoch 12/100  50% | 12345 img/s (data 12%) | loss 0.123 | "
-                                      "sparsity 0.80/0.79 | RSS 1234 MiB | GPU 10240 MiB (peak 12000 MiB) | ETA 1h05m"));
+        QCOMPARE(line,
+            QStringLiteral(
+                "[============            ] epoch 12/100  50% | 12345 img/s (data 12%) | loss "
+                "0.123 | "
+                "sparsity 0.80/0.79 | RSS 1234 MiB | GPU 10240 MiB (peak 12000 MiB) | ETA 1h05m"));
     }
 
     void leastImportantFieldsGoFirst()
     {
         // 80 columns: memory and sparsity go, the bar, speed, loss and ETA stay.
         QCOMPARE(fitProgressLine(typicalFields(), 79),
-                 QStringLiteral("[======      ] epoch 12/100  50% | 12345 img/s | loss 0.123 | ETA 1h05m"));
+            QStringLiteral(
+                "[======      ] epoch 12/100  50% | 12345 img/s | loss 0.123 | ETA 1h05m"));
         // Narrower: the bar and the speed go too, then the loss; the ETA stays longest.
-        QCOMPARE(fitProgressLine(typicalFields(), 42), QStringLiteral("epoch 12/100  50% | loss 0.123 | ETA 1h05m"));
-        QCOMPARE(fitProgressLine(typicalFields(), 40), QStringLiteral("epoch 12/100  50% | ETA 1h05m"));
+        QCOMPARE(fitProgressLine(typicalFields(), 42),
+            QStringLiteral("epoch 12/100  50% | loss 0.123 | ETA 1h05m"));
+        QCOMPARE(
+            fitProgressLine(typicalFields(), 40), QStringLiteral("epoch 12/100  50% | ETA 1h05m"));
     }
 
     void columnsFallBackToTheEnvironmentThenEighty()
@@ -241,12 +250,14 @@ private Q_SLOTS:
     void noBarWhenPiped()
     {
         const leantune::testcli::Result r = leantune::testcli::runCli(
-                {QStringLiteral("train"), QStringLiteral("--data"), m_data, QStringLiteral("--out"),
-                 m_dir.filePath(QStringLiteral("run-piped")), QStringLiteral("--input-size"), QStringLiteral("16"),
-                 QStringLiteral("--epochs"), QStringLiteral("1"), QStringLiteral("--batch-size"), QStringLiteral("4"),
-                 QStringLiteral("--device"), QStringLiteral("cpu"), QStringLiteral("--threads"), QStringLiteral("1")});
+            { QStringLiteral("train"), QStringLiteral("--data"), m_data, QStringLiteral("--out"),
+                m_dir.filePath(QStringLiteral("run-piped")), QStringLiteral("--input-size"),
+                QStringLiteral("16"), QStringLiteral("--epochs"), QStringLiteral("1"),
+                QStringLiteral("--batch-size"), QStringLiteral("4"), QStringLiteral("--device"),
+                QStringLiteral("cpu"), QStringLiteral("--threads"), QStringLiteral("1") });
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
-        QVERIFY2(!r.err.contains(QLatin1Char('\r')) && !r.out.contains(QLatin1Char('\r')), qPrintable(r.err));
+        QVERIFY2(!r.err.contains(QLatin1Char('\r')) && !r.out.contains(QLatin1Char('\r')),
+            qPrintable(r.err));
         QVERIFY(r.err.contains(QStringLiteral("epoch 1/1: train loss")));
     }
 };

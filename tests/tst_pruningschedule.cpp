@@ -46,7 +46,7 @@ void TestPruningSchedule::polynomialMatchesDesignReference()
     QFETCH(double, expected);
     const auto s = PruningSchedule::polynomialDecay(0.2, 0.8, 100, 110, 3, 2);
     QVERIFY2(qAbs(s.sparsityAt(step) - expected) < 1e-4,
-             qPrintable(QStringLiteral("got %1").arg(s.sparsityAt(step))));
+        qPrintable(QStringLiteral("got %1").arg(s.sparsityAt(step))));
     QCOMPARE(s.finalSparsity(), 0.8);
 }
 
@@ -65,7 +65,8 @@ void TestPruningSchedule::constantSparsityIsConstant()
 {
     const auto s = PruningSchedule::constantSparsity(0.6, 50);
     QCOMPARE(s.kind(), PruningSchedule::Kind::ConstantSparsity);
-    for (std::int64_t step : {std::int64_t(1), std::int64_t(49), std::int64_t(50), std::int64_t(1000), std::int64_t(1000000)})
+    for (std::int64_t step : { std::int64_t(1), std::int64_t(49), std::int64_t(50),
+             std::int64_t(1000), std::int64_t(1000000) })
         QCOMPARE(s.sparsityAt(step), 0.6);
     QCOMPARE(s.finalSparsity(), 0.6);
     QCOMPARE(s.end(), std::int64_t(-1));
@@ -77,7 +78,8 @@ void TestPruningSchedule::noneNeverPrunes()
     const PruningSchedule s;
     QVERIFY(s.isNone());
     QVERIFY(s.validate().isEmpty());
-    for (std::int64_t step : {std::int64_t(0), std::int64_t(1), std::int64_t(100), std::int64_t(10000)}) {
+    for (std::int64_t step :
+        { std::int64_t(0), std::int64_t(1), std::int64_t(100), std::int64_t(10000) }) {
         QCOMPARE(s.sparsityAt(step), 0.0);
         QVERIFY(!s.shouldUpdate(step));
     }
@@ -145,30 +147,33 @@ void TestPruningSchedule::parseAcceptsValidSpecs_data()
 
     QTest::newRow("none") << QStringLiteral("none") << none << 0.0 << 0.0 << std::int64_t(0)
                           << std::int64_t(-1) << 3.0 << std::int64_t(100);
-    QTest::newRow("none, upper case, spaces") << QStringLiteral("  NONE ") << none << 0.0 << 0.0
-                                              << std::int64_t(0) << std::int64_t(-1) << 3.0 << std::int64_t(100);
-    QTest::newRow("polynomial defaults") << QStringLiteral("polynomial:0.2:0.8:100:110") << poly
-                                         << 0.2 << 0.8 << std::int64_t(100) << std::int64_t(110) << 3.0
-                                         << std::int64_t(100);
-    QTest::newRow("polynomial with power") << QStringLiteral("polynomial:0:0.9:0:1000:2") << poly
-                                           << 0.0 << 0.9 << std::int64_t(0) << std::int64_t(1000) << 2.0
-                                           << std::int64_t(100);
-    QTest::newRow("polynomial full") << QStringLiteral("polynomial:0.2:0.8:100:110:3:2") << poly
-                                     << 0.2 << 0.8 << std::int64_t(100) << std::int64_t(110) << 3.0
-                                     << std::int64_t(2);
-    QTest::newRow("polynomial end == begin") << QStringLiteral("polynomial:0.1:0.5:10:10") << poly
-                                             << 0.1 << 0.5 << std::int64_t(10) << std::int64_t(10) << 3.0
-                                             << std::int64_t(100);
-    QTest::newRow("constant defaults") << QStringLiteral("constant:0.5:0") << constant << 0.5
-                                       << 0.5 << std::int64_t(0) << std::int64_t(-1) << 3.0 << std::int64_t(100);
-    QTest::newRow("constant with end") << QStringLiteral("constant:0.5:10:200") << constant << 0.5
-                                       << 0.5 << std::int64_t(10) << std::int64_t(200) << 3.0 << std::int64_t(100);
-    QTest::newRow("constant full, end -1") << QStringLiteral("constant:0.75:10:-1:5") << constant
-                                           << 0.75 << 0.75 << std::int64_t(10) << std::int64_t(-1) << 3.0
-                                           << std::int64_t(5);
-    QTest::newRow("constant zero sparsity") << QStringLiteral("constant:0:1") << constant << 0.0
-                                            << 0.0 << std::int64_t(1) << std::int64_t(-1) << 3.0
-                                            << std::int64_t(100);
+    QTest::newRow("none, upper case, spaces")
+        << QStringLiteral("  NONE ") << none << 0.0 << 0.0 << std::int64_t(0) << std::int64_t(-1)
+        << 3.0 << std::int64_t(100);
+    QTest::newRow("polynomial defaults")
+        << QStringLiteral("polynomial:0.2:0.8:100:110") << poly << 0.2 << 0.8 << std::int64_t(100)
+        << std::int64_t(110) << 3.0 << std::int64_t(100);
+    QTest::newRow("polynomial with power")
+        << QStringLiteral("polynomial:0:0.9:0:1000:2") << poly << 0.0 << 0.9 << std::int64_t(0)
+        << std::int64_t(1000) << 2.0 << std::int64_t(100);
+    QTest::newRow("polynomial full")
+        << QStringLiteral("polynomial:0.2:0.8:100:110:3:2") << poly << 0.2 << 0.8
+        << std::int64_t(100) << std::int64_t(110) << 3.0 << std::int64_t(2);
+    QTest::newRow("polynomial end == begin")
+        << QStringLiteral("polynomial:0.1:0.5:10:10") << poly << 0.1 << 0.5 << std::int64_t(10)
+        << std::int64_t(10) << 3.0 << std::int64_t(100);
+    QTest::newRow("constant defaults")
+        << QStringLiteral("constant:0.5:0") << constant << 0.5 << 0.5 << std::int64_t(0)
+        << std::int64_t(-1) << 3.0 << std::int64_t(100);
+    QTest::newRow("constant with end")
+        << QStringLiteral("constant:0.5:10:200") << constant << 0.5 << 0.5 << std::int64_t(10)
+        << std::int64_t(200) << 3.0 << std::int64_t(100);
+    QTest::newRow("constant full, end -1")
+        << QStringLiteral("constant:0.75:10:-1:5") << constant << 0.75 << 0.75 << std::int64_t(10)
+        << std::int64_t(-1) << 3.0 << std::int64_t(5);
+    QTest::newRow("constant zero sparsity")
+        << QStringLiteral("constant:0:1") << constant << 0.0 << 0.0 << std::int64_t(1)
+        << std::int64_t(-1) << 3.0 << std::int64_t(100);
 }
 
 void TestPruningSchedule::parseAcceptsValidSpecs()
@@ -206,18 +211,18 @@ void TestPruningSchedule::parseRejectsInvalidSpecs_data()
     QTest::newRow("empty") << QString() << QStringLiteral("unknown pruning schedule kind");
     QTest::newRow("unknown kind") << QStringLiteral("cubic:0:0.5:0:10")
                                   << QStringLiteral("unknown pruning schedule kind 'cubic'");
-    QTest::newRow("none with fields") << QStringLiteral("none:1")
-                                      << QStringLiteral("takes no parameters");
-    QTest::newRow("polynomial too few fields") << QStringLiteral("polynomial:0.2:0.8:100")
-                                               << QStringLiteral("wrong number of fields");
+    QTest::newRow("none with fields")
+        << QStringLiteral("none:1") << QStringLiteral("takes no parameters");
+    QTest::newRow("polynomial too few fields")
+        << QStringLiteral("polynomial:0.2:0.8:100") << QStringLiteral("wrong number of fields");
     QTest::newRow("polynomial too many fields") << QStringLiteral("polynomial:0:0.5:0:10:3:1:9")
                                                 << QStringLiteral("wrong number of fields");
-    QTest::newRow("constant too few fields") << QStringLiteral("constant:0.5")
-                                             << QStringLiteral("wrong number of fields");
-    QTest::newRow("constant too many fields") << QStringLiteral("constant:0.5:0:10:1:2")
-                                              << QStringLiteral("wrong number of fields");
-    QTest::newRow("non-numeric sparsity") << QStringLiteral("polynomial:abc:0.8:0:10")
-                                          << QStringLiteral("initial sparsity 'abc' is not a number");
+    QTest::newRow("constant too few fields")
+        << QStringLiteral("constant:0.5") << QStringLiteral("wrong number of fields");
+    QTest::newRow("constant too many fields")
+        << QStringLiteral("constant:0.5:0:10:1:2") << QStringLiteral("wrong number of fields");
+    QTest::newRow("non-numeric sparsity") << QStringLiteral(
+        "polynomial:abc:0.8:0:10") << QStringLiteral("initial sparsity 'abc' is not a number");
     QTest::newRow("nan sparsity") << QStringLiteral("constant:nan:0")
                                   << QStringLiteral("is not a number");
     QTest::newRow("non-integer step") << QStringLiteral("constant:0.5:1.5")
@@ -234,24 +239,24 @@ void TestPruningSchedule::parseRejectsInvalidSpecs_data()
                                         << QStringLiteral("sparsity must be in [0, 1)");
     QTest::newRow("final < initial") << QStringLiteral("polynomial:0.8:0.2:0:10")
                                      << QStringLiteral("must be >= initial sparsity");
-    QTest::newRow("polynomial end < begin") << QStringLiteral("polynomial:0.2:0.8:100:50")
-                                            << QStringLiteral("end step (50) must be >= begin step");
-    QTest::newRow("polynomial end -1") << QStringLiteral("polynomial:0.2:0.8:0:-1")
-                                       << QStringLiteral("must be >= begin step");
-    QTest::newRow("constant end < begin") << QStringLiteral("constant:0.5:100:50")
-                                          << QStringLiteral("must be >= begin step");
-    QTest::newRow("constant end -2") << QStringLiteral("constant:0.5:0:-2")
-                                     << QStringLiteral("must be >= begin step");
-    QTest::newRow("negative begin") << QStringLiteral("constant:0.5:-1")
-                                    << QStringLiteral("begin step must be >= 0");
+    QTest::newRow("polynomial end < begin") << QStringLiteral(
+        "polynomial:0.2:0.8:100:50") << QStringLiteral("end step (50) must be >= begin step");
+    QTest::newRow("polynomial end -1")
+        << QStringLiteral("polynomial:0.2:0.8:0:-1") << QStringLiteral("must be >= begin step");
+    QTest::newRow("constant end < begin")
+        << QStringLiteral("constant:0.5:100:50") << QStringLiteral("must be >= begin step");
+    QTest::newRow("constant end -2")
+        << QStringLiteral("constant:0.5:0:-2") << QStringLiteral("must be >= begin step");
+    QTest::newRow("negative begin")
+        << QStringLiteral("constant:0.5:-1") << QStringLiteral("begin step must be >= 0");
     QTest::newRow("frequency 0") << QStringLiteral("polynomial:0.2:0.8:0:10:3:0")
                                  << QStringLiteral("frequency must be >= 1");
-    QTest::newRow("negative frequency") << QStringLiteral("constant:0.5:0:-1:-5")
-                                        << QStringLiteral("frequency must be >= 1");
+    QTest::newRow("negative frequency")
+        << QStringLiteral("constant:0.5:0:-1:-5") << QStringLiteral("frequency must be >= 1");
     QTest::newRow("power 0") << QStringLiteral("polynomial:0.2:0.8:0:10:0")
                              << QStringLiteral("power must be > 0");
-    QTest::newRow("negative power") << QStringLiteral("polynomial:0.2:0.8:0:10:-1:1")
-                                    << QStringLiteral("power must be > 0");
+    QTest::newRow("negative power")
+        << QStringLiteral("polynomial:0.2:0.8:0:10:-1:1") << QStringLiteral("power must be > 0");
 }
 
 void TestPruningSchedule::parseRejectsInvalidSpecs()
@@ -264,7 +269,7 @@ void TestPruningSchedule::parseRejectsInvalidSpecs()
     QVERIFY(!s.has_value());
     QVERIFY2(error.contains(errorPart), qPrintable(QStringLiteral("error was: ") + error));
     QVERIFY(!error.contains(QLatin1Char('\n')));
-    QVERIFY(!PruningSchedule::parse(spec, nullptr).has_value());   // null error pointer is fine
+    QVERIFY(!PruningSchedule::parse(spec, nullptr).has_value()); // null error pointer is fine
 }
 
 void TestPruningSchedule::validateChecksConstructedSchedules()
@@ -274,9 +279,8 @@ void TestPruningSchedule::validateChecksConstructedSchedules()
     QVERIFY(PruningSchedule::polynomialDecay(0.2, 0.8, 100, 110, 3, 0)
                 .validate()
                 .contains(QStringLiteral("frequency must be >= 1")));
-    QVERIFY(PruningSchedule::constantSparsity(1.0, 0)
-                .validate()
-                .contains(QStringLiteral("sparsity must be in [0, 1)")));
+    QVERIFY(PruningSchedule::constantSparsity(1.0, 0).validate().contains(
+        QStringLiteral("sparsity must be in [0, 1)")));
     // An invalid frequency never divides by zero: it just never updates.
     QVERIFY(!PruningSchedule::constantSparsity(0.5, 0, -1, 0).shouldUpdate(10));
 }
@@ -303,7 +307,7 @@ void TestPruningSchedule::toSpecRoundTrips()
     QCOMPARE(parsed->toSpec(), schedule.toSpec());
     if (schedule.isNone())
         return;
-    QCOMPARE(parsed->initial(), schedule.initial());   // exact: shortest round-trip text
+    QCOMPARE(parsed->initial(), schedule.initial()); // exact: shortest round-trip text
     QCOMPARE(parsed->final(), schedule.final());
     QCOMPARE(parsed->begin(), schedule.begin());
     QCOMPARE(parsed->end(), schedule.end());

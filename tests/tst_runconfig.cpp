@@ -26,13 +26,14 @@ private Q_SLOTS:
         c.model.inputSize = 32;
         c.model.channels = 3;
         c.batchSize = 96;
-        c.seed = 18446744073709551557ull;   // needs all 64 bits
+        c.seed = 18446744073709551557ull; // needs all 64 bits
         c.prune = QStringLiteral("polynomial:0.5:0.8:0:1000");
         c.augment = false;
         c.optimizer = Optimizer::Adam;
         QString error;
         const QByteArray text = QJsonDocument(c.toJson()).toJson();
-        const std::optional<RunConfig> back = RunConfig::fromJson(QJsonDocument::fromJson(text).object(), &error);
+        const std::optional<RunConfig> back
+            = RunConfig::fromJson(QJsonDocument::fromJson(text).object(), &error);
         QVERIFY2(back, qPrintable(error));
         QCOMPARE(back->toJson(), c.toJson());
         QCOMPARE(back->seed, c.seed);
@@ -53,18 +54,30 @@ private Q_SLOTS:
         QTest::addColumn<QString>("value");
         QTest::addColumn<QString>("message");
         QTest::newRow("valid") << QString() << QString() << QString();
-        QTest::newRow("batch 0") << QStringLiteral("batch_size") << QStringLiteral("0") << QStringLiteral("batch size must be at least 1");
-        QTest::newRow("epochs 0") << QStringLiteral("epochs") << QStringLiteral("0") << QStringLiteral("epochs must be at least 1");
-        QTest::newRow("model") << QStringLiteral("model") << QStringLiteral("alexnet") << QStringLiteral("unknown model");
-        QTest::newRow("channels") << QStringLiteral("channels") << QStringLiteral("2") << QStringLiteral("channels");
-        QTest::newRow("optimizer") << QStringLiteral("optimizer") << QStringLiteral("lbfgs") << QStringLiteral("optimizer: unknown value 'lbfgs' (choose sgd, adam)");
-        QTest::newRow("prune") << QStringLiteral("prune") << QStringLiteral("constant:1.5:0") << QStringLiteral("bad prune spec");
-        QTest::newRow("device") << QStringLiteral("device") << QStringLiteral("gpu") << QStringLiteral("unknown device");
-        QTest::newRow("val split") << QStringLiteral("val_split") << QStringLiteral("1.0") << QStringLiteral("validation split");
-        QTest::newRow("lr") << QStringLiteral("lr") << QStringLiteral("0") << QStringLiteral("learning rate");
-        QTest::newRow("workers") << QStringLiteral("workers") << QStringLiteral("0") << QStringLiteral("workers");
-        QTest::newRow("prune scope") << QStringLiteral("prune_scope") << QStringLiteral("everywhere")
-                                     << QStringLiteral("prune_scope: unknown value 'everywhere'");
+        QTest::newRow("batch 0") << QStringLiteral("batch_size") << QStringLiteral("0")
+                                 << QStringLiteral("batch size must be at least 1");
+        QTest::newRow("epochs 0") << QStringLiteral("epochs") << QStringLiteral("0")
+                                  << QStringLiteral("epochs must be at least 1");
+        QTest::newRow("model") << QStringLiteral("model") << QStringLiteral("alexnet")
+                               << QStringLiteral("unknown model");
+        QTest::newRow("channels") << QStringLiteral("channels") << QStringLiteral("2")
+                                  << QStringLiteral("channels");
+        QTest::newRow("optimizer")
+            << QStringLiteral("optimizer") << QStringLiteral("lbfgs")
+            << QStringLiteral("optimizer: unknown value 'lbfgs' (choose sgd, adam)");
+        QTest::newRow("prune") << QStringLiteral("prune") << QStringLiteral("constant:1.5:0")
+                               << QStringLiteral("bad prune spec");
+        QTest::newRow("device") << QStringLiteral("device") << QStringLiteral("gpu")
+                                << QStringLiteral("unknown device");
+        QTest::newRow("val split") << QStringLiteral("val_split") << QStringLiteral("1.0")
+                                   << QStringLiteral("validation split");
+        QTest::newRow("lr") << QStringLiteral("lr") << QStringLiteral("0")
+                            << QStringLiteral("learning rate");
+        QTest::newRow("workers") << QStringLiteral("workers") << QStringLiteral("0")
+                                 << QStringLiteral("workers");
+        QTest::newRow("prune scope")
+            << QStringLiteral("prune_scope") << QStringLiteral("everywhere")
+            << QStringLiteral("prune_scope: unknown value 'everywhere'");
         QTest::newRow("memory format") << QStringLiteral("memory_format") << QStringLiteral("nhwc")
                                        << QStringLiteral("memory_format: unknown value 'nhwc'");
     }
@@ -76,15 +89,33 @@ private Q_SLOTS:
         QTest::addColumn<QString>("precision");
         QTest::addColumn<bool>("cuda");
         QTest::addColumn<bool>("channelsLast");
-        QTest::newRow("auto, resnet8, cpu") << "auto" << "resnet8" << "fp32" << false << true;
-        QTest::newRow("auto, resnet18, cpu") << "auto" << "resnet18" << "fp32" << false << true;
-        QTest::newRow("auto, smallcnn, cpu") << "auto" << "smallcnn" << "fp32" << false << false;
-        QTest::newRow("auto, resnet18, cuda fp32") << "auto" << "resnet18" << "fp32" << true << false;
-        QTest::newRow("auto, resnet18, cuda bf16") << "auto" << "resnet18" << "bf16" << true << true;
-        QTest::newRow("auto, smallcnn, cuda fp16") << "auto" << "smallcnn" << "fp16" << true << true;
-        QTest::newRow("contiguous, resnet8, cpu") << "contiguous" << "resnet8" << "fp32" << false << false;
-        QTest::newRow("contiguous, cuda bf16") << "contiguous" << "resnet18" << "bf16" << true << false;
-        QTest::newRow("channels-last, smallcnn, cpu") << "channels-last" << "smallcnn" << "fp32" << false << true;
+        QTest::newRow("auto, resnet8, cpu") << "auto"
+                                            << "resnet8"
+                                            << "fp32" << false << true;
+        QTest::newRow("auto, resnet18, cpu") << "auto"
+                                             << "resnet18"
+                                             << "fp32" << false << true;
+        QTest::newRow("auto, smallcnn, cpu") << "auto"
+                                             << "smallcnn"
+                                             << "fp32" << false << false;
+        QTest::newRow("auto, resnet18, cuda fp32") << "auto"
+                                                   << "resnet18"
+                                                   << "fp32" << true << false;
+        QTest::newRow("auto, resnet18, cuda bf16") << "auto"
+                                                   << "resnet18"
+                                                   << "bf16" << true << true;
+        QTest::newRow("auto, smallcnn, cuda fp16") << "auto"
+                                                   << "smallcnn"
+                                                   << "fp16" << true << true;
+        QTest::newRow("contiguous, resnet8, cpu") << "contiguous"
+                                                  << "resnet8"
+                                                  << "fp32" << false << false;
+        QTest::newRow("contiguous, cuda bf16") << "contiguous"
+                                               << "resnet18"
+                                               << "bf16" << true << false;
+        QTest::newRow("channels-last, smallcnn, cpu") << "channels-last"
+                                                      << "smallcnn"
+                                                      << "fp32" << false << true;
     }
     void memoryFormatAutoPicksChannelsLastWhereItIsFaster()
     {
@@ -108,7 +139,7 @@ private Q_SLOTS:
         QCOMPARE(RunConfig::fromJson(o, &error)->memoryFormat, MemoryFormat::Contiguous);
         o[QStringLiteral("channels_last")] = true;
         QCOMPARE(RunConfig::fromJson(o, &error)->memoryFormat, MemoryFormat::ChannelsLast);
-        QCOMPARE(RunConfig().memoryFormat, MemoryFormat::Auto);   // new runs
+        QCOMPARE(RunConfig().memoryFormat, MemoryFormat::Auto); // new runs
     }
 
     void validation()
@@ -135,13 +166,15 @@ private Q_SLOTS:
     void deviceResolution()
     {
         QString error;
-        QCOMPARE(resolveDevice(QStringLiteral("cpu"), &error).value_or(QString()), QStringLiteral("cpu"));
+        QCOMPARE(resolveDevice(QStringLiteral("cpu"), &error).value_or(QString()),
+            QStringLiteral("cpu"));
         QVERIFY(!resolveDevice(QStringLiteral("quantum"), &error));
         QVERIFY(error.contains(QStringLiteral("unknown device")));
         const std::optional<QString> autoDevice = resolveDevice(QStringLiteral("auto"), &error);
         QVERIFY(autoDevice);
-        QVERIFY(*autoDevice == QLatin1String("cpu") || autoDevice->startsWith(QLatin1String("cuda:")));
-        if (*autoDevice == QLatin1String("cpu")) {   // no CUDA here: asking for it is a clear error
+        QVERIFY(
+            *autoDevice == QLatin1String("cpu") || autoDevice->startsWith(QLatin1String("cuda:")));
+        if (*autoDevice == QLatin1String("cpu")) { // no CUDA here: asking for it is a clear error
             QVERIFY(!resolveDevice(QStringLiteral("cuda:0"), &error));
             QVERIFY2(error.contains(QStringLiteral("no CUDA device")), qPrintable(error));
         }

@@ -1,7 +1,7 @@
-// RunConfigDialog: data-driven validation (what blocks Start, what only warns), the schedule preview
-// against the engine's schedule (leantune-cli schedule) and the reference values, steps per epoch as
-// the engine splits the data, the command line (run for real), remembered settings, and the batch-size
-// finder button (its answer in the field, as BatchSizeFinder::find gives it). Set
+// RunConfigDialog: data-driven validation (what blocks Start, what only warns), the schedule
+// preview against the engine's schedule (leantune-cli schedule) and the reference values, steps per
+// epoch as the engine splits the data, the command line (run for real), remembered settings, and
+// the batch-size finder button (its answer in the field, as BatchSizeFinder::find gives it). Set
 // LEANTUNE_SCREENSHOT_DIR to save the dialog with the finder's note as a PNG.
 
 #include "guiscreenshot.h"
@@ -48,7 +48,8 @@ void setField(QWidget *dialog, const QString &name, const QVariant &value)
         int i = c->findData(value);
         if (i < 0)
             i = c->findText(value.toString());
-        QVERIFY2(i >= 0, qPrintable(QStringLiteral("%1 has no item %2").arg(name, value.toString())));
+        QVERIFY2(
+            i >= 0, qPrintable(QStringLiteral("%1 has no item %2").arg(name, value.toString())));
         c->setCurrentIndex(i);
     } else if (auto *e = qobject_cast<QLineEdit *>(w))
         e->setText(value.toString());
@@ -93,51 +94,72 @@ private Q_SLOTS:
     {
         QTest::addColumn<Fields>("fields");
         QTest::addColumn<bool>("canStart");
-        QTest::addColumn<QString>("message");   // part of the error (or, when it can start, the warning)
+        QTest::addColumn<QString>(
+            "message"); // part of the error (or, when it can start, the warning)
 
         const auto f = [](std::initializer_list<QPair<QString, QVariant>> l) { return Fields(l); };
         QTest::newRow("defaults") << f({}) << true << QString();
-        QTest::newRow("learning rate 0") << f({{QStringLiteral("lr"), 0.0}}) << false << QStringLiteral("learning rate");
-        QTest::newRow("no loader worker") << f({{QStringLiteral("workers"), 0}}) << false << QStringLiteral("workers");
-        QTest::newRow("validation split 0") << f({{QStringLiteral("val_split"), 0.0}}) << false << QStringLiteral("validation split");
-        QTest::newRow("missing data folder") << f({{QStringLiteral("data"), QStringLiteral("/no/such/folder")}}) << false
-                                             << QStringLiteral("does not exist");
-        QTest::newRow("no run folder") << f({{QStringLiteral("out"), QString()}}) << false << QStringLiteral("run folder");
-        QTest::newRow("bf16 on the CPU") << f({{QStringLiteral("device"), QStringLiteral("cpu")}, {QStringLiteral("precision"), QStringLiteral("bf16")}})
+        QTest::newRow("learning rate 0")
+            << f({ { QStringLiteral("lr"), 0.0 } }) << false << QStringLiteral("learning rate");
+        QTest::newRow("no loader worker")
+            << f({ { QStringLiteral("workers"), 0 } }) << false << QStringLiteral("workers");
+        QTest::newRow("validation split 0") << f({ { QStringLiteral("val_split"), 0.0 } }) << false
+                                            << QStringLiteral("validation split");
+        QTest::newRow("missing data folder")
+            << f({ { QStringLiteral("data"), QStringLiteral("/no/such/folder") } }) << false
+            << QStringLiteral("does not exist");
+        QTest::newRow("no run folder")
+            << f({ { QStringLiteral("out"), QString() } }) << false << QStringLiteral("run folder");
+        QTest::newRow("bf16 on the CPU") << f({ { QStringLiteral("device"), QStringLiteral("cpu") },
+            { QStringLiteral("precision"), QStringLiteral("bf16") } })
                                          << false << QStringLiteral("bf16");
-        QTest::newRow("input of 1 pixel") << f({{QStringLiteral("input_size"), 1}}) << false << QString();
+        QTest::newRow("input of 1 pixel")
+            << f({ { QStringLiteral("input_size"), 1 } }) << false << QString();
         QTest::newRow("pruning begins after the run")
-            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("beginStep"), 5000}, {QStringLiteral("endStep"), 6000}})
+            << f({ { QStringLiteral("pruneKind"), QStringLiteral("polynomial") },
+                   { QStringLiteral("beginStep"), 5000 }, { QStringLiteral("endStep"), 6000 } })
             << false << QStringLiteral("pruning begins at step 5000");
         QTest::newRow("final below initial")
-            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("initialSparsity"), 0.8},
-                  {QStringLiteral("finalSparsity"), 0.5}, {QStringLiteral("beginStep"), 0}, {QStringLiteral("endStep"), 1}})
+            << f({ { QStringLiteral("pruneKind"), QStringLiteral("polynomial") },
+                   { QStringLiteral("initialSparsity"), 0.8 },
+                   { QStringLiteral("finalSparsity"), 0.5 }, { QStringLiteral("beginStep"), 0 },
+                   { QStringLiteral("endStep"), 1 } })
             << false << QStringLiteral("prune");
         QTest::newRow("end before begin")
-            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("beginStep"), 3}, {QStringLiteral("endStep"), 1}})
+            << f({ { QStringLiteral("pruneKind"), QStringLiteral("polynomial") },
+                   { QStringLiteral("beginStep"), 3 }, { QStringLiteral("endStep"), 1 } })
             << false << QStringLiteral("prune");
         QTest::newRow("frequency 0")
-            << f({{QStringLiteral("pruneKind"), QStringLiteral("constant")}, {QStringLiteral("frequency"), 0}}) << false << QStringLiteral("prune");
-        QTest::newRow("power 0")
-            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("endStep"), 1}, {QStringLiteral("power"), 0.0}})
+            << f({ { QStringLiteral("pruneKind"), QStringLiteral("constant") },
+                   { QStringLiteral("frequency"), 0 } })
             << false << QStringLiteral("prune");
+        QTest::newRow("power 0") << f(
+            { { QStringLiteral("pruneKind"), QStringLiteral("polynomial") },
+                { QStringLiteral("endStep"), 1 }, { QStringLiteral("power"), 0.0 } })
+                                 << false << QStringLiteral("prune");
         QTest::newRow("sparsity 1")
-            << f({{QStringLiteral("pruneKind"), QStringLiteral("constant")}, {QStringLiteral("finalSparsity"), 1.0}}) << false << QStringLiteral("prune");
+            << f({ { QStringLiteral("pruneKind"), QStringLiteral("constant") },
+                   { QStringLiteral("finalSparsity"), 1.0 } })
+            << false << QStringLiteral("prune");
         QTest::newRow("final sparsity after the run ends (a warning)")
-            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("initialSparsity"), 0.2},
-                  {QStringLiteral("finalSparsity"), 0.8}, {QStringLiteral("beginStep"), 0}, {QStringLiteral("endStep"), 1000},
-                  {QStringLiteral("frequency"), 1}})
+            << f({ { QStringLiteral("pruneKind"), QStringLiteral("polynomial") },
+                   { QStringLiteral("initialSparsity"), 0.2 },
+                   { QStringLiteral("finalSparsity"), 0.8 }, { QStringLiteral("beginStep"), 0 },
+                   { QStringLiteral("endStep"), 1000 }, { QStringLiteral("frequency"), 1 } })
             << true << QStringLiteral("after the run ends");
         QTest::newRow("constant sparsity to the end")
-            << f({{QStringLiteral("pruneKind"), QStringLiteral("constant")}, {QStringLiteral("finalSparsity"), 0.5},
-                  {QStringLiteral("beginStep"), 0}, {QStringLiteral("endStep"), -1}, {QStringLiteral("frequency"), 1}})
+            << f({ { QStringLiteral("pruneKind"), QStringLiteral("constant") },
+                   { QStringLiteral("finalSparsity"), 0.5 }, { QStringLiteral("beginStep"), 0 },
+                   { QStringLiteral("endStep"), -1 }, { QStringLiteral("frequency"), 1 } })
             << true << QString();
         QTest::newRow("masks never updated")
-            << f({{QStringLiteral("pruneKind"), QStringLiteral("polynomial")}, {QStringLiteral("beginStep"), 0},
-                  {QStringLiteral("endStep"), 500}, {QStringLiteral("frequency"), 50}})
+            << f({ { QStringLiteral("pruneKind"), QStringLiteral("polynomial") },
+                   { QStringLiteral("beginStep"), 0 }, { QStringLiteral("endStep"), 500 },
+                   { QStringLiteral("frequency"), 50 } })
             << false << QStringLiteral("never be updated");
-        QTest::newRow("batch larger than the data (a warning)") << f({{QStringLiteral("batch_size"), 1000}}) << true
-                                                                << QStringLiteral("larger than the training set");
+        QTest::newRow("batch larger than the data (a warning)")
+            << f({ { QStringLiteral("batch_size"), 1000 } }) << true
+            << QStringLiteral("larger than the training set");
     }
 
     void validation()
@@ -147,7 +169,7 @@ private Q_SLOTS:
         QFETCH(QString, message);
         RunConfigDialog dialog;
         dialog.setConfig(base());
-        dialog.setClassCounts({12, 12, 12});
+        dialog.setClassCounts({ 12, 12, 12 });
         QVERIFY2(dialog.canStart(), qPrintable(dialog.errorText()));
         for (const auto &[name, value] : fields)
             setField(&dialog, name, value);
@@ -186,8 +208,9 @@ private Q_SLOTS:
         c.epochs = epochs;
         c.batchSize = batch;
         dialog.setConfig(c);
-        dialog.setClassCounts({20, 20, 20, 20, 20});   // 90 training images with the 0.1 split
-        QCOMPARE(dialog.config().prune.section(QLatin1Char(':'), 0, 0), spec.section(QLatin1Char(':'), 0, 0));
+        dialog.setClassCounts({ 20, 20, 20, 20, 20 }); // 90 training images with the 0.1 split
+        QCOMPARE(dialog.config().prune.section(QLatin1Char(':'), 0, 0),
+            spec.section(QLatin1Char(':'), 0, 0));
         const qint64 total = dialog.totalSteps();
         QCOMPARE(total, qint64((90 + batch - 1) / batch) * epochs);
         const QVector<QPointF> fn = dialog.scheduleCurve();
@@ -201,11 +224,13 @@ private Q_SLOTS:
         for (const QPointF &p : fn)
             steps << QString::number(qint64(p.x()));
         QProcess cli;
-        cli.start(QStringLiteral(LEANTUNE_CLI_PATH), {QStringLiteral("schedule"), spec, QStringLiteral("--steps"),
-                                                     steps.join(QLatin1Char(',')), QStringLiteral("--show-updates")});
+        cli.start(QStringLiteral(LEANTUNE_CLI_PATH),
+            { QStringLiteral("schedule"), spec, QStringLiteral("--steps"),
+                steps.join(QLatin1Char(',')), QStringLiteral("--show-updates") });
         QVERIFY(cli.waitForFinished(30000));
         QCOMPARE(cli.exitCode(), 0);
-        const QStringList lines = QString::fromUtf8(cli.readAllStandardOutput()).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+        const QStringList lines = QString::fromUtf8(cli.readAllStandardOutput())
+                                      .split(QLatin1Char('\n'), Qt::SkipEmptyParts);
         QCOMPARE(lines.size(), fn.size());
         // The applied target starts at 0 and takes the schedule's value at every update step; the
         // preview holds every update step, so replaying the engine's marks gives the applied curve.
@@ -221,7 +246,10 @@ private Q_SLOTS:
                 ++updates;
             }
             QVERIFY2(qAbs(applied[i].y() - appliedNow) < 1e-6,
-                     qPrintable(QStringLiteral("step %1: preview %2, engine %3").arg(fn[i].x()).arg(applied[i].y()).arg(appliedNow)));
+                qPrintable(QStringLiteral("step %1: preview %2, engine %3")
+                               .arg(fn[i].x())
+                               .arg(applied[i].y())
+                               .arg(appliedNow)));
         }
         // Every update step of the run is in the preview.
         QString error;
@@ -251,15 +279,15 @@ private Q_SLOTS:
         QTest::addColumn<QList<int>>("counts");
         QTest::addColumn<double>("split");
         QTest::addColumn<int>("batch");
-        QTest::newRow("balanced") << QList<int>{100, 100, 100} << 0.1 << 32;
-        QTest::newRow("imbalanced") << QList<int>{1000, 7, 2, 1} << 0.25 << 16;
+        QTest::newRow("balanced") << QList<int> { 100, 100, 100 } << 0.1 << 32;
+        QTest::newRow("imbalanced") << QList<int> { 1000, 7, 2, 1 } << 0.25 << 16;
         QTest::newRow("fashion-mnist") << QList<int>(10, 6000) << 0.1 << 64;
-        QTest::newRow("rounding") << QList<int>{15, 25, 35} << 0.1 << 7;
-        QTest::newRow("halves and singletons") << QList<int>{1, 1, 2, 3, 5} << 0.5 << 2;
-        QTest::newRow("no split") << QList<int>{4, 9} << 0.0 << 3;
-        QTest::newRow("all to validation") << QList<int>{5, 3, 1} << 1.0 << 1;
-        QTest::newRow("above 1") << QList<int>{5, 3} << 1.5 << 1;
-        QTest::newRow("NaN") << QList<int>{5, 3} << qQNaN() << 1;
+        QTest::newRow("rounding") << QList<int> { 15, 25, 35 } << 0.1 << 7;
+        QTest::newRow("halves and singletons") << QList<int> { 1, 1, 2, 3, 5 } << 0.5 << 2;
+        QTest::newRow("no split") << QList<int> { 4, 9 } << 0.0 << 3;
+        QTest::newRow("all to validation") << QList<int> { 5, 3, 1 } << 1.0 << 1;
+        QTest::newRow("above 1") << QList<int> { 5, 3 } << 1.5 << 1;
+        QTest::newRow("NaN") << QList<int> { 5, 3 } << qQNaN() << 1;
     }
 
     void stepsPerEpochAsTheEngineSplits()
@@ -280,7 +308,7 @@ private Q_SLOTS:
         const qint64 train = qint64(splitStratified(index, split, 42).train.size());
         QCOMPARE(stratifiedTrainCount(index.classCounts(), split), train);
         if (!(split > 0.0 && split < 1.0))
-            return;   // the dialog's split field takes (0, 1)
+            return; // the dialog's split field takes (0, 1)
         RunConfigDialog dialog;
         RunConfig c = base();
         c.valSplit = split;
@@ -299,7 +327,8 @@ private Q_SLOTS:
         QTest::newRow("begin 0") << QStringLiteral("polynomial:0:0.5:0:100:3:7") << qint64(7);
         QTest::newRow("begin 3") << QStringLiteral("constant:0.5:3:-1:4") << qint64(3);
         QTest::newRow("every step") << QStringLiteral("constant:0.5:0:-1:1") << qint64(1);
-        QTest::newRow("end before the first update") << QStringLiteral("constant:0.5:0:3:5") << qint64(-1);
+        QTest::newRow("end before the first update")
+            << QStringLiteral("constant:0.5:0:3:5") << qint64(-1);
         QTest::newRow("end at begin 0") << QStringLiteral("polynomial:0:0.5:0:0:3:5") << qint64(-1);
         QTest::newRow("end at begin 2") << QStringLiteral("polynomial:0:0.5:2:2:3:5") << qint64(2);
     }
@@ -323,7 +352,8 @@ private Q_SLOTS:
     // sets them.
     void defaultScheduleFitsTheRun_data()
     {
-        QTest::addColumn<bool>("firstStart");   // else: no schedule given, then "Polynomial decay" chosen
+        QTest::addColumn<bool>(
+            "firstStart"); // else: no schedule given, then "Polynomial decay" chosen
         QTest::newRow("first start") << true;
         QTest::newRow("schedule chosen") << false;
     }
@@ -340,15 +370,17 @@ private Q_SLOTS:
         c.batchSize = 18;
         c.epochs = 17;
         dialog.setConfig(c);
-        dialog.setClassCounts({100, 100});   // 90 + 90 training images: 10 steps per epoch
+        dialog.setClassCounts({ 100, 100 }); // 90 + 90 training images: 10 steps per epoch
         if (!firstStart)
             setField(&dialog, QStringLiteral("pruneKind"), QStringLiteral("polynomial"));
         QCOMPARE(dialog.totalSteps(), qint64(170));
-        const auto scheduleOf = [&dialog] { return *PruningSchedule::parse(dialog.config().prune, nullptr); };
+        const auto scheduleOf
+            = [&dialog] { return *PruningSchedule::parse(dialog.config().prune, nullptr); };
         PruningSchedule s = scheduleOf();
         QCOMPARE(s.kind(), PruningSchedule::Kind::PolynomialDecay);
         QCOMPARE(s.begin(), qint64(0));
-        QVERIFY2(s.end() >= 100 && s.end() <= 125, qPrintable(dialog.config().prune));   // about 2/3 of 170
+        QVERIFY2(s.end() >= 100 && s.end() <= 125,
+            qPrintable(dialog.config().prune)); // about 2/3 of 170
         QVERIFY(s.frequency() >= 1 && s.frequency() <= 170 / 10);
         // The engine applies the final sparsity within the run.
         QVERIFY(dialog.canStart());
@@ -365,7 +397,7 @@ private Q_SLOTS:
         setField(&dialog, QStringLiteral("epochs"), 17);
         QCOMPARE(scheduleOf().end(), qint64(150));
         setField(&dialog, QStringLiteral("batch_size"), 9);
-        dialog.setClassCounts({200, 200});
+        dialog.setClassCounts({ 200, 200 });
         QCOMPARE(scheduleOf().end(), qint64(150));
     }
 
@@ -386,8 +418,11 @@ private Q_SLOTS:
         c.prune = QStringLiteral("polynomial:0.123:0.8765:3:77:2.5:4");
         dialog.setConfig(c);
         QCOMPARE(dialog.config().toJson(), c.toJson());
-        QCOMPARE(dialog.findChild<QComboBox *>(QStringLiteral("precision"))->currentData().toString(), QStringLiteral("fp16"));
-        QCOMPARE(dialog.findChild<QLineEdit *>(QStringLiteral("seed"))->text(), QStringLiteral("18446744073709551557"));
+        QCOMPARE(
+            dialog.findChild<QComboBox *>(QStringLiteral("precision"))->currentData().toString(),
+            QStringLiteral("fp16"));
+        QCOMPARE(dialog.findChild<QLineEdit *>(QStringLiteral("seed"))->text(),
+            QStringLiteral("18446744073709551557"));
         // Every choice of every enum field is in its combo box.
         for (const RunField &f : runFields()) {
             if (f.type != RunField::Type::Choice)
@@ -397,18 +432,21 @@ private Q_SLOTS:
             for (const QString &choice : f.choices)
                 QVERIFY2(box->findData(choice) >= 0, qPrintable(f.key + QLatin1Char('/') + choice));
         }
-        // A value no widget can show is kept, not clamped, and the error says what is wrong with it.
+        // A value no widget can show is kept, not clamped, and the error says what is wrong with
+        // it.
         c.epochs = -3;
-        c.prune = QStringLiteral("polynomial:0.5:0.8:0:100");   // shown as its canonical form
+        c.prune = QStringLiteral("polynomial:0.5:0.8:0:100"); // shown as its canonical form
         dialog.setConfig(c);
         QCOMPARE(dialog.config().epochs, -3);
         QCOMPARE(dialog.config().prune, c.prune);
-        QVERIFY2(dialog.errorText().contains(QStringLiteral("epochs")), qPrintable(dialog.errorText()));
+        QVERIFY2(
+            dialog.errorText().contains(QStringLiteral("epochs")), qPrintable(dialog.errorText()));
         setField(&dialog, QStringLiteral("epochs"), 2);
         QCOMPARE(dialog.config().epochs, 2);
         // A seed above 2^64 - 1 does not parse: said inline.
         setField(&dialog, QStringLiteral("seed"), QStringLiteral("99999999999999999999"));
-        QVERIFY2(dialog.errorText().contains(QStringLiteral("seed")), qPrintable(dialog.errorText()));
+        QVERIFY2(
+            dialog.errorText().contains(QStringLiteral("seed")), qPrintable(dialog.errorText()));
     }
 
     void commandLineRunsForReal()
@@ -424,17 +462,21 @@ private Q_SLOTS:
         c.augment = false;
         c.prune = QStringLiteral("constant:0.5:1:-1:2");
         const QString line = RunConfigDialog::commandLine(c, QStringLiteral(LEANTUNE_CLI_PATH));
-        QVERIFY2(line.contains(QStringLiteral("--out '") + c.outDir + QLatin1Char('\'')), qPrintable(line));
+        QVERIFY2(line.contains(QStringLiteral("--out '") + c.outDir + QLatin1Char('\'')),
+            qPrintable(line));
         QVERIFY(line.contains(QStringLiteral("--prune constant:0.5:1:-1:2")));
-        QVERIFY(line.contains(RunConfig().augment ? QStringLiteral("--no-augment") : QStringLiteral("train --data")));
+        QVERIFY(line.contains(
+            RunConfig().augment ? QStringLiteral("--no-augment") : QStringLiteral("train --data")));
         RunConfig flipped = c;
         flipped.augment = !RunConfig().augment;
-        QVERIFY(RunConfigDialog::commandLine(flipped).contains(flipped.augment ? QStringLiteral("--augment") : QStringLiteral("--no-augment")));
+        QVERIFY(RunConfigDialog::commandLine(flipped).contains(
+            flipped.augment ? QStringLiteral("--augment") : QStringLiteral("--no-augment")));
         QVERIFY(line.contains(QStringLiteral(" train --data ")));
         QVERIFY(RunConfigDialog::commandLine(c).startsWith(QStringLiteral("leantune-cli train ")));
 
         QProcess shell;
-        shell.start(QStringLiteral("/bin/sh"), {QStringLiteral("-c"), line + QStringLiteral(" --progress none")});
+        shell.start(QStringLiteral("/bin/sh"),
+            { QStringLiteral("-c"), line + QStringLiteral(" --progress none") });
         QVERIFY(shell.waitForFinished(240000));
         QVERIFY2(shell.exitCode() == 0, shell.readAllStandardError().constData());
         QVERIFY(QFileInfo::exists(c.outDir + QStringLiteral("/summary.json")));
@@ -473,9 +515,10 @@ private Q_SLOTS:
     void devicesListed()
     {
         RunConfigDialog dialog;
-        dialog.setCudaDevices({QStringLiteral("CUDA 0: NVIDIA H200, 140 GB"), QStringLiteral("CUDA 1: NVIDIA H200, 140 GB")});
+        dialog.setCudaDevices({ QStringLiteral("CUDA 0: NVIDIA H200, 140 GB"),
+            QStringLiteral("CUDA 1: NVIDIA H200, 140 GB") });
         auto *device = dialog.findChild<QComboBox *>(QStringLiteral("device"));
-        QCOMPARE(device->count(), 4);   // auto, CPU, two GPUs
+        QCOMPARE(device->count(), 4); // auto, CPU, two GPUs
         QCOMPARE(device->itemData(3).toString(), QStringLiteral("cuda:1"));
         QVERIFY(device->itemText(2).contains(QStringLiteral("H200")));
         RunConfig c = base();
@@ -484,8 +527,8 @@ private Q_SLOTS:
         QCOMPARE(dialog.config().device, QStringLiteral("cuda:1"));
     }
 
-    // "Find..." on the CPU under a host budget: the search runs on a worker thread (Start waits), and
-    // the field takes the finder's answer with its predicted peak.
+    // "Find..." on the CPU under a host budget: the search runs on a worker thread (Start waits),
+    // and the field takes the finder's answer with its predicted peak.
     void findButtonPutsTheFindersAnswerInTheField()
     {
         RunConfig c = base();
@@ -502,8 +545,9 @@ private Q_SLOTS:
 
         RunConfigDialog dialog;
         dialog.setConfig(c);
-        // Class counts as the browser gives them: three classes, many images (the cap stays far away).
-        dialog.setClassCounts({1000, 1000, 1000});
+        // Class counts as the browser gives them: three classes, many images (the cap stays far
+        // away).
+        dialog.setClassCounts({ 1000, 1000, 1000 });
         const RunConfig same = dialog.finderConfig();
         QCOMPARE(same.model.name, c.model.name);
         QCOMPARE(same.model.inputSize, c.model.inputSize);
@@ -515,7 +559,9 @@ private Q_SLOTS:
         // The finder called directly with the dialog's configuration, on a worker thread as the
         // dialog calls it.
         std::optional<BatchSizeReport> direct;
-        std::thread([&] { direct = BatchSizeFinder::find(same, dialog.finderMaxSamples(), &error); }).join();
+        std::thread([&] {
+            direct = BatchSizeFinder::find(same, dialog.finderMaxSamples(), &error);
+        }).join();
         QVERIFY2(direct, qPrintable(error));
 
         dialog.show();
@@ -540,20 +586,21 @@ private Q_SLOTS:
         QVERIFY(report->predictedPeakBytes <= report->search.limitBytes);
         const QString note = dialog.batchNoteText();
         QVERIFY2(note.contains(QStringLiteral("fits: predicted peak %1 of %2")
-                                   .arg(formatBytes(report->predictedPeakBytes), formatBytes(c.memoryBudgetBytes))),
-                 qPrintable(note));
+                                   .arg(formatBytes(report->predictedPeakBytes),
+                                       formatBytes(c.memoryBudgetBytes))),
+            qPrintable(note));
 
         // The dialog's answer is the finder's: the largest batch its own plan fits under the limit.
         const int inDialog = report->search.batchSize, directly = direct->search.batchSize;
-        QVERIFY(report->plan.predictPeak(inDialog + 1, 0, -1, inDialog + 1) > report->search.limitBytes);
+        QVERIFY(report->plan.predictPeak(inDialog + 1, 0, -1, inDialog + 1)
+            > report->search.limitBytes);
         // And about the direct call's. Not closer: each call probes this process's host memory
-        // afresh, and under load (ctest -j2) one call in a few measured a flatter slope than the other
-        // (answers of 139 to 226 were seen for this budget). The wiring that
-        // a wrong answer would come from (model, input size, classes, device, budget) is compared
-        // above.
+        // afresh, and under load (ctest -j2) one call in a few measured a flatter slope than the
+        // other (answers of 139 to 226 were seen for this budget). The wiring that a wrong answer
+        // would come from (model, input size, classes, device, budget) is compared above.
         qInfo("finder: %d in the dialog, %d directly", inDialog, directly);
         QVERIFY2(inDialog * 2 > directly && directly * 2 > inDialog,
-                 qPrintable(QStringLiteral("%1 vs %2").arg(inDialog).arg(directly)));
+            qPrintable(QStringLiteral("%1 vs %2").arg(inDialog).arg(directly)));
 
         QVERIFY(guitestdata::saveScreenshot(&dialog, "runconfig-finder"));
 
@@ -568,7 +615,7 @@ private Q_SLOTS:
         c.model.inputSize = 32;
         c.threads = 1;
         c.batchSize = 24;
-        c.memoryBudgetBytes = 1 << 20;   // 1 MiB: less than the process itself
+        c.memoryBudgetBytes = 1 << 20; // 1 MiB: less than the process itself
         RunConfigDialog dialog;
         dialog.setConfig(c);
         dialog.show();
@@ -577,9 +624,12 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(found.count(), 1, 120000);
         QCOMPARE(found.first().first().toBool(), false);
         QVERIFY(!dialog.batchSizeReport());
-        QVERIFY2(dialog.batchNoteText().startsWith(QStringLiteral("No batch size found: ")), qPrintable(dialog.batchNoteText()));
-        QVERIFY(dialog.findChild<QLabel *>(QStringLiteral("batchNote"))->styleSheet().contains(QStringLiteral("#b00020")));
-        QCOMPARE(dialog.config().batchSize, 24);   // unchanged
+        QVERIFY2(dialog.batchNoteText().startsWith(QStringLiteral("No batch size found: ")),
+            qPrintable(dialog.batchNoteText()));
+        QVERIFY(dialog.findChild<QLabel *>(QStringLiteral("batchNote"))
+                    ->styleSheet()
+                    .contains(QStringLiteral("#b00020")));
+        QCOMPARE(dialog.config().batchSize, 24); // unchanged
         QVERIFY(guitestdata::saveScreenshot(&dialog, "runconfig-finder-error"));
     }
 

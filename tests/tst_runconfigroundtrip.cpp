@@ -32,55 +32,59 @@ struct Row {
 QList<Row> rows(const QString &dir)
 {
     const auto path = [&dir](const char *name) { return QDir(dir).filePath(QLatin1String(name)); };
-    const auto set = [](const char *key, const QString &value) -> QString { return QLatin1String(key) + QLatin1Char('=') + value; };
+    const auto set = [](const char *key, const QString &value) -> QString {
+        return QLatin1String(key) + QLatin1Char('=') + value;
+    };
     return {
-        {"data (a space in the path)", {set("data", path("training data"))}},
-        {"out (a quote in the path)", {set("out", path("Ann's run"))}},
-        {"val_dir", {set("val_dir", path("val"))}},
-        {"test_dir", {set("test_dir", path("test"))}},
-        {"follow_symlinks off", {set("follow_symlinks", QStringLiteral("false"))}},
-        {"model", {set("model", QStringLiteral("resnet8"))}},
-        {"input_size", {set("input_size", QStringLiteral("48"))}},
-        {"channels", {set("channels", QStringLiteral("3"))}},
-        {"batch_size", {set("batch_size", QStringLiteral("17"))}},
-        {"batch_size_auto", {set("batch_size_auto", QStringLiteral("true"))}},
-        {"micro_batch", {set("micro_batch", QStringLiteral("4"))}},
-        {"memory_budget_bytes", {set("memory_budget_bytes", QStringLiteral("2147483648"))}},
-        {"memory_margin", {set("memory_margin", QStringLiteral("0.25"))}},
-        {"max_batch_size", {set("max_batch_size", QStringLiteral("512"))}},
-        {"epochs", {set("epochs", QStringLiteral("7"))}},
-        {"lr", {set("lr", QStringLiteral("0.0123"))}},
-        {"lr in exponent form", {set("lr", QStringLiteral("1.5e-05"))}},
-        {"optimizer adam keeps its lr", {set("optimizer", QStringLiteral("adam"))}},
-        {"optimizer adam at its usual lr", {set("optimizer", QStringLiteral("adam")), set("lr", QStringLiteral("0.001"))}},
-        {"lr_schedule", {set("lr_schedule", QStringLiteral("constant"))}},
-        {"momentum", {set("momentum", QStringLiteral("0.8"))}},
-        {"weight_decay", {set("weight_decay", QStringLiteral("0.002"))}},
-        {"device", {set("device", QStringLiteral("cpu"))}},
-        {"workers", {set("workers", QStringLiteral("3"))}},
-        {"threads", {set("threads", QStringLiteral("2"))}},
-        {"queue_depth", {set("queue_depth", QStringLiteral("8"))}},
-        {"val_split", {set("val_split", QStringLiteral("0.2"))}},
-        {"seed above 2^31 survives", {set("seed", QStringLiteral("18446744073709551557"))}},
-        {"seed 2^31", {set("seed", QStringLiteral("2147483648"))}},
-        {"prune", {set("prune", QStringLiteral("polynomial:0.25:0.75:10:90:2:5"))}},
-        {"prune constant to the end", {set("prune", QStringLiteral("constant:0.6:0:-1:25"))}},
-        {"prune_granularity", {set("prune_granularity", QStringLiteral("channel"))}},
-        {"prune_scope", {set("prune_scope", QStringLiteral("global"))}},
-        {"augment", {set("augment", QStringLiteral("true"))}},
-        {"fp16 Run again stays fp16", {set("precision", QStringLiteral("fp16"))}},
-        {"precision bf16", {set("precision", QStringLiteral("bf16"))}},
-        {"memory_format", {set("memory_format", QStringLiteral("channels-last"))}},
-        {"memory_format contiguous", {set("memory_format", QStringLiteral("contiguous"))}},
-        {"cache", {set("cache", QStringLiteral("true"))}},
-        {"cache_dir", {set("cache_dir", path("cache"))}},
-        {"norm_mean", {set("norm_mean", QStringLiteral("0.1307"))}},
-        {"norm_std", {set("norm_std", QStringLiteral("0.3081"))}},
+        { "data (a space in the path)", { set("data", path("training data")) } },
+        { "out (a quote in the path)", { set("out", path("Ann's run")) } },
+        { "val_dir", { set("val_dir", path("val")) } },
+        { "test_dir", { set("test_dir", path("test")) } },
+        { "follow_symlinks off", { set("follow_symlinks", QStringLiteral("false")) } },
+        { "model", { set("model", QStringLiteral("resnet8")) } },
+        { "input_size", { set("input_size", QStringLiteral("48")) } },
+        { "channels", { set("channels", QStringLiteral("3")) } },
+        { "batch_size", { set("batch_size", QStringLiteral("17")) } },
+        { "batch_size_auto", { set("batch_size_auto", QStringLiteral("true")) } },
+        { "micro_batch", { set("micro_batch", QStringLiteral("4")) } },
+        { "memory_budget_bytes", { set("memory_budget_bytes", QStringLiteral("2147483648")) } },
+        { "memory_margin", { set("memory_margin", QStringLiteral("0.25")) } },
+        { "max_batch_size", { set("max_batch_size", QStringLiteral("512")) } },
+        { "epochs", { set("epochs", QStringLiteral("7")) } },
+        { "lr", { set("lr", QStringLiteral("0.0123")) } },
+        { "lr in exponent form", { set("lr", QStringLiteral("1.5e-05")) } },
+        { "optimizer adam keeps its lr", { set("optimizer", QStringLiteral("adam")) } },
+        { "optimizer adam at its usual lr",
+            { set("optimizer", QStringLiteral("adam")), set("lr", QStringLiteral("0.001")) } },
+        { "lr_schedule", { set("lr_schedule", QStringLiteral("constant")) } },
+        { "momentum", { set("momentum", QStringLiteral("0.8")) } },
+        { "weight_decay", { set("weight_decay", QStringLiteral("0.002")) } },
+        { "device", { set("device", QStringLiteral("cpu")) } },
+        { "workers", { set("workers", QStringLiteral("3")) } },
+        { "threads", { set("threads", QStringLiteral("2")) } },
+        { "queue_depth", { set("queue_depth", QStringLiteral("8")) } },
+        { "val_split", { set("val_split", QStringLiteral("0.2")) } },
+        { "seed above 2^31 survives", { set("seed", QStringLiteral("18446744073709551557")) } },
+        { "seed 2^31", { set("seed", QStringLiteral("2147483648")) } },
+        { "prune", { set("prune", QStringLiteral("polynomial:0.25:0.75:10:90:2:5")) } },
+        { "prune constant to the end", { set("prune", QStringLiteral("constant:0.6:0:-1:25")) } },
+        { "prune_granularity", { set("prune_granularity", QStringLiteral("channel")) } },
+        { "prune_scope", { set("prune_scope", QStringLiteral("global")) } },
+        { "augment", { set("augment", QStringLiteral("true")) } },
+        { "fp16 Run again stays fp16", { set("precision", QStringLiteral("fp16")) } },
+        { "precision bf16", { set("precision", QStringLiteral("bf16")) } },
+        { "memory_format", { set("memory_format", QStringLiteral("channels-last")) } },
+        { "memory_format contiguous", { set("memory_format", QStringLiteral("contiguous")) } },
+        { "cache", { set("cache", QStringLiteral("true")) } },
+        { "cache_dir", { set("cache_dir", path("cache")) } },
+        { "norm_mean", { set("norm_mean", QStringLiteral("0.1307")) } },
+        { "norm_std", { set("norm_std", QStringLiteral("0.3081")) } },
     };
 }
 
-// LINE split into words as a POSIX shell does for what runCommandLine() writes: blanks between words,
-// single quotes (with '\'' for a quote inside), backslash escapes. std::nullopt for an open quote.
+// LINE split into words as a POSIX shell does for what runCommandLine() writes: blanks between
+// words, single quotes (with '\'' for a quote inside), backslash escapes. std::nullopt for an open
+// quote.
 std::optional<QStringList> shellWords(const QString &line)
 {
     QStringList words;
@@ -113,7 +117,10 @@ std::optional<QStringList> shellWords(const QString &line)
     return words;
 }
 
-QByteArray jsonText(const QJsonObject &o) { return QJsonDocument(o).toJson(QJsonDocument::Indented); }
+QByteArray jsonText(const QJsonObject &o)
+{
+    return QJsonDocument(o).toJson(QJsonDocument::Indented);
+}
 
 } // namespace
 
@@ -138,7 +145,7 @@ private Q_SLOTS:
         QVERIFY(m_dir.isValid());
         qputenv("XDG_CONFIG_HOME", m_dir.filePath(QStringLiteral("config")).toUtf8());
         qputenv("LEANTUNE_DATA_DIR", m_dir.filePath(QStringLiteral("userdata")).toUtf8());
-        for (const char *name : {"data", "training data", "val", "test", "cache"})
+        for (const char *name : { "data", "training data", "val", "test", "cache" })
             QVERIFY(QDir(m_dir.path()).mkpath(QLatin1String(name)));
         RunConfigDialog dialog;
         dialog.setConfig(base());
@@ -156,7 +163,7 @@ private Q_SLOTS:
             (f.flag.isEmpty() ? derived : options) << f.key;
         }
         QCOMPARE(withRow, options);
-        QCOMPARE(derived, QSet<QString>{QStringLiteral("classes")});
+        QCOMPARE(derived, QSet<QString> { QStringLiteral("classes") });
     }
 
     void roundTrip_data()
@@ -176,9 +183,11 @@ private Q_SLOTS:
             const RunField *f = findRunField(key);
             QVERIFY2(f, qPrintable(key));
             QString error;
-            QVERIFY2(f->set(original, value, &error), qPrintable(key + QStringLiteral(": ") + error));
+            QVERIFY2(
+                f->set(original, value, &error), qPrintable(key + QStringLiteral(": ") + error));
             QCOMPARE(f->get(original), value);
-            QVERIFY2(value != f->get(base()), qPrintable(key + QStringLiteral(" is at its default")));
+            QVERIFY2(
+                value != f->get(base()), qPrintable(key + QStringLiteral(" is at its default")));
         }
         const QJsonObject json = original.toJson();
 
@@ -200,7 +209,7 @@ private Q_SLOTS:
         QVERIFY(copy);
         copy->click();
         QString line = QGuiApplication::clipboard()->text();
-        if (line.isEmpty()) {   // a platform without a clipboard
+        if (line.isEmpty()) { // a platform without a clipboard
             qWarning("no clipboard: the command line is taken from RunConfigDialog::commandLine()");
             line = RunConfigDialog::commandLine(shown);
         }
@@ -209,24 +218,27 @@ private Q_SLOTS:
         // The shell's words, parsed as `leantune-cli train` parses them.
         const std::optional<QStringList> words = shellWords(line);
         QVERIFY2(words, qPrintable(line));
-        QVERIFY2(words->size() >= 2 && words->at(0) == QLatin1String("leantune-cli") && words->at(1) == QLatin1String("train"),
-                 qPrintable(line));
+        QVERIFY2(words->size() >= 2 && words->at(0) == QLatin1String("leantune-cli")
+                && words->at(1) == QLatin1String("train"),
+            qPrintable(line));
         QCommandLineParser parser;
         addRunOptions(parser, RunField::Train);
         QStringList args = words->mid(2);
         args.prepend(QStringLiteral("leantune-cli"));
-        QVERIFY2(parser.parse(args), qPrintable(parser.errorText() + QStringLiteral(" in ") + line));
+        QVERIFY2(
+            parser.parse(args), qPrintable(parser.errorText() + QStringLiteral(" in ") + line));
         QVERIFY2(parser.positionalArguments().isEmpty(), qPrintable(line));
         RunConfig parsed;
-        QVERIFY2(applyRunOptions(parser, RunField::Train, parsed, false, nullptr, &error), qPrintable(error));
+        QVERIFY2(applyRunOptions(parser, RunField::Train, parsed, false, nullptr, &error),
+            qPrintable(error));
         QCOMPARE(jsonText(parsed.toJson()), jsonText(json));
     }
 
     void shellWordsAsAShellSplits()
     {
         QCOMPARE(*shellWords(QStringLiteral("a 'b c' 'Ann'\\''s' d\\ e ''")),
-                 (QStringList{QStringLiteral("a"), QStringLiteral("b c"), QStringLiteral("Ann's"), QStringLiteral("d e"),
-                              QString()}));
+            (QStringList { QStringLiteral("a"), QStringLiteral("b c"), QStringLiteral("Ann's"),
+                QStringLiteral("d e"), QString() }));
         QVERIFY(!shellWords(QStringLiteral("'open")));
     }
 };

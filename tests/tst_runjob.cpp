@@ -1,5 +1,6 @@
 // RunJob: the one driver of a run for every front end. A stop during a validation or test pass ends
-// the run as stopped with no partial figure; every run is recorded in the run history unless told not.
+// the run as stopped with no partial figure; every run is recorded in the run history unless told
+// not.
 
 #include "testdata.h"
 #include "trainerharness.h"
@@ -32,7 +33,8 @@ class TestRunJob : public QObject {
     static QJsonObject readJson(const QString &path)
     {
         QFile f(path);
-        return f.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(f.readAll()).object() : QJsonObject();
+        return f.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(f.readAll()).object()
+                                           : QJsonObject();
     }
 
 private Q_SLOTS:
@@ -51,7 +53,8 @@ private Q_SLOTS:
         QTest::addColumn<QString>("pass");
         QTest::addColumn<QString>("key");
         QTest::newRow("test pass") << QStringLiteral("test") << QStringLiteral("test_accuracy");
-        QTest::newRow("validation pass") << QStringLiteral("validation") << QStringLiteral("val_accuracy");
+        QTest::newRow("validation pass")
+            << QStringLiteral("validation") << QStringLiteral("val_accuracy");
     }
     void stopDuringAPassRecordsAStoppedRunWithoutItsFigure()
     {
@@ -68,11 +71,12 @@ private Q_SLOTS:
             }
         };
         TrainerHarness h(c, o);
-        // However the test ends, the run is let go before the harness waits for it (declared after it).
+        // However the test ends, the run is let go before the harness waits for it (declared after
+        // it).
         struct Release {
             QSemaphore &s;
             ~Release() { s.release(1000); }
-        } release{proceed};
+        } release { proceed };
         h.start();
         QTRY_VERIFY_WITH_TIMEOUT(reached.available() > 0 || !h.failed->isEmpty(), 120000);
         QVERIFY2(reached.available() > 0, qPrintable(h.error()));
@@ -86,7 +90,7 @@ private Q_SLOTS:
         if (pass == QLatin1String("test"))
             QVERIFY(s.testAccuracy < 0);
         else
-            QVERIFY(s.valAccuracy < 0);   // the only validation pass was cut short
+            QVERIFY(s.valAccuracy < 0); // the only validation pass was cut short
         const QJsonObject json = readJson(c.outDir + QStringLiteral("/summary.json"));
         QCOMPARE(json.value(QStringLiteral("status")).toString(), QStringLiteral("stopped"));
         QVERIFY2(!json.contains(key), qPrintable(QString::fromUtf8(QJsonDocument(json).toJson())));
@@ -106,8 +110,9 @@ private Q_SLOTS:
         QVERIFY2(h.failed->isEmpty(), qPrintable(h.error()));
         QCOMPARE(h.summary().status, QStringLiteral("finished"));
         QVERIFY(h.summary().testAccuracy >= 0);
-        QVERIFY(readJson(c.outDir + QStringLiteral("/summary.json")).contains(QStringLiteral("test_accuracy")));
-        QCOMPARE(h.job.runId(), 0);   // the harness keeps test runs out of the user's history
+        QVERIFY(readJson(c.outDir + QStringLiteral("/summary.json"))
+                    .contains(QStringLiteral("test_accuracy")));
+        QCOMPARE(h.job.runId(), 0); // the harness keeps test runs out of the user's history
     }
 
     void everyRunIsRecordedInTheHistoryUnlessToldNot()

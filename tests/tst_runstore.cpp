@@ -29,7 +29,7 @@ MetricsSample sample(std::int64_t step)
     s.measuredSparsity = 0.4999;
     s.hostRssBytes = 300'000'000 + step;
     s.hostPeakRssBytes = 400'000'000;
-    s.deviceAllocatedBytes = step % 2 ? -1 : 5'000'000'000;   // 64-bit values survive
+    s.deviceAllocatedBytes = step % 2 ? -1 : 5'000'000'000; // 64-bit values survive
     s.batchSize = 32;
     s.elapsedSec = 0.1 * double(step);
     s.event = step == 3 ? QStringLiteral("checkpoint") : QString();
@@ -66,7 +66,8 @@ private Q_SLOTS:
     {
         RunStore store;
         QVERIFY2(store.open(dbPath()), qPrintable(store.lastError()));
-        const QDateTime created = QDateTime::fromString(QStringLiteral("2026-01-02T03:04:05.678Z"), Qt::ISODateWithMs);
+        const QDateTime created
+            = QDateTime::fromString(QStringLiteral("2026-01-02T03:04:05.678Z"), Qt::ISODateWithMs);
         const auto id = store.beginRun(config(QStringLiteral("/runs/a")), created);
         QVERIFY2(id, qPrintable(store.lastError()));
 
@@ -121,22 +122,23 @@ private Q_SLOTS:
         RunStore store;
         QVERIFY(store.open(dbPath()));
         const int before = store.runs().size();
-        const auto older = store.beginRun(config(QStringLiteral("/runs/b")), QDateTime::currentDateTimeUtc().addDays(-1));
+        const auto older = store.beginRun(
+            config(QStringLiteral("/runs/b")), QDateTime::currentDateTimeUtc().addDays(-1));
         const auto newer = store.beginRun(config(QStringLiteral("/runs/c")));
         QVERIFY(older && newer);
         QVERIFY(store.failRun(*older, QStringLiteral("the data folder has only one class")));
-        QVERIFY(store.addSamples(*newer, {sample(1), sample(2)}));
+        QVERIFY(store.addSamples(*newer, { sample(1), sample(2) }));
 
         QVector<StoredRun> runs = store.runs();
         QCOMPARE(runs.size(), before + 2);
-        QCOMPARE(runs.first().id, *newer);   // newest first
+        QCOMPARE(runs.first().id, *newer); // newest first
         const auto failed = store.run(*older);
         QCOMPARE(failed->status, QStringLiteral("failed"));
         QCOMPARE(failed->message, QStringLiteral("the data folder has only one class"));
 
         QVERIFY(store.removeRun(*newer));
         QVERIFY(!store.run(*newer));
-        QVERIFY(store.samples(*newer).isEmpty());   // samples go with the run
+        QVERIFY(store.samples(*newer).isEmpty()); // samples go with the run
         QVERIFY(!store.removeRun(*newer));
         QVERIFY(!store.finishRun(987654, RunSummary()));
     }
@@ -148,7 +150,7 @@ private Q_SLOTS:
             RunStore store;
             QVERIFY(store.open(dbPath()));
             id = *store.beginRun(config(QStringLiteral("/runs/d")));
-            QVERIFY(store.addSamples(id, {sample(7)}));
+            QVERIFY(store.addSamples(id, { sample(7) }));
             // No finishRun: as if the application was killed during the run.
         }
         RunStore again;

@@ -1,8 +1,9 @@
 // RunStore after kill -9: the suite re-runs itself as a writer (--writer DBPATH ROUND) that records
 // runs and metric samples through RunStore as fast as it can and reports each committed write on
-// stdout; the test sends it SIGKILL as it starts a samples transaction, then checks that the database
-// is intact, that every write reported as committed is there with its data, that no transaction is
-// there in part, and that the store takes new writes. Three rounds kill three writers on one file.
+// stdout; the test sends it SIGKILL as it starts a samples transaction, then checks that the
+// database is intact, that every write reported as committed is there with its data, that no
+// transaction is there in part, and that the store takes new writes. Three rounds kill three
+// writers on one file.
 
 #include "store/runstore.h"
 
@@ -25,11 +26,12 @@ using namespace leantune;
 
 namespace {
 
-constexpr int kSamplesPerCommit = 500;   // samples in one addSamples transaction
-constexpr int kCommitsPerRun = 3;        // addSamples calls per run
+constexpr int kSamplesPerCommit = 500; // samples in one addSamples transaction
+constexpr int kCommitsPerRun = 3; // addSamples calls per run
 
 // Everything the writer records is a function of the run id and step, so the test can recompute it.
-// Fields RunStore does not read back (micro_batch, accumulation_steps, loss_scale) keep their defaults.
+// Fields RunStore does not read back (micro_batch, accumulation_steps, loss_scale) keep their
+// defaults.
 MetricsSample sample(qint64 run, std::int64_t step)
 {
     MetricsSample s;
@@ -85,7 +87,7 @@ void report(const char *line)
 // and, just before each samples transaction starts, "writing ID N" (N: the count it would reach).
 int runWriter(const QString &dbPath, int round)
 {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);   // never outlive the test
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL); // never outlive the test
     RunStore store;
     if (!store.open(dbPath)) {
         std::fprintf(stderr, "writer: %s\n", qPrintable(store.lastError()));
@@ -98,7 +100,8 @@ int runWriter(const QString &dbPath, int round)
             return 2;
         }
         report(QByteArray("begun " + QByteArray::number(*id) + ' ' + QByteArray::number(round) + ' '
-                          + QByteArray::number(index)).constData());
+            + QByteArray::number(index))
+                   .constData());
         for (int commit = 0; commit < kCommitsPerRun; ++commit) {
             QVector<MetricsSample> samples;
             for (int i = 1; i <= kSamplesPerCommit; ++i)
@@ -119,7 +122,7 @@ int runWriter(const QString &dbPath, int round)
             report(QByteArray("finished " + QByteArray::number(*id)).constData());
         }
     }
-    return 0;   // the test kills the writer long before
+    return 0; // the test kills the writer long before
 }
 
 // What the writers reported as committed, per run.
@@ -137,7 +140,7 @@ class TestRunStoreCrash : public QObject {
 
     QTemporaryDir m_dir;
     QHash<qint64, Reported> m_reported;
-    int m_rolledBack = 0;   // rounds whose kill landed inside a samples transaction
+    int m_rolledBack = 0; // rounds whose kill landed inside a samples transaction
 
     QString dbPath() const { return m_dir.filePath(QStringLiteral("runs.sqlite")); }
 
@@ -189,7 +192,7 @@ private Q_SLOTS:
 
         QProcess writer;
         writer.setProcessChannelMode(QProcess::SeparateChannels);
-        QByteArray pending;   // an incomplete last line
+        QByteArray pending; // an incomplete last line
         QList<QByteArray> lines;
         int commits = 0;
         bool killSent = false;
@@ -204,31 +207,31 @@ private Q_SLOTS:
                     ++commits;
                 else if (commits >= commitsBeforeKill && !killSent) {
                     // It is starting a transaction of kSamplesPerCommit rows: kill it in there.
-                    writer.kill();   // SIGKILL
+                    writer.kill(); // SIGKILL
                     killSent = true;
                 }
             }
         });
         writer.start(QCoreApplication::applicationFilePath(),
-                     {QStringLiteral("--writer"), dbPath(), QString::number(round)});
+            { QStringLiteral("--writer"), dbPath(), QString::number(round) });
         QVERIFY2(writer.waitForStarted(), qPrintable(writer.errorString()));
         QTRY_VERIFY_WITH_TIMEOUT(killSent || writer.state() == QProcess::NotRunning, 120000);
         QTRY_COMPARE_WITH_TIMEOUT(writer.state(), QProcess::NotRunning, 10000);
-        QVERIFY2(killSent, writer.readAllStandardError().constData());   // it did not end on its own
+        QVERIFY2(killSent, writer.readAllStandardError().constData()); // it did not end on its own
         QCOMPARE(writer.exitStatus(), QProcess::CrashExit);
-        pending += writer.readAllStandardOutput();   // whatever it wrote before it died
+        pending += writer.readAllStandardOutput(); // whatever it wrote before it died
         for (const QByteArray &line : pending.split('\n'))
             if (!line.isEmpty())
                 lines << line;
 
-        // What it reported as committed. The last "writing" without its "samples" is the transaction
-        // the kill was aimed at: committed or not, but never in part.
+        // What it reported as committed. The last "writing" without its "samples" is the
+        // transaction the kill was aimed at: committed or not, but never in part.
         qint64 pendingRun = -1, pendingCount = 0;
         for (const QByteArray &line : std::as_const(lines)) {
             const QList<QByteArray> f = line.split(' ');
             const qint64 id = f.value(1).toLongLong();
             if (f.first() == "begun") {
-                m_reported.insert(id, Reported{f.value(2).toInt(), f.value(3).toInt()});
+                m_reported.insert(id, Reported { f.value(2).toInt(), f.value(3).toInt() });
             } else if (f.first() == "writing") {
                 pendingRun = id;
                 pendingCount = f.value(2).toLongLong();
@@ -245,7 +248,8 @@ private Q_SLOTS:
         }
         QVERIFY(m_reported.size() > reportedBefore);
 
-        // Killed with the write-ahead log open: a clean close would have checkpointed and removed it.
+        // Killed with the write-ahead log open: a clean close would have checkpointed and removed
+        // it.
         QVERIFY(QFileInfo(dbPath() + QStringLiteral("-wal")).size() > 0);
         QCOMPARE(integrityCheck(dbPath()), QStringLiteral("ok journal wal"));
 
@@ -255,9 +259,9 @@ private Q_SLOTS:
         int found = 0;
         for (const StoredRun &run : runs)
             found += m_reported.contains(run.id) ? 1 : 0;
-        QCOMPARE(found, int(m_reported.size()));   // every reported run is there
+        QCOMPARE(found, int(m_reported.size())); // every reported run is there
         qint64 lastReported = 0;
-        int nextIndex = 0;   // of this round's writer
+        int nextIndex = 0; // of this round's writer
         for (auto it = m_reported.cbegin(); it != m_reported.cend(); ++it) {
             lastReported = std::max(lastReported, it.key());
             if (it->round == round)
@@ -269,7 +273,7 @@ private Q_SLOTS:
         QString inFlight = QStringLiteral("none (killed between transactions)");
         for (const StoredRun &run : runs) {
             const QByteArray what = "run " + QByteArray::number(run.id);
-            QCOMPARE(run.sampleCount % kSamplesPerCommit, 0);   // no transaction in part
+            QCOMPARE(run.sampleCount % kSamplesPerCommit, 0); // no transaction in part
             const QVector<MetricsSample> samples = store.samples(run.id);
             QCOMPARE(samples.size(), run.sampleCount);
             for (int i = 0; i < samples.size(); ++i)
@@ -279,15 +283,16 @@ private Q_SLOTS:
                 QVERIFY2(run.id > lastReported && run.sampleCount == 0, what.constData());
                 QCOMPARE(run.status, QStringLiteral("running"));
                 QCOMPARE(run.config.toJson(), config(round, nextIndex).toJson());
-                m_reported.insert(run.id, Reported{round, nextIndex});
+                m_reported.insert(run.id, Reported { round, nextIndex });
                 ++unreportedWrites;
                 continue;
             }
             Reported &r = m_reported[run.id];
             QCOMPARE(run.config.toJson(), config(r.round, r.index).toJson());
             if (run.id == pendingRun) {
-                inFlight = run.sampleCount == r.samples ? QStringLiteral("rolled back")
-                                                        : QStringLiteral("committed (not yet reported)");
+                inFlight = run.sampleCount == r.samples
+                    ? QStringLiteral("rolled back")
+                    : QStringLiteral("committed (not yet reported)");
                 m_rolledBack += run.sampleCount == r.samples ? 1 : 0;
             }
             if (run.sampleCount != r.samples) {
@@ -296,7 +301,8 @@ private Q_SLOTS:
                 ++unreportedWrites;
             }
             if (!r.finished && run.status == QLatin1String("finished")) {
-                QVERIFY2(run.id == lastReported && r.samples == kSamplesPerCommit * kCommitsPerRun, what.constData());
+                QVERIFY2(run.id == lastReported && r.samples == kSamplesPerCommit * kCommitsPerRun,
+                    what.constData());
                 r.finished = true;
                 ++unreportedWrites;
             }
@@ -305,12 +311,14 @@ private Q_SLOTS:
                 QVERIFY(run.hasSummary);
                 QCOMPARE(run.summary.toJson(), summary(run.id).toJson());
             } else {
-                QCOMPARE(run.status, QStringLiteral("running"));   // interrupted runs stay visible as such
+                QCOMPARE(
+                    run.status, QStringLiteral("running")); // interrupted runs stay visible as such
                 QVERIFY(!run.hasSummary);
             }
         }
         QVERIFY2(unreportedWrites <= 1, qPrintable(QString::number(unreportedWrites)));
-        qInfo("%d runs stored; the transaction in flight at the kill: %s", int(runs.size()), qPrintable(inFlight));
+        qInfo("%d runs stored; the transaction in flight at the kill: %s", int(runs.size()),
+            qPrintable(inFlight));
     }
 
     void killsLandedInsideTransactions()
@@ -327,10 +335,11 @@ private Q_SLOTS:
         const int before = int(store.runs().size());
         const std::optional<qint64> id = store.beginRun(config(9, 0));
         QVERIFY2(id, qPrintable(store.lastError()));
-        QVERIFY2(store.addSamples(*id, {sample(*id, 1), sample(*id, 2)}), qPrintable(store.lastError()));
+        QVERIFY2(store.addSamples(*id, { sample(*id, 1), sample(*id, 2) }),
+            qPrintable(store.lastError()));
         QVERIFY2(store.finishRun(*id, summary(*id)), qPrintable(store.lastError()));
         QCOMPARE(int(store.runs().size()), before + 1);
-        QCOMPARE(store.runs().first().id, *id);   // newest first
+        QCOMPARE(store.runs().first().id, *id); // newest first
         const std::optional<StoredRun> run = store.run(*id);
         QVERIFY(run);
         QCOMPARE(run->status, QStringLiteral("finished"));

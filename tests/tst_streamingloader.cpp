@@ -51,7 +51,8 @@ LoaderOptions idOptions(int batchSize, int workers, int queueDepth = 4, bool shu
 std::vector<int> idsOf(const Batch &batch)
 {
     std::vector<int> ids;
-    const torch::Tensor firstPixels = batch.images.select(1, 0).select(1, 0).select(1, 0).contiguous();
+    const torch::Tensor firstPixels
+        = batch.images.select(1, 0).select(1, 0).select(1, 0).contiguous();
     const float *values = firstPixels.data_ptr<float>();
     for (std::int64_t i = 0; i < firstPixels.size(0); ++i)
         ids.push_back(static_cast<int>(std::lround(values[i] * 255.f / 4.f)));
@@ -124,9 +125,9 @@ private:
     LoaderOptions noiseOptions(int workers) const;
 
     QTemporaryDir m_dir;
-    std::vector<Sample> m_good;      // sample n: flat image of value 4n, label n / kPerClass
-    std::vector<Sample> m_noise;     // 30 colour noise images, 24 × 24, for augmentation
-    std::vector<Sample> m_corrupt;   // empty, text, truncated PNG
+    std::vector<Sample> m_good; // sample n: flat image of value 4n, label n / kPerClass
+    std::vector<Sample> m_noise; // 30 colour noise images, 24 × 24, for augmentation
+    std::vector<Sample> m_corrupt; // empty, text, truncated PNG
 };
 
 void TestStreamingLoader::initTestCase()
@@ -135,7 +136,7 @@ void TestStreamingLoader::initTestCase()
     for (int n = 0; n < kGood; ++n) {
         const QString path = m_dir.filePath(QStringLiteral("good_%1.png").arg(n));
         QVERIFY(cv::imwrite(path.toStdString(), cv::Mat(8, 8, CV_8UC1, cv::Scalar(4 * n))));
-        m_good.push_back(Sample{path, n / kPerClass});
+        m_good.push_back(Sample { path, n / kPerClass });
     }
     cv::RNG rng(7);
     for (int n = 0; n < 30; ++n) {
@@ -143,14 +144,14 @@ void TestStreamingLoader::initTestCase()
         rng.fill(noise, cv::RNG::UNIFORM, 0, 256);
         const QString path = m_dir.filePath(QStringLiteral("noise_%1.png").arg(n));
         QVERIFY(cv::imwrite(path.toStdString(), noise));
-        m_noise.push_back(Sample{path, n % kClasses});
+        m_noise.push_back(Sample { path, n % kClasses });
     }
 
     auto writeFile = [this](const QString &name, const QByteArray &bytes) {
         QFile file(m_dir.filePath(name));
         if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size())
             return false;
-        m_corrupt.push_back(Sample{file.fileName(), 0});
+        m_corrupt.push_back(Sample { file.fileName(), 0 });
         return true;
     };
     QFile png(m_good.front().path);
@@ -167,7 +168,7 @@ LoaderOptions TestStreamingLoader::noiseOptions(int workers) const
     options.decode.inputSize = 16;
     options.decode.channels = 3;
     options.decode.augment = true;
-    options.batchSize = 4;   // 30 samples: 7 full batches and one of 2
+    options.batchSize = 4; // 30 samples: 7 full batches and one of 2
     options.workers = workers;
     options.queueDepth = 3;
     options.seed = 99;
@@ -209,18 +210,19 @@ void TestStreamingLoader::everySampleOncePerEpoch()
         std::vector<int> delivered;
         for (std::size_t b = 0; b < batches.size(); ++b) {
             const Batch &batch = batches[b];
-            const std::int64_t rows = std::min<std::int64_t>(batchSize, kGood - static_cast<std::int64_t>(b) * batchSize);
+            const std::int64_t rows = std::min<std::int64_t>(
+                batchSize, kGood - static_cast<std::int64_t>(b) * batchSize);
             QCOMPARE(batch.index, static_cast<std::int64_t>(b));
             QCOMPARE(batch.skipped, 0);
             QVERIFY(batch.waitMs >= 0.0);
             QCOMPARE(batch.images.scalar_type(), torch::kFloat32);
-            QCOMPARE(batch.images.sizes().vec(), (std::vector<std::int64_t>{rows, 1, 8, 8}));
+            QCOMPARE(batch.images.sizes().vec(), (std::vector<std::int64_t> { rows, 1, 8, 8 }));
             QCOMPARE(batch.labels.scalar_type(), torch::kInt64);
-            QCOMPARE(batch.labels.sizes().vec(), (std::vector<std::int64_t>{rows}));
+            QCOMPARE(batch.labels.sizes().vec(), (std::vector<std::int64_t> { rows }));
             const std::vector<int> ids = idsOf(batch);
             for (std::size_t i = 0; i < ids.size(); ++i)
                 QCOMPARE(batch.labels[static_cast<std::int64_t>(i)].item<std::int64_t>(),
-                         static_cast<std::int64_t>(ids[i] / kPerClass));
+                    static_cast<std::int64_t>(ids[i] / kPerClass));
             delivered.insert(delivered.end(), ids.begin(), ids.end());
         }
 
@@ -254,8 +256,8 @@ void TestStreamingLoader::dropLastDropsThePartialBatch()
 
 void TestStreamingLoader::sameSeedGivesSameBatchesWhateverTheWorkers()
 {
-    std::vector<std::vector<Batch>> runs;   // [workers 1, 2, 4] × epochs 0, 1
-    for (int workers : {1, 2, 4}) {
+    std::vector<std::vector<Batch>> runs; // [workers 1, 2, 4] × epochs 0, 1
+    for (int workers : { 1, 2, 4 }) {
         StreamingLoader loader(m_noise, noiseOptions(workers));
         for (int epoch = 0; epoch < 2; ++epoch) {
             loader.startEpoch(epoch);
@@ -288,14 +290,14 @@ void TestStreamingLoader::epochsAreShuffledDifferently()
     const std::vector<std::int64_t> first = shuffled.permutation(0);
     const std::vector<std::int64_t> second = shuffled.permutation(1);
     QVERIFY(first != second);
-    QCOMPARE(shuffled.permutation(0), first);   // stable for an epoch
+    QCOMPARE(shuffled.permutation(0), first); // stable for an epoch
 
     std::vector<std::int64_t> identity(kGood);
     for (int i = 0; i < kGood; ++i)
         identity[static_cast<std::size_t>(i)] = i;
     std::vector<std::int64_t> sorted = first;
     std::sort(sorted.begin(), sorted.end());
-    QCOMPARE(sorted, identity);   // a permutation
+    QCOMPARE(sorted, identity); // a permutation
     QVERIFY(first != identity);
 
     StreamingLoader ordered(m_good, idOptions(8, 1, 4, false));
@@ -347,7 +349,8 @@ void TestStreamingLoader::corruptFilesAreSkippedAndCounted()
         for (const Batch &batch : collectEpoch(loader)) {
             QVERIFY(batch.images.size(0) > 0);
             // 63 samples: 7 batches of 8 and one of 7; failed files are compacted out.
-            QCOMPARE(batch.images.size(0) + batch.skipped, batch.index < 7 ? std::int64_t(8) : std::int64_t(7));
+            QCOMPARE(batch.images.size(0) + batch.skipped,
+                batch.index < 7 ? std::int64_t(8) : std::int64_t(7));
             rows += static_cast<int>(batch.images.size(0));
             skipped += batch.skipped;
             for (int id : idsOf(batch))
@@ -362,7 +365,7 @@ void TestStreamingLoader::corruptFilesAreSkippedAndCounted()
 
 void TestStreamingLoader::batchWhoseFilesAllFailIsNotDelivered()
 {
-    std::vector<Sample> samples = m_corrupt;   // batch 0: all three fail
+    std::vector<Sample> samples = m_corrupt; // batch 0: all three fail
     samples.insert(samples.end(), m_good.begin(), m_good.begin() + 4);
     StreamingLoader loader(samples, idOptions(3, 2, 2, false));
     loader.startEpoch(0);
@@ -370,13 +373,13 @@ void TestStreamingLoader::batchWhoseFilesAllFailIsNotDelivered()
     std::optional<Batch> first = loader.next();
     QVERIFY(first);
     QCOMPARE(first->index, std::int64_t(1));
-    QCOMPARE(first->skipped, 3);   // carried over from batch 0
-    QCOMPARE(idsOf(*first), (std::vector<int>{0, 1, 2}));
+    QCOMPARE(first->skipped, 3); // carried over from batch 0
+    QCOMPARE(idsOf(*first), (std::vector<int> { 0, 1, 2 }));
     std::optional<Batch> second = loader.next();
     QVERIFY(second);
     QCOMPARE(second->index, std::int64_t(2));
     QCOMPARE(second->skipped, 0);
-    QCOMPARE(idsOf(*second), (std::vector<int>{3}));
+    QCOMPARE(idsOf(*second), (std::vector<int> { 3 }));
     QVERIFY(!loader.next());
 
     StreamingLoader hopeless(m_corrupt, idOptions(2, 2));
@@ -395,7 +398,8 @@ void TestStreamingLoader::stopUnblocksAWaitingNext()
     QCOMPARE(::mkfifo(fifoName.constData(), 0600), 0);
 
     {
-        auto loader = std::make_unique<StreamingLoader>(std::vector<Sample>{Sample{fifo, 0}}, idOptions(1, 1));
+        auto loader = std::make_unique<StreamingLoader>(
+            std::vector<Sample> { Sample { fifo, 0 } }, idOptions(1, 1));
         loader->startEpoch(0);
 
         std::optional<Batch> result = Batch();
@@ -405,7 +409,7 @@ void TestStreamingLoader::stopUnblocksAWaitingNext()
         QElapsedTimer waitingFor;
         waitingFor.start();
         while (!(loader->isConsumerWaiting() && loader->peakBatchesInFlight() == 1)
-               && waitingFor.elapsed() < 10000)
+            && waitingFor.elapsed() < 10000)
             std::this_thread::yield();
         const bool waited = loader->isConsumerWaiting() && loader->peakBatchesInFlight() == 1;
 
@@ -419,7 +423,7 @@ void TestStreamingLoader::stopUnblocksAWaitingNext()
         // non-blocking writer opens as soon as a reader waits in open(), and closing it gives the
         // reader an empty read. Keep doing so until the loader is gone (the thread may get to the
         // FIFO only after stop(), or not at all).
-        std::atomic_bool released{false};
+        std::atomic_bool released { false };
         std::thread releaser([&] {
             while (!released.load()) {
                 const int writer = ::open(fifoName.constData(), O_WRONLY | O_NONBLOCK);
@@ -449,7 +453,7 @@ void TestStreamingLoader::stopBeforeNextReturnsNulloptUntilNextEpoch()
     loader.stop();
     QVERIFY(!loader.next());
     QVERIFY(!loader.next());
-    loader.startEpoch(1);   // a new epoch clears the stop
+    loader.startEpoch(1); // a new epoch clears the stop
     QCOMPARE(collectEpoch(loader).size(), std::size_t(loader.batchesPerEpoch()));
 }
 
@@ -501,7 +505,8 @@ void TestStreamingLoader::nextWithoutStartEpochStartsEpochZero()
     StreamingLoader explicitStart(m_good, idOptions(16, 2));
     explicitStart.startEpoch(0);
     QString why;
-    QVERIFY2(sameBatches(collectEpoch(explicitStart), collectEpoch(implicit), &why), qPrintable(why));
+    QVERIFY2(
+        sameBatches(collectEpoch(explicitStart), collectEpoch(implicit), &why), qPrintable(why));
 }
 
 void TestStreamingLoader::destructorMidEpochDoesNotHang()
@@ -526,10 +531,10 @@ void TestStreamingLoader::destructorMidEpochDoesNotHang()
 
 void TestStreamingLoader::sameBatchesWhateverTheChunkSize()
 {
-    // Chunk 1, 3, automatic, and whole batches (the old one-thread-per-batch model) all give the same
-    // batches: augmentation is seeded per position and rows keep their place.
+    // Chunk 1, 3, automatic, and whole batches (the old one-thread-per-batch model) all give the
+    // same batches: augmentation is seeded per position and rows keep their place.
     std::vector<std::vector<Batch>> runs;
-    for (int chunk : {0, 1, 3, 4, 100}) {
+    for (int chunk : { 0, 1, 3, 4, 100 }) {
         LoaderOptions options = noiseOptions(3);
         options.chunkSize = chunk;
         StreamingLoader loader(m_noise, options);
@@ -544,14 +549,14 @@ void TestStreamingLoader::sameBatchesWhateverTheChunkSize()
 void TestStreamingLoader::threadsShareABatch()
 {
 #ifdef Q_OS_UNIX
-    // One batch in flight (queue depth 1) whose first file is a FIFO: the thread that claims it blocks
-    // in open(). The rest of the batch is decoded all the same, by the other thread, which the
-    // decoded cache shows (it fills up while the FIFO still blocks). With whole-batch claiming it
-    // would stay at zero until the FIFO is released.
+    // One batch in flight (queue depth 1) whose first file is a FIFO: the thread that claims it
+    // blocks in open(). The rest of the batch is decoded all the same, by the other thread, which
+    // the decoded cache shows (it fills up while the FIFO still blocks). With whole-batch claiming
+    // it would stay at zero until the FIFO is released.
     const QString fifo = m_dir.filePath(QStringLiteral("share.png"));
     const QByteArray fifoName = QFile::encodeName(fifo);
     QCOMPARE(::mkfifo(fifoName.constData(), 0600), 0);
-    std::vector<Sample> samples{Sample{fifo, 0}};
+    std::vector<Sample> samples { Sample { fifo, 0 } };
     samples.insert(samples.end(), m_good.begin(), m_good.begin() + 9);
 
     LoaderOptions options = idOptions(10, 2, 1, false);
@@ -559,7 +564,7 @@ void TestStreamingLoader::threadsShareABatch()
     QTemporaryDir cacheDir;
     QString error;
     options.cache = DecodedCache::open(cacheDir.filePath(QStringLiteral("c.ltcache")), samples,
-                                       DecodedCacheKey{8, 1, false}, 1 << 20, &error);
+        DecodedCacheKey { 8, 1, false }, 1 << 20, &error);
     QVERIFY2(options.cache, qPrintable(error));
     {
         StreamingLoader loader(samples, options);
@@ -570,7 +575,7 @@ void TestStreamingLoader::threadsShareABatch()
             std::this_thread::yield();
         const std::size_t cachedWhileBlocked = options.cache->cachedCount();
 
-        int writer = -1;   // release the blocked thread: an empty file, which is skipped
+        int writer = -1; // release the blocked thread: an empty file, which is skipped
         while ((writer = ::open(fifoName.constData(), O_WRONLY | O_NONBLOCK)) < 0)
             std::this_thread::yield();
         ::close(writer);
@@ -579,7 +584,7 @@ void TestStreamingLoader::threadsShareABatch()
         std::optional<Batch> batch = loader.next();
         QVERIFY(batch);
         QCOMPARE(batch->skipped, 1);
-        QCOMPARE(idsOf(*batch), (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
+        QCOMPARE(idsOf(*batch), (std::vector<int> { 0, 1, 2, 3, 4, 5, 6, 7, 8 }));
         QVERIFY(!loader.next());
     }
     QFile::remove(fifo);
@@ -591,7 +596,11 @@ void TestStreamingLoader::threadsShareABatch()
 void TestStreamingLoader::recycledBuffersOutliveTheLoader()
 {
     LoaderOptions options = noiseOptions(2);
-    StreamingLoader reference(m_noise, [&] { LoaderOptions o = options; o.recycleBuffers = false; return o; }());
+    StreamingLoader reference(m_noise, [&] {
+        LoaderOptions o = options;
+        o.recycleBuffers = false;
+        return o;
+    }());
     reference.startEpoch(0);
     const std::vector<Batch> expected = collectEpoch(reference);
 
@@ -603,11 +612,11 @@ void TestStreamingLoader::recycledBuffersOutliveTheLoader()
             // each batch is released at once: its buffer goes back to the pool
         }
         loader.startEpoch(0);
-        kept = collectEpoch(loader);   // the first batches are written into recycled buffers
-    }   // the loader is gone; the batches and their pooled buffers are not
+        kept = collectEpoch(loader); // the first batches are written into recycled buffers
+    } // the loader is gone; the batches and their pooled buffers are not
     QString why;
     QVERIFY2(sameBatches(expected, kept, &why), qPrintable(why));
-    kept.clear();   // returns the buffers to a pool that no loader owns any more: no crash, no leak
+    kept.clear(); // returns the buffers to a pool that no loader owns any more: no crash, no leak
 }
 
 QTEST_GUILESS_MAIN(TestStreamingLoader)

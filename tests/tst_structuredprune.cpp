@@ -1,6 +1,6 @@
-// Channel-granularity pruning and the export's channel removal: whole output channels go (with their
-// BatchNorm), the classifier and residual-joined convs stay, and the shrunk graph computes exactly
-// what the masked model computes, with fewer parameters.
+// Channel-granularity pruning and the export's channel removal: whole output channels go (with
+// their BatchNorm), the classifier and residual-joined convs stay, and the shrunk graph computes
+// exactly what the masked model computes, with fewer parameters.
 
 #include "export/dnnrunner_p.h"
 #include "export/exportgraph_p.h"
@@ -42,7 +42,7 @@ std::map<std::string, torch::Tensor> params(torch::nn::Module &m)
 
 std::int64_t zeroRows(const torch::Tensor &w)
 {
-    return w.reshape({w.size(0), -1}).abs().amax(1).eq(0).sum().item<std::int64_t>();
+    return w.reshape({ w.size(0), -1 }).abs().amax(1).eq(0).sum().item<std::int64_t>();
 }
 
 } // namespace
@@ -53,7 +53,7 @@ class TestStructuredPrune : public QObject {
 private Q_SLOTS:
     void channelMasksPruneWholeChannelsByL1()
     {
-        const ModelSpec spec{QStringLiteral("smallcnn"), 28, 1, 10};
+        const ModelSpec spec { QStringLiteral("smallcnn"), 28, 1, 10 };
         auto m = model(spec);
         auto p = params(*m);
         // Make conv1's channel 3 the smallest by L1 norm.
@@ -61,32 +61,39 @@ private Q_SLOTS:
             torch::NoGradGuard noGrad;
             p.at("conv1.weight")[3].mul_(1e-3);
         }
-        MagnitudePruner pruner(*m, *PruningSchedule::parse(QStringLiteral("constant:0.5:0"), nullptr),
-                               PruneGranularity::Channel);
+        MagnitudePruner pruner(*m,
+            *PruningSchedule::parse(QStringLiteral("constant:0.5:0"), nullptr),
+            PruneGranularity::Channel);
         pruner.updateMasks(0.5);
         pruner.applyMasks();
         QCOMPARE(zeroRows(p.at("conv1.weight")), 16);
         QCOMPARE(zeroRows(p.at("conv2.weight")), 32);
         QCOMPARE(zeroRows(p.at("conv3.weight")), 8);
         QCOMPARE(zeroRows(p.at("fc1.weight")), 48);
-        QCOMPARE(zeroRows(p.at("fc2.weight")), 0);   // classes are never pruned
+        QCOMPARE(zeroRows(p.at("fc2.weight")), 0); // classes are never pruned
         QCOMPARE(p.at("conv1.weight")[3].abs().sum().item<double>(), 0.0);
         // The BatchNorm of a pruned channel outputs exactly 0: γ = β = 0.
-        const torch::Tensor dead = p.at("conv1.weight").reshape({32, -1}).abs().amax(1).eq(0);
+        const torch::Tensor dead = p.at("conv1.weight").reshape({ 32, -1 }).abs().amax(1).eq(0);
         QCOMPARE(p.at("bn1.weight").masked_select(dead).abs().sum().item<double>(), 0.0);
         QCOMPARE(p.at("bn1.bias").masked_select(dead).abs().sum().item<double>(), 0.0);
-        QCOMPARE(p.at("fc1.bias").masked_select(p.at("fc1.weight").abs().amax(1).eq(0)).abs().sum().item<double>(), 0.0);
+        QCOMPARE(p.at("fc1.bias")
+                     .masked_select(p.at("fc1.weight").abs().amax(1).eq(0))
+                     .abs()
+                     .sum()
+                     .item<double>(),
+            0.0);
         // Masks keep the weights' shapes (checkpoints unchanged); weight granularity is unaffected.
         QCOMPARE(pruner.masks().front().sizes(), p.at("conv1.weight").sizes());
     }
 
     void residualConvsAreNotChannelPruned()
     {
-        const ModelSpec spec{QStringLiteral("resnet8"), 32, 3, 10};
+        const ModelSpec spec { QStringLiteral("resnet8"), 32, 3, 10 };
         auto m = model(spec);
         auto p = params(*m);
-        MagnitudePruner pruner(*m, *PruningSchedule::parse(QStringLiteral("constant:0.5:0"), nullptr),
-                               PruneGranularity::Channel);
+        MagnitudePruner pruner(*m,
+            *PruningSchedule::parse(QStringLiteral("constant:0.5:0"), nullptr),
+            PruneGranularity::Channel);
         pruner.updateMasks(0.5);
         pruner.applyMasks();
         QCOMPARE(zeroRows(p.at("layer2.0.conv1.weight")), 16);
@@ -107,10 +114,11 @@ private Q_SLOTS:
     {
         QFETCH(QString, name);
         QFETCH(int, size);
-        const ModelSpec spec{name, size, 1, 10};
+        const ModelSpec spec { name, size, 1, 10 };
         auto m = model(spec);
-        MagnitudePruner pruner(*m, *PruningSchedule::parse(QStringLiteral("constant:0.5:0"), nullptr),
-                               PruneGranularity::Channel);
+        MagnitudePruner pruner(*m,
+            *PruningSchedule::parse(QStringLiteral("constant:0.5:0"), nullptr),
+            PruneGranularity::Channel);
         pruner.updateMasks(0.5);
         pruner.applyMasks();
         m->eval();
@@ -121,12 +129,14 @@ private Q_SLOTS:
         const std::int64_t removed = shrunk.shrinkChannels();
         QVERIFY(removed > 0);
         QVERIFY(shrunk.parameterCount() < masked->parameterCount());
-        if (name == QLatin1String("smallcnn"))   // every hidden layer at half width
+        if (name == QLatin1String("smallcnn")) // every hidden layer at half width
             QVERIFY2(shrunk.parameterCount() <= masked->parameterCount() * 55 / 100,
-                     qPrintable(QStringLiteral("%1 of %2").arg(shrunk.parameterCount()).arg(masked->parameterCount())));
+                qPrintable(QStringLiteral("%1 of %2")
+                               .arg(shrunk.parameterCount())
+                               .arg(masked->parameterCount())));
 
         torch::manual_seed(9);
-        const torch::Tensor x = torch::rand({6, 1, size, size});
+        const torch::Tensor x = torch::rand({ 6, 1, size, size });
         torch::Tensor expected;
         {
             torch::NoGradGuard noGrad;
@@ -153,12 +163,13 @@ private Q_SLOTS:
         json[QStringLiteral("prune_granularity")] = QStringLiteral("filter");
         QString error;
         QVERIFY(!RunConfig::fromJson(json, &error));
-        QVERIFY2(error.contains(QLatin1String("prune_granularity: unknown value 'filter'")), qPrintable(error));
+        QVERIFY2(error.contains(QLatin1String("prune_granularity: unknown value 'filter'")),
+            qPrintable(error));
     }
 
     void denseModelLosesNoChannel()
     {
-        const ModelSpec spec{QStringLiteral("smallcnn"), 28, 1, 10};
+        const ModelSpec spec { QStringLiteral("smallcnn"), 28, 1, 10 };
         auto m = model(spec);
         m->eval();
         std::optional<ExportGraph> g = ExportGraph::build(*m, spec, 0.5, 0.5, nullptr);

@@ -1,5 +1,5 @@
-// bench-loader: runs the streaming loader alone (read, decode, crop/flip, normalize, batch) over a data
-// folder and reports images/s per epoch. A benchmark tool for bench/run, not part of training.
+// bench-loader: runs the streaming loader alone (read, decode, crop/flip, normalize, batch) over a
+// data folder and reports images/s per epoch. A benchmark tool for bench/run, not part of training.
 
 #include "clicommon.h"
 
@@ -22,15 +22,18 @@ namespace leantune::cli {
 int benchLoaderCommand(const QStringList &args)
 {
     QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral(
-        "Measure the data loader alone: every image of DIR is read, decoded, cropped/flipped (unless "
-        "--no-augment), normalized and batched, for --epochs epochs; batches are dropped. Prints images/s "
-        "per epoch (the folder scan is not timed)."));
-    const auto value = [&parser](const char *name, const char *help, const char *valueName, const char *def) {
-        QCommandLineOption option(QString::fromLatin1(name), QString::fromLatin1(help), QString::fromLatin1(valueName),
-                                  QString::fromLatin1(def));
-        parser.addOption(option);
-    };
+    parser.setApplicationDescription(
+        QStringLiteral("Measure the data loader alone: every image of DIR is read, decoded, "
+                       "cropped/flipped (unless "
+                       "--no-augment), normalized and batched, for --epochs epochs; batches are "
+                       "dropped. Prints images/s "
+                       "per epoch (the folder scan is not timed)."));
+    const auto value
+        = [&parser](const char *name, const char *help, const char *valueName, const char *def) {
+              QCommandLineOption option(QString::fromLatin1(name), QString::fromLatin1(help),
+                  QString::fromLatin1(valueName), QString::fromLatin1(def));
+              parser.addOption(option);
+          };
     value("data", "The data folder (one sub-folder per class).", "DIR", "");
     value("input-size", "Output image side in pixels.", "N", "224");
     value("channels", "1 (gray) or 3 (RGB).", "C", "3");
@@ -38,53 +41,67 @@ int benchLoaderCommand(const QStringList &args)
     value("workers", "Decode threads.", "N", "2");
     value("epochs", "Passes over the data.", "N", "1");
     value("queue-depth", "Batches decoded ahead.", "N", "4");
-    value("chunk", "Images a decode thread claims at a time (0: automatic; >= batch size: whole batches).", "N", "0");
-    value("cache-dir", "Folder of the decoded cache (default: the user's cache folder).", "DIR", "");
-    value("cache-budget-mib", "Most pixel bytes the decoded cache may hold, MiB (default: a quarter of RAM).", "N", "0");
+    value("chunk",
+        "Images a decode thread claims at a time (0: automatic; >= batch size: whole batches).",
+        "N", "0");
+    value(
+        "cache-dir", "Folder of the decoded cache (default: the user's cache folder).", "DIR", "");
+    value("cache-budget-mib",
+        "Most pixel bytes the decoded cache may hold, MiB (default: a quarter of RAM).", "N", "0");
     value("seed", "Shuffle and augmentation seed.", "N", "42");
-    const QCommandLineOption cache(QStringLiteral("cache"), QStringLiteral("Use the decoded cache (filled in the first epoch)."));
-    const QCommandLineOption noAugment(QStringLiteral("no-augment"), QStringLiteral("No random crop and flip."));
-    const QCommandLineOption noRecycle(QStringLiteral("no-recycle"), QStringLiteral("Allocate every batch buffer afresh."));
+    const QCommandLineOption cache(QStringLiteral("cache"),
+        QStringLiteral("Use the decoded cache (filled in the first epoch)."));
+    const QCommandLineOption noAugment(
+        QStringLiteral("no-augment"), QStringLiteral("No random crop and flip."));
+    const QCommandLineOption noRecycle(
+        QStringLiteral("no-recycle"), QStringLiteral("Allocate every batch buffer afresh."));
     const QCommandLineOption noRegion(QStringLiteral("no-region-decode"),
-                                      QStringLiteral("Decode JPEGs whole with OpenCV instead of libjpeg-turbo's crop window."));
+        QStringLiteral("Decode JPEGs whole with OpenCV instead of libjpeg-turbo's crop window."));
     const QCommandLineOption json(QStringLiteral("json"), QStringLiteral("Print one JSON line."));
-    for (const QCommandLineOption &o : {cache, noAugment, noRecycle, noRegion, json})
+    for (const QCommandLineOption &o : { cache, noAugment, noRecycle, noRegion, json })
         parser.addOption(o);
-    if (const auto code = parseArguments(parser, QStringLiteral("bench-loader"),
-                                         QStringLiteral("--data DIR [options]"), args))
+    if (const auto code = parseArguments(
+            parser, QStringLiteral("bench-loader"), QStringLiteral("--data DIR [options]"), args))
         return *code;
     if (parser.value(QStringLiteral("data")).isEmpty())
         return fail(QStringLiteral("bench-loader needs --data DIR"), Usage);
 
     QString error;
     std::optional<int> numbers[9];
-    const char *names[9] = {"input-size", "channels", "batch-size", "workers", "epochs", "queue-depth", "chunk",
-                            "cache-budget-mib", "seed"};
+    const char *names[9] = { "input-size", "channels", "batch-size", "workers", "epochs",
+        "queue-depth", "chunk", "cache-budget-mib", "seed" };
     for (int i = 0; i < 9; ++i) {
         numbers[i] = intOption(parser, QString::fromLatin1(names[i]), &error);
         if (!numbers[i])
             return fail(error, Usage);
     }
-    const int inputSize = *numbers[0], channels = *numbers[1], batchSize = *numbers[2], workers = *numbers[3];
-    const int epochs = *numbers[4], queueDepth = *numbers[5], chunk = *numbers[6], budgetMiB = *numbers[7];
-    if (inputSize < 1 || (channels != 1 && channels != 3) || batchSize < 1 || workers < 1 || epochs < 1
-        || queueDepth < 1 || chunk < 0 || budgetMiB < 0)
-        return fail(QStringLiteral("bench-loader: sizes, counts and epochs must be positive, --channels 1 or 3"), Usage);
+    const int inputSize = *numbers[0], channels = *numbers[1], batchSize = *numbers[2],
+              workers = *numbers[3];
+    const int epochs = *numbers[4], queueDepth = *numbers[5], chunk = *numbers[6],
+              budgetMiB = *numbers[7];
+    if (inputSize < 1 || (channels != 1 && channels != 3) || batchSize < 1 || workers < 1
+        || epochs < 1 || queueDepth < 1 || chunk < 0 || budgetMiB < 0)
+        return fail(
+            QStringLiteral(
+                "bench-loader: sizes, counts and epochs must be positive, --channels 1 or 3"),
+            Usage);
 
-    const std::optional<DatasetIndex> index = scanDataset(parser.value(QStringLiteral("data")), {}, &error);
+    const std::optional<DatasetIndex> index
+        = scanDataset(parser.value(QStringLiteral("data")), {}, &error);
     if (!index)
         return fail(error);
     std::vector<Sample> samples = samplesOf(*index);
     if (samples.empty())
-        return fail(QStringLiteral("no valid images in %1").arg(parser.value(QStringLiteral("data"))));
+        return fail(
+            QStringLiteral("no valid images in %1").arg(parser.value(QStringLiteral("data"))));
 
     LoaderOptions lo;
     lo.decode.inputSize = inputSize;
     lo.decode.channels = channels;
     lo.decode.augment = !parser.isSet(noAugment);
     lo.decode.regionDecode = !parser.isSet(noRegion);
-    for (int c = 0; c < 3; ++c) {   // ImageNet statistics, as the torchvision baseline uses
-        const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    for (int c = 0; c < 3; ++c) { // ImageNet statistics, as the torchvision baseline uses
+        const float mean[3] = { 0.485f, 0.456f, 0.406f }, std[3] = { 0.229f, 0.224f, 0.225f };
         lo.decode.mean[c] = channels == 1 ? 0.5f : mean[c];
         lo.decode.std[c] = channels == 1 ? 0.5f : std[c];
     }
@@ -95,13 +112,14 @@ int benchLoaderCommand(const QStringList &args)
     lo.recycleBuffers = !parser.isSet(noRecycle);
     lo.seed = static_cast<std::uint64_t>(*numbers[8]);
     if (parser.isSet(cache)) {
-        DecodedCacheKey key{inputSize, channels, lo.decode.augment};
+        DecodedCacheKey key { inputSize, channels, lo.decode.augment };
         QString dir = parser.value(QStringLiteral("cache-dir"));
         if (dir.isEmpty())
             dir = DecodedCache::defaultDirectory();
-        const std::int64_t budget = budgetMiB > 0 ? std::int64_t(budgetMiB) << 20 : DecodedCache::defaultBudgetBytes();
-        lo.cache = DecodedCache::open(QDir(dir).filePath(DecodedCache::fileNameFor(samples, key)), samples, key,
-                                      budget, &error);
+        const std::int64_t budget
+            = budgetMiB > 0 ? std::int64_t(budgetMiB) << 20 : DecodedCache::defaultBudgetBytes();
+        lo.cache = DecodedCache::open(QDir(dir).filePath(DecodedCache::fileNameFor(samples, key)),
+            samples, key, budget, &error);
         if (!lo.cache)
             return fail(error);
     }
@@ -139,7 +157,8 @@ int benchLoaderCommand(const QStringList &args)
     out[QStringLiteral("images")] = double(images);
     out[QStringLiteral("seconds")] = seconds;
     out[QStringLiteral("epochs_images_per_sec")] = perEpoch;
-    out[QStringLiteral("later_epochs_images_per_sec")] = laterSeconds > 0 ? double(laterImages) / laterSeconds : 0.0;
+    out[QStringLiteral("later_epochs_images_per_sec")]
+        = laterSeconds > 0 ? double(laterImages) / laterSeconds : 0.0;
     out[QStringLiteral("workers")] = workers;
     out[QStringLiteral("batch_size")] = batchSize;
     out[QStringLiteral("input_size")] = inputSize;

@@ -23,7 +23,8 @@ void printErr(const QString &text)
 
 QString jsonLine(const QJsonObject &object)
 {
-    return QString::fromUtf8(QJsonDocument(object).toJson(QJsonDocument::Compact)) % QLatin1Char('\n');
+    return QString::fromUtf8(QJsonDocument(object).toJson(QJsonDocument::Compact))
+        % QLatin1Char('\n');
 }
 
 int fail(const QString &message, int code)
@@ -33,24 +34,27 @@ int fail(const QString &message, int code)
 }
 
 std::optional<int> parseArguments(QCommandLineParser &parser, const QString &command,
-                                  const QString &synopsis, const QStringList &args)
+    const QString &synopsis, const QStringList &args)
 {
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
-    const QCommandLineOption help({QStringLiteral("h"), QStringLiteral("help")}, QStringLiteral("Show this help."));
+    const QCommandLineOption help(
+        { QStringLiteral("h"), QStringLiteral("help") }, QStringLiteral("Show this help."));
     parser.addOption(help);
     // QCommandLineParser expects the program name first.
-    QStringList full{QStringLiteral("leantune-cli ") % command};
+    QStringList full { QStringLiteral("leantune-cli ") % command };
     full << args;
     if (!parser.parse(full)) {
-        fail(parser.errorText() % QStringLiteral(" (see 'leantune-cli ") % command % QStringLiteral(" --help')"),
-             Usage);
+        fail(parser.errorText() % QStringLiteral(" (see 'leantune-cli ") % command
+                % QStringLiteral(" --help')"),
+            Usage);
         return Usage;
     }
     if (parser.isSet(help)) {
         QString text = parser.helpText();
         // Qt prints "Usage: leantune-cli command [options]"; show the real synopsis instead.
         const int end = text.indexOf(QLatin1Char('\n'));
-        text = QStringLiteral("Usage: leantune-cli ") % command % QLatin1Char(' ') % synopsis % text.mid(end);
+        text = QStringLiteral("Usage: leantune-cli ") % command % QLatin1Char(' ') % synopsis
+            % text.mid(end);
         printOut(text);
         return Ok;
     }
@@ -63,19 +67,22 @@ std::optional<int> intOption(const QCommandLineParser &parser, const QString &na
     const QString value = parser.value(name);
     const int v = value.toInt(&ok);
     if (!ok) {
-        *error = QStringLiteral("invalid value for --%1: '%2' (expected a whole number)").arg(name, value);
+        *error = QStringLiteral("invalid value for --%1: '%2' (expected a whole number)")
+                     .arg(name, value);
         return std::nullopt;
     }
     return v;
 }
 
-std::optional<double> doubleOption(const QCommandLineParser &parser, const QString &name, QString *error)
+std::optional<double> doubleOption(
+    const QCommandLineParser &parser, const QString &name, QString *error)
 {
     bool ok = false;
     const QString value = parser.value(name);
     const double v = value.toDouble(&ok);
     if (!ok) {
-        *error = QStringLiteral("invalid value for --%1: '%2' (expected a number)").arg(name, value);
+        *error
+            = QStringLiteral("invalid value for --%1: '%2' (expected a number)").arg(name, value);
         return std::nullopt;
     }
     return v;

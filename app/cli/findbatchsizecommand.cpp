@@ -27,7 +27,8 @@ int findBatchSizeCommand(const QStringList &args)
         "CPU the search runs against the host budget with the planner's predictions."));
     addRunOptions(parser, RunField::FindBatchSize);
     parser.addOption({ QStringLiteral("predict"),
-        QStringLiteral("Also print the planner's predicted peak for these batch sizes (comma-separated)."),
+        QStringLiteral(
+            "Also print the planner's predicted peak for these batch sizes (comma-separated)."),
         QStringLiteral("N,N") });
     parser.addOption({ QStringLiteral("json"), QStringLiteral("Print the result as JSON.") });
     if (const auto code = parseArguments(parser, QStringLiteral("find-batch-size"),
@@ -98,8 +99,7 @@ int findBatchSizeCommand(const QStringList &args)
                 { QStringLiteral("predicted_peak_bytes"), qint64(plan.predictPeak(b)) } });
         if (!predictAt.empty())
             o[QStringLiteral("predictions")] = predictions;
-        printOut(
-            jsonLine(o));
+        printOut(jsonLine(o));
         return Ok;
     }
     QString text;

@@ -31,7 +31,7 @@ QString fitProgressLine(const std::vector<ProgressField> &fields, int columns)
                 drop = i;
         }
         if (drop < 0)
-            return line.left(columns);   // only the fields that are always kept: truncate
+            return line.left(columns); // only the fields that are always kept: truncate
         kept[size_t(drop)] = false;
         line = join();
     }
@@ -40,8 +40,8 @@ QString fitProgressLine(const std::vector<ProgressField> &fields, int columns)
 
 int terminalColumns()
 {
-    for (const int fd : {STDOUT_FILENO, STDERR_FILENO}) {
-        winsize size{};
+    for (const int fd : { STDOUT_FILENO, STDERR_FILENO }) {
+        winsize size {};
         if (::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
             return size.ws_col;
     }

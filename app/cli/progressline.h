@@ -9,8 +9,8 @@ namespace leantune::cli {
 // One field of the terminal progress line.
 struct ProgressField {
     QString text;
-    int importance = 0;                          // 0: always kept; lower values are dropped first
-    QString before = QStringLiteral(" | ");      // separator in front (ignored for the first field)
+    int importance = 0; // 0: always kept; lower values are dropped first
+    QString before = QStringLiteral(" | "); // separator in front (ignored for the first field)
 };
 
 // Joins FIELDS, in order, into a line of at most COLUMNS characters: drops the least important

@@ -16,21 +16,28 @@ namespace leantune::cli {
 
 namespace {
 
-QString megabytes(std::int64_t bytes) { return QString::number(double(bytes) / (1024.0 * 1024.0), 'f', 0) % QStringLiteral(" MiB"); }
+QString megabytes(std::int64_t bytes)
+{
+    return QString::number(double(bytes) / (1024.0 * 1024.0), 'f', 0) % QStringLiteral(" MiB");
+}
 
 QString duration(double seconds)
 {
     const qint64 s = std::llround(seconds);
-    return s >= 3600 ? QStringLiteral("%1h%2m").arg(s / 3600).arg((s % 3600) / 60, 2, 10, QLatin1Char('0'))
-                     : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
+    return s >= 3600
+        ? QStringLiteral("%1h%2m").arg(s / 3600).arg((s % 3600) / 60, 2, 10, QLatin1Char('0'))
+        : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
 }
 
 } // namespace
 
-// The live bar needs a terminal on both streams: with stdout redirected (a log, a pipe) the output is
-// being recorded, and carriage-return redraws would fill it with partial lines.
+// The live bar needs a terminal on both streams: with stdout redirected (a log, a pipe) the output
+// is being recorded, and carriage-return redraws would fill it with partial lines.
 ProgressPrinter::ProgressPrinter(Mode mode, int epochs, QObject *parent)
-    : QObject(parent), m_mode(mode), m_epochs(epochs), m_tty(isatty(fileno(stdout)) && isatty(fileno(stderr)))
+    : QObject(parent)
+    , m_mode(mode)
+    , m_epochs(epochs)
+    , m_tty(isatty(fileno(stdout)) && isatty(fileno(stderr)))
 {
     m_clock.start();
 }
@@ -47,7 +54,10 @@ void ProgressPrinter::onStarted(const QString &device, qint64 totalSteps, qint64
 {
     m_totalSteps = totalSteps;
     if (m_mode != Mode::Json && m_mode != Mode::None)
-        printErr(QStringLiteral("training on %1: %2 epochs of %3 steps\n").arg(device).arg(m_epochs).arg(stepsPerEpoch));
+        printErr(QStringLiteral("training on %1: %2 epochs of %3 steps\n")
+                     .arg(device)
+                     .arg(m_epochs)
+                     .arg(stepsPerEpoch));
     else if (m_mode == Mode::Json)
         printErr(QStringLiteral("training on %1\n").arg(device));
 }
@@ -65,9 +75,11 @@ void ProgressPrinter::onSample(const MetricsSample &s)
     if (m_lastDraw.isValid() && m_lastDraw.elapsed() < (m_tty ? 100 : 10000))
         return;
     m_lastDraw.start();
-    const double done = m_totalSteps > 0 ? qBound(0.0, double(s.step) / double(m_totalSteps), 1.0) : 0.0;
+    const double done
+        = m_totalSteps > 0 ? qBound(0.0, double(s.step) / double(m_totalSteps), 1.0) : 0.0;
     const double elapsed = s.elapsedSec;
-    const QString eta = done > 0.01 ? duration(elapsed * (1.0 - done) / done) : QStringLiteral("--:--");
+    const QString eta
+        = done > 0.01 ? duration(elapsed * (1.0 - done) / done) : QStringLiteral("--:--");
     // Fields by importance: on a narrow terminal the least important go first, so the line never
     // wraps (a wrapped line is not redrawn in place by the carriage return).
     // One column spare: a line filling the last column makes some terminals wrap early.
@@ -76,18 +88,33 @@ void ProgressPrinter::onSample(const MetricsSample &s)
     if (m_tty) {
         const int width = columns >= 119 ? 24 : 12;
         const int filled = int(done * width);
-        fields.push_back({QLatin1Char('[') % QString(filled, QLatin1Char('=')) % QString(width - filled, QLatin1Char(' ')) % QLatin1Char(']'), 3});
+        fields.push_back({ QLatin1Char('[') % QString(filled, QLatin1Char('='))
+                % QString(width - filled, QLatin1Char(' ')) % QLatin1Char(']'),
+            3 });
     }
-    fields.push_back({QStringLiteral("epoch %1/%2 %3%").arg(s.epoch + 1).arg(m_epochs).arg(int(done * 100.0), 3), 0, QStringLiteral(" ")});
-    fields.push_back({QStringLiteral("%1 img/s").arg(s.imagesPerSec, 0, 'f', 0), 5});
-    fields.push_back({QStringLiteral("(data %1%)").arg(s.dataWaitMs + s.computeMs > 0 ? int(100.0 * s.dataWaitMs / (s.dataWaitMs + s.computeMs)) : 0), 1,
-                      QStringLiteral(" ")});
-    fields.push_back({QStringLiteral("loss %1").arg(s.loss, 0, 'f', 3), 6});
-    fields.push_back({QStringLiteral("sparsity %1/%2").arg(s.targetSparsity, 0, 'f', 2).arg(s.measuredSparsity, 0, 'f', 2), 2});
-    fields.push_back({QStringLiteral("RSS ") % megabytes(s.hostRssBytes), 1});
+    fields.push_back({ QStringLiteral("epoch %1/%2 %3%")
+                           .arg(s.epoch + 1)
+                           .arg(m_epochs)
+                           .arg(int(done * 100.0), 3),
+        0, QStringLiteral(" ") });
+    fields.push_back({ QStringLiteral("%1 img/s").arg(s.imagesPerSec, 0, 'f', 0), 5 });
+    fields.push_back({ QStringLiteral("(data %1%)")
+                           .arg(s.dataWaitMs + s.computeMs > 0
+                                   ? int(100.0 * s.dataWaitMs / (s.dataWaitMs + s.computeMs))
+                                   : 0),
+        1, QStringLiteral(" ") });
+    fields.push_back({ QStringLiteral("loss %1").arg(s.loss, 0, 'f', 3), 6 });
+    fields.push_back({ QStringLiteral("sparsity %1/%2")
+                           .arg(s.targetSparsity, 0, 'f', 2)
+                           .arg(s.measuredSparsity, 0, 'f', 2),
+        2 });
+    fields.push_back({ QStringLiteral("RSS ") % megabytes(s.hostRssBytes), 1 });
     if (s.deviceAllocatedBytes >= 0)
-        fields.push_back({QStringLiteral("GPU %1 (peak %2)").arg(megabytes(s.deviceAllocatedBytes), megabytes(s.devicePeakBytes)), 2});
-    fields.push_back({QStringLiteral("ETA ") % eta, 7});
+        fields.push_back(
+            { QStringLiteral("GPU %1 (peak %2)")
+                    .arg(megabytes(s.deviceAllocatedBytes), megabytes(s.devicePeakBytes)),
+                2 });
+    fields.push_back({ QStringLiteral("ETA ") % eta, 7 });
     if (m_tty) {
         printErr(QStringLiteral("\r\033[K") % fitProgressLine(fields, columns));
         m_lineOpen = true;
@@ -101,7 +128,8 @@ void ProgressPrinter::onEpoch(const EpochSummary &e)
     if (m_mode == Mode::None || m_mode == Mode::Json)
         return;
     clearLine();
-    printErr(QStringLiteral("epoch %1/%2: train loss %3 acc %4% | val loss %5 acc %6% | sparsity %7 | %8 s\n")
+    printErr(QStringLiteral(
+        "epoch %1/%2: train loss %3 acc %4% | val loss %5 acc %6% | sparsity %7 | %8 s\n")
                  .arg(e.epoch + 1)
                  .arg(m_epochs)
                  .arg(e.trainLoss, 0, 'f', 4)
@@ -135,9 +163,13 @@ void ProgressPrinter::onFinished(const RunSummary &s)
     if (s.valAccuracy >= 0)
         text += QStringLiteral("  validation accuracy %1%\n").arg(s.valAccuracy * 100.0, 0, 'f', 2);
     if (s.testAccuracy >= 0)
-        text += QStringLiteral("  test accuracy       %1%\n").arg(s.testAccuracy * 100.0, 0, 'f', 2);
-    text += QStringLiteral("  sparsity            %1 measured (target %2)\n").arg(s.finalSparsity, 0, 'f', 4).arg(s.targetSparsity, 0, 'f', 4);
-    text += QStringLiteral("  throughput          %1 images/s (median)\n").arg(s.imagesPerSec, 0, 'f', 0);
+        text
+            += QStringLiteral("  test accuracy       %1%\n").arg(s.testAccuracy * 100.0, 0, 'f', 2);
+    text += QStringLiteral("  sparsity            %1 measured (target %2)\n")
+                .arg(s.finalSparsity, 0, 'f', 4)
+                .arg(s.targetSparsity, 0, 'f', 4);
+    text += QStringLiteral("  throughput          %1 images/s (median)\n")
+                .arg(s.imagesPerSec, 0, 'f', 0);
     text += QStringLiteral("  peak host RSS       %1\n").arg(megabytes(s.peakHostRssBytes));
     if (s.peakDeviceBytes >= 0)
         text += QStringLiteral("  peak device memory  %1\n").arg(megabytes(s.peakDeviceBytes));

@@ -9,8 +9,9 @@
 namespace leantune::cli {
 
 // Renders a training run's signals in the terminal: a one-line progress bar fitted to the terminal
-// width, drawn only when stdout and stderr are terminals, else a plain line every 10 s (bar); one JSON
-// object per MetricsSample on stdout (json); or nothing but errors (none). Lives on the main thread.
+// width, drawn only when stdout and stderr are terminals, else a plain line every 10 s (bar); one
+// JSON object per MetricsSample on stdout (json); or nothing but errors (none). Lives on the main
+// thread.
 class ProgressPrinter : public QObject {
     Q_OBJECT
 public:

@@ -17,8 +17,8 @@ namespace leantune::cli {
 
 namespace {
 
-std::atomic_int g_signals{0};   // SIGINT/SIGTERM received
-std::atomic_int g_signal{0};    // the first one's number
+std::atomic_int g_signals { 0 }; // SIGINT/SIGTERM received
+std::atomic_int g_signal { 0 }; // the first one's number
 extern "C" void onSignal(int number)
 {
     int none = 0;
@@ -30,10 +30,12 @@ extern "C" void onSignal(int number)
 const struct {
     const char *name, *help, *valueName;
 } kCommandOptions[] = {
-    {"resume", "Continue the run in RUNDIR from its newest valid checkpoint.", nullptr},
-    {"force", "Replace an existing run in RUNDIR.", nullptr},
-    {"progress", "bar | json | none (default bar; json prints one sample per line on stdout).", "MODE"},
-    {"no-history", "Do not record the run in the run history (runs.sqlite in the data folder).", nullptr},
+    { "resume", "Continue the run in RUNDIR from its newest valid checkpoint.", nullptr },
+    { "force", "Replace an existing run in RUNDIR.", nullptr },
+    { "progress", "bar | json | none (default bar; json prints one sample per line on stdout).",
+        "MODE" },
+    { "no-history", "Do not record the run in the run history (runs.sqlite in the data folder).",
+        nullptr },
 };
 
 } // namespace
@@ -42,26 +44,32 @@ int trainCommand(const QStringList &args)
 {
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
-        "Train an image classifier on a folder of images, streaming batches from disk, with an optional "
-        "pruning schedule. Writes RUNDIR/config.json, metrics.csv, checkpoints/, model.pt and summary.json. "
-        "Ctrl-C stops after the current batch and saves a checkpoint; --resume continues. The run is recorded in "
-        "the run history that the desktop application shows (runs.sqlite in the data folder) unless --no-history "
-        "is given.\n\nExit codes: 0 finished, 1 the run failed, 2 usage error, 130 stopped by Ctrl-C (SIGINT), "
+        "Train an image classifier on a folder of images, streaming batches from disk, with an "
+        "optional "
+        "pruning schedule. Writes RUNDIR/config.json, metrics.csv, checkpoints/, model.pt and "
+        "summary.json. "
+        "Ctrl-C stops after the current batch and saves a checkpoint; --resume continues. The run "
+        "is recorded in "
+        "the run history that the desktop application shows (runs.sqlite in the data folder) "
+        "unless --no-history "
+        "is given.\n\nExit codes: 0 finished, 1 the run failed, 2 usage error, 130 stopped by "
+        "Ctrl-C (SIGINT), "
         "143 stopped by SIGTERM; a stopped run keeps a checkpoint to --resume from."));
     addRunOptions(parser, RunField::Train);
     for (const auto &o : kCommandOptions) {
         if (o.valueName)
-            parser.addOption({QLatin1String(o.name), QLatin1String(o.help), QLatin1String(o.valueName)});
+            parser.addOption(
+                { QLatin1String(o.name), QLatin1String(o.help), QLatin1String(o.valueName) });
         else
-            parser.addOption({QLatin1String(o.name), QLatin1String(o.help)});
+            parser.addOption({ QLatin1String(o.name), QLatin1String(o.help) });
     }
     if (const auto code = parseArguments(parser, QStringLiteral("train"),
-                                         QStringLiteral("--data DIR --out RUNDIR [options]"), args))
+            QStringLiteral("--data DIR --out RUNDIR [options]"), args))
         return *code;
     if (!parser.positionalArguments().isEmpty())
         return fail(QStringLiteral("unexpected argument '%1' (see 'leantune-cli train --help')")
                         .arg(parser.positionalArguments().first()),
-                    Usage);
+            Usage);
 
     const bool resume = parser.isSet(QStringLiteral("resume"));
     RunConfig config;
@@ -69,7 +77,8 @@ int trainCommand(const QStringList &args)
         if (!parser.isSet(QStringLiteral("out")))
             return fail(QStringLiteral("--resume needs --out RUNDIR"), Usage);
         QString readError;
-        const std::optional<RunInfo> run = readRunInfo(parser.value(QStringLiteral("out")), &readError);
+        const std::optional<RunInfo> run
+            = readRunInfo(parser.value(QStringLiteral("out")), &readError);
         if (!run)
             return fail(QStringLiteral("cannot resume: ") % readError);
         config = run->config;
@@ -79,7 +88,9 @@ int trainCommand(const QStringList &args)
     if (!applyRunOptions(parser, RunField::Train, config, resume, &ignored, &error))
         return fail(error, Usage);
     for (const QString &flag : ignored)
-        printErr(QStringLiteral("note: --%1 is ignored with --resume (the run keeps its configuration)\n").arg(flag));
+        printErr(QStringLiteral(
+            "note: --%1 is ignored with --resume (the run keeps its configuration)\n")
+                     .arg(flag));
     if (!config.validate(&error))
         return fail(error, Usage);
 
@@ -90,7 +101,9 @@ int trainCommand(const QStringList &args)
     else if (progress == QLatin1String("none"))
         mode = ProgressPrinter::Mode::None;
     else if (!progress.isEmpty() && progress != QLatin1String("bar"))
-        return fail(QStringLiteral("unknown --progress mode '%1' (choose bar, json or none)").arg(progress), Usage);
+        return fail(
+            QStringLiteral("unknown --progress mode '%1' (choose bar, json or none)").arg(progress),
+            Usage);
 
     RunJob::Options options;
     options.resume = resume;
@@ -122,7 +135,8 @@ int trainCommand(const QStringList &args)
     QObject::connect(&signalPoll, &QTimer::timeout, [&] {
         const int n = g_signals.load();
         if (n == 1) {
-            printErr(QStringLiteral("\nstopping after the current batch (saving a checkpoint)...\n"));
+            printErr(
+                QStringLiteral("\nstopping after the current batch (saving a checkpoint)...\n"));
             job.stop();
             g_signals.store(2);
         } else if (n > 2) {

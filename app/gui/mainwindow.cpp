@@ -69,7 +69,9 @@ MainWindow::MainWindow(QWidget *parent)
     });
     connect(m_browser, &DatasetBrowser::scanFinished, this, [this](const DatasetIndex &index) {
         log(tr("%1: %2 images in %3 classes, %4 invalid files")
-                .arg(QFileInfo(index.root).fileName()).arg(index.images.size()).arg(index.classes.size())
+                .arg(QFileInfo(index.root).fileName())
+                .arg(index.images.size())
+                .arg(index.classes.size())
                 .arg(index.invalid.size()));
         updateActions();
     });
@@ -104,10 +106,13 @@ MainWindow::MainWindow(QWidget *parent)
 
 MainWindow::~MainWindow()
 {
-    m_job.reset();   // stops a run and waits for the trainer before the store goes
+    m_job.reset(); // stops a run and waits for the trainer before the store goes
 }
 
-bool MainWindow::runActive() const { return m_job && m_job->isActive(); }
+bool MainWindow::runActive() const
+{
+    return m_job && m_job->isActive();
+}
 
 // The window follows JOB: its state, progress, samples, log, and its end.
 void MainWindow::connectJob(RunJob *job)
@@ -116,17 +121,21 @@ void MainWindow::connectJob(RunJob *job)
         updateActions();
         updateProgress();
     });
-    connect(job, &RunJob::started, this, [this](const QString &device, qint64 total, qint64 perEpoch) {
-        m_deviceLabel->setText(device);
-        log(tr("training on %1: %2 steps (%3 per epoch)").arg(device).arg(total).arg(perEpoch));
-        updateProgress();
-    });
+    connect(
+        job, &RunJob::started, this, [this](const QString &device, qint64 total, qint64 perEpoch) {
+            m_deviceLabel->setText(device);
+            log(tr("training on %1: %2 steps (%3 per epoch)").arg(device).arg(total).arg(perEpoch));
+            updateProgress();
+        });
     connect(job, &RunJob::sampleReady, m_charts, &LiveCharts::addSample);
     connect(job, &RunJob::sampleReady, this, [this] { updateProgress(); });
     connect(job, &RunJob::epochFinished, this, [this](const EpochSummary &e) {
         log(tr("epoch %1: train loss %2, accuracy %3 %; validation accuracy %4 %; sparsity %5 %")
-                .arg(e.epoch + 1).arg(e.trainLoss, 0, 'f', 4).arg(100 * e.trainAccuracy, 0, 'f', 2)
-                .arg(100 * e.valAccuracy, 0, 'f', 2).arg(100 * e.measuredSparsity, 0, 'f', 1));
+                .arg(e.epoch + 1)
+                .arg(e.trainLoss, 0, 'f', 4)
+                .arg(100 * e.trainAccuracy, 0, 'f', 2)
+                .arg(100 * e.valAccuracy, 0, 'f', 2)
+                .arg(100 * e.measuredSparsity, 0, 'f', 1));
     });
     connect(job, &RunJob::logMessage, this, &MainWindow::log);
     connect(job, &RunJob::finished, this, &MainWindow::onRunFinished);
@@ -151,12 +160,14 @@ void MainWindow::buildCentral()
     m_banner->setObjectName(QStringLiteral("errorBanner"));
     m_banner->setWordWrap(true);
     m_banner->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_banner->setStyleSheet(QStringLiteral(
-        "QLabel { background: #fdecea; color: #8a1c1c; border: 1px solid #e0a0a0; border-radius: 4px; padding: 6px; }"));
+    m_banner->setStyleSheet(
+        QStringLiteral("QLabel { background: #fdecea; color: #8a1c1c; border: 1px solid #e0a0a0; "
+                       "border-radius: 4px; padding: 6px; }"));
     m_banner->hide();
     layout->addWidget(m_banner);
     auto *bar = new QHBoxLayout;
-    m_runTitle = new QLabel(tr("No run yet: press Start (Ctrl+R) to configure one."), m_trainingTab);
+    m_runTitle
+        = new QLabel(tr("No run yet: press Start (Ctrl+R) to configure one."), m_trainingTab);
     m_runTitle->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_progress = new QProgressBar(m_trainingTab);
     m_progress->setObjectName(QStringLiteral("runProgress"));
@@ -181,11 +192,13 @@ void MainWindow::buildCentral()
 void MainWindow::buildActions()
 {
     QStyle *s = style();
-    m_openAction = new QAction(s->standardIcon(QStyle::SP_DirOpenIcon), tr("&Open data folder..."), this);
+    m_openAction
+        = new QAction(s->standardIcon(QStyle::SP_DirOpenIcon), tr("&Open data folder..."), this);
     m_openAction->setShortcut(QKeySequence::Open);
     m_openAction->setStatusTip(tr("Open an image folder with one sub-folder per class"));
     connect(m_openAction, &QAction::triggered, this, [this] {
-        const QString dir = QFileDialog::getExistingDirectory(this, tr("Open data folder"), m_browser->folder());
+        const QString dir
+            = QFileDialog::getExistingDirectory(this, tr("Open data folder"), m_browser->folder());
         if (!dir.isEmpty())
             openFolder(dir);
     });
@@ -194,15 +207,17 @@ void MainWindow::buildActions()
     auto *import = new QAction(tr("&Import IDX data set..."), this);
     import->setStatusTip(tr("Convert MNIST-style IDX files into an image folder"));
     connect(import, &QAction::triggered, this, &MainWindow::importIdx);
-    m_exportAction = new QAction(s->standardIcon(QStyle::SP_DialogSaveButton), tr("&Export model..."), this);
+    m_exportAction
+        = new QAction(s->standardIcon(QStyle::SP_DialogSaveButton), tr("&Export model..."), this);
     m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
     connect(m_exportAction, &QAction::triggered, this, &MainWindow::exportModel);
     auto *quit = new QAction(tr("&Quit"), this);
     quit->setShortcut(QKeySequence::Quit);
     connect(quit, &QAction::triggered, this, &QWidget::close);
 
-    m_startAction = new QAction(s->standardIcon(QStyle::SP_MediaPlay), tr("&Start training..."), this);
-    m_startAction->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_R), QKeySequence(Qt::Key_F5)});
+    m_startAction
+        = new QAction(s->standardIcon(QStyle::SP_MediaPlay), tr("&Start training..."), this);
+    m_startAction->setShortcuts({ QKeySequence(Qt::CTRL | Qt::Key_R), QKeySequence(Qt::Key_F5) });
     m_startAction->setStatusTip(tr("Configure and start a training run on the open data set"));
     connect(m_startAction, &QAction::triggered, this, &MainWindow::configureAndStart);
     m_pauseAction = new QAction(s->standardIcon(QStyle::SP_MediaPause), tr("&Pause"), this);
@@ -210,7 +225,8 @@ void MainWindow::buildActions()
     m_pauseAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
     connect(m_pauseAction, &QAction::toggled, this, &MainWindow::setPaused);
     m_stopAction = new QAction(s->standardIcon(QStyle::SP_MediaStop), tr("S&top"), this);
-    m_stopAction->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Period), QKeySequence(Qt::SHIFT | Qt::Key_F5)});
+    m_stopAction->setShortcuts(
+        { QKeySequence(Qt::CTRL | Qt::Key_Period), QKeySequence(Qt::SHIFT | Qt::Key_F5) });
     m_stopAction->setStatusTip(tr("Stop after the current batch; a checkpoint is saved"));
     connect(m_stopAction, &QAction::triggered, this, &MainWindow::stopRun);
 
@@ -236,9 +252,10 @@ void MainWindow::buildActions()
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About LeanTune"), this, [this] {
         QMessageBox::about(this, tr("About LeanTune"),
-                           tr("<b>LeanTune %1</b><p>Train image classifiers that fit in memory: stream the data "
-                              "from disk, prune on a schedule, and watch throughput, memory and sparsity live.</p>")
-                               .arg(QApplication::applicationVersion()));
+            tr("<b>LeanTune %1</b><p>Train image classifiers that fit in memory: stream the data "
+               "from disk, prune on a schedule, and watch throughput, memory and sparsity "
+               "live.</p>")
+                .arg(QApplication::applicationVersion()));
     });
 
     QToolBar *tools = addToolBar(tr("Main"));
@@ -255,17 +272,21 @@ void MainWindow::buildActions()
 
 void MainWindow::buildDocks()
 {
-    const auto dock = [this](const QString &title, const char *name, QWidget *content, Qt::DockWidgetArea area) {
+    const auto dock = [this](const QString &title, const char *name, QWidget *content,
+                          Qt::DockWidgetArea area) {
         auto *d = new QDockWidget(title, this);
         d->setObjectName(QLatin1String(name));
         d->setWidget(content);
-        d->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable | QDockWidget::DockWidgetClosable);
+        d->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable
+            | QDockWidget::DockWidgetClosable);
         addDockWidget(area, d);
         m_viewMenu->addAction(d->toggleViewAction());
         return d;
     };
-    QDockWidget *classes = dock(tr("Classes"), "classesDock", m_browser->classOverview(), Qt::LeftDockWidgetArea);
-    QDockWidget *checks = dock(tr("Data checks"), "checksDock", m_browser->dataChecks(), Qt::LeftDockWidgetArea);
+    QDockWidget *classes
+        = dock(tr("Classes"), "classesDock", m_browser->classOverview(), Qt::LeftDockWidgetArea);
+    QDockWidget *checks
+        = dock(tr("Data checks"), "checksDock", m_browser->dataChecks(), Qt::LeftDockWidgetArea);
     tabifyDockWidget(classes, checks);
     classes->raise();
     m_log = new QPlainTextEdit(this);
@@ -273,8 +294,8 @@ void MainWindow::buildDocks()
     m_log->setReadOnly(true);
     m_log->setMaximumBlockCount(5000);
     QDockWidget *logDock = dock(tr("Log"), "logDock", m_log, Qt::BottomDockWidgetArea);
-    resizeDocks({classes}, {340}, Qt::Horizontal);
-    resizeDocks({logDock}, {110}, Qt::Vertical);
+    resizeDocks({ classes }, { 340 }, Qt::Horizontal);
+    resizeDocks({ logDock }, { 110 }, Qt::Vertical);
 }
 
 void MainWindow::buildStatusBar()
@@ -283,7 +304,8 @@ void MainWindow::buildStatusBar()
     m_deviceLabel->setObjectName(QStringLiteral("deviceLabel"));
     QString error;
     const std::optional<QString> device = resolveDevice(QStringLiteral("auto"), &error);
-    m_deviceLabel->setText(deviceDescription(device.value_or(QStringLiteral("cpu")), RunConfig().effectiveThreads()));
+    m_deviceLabel->setText(
+        deviceDescription(device.value_or(QStringLiteral("cpu")), RunConfig().effectiveThreads()));
     m_deviceLabel->setToolTip(tr("The device a run uses by default"));
     m_stateLabel = new QLabel(this);
     m_stateLabel->setObjectName(QStringLiteral("stateLabel"));
@@ -296,22 +318,31 @@ void MainWindow::buildStatusBar()
 
 QString MainWindow::statusText() const
 {
-    return m_deviceLabel->text() % QStringLiteral(" | ") % m_stateLabel->text() % QStringLiteral(" | ") % m_memoryLabel->text();
+    return m_deviceLabel->text() % QStringLiteral(" | ") % m_stateLabel->text()
+        % QStringLiteral(" | ") % m_memoryLabel->text();
 }
 
-QString MainWindow::errorBannerText() const { return m_banner->isVisibleTo(m_trainingTab) ? m_banner->text() : QString(); }
+QString MainWindow::errorBannerText() const
+{
+    return m_banner->isVisibleTo(m_trainingTab) ? m_banner->text() : QString();
+}
 
-void MainWindow::showTab(int index) { m_tabs->setCurrentIndex(index); }
+void MainWindow::showTab(int index)
+{
+    m_tabs->setCurrentIndex(index);
+}
 
 void MainWindow::updateMemory()
 {
     const QLocale locale;
-    QString text = tr("host memory: %1 of %2").arg(locale.formattedDataSize(hostRssBytes()),
-                                                  locale.formattedDataSize(hostTotalMemoryBytes()));
+    QString text = tr("host memory: %1 of %2")
+                       .arg(locale.formattedDataSize(hostRssBytes()),
+                           locale.formattedDataSize(hostTotalMemoryBytes()));
     const MetricsSample s = m_job ? m_job->lastSample() : MetricsSample();
     if (runActive() && s.deviceTotalBytes > 0)
-        text += tr(" · device: %1 used of %2").arg(locale.formattedDataSize(s.deviceUsedBytes),
-                                                    locale.formattedDataSize(s.deviceTotalBytes));
+        text += tr(" · device: %1 used of %2")
+                    .arg(locale.formattedDataSize(s.deviceUsedBytes),
+                        locale.formattedDataSize(s.deviceTotalBytes));
     m_memoryLabel->setText(text);
 }
 
@@ -335,7 +366,7 @@ void MainWindow::updateProgress()
     const qint64 total = m_job ? m_job->totalSteps() : 0;
     const MetricsSample s = m_job ? m_job->lastSample() : MetricsSample();
     if (m_job && m_job->state() == RunJob::State::Starting) {
-        m_progress->setRange(0, 0);   // busy until the trainer knows its steps
+        m_progress->setRange(0, 0); // busy until the trainer knows its steps
     } else if (total > 0) {
         m_progress->setRange(0, int(std::min<qint64>(total, std::numeric_limits<int>::max())));
         m_progress->setValue(int(std::min<qint64>(s.step, total)));
@@ -353,9 +384,10 @@ void MainWindow::log(const QString &message)
 
 void MainWindow::showError(const QString &message)
 {
-    m_banner->setText(tr("<b>The run stopped with an error.</b> %1<br><small>Fix the cause (see the log), then "
-                         "start again; the run is kept in the history as failed.</small>")
-                          .arg(message.toHtmlEscaped()));
+    m_banner->setText(
+        tr("<b>The run stopped with an error.</b> %1<br><small>Fix the cause (see the log), then "
+           "start again; the run is kept in the history as failed.</small>")
+            .arg(message.toHtmlEscaped()));
     m_banner->show();
     log(tr("error: %1").arg(message));
     statusBar()->showMessage(tr("Run failed: %1").arg(message), 15000);
@@ -378,14 +410,16 @@ void MainWindow::rebuildRecentMenu()
 {
     m_recentMenu->clear();
     for (const QString &path : std::as_const(m_recent))
-        m_recentMenu->addAction(QDir::toNativeSeparators(path), this, [this, path] { openFolder(path); });
+        m_recentMenu->addAction(
+            QDir::toNativeSeparators(path), this, [this, path] { openFolder(path); });
     m_recentMenu->setEnabled(!m_recent.isEmpty());
 }
 
 void MainWindow::openFolder(const QString &path)
 {
     if (!QFileInfo(path).isDir()) {
-        QMessageBox::warning(this, tr("Open data folder"), tr("%1 is not a folder.").arg(QDir::toNativeSeparators(path)));
+        QMessageBox::warning(this, tr("Open data folder"),
+            tr("%1 is not a folder.").arg(QDir::toNativeSeparators(path)));
         return;
     }
     addRecent(path);
@@ -397,7 +431,8 @@ void MainWindow::openFolder(const QString &path)
 void MainWindow::openSampleDataset()
 {
     auto *watcher = new QFutureWatcher<std::pair<std::optional<SampleDataset>, QString>>(this);
-    statusBar()->showMessage(tr("Preparing the Fashion-MNIST sample (the first time this converts 70 000 images)..."));
+    statusBar()->showMessage(
+        tr("Preparing the Fashion-MNIST sample (the first time this converts 70 000 images)..."));
     connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher] {
         const auto [sample, error] = watcher->result();
         watcher->deleteLater();
@@ -405,8 +440,9 @@ void MainWindow::openSampleDataset()
         if (!sample) {
             log(tr("the sample data set is not available: %1").arg(error));
             QMessageBox::information(this, tr("Sample data set"),
-                                     tr("The Fashion-MNIST sample is not available: %1\nOn Debian, install the "
-                                        "dataset-fashion-mnist package, or open your own data folder.").arg(error));
+                tr("The Fashion-MNIST sample is not available: %1\nOn Debian, install the "
+                   "dataset-fashion-mnist package, or open your own data folder.")
+                    .arg(error));
             return;
         }
         openFolder(sample->trainDir);
@@ -441,7 +477,8 @@ void MainWindow::configureAndStart()
         return;
     RunConfigDialog dialog(this);
     dialog.setConfig(configForCurrentData());
-    if (const auto index = m_browser->datasetIndex(); index && index->root == QFileInfo(dialog.config().dataDir).absoluteFilePath())
+    if (const auto index = m_browser->datasetIndex();
+        index && index->root == QFileInfo(dialog.config().dataDir).absoluteFilePath())
         dialog.setClassCounts(index->classCounts());
     if (dialog.exec() != QDialog::Accepted)
         return;
@@ -468,7 +505,7 @@ bool MainWindow::startRun(const RunConfig &config, QString *error)
     connectJob(job.get());
     QString e;
     if (job->start(&e)) {
-        m_job = std::move(job);   // the last run stays shown until the next one starts
+        m_job = std::move(job); // the last run stays shown until the next one starts
         updateActions();
         updateProgress();
     } else {
@@ -478,10 +515,12 @@ bool MainWindow::startRun(const RunConfig &config, QString *error)
         return false;
     }
     m_lastRunDir = config.outDir;
-    m_runTitle->setText(tr("<b>%1</b> on %2 · batch %3 · %4")
-                            .arg(config.model.name, QFileInfo(config.dataDir).fileName().toHtmlEscaped())
-                            .arg(config.batchSize)
-                            .arg(config.prune == QLatin1String("none") ? tr("no pruning") : tr("pruning %1").arg(config.prune)));
+    m_runTitle->setText(
+        tr("<b>%1</b> on %2 · batch %3 · %4")
+            .arg(config.model.name, QFileInfo(config.dataDir).fileName().toHtmlEscaped())
+            .arg(config.batchSize)
+            .arg(config.prune == QLatin1String("none") ? tr("no pruning")
+                                                       : tr("pruning %1").arg(config.prune)));
     log(tr("run folder: %1").arg(QDir::toNativeSeparators(config.outDir)));
     showTab(TrainingTab);
     return true;
@@ -506,11 +545,16 @@ void MainWindow::onRunFinished(const RunSummary &summary)
 {
     m_charts->flush();
     const QLocale locale;
-    QString text = tr("run %1 after %2 steps: validation accuracy %3 %, sparsity %4 %, %5 images/s, peak host memory %6")
-                       .arg(summary.status).arg(summary.steps)
-                       .arg(summary.valAccuracy >= 0 ? QString::number(100 * summary.valAccuracy, 'f', 2) : QStringLiteral("-"))
-                       .arg(100 * summary.finalSparsity, 0, 'f', 1).arg(summary.imagesPerSec, 0, 'f', 0)
-                       .arg(locale.formattedDataSize(summary.peakHostRssBytes));
+    QString text
+        = tr("run %1 after %2 steps: validation accuracy %3 %, sparsity %4 %, %5 images/s, peak "
+             "host memory %6")
+              .arg(summary.status)
+              .arg(summary.steps)
+              .arg(summary.valAccuracy >= 0 ? QString::number(100 * summary.valAccuracy, 'f', 2)
+                                            : QStringLiteral("-"))
+              .arg(100 * summary.finalSparsity, 0, 'f', 1)
+              .arg(summary.imagesPerSec, 0, 'f', 0)
+              .arg(locale.formattedDataSize(summary.peakHostRssBytes));
     if (summary.testAccuracy >= 0)
         text += tr(", test accuracy %1 %").arg(100 * summary.testAccuracy, 0, 'f', 2);
     log(text);
@@ -521,16 +565,18 @@ void MainWindow::onRunFinished(const RunSummary &summary)
 
 void MainWindow::importIdx()
 {
-    const QString images = QFileDialog::getOpenFileName(this, tr("IDX image file (e.g. train-images-idx3-ubyte.gz)"),
-                                                        fashionMnistIdxDir(), tr("IDX files (*idx3* *.gz);;All files (*)"));
+    const QString images
+        = QFileDialog::getOpenFileName(this, tr("IDX image file (e.g. train-images-idx3-ubyte.gz)"),
+            fashionMnistIdxDir(), tr("IDX files (*idx3* *.gz);;All files (*)"));
     if (images.isEmpty())
         return;
-    const QString labels = QFileDialog::getOpenFileName(this, tr("IDX label file (e.g. train-labels-idx1-ubyte.gz)"),
-                                                        QFileInfo(images).absolutePath(), tr("IDX files (*idx1* *.gz);;All files (*)"));
+    const QString labels
+        = QFileDialog::getOpenFileName(this, tr("IDX label file (e.g. train-labels-idx1-ubyte.gz)"),
+            QFileInfo(images).absolutePath(), tr("IDX files (*idx1* *.gz);;All files (*)"));
     if (labels.isEmpty())
         return;
-    const QString out = QFileDialog::getExistingDirectory(this, tr("Folder for the images (one sub-folder per class)"),
-                                                          userDataDir());
+    const QString out = QFileDialog::getExistingDirectory(
+        this, tr("Folder for the images (one sub-folder per class)"), userDataDir());
     if (out.isEmpty())
         return;
     auto *progress = new QProgressDialog(tr("Importing IDX images..."), QString(), 0, 0, this);
@@ -542,14 +588,16 @@ void MainWindow::importIdx()
         watcher->deleteLater();
         const QString error = watcher->result();
         if (!error.isEmpty()) {
-            QMessageBox::warning(this, tr("Import IDX data set"), tr("The import failed: %1").arg(error));
+            QMessageBox::warning(
+                this, tr("Import IDX data set"), tr("The import failed: %1").arg(error));
             return;
         }
         openFolder(out);
     });
     watcher->setFuture(QtConcurrent::run([images, labels, out] {
         QString error;
-        return leantune::importIdx(images, labels, out, IdxImportOptions(), &error) ? QString() : error;
+        return leantune::importIdx(images, labels, out, IdxImportOptions(), &error) ? QString()
+                                                                                    : error;
     }));
 }
 
@@ -564,7 +612,8 @@ void MainWindow::exportModel()
     const QString model = QDir(runDir).filePath(QStringLiteral("model.pt"));
     if (runDir.isEmpty() || !QFileInfo::exists(model)) {
         QMessageBox::information(this, tr("Export model"),
-                                 tr("There is no trained model to export yet: finish a run, or select one in the run history."));
+            tr("There is no trained model to export yet: finish a run, or select one in the run "
+               "history."));
         return;
     }
     auto *dialog = new ExportDialog(runDir, this);
@@ -574,7 +623,8 @@ void MainWindow::exportModel()
             const ExportReport r = *dialog->report();
             log(tr("exported %1 to %2 (%3, %4 smaller than the dense fp32 weights)")
                     .arg(QDir::toNativeSeparators(r.runDir), QDir::toNativeSeparators(r.outFile),
-                         formatBytes(r.size.fileBytes), ExportDialog::ratioText(r.size.ratio(r.size.fileBytes))));
+                        formatBytes(r.size.fileBytes),
+                        ExportDialog::ratioText(r.size.ratio(r.size.fileBytes))));
         } else if (!dialog->errorText().isEmpty()) {
             log(tr("export failed: %1").arg(dialog->errorText()));
         }
@@ -587,8 +637,8 @@ void MainWindow::closeEvent(QCloseEvent *event)
     if (runActive()) {
         if (m_confirmOnClose
             && QMessageBox::question(this, tr("Quit LeanTune"),
-                                     tr("A run is going. Stop it (a checkpoint is saved) and quit?"))
-                   != QMessageBox::Yes) {
+                   tr("A run is going. Stop it (a checkpoint is saved) and quit?"))
+                != QMessageBox::Yes) {
             event->ignore();
             return;
         }

@@ -28,10 +28,10 @@ class RunJob;
 
 // The LeanTune main window: the data set browser, the live charts of the current run and the run
 // history as tabs; the class overview, data checks and run log as docks the user can rearrange;
-// menus, tool bar, shortcuts (open Ctrl+O, start Ctrl+R, pause Ctrl+P, stop Ctrl+.), and a status bar
-// with the device, the run state and host/device memory now. Window geometry, dock layout and recent
-// folders are kept with QSettings. Errors from the engine appear in a banner above the charts and in
-// the log, never as a crash.
+// menus, tool bar, shortcuts (open Ctrl+O, start Ctrl+R, pause Ctrl+P, stop Ctrl+.), and a status
+// bar with the device, the run state and host/device memory now. Window geometry, dock layout and
+// recent folders are kept with QSettings. Errors from the engine appear in a banner above the
+// charts and in the log, never as a crash.
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
@@ -39,7 +39,7 @@ public:
     ~MainWindow() override;
 
     void openFolder(const QString &path);
-    void openSampleDataset();       // imports Fashion-MNIST on first use (in the background)
+    void openSampleDataset(); // imports Fashion-MNIST on first use (in the background)
     // Opens the run configuration dialog; starts the run when the user accepts.
     void configureAndStart();
     // Starts a run without the dialog (command line --start, re-run, tests).
@@ -51,10 +51,10 @@ public:
     DatasetBrowser *browser() const { return m_browser; }
     LiveCharts *charts() const { return m_charts; }
     RunHistoryWidget *history() const { return m_history; }
-    RunJob *job() const { return m_job.get(); }   // the current or last run; null before the first
+    RunJob *job() const { return m_job.get(); } // the current or last run; null before the first
     RunStore *store() const { return m_store.get(); }
     QString errorBannerText() const;
-    QString statusText() const;   // the status bar's labels joined (tests)
+    QString statusText() const; // the status bar's labels joined (tests)
     void setConfirmOnClose(bool confirm) { m_confirmOnClose = confirm; }
     void showTab(int index);
     QWidget *trainingTab() const { return m_trainingTab; }
@@ -85,7 +85,7 @@ private:
     RunConfig configForCurrentData() const;
 
     std::unique_ptr<RunStore> m_store;
-    std::unique_ptr<RunJob> m_job;   // destroyed before m_store (it records into it)
+    std::unique_ptr<RunJob> m_job; // destroyed before m_store (it records into it)
     DatasetBrowser *m_browser = nullptr;
     LiveCharts *m_charts = nullptr;
     RunHistoryWidget *m_history = nullptr;

@@ -9,13 +9,20 @@ namespace leantune {
 QString imageFormatName(ImageFormat format)
 {
     switch (format) {
-    case ImageFormat::Jpeg: return QStringLiteral("JPEG");
-    case ImageFormat::Png: return QStringLiteral("PNG");
-    case ImageFormat::Bmp: return QStringLiteral("BMP");
-    case ImageFormat::Webp: return QStringLiteral("WebP");
-    case ImageFormat::Tiff: return QStringLiteral("TIFF");
-    case ImageFormat::Pnm: return QStringLiteral("PNM");
-    case ImageFormat::Unknown: break;
+    case ImageFormat::Jpeg:
+        return QStringLiteral("JPEG");
+    case ImageFormat::Png:
+        return QStringLiteral("PNG");
+    case ImageFormat::Bmp:
+        return QStringLiteral("BMP");
+    case ImageFormat::Webp:
+        return QStringLiteral("WebP");
+    case ImageFormat::Tiff:
+        return QStringLiteral("TIFF");
+    case ImageFormat::Pnm:
+        return QStringLiteral("PNM");
+    case ImageFormat::Unknown:
+        break;
     }
     return QStringLiteral("unknown");
 }
@@ -85,28 +92,26 @@ QJsonObject DatasetIndex::toJson() const
     QJsonArray classArray;
     const QVector<int> counts = classCounts();
     for (int i = 0; i < classes.size(); ++i)
-        classArray.append(QJsonObject{{QStringLiteral("name"), classes.at(i)},
-                                      {QStringLiteral("count"), counts.at(i)}});
+        classArray.append(QJsonObject {
+            { QStringLiteral("name"), classes.at(i) }, { QStringLiteral("count"), counts.at(i) } });
 
     QJsonArray invalidArray;
     for (const InvalidFile &file : invalid)
-        invalidArray.append(QJsonObject{{QStringLiteral("path"), file.path},
-                                        {QStringLiteral("reason"), file.reason}});
+        invalidArray.append(QJsonObject {
+            { QStringLiteral("path"), file.path }, { QStringLiteral("reason"), file.reason } });
 
     const SizeStats s = sizeStats();
-    const QJsonObject sizes{{QStringLiteral("min_width"), s.minWidth},
-                            {QStringLiteral("median_width"), s.medianWidth},
-                            {QStringLiteral("max_width"), s.maxWidth},
-                            {QStringLiteral("min_height"), s.minHeight},
-                            {QStringLiteral("median_height"), s.medianHeight},
-                            {QStringLiteral("max_height"), s.maxHeight}};
+    const QJsonObject sizes { { QStringLiteral("min_width"), s.minWidth },
+        { QStringLiteral("median_width"), s.medianWidth },
+        { QStringLiteral("max_width"), s.maxWidth }, { QStringLiteral("min_height"), s.minHeight },
+        { QStringLiteral("median_height"), s.medianHeight },
+        { QStringLiteral("max_height"), s.maxHeight } };
 
-    return QJsonObject{{QStringLiteral("root"), root},
-                       {QStringLiteral("classes"), classArray},
-                       {QStringLiteral("images"), qint64(images.size())},
-                       {QStringLiteral("invalid"), invalidArray},
-                       {QStringLiteral("sizes"), sizes},
-                       {QStringLiteral("total_bytes"), totalBytes()}};
+    return QJsonObject { { QStringLiteral("root"), root },
+        { QStringLiteral("classes"), classArray },
+        { QStringLiteral("images"), qint64(images.size()) },
+        { QStringLiteral("invalid"), invalidArray }, { QStringLiteral("sizes"), sizes },
+        { QStringLiteral("total_bytes"), totalBytes() } };
 }
 
 } // namespace leantune

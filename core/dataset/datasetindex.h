@@ -16,19 +16,19 @@ QString imageFormatName(ImageFormat format);
 
 // One valid image of the data set. Sizes are in pixels, bytes is the file size.
 struct ImageEntry {
-    QString path;          // absolute path
-    int label = -1;        // index into DatasetIndex::classes
+    QString path; // absolute path
+    int label = -1; // index into DatasetIndex::classes
     qint64 bytes = 0;
     int width = 0;
     int height = 0;
-    int channels = 0;      // as stored in the file: 1 (gray), 2 (gray+alpha), 3, 4
+    int channels = 0; // as stored in the file: 1 (gray), 2 (gray+alpha), 3, 4
     ImageFormat format = ImageFormat::Unknown;
 };
 
 // A file that will never reach training, with a reason a user can act on.
 struct InvalidFile {
     QString path;
-    QString reason;        // e.g. "truncated JPEG (no end-of-image marker)"
+    QString reason; // e.g. "truncated JPEG (no end-of-image marker)"
 };
 
 // Minimum / median / maximum of the valid images' widths and heights (pixels).
@@ -37,18 +37,19 @@ struct SizeStats {
     int minHeight = 0, medianHeight = 0, maxHeight = 0;
 };
 
-// The result of scanning a data folder: classes are sub-folder names sorted by name, so label ids are
-// stable across scans. A plain copyable value; safe to send across threads.
+// The result of scanning a data folder: classes are sub-folder names sorted by name, so label ids
+// are stable across scans. A plain copyable value; safe to send across threads.
 struct DatasetIndex {
     QString root;
     QStringList classes;
     std::vector<ImageEntry> images;
     std::vector<InvalidFile> invalid;
 
-    QVector<int> classCounts() const;   // valid images per class, indexed by label
+    QVector<int> classCounts() const; // valid images per class, indexed by label
     SizeStats sizeStats() const;
-    qint64 totalBytes() const;          // sum of valid images' file sizes
-    // {"root", "classes":[{"name","count"}], "images":N, "invalid":[{"path","reason"}], "sizes":{...}}
+    qint64 totalBytes() const; // sum of valid images' file sizes
+    // {"root", "classes":[{"name","count"}], "images":N, "invalid":[{"path","reason"}],
+    // "sizes":{...}}
     QJsonObject toJson() const;
 };
 

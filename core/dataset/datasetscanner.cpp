@@ -24,19 +24,19 @@ const QString kLoop = QStringLiteral("symbolic link loop (points to a parent fol
 const QString kAlreadyScanned = QStringLiteral("symbolic link to a folder already scanned");
 const QString kBadFileName = QStringLiteral("file name is not valid UTF-8; rename it");
 const QString kBadFolderName
-        = QStringLiteral("folder name is not valid UTF-8; rename it (its files were not scanned)");
+    = QStringLiteral("folder name is not valid UTF-8; rename it (its files were not scanned)");
 
 // True when ANCESTOR is PATH or one of PATH's parent folders (both canonical).
 bool isAncestorOrSelf(const QString &ancestor, const QString &path)
 {
     if (path == ancestor)
         return true;
-    return path.startsWith(ancestor.endsWith(QLatin1Char('/')) ? ancestor
-                                                               : ancestor + QLatin1Char('/'));
+    return path.startsWith(
+        ancestor.endsWith(QLatin1Char('/')) ? ancestor : ancestor + QLatin1Char('/'));
 }
 
-// Qt decodes file names as UTF-8 and replaces invalid bytes with U+FFFD, so the QString path of such
-// an entry no longer names it: nothing can open it by that path.
+// Qt decodes file names as UTF-8 and replaces invalid bytes with U+FFFD, so the QString path of
+// such an entry no longer names it: nothing can open it by that path.
 bool nameIsLost(const QFileInfo &info)
 {
     if (!info.fileName().contains(QChar::ReplacementCharacter))
@@ -55,7 +55,7 @@ QString brokenLinkReason(const QString &path)
 }
 
 struct UndecodableEntry {
-    QString path;   // as Qt shows it (U+FFFD for the invalid bytes)
+    QString path; // as Qt shows it (U+FFFD for the invalid bytes)
     bool isDir;
 };
 
@@ -70,16 +70,16 @@ std::vector<UndecodableEntry> undecodableEntries(const QString &dir)
     while (const dirent *entry = ::readdir(handle)) {
         const QByteArray name(entry->d_name);
         if (name.startsWith('.'))
-            continue;   // ".", ".." and hidden entries
+            continue; // ".", ".." and hidden entries
         if (std::all_of(name.begin(), name.end(), [](char c) { return uchar(c) < 0x80; }))
-            continue;   // ASCII: the common case, decided without decoding
+            continue; // ASCII: the common case, decided without decoding
         const QString decoded = QString::fromUtf8(name);
         if (decoded.toUtf8() == name)
             continue;
         struct stat st;
         const QByteArray full = dirBytes + '/' + name;
         const bool isDir = ::stat(full.constData(), &st) == 0 && S_ISDIR(st.st_mode);
-        found.push_back({dir + QLatin1Char('/') + decoded, isDir});
+        found.push_back({ dir + QLatin1Char('/') + decoded, isDir });
     }
     ::closedir(handle);
     return found;
@@ -106,9 +106,13 @@ bool canList(const QFileInfo &dir)
 class Walker {
 public:
     Walker(const ScanOptions &options, const ScanProgress &progress, const std::atomic_bool *cancel,
-           QString canonicalRoot)
-        : m_options(options), m_progress(progress), m_cancel(cancel),
-          m_root(std::move(canonicalRoot)) {}
+        QString canonicalRoot)
+        : m_options(options)
+        , m_progress(progress)
+        , m_cancel(cancel)
+        , m_root(std::move(canonicalRoot))
+    {
+    }
 
     std::vector<Candidate> files;
     std::vector<InvalidFile> invalid;
@@ -140,7 +144,7 @@ public:
         return {};
     }
 
-    void addClassFolder(const QString &path, int label) { m_dirs.push_back({path, label}); }
+    void addClassFolder(const QString &path, int label) { m_dirs.push_back({ path, label }); }
 
     // False when cancelled.
     bool run()
@@ -163,13 +167,13 @@ public:
             for (const auto &[path, label] : std::exchange(m_links, {})) {
                 const QFileInfo info(path);
                 if (!info.exists())
-                    invalid.push_back({path, brokenLinkReason(path)});
+                    invalid.push_back({ path, brokenLinkReason(path) });
                 else if (const QString loop = loopReason(info); !loop.isEmpty())
-                    invalid.push_back({path, loop});
+                    invalid.push_back({ path, loop });
                 else if (!visit(info.canonicalFilePath()))
-                    invalid.push_back({path, kAlreadyScanned});
+                    invalid.push_back({ path, kAlreadyScanned });
                 else
-                    m_dirs.push_back({path, label});
+                    m_dirs.push_back({ path, label });
             }
         }
     }
@@ -179,8 +183,8 @@ private:
     {
         const QFileInfo dirInfo(dir);
         if (!canList(dirInfo)) {
-            invalid.push_back({dirInfo.absoluteFilePath(),
-                               QStringLiteral("unreadable folder (permission denied)")});
+            invalid.push_back({ dirInfo.absoluteFilePath(),
+                QStringLiteral("unreadable folder (permission denied)") });
             return;
         }
         QDirIterator it(dir, QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden | QDir::System);
@@ -190,27 +194,27 @@ private:
             if (isHiddenEntry(info))
                 continue;
             if (nameIsLost(info))
-                continue;   // reported below, by its raw name
+                continue; // reported below, by its raw name
             const QString path = info.absoluteFilePath();
             if (info.isSymLink()) {
                 if (!m_options.followSymlinks)
-                    invalid.push_back({path, kNotFollowed});
+                    invalid.push_back({ path, kNotFollowed });
                 else if (!info.exists())
-                    invalid.push_back({path, brokenLinkReason(path)});
+                    invalid.push_back({ path, brokenLinkReason(path) });
                 else if (info.isDir())
-                    m_links.push_back({path, label});
+                    m_links.push_back({ path, label });
                 else if (info.isFile())
-                    files.push_back({path, label, info.size()});
+                    files.push_back({ path, label, info.size() });
                 else
-                    invalid.push_back({path, QStringLiteral("not a regular file")});
+                    invalid.push_back({ path, QStringLiteral("not a regular file") });
             } else if (info.isDir()) {
                 if (visit(info.canonicalFilePath()))
-                    m_dirs.push_back({path, label});
+                    m_dirs.push_back({ path, label });
             } else if (info.isFile()) {
-                files.push_back({path, label, info.size()});
+                files.push_back({ path, label, info.size() });
             } else {
                 invalid.push_back(
-                        {path, QStringLiteral("not a regular file")});   // FIFO, socket, device
+                    { path, QStringLiteral("not a regular file") }); // FIFO, socket, device
             }
         }
         // Qt's listing leaves out names that are not valid UTF-8 (it cannot stat them by their
@@ -225,26 +229,24 @@ public:
     {
         for (const UndecodableEntry &entry : undecodableEntries(dir)) {
             if (entry.isDir)
-                invalid.push_back({entry.path, kBadFolderName});
+                invalid.push_back({ entry.path, kBadFolderName });
             else if (filesToo)
-                invalid.push_back({entry.path, kBadFileName});
+                invalid.push_back({ entry.path, kBadFileName });
         }
     }
 
 private:
-
     const ScanOptions &m_options;
     const ScanProgress &m_progress;
     const std::atomic_bool *m_cancel;
-    const QString m_root;                           // canonical path of the data folder
-    std::vector<std::pair<QString, int>> m_dirs;    // folders still to list, with their label
-    std::vector<std::pair<QString, int>> m_links;   // symlinked folders, walked after real ones
-    QSet<QString> m_visited;                        // canonical paths (following links only)
+    const QString m_root; // canonical path of the data folder
+    std::vector<std::pair<QString, int>> m_dirs; // folders still to list, with their label
+    std::vector<std::pair<QString, int>> m_links; // symlinked folders, walked after real ones
+    QSet<QString> m_visited; // canonical paths (following links only)
 };
 
 std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &options,
-                                 QString *error, const ScanProgress &progress,
-                                 const std::atomic_bool *cancel)
+    QString *error, const ScanProgress &progress, const std::atomic_bool *cancel)
 {
     const QFileInfo rootInfo(rootPath);
     if (!rootInfo.exists()) {
@@ -267,8 +269,10 @@ std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &opt
 
     // Classes: the root's visible sub-folders (and symlinked ones, when followed), sorted by name.
     QFileInfoList classDirs, classLinks;
-    const QFileInfoList entries = QDir(index.root).entryInfoList(
-            QDir::AllDirs | QDir::NoDotAndDotDot | QDir::Hidden | QDir::System, QDir::NoSort);
+    const QFileInfoList entries
+        = QDir(index.root)
+              .entryInfoList(
+                  QDir::AllDirs | QDir::NoDotAndDotDot | QDir::Hidden | QDir::System, QDir::NoSort);
     for (const QFileInfo &info : entries) {
         if (isHiddenEntry(info) || nameIsLost(info) || !info.isDir())
             continue;
@@ -277,18 +281,17 @@ std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &opt
         else if (options.followSymlinks)
             classLinks.append(info);
         else
-            walker.invalid.push_back({info.absoluteFilePath(), kNotFollowed});
+            walker.invalid.push_back({ info.absoluteFilePath(), kNotFollowed });
     }
     // A class folder whose name Qt cannot decode would vanish with all its files: report it.
     // (Files directly in the root are not part of the data set, whatever their names.)
     walker.reportUndecodable(index.root, /*filesToo=*/false);
-    auto byName = [](const QFileInfo &a, const QFileInfo &b) {
-        return a.fileName() < b.fileName();
-    };
+    auto byName
+        = [](const QFileInfo &a, const QFileInfo &b) { return a.fileName() < b.fileName(); };
     std::sort(classDirs.begin(), classDirs.end(), byName);
     std::sort(classLinks.begin(), classLinks.end(), byName);
     walker.visit(canonicalRoot);
-    QStringList realClasses;   // canonical paths
+    QStringList realClasses; // canonical paths
     for (const QFileInfo &info : classDirs) {
         realClasses.append(info.canonicalFilePath());
         walker.visit(realClasses.last());
@@ -297,14 +300,14 @@ std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &opt
     // folder (whose nested folders are not marked visited yet), so no image is counted twice.
     const auto insideRealClass = [&realClasses](const QString &target) {
         return std::any_of(realClasses.begin(), realClasses.end(),
-                           [&](const QString &c) { return isAncestorOrSelf(c, target); });
+            [&](const QString &c) { return isAncestorOrSelf(c, target); });
     };
     for (const QFileInfo &info : classLinks) {
         const QString target = info.canonicalFilePath();
         if (const QString loop = walker.loopReason(info); !loop.isEmpty())
-            walker.invalid.push_back({info.absoluteFilePath(), loop});
+            walker.invalid.push_back({ info.absoluteFilePath(), loop });
         else if (insideRealClass(target) || !walker.visit(target))
-            walker.invalid.push_back({info.absoluteFilePath(), kAlreadyScanned});
+            walker.invalid.push_back({ info.absoluteFilePath(), kAlreadyScanned });
         else
             classDirs.append(info);
     }
@@ -334,8 +337,8 @@ std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &opt
             return std::nullopt;
         }
         QString reason;
-        if (const std::optional<ImageHeader> header = probeImageFile(file.path, &reason,
-                                                                     options.limits)) {
+        if (const std::optional<ImageHeader> header
+            = probeImageFile(file.path, &reason, options.limits)) {
             ImageEntry entry;
             entry.path = file.path;
             entry.label = file.label;
@@ -346,22 +349,21 @@ std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &opt
             entry.format = header->format;
             index.images.push_back(std::move(entry));
         } else {
-            index.invalid.push_back({file.path, reason});
+            index.invalid.push_back({ file.path, reason });
         }
         ++done;
         if (progress)
             progress(done, total);
     }
     std::sort(index.invalid.begin(), index.invalid.end(),
-              [](const InvalidFile &a, const InvalidFile &b) { return a.path < b.path; });
+        [](const InvalidFile &a, const InvalidFile &b) { return a.path < b.path; });
     return index;
 }
 
 } // namespace
 
 std::optional<DatasetIndex> scanDataset(const QString &root, const ScanOptions &options,
-                                        QString *error, const ScanProgress &progress,
-                                        const std::atomic_bool *cancel)
+    QString *error, const ScanProgress &progress, const std::atomic_bool *cancel)
 {
     QString ignored;
     if (!error)
@@ -377,7 +379,9 @@ std::optional<DatasetIndex> scanDataset(const QString &root, const ScanOptions &
 }
 
 DatasetScanner::DatasetScanner(QString root, ScanOptions options, QObject *parent)
-    : QObject(parent), m_root(std::move(root)), m_options(options)
+    : QObject(parent)
+    , m_root(std::move(root))
+    , m_options(options)
 {
     qRegisterMetaType<leantune::DatasetIndex>();
 }
@@ -385,20 +389,20 @@ DatasetScanner::DatasetScanner(QString root, ScanOptions options, QObject *paren
 void DatasetScanner::start()
 {
     QElapsedTimer sinceEmit;
-    std::pair<int, int> last{-1, -1}, emitted{-1, -1};
+    std::pair<int, int> last { -1, -1 }, emitted { -1, -1 };
     auto onProgress = [&](int done, int total) {
-        last = {done, total};
+        last = { done, total };
         if (sinceEmit.isValid() && sinceEmit.elapsed() < 50)
-            return;   // at most ~20 Hz
+            return; // at most ~20 Hz
         sinceEmit.start();
         emitted = last;
         Q_EMIT progress(done, total);
     };
     QString error;
     std::optional<DatasetIndex> index
-            = scanDataset(m_root, m_options, &error, onProgress, &m_cancel);
+        = scanDataset(m_root, m_options, &error, onProgress, &m_cancel);
     if (last != emitted)
-        Q_EMIT progress(last.first, last.second);   // the final count is never dropped
+        Q_EMIT progress(last.first, last.second); // the final count is never dropped
     if (index)
         Q_EMIT finished(*index);
     else

@@ -24,14 +24,13 @@ struct ScanOptions {
 using ScanProgress = std::function<void(int done, int total)>;
 
 // Walks ROOT (one sub-folder per class; files directly inside a class folder, and in its nested
-// folders, belong to that class), reads only headers and returns the index. Hidden files and folders
-// are skipped. Every entry on disk ends up either as an image or as an invalid file with its reason,
-// including names that are not valid UTF-8 (Qt cannot open them by path: reported, not dropped).
-// Returns std::nullopt with *error set when ROOT is missing or unreadable, or when the scan
-// was cancelled (*error = "cancelled"). Thread-safe: touches no shared state.
+// folders, belong to that class), reads only headers and returns the index. Hidden files and
+// folders are skipped. Every entry on disk ends up either as an image or as an invalid file with
+// its reason, including names that are not valid UTF-8 (Qt cannot open them by path: reported, not
+// dropped). Returns std::nullopt with *error set when ROOT is missing or unreadable, or when the
+// scan was cancelled (*error = "cancelled"). Thread-safe: touches no shared state.
 std::optional<DatasetIndex> scanDataset(const QString &root, const ScanOptions &options,
-                                        QString *error, const ScanProgress &progress = {},
-                                        const std::atomic_bool *cancel = nullptr);
+    QString *error, const ScanProgress &progress = {}, const std::atomic_bool *cancel = nullptr);
 
 // Worker QObject for the GUI: move it to a QThread and call start(). Emits progress at most ~20 Hz.
 // Thread affinity: lives on the worker thread; cancel() may be called from any thread.
@@ -52,7 +51,7 @@ Q_SIGNALS:
 private:
     QString m_root;
     ScanOptions m_options;
-    std::atomic_bool m_cancel{false};
+    std::atomic_bool m_cancel { false };
 };
 
 } // namespace leantune

@@ -16,14 +16,14 @@ double clampFraction(double valFraction)
     return valFraction > 0.0 ? std::min(valFraction, 1.0) : 0.0;
 }
 
-// Images of a class of COUNT that go to validation: round(count × fraction), at least 1 from a class of
-// two or more, and (unless the fraction is 1) at most count − 1.
+// Images of a class of COUNT that go to validation: round(count × fraction), at least 1 from a
+// class of two or more, and (unless the fraction is 1) at most count − 1.
 std::size_t validationCount(std::size_t count, double valFraction)
 {
     auto take = static_cast<std::size_t>(std::llround(static_cast<double>(count) * valFraction));
     if (valFraction > 0.0 && count >= 2)
         take = std::max<std::size_t>(take, 1);
-    if (valFraction < 1.0)   // keep at least one training image per class
+    if (valFraction < 1.0) // keep at least one training image per class
         take = std::min(take, count > 0 ? count - 1 : 0);
     return take;
 }
@@ -36,8 +36,8 @@ std::vector<Sample> samplesOf(const DatasetIndex &index)
     samples.reserve(index.images.size());
     for (const ImageEntry &image : index.images) {
         if (image.label < 0)
-            continue;   // unlabelled: can never be trained on
-        samples.push_back(Sample{image.path, image.label});
+            continue; // unlabelled: can never be trained on
+        samples.push_back(Sample { image.path, image.label });
     }
     return samples;
 }
@@ -59,7 +59,8 @@ DataSplit splitStratified(const DatasetIndex &index, double valFraction, std::ui
         if (take == 0)
             continue;
 
-        // Fisher-Yates with a per-class generator: a class's split does not depend on other classes.
+        // Fisher-Yates with a per-class generator: a class's split does not depend on other
+        // classes.
         std::mt19937_64 rng(mix64(seed ^ mix64(static_cast<std::uint64_t>(label))));
         for (std::size_t i = count - 1; i > 0; --i) {
             const auto j = static_cast<std::size_t>(uniformBelow(rng, i + 1));

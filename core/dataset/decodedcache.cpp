@@ -19,7 +19,7 @@ namespace leantune {
 
 namespace {
 
-constexpr char kMagic[8] = {'L', 'T', 'D', 'C', 'A', 'C', 'H', '1'};
+constexpr char kMagic[8] = { 'L', 'T', 'D', 'C', 'A', 'C', 'H', '1' };
 constexpr std::uint32_t kVersion = 1;
 constexpr std::size_t kPage = 4096;
 
@@ -32,8 +32,8 @@ struct Header {
     std::uint32_t augment;
     std::uint64_t fingerprint;
     std::uint64_t samples;
-    std::uint64_t capacity;   // pixel-area bytes
-    std::uint64_t used;       // pixel-area bytes handed out (guarded by m_mutex while open)
+    std::uint64_t capacity; // pixel-area bytes
+    std::uint64_t used; // pixel-area bytes handed out (guarded by m_mutex while open)
 };
 
 std::size_t alignUp(std::size_t value, std::size_t alignment)
@@ -52,11 +52,7 @@ struct Fnv {
             h *= 0x100000001b3ULL;
         }
     }
-    template <typename T>
-    void add(T value)
-    {
-        add(&value, sizeof value);
-    }
+    template <typename T> void add(T value) { add(&value, sizeof value); }
 };
 
 void addKeyAndNames(Fnv &fnv, const std::vector<Sample> &samples, const DecodedCacheKey &key)
@@ -82,19 +78,20 @@ QString errnoText()
 } // namespace
 
 struct DecodedCache::Entry {
-    std::uint64_t offset;   // into the pixel area
+    std::uint64_t offset; // into the pixel area
     std::uint32_t width;
     std::uint32_t height;
-    std::uint32_t state;    // 0 empty, 1 filled (release-stored after the pixels)
+    std::uint32_t state; // 0 empty, 1 filled (release-stored after the pixels)
     std::uint32_t reserved;
 };
 
-std::uint64_t DecodedCache::fingerprint(const std::vector<Sample> &samples, const DecodedCacheKey &key)
+std::uint64_t DecodedCache::fingerprint(
+    const std::vector<Sample> &samples, const DecodedCacheKey &key)
 {
     Fnv fnv;
     addKeyAndNames(fnv, samples, key);
     for (const Sample &s : samples) {
-        struct stat st {};
+        struct stat st { };
         const QByteArray name = QFile::encodeName(s.path);
         if (::stat(name.constData(), &st) == 0) {
             fnv.add(std::int64_t(st.st_size));
@@ -131,9 +128,9 @@ std::int64_t DecodedCache::defaultBudgetBytes()
     return std::int64_t(pages) * pageSize / 4;
 }
 
-std::shared_ptr<DecodedCache> DecodedCache::open(const QString &path, const std::vector<Sample> &samples,
-                                                 const DecodedCacheKey &key, std::int64_t budgetBytes,
-                                                 QString *error)
+std::shared_ptr<DecodedCache> DecodedCache::open(const QString &path,
+    const std::vector<Sample> &samples, const DecodedCacheKey &key, std::int64_t budgetBytes,
+    QString *error)
 {
     const auto failWith = [error](const QString &message) {
         if (error)
@@ -151,19 +148,22 @@ std::shared_ptr<DecodedCache> DecodedCache::open(const QString &path, const std:
 
         const QFileInfo info(path);
         if (!QDir().mkpath(info.absolutePath()))
-            return failWith(QStringLiteral("cannot create the cache folder %1").arg(info.absolutePath()));
+            return failWith(
+                QStringLiteral("cannot create the cache folder %1").arg(info.absolutePath()));
         const QByteArray name = QFile::encodeName(path);
         cache->m_fd = ::open(name.constData(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (cache->m_fd < 0)
-            return failWith(QStringLiteral("cannot open the cache file %1: %2").arg(path, errnoText()));
+            return failWith(
+                QStringLiteral("cannot open the cache file %1: %2").arg(path, errnoText()));
         if (::flock(cache->m_fd, LOCK_EX | LOCK_NB) != 0)
-            return failWith(QStringLiteral("the cache file %1 is in use by another process").arg(path));
+            return failWith(
+                QStringLiteral("the cache file %1 is in use by another process").arg(path));
 
         const std::size_t entriesBytes = sizeof(Entry) * samples.size();
         const std::size_t dataOffset = alignUp(kPage + entriesBytes, kPage);
         cache->m_mapBytes = dataOffset + static_cast<std::size_t>(budgetBytes);
 
-        Header wanted{};
+        Header wanted {};
         std::memcpy(wanted.magic, kMagic, sizeof kMagic);
         wanted.version = kVersion;
         wanted.inputSize = static_cast<std::uint32_t>(key.inputSize);
@@ -173,24 +173,28 @@ std::shared_ptr<DecodedCache> DecodedCache::open(const QString &path, const std:
         wanted.samples = samples.size();
         wanted.capacity = static_cast<std::uint64_t>(budgetBytes);
 
-        Header found{};
-        struct stat st {};
-        const bool matches = ::fstat(cache->m_fd, &st) == 0 && std::size_t(st.st_size) == cache->m_mapBytes
-                             && ::pread(cache->m_fd, &found, sizeof found, 0) == ssize_t(sizeof found)
-                             && std::memcmp(found.magic, wanted.magic, sizeof kMagic) == 0
-                             && found.version == wanted.version && found.inputSize == wanted.inputSize
-                             && found.channels == wanted.channels && found.augment == wanted.augment
-                             && found.fingerprint == wanted.fingerprint && found.samples == wanted.samples
-                             && found.capacity == wanted.capacity && found.used <= found.capacity;
+        Header found {};
+        struct stat st { };
+        const bool matches = ::fstat(cache->m_fd, &st) == 0
+            && std::size_t(st.st_size) == cache->m_mapBytes
+            && ::pread(cache->m_fd, &found, sizeof found, 0) == ssize_t(sizeof found)
+            && std::memcmp(found.magic, wanted.magic, sizeof kMagic) == 0
+            && found.version == wanted.version && found.inputSize == wanted.inputSize
+            && found.channels == wanted.channels && found.augment == wanted.augment
+            && found.fingerprint == wanted.fingerprint && found.samples == wanted.samples
+            && found.capacity == wanted.capacity && found.used <= found.capacity;
         if (!matches) {
             // Stale, foreign or new: start empty. Truncating first zeroes every slot (sparse file).
             if (::ftruncate(cache->m_fd, 0) != 0
                 || ::ftruncate(cache->m_fd, static_cast<off_t>(cache->m_mapBytes)) != 0)
-                return failWith(QStringLiteral("cannot size the cache file %1: %2").arg(path, errnoText()));
+                return failWith(
+                    QStringLiteral("cannot size the cache file %1: %2").arg(path, errnoText()));
         }
-        void *map = ::mmap(nullptr, cache->m_mapBytes, PROT_READ | PROT_WRITE, MAP_SHARED, cache->m_fd, 0);
+        void *map = ::mmap(
+            nullptr, cache->m_mapBytes, PROT_READ | PROT_WRITE, MAP_SHARED, cache->m_fd, 0);
         if (map == MAP_FAILED)
-            return failWith(QStringLiteral("cannot map the cache file %1: %2").arg(path, errnoText()));
+            return failWith(
+                QStringLiteral("cannot map the cache file %1: %2").arg(path, errnoText()));
         cache->m_map = static_cast<std::uint8_t *>(map);
         cache->m_entries = reinterpret_cast<Entry *>(cache->m_map + kPage);
         cache->m_data = cache->m_map + dataOffset;
@@ -199,16 +203,19 @@ std::shared_ptr<DecodedCache> DecodedCache::open(const QString &path, const std:
             // Distrust any entry that points outside the pixel area (a damaged file).
             for (std::size_t i = 0; i < samples.size(); ++i) {
                 Entry &e = cache->m_entries[i];
-                const std::uint64_t bytes = std::uint64_t(e.width) * e.height * std::uint64_t(key.channels);
-                if (e.state == 2 || (e.state == 1 && (e.offset > found.used || bytes > found.used - e.offset)))
-                    e.state = 0;   // half-written by a process that died, or damaged
+                const std::uint64_t bytes
+                    = std::uint64_t(e.width) * e.height * std::uint64_t(key.channels);
+                if (e.state == 2
+                    || (e.state == 1 && (e.offset > found.used || bytes > found.used - e.offset)))
+                    e.state = 0; // half-written by a process that died, or damaged
             }
         } else {
             std::memcpy(cache->m_map, &wanted, sizeof wanted);
         }
         return cache;
     } catch (const std::exception &e) {
-        return failWith(QStringLiteral("cannot open the cache file %1: %2").arg(path, QString::fromLocal8Bit(e.what())));
+        return failWith(QStringLiteral("cannot open the cache file %1: %2")
+                            .arg(path, QString::fromLocal8Bit(e.what())));
     }
 }
 
@@ -217,7 +224,7 @@ DecodedCache::~DecodedCache()
     if (m_map)
         ::munmap(m_map, m_mapBytes);
     if (m_fd >= 0)
-        ::close(m_fd);   // releases the flock
+        ::close(m_fd); // releases the flock
 }
 
 DecodedCache::Image DecodedCache::find(std::size_t sample) const
@@ -234,11 +241,13 @@ DecodedCache::Image DecodedCache::find(std::size_t sample) const
     return image;
 }
 
-bool DecodedCache::insert(std::size_t sample, const std::uint8_t *pixels, int width, int height, int channels)
+bool DecodedCache::insert(
+    std::size_t sample, const std::uint8_t *pixels, int width, int height, int channels)
 {
     if (sample >= m_samples || !pixels || width < 1 || height < 1 || channels != m_key.channels)
         return false;
-    const std::uint64_t bytes = std::uint64_t(width) * std::uint64_t(height) * std::uint64_t(channels);
+    const std::uint64_t bytes
+        = std::uint64_t(width) * std::uint64_t(height) * std::uint64_t(channels);
     Entry &e = m_entries[sample];
     std::uint64_t offset = 0;
     {
@@ -247,7 +256,8 @@ bool DecodedCache::insert(std::size_t sample, const std::uint8_t *pixels, int wi
         // state 2 marks a slot being written, so two threads never fill the same one. Readers load
         // the state without the mutex, so it is only ever accessed atomically (ThreadSanitizer
         // reported the plain accesses here against cachedCount()'s atomic load).
-        if (__atomic_load_n(&e.state, __ATOMIC_RELAXED) != 0 || header->used + bytes > header->capacity)
+        if (__atomic_load_n(&e.state, __ATOMIC_RELAXED) != 0
+            || header->used + bytes > header->capacity)
             return false;
         offset = header->used;
         header->used += bytes;

@@ -20,22 +20,25 @@ namespace leantune {
 
 QStringList fashionMnistClassNames()
 {
-    return {QStringLiteral("T-shirt_top"), QStringLiteral("Trouser"), QStringLiteral("Pullover"),
-            QStringLiteral("Dress"),       QStringLiteral("Coat"),    QStringLiteral("Sandal"),
-            QStringLiteral("Shirt"),       QStringLiteral("Sneaker"), QStringLiteral("Bag"),
-            QStringLiteral("Ankle_boot")};
+    return { QStringLiteral("T-shirt_top"), QStringLiteral("Trouser"), QStringLiteral("Pullover"),
+        QStringLiteral("Dress"), QStringLiteral("Coat"), QStringLiteral("Sandal"),
+        QStringLiteral("Shirt"), QStringLiteral("Sneaker"), QStringLiteral("Bag"),
+        QStringLiteral("Ankle_boot") };
 }
 
 namespace {
 
-constexpr int kProgressEvery = 100;   // images between progress callbacks
+constexpr int kProgressEvery = 100; // images between progress callbacks
 constexpr quint32 kMaxSide = 65535;
 
 // A raw or gzip-compressed file read through zlib: gzread recognises the gzip magic (1f 8b) and
 // passes any other file through unchanged.
 class IdxFile {
 public:
-    explicit IdxFile(QString path) : m_path(std::move(path)) {}
+    explicit IdxFile(QString path)
+        : m_path(std::move(path))
+    {
+    }
     ~IdxFile()
     {
         if (m_gz)
@@ -64,7 +67,7 @@ public:
 #endif
         if (!m_gz) {
             *error = QStringLiteral("cannot open %1 (%2)")
-                             .arg(m_path, QString::fromLocal8Bit(strerror(errno)));
+                         .arg(m_path, QString::fromLocal8Bit(strerror(errno)));
             return false;
         }
         gzbuffer(m_gz, 256 * 1024);
@@ -86,10 +89,10 @@ public:
             if (got < 0 || (got == 0 && code == Z_BUF_ERROR)) {
                 if (code == Z_BUF_ERROR)
                     *error = QStringLiteral("%1: compressed data ends early (truncated file)")
-                                     .arg(m_path);
+                                 .arg(m_path);
                 else
                     *error = QStringLiteral("%1: corrupt compressed data (%2)")
-                                     .arg(m_path, QString::fromLocal8Bit(message));
+                                 .arg(m_path, QString::fromLocal8Bit(message));
                 return -1;
             }
             if (got == 0)
@@ -99,7 +102,10 @@ public:
         return total;
     }
 
-    bool rewind() { return gzrewind(m_gz) == 0; }
+    bool rewind()
+    {
+        return gzrewind(m_gz) == 0;
+    }
 
 private:
     QString m_path;
@@ -114,14 +120,14 @@ quint32 be32(const uchar *p)
 // Reads and checks an IDX header: magic 0x0000 08 DIMS (unsigned bytes), then DIMS big-endian
 // sizes.
 bool readHeader(IdxFile &file, int expectedDims, const QString &what, std::vector<quint32> *dims,
-                QString *error)
+    QString *error)
 {
     uchar magic[4];
     const qint64 got = file.read(magic, 4, error);
     if (got < 0)
         return false;
     const QString expectedMagic
-            = QStringLiteral("0x%1").arg(0x800 + expectedDims, 8, 16, QLatin1Char('0'));
+        = QStringLiteral("0x%1").arg(0x800 + expectedDims, 8, 16, QLatin1Char('0'));
     if (got < 4) {
         *error = QStringLiteral("%1: too short for an IDX header").arg(file.path());
         return false;
@@ -129,19 +135,19 @@ bool readHeader(IdxFile &file, int expectedDims, const QString &what, std::vecto
     const quint32 found = be32(magic);
     if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08) {
         *error = QStringLiteral("%1: not an IDX file of unsigned bytes (magic 0x%2, expected %3)")
-                         .arg(file.path())
-                         .arg(found, 8, 16, QLatin1Char('0'))
-                         .arg(expectedMagic);
+                     .arg(file.path())
+                     .arg(found, 8, 16, QLatin1Char('0'))
+                     .arg(expectedMagic);
         return false;
     }
     if (magic[3] != expectedDims) {
-        *error = QStringLiteral(
-                         "%1: %2 must have %3 dimension(s) (magic %4), found %5 (magic 0x%6)")
-                         .arg(file.path(), what)
-                         .arg(expectedDims)
-                         .arg(expectedMagic)
-                         .arg(magic[3])
-                         .arg(found, 8, 16, QLatin1Char('0'));
+        *error
+            = QStringLiteral("%1: %2 must have %3 dimension(s) (magic %4), found %5 (magic 0x%6)")
+                  .arg(file.path(), what)
+                  .arg(expectedDims)
+                  .arg(expectedMagic)
+                  .arg(magic[3])
+                  .arg(found, 8, 16, QLatin1Char('0'));
         return false;
     }
     std::vector<uchar> raw(size_t(expectedDims) * 4);
@@ -161,24 +167,23 @@ bool readHeader(IdxFile &file, int expectedDims, const QString &what, std::vecto
 bool validClassName(const QString &name)
 {
     return !name.isEmpty() && !name.startsWith(QLatin1Char('.')) && !name.contains(QLatin1Char('/'))
-            && !name.contains(QLatin1Char('\\')) && !name.contains(QLatin1Char(':'))
-            && name.trimmed() == name;
+        && !name.contains(QLatin1Char('\\')) && !name.contains(QLatin1Char(':'))
+        && name.trimmed() == name;
 }
 
 std::optional<IdxImportResult> import(const QString &imagesPath, const QString &labelsPath,
-                                      const QString &outDir, const IdxImportOptions &options,
-                                      QString *error,
-                                      const std::function<void(int, int)> &progress)
+    const QString &outDir, const IdxImportOptions &options, QString *error,
+    const std::function<void(int, int)> &progress)
 {
-    const QStringList classes =
-            options.classNames.isEmpty() ? fashionMnistClassNames() : options.classNames;
+    const QStringList classes
+        = options.classNames.isEmpty() ? fashionMnistClassNames() : options.classNames;
     QSet<QString> seen;
     for (const QString &name : classes) {
         if (!validClassName(name) || seen.contains(name)) {
             *error = QStringLiteral(
-                             "invalid class name \"%1\" (must be unique, non-empty, not hidden, "
-                             "without path separators)")
-                             .arg(name);
+                "invalid class name \"%1\" (must be unique, non-empty, not hidden, "
+                "without path separators)")
+                         .arg(name);
             return std::nullopt;
         }
         seen.insert(name);
@@ -210,18 +215,18 @@ std::optional<IdxImportResult> import(const QString &imagesPath, const QString &
     if (labelsGot < qint64(labelCount)) {
         *error = QStringLiteral("%1: file is shorter than its header says (%2 labels declared, %3 "
                                 "present)")
-                         .arg(labelsPath)
-                         .arg(labelCount)
-                         .arg(labelsGot);
+                     .arg(labelsPath)
+                     .arg(labelCount)
+                     .arg(labelsGot);
         return std::nullopt;
     }
     for (quint32 i = 0; i < labelCount; ++i) {
         if (labels[i] >= classes.size()) {
             *error = QStringLiteral("%1: label %2 of item %3 is out of range (%4 class names)")
-                             .arg(labelsPath)
-                             .arg(labels[i])
-                             .arg(i)
-                             .arg(classes.size());
+                         .arg(labelsPath)
+                         .arg(labels[i])
+                         .arg(i)
+                         .arg(classes.size());
             return std::nullopt;
         }
     }
@@ -236,17 +241,17 @@ std::optional<IdxImportResult> import(const QString &imagesPath, const QString &
     const quint32 imageCount = imageDims[0], rows = imageDims[1], cols = imageDims[2];
     if (rows == 0 || cols == 0 || rows > kMaxSide || cols > kMaxSide) {
         *error = QStringLiteral("%1: unsupported image size %2x%3")
-                         .arg(imagesPath)
-                         .arg(cols)
-                         .arg(rows);
+                     .arg(imagesPath)
+                     .arg(cols)
+                     .arg(rows);
         return std::nullopt;
     }
     if (imageCount != labelCount) {
         *error = QStringLiteral("count mismatch: %1 holds %2 images but %3 holds %4 labels")
-                         .arg(imagesPath)
-                         .arg(imageCount)
-                         .arg(labelsPath)
-                         .arg(labelCount);
+                     .arg(imagesPath)
+                     .arg(imageCount)
+                     .arg(labelsPath)
+                     .arg(labelCount);
         return std::nullopt;
     }
     const qint64 imageBytes = qint64(rows) * cols;
@@ -256,8 +261,7 @@ std::optional<IdxImportResult> import(const QString &imagesPath, const QString &
         qint64 verified = 0;
         while (verified < dataBytes) {
             const qint64 got = imageFile.read(
-                    chunk.data(), std::min<qint64>(dataBytes - verified, qint64(chunk.size())),
-                    error);
+                chunk.data(), std::min<qint64>(dataBytes - verified, qint64(chunk.size())), error);
             if (got < 0)
                 return std::nullopt;
             if (got == 0)
@@ -267,11 +271,11 @@ std::optional<IdxImportResult> import(const QString &imagesPath, const QString &
         if (verified < dataBytes) {
             *error = QStringLiteral("%1: file is shorter than its header says (%2 images of %3x%4 "
                                     "declared, data for %5)")
-                             .arg(imagesPath)
-                             .arg(imageCount)
-                             .arg(cols)
-                             .arg(rows)
-                             .arg(verified / imageBytes);
+                         .arg(imagesPath)
+                         .arg(imageCount)
+                         .arg(cols)
+                         .arg(rows)
+                         .arg(verified / imageBytes);
             return std::nullopt;
         }
     }
@@ -283,8 +287,8 @@ std::optional<IdxImportResult> import(const QString &imagesPath, const QString &
         return std::nullopt;
     }
 
-    const int count = options.limit >= 0 ? int(std::min<qint64>(options.limit, imageCount))
-                                         : int(imageCount);
+    const int count
+        = options.limit >= 0 ? int(std::min<qint64>(options.limit, imageCount)) : int(imageCount);
     const QDir out(outDir);
     QStringList classDirs;
     for (const QString &name : classes) {
@@ -297,8 +301,8 @@ std::optional<IdxImportResult> import(const QString &imagesPath, const QString &
     }
 
     const int digits
-            = std::max(5, int(QString::number(std::max<qint64>(imageCount, 1) - 1).size()));
-    const std::vector<int> pngParams{cv::IMWRITE_PNG_COMPRESSION, 1};
+        = std::max(5, int(QString::number(std::max<qint64>(imageCount, 1) - 1).size()));
+    const std::vector<int> pngParams { cv::IMWRITE_PNG_COMPRESSION, 1 };
     cv::Mat image(int(rows), int(cols), CV_8UC1);
     if (progress)
         progress(0, count);
@@ -311,8 +315,7 @@ std::optional<IdxImportResult> import(const QString &imagesPath, const QString &
             return std::nullopt;
         }
         const QString path = classDirs.at(labels[size_t(i)])
-                % QString::number(i).rightJustified(digits, QLatin1Char('0'))
-                % QStringLiteral(".png");
+            % QString::number(i).rightJustified(digits, QLatin1Char('0')) % QStringLiteral(".png");
         if (!cv::imwrite(QFile::encodeName(path).toStdString(), image, pngParams)) {
             *error = QStringLiteral("cannot write %1").arg(path);
             return std::nullopt;
@@ -330,9 +333,8 @@ std::optional<IdxImportResult> import(const QString &imagesPath, const QString &
 } // namespace
 
 std::optional<IdxImportResult> importIdx(const QString &imagesPath, const QString &labelsPath,
-                                         const QString &outDir, const IdxImportOptions &options,
-                                         QString *error,
-                                         const std::function<void(int done, int total)> &progress)
+    const QString &outDir, const IdxImportOptions &options, QString *error,
+    const std::function<void(int done, int total)> &progress)
 {
     QString ignored;
     if (!error)

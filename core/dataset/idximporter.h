@@ -9,8 +9,8 @@
 namespace leantune {
 
 struct IdxImportOptions {
-    int limit = -1;             // import at most this many images (first N); -1 = all
-    QStringList classNames;     // empty: Fashion-MNIST names for 10 classes
+    int limit = -1; // import at most this many images (first N); -1 = all
+    QStringList classNames; // empty: Fashion-MNIST names for 10 classes
 };
 
 struct IdxImportResult {
@@ -26,8 +26,7 @@ QStringList fashionMnistClassNames();
 // Rejects wrong magic numbers, wrong dimensions, mismatched counts and short files with a clear
 // error (returns std::nullopt, *error set). Files already present are overwritten.
 std::optional<IdxImportResult> importIdx(const QString &imagesPath, const QString &labelsPath,
-                                         const QString &outDir, const IdxImportOptions &options,
-                                         QString *error,
-                                         const std::function<void(int done, int total)> &progress = {});
+    const QString &outDir, const IdxImportOptions &options, QString *error,
+    const std::function<void(int done, int total)> &progress = {});
 
 } // namespace leantune

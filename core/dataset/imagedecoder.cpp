@@ -21,9 +21,10 @@ namespace leantune {
 
 namespace {
 
-constexpr double kMinCropScale = 0.8;   // augmentation crops 0.8–1.0 of the shorter side
+constexpr double kMinCropScale = 0.8; // augmentation crops 0.8–1.0 of the shorter side
 
-// Shorter side of a stored (cache) image with augmentation: the smallest crop still covers inputSize.
+// Shorter side of a stored (cache) image with augmentation: the smallest crop still covers
+// inputSize.
 int storedShorterSide(int inputSize)
 {
     return static_cast<int>(std::ceil(inputSize / kMinCropScale - 1e-9));
@@ -61,11 +62,11 @@ bool toEightBit(cv::Mat &image)
     case CV_8U:
         return true;
     case CV_16U:
-        image.convertTo(image, CV_8U, 1.0 / 257.0);   // 65535 → 255
+        image.convertTo(image, CV_8U, 1.0 / 257.0); // 65535 → 255
         return true;
     case CV_32F:
     case CV_64F:
-        image.convertTo(image, CV_8U, 255.0);         // HDR/EXR: [0, 1] → [0, 255], saturating
+        image.convertTo(image, CV_8U, 255.0); // HDR/EXR: [0, 1] → [0, 255], saturating
         return true;
     default:
         return false;
@@ -79,7 +80,7 @@ bool toTargetChannels(cv::Mat &image, int channels)
     switch (image.channels()) {
     case 1:
         return true;
-    case 2:   // gray + alpha (not produced by OpenCV 4.6's decoders, handled anyway)
+    case 2: // gray + alpha (not produced by OpenCV 4.6's decoders, handled anyway)
         cv::extractChannel(image, image, 0);
         return true;
     case 3:
@@ -122,7 +123,7 @@ void writeNormalized(const cv::Mat &source, const DecodeOptions &options, bool f
                     outRow[c * plane + static_cast<std::size_t>(x)] = table[c][v];
             } else {
                 const uchar *bgr = row + 3 * std::ptrdiff_t(sx);
-                for (int c = 0; c < channels; ++c)   // channels == 3 here: RGB = BGR reversed
+                for (int c = 0; c < channels; ++c) // channels == 3 here: RGB = BGR reversed
                     outRow[c * plane + static_cast<std::size_t>(x)] = table[c][bgr[2 - c]];
             }
         }
@@ -130,15 +131,16 @@ void writeNormalized(const cv::Mat &source, const DecodeOptions &options, bool f
 }
 
 // Scales SOURCE to inputSize × inputSize (area filter when shrinking, bilinear when enlarging) and
-// writes it normalized. The one resize every path shares, so the decoded cache's stored images equal
-// decoded ones exactly.
+// writes it normalized. The one resize every path shares, so the decoded cache's stored images
+// equal decoded ones exactly.
 cv::Mat resizedToInput(const cv::Mat &source, int size)
 {
     if (source.cols == size && source.rows == size)
         return source;
     const bool shrinking = source.cols > size || source.rows > size;
     cv::Mat resized;
-    cv::resize(source, resized, cv::Size(size, size), 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+    cv::resize(
+        source, resized, cv::Size(size, size), 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
     return resized;
 }
 
@@ -163,12 +165,14 @@ Crop drawCrop(std::mt19937_64 &rng, int width, int height)
     return crop;
 }
 
-// RECT in a FROMW × FROMH image, mapped onto the same image decoded at TO's size (at least 1 pixel).
+// RECT in a FROMW × FROMH image, mapped onto the same image decoded at TO's size (at least 1
+// pixel).
 cv::Rect mapRect(const cv::Rect &rect, int fromW, int fromH, const cv::Size &to)
 {
     if (fromW == to.width && fromH == to.height)
         return rect;
-    const auto lo = [](int v, int from, int dst) { return static_cast<int>(std::int64_t(v) * dst / from); };
+    const auto lo
+        = [](int v, int from, int dst) { return static_cast<int>(std::int64_t(v) * dst / from); };
     const auto hi = [](int v, int from, int dst) {
         return static_cast<int>((std::int64_t(v) * dst + from - 1) / from);
     };
@@ -182,13 +186,14 @@ cv::Rect mapRect(const cv::Rect &rect, int fromW, int fromH, const cv::Size &to)
 // Checks the options and the bytes, and probes the header: refuses decompression bombs before
 // anything is allocated. A header the probe cannot read is left to OpenCV to judge (its own limit,
 // OPENCV_IO_MAX_IMAGE_PIXELS, still applies); the size is checked again after decoding.
-bool prepare(const QByteArray &encoded, const DecodeOptions &options, std::optional<ImageHeader> *header,
-             QString *probeError, QString *error)
+bool prepare(const QByteArray &encoded, const DecodeOptions &options,
+    std::optional<ImageHeader> *header, QString *probeError, QString *error)
 {
     if (options.inputSize < 1 || (options.channels != 1 && options.channels != 3)) {
-        setError(error, QStringLiteral("invalid decode options (input size %1, %2 channels)")
-                            .arg(options.inputSize)
-                            .arg(options.channels));
+        setError(error,
+            QStringLiteral("invalid decode options (input size %1, %2 channels)")
+                .arg(options.inputSize)
+                .arg(options.channels));
         return false;
     }
     if (encoded.isEmpty()) {
@@ -206,10 +211,11 @@ bool prepare(const QByteArray &encoded, const DecodeOptions &options, std::optio
     if (*header) {
         const qint64 pixels = static_cast<qint64>((*header)->width) * (*header)->height;
         if (pixels > options.maxPixels) {
-            setError(error, QStringLiteral("too large: %1 × %2 pixels (limit %3)")
-                                .arg((*header)->width)
-                                .arg((*header)->height)
-                                .arg(options.maxPixels));
+            setError(error,
+                QStringLiteral("too large: %1 × %2 pixels (limit %3)")
+                    .arg((*header)->width)
+                    .arg((*header)->height)
+                    .arg(options.maxPixels));
             return false;
         }
     }
@@ -221,17 +227,19 @@ bool isJpeg(const std::optional<ImageHeader> &header)
     return header && header->format == ImageFormat::Jpeg;
 }
 
-// Decodes the whole image to 8 bits and the target channels (gray, or colour in BGR order). JPEGs are
-// reduced by FACTOR in the DCT domain; libjpeg-turbo decodes them where available, OpenCV otherwise.
+// Decodes the whole image to 8 bits and the target channels (gray, or colour in BGR order). JPEGs
+// are reduced by FACTOR in the DCT domain; libjpeg-turbo decodes them where available, OpenCV
+// otherwise.
 bool decodeWhole(const QByteArray &encoded, const std::optional<ImageHeader> &header,
-                 const DecodeOptions &options, int factor, const QString &probeError, cv::Mat *image,
-                 QString *error)
+    const DecodeOptions &options, int factor, const QString &probeError, cv::Mat *image,
+    QString *error)
 {
     if (isJpeg(header) && options.regionDecode) {
         cv::Rect region;
         cv::Mat decoded;
-        if (decodeJpegRegion(encoded.constData(), static_cast<std::size_t>(encoded.size()), options.channels,
-                             factor, cv::Rect(0, 0, header->width, header->height), &decoded, &region)) {
+        if (decodeJpegRegion(encoded.constData(), static_cast<std::size_t>(encoded.size()),
+                options.channels, factor, cv::Rect(0, 0, header->width, header->height), &decoded,
+                &region)) {
             *image = region.width == decoded.cols ? decoded : decoded(region);
             return true;
         }
@@ -254,36 +262,40 @@ bool decodeWhole(const QByteArray &encoded, const std::optional<ImageHeader> &he
             flags = gray ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR;
             break;
         }
-        flags |= cv::IMREAD_IGNORE_ORIENTATION;   // as IMREAD_UNCHANGED does for other formats
+        flags |= cv::IMREAD_IGNORE_ORIENTATION; // as IMREAD_UNCHANGED does for other formats
     }
 
     // imdecode only reads the buffer: wrap it without copying.
-    const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8U, const_cast<char *>(encoded.constData()));
+    const cv::Mat buffer(
+        1, static_cast<int>(encoded.size()), CV_8U, const_cast<char *>(encoded.constData()));
     *image = cv::imdecode(buffer, flags);
     if (image->empty()) {
-        setError(error, header ? QStringLiteral("cannot decode %1 data (corrupt or truncated)")
-                                     .arg(imageFormatName(header->format))
-                               : (probeError.isEmpty() ? QStringLiteral("not an image") : probeError));
+        setError(error,
+            header ? QStringLiteral("cannot decode %1 data (corrupt or truncated)")
+                         .arg(imageFormatName(header->format))
+                   : (probeError.isEmpty() ? QStringLiteral("not an image") : probeError));
         return false;
     }
     if (static_cast<qint64>(image->cols) * image->rows > options.maxPixels) {
-        setError(error, QStringLiteral("too large: %1 × %2 pixels (limit %3)")
-                            .arg(image->cols)
-                            .arg(image->rows)
-                            .arg(options.maxPixels));
+        setError(error,
+            QStringLiteral("too large: %1 × %2 pixels (limit %3)")
+                .arg(image->cols)
+                .arg(image->rows)
+                .arg(options.maxPixels));
         return false;
     }
     if (!toEightBit(*image) || !toTargetChannels(*image, options.channels)) {
-        setError(error, QStringLiteral("unsupported pixel format (depth %1, %2 channels)")
-                            .arg(image->depth())
-                            .arg(image->channels()));
+        setError(error,
+            QStringLiteral("unsupported pixel format (depth %1, %2 channels)")
+                .arg(image->depth())
+                .arg(image->channels()));
         return false;
     }
     return true;
 }
 
 bool decodeImpl(const QByteArray &encoded, const DecodeOptions &options, std::mt19937_64 &rng,
-                float *out, QString *error)
+    float *out, QString *error)
 {
     if (!out) {
         setError(error, QStringLiteral("invalid decode options (no output buffer)"));
@@ -300,23 +312,27 @@ bool decodeImpl(const QByteArray &encoded, const DecodeOptions &options, std::mt
         const Crop crop = drawCrop(rng, header->width, header->height);
         cv::Mat decoded;
         cv::Rect region;
-        if (decodeJpegRegion(encoded.constData(), static_cast<std::size_t>(encoded.size()), options.channels,
-                             jpegCropReductionFactor(crop.rect.width, crop.rect.height, options.inputSize),
-                             crop.rect, &decoded, &region)) {
-            writeNormalized(resizedToInput(decoded(region), options.inputSize), options, crop.flip, out);
+        if (decodeJpegRegion(encoded.constData(), static_cast<std::size_t>(encoded.size()),
+                options.channels,
+                jpegCropReductionFactor(crop.rect.width, crop.rect.height, options.inputSize),
+                crop.rect, &decoded, &region)) {
+            writeNormalized(
+                resizedToInput(decoded(region), options.inputSize), options, crop.flip, out);
             return true;
         }
         // libjpeg refused it: decode it whole with OpenCV and take the same crop.
         cv::Mat image;
-        if (!decodeWhole(encoded, header, options, jpegReductionFactor(header->width, header->height, options),
-                         probeError, &image, error))
+        if (!decodeWhole(encoded, header, options,
+                jpegReductionFactor(header->width, header->height, options), probeError, &image,
+                error))
             return false;
         const cv::Rect mapped = mapRect(crop.rect, header->width, header->height, image.size());
         writeNormalized(resizedToInput(image(mapped), options.inputSize), options, crop.flip, out);
         return true;
     }
 
-    const int factor = isJpeg(header) ? jpegReductionFactor(header->width, header->height, options) : 1;
+    const int factor
+        = isJpeg(header) ? jpegReductionFactor(header->width, header->height, options) : 1;
     cv::Mat image;
     if (!decodeWhole(encoded, header, options, factor, probeError, &image, error))
         return false;
@@ -334,7 +350,8 @@ bool decodeImpl(const QByteArray &encoded, const DecodeOptions &options, std::mt
     return true;
 }
 
-bool decodeToStoredImpl(const QByteArray &encoded, const DecodeOptions &options, StoredImage *out, QString *error)
+bool decodeToStoredImpl(
+    const QByteArray &encoded, const DecodeOptions &options, StoredImage *out, QString *error)
 {
     if (!out) {
         setError(error, QStringLiteral("invalid decode options (no output image)"));
@@ -344,7 +361,8 @@ bool decodeToStoredImpl(const QByteArray &encoded, const DecodeOptions &options,
     QString probeError;
     if (!prepare(encoded, options, &header, &probeError, error))
         return false;
-    const int factor = isJpeg(header) ? jpegReductionFactor(header->width, header->height, options) : 1;
+    const int factor
+        = isJpeg(header) ? jpegReductionFactor(header->width, header->height, options) : 1;
     cv::Mat image;
     if (!decodeWhole(encoded, header, options, factor, probeError, &image, error))
         return false;
@@ -355,10 +373,13 @@ bool decodeToStoredImpl(const QByteArray &encoded, const DecodeOptions &options,
         const int shorter = std::min(image.cols, image.rows);
         if (shorter > target) {
             const auto scaled = [&](int side) {
-                return side == shorter ? target
-                                       : std::max(target, static_cast<int>(std::lround(double(side) * target / shorter)));
+                return side == shorter
+                    ? target
+                    : std::max(
+                        target, static_cast<int>(std::lround(double(side) * target / shorter)));
             };
-            cv::resize(image, stored, cv::Size(scaled(image.cols), scaled(image.rows)), 0, 0, cv::INTER_AREA);
+            cv::resize(image, stored, cv::Size(scaled(image.cols), scaled(image.rows)), 0, 0,
+                cv::INTER_AREA);
         } else {
             stored = image;
         }
@@ -368,22 +389,25 @@ bool decodeToStoredImpl(const QByteArray &encoded, const DecodeOptions &options,
     out->width = stored.cols;
     out->height = stored.rows;
     out->channels = stored.channels();
-    const std::size_t rowBytes = static_cast<std::size_t>(stored.cols) * static_cast<std::size_t>(stored.channels());
+    const std::size_t rowBytes
+        = static_cast<std::size_t>(stored.cols) * static_cast<std::size_t>(stored.channels());
     out->pixels.resize(rowBytes * static_cast<std::size_t>(stored.rows));
     for (int y = 0; y < stored.rows; ++y)
-        std::memcpy(out->pixels.data() + rowBytes * static_cast<std::size_t>(y), stored.ptr<uchar>(y), rowBytes);
+        std::memcpy(out->pixels.data() + rowBytes * static_cast<std::size_t>(y),
+            stored.ptr<uchar>(y), rowBytes);
     return true;
 }
 
-template <typename F>
-bool guarded(F &&body, QString *error)
+template <typename F> bool guarded(F &&body, QString *error)
 {
     try {
         return body();
     } catch (const cv::Exception &e) {
-        setError(error, QStringLiteral("cannot decode image: %1").arg(QString::fromStdString(e.msg)));
+        setError(
+            error, QStringLiteral("cannot decode image: %1").arg(QString::fromStdString(e.msg)));
     } catch (const std::exception &e) {
-        setError(error, QStringLiteral("cannot decode image: %1").arg(QString::fromLocal8Bit(e.what())));
+        setError(
+            error, QStringLiteral("cannot decode image: %1").arg(QString::fromLocal8Bit(e.what())));
     } catch (...) {
         setError(error, QStringLiteral("cannot decode image: unknown error"));
     }
@@ -403,8 +427,9 @@ bool readWholeFile(const QString &path, QByteArray *encoded, QString *error)
             setError(error, QStringLiteral("cannot read %1: %2").arg(path, file.errorString()));
             return false;
         }
-    } catch (const std::exception &e) {   // std::bad_alloc for a huge file
-        setError(error, QStringLiteral("cannot read %1: %2").arg(path, QString::fromLocal8Bit(e.what())));
+    } catch (const std::exception &e) { // std::bad_alloc for a huge file
+        setError(error,
+            QStringLiteral("cannot read %1: %2").arg(path, QString::fromLocal8Bit(e.what())));
         return false;
     }
     return true;
@@ -418,10 +443,10 @@ int jpegReductionFactor(int width, int height, const DecodeOptions &options)
     if (shorter <= 0 || options.inputSize < 1)
         return 1;
     const int needed = options.augment
-                           ? static_cast<int>(std::ceil(options.inputSize / kMinCropScale - 1e-9))
-                           : options.inputSize;
-    for (int factor : {8, 4, 2}) {
-        const int reduced = (shorter + factor - 1) / factor;   // libjpeg rounds scaled sizes up
+        ? static_cast<int>(std::ceil(options.inputSize / kMinCropScale - 1e-9))
+        : options.inputSize;
+    for (int factor : { 8, 4, 2 }) {
+        const int reduced = (shorter + factor - 1) / factor; // libjpeg rounds scaled sizes up
         if (reduced >= needed)
             return factor;
     }
@@ -433,7 +458,7 @@ int jpegCropReductionFactor(int cropWidth, int cropHeight, int inputSize)
     const int shorter = std::min(cropWidth, cropHeight);
     if (shorter <= 0 || inputSize < 1)
         return 1;
-    for (int factor : {8, 4, 2}) {
+    for (int factor : { 8, 4, 2 }) {
         if (shorter / factor >= inputSize)
             return factor;
     }
@@ -441,33 +466,37 @@ int jpegCropReductionFactor(int cropWidth, int cropHeight, int inputSize)
 }
 
 bool decodeImageInto(const QByteArray &encoded, const DecodeOptions &options, std::mt19937_64 &rng,
-                     float *out, QString *error)
+    float *out, QString *error)
 {
     return guarded([&] { return decodeImpl(encoded, options, rng, out, error); }, error);
 }
 
 bool decodeFileInto(const QString &path, const DecodeOptions &options, std::mt19937_64 &rng,
-                    float *out, QString *error)
+    float *out, QString *error)
 {
     QByteArray encoded;
-    return readWholeFile(path, &encoded, error) && decodeImageInto(encoded, options, rng, out, error);
+    return readWholeFile(path, &encoded, error)
+        && decodeImageInto(encoded, options, rng, out, error);
 }
 
-bool decodeToStored(const QByteArray &encoded, const DecodeOptions &options, StoredImage *out, QString *error)
+bool decodeToStored(
+    const QByteArray &encoded, const DecodeOptions &options, StoredImage *out, QString *error)
 {
     return guarded([&] { return decodeToStoredImpl(encoded, options, out, error); }, error);
 }
 
-bool decodeFileToStored(const QString &path, const DecodeOptions &options, StoredImage *out, QString *error)
+bool decodeFileToStored(
+    const QString &path, const DecodeOptions &options, StoredImage *out, QString *error)
 {
     QByteArray encoded;
     return readWholeFile(path, &encoded, error) && decodeToStored(encoded, options, out, error);
 }
 
-void writeFromStored(const std::uint8_t *pixels, int width, int height, const DecodeOptions &options,
-                     std::mt19937_64 &rng, float *out)
+void writeFromStored(const std::uint8_t *pixels, int width, int height,
+    const DecodeOptions &options, std::mt19937_64 &rng, float *out)
 {
-    const cv::Mat image(height, width, options.channels == 1 ? CV_8UC1 : CV_8UC3, const_cast<std::uint8_t *>(pixels));
+    const cv::Mat image(height, width, options.channels == 1 ? CV_8UC1 : CV_8UC3,
+        const_cast<std::uint8_t *>(pixels));
     cv::Rect region(0, 0, width, height);
     bool flip = false;
     if (options.augment) {
@@ -477,7 +506,7 @@ void writeFromStored(const std::uint8_t *pixels, int width, int height, const De
     }
     try {
         writeNormalized(resizedToInput(image(region), options.inputSize), options, flip, out);
-    } catch (const std::exception &e) {   // cv::resize cannot allocate
+    } catch (const std::exception &e) { // cv::resize cannot allocate
         qWarning().noquote() << "writeFromStored:" << e.what();
     }
 }

@@ -1,6 +1,6 @@
 #pragma once
-// Private header (OpenCV-free, but used only with torch-owned buffers): decode one image file into a
-// caller-provided float buffer. Used by StreamingLoader's decode threads and by the fuzzer.
+// Private header (OpenCV-free, but used only with torch-owned buffers): decode one image file into
+// a caller-provided float buffer. Used by StreamingLoader's decode threads and by the fuzzer.
 
 #include <QByteArray>
 #include <QString>
@@ -12,60 +12,64 @@
 namespace leantune {
 
 struct DecodeOptions {
-    int inputSize = 28;       // output is inputSize × inputSize
-    int channels = 1;         // 1 = grayscale, 3 = RGB (colour images are converted; gray is replicated)
-    bool augment = false;     // random crop (scale 0.8–1.0 of the shorter side) + horizontal flip
-    float mean[3] = {0.f, 0.f, 0.f};   // normalization: (x/255 - mean) / std, per channel
-    float std[3] = {1.f, 1.f, 1.f};
+    int inputSize = 28; // output is inputSize × inputSize
+    int channels = 1; // 1 = grayscale, 3 = RGB (colour images are converted; gray is replicated)
+    bool augment = false; // random crop (scale 0.8–1.0 of the shorter side) + horizontal flip
+    float mean[3] = { 0.f, 0.f, 0.f }; // normalization: (x/255 - mean) / std, per channel
+    float std[3] = { 1.f, 1.f, 1.f };
     std::int64_t maxPixels = 100'000'000;
-    bool regionDecode = true; // decode JPEGs with libjpeg-turbo (crop window) where built; false: OpenCV
+    bool regionDecode
+        = true; // decode JPEGs with libjpeg-turbo (crop window) where built; false: OpenCV
 };
 
 // Decodes ENCODED bytes into OUT (channels × inputSize × inputSize floats, CHW, normalized).
 // rng drives augmentation only. JPEGs are decoded with libjpeg-turbo where the build has it: with
 // augmentation only the crop window, DCT-scaled when the crop is at least twice the output size;
-// OpenCV decodes everything else and is the fallback. Returns false and sets *error when the bytes do not decode or the
-// image has more than maxPixels pixels (checked on the header, before decoding). 16-bit images are
-// scaled to 8 bits, alpha is dropped (as PIL's convert("RGB") does), EXIF orientation is ignored.
-// Thread-safe (no shared state); never throws. OUT is left unspecified on failure.
+// OpenCV decodes everything else and is the fallback. Returns false and sets *error when the bytes
+// do not decode or the image has more than maxPixels pixels (checked on the header, before
+// decoding). 16-bit images are scaled to 8 bits, alpha is dropped (as PIL's convert("RGB") does),
+// EXIF orientation is ignored. Thread-safe (no shared state); never throws. OUT is left unspecified
+// on failure.
 bool decodeImageInto(const QByteArray &encoded, const DecodeOptions &options, std::mt19937_64 &rng,
-                     float *out, QString *error);
+    float *out, QString *error);
 
 // Reads the file and decodes it as above.
 bool decodeFileInto(const QString &path, const DecodeOptions &options, std::mt19937_64 &rng,
-                    float *out, QString *error);
+    float *out, QString *error);
 
 // The JPEG DCT-domain reduction (1, 2, 4 or 8) decodeImageInto uses for a WIDTH × HEIGHT JPEG: the
 // largest factor whose reduced shorter side still covers what the output needs (inputSize, or
-// inputSize / 0.8 with augmentation, whose crop can be 0.8 of the shorter side), so a reduced decode is
-// never upscaled more than a full decode would be. Exposed for tests.
+// inputSize / 0.8 with augmentation, whose crop can be 0.8 of the shorter side), so a reduced
+// decode is never upscaled more than a full decode would be. Exposed for tests.
 int jpegReductionFactor(int width, int height, const DecodeOptions &options);
 
 // The reduction (1, 2, 4 or 8) for decoding only an augmentation crop of CROPWIDTH × CROPHEIGHT
-// full-resolution pixels: the largest factor that leaves the reduced crop at least inputSize on each
-// side, so a reduced decode is never upscaled. Exposed for tests.
+// full-resolution pixels: the largest factor that leaves the reduced crop at least inputSize on
+// each side, so a reduced decode is never upscaled. Exposed for tests.
 int jpegCropReductionFactor(int cropWidth, int cropHeight, int inputSize);
 
 // The decoded cache's form of an image: 8-bit, options.channels channels (BGR order for colour),
 // before augmentation and normalization. Without augmentation it is the final inputSize × inputSize
-// image, so an image served from the cache equals a decoded one exactly. With augmentation it is the
-// whole image scaled (aspect kept) so that its shorter side is ceil(inputSize / 0.8) (or left as is
-// when smaller): the smallest augmentation crop then still needs no upscaling, and every crop is
-// drawn from it with the same seeded draws as from a decoded file.
+// image, so an image served from the cache equals a decoded one exactly. With augmentation it is
+// the whole image scaled (aspect kept) so that its shorter side is ceil(inputSize / 0.8) (or left
+// as is when smaller): the smallest augmentation crop then still needs no upscaling, and every crop
+// is drawn from it with the same seeded draws as from a decoded file.
 struct StoredImage {
-    std::vector<std::uint8_t> pixels;   // height × width × channels, rows packed
+    std::vector<std::uint8_t> pixels; // height × width × channels, rows packed
     int width = 0;
     int height = 0;
     int channels = 0;
 };
 
 // Decodes ENCODED into its stored form. Same checks and errors as decodeImageInto. Never throws.
-bool decodeToStored(const QByteArray &encoded, const DecodeOptions &options, StoredImage *out, QString *error);
-bool decodeFileToStored(const QString &path, const DecodeOptions &options, StoredImage *out, QString *error);
+bool decodeToStored(
+    const QByteArray &encoded, const DecodeOptions &options, StoredImage *out, QString *error);
+bool decodeFileToStored(
+    const QString &path, const DecodeOptions &options, StoredImage *out, QString *error);
 
 // Writes a stored image (see StoredImage; channels == options.channels) as decodeImageInto would:
 // with augmentation a seeded crop + flip of it, then resize and normalization. Never fails.
-void writeFromStored(const std::uint8_t *pixels, int width, int height, const DecodeOptions &options,
-                     std::mt19937_64 &rng, float *out);
+void writeFromStored(const std::uint8_t *pixels, int width, int height,
+    const DecodeOptions &options, std::mt19937_64 &rng, float *out);
 
 } // namespace leantune

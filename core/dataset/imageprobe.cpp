@@ -11,20 +11,29 @@ namespace leantune {
 
 namespace {
 
-constexpr int kHeadBytes = 4096;       // enough for nearly every header; more is read on demand
-constexpr int kTailBytes = 16;         // end-of-image markers (JPEG FFD9, PNG IEND)
-constexpr int kWindowBytes = 4096;   // read size for bytes past the head (JPEG segments, TIFF IFDs)
+constexpr int kHeadBytes = 4096; // enough for nearly every header; more is read on demand
+constexpr int kTailBytes = 16; // end-of-image markers (JPEG FFD9, PNG IEND)
+constexpr int kWindowBytes = 4096; // read size for bytes past the head (JPEG segments, TIFF IFDs)
 constexpr int kMaxJpegSegments = 65536;
 constexpr int kMaxTiffEntries = 4096;
 constexpr int kMaxPnmHeaderBytes = 65536;
 
-quint32 be16(const uchar *p) { return quint32(p[0]) << 8 | p[1]; }
+quint32 be16(const uchar *p)
+{
+    return quint32(p[0]) << 8 | p[1];
+}
 quint32 be32(const uchar *p)
 {
     return quint32(p[0]) << 24 | quint32(p[1]) << 16 | quint32(p[2]) << 8 | p[3];
 }
-quint32 le16(const uchar *p) { return quint32(p[1]) << 8 | p[0]; }
-quint32 le24(const uchar *p) { return quint32(p[2]) << 16 | quint32(p[1]) << 8 | p[0]; }
+quint32 le16(const uchar *p)
+{
+    return quint32(p[1]) << 8 | p[0];
+}
+quint32 le24(const uchar *p)
+{
+    return quint32(p[2]) << 16 | quint32(p[1]) << 8 | p[0];
+}
 quint32 le32(const uchar *p)
 {
     return quint32(p[3]) << 24 | quint32(p[2]) << 16 | quint32(p[1]) << 8 | p[0];
@@ -36,7 +45,11 @@ quint32 le32(const uchar *p)
 class ByteSource {
 public:
     ByteSource(const QByteArray &head, qint64 fileSize, QFile *file)
-        : m_head(head), m_size(fileSize), m_file(file) {}
+        : m_head(head)
+        , m_size(fileSize)
+        , m_file(file)
+    {
+    }
 
     qint64 size() const { return m_size; }
     const QByteArray &head() const { return m_head; }
@@ -107,17 +120,17 @@ QString truncatedOrUnavailable(ByteSource &src, qint64 end, const QString &forma
 
 bool parseJpeg(ByteSource &src, Parsed *out, QString *error)
 {
-    qint64 pos = 2;    // past SOI
-    qint64 need = 3;   // end of the bytes the walk needs next
+    qint64 pos = 2; // past SOI
+    qint64 need = 3; // end of the bytes the walk needs next
     for (int segment = 0; segment < kMaxJpegSegments; ++segment) {
         need = pos + 1;
         int b = src.byteAt(pos);
         if (b < 0)
             return fail(error, truncatedOrUnavailable(src, need, QStringLiteral("JPEG")));
         if (b != 0xFF)
-            return fail(error,
-                        QStringLiteral("corrupt JPEG header (bad marker at byte %1)").arg(pos));
-        while (b == 0xFF)   // fill bytes
+            return fail(
+                error, QStringLiteral("corrupt JPEG header (bad marker at byte %1)").arg(pos));
+        while (b == 0xFF) // fill bytes
             b = src.byteAt(++pos);
         need = pos + 1;
         if (b < 0)
@@ -125,11 +138,10 @@ bool parseJpeg(ByteSource &src, Parsed *out, QString *error)
         const int marker = b;
         ++pos;
         if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7))
-            continue;   // standalone markers carry no length
+            continue; // standalone markers carry no length
         if (marker == 0xD9 || marker == 0xDA)
-            return fail(
-                    error,
-                    QStringLiteral("corrupt JPEG header (no frame header before the image data)"));
+            return fail(error,
+                QStringLiteral("corrupt JPEG header (no frame header before the image data)"));
         uchar len[2];
         need = pos + 2;
         if (!src.read(pos, 2, len))
@@ -138,11 +150,11 @@ bool parseJpeg(ByteSource &src, Parsed *out, QString *error)
         if (length < 2)
             return fail(error, QStringLiteral("corrupt JPEG header (bad segment length)"));
         const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8
-                && marker != 0xCC;
+            && marker != 0xCC;
         if (sof) {
             if (length < 8)
                 return fail(error, QStringLiteral("corrupt JPEG header (short frame header)"));
-            uchar f[6];   // precision, height, width, components
+            uchar f[6]; // precision, height, width, components
             need = pos + 8;
             if (!src.read(pos + 2, 6, f))
                 return fail(error, truncatedOrUnavailable(src, need, QStringLiteral("JPEG")));
@@ -154,8 +166,8 @@ bool parseJpeg(ByteSource &src, Parsed *out, QString *error)
                 return fail(error, QStringLiteral("unsupported format (%1-bit JPEG)").arg(f[0]));
             const int components = f[5];
             if (components != 1 && components != 3 && components != 4)
-                return fail(error, QStringLiteral("corrupt JPEG header (%1 colour components)")
-                                           .arg(components));
+                return fail(error,
+                    QStringLiteral("corrupt JPEG header (%1 colour components)").arg(components));
             out->header.height = int(be16(f + 1));
             out->header.width = int(be16(f + 3));
             out->header.channels = components;
@@ -172,7 +184,7 @@ bool parseJpeg(ByteSource &src, Parsed *out, QString *error)
 
 bool parsePng(ByteSource &src, Parsed *out, QString *error)
 {
-    uchar c[25];   // length, "IHDR", 13 data bytes
+    uchar c[25]; // length, "IHDR", 13 data bytes
     if (!src.read(8, 25, c))
         return fail(error, truncatedOrUnavailable(src, 33, QStringLiteral("PNG")));
     if (be32(c) != 13 || std::memcmp(c + 4, "IHDR", 4) != 0)
@@ -187,17 +199,34 @@ bool parsePng(ByteSource &src, Parsed *out, QString *error)
     int channels = 0;
     bool depthOk = false;
     switch (colour) {
-    case 0: channels = 1; depthOk = depthIs({1, 2, 4, 8, 16}); break;
-    case 2: channels = 3; depthOk = depthIs({8, 16}); break;
-    case 3: channels = 3; depthOk = depthIs({1, 2, 4, 8}); break;   // palette, decoded to colour
-    case 4: channels = 2; depthOk = depthIs({8, 16}); break;
-    case 6: channels = 4; depthOk = depthIs({8, 16}); break;
-    default: break;
+    case 0:
+        channels = 1;
+        depthOk = depthIs({ 1, 2, 4, 8, 16 });
+        break;
+    case 2:
+        channels = 3;
+        depthOk = depthIs({ 8, 16 });
+        break;
+    case 3:
+        channels = 3;
+        depthOk = depthIs({ 1, 2, 4, 8 });
+        break; // palette, decoded to colour
+    case 4:
+        channels = 2;
+        depthOk = depthIs({ 8, 16 });
+        break;
+    case 6:
+        channels = 4;
+        depthOk = depthIs({ 8, 16 });
+        break;
+    default:
+        break;
     }
     if (channels == 0 || !depthOk)
-        return fail(error, QStringLiteral("corrupt PNG header (colour type %1 with bit depth %2)")
-                                   .arg(colour)
-                                   .arg(depth));
+        return fail(error,
+            QStringLiteral("corrupt PNG header (colour type %1 with bit depth %2)")
+                .arg(colour)
+                .arg(depth));
     out->header.width = int(width);
     out->header.height = int(height);
     out->header.channels = channels;
@@ -219,7 +248,7 @@ bool parseBmp(ByteSource &src, Parsed *out, QString *error)
     quint32 compression = 0;
     quint32 paletteSize = 0;
     int paletteEntryBytes = 4;
-    if (dibSize == 12) {   // OS/2 core header
+    if (dibSize == 12) { // OS/2 core header
         width = le16(h + 18);
         height = le16(h + 20);
         bpp = int(le16(h + 24));
@@ -236,21 +265,21 @@ bool parseBmp(ByteSource &src, Parsed *out, QString *error)
         if (dibSize >= 36 && src.read(46, 4, used))
             paletteSize = le32(used);
     } else {
-        return fail(error,
-                    QStringLiteral("corrupt BMP header (info header of %1 bytes)").arg(dibSize));
+        return fail(
+            error, QStringLiteral("corrupt BMP header (info header of %1 bytes)").arg(dibSize));
     }
-    height = std::abs(height);   // negative: rows stored top-down
+    height = std::abs(height); // negative: rows stored top-down
     if (width <= 0 || height <= 0 || width > 0x7fffffff || height > 0x7fffffff)
         return fail(error, QStringLiteral("corrupt BMP header (invalid image size)"));
     if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32)
         return fail(error, QStringLiteral("corrupt BMP header (%1 bits per pixel)").arg(bpp));
     if (compression == 4 || compression == 5)
-        return fail(error, QStringLiteral("unsupported format (BMP with embedded %1)")
-                                   .arg(compression == 4 ? QStringLiteral("JPEG")
-                                                         : QStringLiteral("PNG")));
-    if (compression > 3)
         return fail(error,
-                    QStringLiteral("unsupported format (BMP compression %1)").arg(compression));
+            QStringLiteral("unsupported format (BMP with embedded %1)")
+                .arg(compression == 4 ? QStringLiteral("JPEG") : QStringLiteral("PNG")));
+    if (compression > 3)
+        return fail(
+            error, QStringLiteral("unsupported format (BMP compression %1)").arg(compression));
 
     int channels = bpp == 32 ? 4 : 3;
     if (bpp <= 8) {
@@ -342,16 +371,16 @@ bool parseTiff(ByteSource &src, Parsed *out, QString *error)
     } else {
         ifd = u32(h + 4);
     }
-    out->header.channels = 1;   // SamplesPerPixel default
+    out->header.channels = 1; // SamplesPerPixel default
     if (ifd >= quint64(src.size()))
-        return fail(error,
-                    QStringLiteral("truncated TIFF (image directory past the end of the file)"));
+        return fail(
+            error, QStringLiteral("truncated TIFF (image directory past the end of the file)"));
 
     const int countBytes = big ? 8 : 2;
     const int entryBytes = big ? 20 : 12;
     uchar c[8];
     if (!src.read(qint64(ifd), countBytes, c))
-        return true;   // directory not available (bytes only): format known, size unknown
+        return true; // directory not available (bytes only): format known, size unknown
     const quint64 count = big ? u64(c) : u16(c);
     if (count == 0 || count > kMaxTiffEntries)
         return fail(error, QStringLiteral("corrupt TIFF header (%1 directory entries)").arg(count));
@@ -373,17 +402,26 @@ bool parseTiff(ByteSource &src, Parsed *out, QString *error)
         else
             continue;
         switch (tag) {
-        case 256: width = v; break;
-        case 257: height = v; break;
-        case 262: photometric = int(v); break;
-        case 277: out->header.channels = int(std::min<quint64>(v, 64)); break;
-        default: break;
+        case 256:
+            width = v;
+            break;
+        case 257:
+            height = v;
+            break;
+        case 262:
+            photometric = int(v);
+            break;
+        case 277:
+            out->header.channels = int(std::min<quint64>(v, 64));
+            break;
+        default:
+            break;
         }
     }
     if (width == 0 || height == 0 || width > 0x7fffffff || height > 0x7fffffff)
         return fail(error, QStringLiteral("corrupt TIFF header (invalid image size)"));
     if (photometric == 3)
-        out->header.channels = 3;   // palette, decoded to colour
+        out->header.channels = 3; // palette, decoded to colour
     out->header.width = int(width);
     out->header.height = int(height);
     return true;
@@ -399,7 +437,10 @@ bool isSpace(int c)
 // Reads whitespace-separated header tokens, skipping '#' comments.
 class PnmTokens {
 public:
-    explicit PnmTokens(ByteSource &src) : m_src(src) {}
+    explicit PnmTokens(ByteSource &src)
+        : m_src(src)
+    {
+    }
     qint64 pos() const { return m_pos; }
     bool atEnd() const { return m_end; }
 
@@ -412,7 +453,7 @@ public:
             c = get();
         }
         if (c >= 0)
-            --m_pos;   // leave the delimiter to the caller
+            --m_pos; // leave the delimiter to the caller
         return token;
     }
 
@@ -453,7 +494,7 @@ private:
     }
 
     ByteSource &m_src;
-    qint64 m_pos = 2;   // past "Pn"
+    qint64 m_pos = 2; // past "Pn"
     bool m_end = false;
 };
 
@@ -467,9 +508,9 @@ bool parsePnm(ByteSource &src, Parsed *out, QString *error)
         return ok;
     };
     auto incomplete = [&]() {
-        return fail(error, tokens.pos() >= src.size()
-                                   ? QStringLiteral("truncated PNM (header incomplete)")
-                                   : QStringLiteral("corrupt PNM header"));
+        return fail(error,
+            tokens.pos() >= src.size() ? QStringLiteral("truncated PNM (header incomplete)")
+                                       : QStringLiteral("corrupt PNM header"));
     };
 
     qint64 width = 0, height = 0, maxval = 1, depth = 1;
@@ -506,17 +547,20 @@ bool parsePnm(ByteSource &src, Parsed *out, QString *error)
     if (width <= 0 || height <= 0 || width > 0x7fffffff || height > 0x7fffffff)
         return fail(error, QStringLiteral("corrupt PNM header (invalid image size)"));
     if (maxval < 1 || maxval > 65535 || depth < 1 || depth > 4)
-        return fail(error, QStringLiteral("corrupt PNM header (maximum value %1, depth %2)")
-                                   .arg(maxval)
-                                   .arg(depth));
+        return fail(error,
+            QStringLiteral("corrupt PNM header (maximum value %1, depth %2)")
+                .arg(maxval)
+                .arg(depth));
     out->header.width = int(width);
     out->header.height = int(height);
     out->header.channels = int(depth);
 
-    const double dataStart = double(tokens.pos() + 1);   // one whitespace byte after the header
+    const double dataStart = double(tokens.pos() + 1); // one whitespace byte after the header
     const double sampleBytes = maxval > 255 ? 2 : 1;
     if (kind == '4')
-        out->minFileSize = dataStart + double(height) * std::ceil(double(width) / 8.0);   // 1 bit a pixel, rows padded to bytes
+        out->minFileSize = dataStart
+            + double(height)
+                * std::ceil(double(width) / 8.0); // 1 bit a pixel, rows padded to bytes
     else if (kind == '5' || kind == '6' || kind == '7')
         out->minFileSize = dataStart + double(width) * double(height) * double(depth) * sampleBytes;
     return true;
@@ -527,7 +571,7 @@ bool parsePnm(ByteSource &src, Parsed *out, QString *error)
 bool startsWith(const QByteArray &head, const char *bytes, int n, int offset = 0)
 {
     return head.size() >= offset + n
-            && std::memcmp(head.constData() + offset, bytes, size_t(n)) == 0;
+        && std::memcmp(head.constData() + offset, bytes, size_t(n)) == 0;
 }
 
 ImageFormat detectFormat(const QByteArray &head)
@@ -611,12 +655,12 @@ QByteArray fileEnd(const QByteArray &head, const QByteArray &tail, qint64 fileSi
     while (!end.isEmpty() && end.endsWith('\0'))
         end.chop(1);
     if (end.isNull())
-        end = QByteArray("");   // all zeros: known, and empty
+        end = QByteArray(""); // all zeros: known, and empty
     return end;
 }
 
-std::optional<ImageHeader> probe(ByteSource &src, const QByteArray &tail, QString *error,
-                                 const ProbeLimits &limits)
+std::optional<ImageHeader> probe(
+    ByteSource &src, const QByteArray &tail, QString *error, const ProbeLimits &limits)
 {
     const QByteArray &head = src.head();
     if (src.size() <= 0 || head.isEmpty()) {
@@ -627,12 +671,24 @@ std::optional<ImageHeader> probe(ByteSource &src, const QByteArray &tail, QStrin
     parsed.header.format = detectFormat(head);
     bool ok = false;
     switch (parsed.header.format) {
-    case ImageFormat::Jpeg: ok = parseJpeg(src, &parsed, error); break;
-    case ImageFormat::Png: ok = parsePng(src, &parsed, error); break;
-    case ImageFormat::Bmp: ok = parseBmp(src, &parsed, error); break;
-    case ImageFormat::Webp: ok = parseWebp(src, &parsed, error); break;
-    case ImageFormat::Tiff: ok = parseTiff(src, &parsed, error); break;
-    case ImageFormat::Pnm: ok = parsePnm(src, &parsed, error); break;
+    case ImageFormat::Jpeg:
+        ok = parseJpeg(src, &parsed, error);
+        break;
+    case ImageFormat::Png:
+        ok = parsePng(src, &parsed, error);
+        break;
+    case ImageFormat::Bmp:
+        ok = parseBmp(src, &parsed, error);
+        break;
+    case ImageFormat::Webp:
+        ok = parseWebp(src, &parsed, error);
+        break;
+    case ImageFormat::Tiff:
+        ok = parseTiff(src, &parsed, error);
+        break;
+    case ImageFormat::Pnm:
+        ok = parsePnm(src, &parsed, error);
+        break;
     case ImageFormat::Unknown: {
         const QString unsupported = unsupportedFormatName(head);
         *error = unsupported.isEmpty() ? notAnImageReason(head)
@@ -647,9 +703,9 @@ std::optional<ImageHeader> probe(ByteSource &src, const QByteArray &tail, QStrin
     const qint64 pixels = qint64(h.width) * qint64(h.height);
     if (pixels > limits.maxPixels) {
         *error = QStringLiteral("too large: %1x%2 pixels (limit %3)")
-                         .arg(h.width)
-                         .arg(h.height)
-                         .arg(limits.maxPixels);
+                     .arg(h.width)
+                     .arg(h.height)
+                     .arg(limits.maxPixels);
         return std::nullopt;
     }
 
@@ -682,8 +738,7 @@ QString lowerFirst(QString text)
 } // namespace
 
 std::optional<ImageHeader> probeImageBytes(const QByteArray &head, const QByteArray &tail,
-                                           qint64 fileSize, QString *error,
-                                           const ProbeLimits &limits)
+    qint64 fileSize, QString *error, const ProbeLimits &limits)
 {
     QString ignored;
     if (!error)
@@ -697,8 +752,8 @@ std::optional<ImageHeader> probeImageBytes(const QByteArray &head, const QByteAr
     return std::nullopt;
 }
 
-std::optional<ImageHeader> probeImageFile(const QString &path, QString *error,
-                                          const ProbeLimits &limits)
+std::optional<ImageHeader> probeImageFile(
+    const QString &path, QString *error, const ProbeLimits &limits)
 {
     QString ignored;
     if (!error)

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <csetjmp>
-#include <cstdio>   // jpeglib.h needs FILE
+#include <cstdio> // jpeglib.h needs FILE
 #include <exception>
 
 #include <jpeglib.h>
@@ -28,7 +28,7 @@ struct ErrorManager {
 void onMessage(j_common_ptr cinfo, int level)
 {
     if (level < 0)
-        ++cinfo->err->num_warnings;   // silently: the caller falls back to OpenCV
+        ++cinfo->err->num_warnings; // silently: the caller falls back to OpenCV
 }
 
 // Where to put the decoded rows; filled in by decodeRows() once the cropped width is known.
@@ -36,8 +36,8 @@ struct Target {
     cv::Mat *out;
     int channels;
     int factor;
-    int x0, y0, x1, y1;     // requested region, full-resolution coordinates
-    cv::Rect region;        // out: the region within *out
+    int x0, y0, x1, y1; // requested region, full-resolution coordinates
+    cv::Rect region; // out: the region within *out
 };
 
 unsigned char *allocate(Target *target, int rows, int cols)
@@ -49,7 +49,7 @@ unsigned char *allocate(Target *target, int rows, int cols)
 // Every libjpeg call, between one setjmp and the longjmp of onError: no object with a destructor
 // lives in this frame, so the jump skips nothing.
 bool decodeRows(jpeg_decompress_struct *cinfo, ErrorManager *err, const unsigned char *data,
-                unsigned long size, Target *target)
+    unsigned long size, Target *target)
 {
     if (setjmp(err->jump))
         return false;
@@ -59,19 +59,22 @@ bool decodeRows(jpeg_decompress_struct *cinfo, ErrorManager *err, const unsigned
     if (target->channels == 1)
         cinfo->out_color_space = JCS_GRAYSCALE;
     else if (cinfo->jpeg_color_space == JCS_GRAYSCALE || cinfo->jpeg_color_space == JCS_YCbCr
-             || cinfo->jpeg_color_space == JCS_RGB)
+        || cinfo->jpeg_color_space == JCS_RGB)
         cinfo->out_color_space = JCS_EXT_BGR;
     else
-        return false;   // CMYK/YCCK: OpenCV converts those
+        return false; // CMYK/YCCK: OpenCV converts those
     cinfo->scale_num = 1;
     cinfo->scale_denom = static_cast<unsigned int>(target->factor);
     jpeg_start_decompress(cinfo);
 
-    const long fullW = static_cast<long>(cinfo->image_width), fullH = static_cast<long>(cinfo->image_height);
-    const long outW = static_cast<long>(cinfo->output_width), outH = static_cast<long>(cinfo->output_height);
+    const long fullW = static_cast<long>(cinfo->image_width),
+               fullH = static_cast<long>(cinfo->image_height);
+    const long outW = static_cast<long>(cinfo->output_width),
+               outH = static_cast<long>(cinfo->output_height);
     // The region in scaled coordinates: floor of its start, ceiling of its end.
     long sx0 = target->x0 * outW / fullW, sy0 = target->y0 * outH / fullH;
-    long sx1 = (target->x1 * outW + fullW - 1) / fullW, sy1 = (target->y1 * outH + fullH - 1) / fullH;
+    long sx1 = (target->x1 * outW + fullW - 1) / fullW,
+         sy1 = (target->y1 * outH + fullH - 1) / fullH;
     sx0 = std::clamp(sx0, 0L, outW - 1);
     sy0 = std::clamp(sy0, 0L, outH - 1);
     sx1 = std::clamp(sx1, sx0 + 1, outW);
@@ -80,13 +83,15 @@ bool decodeRows(jpeg_decompress_struct *cinfo, ErrorManager *err, const unsigned
     JDIMENSION xoffset = static_cast<JDIMENSION>(sx0);
     JDIMENSION width = static_cast<JDIMENSION>(sx1 - sx0);
     if (width < cinfo->output_width)
-        jpeg_crop_scanline(cinfo, &xoffset, &width);   // widens to iMCU boundaries
-    if (sy0 > 0 && jpeg_skip_scanlines(cinfo, static_cast<JDIMENSION>(sy0)) != static_cast<JDIMENSION>(sy0))
+        jpeg_crop_scanline(cinfo, &xoffset, &width); // widens to iMCU boundaries
+    if (sy0 > 0
+        && jpeg_skip_scanlines(cinfo, static_cast<JDIMENSION>(sy0)) != static_cast<JDIMENSION>(sy0))
         return false;
 
     const int rows = static_cast<int>(sy1 - sy0);
     unsigned char *pixels = allocate(target, rows, static_cast<int>(cinfo->output_width));
-    const std::size_t stride = static_cast<std::size_t>(cinfo->output_width) * static_cast<std::size_t>(target->channels);
+    const std::size_t stride = static_cast<std::size_t>(cinfo->output_width)
+        * static_cast<std::size_t>(target->channels);
     JSAMPROW rowPointers[16];
     while (cinfo->output_scanline < static_cast<JDIMENSION>(sy1)) {
         const int done = static_cast<int>(cinfo->output_scanline - sy0);
@@ -96,8 +101,9 @@ bool decodeRows(jpeg_decompress_struct *cinfo, ErrorManager *err, const unsigned
         if (jpeg_read_scanlines(cinfo, rowPointers, static_cast<JDIMENSION>(batch)) == 0)
             return false;
     }
-    jpeg_abort_decompress(cinfo);   // the rows below the region are never decoded
-    target->region = cv::Rect(static_cast<int>(sx0 - static_cast<long>(xoffset)), 0, static_cast<int>(sx1 - sx0), rows);
+    jpeg_abort_decompress(cinfo); // the rows below the region are never decoded
+    target->region = cv::Rect(
+        static_cast<int>(sx0 - static_cast<long>(xoffset)), 0, static_cast<int>(sx1 - sx0), rows);
     return err->base.num_warnings == 0;
 }
 
@@ -108,11 +114,12 @@ bool jpegRegionDecoderAvailable()
     return true;
 }
 
-bool decodeJpegRegion(const char *data, std::size_t size, int channels, int factor, const cv::Rect &region,
-                      cv::Mat *out, cv::Rect *regionOut)
+bool decodeJpegRegion(const char *data, std::size_t size, int channels, int factor,
+    const cv::Rect &region, cv::Mat *out, cv::Rect *regionOut)
 {
     if (!data || size == 0 || !out || !regionOut || (channels != 1 && channels != 3)
-        || (factor != 1 && factor != 2 && factor != 4 && factor != 8) || region.width <= 0 || region.height <= 0)
+        || (factor != 1 && factor != 2 && factor != 4 && factor != 8) || region.width <= 0
+        || region.height <= 0)
         return false;
     jpeg_decompress_struct cinfo;
     ErrorManager err;
@@ -120,12 +127,13 @@ bool decodeJpegRegion(const char *data, std::size_t size, int channels, int fact
     err.base.error_exit = onError;
     err.base.emit_message = onMessage;
     jpeg_create_decompress(&cinfo);
-    Target target{out, channels, factor, region.x, region.y, region.x + region.width, region.y + region.height, {}};
+    Target target { out, channels, factor, region.x, region.y, region.x + region.width,
+        region.y + region.height, {} };
     bool ok = false;
     try {
         ok = decodeRows(&cinfo, &err, reinterpret_cast<const unsigned char *>(data),
-                        static_cast<unsigned long>(size), &target);
-    } catch (const std::exception &) {   // cv::Mat allocation
+            static_cast<unsigned long>(size), &target);
+    } catch (const std::exception &) { // cv::Mat allocation
         ok = false;
     }
     jpeg_destroy_decompress(&cinfo);

@@ -10,7 +10,10 @@
 
 namespace leantune {
 
-QString fashionMnistIdxDir() { return QStringLiteral("/usr/share/datasets/fashion-mnist"); }
+QString fashionMnistIdxDir()
+{
+    return QStringLiteral("/usr/share/datasets/fashion-mnist");
+}
 
 QString userDataDir()
 {
@@ -23,11 +26,11 @@ QString userDataDir()
     return dir % QStringLiteral("/LeanTune");
 }
 
-std::optional<SampleDataset> ensureSampleDataset(QString *error,
-                                                 const std::function<void(const QString &, int, int)> &progress)
+std::optional<SampleDataset> ensureSampleDataset(
+    QString *error, const std::function<void(const QString &, int, int)> &progress)
 {
     const QString root = userDataDir() % QStringLiteral("/fashion-mnist");
-    SampleDataset sample{root % QStringLiteral("/train"), root % QStringLiteral("/test")};
+    SampleDataset sample { root % QStringLiteral("/train"), root % QStringLiteral("/test") };
     const QString stamp = root % QStringLiteral("/.complete");
     if (QFileInfo::exists(stamp))
         return sample;
@@ -39,24 +42,26 @@ std::optional<SampleDataset> ensureSampleDataset(QString *error,
         const char *stage;
     };
     const Part parts[] = {
-        {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", sample.trainDir, "train"},
-        {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", sample.testDir, "test"},
+        { "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", sample.trainDir, "train" },
+        { "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", sample.testDir, "test" },
     };
     for (const Part &p : parts) {
         const QString images = idx % QLatin1Char('/') % QLatin1String(p.images);
         if (!QFileInfo::exists(images)) {
             if (error)
-                *error = QStringLiteral("the Fashion-MNIST sample needs Debian's dataset-fashion-mnist package "
-                                        "(%1 not found); run scripts/setup or apt-get install dataset-fashion-mnist")
+                *error = QStringLiteral(
+                    "the Fashion-MNIST sample needs Debian's dataset-fashion-mnist package "
+                    "(%1 not found); run scripts/setup or apt-get install dataset-fashion-mnist")
                              .arg(images);
             return std::nullopt;
         }
-        QDir(p.out).removeRecursively();   // a partial earlier import
+        QDir(p.out).removeRecursively(); // a partial earlier import
         const auto stageProgress = [&](int done, int total) {
             if (progress)
                 progress(QLatin1String(p.stage), done, total);
         };
-        if (!importIdx(images, idx % QLatin1Char('/') % QLatin1String(p.labels), p.out, {}, error, stageProgress))
+        if (!importIdx(images, idx % QLatin1Char('/') % QLatin1String(p.labels), p.out, {}, error,
+                stageProgress))
             return std::nullopt;
     }
     QFile f(stamp);

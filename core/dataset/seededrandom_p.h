@@ -1,6 +1,6 @@
 #pragma once
-// Private: the platform-independent random helpers behind seeded splits, shuffles and augmentation, so
-// a seed gives the same data order on every standard library.
+// Private: the platform-independent random helpers behind seeded splits, shuffles and augmentation,
+// so a seed gives the same data order on every standard library.
 
 #include <cstdint>
 #include <random>
@@ -20,7 +20,7 @@ inline std::uint64_t mix64(std::uint64_t x)
 // differs between standard libraries.
 inline std::uint64_t uniformBelow(std::mt19937_64 &rng, std::uint64_t n)
 {
-    const std::uint64_t threshold = (0 - n) % n;   // 2^64 mod n
+    const std::uint64_t threshold = (0 - n) % n; // 2^64 mod n
     for (;;) {
         const std::uint64_t r = rng();
         if (r >= threshold)

@@ -22,8 +22,8 @@ namespace leantune {
 namespace {
 
 // Distinct salts keep the shuffle's and the augmentation's generators unrelated.
-constexpr std::uint64_t kShuffleSalt = 0x53485546464c4531ULL;   // "SHUFFLE1"
-constexpr std::uint64_t kAugmentSalt = 0x4155474d454e5431ULL;   // "AUGMENT1"
+constexpr std::uint64_t kShuffleSalt = 0x53485546464c4531ULL; // "SHUFFLE1"
+constexpr std::uint64_t kAugmentSalt = 0x4155474d454e5431ULL; // "AUGMENT1"
 
 std::uint64_t epochSeed(std::uint64_t seed, int epoch, std::uint64_t salt)
 {
@@ -32,7 +32,8 @@ std::uint64_t epochSeed(std::uint64_t seed, int epoch, std::uint64_t salt)
 
 double millisecondsSince(std::chrono::steady_clock::time_point start)
 {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
 }
 
 constexpr std::int64_t kMaxLoggedFailures = 10;
@@ -43,7 +44,11 @@ constexpr std::int64_t kMaxLoggedFailures = 10;
 // tensor it handed out, so a batch the consumer keeps after the loader is gone still frees cleanly.
 class BufferPool : public std::enable_shared_from_this<BufferPool> {
 public:
-    BufferPool(std::size_t bytes, std::size_t maxIdle) : m_bytes(bytes), m_maxIdle(maxIdle) {}
+    BufferPool(std::size_t bytes, std::size_t maxIdle)
+        : m_bytes(bytes)
+        , m_maxIdle(maxIdle)
+    {
+    }
     ~BufferPool()
     {
         for (void *p : m_idle)
@@ -66,8 +71,9 @@ public:
         if (!buffer)
             throw std::bad_alloc();
         std::shared_ptr<BufferPool> self = shared_from_this();
-        return torch::from_blob(buffer, shape, [self](void *p) { self->release(p); },
-                                torch::TensorOptions().dtype(torch::kFloat32));
+        return torch::from_blob(
+            buffer, shape, [self](void *p) { self->release(p); },
+            torch::TensorOptions().dtype(torch::kFloat32));
     }
 
 private:
@@ -86,62 +92,66 @@ private:
     const std::size_t m_bytes;
     const std::size_t m_maxIdle;
     std::mutex m_mutex;
-    std::vector<void *> m_idle;   // guarded by m_mutex
+    std::vector<void *> m_idle; // guarded by m_mutex
 };
 
 // A batch being decoded: its buffers and which of its images are claimed and done.
 struct Slot {
     std::int64_t index = 0;
-    std::int64_t begin = 0;       // first position in the epoch's order
+    std::int64_t begin = 0; // first position in the epoch's order
     std::int64_t count = 0;
     torch::Tensor images, labels;
     float *imageData = nullptr;
     std::int64_t *labelData = nullptr;
-    std::vector<char> ok;         // per image; each element written by the thread that claimed it
-    std::int64_t nextItem = 0;    // guarded by Private::mutex
-    std::int64_t done = 0;        // guarded by Private::mutex
-    bool lost = false;            // the buffers could not be allocated: every image counts as skipped
+    std::vector<char> ok; // per image; each element written by the thread that claimed it
+    std::int64_t nextItem = 0; // guarded by Private::mutex
+    std::int64_t done = 0; // guarded by Private::mutex
+    bool lost = false; // the buffers could not be allocated: every image counts as skipped
 };
 
 struct StreamingLoader::Private {
-    Private(std::vector<Sample> s, LoaderOptions o) : samples(std::move(s)), options(std::move(o)) {}
+    Private(std::vector<Sample> s, LoaderOptions o)
+        : samples(std::move(s))
+        , options(std::move(o))
+    {
+    }
 
     std::unique_ptr<Slot> openSlot(std::int64_t index);
     bool decodeItem(std::int64_t position, std::uint64_t augmentSeed, float *out);
     Batch finish(std::unique_ptr<Slot> slot);
     void workerLoop(int forEpoch);
-    void stopWorkers();   // consumer thread only
+    void stopWorkers(); // consumer thread only
 
     const std::vector<Sample> samples;
-    LoaderOptions options;            // sanitized in the constructor, then constant
-    std::int64_t batches = 0;         // per epoch
+    LoaderOptions options; // sanitized in the constructor, then constant
+    std::int64_t batches = 0; // per epoch
     std::int64_t samplesPerEpoch = 0; // batches × batchSize with dropLast, else samples.size()
-    std::size_t sampleFloats = 0;     // floats per decoded image
-    std::int64_t chunk = 1;           // images claimed at a time
-    bool pinned = false;              // allocate batches in pinned memory
+    std::size_t sampleFloats = 0; // floats per decoded image
+    std::int64_t chunk = 1; // images claimed at a time
+    bool pinned = false; // allocate batches in pinned memory
     std::shared_ptr<BufferPool> pool; // unpinned image buffers; null when not recycling
-    std::shared_ptr<DecodedCache> cache;   // null when not caching
+    std::shared_ptr<DecodedCache> cache; // null when not caching
 
-    // The current epoch's sample order. Written by startEpoch() only while no decode thread runs and
-    // read-only while they run (thread start orders the accesses), so it needs no lock.
+    // The current epoch's sample order. Written by startEpoch() only while no decode thread runs
+    // and read-only while they run (thread start orders the accesses), so it needs no lock.
     std::vector<std::int64_t> order;
     std::vector<std::thread> threads; // consumer thread only
 
-    std::atomic<std::int64_t> skippedTotal{0};
+    std::atomic<std::int64_t> skippedTotal { 0 };
 
     mutable std::mutex mutex;
-    std::condition_variable workCv;   // decode threads: the window moved, a slot opened, or stopping
-    std::condition_variable readyCv;  // consumer: a batch is ready, or stopping
-    bool started = false;             // guarded by mutex
-    bool stopping = false;            // guarded by mutex
-    std::int64_t nextClaim = 0;       // guarded by mutex: next batch a decode thread opens
-    std::int64_t nextToConsume = 0;   // guarded by mutex: next batch next() hands out
-    std::deque<std::unique_ptr<Slot>> open;   // guarded by mutex: opened, not complete, index order
-    int opening = 0;                  // guarded by mutex: batches claimed whose slot is being allocated
-    std::map<std::int64_t, Batch> ready;   // guarded by mutex: decoded, waiting for their turn
-    std::size_t inFlight = 0;         // guarded by mutex: claimed and not handed out
-    std::size_t peakInFlight = 0;     // guarded by mutex
-    bool consumerWaiting = false;     // guarded by mutex
+    std::condition_variable workCv; // decode threads: the window moved, a slot opened, or stopping
+    std::condition_variable readyCv; // consumer: a batch is ready, or stopping
+    bool started = false; // guarded by mutex
+    bool stopping = false; // guarded by mutex
+    std::int64_t nextClaim = 0; // guarded by mutex: next batch a decode thread opens
+    std::int64_t nextToConsume = 0; // guarded by mutex: next batch next() hands out
+    std::deque<std::unique_ptr<Slot>> open; // guarded by mutex: opened, not complete, index order
+    int opening = 0; // guarded by mutex: batches claimed whose slot is being allocated
+    std::map<std::int64_t, Batch> ready; // guarded by mutex: decoded, waiting for their turn
+    std::size_t inFlight = 0; // guarded by mutex: claimed and not handed out
+    std::size_t peakInFlight = 0; // guarded by mutex
+    bool consumerWaiting = false; // guarded by mutex
 };
 
 std::unique_ptr<Slot> StreamingLoader::Private::openSlot(std::int64_t index)
@@ -154,13 +164,16 @@ std::unique_ptr<Slot> StreamingLoader::Private::openSlot(std::int64_t index)
     try {
         slot->ok.assign(static_cast<std::size_t>(slot->count), 0);
         // Plain allocations only: no torch op here may start intra-op threads.
-        const std::vector<std::int64_t> shape{slot->count, decode.channels, decode.inputSize, decode.inputSize};
-        slot->images = pool ? pool->acquire(shape)
-                            : torch::empty(shape, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(pinned));
-        slot->labels = torch::empty({slot->count}, torch::TensorOptions().dtype(torch::kInt64));
+        const std::vector<std::int64_t> shape { slot->count, decode.channels, decode.inputSize,
+            decode.inputSize };
+        slot->images = pool
+            ? pool->acquire(shape)
+            : torch::empty(
+                shape, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(pinned));
+        slot->labels = torch::empty({ slot->count }, torch::TensorOptions().dtype(torch::kInt64));
         slot->imageData = slot->images.data_ptr<float>();
         slot->labelData = slot->labels.data_ptr<std::int64_t>();
-    } catch (const std::exception &e) {   // c10::Error (allocation) or std::bad_alloc
+    } catch (const std::exception &e) { // c10::Error (allocation) or std::bad_alloc
         qWarning().noquote() << "StreamingLoader: batch" << index << "lost:" << e.what();
         slot->images = torch::Tensor();
         slot->labels = torch::Tensor();
@@ -169,7 +182,8 @@ std::unique_ptr<Slot> StreamingLoader::Private::openSlot(std::int64_t index)
     return slot;
 }
 
-bool StreamingLoader::Private::decodeItem(std::int64_t position, std::uint64_t augmentSeed, float *out)
+bool StreamingLoader::Private::decodeItem(
+    std::int64_t position, std::uint64_t augmentSeed, float *out)
 {
     const auto sampleIndex = static_cast<std::size_t>(order[static_cast<std::size_t>(position)]);
     const Sample &sample = samples[sampleIndex];
@@ -186,8 +200,10 @@ bool StreamingLoader::Private::decodeItem(std::int64_t position, std::uint64_t a
         StoredImage stored;
         decoded = decodeFileToStored(sample.path, options.decode, &stored, &error);
         if (decoded) {
-            cache->insert(sampleIndex, stored.pixels.data(), stored.width, stored.height, stored.channels);
-            writeFromStored(stored.pixels.data(), stored.width, stored.height, options.decode, rng, out);
+            cache->insert(
+                sampleIndex, stored.pixels.data(), stored.width, stored.height, stored.channels);
+            writeFromStored(
+                stored.pixels.data(), stored.width, stored.height, options.decode, rng, out);
         }
     } else {
         decoded = decodeFileInto(sample.path, options.decode, rng, out, &error);
@@ -215,7 +231,8 @@ Batch StreamingLoader::Private::finish(std::unique_ptr<Slot> slot)
         }
         if (rows != i) {
             std::memmove(slot->imageData + static_cast<std::size_t>(rows) * sampleFloats,
-                         slot->imageData + static_cast<std::size_t>(i) * sampleFloats, sampleFloats * sizeof(float));
+                slot->imageData + static_cast<std::size_t>(i) * sampleFloats,
+                sampleFloats * sizeof(float));
             slot->labelData[rows] = slot->labelData[i];
         }
         ++rows;
@@ -235,9 +252,10 @@ void StreamingLoader::Private::workerLoop(int forEpoch)
     try {
         std::unique_lock<std::mutex> lock(mutex);
         for (;;) {
-            // Work, in order of preference: images of the oldest open batch not yet claimed; else a new
-            // batch, while the window allows (bounded: batch k opens only while k < nextToConsume +
-            // queueDepth); else wait for either; done when every batch is claimed and none is open.
+            // Work, in order of preference: images of the oldest open batch not yet claimed; else a
+            // new batch, while the window allows (bounded: batch k opens only while k <
+            // nextToConsume + queueDepth); else wait for either; done when every batch is claimed
+            // and none is open.
             Slot *slot = nullptr;
             std::int64_t first = 0, last = 0;
             workCv.wait(lock, [&] {
@@ -256,7 +274,7 @@ void StreamingLoader::Private::workerLoop(int forEpoch)
                 return;
             if (!slot) {
                 if (nextClaim >= batches)
-                    return;   // nothing left to claim: the threads still decoding finish the rest
+                    return; // nothing left to claim: the threads still decoding finish the rest
                 const std::int64_t index = nextClaim++;
                 peakInFlight = std::max(peakInFlight, ++inFlight);
                 ++opening;
@@ -275,9 +293,9 @@ void StreamingLoader::Private::workerLoop(int forEpoch)
                     continue;
                 }
                 auto at = std::find_if(open.begin(), open.end(),
-                                       [&](const std::unique_ptr<Slot> &s) { return s->index > index; });
+                    [&](const std::unique_ptr<Slot> &s) { return s->index > index; });
                 slot = open.insert(at, std::move(fresh))->get();
-                workCv.notify_all();   // others may help with it
+                workCv.notify_all(); // others may help with it
             }
             first = slot->nextItem;
             last = std::min(slot->count, first + chunk);
@@ -290,27 +308,32 @@ void StreamingLoader::Private::workerLoop(int forEpoch)
                 const bool ok = decodeItem(slot->begin + i, augmentSeed, out);
                 slot->ok[static_cast<std::size_t>(i)] = ok ? 1 : 0;
                 if (ok)
-                    slot->labelData[i] = samples[static_cast<std::size_t>(order[static_cast<std::size_t>(slot->begin + i)])].label;
+                    slot->labelData[i]
+                        = samples[static_cast<std::size_t>(
+                                      order[static_cast<std::size_t>(slot->begin + i)])]
+                              .label;
             }
 
             lock.lock();
             slot->done += last - first;
             if (slot->done < slot->count)
                 continue;
-            auto it = std::find_if(open.begin(), open.end(), [&](const std::unique_ptr<Slot> &s) { return s.get() == slot; });
+            auto it = std::find_if(open.begin(), open.end(),
+                [&](const std::unique_ptr<Slot> &s) { return s.get() == slot; });
             std::unique_ptr<Slot> complete = std::move(*it);
             open.erase(it);
             lock.unlock();
-            Batch batch = finish(std::move(complete));   // outside the lock: may move rows
+            Batch batch = finish(std::move(complete)); // outside the lock: may move rows
             lock.lock();
             if (stopping)
-                return;   // the batch is dropped; startEpoch() resets the counters
+                return; // the batch is dropped; startEpoch() resets the counters
             ready.emplace(batch.index, std::move(batch));
             readyCv.notify_all();
-            workCv.notify_all();   // threads waiting for the last open batch to finish may exit
+            workCv.notify_all(); // threads waiting for the last open batch to finish may exit
         }
     } catch (const std::exception &e) {
-        // Only a failed container insertion gets here: without the batch the consumer would wait forever.
+        // Only a failed container insertion gets here: without the batch the consumer would wait
+        // forever.
         qWarning().noquote() << "StreamingLoader: decode thread failed:" << e.what();
         {
             std::lock_guard<std::mutex> lock(mutex);
@@ -346,8 +369,8 @@ StreamingLoader::StreamingLoader(std::vector<Sample> samples, LoaderOptions opti
     d->batches = o.dropLast ? n / o.batchSize : (n + o.batchSize - 1) / o.batchSize;
     d->samplesPerEpoch = o.dropLast ? d->batches * o.batchSize : n;
     d->sampleFloats = static_cast<std::size_t>(std::max(o.decode.channels, 0))
-                      * static_cast<std::size_t>(std::max(o.decode.inputSize, 0))
-                      * static_cast<std::size_t>(std::max(o.decode.inputSize, 0));
+        * static_cast<std::size_t>(std::max(o.decode.inputSize, 0))
+        * static_cast<std::size_t>(std::max(o.decode.inputSize, 0));
     // Small chunks spread each batch over the threads; a few images per claim keeps the lock cold.
     d->chunk = o.chunkSize > 0 ? o.chunkSize
                                : std::clamp<std::int64_t>(o.batchSize / (4 * o.workers), 1, 8);
@@ -358,8 +381,8 @@ StreamingLoader::StreamingLoader(std::vector<Sample> samples, LoaderOptions opti
     }
     if (o.recycleBuffers && !d->pinned && d->sampleFloats > 0) {
         // Idle buffers kept: enough for the window to refill after the consumer returns one.
-        d->pool = std::make_shared<BufferPool>(static_cast<std::size_t>(o.batchSize) * d->sampleFloats * sizeof(float),
-                                               2);
+        d->pool = std::make_shared<BufferPool>(
+            static_cast<std::size_t>(o.batchSize) * d->sampleFloats * sizeof(float), 2);
     }
     if (o.cache) {
         const DecodedCacheKey &key = o.cache->key();
@@ -393,7 +416,7 @@ void StreamingLoader::startEpoch(int epoch, std::int64_t firstBatch)
     std::map<std::int64_t, Batch> discarded;
     {
         std::lock_guard<std::mutex> lock(d->mutex);
-        discarded.swap(d->ready);   // freed outside the lock
+        discarded.swap(d->ready); // freed outside the lock
         d->open.clear();
         d->opening = 0;
         d->order = permutation(epoch);
@@ -405,12 +428,13 @@ void StreamingLoader::startEpoch(int epoch, std::int64_t firstBatch)
     }
 
     // Threads cooperate within batches: as many as there are images left, up to workers.
-    const std::int64_t imagesLeft = first < d->batches ? d->samplesPerEpoch - first * d->options.batchSize : 0;
+    const std::int64_t imagesLeft
+        = first < d->batches ? d->samplesPerEpoch - first * d->options.batchSize : 0;
     const auto wanted = std::min<std::int64_t>(d->options.workers, imagesLeft);
     try {
         for (std::int64_t i = 0; i < wanted; ++i)
             d->threads.emplace_back(&Private::workerLoop, d.get(), epoch);
-    } catch (const std::exception &e) {   // std::system_error: no more threads
+    } catch (const std::exception &e) { // std::system_error: no more threads
         qWarning().noquote() << "StreamingLoader: cannot start decode thread:" << e.what();
         if (d->threads.empty()) {
             std::lock_guard<std::mutex> lock(d->mutex);
@@ -430,7 +454,7 @@ std::optional<Batch> StreamingLoader::next()
         startEpoch(0);
 
     double waitedMs = 0.0;
-    int carriedSkipped = 0;   // from batches whose files all failed
+    int carriedSkipped = 0; // from batches whose files all failed
     std::unique_lock<std::mutex> lock(d->mutex);
     for (;;) {
         if (d->stopping || d->nextToConsume >= d->batches)
@@ -439,9 +463,8 @@ std::optional<Batch> StreamingLoader::next()
         if (it == d->ready.end()) {
             const auto waitStart = std::chrono::steady_clock::now();
             d->consumerWaiting = true;
-            d->readyCv.wait(lock, [this] {
-                return d->stopping || d->ready.count(d->nextToConsume) > 0;
-            });
+            d->readyCv.wait(
+                lock, [this] { return d->stopping || d->ready.count(d->nextToConsume) > 0; });
             d->consumerWaiting = false;
             waitedMs += millisecondsSince(waitStart);
             continue;
@@ -451,7 +474,7 @@ std::optional<Batch> StreamingLoader::next()
         ++d->nextToConsume;
         --d->inFlight;
         lock.unlock();
-        d->workCv.notify_all();   // the window moved: a decode thread may take the next batch
+        d->workCv.notify_all(); // the window moved: a decode thread may take the next batch
 
         if (batch.images.defined() && batch.images.size(0) > 0) {
             batch.skipped += carriedSkipped;

@@ -18,21 +18,22 @@
 namespace leantune {
 
 struct LoaderOptions {
-    DecodeOptions decode;        // input size, channels, augmentation, normalization
+    DecodeOptions decode; // input size, channels, augmentation, normalization
     int batchSize = 64;
-    int workers = 2;             // decode threads
-    int queueDepth = 4;          // batches decoded ahead; host memory ≤ queueDepth × batchBytes()
-    bool shuffle = true;         // seeded per-epoch shuffle (seed, epoch)
+    int workers = 2; // decode threads
+    int queueDepth = 4; // batches decoded ahead; host memory ≤ queueDepth × batchBytes()
+    bool shuffle = true; // seeded per-epoch shuffle (seed, epoch)
     bool dropLast = false;
     std::uint64_t seed = 0;
-    bool pinMemory = false;      // allocate batches in pinned memory (CUDA runs)
-    // Images a decode thread claims at a time from the oldest unfinished batch; 0 = automatic (small
-    // chunks, so every thread works on the few batches in flight). A value ≥ batchSize makes each
-    // thread decode whole batches (the old behaviour; for benchmarks).
+    bool pinMemory = false; // allocate batches in pinned memory (CUDA runs)
+    // Images a decode thread claims at a time from the oldest unfinished batch; 0 = automatic
+    // (small chunks, so every thread works on the few batches in flight). A value ≥ batchSize makes
+    // each thread decode whole batches (the old behaviour; for benchmarks).
     int chunkSize = 0;
-    bool recycleBuffers = true;  // reuse image buffers the consumer released (unpinned batches)
+    bool recycleBuffers = true; // reuse image buffers the consumer released (unpinned batches)
     // Optional decoded cache built for these samples (same order) and decode options (its key must
-    // match inputSize, channels and augment; otherwise it is not used). Shared: it outlives the loader.
+    // match inputSize, channels and augment; otherwise it is not used). Shared: it outlives the
+    // loader.
     std::shared_ptr<DecodedCache> cache;
 };
 
@@ -43,36 +44,37 @@ struct LoaderOptions {
 struct Batch {
     torch::Tensor images;
     torch::Tensor labels;
-    std::int64_t index = 0;      // batch number within the epoch
+    std::int64_t index = 0; // batch number within the epoch
     int skipped = 0;
-    double waitMs = 0.0;         // time the consumer blocked in next() for this batch (data wait)
+    double waitMs = 0.0; // time the consumer blocked in next() for this batch (data wait)
 };
 
-// Streams batches from disk with bounded memory. Batches follow a seeded permutation; decode threads
-// cooperate on them, each claiming a few images at a time of the oldest unfinished batch in flight
-// (opening the next batch only when every open one is fully claimed), and write them straight into
-// the batch buffer. The consumer receives batches in index order, so a seed gives the same batches
-// whatever the thread timing or worker count (augmentation is seeded per sample position).
-// Image buffers of unpinned batches come from a small pool and return to it when the last tensor
-// viewing them is released (whichever thread that is; the pool outlives the loader if it must), so
-// steady-state batches cost no page faults. Pinned batches use torch's caching host allocator.
-// With a decoded cache, images found in it are cropped/normalized from it without decoding, and
-// decoded ones are stored in it (in their cache form, so output does not depend on what was cached).
-// Thread affinity: one consumer thread calls startEpoch()/next(); stop() is safe from any thread.
-// Memory: at most queueDepth batches are decoded or being decoded at once, plus the one the consumer
-// holds, plus at most two idle buffers kept for reuse (unpinned batches). Files that fail to decode are skipped and counted, never fatal; no method throws.
-// The first loader sets OpenCV's global thread count to 1 (cv::setNumThreads): the decode threads are
-// the parallelism, and nested OpenCV/TBB work would only compete with them and with torch.
+// Streams batches from disk with bounded memory. Batches follow a seeded permutation; decode
+// threads cooperate on them, each claiming a few images at a time of the oldest unfinished batch in
+// flight (opening the next batch only when every open one is fully claimed), and write them
+// straight into the batch buffer. The consumer receives batches in index order, so a seed gives the
+// same batches whatever the thread timing or worker count (augmentation is seeded per sample
+// position). Image buffers of unpinned batches come from a small pool and return to it when the
+// last tensor viewing them is released (whichever thread that is; the pool outlives the loader if
+// it must), so steady-state batches cost no page faults. Pinned batches use torch's caching host
+// allocator. With a decoded cache, images found in it are cropped/normalized from it without
+// decoding, and decoded ones are stored in it (in their cache form, so output does not depend on
+// what was cached). Thread affinity: one consumer thread calls startEpoch()/next(); stop() is safe
+// from any thread. Memory: at most queueDepth batches are decoded or being decoded at once, plus
+// the one the consumer holds, plus at most two idle buffers kept for reuse (unpinned batches).
+// Files that fail to decode are skipped and counted, never fatal; no method throws. The first
+// loader sets OpenCV's global thread count to 1 (cv::setNumThreads): the decode threads are the
+// parallelism, and nested OpenCV/TBB work would only compete with them and with torch.
 class StreamingLoader {
 public:
     StreamingLoader(std::vector<Sample> samples, LoaderOptions options);
-    ~StreamingLoader();   // stops and joins the decode threads
+    ~StreamingLoader(); // stops and joins the decode threads
 
     StreamingLoader(const StreamingLoader &) = delete;
     StreamingLoader &operator=(const StreamingLoader &) = delete;
 
-    // Begins epoch `epoch` (0-based), discarding whatever is left of the previous one (waits for the
-    // files being decoded to finish). Clears a previous stop(). next() without any startEpoch()
+    // Begins epoch `epoch` (0-based), discarding whatever is left of the previous one (waits for
+    // the files being decoded to finish). Clears a previous stop(). next() without any startEpoch()
     // starts epoch 0.
     void startEpoch(int epoch);
     // Starts mid-epoch at batch `firstBatch` (for resume). startEpoch(e) == startEpoch(e, 0).
@@ -83,9 +85,9 @@ public:
     void stop();
 
     std::int64_t batchesPerEpoch() const;
-    std::size_t size() const;                    // number of samples
-    std::int64_t skippedTotal() const;           // files that failed to decode, all epochs
-    std::size_t batchBytes() const;              // bytes of one full image batch
+    std::size_t size() const; // number of samples
+    std::int64_t skippedTotal() const; // files that failed to decode, all epochs
+    std::size_t batchBytes() const; // bytes of one full image batch
     const LoaderOptions &options() const;
     // The order of sample indices for an epoch (exposed for tests).
     std::vector<std::int64_t> permutation(int epoch) const;

@@ -4,7 +4,8 @@
 
 namespace leantune {
 
-std::optional<DnnRunner> DnnRunner::loadWith(const std::function<cv::dnn::Net()> &read, QString *error)
+std::optional<DnnRunner> DnnRunner::loadWith(
+    const std::function<cv::dnn::Net()> &read, QString *error)
 {
     try {
         cv::dnn::Net net = read();
@@ -18,14 +19,17 @@ std::optional<DnnRunner> DnnRunner::loadWith(const std::function<cv::dnn::Net()>
         return DnnRunner(net);
     } catch (const cv::Exception &e) {
         if (error)
-            *error = QStringLiteral("OpenCV DNN cannot load the ONNX model: %1").arg(QString::fromStdString(e.msg).trimmed());
+            *error = QStringLiteral("OpenCV DNN cannot load the ONNX model: %1")
+                         .arg(QString::fromStdString(e.msg).trimmed());
         return std::nullopt;
     }
 }
 
 std::optional<DnnRunner> DnnRunner::load(const QByteArray &onnx, QString *error)
 {
-    return loadWith([&onnx] { return cv::dnn::readNetFromONNX(onnx.constData(), std::size_t(onnx.size())); }, error);
+    return loadWith(
+        [&onnx] { return cv::dnn::readNetFromONNX(onnx.constData(), std::size_t(onnx.size())); },
+        error);
 }
 
 std::optional<DnnRunner> DnnRunner::loadFile(const QString &path, QString *error)
@@ -43,7 +47,9 @@ torch::Tensor DnnRunner::run(const torch::Tensor &x01)
     m_net.setInput(blob);
     const cv::Mat out = m_net.forward();
     const cv::Mat flat = out.reshape(1, int(x.size(0)));
-    return torch::from_blob(const_cast<float *>(flat.ptr<float>()), {flat.rows, flat.cols}, torch::kFloat32).clone();
+    return torch::from_blob(
+        const_cast<float *>(flat.ptr<float>()), { flat.rows, flat.cols }, torch::kFloat32)
+        .clone();
 }
 
 } // namespace leantune

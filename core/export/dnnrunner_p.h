@@ -25,8 +25,12 @@ public:
     torch::Tensor run(const torch::Tensor &x01);
 
 private:
-    explicit DnnRunner(const cv::dnn::Net &net) : m_net(net) {}   // cv::dnn::Net is a shared handle
-    static std::optional<DnnRunner> loadWith(const std::function<cv::dnn::Net()> &read, QString *error);
+    explicit DnnRunner(const cv::dnn::Net &net)
+        : m_net(net)
+    {
+    } // cv::dnn::Net is a shared handle
+    static std::optional<DnnRunner> loadWith(
+        const std::function<cv::dnn::Net()> &read, QString *error);
 
     cv::dnn::Net m_net;
 };

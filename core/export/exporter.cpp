@@ -36,7 +36,10 @@ struct ExportError {
     QString message;
 };
 
-[[noreturn]] void failWith(const QString &message) { throw ExportError{message}; }
+[[noreturn]] void failWith(const QString &message)
+{
+    throw ExportError { message };
+}
 
 QString checkOptions(const ExportOptions &o)
 {
@@ -45,11 +48,13 @@ QString checkOptions(const ExportOptions &o)
     if (o.quantize != QLatin1String("none") && o.quantize != QLatin1String("int8"))
         return QStringLiteral("unknown quantization '%1' (choose none or int8)").arg(o.quantize);
     if (o.format == QLatin1String("libtorch") && o.quantize != QLatin1String("none"))
-        return QStringLiteral("int8 weights are written as ONNX (DequantizeLinear); the LibTorch archive keeps "
-                              "the zoo model's float32 weights: use --format onnx --quantize int8");
+        return QStringLiteral(
+            "int8 weights are written as ONNX (DequantizeLinear); the LibTorch archive keeps "
+            "the zoo model's float32 weights: use --format onnx --quantize int8");
     if (o.format == QLatin1String("libtorch") && o.structured)
-        return QStringLiteral("--structured rebuilds layers with fewer channels, which the zoo's LibTorch "
-                              "modules cannot hold: use --format onnx");
+        return QStringLiteral(
+            "--structured rebuilds layers with fewer channels, which the zoo's LibTorch "
+            "modules cannot hold: use --format onnx");
     if (o.outFile.isEmpty())
         return QStringLiteral("no output file given");
     if (o.batchSize < 1)
@@ -69,7 +74,8 @@ QString checkWritable(const QString &out)
     if (!dir.isDir())
         return QStringLiteral("cannot write %1: folder %2 does not exist").arg(out, dir.filePath());
     if (!dir.isWritable())
-        return QStringLiteral("cannot write %1: folder %2 is not writable").arg(out, dir.filePath());
+        return QStringLiteral("cannot write %1: folder %2 is not writable")
+            .arg(out, dir.filePath());
     if (fi.exists() && !fi.isWritable())
         return QStringLiteral("cannot write %1: the file is read-only").arg(out);
     return {};
@@ -82,26 +88,34 @@ void writeAtomically(const QString &path, const QByteArray &bytes)
         failWith(QStringLiteral("cannot write %1: %2").arg(path, file.errorString()));
 }
 
-QList<QPair<QString, QString>> metadataFor(const RunInfo &run, const ExportOptions &o, const ExportGraph &g)
+QList<QPair<QString, QString>> metadataFor(
+    const RunInfo &run, const ExportOptions &o, const ExportGraph &g)
 {
     const RunConfig &c = run.config;
-    const QString classes =
-        QString::fromUtf8(QJsonDocument(QJsonArray::fromStringList(run.classNames)).toJson(QJsonDocument::Compact));
+    const QString classes = QString::fromUtf8(
+        QJsonDocument(QJsonArray::fromStringList(run.classNames)).toJson(QJsonDocument::Compact));
     return {
-        {QStringLiteral("class_names"), classes},
-        {QStringLiteral("input_size"), QString::number(g.inputSize)},
-        {QStringLiteral("input_channels"), QString::number(g.channels)},
-        {QStringLiteral("input_layout"), QStringLiteral("NCHW float32, pixels scaled to [0, 1] (pixel / 255)")},
-        {QStringLiteral("color"), g.channels == 1 ? QStringLiteral("grayscale") : QStringLiteral("RGB")},
-        {QStringLiteral("normalization"),
-         QStringLiteral("in graph: (x - %1) / %2 on every channel").arg(c.normMean).arg(c.normStd)},
-        {QStringLiteral("output"), QStringLiteral("logits [N, %1] in class_names order").arg(run.classNames.size())},
-        {QStringLiteral("model"), c.model.name},
-        {QStringLiteral("weights"), o.quantize == QLatin1String("int8")
-                                        ? QStringLiteral("int8 per-channel symmetric (DequantizeLinear)")
-                                        : QStringLiteral("float32")},
-        {QStringLiteral("structured"), o.structured ? QStringLiteral("true") : QStringLiteral("false")},
-        {QStringLiteral("prune"), c.prune},
+        { QStringLiteral("class_names"), classes },
+        { QStringLiteral("input_size"), QString::number(g.inputSize) },
+        { QStringLiteral("input_channels"), QString::number(g.channels) },
+        { QStringLiteral("input_layout"),
+            QStringLiteral("NCHW float32, pixels scaled to [0, 1] (pixel / 255)") },
+        { QStringLiteral("color"),
+            g.channels == 1 ? QStringLiteral("grayscale") : QStringLiteral("RGB") },
+        { QStringLiteral("normalization"),
+            QStringLiteral("in graph: (x - %1) / %2 on every channel")
+                .arg(c.normMean)
+                .arg(c.normStd) },
+        { QStringLiteral("output"),
+            QStringLiteral("logits [N, %1] in class_names order").arg(run.classNames.size()) },
+        { QStringLiteral("model"), c.model.name },
+        { QStringLiteral("weights"),
+            o.quantize == QLatin1String("int8")
+                ? QStringLiteral("int8 per-channel symmetric (DequantizeLinear)")
+                : QStringLiteral("float32") },
+        { QStringLiteral("structured"),
+            o.structured ? QStringLiteral("true") : QStringLiteral("false") },
+        { QStringLiteral("prune"), c.prune },
     };
 }
 
@@ -112,7 +126,8 @@ qint64 sparseBytesOf(const ExportGraph &g)
     for (const auto &item : g.initializers) {
         const torch::Tensor &t = item.second;
         if (std::find(weights.begin(), weights.end(), item.first) != weights.end())
-            bytes += bitmaskEncodedBytes(t.numel(), t.count_nonzero().item<std::int64_t>(), int(t.element_size()));
+            bytes += bitmaskEncodedBytes(
+                t.numel(), t.count_nonzero().item<std::int64_t>(), int(t.element_size()));
         else
             bytes += qint64(t.nbytes());
     }
@@ -120,12 +135,13 @@ qint64 sparseBytesOf(const ExportGraph &g)
 }
 
 // The images to verify on: [0, 1] inputs (no normalization: the ONNX graph normalizes).
-std::unique_ptr<StreamingLoader> verificationLoader(const RunInfo &run, const ExportOptions &o, QString *dataDir)
+std::unique_ptr<StreamingLoader> verificationLoader(
+    const RunInfo &run, const ExportOptions &o, QString *dataDir)
 {
     const RunConfig &c = run.config;
     *dataDir = !o.dataDir.isEmpty() ? o.dataDir
-             : !c.testDir.isEmpty() ? c.testDir
-             : !c.valDir.isEmpty()  ? c.valDir
+        : !c.testDir.isEmpty()      ? c.testDir
+        : !c.valDir.isEmpty()       ? c.valDir
                                     : c.dataDir;
     QString error;
     const std::optional<DatasetIndex> index = scanDataset(*dataDir, {}, &error);
@@ -133,7 +149,8 @@ std::unique_ptr<StreamingLoader> verificationLoader(const RunInfo &run, const Ex
         failWith(QStringLiteral("cannot read the verification images: %1").arg(error));
     if (index->classes != run.classNames)
         failWith(QStringLiteral("the classes of %1 (%2) do not match the run's (%3)")
-                     .arg(*dataDir, index->classes.join(QStringLiteral(", ")), run.classNames.join(QStringLiteral(", "))));
+                     .arg(*dataDir, index->classes.join(QStringLiteral(", ")),
+                         run.classNames.join(QStringLiteral(", "))));
     std::vector<Sample> samples = samplesOf(*index);
     if (o.limit > 0 && samples.size() > std::size_t(o.limit)) {
         std::mt19937 rng(12345);
@@ -159,10 +176,11 @@ struct Tally {
     double maxDiff = 0.0;
 };
 
-void tally(Tally &t, const torch::Tensor &trained, const torch::Tensor &reference, const torch::Tensor &written,
-           const torch::Tensor &labels)
+void tally(Tally &t, const torch::Tensor &trained, const torch::Tensor &reference,
+    const torch::Tensor &written, const torch::Tensor &labels)
 {
-    const torch::Tensor pTrained = trained.argmax(1), pRef = reference.argmax(1), pOut = written.argmax(1);
+    const torch::Tensor pTrained = trained.argmax(1), pRef = reference.argmax(1),
+                        pOut = written.argmax(1);
     t.images += labels.size(0);
     t.correctBefore += pTrained.eq(labels).sum().item<std::int64_t>();
     t.correctAfter += pOut.eq(labels).sum().item<std::int64_t>();
@@ -173,7 +191,10 @@ void tally(Tally &t, const torch::Tensor &trained, const torch::Tensor &referenc
 
 class Progress {
 public:
-    explicit Progress(const ExportProgress &callback) : m_callback(callback) {}
+    explicit Progress(const ExportProgress &callback)
+        : m_callback(callback)
+    {
+    }
     void operator()(double fraction, const QString &stage) const
     {
         if (m_callback && !m_callback(fraction, stage))
@@ -187,8 +208,8 @@ private:
 struct Prepared {
     RunInfo run;
     std::shared_ptr<ClassifierImpl> model;
-    std::optional<ExportGraph> graph;   // ONNX only
-    QByteArray bytes;                   // what will be written
+    std::optional<ExportGraph> graph; // ONNX only
+    QByteArray bytes; // what will be written
     ExportReport report;
 };
 
@@ -223,8 +244,8 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
     ModelSpec spec = p.run.config.model;
     spec.classes = int(p.run.classNames.size());
     progress(0.05, QStringLiteral("building the graph"));
-    std::optional<ExportGraph> graph =
-        ExportGraph::build(*p.model, spec, p.run.config.normMean, p.run.config.normStd, &error);
+    std::optional<ExportGraph> graph
+        = ExportGraph::build(*p.model, spec, p.run.config.normMean, p.run.config.normStd, &error);
     if (!graph)
         failWith(error);
     r.size.denseParameters = graph->parameterCount();
@@ -242,13 +263,15 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
         r.size.sparseBytes = sparseBytesOf(*graph);
         p.graph = std::move(graph);
     } else {
-        p.bytes = serializeModule(*p.model, QJsonDocument(p.run.toJson()).toJson(QJsonDocument::Compact));
+        p.bytes = serializeModule(
+            *p.model, QJsonDocument(p.run.toJson()).toJson(QJsonDocument::Compact));
         for (const auto &t : p.model->parameters()) {
             r.size.parameters += t.numel();
             r.size.nonzeroParameters += t.count_nonzero().item<std::int64_t>();
         }
         const auto sparse = [&r](const torch::Tensor &t, bool weight) {
-            r.size.sparseBytes += weight ? bitmaskEncodedBytes(t.numel(), t.count_nonzero().item<std::int64_t>(), int(t.element_size()))
+            r.size.sparseBytes += weight ? bitmaskEncodedBytes(t.numel(),
+                                      t.count_nonzero().item<std::int64_t>(), int(t.element_size()))
                                          : qint64(t.nbytes());
         };
         for (const auto &t : p.model->parameters())
@@ -263,8 +286,8 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
 
 } // namespace
 
-std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions &options, QString *error,
-                                      const ExportProgress &callback)
+std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions &options,
+    QString *error, const ExportProgress &callback)
 {
     const auto fail = [error](const QString &message) -> std::optional<ExportReport> {
         if (error)
@@ -296,35 +319,44 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         if (onnx) {
             {
                 // OpenCV logs importer errors to stderr itself; the error is reported below.
-                const auto level = cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+                const auto level
+                    = cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
                 dnn = DnnRunner::load(p.bytes, &loadError);
                 cv::utils::logging::setLogLevel(level);
             }
             if (!dnn && int8) {
                 // OpenCV 4.6 imports DequantizeLinear only inside its own int8 pipelines, not as
                 // float weights of a Conv: check the int8 graph through its dequantized twin.
-                // The twin is made from the file's bytes alone (parsed back, DequantizeLinear evaluated).
+                // The twin is made from the file's bytes alone (parsed back, DequantizeLinear
+                // evaluated).
                 const QString int8Error = loadError;
-                const std::optional<QByteArray> twin = OnnxDequantizer::floatTwin(p.bytes, &loadError);
+                const std::optional<QByteArray> twin
+                    = OnnxDequantizer::floatTwin(p.bytes, &loadError);
                 if (twin)
                     dnn = DnnRunner::load(*twin, &loadError);
-                r.verificationNote = QStringLiteral("OpenCV DNN %1 does not load the weights-only QDQ file (%2); "
-                                                    "verified on the float twin parsed back from the file's bytes "
-                                                    "(int8 weights dequantized), against the int8 graph run in LibTorch")
-                                         .arg(QLatin1String(CV_VERSION), int8Error.simplified().left(160));
-                r.runtime = QStringLiteral("OpenCV DNN %1 (dequantized twin)").arg(QLatin1String(CV_VERSION));
+                r.verificationNote
+                    = QStringLiteral(
+                        "OpenCV DNN %1 does not load the weights-only QDQ file (%2); "
+                        "verified on the float twin parsed back from the file's bytes "
+                        "(int8 weights dequantized), against the int8 graph run in LibTorch")
+                          .arg(QLatin1String(CV_VERSION), int8Error.simplified().left(160));
+                r.runtime = QStringLiteral("OpenCV DNN %1 (dequantized twin)")
+                                .arg(QLatin1String(CV_VERSION));
             } else {
                 r.runtime = QStringLiteral("OpenCV DNN %1").arg(QLatin1String(CV_VERSION));
             }
             if (!dnn)
-                return fail(QStringLiteral("the exported ONNX model does not load: %1").arg(loadError));
-            r.reference = int8 ? QStringLiteral("LibTorch run of the int8 graph (dequantized weights)")
-                               : QStringLiteral("the trained LibTorch model");
+                return fail(
+                    QStringLiteral("the exported ONNX model does not load: %1").arg(loadError));
+            r.reference = int8
+                ? QStringLiteral("LibTorch run of the int8 graph (dequantized weights)")
+                : QStringLiteral("the trained LibTorch model");
         } else {
             RunInfo described;
             reloaded = loadExportedModel(p.bytes, options.outFile, &described, &loadError);
             if (!reloaded)
-                return fail(QStringLiteral("the exported LibTorch archive does not load: %1").arg(loadError));
+                return fail(QStringLiteral("the exported LibTorch archive does not load: %1")
+                                .arg(loadError));
             reloaded->eval();
             r.runtime = QStringLiteral("LibTorch (fresh zoo model loaded from the archive)");
             r.reference = QStringLiteral("the trained LibTorch model");
@@ -352,7 +384,8 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
             progress(0.1 + 0.8 * double(++done) / batches, QStringLiteral("verifying"));
         }
         if (t.images == 0)
-            return fail(QStringLiteral("no image of %1 could be decoded to verify the export").arg(r.dataDir));
+            return fail(QStringLiteral("no image of %1 could be decoded to verify the export")
+                            .arg(r.dataDir));
         r.images = int(t.images);
         r.accuracyBefore = double(t.correctBefore) / double(t.images);
         r.accuracyAfter = double(t.correctAfter) / double(t.images);
@@ -360,8 +393,9 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         r.agreementWithTrained = double(t.agreeTrained) / double(t.images);
         r.maxAbsLogitDiff = t.maxDiff;
         if (r.agreement < kMinAgreement)
-            return fail(QStringLiteral("the exported model disagrees with %1 on %2 % of %3 images (max logit "
-                                       "difference %4): not written")
+            return fail(QStringLiteral(
+                "the exported model disagrees with %1 on %2 % of %3 images (max logit "
+                "difference %4): not written")
                             .arg(r.reference)
                             .arg((1.0 - r.agreement) * 100.0, 0, 'f', 2)
                             .arg(r.images)
@@ -374,14 +408,16 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
             std::optional<DnnRunner> fromFile = DnnRunner::loadFile(options.outFile, &loadError);
             if (!fromFile) {
                 QFile::remove(options.outFile);
-                return fail(QStringLiteral("the written file %1 does not load: %2").arg(options.outFile, loadError));
+                return fail(QStringLiteral("the written file %1 does not load: %2")
+                                .arg(options.outFile, loadError));
             }
         }
         QFile written(options.outFile);
         if (!written.open(QIODevice::ReadOnly) || written.readAll() != p.bytes) {
             written.close();
             QFile::remove(options.outFile);
-            return fail(QStringLiteral("the written file %1 does not read back as written").arg(options.outFile));
+            return fail(QStringLiteral("the written file %1 does not read back as written")
+                            .arg(options.outFile));
         }
         r.seconds = double(timer.elapsed()) / 1000.0;
         progress(1.0, QStringLiteral("done"));
@@ -391,15 +427,20 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
     } catch (const ExportError &e) {
         return fail(e.message);
     } catch (const c10::Error &e) {
-        return fail(QStringLiteral("export failed: %1").arg(QString::fromUtf8(e.what_without_backtrace()).section(QLatin1Char('\n'), 0, 0)));
+        return fail(QStringLiteral("export failed: %1")
+                        .arg(QString::fromUtf8(e.what_without_backtrace())
+                                 .section(QLatin1Char('\n'), 0, 0)));
     } catch (const cv::Exception &e) {
-        return fail(QStringLiteral("export failed in OpenCV: %1").arg(QString::fromStdString(e.msg).trimmed()));
+        return fail(QStringLiteral("export failed in OpenCV: %1")
+                        .arg(QString::fromStdString(e.msg).trimmed()));
     } catch (const std::exception &e) {
-        return fail(QStringLiteral("export failed: %1").arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0)));
+        return fail(QStringLiteral("export failed: %1")
+                        .arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0)));
     }
 }
 
-std::optional<SizeReport> previewExportSize(const QString &runDir, const ExportOptions &options, QString *error)
+std::optional<SizeReport> previewExportSize(
+    const QString &runDir, const ExportOptions &options, QString *error)
 {
     try {
         Prepared p = prepare(runDir, options, Progress(ExportProgress()));
@@ -409,7 +450,8 @@ std::optional<SizeReport> previewExportSize(const QString &runDir, const ExportO
             *error = e.message;
     } catch (const std::exception &e) {
         if (error)
-            *error = QStringLiteral("export preview failed: %1").arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
+            *error = QStringLiteral("export preview failed: %1")
+                         .arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
     }
     return std::nullopt;
 }
@@ -450,11 +492,14 @@ QString ExportReport::toText() const
     QString s;
     QTextStream out(&s);
     const auto bytes = [](qint64 b) { return QStringLiteral("%1 bytes").arg(b).leftJustified(16); };
-    const auto x = [this](qint64 b) { return QStringLiteral("%1x smaller").arg(size.ratio(b), 0, 'f', 2); };
-    out << "wrote " << outFile << " (" << format << (quantize == QLatin1String("int8") ? ", int8 weights" : "")
+    const auto x
+        = [this](qint64 b) { return QStringLiteral("%1x smaller").arg(size.ratio(b), 0, 'f', 2); };
+    out << "wrote " << outFile << " (" << format
+        << (quantize == QLatin1String("int8") ? ", int8 weights" : "")
         << (structured ? ", structured" : "") << ")\n\n";
-    out << "parameters        " << size.parameters << " (" << size.nonzeroParameters << " non-zero, sparsity "
-        << QString::number(size.sparsity() * 100.0, 'f', 1) << "%); dense " << size.denseParameters;
+    out << "parameters        " << size.parameters << " (" << size.nonzeroParameters
+        << " non-zero, sparsity " << QString::number(size.sparsity() * 100.0, 'f', 1)
+        << "%); dense " << size.denseParameters;
     if (channelsRemoved)
         out << "; " << channelsRemoved << " channels removed";
     out << "\ndense fp32        " << bytes(size.denseFp32Bytes) << "\n";
@@ -464,10 +509,12 @@ QString ExportReport::toText() const
     out << "verified in " << runtime << " on " << images << " images of " << dataDir << "\n";
     out << "  accuracy before " << QString::number(accuracyBefore * 100.0, 'f', 2) << "%, after "
         << QString::number(accuracyAfter * 100.0, 'f', 2) << "%\n";
-    out << "  top-1 agreement with " << reference << ": " << QString::number(agreement * 100.0, 'f', 2)
-        << "%, max |logit difference| " << QString::number(maxAbsLogitDiff, 'g', 3) << "\n";
+    out << "  top-1 agreement with " << reference << ": "
+        << QString::number(agreement * 100.0, 'f', 2) << "%, max |logit difference| "
+        << QString::number(maxAbsLogitDiff, 'g', 3) << "\n";
     if (reference != QLatin1String("the trained LibTorch model"))
-        out << "  top-1 agreement with the trained model: " << QString::number(agreementWithTrained * 100.0, 'f', 2) << "%\n";
+        out << "  top-1 agreement with the trained model: "
+            << QString::number(agreementWithTrained * 100.0, 'f', 2) << "%\n";
     if (!verificationNote.isEmpty())
         out << "  note: " << verificationNote << "\n";
     return s;

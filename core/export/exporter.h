@@ -13,16 +13,17 @@ namespace leantune {
 
 // What to export from a run folder.
 struct ExportOptions {
-    QString format = QStringLiteral("onnx");     // onnx | libtorch
-    QString quantize = QStringLiteral("none");   // none | int8 (ONNX only: int8 weights, float activations)
-    bool structured = false;    // remove channels whose weights are all zero (ONNX only; train with
-                                // channel pruning to have some)
-    QString outFile;            // written atomically; nothing is left behind on failure
-    QString dataDir;            // images to verify on; empty: the run's test folder, else its
-                                // validation folder, else its training folder
-    int limit = 0;              // verify on at most this many images (seeded sample); 0 = all
+    QString format = QStringLiteral("onnx"); // onnx | libtorch
+    QString quantize
+        = QStringLiteral("none"); // none | int8 (ONNX only: int8 weights, float activations)
+    bool structured = false; // remove channels whose weights are all zero (ONNX only; train with
+                             // channel pruning to have some)
+    QString outFile; // written atomically; nothing is left behind on failure
+    QString dataDir; // images to verify on; empty: the run's test folder, else its
+                     // validation folder, else its training folder
+    int limit = 0; // verify on at most this many images (seeded sample); 0 = all
     int batchSize = 256;
-    int threads = 0;            // torch threads; 0 = leave as is
+    int threads = 0; // torch threads; 0 = leave as is
 };
 
 // What an export wrote and how well the written model agrees with the trained one.
@@ -32,7 +33,7 @@ struct ExportReport {
     QString format;
     QString quantize;
     bool structured = false;
-    QString model;              // zoo name
+    QString model; // zoo name
     int inputSize = 0;
     int channels = 0;
     QStringList classNames;
@@ -41,20 +42,20 @@ struct ExportReport {
 
     // Verification: the written file re-loaded in an independent runtime (OpenCV DNN for ONNX,
     // a fresh LibTorch model for the archive) and run on the same images as the LibTorch model.
-    QString runtime;            // what ran the written file
-    QString verificationNote;   // anything the figures need to be read with
+    QString runtime; // what ran the written file
+    QString verificationNote; // anything the figures need to be read with
     QString dataDir;
     int images = 0;
-    double accuracyBefore = 0.0;     // the trained LibTorch model (fp32)
-    double accuracyAfter = 0.0;      // the written file in `runtime`
-    double agreement = 0.0;          // top-1 agreement of the file with its LibTorch reference
-    double maxAbsLogitDiff = 0.0;    // against that reference
-    QString reference;               // the LibTorch computation compared with
-    double agreementWithTrained = 0.0;   // top-1 agreement with the trained fp32 model
+    double accuracyBefore = 0.0; // the trained LibTorch model (fp32)
+    double accuracyAfter = 0.0; // the written file in `runtime`
+    double agreement = 0.0; // top-1 agreement of the file with its LibTorch reference
+    double maxAbsLogitDiff = 0.0; // against that reference
+    QString reference; // the LibTorch computation compared with
+    double agreementWithTrained = 0.0; // top-1 agreement with the trained fp32 model
     double seconds = 0.0;
 
     QJsonObject toJson() const;
-    QString toText() const;     // readable summary for the terminal
+    QString toText() const; // readable summary for the terminal
 };
 
 // Progress: FRACTION in [0, 1] and a short stage name. Return false to cancel the export.
@@ -64,10 +65,11 @@ using ExportProgress = std::function<bool(double fraction, const QString &stage)
 // worker thread in the GUI; the callback is called on that thread. Fails (std::nullopt + *error,
 // no file left at outFile) on a bad option, a run without a model, an unwritable output, a file
 // the independent runtime cannot load, or top-1 agreement below 99.5 %. Never throws.
-std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions &options, QString *error,
-                                      const ExportProgress &progress = {});
+std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions &options,
+    QString *error, const ExportProgress &progress = {});
 
 // The sizes an export would have, computed in memory without writing or verifying (for a preview).
-std::optional<SizeReport> previewExportSize(const QString &runDir, const ExportOptions &options, QString *error);
+std::optional<SizeReport> previewExportSize(
+    const QString &runDir, const ExportOptions &options, QString *error);
 
 } // namespace leantune

@@ -7,8 +7,7 @@
 #include <torch/version.h>
 
 // Conv options hold c10::variant in LibTorch 1.13 and std::variant from 2.0 on.
-template <typename T, typename V>
-auto variantGetIf(V *v)
+template <typename T, typename V> auto variantGetIf(V *v)
 {
 #if TORCH_VERSION_MAJOR >= 2
     return std::get_if<T>(v);
@@ -67,8 +66,7 @@ public:
 
     bool has(const std::string &name) const { return m_modules.count(name) > 0; }
 
-    template <typename T>
-    T *module(const std::string &name) const
+    template <typename T> T *module(const std::string &name) const
     {
         const auto it = m_modules.find(name);
         if (it == m_modules.end())
@@ -82,34 +80,39 @@ public:
     std::string fresh(const std::string &base) { return base + "_" + std::to_string(m_counter++); }
 
     // Conv (+ the BatchNorm BN folded into it when BN is not empty).
-    std::string conv(const std::string &convName, const std::string &bnName, const std::string &input)
+    std::string conv(
+        const std::string &convName, const std::string &bnName, const std::string &input)
     {
         auto *c = module<nn::Conv2dImpl>(convName);
         const auto &o = c->options;
         const auto *padding = variantGetIf<torch::ExpandingArray<2>>(&o.padding());
         if (!padding || !variantGetIf<torch::enumtype::kZeros>(&o.padding_mode()))
-            throw std::runtime_error("conv '" + convName + "' uses a padding the exporter does not support");
+            throw std::runtime_error(
+                "conv '" + convName + "' uses a padding the exporter does not support");
         torch::Tensor w = cpuFloat(c->weight);
-        torch::Tensor b = c->bias.defined() ? cpuFloat(c->bias) : torch::zeros({w.size(0)});
+        torch::Tensor b = c->bias.defined() ? cpuFloat(c->bias) : torch::zeros({ w.size(0) });
         if (!bnName.empty()) {
             auto *bn = module<nn::BatchNorm2dImpl>(bnName);
-            const torch::Tensor gamma = bn->weight.defined() ? cpuFloat(bn->weight) : torch::ones({w.size(0)});
-            const torch::Tensor beta = bn->bias.defined() ? cpuFloat(bn->bias) : torch::zeros({w.size(0)});
-            const torch::Tensor factor = gamma / torch::sqrt(cpuFloat(bn->running_var) + bn->options.eps());
-            w = (w * factor.reshape({-1, 1, 1, 1})).contiguous();
+            const torch::Tensor gamma
+                = bn->weight.defined() ? cpuFloat(bn->weight) : torch::ones({ w.size(0) });
+            const torch::Tensor beta
+                = bn->bias.defined() ? cpuFloat(bn->bias) : torch::zeros({ w.size(0) });
+            const torch::Tensor factor
+                = gamma / torch::sqrt(cpuFloat(bn->running_var) + bn->options.eps());
+            w = (w * factor.reshape({ -1, 1, 1, 1 })).contiguous();
             b = (beta + (b - cpuFloat(bn->running_mean)) * factor).contiguous();
         }
         m_graph.addInitializer(convName + ".weight", w);
         m_graph.addInitializer(convName + ".bias", b);
         GraphNode n;
         n.op = "Conv";
-        n.inputs = {input, convName + ".weight", convName + ".bias"};
-        n.outputs = {convName};
-        n.attributes = {intsAttr("kernel_shape", {w.size(2), w.size(3)}),
-                        intsAttr("strides", {(*o.stride())[0], (*o.stride())[1]}),
-                        intsAttr("pads", {(**padding)[0], (**padding)[1], (**padding)[0], (**padding)[1]}),
-                        intsAttr("dilations", {(*o.dilation())[0], (*o.dilation())[1]}),
-                        intAttr("group", o.groups())};
+        n.inputs = { input, convName + ".weight", convName + ".bias" };
+        n.outputs = { convName };
+        n.attributes = { intsAttr("kernel_shape", { w.size(2), w.size(3) }),
+            intsAttr("strides", { (*o.stride())[0], (*o.stride())[1] }),
+            intsAttr("pads", { (**padding)[0], (**padding)[1], (**padding)[0], (**padding)[1] }),
+            intsAttr("dilations", { (*o.dilation())[0], (*o.dilation())[1] }),
+            intAttr("group", o.groups()) };
         m_graph.nodes.push_back(n);
         return convName;
     }
@@ -119,42 +122,48 @@ public:
         auto *l = module<nn::LinearImpl>(name);
         const torch::Tensor w = cpuFloat(l->weight);
         m_graph.addInitializer(name + ".weight", w);
-        m_graph.addInitializer(name + ".bias", l->bias.defined() ? cpuFloat(l->bias) : torch::zeros({w.size(0)}));
+        m_graph.addInitializer(
+            name + ".bias", l->bias.defined() ? cpuFloat(l->bias) : torch::zeros({ w.size(0) }));
         GraphNode n;
         n.op = "Gemm";
-        n.inputs = {input, name + ".weight", name + ".bias"};
-        n.outputs = {name};
-        n.attributes = {intAttr("transB", 1)};
+        n.inputs = { input, name + ".weight", name + ".bias" };
+        n.outputs = { name };
+        n.attributes = { intAttr("transB", 1) };
         m_graph.nodes.push_back(n);
         return name;
     }
 
-    std::string unary(const std::string &op, const std::string &input, std::vector<GraphAttribute> attrs = {})
+    std::string unary(
+        const std::string &op, const std::string &input, std::vector<GraphAttribute> attrs = {})
     {
         GraphNode n;
         n.op = op;
-        n.inputs = {input};
-        n.outputs = {fresh(op == "Relu" ? input + "_relu" : input + "_" + op)};
+        n.inputs = { input };
+        n.outputs = { fresh(op == "Relu" ? input + "_relu" : input + "_" + op) };
         n.attributes = std::move(attrs);
         m_graph.nodes.push_back(n);
         return n.outputs.front();
     }
 
-    std::string binary(const std::string &op, const std::string &a, const std::string &b, const std::string &out)
+    std::string binary(
+        const std::string &op, const std::string &a, const std::string &b, const std::string &out)
     {
         GraphNode n;
         n.op = op;
-        n.inputs = {a, b};
-        n.outputs = {out};
+        n.inputs = { a, b };
+        n.outputs = { out };
         m_graph.nodes.push_back(n);
         return out;
     }
 
     std::string relu(const std::string &x) { return unary("Relu", x); }
 
-    std::string pool(const std::string &op, const std::string &x, std::int64_t k, std::int64_t s, std::int64_t p)
+    std::string pool(
+        const std::string &op, const std::string &x, std::int64_t k, std::int64_t s, std::int64_t p)
     {
-        return unary(op, x, {intsAttr("kernel_shape", {k, k}), intsAttr("strides", {s, s}), intsAttr("pads", {p, p, p, p})});
+        return unary(op, x,
+            { intsAttr("kernel_shape", { k, k }), intsAttr("strides", { s, s }),
+                intsAttr("pads", { p, p, p, p }) });
     }
 
 private:
@@ -171,13 +180,13 @@ void buildSmallCnn(Builder &b, ExportGraph &g, const std::string &input)
     // adaptive_avg_pool2d(7): exact as a fixed pooling only when the map side is a multiple of 7.
     const int side = (g.inputSize / 2) / 2;
     if (side % 7 != 0)
-        throw std::invalid_argument(
-            "smallcnn at " + std::to_string(g.inputSize) + " px ends in a " + std::to_string(side) + "x"
-            + std::to_string(side) + " map, and adaptive average pooling of it to 7x7 has no exact ONNX "
-            "equivalent (input sizes whose map side is a multiple of 7 export: 28, 56 px)");
+        throw std::invalid_argument("smallcnn at " + std::to_string(g.inputSize) + " px ends in a "
+            + std::to_string(side) + "x" + std::to_string(side)
+            + " map, and adaptive average pooling of it to 7x7 has no exact ONNX "
+              "equivalent (input sizes whose map side is a multiple of 7 export: 28, 56 px)");
     if (side > 7)
         x = b.pool("AveragePool", x, side / 7, side / 7, 0);
-    x = b.unary("Flatten", x, {intAttr("axis", 1)});
+    x = b.unary("Flatten", x, { intAttr("axis", 1) });
     x = b.relu(b.gemm("fc1", x));
     b.gemm("fc2", x);
     g.outputName = "fc2";
@@ -191,24 +200,25 @@ void buildResNet(Builder &b, ExportGraph &g, const std::string &input)
         x = b.pool("MaxPool", x, 3, 2, 1);
     for (int stage = 1; b.has("layer" + std::to_string(stage)); ++stage) {
         for (int block = 0;; ++block) {
-            const std::string p = "layer" + std::to_string(stage) + "." + std::to_string(block) + ".";
+            const std::string p
+                = "layer" + std::to_string(stage) + "." + std::to_string(block) + ".";
             if (!b.has(p + "conv1"))
                 break;
             std::string out = b.relu(b.conv(p + "conv1", p + "bn1", x));
             out = b.conv(p + "conv2", p + "bn2", out);
-            const std::string shortcut = b.has(p + "downsample")
-                ? b.conv(p + "downsample.0", p + "downsample.1", x)
-                : x;
+            const std::string shortcut
+                = b.has(p + "downsample") ? b.conv(p + "downsample.0", p + "downsample.1", x) : x;
             x = b.relu(b.binary("Add", out, shortcut, b.fresh(p + "add")));
         }
     }
     x = b.unary("GlobalAveragePool", x);
-    x = b.unary("Flatten", x, {intAttr("axis", 1)});
+    x = b.unary("Flatten", x, { intAttr("axis", 1) });
     b.gemm("fc", x);
     g.outputName = "fc";
 }
 
-std::vector<std::int64_t> ints(const GraphNode &n, const std::string &name, std::vector<std::int64_t> fallback)
+std::vector<std::int64_t> ints(
+    const GraphNode &n, const std::string &name, std::vector<std::int64_t> fallback)
 {
     const GraphAttribute *a = n.attribute(name);
     return a ? a->ints : fallback;
@@ -233,7 +243,7 @@ void ExportGraph::addInitializer(const std::string &name, torch::Tensor value)
 }
 
 std::optional<ExportGraph> ExportGraph::build(torch::nn::Module &model, const ModelSpec &spec,
-                                              double normMean, double normStd, QString *error)
+    double normMean, double normStd, QString *error)
 {
     try {
         torch::NoGradGuard noGrad;
@@ -245,8 +255,8 @@ std::optional<ExportGraph> ExportGraph::build(torch::nn::Module &model, const Mo
         // (x/255 − mean) / std on pixels = (x01 − mean) / std on the [0, 1] input.
         // One mean and std for every channel (the run's normalization), as 1-element constants:
         // OpenCV 4.6 mis-imports a per-channel [1, C, 1, 1] Sub constant for C > 1.
-        g.addInitializer("norm_mean", torch::full({1}, float(normMean)));
-        g.addInitializer("norm_std", torch::full({1}, float(normStd)));
+        g.addInitializer("norm_mean", torch::full({ 1 }, float(normMean)));
+        g.addInitializer("norm_std", torch::full({ 1 }, float(normStd)));
         Builder b(model, g);
         const std::string centred = b.binary("Sub", g.inputName, "norm_mean", "input_centred");
         const std::string normalized = b.binary("Div", centred, "norm_std", "input_normalized");
@@ -255,7 +265,8 @@ std::optional<ExportGraph> ExportGraph::build(torch::nn::Module &model, const Mo
         else if (spec.name == QLatin1String("resnet8") || spec.name == QLatin1String("resnet18"))
             buildResNet(b, g, normalized);
         else
-            throw std::invalid_argument("the exporter does not know model '" + spec.name.toStdString() + "'");
+            throw std::invalid_argument(
+                "the exporter does not know model '" + spec.name.toStdString() + "'");
         g.classes = int(g.initializers.at(g.outputName + ".weight").size(0));
         for (GraphNode &n : g.nodes) {
             if (n.outputs.front() == g.outputName)
@@ -267,8 +278,9 @@ std::optional<ExportGraph> ExportGraph::build(torch::nn::Module &model, const Mo
         return g;
     } catch (const std::exception &e) {
         if (error)
-            *error = QStringLiteral("cannot export model '%1': %2")
-                         .arg(spec.name, QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
+            *error
+                = QStringLiteral("cannot export model '%1': %2")
+                      .arg(spec.name, QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
         return std::nullopt;
     }
 }
@@ -304,20 +316,20 @@ void ExportGraph::runAll(const torch::Tensor &x01, std::map<std::string, torch::
         } else if (n.op == "Relu") {
             y = torch::relu(in(n, 0));
         } else if (n.op == "Conv") {
-            const auto pads = ints(n, "pads", {0, 0, 0, 0});
+            const auto pads = ints(n, "pads", { 0, 0, 0, 0 });
             TORCH_CHECK(pads[0] == pads[2] && pads[1] == pads[3], "asymmetric pads");
             y = torch::conv2d(in(n, 0), in(n, 1), n.inputs.size() > 2 ? in(n, 2) : torch::Tensor(),
-                              ints(n, "strides", {1, 1}), {pads[0], pads[1]}, ints(n, "dilations", {1, 1}),
-                              n.attribute("group") ? n.attribute("group")->i : 1);
+                ints(n, "strides", { 1, 1 }), { pads[0], pads[1] }, ints(n, "dilations", { 1, 1 }),
+                n.attribute("group") ? n.attribute("group")->i : 1);
         } else if (n.op == "MaxPool" || n.op == "AveragePool") {
             const auto k = ints(n, "kernel_shape", {});
-            const auto s = ints(n, "strides", {1, 1});
-            const auto pads = ints(n, "pads", {0, 0, 0, 0});
-            y = n.op == "MaxPool"
-                ? torch::max_pool2d(in(n, 0), k, s, {pads[0], pads[1]})
-                : torch::avg_pool2d(in(n, 0), k, s, {pads[0], pads[1]}, false, /*count_include_pad=*/false);
+            const auto s = ints(n, "strides", { 1, 1 });
+            const auto pads = ints(n, "pads", { 0, 0, 0, 0 });
+            y = n.op == "MaxPool" ? torch::max_pool2d(in(n, 0), k, s, { pads[0], pads[1] })
+                                  : torch::avg_pool2d(in(n, 0), k, s, { pads[0], pads[1] }, false,
+                                      /*count_include_pad=*/false);
         } else if (n.op == "GlobalAveragePool") {
-            y = in(n, 0).mean({2, 3}, /*keepdim=*/true);
+            y = in(n, 0).mean({ 2, 3 }, /*keepdim=*/true);
         } else if (n.op == "Flatten") {
             y = in(n, 0).flatten(1);
         } else if (n.op == "Gemm") {
@@ -326,8 +338,9 @@ void ExportGraph::runAll(const torch::Tensor &x01, std::map<std::string, torch::
             const torch::Tensor q = in(n, 0);
             std::vector<std::int64_t> shape(std::size_t(q.dim()), 1);
             shape[0] = q.size(0);
-            const torch::Tensor zero = n.inputs.size() > 2 ? in(n, 2).to(torch::kFloat32).reshape(shape)
-                                                           : torch::zeros(shape);
+            const torch::Tensor zero = n.inputs.size() > 2
+                ? in(n, 2).to(torch::kFloat32).reshape(shape)
+                : torch::zeros(shape);
             y = (q.to(torch::kFloat32) - zero) * in(n, 1).reshape(shape);
         } else {
             TORCH_CHECK(false, "the graph interpreter does not know op ", n.op);
@@ -340,19 +353,23 @@ std::vector<std::size_t> ExportGraph::consumers(const std::string &value) const
 {
     std::vector<std::size_t> out;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-        if (std::find(nodes[i].inputs.begin(), nodes[i].inputs.end(), value) != nodes[i].inputs.end())
+        if (std::find(nodes[i].inputs.begin(), nodes[i].inputs.end(), value)
+            != nodes[i].inputs.end())
             out.push_back(i);
     }
     return out;
 }
 
-int ExportGraph::consumerCount(const std::string &value) const { return int(consumers(value).size()); }
+int ExportGraph::consumerCount(const std::string &value) const
+{
+    return int(consumers(value).size());
+}
 
 std::map<std::string, std::vector<std::int64_t>> ExportGraph::valueShapes() const
 {
     // Record every value's shape by running the graph on one zero image.
     std::map<std::string, torch::Tensor> values;
-    runAll(torch::zeros({1, channels, inputSize, inputSize}), &values);
+    runAll(torch::zeros({ 1, channels, inputSize, inputSize }), &values);
     std::map<std::string, std::vector<std::int64_t>> shapes;
     for (const auto &item : values)
         shapes[item.first] = item.second.sizes().vec();
@@ -368,15 +385,18 @@ std::int64_t ExportGraph::shrinkChannels()
         GraphNode &producer = nodes[i];
         if (producer.op != "Conv" && producer.op != "Gemm")
             continue;
-        if (producer.op == "Conv" && producer.attribute("group") && producer.attribute("group")->i != 1)
+        if (producer.op == "Conv" && producer.attribute("group")
+            && producer.attribute("group")->i != 1)
             continue;
         torch::Tensor w = initializers.at(producer.inputs[1]);
         if (w.scalar_type() != torch::kFloat32)
             continue;
         const std::int64_t channels = w.size(0);
-        torch::Tensor b = producer.inputs.size() > 2 ? initializers.at(producer.inputs[2]) : torch::zeros({channels});
-        const torch::Tensor dead = w.reshape({channels, -1}).abs().amax(1).eq(0).logical_and(b.eq(0));
-        const torch::Tensor keep = dead.logical_not().nonzero().reshape({-1});
+        torch::Tensor b = producer.inputs.size() > 2 ? initializers.at(producer.inputs[2])
+                                                     : torch::zeros({ channels });
+        const torch::Tensor dead
+            = w.reshape({ channels, -1 }).abs().amax(1).eq(0).logical_and(b.eq(0));
+        const torch::Tensor keep = dead.logical_not().nonzero().reshape({ -1 });
         if (keep.numel() == channels || keep.numel() == 0)
             continue;
         // Follow the value through zero-preserving, channel-wise ops to its consumers.
@@ -404,24 +424,25 @@ std::int64_t ExportGraph::shrinkChannels()
             if (!ok)
                 break;
             const GraphNode &n = nodes[u];
-            const bool direct = n.inputs.front() == value;   // not as a weight or a second operand
+            const bool direct = n.inputs.front() == value; // not as a weight or a second operand
             if (direct
                 && ((n.op == "Conv" && (!n.attribute("group") || n.attribute("group")->i == 1))
                     || (n.op == "Gemm" && producer.op == "Gemm"))) {
                 // A dense consumer: its weight loses the input channels that were cut.
-                cuts.push_back({n.inputs[1], keep});
+                cuts.push_back({ n.inputs[1], keep });
             } else if (direct && n.op == "Flatten" && n.outputs.front() != outputName) {
                 const auto &shape = shapes.at(value);
                 std::int64_t spatial = 1;
                 for (std::size_t d = 2; d < shape.size(); ++d)
                     spatial *= shape[d];
-                const torch::Tensor columns =
-                    (keep.unsqueeze(1) * spatial + torch::arange(spatial, keep.options()).unsqueeze(0)).reshape({-1});
+                const torch::Tensor columns = (keep.unsqueeze(1) * spatial
+                    + torch::arange(spatial, keep.options()).unsqueeze(0))
+                                                  .reshape({ -1 });
                 for (std::size_t g : consumers(n.outputs.front())) {
                     if (nodes[g].op != "Gemm" || nodes[g].inputs.front() != n.outputs.front())
                         ok = false;
                     else
-                        cuts.push_back({nodes[g].inputs[1], columns});
+                        cuts.push_back({ nodes[g].inputs[1], columns });
                 }
             } else {
                 ok = false;
@@ -446,25 +467,29 @@ void ExportGraph::quantizeWeights()
     torch::NoGradGuard noGrad;
     std::vector<GraphNode> out;
     for (const GraphNode &n : nodes) {
-        if ((n.op == "Conv" || n.op == "Gemm") && initializers.at(n.inputs[1]).scalar_type() == torch::kFloat32) {
+        if ((n.op == "Conv" || n.op == "Gemm")
+            && initializers.at(n.inputs[1]).scalar_type() == torch::kFloat32) {
             const std::string name = n.inputs[1];
             const torch::Tensor w = initializers.at(name);
             const std::int64_t channels = w.size(0);
-            const torch::Tensor flat = w.reshape({channels, -1});
+            const torch::Tensor flat = w.reshape({ channels, -1 });
             torch::Tensor scale = flat.abs().amax(1) / 127.0f;
             scale = torch::where(scale.gt(0), scale, torch::ones_like(scale));
-            const torch::Tensor q =
-                torch::round(flat / scale.unsqueeze(1)).clamp(-127, 127).to(torch::kInt8).reshape(w.sizes());
+            const torch::Tensor q = torch::round(flat / scale.unsqueeze(1))
+                                        .clamp(-127, 127)
+                                        .to(torch::kInt8)
+                                        .reshape(w.sizes());
             initializers.erase(name);
-            initializerOrder.erase(std::find(initializerOrder.begin(), initializerOrder.end(), name));
+            initializerOrder.erase(
+                std::find(initializerOrder.begin(), initializerOrder.end(), name));
             addInitializer(name + "_quantized", q);
             addInitializer(name + "_scale", scale.contiguous());
             // Symmetric: no zero point input (ONNX's default is 0, of the int8 input's type).
             GraphNode dq;
             dq.op = "DequantizeLinear";
-            dq.inputs = {name + "_quantized", name + "_scale"};
-            dq.outputs = {name};
-            dq.attributes = {intAttr("axis", 0)};
+            dq.inputs = { name + "_quantized", name + "_scale" };
+            dq.outputs = { name };
+            dq.attributes = { intAttr("axis", 0) };
             out.push_back(dq);
         }
         out.push_back(n);
@@ -483,12 +508,13 @@ ExportGraph ExportGraph::dequantized() const
         }
         ExportGraph single;
         single.initializers = initializers;
-        single.nodes = {n};
+        single.nodes = { n };
         single.outputName = n.outputs.front();
-        const torch::Tensor w = single.run(torch::zeros({1})).contiguous();
+        const torch::Tensor w = single.run(torch::zeros({ 1 })).contiguous();
         for (const std::string &name : n.inputs) {
             g.initializers.erase(name);
-            g.initializerOrder.erase(std::find(g.initializerOrder.begin(), g.initializerOrder.end(), name));
+            g.initializerOrder.erase(
+                std::find(g.initializerOrder.begin(), g.initializerOrder.end(), name));
         }
         g.addInitializer(n.outputs.front(), w);
     }
@@ -525,7 +551,8 @@ std::vector<std::string> ExportGraph::weightNames() const
 
 bool ExportGraph::isQuantized() const
 {
-    return std::any_of(nodes.begin(), nodes.end(), [](const GraphNode &n) { return n.op == "DequantizeLinear"; });
+    return std::any_of(
+        nodes.begin(), nodes.end(), [](const GraphNode &n) { return n.op == "DequantizeLinear"; });
 }
 
 } // namespace leantune

@@ -42,10 +42,10 @@ class ExportGraph {
 public:
     // Builds the graph of MODEL (a zoo model built from SPEC, in any mode; read without gradients).
     // Normalization: the model was trained on (x/255 − mean) / std. std::nullopt + *error for a
-    // model or input size the exporter cannot express exactly (e.g. adaptive pooling to 7×7 of a map
-    // whose side is not a multiple of 7).
+    // model or input size the exporter cannot express exactly (e.g. adaptive pooling to 7×7 of a
+    // map whose side is not a multiple of 7).
     static std::optional<ExportGraph> build(torch::nn::Module &model, const ModelSpec &spec,
-                                            double normMean, double normStd, QString *error);
+        double normMean, double normStd, QString *error);
 
     // Runs the graph with LibTorch ops on X01 [N, C, H, W] in [0, 1] (the reference interpreter the
     // tests compare the model, the shrunk graph and the ONNX runtime with). Throws c10::Error on a
@@ -53,9 +53,9 @@ public:
     torch::Tensor run(const torch::Tensor &x01) const;
 
     // Removes output channels (conv filters, linear rows) whose weights and bias are all zero, and
-    // the matching inputs of the layers that consume them, where only ReLU and pooling lie in between
-    // (never across Add). The outputs do not change: such a channel is 0 after ReLU. Returns the
-    // number of channels removed.
+    // the matching inputs of the layers that consume them, where only ReLU and pooling lie in
+    // between (never across Add). The outputs do not change: such a channel is 0 after ReLU.
+    // Returns the number of channels removed.
     std::int64_t shrinkChannels();
 
     // Per-output-channel symmetric int8 quantization of every conv and Gemm weight:
@@ -66,8 +66,8 @@ public:
     // computes, as a float32 graph).
     ExportGraph dequantized() const;
 
-    std::int64_t parameterCount() const;    // elements of all initializers that are parameters
-    std::int64_t nonzeroCount() const;      // of those, non-zero
+    std::int64_t parameterCount() const; // elements of all initializers that are parameters
+    std::int64_t nonzeroCount() const; // of those, non-zero
     // Names of the weight initializers (conv kernels, Gemm matrices; int8 when quantized).
     std::vector<std::string> weightNames() const;
     bool isQuantized() const;
@@ -79,7 +79,7 @@ public:
     int classes = 0;
     std::vector<GraphNode> nodes;
     std::map<std::string, torch::Tensor> initializers;
-    std::vector<std::string> initializerOrder;   // write order
+    std::vector<std::string> initializerOrder; // write order
 
     void addInitializer(const std::string &name, torch::Tensor value);
 

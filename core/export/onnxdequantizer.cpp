@@ -15,9 +15,9 @@ namespace {
 struct Field {
     int number = 0;
     int wireType = 0;
-    std::uint64_t varint = 0;   // wire types 0, 1, 5 (fixed values as raw bits)
-    QByteArray bytes;           // wire type 2
-    QByteArray raw;             // the whole field, key included, as read
+    std::uint64_t varint = 0; // wire types 0, 1, 5 (fixed values as raw bits)
+    QByteArray bytes; // wire type 2
+    QByteArray raw; // the whole field, key included, as read
 };
 
 std::uint64_t readVarint(const QByteArray &b, qsizetype &pos)
@@ -90,7 +90,10 @@ void writeBytes(QByteArray &out, int field, const QByteArray &value)
     out.append(value);
 }
 
-std::string text(const Field &f) { return f.bytes.toStdString(); }
+std::string text(const Field &f)
+{
+    return f.bytes.toStdString();
+}
 
 struct Tensor {
     std::vector<std::int64_t> dims;
@@ -104,7 +107,7 @@ Tensor readTensor(const QByteArray &bytes, std::string *name)
     for (const Field &f : parse(bytes)) {
         if (f.number == 1 && f.wireType == 0) {
             t.dims.push_back(std::int64_t(f.varint));
-        } else if (f.number == 1 && f.wireType == 2) {   // packed dims
+        } else if (f.number == 1 && f.wireType == 2) { // packed dims
             qsizetype pos = 0;
             while (pos < f.bytes.size())
                 t.dims.push_back(std::int64_t(readVarint(f.bytes, pos)));
@@ -135,7 +138,7 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
         std::vector<Field> model = parse(onnx);
         QByteArray modelOut;
         for (const Field &mf : model) {
-            if (mf.number != 7) {   // not the graph: copy as is
+            if (mf.number != 7) { // not the graph: copy as is
                 modelOut.append(mf.raw);
                 continue;
             }
@@ -148,14 +151,14 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                     inits[name] = t;
                 }
             }
-            std::set<std::string> consumed;   // initializers folded into a float twin
+            std::set<std::string> consumed; // initializers folded into a float twin
             QByteArray twins, graphOut;
             for (const Field &gf : graph) {
                 if (gf.number != 1)
                     continue;
                 std::vector<std::string> inputs, outputs;
                 std::string op;
-                std::int64_t axis = 1;   // ONNX default
+                std::int64_t axis = 1; // ONNX default
                 for (const Field &nf : parse(gf.bytes)) {
                     if (nf.number == 1)
                         inputs.push_back(text(nf));
@@ -178,27 +181,36 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                 }
                 if (op != "DequantizeLinear")
                     continue;
-                if (inputs.size() < 2 || outputs.size() != 1 || !inits.count(inputs[0]) || !inits.count(inputs[1]))
+                if (inputs.size() < 2 || outputs.size() != 1 || !inits.count(inputs[0])
+                    || !inits.count(inputs[1]))
                     throw std::runtime_error("DequantizeLinear without constant inputs");
                 const Tensor &q = inits.at(inputs[0]);
                 const Tensor &scale = inits.at(inputs[1]);
-                const Tensor *zero = inputs.size() > 2 && inits.count(inputs[2]) ? &inits.at(inputs[2]) : nullptr;
+                const Tensor *zero
+                    = inputs.size() > 2 && inits.count(inputs[2]) ? &inits.at(inputs[2]) : nullptr;
                 if (q.dataType != 3 || scale.dataType != 1 || (zero && zero->dataType != 3))
-                    throw std::runtime_error("DequantizeLinear '" + outputs[0] + "' is not INT8 with FLOAT scales");
+                    throw std::runtime_error(
+                        "DequantizeLinear '" + outputs[0] + "' is not INT8 with FLOAT scales");
                 const std::int64_t n = elements(q);
                 const std::int64_t channels = elements(scale);
-                if (q.raw.size() != n || scale.raw.size() != 4 * channels || (zero && zero->raw.size() != channels))
-                    throw std::runtime_error("tensor sizes of '" + outputs[0] + "' do not match their dims");
+                if (q.raw.size() != n || scale.raw.size() != 4 * channels
+                    || (zero && zero->raw.size() != channels))
+                    throw std::runtime_error(
+                        "tensor sizes of '" + outputs[0] + "' do not match their dims");
                 if (axis < 0)
                     axis += std::int64_t(q.dims.size());
                 std::int64_t inner = 1;
                 for (std::size_t d = std::size_t(axis) + 1; d < q.dims.size(); ++d)
                     inner *= q.dims[d];
-                if (channels != 1 && (axis >= std::int64_t(q.dims.size()) || q.dims[std::size_t(axis)] != channels))
-                    throw std::runtime_error("scale of '" + outputs[0] + "' does not match its axis");
+                if (channels != 1
+                    && (axis >= std::int64_t(q.dims.size())
+                        || q.dims[std::size_t(axis)] != channels))
+                    throw std::runtime_error(
+                        "scale of '" + outputs[0] + "' does not match its axis");
                 std::vector<float> values(static_cast<std::size_t>(n));
                 const auto *qData = reinterpret_cast<const std::int8_t *>(q.raw.constData());
-                const auto *zData = zero ? reinterpret_cast<const std::int8_t *>(zero->raw.constData()) : nullptr;
+                const auto *zData
+                    = zero ? reinterpret_cast<const std::int8_t *>(zero->raw.constData()) : nullptr;
                 for (std::int64_t i = 0; i < n; ++i) {
                     const std::int64_t c = channels == 1 ? 0 : (i / inner) % channels;
                     float s;
@@ -212,9 +224,10 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                     writeVarint(t, std::uint64_t(d));
                 }
                 writeVarint(t, (2 << 3) | 0);
-                writeVarint(t, 1);   // FLOAT
+                writeVarint(t, 1); // FLOAT
                 writeBytes(t, 8, QByteArray::fromStdString(outputs[0]));
-                writeBytes(t, 9, QByteArray(reinterpret_cast<const char *>(values.data()), qsizetype(4 * n)));
+                writeBytes(t, 9,
+                    QByteArray(reinterpret_cast<const char *>(values.data()), qsizetype(4 * n)));
                 writeBytes(twins, 5, t);
                 for (const std::string &in : inputs)
                     consumed.insert(in);
@@ -246,7 +259,8 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
         return modelOut;
     } catch (const std::exception &e) {
         if (error)
-            *error = QStringLiteral("cannot read the int8 ONNX file back: %1").arg(QString::fromUtf8(e.what()));
+            *error = QStringLiteral("cannot read the int8 ONNX file back: %1")
+                         .arg(QString::fromUtf8(e.what()));
         return std::nullopt;
     }
 }

@@ -1,5 +1,6 @@
 #pragma once
-// Private header: reads back an ONNX file with int8 weights (weights-only QDQ) and writes its float twin.
+// Private header: reads back an ONNX file with int8 weights (weights-only QDQ) and writes its float
+// twin.
 
 #include <QByteArray>
 #include <QString>

@@ -36,7 +36,10 @@ public:
     const QByteArray &data() const { return m_bytes; }
 
 private:
-    void key(int field, int wireType) { raw((std::uint64_t(field) << 3) | std::uint64_t(wireType)); }
+    void key(int field, int wireType)
+    {
+        raw((std::uint64_t(field) << 3) | std::uint64_t(wireType));
+    }
     void raw(std::uint64_t value)
     {
         while (value >= 0x80) {
@@ -57,9 +60,9 @@ Proto tensorProto(const std::string &name, const torch::Tensor &value)
     const torch::Tensor t = value.contiguous();
     Proto p;
     for (std::int64_t d : t.sizes())
-        p.varint(1, std::uint64_t(d));                                   // dims
-    p.varint(2, t.scalar_type() == torch::kInt8 ? kOnnxInt8 : kOnnxFloat);   // data_type
-    p.string(8, name);                                                     // name
+        p.varint(1, std::uint64_t(d)); // dims
+    p.varint(2, t.scalar_type() == torch::kInt8 ? kOnnxInt8 : kOnnxFloat); // data_type
+    p.string(8, name); // name
     // raw_data: little-endian element bytes (x86-64 and aarch64 are little-endian).
     p.bytes(9, QByteArray(static_cast<const char *>(t.data_ptr()), qsizetype(t.nbytes())));
     return p;
@@ -87,22 +90,23 @@ Proto attributeProto(const GraphAttribute &a)
     return p;
 }
 
-Proto valueInfo(const std::string &name, const std::vector<std::pair<std::int64_t, std::string>> &dims)
+Proto valueInfo(
+    const std::string &name, const std::vector<std::pair<std::int64_t, std::string>> &dims)
 {
     Proto shape;
     for (const auto &d : dims) {
         Proto dim;
         if (d.second.empty())
-            dim.varint(1, std::uint64_t(d.first));   // dim_value
+            dim.varint(1, std::uint64_t(d.first)); // dim_value
         else
-            dim.string(2, d.second);                 // dim_param
+            dim.string(2, d.second); // dim_param
         shape.message(1, dim);
     }
     Proto tensorType;
-    tensorType.varint(1, kOnnxFloat);   // elem_type
+    tensorType.varint(1, kOnnxFloat); // elem_type
     tensorType.message(2, shape);
     Proto type;
-    type.message(1, tensorType);        // TypeProto.tensor_type
+    type.message(1, tensorType); // TypeProto.tensor_type
     Proto p;
     p.string(1, name);
     p.message(2, type);
@@ -111,7 +115,8 @@ Proto valueInfo(const std::string &name, const std::vector<std::pair<std::int64_
 
 } // namespace
 
-QByteArray OnnxWriter::serialize(const ExportGraph &graph, const QList<QPair<QString, QString>> &metadata)
+QByteArray OnnxWriter::serialize(
+    const ExportGraph &graph, const QList<QPair<QString, QString>> &metadata)
 {
     Proto g;
     for (const GraphNode &n : graph.nodes) {
@@ -129,23 +134,26 @@ QByteArray OnnxWriter::serialize(const ExportGraph &graph, const QList<QPair<QSt
     g.string(2, "leantune");
     for (const std::string &name : graph.initializerOrder)
         g.message(5, tensorProto(name, graph.initializers.at(name)));
-    g.message(11, valueInfo(graph.inputName, {{0, "batch"}, {graph.channels, {}}, {graph.inputSize, {}}, {graph.inputSize, {}}}));
-    g.message(12, valueInfo(graph.outputName, {{0, "batch"}, {graph.classes, {}}}));
+    g.message(11,
+        valueInfo(graph.inputName,
+            { { 0, "batch" }, { graph.channels, {} }, { graph.inputSize, {} },
+                { graph.inputSize, {} } }));
+    g.message(12, valueInfo(graph.outputName, { { 0, "batch" }, { graph.classes, {} } }));
 
     Proto model;
-    model.varint(1, 7);                     // ir_version (IR 7 goes with opset 13)
-    model.string(2, "LeanTune");            // producer_name
-    model.string(3, "0.1");                 // producer_version
-    model.message(7, g);                    // graph
+    model.varint(1, 7); // ir_version (IR 7 goes with opset 13)
+    model.string(2, "LeanTune"); // producer_name
+    model.string(3, "0.1"); // producer_version
+    model.message(7, g); // graph
     Proto opset;
-    opset.string(1, "");                    // default domain ai.onnx
+    opset.string(1, ""); // default domain ai.onnx
     opset.varint(2, 13);
-    model.message(8, opset);                // opset_import
+    model.message(8, opset); // opset_import
     for (const auto &entry : metadata) {
         Proto kv;
         kv.string(1, entry.first.toStdString());
         kv.string(2, entry.second.toStdString());
-        model.message(14, kv);              // metadata_props
+        model.message(14, kv); // metadata_props
     }
     return model.data();
 }

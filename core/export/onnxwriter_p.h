@@ -17,7 +17,8 @@ namespace leantune {
 // dimension; the output "logits" [N, classes]. METADATA goes to metadata_props in order.
 class OnnxWriter {
 public:
-    static QByteArray serialize(const ExportGraph &graph, const QList<QPair<QString, QString>> &metadata);
+    static QByteArray serialize(
+        const ExportGraph &graph, const QList<QPair<QString, QString>> &metadata);
 };
 
 } // namespace leantune

@@ -30,8 +30,8 @@ QJsonObject SizeReport::toJson() const
     o[QStringLiteral("file_ratio")] = ratio(fileBytes);
     o[QStringLiteral("zip_ratio")] = ratio(zipBytes);
     o[QStringLiteral("sparse_ratio")] = ratio(sparseBytes);
-    o[QStringLiteral("parameter_fraction")] =
-        denseParameters > 0 ? double(parameters) / double(denseParameters) : 0.0;
+    o[QStringLiteral("parameter_fraction")]
+        = denseParameters > 0 ? double(parameters) / double(denseParameters) : 0.0;
     return o;
 }
 
@@ -39,7 +39,9 @@ qint64 deflatedSize(const QByteArray &bytes)
 {
     uLongf size = compressBound(uLong(bytes.size()));
     std::vector<Bytef> out(size);
-    if (compress2(out.data(), &size, reinterpret_cast<const Bytef *>(bytes.constData()), uLong(bytes.size()), 9) != Z_OK)
+    if (compress2(out.data(), &size, reinterpret_cast<const Bytef *>(bytes.constData()),
+            uLong(bytes.size()), 9)
+        != Z_OK)
         return -1;
     return qint64(size);
 }

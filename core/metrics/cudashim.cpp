@@ -14,8 +14,8 @@ namespace leantune::cudashim {
 
 #ifdef LEANTUNE_WITH_CUDA
 
-void readDeviceMemory(int index, std::int64_t *allocated, std::int64_t *reserved, std::int64_t *peak,
-                      std::int64_t *used, std::int64_t *total)
+void readDeviceMemory(int index, std::int64_t *allocated, std::int64_t *reserved,
+    std::int64_t *peak, std::int64_t *used, std::int64_t *total)
 {
     *allocated = *reserved = *peak = *used = *total = -1;
     try {
@@ -52,7 +52,7 @@ void emptyCache()
 
 QString deviceName(int index)
 {
-    cudaDeviceProp prop{};
+    cudaDeviceProp prop {};
     if (cudaGetDeviceProperties(&prop, index) != cudaSuccess)
         return QStringLiteral("unknown GPU");
     return QString::fromUtf8(prop.name);
@@ -80,9 +80,11 @@ bool limitMemory(int index, std::int64_t bytes)
         size_t freeBytes = 0, totalBytes = 0;
         if (cudaMemGetInfo(&freeBytes, &totalBytes) != cudaSuccess || totalBytes == 0)
             return false;
-        const double fraction = bytes <= 0 ? 1.0 : std::min(1.0, double(bytes) / double(totalBytes));
+        const double fraction
+            = bytes <= 0 ? 1.0 : std::min(1.0, double(bytes) / double(totalBytes));
         // 1.13 takes an int device, 2.x a c10::DeviceIndex: the cast suits both.
-        c10::cuda::CUDACachingAllocator::setMemoryFraction(fraction, static_cast<c10::DeviceIndex>(index));
+        c10::cuda::CUDACachingAllocator::setMemoryFraction(
+            fraction, static_cast<c10::DeviceIndex>(index));
         return true;
     } catch (const std::exception &) {
         return false;
@@ -92,15 +94,24 @@ bool limitMemory(int index, std::int64_t bytes)
 #else
 
 void readDeviceMemory(int, std::int64_t *allocated, std::int64_t *reserved, std::int64_t *peak,
-                      std::int64_t *used, std::int64_t *total)
+    std::int64_t *used, std::int64_t *total)
 {
     *allocated = *reserved = *peak = *used = *total = -1;
 }
-void resetPeak(int) {}
-void emptyCache() {}
-QString deviceName(int) { return QStringLiteral("no CUDA support in this build"); }
-bool setAutocast(bool, const QString &) { return false; }
-bool limitMemory(int, std::int64_t) { return false; }
+void resetPeak(int) { }
+void emptyCache() { }
+QString deviceName(int)
+{
+    return QStringLiteral("no CUDA support in this build");
+}
+bool setAutocast(bool, const QString &)
+{
+    return false;
+}
+bool limitMemory(int, std::int64_t)
+{
+    return false;
+}
 
 #endif
 

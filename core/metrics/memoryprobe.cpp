@@ -26,7 +26,7 @@ std::int64_t readProcKb(const char *file, const QByteArray &key)
     for (const QByteArray &line : all.split('\n')) {
         if (!line.startsWith(key))
             continue;
-        const QByteArray rest = line.mid(key.size()).trimmed();   // "1234 kB"
+        const QByteArray rest = line.mid(key.size()).trimmed(); // "1234 kB"
         bool ok = false;
         const qint64 kb = rest.split(' ').value(0).toLongLong(&ok);
         return ok ? kb * 1024 : 0;
@@ -47,9 +47,18 @@ std::int64_t hostRssBytes()
     return parts[1].toLongLong() * std::int64_t(sysconf(_SC_PAGESIZE));
 }
 
-std::int64_t hostPeakRssBytes() { return readProcKb("/proc/self/status", "VmHWM:"); }
-std::int64_t hostTotalMemoryBytes() { return readProcKb("/proc/meminfo", "MemTotal:"); }
-std::int64_t hostAvailableMemoryBytes() { return readProcKb("/proc/meminfo", "MemAvailable:"); }
+std::int64_t hostPeakRssBytes()
+{
+    return readProcKb("/proc/self/status", "VmHWM:");
+}
+std::int64_t hostTotalMemoryBytes()
+{
+    return readProcKb("/proc/meminfo", "MemTotal:");
+}
+std::int64_t hostAvailableMemoryBytes()
+{
+    return readProcKb("/proc/meminfo", "MemAvailable:");
+}
 
 void usePredictableHostAllocator()
 {
@@ -57,19 +66,20 @@ void usePredictableHostAllocator()
     static std::once_flag once;
     std::call_once(once, [] {
         // Fixed values (a fixed threshold also turns glibc's dynamic one off), so that host memory
-        // behaves the same in the planner's probe steps as in the run they predict. Blocks of 32 MiB
-        // and more are mapped and go back to the system when freed; smaller ones (most activations)
-        // are reused from the heap. The earlier 256 KiB threshold returned every activation too, but
-        // its page faults halved CPU training speed (1,132 vs 2,138 img/s, smallcnn batch 64, 2
-        // cores) for ~50 MiB less peak RSS.
+        // behaves the same in the planner's probe steps as in the run they predict. Blocks of 32
+        // MiB and more are mapped and go back to the system when freed; smaller ones (most
+        // activations) are reused from the heap. The earlier 256 KiB threshold returned every
+        // activation too, but its page faults halved CPU training speed (1,132 vs 2,138 img/s,
+        // smallcnn batch 64, 2 cores) for ~50 MiB less peak RSS.
         mallopt(M_MMAP_THRESHOLD, 32 << 20);
         // The heap's free top is not returned by free() (threshold 1 GiB) but by
-        // releaseFreeHostMemory() between phases. With glibc's trimming at 8 MiB every step gave its
-        // activations back at the end and faulted them in again (zeroed) at the next: 26 brk calls a
-        // step, 20 % of resnet8's CPU time in the kernel. Without: resnet8 64 px 322-335 -> 422-424
-        // img/s, smallcnn 28 px 1,792-2,234 -> 2,694-2,973 img/s. The cost: peak RSS a little higher and
-        // less steady (smallcnn batch 128, 1 epoch of 6k images: 316-356 MiB over 4 runs, 306-327
-        // with trimming at 8 MiB), even with the Trainer trimming before each validation pass.
+        // releaseFreeHostMemory() between phases. With glibc's trimming at 8 MiB every step gave
+        // its activations back at the end and faulted them in again (zeroed) at the next: 26 brk
+        // calls a step, 20 % of resnet8's CPU time in the kernel. Without: resnet8 64 px 322-335 ->
+        // 422-424 img/s, smallcnn 28 px 1,792-2,234 -> 2,694-2,973 img/s. The cost: peak RSS a
+        // little higher and less steady (smallcnn batch 128, 1 epoch of 6k images: 316-356 MiB over
+        // 4 runs, 306-327 with trimming at 8 MiB), even with the Trainer trimming before each
+        // validation pass.
         mallopt(M_TRIM_THRESHOLD, 1 << 30);
         // One arena for every thread. With glibc's default (an arena per thread, up to 8 per core)
         // a probe on a worker thread (the run dialog's Find button, the Trainer) lands in an arena
@@ -84,7 +94,6 @@ void usePredictableHostAllocator()
     });
 #endif
 }
-
 
 void releaseFreeHostMemory()
 {
@@ -104,7 +113,7 @@ bool resetHostPeak()
 
 namespace {
 constexpr int kMaxDevices = 64;
-std::atomic<std::int64_t> g_deviceLimits[kMaxDevices];   // limitDeviceMemory() caps; 0: none
+std::atomic<std::int64_t> g_deviceLimits[kMaxDevices]; // limitDeviceMemory() caps; 0: none
 } // namespace
 
 DeviceMemory deviceMemory(int cudaIndex)
@@ -116,8 +125,14 @@ DeviceMemory deviceMemory(int cudaIndex)
     return m;
 }
 
-void resetDevicePeak(int cudaIndex) { cudashim::resetPeak(cudaIndex); }
-void emptyDeviceCache() { cudashim::emptyCache(); }
+void resetDevicePeak(int cudaIndex)
+{
+    cudashim::resetPeak(cudaIndex);
+}
+void emptyDeviceCache()
+{
+    cudashim::emptyCache();
+}
 bool limitDeviceMemory(int cudaIndex, std::int64_t bytes)
 {
     if (!cudashim::limitMemory(cudaIndex, bytes))
@@ -139,14 +154,18 @@ int cudaDeviceCount()
 QString deviceDescription(const QString &device, int threads)
 {
     if (device.startsWith(QLatin1String("cuda"))) {
-        const int index = device.contains(QLatin1Char(':')) ? device.section(QLatin1Char(':'), 1).toInt() : 0;
+        const int index
+            = device.contains(QLatin1Char(':')) ? device.section(QLatin1Char(':'), 1).toInt() : 0;
         const QString name = cudashim::deviceName(index);
         const DeviceMemory m = deviceMemory(index);
-        const QString total = m.total > 0 ? QString::number(double(m.total) / 1e9, 'f', 0) % QStringLiteral(" GB")
-                                          : QStringLiteral("memory unknown");
+        const QString total = m.total > 0
+            ? QString::number(double(m.total) / 1e9, 'f', 0) % QStringLiteral(" GB")
+            : QStringLiteral("memory unknown");
         return QStringLiteral("CUDA %1: %2, %3").arg(index).arg(name, total);
     }
-    return QStringLiteral("CPU, %1 thread%2").arg(threads).arg(threads == 1 ? QString() : QStringLiteral("s"));
+    return QStringLiteral("CPU, %1 thread%2")
+        .arg(threads)
+        .arg(threads == 1 ? QString() : QStringLiteral("s"));
 }
 
 } // namespace leantune

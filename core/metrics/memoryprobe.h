@@ -8,7 +8,7 @@ namespace leantune {
 
 // Host memory of this process, read from /proc/self (bytes; 0 when unavailable).
 std::int64_t hostRssBytes();
-std::int64_t hostPeakRssBytes();   // VmHWM: the high-water mark since process start
+std::int64_t hostPeakRssBytes(); // VmHWM: the high-water mark since process start
 std::int64_t hostTotalMemoryBytes();
 std::int64_t hostAvailableMemoryBytes();
 // Hands freed heap memory back to the system (glibc malloc_trim), then resets the high-water mark
@@ -21,30 +21,30 @@ bool resetHostPeak();
 // (see usePredictableHostAllocator()).
 void releaseFreeHostMemory();
 // Fixes glibc's malloc thresholds (instead of its dynamic ones, which drift with what was freed) so
-// that host memory behaves alike in the MemoryPlanner's probes and in the runs they predict: blocks of
-// 32 MiB and more are mapped and returned on free, smaller ones are reused from the heap and given
-// back by releaseFreeHostMemory(); all threads share one arena. Process-wide and idempotent: a policy
-// of the program, not of a library, so each program (and each test that measures host memory) calls
-// it first thing in main(), before any thread has allocated. Without it the planner's host-memory
-// predictions are less steady.
+// that host memory behaves alike in the MemoryPlanner's probes and in the runs they predict: blocks
+// of 32 MiB and more are mapped and returned on free, smaller ones are reused from the heap and
+// given back by releaseFreeHostMemory(); all threads share one arena. Process-wide and idempotent:
+// a policy of the program, not of a library, so each program (and each test that measures host
+// memory) calls it first thing in main(), before any thread has allocated. Without it the planner's
+// host-memory predictions are less steady.
 void usePredictableHostAllocator();
 
 // Device memory figures; every field is -1 when not available (CPU-only build, or no such device).
 struct DeviceMemory {
-    std::int64_t allocated = -1;   // c10 caching allocator: bytes in live tensors
-    std::int64_t reserved = -1;    // bytes held by the allocator
-    std::int64_t peak = -1;        // peak allocated since the last reset
-    std::int64_t used = -1;        // device-wide used (all processes), from cudaMemGetInfo
+    std::int64_t allocated = -1; // c10 caching allocator: bytes in live tensors
+    std::int64_t reserved = -1; // bytes held by the allocator
+    std::int64_t peak = -1; // peak allocated since the last reset
+    std::int64_t used = -1; // device-wide used (all processes), from cudaMemGetInfo
     std::int64_t total = -1;
-    std::int64_t limit = -1;       // this process's allocator cap set by limitDeviceMemory(), -1: none
+    std::int64_t limit = -1; // this process's allocator cap set by limitDeviceMemory(), -1: none
 };
 
 // Reads the CUDA device's memory figures (LEANTUNE_WITH_CUDA builds only; -1s otherwise).
 DeviceMemory deviceMemory(int cudaIndex);
 void resetDevicePeak(int cudaIndex);
 void emptyDeviceCache();
-// Caps this process's CUDA caching allocator at BYTES (c10 setMemoryFraction); allocations beyond it
-// raise a real out-of-memory error. bytes <= 0 removes the cap. False without CUDA.
+// Caps this process's CUDA caching allocator at BYTES (c10 setMemoryFraction); allocations beyond
+// it raise a real out-of-memory error. bytes <= 0 removes the cap. False without CUDA.
 bool limitDeviceMemory(int cudaIndex, std::int64_t bytes);
 
 // "CUDA 0: NVIDIA H200, 140 GB" or "CPU, 2 threads".

@@ -5,12 +5,24 @@
 namespace leantune {
 
 namespace {
-QString num(double v) { return QString::number(v, 'g', 8); }
-QString num(std::int64_t v) { return QString::number(v); }
+QString num(double v)
+{
+    return QString::number(v, 'g', 8);
+}
+QString num(std::int64_t v)
+{
+    return QString::number(v);
+}
 // A figure that is not available (negative: no evaluation yet, no device) is an empty cell, which
 // pandas reads as NaN and spreadsheets as blank; -1 would be plotted as a value.
-QString numOrEmpty(double v) { return v < 0 ? QString() : num(v); }
-QString numOrEmpty(std::int64_t v) { return v < 0 ? QString() : num(v); }
+QString numOrEmpty(double v)
+{
+    return v < 0 ? QString() : num(v);
+}
+QString numOrEmpty(std::int64_t v)
+{
+    return v < 0 ? QString() : num(v);
+}
 } // namespace
 
 QJsonObject MetricsSample::toJson() const
@@ -50,32 +62,30 @@ QJsonObject MetricsSample::toJson() const
 
 QStringList MetricsSample::csvHeader()
 {
-    return {QStringLiteral("step"), QStringLiteral("epoch"), QStringLiteral("epoch_progress"),
-            QStringLiteral("images"), QStringLiteral("images_per_sec"), QStringLiteral("data_wait_ms"),
-            QStringLiteral("compute_ms"), QStringLiteral("loss"), QStringLiteral("accuracy"),
-            QStringLiteral("val_loss"), QStringLiteral("val_accuracy"), QStringLiteral("lr"),
-            QStringLiteral("target_sparsity"), QStringLiteral("measured_sparsity"),
-            QStringLiteral("host_rss_bytes"), QStringLiteral("host_peak_rss_bytes"),
-            QStringLiteral("device_allocated_bytes"), QStringLiteral("device_reserved_bytes"),
-            QStringLiteral("device_peak_bytes"), QStringLiteral("device_used_bytes"),
-            QStringLiteral("device_total_bytes"), QStringLiteral("batch_size"),
-            QStringLiteral("elapsed_sec"), QStringLiteral("event"), QStringLiteral("micro_batch"),
-            QStringLiteral("accumulation_steps"), QStringLiteral("loss_scale")};
+    return { QStringLiteral("step"), QStringLiteral("epoch"), QStringLiteral("epoch_progress"),
+        QStringLiteral("images"), QStringLiteral("images_per_sec"), QStringLiteral("data_wait_ms"),
+        QStringLiteral("compute_ms"), QStringLiteral("loss"), QStringLiteral("accuracy"),
+        QStringLiteral("val_loss"), QStringLiteral("val_accuracy"), QStringLiteral("lr"),
+        QStringLiteral("target_sparsity"), QStringLiteral("measured_sparsity"),
+        QStringLiteral("host_rss_bytes"), QStringLiteral("host_peak_rss_bytes"),
+        QStringLiteral("device_allocated_bytes"), QStringLiteral("device_reserved_bytes"),
+        QStringLiteral("device_peak_bytes"), QStringLiteral("device_used_bytes"),
+        QStringLiteral("device_total_bytes"), QStringLiteral("batch_size"),
+        QStringLiteral("elapsed_sec"), QStringLiteral("event"), QStringLiteral("micro_batch"),
+        QStringLiteral("accumulation_steps"), QStringLiteral("loss_scale") };
 }
 
 QString MetricsSample::toCsvRow() const
 {
-    const QStringList fields{num(step), num(std::int64_t(epoch)), num(epochProgress), num(images),
-                             num(imagesPerSec), num(dataWaitMs), num(computeMs), num(loss),
-                             num(accuracy), numOrEmpty(valLoss), numOrEmpty(valAccuracy),
-                             num(learningRate), num(targetSparsity), num(measuredSparsity),
-                             num(hostRssBytes), num(hostPeakRssBytes),
-                             numOrEmpty(deviceAllocatedBytes), numOrEmpty(deviceReservedBytes),
-                             numOrEmpty(devicePeakBytes), numOrEmpty(deviceUsedBytes),
-                             numOrEmpty(deviceTotalBytes), num(std::int64_t(batchSize)),
-                             num(elapsedSec), event, num(std::int64_t(microBatch)),
-                             num(std::int64_t(accumulationSteps)),
-                             lossScale > 0.0 ? num(lossScale) : QString()};   // 0: not used
+    const QStringList fields { num(step), num(std::int64_t(epoch)), num(epochProgress), num(images),
+        num(imagesPerSec), num(dataWaitMs), num(computeMs), num(loss), num(accuracy),
+        numOrEmpty(valLoss), numOrEmpty(valAccuracy), num(learningRate), num(targetSparsity),
+        num(measuredSparsity), num(hostRssBytes), num(hostPeakRssBytes),
+        numOrEmpty(deviceAllocatedBytes), numOrEmpty(deviceReservedBytes),
+        numOrEmpty(devicePeakBytes), numOrEmpty(deviceUsedBytes), numOrEmpty(deviceTotalBytes),
+        num(std::int64_t(batchSize)), num(elapsedSec), event, num(std::int64_t(microBatch)),
+        num(std::int64_t(accumulationSteps)),
+        lossScale > 0.0 ? num(lossScale) : QString() }; // 0: not used
     return fields.join(QLatin1Char(','));
 }
 

@@ -11,14 +11,14 @@ int minInputSize(const QString &name)
 {
     if (name == QLatin1String("resnet18"))
         return 16;
-    return 8;   // smallcnn, resnet8
+    return 8; // smallcnn, resnet8
 }
 
 } // namespace
 
 QStringList modelNames()
 {
-    return {QStringLiteral("smallcnn"), QStringLiteral("resnet8"), QStringLiteral("resnet18")};
+    return { QStringLiteral("smallcnn"), QStringLiteral("resnet8"), QStringLiteral("resnet18") };
 }
 
 QString validateModelSpec(const ModelSpec &spec)

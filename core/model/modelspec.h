@@ -7,9 +7,9 @@ namespace leantune {
 
 // What the model zoo needs to build a classifier. Torch-free, so the CLI and GUI can use it.
 struct ModelSpec {
-    QString name = QStringLiteral("smallcnn");   // smallcnn | resnet8 | resnet18
-    int inputSize = 28;                            // square input, pixels
-    int channels = 1;                              // 1 or 3
+    QString name = QStringLiteral("smallcnn"); // smallcnn | resnet8 | resnet18
+    int inputSize = 28; // square input, pixels
+    int channels = 1; // 1 or 3
     int classes = 10;
 };
 

@@ -10,7 +10,7 @@ namespace {
 namespace nn = torch::nn;
 
 nn::Conv2d conv(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
-                std::int64_t padding)
+    std::int64_t padding)
 {
     // No bias: every conv in the zoo is followed by BatchNorm, whose shift makes it redundant.
     return nn::Conv2d(
@@ -59,10 +59,10 @@ public:
 
     torch::Tensor forward(torch::Tensor x) override
     {
-        x = torch::max_pool2d(torch::relu(m_bn1(m_conv1(x))), {2});
-        x = torch::max_pool2d(torch::relu(m_bn2(m_conv2(x))), {2});
+        x = torch::max_pool2d(torch::relu(m_bn1(m_conv1(x))), { 2 });
+        x = torch::max_pool2d(torch::relu(m_bn2(m_conv2(x))), { 2 });
         x = torch::relu(m_bn3(m_conv3(x)));
-        x = torch::adaptive_avg_pool2d(x, {7, 7}).flatten(1);
+        x = torch::adaptive_avg_pool2d(x, { 7, 7 }).flatten(1);
         x = m_dropout(torch::relu(m_fc1(x)));
         return m_fc2(x);
     }
@@ -107,7 +107,7 @@ private:
     nn::BatchNorm2d m_bn1;
     nn::Conv2d m_conv2;
     nn::BatchNorm2d m_bn2;
-    nn::Sequential m_downsample{nullptr};
+    nn::Sequential m_downsample { nullptr };
 };
 TORCH_MODULE(BasicBlock);
 
@@ -117,12 +117,12 @@ TORCH_MODULE(BasicBlock);
 class ResNetImpl : public ClassifierImpl {
 public:
     ResNetImpl(int channels, int classes, const std::vector<int> &blocks,
-               const std::vector<std::int64_t> &widths, bool imageNetStem)
+        const std::vector<std::int64_t> &widths, bool imageNetStem)
         : m_imageNetStem(imageNetStem)
     {
         const std::int64_t stemWidth = widths.front();
-        m_conv1 = register_module("conv1", imageNetStem ? conv(channels, stemWidth, 7, 2, 3)
-                                                        : conv(channels, stemWidth, 3, 1, 1));
+        m_conv1 = register_module("conv1",
+            imageNetStem ? conv(channels, stemWidth, 7, 2, 3) : conv(channels, stemWidth, 3, 1, 1));
         m_bn1 = register_module("bn1", nn::BatchNorm2d(stemWidth));
         std::int64_t in = stemWidth;
         for (std::size_t stage = 0; stage < blocks.size(); ++stage) {
@@ -142,35 +142,34 @@ public:
     {
         x = torch::relu(m_bn1(m_conv1(x)));
         if (m_imageNetStem)
-            x = torch::max_pool2d(x, /*kernel_size=*/{3}, /*stride=*/{2}, /*padding=*/{1});
+            x = torch::max_pool2d(x, /*kernel_size=*/ { 3 }, /*stride=*/ { 2 }, /*padding=*/ { 1 });
         for (auto &layer : m_layers)
             x = layer->forward(x);
-        x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+        x = torch::adaptive_avg_pool2d(x, { 1, 1 }).flatten(1);
         return m_fc(x);
     }
 
 private:
     bool m_imageNetStem;
-    nn::Conv2d m_conv1{nullptr};
-    nn::BatchNorm2d m_bn1{nullptr};
+    nn::Conv2d m_conv1 { nullptr };
+    nn::BatchNorm2d m_bn1 { nullptr };
     std::vector<nn::Sequential> m_layers;
-    nn::Linear m_fc{nullptr};
+    nn::Linear m_fc { nullptr };
 };
 
 // CIFAR-style ResNet-8: 3×3 stem with 16 channels, one basic block per stage (16/32/64).
 std::shared_ptr<ClassifierImpl> makeResNet8(int channels, int classes)
 {
-    return std::make_shared<ResNetImpl>(channels, classes, std::vector<int>{1, 1, 1},
-                                        std::vector<std::int64_t>{16, 32, 64}, false);
+    return std::make_shared<ResNetImpl>(channels, classes, std::vector<int> { 1, 1, 1 },
+        std::vector<std::int64_t> { 16, 32, 64 }, false);
 }
 
 // torchvision ResNet-18 ([2, 2, 2, 2] basic blocks, 64/128/256/512). Inputs of 96 px and more get
 // the ImageNet stem (7×7 stride-2 conv + max-pool); smaller ones a 3×3 stride-1 stem, no max-pool.
 std::shared_ptr<ClassifierImpl> makeResNet18(int channels, int classes, int inputSize)
 {
-    return std::make_shared<ResNetImpl>(channels, classes, std::vector<int>{2, 2, 2, 2},
-                                        std::vector<std::int64_t>{64, 128, 256, 512},
-                                        inputSize >= 96);
+    return std::make_shared<ResNetImpl>(channels, classes, std::vector<int> { 2, 2, 2, 2 },
+        std::vector<std::int64_t> { 64, 128, 256, 512 }, inputSize >= 96);
 }
 
 } // namespace

@@ -11,7 +11,8 @@
 
 namespace leantune {
 
-// Base of every zoo model: an image classifier from [N, C, H, W] float input to [N, classes] logits.
+// Base of every zoo model: an image classifier from [N, C, H, W] float input to [N, classes]
+// logits.
 class ClassifierImpl : public torch::nn::Module {
 public:
     virtual torch::Tensor forward(torch::Tensor x) = 0;

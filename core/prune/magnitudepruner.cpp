@@ -30,7 +30,8 @@ std::int64_t keepCount(std::int64_t n, double sparsity)
 
 bool endsWith(const std::string &s, const std::string &suffix)
 {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size()
+        && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Convs whose output is added to a residual stream (model zoo / torchvision names): removing one of
@@ -49,7 +50,7 @@ torch::Tensor channelMask(const torch::Tensor &weight, double sparsity)
     const std::int64_t k = sparsity > 0.0 ? keepCount(channels, sparsity) : channels;
     if (k >= channels)
         return torch::ones_like(weight);
-    const torch::Tensor l1 = weight.detach().abs().reshape({channels, -1}).sum(1);
+    const torch::Tensor l1 = weight.detach().abs().reshape({ channels, -1 }).sum(1);
     const torch::Tensor threshold = std::get<0>(torch::kthvalue(l1, channels - k + 1));
     const torch::Tensor keep = l1.ge(threshold).to(weight.dtype());
     std::vector<std::int64_t> shape(std::size_t(weight.dim()), 1);
@@ -60,7 +61,7 @@ torch::Tensor channelMask(const torch::Tensor &weight, double sparsity)
 } // namespace
 
 MagnitudePruner::MagnitudePruner(torch::nn::Module &model, PruningSchedule schedule,
-                                 PruneGranularity granularity, PruneScope scope)
+    PruneGranularity granularity, PruneScope scope)
     : m_schedule(schedule)
     , m_granularity(granularity)
     , m_scope(granularity == PruneGranularity::Weight ? scope : PruneScope::Layer)
@@ -92,7 +93,8 @@ MagnitudePruner::MagnitudePruner(torch::nn::Module &model, PruningSchedule sched
     }
 }
 
-void MagnitudePruner::addModule(const std::string &name, torch::nn::Module &module, bool residualModel)
+void MagnitudePruner::addModule(
+    const std::string &name, torch::nn::Module &module, bool residualModel)
 {
     Entry e;
     if (auto *conv = module.as<torch::nn::Conv2dImpl>()) {
@@ -147,8 +149,8 @@ void MagnitudePruner::applyMasks()
         if (m_granularity != PruneGranularity::Channel || !e.channelPrunable)
             continue;
         // A channel is pruned when its whole mask slice is 0: zero its bias and BatchNorm γ, β.
-        const torch::Tensor keep = e.mask.reshape({e.mask.size(0), -1}).amax(1);
-        for (torch::Tensor *t : {&e.bias, &e.bnWeight, &e.bnBias}) {
+        const torch::Tensor keep = e.mask.reshape({ e.mask.size(0), -1 }).amax(1);
+        for (torch::Tensor *t : { &e.bias, &e.bnWeight, &e.bnBias }) {
             if (t->defined())
                 t->mul_(keep.to(t->device(), t->scalar_type()));
         }
@@ -169,7 +171,8 @@ void MagnitudePruner::updateMasks(double sparsity)
             continue;
         }
         if (m_granularity == PruneGranularity::Channel) {
-            e.mask = e.channelPrunable ? channelMask(e.weight, sparsity) : torch::ones_like(e.weight);
+            e.mask
+                = e.channelPrunable ? channelMask(e.weight, sparsity) : torch::ones_like(e.weight);
             continue;
         }
         const std::int64_t n = e.weight.numel();
@@ -181,8 +184,8 @@ void MagnitudePruner::updateMasks(double sparsity)
         // The k-th largest magnitude is the (n − k + 1)-th smallest; everything at or above it
         // is kept, so ties with the threshold survive (TF-MOT: abs(w) >= threshold).
         const torch::Tensor magnitude = e.weight.detach().abs();
-        const torch::Tensor threshold =
-            std::get<0>(torch::kthvalue(magnitude.reshape({-1}), n - k + 1));
+        const torch::Tensor threshold
+            = std::get<0>(torch::kthvalue(magnitude.reshape({ -1 }), n - k + 1));
         e.mask = magnitude.ge(threshold).to(e.weight.dtype());
     }
 }
@@ -198,9 +201,9 @@ void MagnitudePruner::updateMasksGlobally(double sparsity)
             continue;
         }
         // LAMP: sorted ascending, each w² over the sum of itself and everything after it.
-        const torch::Tensor square = e.weight.detach().to(torch::kFloat).pow(2).reshape({-1});
+        const torch::Tensor square = e.weight.detach().to(torch::kFloat).pow(2).reshape({ -1 });
         const auto [sorted, order] = square.sort();
-        const torch::Tensor tail = sorted.flip({0}).cumsum(0).flip({0}).clamp_min(1e-30);
+        const torch::Tensor tail = sorted.flip({ 0 }).cumsum(0).flip({ 0 }).clamp_min(1e-30);
         scores.push_back(torch::empty_like(square).scatter_(0, order, sorted / tail));
         pruned.push_back(&e);
         n += square.numel();
@@ -215,7 +218,10 @@ void MagnitudePruner::updateMasksGlobally(double sparsity)
     const torch::Tensor all = torch::cat(torch::TensorList(scores)).to(torch::kCPU);
     const double threshold = std::get<0>(torch::kthvalue(all, n - k + 1)).item<double>();
     for (std::size_t i = 0; i < pruned.size(); ++i)
-        pruned[i]->mask = scores[i].ge(threshold).reshape(pruned[i]->weight.sizes()).to(pruned[i]->weight.dtype());
+        pruned[i]->mask = scores[i]
+                              .ge(threshold)
+                              .reshape(pruned[i]->weight.sizes())
+                              .to(pruned[i]->weight.dtype());
 }
 
 double MagnitudePruner::measuredSparsity() const
@@ -261,8 +267,8 @@ std::vector<torch::Tensor> MagnitudePruner::masks() const
     return out;
 }
 
-bool MagnitudePruner::setMasks(const std::vector<torch::Tensor> &masks, double target,
-                               QString *error)
+bool MagnitudePruner::setMasks(
+    const std::vector<torch::Tensor> &masks, double target, QString *error)
 {
     const auto fail = [error](const QString &message) {
         if (error)

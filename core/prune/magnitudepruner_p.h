@@ -14,26 +14,26 @@
 namespace leantune {
 
 struct LayerSparsity {
-    QString name;          // parameter name, e.g. "conv1.weight"
+    QString name; // parameter name, e.g. "conv1.weight"
     std::int64_t elements = 0;
-    std::int64_t zeros = 0;   // masked-out elements
+    std::int64_t zeros = 0; // masked-out elements
     double sparsity() const { return elements ? double(zeros) / double(elements) : 0.0; }
 };
 
 // PruneGranularity (run/runenums.h): Weight, one mask element per weight (unstructured); Channel,
-// whole output channels (conv filters, linear rows) ranked by L1 norm, so an exporter can remove them
-// physically.
-// PruneScope: Layer, every prunable tensor is pruned to the target on its own. Global (weight
-// granularity only): one ranking across the layers by layer-adaptive magnitude scores (LAMP, Lee et
-// al., ICLR 2021): w² over the sum of w² of the weights of its layer at least as large. The score is
-// unchanged when a layer's weights are scaled (a conv followed by BatchNorm has no meaningful scale),
-// the largest weight of each layer scores 1 and is never pruned, and redundant layers give up more
-// than small, crowded ones.
+// whole output channels (conv filters, linear rows) ranked by L1 norm, so an exporter can remove
+// them physically. PruneScope: Layer, every prunable tensor is pruned to the target on its own.
+// Global (weight granularity only): one ranking across the layers by layer-adaptive magnitude
+// scores (LAMP, Lee et al., ICLR 2021): w² over the sum of w² of the weights of its layer at least
+// as large. The score is unchanged when a layer's weights are scaled (a conv followed by BatchNorm
+// has no meaningful scale), the largest weight of each layer scores 1 and is never pruned, and
+// redundant layers give up more than small, crowded ones.
 
 // Unstructured magnitude pruning of conv and linear weights. Biases, BatchNorm parameters,
-// depthwise kernels (groups == in_channels > 1) and the classifier (the last linear layer, unless it
-// is the only prunable layer) are never pruned; the classifier still counts in measuredSparsity(). Per tensor, keeps the
-// k = max(round(n·(1−s)), 1) largest magnitudes; elements tied with the k-th largest are kept too.
+// depthwise kernels (groups == in_channels > 1) and the classifier (the last linear layer, unless
+// it is the only prunable layer) are never pruned; the classifier still counts in
+// measuredSparsity(). Per tensor, keeps the k = max(round(n·(1−s)), 1) largest magnitudes; elements
+// tied with the k-th largest are kept too.
 //
 // Channel granularity: per layer, keeps the k = max(round(C·(1−s)), 1) output channels with the
 // largest L1 norm (ties kept) and zeroes the rest, together with the bias of a linear layer and the
@@ -46,8 +46,8 @@ struct LayerSparsity {
 class MagnitudePruner {
 public:
     MagnitudePruner(torch::nn::Module &model, PruningSchedule schedule,
-                    PruneGranularity granularity = PruneGranularity::Weight,
-                    PruneScope scope = PruneScope::Layer);
+        PruneGranularity granularity = PruneGranularity::Weight,
+        PruneScope scope = PruneScope::Layer);
 
     // Call after every optimizer step with the step just taken (from 1): recomputes masks when the
     // schedule says so, then applies the masks (multiplies weights in place, no grad).
@@ -61,8 +61,9 @@ public:
     const PruningSchedule &schedule() const { return m_schedule; }
     PruneGranularity granularity() const { return m_granularity; }
     PruneScope scope() const { return m_scope; }
-    double targetSparsity() const { return m_target; }   // target of the last mask update
-    // Measured sparsity over all conv and linear weights (the dense classifier included): 1 − mean(mask).
+    double targetSparsity() const { return m_target; } // target of the last mask update
+    // Measured sparsity over all conv and linear weights (the dense classifier included): 1 −
+    // mean(mask).
     double measuredSparsity() const;
     std::vector<LayerSparsity> layerSparsity() const;
     std::vector<std::string> prunableNames() const;
@@ -77,12 +78,12 @@ public:
 private:
     struct Entry {
         std::string name;
-        torch::Tensor weight;   // shares storage with the model's parameter
-        torch::Tensor mask;     // same shape, float 0/1 on the weight's device
-        bool channelPrunable = false;   // Channel granularity: prune whole output channels
-        bool keepDense = false;         // the classifier: its mask stays all ones
-        torch::Tensor bias;             // zeroed with its channel (undefined when none)
-        torch::Tensor bnWeight;         // the following BatchNorm's γ and β (undefined when none)
+        torch::Tensor weight; // shares storage with the model's parameter
+        torch::Tensor mask; // same shape, float 0/1 on the weight's device
+        bool channelPrunable = false; // Channel granularity: prune whole output channels
+        bool keepDense = false; // the classifier: its mask stays all ones
+        torch::Tensor bias; // zeroed with its channel (undefined when none)
+        torch::Tensor bnWeight; // the following BatchNorm's γ and β (undefined when none)
         torch::Tensor bnBias;
     };
     void addModule(const std::string &name, torch::nn::Module &module, bool residualModel);

@@ -49,8 +49,7 @@ bool parseStep(const QString &text, const QString &what, std::int64_t *value, QS
 } // namespace
 
 PruningSchedule PruningSchedule::polynomialDecay(double initial, double final, std::int64_t begin,
-                                                 std::int64_t end, double power,
-                                                 std::int64_t frequency)
+    std::int64_t end, double power, std::int64_t frequency)
 {
     PruningSchedule s;
     s.m_kind = Kind::PolynomialDecay;
@@ -63,8 +62,8 @@ PruningSchedule PruningSchedule::polynomialDecay(double initial, double final, s
     return s;
 }
 
-PruningSchedule PruningSchedule::constantSparsity(double target, std::int64_t begin,
-                                                  std::int64_t end, std::int64_t frequency)
+PruningSchedule PruningSchedule::constantSparsity(
+    double target, std::int64_t begin, std::int64_t end, std::int64_t frequency)
 {
     // The target is kept in both initial and final, so initial()/final() read it back too.
     PruningSchedule s;
@@ -95,7 +94,9 @@ QString PruningSchedule::validate() const
         if (m_begin < 0)
             return QStringLiteral("begin step must be >= 0, got %1").arg(m_begin);
         if (m_end < m_begin)
-            return QStringLiteral("end step (%1) must be >= begin step (%2)").arg(m_end).arg(m_begin);
+            return QStringLiteral("end step (%1) must be >= begin step (%2)")
+                .arg(m_end)
+                .arg(m_begin);
         if (!(std::isfinite(m_power) && m_power > 0.0))
             return QStringLiteral("power must be > 0, got %1").arg(numberText(m_power));
         break;
@@ -148,7 +149,8 @@ std::optional<PruningSchedule> PruningSchedule::parse(const QString &spec, QStri
             || !parseStep(fields[3], QStringLiteral("begin step"), &begin, &err)
             || !parseStep(fields[4], QStringLiteral("end step"), &end, &err)
             || (values >= 5 && !parseReal(fields[5], QStringLiteral("power"), &power, &err))
-            || (values >= 6 && !parseStep(fields[6], QStringLiteral("frequency"), &frequency, &err)))
+            || (values >= 6
+                && !parseStep(fields[6], QStringLiteral("frequency"), &frequency, &err)))
             return std::nullopt;
         const PruningSchedule s = polynomialDecay(initial, final, begin, end, power, frequency);
         const QString problem = s.validate();
@@ -168,7 +170,8 @@ std::optional<PruningSchedule> PruningSchedule::parse(const QString &spec, QStri
         if (!parseReal(fields[1], QStringLiteral("target sparsity"), &target, &err)
             || !parseStep(fields[2], QStringLiteral("begin step"), &begin, &err)
             || (values >= 3 && !parseStep(fields[3], QStringLiteral("end step"), &end, &err))
-            || (values >= 4 && !parseStep(fields[4], QStringLiteral("frequency"), &frequency, &err)))
+            || (values >= 4
+                && !parseStep(fields[4], QStringLiteral("frequency"), &frequency, &err)))
             return std::nullopt;
         const PruningSchedule s = constantSparsity(target, begin, end, frequency);
         const QString problem = s.validate();
@@ -178,8 +181,9 @@ std::optional<PruningSchedule> PruningSchedule::parse(const QString &spec, QStri
         return s;
     }
 
-    return fail(QStringLiteral("unknown pruning schedule kind '%1' (use none, polynomial or constant)")
-                    .arg(fields.front().trimmed()));
+    return fail(
+        QStringLiteral("unknown pruning schedule kind '%1' (use none, polynomial or constant)")
+            .arg(fields.front().trimmed()));
 }
 
 double PruningSchedule::sparsityAt(std::int64_t step) const
@@ -217,8 +221,9 @@ std::int64_t PruningSchedule::firstUpdateStep() const
     if (m_kind == Kind::None || m_frequency < 1)
         return -1;
     // Steps count from 1: a begin of 0 or less first updates at the first begin + k·frequency ≥ 1.
-    const std::int64_t first =
-        m_begin >= 1 ? m_begin : m_begin + ((1 - m_begin + m_frequency - 1) / m_frequency) * m_frequency;
+    const std::int64_t first = m_begin >= 1
+        ? m_begin
+        : m_begin + ((1 - m_begin + m_frequency - 1) / m_frequency) * m_frequency;
     return m_end >= 0 && first > m_end ? -1 : first;
 }
 

@@ -13,12 +13,11 @@ class PruningSchedule {
 public:
     enum class Kind { None, PolynomialDecay, ConstantSparsity };
 
-    PruningSchedule() = default;   // None: never prunes
+    PruningSchedule() = default; // None: never prunes
     static PruningSchedule polynomialDecay(double initial, double final, std::int64_t begin,
-                                           std::int64_t end, double power = 3.0,
-                                           std::int64_t frequency = 100);
-    static PruningSchedule constantSparsity(double target, std::int64_t begin, std::int64_t end = -1,
-                                            std::int64_t frequency = 100);
+        std::int64_t end, double power = 3.0, std::int64_t frequency = 100);
+    static PruningSchedule constantSparsity(
+        double target, std::int64_t begin, std::int64_t end = -1, std::int64_t frequency = 100);
 
     // Parses "none", "polynomial:INIT:FINAL:BEGIN:END[:POWER[:FREQ]]",
     // "constant:S:BEGIN[:END[:FREQ]]". Returns std::nullopt and sets *error for malformed specs,
@@ -42,7 +41,7 @@ public:
     // begin + k·frequency up to end).
     std::int64_t firstUpdateStep() const;
     double finalSparsity() const;
-    QString toSpec() const;   // round-trips through parse()
+    QString toSpec() const; // round-trips through parse()
 
     double initial() const { return m_initial; }
     double final() const { return m_final; }

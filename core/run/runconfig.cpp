@@ -55,23 +55,27 @@ bool RunConfig::validate(QString *error) const
             return false;
     }
     ModelSpec spec = model;
-    spec.classes = qMax(spec.classes, 2);   // classes come from the data; checked after the scan
+    spec.classes = qMax(spec.classes, 2); // classes come from the data; checked after the scan
     if (QString e = validateModelSpec(spec); !e.isEmpty())
         return fail(e);
     if (precision != Precision::Fp32 && device == QLatin1String("cpu"))
         return fail(QStringLiteral("--precision %1 needs a CUDA device (use --device cuda or auto)")
                         .arg(enumName(precision)));
     if (pruneScope == PruneScope::Global && pruneGranularity != PruneGranularity::Weight)
-        return fail(QStringLiteral("--prune-scope global ranks single weights: it needs --prune-granularity weight"));
+        return fail(QStringLiteral(
+            "--prune-scope global ranks single weights: it needs --prune-granularity weight"));
     return true;
 }
 
 bool RunConfig::useChannelsLast(bool onCuda) const
 {
     switch (memoryFormat) {
-    case MemoryFormat::ChannelsLast: return true;
-    case MemoryFormat::Contiguous: return false;
-    case MemoryFormat::Auto: break;
+    case MemoryFormat::ChannelsLast:
+        return true;
+    case MemoryFormat::Contiguous:
+        return false;
+    case MemoryFormat::Auto:
+        break;
     }
     if (onCuda)
         return precision != Precision::Fp32;
@@ -92,34 +96,41 @@ std::optional<QString> resolveDevice(const QString &device, QString *error)
         return device;
     if (device.startsWith(QLatin1String("cuda"))) {
         bool ok = true;
-        const int index = device.contains(QLatin1Char(':')) ? device.section(QLatin1Char(':'), 1).toInt(&ok) : 0;
+        const int index = device.contains(QLatin1Char(':'))
+            ? device.section(QLatin1Char(':'), 1).toInt(&ok)
+            : 0;
         if (!ok || index < 0) {
             if (error)
-                *error = QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)").arg(device);
+                *error = QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)")
+                             .arg(device);
             return std::nullopt;
         }
         if (count == 0) {
             if (error)
                 *error = QStringLiteral("device '%1' asked for, but no CUDA device is available "
                                         "(this build %2 CUDA); use --device cpu")
-                             .arg(device, QLatin1String(
+                             .arg(device,
+                                 QLatin1String(
 #ifdef LEANTUNE_WITH_CUDA
-                                              "has"
+                                     "has"
 #else
-                                              "has no"
+                                     "has no"
 #endif
-                                              ));
+                                     ));
             return std::nullopt;
         }
         if (index >= count) {
             if (error)
-                *error = QStringLiteral("device '%1' asked for, but only %2 CUDA device(s) found").arg(device).arg(count);
+                *error = QStringLiteral("device '%1' asked for, but only %2 CUDA device(s) found")
+                             .arg(device)
+                             .arg(count);
             return std::nullopt;
         }
         return QStringLiteral("cuda:%1").arg(index);
     }
     if (error)
-        *error = QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)").arg(device);
+        *error
+            = QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)").arg(device);
     return std::nullopt;
 }
 

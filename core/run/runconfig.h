@@ -13,45 +13,45 @@
 namespace leantune {
 
 // Everything that defines a training run. A plain value, saved as RUNDIR/config.json. Each field is
-// described once in the field table (run/runfields.h): its JSON key, command-line flag, help text and
-// validator. JSON, the `train` and `find-batch-size` options, "Copy as command line" and the run
-// dialog all come from that table, so a field added here and there is everywhere.
+// described once in the field table (run/runfields.h): its JSON key, command-line flag, help text
+// and validator. JSON, the `train` and `find-batch-size` options, "Copy as command line" and the
+// run dialog all come from that table, so a field added here and there is everywhere.
 struct RunConfig {
     QString dataDir;
     QString outDir;
-    QString valDir;                 // empty: split valSplit of dataDir off for validation
-    QString testDir;                // optional held-out test folder
-    bool followSymlinks = true;     // symlinked files and class folders are followed (loop-safe)
-    ModelSpec model;                // name, inputSize, channels (classes come from the data)
-    int batchSize = 64;             // images per optimizer step
+    QString valDir; // empty: split valSplit of dataDir off for validation
+    QString testDir; // optional held-out test folder
+    bool followSymlinks = true; // symlinked files and class folders are followed (loop-safe)
+    ModelSpec model; // name, inputSize, channels (classes come from the data)
+    int batchSize = 64; // images per optimizer step
     int epochs = 3;
     double learningRate = 0.05;
     Optimizer optimizer = Optimizer::Sgd;
     LrSchedule lrSchedule = LrSchedule::Cosine;
     double momentum = 0.9;
     double weightDecay = 5e-4;
-    QString device = QStringLiteral("auto");   // auto | cpu | cuda | cuda:N
-    int workers = 2;                // loader decode threads
-    int threads = 0;                // torch intra-op threads; 0 = all cores
-    int queueDepth = 4;             // batches decoded ahead
+    QString device = QStringLiteral("auto"); // auto | cpu | cuda | cuda:N
+    int workers = 2; // loader decode threads
+    int threads = 0; // torch intra-op threads; 0 = all cores
+    int queueDepth = 4; // batches decoded ahead
     double valSplit = 0.1;
     std::uint64_t seed = 42;
-    QString prune = QStringLiteral("none");   // PruningSchedule spec
+    QString prune = QStringLiteral("none"); // PruningSchedule spec
     PruneGranularity pruneGranularity = PruneGranularity::Weight;
     PruneScope pruneScope = PruneScope::Layer;
-    bool augment = false;           // random crop + flip on training batches (pays on long runs)
-    Precision precision = Precision::Fp32;   // CUDA autocast for bf16/fp16 (fp16 with loss scaling)
-    MemoryFormat memoryFormat = MemoryFormat::Auto;   // see useChannelsLast()
-    bool cache = false;             // decoded cache: later epochs read decoded images, no decode
-    QString cacheDir;               // its folder; empty = DecodedCache::defaultDirectory()
+    bool augment = false; // random crop + flip on training batches (pays on long runs)
+    Precision precision = Precision::Fp32; // CUDA autocast for bf16/fp16 (fp16 with loss scaling)
+    MemoryFormat memoryFormat = MemoryFormat::Auto; // see useChannelsLast()
+    bool cache = false; // decoded cache: later epochs read decoded images, no decode
+    QString cacheDir; // its folder; empty = DecodedCache::defaultDirectory()
     // Memory. A host budget bounds the loader queue and the planned peak; a batch that does not fit
     // is split into micro-batches with gradient accumulation (the effective batch stays).
-    bool batchSizeAuto = false;           // the BatchSizeFinder picks batchSize before the run
-    std::int64_t memoryBudgetBytes = 0;   // host memory budget in bytes; 0 = none
-    double memoryMargin = 0.10;           // safety margin below a capacity or budget (0..0.9)
-    int maxBatchSize = 4096;              // cap for batchSizeAuto
-    int microBatch = 0;                   // images per forward/backward; 0 = the whole batch
-    double normMean = 0.5;          // input normalization (x − mean) / std, same for every channel
+    bool batchSizeAuto = false; // the BatchSizeFinder picks batchSize before the run
+    std::int64_t memoryBudgetBytes = 0; // host memory budget in bytes; 0 = none
+    double memoryMargin = 0.10; // safety margin below a capacity or budget (0..0.9)
+    int maxBatchSize = 4096; // cap for batchSizeAuto
+    int microBatch = 0; // images per forward/backward; 0 = the whole batch
+    double normMean = 0.5; // input normalization (x − mean) / std, same for every channel
     double normStd = 0.5;
 
     QJsonObject toJson() const;
@@ -61,7 +61,7 @@ struct RunConfig {
     // Whether the run can start; else false and a one-line reason a user can act on in *error.
     // Does not touch the file system.
     bool validate(QString *error = nullptr) const;
-    int effectiveThreads() const;   // threads, or the number of cores when 0
+    int effectiveThreads() const; // threads, or the number of cores when 0
     // Whether the run trains in channels-last: as memoryFormat says, and for Auto where it is
     // known faster. On CUDA with bf16/fp16 (tensor-core convolutions take NHWC). On the CPU for the
     // ResNets, measured on 2 cores, 64 px, alternating: resnet8 339-359 -> 394-423 img/s (and

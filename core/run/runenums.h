@@ -11,49 +11,40 @@
 
 namespace leantune {
 
-enum class Precision { Fp32, Bf16, Fp16 };          // fp16: CUDA autocast with dynamic loss scaling
-enum class Optimizer { Sgd, Adam };                 // sgd with momentum
+enum class Precision { Fp32, Bf16, Fp16 }; // fp16: CUDA autocast with dynamic loss scaling
+enum class Optimizer { Sgd, Adam }; // sgd with momentum
 enum class LrSchedule { Cosine, Constant };
 enum class MemoryFormat { Auto, Contiguous, ChannelsLast };
-enum class PruneGranularity { Weight, Channel };    // single weights | whole output channels (L1)
-enum class PruneScope { Layer, Global };            // each tensor to the target | one LAMP ranking
+enum class PruneGranularity { Weight, Channel }; // single weights | whole output channels (L1)
+enum class PruneScope { Layer, Global }; // each tensor to the target | one LAMP ranking
 
 // EnumNames<E>::names[int(e)] is the text of e.
-template<typename E>
-struct EnumNames;
-template<>
-struct EnumNames<Precision> {
-    static constexpr std::array<const char *, 3> names{"fp32", "bf16", "fp16"};
+template <typename E> struct EnumNames;
+template <> struct EnumNames<Precision> {
+    static constexpr std::array<const char *, 3> names { "fp32", "bf16", "fp16" };
 };
-template<>
-struct EnumNames<Optimizer> {
-    static constexpr std::array<const char *, 2> names{"sgd", "adam"};
+template <> struct EnumNames<Optimizer> {
+    static constexpr std::array<const char *, 2> names { "sgd", "adam" };
 };
-template<>
-struct EnumNames<LrSchedule> {
-    static constexpr std::array<const char *, 2> names{"cosine", "constant"};
+template <> struct EnumNames<LrSchedule> {
+    static constexpr std::array<const char *, 2> names { "cosine", "constant" };
 };
-template<>
-struct EnumNames<MemoryFormat> {
-    static constexpr std::array<const char *, 3> names{"auto", "contiguous", "channels-last"};
+template <> struct EnumNames<MemoryFormat> {
+    static constexpr std::array<const char *, 3> names { "auto", "contiguous", "channels-last" };
 };
-template<>
-struct EnumNames<PruneGranularity> {
-    static constexpr std::array<const char *, 2> names{"weight", "channel"};
+template <> struct EnumNames<PruneGranularity> {
+    static constexpr std::array<const char *, 2> names { "weight", "channel" };
 };
-template<>
-struct EnumNames<PruneScope> {
-    static constexpr std::array<const char *, 2> names{"layer", "global"};
+template <> struct EnumNames<PruneScope> {
+    static constexpr std::array<const char *, 2> names { "layer", "global" };
 };
 
-template<typename E>
-QString enumName(E value)
+template <typename E> QString enumName(E value)
 {
     return QLatin1String(EnumNames<E>::names[std::size_t(value)]);
 }
 
-template<typename E>
-QStringList enumNames()
+template <typename E> QStringList enumNames()
 {
     QStringList list;
     for (const char *name : EnumNames<E>::names)
@@ -61,8 +52,7 @@ QStringList enumNames()
     return list;
 }
 
-template<typename E>
-std::optional<E> enumFromName(const QString &text)
+template <typename E> std::optional<E> enumFromName(const QString &text)
 {
     for (std::size_t i = 0; i < EnumNames<E>::names.size(); ++i) {
         if (text == QLatin1String(EnumNames<E>::names[i]))

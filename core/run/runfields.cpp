@@ -17,12 +17,15 @@ namespace {
 
 using Type = RunField::Type;
 
-QString doubleText(double v) { return QString::number(v, 'g', QLocale::FloatingPointShortest); }
+QString doubleText(double v)
+{
+    return QString::number(v, 'g', QLocale::FloatingPointShortest);
+}
 
 // A field whose value is VALUE(config), a reference into the config.
-template<typename Access>
+template <typename Access>
 RunField row(const char *key, const char *flag, const char *valueName, QString help, Type type,
-             unsigned scopes, Access access)
+    unsigned scopes, Access access)
 {
     RunField f;
     f.key = QLatin1String(key);
@@ -40,13 +43,14 @@ RunField row(const char *key, const char *flag, const char *valueName, QString h
         };
     } else if constexpr (std::is_same_v<T, bool>) {
         f.get = [access](const RunConfig &c) {
-            return access(const_cast<RunConfig &>(c)) ? QStringLiteral("true") : QStringLiteral("false");
+            return access(const_cast<RunConfig &>(c)) ? QStringLiteral("true")
+                                                      : QStringLiteral("false");
         };
         f.set = [access](RunConfig &c, const QString &text, QString *error) {
-            static const QStringList yes{QStringLiteral("true"), QStringLiteral("1"), QStringLiteral("yes"),
-                                         QStringLiteral("on")};
-            static const QStringList no{QStringLiteral("false"), QStringLiteral("0"), QStringLiteral("no"),
-                                        QStringLiteral("off")};
+            static const QStringList yes { QStringLiteral("true"), QStringLiteral("1"),
+                QStringLiteral("yes"), QStringLiteral("on") };
+            static const QStringList no { QStringLiteral("false"), QStringLiteral("0"),
+                QStringLiteral("no"), QStringLiteral("off") };
             if (yes.contains(text.toLower()))
                 access(c) = true;
             else if (no.contains(text.toLower()))
@@ -56,7 +60,8 @@ RunField row(const char *key, const char *flag, const char *valueName, QString h
             return true;
         };
     } else if constexpr (std::is_same_v<T, double>) {
-        f.get = [access](const RunConfig &c) { return doubleText(access(const_cast<RunConfig &>(c))); };
+        f.get = [access](
+                    const RunConfig &c) { return doubleText(access(const_cast<RunConfig &>(c))); };
         f.set = [access](RunConfig &c, const QString &text, QString *error) {
             bool ok = false;
             const double v = text.trimmed().toDouble(&ok);
@@ -66,28 +71,37 @@ RunField row(const char *key, const char *flag, const char *valueName, QString h
             return true;
         };
     } else if constexpr (std::is_same_v<T, std::uint64_t>) {
-        f.get = [access](const RunConfig &c) { return QString::number(access(const_cast<RunConfig &>(c))); };
+        f.get = [access](const RunConfig &c) {
+            return QString::number(access(const_cast<RunConfig &>(c)));
+        };
         f.set = [access](RunConfig &c, const QString &text, QString *error) {
             bool ok = false;
             const std::uint64_t v = text.trimmed().toULongLong(&ok);
             if (!ok)
-                return (*error = QStringLiteral("expected a whole number from 0 to 18446744073709551615"), false);
+                return (*error
+                    = QStringLiteral("expected a whole number from 0 to 18446744073709551615"),
+                    false);
             access(c) = v;
             return true;
         };
-    } else if constexpr (std::is_same_v<T, std::int64_t>) {   // sizes in bytes: 2G, 512M, 1048576
-        f.get = [access](const RunConfig &c) { return QString::number(access(const_cast<RunConfig &>(c))); };
+    } else if constexpr (std::is_same_v<T, std::int64_t>) { // sizes in bytes: 2G, 512M, 1048576
+        f.get = [access](const RunConfig &c) {
+            return QString::number(access(const_cast<RunConfig &>(c)));
+        };
         f.set = [access](RunConfig &c, const QString &text, QString *error) {
-            bool plain = false;   // bytes as a whole number, 0 included (no budget)
+            bool plain = false; // bytes as a whole number, 0 included (no budget)
             const qint64 bytes = text.trimmed().toLongLong(&plain);
-            const std::optional<std::int64_t> v = plain ? std::optional<std::int64_t>(bytes) : parseByteSize(text.trimmed());
+            const std::optional<std::int64_t> v
+                = plain ? std::optional<std::int64_t>(bytes) : parseByteSize(text.trimmed());
             if (!v)
                 return (*error = QStringLiteral("expected a size such as 2G or 512M"), false);
             access(c) = *v;
             return true;
         };
     } else if constexpr (std::is_same_v<T, int>) {
-        f.get = [access](const RunConfig &c) { return QString::number(access(const_cast<RunConfig &>(c))); };
+        f.get = [access](const RunConfig &c) {
+            return QString::number(access(const_cast<RunConfig &>(c)));
+        };
         f.set = [access](RunConfig &c, const QString &text, QString *error) {
             bool ok = false;
             const int v = text.trimmed().toInt(&ok);
@@ -96,15 +110,16 @@ RunField row(const char *key, const char *flag, const char *valueName, QString h
             access(c) = v;
             return true;
         };
-    } else {   // an enum with EnumNames
+    } else { // an enum with EnumNames
         f.choices = enumNames<T>();
-        f.get = [access](const RunConfig &c) { return enumName(access(const_cast<RunConfig &>(c))); };
+        f.get
+            = [access](const RunConfig &c) { return enumName(access(const_cast<RunConfig &>(c))); };
         f.set = [access](RunConfig &c, const QString &text, QString *error) {
             const std::optional<T> v = enumFromName<T>(text.trimmed());
             if (!v)
                 return (*error = QStringLiteral("unknown value '%1' (choose %2)")
                                      .arg(text, enumNames<T>().join(QStringLiteral(", "))),
-                        false);
+                    false);
             access(c) = *v;
             return true;
         };
@@ -112,15 +127,13 @@ RunField row(const char *key, const char *flag, const char *valueName, QString h
     return f;
 }
 
-template<typename T>
-auto member(T RunConfig::*m)
+template <typename T> auto member(T RunConfig::*m)
 {
     return [m](RunConfig &c) -> T & { return c.*m; };
 }
 
 // CHECK as the field's rule: PRED(config) must hold, else MESSAGE(config).
-template<typename Pred, typename Message>
-RunField &&rule(RunField &&f, Pred pred, Message message)
+template <typename Pred, typename Message> RunField &&rule(RunField &&f, Pred pred, Message message)
 {
     f.check = [pred, message](const RunConfig &c, QString *error) {
         if (pred(c))
@@ -139,40 +152,49 @@ constexpr unsigned kResume = RunField::Resumable;
 std::vector<RunField> makeFields()
 {
     std::vector<RunField> f;
-    f.push_back(rule(row("data", "data", "DIR", QStringLiteral("Training data folder (one sub-folder per class)."),
-                         Type::Text, kBoth | RunField::Always, member(&RunConfig::dataDir)),
-                     [](const RunConfig &c) { return !c.dataDir.isEmpty(); },
-                     [](const RunConfig &) { return QStringLiteral("no data folder given (--data DIR)"); }));
-    f.push_back(rule(row("out", "out", "RUNDIR",
-                         QStringLiteral("Run folder for config, metrics, checkpoints and results."), Type::Text,
-                         kTrain | kResume | RunField::Always, member(&RunConfig::outDir)),
-                     [](const RunConfig &c) { return !c.outDir.isEmpty(); },
-                     [](const RunConfig &) { return QStringLiteral("no run folder given (--out RUNDIR)"); }));
-    f.push_back(row("val_dir", "val", "DIR", QStringLiteral("Validation folder instead of a split."), Type::Text,
-                    kTrain, member(&RunConfig::valDir)));
-    f.push_back(row("test_dir", "test", "DIR", QStringLiteral("Test folder, evaluated once at the end."),
-                    Type::Text, kTrain, member(&RunConfig::testDir)));
+    f.push_back(rule(
+        row("data", "data", "DIR",
+            QStringLiteral("Training data folder (one sub-folder per class)."), Type::Text,
+            kBoth | RunField::Always, member(&RunConfig::dataDir)),
+        [](const RunConfig &c) { return !c.dataDir.isEmpty(); },
+        [](const RunConfig &) { return QStringLiteral("no data folder given (--data DIR)"); }));
+    f.push_back(rule(
+        row("out", "out", "RUNDIR",
+            QStringLiteral("Run folder for config, metrics, checkpoints and results."), Type::Text,
+            kTrain | kResume | RunField::Always, member(&RunConfig::outDir)),
+        [](const RunConfig &c) { return !c.outDir.isEmpty(); },
+        [](const RunConfig &) { return QStringLiteral("no run folder given (--out RUNDIR)"); }));
+    f.push_back(
+        row("val_dir", "val", "DIR", QStringLiteral("Validation folder instead of a split."),
+            Type::Text, kTrain, member(&RunConfig::valDir)));
+    f.push_back(
+        row("test_dir", "test", "DIR", QStringLiteral("Test folder, evaluated once at the end."),
+            Type::Text, kTrain, member(&RunConfig::testDir)));
     f.push_back(row("follow_symlinks", "follow-symlinks", "",
-                    QStringLiteral("Follow symlinked image files and class folders (loop-safe); "
-                                   "--no-follow-symlinks reports them as invalid instead."),
-                    Type::Bool, kBoth, member(&RunConfig::followSymlinks)));
+        QStringLiteral("Follow symlinked image files and class folders (loop-safe); "
+                       "--no-follow-symlinks reports them as invalid instead."),
+        Type::Bool, kBoth, member(&RunConfig::followSymlinks)));
     // Checked with the input size and channels by validateModelSpec() (RunConfig::validate()).
-    f.push_back(row("model", "model", "NAME", modelNames().join(QStringLiteral(" | ")) + QLatin1Char('.'), Type::Text,
-                    kBoth | RunField::Always, [](RunConfig &c) -> QString & { return c.model.name; }));
-    f.push_back(row("input_size", "input-size", "N", QStringLiteral("Square input size in pixels."), Type::Int,
-                    kBoth, [](RunConfig &c) -> int & { return c.model.inputSize; }));
-    f.push_back(row("channels", "channels", "C", QStringLiteral("1 (grayscale) or 3 (RGB)."), Type::Int, kBoth,
-                    [](RunConfig &c) -> int & { return c.model.channels; }));
+    f.push_back(row("model", "model", "NAME",
+        modelNames().join(QStringLiteral(" | ")) + QLatin1Char('.'), Type::Text,
+        kBoth | RunField::Always, [](RunConfig &c) -> QString & { return c.model.name; }));
+    f.push_back(row("input_size", "input-size", "N", QStringLiteral("Square input size in pixels."),
+        Type::Int, kBoth, [](RunConfig &c) -> int & { return c.model.inputSize; }));
+    f.push_back(row("channels", "channels", "C", QStringLiteral("1 (grayscale) or 3 (RGB)."),
+        Type::Int, kBoth, [](RunConfig &c) -> int & { return c.model.channels; }));
     // Derived from the data folder when the run starts; recorded so the model can be rebuilt.
-    f.push_back(row("classes", "", "", QStringLiteral("Classes of the model (from the data)."), Type::Int, 0,
-                    [](RunConfig &c) -> int & { return c.model.classes; }));
+    f.push_back(row("classes", "", "", QStringLiteral("Classes of the model (from the data)."),
+        Type::Int, 0, [](RunConfig &c) -> int & { return c.model.classes; }));
     {
         RunField batch = rule(
             row("batch_size", "batch-size", "N|auto",
-                QStringLiteral("Images per optimizer step; auto: the largest that fits (as find-batch-size)."),
+                QStringLiteral(
+                    "Images per optimizer step; auto: the largest that fits (as find-batch-size)."),
                 Type::Int, kTrain | RunField::Always, member(&RunConfig::batchSize)),
             [](const RunConfig &c) { return c.batchSize >= 1; },
-            [](const RunConfig &c) { return QStringLiteral("batch size must be at least 1 (got %1)").arg(c.batchSize); });
+            [](const RunConfig &c) {
+                return QStringLiteral("batch size must be at least 1 (got %1)").arg(c.batchSize);
+            });
         const auto parseInt = batch.set;
         batch.set = [parseInt](RunConfig &c, const QString &text, QString *error) {
             if (text.trimmed() == QLatin1String("auto")) {
@@ -184,135 +206,167 @@ std::vector<RunField> makeFields()
         f.push_back(std::move(batch));
     }
     f.push_back(row("batch_size_auto", "batch-size-auto", "",
-                    QStringLiteral("Pick the largest batch that fits before the run (same as --batch-size auto)."),
-                    Type::Bool, kTrain, member(&RunConfig::batchSizeAuto)));
-    f.push_back(rule(row("micro_batch", "micro-batch", "N",
-                         QStringLiteral("Images per forward/backward, batches accumulated; 0: the whole batch."),
-                         Type::Int, kTrain | kResume, member(&RunConfig::microBatch)),
-                     [](const RunConfig &c) { return c.microBatch >= 0; },
-                     [](const RunConfig &c) {
-                         return QStringLiteral("micro-batch must be at least 1, or 0 for the whole batch (got %1)")
-                             .arg(c.microBatch);
-                     }));
-    f.push_back(rule(row("memory_budget_bytes", "memory-budget", "SIZE",
-                         QStringLiteral("Host memory budget, e.g. 2G or 512M; 0: none. Bounds the loader queue; a "
-                                        "batch that does not fit is split into micro-batches."),
-                         Type::Size, kBoth | kResume, member(&RunConfig::memoryBudgetBytes)),
-                     [](const RunConfig &c) { return c.memoryBudgetBytes >= 0; },
-                     [](const RunConfig &) { return QStringLiteral("memory budget must not be negative"); }));
-    f.push_back(rule(row("memory_margin", "memory-margin", "F",
-                         QStringLiteral("Safety margin below the budget or device capacity, 0..0.9."), Type::Double,
-                         kBoth, member(&RunConfig::memoryMargin)),
-                     [](const RunConfig &c) { return c.memoryMargin >= 0.0 && c.memoryMargin <= 0.9; },
-                     [](const RunConfig &c) {
-                         return QStringLiteral("memory margin must be in [0, 0.9] (got %1)").arg(c.memoryMargin);
-                     }));
-    f.push_back(rule(row("max_batch_size", "max-batch-size", "N", QStringLiteral("Largest batch size auto considers."),
-                         Type::Int, kBoth, member(&RunConfig::maxBatchSize)),
-                     [](const RunConfig &c) { return c.maxBatchSize >= 1; },
-                     [](const RunConfig &c) {
-                         return QStringLiteral("maximum batch size must be at least 1 (got %1)").arg(c.maxBatchSize);
-                     }));
-    f.push_back(rule(row("epochs", "epochs", "N", QStringLiteral("Epochs to train."), Type::Int, kTrain | kResume,
-                         member(&RunConfig::epochs)),
-                     [](const RunConfig &c) { return c.epochs >= 1; },
-                     [](const RunConfig &c) { return QStringLiteral("epochs must be at least 1 (got %1)").arg(c.epochs); }));
-    f.push_back(rule(row("lr", "lr", "X", QStringLiteral("Learning rate (0.001 by default with adam)."), Type::Double,
-                         kTrain | RunField::Always, member(&RunConfig::learningRate)),
-                     [](const RunConfig &c) { return c.learningRate > 0.0 && c.learningRate <= 10.0; },
-                     [](const RunConfig &c) {
-                         return QStringLiteral("learning rate must be in (0, 10] (got %1)").arg(c.learningRate);
-                     }));
+        QStringLiteral(
+            "Pick the largest batch that fits before the run (same as --batch-size auto)."),
+        Type::Bool, kTrain, member(&RunConfig::batchSizeAuto)));
+    f.push_back(rule(
+        row("micro_batch", "micro-batch", "N",
+            QStringLiteral("Images per forward/backward, batches accumulated; 0: the whole batch."),
+            Type::Int, kTrain | kResume, member(&RunConfig::microBatch)),
+        [](const RunConfig &c) { return c.microBatch >= 0; },
+        [](const RunConfig &c) {
+            return QStringLiteral(
+                "micro-batch must be at least 1, or 0 for the whole batch (got %1)")
+                .arg(c.microBatch);
+        }));
+    f.push_back(rule(
+        row("memory_budget_bytes", "memory-budget", "SIZE",
+            QStringLiteral(
+                "Host memory budget, e.g. 2G or 512M; 0: none. Bounds the loader queue; a "
+                "batch that does not fit is split into micro-batches."),
+            Type::Size, kBoth | kResume, member(&RunConfig::memoryBudgetBytes)),
+        [](const RunConfig &c) { return c.memoryBudgetBytes >= 0; },
+        [](const RunConfig &) { return QStringLiteral("memory budget must not be negative"); }));
+    f.push_back(rule(
+        row("memory_margin", "memory-margin", "F",
+            QStringLiteral("Safety margin below the budget or device capacity, 0..0.9."),
+            Type::Double, kBoth, member(&RunConfig::memoryMargin)),
+        [](const RunConfig &c) { return c.memoryMargin >= 0.0 && c.memoryMargin <= 0.9; },
+        [](const RunConfig &c) {
+            return QStringLiteral("memory margin must be in [0, 0.9] (got %1)").arg(c.memoryMargin);
+        }));
+    f.push_back(rule(
+        row("max_batch_size", "max-batch-size", "N",
+            QStringLiteral("Largest batch size auto considers."), Type::Int, kBoth,
+            member(&RunConfig::maxBatchSize)),
+        [](const RunConfig &c) { return c.maxBatchSize >= 1; },
+        [](const RunConfig &c) {
+            return QStringLiteral("maximum batch size must be at least 1 (got %1)")
+                .arg(c.maxBatchSize);
+        }));
+    f.push_back(rule(
+        row("epochs", "epochs", "N", QStringLiteral("Epochs to train."), Type::Int,
+            kTrain | kResume, member(&RunConfig::epochs)),
+        [](const RunConfig &c) { return c.epochs >= 1; },
+        [](const RunConfig &c) {
+            return QStringLiteral("epochs must be at least 1 (got %1)").arg(c.epochs);
+        }));
+    f.push_back(rule(
+        row("lr", "lr", "X", QStringLiteral("Learning rate (0.001 by default with adam)."),
+            Type::Double, kTrain | RunField::Always, member(&RunConfig::learningRate)),
+        [](const RunConfig &c) { return c.learningRate > 0.0 && c.learningRate <= 10.0; },
+        [](const RunConfig &c) {
+            return QStringLiteral("learning rate must be in (0, 10] (got %1)").arg(c.learningRate);
+        }));
     f.push_back(row("optimizer", "optimizer", "NAME",
-                    QStringLiteral("sgd (with momentum) | adam; its state is part of the memory peak."), Type::Choice,
-                    kBoth, member(&RunConfig::optimizer)));
-    f.push_back(row("lr_schedule", "lr-schedule", "NAME", QStringLiteral("cosine | constant."), Type::Choice, kTrain,
-                    member(&RunConfig::lrSchedule)));
-    f.push_back(rule(row("momentum", "momentum", "X", QStringLiteral("SGD momentum, 0..1."), Type::Double, kTrain,
-                         member(&RunConfig::momentum)),
-                     [](const RunConfig &c) { return c.momentum >= 0.0 && c.momentum < 1.0; },
-                     [](const RunConfig &) { return QStringLiteral("momentum must be in [0, 1)"); }));
-    f.push_back(rule(row("weight_decay", "weight-decay", "X", QStringLiteral("L2 weight decay."), Type::Double, kTrain,
-                         member(&RunConfig::weightDecay)),
-                     [](const RunConfig &c) { return c.weightDecay >= 0.0; },
-                     [](const RunConfig &) { return QStringLiteral("weight decay must not be negative"); }));
-    f.push_back(rule(row("device", "device", "DEV", QStringLiteral("auto | cpu | cuda | cuda:N."), Type::Text,
-                         kBoth | kResume | RunField::Always, member(&RunConfig::device)),
-                     [](const RunConfig &c) {
-                         static const QRegularExpression re(QStringLiteral("^(auto|cpu|cuda(:\\d+)?)$"));
-                         return re.match(c.device).hasMatch();
-                     },
-                     [](const RunConfig &c) {
-                         return QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)").arg(c.device);
-                     }));
-    f.push_back(rule(row("workers", "workers", "N", QStringLiteral("Loader decode threads."), Type::Int,
-                         kTrain | kResume, member(&RunConfig::workers)),
-                     [](const RunConfig &c) { return c.workers >= 1 && c.workers <= 256; },
-                     [](const RunConfig &c) {
-                         return QStringLiteral("workers must be between 1 and 256 (got %1)").arg(c.workers);
-                     }));
-    f.push_back(rule(row("threads", "threads", "N", QStringLiteral("Torch intra-op threads; 0: all cores."), Type::Int,
-                         kBoth | kResume, member(&RunConfig::threads)),
-                     [](const RunConfig &c) { return c.threads >= 0 && c.threads <= 1024; },
-                     [](const RunConfig &c) {
-                         return QStringLiteral("threads must be between 0 (all cores) and 1024 (got %1)").arg(c.threads);
-                     }));
-    f.push_back(rule(row("queue_depth", "queue-depth", "N",
-                         QStringLiteral("Batches decoded ahead; bounds the loader's memory."), Type::Int, kBoth,
-                         member(&RunConfig::queueDepth)),
-                     [](const RunConfig &c) { return c.queueDepth >= 1 && c.queueDepth <= 1024; },
-                     [](const RunConfig &c) {
-                         return QStringLiteral("queue depth must be between 1 and 1024 (got %1)").arg(c.queueDepth);
-                     }));
-    f.push_back(rule(row("val_split", "val-split", "F",
-                         QStringLiteral("Fraction of each class held out for validation (without --val)."),
-                         Type::Double, kTrain, member(&RunConfig::valSplit)),
-                     [](const RunConfig &c) { return !c.valDir.isEmpty() || (c.valSplit > 0.0 && c.valSplit < 1.0); },
-                     [](const RunConfig &c) {
-                         return QStringLiteral("validation split must be in (0, 1) (got %1), or give --val DIR")
-                             .arg(c.valSplit);
-                     }));
-    f.push_back(row("seed", "seed", "N", QStringLiteral("Random seed for initialization, shuffling and splits."),
-                    Type::Seed, kBoth | RunField::Always, member(&RunConfig::seed)));
-    f.push_back(rule(row("prune", "prune", "SPEC",
-                         QStringLiteral("none | polynomial:INIT:FINAL:BEGIN:END[:POWER[:FREQ]] | "
-                                        "constant:S:BEGIN[:END[:FREQ]]."),
-                         Type::Text, kTrain, member(&RunConfig::prune)),
-                     [](const RunConfig &c) { return PruningSchedule::parse(c.prune, nullptr).has_value(); },
-                     [](const RunConfig &c) {
-                         QString error;
-                         PruningSchedule::parse(c.prune, &error);
-                         return QStringLiteral("bad prune spec '%1': %2").arg(c.prune, error);
-                     }));
+        QStringLiteral("sgd (with momentum) | adam; its state is part of the memory peak."),
+        Type::Choice, kBoth, member(&RunConfig::optimizer)));
+    f.push_back(row("lr_schedule", "lr-schedule", "NAME", QStringLiteral("cosine | constant."),
+        Type::Choice, kTrain, member(&RunConfig::lrSchedule)));
+    f.push_back(rule(
+        row("momentum", "momentum", "X", QStringLiteral("SGD momentum, 0..1."), Type::Double,
+            kTrain, member(&RunConfig::momentum)),
+        [](const RunConfig &c) { return c.momentum >= 0.0 && c.momentum < 1.0; },
+        [](const RunConfig &) { return QStringLiteral("momentum must be in [0, 1)"); }));
+    f.push_back(rule(
+        row("weight_decay", "weight-decay", "X", QStringLiteral("L2 weight decay."), Type::Double,
+            kTrain, member(&RunConfig::weightDecay)),
+        [](const RunConfig &c) { return c.weightDecay >= 0.0; },
+        [](const RunConfig &) { return QStringLiteral("weight decay must not be negative"); }));
+    f.push_back(rule(
+        row("device", "device", "DEV", QStringLiteral("auto | cpu | cuda | cuda:N."), Type::Text,
+            kBoth | kResume | RunField::Always, member(&RunConfig::device)),
+        [](const RunConfig &c) {
+            static const QRegularExpression re(QStringLiteral("^(auto|cpu|cuda(:\\d+)?)$"));
+            return re.match(c.device).hasMatch();
+        },
+        [](const RunConfig &c) {
+            return QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)")
+                .arg(c.device);
+        }));
+    f.push_back(rule(
+        row("workers", "workers", "N", QStringLiteral("Loader decode threads."), Type::Int,
+            kTrain | kResume, member(&RunConfig::workers)),
+        [](const RunConfig &c) { return c.workers >= 1 && c.workers <= 256; },
+        [](const RunConfig &c) {
+            return QStringLiteral("workers must be between 1 and 256 (got %1)").arg(c.workers);
+        }));
+    f.push_back(rule(
+        row("threads", "threads", "N", QStringLiteral("Torch intra-op threads; 0: all cores."),
+            Type::Int, kBoth | kResume, member(&RunConfig::threads)),
+        [](const RunConfig &c) { return c.threads >= 0 && c.threads <= 1024; },
+        [](const RunConfig &c) {
+            return QStringLiteral("threads must be between 0 (all cores) and 1024 (got %1)")
+                .arg(c.threads);
+        }));
+    f.push_back(rule(
+        row("queue_depth", "queue-depth", "N",
+            QStringLiteral("Batches decoded ahead; bounds the loader's memory."), Type::Int, kBoth,
+            member(&RunConfig::queueDepth)),
+        [](const RunConfig &c) { return c.queueDepth >= 1 && c.queueDepth <= 1024; },
+        [](const RunConfig &c) {
+            return QStringLiteral("queue depth must be between 1 and 1024 (got %1)")
+                .arg(c.queueDepth);
+        }));
+    f.push_back(rule(
+        row("val_split", "val-split", "F",
+            QStringLiteral("Fraction of each class held out for validation (without --val)."),
+            Type::Double, kTrain, member(&RunConfig::valSplit)),
+        [](const RunConfig &c) {
+            return !c.valDir.isEmpty() || (c.valSplit > 0.0 && c.valSplit < 1.0);
+        },
+        [](const RunConfig &c) {
+            return QStringLiteral("validation split must be in (0, 1) (got %1), or give --val DIR")
+                .arg(c.valSplit);
+        }));
+    f.push_back(row("seed", "seed", "N",
+        QStringLiteral("Random seed for initialization, shuffling and splits."), Type::Seed,
+        kBoth | RunField::Always, member(&RunConfig::seed)));
+    f.push_back(rule(
+        row("prune", "prune", "SPEC",
+            QStringLiteral("none | polynomial:INIT:FINAL:BEGIN:END[:POWER[:FREQ]] | "
+                           "constant:S:BEGIN[:END[:FREQ]]."),
+            Type::Text, kTrain, member(&RunConfig::prune)),
+        [](const RunConfig &c) { return PruningSchedule::parse(c.prune, nullptr).has_value(); },
+        [](const RunConfig &c) {
+            QString error;
+            PruningSchedule::parse(c.prune, &error);
+            return QStringLiteral("bad prune spec '%1': %2").arg(c.prune, error);
+        }));
     f.push_back(row("prune_granularity", "prune-granularity", "G",
-                    QStringLiteral("weight | channel (whole output channels by L1 norm, removed at export)."),
-                    Type::Choice, kTrain, member(&RunConfig::pruneGranularity)));
+        QStringLiteral("weight | channel (whole output channels by L1 norm, removed at export)."),
+        Type::Choice, kTrain, member(&RunConfig::pruneGranularity)));
     f.push_back(row("prune_scope", "prune-scope", "S",
-                    QStringLiteral("layer (each tensor to the target) | global (one ranking across layers by "
-                                   "layer-adaptive magnitude, LAMP)."),
-                    Type::Choice, kTrain, member(&RunConfig::pruneScope)));
+        QStringLiteral("layer (each tensor to the target) | global (one ranking across layers by "
+                       "layer-adaptive magnitude, LAMP)."),
+        Type::Choice, kTrain, member(&RunConfig::pruneScope)));
     f.push_back(row("augment", "augment", "",
-                    QStringLiteral("Train with random crop and horizontal flip (helps long runs)."), Type::Bool, kTrain,
-                    member(&RunConfig::augment)));
+        QStringLiteral("Train with random crop and horizontal flip (helps long runs)."), Type::Bool,
+        kTrain, member(&RunConfig::augment)));
     f.push_back(row("precision", "precision", "P",
-                    QStringLiteral("fp32 | bf16 | fp16 (CUDA autocast; fp16 with dynamic loss scaling)."),
-                    Type::Choice, kBoth, member(&RunConfig::precision)));
+        QStringLiteral("fp32 | bf16 | fp16 (CUDA autocast; fp16 with dynamic loss scaling)."),
+        Type::Choice, kBoth, member(&RunConfig::precision)));
     f.push_back(row("memory_format", "memory-format", "F",
-                    QStringLiteral("auto | contiguous | channels-last (NHWC); auto: channels-last for the ResNets on "
-                                   "the CPU and for bf16/fp16 on CUDA, where it was measured faster."),
-                    Type::Choice, kBoth, member(&RunConfig::memoryFormat)));
+        QStringLiteral(
+            "auto | contiguous | channels-last (NHWC); auto: channels-last for the ResNets on "
+            "the CPU and for bf16/fp16 on CUDA, where it was measured faster."),
+        Type::Choice, kBoth, member(&RunConfig::memoryFormat)));
     f.push_back(row("cache", "cache", "",
-                    QStringLiteral("Keep decoded images in a memory-mapped cache file: later epochs skip decoding."),
-                    Type::Bool, kTrain, member(&RunConfig::cache)));
-    f.push_back(row("cache_dir", "cache-dir", "DIR", QStringLiteral("Folder of the decoded cache (empty: the user's "
-                                                                   "cache folder)."),
-                    Type::Text, kTrain, member(&RunConfig::cacheDir)));
-    f.push_back(row("norm_mean", "norm-mean", "X", QStringLiteral("Input normalization mean, (x - mean) / std."),
-                    Type::Double, kTrain, member(&RunConfig::normMean)));
-    f.push_back(rule(row("norm_std", "norm-std", "X", QStringLiteral("Input normalization standard deviation."),
-                         Type::Double, kTrain, member(&RunConfig::normStd)),
-                     [](const RunConfig &c) { return c.normStd > 0.0; },
-                     [](const RunConfig &) { return QStringLiteral("normalization std must be positive"); }));
+        QStringLiteral(
+            "Keep decoded images in a memory-mapped cache file: later epochs skip decoding."),
+        Type::Bool, kTrain, member(&RunConfig::cache)));
+    f.push_back(row("cache_dir", "cache-dir", "DIR",
+        QStringLiteral("Folder of the decoded cache (empty: the user's "
+                       "cache folder)."),
+        Type::Text, kTrain, member(&RunConfig::cacheDir)));
+    f.push_back(row("norm_mean", "norm-mean", "X",
+        QStringLiteral("Input normalization mean, (x - mean) / std."), Type::Double, kTrain,
+        member(&RunConfig::normMean)));
+    f.push_back(rule(
+        row("norm_std", "norm-std", "X", QStringLiteral("Input normalization standard deviation."),
+            Type::Double, kTrain, member(&RunConfig::normStd)),
+        [](const RunConfig &c) { return c.normStd > 0.0; },
+        [](const RunConfig &) { return QStringLiteral("normalization std must be positive"); }));
     return f;
 }
 
@@ -320,16 +374,17 @@ std::vector<RunField> makeFields()
 struct Alias {
     const char *flag;
     const char *help;
-    const char *valueName;   // nullptr: a switch that sets FIELD to VALUE
+    const char *valueName; // nullptr: a switch that sets FIELD to VALUE
     unsigned scopes;
     const char *field;
     const char *value;
 };
 const Alias kAliases[] = {
-    {"channels-last", "Same as --memory-format channels-last.", nullptr, RunField::Train | RunField::FindBatchSize,
-     "memory_format", "channels-last"},
-    {"max", "Same as --max-batch-size.", "N", RunField::FindBatchSize, "max_batch_size", nullptr},
-    {"margin", "Same as --memory-margin.", "F", RunField::FindBatchSize, "memory_margin", nullptr},
+    { "channels-last", "Same as --memory-format channels-last.", nullptr,
+        RunField::Train | RunField::FindBatchSize, "memory_format", "channels-last" },
+    { "max", "Same as --max-batch-size.", "N", RunField::FindBatchSize, "max_batch_size", nullptr },
+    { "margin", "Same as --memory-margin.", "F", RunField::FindBatchSize, "memory_margin",
+        nullptr },
 };
 
 } // namespace
@@ -354,12 +409,16 @@ QJsonValue RunField::toJson(const RunConfig &config) const
     const QString text = get(config);
     switch (type) {
     case Type::Int:
-    case Type::Size: return QJsonValue(text.toLongLong());
-    case Type::Double: return QJsonValue(text.toDouble());
-    case Type::Bool: return QJsonValue(text == QLatin1String("true"));
+    case Type::Size:
+        return QJsonValue(text.toLongLong());
+    case Type::Double:
+        return QJsonValue(text.toDouble());
+    case Type::Bool:
+        return QJsonValue(text == QLatin1String("true"));
     case Type::Text:
     case Type::Choice:
-    case Type::Seed: return QJsonValue(text);   // a seed as text: JSON numbers lose 64-bit precision
+    case Type::Seed:
+        return QJsonValue(text); // a seed as text: JSON numbers lose 64-bit precision
     }
     return {};
 }
@@ -382,9 +441,10 @@ bool RunField::fromJson(RunConfig &config, const QJsonValue &value, QString *err
         typeOk = value.isBool();
         text = value.toBool() ? QStringLiteral("true") : QStringLiteral("false");
         break;
-    case Type::Seed:   // text, or a number as written by early versions
+    case Type::Seed: // text, or a number as written by early versions
         typeOk = value.isString() || (value.isDouble() && value.toDouble() >= 0);
-        text = value.isString() ? value.toString() : QString::number(std::uint64_t(value.toDouble()));
+        text = value.isString() ? value.toString()
+                                : QString::number(std::uint64_t(value.toDouble()));
         break;
     case Type::Text:
     case Type::Choice:
@@ -413,29 +473,35 @@ void addRunOptions(QCommandLineParser &parser, unsigned scope)
             continue;
         const QString defaultText = f.defaultText();
         if (f.isSwitch()) {
-            parser.addOption({f.flag, f.help % (defaultText == QLatin1String("true") ? QStringLiteral(" (default: on)")
-                                                                                     : QString())});
-            parser.addOption({QStringLiteral("no-") % f.flag, QStringLiteral("Turn off --%1%2.")
-                                                                  .arg(f.flag, defaultText == QLatin1String("false")
-                                                                                   ? QStringLiteral(" (the default)")
-                                                                                   : QString())});
+            parser.addOption({ f.flag,
+                f.help
+                    % (defaultText == QLatin1String("true") ? QStringLiteral(" (default: on)")
+                                                            : QString()) });
+            parser.addOption({ QStringLiteral("no-") % f.flag,
+                QStringLiteral("Turn off --%1%2.")
+                    .arg(f.flag,
+                        defaultText == QLatin1String("false") ? QStringLiteral(" (the default)")
+                                                              : QString()) });
         } else {
-            const QString help = defaultText.isEmpty() ? f.help : f.help % QStringLiteral(" (default: ") % defaultText % QLatin1Char(')');
-            parser.addOption({f.flag, help, f.valueName});
+            const QString help = defaultText.isEmpty()
+                ? f.help
+                : f.help % QStringLiteral(" (default: ") % defaultText % QLatin1Char(')');
+            parser.addOption({ f.flag, help, f.valueName });
         }
     }
     for (const Alias &a : kAliases) {
         if (!(a.scopes & scope))
             continue;
         if (a.valueName)
-            parser.addOption({QLatin1String(a.flag), QLatin1String(a.help), QLatin1String(a.valueName)});
+            parser.addOption(
+                { QLatin1String(a.flag), QLatin1String(a.help), QLatin1String(a.valueName) });
         else
-            parser.addOption({QLatin1String(a.flag), QLatin1String(a.help)});
+            parser.addOption({ QLatin1String(a.flag), QLatin1String(a.help) });
     }
 }
 
-bool applyRunOptions(const QCommandLineParser &parser, unsigned scope, RunConfig &config, bool resumed,
-                     QStringList *ignored, QString *error)
+bool applyRunOptions(const QCommandLineParser &parser, unsigned scope, RunConfig &config,
+    bool resumed, QStringList *ignored, QString *error)
 {
     const auto apply = [&](const RunField &f, const QString &flag, const QString &text) {
         if (resumed && !(f.scopes & RunField::Resumable)) {
@@ -456,7 +522,8 @@ bool applyRunOptions(const QCommandLineParser &parser, unsigned scope, RunConfig
         if (f.isSwitch()) {
             if (parser.isSet(f.flag) && !apply(f, f.flag, QStringLiteral("true")))
                 return false;
-            if (parser.isSet(QStringLiteral("no-") % f.flag) && !apply(f, QStringLiteral("no-") % f.flag, QStringLiteral("false")))
+            if (parser.isSet(QStringLiteral("no-") % f.flag)
+                && !apply(f, QStringLiteral("no-") % f.flag, QStringLiteral("false")))
                 return false;
         } else if (parser.isSet(f.flag) && !apply(f, f.flag, parser.value(f.flag))) {
             return false;
@@ -478,8 +545,8 @@ bool applyRunOptions(const QCommandLineParser &parser, unsigned scope, RunConfig
 
 QString shellQuote(const QString &s)
 {
-    static const QString safe =
-        QStringLiteral("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,+@%");
+    static const QString safe = QStringLiteral(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,+@%");
     bool plain = !s.isEmpty();
     for (QChar c : s)
         plain = plain && safe.contains(c);
@@ -501,7 +568,8 @@ QStringList runCommandLineArguments(const RunConfig &config)
         if (!(f.scopes & RunField::Always) && value == f.get(defaults))
             continue;
         if (f.isSwitch())
-            args << (value == QLatin1String("true") ? QStringLiteral("--") % f.flag : QStringLiteral("--no-") % f.flag);
+            args << (value == QLatin1String("true") ? QStringLiteral("--") % f.flag
+                                                    : QStringLiteral("--no-") % f.flag);
         else
             args << QStringLiteral("--") % f.flag << value;
     }
@@ -510,7 +578,7 @@ QStringList runCommandLineArguments(const RunConfig &config)
 
 QString runCommandLine(const RunConfig &config, const QString &program)
 {
-    QStringList words{shellQuote(program), QStringLiteral("train")};
+    QStringList words { shellQuote(program), QStringLiteral("train") };
     for (const QString &arg : runCommandLineArguments(config))
         words << shellQuote(arg);
     return words.join(QLatin1Char(' '));

@@ -19,19 +19,19 @@ namespace leantune {
 struct RunField {
     enum class Type { Text, Int, Double, Bool, Choice, Size, Seed };
     enum Scope : unsigned {
-        Train = 1,           // an option of `leantune-cli train`
-        FindBatchSize = 2,   // an option of `leantune-cli find-batch-size`
-        Resumable = 4,       // may be changed with `train --resume`
-        Always = 8,          // always written on a copied command line, even at its default
+        Train = 1, // an option of `leantune-cli train`
+        FindBatchSize = 2, // an option of `leantune-cli find-batch-size`
+        Resumable = 4, // may be changed with `train --resume`
+        Always = 8, // always written on a copied command line, even at its default
     };
 
-    QString key;         // config.json key
-    QString flag;        // command-line flag without "--"; empty: not an option (derived, like classes)
-    QString valueName;   // for --help ("N", "DIR"); empty for a switch (Bool: --flag / --no-flag)
-    QString help;        // one sentence, for --help and the dialog's tool tips
+    QString key; // config.json key
+    QString flag; // command-line flag without "--"; empty: not an option (derived, like classes)
+    QString valueName; // for --help ("N", "DIR"); empty for a switch (Bool: --flag / --no-flag)
+    QString help; // one sentence, for --help and the dialog's tool tips
     Type type = Type::Text;
     unsigned scopes = 0;
-    QStringList choices;   // Choice: the accepted values
+    QStringList choices; // Choice: the accepted values
     // The value as text (canonical: what the command line and the dialog show).
     std::function<QString(const RunConfig &)> get;
     // Parses TEXT into the field; false + *error (the reason only, without the key) when it is not
@@ -52,15 +52,16 @@ const RunField *findRunField(const QString &key);
 // The command-line options of the fields in SCOPE (RunField::Train or ::FindBatchSize), with their
 // aliases (--channels-last; find-batch-size's --max and --margin).
 void addRunOptions(QCommandLineParser &parser, unsigned scope);
-// Applies the options set on PARSER to CONFIG. With RESUMED, only Resumable fields change; the others
-// are listed in *ignored. False + *error naming the option when a value does not parse.
-bool applyRunOptions(const QCommandLineParser &parser, unsigned scope, RunConfig &config, bool resumed,
-                     QStringList *ignored, QString *error);
+// Applies the options set on PARSER to CONFIG. With RESUMED, only Resumable fields change; the
+// others are listed in *ignored. False + *error naming the option when a value does not parse.
+bool applyRunOptions(const QCommandLineParser &parser, unsigned scope, RunConfig &config,
+    bool resumed, QStringList *ignored, QString *error);
 
 // The `train` arguments that reproduce CONFIG: --data and --out, then every field that differs from
 // its default (and those marked Always), unquoted. runCommandLine() quotes them for a POSIX shell.
 QStringList runCommandLineArguments(const RunConfig &config);
-QString runCommandLine(const RunConfig &config, const QString &program = QStringLiteral("leantune-cli"));
+QString runCommandLine(
+    const RunConfig &config, const QString &program = QStringLiteral("leantune-cli"));
 QString shellQuote(const QString &text);
 
 } // namespace leantune

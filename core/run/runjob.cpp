@@ -61,14 +61,22 @@ bool RunJob::isActive() const
 QString RunJob::stateName(State state)
 {
     switch (state) {
-    case State::Idle: return tr("idle");
-    case State::Starting: return tr("starting");
-    case State::Running: return tr("training");
-    case State::Paused: return tr("paused");
-    case State::Stopping: return tr("stopping");
-    case State::Finished: return tr("finished");
-    case State::Stopped: return tr("stopped");
-    case State::Failed: return tr("failed");
+    case State::Idle:
+        return tr("idle");
+    case State::Starting:
+        return tr("starting");
+    case State::Running:
+        return tr("training");
+    case State::Paused:
+        return tr("paused");
+    case State::Stopping:
+        return tr("stopping");
+    case State::Finished:
+        return tr("finished");
+    case State::Stopped:
+        return tr("stopped");
+    case State::Failed:
+        return tr("failed");
     }
     return {};
 }
@@ -105,14 +113,15 @@ bool RunJob::start(QString *error)
     Trainer *trainer = m_trainer.get();
     connect(m_thread, &QThread::started, trainer, &Trainer::run);
     connect(m_thread, &QThread::finished, this, &RunJob::onThreadFinished);
-    connect(trainer, &Trainer::started, this, [this](const QString &device, qint64 total, qint64 perEpoch) {
-        m_device = device;
-        m_totalSteps = total;
-        m_stepsPerEpoch = perEpoch;
-        if (m_state == State::Starting)
-            setState(m_trainer->isPaused() ? State::Paused : State::Running);
-        Q_EMIT started(device, total, perEpoch);
-    });
+    connect(trainer, &Trainer::started, this,
+        [this](const QString &device, qint64 total, qint64 perEpoch) {
+            m_device = device;
+            m_totalSteps = total;
+            m_stepsPerEpoch = perEpoch;
+            if (m_state == State::Starting)
+                setState(m_trainer->isPaused() ? State::Paused : State::Running);
+            Q_EMIT started(device, total, perEpoch);
+        });
     connect(trainer, &Trainer::sampleReady, this, [this](const MetricsSample &s) {
         m_last = s;
         ++m_sampleCount;
@@ -121,7 +130,7 @@ bool RunJob::start(QString *error)
     });
     connect(trainer, &Trainer::pauseChanged, this, [this](bool paused) {
         if (m_state == State::Running && paused)
-            setState(State::Paused);   // the trainer is at rest: no sample is on its way any more
+            setState(State::Paused); // the trainer is at rest: no sample is on its way any more
     });
     connect(trainer, &Trainer::epochFinished, this, &RunJob::epochFinished);
     connect(trainer, &Trainer::logMessage, this, &RunJob::logMessage);
@@ -138,11 +147,13 @@ void RunJob::record()
     m_store = m_options.store;
     if (!m_store && m_options.recordHistory) {
         m_ownStore = std::make_unique<RunStore>();
-        const QString path = m_options.historyPath.isEmpty() ? RunStore::defaultPath() : m_options.historyPath;
+        const QString path
+            = m_options.historyPath.isEmpty() ? RunStore::defaultPath() : m_options.historyPath;
         if (m_ownStore->open(path))
             m_store = m_ownStore.get();
         else
-            Q_EMIT logMessage(tr("the run is not recorded in the history: %1").arg(m_ownStore->lastError()));
+            Q_EMIT logMessage(
+                tr("the run is not recorded in the history: %1").arg(m_ownStore->lastError()));
     }
     if (!m_store || !m_store->isOpen())
         return;
@@ -150,7 +161,8 @@ void RunJob::record()
         m_runId = *id;
         Q_EMIT runRecorded(m_runId);
     } else {
-        Q_EMIT logMessage(tr("the run is not recorded in the history: %1").arg(m_store->lastError()));
+        Q_EMIT logMessage(
+            tr("the run is not recorded in the history: %1").arg(m_store->lastError()));
     }
 }
 
@@ -181,7 +193,7 @@ void RunJob::onFailed(const QString &message)
 void RunJob::onThreadFinished()
 {
     m_flushTimer.stop();
-    m_trainer.reset();   // its thread has ended: nothing runs on it any more
+    m_trainer.reset(); // its thread has ended: nothing runs on it any more
     m_thread->deleteLater();
     m_thread = nullptr;
     if (!m_ended) {
@@ -200,7 +212,7 @@ void RunJob::setPaused(bool paused)
         return;
     m_trainer->setPaused(paused);
     if (!paused && m_state == State::Paused)
-        setState(State::Running);   // pausing shows once the trainer has come to rest (pauseChanged)
+        setState(State::Running); // pausing shows once the trainer has come to rest (pauseChanged)
 }
 
 void RunJob::stop()
@@ -208,7 +220,7 @@ void RunJob::stop()
     if (!m_trainer || !isActive())
         return;
     m_trainer->requestCancel();
-    m_trainer->setPaused(false);   // a paused trainer must wake up to see the stop
+    m_trainer->setPaused(false); // a paused trainer must wake up to see the stop
     setState(State::Stopping);
 }
 
@@ -246,8 +258,11 @@ QString RunJob::progressText() const
         return tr("scanning the data and building the model...");
     if (m_totalSteps <= 0)
         return {};
-    QString text =
-        tr("epoch %1/%2 · step %3/%4").arg(m_last.epoch + 1).arg(m_config.epochs).arg(m_last.step).arg(m_totalSteps);
+    QString text = tr("epoch %1/%2 · step %3/%4")
+                       .arg(m_last.epoch + 1)
+                       .arg(m_config.epochs)
+                       .arg(m_last.step)
+                       .arg(m_totalSteps);
     const double left = secondsLeft();
     if (left >= 0 && isActive())
         text += tr(" · %1 left").arg(clockText(left));

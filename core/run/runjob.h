@@ -22,13 +22,14 @@ class RunStore;
 class Trainer;
 
 // One training run, driven the same way by the GUI, the CLI and the tests (in the spirit of KDE's
-// KJob): start(), setPaused(), stop(); signals for the run's samples, log lines and end — finished()
-// with the RunSummary (status "finished" or "stopped") or failed() with a message a user can act on.
-// The job owns the thread the engine's Trainer works on; everything it emits arrives queued on the
-// thread the job lives on, as values. The run is recorded in the run history (RUNDIR's configuration,
-// samples once a second, summary): in Options::store when given, else in the database at
-// Options::historyPath (RunStore::defaultPath() when empty) unless Options::recordHistory is false.
-// Destroying the job while a run is going stops it after its current batch and waits for it.
+// KJob): start(), setPaused(), stop(); signals for the run's samples, log lines and end —
+// finished() with the RunSummary (status "finished" or "stopped") or failed() with a message a user
+// can act on. The job owns the thread the engine's Trainer works on; everything it emits arrives
+// queued on the thread the job lives on, as values. The run is recorded in the run history
+// (RUNDIR's configuration, samples once a second, summary): in Options::store when given, else in
+// the database at Options::historyPath (RunStore::defaultPath() when empty) unless
+// Options::recordHistory is false. Destroying the job while a run is going stops it after its
+// current batch and waits for it.
 class RunJob : public QObject {
     Q_OBJECT
 public:
@@ -36,11 +37,11 @@ public:
     Q_ENUM(State)
 
     struct Options {
-        bool resume = false;           // continue from the newest valid checkpoint in the run folder
-        bool force = false;            // replace an existing run in the run folder
-        bool recordHistory = true;     // record the run in the run history
-        QString historyPath;           // the history database; empty: RunStore::defaultPath()
-        RunStore *store = nullptr;     // a store already open on this thread (the GUI's); not owned
+        bool resume = false; // continue from the newest valid checkpoint in the run folder
+        bool force = false; // replace an existing run in the run folder
+        bool recordHistory = true; // record the run in the run history
+        QString historyPath; // the history database; empty: RunStore::defaultPath()
+        RunStore *store = nullptr; // a store already open on this thread (the GUI's); not owned
         // Test hooks, called on the run's thread (see Trainer::Options).
         std::function<void(std::int64_t step, int microBatch)> beforeForward;
         std::function<void(std::int64_t images)> beforeEvalForward;
@@ -56,25 +57,25 @@ public:
     bool start(QString *error = nullptr);
     // Pauses between batches; the state becomes Paused once the run has come to rest.
     void setPaused(bool paused);
-    void stop();   // the run saves a checkpoint after its current batch and ends as "stopped"
+    void stop(); // the run saves a checkpoint after its current batch and ends as "stopped"
     // Spins the event loop until the run ended or MS passed (-1: no limit); true when it ended. For
     // tests and for shutting down; interactive front ends connect to finished()/failed() instead.
     bool waitForFinished(int ms = -1);
 
     State state() const { return m_state; }
-    bool isActive() const;                  // starting, running, paused or stopping
+    bool isActive() const; // starting, running, paused or stopping
     static QString stateName(State state);
     const RunConfig &config() const { return m_config; }
-    qint64 runId() const { return m_runId; }   // in the run history; 0 when not recorded
+    qint64 runId() const { return m_runId; } // in the run history; 0 when not recorded
     qint64 totalSteps() const { return m_totalSteps; }
     qint64 stepsPerEpoch() const { return m_stepsPerEpoch; }
     QString deviceDescription() const { return m_device; }
     const MetricsSample &lastSample() const { return m_last; }
     int sampleCount() const { return m_sampleCount; }
-    const RunSummary &summary() const { return m_summary; }   // after finished()
-    QString errorString() const { return m_error; }           // after failed()
-    double secondsLeft() const;             // from the pace so far; -1 while unknown
-    QString progressText() const;           // "epoch 2/3 · step 120/600 · 1:23 left"
+    const RunSummary &summary() const { return m_summary; } // after finished()
+    QString errorString() const { return m_error; } // after failed()
+    double secondsLeft() const; // from the pace so far; -1 while unknown
+    QString progressText() const; // "epoch 2/3 · step 120/600 · 1:23 left"
 
 Q_SIGNALS:
     void stateChanged(leantune::RunJob::State state);
@@ -84,11 +85,11 @@ Q_SIGNALS:
     void logMessage(const QString &message);
     void finished(const leantune::RunSummary &summary);
     void failed(const QString &message);
-    void runRecorded(qint64 runId);   // the run history gained or updated this run
+    void runRecorded(qint64 runId); // the run history gained or updated this run
 
 private:
     void setState(State state);
-    void record();                    // opens the history and adds the run
+    void record(); // opens the history and adds the run
     void flushSamples();
     void onFinished(const RunSummary &summary);
     void onFailed(const QString &message);
@@ -98,20 +99,20 @@ private:
     Options m_options;
     State m_state = State::Idle;
     QThread *m_thread = nullptr;
-    std::unique_ptr<Trainer> m_trainer;          // lives on m_thread; deleted here once it ended
-    std::unique_ptr<RunStore> m_ownStore;        // the history opened by this job
-    RunStore *m_store = nullptr;                 // m_options.store or m_ownStore
+    std::unique_ptr<Trainer> m_trainer; // lives on m_thread; deleted here once it ended
+    std::unique_ptr<RunStore> m_ownStore; // the history opened by this job
+    RunStore *m_store = nullptr; // m_options.store or m_ownStore
     qint64 m_runId = 0;
     qint64 m_totalSteps = 0;
     qint64 m_stepsPerEpoch = 0;
     QString m_device;
     MetricsSample m_last;
     int m_sampleCount = 0;
-    QVector<MetricsSample> m_pending;            // samples not yet in the history
+    QVector<MetricsSample> m_pending; // samples not yet in the history
     QTimer m_flushTimer;
     RunSummary m_summary;
     QString m_error;
-    bool m_ended = false;                         // finished() or failed() was emitted
+    bool m_ended = false; // finished() or failed() was emitted
 };
 
 } // namespace leantune

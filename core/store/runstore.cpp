@@ -20,8 +20,14 @@ namespace {
 
 QAtomicInteger<int> g_connectionCounter;
 
-QString toText(const QJsonObject &o) { return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact)); }
-QJsonObject fromText(const QString &s) { return QJsonDocument::fromJson(s.toUtf8()).object(); }
+QString toText(const QJsonObject &o)
+{
+    return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
+}
+QJsonObject fromText(const QString &s)
+{
+    return QJsonDocument::fromJson(s.toUtf8()).object();
+}
 
 double num(const QJsonObject &o, const char *key, double fallback)
 {
@@ -39,7 +45,8 @@ double StoredRun::targetSparsity() const
 }
 
 RunStore::RunStore()
-    : m_connection(QStringLiteral("leantune-runstore-%1").arg(g_connectionCounter.fetchAndAddRelaxed(1)))
+    : m_connection(
+        QStringLiteral("leantune-runstore-%1").arg(g_connectionCounter.fetchAndAddRelaxed(1)))
 {
 }
 
@@ -69,7 +76,8 @@ QString RunStore::defaultPath()
 
 bool RunStore::isOpen() const
 {
-    return QSqlDatabase::contains(m_connection) && QSqlDatabase::database(m_connection, false).isOpen();
+    return QSqlDatabase::contains(m_connection)
+        && QSqlDatabase::database(m_connection, false).isOpen();
 }
 
 bool RunStore::exec(const QString &sql)
@@ -100,32 +108,32 @@ bool RunStore::open(const QString &path)
     // The CLI and the GUI may write to the same history at once: wait for the other's write.
     db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=5000"));
     if (!db.open()) {
-        m_error = QStringLiteral("cannot open the run history %1: %2").arg(path, db.lastError().text());
+        m_error
+            = QStringLiteral("cannot open the run history %1: %2").arg(path, db.lastError().text());
         return false;
     }
     m_path = path;
     return exec(QStringLiteral("PRAGMA foreign_keys = ON"))
         && exec(QStringLiteral("PRAGMA journal_mode = WAL"))
-        && exec(QStringLiteral(
-            "CREATE TABLE IF NOT EXISTS runs ("
-            " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " created TEXT NOT NULL,"
-            " status TEXT NOT NULL,"
-            " message TEXT NOT NULL DEFAULT '',"
-            " config TEXT NOT NULL,"
-            " summary TEXT)"))
-        && exec(QStringLiteral(
-            "CREATE TABLE IF NOT EXISTS samples ("
-            " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-            " step INTEGER NOT NULL,"
-            " data TEXT NOT NULL)"))
+        && exec(QStringLiteral("CREATE TABLE IF NOT EXISTS runs ("
+                               " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                               " created TEXT NOT NULL,"
+                               " status TEXT NOT NULL,"
+                               " message TEXT NOT NULL DEFAULT '',"
+                               " config TEXT NOT NULL,"
+                               " summary TEXT)"))
+        && exec(QStringLiteral("CREATE TABLE IF NOT EXISTS samples ("
+                               " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+                               " step INTEGER NOT NULL,"
+                               " data TEXT NOT NULL)"))
         && exec(QStringLiteral("CREATE INDEX IF NOT EXISTS samples_run ON samples(run_id, step)"));
 }
 
 std::optional<qint64> RunStore::beginRun(const RunConfig &config, const QDateTime &created)
 {
     QSqlQuery q(QSqlDatabase::database(m_connection, false));
-    q.prepare(QStringLiteral("INSERT INTO runs (created, status, config) VALUES (?, 'running', ?)"));
+    q.prepare(
+        QStringLiteral("INSERT INTO runs (created, status, config) VALUES (?, 'running', ?)"));
     q.addBindValue(created.toUTC().toString(Qt::ISODateWithMs));
     q.addBindValue(toText(config.toJson()));
     if (!q.exec()) {
@@ -171,7 +179,8 @@ bool RunStore::finishRun(qint64 runId, const RunSummary &summary)
     q.addBindValue(toText(summary.toJson()));
     q.addBindValue(runId);
     if (!q.exec() || q.numRowsAffected() != 1) {
-        m_error = q.lastError().isValid() ? q.lastError().text() : QStringLiteral("no run %1").arg(runId);
+        m_error = q.lastError().isValid() ? q.lastError().text()
+                                          : QStringLiteral("no run %1").arg(runId);
         return false;
     }
     return true;
@@ -184,7 +193,8 @@ bool RunStore::failRun(qint64 runId, const QString &message)
     q.addBindValue(message);
     q.addBindValue(runId);
     if (!q.exec() || q.numRowsAffected() != 1) {
-        m_error = q.lastError().isValid() ? q.lastError().text() : QStringLiteral("no run %1").arg(runId);
+        m_error = q.lastError().isValid() ? q.lastError().text()
+                                          : QStringLiteral("no run %1").arg(runId);
         return false;
     }
     return true;
@@ -200,7 +210,8 @@ bool RunStore::removeRun(qint64 runId)
     q.addBindValue(runId);
     ok = ok && q.exec() && q.numRowsAffected() == 1;
     if (!ok)
-        m_error = q.lastError().isValid() ? q.lastError().text() : QStringLiteral("no run %1").arg(runId);
+        m_error = q.lastError().isValid() ? q.lastError().text()
+                                          : QStringLiteral("no run %1").arg(runId);
     return ok;
 }
 
@@ -225,9 +236,9 @@ StoredRun runFromQuery(const QSqlQuery &q)
     return r;
 }
 
-const char kRunColumns[] =
-    "SELECT id, created, status, message, config, summary,"
-    " (SELECT COUNT(*) FROM samples WHERE samples.run_id = runs.id) FROM runs";
+const char kRunColumns[]
+    = "SELECT id, created, status, message, config, summary,"
+      " (SELECT COUNT(*) FROM samples WHERE samples.run_id = runs.id) FROM runs";
 
 } // namespace
 
@@ -250,7 +261,8 @@ std::optional<StoredRun> RunStore::run(qint64 runId)
     q.prepare(QLatin1String(kRunColumns) % QStringLiteral(" WHERE id = ?"));
     q.addBindValue(runId);
     if (!q.exec() || !q.next()) {
-        m_error = q.lastError().isValid() ? q.lastError().text() : QStringLiteral("no run %1").arg(runId);
+        m_error = q.lastError().isValid() ? q.lastError().text()
+                                          : QStringLiteral("no run %1").arg(runId);
         return std::nullopt;
     }
     return runFromQuery(q);

@@ -17,11 +17,11 @@ namespace leantune {
 // (a run still "running" in a store opened later was interrupted by a crash or a kill).
 struct StoredRun {
     qint64 id = 0;
-    QDateTime created;             // UTC
+    QDateTime created; // UTC
     QString status;
-    QString message;               // the error of a failed run
+    QString message; // the error of a failed run
     RunConfig config;
-    RunSummary summary;            // meaningful when hasSummary
+    RunSummary summary; // meaningful when hasSummary
     bool hasSummary = false;
     qint64 sampleCount = 0;
 
@@ -46,13 +46,14 @@ public:
     QString path() const { return m_path; }
     QString lastError() const { return m_error; }
 
-    std::optional<qint64> beginRun(const RunConfig &config, const QDateTime &created = QDateTime::currentDateTimeUtc());
-    bool addSamples(qint64 runId, const QVector<MetricsSample> &samples);   // one transaction
-    bool finishRun(qint64 runId, const RunSummary &summary);                // finished or stopped
+    std::optional<qint64> beginRun(
+        const RunConfig &config, const QDateTime &created = QDateTime::currentDateTimeUtc());
+    bool addSamples(qint64 runId, const QVector<MetricsSample> &samples); // one transaction
+    bool finishRun(qint64 runId, const RunSummary &summary); // finished or stopped
     bool failRun(qint64 runId, const QString &message);
     bool removeRun(qint64 runId);
 
-    QVector<StoredRun> runs();                  // newest first
+    QVector<StoredRun> runs(); // newest first
     std::optional<StoredRun> run(qint64 runId);
     QVector<MetricsSample> samples(qint64 runId);
 

@@ -14,8 +14,9 @@ namespace leantune {
 
 namespace {
 
-constexpr char kMagic[16] = {'L', 'E', 'A', 'N', 'T', 'U', 'N', 'E', '-', 'F', 'I', 'L', 'E', '0', '1', '\n'};
-constexpr int kHeaderSize = 16 + 8 + 32;   // magic, payload size (little endian), SHA-256
+constexpr char kMagic[16]
+    = { 'L', 'E', 'A', 'N', 'T', 'U', 'N', 'E', '-', 'F', 'I', 'L', 'E', '0', '1', '\n' };
+constexpr int kHeaderSize = 16 + 8 + 32; // magic, payload size (little endian), SHA-256
 
 QByteArray archiveBytes(torch::serialize::OutputArchive &archive)
 {
@@ -30,8 +31,14 @@ void loadArchive(torch::serialize::InputArchive &archive, const QByteArray &byte
     archive.load_from(bytes.constData(), size_t(bytes.size()));
 }
 
-torch::Tensor scalar(std::int64_t v) { return torch::tensor(v, torch::kInt64); }
-torch::Tensor scalarD(double v) { return torch::tensor(v, torch::kFloat64); }
+torch::Tensor scalar(std::int64_t v)
+{
+    return torch::tensor(v, torch::kInt64);
+}
+torch::Tensor scalarD(double v)
+{
+    return torch::tensor(v, torch::kFloat64);
+}
 
 } // namespace
 
@@ -61,7 +68,7 @@ bool writeCheckedFile(const QString &path, const QByteArray &payload, QString *e
     if (!file.open(QIODevice::WriteOnly))
         return fail(errno);
     if (file.write(header) != header.size() || file.write(payload) != payload.size()) {
-        fail(errno);   // before cancelWriting(), which replaces the error text
+        fail(errno); // before cancelWriting(), which replaces the error text
         file.cancelWriting();
         return false;
     }
@@ -89,7 +96,10 @@ std::optional<QByteArray> readCheckedFile(const QString &path, QString *error)
         size |= quint64(quint8(all[16 + i])) << (8 * i);
     if (size != quint64(all.size() - kHeaderSize)) {
         if (error)
-            *error = QStringLiteral("%1 is truncated (%2 of %3 bytes)").arg(path).arg(all.size() - kHeaderSize).arg(size);
+            *error = QStringLiteral("%1 is truncated (%2 of %3 bytes)")
+                         .arg(path)
+                         .arg(all.size() - kHeaderSize)
+                         .arg(size);
         return std::nullopt;
     }
     QByteArray payload = all.mid(kHeaderSize);
@@ -139,8 +149,9 @@ bool loadModule(torch::nn::Module &module, const QByteArray &bytes, QString *err
     }
 }
 
-bool saveCheckpoint(const QString &path, const torch::nn::Module &model, const torch::optim::Optimizer &optimizer,
-                    const std::vector<torch::Tensor> &masks, const CheckpointState &state, QString *error)
+bool saveCheckpoint(const QString &path, const torch::nn::Module &model,
+    const torch::optim::Optimizer &optimizer, const std::vector<torch::Tensor> &masks,
+    const CheckpointState &state, QString *error)
 {
     try {
         torch::serialize::OutputArchive archive;
@@ -166,13 +177,15 @@ bool saveCheckpoint(const QString &path, const torch::nn::Module &model, const t
         return writeCheckedFile(path, archiveBytes(archive), error);
     } catch (const std::exception &e) {
         if (error)
-            *error = QStringLiteral("cannot save checkpoint %1: %2").arg(path, QString::fromUtf8(e.what()));
+            *error = QStringLiteral("cannot save checkpoint %1: %2")
+                         .arg(path, QString::fromUtf8(e.what()));
         return false;
     }
 }
 
-bool loadCheckpoint(const QString &path, torch::nn::Module &model, torch::optim::Optimizer &optimizer,
-                    std::vector<torch::Tensor> *masks, CheckpointState *state, QString *error)
+bool loadCheckpoint(const QString &path, torch::nn::Module &model,
+    torch::optim::Optimizer &optimizer, std::vector<torch::Tensor> *masks, CheckpointState *state,
+    QString *error)
 {
     const std::optional<QByteArray> bytes = readCheckedFile(path, error);
     if (!bytes)
@@ -223,7 +236,8 @@ QString checkpointFileName(std::int64_t step)
 
 QStringList listCheckpoints(const QString &dir)
 {
-    QStringList names = QDir(dir).entryList({QStringLiteral("step-*.ckpt")}, QDir::Files, QDir::Name | QDir::Reversed);
+    QStringList names = QDir(dir).entryList(
+        { QStringLiteral("step-*.ckpt") }, QDir::Files, QDir::Name | QDir::Reversed);
     for (QString &n : names)
         n = QDir(dir).filePath(n);
     return names;

@@ -15,17 +15,18 @@ namespace leantune {
 
 // Where a run stands; everything besides tensors that resuming needs.
 struct CheckpointState {
-    std::int64_t step = 0;          // optimizer steps taken
-    int epoch = 0;                  // epoch to continue in (0-based)
-    std::int64_t batchInEpoch = 0;  // first batch of `epoch` not yet trained
+    std::int64_t step = 0; // optimizer steps taken
+    int epoch = 0; // epoch to continue in (0-based)
+    std::int64_t batchInEpoch = 0; // first batch of `epoch` not yet trained
     double targetSparsity = 0.0;
-    std::int64_t images = 0;        // training images seen
+    std::int64_t images = 0; // training images seen
 };
 
 // Writes BYTES to PATH atomically (QSaveFile: temp file + rename), prefixed with a header carrying
 // the payload size and SHA-256, so a torn or corrupted file is never taken for a valid one.
 bool writeCheckedFile(const QString &path, const QByteArray &payload, QString *error);
-// Reads a file written by writeCheckedFile; std::nullopt + *error when missing, truncated or corrupt.
+// Reads a file written by writeCheckedFile; std::nullopt + *error when missing, truncated or
+// corrupt.
 std::optional<QByteArray> readCheckedFile(const QString &path, QString *error);
 
 // Serializes a module's parameters and buffers (torch archive bytes) and loads them back into a
@@ -38,10 +39,12 @@ bool loadModule(torch::nn::Module &module, const QByteArray &bytes, QString *err
 // The description stored by serializeModule; empty when there is none (or BYTES is no archive).
 QByteArray archiveDescription(const QByteArray &bytes);
 
-bool saveCheckpoint(const QString &path, const torch::nn::Module &model, const torch::optim::Optimizer &optimizer,
-                    const std::vector<torch::Tensor> &masks, const CheckpointState &state, QString *error);
-bool loadCheckpoint(const QString &path, torch::nn::Module &model, torch::optim::Optimizer &optimizer,
-                    std::vector<torch::Tensor> *masks, CheckpointState *state, QString *error);
+bool saveCheckpoint(const QString &path, const torch::nn::Module &model,
+    const torch::optim::Optimizer &optimizer, const std::vector<torch::Tensor> &masks,
+    const CheckpointState &state, QString *error);
+bool loadCheckpoint(const QString &path, torch::nn::Module &model,
+    torch::optim::Optimizer &optimizer, std::vector<torch::Tensor> *masks, CheckpointState *state,
+    QString *error);
 
 // Checkpoint files in DIR, newest (highest step) first.
 QStringList listCheckpoints(const QString &dir);

@@ -17,14 +17,14 @@
 
 namespace leantune {
 
-bool evaluateModel(ClassifierImpl &model, StreamingLoader &loader, int classes, const torch::Device &device,
-                   EvaluationReport *report, const std::atomic_bool *cancel,
-                   const std::function<void(std::int64_t images)> &beforeForward)
+bool evaluateModel(ClassifierImpl &model, StreamingLoader &loader, int classes,
+    const torch::Device &device, EvaluationReport *report, const std::atomic_bool *cancel,
+    const std::function<void(std::int64_t images)> &beforeForward)
 {
     torch::NoGradGuard noGrad;
     model.eval();
     report->confusion = QVector<QVector<int>>(classes, QVector<int>(classes, 0));
-    report->oomRecoveries = 0;   // report->chunk is where the caller starts (0: whole batches)
+    report->oomRecoveries = 0; // report->chunk is where the caller starts (0: whole batches)
     double lossSum = 0.0;
     std::int64_t count = 0, correct = 0;
     loader.startEpoch(0);
@@ -42,14 +42,16 @@ bool evaluateModel(ClassifierImpl &model, StreamingLoader &loader, int classes, 
         const std::int64_t n = x.size(0);
         torch::Tensor logits;
         for (;;) {
-            const std::int64_t step = report->chunk > 0 ? std::min<std::int64_t>(report->chunk, n) : n;
+            const std::int64_t step
+                = report->chunk > 0 ? std::min<std::int64_t>(report->chunk, n) : n;
             try {
                 std::vector<torch::Tensor> parts;
                 for (std::int64_t off = 0; off < n; off += step) {
                     const std::int64_t len = std::min(step, n - off);
                     if (beforeForward)
                         beforeForward(len);
-                    parts.push_back(model.forward(len == n ? x : x.narrow(0, off, len)).to(torch::kFloat32));
+                    parts.push_back(
+                        model.forward(len == n ? x : x.narrow(0, off, len)).to(torch::kFloat32));
                 }
                 logits = parts.size() == 1 ? parts.front() : torch::cat(parts);
                 break;
@@ -62,7 +64,7 @@ bool evaluateModel(ClassifierImpl &model, StreamingLoader &loader, int classes, 
             }
         }
         lossSum += torch::nn::functional::cross_entropy(
-                       logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+            logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                        .item<double>();
         const torch::Tensor pred = logits.argmax(1).to(torch::kCPU);
         const torch::Tensor truth = batch->labels;
@@ -100,7 +102,8 @@ QJsonObject EvaluationReport::toJson() const
     for (int c = 0; c < classes.size(); ++c) {
         QJsonObject e;
         e[QStringLiteral("name")] = classes[c];
-        e[QStringLiteral("accuracy")] = perClassAccuracy.value(c) < 0 ? QJsonValue() : QJsonValue(perClassAccuracy.value(c));
+        e[QStringLiteral("accuracy")]
+            = perClassAccuracy.value(c) < 0 ? QJsonValue() : QJsonValue(perClassAccuracy.value(c));
         perClass.append(e);
         QJsonArray row;
         for (int v : confusion.value(c))
@@ -116,8 +119,8 @@ QString EvaluationReport::toText() const
 {
     QString s;
     QTextStream out(&s);
-    out << "images " << images << "  accuracy " << QString::number(accuracy * 100.0, 'f', 2) << "%  loss "
-        << QString::number(loss, 'f', 4);
+    out << "images " << images << "  accuracy " << QString::number(accuracy * 100.0, 'f', 2)
+        << "%  loss " << QString::number(loss, 'f', 4);
     if (skipped)
         out << "  skipped files " << skipped;
     out << "\n\nper-class accuracy:\n";
@@ -127,7 +130,8 @@ QString EvaluationReport::toText() const
     for (int c = 0; c < classes.size(); ++c) {
         const double a = perClassAccuracy.value(c);
         out << "  " << classes[c].leftJustified(width) << "  "
-            << (a < 0 ? QStringLiteral("   n/a") : QString::number(a * 100.0, 'f', 2).rightJustified(6) + QLatin1Char('%'))
+            << (a < 0 ? QStringLiteral("   n/a")
+                      : QString::number(a * 100.0, 'f', 2).rightJustified(6) + QLatin1Char('%'))
             << '\n';
     }
     out << "\nconfusion matrix (rows: true class, columns: predicted, in class order):\n";
@@ -140,8 +144,8 @@ QString EvaluationReport::toText() const
     return s;
 }
 
-std::optional<EvaluationReport> evaluateRun(const QString &runDir, const QString &dataDir,
-                                            const EvaluateOptions &options, QString *error)
+std::optional<EvaluationReport> evaluateRun(
+    const QString &runDir, const QString &dataDir, const EvaluateOptions &options, QString *error)
 {
     try {
         // A run folder, or a LibTorch archive exported from one (it carries the run's description).
@@ -174,7 +178,7 @@ std::optional<EvaluationReport> evaluateRun(const QString &runDir, const QString
             if (error)
                 *error = QStringLiteral("the classes of %1 (%2) do not match the run's (%3)")
                              .arg(dataDir, index->classes.join(QStringLiteral(", ")),
-                                  run->classNames.join(QStringLiteral(", ")));
+                                 run->classNames.join(QStringLiteral(", ")));
             return std::nullopt;
         }
         const std::optional<QString> deviceName = resolveDevice(options.device, error);
@@ -204,7 +208,8 @@ std::optional<EvaluationReport> evaluateRun(const QString &runDir, const QString
         return report;
     } catch (const std::exception &e) {
         if (error)
-            *error = QStringLiteral("evaluation failed: %1").arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
+            *error = QStringLiteral("evaluation failed: %1")
+                         .arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
         return std::nullopt;
     }
 }

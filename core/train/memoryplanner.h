@@ -73,8 +73,9 @@ public:
         // Probed in increasing order; empty: 8, 16, 32, 64 on the CPU, 16 to 128 on a CUDA device
         // (cheap there, and farther from the allocator's rounding). On the CPU, probes that stop
         // at 32 predicted smallcnn's run at 128 low by up to 14%: small batches fill holes the heap
-        // already has, so their slope is too flat, and a run's heap then grows as its probes left it
-        // (measured 302-352 MiB over five identical runs). Up to 64: 0.4-3.9% low over eight runs.
+        // already has, so their slope is too flat, and a run's heap then grows as its probes left
+        // it (measured 302-352 MiB over five identical runs). Up to 64: 0.4-3.9% low over eight
+        // runs.
         std::vector<int> batchSizes;
         // Optimizer steps per probe (after a warm-up); 0: 4 on the CPU, 2 on a CUDA device. A host
         // peak is the worst over the steps measured, and glibc's heap does not land on the same

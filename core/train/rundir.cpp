@@ -13,12 +13,30 @@
 
 namespace leantune {
 
-QString RunInfo::configFile() const { return QDir(runDir).filePath(QStringLiteral("config.json")); }
-QString RunInfo::metricsFile() const { return QDir(runDir).filePath(QStringLiteral("metrics.csv")); }
-QString RunInfo::summaryFile() const { return QDir(runDir).filePath(QStringLiteral("summary.json")); }
-QString RunInfo::logFile() const { return QDir(runDir).filePath(QStringLiteral("run.log")); }
-QString RunInfo::modelFile() const { return QDir(runDir).filePath(QStringLiteral("model.pt")); }
-QString RunInfo::checkpointDir() const { return QDir(runDir).filePath(QStringLiteral("checkpoints")); }
+QString RunInfo::configFile() const
+{
+    return QDir(runDir).filePath(QStringLiteral("config.json"));
+}
+QString RunInfo::metricsFile() const
+{
+    return QDir(runDir).filePath(QStringLiteral("metrics.csv"));
+}
+QString RunInfo::summaryFile() const
+{
+    return QDir(runDir).filePath(QStringLiteral("summary.json"));
+}
+QString RunInfo::logFile() const
+{
+    return QDir(runDir).filePath(QStringLiteral("run.log"));
+}
+QString RunInfo::modelFile() const
+{
+    return QDir(runDir).filePath(QStringLiteral("model.pt"));
+}
+QString RunInfo::checkpointDir() const
+{
+    return QDir(runDir).filePath(QStringLiteral("checkpoints"));
+}
 
 std::optional<RunInfo> readRunInfo(const QString &runDir, QString *error)
 {
@@ -39,7 +57,8 @@ std::optional<RunInfo> readRunInfo(const QString &runDir, QString *error)
     const QJsonDocument doc = QJsonDocument::fromJson(file.readAll(), &parseError);
     if (!doc.isObject()) {
         if (error)
-            *error = QStringLiteral("%1 is not valid JSON: %2").arg(info.configFile(), parseError.errorString());
+            *error = QStringLiteral("%1 is not valid JSON: %2")
+                         .arg(info.configFile(), parseError.errorString());
         return std::nullopt;
     }
     std::optional<RunInfo> parsed = RunInfo::fromJson(doc.object(), info.configFile(), error);
@@ -55,7 +74,8 @@ QJsonObject RunInfo::toJson() const
     return o;
 }
 
-std::optional<RunInfo> RunInfo::fromJson(const QJsonObject &o, const QString &source, QString *error)
+std::optional<RunInfo> RunInfo::fromJson(
+    const QJsonObject &o, const QString &source, QString *error)
 {
     RunInfo info;
     std::optional<RunConfig> config = RunConfig::fromJson(o, error);
@@ -75,9 +95,11 @@ std::optional<RunInfo> RunInfo::fromJson(const QJsonObject &o, const QString &so
 bool writeRunInfo(const RunInfo &info, QString *error)
 {
     QSaveFile file(info.configFile());
-    if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(info.toJson()).toJson()) < 0 || !file.commit()) {
+    if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(info.toJson()).toJson()) < 0
+        || !file.commit()) {
         if (error)
-            *error = QStringLiteral("cannot write %1: %2").arg(info.configFile(), file.errorString());
+            *error
+                = QStringLiteral("cannot write %1: %2").arg(info.configFile(), file.errorString());
         return false;
     }
     return true;
@@ -90,25 +112,30 @@ QString prepareRunDir(const QString &dir, bool resume, bool force)
     if (fi.exists() && !fi.isDir())
         return QStringLiteral("run folder %1 exists and is not a folder").arg(dir);
     if (!fi.exists() && !QDir().mkpath(dir))
-        return QStringLiteral("cannot create run folder %1 (check the path and permissions)").arg(dir);
-    const bool empty = d.entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden).isEmpty();
+        return QStringLiteral("cannot create run folder %1 (check the path and permissions)")
+            .arg(dir);
+    const bool empty
+        = d.entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden).isEmpty();
     if (resume) {
         if (empty || !QFileInfo::exists(d.filePath(QStringLiteral("config.json"))))
             return QStringLiteral("nothing to resume in %1 (no config.json)").arg(dir);
     } else if (!empty && !force) {
-        return QStringLiteral("run folder %1 is not empty; use --resume to continue that run or --force "
-                              "to replace it")
+        return QStringLiteral(
+            "run folder %1 is not empty; use --resume to continue that run or --force "
+            "to replace it")
             .arg(dir);
     }
     // Writability: create and remove a probe file (catches read-only folders and file systems).
-    const QString probe = d.filePath(QStringLiteral(".write-test-") % QUuid::createUuid().toString(QUuid::Id128));
+    const QString probe
+        = d.filePath(QStringLiteral(".write-test-") % QUuid::createUuid().toString(QUuid::Id128));
     QFile f(probe);
     if (!f.open(QIODevice::WriteOnly))
         return QStringLiteral("run folder %1 is not writable: %2").arg(dir, f.errorString());
     f.close();
     f.remove();
     if (force && !resume) {
-        for (const char *name : {"config.json", "metrics.csv", "summary.json", "model.pt", "run.log"})
+        for (const char *name :
+            { "config.json", "metrics.csv", "summary.json", "model.pt", "run.log" })
             d.remove(QLatin1String(name));
         QDir(d.filePath(QStringLiteral("checkpoints"))).removeRecursively();
     }
@@ -157,19 +184,22 @@ std::shared_ptr<ClassifierImpl> loadRunModel(const RunInfo &run, QString *error)
             return model;
     }
     if (error)
-        *error = lastError.isEmpty() ? QStringLiteral("run folder %1 has no trained model (no model.pt, no checkpoint)").arg(run.runDir)
-                                     : lastError;
+        *error = lastError.isEmpty()
+            ? QStringLiteral("run folder %1 has no trained model (no model.pt, no checkpoint)")
+                  .arg(run.runDir)
+            : lastError;
     return nullptr;
 }
 
-std::shared_ptr<ClassifierImpl> loadExportedModel(const QByteArray &bytes, const QString &file, RunInfo *run,
-                                                  QString *error)
+std::shared_ptr<ClassifierImpl> loadExportedModel(
+    const QByteArray &bytes, const QString &file, RunInfo *run, QString *error)
 {
     const QByteArray description = archiveDescription(bytes);
     if (description.isEmpty()) {
         if (error)
-            *error = QStringLiteral("%1 is not a model exported by LeanTune (export it with "
-                                    "'leantune-cli export RUNDIR --format libtorch', or pass the run folder)")
+            *error = QStringLiteral(
+                "%1 is not a model exported by LeanTune (export it with "
+                "'leantune-cli export RUNDIR --format libtorch', or pass the run folder)")
                          .arg(file);
         return nullptr;
     }

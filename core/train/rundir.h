@@ -14,12 +14,12 @@ namespace leantune {
 struct RunInfo {
     QString runDir;
     RunConfig config;
-    QStringList classNames;   // label order
+    QStringList classNames; // label order
 
     QString configFile() const;
     QString metricsFile() const;
     QString summaryFile() const;
-    QString logFile() const;   // run.log: the Trainer's messages, timestamped (appended on resume)
+    QString logFile() const; // run.log: the Trainer's messages, timestamped (appended on resume)
     QString modelFile() const;
     QString checkpointDir() const;
 
@@ -27,7 +27,8 @@ struct RunInfo {
     QJsonObject toJson() const;
     // From such an object; SOURCE names where it came from in the error. std::nullopt + *error
     // when it is not a valid run description.
-    static std::optional<RunInfo> fromJson(const QJsonObject &o, const QString &source, QString *error);
+    static std::optional<RunInfo> fromJson(
+        const QJsonObject &o, const QString &source, QString *error);
 };
 
 // Reads RUNDIR/config.json (written by the trainer). std::nullopt + *error when missing or invalid.

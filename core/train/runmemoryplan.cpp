@@ -14,16 +14,17 @@
 
 namespace leantune {
 
-// Runs the memory planner when the run asks for it (batch size auto, or a host memory budget) and sets
-// the batch size, micro-batch, loader queue depth and evaluation batch from its prediction.
-std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImages, std::int64_t evalImages,
-                                           const QString &deviceName, const std::atomic_bool *cancel,
-                                           const std::function<void(const QString &)> &log, QString *error)
+// Runs the memory planner when the run asks for it (batch size auto, or a host memory budget) and
+// sets the batch size, micro-batch, loader queue depth and evaluation batch from its prediction.
+std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImages,
+    std::int64_t evalImages, const QString &deviceName, const std::atomic_bool *cancel,
+    const std::function<void(const QString &)> &log, QString *error)
 {
     RunMemoryPlan r;
     // Evaluation batches: max(batch, 256), but never more than the largest evaluation set holds.
     const auto evalBatchFor = [&](int batch) {
-        return int(std::max<std::int64_t>(1, std::min<std::int64_t>(MemoryPlanner::evalBatchFor(batch), evalImages)));
+        return int(std::max<std::int64_t>(
+            1, std::min<std::int64_t>(MemoryPlanner::evalBatchFor(batch), evalImages)));
     };
     r.queueDepth = c.queueDepth;
     r.microBatch = c.microBatch;
@@ -34,23 +35,26 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
     }
     std::optional<MemoryPlan> plan;
     if (autoBatch) {
-        log(QStringLiteral("batch size auto: probing memory and searching on %1 (margin %2%, cap %3)")
-                                 .arg(deviceName)
-                                 .arg(c.memoryMargin * 100.0, 0, 'f', 0)
-                                 .arg(std::min<std::int64_t>(c.maxBatchSize, trainImages)));
-        const std::optional<BatchSizeReport> report = BatchSizeFinder::find(c, trainImages, error, cancel);
+        log(QStringLiteral(
+            "batch size auto: probing memory and searching on %1 (margin %2%, cap %3)")
+                .arg(deviceName)
+                .arg(c.memoryMargin * 100.0, 0, 'f', 0)
+                .arg(std::min<std::int64_t>(c.maxBatchSize, trainImages)));
+        const std::optional<BatchSizeReport> report
+            = BatchSizeFinder::find(c, trainImages, error, cancel);
         if (!report)
             return std::nullopt;
         c.batchSize = report->search.batchSize;
-        c.batchSizeAuto = false;   // config.json keeps the size found: a resumed run trains with it
+        c.batchSizeAuto = false; // config.json keeps the size found: a resumed run trains with it
         plan = report->plan;
         log(QStringLiteral("batch size %1: predicted peak %2%3 of %4 (%5 trials)")
-                                 .arg(c.batchSize)
-                                 .arg(formatBytes(report->predictedPeakBytes),
-                                      report->measured ? QString(QStringLiteral(", measured ") % formatBytes(report->search.peakBytes))
-                                                       : QString(),
-                                      formatBytes(report->search.capacityBytes))
-                                 .arg(report->search.trials.size()));
+                .arg(c.batchSize)
+                .arg(formatBytes(report->predictedPeakBytes),
+                    report->measured ? QString(
+                        QStringLiteral(", measured ") % formatBytes(report->search.peakBytes))
+                                     : QString(),
+                    formatBytes(report->search.capacityBytes))
+                .arg(report->search.trials.size()));
     } else {
         plan = MemoryPlanner::probe(c, error);
         if (!plan)
@@ -59,27 +63,29 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
         for (const MemoryProbe &p : plan->trainProbes)
             probes << QStringLiteral("%1: %2").arg(p.batchSize).arg(formatBytes(p.peakBytes));
         log(QStringLiteral("memory probes (%1 peak at each batch size): %2")
-                                 .arg(plan->onDevice ? QStringLiteral("device") : QStringLiteral("host"),
-                                      probes.join(QStringLiteral(", "))));
+                .arg(plan->onDevice ? QStringLiteral("device") : QStringLiteral("host"),
+                    probes.join(QStringLiteral(", "))));
     }
     r.evalBatch = evalBatchFor(c.batchSize);
     const bool budget = c.memoryBudgetBytes > 0;
-    // The limit the run must meet: the host budget on a CPU run; after a search, the capacity less the
-    // margin (the search sized training steps; evaluation batches must fit as well).
+    // The limit the run must meet: the host budget on a CPU run; after a search, the capacity less
+    // the margin (the search sized training steps; evaluation batches must fit as well).
     std::int64_t limit = 0;
     if (!plan->onDevice && budget)
         limit = std::int64_t(double(c.memoryBudgetBytes) * (1.0 - c.memoryMargin));
     else if (autoBatch)
         limit = plan->limitBytes();
     if (limit > 0) {
-        const MemoryFitting f =
-            MemoryPlanner::fitToLimit(*plan, c.batchSize, plan->onDevice ? 1 : c.queueDepth, limit, r.evalBatch);
+        const MemoryFitting f = MemoryPlanner::fitToLimit(
+            *plan, c.batchSize, plan->onDevice ? 1 : c.queueDepth, limit, r.evalBatch);
         if (!f.fits) {
-            *error = QStringLiteral("the %1 %2 is too small for this model: even micro-batches of one image with a "
-                                    "loader queue of one need about %3 (limit %4 after the %5% margin)")
-                         .arg(budget ? QStringLiteral("memory budget") : QStringLiteral("memory of %1").arg(deviceName),
-                              formatBytes(budget ? c.memoryBudgetBytes : plan->capacityBytes),
-                              formatBytes(f.predictedPeakBytes), formatBytes(limit))
+            *error = QStringLiteral(
+                "the %1 %2 is too small for this model: even micro-batches of one image with a "
+                "loader queue of one need about %3 (limit %4 after the %5% margin)")
+                         .arg(budget ? QStringLiteral("memory budget")
+                                     : QStringLiteral("memory of %1").arg(deviceName),
+                             formatBytes(budget ? c.memoryBudgetBytes : plan->capacityBytes),
+                             formatBytes(f.predictedPeakBytes), formatBytes(limit))
                          .arg(c.memoryMargin * 100.0, 0, 'f', 0);
             return std::nullopt;
         }
@@ -93,45 +99,51 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
     if (plan->onDevice && budget) {
         // The host side of a device run is the process plus the loader's batches (queue + 1).
         const ModelSpec &m = c.model;
-        const std::int64_t imageBytes = std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8;
-        const std::int64_t hostLimit = std::int64_t(double(c.memoryBudgetBytes) * (1.0 - c.memoryMargin));
+        const std::int64_t imageBytes
+            = std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8;
+        const std::int64_t hostLimit
+            = std::int64_t(double(c.memoryBudgetBytes) * (1.0 - c.memoryMargin));
         const std::int64_t rss = hostRssBytes();
-        while (r.queueDepth > 1 && rss + (r.queueDepth + 1) * std::int64_t(c.batchSize) * imageBytes > hostLimit)
+        while (r.queueDepth > 1
+            && rss + (r.queueDepth + 1) * std::int64_t(c.batchSize) * imageBytes > hostLimit)
             --r.queueDepth;
     }
     r.predictedPeak = plan->predictPeak(c.batchSize, r.microBatch, r.queueDepth, r.evalBatch);
     if (budget) {
         // What the budget leaves after the run's predicted peak bounds the decoded cache.
-        const std::int64_t hostLimit = std::int64_t(double(c.memoryBudgetBytes) * (1.0 - c.memoryMargin));
+        const std::int64_t hostLimit
+            = std::int64_t(double(c.memoryBudgetBytes) * (1.0 - c.memoryMargin));
         const ModelSpec &m = c.model;
-        const std::int64_t hostPeak = plan->onDevice
-                                          ? hostRssBytes() + (r.queueDepth + 1) * std::int64_t(c.batchSize) *
-                                                                 (std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8)
-                                          : r.predictedPeak;
+        const std::int64_t hostPeak = plan->onDevice ? hostRssBytes()
+                + (r.queueDepth + 1) * std::int64_t(c.batchSize)
+                    * (std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8)
+                                                     : r.predictedPeak;
         r.cacheBudget = std::max<std::int64_t>(0, hostLimit - hostPeak);
     }
     const int micro = r.microBatch > 0 ? r.microBatch : c.batchSize;
     const QString what = plan->onDevice ? QStringLiteral("device") : QStringLiteral("host");
     if (micro < c.batchSize)
         log(QStringLiteral("memory plan: batch %1 does not fit whole within %2; training it as %3 "
-                                            "micro-batches of %4 (gradient accumulation, same effective batch), "
-                                            "loader queue %5, evaluation batch %6; predicted %7 peak %8")
-                                 .arg(c.batchSize)
-                                 .arg(formatBytes(limit))
-                                 .arg((c.batchSize + micro - 1) / micro)
-                                 .arg(micro)
-                                 .arg(r.queueDepth)
-                                 .arg(r.evalBatch)
-                                 .arg(what, formatBytes(r.predictedPeak)));
+                           "micro-batches of %4 (gradient accumulation, same effective batch), "
+                           "loader queue %5, evaluation batch %6; predicted %7 peak %8")
+                .arg(c.batchSize)
+                .arg(formatBytes(limit))
+                .arg((c.batchSize + micro - 1) / micro)
+                .arg(micro)
+                .arg(r.queueDepth)
+                .arg(r.evalBatch)
+                .arg(what, formatBytes(r.predictedPeak)));
     else
-        log(QStringLiteral("memory plan: batch %1, loader queue %2, evaluation batch %3; predicted %4 "
-                                            "peak %5%6")
-                                 .arg(c.batchSize)
-                                 .arg(r.queueDepth)
-                                 .arg(r.evalBatch)
-                                 .arg(what, formatBytes(r.predictedPeak),
-                                      limit > 0 ? QString(QStringLiteral(" (limit %1)").arg(formatBytes(limit))) : QString()));
-    torch::manual_seed(c.seed);   // the probes drew random numbers: start the model as without them
+        log(QStringLiteral(
+            "memory plan: batch %1, loader queue %2, evaluation batch %3; predicted %4 "
+            "peak %5%6")
+                .arg(c.batchSize)
+                .arg(r.queueDepth)
+                .arg(r.evalBatch)
+                .arg(what, formatBytes(r.predictedPeak),
+                    limit > 0 ? QString(QStringLiteral(" (limit %1)").arg(formatBytes(limit)))
+                              : QString()));
+    torch::manual_seed(c.seed); // the probes drew random numbers: start the model as without them
     return r;
 }
 

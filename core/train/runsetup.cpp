@@ -18,7 +18,8 @@ namespace {
 using Log = std::function<void(const QString &)>;
 
 // Scans a folder and insists on at least two classes with images.
-std::optional<DatasetIndex> scanForTraining(const QString &dir, bool followSymlinks, const char *role, QString *error)
+std::optional<DatasetIndex> scanForTraining(
+    const QString &dir, bool followSymlinks, const char *role, QString *error)
 {
     QString scanError;
     ScanOptions options;
@@ -32,8 +33,9 @@ std::optional<DatasetIndex> scanForTraining(const QString &dir, bool followSymli
     for (int c : index->classCounts())
         nonEmpty += c > 0;
     if (nonEmpty < 2) {
-        *error = QStringLiteral("%1 data folder %2 needs at least two class sub-folders with valid images "
-                                "(found %3)")
+        *error = QStringLiteral(
+            "%1 data folder %2 needs at least two class sub-folders with valid images "
+            "(found %3)")
                      .arg(QLatin1String(role), dir)
                      .arg(nonEmpty);
         return std::nullopt;
@@ -41,8 +43,8 @@ std::optional<DatasetIndex> scanForTraining(const QString &dir, bool followSymli
     return index;
 }
 
-std::unique_ptr<StreamingLoader> makeLoader(const RunConfig &c, const RunSetup &setup, std::vector<Sample> samples,
-                                            bool training, const std::function<void(const QString &)> &log)
+std::unique_ptr<StreamingLoader> makeLoader(const RunConfig &c, const RunSetup &setup,
+    std::vector<Sample> samples, bool training, const std::function<void(const QString &)> &log)
 {
     LoaderOptions lo;
     lo.decode = decodeOptionsFor(c, training);
@@ -52,14 +54,19 @@ std::unique_ptr<StreamingLoader> makeLoader(const RunConfig &c, const RunSetup &
     lo.shuffle = training;
     lo.seed = c.seed;
     lo.pinMemory = setup.device.is_cuda();
-    if (c.cache) {   // decoded cache (issue 6); a cache that cannot be opened only costs speed
-        const DecodedCacheKey key{lo.decode.inputSize, lo.decode.channels, lo.decode.augment};
+    if (c.cache) { // decoded cache (issue 6); a cache that cannot be opened only costs speed
+        const DecodedCacheKey key { lo.decode.inputSize, lo.decode.channels, lo.decode.augment };
         const QString dir = c.cacheDir.isEmpty() ? DecodedCache::defaultDirectory() : c.cacheDir;
         QString cacheError;
-        lo.cache = DecodedCache::open(QDir(dir).filePath(DecodedCache::fileNameFor(samples, key)), samples, key,
-                                      setup.memory.cacheBudget >= 0 ? setup.memory.cacheBudget : DecodedCache::defaultBudgetBytes(), &cacheError);
-        log(lo.cache ? QStringLiteral("decoded cache %1%2").arg(lo.cache->path(), lo.cache->reused() ? QStringLiteral(" (reused)") : QString())
-                                      : QStringLiteral("decoded cache off: %1").arg(cacheError));
+        lo.cache = DecodedCache::open(QDir(dir).filePath(DecodedCache::fileNameFor(samples, key)),
+            samples, key,
+            setup.memory.cacheBudget >= 0 ? setup.memory.cacheBudget
+                                          : DecodedCache::defaultBudgetBytes(),
+            &cacheError);
+        log(lo.cache ? QStringLiteral("decoded cache %1%2")
+                           .arg(lo.cache->path(),
+                               lo.cache->reused() ? QStringLiteral(" (reused)") : QString())
+                     : QStringLiteral("decoded cache off: %1").arg(cacheError));
     }
     return std::make_unique<StreamingLoader>(std::move(samples), lo);
 }
@@ -69,25 +76,29 @@ struct Samples {
     int invalidFiles = 0;
 };
 
-// Scans the training data (and the validation and test folders), checks that their classes agree, and
-// splits off the validation images when there is no validation folder.
+// Scans the training data (and the validation and test folders), checks that their classes agree,
+// and splits off the validation images when there is no validation folder.
 std::optional<Samples> loadSamples(const RunConfig &c, QStringList *classes, QString *error)
 {
-    const std::optional<DatasetIndex> trainIndex = scanForTraining(c.dataDir, c.followSymlinks, "training", error);
+    const std::optional<DatasetIndex> trainIndex
+        = scanForTraining(c.dataDir, c.followSymlinks, "training", error);
     if (!trainIndex)
         return std::nullopt;
     *classes = trainIndex->classes;
     Samples s;
     s.invalidFiles = int(trainIndex->invalid.size());
     // Another folder with the same classes: its images, or std::nullopt.
-    const auto other = [&](const QString &dir, const char *role) -> std::optional<std::vector<Sample>> {
-        const std::optional<DatasetIndex> index = scanForTraining(dir, c.followSymlinks, role, error);
+    const auto other
+        = [&](const QString &dir, const char *role) -> std::optional<std::vector<Sample>> {
+        const std::optional<DatasetIndex> index
+            = scanForTraining(dir, c.followSymlinks, role, error);
         if (!index)
             return std::nullopt;
         if (index->classes != *classes) {
-            *error = QStringLiteral("%1 folder %2 has classes (%3) that differ from the training data's (%4)")
+            *error = QStringLiteral(
+                "%1 folder %2 has classes (%3) that differ from the training data's (%4)")
                          .arg(QLatin1String(role), dir, index->classes.join(QStringLiteral(", ")),
-                              classes->join(QStringLiteral(", ")));
+                             classes->join(QStringLiteral(", ")));
             return std::nullopt;
         }
         return samplesOf(*index);
@@ -126,21 +137,24 @@ bool buildModel(const RunConfig &c, RunSetup &s, const Log &log, QString *error)
     s.channelsLast = c.useChannelsLast(s.device.is_cuda());
     if (c.memoryFormat == MemoryFormat::Auto)
         log(QStringLiteral("memory format: %1 (auto for %2 on %3)")
-                .arg(s.channelsLast ? QStringLiteral("channels-last") : QStringLiteral("contiguous"), c.model.name,
-                     s.deviceName));
+                .arg(
+                    s.channelsLast ? QStringLiteral("channels-last") : QStringLiteral("contiguous"),
+                    c.model.name, s.deviceName));
     if (s.channelsLast)
         useChannelsLastWeights(*s.model);
     if (c.optimizer == Optimizer::Adam)
-        s.optimizer = std::make_unique<torch::optim::Adam>(
-            s.model->parameters(), torch::optim::AdamOptions(c.learningRate).weight_decay(c.weightDecay));
+        s.optimizer = std::make_unique<torch::optim::Adam>(s.model->parameters(),
+            torch::optim::AdamOptions(c.learningRate).weight_decay(c.weightDecay));
     else
-        s.optimizer = std::make_unique<torch::optim::SGD>(
-            s.model->parameters(),
-            torch::optim::SGDOptions(c.learningRate).momentum(c.momentum).weight_decay(c.weightDecay));
+        s.optimizer = std::make_unique<torch::optim::SGD>(s.model->parameters(),
+            torch::optim::SGDOptions(c.learningRate)
+                .momentum(c.momentum)
+                .weight_decay(c.weightDecay));
     std::optional<PruningSchedule> schedule = PruningSchedule::parse(c.prune, error);
     if (!schedule)
         return false;
-    s.pruner = std::make_unique<MagnitudePruner>(*s.model, *schedule, c.pruneGranularity, c.pruneScope);
+    s.pruner
+        = std::make_unique<MagnitudePruner>(*s.model, *schedule, c.pruneGranularity, c.pruneScope);
     return true;
 }
 
@@ -168,8 +182,8 @@ bool resumeFromCheckpoint(RunSetup &s, const Log &log, QString *error)
 
 } // namespace
 
-std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, const std::atomic_bool *cancel, const Log &log,
-                                 QString *error)
+std::optional<RunSetup> setUpRun(
+    RunConfig &c, bool resume, const std::atomic_bool *cancel, const Log &log, QString *error)
 {
     RunSetup s;
     s.run.runDir = c.outDir;
@@ -185,21 +199,22 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, const std::atomic_bo
     }
     torch::set_num_threads(c.effectiveThreads());
     torch::manual_seed(c.seed);
-    cv::setNumThreads(1);   // decode threads parallelize over files; OpenCV's own pool would compete
+    cv::setNumThreads(1); // decode threads parallelize over files; OpenCV's own pool would compete
 
     std::optional<Samples> samples = loadSamples(c, &s.classes, error);
     if (!samples)
         return std::nullopt;
     c.model.classes = int(s.classes.size());
-    log(QStringLiteral("data: %1 classes, %2 training and %3 validation images, %4 invalid files skipped")
+    log(QStringLiteral(
+        "data: %1 classes, %2 training and %3 validation images, %4 invalid files skipped")
             .arg(s.classes.size())
             .arg(samples->train.size())
             .arg(samples->validation.size())
             .arg(samples->invalidFiles));
-    const std::optional<RunMemoryPlan> memory =
-        planRunMemory(c, std::int64_t(samples->train.size()),
-                      std::int64_t(std::max(samples->validation.size(), samples->test.size())), s.deviceName, cancel,
-                      log, error);
+    const std::optional<RunMemoryPlan> memory
+        = planRunMemory(c, std::int64_t(samples->train.size()),
+            std::int64_t(std::max(samples->validation.size(), samples->test.size())), s.deviceName,
+            cancel, log, error);
     if (!memory)
         return std::nullopt;
     if (cancel && cancel->load()) {
@@ -212,12 +227,14 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, const std::atomic_bo
     if (!samples->test.empty())
         s.testLoader = makeLoader(c, s, std::move(samples->test), false, log);
     if (s.device.is_cuda()) {
-        // LEANTUNE_FORCE_DEVICE_LIMIT=SIZE caps the CUDA allocator after planning, so that a batch the
-        // plan accepted runs out of memory for real: it exists to show recovery (bench/gpu-check.sh).
+        // LEANTUNE_FORCE_DEVICE_LIMIT=SIZE caps the CUDA allocator after planning, so that a batch
+        // the plan accepted runs out of memory for real: it exists to show recovery
+        // (bench/gpu-check.sh).
         const QString limit = qEnvironmentVariable("LEANTUNE_FORCE_DEVICE_LIMIT");
         if (const std::optional<std::int64_t> bytes = parseByteSize(limit);
             bytes && limitDeviceMemory(s.device.index(), *bytes))
-            log(QStringLiteral("LEANTUNE_FORCE_DEVICE_LIMIT: CUDA allocator capped at %1").arg(formatBytes(*bytes)));
+            log(QStringLiteral("LEANTUNE_FORCE_DEVICE_LIMIT: CUDA allocator capped at %1")
+                    .arg(formatBytes(*bytes)));
     }
     if (!buildModel(c, s, log, error))
         return std::nullopt;

@@ -45,7 +45,7 @@ private:
 
     RunConfig m_config;
     torch::Device m_device;
-    bool m_channelsLast = false;   // config.useChannelsLast() on m_device
+    bool m_channelsLast = false; // config.useChannelsLast() on m_device
     std::shared_ptr<ClassifierImpl> m_model;
     std::unique_ptr<torch::optim::Optimizer> m_optimizer;
 };

@@ -21,10 +21,13 @@ namespace leantune {
 
 namespace {
 
-constexpr qint64 kEmitIntervalMs = 50;   // ≤ 20 samples a second
+constexpr qint64 kEmitIntervalMs = 50; // ≤ 20 samples a second
 constexpr int kCheckpointsKept = 3;
 
-QString firstLine(const char *what) { return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed(); }
+QString firstLine(const char *what)
+{
+    return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed();
+}
 
 double learningRateAt(const RunConfig &c, std::int64_t step, std::int64_t totalSteps)
 {
@@ -59,9 +62,9 @@ struct Trainer::Private {
     ThroughputMeter meter;
     QElapsedTimer clock;
     QFile metricsFile;
-    QFile logFile;   // RUNDIR/run.log, open once the run folder is ready
+    QFile logFile; // RUNDIR/run.log, open once the run folder is ready
     double lastValAccuracy = -1.0, lastValLoss = -1.0;
-    int evalChunk = 0;        // images per evaluation forward pass after an OOM; 0 = whole batches
+    int evalChunk = 0; // images per evaluation forward pass after an OOM; 0 = whole batches
     int evalRecoveries = 0;
 
     explicit Private(Trainer *trainer)
@@ -69,7 +72,10 @@ struct Trainer::Private {
         , c(trainer->m_config)
     {
     }
-    bool stopRequested() const { return q->m_cancel.load() || (q->m_paused.load() && !q->waitWhilePaused()); }
+    bool stopRequested() const
+    {
+        return q->m_cancel.load() || (q->m_paused.load() && !q->waitWhilePaused());
+    }
     void log(const QString &message) { Q_EMIT q->logMessage(message); }
     void writeLog(const QString &message);
 
@@ -127,23 +133,27 @@ bool Trainer::Private::setUp(QString *error)
 {
     if (!c.validate(error))
         return false;
-    if (const QString e = prepareRunDir(c.outDir, q->m_options.resume, q->m_options.force); !e.isEmpty()) {
+    if (const QString e = prepareRunDir(c.outDir, q->m_options.resume, q->m_options.force);
+        !e.isEmpty()) {
         *error = e;
         return false;
     }
-    logFile.setFileName(RunInfo{c.outDir, {}, {}}.logFile());
-    if (!logFile.open(QIODevice::WriteOnly | (q->m_options.resume ? QIODevice::Append : QIODevice::Truncate))) {
-        *error = QStringLiteral("cannot write %1: %2").arg(logFile.fileName(), logFile.errorString());
+    logFile.setFileName(RunInfo { c.outDir, {}, {} }.logFile());
+    if (!logFile.open(QIODevice::WriteOnly
+            | (q->m_options.resume ? QIODevice::Append : QIODevice::Truncate))) {
+        *error
+            = QStringLiteral("cannot write %1: %2").arg(logFile.fileName(), logFile.errorString());
         return false;
     }
-    std::optional<RunSetup> setup =
-        setUpRun(c, q->m_options.resume, &q->m_cancel, [this](const QString &m) { log(m); }, error);
+    std::optional<RunSetup> setup = setUpRun(
+        c, q->m_options.resume, &q->m_cancel, [this](const QString &m) { log(m); }, error);
     if (!setup)
         return false;
     s = std::move(*setup);
     stepsPerEpoch = s.trainLoader->batchesPerEpoch();
     totalSteps = stepsPerEpoch * c.epochs;
-    step = std::make_unique<TrainStep>(*s.model, *s.optimizer, s.device, c.precision, s.memory.microBatch);
+    step = std::make_unique<TrainStep>(
+        *s.model, *s.optimizer, s.device, c.precision, s.memory.microBatch);
     step->onRecovery([this](std::int64_t at, int failed, int next, const QString &what) {
         onOutOfMemory(at, failed, next, what);
     });
@@ -152,8 +162,10 @@ bool Trainer::Private::setUp(QString *error)
 
     metricsFile.setFileName(s.run.metricsFile());
     const bool append = q->m_options.resume && metricsFile.exists();
-    if (!metricsFile.open(append ? (QIODevice::WriteOnly | QIODevice::Append) : QIODevice::WriteOnly)) {
-        *error = QStringLiteral("cannot write %1: %2").arg(s.run.metricsFile(), metricsFile.errorString());
+    if (!metricsFile.open(
+            append ? (QIODevice::WriteOnly | QIODevice::Append) : QIODevice::WriteOnly)) {
+        *error = QStringLiteral("cannot write %1: %2")
+                     .arg(s.run.metricsFile(), metricsFile.errorString());
         return false;
     }
     if (!append)
@@ -180,14 +192,14 @@ bool Trainer::Private::trainEpoch(QString *error)
         s.state.batchInEpoch = batch->index + 1;
         const std::int64_t n = batch->images.size(0);
         if (n == 0)
-            continue;   // every file of the batch failed to decode (counted by the loader)
+            continue; // every file of the batch failed to decode (counted by the loader)
         for (auto &group : s.optimizer->param_groups())
             group.options().set_lr(learningRateAt(c, s.state.step, totalSteps));
         torch::Tensor x = batch->images.to(s.device, /*non_blocking=*/true);
         if (s.channelsLast)
             x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-        const std::optional<TrainStep::Sums> stepSums =
-            step->run(x, batch->labels.to(s.device, /*non_blocking=*/true), s.state.step + 1, error);
+        const std::optional<TrainStep::Sums> stepSums = step->run(
+            x, batch->labels.to(s.device, /*non_blocking=*/true), s.state.step + 1, error);
         if (!stepSums)
             return false;
         s.pruner->step(++s.state.step);
@@ -204,7 +216,7 @@ bool Trainer::Private::trainEpoch(QString *error)
         return false;
     if (q->m_cancel.load()) {
         s.trainLoader->stop();
-        return true;   // the caller saves the checkpoint
+        return true; // the caller saves the checkpoint
     }
     return endEpoch(sums, double(epochClock.elapsed()) / 1000.0, error);
 }
@@ -217,7 +229,8 @@ bool Trainer::Private::flushInterval(Sums &sums, QString *error)
     sums.loss = sums.correct = torch::Tensor();
     const ThroughputMeter::Interval interval = meter.take(loss, correct);
     if (!std::isfinite(loss)) {
-        *error = QStringLiteral("training diverged at step %1 (loss is not finite); try a lower learning rate (--lr)")
+        *error = QStringLiteral(
+            "training diverged at step %1 (loss is not finite); try a lower learning rate (--lr)")
                      .arg(s.state.step);
         return false;
     }
@@ -228,8 +241,9 @@ bool Trainer::Private::flushInterval(Sums &sums, QString *error)
     return true;
 }
 
-// End of an epoch: validate, checkpoint, report. The training steps' free heap goes back first, so the
-// pass's peak is its own, as the planner measured it. A stop during validation ends the epoch uncounted.
+// End of an epoch: validate, checkpoint, report. The training steps' free heap goes back first, so
+// the pass's peak is its own, as the planner measured it. A stop during validation ends the epoch
+// uncounted.
 bool Trainer::Private::endEpoch(const Sums &sums, double seconds, QString *error)
 {
     releaseFreeHostMemory();
@@ -242,14 +256,15 @@ bool Trainer::Private::endEpoch(const Sums &sums, double seconds, QString *error
     summary.epoch = s.state.epoch;
     summary.step = s.state.step;
     summary.trainLoss = sums.epochImages ? sums.epochLoss / double(sums.epochImages) : 0.0;
-    summary.trainAccuracy = sums.epochImages ? double(sums.epochCorrect) / double(sums.epochImages) : 0.0;
+    summary.trainAccuracy
+        = sums.epochImages ? double(sums.epochCorrect) / double(sums.epochImages) : 0.0;
     summary.valLoss = val.loss;
     summary.valAccuracy = val.accuracy;
     summary.measuredSparsity = s.pruner->measuredSparsity();
     summary.seconds = seconds;
     s.state.epoch += 1;
     s.state.batchInEpoch = 0;
-    releaseFreeHostMemory();   // the validation pass's free heap
+    releaseFreeHostMemory(); // the validation pass's free heap
     if (!checkpoint(error))
         return false;
     MetricsSample sample = makeSample({});
@@ -264,20 +279,22 @@ bool Trainer::Private::endEpoch(const Sums &sums, double seconds, QString *error
     return true;
 }
 
-// A validation or test pass (WHAT names it in the log); out-of-memory errors split its batches. False
-// when the run was stopped during the pass: its figures are partial and must not be reported.
-bool Trainer::Private::evaluate(StreamingLoader &loader, const QString &what, EvaluationReport *report)
+// A validation or test pass (WHAT names it in the log); out-of-memory errors split its batches.
+// False when the run was stopped during the pass: its figures are partial and must not be reported.
+bool Trainer::Private::evaluate(
+    StreamingLoader &loader, const QString &what, EvaluationReport *report)
 {
     if (q->m_options.beforeEvalPass)
         q->m_options.beforeEvalPass(what);
     report->chunk = evalChunk;
-    const bool done = evaluateModel(*s.model, loader, int(s.classes.size()), s.device, report, &q->m_cancel,
-                                    q->m_options.beforeEvalForward);
+    const bool done = evaluateModel(*s.model, loader, int(s.classes.size()), s.device, report,
+        &q->m_cancel, q->m_options.beforeEvalForward);
     if (report->oomRecoveries > 0) {
         evalRecoveries += report->oomRecoveries;
         evalChunk = report->chunk;
-        log(QStringLiteral("out of memory in the %1 pass; emptied the cache and continued with %2 images per "
-                           "forward pass")
+        log(QStringLiteral(
+            "out of memory in the %1 pass; emptied the cache and continued with %2 images per "
+            "forward pass")
                 .arg(what)
                 .arg(evalChunk));
     }
@@ -287,8 +304,10 @@ bool Trainer::Private::evaluate(StreamingLoader &loader, const QString &what, Ev
 void Trainer::Private::onOutOfMemory(std::int64_t at, int failed, int next, const QString &what)
 {
     const int effective = c.batchSize;
-    log(QStringLiteral("out of memory at step %1 with micro-batch %2 (%3); released the batch and emptied the cache, "
-                       "continuing with micro-batches of %4 (%5 accumulation steps, effective batch %6 unchanged)")
+    log(QStringLiteral(
+        "out of memory at step %1 with micro-batch %2 (%3); released the batch and emptied the "
+        "cache, "
+        "continuing with micro-batches of %4 (%5 accumulation steps, effective batch %6 unchanged)")
             .arg(at)
             .arg(failed)
             .arg(what)
@@ -306,7 +325,9 @@ MetricsSample Trainer::Private::makeSample(const ThroughputMeter::Interval &inte
     MetricsSample m;
     m.step = s.state.step;
     m.epoch = s.state.epoch;
-    m.epochProgress = stepsPerEpoch > 0 ? std::min(1.0, double(s.state.batchInEpoch) / double(stepsPerEpoch)) : 0.0;
+    m.epochProgress = stepsPerEpoch > 0
+        ? std::min(1.0, double(s.state.batchInEpoch) / double(stepsPerEpoch))
+        : 0.0;
     m.images = s.state.images;
     m.imagesPerSec = interval.imagesPerSec;
     m.dataWaitMs = interval.dataWaitMs;
@@ -353,8 +374,8 @@ bool Trainer::Private::checkpoint(QString *error)
 }
 
 // The run's end: a stopped run saves a checkpoint to resume from; a run that trained all its epochs
-// writes model.pt; either writes summary.json (test accuracy only from a whole test pass, TESTACCURACY < 0
-// otherwise) and ends in finished().
+// writes model.pt; either writes summary.json (test accuracy only from a whole test pass,
+// TESTACCURACY < 0 otherwise) and ends in finished().
 bool Trainer::Private::finish(bool stopped, double testAccuracy, QString *error)
 {
     if (stopped) {
@@ -362,7 +383,8 @@ bool Trainer::Private::finish(bool stopped, double testAccuracy, QString *error)
             return false;
         log(QStringLiteral("stopped at step %1; continue with --resume").arg(s.state.step));
     }
-    if (s.state.epoch >= c.epochs && !writeCheckedFile(s.run.modelFile(), serializeModule(*s.model), error))
+    if (s.state.epoch >= c.epochs
+        && !writeCheckedFile(s.run.modelFile(), serializeModule(*s.model), error))
         return false;
     RunSummary summary;
     summary.status = stopped ? QStringLiteral("stopped") : QStringLiteral("finished");
@@ -379,17 +401,18 @@ bool Trainer::Private::finish(bool stopped, double testAccuracy, QString *error)
         summary.peakDeviceBytes = deviceMemory(s.device.index()).peak;
     summary.steps = s.state.step;
     summary.epochs = s.state.epoch;
-    summary.skippedFiles = s.trainLoader->skippedTotal() + s.valLoader->skippedTotal() +
-                           (s.testLoader ? s.testLoader->skippedTotal() : 0);
+    summary.skippedFiles = s.trainLoader->skippedTotal() + s.valLoader->skippedTotal()
+        + (s.testLoader ? s.testLoader->skippedTotal() : 0);
     summary.wallSeconds = double(clock.elapsed()) / 1000.0;
     summary.batchSize = c.batchSize;
-    summary.microBatch = step->microBatch() > 0 ? std::min(step->microBatch(), c.batchSize) : c.batchSize;
+    summary.microBatch
+        = step->microBatch() > 0 ? std::min(step->microBatch(), c.batchSize) : c.batchSize;
     summary.oomRecoveries = step->recoveries() + evalRecoveries;
     summary.predictedPeakBytes = s.memory.predictedPeak;
     summary.memoryBudgetBytes = c.memoryBudgetBytes;
     QSaveFile file(s.run.summaryFile());
-    if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(summary.toJson()).toJson()) < 0 ||
-        !file.commit()) {
+    if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(summary.toJson()).toJson()) < 0
+        || !file.commit()) {
         *error = QStringLiteral("cannot write %1: %2").arg(s.run.summaryFile(), file.errorString());
         return false;
     }
@@ -402,7 +425,8 @@ void Trainer::Private::writeLog(const QString &message)
 {
     if (!logFile.isOpen())
         return;
-    logFile.write(QDateTime::currentDateTime().toString(Qt::ISODateWithMs).toUtf8() + ' ' + message.toUtf8() + '\n');
+    logFile.write(QDateTime::currentDateTime().toString(Qt::ISODateWithMs).toUtf8() + ' '
+        + message.toUtf8() + '\n');
     logFile.flush();
 }
 
@@ -414,7 +438,8 @@ void Trainer::run()
         ~ReleaseAtEnd() { releaseFreeHostMemory(); }
     } releaseAtEnd;
     Private d(this);
-    // Everything the run says also goes to RUNDIR/run.log (direct: written on this thread, in order).
+    // Everything the run says also goes to RUNDIR/run.log (direct: written on this thread, in
+    // order).
     struct Disconnect {
         QList<QMetaObject::Connection> connections;
         ~Disconnect()
@@ -424,11 +449,17 @@ void Trainer::run()
         }
     } logConnections;
     logConnections.connections
-        << connect(this, &Trainer::logMessage, this, [&d](const QString &m) { d.writeLog(m); }, Qt::DirectConnection)
-        << connect(this, &Trainer::failed, this, [&d](const QString &m) { d.writeLog(QStringLiteral("failed: ") + m); },
-                   Qt::DirectConnection)
-        << connect(this, &Trainer::finished, this,
-                   [&d](const RunSummary &s) { d.writeLog(QStringLiteral("finished: ") + s.status); }, Qt::DirectConnection);
+        << connect(
+               this, &Trainer::logMessage, this, [&d](const QString &m) { d.writeLog(m); },
+               Qt::DirectConnection)
+        << connect(
+               this, &Trainer::failed, this,
+               [&d](const QString &m) { d.writeLog(QStringLiteral("failed: ") + m); },
+               Qt::DirectConnection)
+        << connect(
+               this, &Trainer::finished, this,
+               [&d](const RunSummary &s) { d.writeLog(QStringLiteral("finished: ") + s.status); },
+               Qt::DirectConnection);
     d.clock.start();
     QString error;
     try {
@@ -436,7 +467,8 @@ void Trainer::run()
             Q_EMIT failed(error);
             return;
         }
-        Q_EMIT started(deviceDescription(d.s.deviceName, m_config.effectiveThreads()), d.totalSteps, d.stepsPerEpoch);
+        Q_EMIT started(deviceDescription(d.s.deviceName, m_config.effectiveThreads()), d.totalSteps,
+            d.stepsPerEpoch);
         if (d.s.device.is_cuda())
             resetDevicePeak(d.s.device.index());
         if (m_options.resume) {
@@ -459,7 +491,8 @@ void Trainer::run()
         if (!d.finish(m_cancel.load(), testAccuracy, &error))
             Q_EMIT failed(error);
     } catch (const c10::Error &e) {
-        Q_EMIT failed(QStringLiteral("training failed: %1").arg(firstLine(e.what_without_backtrace())));
+        Q_EMIT failed(
+            QStringLiteral("training failed: %1").arg(firstLine(e.what_without_backtrace())));
     } catch (const cv::Exception &e) {
         Q_EMIT failed(QStringLiteral("image processing failed: %1").arg(firstLine(e.what())));
     } catch (const std::exception &e) {

@@ -16,26 +16,27 @@
 
 namespace leantune {
 
-// Runs one training run: scans the data, streams batches, trains with the pruning schedule, evaluates,
-// checkpoints and writes the run folder (config.json, metrics.csv, run.log, checkpoints/, model.pt,
-// summary.json). A worker QObject on its own thread; front ends do not drive it directly but through
-// RunJob (run/runjob.h), which owns that thread. requestCancel() and setPaused() may be called from any
-// thread; they take effect between batches (and between evaluation batches). Errors (c10::Error,
-// cv::Exception, std::exception, bad data) end in failed(message). A stopped run saves a checkpoint of
-// where it stopped and ends in finished() with status "stopped"; a stop during a validation or test pass
-// reports no figure of that pass.
+// Runs one training run: scans the data, streams batches, trains with the pruning schedule,
+// evaluates, checkpoints and writes the run folder (config.json, metrics.csv, run.log,
+// checkpoints/, model.pt, summary.json). A worker QObject on its own thread; front ends do not
+// drive it directly but through RunJob (run/runjob.h), which owns that thread. requestCancel() and
+// setPaused() may be called from any thread; they take effect between batches (and between
+// evaluation batches). Errors (c10::Error, cv::Exception, std::exception, bad data) end in
+// failed(message). A stopped run saves a checkpoint of where it stopped and ends in finished() with
+// status "stopped"; a stop during a validation or test pass reports no figure of that pass.
 //
-// The set-up (data, split, memory plan, model, optimizer, pruner, resume) is setUpRun() (runsetup_p.h);
-// one optimizer step with mixed precision, accumulation and out-of-memory recovery is TrainStep
-// (trainstep_p.h). Hooks that exist only to show and test recovery:
-//   LEANTUNE_INJECT_OOM_AT_STEP=N[,N...]  the first forward pass of step N throws an out-of-memory error
-//   LEANTUNE_FORCE_DEVICE_LIMIT=SIZE      caps the CUDA allocator at SIZE after planning (real OOMs)
+// The set-up (data, split, memory plan, model, optimizer, pruner, resume) is setUpRun()
+// (runsetup_p.h); one optimizer step with mixed precision, accumulation and out-of-memory recovery
+// is TrainStep (trainstep_p.h). Hooks that exist only to show and test recovery:
+//   LEANTUNE_INJECT_OOM_AT_STEP=N[,N...]  the first forward pass of step N throws an out-of-memory
+//   error LEANTUNE_FORCE_DEVICE_LIMIT=SIZE      caps the CUDA allocator at SIZE after planning
+//   (real OOMs)
 class Trainer : public QObject {
     Q_OBJECT
 public:
     struct Options {
-        bool resume = false;   // continue from the newest valid checkpoint in the run folder
-        bool force = false;    // replace an existing run in the run folder
+        bool resume = false; // continue from the newest valid checkpoint in the run folder
+        bool force = false; // replace an existing run in the run folder
         // Test hook: called on the worker thread before each forward pass with the step about to be
         // taken (from 1) and the micro-batch size; it may throw (c10::OutOfMemoryError) to inject a
         // failure. Empty in real runs.
@@ -64,7 +65,8 @@ Q_SIGNALS:
     void sampleReady(const leantune::MetricsSample &sample);
     void epochFinished(const leantune::EpochSummary &summary);
     void logMessage(const QString &message);
-    // The run has come to rest between batches after setPaused(true) (true), or goes on again (false).
+    // The run has come to rest between batches after setPaused(true) (true), or goes on again
+    // (false).
     void pauseChanged(bool paused);
     void finished(const leantune::RunSummary &summary);
     void failed(const QString &message);
@@ -72,14 +74,14 @@ Q_SIGNALS:
 private:
     struct Private;
     friend struct Private;
-    bool waitWhilePaused();   // false when cancelled
+    bool waitWhilePaused(); // false when cancelled
 
     RunConfig m_config;
     Options m_options;
-    std::atomic_bool m_cancel{false};
-    std::atomic_bool m_paused{false};
+    std::atomic_bool m_cancel { false };
+    std::atomic_bool m_paused { false };
     std::mutex m_pauseMutex;
-    std::condition_variable m_pauseChanged;   // guarded by m_pauseMutex
+    std::condition_variable m_pauseChanged; // guarded by m_pauseMutex
 };
 
 } // namespace leantune

@@ -10,11 +10,14 @@ namespace leantune {
 
 namespace {
 
-QString firstLine(const char *what) { return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed(); }
+QString firstLine(const char *what)
+{
+    return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed();
+}
 
 // CUDA autocast for the forward pass of a mixed-precision step; off again however the scope ends.
-// Turning it off clears its cache of low-precision weight copies, which the optimizer step makes stale
-// (as Python's `with autocast():` does).
+// Turning it off clears its cache of low-precision weight copies, which the optimizer step makes
+// stale (as Python's `with autocast():` does).
 class AutocastScope {
 public:
     AutocastScope(bool enabled, Precision precision)
@@ -37,7 +40,8 @@ private:
     QString m_precision;
 };
 
-// LEANTUNE_INJECT_OOM_AT_STEP=N[,N...]: steps whose first forward pass throws an out-of-memory error.
+// LEANTUNE_INJECT_OOM_AT_STEP=N[,N...]: steps whose first forward pass throws an out-of-memory
+// error.
 std::set<std::int64_t> injectedOomSteps()
 {
     std::set<std::int64_t> steps;
@@ -53,8 +57,8 @@ std::set<std::int64_t> injectedOomSteps()
 
 } // namespace
 
-TrainStep::TrainStep(ClassifierImpl &model, torch::optim::Optimizer &optimizer, const torch::Device &device,
-                     Precision precision, int microBatch)
+TrainStep::TrainStep(ClassifierImpl &model, torch::optim::Optimizer &optimizer,
+    const torch::Device &device, Precision precision, int microBatch)
     : m_model(model)
     , m_optimizer(optimizer)
     , m_device(device)
@@ -67,8 +71,8 @@ TrainStep::TrainStep(ClassifierImpl &model, torch::optim::Optimizer &optimizer, 
         m_scaler = std::make_unique<GradScaler>();
 }
 
-std::optional<TrainStep::Sums> TrainStep::run(const torch::Tensor &x, const torch::Tensor &y, std::int64_t step,
-                                              QString *error)
+std::optional<TrainStep::Sums> TrainStep::run(
+    const torch::Tensor &x, const torch::Tensor &y, std::int64_t step, QString *error)
 {
     const std::int64_t n = x.size(0);
     for (;;) {
@@ -87,8 +91,9 @@ std::optional<TrainStep::Sums> TrainStep::run(const torch::Tensor &x, const torc
             emptyDeviceCache();
             const QString what = firstLine(e.what_without_backtrace());
             if (micro <= 1) {
-                *error = QStringLiteral("out of memory at step %1 even with micro-batches of one image (%2); use a "
-                                        "smaller model or input size")
+                *error = QStringLiteral(
+                    "out of memory at step %1 even with micro-batches of one image (%2); use a "
+                    "smaller model or input size")
                              .arg(step)
                              .arg(what);
                 return std::nullopt;
@@ -101,9 +106,10 @@ std::optional<TrainStep::Sums> TrainStep::run(const torch::Tensor &x, const torc
     }
 }
 
-// Forward and backward over micro-batches of MICRO images; the gradients add up to the whole batch's.
-TrainStep::Sums TrainStep::forwardBackward(const torch::Tensor &x, const torch::Tensor &y, std::int64_t micro,
-                                           std::int64_t step)
+// Forward and backward over micro-batches of MICRO images; the gradients add up to the whole
+// batch's.
+TrainStep::Sums TrainStep::forwardBackward(
+    const torch::Tensor &x, const torch::Tensor &y, std::int64_t micro, std::int64_t step)
 {
     const std::int64_t n = x.size(0);
     Sums sums;
@@ -113,7 +119,8 @@ TrainStep::Sums TrainStep::forwardBackward(const torch::Tensor &x, const torch::
         if (m_beforeForward)
             m_beforeForward(step, int(micro));
         if (!m_injectOomAt.empty() && m_injectOomAt.erase(step) > 0)
-            TORCH_CHECK_WITH(OutOfMemoryError, false, "out of memory (injected by LEANTUNE_INJECT_OOM_AT_STEP)");
+            TORCH_CHECK_WITH(
+                OutOfMemoryError, false, "out of memory (injected by LEANTUNE_INJECT_OOM_AT_STEP)");
         const torch::Tensor xs = len == n ? x : x.narrow(0, off, len);
         const torch::Tensor ys = len == n ? y : y.narrow(0, off, len);
         torch::Tensor logits, loss;
@@ -135,7 +142,7 @@ TrainStep::Sums TrainStep::forwardBackward(const torch::Tensor &x, const torch::
 void TrainStep::optimizerStep()
 {
     if (m_scaler) {
-        m_scaler->step(m_optimizer);   // skipped when a gradient is inf/NaN
+        m_scaler->step(m_optimizer); // skipped when a gradient is inf/NaN
         m_scaler->update();
     } else {
         m_optimizer.step();

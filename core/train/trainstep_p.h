@@ -19,36 +19,40 @@ namespace leantune {
 // out: CUDA autocast for bf16/fp16 forward passes, fp16 dynamic loss scaling, micro-batches with
 // gradient accumulation (the effective batch stays the batch), and recovery from out-of-memory
 // errors (c10::OutOfMemoryError, or a c10::Error saying so): the step's gradients are dropped, the
-// CUDA cache emptied, the micro-batch halved and the same batch re-run. Lives on the trainer's thread.
-// Hook that exists only to show and test recovery: LEANTUNE_INJECT_OOM_AT_STEP=N[,N...] makes the first
-// forward pass of step N throw an out-of-memory error.
+// CUDA cache emptied, the micro-batch halved and the same batch re-run. Lives on the trainer's
+// thread. Hook that exists only to show and test recovery: LEANTUNE_INJECT_OOM_AT_STEP=N[,N...]
+// makes the first forward pass of step N throw an out-of-memory error.
 class TrainStep {
 public:
     struct Sums {
-        torch::Tensor loss;      // per-image loss summed over the batch (float64, on the device)
-        torch::Tensor correct;   // correct predictions (int64, on the device)
+        torch::Tensor loss; // per-image loss summed over the batch (float64, on the device)
+        torch::Tensor correct; // correct predictions (int64, on the device)
     };
-    // Called after a recovery: the step (from 1), the micro-batch that failed, the one that follows, and
-    // the error's first line.
-    using RecoveryHandler = std::function<void(std::int64_t step, int failed, int next, const QString &what)>;
-    // Test hook: called before each forward pass with the step (from 1) and micro-batch size; may throw.
+    // Called after a recovery: the step (from 1), the micro-batch that failed, the one that
+    // follows, and the error's first line.
+    using RecoveryHandler
+        = std::function<void(std::int64_t step, int failed, int next, const QString &what)>;
+    // Test hook: called before each forward pass with the step (from 1) and micro-batch size; may
+    // throw.
     using ForwardHook = std::function<void(std::int64_t step, int microBatch)>;
 
-    TrainStep(ClassifierImpl &model, torch::optim::Optimizer &optimizer, const torch::Device &device,
-              Precision precision, int microBatch);
+    TrainStep(ClassifierImpl &model, torch::optim::Optimizer &optimizer,
+        const torch::Device &device, Precision precision, int microBatch);
 
-    // Trains step STEP (from 1) on images X and labels Y (on the device). std::nullopt + *error when
-    // even micro-batches of one image do not fit; other errors are thrown.
-    std::optional<Sums> run(const torch::Tensor &x, const torch::Tensor &y, std::int64_t step, QString *error);
+    // Trains step STEP (from 1) on images X and labels Y (on the device). std::nullopt + *error
+    // when even micro-batches of one image do not fit; other errors are thrown.
+    std::optional<Sums> run(
+        const torch::Tensor &x, const torch::Tensor &y, std::int64_t step, QString *error);
 
-    int microBatch() const { return m_microBatch; }   // 0: whole batches
+    int microBatch() const { return m_microBatch; } // 0: whole batches
     int recoveries() const { return m_recoveries; }
     double lossScale() const { return m_scaler ? m_scaler->currentScale() : 0.0; }
     void onRecovery(RecoveryHandler handler) { m_onRecovery = std::move(handler); }
     void beforeForward(ForwardHook hook) { m_beforeForward = std::move(hook); }
 
 private:
-    Sums forwardBackward(const torch::Tensor &x, const torch::Tensor &y, std::int64_t micro, std::int64_t step);
+    Sums forwardBackward(
+        const torch::Tensor &x, const torch::Tensor &y, std::int64_t micro, std::int64_t step);
     void optimizerStep();
 
     ClassifierImpl &m_model;
@@ -58,7 +62,7 @@ private:
     bool m_autocast;
     int m_microBatch;
     int m_recoveries = 0;
-    std::unique_ptr<GradScaler> m_scaler;   // fp16 only
+    std::unique_ptr<GradScaler> m_scaler; // fp16 only
     std::set<std::int64_t> m_injectOomAt;
     RecoveryHandler m_onRecovery;
     ForwardHook m_beforeForward;

@@ -40,9 +40,9 @@ QPen pen(const QColor &color, qreal width = 1.6, Qt::PenStyle style = Qt::SolidL
     return p;
 }
 
-const QColor kPalette[] = {QColor(31, 119, 180), QColor(255, 127, 14), QColor(44, 160, 44),
-                           QColor(214, 39, 40),  QColor(148, 103, 189), QColor(140, 86, 75),
-                           QColor(227, 119, 194), QColor(127, 127, 127)};
+const QColor kPalette[] = { QColor(31, 119, 180), QColor(255, 127, 14), QColor(44, 160, 44),
+    QColor(214, 39, 40), QColor(148, 103, 189), QColor(140, 86, 75), QColor(227, 119, 194),
+    QColor(127, 127, 127) };
 
 QString formatValue(double v, const QString &unit)
 {
@@ -61,11 +61,16 @@ QString formatValue(double v, const QString &unit)
 QString LiveCharts::chartTitle(Chart chart)
 {
     switch (chart) {
-    case Throughput: return tr("Throughput");
-    case Memory: return tr("Memory");
-    case Sparsity: return tr("Sparsity");
-    case LossAccuracy: return tr("Loss and accuracy");
-    case ChartCount: break;
+    case Throughput:
+        return tr("Throughput");
+    case Memory:
+        return tr("Memory");
+    case Sparsity:
+        return tr("Sparsity");
+    case LossAccuracy:
+        return tr("Loss and accuracy");
+    case ChartCount:
+        break;
     }
     return {};
 }
@@ -76,8 +81,10 @@ LiveCharts::LiveCharts(QWidget *parent)
     auto *grid = new QGridLayout(this);
     grid->setContentsMargins(0, 0, 0, 0);
     grid->setSpacing(4);
-    const QString yLabels[ChartCount] = {tr("images/s"), tr("memory (MiB)"), tr("sparsity (%)"), tr("loss")};
-    const QString y2Labels[ChartCount] = {tr("data wait (% of batch time)"), QString(), QString(), tr("accuracy (%)")};
+    const QString yLabels[ChartCount]
+        = { tr("images/s"), tr("memory (MiB)"), tr("sparsity (%)"), tr("loss") };
+    const QString y2Labels[ChartCount]
+        = { tr("data wait (% of batch time)"), QString(), QString(), tr("accuracy (%)") };
     for (int c = 0; c < ChartCount; ++c) {
         auto *p = new QCustomPlot(this);
         p->setObjectName(QStringLiteral("chart%1").arg(c));
@@ -87,7 +94,8 @@ LiveCharts::LiveCharts(QWidget *parent)
         p->axisRect()->setRangeDrag(Qt::Horizontal);
         p->axisRect()->setRangeZoom(Qt::Horizontal);
         p->plotLayout()->insertRow(0);
-        auto *title = new QCPTextElement(p, chartTitle(Chart(c)), QFont(font().family(), font().pointSize() + 1, QFont::Bold));
+        auto *title = new QCPTextElement(
+            p, chartTitle(Chart(c)), QFont(font().family(), font().pointSize() + 1, QFont::Bold));
         p->plotLayout()->addElement(0, 0, title);
         p->xAxis->setLabel(tr("optimizer step"));
         p->yAxis->setLabel(yLabels[c]);
@@ -102,9 +110,8 @@ LiveCharts::LiveCharts(QWidget *parent)
         p->legend->setBrush(QColor(255, 255, 255, 210));
         p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
         p->setContextMenuPolicy(Qt::CustomContextMenu);
-        connect(p, &QWidget::customContextMenuRequested, this, [this, c](const QPoint &pos) {
-            showContextMenu(Chart(c), pos);
-        });
+        connect(p, &QWidget::customContextMenuRequested, this,
+            [this, c](const QPoint &pos) { showContextMenu(Chart(c), pos); });
         p->setMouseTracking(true);
         p->installEventFilter(this);
         m_plots[c] = p;
@@ -112,18 +119,19 @@ LiveCharts::LiveCharts(QWidget *parent)
     }
     // The throughput verdict sits under the chart's title, where it never covers data.
     m_plots[Throughput]->plotLayout()->insertRow(1);
-    m_verdict = new QCPTextElement(m_plots[Throughput], QString(), QFont(font().family(), std::max(7, font().pointSize() - 1)));
+    m_verdict = new QCPTextElement(m_plots[Throughput], QString(),
+        QFont(font().family(), std::max(7, font().pointSize() - 1)));
     m_plots[Throughput]->plotLayout()->addElement(1, 0, m_verdict);
     m_verdict->setMargins(QMargins(0, 0, 0, 2));
 
     m_redrawTimer.setSingleShot(true);
-    m_redrawTimer.setInterval(50);   // ≤ 20 redraws a second
+    m_redrawTimer.setInterval(50); // ≤ 20 redraws a second
     connect(&m_redrawTimer, &QTimer::timeout, this, &LiveCharts::redraw);
     resetLines();
 }
 
 void LiveCharts::addLine(Chart chart, const QString &name, Extract value, const QPen &linePen,
-                         const QString &unit, bool rightAxis, bool stepwise, bool perInterval)
+    const QString &unit, bool rightAxis, bool stepwise, bool perInterval)
 {
     Line line;
     line.chart = chart;
@@ -143,7 +151,7 @@ void LiveCharts::addLine(Chart chart, const QString &name, Extract value, const 
         line.graph->setLineStyle(QCPGraph::lsStepLeft);
         line.graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 4));
     }
-    line.graph->removeFromLegend();   // added to the legend when it gets its first point
+    line.graph->removeFromLegend(); // added to the legend when it gets its first point
     line.graph->setVisible(false);
     m_lines.push_back(std::move(line));
 }
@@ -162,36 +170,70 @@ void LiveCharts::resetLines()
     for (QCustomPlot *p : m_plots)
         p->clearItems();
     if (!m_overlay) {
-        addLine(Throughput, tr("images/s"), [](const MetricsSample &s) -> std::optional<double> {
-            return s.imagesPerSec; }, pen(kPalette[0], 2.0), QStringLiteral("img/s"), false, false, true);
-        addLine(Throughput, tr("data wait"), [](const MetricsSample &s) -> std::optional<double> {
-            return waitShare(s); }, pen(kPalette[3], 1.2), QStringLiteral("%"), true, false, true);
-        addLine(Memory, tr("host RSS"), [](const MetricsSample &s) { return bytesMiB(s.hostRssBytes); },
-                pen(kPalette[0], 2.0), QStringLiteral("MiB"));
-        addLine(Memory, tr("device allocated"), [](const MetricsSample &s) { return bytesMiB(s.deviceAllocatedBytes); },
-                pen(kPalette[1]), QStringLiteral("MiB"));
-        addLine(Memory, tr("device reserved"), [](const MetricsSample &s) { return bytesMiB(s.deviceReservedBytes); },
-                pen(kPalette[2]), QStringLiteral("MiB"));
-        addLine(Memory, tr("device peak"), [](const MetricsSample &s) { return bytesMiB(s.devicePeakBytes); },
-                pen(kPalette[3], 1.2, Qt::DashLine), QStringLiteral("MiB"));
-        addLine(Memory, tr("device used (all processes)"), [](const MetricsSample &s) { return bytesMiB(s.deviceUsedBytes); },
-                pen(kPalette[4]), QStringLiteral("MiB"));
-        addLine(Memory, tr("device total"), [](const MetricsSample &s) { return bytesMiB(s.deviceTotalBytes); },
-                pen(Qt::black, 1.2, Qt::DotLine), QStringLiteral("MiB"));
-        addLine(Sparsity, tr("target"), [](const MetricsSample &s) -> std::optional<double> {
-            return 100.0 * s.targetSparsity; }, pen(QColor(255, 127, 14, 150), 5.0), QStringLiteral("%"));
-        addLine(Sparsity, tr("measured"), [](const MetricsSample &s) -> std::optional<double> {
-            return 100.0 * s.measuredSparsity; }, pen(kPalette[0], 2.0), QStringLiteral("%"));
-        addLine(LossAccuracy, tr("train loss"), [](const MetricsSample &s) -> std::optional<double> {
-            return s.loss; }, pen(kPalette[0], 1.6), QString(), false, false, true);
-        addLine(LossAccuracy, tr("validation loss"), [](const MetricsSample &s) -> std::optional<double> {
-            return s.valLoss >= 0 ? std::optional<double>(s.valLoss) : std::nullopt; },
-                pen(kPalette[0], 1.6, Qt::DashLine), QString(), false, true);
-        addLine(LossAccuracy, tr("train accuracy"), [](const MetricsSample &s) -> std::optional<double> {
-            return 100.0 * s.accuracy; }, pen(kPalette[2], 1.6), QStringLiteral("%"), true, false, true);
-        addLine(LossAccuracy, tr("validation accuracy"), [](const MetricsSample &s) -> std::optional<double> {
-            return s.valAccuracy >= 0 ? std::optional<double>(100.0 * s.valAccuracy) : std::nullopt; },
-                pen(kPalette[2], 1.6, Qt::DashLine), QStringLiteral("%"), true, true);
+        addLine(
+            Throughput, tr("images/s"),
+            [](const MetricsSample &s) -> std::optional<double> { return s.imagesPerSec; },
+            pen(kPalette[0], 2.0), QStringLiteral("img/s"), false, false, true);
+        addLine(
+            Throughput, tr("data wait"),
+            [](const MetricsSample &s) -> std::optional<double> { return waitShare(s); },
+            pen(kPalette[3], 1.2), QStringLiteral("%"), true, false, true);
+        addLine(
+            Memory, tr("host RSS"), [](const MetricsSample &s) { return bytesMiB(s.hostRssBytes); },
+            pen(kPalette[0], 2.0), QStringLiteral("MiB"));
+        addLine(
+            Memory, tr("device allocated"),
+            [](const MetricsSample &s) { return bytesMiB(s.deviceAllocatedBytes); },
+            pen(kPalette[1]), QStringLiteral("MiB"));
+        addLine(
+            Memory, tr("device reserved"),
+            [](const MetricsSample &s) { return bytesMiB(s.deviceReservedBytes); },
+            pen(kPalette[2]), QStringLiteral("MiB"));
+        addLine(
+            Memory, tr("device peak"),
+            [](const MetricsSample &s) { return bytesMiB(s.devicePeakBytes); },
+            pen(kPalette[3], 1.2, Qt::DashLine), QStringLiteral("MiB"));
+        addLine(
+            Memory, tr("device used (all processes)"),
+            [](const MetricsSample &s) { return bytesMiB(s.deviceUsedBytes); }, pen(kPalette[4]),
+            QStringLiteral("MiB"));
+        addLine(
+            Memory, tr("device total"),
+            [](const MetricsSample &s) { return bytesMiB(s.deviceTotalBytes); },
+            pen(Qt::black, 1.2, Qt::DotLine), QStringLiteral("MiB"));
+        addLine(
+            Sparsity, tr("target"),
+            [](const MetricsSample &s) -> std::optional<double> {
+                return 100.0 * s.targetSparsity;
+            },
+            pen(QColor(255, 127, 14, 150), 5.0), QStringLiteral("%"));
+        addLine(
+            Sparsity, tr("measured"),
+            [](const MetricsSample &s) -> std::optional<double> {
+                return 100.0 * s.measuredSparsity;
+            },
+            pen(kPalette[0], 2.0), QStringLiteral("%"));
+        addLine(
+            LossAccuracy, tr("train loss"),
+            [](const MetricsSample &s) -> std::optional<double> { return s.loss; },
+            pen(kPalette[0], 1.6), QString(), false, false, true);
+        addLine(
+            LossAccuracy, tr("validation loss"),
+            [](const MetricsSample &s) -> std::optional<double> {
+                return s.valLoss >= 0 ? std::optional<double>(s.valLoss) : std::nullopt;
+            },
+            pen(kPalette[0], 1.6, Qt::DashLine), QString(), false, true);
+        addLine(
+            LossAccuracy, tr("train accuracy"),
+            [](const MetricsSample &s) -> std::optional<double> { return 100.0 * s.accuracy; },
+            pen(kPalette[2], 1.6), QStringLiteral("%"), true, false, true);
+        addLine(
+            LossAccuracy, tr("validation accuracy"),
+            [](const MetricsSample &s) -> std::optional<double> {
+                return s.valAccuracy >= 0 ? std::optional<double>(100.0 * s.valAccuracy)
+                                          : std::nullopt;
+            },
+            pen(kPalette[2], 1.6, Qt::DashLine), QStringLiteral("%"), true, true);
     }
     m_plots[Sparsity]->yAxis->setRange(0, 100);
     m_plots[Throughput]->yAxis2->setRange(0, 100);
@@ -209,14 +251,14 @@ void LiveCharts::clear()
 void LiveCharts::append(Line &line, const MetricsSample &s)
 {
     if (line.perInterval && !s.event.isEmpty())
-        return;   // epoch_end, resume, oom_recovered: no interval of training behind them
+        return; // epoch_end, resume, oom_recovered: no interval of training behind them
     const std::optional<double> v = line.value(s);
     if (!v || !std::isfinite(*v))
         return;
     if (line.stepwise && !line.buffer.isEmpty() && line.buffer.lastY() == *v)
         return;
     if (!line.buffer.isEmpty() && double(s.step) < line.buffer.x().constLast())
-        return;   // keys stay ascending (a resumed run repeats no step)
+        return; // keys stay ascending (a resumed run repeats no step)
     line.buffer.append(double(s.step), *v);
 }
 
@@ -251,23 +293,39 @@ void LiveCharts::setOverlay(const QVector<QPair<QString, QVector<MetricsSample>>
     for (const auto &run : runs) {
         const QColor color = kPalette[i++ % std::size(kPalette)];
         const auto first = m_lines.size();
-        addLine(Throughput, run.first, [](const MetricsSample &s) -> std::optional<double> {
-            return s.imagesPerSec; }, pen(color), QStringLiteral("img/s"), false, false, true);
+        addLine(
+            Throughput, run.first,
+            [](const MetricsSample &s) -> std::optional<double> { return s.imagesPerSec; },
+            pen(color), QStringLiteral("img/s"), false, false, true);
         const bool device = std::any_of(run.second.cbegin(), run.second.cend(),
-                                        [](const MetricsSample &s) { return s.devicePeakBytes >= 0; });
+            [](const MetricsSample &s) { return s.devicePeakBytes >= 0; });
         if (device)
-            addLine(Memory, run.first % tr(" (device peak)"), [](const MetricsSample &s) {
-                return bytesMiB(s.devicePeakBytes); }, pen(color), QStringLiteral("MiB"));
+            addLine(
+                Memory, run.first % tr(" (device peak)"),
+                [](const MetricsSample &s) { return bytesMiB(s.devicePeakBytes); }, pen(color),
+                QStringLiteral("MiB"));
         else
-            addLine(Memory, run.first % tr(" (host RSS)"), [](const MetricsSample &s) {
-                return bytesMiB(s.hostRssBytes); }, pen(color), QStringLiteral("MiB"));
-        addLine(Sparsity, run.first, [](const MetricsSample &s) -> std::optional<double> {
-            return 100.0 * s.measuredSparsity; }, pen(color), QStringLiteral("%"));
-        addLine(LossAccuracy, run.first % tr(" loss"), [](const MetricsSample &s) -> std::optional<double> {
-            return s.loss; }, pen(color), QString(), false, false, true);
-        addLine(LossAccuracy, run.first % tr(" val. accuracy"), [](const MetricsSample &s) -> std::optional<double> {
-            return s.valAccuracy >= 0 ? std::optional<double>(100.0 * s.valAccuracy) : std::nullopt; },
-                pen(color, 1.4, Qt::DashLine), QStringLiteral("%"), true, true);
+            addLine(
+                Memory, run.first % tr(" (host RSS)"),
+                [](const MetricsSample &s) { return bytesMiB(s.hostRssBytes); }, pen(color),
+                QStringLiteral("MiB"));
+        addLine(
+            Sparsity, run.first,
+            [](const MetricsSample &s) -> std::optional<double> {
+                return 100.0 * s.measuredSparsity;
+            },
+            pen(color), QStringLiteral("%"));
+        addLine(
+            LossAccuracy, run.first % tr(" loss"),
+            [](const MetricsSample &s) -> std::optional<double> { return s.loss; }, pen(color),
+            QString(), false, false, true);
+        addLine(
+            LossAccuracy, run.first % tr(" val. accuracy"),
+            [](const MetricsSample &s) -> std::optional<double> {
+                return s.valAccuracy >= 0 ? std::optional<double>(100.0 * s.valAccuracy)
+                                          : std::nullopt;
+            },
+            pen(color, 1.4, Qt::DashLine), QStringLiteral("%"), true, true);
         for (auto l = first; l < m_lines.size(); ++l)
             for (const MetricsSample &s : run.second)
                 append(m_lines[l], s);
@@ -280,7 +338,7 @@ void LiveCharts::markEvent(const MetricsSample &sample)
     // An out-of-memory error that was caught and recovered from is marked where it happened.
     if (sample.event != QLatin1String("oom_recovered"))
         return;
-    for (Chart c : {Throughput, Memory}) {
+    for (Chart c : { Throughput, Memory }) {
         QCustomPlot *p = m_plots[c];
         auto *line = new QCPItemStraightLine(p);
         line->point1->setCoords(double(sample.step), 0);
@@ -335,7 +393,9 @@ void LiveCharts::redraw()
                 if (line.chart != c || line.buffer.isEmpty())
                     continue;
                 const QCPRange r(line.buffer.x().constFirst(), line.buffer.x().constLast());
-                keys = found ? QCPRange(std::min(keys.lower, r.lower), std::max(keys.upper, r.upper)) : r;
+                keys = found
+                    ? QCPRange(std::min(keys.lower, r.lower), std::max(keys.upper, r.upper))
+                    : r;
                 found = true;
             }
             if (keys.size() < 1)
@@ -355,7 +415,8 @@ void LiveCharts::redraw()
     if (!m_overlay) {
         const QString verdict = throughputVerdict();
         m_verdict->setText(verdict);
-        m_verdict->setTextColor(verdict.startsWith(QLatin1String("input")) ? QColor(190, 30, 30) : QColor(70, 70, 70));
+        m_verdict->setTextColor(
+            verdict.startsWith(QLatin1String("input")) ? QColor(190, 30, 30) : QColor(70, 70, 70));
     }
     Q_EMIT redrawn();
 }
@@ -369,7 +430,8 @@ QString LiveCharts::throughputVerdict() const
         mean += v;
     mean /= m_recentWaitShare.size();
     if (mean >= 50.0)
-        return tr("input-bound: %1% of batch time waits for data (add loader workers)").arg(mean, 0, 'f', 0);
+        return tr("input-bound: %1% of batch time waits for data (add loader workers)")
+            .arg(mean, 0, 'f', 0);
     return tr("compute-bound: data wait %1% of batch time").arg(mean, 0, 'f', 0);
 }
 
@@ -382,7 +444,10 @@ int LiveCharts::pointCount(Chart chart) const
     return n;
 }
 
-int LiveCharts::displayedPointCount(Chart chart) const { return m_displayed[chart]; }
+int LiveCharts::displayedPointCount(Chart chart) const
+{
+    return m_displayed[chart];
+}
 
 bool LiveCharts::saveChart(Chart chart, const QString &path, QString *error) const
 {
@@ -472,8 +537,9 @@ void LiveCharts::showContextMenu(Chart chart, const QPoint &pos)
     menu.addSeparator();
     menu.addAction(tr("Save chart as PNG or PDF..."), this, [this, chart] {
         const QString path = QFileDialog::getSaveFileName(this, tr("Save chart"),
-                                                          chartTitle(chart).toLower().replace(QLatin1Char(' '), QLatin1Char('-')) % QStringLiteral(".png"),
-                                                          tr("PNG image (*.png);;PDF document (*.pdf)"));
+            chartTitle(chart).toLower().replace(QLatin1Char(' '), QLatin1Char('-'))
+                % QStringLiteral(".png"),
+            tr("PNG image (*.png);;PDF document (*.pdf)"));
         if (path.isEmpty())
             return;
         QString error;

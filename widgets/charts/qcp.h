@@ -1,7 +1,8 @@
 #pragma once
-// The one way widgets include QCustomPlot. The project builds with QT_NO_KEYWORDS (LibTorch's headers
-// clash with Qt's keyword macros), but qcustomplot.h is written with `signals:` and `foreach`; give it
-// those spellings for the include only. No file that includes this header may include torch.
+// The one way widgets include QCustomPlot. The project builds with QT_NO_KEYWORDS (LibTorch's
+// headers clash with Qt's keyword macros), but qcustomplot.h is written with `signals:` and
+// `foreach`; give it those spellings for the include only. No file that includes this header may
+// include torch.
 #ifndef signals
 #define signals Q_SIGNALS
 #define LEANTUNE_QCP_UNDEF_SIGNALS

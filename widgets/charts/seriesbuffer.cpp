@@ -42,7 +42,7 @@ void SeriesBuffer::decimated(int maxPoints, QVector<double> *x, QVector<double> 
             if (m_y[i] > m_y[hi])
                 hi = i;
         }
-        int idx[4] = {begin, std::min(lo, hi), std::max(lo, hi), end - 1};
+        int idx[4] = { begin, std::min(lo, hi), std::max(lo, hi), end - 1 };
         int last = -1;
         for (int i : idx) {
             if (i == last)

@@ -16,8 +16,8 @@ public:
     const QVector<double> &x() const { return m_x; }
     const QVector<double> &y() const { return m_y; }
     double lastY() const { return m_y.isEmpty() ? 0.0 : m_y.constLast(); }
-    // At most ~maxPoints points (never more than 4 per bucket), x ascending. Returns all points when
-    // there are fewer than maxPoints.
+    // At most ~maxPoints points (never more than 4 per bucket), x ascending. Returns all points
+    // when there are fewer than maxPoints.
     void decimated(int maxPoints, QVector<double> *x, QVector<double> *y) const;
     // The point whose x is nearest to X (false when empty).
     bool nearest(double x, double *px, double *py) const;

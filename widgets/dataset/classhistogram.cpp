@@ -30,7 +30,10 @@ ClassHistogram::ClassHistogram(QWidget *parent)
     m_plot->xAxis->grid()->setVisible(false);
 }
 
-int ClassHistogram::barCount() const { return m_bars->dataCount() + m_small->dataCount(); }
+int ClassHistogram::barCount() const
+{
+    return m_bars->dataCount() + m_small->dataCount();
+}
 
 void ClassHistogram::setCounts(const QStringList &classes, const QVector<int> &counts)
 {
@@ -59,7 +62,8 @@ void ClassHistogram::setCounts(const QStringList &classes, const QVector<int> &c
     m_bars->setData(keys, values);
     m_small->setData(smallKeys, smallValues);
     m_plot->xAxis->setTicker(ticker);
-    m_plot->xAxis->setTickLabelRotation(classes.size() > 5 ? 90 : 0);   // many classes: names read downwards
+    m_plot->xAxis->setTickLabelRotation(
+        classes.size() > 5 ? 90 : 0); // many classes: names read downwards
     m_plot->xAxis->setRange(0.3, classes.size() + 0.7);
     m_plot->yAxis->setRange(0, std::max(1.0, maxCount * 1.1));
     auto *title = qobject_cast<QCPTextElement *>(m_plot->plotLayout()->element(0, 0));

@@ -40,8 +40,14 @@ double ClassListModel::imbalanceRatio() const
     return lo > 0 ? double(hi) / lo : 0.0;
 }
 
-int ClassListModel::rowCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : int(m_names.size()); }
-int ClassListModel::columnCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : ColumnCount; }
+int ClassListModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_names.size());
+}
+int ClassListModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
 
 QVariant ClassListModel::data(const QModelIndex &index, int role) const
 {
@@ -52,16 +58,22 @@ QVariant ClassListModel::data(const QModelIndex &index, int role) const
     switch (role) {
     case Qt::DisplayRole:
         switch (index.column()) {
-        case NameColumn: return m_names[index.row()];
-        case CountColumn: return QLocale().toString(count);
-        case ShareColumn: return QStringLiteral("%1 %").arg(share, 0, 'f', 1);
+        case NameColumn:
+            return m_names[index.row()];
+        case CountColumn:
+            return QLocale().toString(count);
+        case ShareColumn:
+            return QStringLiteral("%1 %").arg(share, 0, 'f', 1);
         }
         break;
     case SortRole:
         switch (index.column()) {
-        case NameColumn: return m_names[index.row()];
-        case CountColumn: return count;
-        case ShareColumn: return share;
+        case NameColumn:
+            return m_names[index.row()];
+        case CountColumn:
+            return count;
+        case ShareColumn:
+            return share;
         }
         break;
     case Qt::TextAlignmentRole:
@@ -74,7 +86,8 @@ QVariant ClassListModel::data(const QModelIndex &index, int role) const
         break;
     case Qt::ToolTipRole:
         if (m_max > 0 && count * 2 < m_max)
-            return tr("%1 has less than half as many images as the largest class").arg(m_names[index.row()]);
+            return tr("%1 has less than half as many images as the largest class")
+                .arg(m_names[index.row()]);
         break;
     default:
         break;
@@ -87,9 +100,12 @@ QVariant ClassListModel::headerData(int section, Qt::Orientation orientation, in
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
         return QAbstractTableModel::headerData(section, orientation, role);
     switch (section) {
-    case NameColumn: return tr("Class");
-    case CountColumn: return tr("Images");
-    case ShareColumn: return tr("Share");
+    case NameColumn:
+        return tr("Class");
+    case CountColumn:
+        return tr("Images");
+    case ShareColumn:
+        return tr("Share");
     }
     return {};
 }

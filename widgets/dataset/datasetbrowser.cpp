@@ -74,7 +74,7 @@ DatasetBrowser::DatasetBrowser(QWidget *parent)
     m_view->setViewMode(QListView::IconMode);
     m_view->setResizeMode(QListView::Adjust);
     m_view->setMovement(QListView::Static);
-    m_view->setUniformItemSizes(true);   // no size query per row: layout of 60 000 rows stays cheap
+    m_view->setUniformItemSizes(true); // no size query per row: layout of 60 000 rows stays cheap
     m_view->setLayoutMode(QListView::Batched);
     m_view->setBatchSize(2000);
     m_view->setIconSize(m_thumbnails->loader()->thumbnailSize());
@@ -112,13 +112,16 @@ DatasetBrowser::DatasetBrowser(QWidget *parent)
         m_thumbnails->setClassFilter(m_filter->itemData(i).toInt());
         updatePreview();
     });
-    connect(m_view->selectionModel(), &QItemSelectionModel::currentChanged, this, &DatasetBrowser::updatePreview);
+    connect(m_view->selectionModel(), &QItemSelectionModel::currentChanged, this,
+        &DatasetBrowser::updatePreview);
     connect(m_thumbnails, &QAbstractItemModel::modelReset, this, [this] {
         connect(m_view->selectionModel(), &QItemSelectionModel::currentChanged, this,
-                &DatasetBrowser::updatePreview, Qt::UniqueConnection);
+            &DatasetBrowser::updatePreview, Qt::UniqueConnection);
     });
-    connect(m_view->verticalScrollBar(), &QScrollBar::valueChanged, this, &DatasetBrowser::updateVisibleRows);
-    connect(m_view->verticalScrollBar(), &QScrollBar::rangeChanged, this, &DatasetBrowser::updateVisibleRows);
+    connect(m_view->verticalScrollBar(), &QScrollBar::valueChanged, this,
+        &DatasetBrowser::updateVisibleRows);
+    connect(m_view->verticalScrollBar(), &QScrollBar::rangeChanged, this,
+        &DatasetBrowser::updateVisibleRows);
 }
 
 DatasetBrowser::~DatasetBrowser()
@@ -145,7 +148,8 @@ QWidget *DatasetBrowser::buildClassPanel()
     m_classTable->setSelectionMode(QAbstractItemView::SingleSelection);
     m_classTable->verticalHeader()->hide();
     m_classTable->verticalHeader()->setDefaultSectionSize(m_classTable->fontMetrics().height() + 6);
-    m_classTable->horizontalHeader()->setSectionResizeMode(ClassListModel::NameColumn, QHeaderView::Stretch);
+    m_classTable->horizontalHeader()->setSectionResizeMode(
+        ClassListModel::NameColumn, QHeaderView::Stretch);
     m_classTable->setToolTip(tr("Double-click a class to show only its images"));
     m_histogram = new ClassHistogram(panel);
     layout->addWidget(m_classTable, 1);
@@ -171,7 +175,8 @@ QWidget *DatasetBrowser::buildChecksPanel()
     m_invalidTable->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_invalidTable->setSelectionMode(QAbstractItemView::SingleSelection);
     m_invalidTable->verticalHeader()->hide();
-    m_invalidTable->verticalHeader()->setDefaultSectionSize(m_invalidTable->fontMetrics().height() + 6);
+    m_invalidTable->verticalHeader()->setDefaultSectionSize(
+        m_invalidTable->fontMetrics().height() + 6);
     m_invalidTable->horizontalHeader()->setStretchLastSection(true);
     m_invalidTable->setToolTip(tr("Double-click a file to show it in the file manager"));
     m_showInvalid = new QPushButton(tr("Show in file manager"), panel);
@@ -179,14 +184,12 @@ QWidget *DatasetBrowser::buildChecksPanel()
     layout->addWidget(m_stats);
     layout->addWidget(m_invalidTable, 1);
     layout->addWidget(m_showInvalid, 0, Qt::AlignRight);
-    connect(m_invalidTable, &QTableView::doubleClicked, this, [this](const QModelIndex &index) {
-        showInFileManager(m_invalid->path(index.row()));
-    });
+    connect(m_invalidTable, &QTableView::doubleClicked, this,
+        [this](const QModelIndex &index) { showInFileManager(m_invalid->path(index.row())); });
     connect(m_invalidTable->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
-            [this](const QModelIndex &current) { m_showInvalid->setEnabled(current.isValid()); });
-    connect(m_showInvalid, &QPushButton::clicked, this, [this] {
-        showInFileManager(m_invalid->path(m_invalidTable->currentIndex().row()));
-    });
+        [this](const QModelIndex &current) { m_showInvalid->setEnabled(current.isValid()); });
+    connect(m_showInvalid, &QPushButton::clicked, this,
+        [this] { showInFileManager(m_invalid->path(m_invalidTable->currentIndex().row())); });
     return panel;
 }
 
@@ -195,7 +198,8 @@ void DatasetBrowser::showInFileManager(const QString &path)
     if (path.isEmpty())
         return;
     const QFileInfo info(path);
-    QDesktopServices::openUrl(QUrl::fromLocalFile(info.isDir() ? info.absoluteFilePath() : info.absolutePath()));
+    QDesktopServices::openUrl(
+        QUrl::fromLocalFile(info.isDir() ? info.absoluteFilePath() : info.absolutePath()));
 }
 
 void DatasetBrowser::openFolder(const QString &path)
@@ -212,21 +216,24 @@ void DatasetBrowser::openFolder(const QString &path)
     m_scanner->moveToThread(m_scanThread);
     connect(m_scanThread, &QThread::started, m_scanner.get(), &DatasetScanner::start);
     const quint64 generation = ++m_scanGeneration;
-    connect(m_scanner.get(), &DatasetScanner::progress, this, [this, generation](int done, int total) {
-        if (generation != m_scanGeneration)
-            return;
-        m_progress->setRange(0, std::max(total, 1));
-        m_progress->setValue(done);
-        Q_EMIT scanProgress(done, total);
-    });
-    connect(m_scanner.get(), &DatasetScanner::finished, this, [this, generation](const DatasetIndex &index) {
-        if (generation == m_scanGeneration && m_scanThread)
-            onScanFinished(index);
-    });
-    connect(m_scanner.get(), &DatasetScanner::failed, this, [this, generation](const QString &message) {
-        if (generation == m_scanGeneration && m_scanThread)
-            onScanFailed(message);
-    });
+    connect(
+        m_scanner.get(), &DatasetScanner::progress, this, [this, generation](int done, int total) {
+            if (generation != m_scanGeneration)
+                return;
+            m_progress->setRange(0, std::max(total, 1));
+            m_progress->setValue(done);
+            Q_EMIT scanProgress(done, total);
+        });
+    connect(m_scanner.get(), &DatasetScanner::finished, this,
+        [this, generation](const DatasetIndex &index) {
+            if (generation == m_scanGeneration && m_scanThread)
+                onScanFinished(index);
+        });
+    connect(
+        m_scanner.get(), &DatasetScanner::failed, this, [this, generation](const QString &message) {
+            if (generation == m_scanGeneration && m_scanThread)
+                onScanFailed(message);
+        });
     m_scanThread->start();
     Q_EMIT scanStarted(m_folder);
 }
@@ -236,7 +243,7 @@ void DatasetBrowser::endScan()
     if (!m_scanThread)
         return;
     m_scanThread->quit();
-    m_scanThread->wait();   // start() has returned: the thread ends at once
+    m_scanThread->wait(); // start() has returned: the thread ends at once
     m_scanner.reset();
     delete m_scanThread;
     m_scanThread = nullptr;
@@ -248,7 +255,7 @@ void DatasetBrowser::cancelScan()
     if (!m_scanThread)
         return;
     m_scanner->cancel();
-    ++m_scanGeneration;   // whatever the worker still reports is stale
+    ++m_scanGeneration; // whatever the worker still reports is stale
     endScan();
     m_summary->setText(m_index ? m_summary->text() : tr("Scan cancelled."));
 }
@@ -273,30 +280,36 @@ void DatasetBrowser::onScanFinished(const DatasetIndex &index)
     m_invalidTable->resizeColumnToContents(InvalidFileModel::FileColumn);
 
     const QLocale locale;
-    m_summary->setText(tr("<b>%1</b> · %2 images in %3 classes · %4 · %5 invalid")
-                           .arg(QFileInfo(index.root).fileName().toHtmlEscaped(),
-                                locale.toString(qint64(index.images.size())),
-                                locale.toString(index.classes.size()),
-                                locale.formattedDataSize(index.totalBytes()),
-                                locale.toString(qint64(index.invalid.size()))));
+    m_summary->setText(
+        tr("<b>%1</b> · %2 images in %3 classes · %4 · %5 invalid")
+            .arg(QFileInfo(index.root).fileName().toHtmlEscaped(),
+                locale.toString(qint64(index.images.size())), locale.toString(index.classes.size()),
+                locale.formattedDataSize(index.totalBytes()),
+                locale.toString(qint64(index.invalid.size()))));
     m_filter->clear();
     m_filter->addItem(tr("All classes (%1)").arg(locale.toString(qint64(index.images.size()))), -1);
     for (int i = 0; i < index.classes.size(); ++i)
-        m_filter->addItem(QStringLiteral("%1 (%2)").arg(index.classes[i], locale.toString(counts.value(i))), i);
+        m_filter->addItem(
+            QStringLiteral("%1 (%2)").arg(index.classes[i], locale.toString(counts.value(i))), i);
     m_filter->setEnabled(true);
 
     const SizeStats s = index.sizeStats();
     QString stats = tr("<b>Image sizes</b> (pixels)<br>"
                        "width: min %1 · median %2 · max %3<br>"
                        "height: min %4 · median %5 · max %6")
-                        .arg(s.minWidth).arg(s.medianWidth).arg(s.maxWidth)
-                        .arg(s.minHeight).arg(s.medianHeight).arg(s.maxHeight);
+                        .arg(s.minWidth)
+                        .arg(s.medianWidth)
+                        .arg(s.maxWidth)
+                        .arg(s.minHeight)
+                        .arg(s.medianHeight)
+                        .arg(s.maxHeight);
     stats += index.invalid.empty()
         ? tr("<br><br>Every file is a readable image.")
-        : tr("<br><br><b>%n file(s) left out</b> - they will never reach training:", nullptr, int(index.invalid.size()));
+        : tr("<br><br><b>%n file(s) left out</b> - they will never reach training:", nullptr,
+            int(index.invalid.size()));
     m_stats->setText(stats);
     if (m_thumbnails->rowCount() > 0)
-        m_view->setCurrentIndex(m_thumbnails->index(0));   // the preview shows the first image
+        m_view->setCurrentIndex(m_thumbnails->index(0)); // the preview shows the first image
     updatePreview();
     Q_EMIT scanFinished(index);
 }
@@ -314,11 +327,13 @@ void DatasetBrowser::setClassFilter(int label)
 void DatasetBrowser::updateVisibleRows()
 {
     const QModelIndex first = m_view->indexAt(QPoint(4, 4));
-    const QModelIndex last = m_view->indexAt(m_view->viewport()->rect().bottomRight() - QPoint(4, 4));
+    const QModelIndex last
+        = m_view->indexAt(m_view->viewport()->rect().bottomRight() - QPoint(4, 4));
     if (!first.isValid())
         return;
     const int perPage = last.isValid() ? last.row() - first.row() + 1 : 200;
-    m_thumbnails->setVisibleRows(first.row() - perPage, (last.isValid() ? last.row() : first.row() + 200) + perPage);
+    m_thumbnails->setVisibleRows(
+        first.row() - perPage, (last.isValid() ? last.row() : first.row() + 200) + perPage);
 }
 
 void DatasetBrowser::updatePreview()
@@ -330,23 +345,29 @@ void DatasetBrowser::updatePreview()
         m_previewDetails->clear();
         return;
     }
-    const QSize box = m_previewImage->size().boundedTo(QSize(512, 512)).expandedTo(QSize(160, 160)) - QSize(8, 8);
+    const QSize box = m_previewImage->size().boundedTo(QSize(512, 512)).expandedTo(QSize(160, 160))
+        - QSize(8, 8);
     QString error;
     QImage image = ThumbnailLoader::decode(e->path, box, &error);
     if (!image.isNull() && image.width() < box.width() / 2 && image.height() < box.height() / 2)
-        image = image.scaled(box, Qt::KeepAspectRatio, Qt::FastTransformation);   // small images: crisp pixels
+        image = image.scaled(
+            box, Qt::KeepAspectRatio, Qt::FastTransformation); // small images: crisp pixels
     if (image.isNull())
         m_previewImage->setText(tr("Cannot decode this file: %1").arg(error));
     else
         m_previewImage->setPixmap(QPixmap::fromImage(image));
     const QLocale locale;
-    m_previewDetails->setText(
-        tr("<b>%1</b><br>class: %2<br>%3 × %4 pixels, %5 channel(s)<br>format: %6<br>file size: %7<br>"
-           "<small>%8</small>")
-            .arg(QFileInfo(e->path).fileName().toHtmlEscaped(), m_index->classes.value(e->label).toHtmlEscaped())
-            .arg(e->width).arg(e->height).arg(e->channels)
-            .arg(imageFormatName(e->format), locale.formattedDataSize(e->bytes),
-                 QDir::toNativeSeparators(e->path).toHtmlEscaped()));
+    m_previewDetails->setText(tr(
+        "<b>%1</b><br>class: %2<br>%3 × %4 pixels, %5 channel(s)<br>format: %6<br>file size: %7<br>"
+        "<small>%8</small>")
+                                  .arg(QFileInfo(e->path).fileName().toHtmlEscaped(),
+                                      m_index->classes.value(e->label).toHtmlEscaped())
+                                  .arg(e->width)
+                                  .arg(e->height)
+                                  .arg(e->channels)
+                                  .arg(imageFormatName(e->format),
+                                      locale.formattedDataSize(e->bytes),
+                                      QDir::toNativeSeparators(e->path).toHtmlEscaped()));
 }
 
 QString DatasetBrowser::previewText() const

@@ -50,7 +50,7 @@ public:
     InvalidFileModel *invalidModel() const { return m_invalid; }
     QListView *thumbnailView() const { return m_view; }
     ClassHistogram *histogram() const { return m_histogram; }
-    QString previewText() const;   // the preview's details as text (tests)
+    QString previewText() const; // the preview's details as text (tests)
 
     void setClassFilter(int label);
     static void showInFileManager(const QString &path);
@@ -71,10 +71,10 @@ private:
     QWidget *buildChecksPanel();
 
     QString m_folder;
-    quint64 m_scanGeneration = 0;   // results of an older (cancelled) scan are ignored
+    quint64 m_scanGeneration = 0; // results of an older (cancelled) scan are ignored
     std::shared_ptr<const DatasetIndex> m_index;
     QThread *m_scanThread = nullptr;
-    std::unique_ptr<DatasetScanner> m_scanner;   // lives on m_scanThread; deleted after it ended
+    std::unique_ptr<DatasetScanner> m_scanner; // lives on m_scanThread; deleted after it ended
 
     ThumbnailModel *m_thumbnails;
     ClassListModel *m_classes;

@@ -22,8 +22,14 @@ QString InvalidFileModel::path(int row) const
     return row >= 0 && row < int(m_files.size()) ? m_files[size_t(row)].path : QString();
 }
 
-int InvalidFileModel::rowCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : int(m_files.size()); }
-int InvalidFileModel::columnCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : ColumnCount; }
+int InvalidFileModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_files.size());
+}
+int InvalidFileModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
 
 QVariant InvalidFileModel::data(const QModelIndex &index, int role) const
 {

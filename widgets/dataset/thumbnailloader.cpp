@@ -27,7 +27,10 @@ ThumbnailLoader::~ThumbnailLoader()
     m_pool.waitForDone();
 }
 
-void ThumbnailLoader::setCacheLimitBytes(qint64 bytes) { m_cache.setMaxCost(int(std::max<qint64>(1, bytes / 1024))); }
+void ThumbnailLoader::setCacheLimitBytes(qint64 bytes)
+{
+    m_cache.setMaxCost(int(std::max<qint64>(1, bytes / 1024)));
+}
 
 QImage ThumbnailLoader::decode(const QString &path, QSize size, QString *error)
 {
@@ -46,9 +49,11 @@ QImage ThumbnailLoader::decode(const QString &path, QSize size, QString *error)
         image = image.scaled(size, Qt::KeepAspectRatio, Qt::SmoothTransformation);
     } else {
         // Small images (28 px digits) grow by a whole factor, pixels kept crisp, to fill the cell.
-        const int factor = std::min(size.width() / std::max(1, image.width()), size.height() / std::max(1, image.height()));
+        const int factor = std::min(
+            size.width() / std::max(1, image.width()), size.height() / std::max(1, image.height()));
         if (factor >= 2)
-            image = image.scaled(image.size() * factor, Qt::KeepAspectRatio, Qt::FastTransformation);
+            image
+                = image.scaled(image.size() * factor, Qt::KeepAspectRatio, Qt::FastTransformation);
     }
     return image;
 }
@@ -62,10 +67,11 @@ QImage ThumbnailLoader::thumbnail(qint64 key, const QString &path)
     QMutexLocker lock(&m_mutex);
     if (m_inFlight.contains(key))
         return {};
-    auto it = std::find_if(m_stack.begin(), m_stack.end(), [key](const Request &r) { return r.key == key; });
+    auto it = std::find_if(
+        m_stack.begin(), m_stack.end(), [key](const Request &r) { return r.key == key; });
     if (it != m_stack.end())
-        m_stack.erase(it);   // asked again: move it to the top
-    m_stack.append({key, path, m_generation.load()});
+        m_stack.erase(it); // asked again: move it to the top
+    m_stack.append({ key, path, m_generation.load() });
     if (m_activeJobs < m_pool.maxThreadCount()) {
         ++m_activeJobs;
         m_pool.start([this] { drain(); });
@@ -77,8 +83,8 @@ void ThumbnailLoader::retainOnly(qint64 first, qint64 last)
 {
     QMutexLocker lock(&m_mutex);
     m_stack.erase(std::remove_if(m_stack.begin(), m_stack.end(),
-                                 [=](const Request &r) { return r.key < first || r.key > last; }),
-                  m_stack.end());
+                      [=](const Request &r) { return r.key < first || r.key > last; }),
+        m_stack.end());
 }
 
 void ThumbnailLoader::clear()
@@ -124,17 +130,20 @@ void ThumbnailLoader::drain()
         }
         const quint64 generation = request.generation;
         const qint64 key = request.key;
-        QMetaObject::invokeMethod(this, [this, key, generation, image] {
-            {
-                QMutexLocker lock(&m_mutex);
-                m_inFlight.removeOne(key);
-            }
-            if (generation != m_generation.load())
-                return;   // the data set changed meanwhile
-            const int cost = std::max(1, int(image.sizeInBytes() / 1024));
-            m_cache.insert(key, new QImage(image), cost);
-            Q_EMIT thumbnailReady(key);
-        }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            this,
+            [this, key, generation, image] {
+                {
+                    QMutexLocker lock(&m_mutex);
+                    m_inFlight.removeOne(key);
+                }
+                if (generation != m_generation.load())
+                    return; // the data set changed meanwhile
+                const int cost = std::max(1, int(image.sizeInBytes() / 1024));
+                m_cache.insert(key, new QImage(image), cost);
+                Q_EMIT thumbnailReady(key);
+            },
+            Qt::QueuedConnection);
     }
 }
 

@@ -11,7 +11,7 @@ namespace leantune {
 
 ThumbnailModel::ThumbnailModel(QObject *parent)
     : QAbstractListModel(parent)
-    , m_loader(new ThumbnailLoader({72, 72}, this))
+    , m_loader(new ThumbnailLoader({ 72, 72 }, this))
 {
     m_placeholder = QPixmap(m_loader->thumbnailSize());
     m_placeholder.fill(QColor(232, 232, 236));
@@ -82,9 +82,12 @@ QVariant ThumbnailModel::data(const QModelIndex &index, int role) const
         return image.isNull() ? m_placeholder : QPixmap::fromImage(image);
     }
     case Qt::ToolTipRole:
-        return QString(QFileInfo(e->path).fileName() % QStringLiteral("\n") % m_index->classes.value(e->label)
-                       % QStringLiteral(" · %1×%2 %3 · %4").arg(e->width).arg(e->height)
-                             .arg(imageFormatName(e->format), QLocale().formattedDataSize(e->bytes)));
+        return QString(QFileInfo(e->path).fileName() % QStringLiteral("\n")
+            % m_index->classes.value(e->label)
+            % QStringLiteral(" · %1×%2 %3 · %4")
+                  .arg(e->width)
+                  .arg(e->height)
+                  .arg(imageFormatName(e->format), QLocale().formattedDataSize(e->bytes)));
     case Qt::AccessibleTextRole:
     case Qt::StatusTipRole:
         return QFileInfo(e->path).fileName();
@@ -108,7 +111,7 @@ void ThumbnailModel::onThumbnailReady(qint64 key)
     if (it == m_rows.cend() || *it != int(key))
         return;
     const QModelIndex i = index(int(it - m_rows.cbegin()));
-    Q_EMIT dataChanged(i, i, {Qt::DecorationRole});
+    Q_EMIT dataChanged(i, i, { Qt::DecorationRole });
 }
 
 } // namespace leantune

@@ -13,10 +13,10 @@ namespace leantune {
 
 class ThumbnailLoader;
 
-// The data set's valid images as a list for a QListView in icon mode, filtered by class. A thumbnail
-// is requested only when the view asks for a row's decoration, i.e. when the row is painted; rows that
-// are never shown are never decoded. Until its thumbnail arrives a row shows a neutral placeholder.
-// GUI thread only.
+// The data set's valid images as a list for a QListView in icon mode, filtered by class. A
+// thumbnail is requested only when the view asks for a row's decoration, i.e. when the row is
+// painted; rows that are never shown are never decoded. Until its thumbnail arrives a row shows a
+// neutral placeholder. GUI thread only.
 class ThumbnailModel : public QAbstractListModel {
     Q_OBJECT
 public:
@@ -27,7 +27,7 @@ public:
 
     void setIndex(std::shared_ptr<const DatasetIndex> index);
     std::shared_ptr<const DatasetIndex> datasetIndex() const { return m_index; }
-    void setClassFilter(int label);   // -1: every class
+    void setClassFilter(int label); // -1: every class
     int classFilter() const { return m_filter; }
     // Drops pending decodes outside these rows (the view's visible rows plus a margin).
     void setVisibleRows(int first, int last);
@@ -42,7 +42,7 @@ private:
     void onThumbnailReady(qint64 key);
 
     std::shared_ptr<const DatasetIndex> m_index;
-    QVector<int> m_rows;           // image indexes shown, in index order
+    QVector<int> m_rows; // image indexes shown, in index order
     int m_filter = -1;
     ThumbnailLoader *m_loader;
     QPixmap m_placeholder;

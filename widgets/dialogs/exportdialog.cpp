@@ -49,7 +49,10 @@ QTableWidgetItem *cell(const QString &text, const QString &toolTip = QString())
     return item;
 }
 
-QString percent(double fraction) { return QStringLiteral("%1 %").arg(fraction * 100.0, 0, 'f', 2); }
+QString percent(double fraction)
+{
+    return QStringLiteral("%1 %").arg(fraction * 100.0, 0, 'f', 2);
+}
 
 } // namespace
 
@@ -60,9 +63,9 @@ ExportDialog::ExportDialog(const QString &runDir, QWidget *parent)
     setWindowTitle(tr("Export model"));
     build();
     connect(&m_previewWatcher, &QFutureWatcherBase::finished, this,
-            [this] { showPreview(m_previewWatcher.result()); });
+        [this] { showPreview(m_previewWatcher.result()); });
     connect(&m_exportWatcher, &QFutureWatcherBase::finished, this,
-            [this] { exportDone(m_exportWatcher.result()); });
+        [this] { exportDone(m_exportWatcher.result()); });
 
     QString error;
     if (const std::optional<RunInfo> run = readRunInfo(runDir, &error)) {
@@ -73,7 +76,8 @@ ExportDialog::ExportDialog(const QString &runDir, QWidget *parent)
                                 .arg(m.channels == 1 ? tr("grayscale") : tr("RGB"))
                                 .arg(run->classNames.size()));
     } else {
-        m_runLabel->setText(QStringLiteral("<b>%1</b>").arg(QDir::toNativeSeparators(runDir).toHtmlEscaped()));
+        m_runLabel->setText(
+            QStringLiteral("<b>%1</b>").arg(QDir::toNativeSeparators(runDir).toHtmlEscaped()));
         setError(error);
     }
     optionsChanged();
@@ -85,7 +89,7 @@ ExportDialog::~ExportDialog()
     m_exportWatcher.disconnect(this);
     m_cancelRequested = true;
     m_exportWatcher.waitForFinished();
-    m_previewWatcher.waitForFinished();   // not cancellable: one build of the file
+    m_previewWatcher.waitForFinished(); // not cancellable: one build of the file
 }
 
 void ExportDialog::build()
@@ -113,7 +117,8 @@ void ExportDialog::build()
     form->addRow(tr("Weights:"), m_quantize);
     m_structured = new QCheckBox(tr("remove channels whose weights are all zero"), this);
     m_structured->setObjectName(QStringLiteral("structured"));
-    m_structured->setToolTip(tr("Physically removes pruned channels; pays after training with channel pruning"));
+    m_structured->setToolTip(
+        tr("Physically removes pruned channels; pays after training with channel pruning"));
     form->addRow(tr("Structured:"), m_structured);
     m_outFile = new QLineEdit(this);
     m_outFile->setObjectName(QStringLiteral("outFile"));
@@ -133,8 +138,9 @@ void ExportDialog::build()
     m_limit->setValue(kDefaultLimit);
     m_limit->setSpecialValueText(tr("all images"));
     m_limit->setSuffix(tr(" images"));
-    m_limit->setToolTip(tr("The written file is re-loaded and run on at most this many images (a seeded "
-                           "sample of the run's test, else validation, else training folder); 0 = all"));
+    m_limit->setToolTip(
+        tr("The written file is re-loaded and run on at most this many images (a seeded "
+           "sample of the run's test, else validation, else training folder); 0 = all"));
     form->addRow(tr("Verify on:"), m_limit);
 
     auto *previewBox = new QGroupBox(tr("Expected sizes"), this);
@@ -163,7 +169,8 @@ void ExportDialog::build()
     progressRow->addWidget(m_cancel);
     m_status = new QLabel(this);
     m_status->setObjectName(QStringLiteral("status"));
-    m_status->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);   // a long path does not widen the dialog
+    m_status->setSizePolicy(
+        QSizePolicy::Ignored, QSizePolicy::Preferred); // a long path does not widen the dialog
     layout->addWidget(m_status);
     m_error = new QLabel(this);
     m_error->setObjectName(QStringLiteral("error"));
@@ -173,8 +180,8 @@ void ExportDialog::build()
     m_error->hide();
     layout->addWidget(m_error);
 
-    // The report, shown after a successful export: the tables on the left, the chart on the right, a
-    // line on how it was verified below.
+    // The report, shown after a successful export: the tables on the left, the chart on the right,
+    // a line on how it was verified below.
     m_reportBox = new QGroupBox(tr("Report"), this);
     m_reportBox->setObjectName(QStringLiteral("report"));
     layout->addWidget(m_reportBox, 1);
@@ -183,16 +190,16 @@ void ExportDialog::build()
     reportLayout->addLayout(tables, 0, 0);
     m_sizeTable = new QTableWidget(4, 2, this);
     m_sizeTable->setObjectName(QStringLiteral("sizeTable"));
-    m_sizeTable->setHorizontalHeaderLabels({tr("Size"), tr("× smaller")});
-    m_sizeTable->setVerticalHeaderLabels(
-        {tr("dense fp32 weights"), tr("exported file"), tr("zip (deflate)"), tr("sparse (bitmask)")});
+    m_sizeTable->setHorizontalHeaderLabels({ tr("Size"), tr("× smaller") });
+    m_sizeTable->setVerticalHeaderLabels({ tr("dense fp32 weights"), tr("exported file"),
+        tr("zip (deflate)"), tr("sparse (bitmask)") });
     m_verificationTable = new QTableWidget(7, 1, this);
     m_verificationTable->setObjectName(QStringLiteral("verificationTable"));
     m_verificationTable->horizontalHeader()->hide();
-    m_verificationTable->setVerticalHeaderLabels({tr("parameters"), tr("non-zero parameters"), tr("accuracy before"),
-                                                  tr("accuracy after"), tr("top-1 agreement"), tr("max |Δ logit|"),
-                                                  tr("verified on")});
-    for (QTableWidget *t : {m_sizeTable, m_verificationTable}) {
+    m_verificationTable->setVerticalHeaderLabels(
+        { tr("parameters"), tr("non-zero parameters"), tr("accuracy before"), tr("accuracy after"),
+            tr("top-1 agreement"), tr("max |Δ logit|"), tr("verified on") });
+    for (QTableWidget *t : { m_sizeTable, m_verificationTable }) {
         t->setEditTriggers(QAbstractItemView::NoEditTriggers);
         t->setSelectionMode(QAbstractItemView::NoSelection);
         t->setFocusPolicy(Qt::NoFocus);
@@ -212,13 +219,14 @@ void ExportDialog::build()
     m_chart->setObjectName(QStringLiteral("sizeChart"));
     m_chart->setMinimumSize(400, 260);
     m_chart->plotLayout()->insertRow(0);
-    m_chart->plotLayout()->addElement(0, 0, new QCPTextElement(m_chart, tr("Size against the dense float32 weights")));
+    m_chart->plotLayout()->addElement(
+        0, 0, new QCPTextElement(m_chart, tr("Size against the dense float32 weights")));
     m_chart->yAxis->grid()->setVisible(false);
     m_chart->yAxis->setTickLength(0, 0);
     m_chart->yAxis->setSubTicks(false);
     reportLayout->addWidget(m_chart, 0, 1);
     reportLayout->setColumnStretch(1, 1);
-    m_note = new QLabel(this);   // no word wrap: a top-level layout does not grow for wrapped lines
+    m_note = new QLabel(this); // no word wrap: a top-level layout does not grow for wrapped lines
     m_note->setObjectName(QStringLiteral("note"));
     reportLayout->addWidget(m_note, 1, 0, 1, 2);
     m_reportBox->hide();
@@ -235,17 +243,18 @@ void ExportDialog::build()
     connect(buttons, &QDialogButtonBox::rejected, this, &ExportDialog::reject);
     connect(browse, &QToolButton::clicked, this, [this] {
         const bool onnx = m_format->currentData().toString() == QLatin1String("onnx");
-        const QString file = QFileDialog::getSaveFileName(this, tr("Export model"), m_outFile->text(),
-                                                          onnx ? tr("ONNX model (*.onnx)") : tr("LibTorch archive (*.pt)"));
+        const QString file = QFileDialog::getSaveFileName(this, tr("Export model"),
+            m_outFile->text(), onnx ? tr("ONNX model (*.onnx)") : tr("LibTorch archive (*.pt)"));
         if (!file.isEmpty())
             m_outFile->setText(QDir::toNativeSeparators(file));
     });
     connect(m_format, &QComboBox::currentIndexChanged, this, [this] {
         // Keep the chosen name; switch its extension to the format's.
         const QString format = m_format->currentData().toString();
-        const QString suffix = format == QLatin1String("onnx") ? QStringLiteral(".onnx") : QStringLiteral(".pt");
+        const QString suffix
+            = format == QLatin1String("onnx") ? QStringLiteral(".onnx") : QStringLiteral(".pt");
         QString file = m_outFile->text();
-        for (const QLatin1String old : {QLatin1String(".onnx"), QLatin1String(".pt")})
+        for (const QLatin1String old : { QLatin1String(".onnx"), QLatin1String(".pt") })
             if (file.endsWith(old))
                 file = file.left(file.size() - old.size()) % suffix;
         m_outFile->setText(file);
@@ -258,12 +267,15 @@ void ExportDialog::build()
 QString ExportDialog::defaultOutFile(const QString &runDir, const QString &format)
 {
     const QString name = QFileInfo(QDir::cleanPath(runDir)).fileName();
-    return QDir::toNativeSeparators(QDir(runDir).filePath(
-        (name.isEmpty() ? QStringLiteral("model") : name)
-        % (format == QLatin1String("onnx") ? QStringLiteral(".onnx") : QStringLiteral(".pt"))));
+    return QDir::toNativeSeparators(
+        QDir(runDir).filePath((name.isEmpty() ? QStringLiteral("model") : name)
+            % (format == QLatin1String("onnx") ? QStringLiteral(".onnx") : QStringLiteral(".pt"))));
 }
 
-QString ExportDialog::ratioText(double ratio) { return QStringLiteral("%1×").arg(ratio, 0, 'f', 2); }
+QString ExportDialog::ratioText(double ratio)
+{
+    return QStringLiteral("%1×").arg(ratio, 0, 'f', 2);
+}
 
 ExportOptions ExportDialog::options() const
 {
@@ -278,9 +290,18 @@ ExportOptions ExportDialog::options() const
     return o;
 }
 
-QString ExportDialog::previewText() const { return m_previewLabel->text(); }
-QString ExportDialog::errorText() const { return m_error->text(); }
-QString ExportDialog::statusText() const { return m_status->text(); }
+QString ExportDialog::previewText() const
+{
+    return m_previewLabel->text();
+}
+QString ExportDialog::errorText() const
+{
+    return m_error->text();
+}
+QString ExportDialog::statusText() const
+{
+    return m_status->text();
+}
 
 void ExportDialog::optionsChanged()
 {
@@ -289,8 +310,9 @@ void ExportDialog::optionsChanged()
     m_quantize->setEnabled(onnx && !isExporting());
     m_structured->setEnabled(onnx && !isExporting());
     m_quantize->setToolTip(onnxOnly);
-    m_structured->setToolTip(onnx ? tr("Physically removes pruned channels; pays after training with channel pruning")
-                                  : onnxOnly);
+    m_structured->setToolTip(onnx
+            ? tr("Physically removes pruned channels; pays after training with channel pruning")
+            : onnxOnly);
     if (!onnx) {
         const QSignalBlocker q(m_quantize), s(m_structured);
         m_quantize->setCurrentIndex(0);
@@ -304,13 +326,14 @@ void ExportDialog::requestPreview()
     m_preview.reset();
     m_previewLabel->setText(tr("<i>computing...</i>"));
     if (m_previewWatcher.isRunning()) {
-        m_previewPending = true;   // computed again with the options of then when this one ends
+        m_previewPending = true; // computed again with the options of then when this one ends
         return;
     }
     m_previewPending = false;
     const QString runDir = m_runDir;
     ExportOptions o = options();
-    if (o.outFile.isEmpty())   // the preview writes nothing, but the engine checks that a name is given
+    if (o.outFile
+            .isEmpty()) // the preview writes nothing, but the engine checks that a name is given
         o.outFile = defaultOutFile(m_runDir, o.format);
     m_previewWatcher.setFuture(QtConcurrent::run([runDir, o] {
         PreviewResult r;
@@ -332,19 +355,22 @@ void ExportDialog::showPreview(const PreviewResult &result)
     } else {
         const SizeReport &s = *result.size;
         const auto row = [&s](const QString &name, qint64 bytes, bool ratio) {
-            return QStringLiteral("<tr><td>%1</td><td align='right'>&nbsp;&nbsp;%2</td><td align='right'>&nbsp;&nbsp;%3</td></tr>")
-                .arg(name.toHtmlEscaped(), formatBytes(bytes), ratio ? ratioText(s.ratio(bytes)) : QString());
+            return QStringLiteral("<tr><td>%1</td><td align='right'>&nbsp;&nbsp;%2</td><td "
+                                  "align='right'>&nbsp;&nbsp;%3</td></tr>")
+                .arg(name.toHtmlEscaped(), formatBytes(bytes),
+                    ratio ? ratioText(s.ratio(bytes)) : QString());
         };
         const QLocale locale;
-        m_previewLabel->setText(QStringLiteral("<table>") % row(tr("dense fp32 weights"), s.denseFp32Bytes, false)
-                                % row(tr("file"), s.fileBytes, true) % row(tr("zip (deflate)"), s.zipBytes, true)
-                                % row(tr("sparse (bitmask)"), s.sparseBytes, true)
-                                % QStringLiteral("<tr><td colspan='3'></td></tr><tr><td>%1</td><td align='right'>"
-                                                 "&nbsp;&nbsp;%2</td><td></td></tr><tr><td>%3</td><td align='right'>"
-                                                 "&nbsp;&nbsp;%4</td><td>&nbsp;&nbsp;%5</td></tr></table>")
-                                      .arg(tr("parameters"), locale.toString(s.parameters), tr("non-zero"),
-                                           locale.toString(s.nonzeroParameters),
-                                           tr("%1 % sparse").arg(s.sparsity() * 100.0, 0, 'f', 1)));
+        m_previewLabel->setText(QStringLiteral("<table>")
+            % row(tr("dense fp32 weights"), s.denseFp32Bytes, false)
+            % row(tr("file"), s.fileBytes, true) % row(tr("zip (deflate)"), s.zipBytes, true)
+            % row(tr("sparse (bitmask)"), s.sparseBytes, true)
+            % QStringLiteral("<tr><td colspan='3'></td></tr><tr><td>%1</td><td align='right'>"
+                             "&nbsp;&nbsp;%2</td><td></td></tr><tr><td>%3</td><td align='right'>"
+                             "&nbsp;&nbsp;%4</td><td>&nbsp;&nbsp;%5</td></tr></table>")
+                  .arg(tr("parameters"), locale.toString(s.parameters), tr("non-zero"),
+                      locale.toString(s.nonzeroParameters),
+                      tr("%1 % sparse").arg(s.sparsity() * 100.0, 0, 'f', 1)));
     }
     Q_EMIT previewReady();
 }
@@ -358,8 +384,8 @@ void ExportDialog::setError(const QString &message)
 void ExportDialog::setBusy(bool busy)
 {
     const bool onnx = m_format->currentData().toString() == QLatin1String("onnx");
-    for (QWidget *w : {static_cast<QWidget *>(m_format), static_cast<QWidget *>(m_outFile),
-                       static_cast<QWidget *>(m_limit), static_cast<QWidget *>(m_export)})
+    for (QWidget *w : { static_cast<QWidget *>(m_format), static_cast<QWidget *>(m_outFile),
+             static_cast<QWidget *>(m_limit), static_cast<QWidget *>(m_export) })
         w->setEnabled(!busy);
     m_quantize->setEnabled(!busy && onnx);
     m_structured->setEnabled(!busy && onnx);
@@ -385,7 +411,8 @@ void ExportDialog::startExport()
     setBusy(true);
     const QString runDir = m_runDir;
     // The callback runs on the worker thread: progress goes to the dialog as a queued call (the
-    // destructor waits for the worker, so `this` outlives it), cancellation through the atomic flag.
+    // destructor waits for the worker, so `this` outlives it), cancellation through the atomic
+    // flag.
     const ExportProgress progress = [this](double fraction, const QString &stage) {
         QMetaObject::invokeMethod(
             this,
@@ -445,7 +472,8 @@ void ExportDialog::exportDone(const ExportResult &result)
     m_report = result.report;
     m_progress->setValue(m_progress->maximum());
     m_status->setText(tr("Wrote %1 (%2) in %3 s.")
-                          .arg(QDir::toNativeSeparators(result.report->outFile), formatBytes(result.report->size.fileBytes))
+                          .arg(QDir::toNativeSeparators(result.report->outFile),
+                              formatBytes(result.report->size.fileBytes))
                           .arg(result.report->seconds, 0, 'f', 1));
     m_status->setToolTip(m_status->text());
     showReport(*result.report);
@@ -456,19 +484,24 @@ void ExportDialog::showReport(const ExportReport &r)
 {
     const SizeReport &s = r.size;
     const QLocale locale;
-    const qint64 sizes[] = {s.denseFp32Bytes, s.fileBytes, s.zipBytes, s.sparseBytes};
+    const qint64 sizes[] = { s.denseFp32Bytes, s.fileBytes, s.zipBytes, s.sparseBytes };
     for (int i = 0; i < 4; ++i) {
-        m_sizeTable->setItem(i, 0, cell(formatBytes(sizes[i]), tr("%1 bytes").arg(locale.toString(sizes[i]))));
+        m_sizeTable->setItem(
+            i, 0, cell(formatBytes(sizes[i]), tr("%1 bytes").arg(locale.toString(sizes[i]))));
         m_sizeTable->setItem(i, 1, cell(ratioText(s.ratio(sizes[i]))));
     }
     const bool reference = r.reference != QLatin1String("the trained LibTorch model");
-    const QString agreement = reference ? tr("%1 with %2; %3 with the trained model")
-                                              .arg(percent(r.agreement), r.reference, percent(r.agreementWithTrained))
-                                        : percent(r.agreement);
-    const QStringList values{
+    const QString agreement = reference
+        ? tr("%1 with %2; %3 with the trained model")
+              .arg(percent(r.agreement), r.reference, percent(r.agreementWithTrained))
+        : percent(r.agreement);
+    const QStringList values {
         locale.toString(s.parameters)
-            % (r.channelsRemoved > 0 ? tr(" (%1 channels removed)").arg(r.channelsRemoved) : QString()),
-        tr("%1 (%2 % sparse)").arg(locale.toString(s.nonzeroParameters)).arg(s.sparsity() * 100.0, 0, 'f', 1),
+            % (r.channelsRemoved > 0 ? tr(" (%1 channels removed)").arg(r.channelsRemoved)
+                                     : QString()),
+        tr("%1 (%2 % sparse)")
+            .arg(locale.toString(s.nonzeroParameters))
+            .arg(s.sparsity() * 100.0, 0, 'f', 1),
         percent(r.accuracyBefore),
         percent(r.accuracyAfter),
         percent(r.agreement),
@@ -478,12 +511,14 @@ void ExportDialog::showReport(const ExportReport &r)
     for (int i = 0; i < values.size(); ++i)
         m_verificationTable->setItem(i, 0, cell(values[i]));
     m_verificationTable->item(4, 0)->setToolTip(agreement);
-    m_verificationTable->item(6, 0)->setToolTip(tr("%1, in %2").arg(QDir::toNativeSeparators(r.dataDir), r.runtime));
-    QStringList notes{tr("Verified in %1 against %2.").arg(r.runtime, r.reference)};
+    m_verificationTable->item(6, 0)->setToolTip(
+        tr("%1, in %2").arg(QDir::toNativeSeparators(r.dataDir), r.runtime));
+    QStringList notes { tr("Verified in %1 against %2.").arg(r.runtime, r.reference) };
     if (reference)
-        notes << tr("Top-1 agreement with the trained fp32 model: %1.").arg(percent(r.agreementWithTrained));
+        notes << tr("Top-1 agreement with the trained fp32 model: %1.")
+                     .arg(percent(r.agreementWithTrained));
     m_note->setText(notes.join(QLatin1Char('\n')));
-    m_note->setToolTip(r.verificationNote);   // long: what the figures need to be read with
+    m_note->setToolTip(r.verificationNote); // long: what the figures need to be read with
     m_reportBox->show();
     plotSizes(s);
     layout()->activate();
@@ -495,8 +530,8 @@ void ExportDialog::plotSizes(const SizeReport &s)
     // Horizontal bars, the dense weights on top; sizes in the unit of the dense size.
     m_chart->clearPlottables();
     m_chart->clearItems();
-    const qint64 sizes[] = {s.denseFp32Bytes, s.fileBytes, s.zipBytes, s.sparseBytes};
-    const QString names[] = {tr("dense fp32"), tr("file"), tr("zip"), tr("sparse")};
+    const qint64 sizes[] = { s.denseFp32Bytes, s.fileBytes, s.zipBytes, s.sparseBytes };
+    const QString names[] = { tr("dense fp32"), tr("file"), tr("zip"), tr("sparse") };
     const qint64 largest = *std::max_element(std::begin(sizes), std::end(sizes));
     double unit = 1.0;
     QString unitName = tr("bytes");
@@ -527,7 +562,9 @@ void ExportDialog::plotSizes(const SizeReport &s)
         label->position->setCoords(value, key);
         label->setPositionAlignment(Qt::AlignLeft | Qt::AlignVCenter);
         label->setPadding(QMargins(4, 0, 0, 0));
-        label->setText(i == 0 ? formatBytes(sizes[i]) : formatBytes(sizes[i]) % QStringLiteral("  ") % ratioText(s.ratio(sizes[i])));
+        label->setText(i == 0
+                ? formatBytes(sizes[i])
+                : formatBytes(sizes[i]) % QStringLiteral("  ") % ratioText(s.ratio(sizes[i])));
         label->setClipToAxisRect(false);
     }
     m_chart->yAxis->setTicker(ticker);
@@ -535,8 +572,7 @@ void ExportDialog::plotSizes(const SizeReport &s)
     m_chart->xAxis->setLabel(tr("size (%1)").arg(unitName));
     // Room on the right for the labels.
     m_chart->xAxis->setRange(0.0, double(largest) / unit * 1.45);
-    m_chart->replot();   // once, at the end of an export
-
+    m_chart->replot(); // once, at the end of an export
 }
 
 } // namespace leantune

@@ -24,19 +24,19 @@ namespace leantune {
 
 // File → Export model: exports one run folder's trained model. Format (ONNX or LibTorch archive),
 // int8 weights and structured channel removal (both ONNX only), the output file (default: the run
-// folder's name, in the run folder) and how many images verify the export. A preview of the sizes the
-// export would have follows the options, computed on a worker thread (it builds and deflates the whole
-// file: measured 20-70 ms for the small CNN, 0.9-2 s for ResNet-18 on the CPU). Export runs
-// exportRun() on a worker thread with a progress bar; Cancel stops it at the engine's next progress
-// call (once per verification batch). Errors are shown inline; a failed or cancelled export writes
-// nothing (the engine writes atomically). At the end: the size report against the dense float32
-// weights (table and horizontal bar chart) and the verification figures. Closing the dialog during an
-// export cancels it first. GUI thread only.
+// folder's name, in the run folder) and how many images verify the export. A preview of the sizes
+// the export would have follows the options, computed on a worker thread (it builds and deflates
+// the whole file: measured 20-70 ms for the small CNN, 0.9-2 s for ResNet-18 on the CPU). Export
+// runs exportRun() on a worker thread with a progress bar; Cancel stops it at the engine's next
+// progress call (once per verification batch). Errors are shown inline; a failed or cancelled
+// export writes nothing (the engine writes atomically). At the end: the size report against the
+// dense float32 weights (table and horizontal bar chart) and the verification figures. Closing the
+// dialog during an export cancels it first. GUI thread only.
 class ExportDialog : public QDialog {
     Q_OBJECT
 public:
     explicit ExportDialog(const QString &runDir, QWidget *parent = nullptr);
-    ~ExportDialog() override;   // cancels a running export and waits for the worker threads
+    ~ExportDialog() override; // cancels a running export and waits for the worker threads
 
     QString runDir() const { return m_runDir; }
     ExportOptions options() const;
@@ -52,8 +52,8 @@ public:
     QString previewText() const;
     // The last successful export's report.
     std::optional<ExportReport> report() const { return m_report; }
-    QString errorText() const;      // empty when there is no error
-    QString statusText() const;     // the line beside the progress bar
+    QString errorText() const; // empty when there is no error
+    QString statusText() const; // the line beside the progress bar
 
     QTableWidget *sizeTable() const { return m_sizeTable; }
     QTableWidget *verificationTable() const { return m_verificationTable; }
@@ -63,11 +63,11 @@ public:
     // Text of the ratio cells and bar labels: "3.92×".
     static QString ratioText(double ratio);
 
-    void reject() override;   // during an export: cancels, and closes once the worker has stopped
+    void reject() override; // during an export: cancels, and closes once the worker has stopped
 
 Q_SIGNALS:
-    void previewReady();                // preview() (or the preview's error) is shown for the current options
-    void exportFinished(bool ok);       // report() or errorText() is set
+    void previewReady(); // preview() (or the preview's error) is shown for the current options
+    void exportFinished(bool ok); // report() or errorText() is set
 
 private:
     struct PreviewResult {
@@ -104,10 +104,10 @@ private:
     QCustomPlot *m_chart;
 
     QFutureWatcher<PreviewResult> m_previewWatcher;
-    bool m_previewPending = false;      // the options changed while a preview was computed
+    bool m_previewPending = false; // the options changed while a preview was computed
     std::optional<SizeReport> m_preview;
     QFutureWatcher<ExportResult> m_exportWatcher;
-    std::atomic_bool m_cancelRequested{false};
+    std::atomic_bool m_cancelRequested { false };
     bool m_closeWhenDone = false;
     std::optional<ExportReport> m_report;
 };

@@ -4,9 +4,10 @@
 
 namespace leantune {
 
-// A QDoubleSpinBox that holds any double in its range exactly and shows it as the shortest text that
-// reads back as the same value (0.05, 1e-06), so a configuration value passes through unchanged.
-// QDoubleSpinBox rounds to decimals() on setValue(): the decimals are set to the most it allows.
+// A QDoubleSpinBox that holds any double in its range exactly and shows it as the shortest text
+// that reads back as the same value (0.05, 1e-06), so a configuration value passes through
+// unchanged. QDoubleSpinBox rounds to decimals() on setValue(): the decimals are set to the most it
+// allows.
 class NumberSpinBox : public QDoubleSpinBox {
     Q_OBJECT
 public:

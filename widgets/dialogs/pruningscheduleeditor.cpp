@@ -64,7 +64,7 @@ PruningScheduleEditor::PruningScheduleEditor(QWidget *parent)
     m_begin = step("beginStep", 0);
     form->addRow(tr("Begin step:"), m_begin);
     m_end = step("endStep", -1);
-    m_end->setSpecialValueText(tr("end of the run"));   // -1: constant sparsity to the end
+    m_end->setSpecialValueText(tr("end of the run")); // -1: constant sparsity to the end
     form->addRow(tr("End step:"), m_end);
     m_power = number("power", 20.0);
     m_power->setSingleStep(0.5);
@@ -88,7 +88,8 @@ PruningScheduleEditor::PruningScheduleEditor(QWidget *parent)
     m_preview->setObjectName(QStringLiteral("schedulePreview"));
     m_preview->setMinimumSize(360, 220);
     m_preview->plotLayout()->insertRow(0);
-    m_preview->plotLayout()->addElement(0, 0, new QCPTextElement(m_preview, tr("Target sparsity over the run")));
+    m_preview->plotLayout()->addElement(
+        0, 0, new QCPTextElement(m_preview, tr("Target sparsity over the run")));
     m_preview->xAxis->setLabel(tr("optimizer step"));
     m_preview->yAxis->setLabel(tr("sparsity (%)"));
     m_preview->yAxis->setRange(0, 100);
@@ -104,9 +105,9 @@ PruningScheduleEditor::PruningScheduleEditor(QWidget *parent)
     layout->addWidget(m_preview, 1);
 
     connect(m_kind, &QComboBox::currentIndexChanged, this, [this] { userEdit(false); });
-    for (QDoubleSpinBox *box : {m_initial, m_final, m_power})
+    for (QDoubleSpinBox *box : { m_initial, m_final, m_power })
         connect(box, &QDoubleSpinBox::valueChanged, this, [this] { userEdit(false); });
-    for (QSpinBox *box : {m_begin, m_end, m_frequency})
+    for (QSpinBox *box : { m_begin, m_end, m_frequency })
         connect(box, &QSpinBox::valueChanged, this, [this] { userEdit(true); });
     updateFields();
     updatePreview();
@@ -118,7 +119,7 @@ void PruningScheduleEditor::userEdit(bool steps)
         return;
     if (steps)
         m_followRun = false;
-    fitSteps();   // a change of kind refits the end while the steps follow the run
+    fitSteps(); // a change of kind refits the end while the steps follow the run
     updateFields();
     updatePreview();
     Q_EMIT changed();
@@ -127,7 +128,7 @@ void PruningScheduleEditor::userEdit(bool steps)
 void PruningScheduleEditor::setSpec(const QString &text)
 {
     if (text == spec())
-        return;   // the schedule shown, and whether its steps follow the run, stay
+        return; // the schedule shown, and whether its steps follow the run, stay
     const std::optional<PruningSchedule> s = PruningSchedule::parse(text, nullptr);
     const bool none = !s || s->isNone();
     m_setting = true;
@@ -138,12 +139,15 @@ void PruningScheduleEditor::setSpec(const QString &text)
             m_power->setValue(s->power());
         }
         m_final->setValue(s->final());
-        m_begin->setValue(int(std::clamp<std::int64_t>(s->begin(), m_begin->minimum(), m_begin->maximum())));
-        m_end->setValue(int(std::clamp<std::int64_t>(s->end(), m_end->minimum(), m_end->maximum())));
-        m_frequency->setValue(int(std::clamp<std::int64_t>(s->frequency(), 0, m_frequency->maximum())));
+        m_begin->setValue(
+            int(std::clamp<std::int64_t>(s->begin(), m_begin->minimum(), m_begin->maximum())));
+        m_end->setValue(
+            int(std::clamp<std::int64_t>(s->end(), m_end->minimum(), m_end->maximum())));
+        m_frequency->setValue(
+            int(std::clamp<std::int64_t>(s->frequency(), 0, m_frequency->maximum())));
     }
     m_setting = false;
-    m_followRun = none;   // no schedule: when one is chosen, its steps fit the run
+    m_followRun = none; // no schedule: when one is chosen, its steps fit the run
     fitSteps();
     updateFields();
     updatePreview();
@@ -153,11 +157,12 @@ QString PruningScheduleEditor::spec() const
 {
     const QString kind = m_kind->currentData().toString();
     if (kind == QLatin1String("polynomial"))
-        return PruningSchedule::polynomialDecay(m_initial->value(), m_final->value(), m_begin->value(), m_end->value(),
-                                                m_power->value(), m_frequency->value())
+        return PruningSchedule::polynomialDecay(m_initial->value(), m_final->value(),
+            m_begin->value(), m_end->value(), m_power->value(), m_frequency->value())
             .toSpec();
     if (kind == QLatin1String("constant"))
-        return PruningSchedule::constantSparsity(m_final->value(), m_begin->value(), m_end->value(), m_frequency->value())
+        return PruningSchedule::constantSparsity(
+            m_final->value(), m_begin->value(), m_end->value(), m_frequency->value())
             .toSpec();
     return QStringLiteral("none");
 }
@@ -182,7 +187,8 @@ void PruningScheduleEditor::fitSteps()
 {
     if (!m_followRun || m_total <= 0)
         return;
-    const Steps s = fittedSteps(m_total, m_kind->currentData().toString() != QLatin1String("constant"));
+    const Steps s
+        = fittedSteps(m_total, m_kind->currentData().toString() != QLatin1String("constant"));
     m_setting = true;
     m_begin->setValue(int(s.begin));
     m_end->setValue(int(std::min<std::int64_t>(s.end, m_end->maximum())));
@@ -195,10 +201,11 @@ void PruningScheduleEditor::updateFields()
     const QString kind = m_kind->currentData().toString();
     const bool poly = kind == QLatin1String("polynomial");
     const bool constant = kind == QLatin1String("constant");
-    for (QWidget *w : std::initializer_list<QWidget *>{m_initial, m_initialLabel, m_power, m_powerLabel})
+    for (QWidget *w :
+        std::initializer_list<QWidget *> { m_initial, m_initialLabel, m_power, m_powerLabel })
         w->setVisible(poly);
-    for (QWidget *w : std::initializer_list<QWidget *>{m_final, m_begin, m_end, m_frequency, m_scope,
-                                                         m_granularity})
+    for (QWidget *w : std::initializer_list<QWidget *> {
+             m_final, m_begin, m_end, m_frequency, m_scope, m_granularity })
         w->setEnabled(poly || constant);
     m_finalLabel->setText(constant ? tr("Target sparsity:") : tr("Final sparsity:"));
     m_preview->setEnabled(poly || constant);
@@ -210,12 +217,13 @@ void PruningScheduleEditor::updatePreview()
     m_appliedCurve.clear();
     const auto schedule = PruningSchedule::parse(spec(), nullptr);
     std::int64_t total = m_total;
-    if (total <= 0 && schedule && !schedule->isNone())   // no run yet: the schedule's own span
-        total = std::max<std::int64_t>(schedule->end() > 0 ? schedule->end() + schedule->begin() / 4 + 10 : 0,
-                                       schedule->begin() + 1000);
+    if (total <= 0 && schedule && !schedule->isNone()) // no run yet: the schedule's own span
+        total = std::max<std::int64_t>(
+            schedule->end() > 0 ? schedule->end() + schedule->begin() / 4 + 10 : 0,
+            schedule->begin() + 1000);
     if (schedule && !schedule->isNone() && total > 0) {
-        // Every step when the run is short; else about 2000 evenly spaced steps plus every update step
-        // (so the applied curve's jumps are exact).
+        // Every step when the run is short; else about 2000 evenly spaced steps plus every update
+        // step (so the applied curve's jumps are exact).
         const std::int64_t stride = std::max<std::int64_t>(1, total / 2000);
         double applied = 0.0;
         for (std::int64_t step = 1; step <= total; ++step) {

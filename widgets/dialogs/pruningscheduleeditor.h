@@ -14,13 +14,14 @@ class QSpinBox;
 
 namespace leantune {
 
-// Edits a pruning schedule (run/runconfig.h's prune spec) and its scope, with a preview of the target
-// sparsity over the run's steps: the schedule function, and the target the engine applies (it changes
-// only at mask-update steps; 0 before the first one).
+// Edits a pruning schedule (run/runconfig.h's prune spec) and its scope, with a preview of the
+// target sparsity over the run's steps: the schedule function, and the target the engine applies
+// (it changes only at mask-update steps; 0 before the first one).
 //
 // The steps (begin, end, frequency) follow the run while they have not been chosen: setTotalSteps()
 // then fits them to the run (fittedSteps()). They stop following when the user edits one of them or
-// when setSpec() is given a schedule other than the one shown; setStepsFollowRun() sets it directly.
+// when setSpec() is given a schedule other than the one shown; setStepsFollowRun() sets it
+// directly.
 class PruningScheduleEditor : public QWidget {
     Q_OBJECT
 public:
@@ -43,8 +44,8 @@ public:
     QComboBox *scopeBox() const { return m_scope; }
     QComboBox *granularityBox() const { return m_granularity; }
 
-    // The run's length in optimizer steps, 0 when unknown (the preview then shows the schedule's own
-    // span). Refits the steps while they follow the run.
+    // The run's length in optimizer steps, 0 when unknown (the preview then shows the schedule's
+    // own span). Refits the steps while they follow the run.
     void setTotalSteps(std::int64_t total);
     bool stepsFollowRun() const { return m_followRun; }
     void setStepsFollowRun(bool follow);
@@ -54,7 +55,7 @@ public:
     QCustomPlot *previewPlot() const { return m_preview; }
 
 Q_SIGNALS:
-    void changed();   // the user changed the schedule (not emitted by the setters)
+    void changed(); // the user changed the schedule (not emitted by the setters)
 
 private:
     void userEdit(bool steps);
@@ -70,7 +71,7 @@ private:
     QVector<QPointF> m_scheduleCurve, m_appliedCurve;
     std::int64_t m_total = 0;
     bool m_followRun = true;
-    bool m_setting = false;   // the widgets are being set by this class, not by the user
+    bool m_setting = false; // the widgets are being set by this class, not by the user
 };
 
 } // namespace leantune

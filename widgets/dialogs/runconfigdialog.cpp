@@ -34,7 +34,6 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
-
 namespace leantune {
 
 namespace {
@@ -51,14 +50,16 @@ QHBoxLayout *folderRow(QWidget *parent, QLineEdit *edit, const QString &caption,
     row->addWidget(edit, 1);
     row->addWidget(browse);
     QObject::connect(browse, &QToolButton::clicked, edit, [edit, parent, caption, mustExist] {
-        const QString dir = mustExist ? QFileDialog::getExistingDirectory(parent, caption, edit->text())
-                                      : QFileDialog::getSaveFileName(parent, caption, edit->text(), QString(), nullptr,
-                                                                     QFileDialog::ShowDirsOnly);
+        const QString dir = mustExist
+            ? QFileDialog::getExistingDirectory(parent, caption, edit->text())
+            : QFileDialog::getSaveFileName(
+                parent, caption, edit->text(), QString(), nullptr, QFileDialog::ShowDirsOnly);
         if (!dir.isEmpty())
             edit->setText(dir);
     });
     // Typed or pasted paths lose stray blanks; set paths are shown as they are.
-    QObject::connect(edit, &QLineEdit::editingFinished, edit, [edit] { edit->setText(edit->text().trimmed()); });
+    QObject::connect(
+        edit, &QLineEdit::editingFinished, edit, [edit] { edit->setText(edit->text().trimmed()); });
     return row;
 }
 
@@ -95,15 +96,19 @@ void RunConfigDialog::build()
     auto *dataBox = new QGroupBox(tr("Data and output"), this);
     auto *dataForm = new QFormLayout(dataBox);
     m_data = static_cast<QLineEdit *>(m_fields->bind(QStringLiteral("data"), nullptr, this));
-    dataForm->addRow(tr("Training data:"), folderRow(this, m_data, tr("Training data folder"), true));
+    dataForm->addRow(
+        tr("Training data:"), folderRow(this, m_data, tr("Training data folder"), true));
     m_valDir = static_cast<QLineEdit *>(m_fields->bind(QStringLiteral("val_dir"), nullptr, this));
     m_valDir->setPlaceholderText(tr("optional: else the split below"));
-    dataForm->addRow(tr("Validation data:"), folderRow(this, m_valDir, tr("Validation folder (optional)"), true));
-    m_valSplit = static_cast<QDoubleSpinBox *>(m_fields->bind(QStringLiteral("val_split"), nullptr, this));
+    dataForm->addRow(tr("Validation data:"),
+        folderRow(this, m_valDir, tr("Validation folder (optional)"), true));
+    m_valSplit
+        = static_cast<QDoubleSpinBox *>(m_fields->bind(QStringLiteral("val_split"), nullptr, this));
     m_valSplit->setRange(0.0, 1.0);
     m_valSplit->setSingleStep(0.05);
     dataForm->addRow(tr("Validation split:"), m_valSplit);
-    auto *test = static_cast<QLineEdit *>(m_fields->bind(QStringLiteral("test_dir"), nullptr, this));
+    auto *test
+        = static_cast<QLineEdit *>(m_fields->bind(QStringLiteral("test_dir"), nullptr, this));
     test->setPlaceholderText(tr("optional: evaluated once at the end"));
     dataForm->addRow(tr("Test data:"), folderRow(this, test, tr("Test folder (optional)"), true));
     auto *out = static_cast<QLineEdit *>(m_fields->bind(QStringLiteral("out"), nullptr, this));
@@ -116,19 +121,22 @@ void RunConfigDialog::build()
     for (const QString &name : modelNames())
         model->addItem(name, name);
     form->addRow(tr("Model:"), m_fields->bind(QStringLiteral("model"), model));
-    auto *inputSize = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("input_size"), nullptr, this));
+    auto *inputSize
+        = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("input_size"), nullptr, this));
     inputSize->setSuffix(tr(" px"));
     form->addRow(tr("Input size:"), inputSize);
     auto *channels = new QComboBox(this);
-    for (const char *c : {"1", "3"})
-        channels->addItem(RunFieldBinder::choiceLabel(QStringLiteral("channels"), QLatin1String(c)), QLatin1String(c));
+    for (const char *c : { "1", "3" })
+        channels->addItem(RunFieldBinder::choiceLabel(QStringLiteral("channels"), QLatin1String(c)),
+            QLatin1String(c));
     form->addRow(tr("Channels:"), m_fields->bind(QStringLiteral("channels"), channels));
     m_batch = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("batch_size"), nullptr, this));
     m_find = new QPushButton(tr("Find..."), this);
     m_find->setObjectName(QStringLiteral("findBatchSize"));
     m_find->setAutoDefault(false);
-    m_find->setToolTip(tr("Find the largest batch that fits in memory on the chosen device (probes the model "
-                          "with a few short training steps)"));
+    m_find->setToolTip(
+        tr("Find the largest batch that fits in memory on the chosen device (probes the model "
+           "with a few short training steps)"));
     m_findBusy = new QProgressBar(this);
     m_findBusy->setRange(0, 0);
     m_findBusy->setMaximumWidth(80);
@@ -143,30 +151,38 @@ void RunConfigDialog::build()
     m_batchNote->setObjectName(QStringLiteral("batchNote"));
     m_batchNote->setWordWrap(true);
     m_batchNote->hide();
-    form->addRow(m_batchNote);   // the whole row's width: the usual note fits on one line
+    form->addRow(m_batchNote); // the whole row's width: the usual note fits on one line
     m_epochs = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("epochs"), nullptr, this));
     form->addRow(tr("Epochs:"), m_epochs);
-    m_optimizer = static_cast<QComboBox *>(m_fields->bind(QStringLiteral("optimizer"), nullptr, this));
+    m_optimizer
+        = static_cast<QComboBox *>(m_fields->bind(QStringLiteral("optimizer"), nullptr, this));
     form->addRow(tr("Optimizer:"), m_optimizer);
     m_lr = static_cast<QDoubleSpinBox *>(m_fields->bind(QStringLiteral("lr"), nullptr, this));
     m_lr->setRange(0.0, 10.0);
     m_lr->setSingleStep(0.001);
     form->addRow(tr("Learning rate:"), m_lr);
-    form->addRow(tr("Learning-rate schedule:"), m_fields->bind(QStringLiteral("lr_schedule"), nullptr, this));
+    form->addRow(tr("Learning-rate schedule:"),
+        m_fields->bind(QStringLiteral("lr_schedule"), nullptr, this));
     form->addRow(tr("Seed:"), m_fields->bind(QStringLiteral("seed"), nullptr, this));
-    auto *augment = static_cast<QCheckBox *>(m_fields->bind(QStringLiteral("augment"), nullptr, this));
+    auto *augment
+        = static_cast<QCheckBox *>(m_fields->bind(QStringLiteral("augment"), nullptr, this));
     augment->setText(tr("random crop and flip"));
     form->addRow(tr("Augmentation:"), augment);
     left->addWidget(modelBox);
 
     auto *deviceBox = new QGroupBox(tr("Device and threads"), this);
     auto *deviceForm = new QFormLayout(deviceBox);
-    m_device = static_cast<QComboBox *>(m_fields->bind(QStringLiteral("device"), new QComboBox(this)));
+    m_device
+        = static_cast<QComboBox *>(m_fields->bind(QStringLiteral("device"), new QComboBox(this)));
     deviceForm->addRow(tr("Device:"), m_device);
-    deviceForm->addRow(tr("Precision:"), m_fields->bind(QStringLiteral("precision"), nullptr, this));
-    deviceForm->addRow(tr("Memory format:"), m_fields->bind(QStringLiteral("memory_format"), nullptr, this));
-    deviceForm->addRow(tr("Loader workers:"), m_fields->bind(QStringLiteral("workers"), nullptr, this));
-    auto *threads = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("threads"), nullptr, this));
+    deviceForm->addRow(
+        tr("Precision:"), m_fields->bind(QStringLiteral("precision"), nullptr, this));
+    deviceForm->addRow(
+        tr("Memory format:"), m_fields->bind(QStringLiteral("memory_format"), nullptr, this));
+    deviceForm->addRow(
+        tr("Loader workers:"), m_fields->bind(QStringLiteral("workers"), nullptr, this));
+    auto *threads
+        = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("threads"), nullptr, this));
     threads->setSpecialValueText(tr("all cores (%1)").arg(QThread::idealThreadCount()));
     deviceForm->addRow(tr("Compute threads:"), threads);
     left->addWidget(deviceBox);
@@ -178,8 +194,9 @@ void RunConfigDialog::build()
     auto *pruneLayout = new QVBoxLayout(pruneBox);
     m_schedule = new PruningScheduleEditor(this);
     pruneLayout->addWidget(m_fields->bind(QStringLiteral("prune"), m_schedule), 1);
-    for (const auto &[key, box] : {std::pair(QStringLiteral("prune_scope"), m_schedule->scopeBox()),
-                                   std::pair(QStringLiteral("prune_granularity"), m_schedule->granularityBox())}) {
+    for (const auto &[key, box] :
+        { std::pair(QStringLiteral("prune_scope"), m_schedule->scopeBox()),
+            std::pair(QStringLiteral("prune_granularity"), m_schedule->granularityBox()) }) {
         for (const QString &choice : findRunField(key)->choices)
             box->addItem(RunFieldBinder::choiceLabel(key, choice), choice);
         m_fields->bind(key, box);
@@ -220,7 +237,8 @@ void RunConfigDialog::build()
         m_copy->setText(tr("Copied"));
     });
     connect(m_find, &QPushButton::clicked, this, &RunConfigDialog::findBatchSize);
-    connect(&m_finder, &QFutureWatcherBase::finished, this, [this] { batchSizeFinderDone(m_finder.result()); });
+    connect(&m_finder, &QFutureWatcherBase::finished, this,
+        [this] { batchSizeFinderDone(m_finder.result()); });
     connect(m_batch, &QSpinBox::valueChanged, this, [this](int batch) {
         // The note describes the finder's answer only while the field holds it.
         if (m_finderReport && batch != m_finderReport->search.batchSize && !isFindingBatchSize())
@@ -251,8 +269,9 @@ void RunConfigDialog::setCudaDevices(const QStringList &names)
     const QString current = m_device->currentData().toString();
     const QSignalBlocker block(m_device);
     m_device->clear();
-    m_device->addItem(devices.isEmpty() ? tr("auto (CPU: no CUDA device found)") : tr("auto (first CUDA device)"),
-                      QStringLiteral("auto"));
+    m_device->addItem(
+        devices.isEmpty() ? tr("auto (CPU: no CUDA device found)") : tr("auto (first CUDA device)"),
+        QStringLiteral("auto"));
     m_device->addItem(tr("CPU, %1 cores").arg(QThread::idealThreadCount()), QStringLiteral("cpu"));
     for (int i = 0; i < devices.size(); ++i)
         m_device->addItem(devices[i], QStringLiteral("cuda:%1").arg(i));
@@ -284,7 +303,8 @@ void RunConfigDialog::setClassCounts(const QVector<int> &counts)
 qint64 RunConfigDialog::trainImages() const
 {
     // A validation folder leaves all of the training folder for training.
-    return stratifiedTrainCount(m_classCounts, m_valDir->text().isEmpty() ? m_valSplit->value() : 0.0);
+    return stratifiedTrainCount(
+        m_classCounts, m_valDir->text().isEmpty() ? m_valSplit->value() : 0.0);
 }
 
 qint64 RunConfigDialog::stepsPerEpoch() const
@@ -294,19 +314,40 @@ qint64 RunConfigDialog::stepsPerEpoch() const
     return (n + batch - 1) / batch;
 }
 
-qint64 RunConfigDialog::totalSteps() const { return stepsPerEpoch() * m_epochs->value(); }
+qint64 RunConfigDialog::totalSteps() const
+{
+    return stepsPerEpoch() * m_epochs->value();
+}
 
-QVector<QPointF> RunConfigDialog::scheduleCurve() const { return m_schedule->scheduleCurve(); }
-QVector<QPointF> RunConfigDialog::appliedCurve() const { return m_schedule->appliedCurve(); }
-QCustomPlot *RunConfigDialog::previewPlot() const { return m_schedule->previewPlot(); }
-QString RunConfigDialog::errorText() const { return m_error->text(); }
-QString RunConfigDialog::warningText() const { return m_warning->text(); }
-bool RunConfigDialog::canStart() const { return m_error->text().isEmpty(); }
+QVector<QPointF> RunConfigDialog::scheduleCurve() const
+{
+    return m_schedule->scheduleCurve();
+}
+QVector<QPointF> RunConfigDialog::appliedCurve() const
+{
+    return m_schedule->appliedCurve();
+}
+QCustomPlot *RunConfigDialog::previewPlot() const
+{
+    return m_schedule->previewPlot();
+}
+QString RunConfigDialog::errorText() const
+{
+    return m_error->text();
+}
+QString RunConfigDialog::warningText() const
+{
+    return m_warning->text();
+}
+bool RunConfigDialog::canStart() const
+{
+    return m_error->text().isEmpty();
+}
 
 void RunConfigDialog::revalidate()
 {
     const qint64 total = totalSteps();
-    m_schedule->setTotalSteps(total);   // 0 without class counts; may refit the schedule's steps
+    m_schedule->setTotalSteps(total); // 0 without class counts; may refit the schedule's steps
     m_valSplit->setEnabled(m_valDir->text().isEmpty());
     RunConfig c = m_base;
     QString error;
@@ -316,16 +357,18 @@ void RunConfigDialog::revalidate()
     const auto schedule = PruningSchedule::parse(c.prune, nullptr);
     if (error.isEmpty() && c.precision != Precision::Fp32 && c.device == QLatin1String("auto")
         && m_device->findData(QStringLiteral("cuda:0")) < 0)
-        error = tr("%1 needs a CUDA device, and none was found: choose fp32").arg(enumName(c.precision));
-    for (const auto &[dir, what] : {std::pair(c.dataDir, tr("training data")), std::pair(c.valDir, tr("validation")),
-                                    std::pair(c.testDir, tr("test"))}) {
+        error = tr("%1 needs a CUDA device, and none was found: choose fp32")
+                    .arg(enumName(c.precision));
+    for (const auto &[dir, what] : { std::pair(c.dataDir, tr("training data")),
+             std::pair(c.valDir, tr("validation")), std::pair(c.testDir, tr("test")) }) {
         // (an empty data folder was reported by validate(); the others are optional)
         if (error.isEmpty() && !dir.isEmpty() && !QFileInfo(dir).isDir())
             error = tr("the %1 folder %2 does not exist").arg(what, dir);
     }
     if (error.isEmpty() && !m_classCounts.isEmpty()) {
         if (m_classCounts.size() < 2)
-            error = tr("the data set has %n class(es); training needs at least 2", nullptr, int(m_classCounts.size()));
+            error = tr("the data set has %n class(es); training needs at least 2", nullptr,
+                int(m_classCounts.size()));
         else if (trainImages() == 0)
             error = tr("the data set has no training images left after the validation split");
     }
@@ -333,23 +376,41 @@ void RunConfigDialog::revalidate()
         // Masks change only at steps begin + k·frequency (steps count from 1), up to the end step.
         const qint64 firstUpdate = schedule->firstUpdateStep();
         if (schedule->begin() >= total)
-            error = tr("pruning begins at step %1, but the run has only %2 steps: lower the begin step or "
-                       "train longer").arg(schedule->begin()).arg(total);
+            error = tr(
+                "pruning begins at step %1, but the run has only %2 steps: lower the begin step or "
+                "train longer")
+                        .arg(schedule->begin())
+                        .arg(total);
         else if (firstUpdate < 0)
-            error = tr("the masks would never be updated: no step begin + a multiple of frequency %1 lies between "
-                       "begin %2 and end %3 - lower the frequency").arg(schedule->frequency()).arg(schedule->begin())
+            error = tr("the masks would never be updated: no step begin + a multiple of frequency "
+                       "%1 lies between "
+                       "begin %2 and end %3 - lower the frequency")
+                        .arg(schedule->frequency())
+                        .arg(schedule->begin())
                         .arg(schedule->end());
         else if (firstUpdate > total)
-            error = tr("the masks would never be updated in this run: the first update is at step %1 (begin %2 + a "
-                       "multiple of frequency %3), the run has %4 steps - lower the frequency or the begin step")
-                        .arg(firstUpdate).arg(schedule->begin()).arg(schedule->frequency()).arg(total);
-        else if (schedule->kind() == PruningSchedule::Kind::PolynomialDecay && schedule->end() > total)
-            warnings << tr("the final sparsity is reached at step %1, after the run ends (step %2): it will "
-                           "stop at %3 %").arg(schedule->end()).arg(total)
+            error = tr("the masks would never be updated in this run: the first update is at step "
+                       "%1 (begin %2 + a "
+                       "multiple of frequency %3), the run has %4 steps - lower the frequency or "
+                       "the begin step")
+                        .arg(firstUpdate)
+                        .arg(schedule->begin())
+                        .arg(schedule->frequency())
+                        .arg(total);
+        else if (schedule->kind() == PruningSchedule::Kind::PolynomialDecay
+            && schedule->end() > total)
+            warnings << tr(
+                "the final sparsity is reached at step %1, after the run ends (step %2): it will "
+                "stop at %3 %")
+                            .arg(schedule->end())
+                            .arg(total)
                             .arg(100.0 * schedule->sparsityAt(total), 0, 'f', 1);
     }
-    if (c.batchSize > 0 && !m_classCounts.isEmpty() && c.batchSize > trainImages() && trainImages() > 0)
-        warnings << tr("the batch (%1) is larger than the training set (%2 images)").arg(c.batchSize).arg(trainImages());
+    if (c.batchSize > 0 && !m_classCounts.isEmpty() && c.batchSize > trainImages()
+        && trainImages() > 0)
+        warnings << tr("the batch (%1) is larger than the training set (%2 images)")
+                        .arg(c.batchSize)
+                        .arg(trainImages());
     if (QFileInfo(c.outDir).isDir() && !QDir(c.outDir).isEmpty())
         warnings << tr("the run folder is not empty: its previous run will be replaced");
 
@@ -363,8 +424,13 @@ void RunConfigDialog::revalidate()
     if (m_classCounts.isEmpty())
         m_steps->setText(tr("Open a data folder to see the run's steps."));
     else
-        m_steps->setText(tr("%1 training images ÷ batch %2 = %3 steps per epoch; %4 steps in %5 epoch(s).")
-                             .arg(trainImages()).arg(c.batchSize).arg(stepsPerEpoch()).arg(total).arg(c.epochs));
+        m_steps->setText(
+            tr("%1 training images ÷ batch %2 = %3 steps per epoch; %4 steps in %5 epoch(s).")
+                .arg(trainImages())
+                .arg(c.batchSize)
+                .arg(stepsPerEpoch())
+                .arg(total)
+                .arg(c.epochs));
 }
 
 RunConfig RunConfigDialog::finderConfig() const
@@ -375,15 +441,19 @@ RunConfig RunConfigDialog::finderConfig() const
     return c;
 }
 
-qint64 RunConfigDialog::finderMaxSamples() const { return m_classCounts.isEmpty() ? 0 : trainImages(); }
+qint64 RunConfigDialog::finderMaxSamples() const
+{
+    return m_classCounts.isEmpty() ? 0 : trainImages();
+}
 
 void RunConfigDialog::setFinderBusy(bool busy)
 {
-    // What the answer depends on stays as it was asked for while the search runs; Start waits for it.
+    // What the answer depends on stays as it was asked for while the search runs; Start waits for
+    // it.
     m_findBusy->setVisible(busy);
     m_find->setEnabled(!busy);
-    for (const char *key : {"batch_size", "model", "input_size", "channels", "optimizer", "device", "precision",
-                            "memory_format", "threads"})
+    for (const char *key : { "batch_size", "model", "input_size", "channels", "optimizer", "device",
+             "precision", "memory_format", "threads" })
         m_fields->widget(QLatin1String(key))->setEnabled(!busy);
     if (busy)
         m_start->setEnabled(false);
@@ -395,15 +465,18 @@ void RunConfigDialog::setBatchNote(const QString &text, bool error)
     m_batchNote->setText(text);
     m_batchNote->setToolTip(QString());
     m_batchNote->show();
-    // A top-level layout does not grow for a wrapped label's extra lines: reserve them (the note spans
-    // its group box's form).
+    // A top-level layout does not grow for a wrapped label's extra lines: reserve them (the note
+    // spans its group box's form).
     const QWidget *box = m_batchNote->parentWidget();
     const QMargins margins = box->layout() ? box->layout()->contentsMargins() : QMargins();
     const int width = box->contentsRect().width() - margins.left() - margins.right();
     m_batchNote->setMinimumHeight(m_batchNote->heightForWidth(std::max(width, 200)));
 }
 
-QString RunConfigDialog::batchNoteText() const { return m_batchNote->isHidden() ? QString() : m_batchNote->text(); }
+QString RunConfigDialog::batchNoteText() const
+{
+    return m_batchNote->isHidden() ? QString() : m_batchNote->text();
+}
 
 void RunConfigDialog::findBatchSize()
 {
@@ -413,12 +486,13 @@ void RunConfigDialog::findBatchSize()
     const qint64 maxSamples = finderMaxSamples();
     m_finderReport.reset();
     m_finderCancel = false;
-    const bool cpu = c.device == QLatin1String("cpu") || (c.device == QLatin1String("auto") && cudaDeviceCount() == 0);
+    const bool cpu = c.device == QLatin1String("cpu")
+        || (c.device == QLatin1String("auto") && cudaDeviceCount() == 0);
     setBatchNote(cpu ? tr("probing memory with a few training steps on the CPU...")
                      : tr("probing memory, then short training trials on %1...").arg(c.device),
-                 false);
+        false);
     setFinderBusy(true);
-    const std::atomic_bool *cancel = &m_finderCancel;   // the destructor waits for the worker
+    const std::atomic_bool *cancel = &m_finderCancel; // the destructor waits for the worker
     m_finder.setFuture(QtConcurrent::run([c, maxSamples, cancel] {
         FinderResult r;
         r.report = BatchSizeFinder::find(c, maxSamples, &r.error, cancel);
@@ -435,15 +509,17 @@ void RunConfigDialog::batchSizeFinderDone(const FinderResult &result)
     } else {
         const BatchSizeReport &r = *result.report;
         m_batch->setValue(r.search.batchSize);
-        QString note = r.measured ? tr("fits: measured peak %1, predicted %2 of %3")
-                                        .arg(formatBytes(r.search.peakBytes), formatBytes(r.predictedPeakBytes),
-                                             formatBytes(r.search.capacityBytes))
-                                  : tr("fits: predicted peak %1 of %2")
-                                        .arg(formatBytes(r.predictedPeakBytes), formatBytes(r.search.capacityBytes));
+        QString note = r.measured
+            ? tr("fits: measured peak %1, predicted %2 of %3")
+                  .arg(formatBytes(r.search.peakBytes), formatBytes(r.predictedPeakBytes),
+                      formatBytes(r.search.capacityBytes))
+            : tr("fits: predicted peak %1 of %2")
+                  .arg(formatBytes(r.predictedPeakBytes), formatBytes(r.search.capacityBytes));
         if (r.search.capped)
             note += tr(" (capped by the training images or the maximum batch)");
         setBatchNote(note, false);
-        m_batchNote->setToolTip(tr("batch %1 on %2; limit %3 (%4 % margin); %n trial(s)", nullptr, int(r.search.trials.size()))
+        m_batchNote->setToolTip(tr("batch %1 on %2; limit %3 (%4 % margin); %n trial(s)", nullptr,
+            int(r.search.trials.size()))
                                     .arg(r.search.batchSize)
                                     .arg(r.plan.device, formatBytes(r.search.limitBytes))
                                     .arg(r.plan.margin * 100.0, 0, 'f', 0));
@@ -460,7 +536,8 @@ QString RunConfigDialog::commandLine(const RunConfig &c, const QString &program)
 QString RunConfigDialog::defaultRunDir(const QString &model)
 {
     return userDataDir() % QStringLiteral("/runs/")
-        % QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss")) % QLatin1Char('-') % model;
+        % QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"))
+        % QLatin1Char('-') % model;
 }
 
 RunConfig RunConfigDialog::rememberedConfig()
@@ -478,14 +555,15 @@ RunConfig RunConfigDialog::rememberedConfig()
         config.epochs = 1;
         config.prune = QStringLiteral("polynomial:0.5:0.8:0:1000:3:100");
     }
-    config.outDir = defaultRunDir(config.model.name);   // a new run gets a new folder
+    config.outDir = defaultRunDir(config.model.name); // a new run gets a new folder
     return config;
 }
 
 void RunConfigDialog::remember() const
 {
     QSettings settings;
-    settings.setValue(QStringLiteral("run/config"), QJsonDocument(config().toJson()).toJson(QJsonDocument::Compact));
+    settings.setValue(QStringLiteral("run/config"),
+        QJsonDocument(config().toJson()).toJson(QJsonDocument::Compact));
     settings.setValue(QLatin1String(kFollowKey), m_schedule->stepsFollowRun());
 }
 

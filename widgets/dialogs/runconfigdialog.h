@@ -29,33 +29,33 @@ class RunFieldBinder;
 // The run configuration dialog: data, validation and test folders, model, input, batch, epochs,
 // optimizer, learning rate, validation split, seed, device (CPU and each CUDA device), precision,
 // loader workers and threads, and the pruning schedule (PruningScheduleEditor: scope, granularity,
-// and a live preview of the target sparsity over the run's steps; steps per epoch come from the data
-// set's class counts and the batch size, as the engine splits the data). Its widgets are bound to
-// rows of the run's field table (run/runfields.h, through RunFieldBinder): each shows the field's
-// canonical text and is read back through the field's parser, with the field's help as tool tip.
-// Fields it does not show are kept from the configuration given to setConfig(). What is wrong is
-// said inline and Start stays disabled until it is fixed. "Copy as command line" puts the equivalent
-// `leantune-cli train` line on the clipboard. The last configuration is remembered (QSettings, group
-// "run", with whether the schedule's steps follow the run). "Find..." beside the batch size runs the
-// BatchSizeFinder on a worker thread and puts the largest batch that fits into the field, with its
-// predicted peak inline.
+// and a live preview of the target sparsity over the run's steps; steps per epoch come from the
+// data set's class counts and the batch size, as the engine splits the data). Its widgets are bound
+// to rows of the run's field table (run/runfields.h, through RunFieldBinder): each shows the
+// field's canonical text and is read back through the field's parser, with the field's help as tool
+// tip. Fields it does not show are kept from the configuration given to setConfig(). What is wrong
+// is said inline and Start stays disabled until it is fixed. "Copy as command line" puts the
+// equivalent `leantune-cli train` line on the clipboard. The last configuration is remembered
+// (QSettings, group "run", with whether the schedule's steps follow the run). "Find..." beside the
+// batch size runs the BatchSizeFinder on a worker thread and puts the largest batch that fits into
+// the field, with its predicted peak inline.
 class RunConfigDialog : public QDialog {
     Q_OBJECT
 public:
     explicit RunConfigDialog(QWidget *parent = nullptr);
-    ~RunConfigDialog() override;    // stops a running batch-size search and waits for it
+    ~RunConfigDialog() override; // stops a running batch-size search and waits for it
 
     void setConfig(const RunConfig &config);
     RunConfig config() const;
     // Valid images per class of the training folder; empty when unknown (no preview of steps).
     void setClassCounts(const QVector<int> &counts);
-    void setCudaDevices(const QStringList &names);   // tests; by default the devices found
+    void setCudaDevices(const QStringList &names); // tests; by default the devices found
 
     qint64 trainImages() const;
     qint64 stepsPerEpoch() const;
     qint64 totalSteps() const;
-    QString errorText() const;      // empty when the configuration can start
-    QString warningText() const;    // advice that does not block the start
+    QString errorText() const; // empty when the configuration can start
+    QString warningText() const; // advice that does not block the start
     bool canStart() const;
     QPushButton *startButton() const { return m_start; }
 
@@ -66,11 +66,11 @@ public:
     QCustomPlot *previewPlot() const;
 
     // The batch-size finder: BatchSizeFinder::find(finderConfig(), finderMaxSamples()) on a worker
-    // thread (the search part stops early when the dialog closes). finderConfig() is config() with the
-    // model's classes from the class counts when known (the memory budget and margin come with the
-    // configuration given to setConfig()); finderMaxSamples() is the number of training images, 0 when
-    // unknown. On success the batch-size field takes the answer; the note says what it is predicted
-    // to need, or why there is no answer.
+    // thread (the search part stops early when the dialog closes). finderConfig() is config() with
+    // the model's classes from the class counts when known (the memory budget and margin come with
+    // the configuration given to setConfig()); finderMaxSamples() is the number of training images,
+    // 0 when unknown. On success the batch-size field takes the answer; the note says what it is
+    // predicted to need, or why there is no answer.
     void findBatchSize();
     bool isFindingBatchSize() const { return m_finder.isRunning(); }
     RunConfig finderConfig() const;
@@ -79,13 +79,15 @@ public:
     QString batchNoteText() const;
 
     // The equivalent `leantune-cli train ...` line (POSIX shell quoting).
-    static QString commandLine(const RunConfig &config, const QString &program = QStringLiteral("leantune-cli"));
-    static RunConfig rememberedConfig();   // the last saved configuration, or the defaults
+    static QString commandLine(
+        const RunConfig &config, const QString &program = QStringLiteral("leantune-cli"));
+    static RunConfig rememberedConfig(); // the last saved configuration, or the defaults
     void remember() const;
     static QString defaultRunDir(const QString &model);
 
 Q_SIGNALS:
-    void batchSizeFound(bool ok);   // the finder ended: the field holds its answer, or the note says why not
+    void batchSizeFound(
+        bool ok); // the finder ended: the field holds its answer, or the note says why not
 
 private:
     struct FinderResult {
@@ -109,10 +111,10 @@ private:
     QLabel *m_batchNote;
     QProgressBar *m_findBusy;
     QFutureWatcher<FinderResult> m_finder;
-    std::atomic_bool m_finderCancel{false};
+    std::atomic_bool m_finderCancel { false };
     std::optional<BatchSizeReport> m_finderReport;
     QVector<int> m_classCounts;
-    RunConfig m_base;   // fields the dialog does not show (or could not show) are kept from here
+    RunConfig m_base; // fields the dialog does not show (or could not show) are kept from here
 };
 
 } // namespace leantune

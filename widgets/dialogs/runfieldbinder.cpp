@@ -27,21 +27,25 @@ QWidget *newEditor(const RunField &f, QWidget *parent)
         box->setRange(0, std::numeric_limits<int>::max());
         return box;
     }
-    case RunField::Type::Double: return new NumberSpinBox(parent);
-    case RunField::Type::Bool: return new QCheckBox(parent);
+    case RunField::Type::Double:
+        return new NumberSpinBox(parent);
+    case RunField::Type::Bool:
+        return new QCheckBox(parent);
     case RunField::Type::Choice: {
         auto *box = new QComboBox(parent);
         for (const QString &choice : f.choices)
             box->addItem(RunFieldBinder::choiceLabel(f.key, choice), choice);
         return box;
     }
-    case RunField::Type::Seed: {   // 0 .. 2^64 − 1; a larger number fails the field's parser
+    case RunField::Type::Seed: { // 0 .. 2^64 − 1; a larger number fails the field's parser
         auto *edit = new QLineEdit(parent);
-        edit->setValidator(new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[0-9]{1,20}")), edit));
+        edit->setValidator(new QRegularExpressionValidator(
+            QRegularExpression(QStringLiteral("[0-9]{1,20}")), edit));
         return edit;
     }
     case RunField::Type::Text:
-    case RunField::Type::Size: break;
+    case RunField::Type::Size:
+        break;
     }
     return new QLineEdit(parent);
 }
@@ -55,21 +59,23 @@ RunFieldBinder::RunFieldBinder(QObject *parent)
 
 QString RunFieldBinder::choiceLabel(const QString &key, const QString &choice)
 {
-    static const QHash<QString, const char *> labels{
-        {QStringLiteral("optimizer/sgd"), QT_TR_NOOP("SGD with momentum")},
-        {QStringLiteral("optimizer/adam"), QT_TR_NOOP("Adam")},
-        {QStringLiteral("lr_schedule/cosine"), QT_TR_NOOP("cosine decay")},
-        {QStringLiteral("precision/bf16"), QT_TR_NOOP("bf16 (CUDA autocast)")},
-        {QStringLiteral("precision/fp16"), QT_TR_NOOP("fp16 (CUDA autocast, loss scaling)")},
-        {QStringLiteral("memory_format/auto"), QT_TR_NOOP("Auto (the faster one for this model and device)")},
-        {QStringLiteral("memory_format/contiguous"), QT_TR_NOOP("Contiguous (NCHW)")},
-        {QStringLiteral("memory_format/channels-last"), QT_TR_NOOP("Channels-last (NHWC)")},
-        {QStringLiteral("prune_scope/layer"), QT_TR_NOOP("Each layer to the target")},
-        {QStringLiteral("prune_scope/global"), QT_TR_NOOP("Across layers (LAMP)")},
-        {QStringLiteral("prune_granularity/weight"), QT_TR_NOOP("Single weights")},
-        {QStringLiteral("prune_granularity/channel"), QT_TR_NOOP("Whole channels (removed at export)")},
-        {QStringLiteral("channels/1"), QT_TR_NOOP("1 (grayscale)")},
-        {QStringLiteral("channels/3"), QT_TR_NOOP("3 (RGB)")},
+    static const QHash<QString, const char *> labels {
+        { QStringLiteral("optimizer/sgd"), QT_TR_NOOP("SGD with momentum") },
+        { QStringLiteral("optimizer/adam"), QT_TR_NOOP("Adam") },
+        { QStringLiteral("lr_schedule/cosine"), QT_TR_NOOP("cosine decay") },
+        { QStringLiteral("precision/bf16"), QT_TR_NOOP("bf16 (CUDA autocast)") },
+        { QStringLiteral("precision/fp16"), QT_TR_NOOP("fp16 (CUDA autocast, loss scaling)") },
+        { QStringLiteral("memory_format/auto"),
+            QT_TR_NOOP("Auto (the faster one for this model and device)") },
+        { QStringLiteral("memory_format/contiguous"), QT_TR_NOOP("Contiguous (NCHW)") },
+        { QStringLiteral("memory_format/channels-last"), QT_TR_NOOP("Channels-last (NHWC)") },
+        { QStringLiteral("prune_scope/layer"), QT_TR_NOOP("Each layer to the target") },
+        { QStringLiteral("prune_scope/global"), QT_TR_NOOP("Across layers (LAMP)") },
+        { QStringLiteral("prune_granularity/weight"), QT_TR_NOOP("Single weights") },
+        { QStringLiteral("prune_granularity/channel"),
+            QT_TR_NOOP("Whole channels (removed at export)") },
+        { QStringLiteral("channels/1"), QT_TR_NOOP("1 (grayscale)") },
+        { QStringLiteral("channels/3"), QT_TR_NOOP("3 (RGB)") },
     };
     const char *label = labels.value(key % QLatin1Char('/') % choice);
     return label ? tr(label) : choice;
@@ -83,7 +89,7 @@ QWidget *RunFieldBinder::bind(const QString &key, QWidget *w, QWidget *parent)
         w = newEditor(*f, parent);
     w->setObjectName(key);
     w->setToolTip(f->help);
-    Binding b{key, w, {}, {}};
+    Binding b { key, w, {}, {} };
     const auto changed = [this, key] {
         if (m_showing)
             return;
@@ -107,7 +113,7 @@ QWidget *RunFieldBinder::bind(const QString &key, QWidget *w, QWidget *parent)
         b.text = [c] { return c->isChecked() ? QStringLiteral("true") : QStringLiteral("false"); };
         connect(c, &QCheckBox::toggled, this, changed);
     } else if (auto *c = qobject_cast<QComboBox *>(w)) {
-        b.show = [c](const QString &t) {   // a value without an item (an unknown model) gets one
+        b.show = [c](const QString &t) { // a value without an item (an unknown model) gets one
             if (c->findData(t) < 0)
                 c->addItem(t, t);
             c->setCurrentIndex(c->findData(t));
@@ -140,9 +146,9 @@ void RunFieldBinder::show(const RunConfig &config)
     for (const Binding &b : m_bindings) {
         const QString text = findRunField(b.key)->get(config);
         b.show(text);
-        if (b.text() != text) {   // a bug in the form: say so, and keep the value
-            qWarning("RunFieldBinder: %s '%s' is shown as '%s'; the value is kept", qPrintable(b.key),
-                     qPrintable(text), qPrintable(b.text()));
+        if (b.text() != text) { // a bug in the form: say so, and keep the value
+            qWarning("RunFieldBinder: %s '%s' is shown as '%s'; the value is kept",
+                qPrintable(b.key), qPrintable(text), qPrintable(b.text()));
             m_unshown.insert(b.key);
         }
     }

@@ -17,7 +17,8 @@ namespace leantune {
 // RunConfig through the fields' own text and parsers: show() puts each field's canonical text
 // (RunField::get) into its widget, read() parses each widget's value back (RunField::set). Knows
 // QLineEdit, QSpinBox, QDoubleSpinBox (NumberSpinBox for exact values), QCheckBox, QComboBox (item
-// data: the field's text) and PruningScheduleEditor. The widgets belong to their parent, not to this.
+// data: the field's text) and PruningScheduleEditor. The widgets belong to their parent, not to
+// this.
 class RunFieldBinder : public QObject {
     Q_OBJECT
 public:
@@ -27,10 +28,11 @@ public:
     // combo box of the field's choices, a line edit; the seed's takes digits only) made a child of
     // PARENT. The widget's object name becomes KEY and its tool tip the field's help.
     QWidget *bind(const QString &key, QWidget *widget, QWidget *parent = nullptr);
-    QWidget *widget(const QString &key) const;   // null when KEY is not bound
+    QWidget *widget(const QString &key) const; // null when KEY is not bound
 
-    // Shows CONFIG's bound fields. A value a widget cannot hold (shown as something else) is left out
-    // of read() until the widget is edited, so it is never changed silently; unshown() lists them.
+    // Shows CONFIG's bound fields. A value a widget cannot hold (shown as something else) is left
+    // out of read() until the widget is edited, so it is never changed silently; unshown() lists
+    // them.
     void show(const RunConfig &config);
     QStringList unshown() const;
     bool isShowing() const { return m_showing; }
@@ -42,7 +44,7 @@ public:
     static QString choiceLabel(const QString &key, const QString &choice);
 
 Q_SIGNALS:
-    void edited(const QString &key);   // a bound widget changed, other than by show()
+    void edited(const QString &key); // a bound widget changed, other than by show()
 
 private:
     struct Binding {

@@ -47,7 +47,8 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
     topLayout->addWidget(m_view, 1);
 
     auto *buttons = new QHBoxLayout;
-    m_hint = new QLabel(tr("Select a run to see its charts; select two or more to compare them."), top);
+    m_hint = new QLabel(
+        tr("Select a run to see its charts; select two or more to compare them."), top);
     m_delete = new QPushButton(tr("Delete from history"), top);
     m_open = new QPushButton(tr("Open run folder"), top);
     m_rerun = new QPushButton(tr("Run again..."), top);
@@ -65,16 +66,19 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
     split->setStretchFactor(1, 2);
     layout->addWidget(split);
 
-    connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this, &RunHistoryWidget::updateSelection);
+    connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+        &RunHistoryWidget::updateSelection);
     connect(m_delete, &QPushButton::clicked, this, [this] { deleteRuns(selectedRunIds(), true); });
     connect(m_open, &QPushButton::clicked, this, [this] {
         const QVector<qint64> ids = selectedRunIds();
-        if (const StoredRun *r = ids.isEmpty() ? nullptr : m_model->runAt(m_model->rowOf(ids.first())))
+        if (const StoredRun *r
+            = ids.isEmpty() ? nullptr : m_model->runAt(m_model->rowOf(ids.first())))
             DatasetBrowser::showInFileManager(r->config.outDir);
     });
     connect(m_rerun, &QPushButton::clicked, this, [this] {
         const QVector<qint64> ids = selectedRunIds();
-        if (const StoredRun *r = ids.isEmpty() ? nullptr : m_model->runAt(m_model->rowOf(ids.first())))
+        if (const StoredRun *r
+            = ids.isEmpty() ? nullptr : m_model->runAt(m_model->rowOf(ids.first())))
             Q_EMIT rerunRequested(r->config);
     });
     updateSelection();
@@ -109,16 +113,18 @@ void RunHistoryWidget::selectRuns(const QVector<qint64> &ids)
         const QModelIndex i = m_proxy->mapFromSource(m_model->index(row, 0));
         selection.select(i, i.siblingAtColumn(RunTableModel::ColumnCount - 1));
     }
-    m_view->selectionModel()->select(selection, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    m_view->selectionModel()->select(
+        selection, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
 }
 
 bool RunHistoryWidget::deleteRuns(const QVector<qint64> &ids, bool confirm)
 {
     if (ids.isEmpty() || !m_store)
         return false;
-    if (confirm && QMessageBox::question(this, tr("Delete runs"),
-                                         tr("Remove %n run(s) from the history? Their run folders stay on disk.",
-                                            nullptr, int(ids.size())))
+    if (confirm
+        && QMessageBox::question(this, tr("Delete runs"),
+               tr("Remove %n run(s) from the history? Their run folders stay on disk.", nullptr,
+                   int(ids.size())))
             != QMessageBox::Yes)
         return false;
     bool ok = true;
@@ -145,9 +151,10 @@ void RunHistoryWidget::updateSelection()
     QVector<QPair<QString, QVector<MetricsSample>>> runs;
     for (qint64 id : ids) {
         const StoredRun *r = m_model->runAt(m_model->rowOf(id));
-        const QString label = r ? QStringLiteral("#%1 %2").arg(id).arg(QFileInfo(r->config.outDir).fileName())
-                                : QStringLiteral("#%1").arg(id);
-        runs.append({label, m_store->samples(id)});
+        const QString label = r
+            ? QStringLiteral("#%1 %2").arg(id).arg(QFileInfo(r->config.outDir).fileName())
+            : QStringLiteral("#%1").arg(id);
+        runs.append({ label, m_store->samples(id) });
     }
     m_charts->setOverlay(runs);
 }

@@ -16,16 +16,16 @@ class LiveCharts;
 class RunStore;
 class RunTableModel;
 
-// Run history: a sortable table of the runs in the RunStore, and below it the charts of the selected
-// runs - one run's full charts, or two and more overlaid for comparison. Buttons delete runs from the
-// history, open a run's folder, and re-run a run's configuration (rerunRequested). GUI thread only;
-// the store must outlive the widget.
+// Run history: a sortable table of the runs in the RunStore, and below it the charts of the
+// selected runs - one run's full charts, or two and more overlaid for comparison. Buttons delete
+// runs from the history, open a run's folder, and re-run a run's configuration (rerunRequested).
+// GUI thread only; the store must outlive the widget.
 class RunHistoryWidget : public QWidget {
     Q_OBJECT
 public:
     explicit RunHistoryWidget(RunStore *store, QWidget *parent = nullptr);
 
-    void reload();                                   // re-reads the store, keeps the selection
+    void reload(); // re-reads the store, keeps the selection
     QVector<qint64> selectedRunIds() const;
     void selectRuns(const QVector<qint64> &ids);
     // Removes runs from the history (their folders stay on disk). With confirm, asks first.

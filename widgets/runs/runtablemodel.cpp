@@ -33,14 +33,21 @@ int RunTableModel::rowOf(qint64 runId) const
     return -1;
 }
 
-int RunTableModel::rowCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : int(m_runs.size()); }
-int RunTableModel::columnCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : ColumnCount; }
+int RunTableModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_runs.size());
+}
+int RunTableModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
 
 qint64 RunTableModel::peakMemory(const StoredRun &run)
 {
     if (!run.hasSummary)
         return -1;
-    return run.summary.peakDeviceBytes >= 0 ? run.summary.peakDeviceBytes : run.summary.peakHostRssBytes;
+    return run.summary.peakDeviceBytes >= 0 ? run.summary.peakDeviceBytes
+                                            : run.summary.peakHostRssBytes;
 }
 
 double RunTableModel::accuracy(const StoredRun &run)
@@ -63,39 +70,61 @@ QVariant RunTableModel::data(const QModelIndex &index, int role) const
         return r->id;
     if (role == SortRole) {
         switch (index.column()) {
-        case DateColumn: return r->created;
-        case ModelColumn: return r->config.model.name;
-        case BatchColumn: return r->config.batchSize;
-        case SparsityColumn: return sparsity;
-        case AccuracyColumn: return acc;
-        case ThroughputColumn: return r->hasSummary ? r->summary.imagesPerSec : -1.0;
-        case PeakMemoryColumn: return peak;
-        case StatusColumn: return r->status;
-        case FolderColumn: return r->config.outDir;
+        case DateColumn:
+            return r->created;
+        case ModelColumn:
+            return r->config.model.name;
+        case BatchColumn:
+            return r->config.batchSize;
+        case SparsityColumn:
+            return sparsity;
+        case AccuracyColumn:
+            return acc;
+        case ThroughputColumn:
+            return r->hasSummary ? r->summary.imagesPerSec : -1.0;
+        case PeakMemoryColumn:
+            return peak;
+        case StatusColumn:
+            return r->status;
+        case FolderColumn:
+            return r->config.outDir;
         }
         return {};
     }
     if (role == Qt::DisplayRole) {
         switch (index.column()) {
-        case DateColumn: return locale.toString(r->created.toLocalTime(), QLocale::ShortFormat);
+        case DateColumn:
+            return locale.toString(r->created.toLocalTime(), QLocale::ShortFormat);
         case ModelColumn:
-            return QStringLiteral("%1 %2×%2×%3").arg(r->config.model.name).arg(r->config.model.inputSize).arg(r->config.model.channels);
-        case BatchColumn: return r->config.batchSize;
+            return QStringLiteral("%1 %2×%2×%3")
+                .arg(r->config.model.name)
+                .arg(r->config.model.inputSize)
+                .arg(r->config.model.channels);
+        case BatchColumn:
+            return r->config.batchSize;
         case SparsityColumn:
-            return r->hasSummary ? QStringLiteral("%1 % (target %2 %)").arg(100.0 * r->summary.finalSparsity, 0, 'f', 1)
+            return r->hasSummary ? QStringLiteral("%1 % (target %2 %)")
+                                       .arg(100.0 * r->summary.finalSparsity, 0, 'f', 1)
                                        .arg(100.0 * r->summary.targetSparsity, 0, 'f', 1)
                                  : QStringLiteral("target %1 %").arg(100.0 * sparsity, 0, 'f', 1);
-        case AccuracyColumn: return acc >= 0 ? QStringLiteral("%1 %").arg(100.0 * acc, 0, 'f', 2) : QStringLiteral("-");
+        case AccuracyColumn:
+            return acc >= 0 ? QStringLiteral("%1 %").arg(100.0 * acc, 0, 'f', 2)
+                            : QStringLiteral("-");
         case ThroughputColumn:
-            return r->hasSummary ? locale.toString(r->summary.imagesPerSec, 'f', 0) : QStringLiteral("-");
-        case PeakMemoryColumn: return peak >= 0 ? locale.formattedDataSize(peak) : QStringLiteral("-");
-        case StatusColumn: return r->status;
-        case FolderColumn: return QFileInfo(r->config.outDir).fileName();
+            return r->hasSummary ? locale.toString(r->summary.imagesPerSec, 'f', 0)
+                                 : QStringLiteral("-");
+        case PeakMemoryColumn:
+            return peak >= 0 ? locale.formattedDataSize(peak) : QStringLiteral("-");
+        case StatusColumn:
+            return r->status;
+        case FolderColumn:
+            return QFileInfo(r->config.outDir).fileName();
         }
         return {};
     }
     if (role == Qt::ToolTipRole) {
-        QString tip = QDir::toNativeSeparators(r->config.outDir) + QLatin1Char('\n') + r->config.prune;
+        QString tip
+            = QDir::toNativeSeparators(r->config.outDir) + QLatin1Char('\n') + r->config.prune;
         if (!r->message.isEmpty())
             tip += QLatin1Char('\n') + r->message;
         if (index.column() == AccuracyColumn)
@@ -108,7 +137,8 @@ QVariant RunTableModel::data(const QModelIndex &index, int role) const
         if (r->status == QLatin1String("running"))
             return QBrush(QColor(0, 110, 180));
     }
-    if (role == Qt::TextAlignmentRole && index.column() >= BatchColumn && index.column() <= PeakMemoryColumn)
+    if (role == Qt::TextAlignmentRole && index.column() >= BatchColumn
+        && index.column() <= PeakMemoryColumn)
         return QVariant(Qt::AlignRight | Qt::AlignVCenter);
     return {};
 }
@@ -118,15 +148,24 @@ QVariant RunTableModel::headerData(int section, Qt::Orientation orientation, int
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
         return QAbstractTableModel::headerData(section, orientation, role);
     switch (section) {
-    case DateColumn: return tr("Date");
-    case ModelColumn: return tr("Model");
-    case BatchColumn: return tr("Batch");
-    case SparsityColumn: return tr("Sparsity");
-    case AccuracyColumn: return tr("Accuracy");
-    case ThroughputColumn: return tr("Images/s");
-    case PeakMemoryColumn: return tr("Peak memory");
-    case StatusColumn: return tr("Status");
-    case FolderColumn: return tr("Folder");
+    case DateColumn:
+        return tr("Date");
+    case ModelColumn:
+        return tr("Model");
+    case BatchColumn:
+        return tr("Batch");
+    case SparsityColumn:
+        return tr("Sparsity");
+    case AccuracyColumn:
+        return tr("Accuracy");
+    case ThroughputColumn:
+        return tr("Images/s");
+    case PeakMemoryColumn:
+        return tr("Peak memory");
+    case StatusColumn:
+        return tr("Status");
+    case FolderColumn:
+        return tr("Folder");
     }
     return {};
 }

@@ -7,14 +7,24 @@
 
 namespace leantune {
 
-// The recorded runs as a table: date, model, batch, sparsity, accuracy, images/s, peak memory, status
-// and folder. Qt::UserRole holds raw values for sorting through a QSortFilterProxyModel.
-// GUI thread only.
+// The recorded runs as a table: date, model, batch, sparsity, accuracy, images/s, peak memory,
+// status and folder. Qt::UserRole holds raw values for sorting through a QSortFilterProxyModel. GUI
+// thread only.
 class RunTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { DateColumn, ModelColumn, BatchColumn, SparsityColumn, AccuracyColumn, ThroughputColumn,
-                  PeakMemoryColumn, StatusColumn, FolderColumn, ColumnCount };
+    enum Column {
+        DateColumn,
+        ModelColumn,
+        BatchColumn,
+        SparsityColumn,
+        AccuracyColumn,
+        ThroughputColumn,
+        PeakMemoryColumn,
+        StatusColumn,
+        FolderColumn,
+        ColumnCount
+    };
     static constexpr int SortRole = Qt::UserRole;
     static constexpr int RunIdRole = Qt::UserRole + 1;
 
@@ -27,11 +37,12 @@ public:
     int rowCount(const QModelIndex &parent = {}) const override;
     int columnCount(const QModelIndex &parent = {}) const override;
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
-    QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
+    QVariant headerData(
+        int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
 
     // Peak memory of a run: the device peak on CUDA, else the host's peak RSS (bytes; -1 unknown).
     static qint64 peakMemory(const StoredRun &run);
-    static double accuracy(const StoredRun &run);   // test accuracy, else validation (-1 unknown)
+    static double accuracy(const StoredRun &run); // test accuracy, else validation (-1 unknown)
 
 private:
     QVector<StoredRun> m_runs;
