@@ -9,6 +9,7 @@
 
 #include "dataset/datasplit.h"
 #include "dialogs/runconfigdialog.h"
+#include "metrics/memoryprobe.h"
 #include "metrics/bytesize.h"
 #include "prune/pruningschedule.h"
 #include "run/runfields.h"
@@ -84,6 +85,8 @@ private:
 private Q_SLOTS:
     void initTestCase()
     {
+        // As the programs do: the finder's probes measure host memory.
+        usePredictableHostAllocator();
         qputenv("XDG_CONFIG_HOME", m_dir.filePath(QStringLiteral("config")).toUtf8());
         qputenv("LEANTUNE_DATA_DIR", m_dir.filePath(QStringLiteral("userdata")).toUtf8());
         m_data = m_dir.filePath(QStringLiteral("data"));

@@ -2,6 +2,8 @@
 
 #include "dataset/datasplit.h"
 #include "dataset/sampledata.h"
+#include "dialogs/batchsizefinderfield.h"
+#include "dialogs/folderrow.h"
 #include "dialogs/pruningscheduleeditor.h"
 #include "dialogs/runfieldbinder.h"
 #include "metrics/bytesize.h"
@@ -17,51 +19,24 @@
 #include <QDateTime>
 #include <QDialogButtonBox>
 #include <QDir>
-#include <QFileDialog>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QJsonDocument>
 #include <QLabel>
 #include <QLineEdit>
-#include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
 #include <QSpinBox>
 #include <QStringBuilder>
 #include <QThread>
-#include <QToolButton>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
 
 namespace leantune {
 
 namespace {
 
 const char kFollowKey[] = "run/pruneStepsFollowRun";
-
-// A line edit with a "..." button that picks a folder.
-QHBoxLayout *folderRow(QWidget *parent, QLineEdit *edit, const QString &caption, bool mustExist)
-{
-    auto *browse = new QToolButton(parent);
-    browse->setText(QStringLiteral("..."));
-    browse->setToolTip(caption);
-    auto *row = new QHBoxLayout;
-    row->addWidget(edit, 1);
-    row->addWidget(browse);
-    QObject::connect(browse, &QToolButton::clicked, edit, [edit, parent, caption, mustExist] {
-        const QString dir = mustExist
-            ? QFileDialog::getExistingDirectory(parent, caption, edit->text())
-            : QFileDialog::getSaveFileName(
-                parent, caption, edit->text(), QString(), nullptr, QFileDialog::ShowDirsOnly);
-        if (!dir.isEmpty())
-            edit->setText(dir);
-    });
-    // Typed or pasted paths lose stray blanks; set paths are shown as they are.
-    QObject::connect(
-        edit, &QLineEdit::editingFinished, edit, [edit] { edit->setText(edit->text().trimmed()); });
-    return row;
-}
 
 } // namespace
 
@@ -76,12 +51,7 @@ RunConfigDialog::RunConfigDialog(QWidget *parent)
     revalidate();
 }
 
-RunConfigDialog::~RunConfigDialog()
-{
-    m_finder.disconnect(this);
-    m_finderCancel = true;
-    m_finder.waitForFinished();
-}
+RunConfigDialog::~RunConfigDialog() = default; // the finder field stops and waits for its search
 
 void RunConfigDialog::build()
 {
@@ -131,27 +101,12 @@ void RunConfigDialog::build()
             QLatin1String(c));
     form->addRow(tr("Channels:"), m_fields->bind(QStringLiteral("channels"), channels));
     m_batch = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("batch_size"), nullptr, this));
-    m_find = new QPushButton(tr("Find..."), this);
-    m_find->setObjectName(QStringLiteral("findBatchSize"));
-    m_find->setAutoDefault(false);
-    m_find->setToolTip(
-        tr("Find the largest batch that fits in memory on the chosen device (probes the model "
-           "with a few short training steps)"));
-    m_findBusy = new QProgressBar(this);
-    m_findBusy->setRange(0, 0);
-    m_findBusy->setMaximumWidth(80);
-    m_findBusy->setTextVisible(false);
-    m_findBusy->hide();
+    m_finder = new BatchSizeFinderField(this);
     auto *batchRow = new QHBoxLayout;
     batchRow->addWidget(m_batch, 1);
-    batchRow->addWidget(m_findBusy);
-    batchRow->addWidget(m_find);
+    batchRow->addWidget(m_finder);
     form->addRow(tr("Batch size:"), batchRow);
-    m_batchNote = new QLabel(this);
-    m_batchNote->setObjectName(QStringLiteral("batchNote"));
-    m_batchNote->setWordWrap(true);
-    m_batchNote->hide();
-    form->addRow(m_batchNote); // the whole row's width: the usual note fits on one line
+    form->addRow(m_finder->note()); // the whole row's width: the usual note fits on one line
     m_epochs = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("epochs"), nullptr, this));
     form->addRow(tr("Epochs:"), m_epochs);
     m_optimizer
@@ -236,14 +191,15 @@ void RunConfigDialog::build()
         QGuiApplication::clipboard()->setText(commandLine(config()));
         m_copy->setText(tr("Copied"));
     });
-    connect(m_find, &QPushButton::clicked, this, &RunConfigDialog::findBatchSize);
-    connect(&m_finder, &QFutureWatcherBase::finished, this,
-        [this] { batchSizeFinderDone(m_finder.result()); });
-    connect(m_batch, &QSpinBox::valueChanged, this, [this](int batch) {
-        // The note describes the finder's answer only while the field holds it.
-        if (m_finderReport && batch != m_finderReport->search.batchSize && !isFindingBatchSize())
-            m_batchNote->hide();
+    connect(m_finder, &BatchSizeFinderField::findRequested, this, &RunConfigDialog::findBatchSize);
+    connect(m_finder, &BatchSizeFinderField::busyChanged, this, &RunConfigDialog::setFinderBusy);
+    connect(m_finder, &BatchSizeFinderField::found, this, [this](bool ok) {
+        if (ok)
+            m_batch->setValue(m_finder->report()->search.batchSize);
+        revalidate();
+        Q_EMIT batchSizeFound(ok);
     });
+    connect(m_batch, &QSpinBox::valueChanged, m_finder, &BatchSizeFinderField::batchChanged);
     connect(m_optimizer, &QComboBox::currentIndexChanged, this, [this] {
         if (m_fields->isShowing())
             return;
@@ -450,8 +406,6 @@ void RunConfigDialog::setFinderBusy(bool busy)
 {
     // What the answer depends on stays as it was asked for while the search runs; Start waits for
     // it.
-    m_findBusy->setVisible(busy);
-    m_find->setEnabled(!busy);
     for (const char *key : { "batch_size", "model", "input_size", "channels", "optimizer", "device",
              "precision", "memory_format", "threads" })
         m_fields->widget(QLatin1String(key))->setEnabled(!busy);
@@ -459,73 +413,24 @@ void RunConfigDialog::setFinderBusy(bool busy)
         m_start->setEnabled(false);
 }
 
-void RunConfigDialog::setBatchNote(const QString &text, bool error)
+bool RunConfigDialog::isFindingBatchSize() const
 {
-    m_batchNote->setStyleSheet(error ? QStringLiteral("QLabel { color: #b00020; }") : QString());
-    m_batchNote->setText(text);
-    m_batchNote->setToolTip(QString());
-    m_batchNote->show();
-    // A top-level layout does not grow for a wrapped label's extra lines: reserve them (the note
-    // spans its group box's form).
-    const QWidget *box = m_batchNote->parentWidget();
-    const QMargins margins = box->layout() ? box->layout()->contentsMargins() : QMargins();
-    const int width = box->contentsRect().width() - margins.left() - margins.right();
-    m_batchNote->setMinimumHeight(m_batchNote->heightForWidth(std::max(width, 200)));
+    return m_finder->isRunning();
+}
+
+std::optional<BatchSizeReport> RunConfigDialog::batchSizeReport() const
+{
+    return m_finder->report();
 }
 
 QString RunConfigDialog::batchNoteText() const
 {
-    return m_batchNote->isHidden() ? QString() : m_batchNote->text();
+    return m_finder->noteText();
 }
 
 void RunConfigDialog::findBatchSize()
 {
-    if (isFindingBatchSize())
-        return;
-    const RunConfig c = finderConfig();
-    const qint64 maxSamples = finderMaxSamples();
-    m_finderReport.reset();
-    m_finderCancel = false;
-    const bool cpu = c.device == QLatin1String("cpu")
-        || (c.device == QLatin1String("auto") && cudaDeviceCount() == 0);
-    setBatchNote(cpu ? tr("probing memory with a few training steps on the CPU...")
-                     : tr("probing memory, then short training trials on %1...").arg(c.device),
-        false);
-    setFinderBusy(true);
-    const std::atomic_bool *cancel = &m_finderCancel; // the destructor waits for the worker
-    m_finder.setFuture(QtConcurrent::run([c, maxSamples, cancel] {
-        FinderResult r;
-        r.report = BatchSizeFinder::find(c, maxSamples, &r.error, cancel);
-        return r;
-    }));
-}
-
-void RunConfigDialog::batchSizeFinderDone(const FinderResult &result)
-{
-    setFinderBusy(false);
-    m_finderReport = result.report;
-    if (!result.report) {
-        setBatchNote(tr("No batch size found: %1").arg(result.error), true);
-    } else {
-        const BatchSizeReport &r = *result.report;
-        m_batch->setValue(r.search.batchSize);
-        QString note = r.measured
-            ? tr("fits: measured peak %1, predicted %2 of %3")
-                  .arg(formatBytes(r.search.peakBytes), formatBytes(r.predictedPeakBytes),
-                      formatBytes(r.search.capacityBytes))
-            : tr("fits: predicted peak %1 of %2")
-                  .arg(formatBytes(r.predictedPeakBytes), formatBytes(r.search.capacityBytes));
-        if (r.search.capped)
-            note += tr(" (capped by the training images or the maximum batch)");
-        setBatchNote(note, false);
-        m_batchNote->setToolTip(tr("batch %1 on %2; limit %3 (%4 % margin); %n trial(s)", nullptr,
-            int(r.search.trials.size()))
-                                    .arg(r.search.batchSize)
-                                    .arg(r.plan.device, formatBytes(r.search.limitBytes))
-                                    .arg(r.plan.margin * 100.0, 0, 'f', 0));
-    }
-    revalidate();
-    Q_EMIT batchSizeFound(result.report.has_value());
+    m_finder->find(finderConfig(), finderMaxSamples());
 }
 
 QString RunConfigDialog::commandLine(const RunConfig &c, const QString &program)

@@ -4,11 +4,9 @@
 #include "run/runconfig.h"
 
 #include <QDialog>
-#include <QFutureWatcher>
 #include <QPointF>
 #include <QVector>
 
-#include <atomic>
 #include <optional>
 
 class QCheckBox;
@@ -17,12 +15,12 @@ class QCustomPlot;
 class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
-class QProgressBar;
 class QPushButton;
 class QSpinBox;
 
 namespace leantune {
 
+class BatchSizeFinderField;
 class PruningScheduleEditor;
 class RunFieldBinder;
 
@@ -72,10 +70,10 @@ public:
     // 0 when unknown. On success the batch-size field takes the answer; the note says what it is
     // predicted to need, or why there is no answer.
     void findBatchSize();
-    bool isFindingBatchSize() const { return m_finder.isRunning(); }
+    bool isFindingBatchSize() const;
     RunConfig finderConfig() const;
     qint64 finderMaxSamples() const;
-    std::optional<BatchSizeReport> batchSizeReport() const { return m_finderReport; }
+    std::optional<BatchSizeReport> batchSizeReport() const;
     QString batchNoteText() const;
 
     // The equivalent `leantune-cli train ...` line (POSIX shell quoting).
@@ -90,15 +88,9 @@ Q_SIGNALS:
         bool ok); // the finder ended: the field holds its answer, or the note says why not
 
 private:
-    struct FinderResult {
-        std::optional<BatchSizeReport> report;
-        QString error;
-    };
     void build();
     void revalidate();
-    void batchSizeFinderDone(const FinderResult &result);
     void setFinderBusy(bool busy);
-    void setBatchNote(const QString &text, bool error);
 
     RunFieldBinder *m_fields;
     QLineEdit *m_data, *m_valDir;
@@ -107,12 +99,8 @@ private:
     QDoubleSpinBox *m_lr, *m_valSplit;
     PruningScheduleEditor *m_schedule;
     QLabel *m_steps, *m_error, *m_warning;
-    QPushButton *m_start, *m_copy, *m_find;
-    QLabel *m_batchNote;
-    QProgressBar *m_findBusy;
-    QFutureWatcher<FinderResult> m_finder;
-    std::atomic_bool m_finderCancel { false };
-    std::optional<BatchSizeReport> m_finderReport;
+    QPushButton *m_start, *m_copy;
+    BatchSizeFinderField *m_finder;
     QVector<int> m_classCounts;
     RunConfig m_base; // fields the dialog does not show (or could not show) are kept from here
 };
