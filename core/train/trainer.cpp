@@ -3,12 +3,12 @@
 #include "metrics/memoryprobe.h"
 #include "metrics/throughputmeter.h"
 #include "train/evaluator_p.h"
+#include "train/runlog.h"
 #include "train/runsetup_p.h"
 #include "train/trainstep_p.h"
 
 #include <opencv2/core.hpp>
 
-#include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
@@ -62,7 +62,7 @@ struct Trainer::Private {
     ThroughputMeter meter;
     QElapsedTimer clock;
     QFile metricsFile;
-    QFile logFile; // RUNDIR/run.log, open once the run folder is ready
+    RunLog runLog; // RUNDIR/run.log, open once the run folder is ready
     double lastValAccuracy = -1.0, lastValLoss = -1.0;
     int evalChunk = 0; // images per evaluation forward pass after an OOM; 0 = whole batches
     int evalRecoveries = 0;
@@ -77,7 +77,6 @@ struct Trainer::Private {
         return q->m_cancel.load() || (q->m_paused.load() && !q->waitWhilePaused());
     }
     void log(const QString &message) { Q_EMIT q->logMessage(message); }
-    void writeLog(const QString &message);
 
     bool setUp(QString *error);
     bool trainEpoch(QString *error);
@@ -138,13 +137,8 @@ bool Trainer::Private::setUp(QString *error)
         *error = e;
         return false;
     }
-    logFile.setFileName(RunInfo { c.outDir, {}, {} }.logFile());
-    if (!logFile.open(QIODevice::WriteOnly
-            | (q->m_options.resume ? QIODevice::Append : QIODevice::Truncate))) {
-        *error
-            = QStringLiteral("cannot write %1: %2").arg(logFile.fileName(), logFile.errorString());
+    if (!runLog.open(RunInfo { c.outDir, {}, {} }.logFile(), q->m_options.resume, error))
         return false;
-    }
     std::optional<RunSetup> setup = setUpRun(
         c, q->m_options.resume, &q->m_cancel, [this](const QString &m) { log(m); }, error);
     if (!setup)
@@ -421,15 +415,6 @@ bool Trainer::Private::finish(bool stopped, double testAccuracy, QString *error)
     return true;
 }
 
-void Trainer::Private::writeLog(const QString &message)
-{
-    if (!logFile.isOpen())
-        return;
-    logFile.write(QDateTime::currentDateTime().toString(Qt::ISODateWithMs).toUtf8() + ' '
-        + message.toUtf8() + '\n');
-    logFile.flush();
-}
-
 void Trainer::run()
 {
     // Destroyed after d: the run's model, loaders and batches go back to the system however the run
@@ -438,28 +423,7 @@ void Trainer::run()
         ~ReleaseAtEnd() { releaseFreeHostMemory(); }
     } releaseAtEnd;
     Private d(this);
-    // Everything the run says also goes to RUNDIR/run.log (direct: written on this thread, in
-    // order).
-    struct Disconnect {
-        QList<QMetaObject::Connection> connections;
-        ~Disconnect()
-        {
-            for (const QMetaObject::Connection &c : connections)
-                QObject::disconnect(c);
-        }
-    } logConnections;
-    logConnections.connections
-        << connect(
-               this, &Trainer::logMessage, this, [&d](const QString &m) { d.writeLog(m); },
-               Qt::DirectConnection)
-        << connect(
-               this, &Trainer::failed, this,
-               [&d](const QString &m) { d.writeLog(QStringLiteral("failed: ") + m); },
-               Qt::DirectConnection)
-        << connect(
-               this, &Trainer::finished, this,
-               [&d](const RunSummary &s) { d.writeLog(QStringLiteral("finished: ") + s.status); },
-               Qt::DirectConnection);
+    d.runLog.attach(this); // everything the run says also goes to RUNDIR/run.log
     d.clock.start();
     QString error;
     try {
