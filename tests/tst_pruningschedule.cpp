@@ -53,7 +53,7 @@ void TestPruningSchedule::polynomialMatchesDesignReference()
 void TestPruningSchedule::polynomialWithEndEqualBeginJumpsToFinal()
 {
     const auto s = PruningSchedule::polynomialDecay(0.1, 0.5, 10, 10, 3, 1);
-    QVERIFY(s.validate().isEmpty());
+    QVERIFY(s.validate());
     QCOMPARE(s.sparsityAt(9), 0.1);
     QCOMPARE(s.sparsityAt(10), 0.5);
     QCOMPARE(s.sparsityAt(11), 0.5);
@@ -77,7 +77,7 @@ void TestPruningSchedule::noneNeverPrunes()
 {
     const PruningSchedule s;
     QVERIFY(s.isNone());
-    QVERIFY(s.validate().isEmpty());
+    QVERIFY(s.validate());
     for (std::int64_t step :
         { std::int64_t(0), std::int64_t(1), std::int64_t(100), std::int64_t(10000) }) {
         QCOMPARE(s.sparsityAt(step), 0.0);
@@ -274,13 +274,13 @@ void TestPruningSchedule::parseRejectsInvalidSpecs()
 
 void TestPruningSchedule::validateChecksConstructedSchedules()
 {
-    QVERIFY(PruningSchedule::polynomialDecay(0.2, 0.8, 100, 110, 3, 2).validate().isEmpty());
-    QVERIFY(PruningSchedule::constantSparsity(0.5, 0).validate().isEmpty());
-    QVERIFY(PruningSchedule::polynomialDecay(0.2, 0.8, 100, 110, 3, 0)
-                .validate()
-                .contains(QStringLiteral("frequency must be >= 1")));
-    QVERIFY(PruningSchedule::constantSparsity(1.0, 0).validate().contains(
-        QStringLiteral("sparsity must be in [0, 1)")));
+    QVERIFY(PruningSchedule::polynomialDecay(0.2, 0.8, 100, 110, 3, 2).validate());
+    QVERIFY(PruningSchedule::constantSparsity(0.5, 0).validate());
+    QString error;
+    QVERIFY(!PruningSchedule::polynomialDecay(0.2, 0.8, 100, 110, 3, 0).validate(&error));
+    QVERIFY2(error.contains(QStringLiteral("frequency must be >= 1")), qPrintable(error));
+    QVERIFY(!PruningSchedule::constantSparsity(1.0, 0).validate(&error));
+    QVERIFY2(error.contains(QStringLiteral("sparsity must be in [0, 1)")), qPrintable(error));
     // An invalid frequency never divides by zero: it just never updates.
     QVERIFY(!PruningSchedule::constantSparsity(0.5, 0, -1, 0).shouldUpdate(10));
 }

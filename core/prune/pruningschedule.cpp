@@ -76,7 +76,15 @@ PruningSchedule PruningSchedule::constantSparsity(
     return s;
 }
 
-QString PruningSchedule::validate() const
+bool PruningSchedule::validate(QString *error) const
+{
+    const QString reason = problem();
+    if (error && !reason.isEmpty())
+        *error = reason;
+    return reason.isEmpty();
+}
+
+QString PruningSchedule::problem() const
 {
     switch (m_kind) {
     case Kind::None:
@@ -153,8 +161,7 @@ std::optional<PruningSchedule> PruningSchedule::parse(const QString &spec, QStri
                 && !parseStep(fields[6], QStringLiteral("frequency"), &frequency, &err)))
             return std::nullopt;
         const PruningSchedule s = polynomialDecay(initial, final, begin, end, power, frequency);
-        const QString problem = s.validate();
-        if (!problem.isEmpty())
+        if (QString problem; !s.validate(&problem))
             return fail(problem);
         err.clear();
         return s;
@@ -174,8 +181,7 @@ std::optional<PruningSchedule> PruningSchedule::parse(const QString &spec, QStri
                 && !parseStep(fields[4], QStringLiteral("frequency"), &frequency, &err)))
             return std::nullopt;
         const PruningSchedule s = constantSparsity(target, begin, end, frequency);
-        const QString problem = s.validate();
-        if (!problem.isEmpty())
+        if (QString problem; !s.validate(&problem))
             return fail(problem);
         err.clear();
         return s;

@@ -24,8 +24,9 @@ public:
     // sparsities outside [0, 1), final < initial, end < begin (end must be ≥ begin for polynomial),
     // begin < 0, frequency < 1, power ≤ 0.
     static std::optional<PruningSchedule> parse(const QString &spec, QString *error);
-    // Checks the parameters of a constructed schedule the same way parse() does. Empty = valid.
-    QString validate() const;
+    // Checks the parameters of a constructed schedule the same way parse() does: false and the
+    // reason in *ERROR when they are not valid.
+    bool validate(QString *error = nullptr) const;
 
     Kind kind() const { return m_kind; }
     bool isNone() const { return m_kind == Kind::None; }
@@ -51,6 +52,7 @@ public:
     std::int64_t frequency() const { return m_frequency; }
 
 private:
+    QString problem() const; // the first invalid parameter, empty when valid
     Kind m_kind = Kind::None;
     double m_initial = 0.0;
     double m_final = 0.0;
