@@ -73,7 +73,7 @@ void TestModelZoo::initTestCase()
 void TestModelZoo::listsModelNames()
 {
     const QStringList expected { QStringLiteral("smallcnn"), QStringLiteral("resnet8"),
-        QStringLiteral("resnet18") };
+        QStringLiteral("resnet18"), QStringLiteral("mobilenet_v2") };
     QCOMPARE(leantune::modelNames(), expected);
     for (const QString &name : expected)
         QVERIFY(leantune::validateModelSpec(spec(name, 3, 32)).isEmpty());
@@ -236,7 +236,8 @@ void TestModelZoo::invalidSpecsAreRejected_data()
 
     QTest::newRow("unknown model") << QStringLiteral("vgg16") << 3 << 32 << 10
                                    << QStringLiteral("unknown model 'vgg16' (choose smallcnn, "
-                                                     "resnet8 or resnet18)");
+                                                     "resnet8, resnet18, mobilenet_v2 or "
+                                                     "torchscript:PATH)");
     QTest::newRow("empty name") << QString() << 3 << 32 << 10 << QStringLiteral("unknown model ''");
     QTest::newRow("name is case-sensitive")
         << QStringLiteral("ResNet8") << 3 << 32 << 10 << QStringLiteral("unknown model");

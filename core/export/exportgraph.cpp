@@ -158,6 +158,20 @@ public:
 
     std::string relu(const std::string &x) { return unary("Relu", x); }
 
+    // ReLU6 as Clip(x, 0, 6) with constant min and max inputs (1-element tensors); the writer
+    // turns it into Relu and Sub for OpenCV 4.6 (onnxwriter.cpp).
+    std::string relu6(const std::string &x)
+    {
+        m_graph.addInitializer("relu6_min", torch::zeros({ 1 }));
+        m_graph.addInitializer("relu6_max", torch::full({ 1 }, 6.0f));
+        GraphNode n;
+        n.op = "Clip";
+        n.inputs = { x, "relu6_min", "relu6_max" };
+        n.outputs = { fresh(x + "_relu6") };
+        m_graph.nodes.push_back(n);
+        return n.outputs.front();
+    }
+
     std::string pool(
         const std::string &op, const std::string &x, std::int64_t k, std::int64_t s, std::int64_t p)
     {
@@ -217,6 +231,41 @@ void buildResNet(Builder &b, ExportGraph &g, const std::string &input)
     g.outputName = "fc";
 }
 
+// torchvision's MobileNetV2 (model/mobilenetv2_p.h): stem features.0, inverted residual blocks
+// features.N.conv.*, the last 1×1 conv features.18, global average pool, classifier.1.
+void buildMobileNetV2(Builder &b, ExportGraph &g, const std::string &input)
+{
+    std::string x = b.relu6(b.conv("features.0.0", "features.0.1", input));
+    int i = 1;
+    for (; b.has("features." + std::to_string(i) + ".conv"); ++i) {
+        const std::string p = "features." + std::to_string(i) + ".conv.";
+        // With an expansion: conv.0 (1×1), conv.1 (depthwise), conv.2 + conv.3 (projection + BN);
+        // without (expansion ratio 1): conv.0 (depthwise), conv.1 + conv.2.
+        const bool expands = b.has(p + "3");
+        std::string h = x;
+        if (expands)
+            h = b.relu6(b.conv(p + "0.0", p + "0.1", h));
+        const std::string dw = p + (expands ? "1" : "0");
+        const auto &dwOptions = b.module<nn::Conv2dImpl>(dw + ".0")->options;
+        h = b.relu6(b.conv(dw + ".0", dw + ".1", h));
+        const std::string projection = p + (expands ? "2" : "1");
+        const std::string projectionBn = p + (expands ? "3" : "2");
+        const std::int64_t in = expands ? b.module<nn::Conv2dImpl>(p + "0.0")->options.in_channels()
+                                        : dwOptions.in_channels();
+        const std::int64_t out = b.module<nn::Conv2dImpl>(projection)->options.out_channels();
+        h = b.conv(projection, projectionBn, h);
+        // torchvision's use_res_connect: stride 1 and as many channels out as in.
+        const bool residual = (*dwOptions.stride())[0] == 1 && in == out;
+        x = residual ? b.binary("Add", x, h, b.fresh(p + "add")) : h;
+    }
+    const std::string last = "features." + std::to_string(i);
+    x = b.relu6(b.conv(last + ".0", last + ".1", x));
+    x = b.unary("GlobalAveragePool", x);
+    x = b.unary("Flatten", x, { intAttr("axis", 1) });
+    b.gemm("classifier.1", x);
+    g.outputName = "classifier.1";
+}
+
 std::vector<std::int64_t> ints(
     const GraphNode &n, const std::string &name, std::vector<std::int64_t> fallback)
 {
@@ -264,6 +313,14 @@ std::optional<ExportGraph> ExportGraph::build(torch::nn::Module &model, const Mo
             buildSmallCnn(b, g, normalized);
         else if (spec.name == QLatin1String("resnet8") || spec.name == QLatin1String("resnet18"))
             buildResNet(b, g, normalized);
+        else if (spec.name == QLatin1String("mobilenet_v2"))
+            buildMobileNetV2(b, g, normalized);
+        else if (spec.name.startsWith(QLatin1String("torchscript:")))
+            throw std::invalid_argument(
+                "ONNX export of a TorchScript model is not supported: LeanTune writes ONNX from "
+                "the zoo models' known layer structure, which a user's TorchScript graph does not "
+                "have; use --format libtorch (or torch.onnx.export in PyTorch on the trained "
+                "weights)");
         else
             throw std::invalid_argument(
                 "the exporter does not know model '" + spec.name.toStdString() + "'");
@@ -315,6 +372,8 @@ void ExportGraph::runAll(const torch::Tensor &x01, std::map<std::string, torch::
             y = in(n, 0) + in(n, 1);
         } else if (n.op == "Relu") {
             y = torch::relu(in(n, 0));
+        } else if (n.op == "Clip") {
+            y = torch::clamp(in(n, 0), in(n, 1).item<float>(), in(n, 2).item<float>());
         } else if (n.op == "Conv") {
             const auto pads = ints(n, "pads", { 0, 0, 0, 0 });
             TORCH_CHECK(pads[0] == pads[2] && pads[1] == pads[3], "asymmetric pads");
@@ -376,6 +435,20 @@ std::map<std::string, std::vector<std::int64_t>> ExportGraph::valueShapes() cons
     return shapes;
 }
 
+// True when the float32 depthwise conv N has all-zero kernels and bias on the channels DEAD marks.
+bool ExportGraph::deadIn(const GraphNode &n, const torch::Tensor &dead) const
+{
+    const torch::Tensor &w = initializers.at(n.inputs[1]);
+    if (w.scalar_type() != torch::kFloat32 || w.size(0) != dead.size(0) || w.size(1) != 1)
+        return false;
+    const torch::Tensor idx = dead.nonzero().reshape({ -1 });
+    bool zero = w.index_select(0, idx).abs().max().item<float>() == 0.0f;
+    if (n.inputs.size() > 2)
+        zero = zero
+            && initializers.at(n.inputs[2]).index_select(0, idx).abs().max().item<float>() == 0.0f;
+    return zero;
+}
+
 std::int64_t ExportGraph::shrinkChannels()
 {
     torch::NoGradGuard noGrad;
@@ -399,16 +472,25 @@ std::int64_t ExportGraph::shrinkChannels()
         const torch::Tensor keep = dead.logical_not().nonzero().reshape({ -1 });
         if (keep.numel() == channels || keep.numel() == 0)
             continue;
-        // Follow the value through zero-preserving, channel-wise ops to its consumers.
+        // Follow the value through zero-preserving, channel-wise ops to its consumers. A depthwise
+        // conv whose kernels and bias are zero on the dead channels (the pruner zeroes them with
+        // the expansion's channels) keeps them dead and loses them too.
         std::string value = producer.outputs.front();
         bool ok = value != outputName;
+        std::vector<std::size_t> depthwise;
         while (ok) {
             const auto next = consumers(value);
             if (next.size() != 1)
                 break;
             const GraphNode &n = nodes[next.front()];
-            if (n.op != "Relu" && n.op != "MaxPool" && n.op != "AveragePool")
+            const bool zeroPreserving = n.op == "Relu" || n.op == "MaxPool" || n.op == "AveragePool"
+                || n.op == "GlobalAveragePool" || (n.op == "Clip" && n.inputs.front() == value);
+            const bool deadDepthwise = n.op == "Conv" && n.inputs.front() == value
+                && n.attribute("group") && n.attribute("group")->i == channels && deadIn(n, dead);
+            if (!zeroPreserving && !deadDepthwise)
                 break;
+            if (deadDepthwise)
+                depthwise.push_back(next.front());
             value = n.outputs.front();
             ok = value != outputName;
         }
@@ -455,6 +537,15 @@ std::int64_t ExportGraph::shrinkChannels()
         addInitializer(producer.inputs[1], w.index_select(0, keep));
         if (producer.inputs.size() > 2)
             addInitializer(producer.inputs[2], b.index_select(0, keep));
+        for (std::size_t d : depthwise) {
+            GraphNode &n = nodes[d];
+            for (std::size_t k = 1; k < n.inputs.size(); ++k)
+                addInitializer(n.inputs[k], initializers.at(n.inputs[k]).index_select(0, keep));
+            for (GraphAttribute &a : n.attributes) {
+                if (a.name == "group")
+                    a.i = keep.numel();
+            }
+        }
         for (const Cut &c : cuts)
             addInitializer(c.weight, initializers.at(c.weight).index_select(1, c.columns));
         removed += channels - keep.numel();

@@ -54,7 +54,9 @@ public:
 
     // Removes output channels (conv filters, linear rows) whose weights and bias are all zero, and
     // the matching inputs of the layers that consume them, where only ReLU and pooling lie in
-    // between (never across Add). The outputs do not change: such a channel is 0 after ReLU.
+    // between (never across Add), and the same channels of a depthwise conv in between whose
+    // kernels and bias are zero there (MobileNetV2's expansion → depthwise → projection). The
+    // outputs do not change: such a channel is 0 after ReLU (or ReLU6).
     // Returns the number of channels removed.
     std::int64_t shrinkChannels();
 
@@ -85,6 +87,7 @@ public:
 
 private:
     int consumerCount(const std::string &value) const;
+    bool deadIn(const GraphNode &n, const torch::Tensor &dead) const;
     std::vector<std::size_t> consumers(const std::string &value) const;
     std::map<std::string, std::vector<std::int64_t>> valueShapes() const;
     // run(), keeping every value computed (inputs, initializers, node outputs) in *VALUES.

@@ -1,5 +1,7 @@
 #include "export/onnxwriter_p.h"
 
+#include <set>
+
 #include <cstring>
 
 namespace leantune {
@@ -113,13 +115,48 @@ Proto valueInfo(
     return p;
 }
 
+// The graph's nodes as written. Clip(x, 0, max) (ReLU6) becomes Relu(x) − Relu(x − max): OpenCV
+// 4.6 imports only the opset-6 Clip, whose bounds are attributes, and opset 13 has them as inputs.
+std::vector<GraphNode> lowered(const ExportGraph &graph)
+{
+    std::vector<GraphNode> out;
+    for (const GraphNode &n : graph.nodes) {
+        const auto min = n.op == "Clip" && n.inputs.size() == 3
+            ? graph.initializers.find(n.inputs[1])
+            : graph.initializers.end();
+        if (min == graph.initializers.end() || min->second.numel() != 1
+            || min->second.item<float>() != 0.0f) {
+            out.push_back(n);
+            continue;
+        }
+        const std::string &x = n.inputs[0], &max = n.inputs[2], &y = n.outputs.front();
+        const auto node
+            = [&out](const char *op, std::vector<std::string> inputs, const std::string &output) {
+                  GraphNode m;
+                  m.op = op;
+                  m.inputs = std::move(inputs);
+                  m.outputs = { output };
+                  out.push_back(m);
+              };
+        node("Relu", { x }, y + "_low");
+        node("Sub", { x, max }, y + "_shifted");
+        node("Relu", { y + "_shifted" }, y + "_high");
+        node("Sub", { y + "_low", y + "_high" }, y);
+    }
+    return out;
+}
+
 } // namespace
 
 QByteArray OnnxWriter::serialize(
     const ExportGraph &graph, const QList<QPair<QString, QString>> &metadata)
 {
     Proto g;
-    for (const GraphNode &n : graph.nodes) {
+    const std::vector<GraphNode> nodes = lowered(graph);
+    std::set<std::string> used;
+    for (const GraphNode &n : nodes)
+        used.insert(n.inputs.begin(), n.inputs.end());
+    for (const GraphNode &n : nodes) {
         // No node names (optional in ONNX; viewers show op types and value names).
         Proto node;
         for (const std::string &in : n.inputs)
@@ -132,8 +169,10 @@ QByteArray OnnxWriter::serialize(
         g.message(1, node);
     }
     g.string(2, "leantune");
-    for (const std::string &name : graph.initializerOrder)
-        g.message(5, tensorProto(name, graph.initializers.at(name)));
+    for (const std::string &name : graph.initializerOrder) {
+        if (used.count(name)) // ReLU6's lower bound is gone with its Clip
+            g.message(5, tensorProto(name, graph.initializers.at(name)));
+    }
     g.message(11,
         valueInfo(graph.inputName,
             { { 0, "batch" }, { graph.channels, {} }, { graph.inputSize, {} },

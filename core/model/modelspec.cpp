@@ -1,5 +1,7 @@
 #include "model/modelspec.h"
 
+#include "model/torchscriptmodel_p.h"
+
 namespace leantune {
 
 namespace {
@@ -11,6 +13,8 @@ int minInputSize(const QString &name)
 {
     if (name == QLatin1String("resnet18"))
         return 16;
+    if (name == QLatin1String("mobilenet_v2"))
+        return 28; // five stride-2 stages: 28 and 32 px both end in a 1×1 map
     return 8; // smallcnn, resnet8
 }
 
@@ -18,13 +22,17 @@ int minInputSize(const QString &name)
 
 QStringList modelNames()
 {
-    return { QStringLiteral("smallcnn"), QStringLiteral("resnet8"), QStringLiteral("resnet18") };
+    return { QStringLiteral("smallcnn"), QStringLiteral("resnet8"), QStringLiteral("resnet18"),
+        QStringLiteral("mobilenet_v2") };
 }
 
 QString validateModelSpec(const ModelSpec &spec)
 {
+    if (isTorchScriptModelName(spec.name))
+        return validateTorchScriptSpec(spec);
     if (!modelNames().contains(spec.name))
-        return QStringLiteral("unknown model '%1' (choose smallcnn, resnet8 or resnet18)")
+        return QStringLiteral("unknown model '%1' (choose smallcnn, resnet8, resnet18, "
+                              "mobilenet_v2 or torchscript:PATH)")
             .arg(spec.name);
     const int minSize = minInputSize(spec.name);
     if (spec.inputSize < minSize)

@@ -1,5 +1,8 @@
 #include "model/modelzoo_p.h"
 
+#include "model/mobilenetv2_p.h"
+#include "model/torchscriptmodel_p.h"
+
 #include <exception>
 #include <vector>
 
@@ -189,6 +192,12 @@ std::shared_ptr<ClassifierImpl> createModel(const ModelSpec &spec, QString *erro
             *error = message;
         return nullptr;
     };
+    if (isTorchScriptModelName(spec.name)) {
+        // A user's TorchScript module (model/torchscriptmodel_p.h), checked as it loads.
+        if (const QString problem = validateTorchScriptSpec(spec); !problem.isEmpty())
+            return fail(problem);
+        return TorchScriptModelImpl::load(torchScriptPath(spec.name), spec, error);
+    }
     const QString problem = validateModelSpec(spec);
     if (!problem.isEmpty())
         return fail(problem);
@@ -198,6 +207,8 @@ std::shared_ptr<ClassifierImpl> createModel(const ModelSpec &spec, QString *erro
             model = std::make_shared<SmallCnnImpl>(spec.channels, spec.classes);
         else if (spec.name == QLatin1String("resnet8"))
             model = makeResNet8(spec.channels, spec.classes);
+        else if (spec.name == QLatin1String("mobilenet_v2"))
+            model = makeMobileNetV2(spec.channels, spec.classes);
         else
             model = makeResNet18(spec.channels, spec.classes, spec.inputSize);
         if (error)

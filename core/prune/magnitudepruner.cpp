@@ -1,5 +1,7 @@
 #include "prune/magnitudepruner_p.h"
 
+#include "model/torchscriptmodel_p.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -38,6 +40,12 @@ bool endsWith(const std::string &s, const std::string &suffix)
 // their channels would need the same channel removed from every tensor of that stream.
 bool joinsResidual(const std::string &name, bool residualModel)
 {
+    // MobileNetV2 (torchvision names): the projection conv sits directly in a block's "conv"
+    // Sequential ("features.N.conv.M"); the expansion and depthwise convs one level deeper.
+    const std::size_t conv = name.rfind(".conv.");
+    if (name.rfind("features.", 0) == 0 && conv != std::string::npos
+        && name.find('.', conv + 6) == std::string::npos)
+        return true;
     if (!residualModel)
         return false;
     return name == "conv1" || endsWith(name, ".conv2") || endsWith(name, "downsample.0");
@@ -98,7 +106,9 @@ void MagnitudePruner::addModule(
 {
     Entry e;
     if (auto *conv = module.as<torch::nn::Conv2dImpl>()) {
-        if (!isDepthwise(*conv)) {
+        if (isDepthwise(*conv)) {
+            attachDepthwise(*conv);
+        } else {
             e.weight = conv->weight;
             e.bias = conv->bias;
             e.channelPrunable = conv->options.groups() == 1 && !joinsResidual(name, residualModel);
@@ -107,6 +117,14 @@ void MagnitudePruner::addModule(
         e.weight = linear->weight;
         e.bias = linear->bias;
         e.channelPrunable = true;
+    } else if (auto *layer = module.as<ScriptedLayerImpl>()) {
+        // A TorchScript module's layer, by its weight's shape (4-d conv, 2-d linear). Channel
+        // masks zero whole filters; nothing here knows the graph, so nothing else is zeroed.
+        if (layer->kind != ScriptedLayerImpl::Kind::Other && !layer->depthwise()) {
+            e.weight = layer->weight();
+            e.bias = layer->bias();
+            e.channelPrunable = layer->groups == 1;
+        }
     }
     if (e.weight.defined() && e.weight.numel() > 0) {
         e.name = weightName(name);
@@ -115,12 +133,35 @@ void MagnitudePruner::addModule(
     }
 }
 
-// A BatchNorm directly after a conv (next in registration order, same channel count) belongs to it.
+// A depthwise conv directly after a conv (next in registration order, after its BatchNorm, same
+// channel count) follows its channels.
+void MagnitudePruner::attachDepthwise(torch::nn::Conv2dImpl &conv)
+{
+    if (m_entries.empty())
+        return;
+    Entry &last = m_entries.back();
+    if (last.weight.dim() != 4 || last.dwWeight.defined()
+        || conv.weight.size(0) != last.weight.size(0))
+        return;
+    last.dwWeight = conv.weight;
+    last.dwBias = conv.bias;
+}
+
+// A BatchNorm directly after a conv (next in registration order, same channel count) belongs to it;
+// one directly after a depthwise conv attached to a conv, to that depthwise conv.
 void MagnitudePruner::attachBatchNorm(torch::nn::BatchNorm2dImpl &bn)
 {
     if (m_entries.empty())
         return;
     Entry &last = m_entries.back();
+    if (last.dwWeight.defined()) {
+        if (!last.dwBnWeight.defined() && bn.weight.defined()
+            && bn.weight.size(0) == last.dwWeight.size(0)) {
+            last.dwBnWeight = bn.weight;
+            last.dwBnBias = bn.bias;
+        }
+        return;
+    }
     if (last.weight.dim() != 4 || last.bnWeight.defined() || !bn.weight.defined()
         || bn.weight.size(0) != last.weight.size(0))
         return;
@@ -150,10 +191,14 @@ void MagnitudePruner::applyMasks()
             continue;
         // A channel is pruned when its whole mask slice is 0: zero its bias and BatchNorm γ, β.
         const torch::Tensor keep = e.mask.reshape({ e.mask.size(0), -1 }).amax(1);
-        for (torch::Tensor *t : { &e.bias, &e.bnWeight, &e.bnBias }) {
+        for (torch::Tensor *t :
+            { &e.bias, &e.bnWeight, &e.bnBias, &e.dwBias, &e.dwBnWeight, &e.dwBnBias }) {
             if (t->defined())
                 t->mul_(keep.to(t->device(), t->scalar_type()));
         }
+        if (e.dwWeight.defined())
+            e.dwWeight.mul_(
+                keep.to(e.dwWeight.device(), e.dwWeight.scalar_type()).reshape({ -1, 1, 1, 1 }));
     }
 }
 

@@ -41,7 +41,13 @@ struct LayerSparsity {
 // can be cut out of the graph without changing any output. Layers whose channels cannot be removed
 // are left dense: the classifier (last linear layer) and, with the model zoo's torchvision names,
 // convs whose output joins a residual sum (the stem "conv1" of a ResNet, "layerX.Y.conv2",
-// "*.downsample.0"). Masks keep the weight's shape either way (checkpoints are unchanged).
+// "*.downsample.0"; MobileNetV2's projections "features.N.conv.M"). A depthwise conv that directly
+// follows a channel-pruned conv (same channel count, next in registration order) loses the same
+// channels, kernel and BatchNorm γ, β, so the chain expansion → depthwise → projection outputs
+// exactly 0 there. Masks keep the weight's shape either way (checkpoints are unchanged).
+// A TorchScript model (model/torchscriptmodel_p.h) is read by parameter shape: each submodule's
+// 4-d "weight" is a conv (depthwise ones skipped where the script module records groups), each
+// 2-d "weight" a linear layer, the last of them the classifier.
 // Not thread-safe; lives on the trainer's thread.
 class MagnitudePruner {
 public:
@@ -85,7 +91,11 @@ private:
         torch::Tensor bias; // zeroed with its channel (undefined when none)
         torch::Tensor bnWeight; // the following BatchNorm's γ and β (undefined when none)
         torch::Tensor bnBias;
+        // A depthwise conv fed by this conv (MobileNetV2's expansion → depthwise), its bias and
+        // its BatchNorm's γ and β: zeroed with the channel, so the whole chain can be cut.
+        torch::Tensor dwWeight, dwBias, dwBnWeight, dwBnBias;
     };
+    void attachDepthwise(torch::nn::Conv2dImpl &conv);
     void addModule(const std::string &name, torch::nn::Module &module, bool residualModel);
     void attachBatchNorm(torch::nn::BatchNorm2dImpl &bn);
     void updateMasksGlobally(double sparsity);
