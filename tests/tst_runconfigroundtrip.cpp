@@ -79,6 +79,8 @@ QList<Row> rows(const QString &dir)
         { "cache_dir", { set("cache_dir", path("cache")) } },
         { "norm_mean", { set("norm_mean", QStringLiteral("0.1307")) } },
         { "norm_std", { set("norm_std", QStringLiteral("0.3081")) } },
+        // Starting weights (issue 12)
+        { "init", { set("init", path("weights.pth")) } },
     };
 }
 

@@ -53,6 +53,8 @@ struct RunConfig {
     int microBatch = 0; // images per forward/backward; 0 = the whole batch
     double normMean = 0.5; // input normalization (x − mean) / std, same for every channel
     double normStd = 0.5;
+    // Starting weights (issue 12)
+    QString initWeights; // --init PATH: empty = random weights (see train/weightinfo.h)
 
     QJsonObject toJson() const;
     // Reads config.json (also as written by older versions). Unknown keys are ignored; a value of

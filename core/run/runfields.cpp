@@ -367,6 +367,12 @@ std::vector<RunField> makeFields()
             Type::Double, kTrain, member(&RunConfig::normStd)),
         [](const RunConfig &c) { return c.normStd > 0.0; },
         [](const RunConfig &) { return QStringLiteral("normalization std must be positive"); }));
+    // Starting weights (issue 12)
+    f.push_back(row("init", "init", "PATH",
+        QStringLiteral("Start from these weights: a torchvision state_dict (.pth), a .safetensors "
+                       "file, a LeanTune run folder or export (.pt). Another class count replaces "
+                       "the classifier."),
+        Type::Text, kTrain, member(&RunConfig::initWeights)));
     return f;
 }
 

@@ -4,6 +4,7 @@
 #include "dataset/datasplit.h"
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
+#include "train/initweights_p.h"
 #include "train/rundir_p.h"
 
 #include <opencv2/core.hpp>
@@ -127,11 +128,13 @@ std::optional<Samples> loadSamples(const RunConfig &c, QStringList *classes, QSt
     return s;
 }
 
-// The model on its device and layout, its optimizer and the pruner.
-bool buildModel(const RunConfig &c, RunSetup &s, const Log &log, QString *error)
+// The model (from INIT's weights when given) on its device and layout, its optimizer and the
+// pruner.
+bool buildModel(
+    const RunConfig &c, const InitWeights *init, RunSetup &s, const Log &log, QString *error)
 {
     s.model = createModel(c.model, error);
-    if (!s.model)
+    if (!s.model || (init && !applyInitWeights(*init, c.initWeights, *s.model, log, error)))
         return false;
     s.model->to(s.device);
     s.channelsLast = c.useChannelsLast(s.device.is_cuda());
@@ -199,6 +202,9 @@ std::optional<RunSetup> setUpRun(
     }
     torch::set_num_threads(c.effectiveThreads());
     torch::manual_seed(c.seed);
+    std::optional<InitWeights> init; // --init (issue 12): read first, a bad file fails at once
+    if (!resume && !c.initWeights.isEmpty() && !(init = readInitWeights(c.initWeights, error)))
+        return std::nullopt;
     cv::setNumThreads(1); // decode threads parallelize over files; OpenCV's own pool would compete
 
     std::optional<Samples> samples = loadSamples(c, &s.classes, error);
@@ -236,7 +242,7 @@ std::optional<RunSetup> setUpRun(
             log(QStringLiteral("LEANTUNE_FORCE_DEVICE_LIMIT: CUDA allocator capped at %1")
                     .arg(formatBytes(*bytes)));
     }
-    if (!buildModel(c, s, log, error))
+    if (!buildModel(c, init ? &*init : nullptr, s, log, error))
         return std::nullopt;
 
     s.run.config = c;
