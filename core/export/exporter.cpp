@@ -246,9 +246,16 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
     progress(0.05, QStringLiteral("building the graph"));
     std::optional<ExportGraph> graph
         = ExportGraph::build(*p.model, spec, p.run.config.normMean, p.run.config.normStd, &error);
-    if (!graph)
+    if (graph) {
+        r.size.denseParameters = graph->parameterCount();
+    } else if (o.format == QLatin1String("libtorch")) {
+        // The archive holds the model's own tensors: no graph needed (a TorchScript model has
+        // none LeanTune can write as ONNX).
+        for (const auto &t : p.model->parameters())
+            r.size.denseParameters += t.numel();
+    } else {
         failWith(error);
-    r.size.denseParameters = graph->parameterCount();
+    }
     r.size.denseFp32Bytes = 4 * r.size.denseParameters;
 
     torch::NoGradGuard noGrad;
