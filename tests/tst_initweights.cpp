@@ -7,6 +7,8 @@
 #include "model/weightloader_p.h"
 #include "testdata.h"
 
+#include <opencv2/dnn.hpp>
+
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -77,6 +79,7 @@ private Q_SLOTS:
     void initTestCase();
     void parity_data();
     void parity();
+    void epochsZeroOnnxParity();
     void classifierReplaced();
     void mismatchLeavesModelUntouched();
     void badInput_data();
@@ -151,6 +154,42 @@ void TestInitWeights::parity()
     const torch::Tensor logits = model->forward(x);
     const double rel = relativeError(logits, expected);
     QVERIFY2(rel < 1e-4, qPrintable(QStringLiteral("relative error %1").arg(rel)));
+}
+
+// `train --init resnet18.pth --epochs 0` writes the starting model with ImageNet's per-channel
+// normalization; its ONNX export gives torchvision's logits in OpenCV DNN within 1e-3 relative.
+void TestInitWeights::epochsZeroOnnxParity()
+{
+    const QString data = m_dir.filePath(QStringLiteral("data10"));
+    testdata::writeImageFolder(data, 10, 2, 32);
+    const QString run = m_dir.filePath(QStringLiteral("run-epochs0"));
+    testcli::Result r = testcli::runCli(
+        { QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"), run,
+            QStringLiteral("--model"), QStringLiteral("resnet18"), QStringLiteral("--input-size"),
+            QStringLiteral("96"), QStringLiteral("--channels"), QStringLiteral("3"),
+            QStringLiteral("--epochs"), QStringLiteral("0"), QStringLiteral("--no-history"),
+            QStringLiteral("--init"), file(QStringLiteral("resnet18.pth")) });
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QFile config(QDir(run).filePath(QStringLiteral("config.json")));
+    QVERIFY(config.open(QIODevice::ReadOnly));
+    const QJsonObject json = QJsonDocument::fromJson(config.readAll()).object();
+    QCOMPARE(json.value(QLatin1String("norm_mean")).toArray().size(), 3);
+    QCOMPARE(json.value(QLatin1String("norm_std")).toArray().at(2).toDouble(), 0.225);
+    const QString onnx = m_dir.filePath(QStringLiteral("resnet18.onnx"));
+    r = testcli::runCli({ QStringLiteral("export"), run, QStringLiteral("--format"),
+        QStringLiteral("onnx"), QStringLiteral("--out"), onnx });
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err + r.out));
+    const torch::Tensor x01 = readFloats(file(QStringLiteral("input01.bin")), { 2, 3, 96, 96 });
+    const torch::Tensor expected = readFloats(file(QStringLiteral("resnet18.logits01")), { 2, 10 });
+    QVERIFY(x01.defined() && expected.defined());
+    cv::dnn::Net net = cv::dnn::readNetFromONNX(onnx.toStdString());
+    const int dims[] = { 2, 3, 96, 96 };
+    net.setInput(cv::Mat(4, dims, CV_32F, x01.data_ptr()));
+    cv::Mat out = net.forward().clone();
+    QCOMPARE(out.total(), std::size_t(20));
+    const torch::Tensor logits = torch::from_blob(out.ptr<float>(), { 2, 10 }).clone();
+    const double rel = relativeError(logits, expected);
+    QVERIFY2(rel < 1e-3, qPrintable(QStringLiteral("relative error %1").arg(rel)));
 }
 
 // Another class count: the classifier keeps fresh weights, every other tensor is loaded.

@@ -7,6 +7,7 @@
 #include "export/exportgraph_p.h"
 #include "export/onnxdequantizer_p.h"
 #include "export/onnxwriter_p.h"
+#include "run/runfields.h"
 #include "train/checkpoint_p.h"
 #include "train/rundir_p.h"
 
@@ -103,9 +104,8 @@ QList<QPair<QString, QString>> metadataFor(
         { QStringLiteral("color"),
             g.channels == 1 ? QStringLiteral("grayscale") : QStringLiteral("RGB") },
         { QStringLiteral("normalization"),
-            QStringLiteral("in graph: (x - %1) / %2 on every channel")
-                .arg(c.normMean)
-                .arg(c.normStd) },
+            QStringLiteral("in graph: (x - mean) / std, mean %1, std %2 (per channel when several)")
+                .arg(numberList(c.normMean), numberList(c.normStd)) },
         { QStringLiteral("output"),
             QStringLiteral("logits [N, %1] in class_names order").arg(run.classNames.size()) },
         { QStringLiteral("model"), c.model.name },
@@ -371,7 +371,12 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
 
         torch::NoGradGuard noGrad;
         std::unique_ptr<StreamingLoader> loader = verificationLoader(p.run, options, &r.dataDir);
-        const float mean = float(p.run.config.normMean), stdev = float(p.run.config.normStd);
+        torch::Tensor mean = torch::empty({ 1, p.run.config.model.channels, 1, 1 }),
+                      stdev = torch::empty_like(mean);
+        for (int c = 0; c < p.run.config.model.channels; ++c) {
+            mean[0][c] = p.run.config.normMeanOf(c);
+            stdev[0][c] = p.run.config.normStdOf(c);
+        }
         Tally t;
         const double batches = double(std::max<std::int64_t>(loader->batchesPerEpoch(), 1));
         std::int64_t done = 0;

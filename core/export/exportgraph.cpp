@@ -292,23 +292,46 @@ void ExportGraph::addInitializer(const std::string &name, torch::Tensor value)
 }
 
 std::optional<ExportGraph> ExportGraph::build(torch::nn::Module &model, const ModelSpec &spec,
-    double normMean, double normStd, QString *error)
+    const std::vector<double> &normMean, const std::vector<double> &normStd, QString *error)
 {
     try {
         torch::NoGradGuard noGrad;
         ExportGraph g;
         g.channels = spec.channels;
         g.inputSize = spec.inputSize;
-        if (!(normStd > 0.0))
+        const auto perChannel = [&](const std::vector<double> &v) {
+            std::vector<float> out;
+            for (int c = 0; c < spec.channels; ++c)
+                out.push_back(float(v.at(v.size() == 1 ? 0 : std::size_t(c))));
+            return torch::tensor(out);
+        };
+        const torch::Tensor mean = perChannel(normMean), stdev = perChannel(normStd);
+        if (!(stdev.min().item<float>() > 0.f))
             throw std::invalid_argument("the run's normalization std is not positive");
         // (x/255 − mean) / std on pixels = (x01 − mean) / std on the [0, 1] input.
-        // One mean and std for every channel (the run's normalization), as 1-element constants:
-        // OpenCV 4.6 mis-imports a per-channel [1, C, 1, 1] Sub constant for C > 1.
-        g.addInitializer("norm_mean", torch::full({ 1 }, float(normMean)));
-        g.addInitializer("norm_std", torch::full({ 1 }, float(normStd)));
         Builder b(model, g);
-        const std::string centred = b.binary("Sub", g.inputName, "norm_mean", "input_centred");
-        const std::string normalized = b.binary("Div", centred, "norm_std", "input_normalized");
+        std::string normalized;
+        if (torch::equal(mean, mean[0].expand_as(mean))
+            && torch::equal(stdev, stdev[0].expand_as(stdev))) {
+            // One mean and std for every channel, as 1-element constants: OpenCV 4.6 mis-imports
+            // a per-channel [1, C, 1, 1] Sub constant for C > 1.
+            g.addInitializer("norm_mean", mean.narrow(0, 0, 1));
+            g.addInitializer("norm_std", stdev.narrow(0, 0, 1));
+            const std::string centred = b.binary("Sub", g.inputName, "norm_mean", "input_centred");
+            normalized = b.binary("Div", centred, "norm_std", "input_normalized");
+        } else { // per channel (ImageNet's): a 1×1 depthwise Conv, x / std − mean / std, exact
+            const std::int64_t c = spec.channels;
+            g.addInitializer("norm.weight", (1.0 / stdev).reshape({ c, 1, 1, 1 }));
+            g.addInitializer("norm.bias", -mean / stdev);
+            GraphNode n;
+            n.op = "Conv";
+            n.inputs = { g.inputName, "norm.weight", "norm.bias" };
+            n.outputs = { normalized = "input_normalized" };
+            n.attributes = { intsAttr("kernel_shape", { 1, 1 }), intsAttr("strides", { 1, 1 }),
+                intsAttr("pads", { 0, 0, 0, 0 }), intsAttr("dilations", { 1, 1 }),
+                intAttr("group", c) };
+            g.nodes.push_back(n);
+        }
         if (spec.name == QLatin1String("smallcnn"))
             buildSmallCnn(b, g, normalized);
         else if (spec.name == QLatin1String("resnet8") || spec.name == QLatin1String("resnet18"))

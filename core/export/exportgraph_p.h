@@ -45,7 +45,14 @@ public:
     // model or input size the exporter cannot express exactly (e.g. adaptive pooling to 7×7 of a
     // map whose side is not a multiple of 7).
     static std::optional<ExportGraph> build(torch::nn::Module &model, const ModelSpec &spec,
-        double normMean, double normStd, QString *error);
+        const std::vector<double> &normMean, const std::vector<double> &normStd, QString *error);
+    // One mean and std for every channel.
+    static std::optional<ExportGraph> build(torch::nn::Module &model, const ModelSpec &spec,
+        double normMean, double normStd, QString *error)
+    {
+        return build(
+            model, spec, std::vector<double> { normMean }, std::vector<double> { normStd }, error);
+    }
 
     // Runs the graph with LibTorch ops on X01 [N, C, H, W] in [0, 1] (the reference interpreter the
     // tests compare the model, the shrunk graph and the ONNX runtime with). Throws c10::Error on a

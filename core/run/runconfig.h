@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace leantune {
 
@@ -51,8 +52,12 @@ struct RunConfig {
     double memoryMargin = 0.10; // safety margin below a capacity or budget (0..0.9)
     int maxBatchSize = 4096; // cap for batchSizeAuto
     int microBatch = 0; // images per forward/backward; 0 = the whole batch
-    double normMean = 0.5; // input normalization (x − mean) / std, same for every channel
-    double normStd = 0.5;
+    // Input normalization (x − mean) / std: one value for every channel, or one per channel (RGB).
+    // Starting weights bring their own (ImageNet's for torchvision's). Older runs have one value.
+    std::vector<double> normMean { 0.5 };
+    std::vector<double> normStd { 0.5 };
+    double normMeanOf(int channel) const { return normMean[normMean.size() == 1 ? 0 : channel]; }
+    double normStdOf(int channel) const { return normStd[normStd.size() == 1 ? 0 : channel]; }
     // Starting weights (issue 12)
     QString initWeights; // --init PATH: empty = random weights (see train/weightinfo.h)
 

@@ -5,6 +5,7 @@
 #include "prune/pruningschedule.h"
 
 #include <QCommandLineParser>
+#include <QJsonArray>
 #include <QLocale>
 #include <QRegularExpression>
 #include <QStringBuilder>
@@ -145,6 +146,38 @@ template <typename Pred, typename Message> RunField &&rule(RunField &&f, Pred pr
     return std::move(f);
 }
 
+// A list of numbers ("0.485,0.456,0.406"); JSON: a number when one, else an array.
+RunField numbersRow(
+    const char *key, const char *flag, QString help, std::vector<double> RunConfig::*m)
+{
+    RunField f;
+    f.key = QLatin1String(key);
+    f.flag = QLatin1String(flag);
+    f.valueName = QStringLiteral("X[,Y,Z]");
+    f.help = std::move(help);
+    f.type = RunField::Type::Numbers;
+    f.scopes = RunField::Train;
+    f.get = [m](const RunConfig &c) { return numberList(c.*m); };
+    f.set = [m](RunConfig &c, const QString &text, QString *error) {
+        std::optional<std::vector<double>> v = parseNumberList(text);
+        if (!v)
+            return (*error = QStringLiteral("expected numbers separated by commas"), false);
+        c.*m = std::move(*v);
+        return true;
+    };
+    return f;
+}
+
+bool normListFits(const RunConfig &c, const std::vector<double> &v, bool positive)
+{
+    if (v.size() != 1 && int(v.size()) != c.model.channels)
+        return false;
+    for (double x : v)
+        if (positive && !(x > 0.0))
+            return false;
+    return true;
+}
+
 constexpr unsigned kTrain = RunField::Train;
 constexpr unsigned kBoth = RunField::Train | RunField::FindBatchSize;
 constexpr unsigned kResume = RunField::Resumable;
@@ -245,11 +278,15 @@ std::vector<RunField> makeFields()
                 .arg(c.maxBatchSize);
         }));
     f.push_back(rule(
-        row("epochs", "epochs", "N", QStringLiteral("Epochs to train."), Type::Int,
-            kTrain | kResume, member(&RunConfig::epochs)),
-        [](const RunConfig &c) { return c.epochs >= 1; },
+        row("epochs", "epochs", "N",
+            QStringLiteral("Epochs to train (0 with --init: the starting model as it is)."),
+            Type::Int, kTrain | kResume, member(&RunConfig::epochs)),
         [](const RunConfig &c) {
-            return QStringLiteral("epochs must be at least 1 (got %1)").arg(c.epochs);
+            return c.epochs >= 1 || (c.epochs == 0 && !c.initWeights.isEmpty());
+        },
+        [](const RunConfig &c) {
+            return QStringLiteral("epochs must be at least 1, or 0 with --init (got %1)")
+                .arg(c.epochs);
         }));
     f.push_back(rule(
         row("lr", "lr", "X", QStringLiteral("Learning rate (0.001 by default with adam)."),
@@ -359,14 +396,24 @@ std::vector<RunField> makeFields()
         QStringLiteral("Folder of the decoded cache (empty: the user's "
                        "cache folder)."),
         Type::Text, kTrain, member(&RunConfig::cacheDir)));
-    f.push_back(row("norm_mean", "norm-mean", "X",
-        QStringLiteral("Input normalization mean, (x - mean) / std."), Type::Double, kTrain,
-        member(&RunConfig::normMean)));
     f.push_back(rule(
-        row("norm_std", "norm-std", "X", QStringLiteral("Input normalization standard deviation."),
-            Type::Double, kTrain, member(&RunConfig::normStd)),
-        [](const RunConfig &c) { return c.normStd > 0.0; },
-        [](const RunConfig &) { return QStringLiteral("normalization std must be positive"); }));
+        numbersRow("norm_mean", "norm-mean",
+            QStringLiteral("Input normalization mean, (x - mean) / std: one value, or "
+                           "one per channel (R,G,B); --init weights bring theirs."),
+            &RunConfig::normMean),
+        [](const RunConfig &c) { return normListFits(c, c.normMean, false); },
+        [](const RunConfig &c) {
+            return QStringLiteral("norm-mean needs 1 or %1 values").arg(c.model.channels);
+        }));
+    f.push_back(rule(
+        numbersRow("norm_std", "norm-std",
+            QStringLiteral("Input normalization standard deviation (one value or one "
+                           "per channel)."),
+            &RunConfig::normStd),
+        [](const RunConfig &c) { return normListFits(c, c.normStd, true); },
+        [](const RunConfig &c) {
+            return QStringLiteral("norm-std needs 1 or %1 positive values").arg(c.model.channels);
+        }));
     // Starting weights (issue 12)
     f.push_back(row("init", "init", "PATH",
         QStringLiteral("Start from these weights: a torchvision state_dict (.pth), a .safetensors "
@@ -419,6 +466,15 @@ QJsonValue RunField::toJson(const RunConfig &config) const
         return QJsonValue(text.toLongLong());
     case Type::Double:
         return QJsonValue(text.toDouble());
+    case Type::Numbers: {
+        const std::vector<double> v = parseNumberList(text).value_or(std::vector<double>());
+        if (v.size() == 1)
+            return QJsonValue(v.front()); // as older versions wrote it
+        QJsonArray a;
+        for (double x : v)
+            a.append(x);
+        return a;
+    }
     case Type::Bool:
         return QJsonValue(text == QLatin1String("true"));
     case Type::Text:
@@ -442,6 +498,21 @@ bool RunField::fromJson(RunConfig &config, const QJsonValue &value, QString *err
     case Type::Double:
         typeOk = value.isDouble();
         text = doubleText(value.toDouble());
+        break;
+    case Type::Numbers: // a number (older versions), an array of numbers, or text
+        if (value.isDouble()) {
+            text = doubleText(value.toDouble());
+        } else if (value.isArray()) {
+            QStringList items;
+            for (const QJsonValue &x : value.toArray()) {
+                typeOk = typeOk && x.isDouble();
+                items << doubleText(x.toDouble());
+            }
+            text = items.join(QLatin1Char(','));
+        } else {
+            typeOk = value.isString();
+            text = value.toString();
+        }
         break;
     case Type::Bool:
         typeOk = value.isBool();
@@ -588,6 +659,26 @@ QString runCommandLine(const RunConfig &config, const QString &program)
     for (const QString &arg : runCommandLineArguments(config))
         words << shellQuote(arg);
     return words.join(QLatin1Char(' '));
+}
+
+QString numberList(const std::vector<double> &values)
+{
+    QStringList items;
+    for (double v : values)
+        items << doubleText(v);
+    return items.join(QLatin1Char(','));
+}
+
+std::optional<std::vector<double>> parseNumberList(const QString &text)
+{
+    std::vector<double> out;
+    for (const QString &item : text.split(QLatin1Char(','))) {
+        bool ok = false;
+        out.push_back(item.trimmed().toDouble(&ok));
+        if (!ok)
+            return std::nullopt;
+    }
+    return out;
 }
 
 } // namespace leantune

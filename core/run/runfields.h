@@ -7,6 +7,7 @@
 #include <QStringList>
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 class QCommandLineParser;
@@ -17,7 +18,7 @@ namespace leantune {
 // RunConfig field, said once. config.json, the options of `train` and `find-batch-size`, "Copy as
 // command line" and the run dialog's bindings are all made from (or checked against) these rows.
 struct RunField {
-    enum class Type { Text, Int, Double, Bool, Choice, Size, Seed };
+    enum class Type { Text, Int, Double, Bool, Choice, Size, Seed, Numbers }; // Numbers: "a,b,c"
     enum Scope : unsigned {
         Train = 1, // an option of `leantune-cli train`
         FindBatchSize = 2, // an option of `leantune-cli find-batch-size`
@@ -63,5 +64,9 @@ QStringList runCommandLineArguments(const RunConfig &config);
 QString runCommandLine(
     const RunConfig &config, const QString &program = QStringLiteral("leantune-cli"));
 QString shellQuote(const QString &text);
+
+// "0.485,0.456,0.406" for a list of numbers, and back (std::nullopt when an item is no number).
+QString numberList(const std::vector<double> &values);
+std::optional<std::vector<double>> parseNumberList(const QString &text);
 
 } // namespace leantune

@@ -27,8 +27,8 @@ std::optional<InitWeights> fromRun(
     w.info.classes = int(run.classNames.size());
     w.info.channels = run.config.model.channels;
     w.info.inputSize = run.config.model.inputSize;
-    w.info.normMean = { run.config.normMean };
-    w.info.normStd = { run.config.normStd };
+    w.info.normMean = run.config.normMean;
+    w.info.normStd = run.config.normStd;
     for (const auto &[name, t] : namedTensorsOf(*model))
         w.tensors.emplace_back(name, t.detach().to(torch::kCPU).contiguous().clone());
     return w;

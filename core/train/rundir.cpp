@@ -149,8 +149,8 @@ DecodeOptions decodeOptionsFor(const RunConfig &config, bool augment)
     o.channels = config.model.channels;
     o.augment = augment && config.augment;
     for (int c = 0; c < 3; ++c) {
-        o.mean[c] = float(config.normMean);
-        o.std[c] = float(config.normStd);
+        o.mean[c] = float(config.normMeanOf(c));
+        o.std[c] = float(config.normStdOf(c));
     }
     return o;
 }

@@ -4,6 +4,7 @@
 #include "dataset/datasplit.h"
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
+#include "run/runfields.h"
 #include "train/initweights_p.h"
 #include "train/rundir_p.h"
 
@@ -161,6 +162,22 @@ bool buildModel(
     return true;
 }
 
+// The starting weights' normalization (ImageNet's for torchvision's), unless the run sets its own
+// or it does not fit the run's channels.
+void adoptNormalization(RunConfig &c, const WeightInfo &weights, const Log &log)
+{
+    const auto fits = [&c](const std::vector<double> &v) {
+        return v.size() == 1 || int(v.size()) == c.model.channels;
+    };
+    if (c.normMean != RunConfig().normMean || c.normStd != RunConfig().normStd
+        || !fits(weights.normMean) || !fits(weights.normStd) || weights.normMean.empty())
+        return;
+    c.normMean = weights.normMean;
+    c.normStd = weights.normStd;
+    log(QStringLiteral("normalization from the starting weights: mean %1, std %2")
+            .arg(numberList(c.normMean), numberList(c.normStd)));
+}
+
 // Loads the newest valid checkpoint of the run folder into the model, optimizer, pruner and state.
 bool resumeFromCheckpoint(RunSetup &s, const Log &log, QString *error)
 {
@@ -205,6 +222,8 @@ std::optional<RunSetup> setUpRun(
     std::optional<InitWeights> init; // --init (issue 12): read first, a bad file fails at once
     if (!resume && !c.initWeights.isEmpty() && !(init = readInitWeights(c.initWeights, error)))
         return std::nullopt;
+    if (init) // normalization follows the weights unless set
+        adoptNormalization(c, init->info, log);
     cv::setNumThreads(1); // decode threads parallelize over files; OpenCV's own pool would compete
 
     std::optional<Samples> samples = loadSamples(c, &s.classes, error);

@@ -44,6 +44,7 @@ QWidget *newEditor(const RunField &f, QWidget *parent)
         return edit;
     }
     case RunField::Type::Text:
+    case RunField::Type::Numbers:
     case RunField::Type::Size:
         break;
     }
