@@ -12,6 +12,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <csignal>
+
 using leantune::testcli::Result;
 using leantune::testcli::runCli;
 
@@ -219,6 +221,46 @@ private Q_SLOTS:
         for (const QJsonValue &v : invalid)
             QCOMPARE(v.toObject().value(QStringLiteral("reason")).toString(),
                 QStringLiteral("symbolic link (not followed)"));
+    }
+
+    // Ctrl-C and SIGTERM stop the run after its batch, save a checkpoint, and exit as shells report
+    // a signal: 128 + its number.
+    void signalsStopTheRunWithTheShellsExitCode_data()
+    {
+        QTest::addColumn<int>("signal");
+        QTest::addColumn<int>("exitCode");
+        QTest::newRow("SIGINT") << int(SIGINT) << 130;
+        QTest::newRow("SIGTERM") << int(SIGTERM) << 143;
+    }
+    void signalsStopTheRunWithTheShellsExitCode()
+    {
+        QFETCH(int, signal);
+        QFETCH(int, exitCode);
+        const QString out = m_dir.filePath(QStringLiteral("run-signal-%1").arg(signal));
+        QProcess p;
+        p.start(leantune::testcli::cliPath(),
+            { QStringLiteral("train"), QStringLiteral("--data"), m_data, QStringLiteral("--out"),
+                out, QStringLiteral("--input-size"), QStringLiteral("16"),
+                QStringLiteral("--epochs"), QStringLiteral("100"), QStringLiteral("--batch-size"),
+                QStringLiteral("4"), QStringLiteral("--device"), QStringLiteral("cpu"),
+                QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("--progress"),
+                QStringLiteral("json"), QStringLiteral("--no-history") });
+        QVERIFY(p.waitForStarted());
+        // The first sample on stdout: the run is training.
+        QTRY_VERIFY_WITH_TIMEOUT(p.canReadLine() || p.state() != QProcess::Running, 120000);
+        QVERIFY2(p.state() == QProcess::Running, p.readAllStandardError().constData());
+        QCOMPARE(::kill(pid_t(p.processId()), signal), 0);
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(p.exitCode(), exitCode);
+        QFile summary(out + QStringLiteral("/summary.json"));
+        QVERIFY(summary.open(QIODevice::ReadOnly));
+        QCOMPARE(QJsonDocument::fromJson(summary.readAll())
+                     .object()
+                     .value(QStringLiteral("status"))
+                     .toString(),
+            QStringLiteral("stopped"));
+        QVERIFY(!QDir(out + QStringLiteral("/checkpoints")).isEmpty());
     }
 
     void trainThenEvaluate()
