@@ -81,6 +81,10 @@ QList<Row> rows(const QString &dir)
         { "norm_std", { set("norm_std", QStringLiteral("0.3081")) } },
         // Starting weights (issue 12)
         { "init", { set("init", path("weights.pth")) } },
+        // Data parallel (issue 13)
+        { "nproc", { set("nproc", QStringLiteral("2")) } },
+        { "dist_timeout", { set("dist_timeout", QStringLiteral("15")) } },
+        { "dist_backend", { set("dist_backend", QStringLiteral("gloo")) } },
     };
 }
 

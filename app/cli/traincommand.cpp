@@ -1,7 +1,9 @@
 #include "clicommon.h"
+#include "launcher.h"
 #include "progressprinter.h"
 
 #include "metrics/bytesize.h"
+#include "run/distenv.h"
 #include "run/runfields.h"
 #include "train/rundir.h"
 #include "run/runjob.h"
@@ -94,6 +96,12 @@ int trainCommand(const QStringList &args)
     if (!config.validate(&error))
         return fail(error, Usage);
 
+    // Data parallel (issue 13): --nproc N starts N local ranks of this command (unless a launcher
+    // such as torchrun already made this process one); a rank other than 0 prints only errors.
+    const bool isRank = qEnvironmentVariableIsSet("WORLD_SIZE");
+    if (const int workers = localWorkerCount(config); !isRank && workers > 1)
+        return launchLocalWorkers(workers, args, config);
+    const bool quiet = isRank && !DistEnv::writerProcess();
     ProgressPrinter::Mode mode = ProgressPrinter::Mode::Bar;
     const QString progress = parser.value(QStringLiteral("progress"));
     if (progress == QLatin1String("json"))
@@ -104,6 +112,8 @@ int trainCommand(const QStringList &args)
         return fail(
             QStringLiteral("unknown --progress mode '%1' (choose bar, json or none)").arg(progress),
             Usage);
+    if (quiet)
+        mode = ProgressPrinter::Mode::None;
 
     RunJob::Options options;
     options.resume = resume;
@@ -115,7 +125,8 @@ int trainCommand(const QStringList &args)
     QObject::connect(&job, &RunJob::started, &printer, &ProgressPrinter::onStarted);
     QObject::connect(&job, &RunJob::sampleReady, &printer, &ProgressPrinter::onSample);
     QObject::connect(&job, &RunJob::epochFinished, &printer, &ProgressPrinter::onEpoch);
-    QObject::connect(&job, &RunJob::logMessage, &printer, &ProgressPrinter::onLog);
+    if (!quiet)
+        QObject::connect(&job, &RunJob::logMessage, &printer, &ProgressPrinter::onLog);
     QObject::connect(&job, &RunJob::finished, &printer, [&](const RunSummary &s) {
         printer.onFinished(s);
         // Stopped by a signal: 128 + its number, as shells report it (Ctrl-C 130, SIGTERM 143).

@@ -125,7 +125,8 @@ struct StreamingLoader::Private {
     const std::vector<Sample> samples;
     LoaderOptions options; // sanitized in the constructor, then constant
     std::int64_t batches = 0; // per epoch
-    std::int64_t samplesPerEpoch = 0; // batches × batchSize with dropLast, else samples.size()
+    std::int64_t samplesPerEpoch = 0; // batches × batchSize with dropLast, else shardSamples
+    std::int64_t shardSamples = 0; // samples.size(), or this shard's share of them
     std::size_t sampleFloats = 0; // floats per decoded image
     std::int64_t chunk = 1; // images claimed at a time
     bool pinned = false; // allocate batches in pinned memory
@@ -365,7 +366,16 @@ StreamingLoader::StreamingLoader(std::vector<Sample> samples, LoaderOptions opti
     o.workers = std::max(o.workers, 1);
     o.queueDepth = std::max(o.queueDepth, 1);
 
-    const auto n = static_cast<std::int64_t>(d->samples.size());
+    o.shardCount = std::max(o.shardCount, 1);
+    o.shardIndex = std::clamp(o.shardIndex, 0, o.shardCount - 1);
+    auto n = static_cast<std::int64_t>(d->samples.size());
+    if (o.shardCount > 1) { // this shard's positions of the epoch's order (see LoaderOptions)
+        const std::int64_t global = std::int64_t(o.batchSize) * o.shardCount;
+        if (o.equalShardBatches && n % global != 0 && n % global < o.shardCount)
+            n -= n % global;
+        n = n > o.shardIndex ? (n - o.shardIndex + o.shardCount - 1) / o.shardCount : 0;
+    }
+    d->shardSamples = n;
     d->batches = o.dropLast ? n / o.batchSize : (n + o.batchSize - 1) / o.batchSize;
     d->samplesPerEpoch = o.dropLast ? d->batches * o.batchSize : n;
     d->sampleFloats = static_cast<std::size_t>(std::max(o.decode.channels, 0))
@@ -531,6 +541,13 @@ std::vector<std::int64_t> StreamingLoader::permutation(int epoch) const
         std::mt19937_64 rng(epochSeed(d->options.seed, epoch, kShuffleSalt));
         for (std::size_t i = order.size() - 1; i > 0; --i)
             std::swap(order[i], order[static_cast<std::size_t>(uniformBelow(rng, i + 1))]);
+    }
+    if (d->options.shardCount > 1) {
+        std::vector<std::int64_t> shard(static_cast<std::size_t>(d->shardSamples));
+        for (std::size_t k = 0; k < shard.size(); ++k)
+            shard[k] = order[static_cast<std::size_t>(d->options.shardIndex)
+                + k * static_cast<std::size_t>(d->options.shardCount)];
+        return shard;
     }
     return order;
 }

@@ -35,6 +35,16 @@ struct LoaderOptions {
     // match inputSize, channels and augment; otherwise it is not used). Shared: it outlives the
     // loader.
     std::shared_ptr<DecodedCache> cache;
+    // Data parallel (issue 13): this loader serves shard shardIndex of shardCount, the positions
+    // shardIndex, shardIndex + shardCount, ... of each epoch's order (the same seeded permutation
+    // on every rank), as PyTorch's DistributedSampler does. With batchSize = global batch /
+    // shardCount, batch b of every shard holds a disjoint share of global batch b. With
+    // equalShardBatches, a last global batch with fewer images than shards is left out of the
+    // epoch, so that every shard has the same number of batches (each optimizer step is a
+    // collective).
+    int shardIndex = 0;
+    int shardCount = 1;
+    bool equalShardBatches = false;
 };
 
 // A batch: images float32 [N, C, H, W], labels int64 [N]. N < batchSize for the last batch or when

@@ -87,9 +87,17 @@ int RunConfig::effectiveThreads() const
     return threads > 0 ? threads : qMax(1, QThread::idealThreadCount());
 }
 
-std::optional<QString> resolveDevice(const QString &device, QString *error)
+std::optional<QString> resolveDevice(const QString &requested, QString *error)
 {
     const int count = cudaDeviceCount();
+    // Data parallel: each local rank takes its own GPU (cuda:LOCAL_RANK) for cuda:all, and for auto
+    // and cuda when launched with a world size (run/distenv.h).
+    QString device = requested;
+    const bool distributed = qEnvironmentVariableIsSet("WORLD_SIZE");
+    if (device == QLatin1String("cuda:all")
+        || (distributed && count > 0
+            && (device == QLatin1String("auto") || device == QLatin1String("cuda"))))
+        device = QStringLiteral("cuda:%1").arg(qEnvironmentVariableIntValue("LOCAL_RANK"));
     if (device == QLatin1String("auto"))
         return count > 0 ? QStringLiteral("cuda:0") : QStringLiteral("cpu");
     if (device == QLatin1String("cpu"))

@@ -60,6 +60,11 @@ struct RunConfig {
     double normStdOf(int channel) const { return normStd[normStd.size() == 1 ? 0 : channel]; }
     // Starting weights (issue 12)
     QString initWeights; // --init PATH: empty = random weights (see train/weightinfo.h)
+    // Data parallel (issue 13). The rank and world size come from the launch environment
+    // (run/distenv.h), never from here.
+    int nproc = 1; // local worker processes `train` spawns (1: this process trains alone)
+    int distTimeoutSec = 60; // c10d timeout: a lost rank fails the others within it
+    QString distBackend = QStringLiteral("auto"); // auto (nccl on CUDA, else gloo) | gloo | nccl
 
     QJsonObject toJson() const;
     // Reads config.json (also as written by older versions). Unknown keys are ignored; a value of

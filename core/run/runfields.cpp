@@ -311,14 +311,16 @@ std::vector<RunField> makeFields()
         [](const RunConfig &c) { return c.weightDecay >= 0.0; },
         [](const RunConfig &) { return QStringLiteral("weight decay must not be negative"); }));
     f.push_back(rule(
-        row("device", "device", "DEV", QStringLiteral("auto | cpu | cuda | cuda:N."), Type::Text,
-            kBoth | kResume | RunField::Always, member(&RunConfig::device)),
+        row("device", "device", "DEV",
+            QStringLiteral("auto | cpu | cuda | cuda:N | cuda:all (one process per GPU)."),
+            Type::Text, kBoth | kResume | RunField::Always, member(&RunConfig::device)),
         [](const RunConfig &c) {
-            static const QRegularExpression re(QStringLiteral("^(auto|cpu|cuda(:\\d+)?)$"));
+            static const QRegularExpression re(QStringLiteral("^(auto|cpu|cuda(:\\d+|:all)?)$"));
             return re.match(c.device).hasMatch();
         },
         [](const RunConfig &c) {
-            return QStringLiteral("unknown device '%1' (choose auto, cpu, cuda or cuda:N)")
+            return QStringLiteral(
+                "unknown device '%1' (choose auto, cpu, cuda, cuda:N or cuda:all)")
                 .arg(c.device);
         }));
     f.push_back(rule(
@@ -420,6 +422,40 @@ std::vector<RunField> makeFields()
                        "file, a LeanTune run folder or export (.pt). Another class count replaces "
                        "the classifier."),
         Type::Text, kTrain, member(&RunConfig::initWeights)));
+    // Data parallel (issue 13)
+    f.push_back(rule(
+        row("nproc", "nproc", "N",
+            QStringLiteral("Train with N local worker processes (data parallel over c10d: Gloo on "
+                           "the CPU, NCCL on CUDA); with --device cuda:all, one per visible GPU "
+                           "(0: as many). Ignored when launched by torchrun (RANK, WORLD_SIZE)."),
+            Type::Int, kTrain | kResume, member(&RunConfig::nproc)),
+        [](const RunConfig &c) { return c.nproc >= 0 && c.nproc <= 256; },
+        [](const RunConfig &c) {
+            return QStringLiteral("nproc must be between 0 and 256 (got %1)").arg(c.nproc);
+        }));
+    f.push_back(rule(
+        row("dist_timeout", "dist-timeout", "SECONDS",
+            QStringLiteral("Data parallel: how long a rank waits for the others (rendezvous, "
+                           "collectives) before the run fails naming the lost rank."),
+            Type::Int, kTrain | kResume, member(&RunConfig::distTimeoutSec)),
+        [](const RunConfig &c) { return c.distTimeoutSec >= 1 && c.distTimeoutSec <= 86400; },
+        [](const RunConfig &c) {
+            return QStringLiteral("dist-timeout must be between 1 and 86400 seconds (got %1)")
+                .arg(c.distTimeoutSec);
+        }));
+    f.push_back(rule(
+        row("dist_backend", "dist-backend", "B",
+            QStringLiteral("Data parallel: auto (nccl on CUDA when Torch has it, else gloo) | gloo "
+                           "| nccl."),
+            Type::Text, kTrain | kResume, member(&RunConfig::distBackend)),
+        [](const RunConfig &c) {
+            return c.distBackend == QLatin1String("auto") || c.distBackend == QLatin1String("gloo")
+                || c.distBackend == QLatin1String("nccl");
+        },
+        [](const RunConfig &c) {
+            return QStringLiteral("unknown dist-backend '%1' (choose auto, gloo or nccl)")
+                .arg(c.distBackend);
+        }));
     return f;
 }
 

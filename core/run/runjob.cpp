@@ -1,5 +1,7 @@
 #include "run/runjob.h"
 
+#include "run/distenv.h"
+
 #include "store/runstore.h"
 #include "train/trainer.h"
 
@@ -144,6 +146,8 @@ bool RunJob::start(QString *error)
 
 void RunJob::record()
 {
+    if (!DistEnv::writerProcess())
+        return; // data parallel: rank 0 alone records the run (the other ranks are the same run)
     m_store = m_options.store;
     if (!m_store && m_options.recordHistory) {
         m_ownStore = std::make_unique<RunStore>();

@@ -12,6 +12,7 @@
 
 #include <QDir>
 #include <QStringBuilder>
+#include <QTemporaryFile>
 
 namespace leantune {
 
@@ -51,6 +52,13 @@ std::unique_ptr<StreamingLoader> makeLoader(const RunConfig &c, const RunSetup &
     LoaderOptions lo;
     lo.decode = decodeOptionsFor(c, training);
     lo.batchSize = training ? c.batchSize : setup.memory.evalBatch;
+    if (setup.dist) { // this rank's share of each global batch (DistributedSampler's order)
+        lo.shardIndex = setup.dist->rank();
+        lo.shardCount = setup.dist->worldSize();
+        lo.equalShardBatches = training;
+        if (training)
+            lo.batchSize = c.batchSize / lo.shardCount;
+    }
     lo.workers = c.workers;
     lo.queueDepth = setup.memory.queueDepth;
     lo.shuffle = training;
@@ -146,6 +154,10 @@ bool buildModel(
                     c.model.name, s.deviceName));
     if (s.channelsLast)
         useChannelsLastWeights(*s.model);
+    if (s.dist) {
+        s.dist->broadcastModel(*s.model); // the same starting weights on every rank
+        s.dist->attach(*s.model);
+    }
     if (c.optimizer == Optimizer::Adam)
         s.optimizer = std::make_unique<torch::optim::Adam>(s.model->parameters(),
             torch::optim::AdamOptions(c.learningRate).weight_decay(c.weightDecay));
@@ -159,6 +171,35 @@ bool buildModel(
         return false;
     s.pruner
         = std::make_unique<MagnitudePruner>(*s.model, *schedule, c.pruneGranularity, c.pruneScope);
+    return true;
+}
+
+// Data parallel: rank 0's checkpoint (PATH, empty when it has none) loaded on every other rank,
+// sent through the process group (the other ranks need not see the run folder).
+bool resumeFromRankZero(RunSetup &s, const QString &path, QString *error)
+{
+    QByteArray bytes;
+    if (s.dist->isWriter() && !path.isEmpty()) {
+        QFile file(path);
+        if (file.open(QIODevice::ReadOnly))
+            bytes = file.readAll();
+    }
+    bytes = s.dist->broadcastBytes(bytes);
+    if (s.dist->isWriter())
+        return true;
+    QTemporaryFile copy;
+    std::vector<torch::Tensor> masks;
+    if (bytes.isEmpty() || !copy.open() || copy.write(bytes) != bytes.size() || !copy.flush()
+        || !loadCheckpoint(copy.fileName(), *s.model, *s.optimizer, &masks, &s.state, error)) {
+        *error = QStringLiteral("cannot resume: rank 0's checkpoint did not reach rank %1%2")
+                     .arg(s.dist->rank())
+                     .arg(error->isEmpty() ? QString()
+                                           : QStringLiteral(" (") + *error + QLatin1Char(')'));
+        return false;
+    }
+    for (torch::Tensor &m : masks)
+        m = m.to(s.device);
+    s.pruner->setMasks(masks, s.state.targetSparsity);
     return true;
 }
 
@@ -181,6 +222,8 @@ void adoptNormalization(RunConfig &c, const WeightInfo &weights, const Log &log)
 // Loads the newest valid checkpoint of the run folder into the model, optimizer, pruner and state.
 bool resumeFromCheckpoint(RunSetup &s, const Log &log, QString *error)
 {
+    if (s.dist && !s.dist->isWriter())
+        return resumeFromRankZero(s, QString(), error);
     QString lastError = QStringLiteral("no checkpoint in %1").arg(s.run.checkpointDir());
     for (const QString &path : listCheckpoints(s.run.checkpointDir())) {
         std::vector<torch::Tensor> masks;
@@ -192,18 +235,50 @@ bool resumeFromCheckpoint(RunSetup &s, const Log &log, QString *error)
                     .arg(QDir(s.run.runDir).relativeFilePath(path))
                     .arg(s.state.step)
                     .arg(s.state.epoch + 1));
-            return true;
+            return !s.dist || resumeFromRankZero(s, path, error);
         }
         log(QStringLiteral("skipping unusable checkpoint: %1").arg(lastError));
     }
     *error = QStringLiteral("cannot resume: %1").arg(lastError);
+    QString ignored;
+    if (s.dist)
+        resumeFromRankZero(s, QString(), &ignored); // tells the other ranks there is none
     return false;
+}
+
+// Joins the process group when launched as a rank of a data-parallel run.
+bool joinProcessGroup(
+    const RunConfig &c, RunSetup &s, std::atomic_bool *cancel, const Log &log, QString *error)
+{
+    const std::optional<DistEnv> env = DistEnv::fromEnvironment(error);
+    if (!env)
+        return false;
+    if (!env->present)
+        return true;
+    if (c.batchSizeAuto || c.batchSize % env->worldSize != 0) {
+        *error = QStringLiteral(
+            "data parallel: the batch size (%1, the global batch) must be a multiple of the "
+            "world size %2, and not auto")
+                     .arg(c.batchSizeAuto ? QStringLiteral("auto") : QString::number(c.batchSize))
+                     .arg(env->worldSize);
+        return false;
+    }
+    s.dist = DistributedRun::join(*env, c, s.device, cancel, error);
+    if (!s.dist)
+        return false;
+    log(QStringLiteral("data parallel: rank %1 of %2 on %3 over %4 (%5 images per rank and step; "
+                       "BatchNorm statistics per replica, rank 0's kept)")
+            .arg(env->rank)
+            .arg(env->worldSize)
+            .arg(s.deviceName, s.dist->backendName())
+            .arg(c.batchSize / env->worldSize));
+    return true;
 }
 
 } // namespace
 
 std::optional<RunSetup> setUpRun(
-    RunConfig &c, bool resume, const std::atomic_bool *cancel, const Log &log, QString *error)
+    RunConfig &c, bool resume, std::atomic_bool *cancel, const Log &log, QString *error)
 {
     RunSetup s;
     s.run.runDir = c.outDir;
@@ -219,6 +294,8 @@ std::optional<RunSetup> setUpRun(
     }
     torch::set_num_threads(c.effectiveThreads());
     torch::manual_seed(c.seed);
+    if (!joinProcessGroup(c, s, cancel, log, error))
+        return std::nullopt;
     std::optional<InitWeights> init; // --init (issue 12): read first, a bad file fails at once
     if (!resume && !c.initWeights.isEmpty() && !(init = readInitWeights(c.initWeights, error)))
         return std::nullopt;
@@ -266,10 +343,11 @@ std::optional<RunSetup> setUpRun(
 
     s.run.config = c;
     s.run.classNames = s.classes;
-    QDir().mkpath(s.run.checkpointDir());
+    if (s.isWriter())
+        QDir().mkpath(s.run.checkpointDir());
     if (resume && !resumeFromCheckpoint(s, log, error))
         return std::nullopt;
-    if (!writeRunInfo(s.run, error))
+    if (s.isWriter() && !writeRunInfo(s.run, error))
         return std::nullopt;
     return s;
 }

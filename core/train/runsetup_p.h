@@ -5,6 +5,7 @@
 #include "model/modelzoo_p.h"
 #include "prune/magnitudepruner_p.h"
 #include "train/checkpoint_p.h"
+#include "train/distributed_p.h"
 #include "train/rundir.h"
 #include "train/runmemoryplan.h"
 
@@ -31,6 +32,10 @@ struct RunSetup {
         testLoader; // testLoader without a test folder: null
     RunMemoryPlan memory;
     CheckpointState state; // where training starts (resumed: the checkpoint's)
+    // Data parallel (launched with RANK/WORLD_SIZE...): the process group; null otherwise. Only
+    // its rank 0 (isWriter()) writes the run folder.
+    std::unique_ptr<DistributedRun> dist;
+    bool isWriter() const { return !dist || dist->isWriter(); }
 };
 
 // Sets up a run in CONFIG.outDir, a folder prepareRunDir() has made ready: resolves the device,
@@ -38,7 +43,10 @@ struct RunSetup {
 // from the newest valid checkpoint when RESUME, and writes the run description (config.json).
 // CONFIG gets what the set-up decided (classes, a batch size found). LOG receives what a user
 // should know. std::nullopt + *error when anything fails (CANCEL set during planning included).
-std::optional<RunSetup> setUpRun(RunConfig &config, bool resume, const std::atomic_bool *cancel,
+// Launched as a rank of a data-parallel run (run/distenv.h), it joins the process group first,
+// shards the loaders, starts from rank 0's weights (or checkpoint), and only rank 0 writes; a stop
+// any rank requests is agreed at a step and then set in CANCEL on every rank.
+std::optional<RunSetup> setUpRun(RunConfig &config, bool resume, std::atomic_bool *cancel,
     const std::function<void(const QString &)> &log, QString *error);
 
 } // namespace leantune

@@ -2,6 +2,7 @@
 
 #include "metrics/memoryprobe.h"
 #include "metrics/throughputmeter.h"
+#include "run/distenv.h"
 #include "train/evaluator_p.h"
 #include "train/runlog.h"
 #include "train/runsetup_p.h"
@@ -74,7 +75,8 @@ struct Trainer::Private {
     }
     bool stopRequested() const
     {
-        return q->m_cancel.load() || (q->m_paused.load() && !q->waitWhilePaused());
+        return (s.dist ? s.dist->stopAgreed() : q->m_cancel.load()) // all ranks stop together
+            || (q->m_paused.load() && !q->waitWhilePaused());
     }
     void log(const QString &message) { Q_EMIT q->logMessage(message); }
 
@@ -132,12 +134,14 @@ bool Trainer::Private::setUp(QString *error)
 {
     if (!c.validate(error))
         return false;
-    if (const QString e = prepareRunDir(c.outDir, q->m_options.resume, q->m_options.force);
+    const bool writer = DistEnv::writerProcess(); // data parallel: rank 0 alone writes
+    if (const QString e
+        = writer ? prepareRunDir(c.outDir, q->m_options.resume, q->m_options.force) : QString();
         !e.isEmpty()) {
         *error = e;
         return false;
     }
-    if (!runLog.open(RunInfo { c.outDir, {}, {} }.logFile(), q->m_options.resume, error))
+    if (writer && !runLog.open(RunInfo { c.outDir, {}, {} }.logFile(), q->m_options.resume, error))
         return false;
     std::optional<RunSetup> setup = setUpRun(
         c, q->m_options.resume, &q->m_cancel, [this](const QString &m) { log(m); }, error);
@@ -147,13 +151,14 @@ bool Trainer::Private::setUp(QString *error)
     stepsPerEpoch = s.trainLoader->batchesPerEpoch();
     totalSteps = stepsPerEpoch * c.epochs;
     step = std::make_unique<TrainStep>(
-        *s.model, *s.optimizer, s.device, c.precision, s.memory.microBatch);
+        *s.model, *s.optimizer, s.device, c.precision, s.memory.microBatch, s.dist.get());
     step->onRecovery([this](std::int64_t at, int failed, int next, const QString &what) {
         onOutOfMemory(at, failed, next, what);
     });
     if (q->m_options.beforeForward)
         step->beforeForward(q->m_options.beforeForward);
-
+    if (!writer)
+        return true;
     metricsFile.setFileName(s.run.metricsFile());
     const bool append = q->m_options.resume && metricsFile.exists();
     if (!metricsFile.open(
@@ -196,10 +201,11 @@ bool Trainer::Private::trainEpoch(QString *error)
             x, batch->labels.to(s.device, /*non_blocking=*/true), s.state.step + 1, error);
         if (!stepSums)
             return false;
-        s.pruner->step(++s.state.step);
+        if (s.pruner->step(++s.state.step) && s.dist)
+            s.dist->checkMasks(s.pruner->masks(), s.state.step); // identical on every rank
         sums.add(*stepSums);
-        s.state.images += n;
-        meter.addBatch(n, batch->waitMs, double(compute.nsecsElapsed()) / 1e6);
+        s.state.images += stepSums->images; // the global batch's when data parallel
+        meter.addBatch(stepSums->images, batch->waitMs, double(compute.nsecsElapsed()) / 1e6);
         if (sinceEmit.elapsed() >= kEmitIntervalMs) {
             if (!flushInterval(sums, error))
                 return false;
@@ -281,8 +287,12 @@ bool Trainer::Private::evaluate(
     if (q->m_options.beforeEvalPass)
         q->m_options.beforeEvalPass(what);
     report->chunk = evalChunk;
+    if (s.dist) // each rank evaluates its shard with rank 0's BatchNorm statistics
+        s.dist->broadcastBuffers(*s.model);
     const bool done = evaluateModel(*s.model, loader, int(s.classes.size()), s.device, report,
         &q->m_cancel, q->m_options.beforeEvalForward);
+    if (done && s.dist)
+        s.dist->reduceReport(*report); // the whole set's figures on every rank
     if (report->oomRecoveries > 0) {
         evalRecoveries += report->oomRecoveries;
         evalChunk = report->chunk;
@@ -353,17 +363,19 @@ MetricsSample Trainer::Private::makeSample(const ThroughputMeter::Interval &inte
 
 void Trainer::Private::emitSample(MetricsSample sample)
 {
-    metricsFile.write(sample.toCsvRow().toUtf8() + '\n');
-    metricsFile.flush();
+    if (metricsFile.isOpen() && metricsFile.write(sample.toCsvRow().toUtf8() + '\n') > 0)
+        metricsFile.flush(); // not open on the ranks other than 0
     Q_EMIT q->sampleReady(sample);
 }
 
 bool Trainer::Private::checkpoint(QString *error)
 {
     const QString path = QDir(s.run.checkpointDir()).filePath(checkpointFileName(s.state.step));
-    if (!saveCheckpoint(path, *s.model, *s.optimizer, s.pruner->masks(), s.state, error))
+    if (s.isWriter()
+        && !saveCheckpoint(path, *s.model, *s.optimizer, s.pruner->masks(), s.state, error))
         return false;
-    pruneOldCheckpoints(s.run.checkpointDir(), kCheckpointsKept);
+    if (s.isWriter())
+        pruneOldCheckpoints(s.run.checkpointDir(), kCheckpointsKept);
     return true;
 }
 
@@ -377,7 +389,7 @@ bool Trainer::Private::finish(bool stopped, double testAccuracy, QString *error)
             return false;
         log(QStringLiteral("stopped at step %1; continue with --resume").arg(s.state.step));
     }
-    if (s.state.epoch >= c.epochs
+    if (s.state.epoch >= c.epochs && s.isWriter()
         && !writeCheckedFile(s.run.modelFile(), serializeModule(*s.model), error))
         return false;
     RunSummary summary;
@@ -405,8 +417,9 @@ bool Trainer::Private::finish(bool stopped, double testAccuracy, QString *error)
     summary.predictedPeakBytes = s.memory.predictedPeak;
     summary.memoryBudgetBytes = c.memoryBudgetBytes;
     QSaveFile file(s.run.summaryFile());
-    if (!file.open(QIODevice::WriteOnly) || file.write(QJsonDocument(summary.toJson()).toJson()) < 0
-        || !file.commit()) {
+    if (s.isWriter()
+        && (!file.open(QIODevice::WriteOnly)
+            || file.write(QJsonDocument(summary.toJson()).toJson()) < 0 || !file.commit())) {
         *error = QStringLiteral("cannot write %1: %2").arg(s.run.summaryFile(), file.errorString());
         return false;
     }

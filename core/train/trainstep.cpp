@@ -2,6 +2,7 @@
 
 #include "metrics/cudashim_p.h"
 #include "metrics/memoryprobe.h"
+#include "train/distributed_p.h"
 #include "train/stepprobe_p.h"
 
 #include <QtGlobal>
@@ -58,7 +59,7 @@ std::set<std::int64_t> injectedOomSteps()
 } // namespace
 
 TrainStep::TrainStep(ClassifierImpl &model, torch::optim::Optimizer &optimizer,
-    const torch::Device &device, Precision precision, int microBatch)
+    const torch::Device &device, Precision precision, int microBatch, DistributedRun *dist)
     : m_model(model)
     , m_optimizer(optimizer)
     , m_device(device)
@@ -66,9 +67,16 @@ TrainStep::TrainStep(ClassifierImpl &model, torch::optim::Optimizer &optimizer,
     , m_autocast(device.is_cuda() && precision != Precision::Fp32)
     , m_microBatch(microBatch)
     , m_injectOomAt(injectedOomSteps())
+    , m_dist(dist)
 {
     if (precision == Precision::Fp16)
         m_scaler = std::make_unique<GradScaler>();
+    const QString lossFile = qEnvironmentVariable("LEANTUNE_STEP_LOSS_FILE");
+    if (!lossFile.isEmpty() && (!m_dist || m_dist->isWriter())) {
+        m_stepLossFile = std::make_unique<QFile>(lossFile);
+        if (!m_stepLossFile->open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Text))
+            m_stepLossFile.reset();
+    }
 }
 
 std::optional<TrainStep::Sums> TrainStep::run(
@@ -79,7 +87,16 @@ std::optional<TrainStep::Sums> TrainStep::run(
         const std::int64_t micro = m_microBatch > 0 ? std::min<std::int64_t>(m_microBatch, n) : n;
         try {
             Sums sums = forwardBackward(x, y, micro, step);
+            if (m_dist) {
+                const DistributedRun::StepSums global
+                    = m_dist->finishStep(sums.loss, sums.correct, sums.images);
+                sums = { global.loss, global.correct, global.images };
+            }
             optimizerStep();
+            if (m_stepLossFile)
+                m_stepLossFile->write(QByteArray::number(step) + ' '
+                    + QByteArray::number(sums.loss.item<double>() / double(sums.images), 'g', 12)
+                    + '\n');
             return sums;
         } catch (const c10::Error &e) {
             if (!isOutOfMemoryError(e))
@@ -113,7 +130,10 @@ TrainStep::Sums TrainStep::forwardBackward(
 {
     const std::int64_t n = x.size(0);
     Sums sums;
+    sums.images = n;
     m_optimizer.zero_grad();
+    if (m_dist)
+        m_dist->beginStep(n);
     for (std::int64_t off = 0; off < n; off += micro) {
         const std::int64_t len = std::min(micro, n - off);
         if (m_beforeForward)
@@ -130,6 +150,8 @@ TrainStep::Sums TrainStep::forwardBackward(
             loss = torch::nn::functional::cross_entropy(logits, ys);
         }
         const torch::Tensor part = len == n ? loss : loss * (double(len) / double(n));
+        if (m_dist && off + len >= n)
+            m_dist->armLastMicroBatch(); // buckets allreduce as the last backward fills them
         (m_scaler ? m_scaler->scale(part) : part).backward();
         const torch::Tensor l = loss.detach().to(torch::kFloat64) * double(len);
         const torch::Tensor k = logits.detach().argmax(1).eq(ys).sum();

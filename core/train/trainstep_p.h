@@ -5,6 +5,7 @@
 #include "run/runenums.h"
 #include "train/gradscaler_p.h"
 
+#include <QFile>
 #include <QString>
 
 #include <cstdint>
@@ -15,18 +16,24 @@
 
 namespace leantune {
 
+class DistributedRun;
+
 // One optimizer step on one batch, with the special cases a training loop should not have to spell
 // out: CUDA autocast for bf16/fp16 forward passes, fp16 dynamic loss scaling, micro-batches with
 // gradient accumulation (the effective batch stays the batch), and recovery from out-of-memory
 // errors (c10::OutOfMemoryError, or a c10::Error saying so): the step's gradients are dropped, the
 // CUDA cache emptied, the micro-batch halved and the same batch re-run. Lives on the trainer's
 // thread. Hook that exists only to show and test recovery: LEANTUNE_INJECT_OOM_AT_STEP=N[,N...]
-// makes the first forward pass of step N throw an out-of-memory error.
+// makes the first forward pass of step N throw an out-of-memory error. In a data-parallel run
+// (DIST), the gradients are averaged over the ranks before the optimizer step (DistributedRun) and
+// the sums are the global batch's. Test hook: LEANTUNE_STEP_LOSS_FILE=PATH appends each step's
+// mean loss ("STEP LOSS" lines; rank 0 only).
 class TrainStep {
 public:
     struct Sums {
         torch::Tensor loss; // per-image loss summed over the batch (float64, on the device)
         torch::Tensor correct; // correct predictions (int64, on the device)
+        std::int64_t images = 0; // images of the batch (of the global batch when data parallel)
     };
     // Called after a recovery: the step (from 1), the micro-batch that failed, the one that
     // follows, and the error's first line.
@@ -37,7 +44,8 @@ public:
     using ForwardHook = std::function<void(std::int64_t step, int microBatch)>;
 
     TrainStep(ClassifierImpl &model, torch::optim::Optimizer &optimizer,
-        const torch::Device &device, Precision precision, int microBatch);
+        const torch::Device &device, Precision precision, int microBatch,
+        DistributedRun *dist = nullptr);
 
     // Trains step STEP (from 1) on images X and labels Y (on the device). std::nullopt + *error
     // when even micro-batches of one image do not fit; other errors are thrown.
@@ -66,6 +74,8 @@ private:
     std::set<std::int64_t> m_injectOomAt;
     RecoveryHandler m_onRecovery;
     ForwardHook m_beforeForward;
+    DistributedRun *m_dist; // null: not data parallel
+    std::unique_ptr<QFile> m_stepLossFile; // LEANTUNE_STEP_LOSS_FILE
 };
 
 } // namespace leantune

@@ -1,0 +1,54 @@
+#include "run/distenv.h"
+
+#include <QtGlobal>
+
+namespace leantune {
+
+std::optional<DistEnv> DistEnv::fromEnvironment(QString *error)
+{
+    DistEnv env;
+    if (!qEnvironmentVariableIsSet("WORLD_SIZE"))
+        return env;
+    QString problem;
+    const auto number = [&problem](const char *name, int fallback, int low, int high) -> int {
+        if (!qEnvironmentVariableIsSet(name))
+            return fallback;
+        bool ok = false;
+        const int v = qEnvironmentVariable(name).trimmed().toInt(&ok);
+        if (!ok || v < low || v > high) {
+            if (problem.isEmpty())
+                problem = QStringLiteral("%1=%2 is not a number from %3 to %4")
+                              .arg(QLatin1String(name), qEnvironmentVariable(name))
+                              .arg(low)
+                              .arg(high);
+            return -1;
+        }
+        return v;
+    };
+    env.present = true;
+    env.worldSize = number("WORLD_SIZE", 1, 1, 65536);
+    env.rank = number("RANK", -2, 0, 65535);
+    env.localRank = number("LOCAL_RANK", env.rank, 0, 65535);
+    env.masterAddr = qEnvironmentVariable("MASTER_ADDR", QStringLiteral("127.0.0.1"));
+    env.masterPort = number("MASTER_PORT", -2, 1, 65535);
+    if (problem.isEmpty() && env.rank == -2)
+        problem = QStringLiteral("WORLD_SIZE is set but RANK is not");
+    if (problem.isEmpty() && env.masterPort == -2)
+        problem = QStringLiteral("WORLD_SIZE is set but MASTER_PORT is not");
+    if (problem.isEmpty() && env.rank >= env.worldSize)
+        problem
+            = QStringLiteral("RANK=%1 is not below WORLD_SIZE=%2").arg(env.rank).arg(env.worldSize);
+    if (!problem.isEmpty()) {
+        if (error)
+            *error = QStringLiteral("distributed launch: ") + problem;
+        return std::nullopt;
+    }
+    return env;
+}
+
+bool DistEnv::writerProcess()
+{
+    return fromEnvironment(nullptr).value_or(DistEnv()).isWriter();
+}
+
+} // namespace leantune

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <QString>
+
+#include <optional>
+
+namespace leantune {
+
+// Where this process stands in a data-parallel run, as the launchers say it: torchrun, srun (with a
+// wrapper that exports these), a Kubeflow PyTorchJob and `leantune-cli train --nproc N` all set
+// RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. Read at run time, never stored in the
+// run's configuration. Torch-free.
+struct DistEnv {
+    bool present = false; // WORLD_SIZE was set: the run joins a process group (even of one)
+    int rank = 0; // 0 .. worldSize-1; rank 0 writes the run folder and the history
+    int worldSize = 1;
+    int localRank = 0; // rank on this machine: picks the GPU (cuda:LOCAL_RANK)
+    QString masterAddr; // where rank 0 serves the rendezvous store
+    int masterPort = 0;
+
+    // The process's environment. std::nullopt + *error when a variable is set but malformed or
+    // one that the others need is missing.
+    static std::optional<DistEnv> fromEnvironment(QString *error);
+    bool isWriter() const { return rank == 0; } // writes the run folder, metrics, log, history
+    // Whether this process writes the run folder: not launched as a rank, or launched as rank 0
+    // (a malformed environment counts as rank 0; the run's set-up then fails saying why).
+    static bool writerProcess();
+};
+
+} // namespace leantune
