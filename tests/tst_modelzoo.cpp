@@ -76,7 +76,7 @@ void TestModelZoo::listsModelNames()
         QStringLiteral("resnet18"), QStringLiteral("mobilenet_v2") };
     QCOMPARE(leantune::modelNames(), expected);
     for (const QString &name : expected)
-        QVERIFY(leantune::validateModelSpec(spec(name, 3, 32)).isEmpty());
+        QVERIFY(leantune::validateModelSpec(spec(name, 3, 32)));
 }
 
 void TestModelZoo::forwardGivesLogitsPerClass_data()
@@ -270,7 +270,8 @@ void TestModelZoo::invalidSpecsAreRejected()
     QFETCH(QString, errorPart);
 
     const ModelSpec s = spec(name, channels, inputSize, classes);
-    const QString reason = leantune::validateModelSpec(s);
+    QString reason;
+    QVERIFY(!leantune::validateModelSpec(s, &reason));
     QVERIFY2(reason.contains(errorPart), qPrintable(reason));
     QVERIFY(!reason.contains(QLatin1Char('\n')));
 

@@ -18,18 +18,14 @@ int minInputSize(const QString &name)
     return 8; // smallcnn, resnet8
 }
 
-} // namespace
-
-QStringList modelNames()
+// validateModelSpec()'s work: the first problem of SPEC, empty when it is fine.
+QString specProblem(const ModelSpec &spec)
 {
-    return { QStringLiteral("smallcnn"), QStringLiteral("resnet8"), QStringLiteral("resnet18"),
-        QStringLiteral("mobilenet_v2") };
-}
-
-QString validateModelSpec(const ModelSpec &spec)
-{
-    if (isTorchScriptModelName(spec.name))
-        return validateTorchScriptSpec(spec);
+    if (isTorchScriptModelName(spec.name)) {
+        QString problem;
+        validateTorchScriptSpec(spec, &problem);
+        return problem;
+    }
     if (!modelNames().contains(spec.name))
         return QStringLiteral("unknown model '%1' (choose smallcnn, resnet8, resnet18, "
                               "mobilenet_v2 or torchscript:PATH)")
@@ -49,6 +45,22 @@ QString validateModelSpec(const ModelSpec &spec)
     if (spec.classes < 2)
         return QStringLiteral("classes must be at least 2, got %1").arg(spec.classes);
     return {};
+}
+
+} // namespace
+
+QStringList modelNames()
+{
+    return { QStringLiteral("smallcnn"), QStringLiteral("resnet8"), QStringLiteral("resnet18"),
+        QStringLiteral("mobilenet_v2") };
+}
+
+bool validateModelSpec(const ModelSpec &spec, QString *error)
+{
+    const QString reason = specProblem(spec);
+    if (error && !reason.isEmpty())
+        *error = reason;
+    return reason.isEmpty();
 }
 
 } // namespace leantune

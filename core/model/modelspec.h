@@ -14,7 +14,8 @@ struct ModelSpec {
 };
 
 QStringList modelNames();
-// Empty when the spec is valid, else a one-line reason (unknown model, input too small, ...).
-QString validateModelSpec(const ModelSpec &spec);
+// Whether the spec is valid; else false and a one-line reason in *ERROR (unknown model, input too
+// small, ...).
+bool validateModelSpec(const ModelSpec &spec, QString *error = nullptr);
 
 } // namespace leantune

@@ -194,12 +194,11 @@ std::shared_ptr<ClassifierImpl> createModel(const ModelSpec &spec, QString *erro
     };
     if (isTorchScriptModelName(spec.name)) {
         // A user's TorchScript module (model/torchscriptmodel_p.h), checked as it loads.
-        if (const QString problem = validateTorchScriptSpec(spec); !problem.isEmpty())
+        if (QString problem; !validateTorchScriptSpec(spec, &problem))
             return fail(problem);
         return TorchScriptModelImpl::load(torchScriptPath(spec.name), spec, error);
     }
-    const QString problem = validateModelSpec(spec);
-    if (!problem.isEmpty())
+    if (QString problem; !validateModelSpec(spec, &problem))
         return fail(problem);
     try {
         std::shared_ptr<ClassifierImpl> model;

@@ -68,7 +68,9 @@ QString torchScriptPath(const QString &name)
     return name.mid(int(qstrlen(kTorchScriptPrefix)));
 }
 
-QString validateTorchScriptSpec(const ModelSpec &spec)
+namespace {
+
+QString torchScriptSpecProblem(const ModelSpec &spec)
 {
     const QString path = torchScriptPath(spec.name);
     if (path.isEmpty())
@@ -101,6 +103,16 @@ QString validateTorchScriptSpec(const ModelSpec &spec)
     std::lock_guard<std::mutex> lock(mutex);
     cache.insert(key, error);
     return error;
+}
+
+} // namespace
+
+bool validateTorchScriptSpec(const ModelSpec &spec, QString *error)
+{
+    const QString reason = torchScriptSpecProblem(spec);
+    if (error && !reason.isEmpty())
+        *error = reason;
+    return reason.isEmpty();
 }
 
 TorchScriptModelImpl::TorchScriptModelImpl(torch::jit::Module module)

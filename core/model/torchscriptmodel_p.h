@@ -19,7 +19,7 @@ QString torchScriptPath(const QString &name);
 // [N, K ≥ 2] float logits for the spec's channels and input size (K is checked against the data's
 // classes when the run builds the model). The result is cached per file (path, size, mtime) and
 // input shape, so a form may call it on every edit.
-QString validateTorchScriptSpec(const ModelSpec &spec);
+bool validateTorchScriptSpec(const ModelSpec &spec, QString *error);
 
 // One submodule of a TorchScript module, mirrored as a torch::nn::Module: its own parameters and
 // buffers registered under their TorchScript names on the SAME tensors (no copy), so the optimizer,

@@ -56,8 +56,8 @@ bool RunConfig::validate(QString *error) const
     }
     ModelSpec spec = model;
     spec.classes = qMax(spec.classes, 2); // classes come from the data; checked after the scan
-    if (QString e = validateModelSpec(spec); !e.isEmpty())
-        return fail(e);
+    if (!validateModelSpec(spec, error))
+        return false;
     if (precision != Precision::Fp32 && device == QLatin1String("cpu"))
         return fail(QStringLiteral("--precision %1 needs a CUDA device (use --device cuda or auto)")
                         .arg(enumName(precision)));

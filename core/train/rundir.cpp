@@ -105,7 +105,10 @@ bool writeRunInfo(const RunInfo &info, QString *error)
     return true;
 }
 
-QString prepareRunDir(const QString &dir, bool resume, bool force)
+namespace {
+
+// prepareRunDir()'s work: the reason DIR cannot hold the run, empty when it can.
+QString runDirProblem(const QString &dir, bool resume, bool force)
 {
     QDir d(dir);
     const QFileInfo fi(dir);
@@ -140,6 +143,16 @@ QString prepareRunDir(const QString &dir, bool resume, bool force)
         QDir(d.filePath(QStringLiteral("checkpoints"))).removeRecursively();
     }
     return {};
+}
+
+} // namespace
+
+bool prepareRunDir(const QString &dir, bool resume, bool force, QString *error)
+{
+    const QString reason = runDirProblem(dir, resume, force);
+    if (error && !reason.isEmpty())
+        *error = reason;
+    return reason.isEmpty();
 }
 
 DecodeOptions decodeOptionsFor(const RunConfig &config, bool augment)

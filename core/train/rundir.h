@@ -37,8 +37,8 @@ std::optional<RunInfo> readRunInfo(const QString &runDir, QString *error);
 bool writeRunInfo(const RunInfo &info, QString *error);
 
 // Makes sure DIR can hold a new run: creates it if missing; refuses a non-empty folder unless
-// resume or force; checks that it is writable. Returns an error message, empty when fine.
+// resume or force; checks that it is writable. False and the reason in *ERROR when it cannot.
 // With force, the previous run's files (config, metrics, summary, model, checkpoints) are removed.
-QString prepareRunDir(const QString &dir, bool resume, bool force);
+bool prepareRunDir(const QString &dir, bool resume, bool force, QString *error);
 
 } // namespace leantune

@@ -135,12 +135,8 @@ bool Trainer::Private::setUp(QString *error)
     if (!c.validate(error))
         return false;
     const bool writer = DistEnv::writerProcess(); // data parallel: rank 0 alone writes
-    if (const QString e
-        = writer ? prepareRunDir(c.outDir, q->m_options.resume, q->m_options.force) : QString();
-        !e.isEmpty()) {
-        *error = e;
+    if (writer && !prepareRunDir(c.outDir, q->m_options.resume, q->m_options.force, error))
         return false;
-    }
     if (writer && !runLog.open(RunInfo { c.outDir, {}, {} }.logFile(), q->m_options.resume, error))
         return false;
     std::optional<RunSetup> setup = setUpRun(
