@@ -142,6 +142,23 @@ private Q_SLOTS:
         QCOMPARE(RunConfig().memoryFormat, MemoryFormat::Auto); // new runs
     }
 
+    // The default scope is across layers (issue 15: smaller int8 exports, better accuracy); runs
+    // written before the scope existed keep pruning each layer to the target.
+    void pruneScopeDefaultsToGlobalButOldRunsKeepTheirs()
+    {
+        QCOMPARE(RunConfig().pruneScope, PruneScope::Global);
+        QJsonObject o = valid().toJson();
+        o.remove(QStringLiteral("prune_scope"));
+        QString error;
+        const std::optional<RunConfig> old = RunConfig::fromJson(o, &error);
+        QVERIFY2(old, qPrintable(error));
+        QCOMPARE(old->pruneScope, PruneScope::Layer);
+        // Channel granularity is always per layer: the scope does not stand in its way.
+        RunConfig channel = valid();
+        channel.pruneGranularity = PruneGranularity::Channel;
+        QVERIFY2(channel.validate(&error), qPrintable(error));
+    }
+
     void validation()
     {
         QFETCH(QString, field);

@@ -69,7 +69,7 @@ QList<Row> rows(const QString &dir)
         { "prune", { set("prune", QStringLiteral("polynomial:0.25:0.75:10:90:2:5")) } },
         { "prune constant to the end", { set("prune", QStringLiteral("constant:0.6:0:-1:25")) } },
         { "prune_granularity", { set("prune_granularity", QStringLiteral("channel")) } },
-        { "prune_scope", { set("prune_scope", QStringLiteral("global")) } },
+        { "prune_scope", { set("prune_scope", QStringLiteral("layer")) } },
         { "augment", { set("augment", QStringLiteral("true")) } },
         { "fp16 Run again stays fp16", { set("precision", QStringLiteral("fp16")) } },
         { "precision bf16", { set("precision", QStringLiteral("bf16")) } },

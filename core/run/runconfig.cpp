@@ -28,6 +28,9 @@ std::optional<RunConfig> RunConfig::fromJson(const QJsonObject &o, QString *erro
         if (!v.isUndefined() && !f.fromJson(c, v, &problem))
             problems << problem;
     }
+    // Runs written before prune_scope existed pruned each layer to the target.
+    if (o.value(QLatin1String("prune_scope")).isUndefined())
+        c.pruneScope = PruneScope::Layer;
     // Runs written before memory_format existed: a flag, off by default.
     if (o.value(QLatin1String("memory_format")).isUndefined()) {
         const QJsonValue legacy = o.value(QLatin1String("channels_last"));
@@ -61,9 +64,6 @@ bool RunConfig::validate(QString *error) const
     if (precision != Precision::Fp32 && device == QLatin1String("cpu"))
         return fail(QStringLiteral("--precision %1 needs a CUDA device (use --device cuda or auto)")
                         .arg(enumName(precision)));
-    if (pruneScope == PruneScope::Global && pruneGranularity != PruneGranularity::Weight)
-        return fail(QStringLiteral(
-            "--prune-scope global ranks single weights: it needs --prune-granularity weight"));
     return true;
 }
 

@@ -376,8 +376,10 @@ std::vector<RunField> makeFields()
         QStringLiteral("weight | channel (whole output channels by L1 norm, removed at export)."),
         Type::Choice, kTrain, member(&RunConfig::pruneGranularity)));
     f.push_back(row("prune_scope", "prune-scope", "S",
-        QStringLiteral("layer (each tensor to the target) | global (one ranking across layers by "
-                       "layer-adaptive magnitude, LAMP)."),
+        QStringLiteral(
+            "global (one ranking across layers by layer-adaptive magnitude, LAMP: smaller "
+            "int8 exports, better accuracy) | layer (each tensor to the target, as TF-MOT). "
+            "Channel granularity is always per layer."),
         Type::Choice, kTrain, member(&RunConfig::pruneScope)));
     f.push_back(row("augment", "augment", "",
         QStringLiteral("Train with random crop and horizontal flip (helps long runs)."), Type::Bool,
