@@ -1,5 +1,5 @@
 #pragma once
-// Shared by the suites that drive leantune-cli as a user would (tst_cli, tst_faults).
+// Shared by the suites that drive leantune-cli as a user would (tst_cli, tst_faults, ...).
 
 #include <QProcess>
 #include <QString>
@@ -18,12 +18,10 @@ inline QString cliPath()
     return QStringLiteral(LEANTUNE_CLI_PATH);
 }
 
-// Runs leantune-cli ARGS to completion (killed after timeoutMs) and returns its exit code and
+// Waits for a started leantune-cli P to end (killed after timeoutMs) and returns its exit code and
 // output.
-inline Result runCli(const QStringList &args, int timeoutMs = 300000)
+inline Result finish(QProcess &p, int timeoutMs = 300000)
 {
-    QProcess p;
-    p.start(cliPath(), args);
     Result r;
     if (!p.waitForFinished(timeoutMs)) {
         p.kill();
@@ -35,6 +33,15 @@ inline Result runCli(const QStringList &args, int timeoutMs = 300000)
     r.out = QString::fromUtf8(p.readAllStandardOutput());
     r.err = QString::fromUtf8(p.readAllStandardError());
     return r;
+}
+
+// Runs leantune-cli ARGS to completion (killed after timeoutMs) and returns its exit code and
+// output.
+inline Result runCli(const QStringList &args, int timeoutMs = 300000)
+{
+    QProcess p;
+    p.start(cliPath(), args);
+    return finish(p, timeoutMs);
 }
 
 } // namespace leantune::testcli

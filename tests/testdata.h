@@ -5,6 +5,9 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <QDir>
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QString>
 #include <QStringList>
 
@@ -40,6 +43,15 @@ inline QStringList writeImageFolder(
         }
     }
     return names;
+}
+
+// The JSON object in PATH (summary.json, config.json); empty when it cannot be read.
+inline QJsonObject readJson(const QString &path)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    return QJsonDocument::fromJson(f.readAll()).object();
 }
 
 } // namespace leantune::testdata

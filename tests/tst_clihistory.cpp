@@ -39,12 +39,7 @@ class TestCliHistory : public QObject {
                 QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("--progress"),
                 QStringLiteral("none") }
                 + extra);
-        testcli::Result r;
-        if (!p.waitForFinished(180000))
-            return r;
-        r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-        r.err = QString::fromUtf8(p.readAllStandardError());
-        return r;
+        return testcli::finish(p, 180000);
     }
     QString historyPath() const { return m_dir.filePath(QStringLiteral("userdata/runs.sqlite")); }
 

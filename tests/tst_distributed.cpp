@@ -54,21 +54,6 @@ std::unique_ptr<QProcess> startCli(const QStringList &args, const std::map<QStri
     return p;
 }
 
-testcli::Result finish(QProcess &p, int timeoutMs)
-{
-    testcli::Result r;
-    if (!p.waitForFinished(timeoutMs)) {
-        p.kill();
-        p.waitForFinished();
-        r.err = QStringLiteral("timed out");
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = QString::fromUtf8(p.readAllStandardOutput());
-    r.err = QString::fromUtf8(p.readAllStandardError());
-    return r;
-}
-
 // The per-step mean losses a run wrote through LEANTUNE_STEP_LOSS_FILE.
 std::map<qint64, double> stepLosses(const QString &path)
 {
@@ -104,13 +89,7 @@ def forward(self, x):
     return QFile::exists(path);
 }
 
-QJsonObject readJson(const QString &path)
-{
-    QFile f(path);
-    if (!f.open(QIODevice::ReadOnly))
-        return {};
-    return QJsonDocument::fromJson(f.readAll()).object();
-}
+using testdata::readJson;
 
 } // namespace
 
@@ -172,7 +151,7 @@ private Q_SLOTS:
         m_lossSingle = path(QStringLiteral("single.loss"));
         auto p = startCli(args(path(QStringLiteral("single"))),
             { { QStringLiteral("LEANTUNE_STEP_LOSS_FILE"), m_lossSingle } });
-        const testcli::Result r = finish(*p, 120000);
+        const testcli::Result r = testcli::finish(*p, 120000);
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
         m_summarySingle = readJson(path(QStringLiteral("single/summary.json")));
         QCOMPARE(m_summarySingle.value(QStringLiteral("steps")).toInt(), 54);
@@ -186,7 +165,7 @@ private Q_SLOTS:
         const QString out = path(QStringLiteral("nproc"));
         auto p = startCli(args(out) << QStringLiteral("--nproc") << QStringLiteral("2"),
             { { QStringLiteral("LEANTUNE_STEP_LOSS_FILE"), losses } });
-        const testcli::Result r = finish(*p, 120000);
+        const testcli::Result r = testcli::finish(*p, 120000);
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
         compareFirstSteps(losses);
         const QJsonObject summary = readJson(QDir(out).filePath(QStringLiteral("summary.json")));
@@ -219,7 +198,7 @@ private Q_SLOTS:
                     { QStringLiteral("MASTER_PORT"), port },
                     { QStringLiteral("LEANTUNE_STEP_LOSS_FILE"), losses } }));
         for (auto &p : ranks) {
-            const testcli::Result r = finish(*p, 120000);
+            const testcli::Result r = testcli::finish(*p, 120000);
             QVERIFY2(r.exitCode == 0, qPrintable(r.err));
         }
         compareFirstSteps(losses);
@@ -287,12 +266,12 @@ private Q_SLOTS:
         QVERIFY2(killed, "rank 0 ended before the second epoch");
         QElapsedTimer sinceKill;
         sinceKill.start();
-        const testcli::Result r = finish(zero, 90000);
+        const testcli::Result r = testcli::finish(zero, 90000);
         QVERIFY2(r.err != QLatin1String("timed out"), "rank 0 hung after rank 1 died");
         QVERIFY(sinceKill.elapsed() < 90000);
         QVERIFY(r.exitCode != 0);
         QVERIFY2(r.err.contains(QLatin1String("rank 1")), qPrintable(r.err));
-        finish(*ranks[1], 10000);
+        testcli::finish(*ranks[1], 10000);
 
         const testcli::Result resumed = testcli::runCli(
             { QStringLiteral("train"), QStringLiteral("--resume"), QStringLiteral("--out"), out,
@@ -316,7 +295,7 @@ private Q_SLOTS:
                 { QStringLiteral("WORLD_SIZE"), QStringLiteral("2") },
                 { QStringLiteral("MASTER_ADDR"), QStringLiteral("127.0.0.1") },
                 { QStringLiteral("MASTER_PORT"), QString::number(freePort()) } });
-        const testcli::Result r = finish(*p, 60000);
+        const testcli::Result r = testcli::finish(*p, 60000);
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.err.contains(QLatin1String("MASTER_ADDR:MASTER_PORT")), qPrintable(r.err));
         QVERIFY(clock.elapsed() < 30000);

@@ -15,6 +15,7 @@
 #include <QTest>
 
 using namespace leantune;
+using testdata::readJson;
 using testtrainer::TrainerHarness;
 
 class TestRunJob : public QObject {
@@ -29,12 +30,6 @@ class TestRunJob : public QObject {
         c.testDir = m_test;
         c.epochs = 1;
         return c;
-    }
-    static QJsonObject readJson(const QString &path)
-    {
-        QFile f(path);
-        return f.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(f.readAll()).object()
-                                           : QJsonObject();
     }
 
 private Q_SLOTS:

@@ -24,13 +24,7 @@ namespace {
 
 using testtrainer::TrainerHarness;
 
-QJsonObject readJson(const QString &path)
-{
-    QFile f(path);
-    if (!f.open(QIODevice::ReadOnly))
-        return {};
-    return QJsonDocument::fromJson(f.readAll()).object();
-}
+using testdata::readJson;
 
 } // namespace
 
