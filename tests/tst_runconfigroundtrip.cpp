@@ -14,6 +14,7 @@
 #include <QJsonDocument>
 #include <QPushButton>
 #include <QSet>
+#include <QSpinBox>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -208,6 +209,10 @@ private Q_SLOTS:
         dialog.setConfig(*read);
         const RunConfig shown = dialog.config();
         QCOMPARE(jsonText(shown.toJson()), jsonText(json));
+        // nproc goes through the device field's process count (DeviceField), not around it.
+        const auto *processes = dialog.findChild<QSpinBox *>(QStringLiteral("nproc"));
+        QVERIFY(processes);
+        QCOMPARE(processes->value(), read->nproc);
 
         // "Copy as command line".
         QGuiApplication::clipboard()->clear();

@@ -46,7 +46,8 @@ struct RunSetup {
 // Launched as a rank of a data-parallel run (run/distenv.h), it joins the process group first,
 // shards the loaders, starts from rank 0's weights (or checkpoint), and only rank 0 writes; a stop
 // any rank requests is agreed at a step and then set in CANCEL on every rank.
+// RANK, when given, is the rank to join as instead of the environment's.
 std::optional<RunSetup> setUpRun(RunConfig &config, bool resume, std::atomic_bool *cancel,
-    const std::function<void(const QString &)> &log, QString *error);
+    const std::function<void(const QString &)> &log, QString *error, const DistEnv *rank = nullptr);
 
 } // namespace leantune

@@ -21,6 +21,7 @@ class QSpinBox;
 namespace leantune {
 
 class BatchSizeFinderField;
+class DeviceField;
 class PruningScheduleEditor;
 class RunFieldBinder;
 
@@ -94,6 +95,7 @@ private:
 
     RunFieldBinder *m_fields;
     QLineEdit *m_data, *m_valDir;
+    DeviceField *m_deviceField;
     QComboBox *m_device, *m_optimizer;
     QSpinBox *m_batch, *m_epochs;
     QDoubleSpinBox *m_lr, *m_valSplit;
