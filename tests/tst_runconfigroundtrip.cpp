@@ -82,6 +82,8 @@ QList<Row> rows(const QString &dir)
         { "norm_std", { set("norm_std", QStringLiteral("0.3081")) } },
         // Starting weights (issue 12)
         { "init", { set("init", path("weights.pth")) } },
+        { "freeze_epochs", { set("freeze_epochs", QStringLiteral("2")) } },
+        { "backbone_lr_scale", { set("backbone_lr_scale", QStringLiteral("0.1")) } },
         // Data parallel (issue 13)
         { "nproc", { set("nproc", QStringLiteral("2")) } },
         { "dist_timeout", { set("dist_timeout", QStringLiteral("15")) } },

@@ -158,14 +158,13 @@ bool buildModel(
         s.dist->broadcastModel(*s.model); // the same starting weights on every rank
         s.dist->attach(*s.model);
     }
-    if (c.optimizer == Optimizer::Adam)
-        s.optimizer = std::make_unique<torch::optim::Adam>(s.model->parameters(),
-            torch::optim::AdamOptions(c.learningRate).weight_decay(c.weightDecay));
-    else
-        s.optimizer = std::make_unique<torch::optim::SGD>(s.model->parameters(),
-            torch::optim::SGDOptions(c.learningRate)
-                .momentum(c.momentum)
-                .weight_decay(c.weightDecay));
+    std::optional<FineTune> fineTune = FineTune::create(c, *s.model, error);
+    if (!fineTune)
+        return false;
+    s.fineTune = std::move(*fineTune);
+    if (const QString split = s.fineTune.describe(); !split.isEmpty())
+        log(split);
+    s.optimizer = s.fineTune.makeOptimizer(c, *s.model); // the classifier's group first
     std::optional<PruningSchedule> schedule = PruningSchedule::parse(c.prune, error);
     if (!schedule)
         return false;

@@ -6,6 +6,7 @@
 #include "prune/magnitudepruner_p.h"
 #include "train/checkpoint_p.h"
 #include "train/distributed_p.h"
+#include "train/finetune_p.h"
 #include "train/rundir.h"
 #include "train/runmemoryplan.h"
 
@@ -27,6 +28,7 @@ struct RunSetup {
     QStringList classes;
     std::shared_ptr<ClassifierImpl> model;
     std::unique_ptr<torch::optim::Optimizer> optimizer;
+    FineTune fineTune; // --freeze-epochs, --backbone-lr-scale: the classifier split, the groups' lr
     std::unique_ptr<MagnitudePruner> pruner;
     std::unique_ptr<StreamingLoader> trainLoader, valLoader,
         testLoader; // testLoader without a test folder: null

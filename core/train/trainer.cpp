@@ -175,6 +175,7 @@ bool Trainer::Private::setUp(QString *error)
 bool Trainer::Private::trainEpoch(QString *error)
 {
     s.model->train();
+    s.fineTune.beginEpoch(*s.model, s.state.epoch); // frozen epochs: the classifier alone trains
     s.trainLoader->startEpoch(s.state.epoch, s.state.batchInEpoch);
     Sums sums;
     QElapsedTimer sinceEmit, epochClock;
@@ -190,8 +191,7 @@ bool Trainer::Private::trainEpoch(QString *error)
         const std::int64_t n = batch->images.size(0);
         if (n == 0)
             continue; // every file of the batch failed to decode (counted by the loader)
-        for (auto &group : s.optimizer->param_groups())
-            group.options().set_lr(learningRateAt(c, s.state.step, totalSteps));
+        s.fineTune.setLearningRate(*s.optimizer, learningRateAt(c, s.state.step, totalSteps));
         torch::Tensor x = batch->images.to(s.device, /*non_blocking=*/true);
         if (s.channelsLast)
             x = x.contiguous(torch::MemoryFormat::ChannelsLast);
