@@ -7,6 +7,7 @@
 #include "dialogs/folderrow.h"
 #include "dialogs/pruningscheduleeditor.h"
 #include "dialogs/runfieldbinder.h"
+#include "dialogs/startfromfield.h"
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
 #include "model/modelspec.h"
@@ -145,9 +146,13 @@ void RunConfigDialog::build()
     left->addWidget(deviceBox);
     left->addStretch(1);
 
-    // Right: pruning with its preview.
+    // Right: starting weights (init, normalization, fine-tuning), pruning with its preview.
+    auto *right = new QVBoxLayout;
+    columns->addLayout(right, 1);
+    right->addWidget(m_startFrom = new StartFromField(this));
+    m_startFrom->bindFields(m_fields);
     auto *pruneBox = new QGroupBox(tr("Pruning schedule"), this);
-    columns->addWidget(pruneBox, 1);
+    right->addWidget(pruneBox, 1);
     auto *pruneLayout = new QVBoxLayout(pruneBox);
     m_schedule = new PruningScheduleEditor(this);
     pruneLayout->addWidget(m_fields->bind(QStringLiteral("prune"), m_schedule), 1);
@@ -214,6 +219,7 @@ void RunConfigDialog::build()
     });
     setCudaDevices({});
     connect(m_fields, &RunFieldBinder::edited, this, &RunConfigDialog::revalidate);
+    connect(m_startFrom, &StartFromField::inspected, this, &RunConfigDialog::revalidate);
 }
 
 void RunConfigDialog::setCudaDevices(const QStringList &names)
@@ -294,6 +300,8 @@ void RunConfigDialog::revalidate()
     QString error;
     if (m_fields->read(c, &error))
         c.validate(&error);
+    if (QString e = m_startFrom->check(c, int(m_classCounts.size())); !e.isEmpty())
+        error = e; // what the starting weights say first: it may be why a field does not fit
     QStringList warnings;
     const auto schedule = PruningSchedule::parse(c.prune, nullptr);
     if (error.isEmpty() && c.precision != Precision::Fp32 && c.device == QLatin1String("auto")
