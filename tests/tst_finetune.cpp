@@ -141,6 +141,31 @@ private Q_SLOTS:
             QVERIFY2(!torch::equal(frozen.at(name), end.at(name)), name);
     }
 
+    // Data parallel (`--nproc 2`, gradient buckets over Gloo): the frozen parameters get no
+    // gradient on either rank, and the frozen epoch still leaves them (and the statistics) as they
+    // were.
+    void dataParallelRunFreezesToo()
+    {
+        const QString out = m_dir.filePath(QStringLiteral("nproc"));
+        const testcli::Result r = testcli::runCli(
+            QStringLiteral(
+                "train --model smallcnn --input-size 16 --channels 1 --batch-size 16 --epochs 2 "
+                "--freeze-epochs 1 --lr-schedule constant --lr 0.02 --val-split 0.25 --seed 7 "
+                "--threads 1 --workers 1 --nproc 2 --no-history --progress none")
+                .split(QLatin1Char(' '))
+            + QStringList { QStringLiteral("--data"), m_data, QStringLiteral("--out"), out,
+                QStringLiteral("--init"), m_pretrained });
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err.right(600)));
+        const Tensors start = runTensors(m_pretrained);
+        const QStringList checkpoints = listCheckpoints(out + QStringLiteral("/checkpoints"));
+        QCOMPARE(checkpoints.size(), 2);
+        const Tensors frozen = runTensors(out, checkpoints.last()), end = runTensors(out);
+        QVERIFY(!frozen.empty() && !end.empty());
+        for (const auto &[name, t] : start)
+            QVERIFY2(isClassifier(name) != torch::equal(t, frozen.at(name)), name.c_str());
+        QVERIFY(!torch::equal(frozen.at("conv1.weight"), end.at("conv1.weight")));
+    }
+
     // Stopped after the frozen epoch and resumed, the run ends with the same weights as one that
     // ran through.
     void resumeAcrossTheBoundaryIsAnUnbrokenRun()
