@@ -101,6 +101,31 @@ private Q_SLOTS:
         guitestdata::writeImageFolder(m_data, 3, 120, 16);
     }
 
+    // Each rank's figures survive the history (JSON) and are one metrics.csv cell per figure, a
+    // value per rank; a rank not heard from yet is an empty value.
+    void rankFiguresInTheHistoryAndTheCsv()
+    {
+        MetricsSample s;
+        s.ranks = { { 100.5, 2000, -1 }, { 99.5, 3000, -1 }, { 0.0, 0, -1 } };
+        const MetricsSample back = RunStore::sampleFromJson(s.toJson());
+        QCOMPARE(back.ranks.size(), std::size_t(3));
+        QCOMPARE(back.ranks[1].imagesPerSec, 99.5);
+        QCOMPARE(back.ranks[1].hostRssBytes, std::int64_t(3000));
+        QCOMPARE(back.ranks[1].deviceAllocatedBytes, std::int64_t(-1));
+        QCOMPARE(back.toJson(), s.toJson());
+        const QStringList header = MetricsSample::csvHeader();
+        const QStringList row = s.toCsvRow().split(QLatin1Char(','));
+        QCOMPARE(row.size(), header.size());
+        QCOMPARE(row[header.indexOf(QStringLiteral("rank_images_per_sec"))],
+            QStringLiteral("100.5;99.5;"));
+        QCOMPARE(row[header.indexOf(QStringLiteral("rank_host_rss_bytes"))],
+            QStringLiteral("2000;3000;"));
+        QCOMPARE(row[header.indexOf(QStringLiteral("rank_device_allocated_bytes"))],
+            QStringLiteral(";;"));
+        QVERIFY(!MetricsSample().toJson().contains(QStringLiteral("ranks")));
+        QVERIFY(MetricsSample().toCsvRow().endsWith(QStringLiteral(",,,"))); // single process
+    }
+
     // "CPU, N processes" is device cpu with nproc N, and a run with those shows that entry again.
     void dialogChoosesCpuProcesses()
     {

@@ -106,8 +106,14 @@ QString MetricsSample::toCsvRow() const
         num(std::int64_t(batchSize)), num(elapsedSec), event, num(std::int64_t(microBatch)),
         num(std::int64_t(accumulationSteps)),
         lossScale > 0.0 ? num(lossScale) : QString(), // 0: not used
-        perRank(ranks, [](const RankFigures &r) { return num(r.imagesPerSec); }),
-        perRank(ranks, [](const RankFigures &r) { return num(r.hostRssBytes); }),
+        perRank(ranks, // a rank not heard from yet (no RSS) is an empty value
+            [](const RankFigures &r) {
+                return r.hostRssBytes > 0 ? num(r.imagesPerSec) : QString();
+            }),
+        perRank(ranks,
+            [](const RankFigures &r) {
+                return r.hostRssBytes > 0 ? num(r.hostRssBytes) : QString();
+            }),
         perRank(ranks, [](const RankFigures &r) { return numOrEmpty(r.deviceAllocatedBytes); }) };
     return fields.join(QLatin1Char(','));
 }

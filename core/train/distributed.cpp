@@ -545,14 +545,17 @@ void DistributedRun::exchangeFigures(MetricsSample &sample)
         d->figures[0] = seconds > 0 ? double(d->imagesSinceNote) / seconds : 0.0;
         d->figures[1] = double(sample.hostRssBytes);
         d->figures[2] = double(sample.deviceAllocatedBytes);
-        d->imagesSinceNote = 0;
-        d->noteClock.start();
     }
+    d->imagesSinceNote = 0; // an event (epoch end, after validation) starts a new interval too
+    d->noteClock.start();
     sample.ranks = d->gathered;
     if (sample.ranks.empty())
-        sample.ranks.resize(std::size_t(worldSize()));
+        sample.ranks.resize(std::size_t(worldSize())); // the others: not heard from yet
     sample.ranks[std::size_t(rank())]
         = { d->figures[0], std::int64_t(d->figures[1]), std::int64_t(d->figures[2]) };
+    if (!sample.event.isEmpty()) // no interval of training behind it, as its own images/s
+        for (MetricsSample::RankFigures &r : sample.ranks)
+            r.imagesPerSec = 0.0;
 }
 
 #else // no c10d in this build: join() says so, nothing else is reached
