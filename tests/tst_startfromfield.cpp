@@ -6,7 +6,9 @@
 // torchvision resnet18 state_dict by /usr/bin/python3 (skipped without python3-torchvision). Set
 // LEANTUNE_SCREENSHOT_DIR to save the dialog as PNGs.
 
+#include "clirunner.h"
 #include "guiscreenshot.h"
+#include "guitestdata.h"
 
 #include "dialogs/runconfigdialog.h"
 #include "dialogs/startfromfield.h"
@@ -263,6 +265,8 @@ private Q_SLOTS:
         QVERIFY(!dialog.startButton()->isEnabled());
         if (qstrcmp(QTest::currentDataTag(), "other architecture") == 0)
             QVERIFY(shot(dialog, "startfrom-mismatch"));
+        if (qstrcmp(QTest::currentDataTag(), "truncated") == 0)
+            QVERIFY(shot(dialog, "startfrom-truncated"));
 
         // Back to random weights: the run can start again.
         field(dialog)->setPath(QString());
@@ -380,6 +384,35 @@ private Q_SLOTS:
         QVERIFY(!dialog.canStart());
         QVERIFY2(
             dialog.errorText().contains(QLatin1String("freeze")), qPrintable(dialog.errorText()));
+    }
+
+    // A LeanTune run folder (written by `train --init ... --epochs 0`): its model, input size,
+    // classes and normalization, which a run at the default normalization takes.
+    void leanTuneRunFolder()
+    {
+        const QString data = file("images"), run = file("runs/pretrained");
+        guitestdata::writeImageFolder(data, 3, 4, 32);
+        const testcli::Result r = testcli::runCli(
+            { QStringLiteral("train"), QStringLiteral("--data"), data, QStringLiteral("--out"), run,
+                QStringLiteral("--init"), file("smallcnn1.safetensors"), QStringLiteral("--epochs"),
+                QStringLiteral("0"), QStringLiteral("--input-size"), QStringLiteral("32"),
+                QStringLiteral("--norm-mean"), QStringLiteral("0.2"), QStringLiteral("--norm-std"),
+                QStringLiteral("0.3"), QStringLiteral("--device"), QStringLiteral("cpu") });
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+
+        RunConfigDialog dialog;
+        dialog.setConfig(base());
+        QVERIFY(startFrom(dialog, run));
+        QVERIFY2(dialog.canStart(), qPrintable(dialog.errorText()));
+        StartFromField *f = field(dialog);
+        const QString summary = f->summaryText();
+        for (const char *part : { "LeanTune run", "smallcnn", "1 input channel", "trained at 32 px",
+                 "3 classes", "normalization mean 0.2, std 0.3" })
+            QVERIFY2(summary.contains(QLatin1String(part)), qPrintable(summary));
+        QCOMPARE(dialog.config().normMean, std::vector<double> { 0.2 });
+        QCOMPARE(dialog.config().normStd, std::vector<double> { 0.3 });
+        QVERIFY2(f->normalizationNote().contains(QLatin1String("set to the weights'")),
+            qPrintable(f->normalizationNote()));
     }
 
     // torchvision's resnet18 as users have it: recognized, 1000 classes replaced, ImageNet's

@@ -26,12 +26,13 @@ class RunFieldBinder;
 // input normalization (norm_mean, norm_std) and, when the field table has them, the fine-tuning
 // controls (freeze_epochs, backbone_lr_scale; enabled only when starting from a file).
 //
-// The file is read by inspectWeights() on a worker thread (it reads the whole file: about a second
-// for torchvision's resnet18); inspected() says when it is done. check() says what is wrong with
-// starting a configuration from it (unreadable, no LeanTune model fits, another model, channel
-// count or resnet18 stem), for the dialog's error line. When the weights bring a normalization and
-// the run's is at its default, the normalization fields take the weights' (as `train --init` would)
-// and the note says so; a run with its own normalization keeps it and is offered the weights'.
+// The file is read by inspectWeights() on a worker thread (it reads the whole file, all of
+// torchvision's resnet18 for one, and builds the zoo models it tries); inspected() says when it is
+// done. check() says what is wrong with starting a configuration from it (unreadable, no LeanTune
+// model fits, another model, channel count or resnet18 stem), for the dialog's error line. When the
+// weights bring a normalization and the run's is at its default, the normalization fields take the
+// weights' (as `train --init` would) and the note says so; a run with its own normalization keeps
+// it and is offered the weights'.
 class StartFromField : public QGroupBox {
     Q_OBJECT
 public:
