@@ -19,6 +19,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QFile>
+#include <QSemaphore>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTemporaryDir>
@@ -28,6 +29,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <memory>
 
 using namespace leantune;
 
@@ -307,6 +309,52 @@ private Q_SLOTS:
         QVERIFY(processGone(workers.first()));
         w.setConfirmOnClose(false);
         w.close();
+    }
+
+    // A stop while rank 0 is at the start of its validation pass (the worker in the pass's first
+    // collective) still ends every rank as stopped.
+    void stopDuringValidationStopsEveryRank()
+    {
+        QSemaphore reached, proceed;
+        RunJob::Options o;
+        o.historyPath = m_dir.filePath(QStringLiteral("stop-in-validation.sqlite"));
+        o.beforeEvalPass = [&](const QString &pass) {
+            if (pass == QLatin1String("validation")) {
+                reached.release();
+                proceed.acquire();
+            }
+        };
+        struct Release { // however the test ends, the run is let go before the job waits for it
+            QSemaphore &s;
+            ~Release() { s.release(1000); }
+        };
+        RunJob job(twoProcesses(QStringLiteral("stop-in-validation"), 200), o);
+        Release release { proceed };
+        QString error;
+        QVERIFY2(job.start(&error), qPrintable(error));
+        QTRY_VERIFY_WITH_TIMEOUT(reached.available() > 0 || !job.isActive(), 120000);
+        QVERIFY2(reached.available() > 0, qPrintable(job.errorString()));
+        const qint64 worker = job.workerPids().value(0);
+        job.stop();
+        proceed.release(1000);
+        QVERIFY(job.waitForFinished(120000));
+        QVERIFY2(job.state() == RunJob::State::Stopped, qPrintable(job.errorString()));
+        QVERIFY(processGone(worker));
+    }
+
+    // Destroying the job mid-run (the window closed) stops and ends every rank.
+    void destroyedJobLeavesNoWorker()
+    {
+        RunJob::Options o;
+        o.recordHistory = false;
+        auto job = std::make_unique<RunJob>(twoProcesses(QStringLiteral("destroyed"), 200), o);
+        QString error;
+        QVERIFY2(job->start(&error), qPrintable(error));
+        QTRY_VERIFY_WITH_TIMEOUT(job->sampleCount() > 2 || !job->isActive(), 120000);
+        const qint64 worker = job->workerPids().value(0);
+        QVERIFY(worker > 0);
+        job.reset();
+        QVERIFY(processGone(worker));
     }
 
     // A worker killed mid-run fails the run with a message that names it; none is left behind.
