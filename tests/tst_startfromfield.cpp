@@ -196,6 +196,7 @@ private Q_SLOTS:
         QVERIFY2(dialog.canStart(), qPrintable(dialog.errorText()));
         QVERIFY(f->summaryText().contains(QLatin1String("random")));
         QCOMPARE(dialog.config().initWeights, QString());
+        QVERIFY(shot(dialog, "startfrom-random"));
     }
 
     // A file that fits the run: what it is, before Start, and Start enabled.
