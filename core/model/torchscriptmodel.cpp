@@ -1,4 +1,5 @@
 #include "model/torchscriptmodel_p.h"
+#include "model/weightloader_p.h"
 
 #include <QDateTime>
 #include <QFileInfo>
@@ -46,14 +47,6 @@ void mirror(torch::nn::Module &holder, const torch::jit::Module &m)
         }
         holder.register_module(child.name, layer);
     }
-}
-
-QString shapeText(const torch::Tensor &t)
-{
-    QStringList dims;
-    for (std::int64_t d : t.sizes())
-        dims << QString::number(d);
-    return QLatin1Char('[') + dims.join(QStringLiteral(", ")) + QLatin1Char(']');
 }
 
 } // namespace

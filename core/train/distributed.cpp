@@ -1,4 +1,5 @@
 #include "train/distributed_p.h"
+#include "train/exceptiontext_p.h"
 
 #include "train/evaluator.h"
 
@@ -25,11 +26,6 @@ namespace leantune {
 #ifdef LEANTUNE_WITH_C10D
 
 namespace {
-
-QString firstLine(const char *what)
-{
-    return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed();
-}
 
 QString hostName()
 {
