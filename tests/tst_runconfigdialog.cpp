@@ -521,9 +521,10 @@ private Q_SLOTS:
         dialog.setCudaDevices({ QStringLiteral("CUDA 0: NVIDIA H200, 140 GB"),
             QStringLiteral("CUDA 1: NVIDIA H200, 140 GB") });
         auto *device = dialog.findChild<QComboBox *>(QStringLiteral("device"));
-        QCOMPARE(device->count(), 4); // auto, CPU, two GPUs
-        QCOMPARE(device->itemData(3).toString(), QStringLiteral("cuda:1"));
-        QVERIFY(device->itemText(2).contains(QStringLiteral("H200")));
+        QCOMPARE(device->count(), 6); // auto, CPU, CPU N processes, two GPUs, all GPUs
+        QCOMPARE(device->itemData(4).toString(), QStringLiteral("cuda:1"));
+        QVERIFY(device->itemText(3).contains(QStringLiteral("H200")));
+        QCOMPARE(device->itemData(5).toString(), QStringLiteral("cuda:all"));
         RunConfig c = base();
         c.device = QStringLiteral("cuda:1");
         dialog.setConfig(c);

@@ -4,6 +4,7 @@
 // a field added to the table without a row here fails everyFieldHasARow().
 
 #include "dialogs/runconfigdialog.h"
+#include "dialogs/startfromfield.h"
 #include "run/runconfig.h"
 #include "run/runfields.h"
 
@@ -14,6 +15,7 @@
 #include <QJsonDocument>
 #include <QPushButton>
 #include <QSet>
+#include <QSpinBox>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -81,6 +83,8 @@ QList<Row> rows(const QString &dir)
         { "norm_std", { set("norm_std", QStringLiteral("0.3081")) } },
         // Starting weights (issue 12)
         { "init", { set("init", path("weights.pth")) } },
+        { "freeze_epochs", { set("freeze_epochs", QStringLiteral("2")) } },
+        { "backbone_lr_scale", { set("backbone_lr_scale", QStringLiteral("0.1")) } },
         // Data parallel (issue 13)
         { "nproc", { set("nproc", QStringLiteral("2")) } },
         { "dist_timeout", { set("dist_timeout", QStringLiteral("15")) } },
@@ -208,6 +212,13 @@ private Q_SLOTS:
         dialog.setConfig(*read);
         const RunConfig shown = dialog.config();
         QCOMPARE(jsonText(shown.toJson()), jsonText(json));
+        auto *startFrom = dialog.findChild<StartFromField *>(QStringLiteral("init"));
+        QVERIFY2(startFrom, "the dialog has no StartFromField bound to init");
+        QCOMPARE(startFrom->path(), read->initWeights);
+        // nproc goes through the device field's process count (DeviceField), not around it.
+        const auto *processes = dialog.findChild<QSpinBox *>(QStringLiteral("nproc"));
+        QVERIFY(processes);
+        QCOMPARE(processes->value(), read->nproc);
 
         // "Copy as command line".
         QGuiApplication::clipboard()->clear();
@@ -238,6 +249,21 @@ private Q_SLOTS:
         QVERIFY2(applyRunOptions(parser, RunField::Train, parsed, false, nullptr, &error),
             qPrintable(error));
         QCOMPARE(jsonText(parsed.toJson()), jsonText(json));
+    }
+
+    // The dialog reads init from its StartFromField (not from the configuration it was given).
+    void initGoesThroughStartFromField()
+    {
+        RunConfigDialog dialog;
+        dialog.setConfig(base());
+        auto *startFrom = dialog.findChild<StartFromField *>(QStringLiteral("init"));
+        QVERIFY(startFrom);
+        const QString weights = m_dir.filePath(QStringLiteral("weights.pth"));
+        startFrom->setPath(weights);
+        QCOMPARE(dialog.config().initWeights, weights);
+        QVERIFY(RunConfigDialog::commandLine(dialog.config()).contains(QLatin1String("--init")));
+        startFrom->setPath(QString());
+        QCOMPARE(dialog.config().initWeights, QString());
     }
 
     void shellWordsAsAShellSplits()

@@ -128,7 +128,8 @@ int trainCommand(const QStringList &args)
     if (!quiet)
         QObject::connect(&job, &RunJob::logMessage, &printer, &ProgressPrinter::onLog);
     QObject::connect(&job, &RunJob::finished, &printer, [&](const RunSummary &s) {
-        printer.onFinished(s);
+        if (!quiet) // a data-parallel rank other than 0: rank 0 reports the run
+            printer.onFinished(s);
         // Stopped by a signal: 128 + its number, as shells report it (Ctrl-C 130, SIGTERM 143).
         if (s.status != QLatin1String("finished"))
             exitCode = 128 + (g_signal.load() > 0 ? g_signal.load() : SIGINT);

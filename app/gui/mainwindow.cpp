@@ -351,7 +351,14 @@ void MainWindow::updateActions()
     const RunJob::State state = m_job ? m_job->state() : RunJob::State::Idle;
     const bool active = runActive();
     m_startAction->setEnabled(!active && !m_browser->isScanning());
-    m_pauseAction->setEnabled(state == RunJob::State::Running || state == RunJob::State::Paused);
+    const bool canPause = !m_job || m_job->canPause(); // not in a data-parallel run
+    m_pauseAction->setEnabled(
+        canPause && (state == RunJob::State::Running || state == RunJob::State::Paused));
+    m_pauseAction->setToolTip(canPause
+            ? tr("Pause the run between batches")
+            : tr("Pause is not available while %1 processes train together (data parallel); Stop "
+                 "saves a checkpoint to continue from")
+                  .arg(m_job->worldSize()));
     {
         const QSignalBlocker block(m_pauseAction);
         m_pauseAction->setChecked(state == RunJob::State::Paused);

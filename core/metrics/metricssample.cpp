@@ -1,5 +1,6 @@
 #include "metrics/metricssample.h"
 
+#include <QJsonArray>
 #include <QStringBuilder>
 
 namespace leantune {
@@ -22,6 +23,15 @@ QString numOrEmpty(double v)
 QString numOrEmpty(std::int64_t v)
 {
     return v < 0 ? QString() : num(v);
+}
+// One value per rank, ';'-separated (a CSV cell); empty when not data parallel.
+template <typename Get>
+QString perRank(const std::vector<MetricsSample::RankFigures> &ranks, Get get)
+{
+    QStringList values;
+    for (const MetricsSample::RankFigures &r : ranks)
+        values << get(r);
+    return values.join(QLatin1Char(';'));
 }
 } // namespace
 
@@ -57,6 +67,14 @@ QJsonObject MetricsSample::toJson() const
     o[QStringLiteral("accumulation_steps")] = accumulationSteps;
     if (lossScale > 0.0)
         o[QStringLiteral("loss_scale")] = lossScale;
+    if (!ranks.empty()) {
+        QJsonArray list;
+        for (const RankFigures &r : ranks)
+            list.append(QJsonObject { { QStringLiteral("images_per_sec"), r.imagesPerSec },
+                { QStringLiteral("host_rss_bytes"), qint64(r.hostRssBytes) },
+                { QStringLiteral("device_allocated_bytes"), qint64(r.deviceAllocatedBytes) } });
+        o[QStringLiteral("ranks")] = list;
+    }
     return o;
 }
 
@@ -72,7 +90,9 @@ QStringList MetricsSample::csvHeader()
         QStringLiteral("device_peak_bytes"), QStringLiteral("device_used_bytes"),
         QStringLiteral("device_total_bytes"), QStringLiteral("batch_size"),
         QStringLiteral("elapsed_sec"), QStringLiteral("event"), QStringLiteral("micro_batch"),
-        QStringLiteral("accumulation_steps"), QStringLiteral("loss_scale") };
+        QStringLiteral("accumulation_steps"), QStringLiteral("loss_scale"),
+        QStringLiteral("rank_images_per_sec"), QStringLiteral("rank_host_rss_bytes"),
+        QStringLiteral("rank_device_allocated_bytes") };
 }
 
 QString MetricsSample::toCsvRow() const
@@ -85,7 +105,16 @@ QString MetricsSample::toCsvRow() const
         numOrEmpty(devicePeakBytes), numOrEmpty(deviceUsedBytes), numOrEmpty(deviceTotalBytes),
         num(std::int64_t(batchSize)), num(elapsedSec), event, num(std::int64_t(microBatch)),
         num(std::int64_t(accumulationSteps)),
-        lossScale > 0.0 ? num(lossScale) : QString() }; // 0: not used
+        lossScale > 0.0 ? num(lossScale) : QString(), // 0: not used
+        perRank(ranks, // a rank not heard from yet (no RSS) is an empty value
+            [](const RankFigures &r) {
+                return r.hostRssBytes > 0 ? num(r.imagesPerSec) : QString();
+            }),
+        perRank(ranks,
+            [](const RankFigures &r) {
+                return r.hostRssBytes > 0 ? num(r.hostRssBytes) : QString();
+            }),
+        perRank(ranks, [](const RankFigures &r) { return numOrEmpty(r.deviceAllocatedBytes); }) };
     return fields.join(QLatin1Char(','));
 }
 

@@ -6,6 +6,7 @@
 #include <QStringList>
 
 #include <cstdint>
+#include <vector>
 
 namespace leantune {
 
@@ -17,7 +18,8 @@ struct MetricsSample {
     int epoch = 0; // 0-based epoch of the step
     double epochProgress = 0.0; // fraction of the epoch done, 0..1
     std::int64_t images = 0; // training images seen so far
-    double imagesPerSec = 0.0; // throughput over the last emission interval
+    double imagesPerSec = 0.0; // throughput over the last emission interval (data parallel: of
+                               // the global batch, i.e. the sum over the ranks)
     double dataWaitMs = 0.0; // loader wait per batch (mean over the interval)
     double computeMs = 0.0; // forward+backward+step per batch (mean over the interval)
     double loss = 0.0; // training loss (mean over the interval)
@@ -43,10 +45,22 @@ struct MetricsSample {
     int accumulationSteps = 1; // micro-batches per optimizer step
     double lossScale = 0.0; // fp16 dynamic loss scale (0 when not used)
 
+    // Data parallel (issue 13): each rank's own figures, rank 0 first, as gathered at the last
+    // step (a rank's own images/s are its shard's images over its last emission interval, so
+    // they add up to imagesPerSec); empty in a single-process run.
+    struct RankFigures {
+        double imagesPerSec = 0.0;
+        std::int64_t hostRssBytes = 0; // 0: not known yet
+        std::int64_t deviceAllocatedBytes = -1; // -1: not on CUDA
+    };
+    std::vector<RankFigures> ranks;
+
     QJsonObject toJson() const;
     static QStringList csvHeader();
     // One metrics.csv row in csvHeader()'s order. Figures that are not available (negative
-    // validation or device values, a loss scale of 0) are empty cells, never -1.
+    // validation or device values, a loss scale of 0) are empty cells, never -1. The per-rank
+    // columns (rank_images_per_sec, rank_host_rss_bytes, rank_device_allocated_bytes) hold one
+    // value per rank separated by ';' (rank 0 first), empty in a single-process run.
     QString toCsvRow() const;
 };
 

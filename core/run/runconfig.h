@@ -62,6 +62,12 @@ struct RunConfig {
     double normStdOf(int channel) const { return normStd[normStd.size() == 1 ? 0 : channel]; }
     // Starting weights (issue 12)
     QString initWeights; // --init PATH: empty = random weights (see train/weightinfo.h)
+    // Fine-tuning controls (issue 12); the classifier is the model's last Linear
+    // (train/finetune_p.h). The first freezeEpochs epochs train the classifier only (the other
+    // layers' BatchNorm in eval mode); every other layer trains at lr × backboneLrScale (0: its
+    // weights stay).
+    int freezeEpochs = 0;
+    double backboneLrScale = 1.0;
     // Data parallel (issue 13). The rank and world size come from the launch environment
     // (run/distenv.h), never from here.
     int nproc = 1; // local worker processes `train` spawns (1: this process trains alone)

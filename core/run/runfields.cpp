@@ -424,6 +424,33 @@ std::vector<RunField> makeFields()
                        "file, a LeanTune run folder or export (.pt). Another class count replaces "
                        "the classifier."),
         Type::Text, kTrain, member(&RunConfig::initWeights)));
+    f.push_back(rule(
+        row("freeze_epochs", "freeze-epochs", "N",
+            QStringLiteral("Fine-tuning: the first N epochs train only the classifier (the last "
+                           "Linear layer); the other layers' weights stay exactly as they are and "
+                           "their BatchNorm runs in eval mode (statistics kept); then everything "
+                           "trains. Pruning follows its schedule meanwhile: masks also zero frozen "
+                           "weights, so start it after the frozen epochs to prune only while "
+                           "everything trains. 0..epochs."),
+            Type::Int, kTrain, member(&RunConfig::freezeEpochs)),
+        [](const RunConfig &c) { return c.freezeEpochs >= 0 && c.freezeEpochs <= c.epochs; },
+        [](const RunConfig &c) {
+            return QStringLiteral("freeze-epochs must be between 0 and the epochs (%1), got %2")
+                .arg(c.epochs)
+                .arg(c.freezeEpochs);
+        }));
+    f.push_back(rule(
+        row("backbone_lr_scale", "backbone-lr-scale", "F",
+            QStringLiteral("Fine-tuning: every layer but the classifier trains at the learning "
+                           "rate × F (the schedule scales both); 0 keeps those weights, while "
+                           "their BatchNorm statistics still follow the new data (train mode; "
+                           "--freeze-epochs keeps them too). 0..1 is usual, up to 10."),
+            Type::Double, kTrain, member(&RunConfig::backboneLrScale)),
+        [](const RunConfig &c) { return c.backboneLrScale >= 0.0 && c.backboneLrScale <= 10.0; },
+        [](const RunConfig &c) {
+            return QStringLiteral("backbone-lr-scale must be in [0, 10] (got %1)")
+                .arg(doubleText(c.backboneLrScale));
+        }));
     // Data parallel (issue 13)
     f.push_back(rule(
         row("nproc", "nproc", "N",

@@ -1,6 +1,7 @@
 #include "run/runjob.h"
 
 #include "run/distenv.h"
+#include "run/localranks.h"
 
 #include "store/runstore.h"
 #include "train/trainer.h"
@@ -45,12 +46,15 @@ RunJob::RunJob(RunConfig config, QObject *parent)
 
 RunJob::~RunJob()
 {
+    if (m_ranks && m_state != State::Stopping)
+        m_ranks->interrupt(); // every rank stops after the same step
     if (m_thread) {
         m_trainer->requestCancel();
         m_thread->quit();
         m_thread->wait();
         m_trainer.reset();
     }
+    m_ranks.reset(); // ranks still running are terminated, then killed
     flushSamples();
 }
 
@@ -100,6 +104,12 @@ bool RunJob::start(QString *error)
     }
     if (!m_config.validate(error))
         return false;
+    m_worldSize = LocalRanks::worldSizeFor(m_config);
+    if (m_worldSize > 1 && !startRanks(error)) {
+        m_ranks.reset();
+        m_worldSize = 1;
+        return false;
+    }
     record();
 
     Trainer::Options options;
@@ -108,6 +118,14 @@ bool RunJob::start(QString *error)
     options.beforeForward = m_options.beforeForward;
     options.beforeEvalForward = m_options.beforeEvalForward;
     options.beforeEvalPass = m_options.beforeEvalPass;
+    if (m_worldSize > 1) { // rank 0 trains here; LocalRanks started the others
+        DistEnv rank0;
+        rank0.present = true;
+        rank0.worldSize = m_worldSize;
+        rank0.masterAddr = QStringLiteral("127.0.0.1");
+        rank0.masterPort = m_masterPort;
+        options.distEnv = rank0;
+    }
     m_trainer = std::make_unique<Trainer>(m_config, std::move(options));
     m_thread = new QThread(this);
     m_thread->setObjectName(QStringLiteral("trainer"));
@@ -117,12 +135,14 @@ bool RunJob::start(QString *error)
     connect(m_thread, &QThread::finished, this, &RunJob::onThreadFinished);
     connect(trainer, &Trainer::started, this,
         [this](const QString &device, qint64 total, qint64 perEpoch) {
-            m_device = device;
+            m_device = m_worldSize > 1
+                ? tr("%1 · %2 processes (data parallel)").arg(device).arg(m_worldSize)
+                : device;
             m_totalSteps = total;
             m_stepsPerEpoch = perEpoch;
             if (m_state == State::Starting)
                 setState(m_trainer->isPaused() ? State::Paused : State::Running);
-            Q_EMIT started(device, total, perEpoch);
+            Q_EMIT started(m_device, total, perEpoch);
         });
     connect(trainer, &Trainer::sampleReady, this, [this](const MetricsSample &s) {
         m_last = s;
@@ -136,12 +156,78 @@ bool RunJob::start(QString *error)
     });
     connect(trainer, &Trainer::epochFinished, this, &RunJob::epochFinished);
     connect(trainer, &Trainer::logMessage, this, &RunJob::logMessage);
-    connect(trainer, &Trainer::finished, this, &RunJob::onFinished);
-    connect(trainer, &Trainer::failed, this, &RunJob::onFailed);
+    connect(trainer, &Trainer::finished, this, [this](const RunSummary &summary) {
+        afterRanks([this, summary] {
+            const QString lost = m_ranks ? m_ranks->failure() : QString();
+            if (lost.isEmpty())
+                onFinished(summary);
+            else
+                onFailed(tr("data parallel run failed: %1").arg(lost));
+        });
+    });
+    connect(trainer, &Trainer::failed, this, [this](const QString &message) {
+        if (m_ranks)
+            m_ranks->interrupt();
+        afterRanks([this, message] {
+            const QString lost = m_ranks ? m_ranks->failure() : QString();
+            onFailed(lost.isEmpty()
+                    ? message
+                    : tr("data parallel run failed: %1 (rank 0: %2)").arg(lost, message));
+        });
+    });
     setState(State::Starting);
     m_flushTimer.start();
     m_thread->start();
     return true;
+}
+
+bool RunJob::startRanks(QString *error)
+{
+    const auto fail = [error](const QString &message) {
+        if (error)
+            *error = message;
+        return false;
+    };
+    if (m_config.batchSizeAuto || m_config.batchSize % m_worldSize != 0)
+        return fail(tr("data parallel: the batch size (%1, the global batch) must be a multiple of "
+                       "the %2 processes, and not auto")
+                        .arg(m_config.batchSizeAuto ? QStringLiteral("auto")
+                                                    : QString::number(m_config.batchSize))
+                        .arg(m_worldSize));
+    const QString program
+        = m_options.workerProgram.isEmpty() ? LocalRanks::findCli() : m_options.workerProgram;
+    if (program.isEmpty())
+        return fail(tr("data parallel: leantune-cli, which runs the other processes, is not next "
+                       "to this program in %1")
+                        .arg(QCoreApplication::applicationDirPath()));
+    m_masterPort = LocalRanks::freeLocalPort();
+    if (m_masterPort == 0)
+        return fail(tr("data parallel: no free TCP port on 127.0.0.1 for the processes to meet"));
+    if (m_config.threads == 0) // the cores shared among the ranks, as `train --nproc` does
+        m_config.threads = std::max(1, QThread::idealThreadCount() / m_worldSize);
+    m_ranks = std::make_unique<LocalRanks>();
+    connect(m_ranks.get(), &LocalRanks::logLine, this, &RunJob::logMessage);
+    connect(m_ranks.get(), &LocalRanks::rankFailed, this, [this](const QString &message) {
+        Q_EMIT logMessage(tr("data parallel: %1; stopping the run").arg(message));
+        if (m_trainer)
+            m_trainer->requestCancel(); // rank 0 fails at its next collective, naming the rank
+    });
+    return m_ranks->start(program, LocalRanks::workerArguments(m_config, m_options.resume),
+        m_worldSize, m_masterPort, error);
+}
+
+void RunJob::afterRanks(std::function<void()> end)
+{
+    if (!m_ranks || !m_ranks->anyRunning()) {
+        end();
+        return;
+    }
+    m_ranks->whenAllEnded(15000, std::move(end)); // the others end within a step of rank 0
+}
+
+QVector<qint64> RunJob::workerPids() const
+{
+    return m_ranks ? m_ranks->pids() : QVector<qint64>();
 }
 
 void RunJob::record()
@@ -212,7 +298,7 @@ void RunJob::onThreadFinished()
 
 void RunJob::setPaused(bool paused)
 {
-    if (!m_trainer || m_state == State::Stopping)
+    if (!m_trainer || m_state == State::Stopping || !canPause())
         return;
     m_trainer->setPaused(paused);
     if (!paused && m_state == State::Paused)
@@ -225,6 +311,8 @@ void RunJob::stop()
         return;
     m_trainer->requestCancel();
     m_trainer->setPaused(false); // a paused trainer must wake up to see the stop
+    if (m_ranks && m_state != State::Stopping)
+        m_ranks->interrupt(); // each rank's Ctrl-C, once: they stop after the same step
     setState(State::Stopping);
 }
 

@@ -18,6 +18,7 @@ class QThread;
 
 namespace leantune {
 
+class LocalRanks;
 class RunStore;
 class Trainer;
 
@@ -30,6 +31,15 @@ class Trainer;
 // the database at Options::historyPath (RunStore::defaultPath() when empty) unless
 // Options::recordHistory is false. Destroying the job while a run is going stops it after its
 // current batch and waits for it.
+//
+// Data parallel (issue 13): when the configuration asks for several local ranks (nproc > 1, or
+// cuda:all) and this process is not a rank already, the job trains rank 0 on its own thread and
+// starts ranks 1..N-1 as `leantune-cli train` workers (LocalRanks) on 127.0.0.1. It is still one
+// run: rank 0's samples (throughput of the global batch, each rank's memory in
+// MetricsSample::ranks), one entry in the history, one finished() or failed(). stop() stops every
+// rank after the same step; the job ends only once every worker has exited (killed after a grace
+// period); a worker that ends badly fails the run with its message. Pausing is not supported
+// (canPause()).
 class RunJob : public QObject {
     Q_OBJECT
 public:
@@ -42,6 +52,8 @@ public:
         bool recordHistory = true; // record the run in the run history
         QString historyPath; // the history database; empty: RunStore::defaultPath()
         RunStore *store = nullptr; // a store already open on this thread (the GUI's); not owned
+        // Data parallel: the leantune-cli that runs ranks 1..N-1; empty: LocalRanks::findCli().
+        QString workerProgram;
         // Test hooks, called on the run's thread (see Trainer::Options).
         std::function<void(std::int64_t step, int microBatch)> beforeForward;
         std::function<void(std::int64_t images)> beforeEvalForward;
@@ -64,6 +76,9 @@ public:
 
     State state() const { return m_state; }
     bool isActive() const; // starting, running, paused or stopping
+    int worldSize() const { return m_worldSize; } // ranks of a data-parallel run; 1 otherwise
+    bool canPause() const { return m_worldSize <= 1; } // not in a data-parallel run
+    QVector<qint64> workerPids() const; // data parallel: the processes of ranks 1..N-1
     static QString stateName(State state);
     const RunConfig &config() const { return m_config; }
     qint64 runId() const { return m_runId; } // in the run history; 0 when not recorded
@@ -94,12 +109,17 @@ private:
     void onFinished(const RunSummary &summary);
     void onFailed(const QString &message);
     void onThreadFinished();
+    bool startRanks(QString *error); // data parallel: the other ranks, before rank 0 starts
+    void afterRanks(std::function<void()> end); // END once every other rank has exited
 
     RunConfig m_config;
     Options m_options;
     State m_state = State::Idle;
     QThread *m_thread = nullptr;
     std::unique_ptr<Trainer> m_trainer; // lives on m_thread; deleted here once it ended
+    int m_worldSize = 1;
+    int m_masterPort = 0;
+    std::unique_ptr<LocalRanks> m_ranks; // data parallel: ranks 1..N-1
     std::unique_ptr<RunStore> m_ownStore; // the history opened by this job
     RunStore *m_store = nullptr; // m_options.store or m_ownStore
     qint64 m_runId = 0;

@@ -82,6 +82,12 @@ struct DistributedRun::Private {
     std::int64_t steps = 0;
     std::atomic_bool *stop = nullptr;
     bool stopAgreed = false;
+    // exchangeFigures(): this rank's noted figures (images/s, host RSS, device allocated), its
+    // shard's images since the note, and every rank's as the last step gathered them.
+    double figures[3] = { 0.0, 0.0, -1.0 };
+    std::int64_t imagesSinceNote = 0;
+    QElapsedTimer noteClock;
+    std::vector<MetricsSample::RankFigures> gathered;
 
     // The rank(s) most likely lost when a collective fails: the other one of two; else those whose
     // process on this machine is gone.
@@ -350,6 +356,7 @@ QByteArray DistributedRun::broadcastBytes(const QByteArray &bytes)
 
 void DistributedRun::attach(ClassifierImpl &model)
 {
+    d->noteClock.start(); // exchangeFigures(): the first interval's images/s
     std::vector<torch::Tensor> params;
     for (const torch::Tensor &p : model.parameters())
         if (p.requires_grad())
@@ -409,10 +416,15 @@ DistributedRun::StepSums DistributedRun::finishStep(
         d->buckets[i].ready = true;
     d->launchReady();
     const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(d->commDevice);
-    torch::Tensor stats = torch::stack({ torch::full({}, double(localImages), f64),
-        lossSum.to(d->commDevice, torch::kFloat64).reshape({}),
-        correct.to(d->commDevice, torch::kFloat64).reshape({}),
-        torch::full({}, stop && stop->load() ? 1.0 : 0.0, f64) });
+    std::vector<double> slots(std::size_t(3 * worldSize()), 0.0); // each rank fills its own
+    std::copy(std::begin(d->figures), std::end(d->figures), slots.begin() + 3 * rank());
+    torch::Tensor stats
+        = torch::cat({ torch::stack({ torch::full({}, double(localImages), f64),
+                           lossSum.to(d->commDevice, torch::kFloat64).reshape({}),
+                           correct.to(d->commDevice, torch::kFloat64).reshape({}),
+                           torch::full({}, stop && stop->load() ? 1.0 : 0.0, f64) }),
+            torch::tensor(slots, torch::kFloat64).to(d->commDevice) });
+    d->imagesSinceNote += localImages;
     QElapsedTimer waited;
     waited.start();
     const QString what = QStringLiteral("the gradient allreduce");
@@ -427,6 +439,8 @@ DistributedRun::StepSums DistributedRun::finishStep(
         b.buffer.div_(images);
         for (std::size_t slot = 0; slot < b.params.size(); ++slot) {
             torch::Tensor &p = b.params[slot];
+            if (!p.requires_grad())
+                continue; // frozen (--freeze-epochs): no gradient, so no step, decay or momentum
             const torch::Tensor mean
                 = b.buffer.narrow(0, b.offsets[slot], p.numel()).view(p.sizes());
             if (p.grad().defined())
@@ -435,6 +449,10 @@ DistributedRun::StepSums DistributedRun::finishStep(
                 p.mutable_grad() = mean.to(p.device(), /*non_blocking=*/false, /*copy=*/true);
         }
     }
+    const double *all = host.data_ptr<double>() + 4;
+    d->gathered.resize(std::size_t(worldSize()));
+    for (std::size_t r = 0; r < d->gathered.size(); ++r)
+        d->gathered[r] = { all[3 * r], std::int64_t(all[3 * r + 1]), std::int64_t(all[3 * r + 2]) };
     if (host[3].item<double>() > 0.0) {
         d->stopAgreed = true;
         if (stop)
@@ -515,6 +533,27 @@ std::int64_t DistributedRun::stepsSynced() const
     return d->steps;
 }
 
+void DistributedRun::exchangeFigures(MetricsSample &sample)
+{
+    if (sample.event.isEmpty()) { // a training interval (events carry no throughput)
+        const double seconds
+            = d->noteClock.isValid() ? double(d->noteClock.nsecsElapsed()) / 1e9 : 0;
+        d->figures[0] = seconds > 0 ? double(d->imagesSinceNote) / seconds : 0.0;
+        d->figures[1] = double(sample.hostRssBytes);
+        d->figures[2] = double(sample.deviceAllocatedBytes);
+    }
+    d->imagesSinceNote = 0; // an event (epoch end, after validation) starts a new interval too
+    d->noteClock.start();
+    sample.ranks = d->gathered;
+    if (sample.ranks.empty())
+        sample.ranks.resize(std::size_t(worldSize())); // the others: not heard from yet
+    sample.ranks[std::size_t(rank())]
+        = { d->figures[0], std::int64_t(d->figures[1]), std::int64_t(d->figures[2]) };
+    if (!sample.event.isEmpty()) // no interval of training behind it, as its own images/s
+        for (MetricsSample::RankFigures &r : sample.ranks)
+            r.imagesPerSec = 0.0;
+}
+
 #else // no c10d in this build: join() says so, nothing else is reached
 
 struct DistributedRun::Private { };
@@ -578,6 +617,7 @@ std::int64_t DistributedRun::stepsSynced() const
 {
     return 0;
 }
+void DistributedRun::exchangeFigures(MetricsSample &) { }
 
 #endif
 

@@ -1,6 +1,7 @@
 #pragma once
 // Private header (includes torch).
 
+#include "metrics/metricssample.h"
 #include "model/modelzoo_p.h"
 #include "run/distenv.h"
 #include "run/runconfig.h"
@@ -89,6 +90,12 @@ public:
     void checkMasks(const std::vector<torch::Tensor> &masks, std::int64_t step);
     // Adds every rank's counts into REPORT (each rank evaluated its shard).
     void reduceReport(EvaluationReport &report);
+    // Each rank's figures for rank 0's samples (MetricsSample::ranks), called with every sample a
+    // rank makes: a training interval's sample notes this rank's host RSS, device memory and its
+    // own images/s since its last note; these ride on each step's stats allreduce (3 numbers per
+    // rank, no collective of their own) and SAMPLE gets what the last step gathered, with this
+    // rank's fresh figures in its slot.
+    void exchangeFigures(MetricsSample &sample);
     // Milliseconds the steps spent waiting for the gradient allreduces after their backward pass.
     double allreduceWaitMs() const;
     std::int64_t stepsSynced() const;

@@ -29,8 +29,11 @@ std::optional<InitWeights> fromRun(
     w.info.inputSize = run.config.model.inputSize;
     w.info.normMean = run.config.normMean;
     w.info.normStd = run.config.normStd;
-    for (const auto &[name, t] : namedTensorsOf(*model))
+    for (const auto &[name, t] : namedTensorsOf(*model)) {
         w.tensors.emplace_back(name, t.detach().to(torch::kCPU).contiguous().clone());
+        w.info.parameters += t.numel();
+    }
+    w.info.tensors = int(w.tensors.size()); // the log said "0 tensors" for a run or an export
     return w;
 }
 

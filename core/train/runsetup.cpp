@@ -158,14 +158,13 @@ bool buildModel(
         s.dist->broadcastModel(*s.model); // the same starting weights on every rank
         s.dist->attach(*s.model);
     }
-    if (c.optimizer == Optimizer::Adam)
-        s.optimizer = std::make_unique<torch::optim::Adam>(s.model->parameters(),
-            torch::optim::AdamOptions(c.learningRate).weight_decay(c.weightDecay));
-    else
-        s.optimizer = std::make_unique<torch::optim::SGD>(s.model->parameters(),
-            torch::optim::SGDOptions(c.learningRate)
-                .momentum(c.momentum)
-                .weight_decay(c.weightDecay));
+    std::optional<FineTune> fineTune = FineTune::create(c, *s.model, error);
+    if (!fineTune)
+        return false;
+    s.fineTune = std::move(*fineTune);
+    if (const QString split = s.fineTune.describe(); !split.isEmpty())
+        log(split);
+    s.optimizer = s.fineTune.makeOptimizer(c, *s.model); // the classifier's group first
     std::optional<PruningSchedule> schedule = PruningSchedule::parse(c.prune, error);
     if (!schedule)
         return false;
@@ -247,10 +246,10 @@ bool resumeFromCheckpoint(RunSetup &s, const Log &log, QString *error)
 }
 
 // Joins the process group when launched as a rank of a data-parallel run.
-bool joinProcessGroup(
-    const RunConfig &c, RunSetup &s, std::atomic_bool *cancel, const Log &log, QString *error)
+bool joinProcessGroup(const RunConfig &c, RunSetup &s, std::atomic_bool *cancel, const Log &log,
+    QString *error, const DistEnv *rank)
 {
-    const std::optional<DistEnv> env = DistEnv::fromEnvironment(error);
+    const std::optional<DistEnv> env = rank ? *rank : DistEnv::fromEnvironment(error);
     if (!env)
         return false;
     if (!env->present)
@@ -277,8 +276,8 @@ bool joinProcessGroup(
 
 } // namespace
 
-std::optional<RunSetup> setUpRun(
-    RunConfig &c, bool resume, std::atomic_bool *cancel, const Log &log, QString *error)
+std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *cancel,
+    const Log &log, QString *error, const DistEnv *rank)
 {
     RunSetup s;
     s.run.runDir = c.outDir;
@@ -294,7 +293,7 @@ std::optional<RunSetup> setUpRun(
     }
     torch::set_num_threads(c.effectiveThreads());
     torch::manual_seed(c.seed);
-    if (!joinProcessGroup(c, s, cancel, log, error))
+    if (!joinProcessGroup(c, s, cancel, log, error, rank))
         return std::nullopt;
     std::optional<InitWeights> init; // --init (issue 12): read first, a bad file fails at once
     if (!resume && !c.initWeights.isEmpty() && !(init = readInitWeights(c.initWeights, error)))

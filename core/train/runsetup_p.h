@@ -6,6 +6,7 @@
 #include "prune/magnitudepruner_p.h"
 #include "train/checkpoint_p.h"
 #include "train/distributed_p.h"
+#include "train/finetune_p.h"
 #include "train/rundir.h"
 #include "train/runmemoryplan.h"
 
@@ -27,6 +28,7 @@ struct RunSetup {
     QStringList classes;
     std::shared_ptr<ClassifierImpl> model;
     std::unique_ptr<torch::optim::Optimizer> optimizer;
+    FineTune fineTune; // --freeze-epochs, --backbone-lr-scale: the classifier split, the groups' lr
     std::unique_ptr<MagnitudePruner> pruner;
     std::unique_ptr<StreamingLoader> trainLoader, valLoader,
         testLoader; // testLoader without a test folder: null
@@ -46,7 +48,8 @@ struct RunSetup {
 // Launched as a rank of a data-parallel run (run/distenv.h), it joins the process group first,
 // shards the loaders, starts from rank 0's weights (or checkpoint), and only rank 0 writes; a stop
 // any rank requests is agreed at a step and then set in CANCEL on every rank.
+// RANK, when given, is the rank to join as instead of the environment's.
 std::optional<RunSetup> setUpRun(RunConfig &config, bool resume, std::atomic_bool *cancel,
-    const std::function<void(const QString &)> &log, QString *error);
+    const std::function<void(const QString &)> &log, QString *error, const DistEnv *rank = nullptr);
 
 } // namespace leantune

@@ -130,13 +130,15 @@ bool Trainer::Private::setUp(QString *error)
 {
     if (!c.validate(error))
         return false;
-    const bool writer = DistEnv::writerProcess(); // data parallel: rank 0 alone writes
+    const std::optional<DistEnv> &rank = q->m_options.distEnv;
+    const bool writer = rank ? rank->isWriter() : DistEnv::writerProcess(); // rank 0 alone writes
     if (writer && !prepareRunDir(c.outDir, q->m_options.resume, q->m_options.force, error))
         return false;
     if (writer && !runLog.open(RunInfo { c.outDir, {}, {} }.logFile(), q->m_options.resume, error))
         return false;
     std::optional<RunSetup> setup = setUpRun(
-        c, q->m_options.resume, &q->m_cancel, [this](const QString &m) { log(m); }, error);
+        c, q->m_options.resume, &q->m_cancel, [this](const QString &m) { log(m); }, error,
+        rank ? &*rank : nullptr);
     if (!setup)
         return false;
     s = std::move(*setup);
@@ -169,6 +171,7 @@ bool Trainer::Private::setUp(QString *error)
 bool Trainer::Private::trainEpoch(QString *error)
 {
     s.model->train();
+    s.fineTune.beginEpoch(*s.model, s.state.epoch); // frozen epochs: the classifier alone trains
     s.trainLoader->startEpoch(s.state.epoch, s.state.batchInEpoch);
     Sums sums;
     QElapsedTimer sinceEmit, epochClock;
@@ -184,8 +187,7 @@ bool Trainer::Private::trainEpoch(QString *error)
         const std::int64_t n = batch->images.size(0);
         if (n == 0)
             continue; // every file of the batch failed to decode (counted by the loader)
-        for (auto &group : s.optimizer->param_groups())
-            group.options().set_lr(learningRateAt(c, s.state.step, totalSteps));
+        s.fineTune.setLearningRate(*s.optimizer, learningRateAt(c, s.state.step, totalSteps));
         torch::Tensor x = batch->images.to(s.device, /*non_blocking=*/true);
         if (s.channelsLast)
             x = x.contiguous(torch::MemoryFormat::ChannelsLast);
@@ -355,6 +357,8 @@ MetricsSample Trainer::Private::makeSample(const ThroughputMeter::Interval &inte
 
 void Trainer::Private::emitSample(MetricsSample sample)
 {
+    if (s.dist)
+        s.dist->exchangeFigures(sample); // every rank's memory and images/s (MetricsSample::ranks)
     if (metricsFile.isOpen() && metricsFile.write(sample.toCsvRow().toUtf8() + '\n') > 0)
         metricsFile.flush(); // not open on the ranks other than 0
     Q_EMIT q->sampleReady(sample);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "metrics/metricssample.h"
+#include "run/distenv.h"
 #include "run/runconfig.h"
 #include "run/runsummary.h"
 
@@ -13,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace leantune {
 
@@ -46,6 +48,9 @@ public:
         std::function<void(std::int64_t images)> beforeEvalForward = nullptr;
         // Test hook: called on the worker thread when a "validation" or "test" pass begins.
         std::function<void(const QString &pass)> beforeEvalPass = nullptr;
+        // Data parallel: the rank this run is (RunJob's in-process rank 0 of a run it spawned the
+        // other ranks for); unset: the process's environment says (torchrun, --nproc workers).
+        std::optional<DistEnv> distEnv;
     };
 
     explicit Trainer(RunConfig config, Options options, QObject *parent = nullptr);

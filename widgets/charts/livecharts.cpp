@@ -162,6 +162,7 @@ void LiveCharts::resetLines()
         p->clearGraphs();
     m_lines.clear();
     m_recentWaitShare.clear();
+    m_rankLines = 0;
     for (int c = 0; c < ChartCount; ++c) {
         m_follow[c] = true;
         m_displayed[c] = 0;
@@ -179,11 +180,16 @@ void LiveCharts::resetLines()
             [](const MetricsSample &s) -> std::optional<double> { return waitShare(s); },
             pen(kPalette[3], 1.2), QStringLiteral("%"), true, false, true);
         addLine(
-            Memory, tr("host RSS"), [](const MetricsSample &s) { return bytesMiB(s.hostRssBytes); },
+            Memory, tr("host RSS"),
+            [](const MetricsSample &s) { // data parallel: one line per rank instead
+                return s.ranks.size() > 1 ? std::nullopt : bytesMiB(s.hostRssBytes);
+            },
             pen(kPalette[0], 2.0), QStringLiteral("MiB"));
         addLine(
             Memory, tr("device allocated"),
-            [](const MetricsSample &s) { return bytesMiB(s.deviceAllocatedBytes); },
+            [](const MetricsSample &s) {
+                return s.ranks.size() > 1 ? std::nullopt : bytesMiB(s.deviceAllocatedBytes);
+            },
             pen(kPalette[1]), QStringLiteral("MiB"));
         addLine(
             Memory, tr("device reserved"),
@@ -266,6 +272,7 @@ void LiveCharts::addSample(const MetricsSample &sample)
 {
     if (m_overlay)
         clear();
+    addRankLines(sample);
     for (Line &line : m_lines)
         append(line, sample);
     markEvent(sample);
@@ -331,6 +338,47 @@ void LiveCharts::setOverlay(const QVector<QPair<QString, QVector<MetricsSample>>
                 append(m_lines[l], s);
     }
     flush();
+}
+
+void LiveCharts::addRankLines(const MetricsSample &sample)
+{
+    if (m_overlay || sample.ranks.size() < 2)
+        return;
+    if (m_rankLines == 0 && !m_lines.empty()) { // the first line: the global batch's images/s
+        m_lines.front().name = tr("images/s, all %1 ranks").arg(sample.ranks.size());
+        m_lines.front().graph->setName(m_lines.front().name);
+    }
+    for (std::size_t r = m_rankLines; r < sample.ranks.size(); ++r) {
+        static const int kRankColors[] = { 2, 4, 5, 1, 6, 7 }; // not the totals' blue and red
+        const QColor color = kPalette[kRankColors[r % std::size(kRankColors)]];
+        const auto figures = [r](const MetricsSample &s) -> const MetricsSample::RankFigures * {
+            return r < s.ranks.size() ? &s.ranks[r] : nullptr;
+        };
+        addLine(
+            Throughput, tr("rank %1").arg(r),
+            [figures](const MetricsSample &s) -> std::optional<double> {
+                const auto *f = figures(s);
+                return f && f->imagesPerSec > 0 ? std::optional<double>(f->imagesPerSec)
+                                                : std::nullopt;
+            },
+            pen(color, 1.0, Qt::DashLine), QStringLiteral("img/s"), false, false, true);
+        addLine(
+            Memory, tr("host RSS, rank %1").arg(r),
+            [figures](const MetricsSample &s) -> std::optional<double> {
+                const auto *f = figures(s);
+                return f && f->hostRssBytes > 0 ? bytesMiB(f->hostRssBytes) : std::nullopt;
+            },
+            pen(color, 2.0), QStringLiteral("MiB"));
+        if (sample.ranks[r].deviceAllocatedBytes >= 0)
+            addLine(
+                Memory, tr("device allocated, rank %1").arg(r),
+                [figures](const MetricsSample &s) -> std::optional<double> {
+                    const auto *f = figures(s);
+                    return f ? bytesMiB(f->deviceAllocatedBytes) : std::nullopt;
+                },
+                pen(color, 1.4, Qt::DashLine), QStringLiteral("MiB"));
+    }
+    m_rankLines = std::max(m_rankLines, sample.ranks.size());
 }
 
 void LiveCharts::markEvent(const MetricsSample &sample)
@@ -407,7 +455,9 @@ void LiveCharts::redraw()
             const bool found = p->yAxis->range().size() > 0;
             QCPRange r = p->yAxis->range();
             r.lower = std::min(0.0, r.lower);
-            r.upper = found ? r.upper * 1.08 : r.upper + 1;
+            // Per-rank memory lines are flat and high: room above them for the legend.
+            const double headroom = c == Memory && m_rankLines > 0 ? 1.35 : 1.08;
+            r.upper = found ? r.upper * headroom : r.upper + 1;
             p->yAxis->setRange(r);
         }
         p->replot(QCustomPlot::rpQueuedReplot);

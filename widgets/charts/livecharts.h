@@ -10,6 +10,7 @@
 #include <QVector>
 #include <QWidget>
 
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -22,6 +23,8 @@ namespace leantune {
 // The four live charts of a run, fed by MetricsSample values: throughput (images/s with the share
 // of batch time spent waiting for data), memory (host RSS; device allocated, reserved, peak, used
 // and total on CUDA), sparsity (target and measured) and loss/accuracy (train and validation).
+// A data-parallel run (samples with MetricsSample::ranks) gets one memory line per rank (host RSS,
+// and device allocated on CUDA) instead of one, and each rank's images/s under the total.
 // Every sample is kept for the whole run; the charts draw a decimated copy and redraw at most every
 // 50 ms (≤ 20 Hz) with queued replots, so feeding samples never blocks the GUI thread.
 // Keys follow the run until the user drags or zooms; a double click follows again. Hovering shows
@@ -63,7 +66,7 @@ protected:
     bool eventFilter(QObject *watched, QEvent *event) override;
 
 private:
-    using Extract = std::optional<double> (*)(const MetricsSample &);
+    using Extract = std::function<std::optional<double>(const MetricsSample &)>;
     struct Line {
         Chart chart;
         QString name;
@@ -81,6 +84,7 @@ private:
         const QString &unit, bool rightAxis = false, bool stepwise = false,
         bool perInterval = false);
     void markEvent(const MetricsSample &sample);
+    void addRankLines(const MetricsSample &sample); // data parallel: lines for ranks not seen yet
     void resetLines();
     void append(Line &line, const MetricsSample &sample);
     void scheduleRedraw();
@@ -98,6 +102,7 @@ private:
     int m_redraws = 0;
     int m_displayed[ChartCount] = {};
     QVector<double> m_recentWaitShare;
+    std::size_t m_rankLines = 0; // ranks with lines of their own
 };
 
 } // namespace leantune

@@ -3,9 +3,11 @@
 #include "dataset/datasplit.h"
 #include "dataset/sampledata.h"
 #include "dialogs/batchsizefinderfield.h"
+#include "dialogs/devicefield.h"
 #include "dialogs/folderrow.h"
 #include "dialogs/pruningscheduleeditor.h"
 #include "dialogs/runfieldbinder.h"
+#include "dialogs/startfromfield.h"
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
 #include "model/modelspec.h"
@@ -127,9 +129,10 @@ void RunConfigDialog::build()
 
     auto *deviceBox = new QGroupBox(tr("Device and threads"), this);
     auto *deviceForm = new QFormLayout(deviceBox);
-    m_device
-        = static_cast<QComboBox *>(m_fields->bind(QStringLiteral("device"), new QComboBox(this)));
-    deviceForm->addRow(tr("Device:"), m_device);
+    m_deviceField = new DeviceField(this); // device and nproc (data parallel)
+    m_deviceField->bindTo(*m_fields);
+    m_device = m_deviceField->deviceBox();
+    deviceForm->addRow(tr("Device:"), m_deviceField);
     deviceForm->addRow(
         tr("Precision:"), m_fields->bind(QStringLiteral("precision"), nullptr, this));
     deviceForm->addRow(
@@ -143,9 +146,13 @@ void RunConfigDialog::build()
     left->addWidget(deviceBox);
     left->addStretch(1);
 
-    // Right: pruning with its preview.
+    // Right: starting weights (init, normalization, fine-tuning), pruning with its preview.
+    auto *right = new QVBoxLayout;
+    columns->addLayout(right, 1);
+    right->addWidget(m_startFrom = new StartFromField(this));
+    m_startFrom->bindFields(m_fields);
     auto *pruneBox = new QGroupBox(tr("Pruning schedule"), this);
-    columns->addWidget(pruneBox, 1);
+    right->addWidget(pruneBox, 1);
     auto *pruneLayout = new QVBoxLayout(pruneBox);
     m_schedule = new PruningScheduleEditor(this);
     pruneLayout->addWidget(m_fields->bind(QStringLiteral("prune"), m_schedule), 1);
@@ -212,28 +219,12 @@ void RunConfigDialog::build()
     });
     setCudaDevices({});
     connect(m_fields, &RunFieldBinder::edited, this, &RunConfigDialog::revalidate);
+    connect(m_startFrom, &StartFromField::inspected, this, &RunConfigDialog::revalidate);
 }
 
 void RunConfigDialog::setCudaDevices(const QStringList &names)
 {
-    QStringList devices = names;
-    if (devices.isEmpty()) {
-        const int n = cudaDeviceCount();
-        for (int i = 0; i < n; ++i)
-            devices << deviceDescription(QStringLiteral("cuda:%1").arg(i), 0);
-    }
-    const QString current = m_device->currentData().toString();
-    const QSignalBlocker block(m_device);
-    m_device->clear();
-    m_device->addItem(
-        devices.isEmpty() ? tr("auto (CPU: no CUDA device found)") : tr("auto (first CUDA device)"),
-        QStringLiteral("auto"));
-    m_device->addItem(tr("CPU, %1 cores").arg(QThread::idealThreadCount()), QStringLiteral("cpu"));
-    for (int i = 0; i < devices.size(); ++i)
-        m_device->addItem(devices[i], QStringLiteral("cuda:%1").arg(i));
-    if (!current.isEmpty() && m_device->findData(current) < 0)
-        m_device->addItem(tr("%1 (not found)").arg(current), current);
-    m_device->setCurrentIndex(std::max(0, m_device->findData(current)));
+    m_deviceField->setCudaDevices(names);
 }
 
 void RunConfigDialog::setConfig(const RunConfig &c)
@@ -309,12 +300,16 @@ void RunConfigDialog::revalidate()
     QString error;
     if (m_fields->read(c, &error))
         c.validate(&error);
+    if (QString e = m_startFrom->check(c, int(m_classCounts.size())); !e.isEmpty())
+        error = e; // what the starting weights say first: it may be why a field does not fit
     QStringList warnings;
     const auto schedule = PruningSchedule::parse(c.prune, nullptr);
     if (error.isEmpty() && c.precision != Precision::Fp32 && c.device == QLatin1String("auto")
         && m_device->findData(QStringLiteral("cuda:0")) < 0)
         error = tr("%1 needs a CUDA device, and none was found: choose fp32")
                     .arg(enumName(c.precision));
+    if (error.isEmpty())
+        error = DeviceField::problem(c); // data parallel: the batch split evenly
     for (const auto &[dir, what] : { std::pair(c.dataDir, tr("training data")),
              std::pair(c.valDir, tr("validation")), std::pair(c.testDir, tr("test")) }) {
         // (an empty data folder was reported by validate(); the others are optional)

@@ -21,8 +21,10 @@ class QSpinBox;
 namespace leantune {
 
 class BatchSizeFinderField;
+class DeviceField;
 class PruningScheduleEditor;
 class RunFieldBinder;
+class StartFromField;
 
 // The run configuration dialog: data, validation and test folders, model, input, batch, epochs,
 // optimizer, learning rate, validation split, seed, device (CPU and each CUDA device), precision,
@@ -36,7 +38,8 @@ class RunFieldBinder;
 // equivalent `leantune-cli train` line on the clipboard. The last configuration is remembered
 // (QSettings, group "run", with whether the schedule's steps follow the run). "Find..." beside the
 // batch size runs the BatchSizeFinder on a worker thread and puts the largest batch that fits into
-// the field, with its predicted peak inline.
+// the field, with its predicted peak inline. The starting weights (`init`: random or a file, what
+// it was recognized as; normalization; fine-tuning) are a StartFromField.
 class RunConfigDialog : public QDialog {
     Q_OBJECT
 public:
@@ -94,6 +97,7 @@ private:
 
     RunFieldBinder *m_fields;
     QLineEdit *m_data, *m_valDir;
+    DeviceField *m_deviceField;
     QComboBox *m_device, *m_optimizer;
     QSpinBox *m_batch, *m_epochs;
     QDoubleSpinBox *m_lr, *m_valSplit;
@@ -101,6 +105,7 @@ private:
     QLabel *m_steps, *m_error, *m_warning;
     QPushButton *m_start, *m_copy;
     BatchSizeFinderField *m_finder;
+    StartFromField *m_startFrom;
     QVector<int> m_classCounts;
     RunConfig m_base; // fields the dialog does not show (or could not show) are kept from here
 };

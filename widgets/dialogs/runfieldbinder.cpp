@@ -2,6 +2,7 @@
 
 #include "dialogs/numberspinbox.h"
 #include "dialogs/pruningscheduleeditor.h"
+#include "dialogs/startfromfield.h"
 #include "run/runfields.h"
 
 #include <QCheckBox>
@@ -125,6 +126,10 @@ QWidget *RunFieldBinder::bind(const QString &key, QWidget *w, QWidget *parent)
         b.show = [s](const QString &t) { s->setSpec(t); };
         b.text = [s] { return s->spec(); };
         connect(s, &PruningScheduleEditor::changed, this, changed);
+    } else if (auto *s = qobject_cast<StartFromField *>(w)) {
+        b.show = [s](const QString &t) { s->setPath(t); };
+        b.text = [s] { return s->path(); };
+        connect(s, &StartFromField::changed, this, changed);
     }
     Q_ASSERT(b.show);
     m_bindings.push_back(std::move(b));

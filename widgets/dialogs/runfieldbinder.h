@@ -17,8 +17,8 @@ namespace leantune {
 // RunConfig through the fields' own text and parsers: show() puts each field's canonical text
 // (RunField::get) into its widget, read() parses each widget's value back (RunField::set). Knows
 // QLineEdit, QSpinBox, QDoubleSpinBox (NumberSpinBox for exact values), QCheckBox, QComboBox (item
-// data: the field's text) and PruningScheduleEditor. The widgets belong to their parent, not to
-// this.
+// data: the field's text), PruningScheduleEditor and StartFromField (init). The widgets belong to
+// their parent, not to this.
 class RunFieldBinder : public QObject {
     Q_OBJECT
 public:

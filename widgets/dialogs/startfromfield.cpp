@@ -1,0 +1,460 @@
+#include "dialogs/startfromfield.h"
+
+#include "dialogs/runfieldbinder.h"
+#include "model/modelspec.h"
+#include "run/runfields.h"
+
+#include <QComboBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenu>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QToolButton>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+
+#include <cmath>
+
+namespace leantune {
+
+namespace {
+
+bool near(const std::vector<double> &a, const std::vector<double> &b)
+{
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::abs(a[i] - b[i]) > 1e-6)
+            return false;
+    return true;
+}
+
+bool isImageNet(const WeightInfo &w)
+{
+    return near(w.normMean, { 0.485, 0.456, 0.406 }) && near(w.normStd, { 0.229, 0.224, 0.225 });
+}
+
+// LeanTune's resnet18 has torchvision's ImageNet stem (7×7 stride-2 conv + max-pool) from 96 px
+// on, a 3×3 stem below (model/modelzoo.cpp); the stem's weights fit only the same stem.
+// inspectWeights() recognizes files at 224 px, so a recognized resnet18 file has the ImageNet stem;
+// a LeanTune run has the stem of the size it trained at.
+bool imageNetStem(int inputSize)
+{
+    return inputSize == 0 || inputSize >= 96;
+}
+
+} // namespace
+
+StartFromField::StartFromField(QWidget *parent)
+    : QGroupBox(tr("Starting weights"), parent)
+{
+    auto *form = new QFormLayout(this);
+    m_choice = new QComboBox(this);
+    m_choice->setObjectName(QStringLiteral("startFromChoice"));
+    m_choice->addItem(tr("Random weights"), QStringLiteral("random"));
+    m_choice->addItem(tr("File or run folder..."), QStringLiteral("file"));
+    m_path = new QLineEdit(this);
+    m_path->setObjectName(QStringLiteral("startFromPath"));
+    m_path->setPlaceholderText(tr(".pth, .safetensors or .pt file, or a run folder"));
+    m_browse = new QToolButton(this);
+    m_browse->setText(QStringLiteral("..."));
+    m_browse->setPopupMode(QToolButton::InstantPopup);
+    auto *menu = new QMenu(m_browse);
+    menu->addAction(tr("Weight file..."), this, [this] { browse(false); });
+    menu->addAction(tr("LeanTune run folder..."), this, [this] { browse(true); });
+    m_browse->setMenu(menu);
+    form->addRow(tr("Start from:"), m_choice);
+    auto *row = new QHBoxLayout; // the whole width: paths are long
+    row->addWidget(m_path, 1);
+    row->addWidget(m_browse);
+    form->addRow(row);
+
+    m_summary = new QLabel(this);
+    m_summary->setObjectName(QStringLiteral("startFromSummary"));
+    m_summary->setWordWrap(true);
+    m_summary->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_match = new QPushButton(tr("Match the run"), this);
+    m_match->setObjectName(QStringLiteral("matchWeights"));
+    m_match->setToolTip(tr("Set the model, channels and input size the weights were made for"));
+    m_match->hide();
+    auto *summaryRow = new QHBoxLayout;
+    summaryRow->addWidget(m_summary, 1);
+    summaryRow->addWidget(m_match, 0, Qt::AlignTop);
+    form->addRow(summaryRow);
+
+    m_normNote = new QLabel(this);
+    m_normNote->setObjectName(QStringLiteral("startFromNormNote"));
+    m_normNote->setWordWrap(true);
+    m_normNote->hide();
+    m_useNorm = new QPushButton(tr("Use the weights'"), this);
+    m_useNorm->setObjectName(QStringLiteral("useWeightsNormalization"));
+    m_useNorm->hide();
+    auto *noteRow = new QHBoxLayout;
+    noteRow->addWidget(m_normNote, 1);
+    noteRow->addWidget(m_useNorm, 0, Qt::AlignTop);
+    form->addRow(noteRow);
+
+    connect(m_choice, &QComboBox::activated, this, &StartFromField::choiceActivated);
+    connect(m_path, &QLineEdit::textChanged, this, &StartFromField::pathEdited);
+    connect(m_path, &QLineEdit::editingFinished, this,
+        [this] { m_path->setText(m_path->text().trimmed()); });
+    connect(&m_watcher, &QFutureWatcher<Result>::finished, this, &StartFromField::inspectionDone);
+    connect(m_match, &QPushButton::clicked, this, &StartFromField::matchRunToWeights);
+    connect(m_useNorm, &QPushButton::clicked, this, &StartFromField::useWeightsNormalization);
+    updateEnabled();
+}
+
+// A running inspection holds only its own copy of the path: it ends on its own.
+StartFromField::~StartFromField() = default;
+
+void StartFromField::bindFields(RunFieldBinder *binder)
+{
+    m_binder = binder;
+    const QString help = findRunField(QStringLiteral("init"))->help;
+    binder->bind(QStringLiteral("init"), this);
+    setToolTip(QString()); // the field's help goes on the choice, not on the whole group
+    m_choice->setToolTip(help);
+    m_path->setToolTip(help);
+
+    // After init, so that show() gives the normalization fields the configuration's values last.
+    auto *form = static_cast<QFormLayout *>(layout());
+    form->addRow(tr("Input mean:"), binder->bind(QStringLiteral("norm_mean"), nullptr, this));
+    form->addRow(tr("Input std:"), binder->bind(QStringLiteral("norm_std"), nullptr, this));
+
+    // Fine-tuning controls (issue 12), when the field table has them.
+    const RunField *freeze = findRunField(QStringLiteral("freeze_epochs"));
+    const RunField *scale = findRunField(QStringLiteral("backbone_lr_scale"));
+    if (!freeze && !scale)
+        return;
+    if (freeze) {
+        QWidget *w = binder->bind(freeze->key, nullptr, this);
+        if (auto *spin = qobject_cast<QSpinBox *>(w))
+            spin->setSuffix(tr(" epochs"));
+        form->addRow(tr("Frozen backbone:"), w);
+        m_tuning << w << form->labelForField(w);
+    }
+    if (scale) {
+        QWidget *w = binder->bind(scale->key, nullptr, this);
+        if (auto *spin = qobject_cast<QDoubleSpinBox *>(w)) {
+            spin->setRange(0.0, 10.0);
+            spin->setSingleStep(0.1);
+        }
+        form->addRow(tr("Backbone lr ×:"), w); // (no prefix: NumberSpinBox parses all)
+        m_tuning << w << form->labelForField(w);
+    }
+    updateEnabled();
+}
+
+QString StartFromField::path() const
+{
+    return fromFile() ? m_path->text() : QString();
+}
+
+bool StartFromField::fromFile() const
+{
+    return m_choice->currentData().toString() == QLatin1String("file");
+}
+
+void StartFromField::setPath(const QString &path)
+{
+    const QString before = this->path();
+    {
+        const QSignalBlocker blockChoice(m_choice);
+        const QSignalBlocker blockPath(m_path);
+        m_choice->setCurrentIndex(path.isEmpty() ? 0 : 1);
+        if (!path.isEmpty())
+            m_path->setText(path); // random weights keep the last path for the next "file"
+    }
+    updateEnabled();
+    if (this->path() != before) {
+        restoreNormalization();
+        inspect();
+        Q_EMIT changed();
+    }
+}
+
+void StartFromField::choiceActivated(int)
+{
+    updateEnabled();
+    if (fromFile() && m_path->text().trimmed().isEmpty()) {
+        browse(false);
+        if (m_path->text().isEmpty()) { // no file chosen: still random weights
+            m_choice->setCurrentIndex(0);
+            updateEnabled();
+            return;
+        }
+    }
+    restoreNormalization();
+    inspect();
+    Q_EMIT changed();
+}
+
+void StartFromField::browse(bool folder)
+{
+    const QString start = m_path->text();
+    const QString chosen = folder
+        ? QFileDialog::getExistingDirectory(this, tr("LeanTune run folder to start from"), start)
+        : QFileDialog::getOpenFileName(this, tr("Weights to start from"), start,
+            tr("Weights (*.pth *.pt *.safetensors *.bin);;All files (*)"));
+    if (chosen.isEmpty())
+        return;
+    setPath(chosen);
+}
+
+void StartFromField::pathEdited()
+{
+    if (!fromFile())
+        return;
+    restoreNormalization();
+    inspect();
+    Q_EMIT changed();
+}
+
+void StartFromField::updateEnabled()
+{
+    m_path->setVisible(fromFile());
+    m_browse->setVisible(fromFile());
+    for (QWidget *w : std::as_const(m_tuning))
+        w->setEnabled(fromFile());
+}
+
+void StartFromField::inspect()
+{
+    const QString p = path();
+    if (p.isEmpty())
+        return;
+    if (m_result && m_result->path == p)
+        return; // known (read again when the path changes)
+    if (m_watcher.isRunning()) {
+        m_restart = true;
+        return;
+    }
+    m_result.reset();
+    m_watcher.setFuture(QtConcurrent::run([p] {
+        Result r;
+        r.path = p;
+        r.info = inspectWeights(p, &r.error);
+        return r;
+    }));
+}
+
+void StartFromField::inspectionDone()
+{
+    const Result r = m_watcher.result();
+    if (m_restart || r.path != path()) {
+        m_restart = false;
+        if (r.path == path())
+            m_result = r;
+        else
+            m_result.reset();
+        inspect();
+        if (isInspecting())
+            return;
+    } else {
+        m_result = r;
+    }
+    adoptNormalization();
+    Q_EMIT inspected();
+}
+
+std::optional<WeightInfo> StartFromField::info() const
+{
+    if (!fromFile() || isInspecting() || !m_result || m_result->path != path())
+        return std::nullopt;
+    return m_result->info;
+}
+
+QString StartFromField::fieldText(const char *key) const
+{
+    auto *edit
+        = m_binder ? qobject_cast<QLineEdit *>(m_binder->widget(QLatin1String(key))) : nullptr;
+    return edit ? edit->text() : QString();
+}
+
+void StartFromField::setFieldText(const char *key, const QString &text)
+{
+    if (auto *edit
+        = m_binder ? qobject_cast<QLineEdit *>(m_binder->widget(QLatin1String(key))) : nullptr)
+        edit->setText(text);
+}
+
+void StartFromField::adoptNormalization()
+{
+    const std::optional<WeightInfo> w = info();
+    if (!w || w->normMean.empty() || !m_binder || m_binder->isShowing())
+        return;
+    const auto fits = [this](const std::vector<double> &v) {
+        return v.size() == 1 || m_channels == 0 || int(v.size()) == m_channels;
+    };
+    const QString mean = fieldText("norm_mean"), std = fieldText("norm_std");
+    if (mean != findRunField(QStringLiteral("norm_mean"))->defaultText()
+        || std != findRunField(QStringLiteral("norm_std"))->defaultText() || !fits(w->normMean)
+        || !fits(w->normStd))
+        return; // the run has its own: the note offers the weights'
+    m_normBefore = std::pair(mean, std);
+    m_normAdopted = std::pair(numberList(w->normMean), numberList(w->normStd));
+    setFieldText("norm_mean", m_normAdopted.first);
+    setFieldText("norm_std", m_normAdopted.second);
+}
+
+void StartFromField::restoreNormalization()
+{
+    if (!m_normBefore)
+        return;
+    if (std::pair(fieldText("norm_mean"), fieldText("norm_std")) == m_normAdopted) {
+        setFieldText("norm_mean", m_normBefore->first);
+        setFieldText("norm_std", m_normBefore->second);
+    }
+    m_normBefore.reset();
+}
+
+void StartFromField::useWeightsNormalization()
+{
+    const std::optional<WeightInfo> w = info();
+    if (!w || w->normMean.empty())
+        return;
+    m_normBefore.reset(); // the user's choice: kept when the weights go
+    setFieldText("norm_mean", numberList(w->normMean));
+    setFieldText("norm_std", numberList(w->normStd));
+}
+
+void StartFromField::matchRunToWeights()
+{
+    const std::optional<WeightInfo> w = info();
+    if (!w || w->architecture.isEmpty() || !m_binder)
+        return;
+    const auto choose = [this](const char *key, const QString &value) {
+        auto *box = qobject_cast<QComboBox *>(m_binder->widget(QLatin1String(key)));
+        if (!box)
+            return;
+        if (box->findData(value) < 0)
+            box->addItem(value, value);
+        box->setCurrentIndex(box->findData(value));
+    };
+    choose("model", w->architecture);
+    if (w->channels > 0)
+        choose("channels", QString::number(w->channels));
+    if (auto *size = qobject_cast<QSpinBox *>(m_binder->widget(QStringLiteral("input_size")))) {
+        if (w->inputSize > 0)
+            size->setValue(w->inputSize);
+        else if (w->architecture == QLatin1String("resnet18") && size->value() < 96)
+            size->setValue(96); // the smallest size with the ImageNet stem
+    }
+    adoptNormalization(); // the channels may fit the weights' normalization now
+}
+
+QString StartFromField::describe(const WeightInfo &w, int classes)
+{
+    QStringList parts;
+    parts << w.format;
+    parts << (w.architecture.isEmpty() ? tr("no LeanTune model fits") : w.architecture);
+    parts
+        << tr("%1 tensors (%2 M values)").arg(w.tensors).arg(double(w.parameters) / 1e6, 0, 'f', 2);
+    if (w.channels > 0)
+        parts << (w.channels == 1 ? tr("1 input channel")
+                                  : tr("%1 input channels").arg(w.channels));
+    if (w.inputSize > 0)
+        parts << tr("trained at %1 px").arg(w.inputSize);
+    if (w.classes > 0) {
+        if (classes > 0 && classes != w.classes)
+            parts << tr("%1 classes").arg(w.classes)
+                    + tr(" → classifier replaced for %1").arg(classes);
+        else
+            parts << tr("%1 classes").arg(w.classes);
+    }
+    if (isImageNet(w))
+        parts << tr("ImageNet normalization");
+    else if (!w.normMean.empty())
+        parts << tr("normalization mean %1, std %2")
+                     .arg(numberList(w.normMean), numberList(w.normStd));
+    return parts.join(QStringLiteral(" · "));
+}
+
+QString StartFromField::summaryText() const
+{
+    return m_summary->text();
+}
+
+QString StartFromField::normalizationNote() const
+{
+    return m_normNote->isHidden() ? QString() : m_normNote->text();
+}
+
+QString StartFromField::check(const RunConfig &c, int classes)
+{
+    m_channels = c.model.channels;
+    QString error, summary, note;
+    bool matchable = false;
+    const std::optional<WeightInfo> w = info();
+    if (!fromFile()) {
+        summary = tr("The model starts from its own random initialization.");
+    } else if (path().trimmed().isEmpty()) {
+        error = tr("choose the starting weights (a file or a run folder), or start from random "
+                   "weights");
+    } else if (!w && (isInspecting() || !m_result || m_result->path != path())) {
+        summary = tr("Reading %1 ...").arg(QFileInfo(path()).fileName());
+        error = tr("reading the starting weights ...");
+    } else if (!w) {
+        summary = tr("Not recognized as weights LeanTune can start from.");
+        error = tr("starting weights: %1").arg(m_result->error);
+    } else {
+        summary = tr("Recognized: %1").arg(describe(*w, classes));
+        const QString name = QFileInfo(path()).fileName();
+        matchable = !w->architecture.isEmpty();
+        if (w->architecture.isEmpty())
+            error = tr("the starting weights %1 fit none of LeanTune's models (%2)")
+                        .arg(name, modelNames().join(QStringLiteral(", ")));
+        else if (w->architecture != c.model.name)
+            error = tr("the starting weights %1 are a %2, the run's model is %3: choose %2")
+                        .arg(name, w->architecture, c.model.name);
+        else if (w->channels > 0 && w->channels != c.model.channels)
+            error = tr("the starting weights %1 take %2-channel input, the run %3-channel input: "
+                       "set Channels to %2")
+                        .arg(name)
+                        .arg(w->channels)
+                        .arg(c.model.channels);
+        else if (w->architecture == QLatin1String("resnet18")
+            && imageNetStem(w->inputSize) != imageNetStem(c.model.inputSize))
+            error = imageNetStem(w->inputSize)
+                ? tr("the starting weights %1 have resnet18's ImageNet stem (7×7 conv), which "
+                     "LeanTune uses from 96 px on: set the input size to 96 px or more")
+                      .arg(name)
+                : tr("the starting weights %1 have resnet18's small-input stem (3×3 conv, trained "
+                     "at %2 px), which LeanTune uses below 96 px: set the input size below 96 px")
+                      .arg(name)
+                      .arg(w->inputSize);
+        else
+            matchable = false;
+        const auto fits = [&c](const std::vector<double> &v) {
+            return v.size() == 1 || int(v.size()) == c.model.channels;
+        };
+        if (!w->normMean.empty() && fits(w->normMean) && fits(w->normStd)) {
+            const QString theirs = isImageNet(*w) ? tr("ImageNet's") : tr("the weights'");
+            if (near(c.normMean, w->normMean) && near(c.normStd, w->normStd))
+                note = m_normBefore
+                    ? tr("Input mean and std set to %1 normalization, which the weights were "
+                         "trained with.")
+                          .arg(theirs)
+                    : tr("The run uses %1 normalization, as the weights.").arg(theirs);
+            else
+                note = tr("The run keeps its own normalization; the weights were trained with %1 "
+                          "(mean %2, std %3).")
+                           .arg(theirs, numberList(w->normMean), numberList(w->normStd));
+        }
+    }
+    m_summary->setText(summary);
+    m_summary->setVisible(!summary.isEmpty());
+    m_match->setVisible(matchable);
+    m_normNote->setText(note);
+    m_normNote->setVisible(!note.isEmpty());
+    m_useNorm->setVisible(
+        !note.isEmpty() && w && !(near(c.normMean, w->normMean) && near(c.normStd, w->normStd)));
+    return error;
+}
+
+} // namespace leantune
