@@ -10,13 +10,15 @@
 #include <QDeadlineTimer>
 #include <QThread>
 
+#include <cmath>
+
 namespace leantune {
 
 namespace {
 
 QString clockText(double seconds)
 {
-    const qint64 s = qint64(seconds + 0.5);
+    const qint64 s = std::llround(seconds);
     if (s >= 3600)
         return QStringLiteral("%1:%2:%3")
             .arg(s / 3600)
