@@ -12,6 +12,7 @@
 #include "train/finetune_p.h"
 #include "train/rundir_p.h"
 
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -242,6 +243,74 @@ private Q_SLOTS:
             QVERIFY2(torch::equal(start.at(name), end.at(name)), name);
         QVERIFY(!torch::equal(start.at("bn1.running_mean"), end.at("bn1.running_mean")));
         QVERIFY(!torch::equal(start.at("fc2.weight"), end.at("fc2.weight")));
+    }
+
+    // A user's TorchScript module: its last linear layer is the classifier; a frozen step leaves
+    // every other parameter and the script module's BatchNorm statistics as they were (its
+    // BatchNorm submodules in eval mode), while the classifier moves. A module that keeps its
+    // parameters on its root has no classifier to tell apart: refused.
+    void torchScriptModelFreezes()
+    {
+        const char *writer = R"(
+import sys, torch, torch.nn as nn
+torch.manual_seed(0)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.head = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    def forward(self, x):
+        return self.head(self.features(x).mean((2, 3)))
+class Flat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(1, 3))
+    def forward(self, x):
+        return x.mean((1, 2, 3)).unsqueeze(1) * self.w
+torch.jit.save(torch.jit.script(Net()), sys.argv[1] + '/net.pt')
+torch.jit.save(torch.jit.script(Flat()), sys.argv[1] + '/flat.pt')
+)";
+        const QString script = m_dir.filePath(QStringLiteral("write_scripted.py"));
+        QFile f(script);
+        QVERIFY(f.open(QIODevice::WriteOnly) && f.write(writer) > 0);
+        f.close();
+        QProcess python;
+        python.start(QStringLiteral("/usr/bin/python3"), { script, m_dir.path() });
+        if (!python.waitForFinished(120000) || python.exitCode() != 0)
+            QSKIP("python3-torch is needed (scripts/setup installs it)");
+        RunConfig c = testtrainer::smallRunConfig(m_data, QString());
+        c.freezeEpochs = 1;
+        QString error;
+        const auto load = [&](const char *file) {
+            return createModel(
+                { QStringLiteral("torchscript:") + m_dir.filePath(QLatin1String(file)), 16, 1, 3 },
+                &error);
+        };
+        std::shared_ptr<ClassifierImpl> model = load("net.pt");
+        QVERIFY2(model, qPrintable(error));
+        std::optional<FineTune> fine = FineTune::create(c, *model, &error);
+        QVERIFY2(fine, qPrintable(error));
+        QCOMPARE(QString::fromStdString(fine->classifier()), QStringLiteral("head.2"));
+        std::unique_ptr<torch::optim::Optimizer> optimizer = fine->makeOptimizer(c, *model);
+        const Tensors before = tensorsOf(*model);
+        QVERIFY(before.count("features.1.running_mean"));
+        model->train();
+        QVERIFY(fine->beginEpoch(*model, 0));
+        for (int step = 0; step < 3; ++step) {
+            optimizer->zero_grad();
+            torch::nn::functional::cross_entropy(
+                model->forward(torch::randn({ 8, 1, 16, 16 })), torch::randint(0, 3, { 8 }))
+                .backward();
+            optimizer->step();
+        }
+        const Tensors after = tensorsOf(*model);
+        for (const auto &[name, t] : before)
+            QVERIFY2(
+                (name.rfind("head.2.", 0) == 0) != torch::equal(t, after.at(name)), name.c_str());
+        model = load("flat.pt");
+        QVERIFY2(model, qPrintable(error));
+        QVERIFY(!FineTune::create(c, *model, &error));
+        QVERIFY2(error.contains(QLatin1String("classifier")), qPrintable(error));
     }
 
     void modelWithoutClassifierIsRefused()

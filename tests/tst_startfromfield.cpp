@@ -274,6 +274,21 @@ private Q_SLOTS:
         QVERIFY2(dialog.canStart(), qPrintable(dialog.errorText()));
     }
 
+    // A user's TorchScript model may take weights of any names: that is left to Start.
+    void torchScriptModelIsCheckedAtStart()
+    {
+        RunConfigDialog dialog;
+        RunConfig c = base();
+        c.model.name = QStringLiteral("torchscript:") + file("mine.pt");
+        dialog.setConfig(c);
+        QVERIFY(startFrom(dialog, file("smallcnn1.safetensors")));
+        QVERIFY2(!dialog.errorText().contains(QLatin1String("starting weights")),
+            qPrintable(dialog.errorText()));
+        QVERIFY2(field(dialog)->summaryText().contains(QLatin1String("checked at Start")),
+            qPrintable(field(dialog)->summaryText()));
+        QVERIFY(dialog.findChild<QPushButton *>(QStringLiteral("matchWeights"))->isHidden());
+    }
+
     // "Match the run" sets the model and channels the weights were made for.
     void matchTheRunToTheWeights()
     {

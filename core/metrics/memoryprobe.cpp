@@ -102,6 +102,29 @@ void releaseFreeHostMemory()
 #endif
 }
 
+bool HostHeapGuard::afterStep()
+{
+    const std::int64_t rss = hostRssBytes();
+    if (rss <= 0)
+        return false;
+    if (m_steps++ == 0) { // the first step: see the header
+        releaseFreeHostMemory();
+        ++m_trims;
+        return true;
+    }
+    if (m_reference <= 0 || rss < m_reference) {
+        m_reference = rss;
+        return false;
+    }
+    const std::int64_t slack = std::max<std::int64_t>(4 << 20, m_reference / 64);
+    if (rss <= m_reference + slack)
+        return false;
+    releaseFreeHostMemory();
+    m_reference = 0; // the next step faults its pages in again: its RSS is the new reference
+    ++m_trims;
+    return true;
+}
+
 bool resetHostPeak()
 {
     releaseFreeHostMemory();

@@ -39,6 +39,10 @@ bool loadModule(torch::nn::Module &module, const QByteArray &bytes, QString *err
 // The description stored by serializeModule; empty when there is none (or BYTES is no archive).
 QByteArray archiveDescription(const QByteArray &bytes);
 
+// A checkpoint's archive bytes (what saveCheckpoint writes after its header); throws what torch
+// throws. The memory planner measures its peak: the checkpoint write is part of a run's peak.
+QByteArray checkpointBytes(const torch::nn::Module &model, const torch::optim::Optimizer &optimizer,
+    const std::vector<torch::Tensor> &masks, const CheckpointState &state);
 bool saveCheckpoint(const QString &path, const torch::nn::Module &model,
     const torch::optim::Optimizer &optimizer, const std::vector<torch::Tensor> &masks,
     const CheckpointState &state, QString *error);

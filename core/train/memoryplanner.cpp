@@ -48,7 +48,7 @@ std::int64_t MemoryPlan::predictPeak(int batch, int microBatch, int queue, int e
         = train.predict(micro) + slots * std::int64_t(batch) * loaderBytesPerImage;
     const std::int64_t evalPeak
         = eval.isValid() ? eval.predict(e) + slots * std::int64_t(e) * loaderBytesPerImage : 0;
-    return std::max(trainPeak, evalPeak);
+    return std::max({ trainPeak, evalPeak, checkpointPeakBytes });
 }
 
 QJsonObject MemoryPlan::toJson() const
@@ -61,6 +61,7 @@ QJsonObject MemoryPlan::toJson() const
     o[QStringLiteral("eval_fit")] = fitJson(eval);
     o[QStringLiteral("train_probes")] = probesJson(trainProbes);
     o[QStringLiteral("eval_probes")] = probesJson(evalProbes);
+    o[QStringLiteral("checkpoint_peak_bytes")] = qint64(checkpointPeakBytes);
     o[QStringLiteral("loader_bytes_per_image")] = qint64(loaderBytesPerImage);
     o[QStringLiteral("queue_depth")] = queueDepth;
     o[QStringLiteral("capacity_bytes")] = qint64(capacityBytes);
@@ -211,6 +212,11 @@ std::optional<MemoryPlan> MemoryPlanner::probe(
                 break; // bigger probes would not fit either
             }
             probe->release();
+        }
+        if (!plan.onDevice && plan.trainProbes.size() >= 2) {
+            // As in a run after an epoch: gradients, momentum and masks live, the heap trimmed.
+            probe->train(sizes.front(), 1);
+            plan.checkpointPeakBytes = probe->measurePeak([&] { probe->serializeCheckpoint(); });
         }
         probe.reset();
         if (plan.onDevice)

@@ -36,6 +36,10 @@ struct MemoryPlan {
     bool onDevice = false;
     std::vector<MemoryProbe> trainProbes, evalProbes;
     MemoryFit train, eval;
+    // Host plans: the process's peak while a checkpoint is serialized (model, optimizer state and
+    // pruning masks, as the Trainer writes after each epoch), measured after the probes; the
+    // evaluation passes and this write are part of the run's peak like its training steps.
+    std::int64_t checkpointPeakBytes = 0;
     std::int64_t loaderBytesPerImage = 0; // host plans: one image and label in a loader batch
     int queueDepth = 4; // the run's loader queue depth
     std::int64_t capacityBytes = 0; // device memory this process may use, or the host budget
@@ -44,7 +48,8 @@ struct MemoryPlan {
     std::int64_t limitBytes() const { return std::int64_t(double(capacityBytes) * (1.0 - margin)); }
     // Predicted peak of a run with effective batch BATCH trained in micro-batches of MICRO images
     // (0: whole batches), a loader queue of QUEUE batches (-1: queueDepth) and evaluation batches
-    // of EVAL images (0: MemoryPlanner::evalBatchFor(batch)). The loader holds at most QUEUE + 1
+    // of EVAL images (0: MemoryPlanner::evalBatchFor(batch)): the largest of the training steps',
+    // the evaluation passes' and the checkpoint write's peaks. The loader holds at most QUEUE + 1
     // batches.
     std::int64_t predictPeak(
         int batch, int microBatch = 0, int queue = -1, int evalBatch = 0) const;

@@ -2,6 +2,7 @@
 
 #include "metrics/cudashim_p.h"
 #include "metrics/memoryprobe.h"
+#include "train/checkpoint_p.h"
 
 #include <algorithm>
 
@@ -39,6 +40,13 @@ std::unique_ptr<StepProbe> StepProbe::create(
     else
         p->m_optimizer = std::make_unique<torch::optim::SGD>(p->m_model->parameters(),
             torch::optim::SGDOptions(config.learningRate).momentum(config.momentum));
+    // The run's pruner holds a mask the size of each prunable weight for the whole run, and its
+    // checkpoints carry them: part of the run's memory from the first step on.
+    std::optional<PruningSchedule> schedule = PruningSchedule::parse(config.prune, error);
+    if (!schedule)
+        return nullptr;
+    p->m_pruner = std::make_unique<MagnitudePruner>(
+        *p->m_model, *schedule, config.pruneGranularity, config.pruneScope);
     return p;
 }
 
@@ -96,6 +104,11 @@ void StepProbe::evaluate(int batch)
         throw;
     }
     m_model->train();
+}
+
+void StepProbe::serializeCheckpoint()
+{
+    (void)checkpointBytes(*m_model, *m_optimizer, m_pruner->masks(), CheckpointState {});
 }
 
 void StepProbe::release()

@@ -3,6 +3,7 @@
 // of the memory planner and the batch-size finder.
 
 #include "model/modelzoo_p.h"
+#include "prune/magnitudepruner_p.h"
 #include "run/runconfig.h"
 
 #include <torch/torch.h>
@@ -33,6 +34,9 @@ public:
     void train(int batch, int steps, int microBatch = 0);
     // One forward pass without gradients in eval mode, as the evaluator does.
     void evaluate(int batch);
+    // Serializes a checkpoint of the model, the optimizer and the pruning masks in memory, as the
+    // Trainer writes one after each epoch (its bytes are dropped).
+    void serializeCheckpoint();
     // Drops gradients and, on CUDA, empties the allocator cache.
     void release();
     // The peak memory while FN runs: the CUDA allocator's peak on a CUDA device, the process's host
@@ -48,6 +52,7 @@ private:
     bool m_channelsLast = false; // config.useChannelsLast() on m_device
     std::shared_ptr<ClassifierImpl> m_model;
     std::unique_ptr<torch::optim::Optimizer> m_optimizer;
+    std::unique_ptr<MagnitudePruner> m_pruner; // the run's masks (one per prunable weight)
 };
 
 } // namespace leantune

@@ -89,6 +89,8 @@ std::optional<TrainStep::Sums> TrainStep::run(
                 sums = { global.loss, global.correct, global.images };
             }
             optimizerStep();
+            if (!m_device.is_cuda())
+                m_heapGuard.afterStep();
             if (m_stepLossFile)
                 m_stepLossFile->write(QByteArray::number(step) + ' '
                     + QByteArray::number(sums.loss.item<double>() / double(sums.images), 'g', 12)

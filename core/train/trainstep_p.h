@@ -1,6 +1,7 @@
 #pragma once
 // Private header (includes torch).
 
+#include "metrics/memoryprobe.h"
 #include "model/modelzoo_p.h"
 #include "run/runenums.h"
 #include "train/gradscaler_p.h"
@@ -54,6 +55,7 @@ public:
 
     int microBatch() const { return m_microBatch; } // 0: whole batches
     int recoveries() const { return m_recoveries; }
+    int heapTrims() const { return m_heapGuard.trims(); } // CPU: see HostHeapGuard
     double lossScale() const { return m_scaler ? m_scaler->currentScale() : 0.0; }
     void onRecovery(RecoveryHandler handler) { m_onRecovery = std::move(handler); }
     void beforeForward(ForwardHook hook) { m_beforeForward = std::move(hook); }
@@ -76,6 +78,7 @@ private:
     ForwardHook m_beforeForward;
     DistributedRun *m_dist; // null: not data parallel
     std::unique_ptr<QFile> m_stepLossFile; // LEANTUNE_STEP_LOSS_FILE
+    HostHeapGuard m_heapGuard; // CPU runs: the heap's resident holes stay one step's
 };
 
 } // namespace leantune

@@ -406,7 +406,21 @@ QString StartFromField::check(const RunConfig &c, int classes)
         summary = tr("Recognized: %1").arg(describe(*w, classes));
         const QString name = QFileInfo(path()).fileName();
         matchable = !w->architecture.isEmpty();
-        if (w->architecture.isEmpty())
+        // A user's TorchScript model may have any parameter names (a scripted torchvision model
+        // takes torchvision's weights): only loading it at Start can tell.
+        const bool scripted = c.model.name.startsWith(QLatin1String("torchscript:"))
+            && w->architecture != c.model.name;
+        if (scripted)
+            summary += tr(" (whether they fit the TorchScript model is checked at Start)");
+        if (scripted && w->channels > 0 && w->channels != c.model.channels)
+            error = tr("the starting weights %1 take %2-channel input, the run %3-channel input: "
+                       "set Channels to %2")
+                        .arg(name)
+                        .arg(w->channels)
+                        .arg(c.model.channels);
+        else if (scripted)
+            matchable = false;
+        else if (w->architecture.isEmpty())
             error = tr("the starting weights %1 fit none of LeanTune's models (%2)")
                         .arg(name, modelNames().join(QStringLiteral(", ")));
         else if (w->architecture != c.model.name)
