@@ -50,7 +50,7 @@ int LocalRanks::worldSizeFor(const RunConfig &config)
 
 QString LocalRanks::findCli()
 {
-    if (const QString given = qEnvironmentVariable("LEANTUNE_CLI"); !given.isEmpty())
+    if (QString given = qEnvironmentVariable("LEANTUNE_CLI"); !given.isEmpty())
         return given;
     const QDir here(QCoreApplication::applicationDirPath());
     for (const QString &candidate : { here.filePath(QStringLiteral("leantune-cli")),
