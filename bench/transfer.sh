@@ -13,7 +13,10 @@
 # Knobs (environment): SEEDS (default "1 2"), CLI (default build/app/cli/leantune-cli),
 # PRETRAIN_EPOCHS (3), EPOCHS (fine-tuning, 30), THREADS (torch threads, 0 = all cores), PER_CLASS
 # (fine-tuning images per class, 20; the pretrained run in WORKDIR is reused), ROWS (all | start:
-# only the two rows without pruning).
+# only the two rows without pruning), MODEL (smallcnn; resnet8 too), PRETRAIN_PER_CLASS (pretraining
+# images per class of 0-4, default all 6 000; the first N of each class in sorted order), INIT (the
+# pretrained rows' --init, default WORKDIR/pretrain; e.g. a .safetensors of it with a 6-row
+# classifier, which --init replaces with a fresh random one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cli=${CLI:-build/app/cli/leantune-cli}
@@ -33,7 +36,16 @@ classes=(T-shirt_top Trouser Pullover Dress Coat Sandal Shirt Sneaker Bag Ankle_
 for c in "${classes[@]}"; do [ -d "$work/train-all/$c" ] || { echo "no class folder $work/train-all/$c" >&2; exit 1; }; done
 rm -rf "$work/a" "$work/b-train" "$work/b-val" "$work/b-test"
 mkdir -p "$work/a" "$work/b-train" "$work/b-val" "$work/b-test"
-for k in 0 1 2 3 4; do ln -s "$(realpath "$work/train-all/${classes[$k]}")" "$work/a/${classes[$k]}"; done
+for k in 0 1 2 3 4; do
+    c=${classes[$k]}
+    if [ -n "${PRETRAIN_PER_CLASS:-}" ]; then
+        mkdir -p "$work/a/$c"
+        mapfile -t files < <(ls "$work/train-all/$c" | sort)
+        for f in "${files[@]:0:PRETRAIN_PER_CLASS}"; do ln -s "$(realpath "$work/train-all/$c/$f")" "$work/a/$c/$f"; done
+    else
+        ln -s "$(realpath "$work/train-all/$c")" "$work/a/$c"
+    fi
+done
 for k in 5 6 7 8 9; do
     c=${classes[$k]}
     mkdir -p "$work/b-train/$c" "$work/b-val/$c"
@@ -42,7 +54,7 @@ for k in 5 6 7 8 9; do
     for f in "${files[@]:per:10}"; do ln -s "$(realpath "$work/train-all/$c/$f")" "$work/b-val/$c/$f"; done
     ln -s "$(realpath "$work/test-all/$c")" "$work/b-test/$c"
 done
-common=(--model smallcnn --input-size 28 --channels 1 --optimizer adam --lr 0.001 --no-history --force
+common=(--model "${MODEL:-smallcnn}" --input-size 28 --channels 1 --optimizer adam --lr 0.001 --no-history --force
     --threads "${THREADS:-0}")
 if [ ! -f "$work/pretrain/model.pt" ]; then
     start=$SECONDS
@@ -67,7 +79,7 @@ row() {
     for seed in "${seeds[@]}"; do
         local out="$work/ft-$start-${label//[^a-z0-9]/_}-$seed"
         local init=()
-        [ "$start" = pretrained ] && init=(--init "$work/pretrain")
+        [ "$start" = pretrained ] && init=(--init "${INIT:-$work/pretrain}")
         "$cli" train --data "$work/b-train" --val "$work/b-val" --test "$work/b-test" --out "$out" \
             "${common[@]}" --epochs "$epochs" --batch-size 16 --seed "$seed" "${init[@]}" "$@" >/dev/null
         accs+=("$(python3 -c "print('%.1f' % (100*$(field "$out" test_accuracy)))")")
