@@ -8,6 +8,16 @@ target_compile_definitions(leantune_options INTERFACE
     QT_USE_QSTRINGBUILDER
     $<$<BOOL:${LEANTUNE_WITH_CUDA}>:LEANTUNE_WITH_CUDA>)
 
+# The gold linker links the ~50 programs, each against LibTorch, several times faster than bfd.
+set(LEANTUNE_LINKER gold CACHE STRING "The linker g++ uses (-fuse-ld=...); empty for the default")
+if(LEANTUNE_LINKER)
+    include(CheckLinkerFlag)
+    check_linker_flag(CXX "-fuse-ld=${LEANTUNE_LINKER}" LEANTUNE_HAVE_LINKER)
+    if(LEANTUNE_HAVE_LINKER)
+        add_link_options("-fuse-ld=${LEANTUNE_LINKER}")
+    endif()
+endif()
+
 # Sanitizer builds: -DLEANTUNE_SANITIZE=address,undefined (or thread).
 set(LEANTUNE_SANITIZE "" CACHE STRING "Comma-separated sanitizers (address,undefined or thread)")
 if(LEANTUNE_SANITIZE)
@@ -23,9 +33,79 @@ if(LEANTUNE_USE_PCH)
     target_precompile_headers(leantune_torch_pch PRIVATE <torch/torch.h>)
 endif()
 
-# leantune_use_torch_pch(target): reuse the LibTorch PCH in a target whose sources include torch.
+# Build time (CI builds everything from scratch on two cores, so it counts): the PCH goes only to the
+# sources that include LibTorch, and those are compiled a few at a time as unity sources, so the
+# templates LibTorch's headers instantiate are compiled once per group instead of once per file.
+option(LEANTUNE_UNITY_BUILD "Compile a target's LibTorch sources in groups (unity build)" ON)
+set(LEANTUNE_UNITY_GROUP_SIZE 5 CACHE STRING "LibTorch sources per unity group")
+
+# leantune_includes_torch(FILE OUT): OUT is TRUE when FILE, or a header of this project it includes
+# (followed a few levels), includes a LibTorch header.
+function(leantune_includes_torch file out)
+    set(pending "${file}")
+    set(seen)
+    set(found FALSE)
+    while(pending AND NOT found)
+        list(POP_FRONT pending current)
+        list(APPEND seen "${current}")
+        file(STRINGS "${current}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"]")
+        foreach(line IN LISTS lines)
+            if(line MATCHES "#[ \t]*include[ \t]*<(torch|ATen|c10|caffe2)/")
+                set(found TRUE)
+                break()
+            elseif(line MATCHES "#[ \t]*include[ \t]*\"([^\"]+)\"")
+                get_filename_component(dir "${current}" DIRECTORY)
+                foreach(base "${dir}" "${PROJECT_SOURCE_DIR}/core" "${PROJECT_SOURCE_DIR}")
+                    if(EXISTS "${base}/${CMAKE_MATCH_1}" AND NOT IS_DIRECTORY "${base}/${CMAKE_MATCH_1}")
+                        get_filename_component(header "${base}/${CMAKE_MATCH_1}" ABSOLUTE)
+                        if(NOT header IN_LIST seen AND NOT header IN_LIST pending)
+                            list(APPEND pending "${header}")
+                        endif()
+                        break()
+                    endif()
+                endforeach()
+            endif()
+        endforeach()
+    endwhile()
+    set(${out} ${found} PARENT_SCOPE)
+endfunction()
+
+# leantune_use_torch_pch(target): the LibTorch PCH for the target's sources that include LibTorch
+# (with LEANTUNE_UNITY_BUILD, compiled in unity groups); its other sources, and AUTOMOC's
+# mocs_compilation.cpp, compile without it (loading the 570 MB PCH alone costs ~4 s a file).
 function(leantune_use_torch_pch target)
-    if(LEANTUNE_USE_PCH)
-        target_precompile_headers(${target} REUSE_FROM leantune_torch_pch)
+    if(NOT LEANTUNE_USE_PCH)
+        return()
+    endif()
+    target_precompile_headers(${target} REUSE_FROM leantune_torch_pch)
+    get_target_property(sources ${target} SOURCES)
+    get_target_property(source_dir ${target} SOURCE_DIR)
+    get_target_property(binary_dir ${target} BINARY_DIR)
+    set(torch_sources)
+    foreach(source IN LISTS sources)
+        if(NOT source MATCHES "\\.(cpp|cc|cxx)$")
+            continue()
+        endif()
+        get_filename_component(path "${source}" ABSOLUTE BASE_DIR "${source_dir}")
+        leantune_includes_torch("${path}" uses_torch)
+        if(uses_torch)
+            list(APPEND torch_sources "${source}")
+        else()
+            set_source_files_properties("${source}" PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+        endif()
+    endforeach()
+    set_source_files_properties("${binary_dir}/${target}_autogen/mocs_compilation.cpp"
+        PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+    list(LENGTH torch_sources count)
+    if(LEANTUNE_UNITY_BUILD AND count GREATER 1)
+        set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE GROUP)
+        # As many groups as needed for the group size, filled in turn so that they are alike in size.
+        math(EXPR groups "(${count} + ${LEANTUNE_UNITY_GROUP_SIZE} - 1) / ${LEANTUNE_UNITY_GROUP_SIZE}")
+        set(index 0)
+        foreach(source IN LISTS torch_sources)
+            math(EXPR group "${index} % ${groups}")
+            set_source_files_properties("${source}" PROPERTIES UNITY_GROUP "torch${group}")
+            math(EXPR index "${index} + 1")
+        endforeach()
     endif()
 endfunction()

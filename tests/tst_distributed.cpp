@@ -2,6 +2,7 @@
 // `train --nproc 2` and by hand with torchrun's environment, compared with a single process.
 
 #include "clirunner.h"
+#include "run/distenv.h"
 #include "testdata.h"
 
 #include <QDir>
@@ -15,32 +16,13 @@
 
 #include <torch/script.h>
 
-#include <arpa/inet.h>
 #include <csignal>
 #include <map>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace leantune;
 
 namespace {
-
-// A TCP port on 127.0.0.1 that is free now (the kernel's pick).
-int freePort()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr {};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0
-        && ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0)
-        port = ntohs(addr.sin_port);
-    ::close(fd);
-    return port;
-}
 
 // leantune-cli ARGS started with extra environment variables ENV.
 std::unique_ptr<QProcess> startCli(const QStringList &args, const std::map<QString, QString> &env)
@@ -187,7 +169,7 @@ private Q_SLOTS:
     {
         const QString losses = path(QStringLiteral("torchrun.loss"));
         const QString out = path(QStringLiteral("torchrun"));
-        const QString port = QString::number(freePort());
+        const QString port = QString::number(DistEnv::freeLocalPort());
         std::vector<std::unique_ptr<QProcess>> ranks;
         for (int r = 0; r < 2; ++r)
             ranks.push_back(startCli(args(out),
@@ -233,7 +215,7 @@ private Q_SLOTS:
     void killedRankStopsTheOtherAndResumeFinishes()
     {
         const QString out = path(QStringLiteral("killed"));
-        const QString port = QString::number(freePort());
+        const QString port = QString::number(DistEnv::freeLocalPort());
         QStringList a = args(out, QStringLiteral("resnet8"));
         a.replace(a.indexOf(QStringLiteral("none")), QStringLiteral("json"));
         std::vector<std::unique_ptr<QProcess>> ranks;
@@ -294,7 +276,7 @@ private Q_SLOTS:
             { { QStringLiteral("RANK"), QStringLiteral("1") },
                 { QStringLiteral("WORLD_SIZE"), QStringLiteral("2") },
                 { QStringLiteral("MASTER_ADDR"), QStringLiteral("127.0.0.1") },
-                { QStringLiteral("MASTER_PORT"), QString::number(freePort()) } });
+                { QStringLiteral("MASTER_PORT"), QString::number(DistEnv::freeLocalPort()) } });
         const testcli::Result r = testcli::finish(*p, 60000);
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.err.contains(QLatin1String("MASTER_ADDR:MASTER_PORT")), qPrintable(r.err));

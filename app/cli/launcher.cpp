@@ -3,18 +3,16 @@
 #include "clicommon.h"
 
 #include "metrics/memoryprobe.h"
+#include "run/distenv.h"
 
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QProcess>
 #include <QThread>
 
-#include <arpa/inet.h>
 #include <atomic>
 #include <csignal>
 #include <memory>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
 
@@ -26,25 +24,6 @@ std::atomic_int g_forward { 0 }; // a signal to pass on to the ranks
 extern "C" void onLauncherSignal(int number)
 {
     g_forward.store(number);
-}
-
-// A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick); 0 when none.
-int freeLocalPort()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    sockaddr_in addr {};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0
-        && ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0)
-        port = ntohs(addr.sin_port);
-    ::close(fd);
-    return port;
 }
 
 QString describeEnd(const QProcess &p)
@@ -67,7 +46,7 @@ int localWorkerCount(const RunConfig &config)
 
 int launchLocalWorkers(int workers, const QStringList &trainArgs, const RunConfig &config)
 {
-    const int port = freeLocalPort();
+    const int port = DistEnv::freeLocalPort();
     if (port == 0)
         return fail(QStringLiteral("--nproc: no free TCP port on 127.0.0.1 for the rendezvous"));
     QStringList args = QStringList { QStringLiteral("train") } + trainArgs;
@@ -82,14 +61,7 @@ int launchLocalWorkers(int workers, const QStringList &trainArgs, const RunConfi
     std::vector<qint64> pids;
     for (int r = 0; r < workers; ++r) {
         auto p = std::make_unique<QProcess>();
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert(QStringLiteral("RANK"), QString::number(r));
-        env.insert(QStringLiteral("LOCAL_RANK"), QString::number(r));
-        env.insert(QStringLiteral("WORLD_SIZE"), QString::number(workers));
-        env.insert(QStringLiteral("LOCAL_WORLD_SIZE"), QString::number(workers));
-        env.insert(QStringLiteral("MASTER_ADDR"), QStringLiteral("127.0.0.1"));
-        env.insert(QStringLiteral("MASTER_PORT"), QString::number(port));
-        p->setProcessEnvironment(env);
+        p->setProcessEnvironment(DistEnv::localRankEnvironment(r, workers, port));
         if (r == 0) {
             p->setProcessChannelMode(QProcess::ForwardedChannels);
         } else {

@@ -1,4 +1,5 @@
 #include "model/torchscriptmodel_p.h"
+#include "model/weightloader_p.h"
 
 #include <QDateTime>
 #include <QFileInfo>
@@ -46,14 +47,6 @@ void mirror(torch::nn::Module &holder, const torch::jit::Module &m)
         }
         holder.register_module(child.name, layer);
     }
-}
-
-QString shapeText(const torch::Tensor &t)
-{
-    QStringList dims;
-    for (std::int64_t d : t.sizes())
-        dims << QString::number(d);
-    return QLatin1Char('[') + dims.join(QStringLiteral(", ")) + QLatin1Char(']');
 }
 
 } // namespace
@@ -116,7 +109,7 @@ bool validateTorchScriptSpec(const ModelSpec &spec, QString *error)
 }
 
 TorchScriptModelImpl::TorchScriptModelImpl(torch::jit::Module module)
-    : m_module(std::move(module))
+    : m_module(module) // a handle: copying it shares the module
 {
     mirror(*this, m_module);
 }
@@ -139,7 +132,7 @@ std::shared_ptr<TorchScriptModelImpl> TorchScriptModelImpl::load(
                                    "torch.jit.save(torch.jit.script(model), PATH)): %1")
                         .arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0)));
     }
-    std::shared_ptr<TorchScriptModelImpl> model(new TorchScriptModelImpl(std::move(module)));
+    std::shared_ptr<TorchScriptModelImpl> model(new TorchScriptModelImpl(module));
     if (model->parameters().empty())
         return fail(QStringLiteral("it has no parameters, so there is nothing to train"));
     const torch::Tensor probe = torch::zeros({ 2, spec.channels, spec.inputSize, spec.inputSize });

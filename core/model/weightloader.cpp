@@ -6,15 +6,15 @@
 
 namespace leantune {
 
-namespace {
-
 QString shapeText(const torch::Tensor &t)
 {
     QStringList dims;
     for (std::int64_t d : t.sizes())
         dims << QString::number(d);
-    return QLatin1Char('[') + dims.join(QLatin1Char(',')) + QLatin1Char(']');
+    return QLatin1Char('[') + dims.join(QStringLiteral(", ")) + QLatin1Char(']');
 }
+
+namespace {
 
 bool endsWith(const std::string &s, const std::string &suffix)
 {

@@ -11,6 +11,9 @@ namespace leantune {
 // The model's parameters and buffers by name ("conv1.weight", "bn1.running_mean"), as a state_dict.
 NamedTensors namedTensorsOf(torch::nn::Module &model);
 
+// T's shape as users read it in messages: "[64, 3, 7, 7]".
+QString shapeText(const torch::Tensor &t);
+
 // The name of MODEL's classifier: its last Linear module ("fc", "fc2", "classifier.1"); empty when
 // it has none.
 std::string classifierName(torch::nn::Module &model);

@@ -2,6 +2,11 @@
 
 #include <QtGlobal>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace leantune {
 
 std::optional<DistEnv> DistEnv::fromEnvironment(QString *error)
@@ -49,6 +54,35 @@ std::optional<DistEnv> DistEnv::fromEnvironment(QString *error)
 bool DistEnv::writerProcess()
 {
     return fromEnvironment(nullptr).value_or(DistEnv()).isWriter();
+}
+
+int DistEnv::freeLocalPort()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    sockaddr_in addr {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    int port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0
+        && ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0)
+        port = ntohs(addr.sin_port);
+    ::close(fd);
+    return port;
+}
+
+QProcessEnvironment DistEnv::localRankEnvironment(int rank, int worldSize, int port)
+{
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("RANK"), QString::number(rank));
+    env.insert(QStringLiteral("LOCAL_RANK"), QString::number(rank));
+    env.insert(QStringLiteral("WORLD_SIZE"), QString::number(worldSize));
+    env.insert(QStringLiteral("LOCAL_WORLD_SIZE"), QString::number(worldSize));
+    env.insert(QStringLiteral("MASTER_ADDR"), QStringLiteral("127.0.0.1"));
+    env.insert(QStringLiteral("MASTER_PORT"), QString::number(port));
+    return env;
 }
 
 } // namespace leantune

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <QProcessEnvironment>
 #include <QString>
 
 #include <optional>
@@ -25,6 +26,13 @@ struct DistEnv {
     // Whether this process writes the run folder: not launched as a rank, or launched as rank 0
     // (a malformed environment counts as rank 0; the run's set-up then fails saying why).
     static bool writerProcess();
+
+    // For launching ranks on this machine (`train --nproc N`, the GUI's "N processes"):
+    // a TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick), 0 when none;
+    static int freeLocalPort();
+    // and this process's environment with torchrun's variables for RANK of WORLD_SIZE local ranks
+    // meeting at 127.0.0.1:PORT.
+    static QProcessEnvironment localRankEnvironment(int rank, int worldSize, int port);
 };
 
 } // namespace leantune

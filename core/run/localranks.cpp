@@ -1,5 +1,7 @@
 #include "run/localranks.h"
 
+#include "run/distenv.h"
+
 #include "metrics/memoryprobe.h"
 #include "run/runfields.h"
 
@@ -9,10 +11,7 @@
 #include <QProcess>
 #include <QThread>
 
-#include <arpa/inet.h>
 #include <csignal>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 namespace leantune {
@@ -51,7 +50,7 @@ int LocalRanks::worldSizeFor(const RunConfig &config)
 
 QString LocalRanks::findCli()
 {
-    if (const QString given = qEnvironmentVariable("LEANTUNE_CLI"); !given.isEmpty())
+    if (QString given = qEnvironmentVariable("LEANTUNE_CLI"); !given.isEmpty())
         return given;
     const QDir here(QCoreApplication::applicationDirPath());
     for (const QString &candidate : { here.filePath(QStringLiteral("leantune-cli")),
@@ -61,23 +60,6 @@ QString LocalRanks::findCli()
             return info.canonicalFilePath();
     }
     return {};
-}
-
-int LocalRanks::freeLocalPort()
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    sockaddr_in addr {};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0
-        && ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0)
-        port = ntohs(addr.sin_port);
-    ::close(fd);
-    return port;
 }
 
 QStringList LocalRanks::workerArguments(const RunConfig &config, bool resume)
@@ -107,14 +89,7 @@ bool LocalRanks::start(
 {
     for (int r = 1; r < worldSize; ++r) {
         auto p = std::make_unique<QProcess>();
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.insert(QStringLiteral("RANK"), QString::number(r));
-        env.insert(QStringLiteral("LOCAL_RANK"), QString::number(r));
-        env.insert(QStringLiteral("WORLD_SIZE"), QString::number(worldSize));
-        env.insert(QStringLiteral("LOCAL_WORLD_SIZE"), QString::number(worldSize));
-        env.insert(QStringLiteral("MASTER_ADDR"), QStringLiteral("127.0.0.1"));
-        env.insert(QStringLiteral("MASTER_PORT"), QString::number(port));
-        p->setProcessEnvironment(env);
+        p->setProcessEnvironment(DistEnv::localRankEnvironment(r, worldSize, port));
         p->setStandardOutputFile(QProcess::nullDevice());
         QProcess *raw = p.get();
         connect(raw, &QProcess::readyReadStandardError, this, [this, raw, r] {

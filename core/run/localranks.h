@@ -34,8 +34,6 @@ public:
     // $LEANTUNE_CLI when set; else leantune-cli next to this program (the installed layout), or in
     // the build tree's app/cli; empty when none exists.
     static QString findCli();
-    // A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick); 0 when none.
-    static int freeLocalPort();
     // The `train` arguments of a worker rank for CONFIG: the run's options, or with RESUME only
     // --out, --resume and the options a resumed run may change; no history, no progress output.
     static QStringList workerArguments(const RunConfig &config, bool resume);

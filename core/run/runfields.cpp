@@ -569,7 +569,7 @@ bool RunField::fromJson(RunConfig &config, const QJsonValue &value, QString *err
             text = doubleText(value.toDouble());
         } else if (value.isArray()) {
             QStringList items;
-            for (const QJsonValue &x : value.toArray()) {
+            for (const QJsonValue x : value.toArray()) {
                 typeOk = typeOk && x.isDouble();
                 items << doubleText(x.toDouble());
             }

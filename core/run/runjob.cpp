@@ -10,13 +10,15 @@
 #include <QDeadlineTimer>
 #include <QThread>
 
+#include <cmath>
+
 namespace leantune {
 
 namespace {
 
 QString clockText(double seconds)
 {
-    const qint64 s = qint64(seconds + 0.5);
+    const qint64 s = std::llround(seconds);
     if (s >= 3600)
         return QStringLiteral("%1:%2:%3")
             .arg(s / 3600)
@@ -200,7 +202,7 @@ bool RunJob::startRanks(QString *error)
         return fail(tr("data parallel: leantune-cli, which runs the other processes, is not next "
                        "to this program in %1")
                         .arg(QCoreApplication::applicationDirPath()));
-    m_masterPort = LocalRanks::freeLocalPort();
+    m_masterPort = DistEnv::freeLocalPort();
     if (m_masterPort == 0)
         return fail(tr("data parallel: no free TCP port on 127.0.0.1 for the processes to meet"));
     if (m_config.threads == 0) // the cores shared among the ranks, as `train --nproc` does

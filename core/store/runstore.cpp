@@ -315,7 +315,7 @@ MetricsSample RunStore::sampleFromJson(const QJsonObject &o)
     s.microBatch = int(num(o, "micro_batch", 0));
     s.accumulationSteps = int(num(o, "accumulation_steps", 1));
     s.lossScale = num(o, "loss_scale", 0);
-    for (const QJsonValue &v : o.value(QStringLiteral("ranks")).toArray()) { // data parallel
+    for (const QJsonValue v : o.value(QStringLiteral("ranks")).toArray()) { // data parallel
         const QJsonObject r = v.toObject();
         s.ranks.push_back({ num(r, "images_per_sec", 0), std::int64_t(num(r, "host_rss_bytes", 0)),
             std::int64_t(num(r, "device_allocated_bytes", -1)) });

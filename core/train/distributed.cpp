@@ -1,4 +1,5 @@
 #include "train/distributed_p.h"
+#include "train/exceptiontext_p.h"
 
 #include "train/evaluator.h"
 
@@ -25,11 +26,6 @@ namespace leantune {
 #ifdef LEANTUNE_WITH_C10D
 
 namespace {
-
-QString firstLine(const char *what)
-{
-    return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed();
-}
 
 QString hostName()
 {
@@ -159,6 +155,7 @@ struct DistributedRun::Private {
             return;
         torch::NoGradGuard noGrad;
         std::vector<torch::Tensor> flat;
+        flat.reserve(tensors.size());
         for (const torch::Tensor &t : tensors)
             flat.push_back(t.reshape({ -1 }).to(commDevice, torch::kFloat64));
         torch::Tensor all = torch::cat(flat);
@@ -166,8 +163,7 @@ struct DistributedRun::Private {
         std::int64_t offset = 0;
         for (const torch::Tensor &t : tensors) {
             const std::int64_t n = t.numel();
-            torch::Tensor target = t;
-            target.copy_(all.narrow(0, offset, n).view(t.sizes()));
+            t.copy_(all.narrow(0, offset, n).view(t.sizes())); // a Tensor shares its storage
             offset += n;
         }
     }
@@ -421,7 +417,8 @@ DistributedRun::StepSums DistributedRun::finishStep(
     d->launchReady();
     const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(d->commDevice);
     std::vector<double> slots(std::size_t(3 * worldSize()), 0.0); // each rank fills its own
-    std::copy(std::begin(d->figures), std::end(d->figures), slots.begin() + 3 * rank());
+    std::copy(
+        std::begin(d->figures), std::end(d->figures), slots.begin() + 3 * std::ptrdiff_t(rank()));
     torch::Tensor stats
         = torch::cat({ torch::stack({ torch::full({}, double(localImages), f64),
                            lossSum.to(d->commDevice, torch::kFloat64).reshape({}),

@@ -1,4 +1,5 @@
 #include "train/memoryplanner.h"
+#include "train/exceptiontext_p.h"
 
 #include "metrics/memoryprobe.h"
 #include "train/stepprobe_p.h"
@@ -11,11 +12,6 @@
 namespace leantune {
 
 namespace {
-
-QString firstLine(const char *what)
-{
-    return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed();
-}
 
 QJsonArray probesJson(const std::vector<MemoryProbe> &probes)
 {

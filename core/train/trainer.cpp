@@ -1,4 +1,5 @@
 #include "train/trainer.h"
+#include "train/exceptiontext_p.h"
 
 #include "metrics/memoryprobe.h"
 #include "metrics/throughputmeter.h"
@@ -24,11 +25,6 @@ namespace {
 
 constexpr qint64 kEmitIntervalMs = 50; // ≤ 20 samples a second
 constexpr int kCheckpointsKept = 3;
-
-QString firstLine(const char *what)
-{
-    return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed();
-}
 
 double learningRateAt(const RunConfig &c, std::int64_t step, std::int64_t totalSteps)
 {

@@ -1,4 +1,5 @@
 #include "train/trainstep_p.h"
+#include "train/exceptiontext_p.h"
 
 #include "metrics/cudashim_p.h"
 #include "metrics/memoryprobe.h"
@@ -10,11 +11,6 @@
 namespace leantune {
 
 namespace {
-
-QString firstLine(const char *what)
-{
-    return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed();
-}
 
 // CUDA autocast for the forward pass of a mixed-precision step; off again however the scope ends.
 // Turning it off clears its cache of low-precision weight copies, which the optimizer step makes
