@@ -252,8 +252,10 @@ private Q_SLOTS:
         QCOMPARE(w.job()->summary().steps, w.job()->totalSteps());
 
         // Its samples: the throughput is the sum over the ranks (each rank's own images/s are
-        // about half of it), and each rank's host memory is there.
-        std::vector<double> total, sum, largest;
+        // about half of it), and each rank's host memory is there. Rank 0's own figure covers the
+        // same interval as the total; the other rank's arrives with the next step's allreduce, so
+        // it is one interval old and is compared only through medians.
+        std::vector<double> total, sum, ownShare;
         for (const MetricsSample &s : w.store()->samples(w.job()->runId())) {
             if (!s.event.isEmpty() || s.ranks.size() != 2 || s.ranks[1].imagesPerSec <= 0
                 || s.ranks[0].imagesPerSec <= 0)
@@ -262,12 +264,14 @@ private Q_SLOTS:
             QCOMPARE(s.ranks[0].hostRssBytes, s.hostRssBytes); // rank 0 is this process
             total.push_back(s.imagesPerSec);
             sum.push_back(s.ranks[0].imagesPerSec + s.ranks[1].imagesPerSec);
-            largest.push_back(std::max(s.ranks[0].imagesPerSec, s.ranks[1].imagesPerSec));
+            ownShare.push_back(s.imagesPerSec / s.ranks[0].imagesPerSec);
         }
         QVERIFY2(total.size() >= 3, qPrintable(QString::number(total.size())));
         const double ratio = median(total) / median(sum);
         QVERIFY2(ratio > 0.6 && ratio < 1.6, qPrintable(QString::number(ratio)));
-        QVERIFY(median(total) > 1.3 * median(largest));
+        // Two ranks, each half of every global batch: the total is twice rank 0's own rate.
+        QVERIFY2(median(ownShare) > 1.6 && median(ownShare) < 2.4,
+            qPrintable(QString::number(median(ownShare))));
 
         // metrics.csv has the per-rank columns, one value per rank.
         QFile csv(QDir(runs.first().config.outDir).filePath(QStringLiteral("metrics.csv")));
