@@ -218,9 +218,8 @@ private Q_SLOTS:
                 QStringLiteral("--epochs"), QStringLiteral("1"), QStringLiteral("--memory-budget"),
                 QStringLiteral("64G"), QStringLiteral("--progress"), QStringLiteral("none") });
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
-        QFile f(QDir(run).filePath(QStringLiteral("summary.json")));
-        QVERIFY(f.open(QIODevice::ReadOnly));
-        const QJsonObject s = QJsonDocument::fromJson(f.readAll()).object();
+        const QJsonObject s
+            = testdata::readJson(QDir(run).filePath(QStringLiteral("summary.json")));
         const qint64 predicted = s.value(QStringLiteral("predicted_peak_bytes")).toInteger();
         const qint64 measured = s.value(QStringLiteral("peak_host_rss_bytes")).toInteger();
         QVERIFY(predicted > 0);
@@ -257,9 +256,8 @@ private Q_SLOTS:
             QStringLiteral("0.2"), QStringLiteral("--memory-budget"), QStringLiteral("64G"),
             QStringLiteral("--progress"), QStringLiteral("none"), QStringLiteral("--no-history") });
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
-        QFile f(QDir(run).filePath(QStringLiteral("summary.json")));
-        QVERIFY(f.open(QIODevice::ReadOnly));
-        const QJsonObject s = QJsonDocument::fromJson(f.readAll()).object();
+        const QJsonObject s
+            = testdata::readJson(QDir(run).filePath(QStringLiteral("summary.json")));
         const qint64 predicted = s.value(QStringLiteral("predicted_peak_bytes")).toInteger();
         const qint64 measured = s.value(QStringLiteral("peak_host_rss_bytes")).toInteger();
         qInfo("resnet18 16 px batch 2: predicted %lld MiB, measured %lld MiB",

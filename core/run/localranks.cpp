@@ -68,17 +68,8 @@ QStringList LocalRanks::workerArguments(const RunConfig &config, bool resume)
     if (!resume) {
         args << runCommandLineArguments(config);
     } else {
-        args << QStringLiteral("--out") << config.outDir << QStringLiteral("--resume");
-        for (const RunField &f : runFields()) {
-            if (f.flag.isEmpty() || !(f.scopes & RunField::Train)
-                || !(f.scopes & RunField::Resumable))
-                continue;
-            if (f.isSwitch())
-                args << (f.get(config) == QLatin1String("true") ? QStringLiteral("--") + f.flag
-                                                                : QStringLiteral("--no-") + f.flag);
-            else
-                args << QStringLiteral("--") + f.flag << f.get(config);
-        }
+        args << QStringLiteral("--out") << config.outDir << QStringLiteral("--resume")
+             << runCommandLineArguments(config, true);
     }
     return args << QStringLiteral("--no-history") << QStringLiteral("--progress")
                 << QStringLiteral("none");

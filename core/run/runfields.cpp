@@ -699,15 +699,17 @@ QString shellQuote(const QString &s)
     return QLatin1Char('\'') % out % QLatin1Char('\'');
 }
 
-QStringList runCommandLineArguments(const RunConfig &config)
+QStringList runCommandLineArguments(const RunConfig &config, bool resumableOnly)
 {
     const RunConfig defaults;
     QStringList args;
     for (const RunField &f : runFields()) {
         if (f.flag.isEmpty() || !(f.scopes & RunField::Train))
             continue;
+        if (resumableOnly && !(f.scopes & RunField::Resumable))
+            continue;
         const QString value = f.get(config);
-        if (!(f.scopes & RunField::Always) && value == f.get(defaults))
+        if (!resumableOnly && !(f.scopes & RunField::Always) && value == f.get(defaults))
             continue;
         if (f.isSwitch())
             args << (value == QLatin1String("true") ? QStringLiteral("--") % f.flag

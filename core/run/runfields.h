@@ -60,7 +60,8 @@ bool applyRunOptions(const QCommandLineParser &parser, unsigned scope, RunConfig
 
 // The `train` arguments that reproduce CONFIG: --data and --out, then every field that differs from
 // its default (and those marked Always), unquoted. runCommandLine() quotes them for a POSIX shell.
-QStringList runCommandLineArguments(const RunConfig &config);
+// With RESUMABLE_ONLY: every field `train --resume` may change (Resumable), default or not.
+QStringList runCommandLineArguments(const RunConfig &config, bool resumableOnly = false);
 QString runCommandLine(
     const RunConfig &config, const QString &program = QStringLiteral("leantune-cli"));
 QString shellQuote(const QString &text);
