@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Does the batch size that find-batch-size answers keep the whole run under the host memory budget
 # (issue 15 item 3)? For each budget: find-batch-size on the CPU, then RUNS one-epoch train runs at
-# the answer (seeds 1..RUNS), each with training, validation, a test pass and the checkpoint and
-# model writes, its peak measured from outside (/usr/bin/time -v, maximum RSS). The largest batch
-# that really fits comes from train runs at a grid of batch sizes (GRID, one run each, seed 1): the
-# largest grid size whose peak stayed under the budget, and the size where the line through the two
-# grid sizes that bracket the budget meets it (stated as "interpolated"). Not a timed test.
+# the answer given the same budget, as a user would run them (seeds 1..RUNS), each with its memory
+# probes, training, validation, a test pass and the checkpoint and model writes, its peak measured
+# from outside (/usr/bin/time -v, maximum RSS). Budgets are in the CLI's units (1000M = 1000 MiB).
+# The largest batch that really fits comes from train runs at a grid of batch sizes (GRID, one run
+# each, seed 1, with the allocator policy of a budgeted run: LEANTUNE_BOUNDED_HOST_MEMORY=1, no
+# probes): the largest grid size whose peak stayed under the budget, and the size where the line
+# through the two grid sizes that bracket the budget meets it (stated as "interpolated"). Not a
+# timed test.
 # Usage: bench/batch-finder-budget.sh [WORKDIR]   (default bench/out/batch-finder-budget)
-# Knobs (environment): BUDGETS (MB, default "1000 1250 1500"), RUNS (10), GRID (batch sizes, default
-# "16 24 32 40 48"), TRAIN (images imported from Fashion-MNIST's training set, default 120: 96
+# Knobs (environment): BUDGETS (MiB, default "1000 1250 1500"), RUNS (10), GRID (batch sizes,
+# default "16 24 32 40 48 56 64"), TRAIN (images imported from Fashion-MNIST's training set, default 120: 96
 # train + 24 validation at --val-split 0.2), TEST (images from its test set, 24), MODEL (resnet18),
 # SIZE (64), CLI (default build/app/cli/leantune-cli).
 set -euo pipefail
@@ -17,7 +20,7 @@ cli=$(realpath "${CLI:-build/app/cli/leantune-cli}")
 work=${1:-bench/out/batch-finder-budget}
 budgets=(${BUDGETS:-1000 1250 1500})
 runs=${RUNS:-10}
-grid=(${GRID:-16 24 32 40 48})
+grid=(${GRID:-16 24 32 40 48 56 64})
 model=${MODEL:-resnet18}
 size=${SIZE:-64}
 fm=/usr/share/datasets/fashion-mnist
@@ -29,13 +32,13 @@ if [ ! -d "$work/train" ]; then
         --limit "${TEST:-24}" >/dev/null
 fi
 common=(--data "$work/train" --model "$model" --input-size "$size" --channels 1 --device cpu)
-# train BATCH SEED NAME: one run; prints its maximum RSS in bytes.
+# train BATCH SEED NAME [OPTION...]: one run; prints its maximum RSS in bytes.
 train() {
     rm -rf "$work/runs/$3"
     mkdir -p "$work/runs"
     /usr/bin/time -v -o "$work/runs/$3.time" "$cli" train "${common[@]}" --val-split 0.2 \
         --test "$work/test" --epochs 1 --batch-size "$1" --seed "$2" --out "$work/runs/$3" \
-        --no-history >"$work/runs/$3.log" 2>&1 || { echo "train $3 failed" >&2; tail -3 "$work/runs/$3.log" >&2; exit 1; }
+        --no-history "${@:4}" >"$work/runs/$3.log" 2>&1 || { echo "train $3 failed" >&2; tail -3 "$work/runs/$3.log" >&2; exit 1; }
     echo $(($(awk '/Maximum resident/ {print $NF}' "$work/runs/$3.time") * 1024))
 }
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
@@ -43,25 +46,25 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 start=$SECONDS
 declare -A gridPeak
 for b in "${grid[@]}"; do
-    gridPeak[$b]=$(train "$b" 1 "grid-$b")
+    gridPeak[$b]=$(LEANTUNE_BOUNDED_HOST_MEMORY=1 train "$b" 1 "grid-$b")
     echo "grid: batch $b peak $(mib "${gridPeak[$b]}") MiB" >&2
 done
 echo
 echo "| budget | answer (predicted peak) | peaks of $runs runs at the answer (MiB) | worst, % of budget | under budget | largest grid batch under budget (peak) | interpolated largest batch | answer vs interpolated |"
 echo "|---|---|---|---|---|---|---|---|"
 for mb in "${budgets[@]}"; do
-    budget=$((mb * 1000000))
-    json=$("$cli" find-batch-size "${common[@]}" --memory-budget "${mb}MB" --json)
+    budget=$((mb * 1048576))
+    json=$("$cli" find-batch-size "${common[@]}" --memory-budget "${mb}M" --json)
     echo "$json" >"$work/find-$mb.json"
     answer=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['batch_size'])" "$json")
     predicted=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['predicted_peak_bytes'])" "$json")
     peaks=() under=0 worst=0
     for seed in $(seq 1 "$runs"); do
-        p=$(train "$answer" "$seed" "b$mb-s$seed")
+        p=$(train "$answer" "$seed" "b$mb-s$seed" --memory-budget "${mb}M")
         peaks+=("$(mib "$p")")
         [ "$p" -le "$budget" ] && under=$((under + 1))
         [ "$p" -gt "$worst" ] && worst=$p
-        echo "budget $mb MB: batch $answer seed $seed peak $(mib "$p") MiB" >&2
+        echo "budget $mb MiB: batch $answer seed $seed peak $(mib "$p") MiB" >&2
     done
     # The largest grid size under the budget, and the line through the sizes that bracket it.
     best=0 lo=0 hi=0
@@ -76,7 +79,7 @@ if lo == 0 or hi == 0 or phi <= plo: print('n/a')
 else: print('%.1f' % (lo + (budget - plo) * (hi - lo) / (phi - plo)))
 " "$lo" "$hi" "${gridPeak[$lo]:-}" "${gridPeak[$hi]:-}" "$budget")
     ratio=$(python3 -c "import sys; print('n/a' if sys.argv[2] == 'n/a' else '%.0f %%' % (100 * int(sys.argv[1]) / float(sys.argv[2])))" "$answer" "$interp")
-    echo "| $mb MB ($(mib "$budget") MiB) | $answer ($(mib "$predicted") MiB) | ${peaks[*]} | $(mib "$worst") MiB, $(python3 -c "print('%.1f' % (100 * $worst / $budget))") % | $under of $runs | $best ($( [ "$best" -gt 0 ] && mib "${gridPeak[$best]}" || echo -) MiB) | $interp | $ratio |"
+    echo "| $mb MiB | $answer ($(mib "$predicted") MiB) | ${peaks[*]} | $(mib "$worst") MiB, $(python3 -c "print('%.1f' % (100 * $worst / $budget))") % | $under of $runs | $best ($( [ "$best" -gt 0 ] && mib "${gridPeak[$best]}" || echo -) MiB) | $interp | $ratio |"
 done
 echo
 echo "grid peaks (batch: MiB): $(for b in "${grid[@]}"; do printf '%s: %s, ' "$b" "$(mib "${gridPeak[$b]}")"; done)"

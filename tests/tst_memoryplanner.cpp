@@ -189,6 +189,38 @@ private Q_SLOTS:
         QVERIFY(plan->capacityBytes > 0);
     }
 
+    // Under a host budget the probes are part of the run's peak: a probe size that the probes
+    // before it put over the limit is replaced by the largest size they put under it.
+    void probesUnderABudgetStopAtTheLargestSizeUnderTheLimit()
+    {
+        LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
+        RunConfig c;
+        c.model.name = QStringLiteral("smallcnn");
+        c.model.inputSize = 32;
+        c.model.channels = 1;
+        c.model.classes = 4;
+        c.device = QStringLiteral("cpu");
+        c.threads = 1;
+        QString error;
+        MemoryPlanner::ProbeOptions o;
+        o.batchSizes = { 8, 16, 32, 256 };
+        const std::optional<MemoryPlan> free = MemoryPlanner::probe(c, o, &error);
+        QVERIFY2(free, qPrintable(error));
+        QCOMPARE(free->trainProbes.back().batchSize, 256);
+        // A budget whose limit lies at batch 96 on the line through the unbudgeted probes.
+        c.memoryBudgetBytes
+            = std::int64_t(double(free->train.predict(96)) / (1.0 - c.memoryMargin));
+        const std::optional<MemoryPlan> plan = MemoryPlanner::probe(c, o, &error);
+        QVERIFY2(plan, qPrintable(error));
+        QVERIFY(hostAllocatorBounded()); // a budget on the CPU: the bounded policy
+        const int last = plan->trainProbes.back().batchSize;
+        QVERIFY2(last > 32 && last < 256, qPrintable(QStringLiteral("last probe at %1").arg(last)));
+        QCOMPARE(int(plan->trainProbes.size()), 4);
+        c.memoryBudgetBytes = 0;
+        QVERIFY(MemoryPlanner::probe(c, { { 8, 16 }, 1 }, &error));
+        QVERIFY(!hostAllocatorBounded()); // no budget: the default policy again
+    }
+
     // What the planner is for: the peak RSS of a whole training run (a fresh leantune-cli process,
     // 28 px images, smallcnn) against the plan the run made before its first step, at three batch
     // sizes. A single probe-sized measurement in this process is no judge: glibc's heap reuses

@@ -6,6 +6,7 @@
 
 #include <QTest>
 
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -49,6 +50,45 @@ private Q_SLOTS:
         QVERIFY(peak - afterReset > (std::int64_t(60) << 20));
         QVERIFY(peak < highBefore);
         QVERIFY(small[5] == 1);
+    }
+
+    // Under a budget, blocks of 4 MiB and more are mapped and go back when freed; by default they
+    // come from the heap, which keeps them resident (its top is given back only by a trim).
+    void boundedAllocatorReturnsMidSizeBlocksOnFree()
+    {
+        LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
+        usePredictableHostAllocator();
+        constexpr std::size_t kBlock = std::size_t(8) << 20;
+        constexpr int kBlocks = 24; // 192 MiB
+        const auto returnedByFree = [&]() -> std::int64_t {
+            std::vector<char *> blocks;
+            for (int i = 0; i < kBlocks; ++i) {
+                char *p = static_cast<char *>(std::malloc(kBlock));
+                if (!p)
+                    return std::int64_t(-1);
+                std::memset(p, 1, kBlock);
+                asm volatile("" : : "r"(p) : "memory"); // the pages are used: keep the stores
+                blocks.push_back(p);
+            }
+            const std::int64_t held = hostRssBytes();
+            for (char *p : blocks)
+                std::free(p);
+            return held - hostRssBytes();
+        };
+        useBoundedHostAllocator(false);
+        QVERIFY(!hostAllocatorBounded());
+        releaseFreeHostMemory();
+        const std::int64_t fromHeap = returnedByFree();
+        releaseFreeHostMemory();
+        useBoundedHostAllocator(true);
+        QVERIFY(hostAllocatorBounded());
+        const std::int64_t mapped = returnedByFree();
+        useBoundedHostAllocator(false);
+        QVERIFY(fromHeap >= 0 && mapped >= 0); // -1: malloc failed
+        QVERIFY2(mapped > (std::int64_t(176) << 20),
+            qPrintable(QStringLiteral("bounded: %1 bytes returned by free").arg(mapped)));
+        QVERIFY2(fromHeap < (std::int64_t(64) << 20),
+            qPrintable(QStringLiteral("default: %1 bytes returned by free").arg(fromHeap)));
     }
 
     void hostTotalsAreSensible()

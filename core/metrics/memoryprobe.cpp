@@ -16,6 +16,10 @@ namespace leantune {
 
 namespace {
 
+constexpr int kDefaultMmapThreshold = 32 << 20; // see usePredictableHostAllocator()
+constexpr int kBoundedMmapThreshold = 4 << 20; // see useBoundedHostAllocator()
+std::atomic_bool g_bounded { false };
+
 // Reads "Key:   1234 kB" from a /proc status-style file; returns bytes or 0.
 std::int64_t readProcKb(const char *file, const QByteArray &key)
 {
@@ -71,7 +75,7 @@ void usePredictableHostAllocator()
         // activations) are reused from the heap. The earlier 256 KiB threshold returned every
         // activation too, but its page faults halved CPU training speed (1,132 vs 2,138 img/s,
         // smallcnn batch 64, 2 cores) for ~50 MiB less peak RSS.
-        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_MMAP_THRESHOLD, kDefaultMmapThreshold);
         // The heap's free top is not returned by free() (threshold 1 GiB) but by
         // releaseFreeHostMemory() between phases. With glibc's trimming at 8 MiB every step gave
         // its activations back at the end and faulted them in again (zeroed) at the next: 26 brk
@@ -92,7 +96,24 @@ void usePredictableHostAllocator()
         // so programs call it first thing in main().
         mallopt(M_ARENA_MAX, 1);
     });
+    useBoundedHostAllocator(false); // LEANTUNE_BOUNDED_HOST_MEMORY=1: bounded from the start
 #endif
+}
+
+void useBoundedHostAllocator(bool bounded)
+{
+    static const bool always = qEnvironmentVariableIntValue("LEANTUNE_BOUNDED_HOST_MEMORY") == 1;
+    bounded = bounded || always;
+    if (g_bounded.exchange(bounded) == bounded)
+        return;
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, bounded ? kBoundedMmapThreshold : kDefaultMmapThreshold);
+#endif
+}
+
+bool hostAllocatorBounded()
+{
+    return g_bounded.load();
 }
 
 void releaseFreeHostMemory()

@@ -255,8 +255,11 @@ std::vector<RunField> makeFields()
     f.push_back(rule(
         row("memory_budget_bytes", "memory-budget", "SIZE",
             QStringLiteral(
-                "Host memory budget, e.g. 2G or 512M; 0: none. Bounds the loader queue; a "
-                "batch that does not fit is split into micro-batches."),
+                "Host memory budget, e.g. 2G or 512M (binary units: 512M = 512 MiB); 0: none. "
+                "Bounds the loader queue; a batch that does not fit is split into "
+                "micro-batches. On the CPU, blocks of 4 MiB and more are then mapped and "
+                "returned on free, so the peak repeats from run to run (slower on small "
+                "models)."),
             Type::Size, kBoth | kResume, member(&RunConfig::memoryBudgetBytes)),
         [](const RunConfig &c) { return c.memoryBudgetBytes >= 0; },
         [](const RunConfig &) { return QStringLiteral("memory budget must not be negative"); }));

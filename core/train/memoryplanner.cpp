@@ -173,6 +173,10 @@ std::optional<MemoryPlan> MemoryPlanner::probe(
     try {
         const torch::Device device(deviceName->toStdString());
         plan.onDevice = device.is_cuda();
+        // A host budget needs a peak that repeats: the probes measure under the same allocator
+        // policy as the run they plan (planRunMemory() sets it for the run).
+        if (!plan.onDevice)
+            useBoundedHostAllocator(config.memoryBudgetBytes > 0);
         const ModelSpec &m = config.model;
         plan.loaderBytesPerImage
             = plan.onDevice ? 0 : std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8;
@@ -199,7 +203,26 @@ std::optional<MemoryPlan> MemoryPlanner::probe(
         // peak.
         probe->train(sizes.front(), 1);
         probe->evaluate(sizes.front());
+        // Under a host budget the probes stay under it too, since they are part of the run's (or
+        // the search's) peak: a size whose peak the probes so far put over the limit is replaced
+        // by the largest size they put under it, which also measures where the answer will be.
+        const std::int64_t probeLimit = !plan.onDevice && config.memoryBudgetBytes > 0
+            ? std::int64_t(double(config.memoryBudgetBytes) * (1.0 - config.memoryMargin))
+            : 0;
         for (int b : sizes) {
+            bool replaced = false;
+            if (probeLimit > 0 && plan.trainProbes.size() >= 2) {
+                const MemoryFit fit = fitLinear(plan.trainProbes);
+                if (fit.predict(b) > probeLimit) {
+                    const int last = plan.trainProbes.back().batchSize;
+                    b = fit.perImageBytes > 0.0
+                        ? int((double(probeLimit) - fit.fixedBytes) / fit.perImageBytes)
+                        : last;
+                    if (b <= last)
+                        break;
+                    replaced = true;
+                }
+            }
             try {
                 const std::int64_t t = probe->measurePeak([&] { probe->train(b, steps); });
                 plan.trainProbes.push_back({ b, t });
@@ -212,6 +235,8 @@ std::optional<MemoryPlan> MemoryPlanner::probe(
                 break; // bigger probes would not fit either
             }
             probe->release();
+            if (replaced)
+                break; // the last size under the limit
         }
         if (!plan.onDevice && plan.trainProbes.size() >= 2) {
             // As in a run after an epoch: gradients, momentum and masks live, the heap trimmed.

@@ -80,7 +80,9 @@ public:
         // at 32 predicted smallcnn's run at 128 low by up to 14%: small batches fill holes the heap
         // already has, so their slope is too flat, and a run's heap then grows as its probes left
         // it (measured 302-352 MiB over five identical runs). Up to 64: 0.4-3.9% low over eight
-        // runs.
+        // runs. Under a host budget (config.memoryBudgetBytes on the CPU) a size that the probes
+        // before it put over the budget's limit is replaced by the largest they put under it, and
+        // probing ends there: the probes are part of the run's peak.
         std::vector<int> batchSizes;
         // Optimizer steps per probe (after a warm-up); 0: 4 on the CPU, 2 on a CUDA device. A host
         // peak is the worst over the steps measured, and glibc's heap does not land on the same

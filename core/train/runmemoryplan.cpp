@@ -28,6 +28,16 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
     };
     r.queueDepth = c.queueDepth;
     r.microBatch = c.microBatch;
+    // A CPU run under a host budget maps its larger blocks (see useBoundedHostAllocator()), so that
+    // its peak is the one its plan measured; every other run keeps the faster heap policy.
+    const bool boundedHost
+        = c.memoryBudgetBytes > 0 && !deviceName.startsWith(QLatin1String("cuda"));
+    useBoundedHostAllocator(boundedHost);
+    if (boundedHost)
+        log(QStringLiteral("host memory budget %1: blocks of 4 MiB and more are mapped and "
+                           "returned on free, so the peak repeats from run to run (slower steps "
+                           "on small models)")
+                .arg(formatBytes(c.memoryBudgetBytes)));
     const bool autoBatch = c.batchSizeAuto;
     if (!autoBatch && c.memoryBudgetBytes <= 0) {
         r.evalBatch = evalBatchFor(c.batchSize);
