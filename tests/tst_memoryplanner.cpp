@@ -41,6 +41,19 @@ class TestMemoryPlanner : public QObject {
 
     QTemporaryDir m_dir;
 
+    // smallcnn at 32 px, 1 channel, 4 classes, on the CPU with one thread: quick probes.
+    static RunConfig smallCnnOnCpu()
+    {
+        RunConfig c;
+        c.model.name = QStringLiteral("smallcnn");
+        c.model.inputSize = 32;
+        c.model.channels = 1;
+        c.model.classes = 4;
+        c.device = QStringLiteral("cpu");
+        c.threads = 1;
+        return c;
+    }
+
 private Q_SLOTS:
     void initTestCase() { usePredictableHostAllocator(); } // as the programs do (see memoryprobe.h)
 
@@ -165,13 +178,7 @@ private Q_SLOTS:
     void cpuProbeMeasuresEachBatchSizeAndFitsALine()
     {
         LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
-        RunConfig c;
-        c.model.name = QStringLiteral("smallcnn");
-        c.model.inputSize = 32;
-        c.model.channels = 1;
-        c.model.classes = 4;
-        c.device = QStringLiteral("cpu");
-        c.threads = 1;
+        RunConfig c = smallCnnOnCpu();
         QString error;
         MemoryPlanner::ProbeOptions o;
         o.batchSizes = { 64, 8, 16, 32, 8 };
@@ -194,13 +201,7 @@ private Q_SLOTS:
     void probesUnderABudgetStopAtTheLargestSizeUnderTheLimit()
     {
         LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
-        RunConfig c;
-        c.model.name = QStringLiteral("smallcnn");
-        c.model.inputSize = 32;
-        c.model.channels = 1;
-        c.model.classes = 4;
-        c.device = QStringLiteral("cpu");
-        c.threads = 1;
+        RunConfig c = smallCnnOnCpu();
         QString error;
         MemoryPlanner::ProbeOptions o;
         o.batchSizes = { 8, 16, 32, 256 };
