@@ -154,6 +154,27 @@ private Q_SLOTS:
         QCOMPARE(f.predictedPeakBytes, 164 * MiB);
     }
 
+    void aGivenBatchOverTheLimitByLessThanTheProbeSpreadTrainsWhole()
+    {
+        // 128 images need 228 MiB: 1.3 % over a 225 MiB limit, within the probes' 2 % spread.
+        const MemoryPlan p = hostPlan(100.0 * MiB, 1.0 * MiB, 0, 4);
+        QCOMPARE(MemoryPlanner::fitToLimit(p, 128, 4, 225 * MiB).microBatch, 64);
+        const MemoryFitting f = MemoryPlanner::fitGivenBatch(p, 128, 4, 225 * MiB);
+        QVERIFY(f.fits);
+        QCOMPARE(f.microBatch, 128);
+        QCOMPARE(f.queueDepth, 4);
+        QCOMPARE(f.predictedPeakBytes, 228 * MiB);
+        QVERIFY(f.limitBytes > 225 * MiB);
+        QVERIFY(f.limitBytes <= std::int64_t(225 * MiB * (1.0 + MemoryPlanner::kProbeSpread)));
+        // 4 % over a 219 MiB limit is more than noise: split as fitToLimit does.
+        const MemoryFitting g = MemoryPlanner::fitGivenBatch(p, 128, 4, 219 * MiB);
+        QCOMPARE(g.microBatch, 64);
+        QCOMPARE(g.accumulationSteps, 2);
+        QCOMPARE(g.limitBytes, 219 * MiB);
+        // A batch that fits is fitted to the limit itself.
+        QCOMPARE(MemoryPlanner::fitGivenBatch(p, 64, 4, 225 * MiB).limitBytes, 225 * MiB);
+    }
+
     void fittingReportsWhenNothingFits()
     {
         const MemoryPlan p = hostPlan(100.0 * MiB, 1.0 * MiB, 0, 4);
@@ -210,7 +231,7 @@ private Q_SLOTS:
         QCOMPARE(free->trainProbes.back().batchSize, 256);
         // A budget whose limit lies at batch 96 on the line through the unbudgeted probes.
         c.memoryBudgetBytes
-            = std::int64_t(double(free->train.predict(96)) / (1.0 - c.memoryMargin));
+            = std::int64_t(double(free->train.predict(96)) / (1.0 - c.memoryMarginFor(false)));
         const std::optional<MemoryPlan> plan = MemoryPlanner::probe(c, o, &error);
         QVERIFY2(plan, qPrintable(error));
         QVERIFY(hostAllocatorBounded()); // a budget on the CPU: the bounded policy

@@ -78,6 +78,10 @@ private Q_SLOTS:
         QTest::newRow("prune scope")
             << QStringLiteral("prune_scope") << QStringLiteral("everywhere")
             << QStringLiteral("prune_scope: unknown value 'everywhere'");
+        QTest::newRow("margin 1.5") << QStringLiteral("memory_margin") << QStringLiteral("1.5")
+                                    << QStringLiteral("memory margin must be auto or in [0, 0.9]");
+        QTest::newRow("margin word") << QStringLiteral("memory_margin") << QStringLiteral("wide")
+                                     << QStringLiteral("memory_margin");
         QTest::newRow("memory format") << QStringLiteral("memory_format") << QStringLiteral("nhwc")
                                        << QStringLiteral("memory_format: unknown value 'nhwc'");
     }
@@ -157,6 +161,35 @@ private Q_SLOTS:
         RunConfig channel = valid();
         channel.pruneGranularity = PruneGranularity::Channel;
         QVERIFY2(channel.validate(&error), qPrintable(error));
+    }
+
+    // The margin defaults to auto: 5 % under a host budget on the CPU, whose peak repeats (bounded
+    // allocator), 10 % against a GPU's memory; a number set by hand, or read from an older run's
+    // config.json, holds for both.
+    void memoryMarginAutoIsNarrowerUnderAHostBudget()
+    {
+        const RunConfig c = valid();
+        QCOMPARE(
+            c.toJson().value(QStringLiteral("memory_margin")).toString(), QStringLiteral("auto"));
+        QCOMPARE(c.memoryMarginFor(false), 0.05);
+        QCOMPARE(c.memoryMarginFor(true), 0.10);
+        RunConfig budget = valid();
+        budget.memoryBudgetBytes = 1000ll << 20;
+        QCOMPARE(budget.memoryBudgetLimitBytes(), 950ll << 20);
+        QJsonObject o = budget.toJson();
+        o[QStringLiteral("memory_margin")] = 0.2;
+        QString error;
+        const std::optional<RunConfig> set = RunConfig::fromJson(o, &error);
+        QVERIFY2(set && set->validate(&error), qPrintable(error));
+        QCOMPARE(set->memoryMarginFor(false), 0.2);
+        QCOMPARE(set->memoryMarginFor(true), 0.2);
+        QCOMPARE(set->memoryBudgetLimitBytes(), 800ll << 20);
+        QCOMPARE(set->toJson().value(QStringLiteral("memory_margin")).toDouble(), 0.2);
+        o[QStringLiteral("memory_margin")] = QStringLiteral("auto");
+        const std::optional<RunConfig> back = RunConfig::fromJson(o, &error);
+        QVERIFY2(back, qPrintable(error));
+        QCOMPARE(back->memoryMargin, RunConfig::kAutoMemoryMargin);
+        QCOMPARE(back->toJson(), budget.toJson());
     }
 
     void validation()

@@ -33,7 +33,7 @@ int findBatchSizeCommand(const QStringList &args)
     parser.addOption({ QStringLiteral("json"), QStringLiteral("Print the result as JSON.") });
     if (const auto code = parseArguments(parser, QStringLiteral("find-batch-size"),
             QStringLiteral("--data DIR [model/input options] [--device DEV] [--max N] "
-                           "[--margin F] [--memory-budget SIZE] [--json]"),
+                           "[--margin F|auto] [--memory-budget SIZE] [--json]"),
             args))
         return *code;
     if (!parser.positionalArguments().isEmpty())

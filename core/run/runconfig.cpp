@@ -87,6 +87,20 @@ int RunConfig::effectiveThreads() const
     return threads > 0 ? threads : qMax(1, QThread::idealThreadCount());
 }
 
+double RunConfig::memoryMarginFor(bool onDevice) const
+{
+    if (memoryMargin != kAutoMemoryMargin)
+        return memoryMargin;
+    return onDevice ? 0.10 : 0.05;
+}
+
+std::int64_t RunConfig::memoryBudgetLimitBytes() const
+{
+    return memoryBudgetBytes > 0
+        ? std::int64_t(double(memoryBudgetBytes) * (1.0 - memoryMarginFor(false)))
+        : 0;
+}
+
 std::optional<QString> resolveDevice(const QString &requested, QString *error)
 {
     const int count = cudaDeviceCount();

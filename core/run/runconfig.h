@@ -51,7 +51,10 @@ struct RunConfig {
     // is split into micro-batches with gradient accumulation (the effective batch stays).
     bool batchSizeAuto = false; // the BatchSizeFinder picks batchSize before the run
     std::int64_t memoryBudgetBytes = 0; // host memory budget in bytes; 0 = none
-    double memoryMargin = 0.10; // safety margin below a capacity or budget (0..0.9)
+    // Safety margin below a capacity or budget (0..0.9), or kAutoMemoryMargin: see
+    // memoryMarginFor().
+    static constexpr double kAutoMemoryMargin = -1.0;
+    double memoryMargin = kAutoMemoryMargin;
     int maxBatchSize = 4096; // cap for batchSizeAuto
     int microBatch = 0; // images per forward/backward; 0 = the whole batch
     // Input normalization (x − mean) / std: one value for every channel, or one per channel (RGB).
@@ -82,6 +85,14 @@ struct RunConfig {
     // Does not touch the file system.
     bool validate(QString *error = nullptr) const;
     int effectiveThreads() const; // threads, or the number of cores when 0
+    // The margin below the limit of the device that runs the model (host budget or GPU memory): as
+    // set, or for auto 0.05 on the host, where a budgeted run's peak repeats within 1 % (bounded
+    // allocator; resnet18 64 px at the finder's answers: see bench/batch-finder-budget.sh), and 0.1
+    // on a GPU, whose caching allocator fragments over a long run.
+    double memoryMarginFor(bool onDevice) const;
+    // What a host memory budget leaves the run's predicted peak: the budget less the host margin
+    // (memoryMarginFor(false)); 0 without a budget.
+    std::int64_t memoryBudgetLimitBytes() const;
     // Whether the run trains in channels-last: as memoryFormat says, and for Auto where it is
     // known faster. On CUDA with bf16/fp16 (tensor-core convolutions take NHWC). On the CPU for the
     // ResNets, measured on 2 cores, 64 px, alternating: resnet8 339-359 -> 394-423 img/s (and

@@ -263,14 +263,37 @@ std::vector<RunField> makeFields()
             Type::Size, kBoth | kResume, member(&RunConfig::memoryBudgetBytes)),
         [](const RunConfig &c) { return c.memoryBudgetBytes >= 0; },
         [](const RunConfig &) { return QStringLiteral("memory budget must not be negative"); }));
-    f.push_back(rule(
-        row("memory_margin", "memory-margin", "F",
-            QStringLiteral("Safety margin below the budget or device capacity, 0..0.9."),
-            Type::Double, kBoth, member(&RunConfig::memoryMargin)),
-        [](const RunConfig &c) { return c.memoryMargin >= 0.0 && c.memoryMargin <= 0.9; },
-        [](const RunConfig &c) {
-            return QStringLiteral("memory margin must be in [0, 0.9] (got %1)").arg(c.memoryMargin);
-        }));
+    {
+        RunField margin = rule(
+            row("memory_margin", "memory-margin", "F|auto",
+                QStringLiteral(
+                    "Safety margin below the budget or device capacity, 0..0.9; auto: 0.05 "
+                    "under a host budget on the CPU (its peak repeats within 1 %), 0.1 against a "
+                    "GPU's memory."),
+                Type::Double, kBoth, member(&RunConfig::memoryMargin)),
+            [](const RunConfig &c) {
+                return c.memoryMargin == RunConfig::kAutoMemoryMargin
+                    || (c.memoryMargin >= 0.0 && c.memoryMargin <= 0.9);
+            },
+            [](const RunConfig &c) {
+                return QStringLiteral("memory margin must be auto or in [0, 0.9] (got %1)")
+                    .arg(c.memoryMargin);
+            });
+        const auto parseDouble = margin.set;
+        margin.set = [parseDouble](RunConfig &c, const QString &text, QString *error) {
+            if (text.trimmed() == QLatin1String("auto")) {
+                c.memoryMargin = RunConfig::kAutoMemoryMargin;
+                return true;
+            }
+            return parseDouble(c, text, error);
+        };
+        const auto getDouble = margin.get;
+        margin.get = [getDouble](const RunConfig &c) {
+            return c.memoryMargin == RunConfig::kAutoMemoryMargin ? QStringLiteral("auto")
+                                                                  : getDouble(c);
+        };
+        f.push_back(std::move(margin));
+    }
     f.push_back(rule(
         row("max_batch_size", "max-batch-size", "N",
             QStringLiteral("Largest batch size auto considers."), Type::Int, kBoth,
@@ -504,7 +527,7 @@ const Alias kAliases[] = {
     { "channels-last", "Same as --memory-format channels-last.", nullptr,
         RunField::Train | RunField::FindBatchSize, "memory_format", "channels-last" },
     { "max", "Same as --max-batch-size.", "N", RunField::FindBatchSize, "max_batch_size", nullptr },
-    { "margin", "Same as --memory-margin.", "F", RunField::FindBatchSize, "memory_margin",
+    { "margin", "Same as --memory-margin.", "F|auto", RunField::FindBatchSize, "memory_margin",
         nullptr },
 };
 
@@ -532,8 +555,11 @@ QJsonValue RunField::toJson(const RunConfig &config) const
     case Type::Int:
     case Type::Size:
         return QJsonValue(text.toLongLong());
-    case Type::Double:
-        return QJsonValue(text.toDouble());
+    case Type::Double: { // a number, or a word its parser takes (memory_margin's auto)
+        bool ok = false;
+        const double v = text.toDouble(&ok);
+        return ok ? QJsonValue(v) : QJsonValue(text);
+    }
     case Type::Numbers: {
         const std::vector<double> v = parseNumberList(text).value_or(std::vector<double>());
         if (v.size() == 1)
@@ -564,8 +590,8 @@ bool RunField::fromJson(RunConfig &config, const QJsonValue &value, QString *err
         text = QString::number(qint64(value.toDouble()));
         break;
     case Type::Double:
-        typeOk = value.isDouble();
-        text = doubleText(value.toDouble());
+        typeOk = value.isDouble() || value.isString();
+        text = value.isString() ? value.toString() : doubleText(value.toDouble());
         break;
     case Type::Numbers: // a number (older versions), an array of numbers, or text
         if (value.isDouble()) {

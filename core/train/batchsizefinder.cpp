@@ -193,7 +193,7 @@ std::optional<BatchSizeReport> BatchSizeFinder::find(const RunConfig &config,
         return std::nullopt;
     report.plan = *plan;
     BatchSearchOptions o;
-    o.margin = config.memoryMargin;
+    o.margin = plan->margin;
     o.maxBatch = std::max(1, config.maxBatchSize);
     if (maxSamples > 0)
         o.maxBatch = int(std::min<std::int64_t>(o.maxBatch, maxSamples));

@@ -111,6 +111,7 @@ MemoryFitting MemoryPlanner::fitToLimit(
 {
     MemoryFitting best;
     best.batchSize = std::max(batch, 1);
+    best.limitBytes = limitBytes;
     const int maxQueue = std::max(queue, 1);
     const int fullEval = evalBatch > 0 ? evalBatch : evalBatchFor(best.batchSize);
     for (int q = maxQueue; q >= 1; --q) {
@@ -160,6 +161,17 @@ MemoryFitting MemoryPlanner::fitToLimit(
     return best;
 }
 
+MemoryFitting MemoryPlanner::fitGivenBatch(
+    const MemoryPlan &plan, int batch, int queue, std::int64_t limitBytes, int evalBatch)
+{
+    const MemoryFitting f = fitToLimit(plan, batch, queue, limitBytes, evalBatch);
+    if (f.fits && f.microBatch >= f.batchSize)
+        return f;
+    const MemoryFitting whole = fitToLimit(
+        plan, batch, queue, std::int64_t(double(limitBytes) * (1.0 + kProbeSpread)), evalBatch);
+    return whole.fits && whole.microBatch >= whole.batchSize ? whole : f;
+}
+
 std::optional<MemoryPlan> MemoryPlanner::probe(
     const RunConfig &config, const ProbeOptions &options, QString *error)
 {
@@ -168,11 +180,11 @@ std::optional<MemoryPlan> MemoryPlanner::probe(
         return std::nullopt;
     MemoryPlan plan;
     plan.device = *deviceName;
-    plan.margin = config.memoryMargin;
     plan.queueDepth = config.queueDepth;
     try {
         const torch::Device device(deviceName->toStdString());
         plan.onDevice = device.is_cuda();
+        plan.margin = config.memoryMarginFor(plan.onDevice);
         // A host budget needs a peak that repeats: the probes measure under the same allocator
         // policy as the run they plan (planRunMemory() sets it for the run).
         if (!plan.onDevice)
@@ -206,9 +218,7 @@ std::optional<MemoryPlan> MemoryPlanner::probe(
         // Under a host budget the probes stay under it too, since they are part of the run's (or
         // the search's) peak: a size whose peak the probes so far put over the limit is replaced
         // by the largest size they put under it, which also measures where the answer will be.
-        const std::int64_t probeLimit = !plan.onDevice && config.memoryBudgetBytes > 0
-            ? std::int64_t(double(config.memoryBudgetBytes) * (1.0 - config.memoryMargin))
-            : 0;
+        const std::int64_t probeLimit = plan.onDevice ? 0 : config.memoryBudgetLimitBytes();
         for (int b : sizes) {
             bool replaced = false;
             if (probeLimit > 0 && plan.trainProbes.size() >= 2) {

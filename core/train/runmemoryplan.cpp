@@ -48,7 +48,8 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
         log(QStringLiteral(
             "batch size auto: probing memory and searching on %1 (margin %2%, cap %3)")
                 .arg(deviceName)
-                .arg(c.memoryMargin * 100.0, 0, 'f', 0)
+                .arg(c.memoryMarginFor(deviceName.startsWith(QLatin1String("cuda"))) * 100.0, 0,
+                    'f', 0)
                 .arg(std::min<std::int64_t>(c.maxBatchSize, trainImages)));
         const std::optional<BatchSizeReport> report
             = BatchSizeFinder::find(c, trainImages, error, cancel);
@@ -82,12 +83,23 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
     // the margin (the search sized training steps; evaluation batches must fit as well).
     std::int64_t limit = 0;
     if (!plan->onDevice && budget)
-        limit = std::int64_t(double(c.memoryBudgetBytes) * (1.0 - c.memoryMargin));
+        limit = c.memoryBudgetLimitBytes();
     else if (autoBatch)
         limit = plan->limitBytes();
     if (limit > 0) {
-        const MemoryFitting f = MemoryPlanner::fitToLimit(
-            *plan, c.batchSize, plan->onDevice ? 1 : c.queueDepth, limit, r.evalBatch);
+        const int queue = plan->onDevice ? 1 : c.queueDepth;
+        // A batch given by hand on the CPU is not split for probe noise at the edge
+        // (fitGivenBatch).
+        const MemoryFitting f = !autoBatch && !plan->onDevice
+            ? MemoryPlanner::fitGivenBatch(*plan, c.batchSize, queue, limit, r.evalBatch)
+            : MemoryPlanner::fitToLimit(*plan, c.batchSize, queue, limit, r.evalBatch);
+        if (f.limitBytes > limit)
+            log(QStringLiteral("memory plan: batch %1 trains whole: its predicted peak %2 is over "
+                               "the limit %3 by less than the probes' spread (%4%)")
+                    .arg(c.batchSize)
+                    .arg(formatBytes(f.predictedPeakBytes), formatBytes(limit))
+                    .arg(MemoryPlanner::kProbeSpread * 100.0, 0, 'f', 0));
+        limit = f.limitBytes;
         if (!f.fits) {
             *error = QStringLiteral(
                 "the %1 %2 is too small for this model: even micro-batches of one image with a "
@@ -96,7 +108,7 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
                                      : QStringLiteral("memory of %1").arg(deviceName),
                              formatBytes(budget ? c.memoryBudgetBytes : plan->capacityBytes),
                              formatBytes(f.predictedPeakBytes), formatBytes(limit))
-                         .arg(c.memoryMargin * 100.0, 0, 'f', 0);
+                         .arg(plan->margin * 100.0, 0, 'f', 0);
             return std::nullopt;
         }
         r.microBatch = r.microBatch > 0 ? std::min(r.microBatch, f.microBatch) : f.microBatch;
@@ -111,8 +123,7 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
         const ModelSpec &m = c.model;
         const std::int64_t imageBytes
             = std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8;
-        const std::int64_t hostLimit
-            = std::int64_t(double(c.memoryBudgetBytes) * (1.0 - c.memoryMargin));
+        const std::int64_t hostLimit = c.memoryBudgetLimitBytes();
         const std::int64_t rss = hostRssBytes();
         while (r.queueDepth > 1
             && rss + (r.queueDepth + 1) * std::int64_t(c.batchSize) * imageBytes > hostLimit)
@@ -121,8 +132,7 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
     r.predictedPeak = plan->predictPeak(c.batchSize, r.microBatch, r.queueDepth, r.evalBatch);
     if (budget) {
         // What the budget leaves after the run's predicted peak bounds the decoded cache.
-        const std::int64_t hostLimit
-            = std::int64_t(double(c.memoryBudgetBytes) * (1.0 - c.memoryMargin));
+        const std::int64_t hostLimit = c.memoryBudgetLimitBytes();
         const ModelSpec &m = c.model;
         const std::int64_t hostPeak = plan->onDevice ? hostRssBytes()
                 + (r.queueDepth + 1) * std::int64_t(c.batchSize)
