@@ -91,7 +91,7 @@ double RunConfig::memoryMarginFor(bool onDevice) const
 {
     if (memoryMargin != kAutoMemoryMargin)
         return memoryMargin;
-    return onDevice ? 0.10 : 0.05;
+    return onDevice ? 0.10 : 0.04;
 }
 
 std::int64_t RunConfig::memoryBudgetLimitBytes() const

@@ -86,9 +86,11 @@ struct RunConfig {
     bool validate(QString *error = nullptr) const;
     int effectiveThreads() const; // threads, or the number of cores when 0
     // The margin below the limit of the device that runs the model (host budget or GPU memory): as
-    // set, or for auto 0.05 on the host, where a budgeted run's peak repeats within 1 % (bounded
-    // allocator; resnet18 64 px at the finder's answers: see bench/batch-finder-budget.sh), and 0.1
-    // on a GPU, whose caching allocator fragments over a long run.
+    // set, or for auto 0.04 on the host, where a budgeted run's peak repeats within 1 % (bounded
+    // allocator) and came within 2 % of its plan (resnet18 64 px at find-batch-size's answers,
+    // bench/batch-finder-budget.sh: at 0.05 the 1000 MiB answer, 28, peaked at 947-957 MiB but was
+    // 83 % of the largest batch that fits), and 0.1 on a GPU, whose caching allocator fragments
+    // over a long run.
     double memoryMarginFor(bool onDevice) const;
     // What a host memory budget leaves the run's predicted peak: the budget less the host margin
     // (memoryMarginFor(false)); 0 without a budget.

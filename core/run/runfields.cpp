@@ -267,7 +267,7 @@ std::vector<RunField> makeFields()
         RunField margin = rule(
             row("memory_margin", "memory-margin", "F|auto",
                 QStringLiteral(
-                    "Safety margin below the budget or device capacity, 0..0.9; auto: 0.05 "
+                    "Safety margin below the budget or device capacity, 0..0.9; auto: 0.04 "
                     "under a host budget on the CPU (its peak repeats within 1 %), 0.1 against a "
                     "GPU's memory."),
                 Type::Double, kBoth, member(&RunConfig::memoryMargin)),
