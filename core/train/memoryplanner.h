@@ -105,8 +105,9 @@ public:
     static MemoryFitting fitToLimit(
         const MemoryPlan &plan, int batch, int queue, std::int64_t limitBytes, int evalBatch = 0);
     // How far apart two probes of the same batch size read on the CPU under the bounded host
-    // allocator: resnet18 64 px batch 29 peaked at 955-962 MiB over eight runs, and a run's probe
-    // at find-batch-size's answer read 901 MiB where the search had predicted 894 (0.8 %).
+    // allocator: resnet18 64 px batch 29 peaked at 955-962 MiB over eight runs; runs' probes at
+    // find-batch-size's answer read 901 MiB where the search had predicted 894 (0.8 %), and 939
+    // where it had predicted 931 (0.9 %).
     static constexpr double kProbeSpread = 0.02;
     // For a batch size the user chose (often find-batch-size's answer, which sits at the limit): as
     // fitToLimit(), but a batch that would be split only because its whole-batch peak is over LIMIT
