@@ -13,6 +13,11 @@ struct ModelSpec {
     int classes = 10;
 };
 
+// LeanTune's resnet18 has torchvision's ImageNet stem (7×7 stride-2 conv + max-pool) from this
+// input size on, and a 3×3 stride-1 stem without max-pool below it; a stem's weights fit only the
+// same stem.
+constexpr int kResNet18ImageNetStemFrom = 96;
+
 QStringList modelNames();
 // Whether the spec is valid; else false and a one-line reason in *ERROR (unknown model, input too
 // small, ...).

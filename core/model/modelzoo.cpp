@@ -172,7 +172,7 @@ std::shared_ptr<ClassifierImpl> makeResNet8(int channels, int classes)
 std::shared_ptr<ClassifierImpl> makeResNet18(int channels, int classes, int inputSize)
 {
     return std::make_shared<ResNetImpl>(channels, classes, std::vector<int> { 2, 2, 2, 2 },
-        std::vector<std::int64_t> { 64, 128, 256, 512 }, inputSize >= 96);
+        std::vector<std::int64_t> { 64, 128, 256, 512 }, inputSize >= kResNet18ImageNetStemFrom);
 }
 
 } // namespace

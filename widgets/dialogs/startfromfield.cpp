@@ -39,13 +39,12 @@ bool isImageNet(const WeightInfo &w)
     return near(w.normMean, { 0.485, 0.456, 0.406 }) && near(w.normStd, { 0.229, 0.224, 0.225 });
 }
 
-// LeanTune's resnet18 has torchvision's ImageNet stem (7×7 stride-2 conv + max-pool) from 96 px
-// on, a 3×3 stem below (model/modelzoo.cpp); the stem's weights fit only the same stem.
-// inspectWeights() recognizes files at 224 px, so a recognized resnet18 file has the ImageNet stem;
-// a LeanTune run has the stem of the size it trained at.
+// Whether resnet18 weights of INPUT_SIZE have the ImageNet stem (kResNet18ImageNetStemFrom).
+// inspectWeights() recognizes files at 224 px, so a recognized resnet18 file (size 0) has it; a
+// LeanTune run has the stem of the size it trained at.
 bool imageNetStem(int inputSize)
 {
-    return inputSize == 0 || inputSize >= 96;
+    return inputSize == 0 || inputSize >= kResNet18ImageNetStemFrom;
 }
 
 } // namespace
@@ -342,8 +341,9 @@ void StartFromField::matchRunToWeights()
     if (auto *size = qobject_cast<QSpinBox *>(m_binder->widget(QStringLiteral("input_size")))) {
         if (w->inputSize > 0)
             size->setValue(w->inputSize);
-        else if (w->architecture == QLatin1String("resnet18") && size->value() < 96)
-            size->setValue(96); // the smallest size with the ImageNet stem
+        else if (w->architecture == QLatin1String("resnet18")
+            && size->value() < kResNet18ImageNetStemFrom)
+            size->setValue(kResNet18ImageNetStemFrom); // the smallest size with the ImageNet stem
     }
     adoptNormalization(); // the channels may fit the weights' normalization now
 }
@@ -436,12 +436,14 @@ QString StartFromField::check(const RunConfig &c, int classes)
             && imageNetStem(w->inputSize) != imageNetStem(c.model.inputSize))
             error = imageNetStem(w->inputSize)
                 ? tr("the starting weights %1 have resnet18's ImageNet stem (7×7 conv), which "
-                     "LeanTune uses from 96 px on: set the input size to 96 px or more")
+                     "LeanTune uses from %2 px on: set the input size to %2 px or more")
                       .arg(name)
+                      .arg(kResNet18ImageNetStemFrom)
                 : tr("the starting weights %1 have resnet18's small-input stem (3×3 conv, trained "
-                     "at %2 px), which LeanTune uses below 96 px: set the input size below 96 px")
+                     "at %2 px), which LeanTune uses below %3 px: set the input size below %3 px")
                       .arg(name)
-                      .arg(w->inputSize);
+                      .arg(w->inputSize)
+                      .arg(kResNet18ImageNetStemFrom);
         else
             matchable = false;
         const auto fits = [&c](const std::vector<double> &v) {
