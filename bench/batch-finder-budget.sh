@@ -3,7 +3,8 @@
 # (issue 15 item 3)? For each budget: find-batch-size on the CPU, then RUNS one-epoch train runs at
 # the answer given the same budget, as a user would run them (seeds 1..RUNS), each with its memory
 # probes, training, validation, a test pass and the checkpoint and model writes, its peak measured
-# from outside (/usr/bin/time -v, maximum RSS) and, for the probes, from the run's log. Budgets are in the CLI's units (1000M = 1000 MiB).
+# from outside (/usr/bin/time -v, maximum RSS) and, for the probes, from the run's log. Budgets are
+# in the CLI's units (1000M = 1000 MiB).
 # The largest batch that really fits comes from train runs at a grid of batch sizes (GRID, one run
 # each, seed 1, with the allocator policy of a budgeted run: LEANTUNE_BOUNDED_HOST_MEMORY=1, no
 # probes): the largest grid size whose peak stayed under the budget, and the size where the line
@@ -11,12 +12,12 @@
 # timed test.
 # Usage: bench/batch-finder-budget.sh [WORKDIR]   (default bench/out/batch-finder-budget)
 # Knobs (environment): BUDGETS (MiB, default "1000 1250 1500"), RUNS (10), GRID (batch sizes,
-# default "16 24 32 40 48 56 64"), TRAIN (images imported from Fashion-MNIST's training set, default 240:
-# 192 train + 48 validation at --val-split 0.2, so that even the largest grid size trains three whole
-# batches: a run of one or two steps never reaches the steady peak with the optimizer's state, and
-# made the grid's large sizes look cheaper than they are), TEST (images from its test set, 24), MODEL (resnet18),
-# SIZE (64), CLI (default build/app/cli/leantune-cli), REGRID (1: rerun the grid whose peaks WORKDIR
-# keeps from an earlier run).
+# default "16 24 32 40 48 56 64"), TRAIN (images imported from Fashion-MNIST's training set,
+# default 240: 192 train + 48 validation at --val-split 0.2, so that even the largest grid size
+# trains three whole batches: a run of one or two steps never reaches the steady peak with the
+# optimizer's state, and made the grid's large sizes look cheaper than they are), TEST (images from
+# its test set, 24), MODEL (resnet18), SIZE (64), CLI (default build/app/cli/leantune-cli), REGRID
+# (1: rerun the grid whose peaks WORKDIR keeps from an earlier run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cli=$(realpath "${CLI:-build/app/cli/leantune-cli}")
