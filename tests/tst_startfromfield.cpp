@@ -217,6 +217,9 @@ private Q_SLOTS:
         for (const char *part : { "safetensors", "smallcnn", "19 tensors", "1 input channel",
                  "10 classes", "classifier replaced for 3" })
             QVERIFY2(summary.contains(QLatin1String(part)), qPrintable(summary));
+        // One input channel: not ImageNet's RGB statistics, so no normalization is claimed.
+        QVERIFY(f->info()->normMean.empty());
+        QVERIFY2(!summary.contains(QLatin1String("normalization")), qPrintable(summary));
         QCOMPARE(dialog.config().initWeights, file("smallcnn1.safetensors"));
         QVERIFY(shot(dialog, "startfrom-smallcnn"));
     }

@@ -122,8 +122,13 @@ std::optional<InitWeights> readInitWeights(const QString &path, QString *error)
             w.info.classes = int(t.size(0)); // the last 2-d tensor: the classifier
     }
     w.info.tensors = int(w.tensors.size());
-    w.info.normMean = ImageNetMean;
-    w.info.normStd = ImageNetStd;
+    // A state_dict or safetensors file carries no normalization. Three input channels: assume
+    // ImageNet's, as torchvision's weights use; any other count was not trained on ImageNet's RGB
+    // statistics, so the file says nothing about it.
+    if (w.info.channels == 3) {
+        w.info.normMean = ImageNetMean;
+        w.info.normStd = ImageNetStd;
+    }
     return w;
 }
 
