@@ -1,5 +1,6 @@
 #include "dialogs/batchsizefinderfield.h"
 
+#include "dialogs/wrappedlabel.h"
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
 
@@ -101,12 +102,7 @@ void BatchSizeFinderField::setNote(const QString &text, bool error)
     m_note->setText(text);
     m_note->setToolTip(QString());
     m_note->show();
-    // A top-level layout does not grow for a wrapped label's extra lines: reserve them (the note
-    // spans its group box's form).
-    const QWidget *box = m_note->parentWidget();
-    const QMargins margins = box && box->layout() ? box->layout()->contentsMargins() : QMargins();
-    const int width = box ? box->contentsRect().width() - margins.left() - margins.right() : 0;
-    m_note->setMinimumHeight(m_note->heightForWidth(std::max(width, 200)));
+    reserveWrappedLines(m_note); // the note spans its group box's form
 }
 
 QString BatchSizeFinderField::noteText() const

@@ -8,6 +8,7 @@
 #include "dialogs/pruningscheduleeditor.h"
 #include "dialogs/runfieldbinder.h"
 #include "dialogs/startfromfield.h"
+#include "dialogs/wrappedlabel.h"
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
 #include "model/modelspec.h"
@@ -382,6 +383,7 @@ void RunConfigDialog::revalidate()
                 .arg(stepsPerEpoch())
                 .arg(total)
                 .arg(c.epochs));
+    reserveWrappedLines(m_steps);
 }
 
 RunConfig RunConfigDialog::finderConfig() const

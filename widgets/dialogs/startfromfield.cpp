@@ -1,6 +1,7 @@
 #include "dialogs/startfromfield.h"
 
 #include "dialogs/runfieldbinder.h"
+#include "dialogs/wrappedlabel.h"
 #include "model/modelspec.h"
 #include "run/runfields.h"
 
@@ -470,6 +471,8 @@ QString StartFromField::check(const RunConfig &c, int classes)
     m_normNote->setVisible(!note.isEmpty());
     m_useNorm->setVisible(
         !note.isEmpty() && w && !(near(c.normMean, w->normMean) && near(c.normStd, w->normStd)));
+    reserveWrappedLines(m_summary);
+    reserveWrappedLines(m_normNote);
     return error;
 }
 
