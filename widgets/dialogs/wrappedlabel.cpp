@@ -1,7 +1,6 @@
 #include "dialogs/wrappedlabel.h"
 
 #include <QEvent>
-#include <QFontMetrics>
 #include <QLabel>
 
 #include <algorithm>
@@ -17,8 +16,8 @@ int wrappedHeight(const QLabel *label, int width)
         : label->heightForWidth(std::max(width, 100));
 }
 
-// Keeps a label's reserved lines right once layouts give it its real width (before the dialog is
-// shown, widths are only estimates).
+// Reserves a label's lines again whenever a layout changes its width (the first time included: a
+// label set before its dialog is shown has no width yet).
 class WrappedLinesKeeper : public QObject {
 public:
     explicit WrappedLinesKeeper(QLabel *label)
