@@ -3,6 +3,7 @@
 // host budget, and the find-batch-size command's JSON.
 
 #include "sanitizerskip.h"
+#include "testconfigs.h"
 #include "testdata.h"
 
 #include "metrics/memoryprobe.h"
@@ -232,13 +233,7 @@ private Q_SLOTS:
     void cpuSearchRespectsTheHostBudget()
     {
         LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
-        RunConfig c;
-        c.model.name = QStringLiteral("smallcnn");
-        c.model.inputSize = 32;
-        c.model.channels = 1;
-        c.model.classes = 4;
-        c.device = QStringLiteral("cpu");
-        c.threads = 1;
+        RunConfig c = testconfigs::smallCnnOnCpu();
         QString error;
         // First an unbounded plan, to set a budget that allows ~150 images above the fixed part.
         const std::optional<MemoryPlan> plan = MemoryPlanner::probe(c, &error);

@@ -4,6 +4,7 @@
 
 #include "clirunner.h"
 #include "sanitizerskip.h"
+#include "testconfigs.h"
 #include "testdata.h"
 #include "metrics/memoryprobe.h"
 #include "train/memoryplanner.h"
@@ -40,19 +41,6 @@ class TestMemoryPlanner : public QObject {
     Q_OBJECT
 
     QTemporaryDir m_dir;
-
-    // smallcnn at 32 px, 1 channel, 4 classes, on the CPU with one thread: quick probes.
-    static RunConfig smallCnnOnCpu()
-    {
-        RunConfig c;
-        c.model.name = QStringLiteral("smallcnn");
-        c.model.inputSize = 32;
-        c.model.channels = 1;
-        c.model.classes = 4;
-        c.device = QStringLiteral("cpu");
-        c.threads = 1;
-        return c;
-    }
 
 private Q_SLOTS:
     void initTestCase() { usePredictableHostAllocator(); } // as the programs do (see memoryprobe.h)
@@ -199,7 +187,7 @@ private Q_SLOTS:
     void cpuProbeMeasuresEachBatchSizeAndFitsALine()
     {
         LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
-        RunConfig c = smallCnnOnCpu();
+        RunConfig c = testconfigs::smallCnnOnCpu();
         QString error;
         MemoryPlanner::ProbeOptions o;
         o.batchSizes = { 64, 8, 16, 32, 8 };
@@ -222,7 +210,7 @@ private Q_SLOTS:
     void probesUnderABudgetStopAtTheLargestSizeUnderTheLimit()
     {
         LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
-        RunConfig c = smallCnnOnCpu();
+        RunConfig c = testconfigs::smallCnnOnCpu();
         QString error;
         MemoryPlanner::ProbeOptions o;
         o.batchSizes = { 8, 16, 32, 256 };
