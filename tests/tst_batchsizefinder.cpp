@@ -240,7 +240,8 @@ private Q_SLOTS:
         QVERIFY2(plan, qPrintable(error));
         // Trials are predicted with evaluation at the trial's batch (the Trainer sizes evaluation
         // later).
-        const std::int64_t budget = std::int64_t(double(plan->predictPeak(150, 0, -1, 150)) / 0.9);
+        const std::int64_t budget = std::int64_t(
+            double(plan->predictPeak(150, 0, -1, 150)) / (1.0 - c.memoryMarginFor(false)));
         c.memoryBudgetBytes = budget;
         const std::optional<BatchSizeReport> report = BatchSizeFinder::find(c, 100000, &error);
         QVERIFY2(report, qPrintable(error));
