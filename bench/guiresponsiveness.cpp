@@ -8,10 +8,10 @@
 
 #include "../tests/guitestdata.h"
 
-#include "charts/livecharts.h"
-#include "dataset/datasetbrowser.h"
+#include "widgets/charts/livecharts.h"
+#include "widgets/dataset/datasetbrowser.h"
 #include "mainwindow.h"
-#include "run/runjob.h"
+#include "job/runjob.h"
 
 #include <QApplication>
 #include <QCommandLineParser>

@@ -1,5 +1,5 @@
 // libFuzzer target: run configuration JSON (config.json) -> RunConfig -> validate -> JSON again.
-#include "run/runconfig.h"
+#include "config/runconfig.h"
 
 #include <QJsonDocument>
 #include <QJsonObject>

@@ -1,7 +1,7 @@
 #pragma once
 // Run configurations that several test suites start from.
 
-#include "run/runconfig.h"
+#include "config/runconfig.h"
 
 namespace leantune::testconfigs {
 

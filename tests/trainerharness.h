@@ -3,7 +3,7 @@
 // (the job owns the run's thread and stops and joins it when destroyed, whatever the test does).
 
 #include "metrics/metricssample.h"
-#include "run/runjob.h"
+#include "job/runjob.h"
 
 #include <QElapsedTimer>
 #include <QList>

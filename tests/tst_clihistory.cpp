@@ -5,9 +5,9 @@
 #include "clirunner.h"
 #include "guitestdata.h"
 
-#include "charts/livecharts.h"
-#include "runs/runhistorywidget.h"
-#include "runs/runtablemodel.h"
+#include "widgets/charts/livecharts.h"
+#include "widgets/runs/runhistorywidget.h"
+#include "widgets/runs/runtablemodel.h"
 #include "store/runstore.h"
 
 #include <QProcess>

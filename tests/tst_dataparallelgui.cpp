@@ -7,12 +7,12 @@
 #include "clirunner.h"
 #include "guitestdata.h"
 
-#include "charts/livecharts.h"
-#include "charts/qcp.h"
-#include "dialogs/devicefield.h"
-#include "dialogs/runconfigdialog.h"
+#include "widgets/charts/livecharts.h"
+#include "widgets/charts/qcp.h"
+#include "widgets/dialogs/devicefield.h"
+#include "widgets/dialogs/runconfigdialog.h"
 #include "mainwindow.h"
-#include "run/runjob.h"
+#include "job/runjob.h"
 #include "store/runstore.h"
 
 #include <QAction>

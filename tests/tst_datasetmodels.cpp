@@ -5,13 +5,13 @@
 
 #include "guitestdata.h"
 
-#include "dataset/classhistogram.h"
-#include "dataset/classlistmodel.h"
-#include "dataset/datasetbrowser.h"
-#include "dataset/invalidfilemodel.h"
-#include "dataset/thumbnailloader.h"
-#include "dataset/thumbnailmodel.h"
-#include "runs/runtablemodel.h"
+#include "widgets/dataset/classhistogram.h"
+#include "widgets/dataset/classlistmodel.h"
+#include "widgets/dataset/datasetbrowser.h"
+#include "widgets/dataset/invalidfilemodel.h"
+#include "widgets/dataset/thumbnailloader.h"
+#include "widgets/dataset/thumbnailmodel.h"
+#include "widgets/runs/runtablemodel.h"
 
 #include <QAbstractItemModelTester>
 #include <QElapsedTimer>

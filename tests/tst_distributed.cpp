@@ -2,7 +2,7 @@
 // `train --nproc 2` and by hand with torchrun's environment, compared with a single process.
 
 #include "clirunner.h"
-#include "run/distenv.h"
+#include "config/distenv.h"
 #include "testdata.h"
 
 #include <QDir>

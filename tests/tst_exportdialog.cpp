@@ -8,8 +8,8 @@
 #include "guitestdata.h"
 #include "trainerharness.h"
 
-#include "charts/qcp.h"
-#include "dialogs/exportdialog.h"
+#include "widgets/charts/qcp.h"
+#include "widgets/dialogs/exportdialog.h"
 #include "metrics/bytesize.h"
 
 #include <QCheckBox>

@@ -5,11 +5,11 @@
 
 #include "hostilecatalogue.h"
 
-#include "dataset/classlistmodel.h"
-#include "dataset/datasetbrowser.h"
-#include "dataset/invalidfilemodel.h"
-#include "dataset/thumbnailloader.h"
-#include "dataset/thumbnailmodel.h"
+#include "widgets/dataset/classlistmodel.h"
+#include "widgets/dataset/datasetbrowser.h"
+#include "widgets/dataset/invalidfilemodel.h"
+#include "widgets/dataset/thumbnailloader.h"
+#include "widgets/dataset/thumbnailmodel.h"
 
 #include <QAbstractItemModelTester>
 #include <QDir>

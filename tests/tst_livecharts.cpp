@@ -4,10 +4,10 @@
 
 #include "guitestdata.h"
 
-#include "charts/livecharts.h"
-#include "charts/qcp.h"
-#include "charts/seriesbuffer.h"
-#include "run/runjob.h"
+#include "widgets/charts/livecharts.h"
+#include "widgets/charts/qcp.h"
+#include "widgets/charts/seriesbuffer.h"
+#include "job/runjob.h"
 #include "store/runstore.h"
 
 #include <QElapsedTimer>

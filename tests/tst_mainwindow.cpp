@@ -4,14 +4,14 @@
 
 #include "guitestdata.h"
 
-#include "charts/livecharts.h"
-#include "charts/qcp.h"
-#include "dataset/thumbnailmodel.h"
-#include "dataset/datasetbrowser.h"
+#include "widgets/charts/livecharts.h"
+#include "widgets/charts/qcp.h"
+#include "widgets/dataset/thumbnailmodel.h"
+#include "widgets/dataset/datasetbrowser.h"
 #include "mainwindow.h"
-#include "runs/runhistorywidget.h"
-#include "runs/runtablemodel.h"
-#include "run/runjob.h"
+#include "widgets/runs/runhistorywidget.h"
+#include "widgets/runs/runtablemodel.h"
+#include "job/runjob.h"
 #include "store/runstore.h"
 
 #include <QAction>

@@ -1,6 +1,6 @@
 // RunConfig: JSON round trip, validation messages, device resolution.
 
-#include "run/runconfig.h"
+#include "config/runconfig.h"
 
 #include <QJsonDocument>
 #include <QTest>

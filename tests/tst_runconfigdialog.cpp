@@ -8,11 +8,11 @@
 #include "guitestdata.h"
 
 #include "dataset/datasplit.h"
-#include "dialogs/runconfigdialog.h"
+#include "widgets/dialogs/runconfigdialog.h"
 #include "metrics/memoryprobe.h"
 #include "metrics/bytesize.h"
 #include "prune/pruningschedule.h"
-#include "run/runfields.h"
+#include "config/runfields.h"
 #include "train/batchsizefinder.h"
 #include "train/memoryplanner.h"
 

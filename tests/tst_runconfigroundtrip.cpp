@@ -3,10 +3,10 @@
 // parser, exactly. One row per field with a flag sets that field to a value other than its default;
 // a field added to the table without a row here fails everyFieldHasARow().
 
-#include "dialogs/runconfigdialog.h"
-#include "dialogs/startfromfield.h"
-#include "run/runconfig.h"
-#include "run/runfields.h"
+#include "widgets/dialogs/runconfigdialog.h"
+#include "widgets/dialogs/startfromfield.h"
+#include "config/runconfig.h"
+#include "config/runfields.h"
 
 #include <QClipboard>
 #include <QCommandLineParser>

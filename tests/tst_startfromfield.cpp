@@ -10,9 +10,9 @@
 #include "guiscreenshot.h"
 #include "guitestdata.h"
 
-#include "dialogs/runconfigdialog.h"
-#include "dialogs/startfromfield.h"
-#include "run/runfields.h"
+#include "widgets/dialogs/runconfigdialog.h"
+#include "widgets/dialogs/startfromfield.h"
+#include "config/runfields.h"
 
 #include <QComboBox>
 #include <QDir>

@@ -7,7 +7,7 @@
 #include "export/onnxwriter_p.h"
 #include "model/modelzoo_p.h"
 #include "prune/magnitudepruner_p.h"
-#include "run/runconfig.h"
+#include "config/runconfig.h"
 
 #include <QJsonObject>
 #include <QTest>

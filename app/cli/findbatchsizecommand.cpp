@@ -6,7 +6,7 @@
 #include "dataset/datasetscanner.h"
 #include "metrics/bytesize.h"
 #include "train/batchsizefinder.h"
-#include "run/runfields.h"
+#include "config/runfields.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>

@@ -3,7 +3,7 @@
 #include "clicommon.h"
 
 #include "metrics/memoryprobe.h"
-#include "run/distenv.h"
+#include "config/distenv.h"
 
 #include <QCoreApplication>
 #include <QDeadlineTimer>

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "metrics/metricssample.h"
-#include "run/runsummary.h"
+#include "config/runsummary.h"
 
 #include <QElapsedTimer>
 #include <QObject>

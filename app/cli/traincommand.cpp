@@ -3,10 +3,10 @@
 #include "progressprinter.h"
 
 #include "metrics/bytesize.h"
-#include "run/distenv.h"
-#include "run/runfields.h"
+#include "config/distenv.h"
+#include "config/runfields.h"
 #include "train/rundir.h"
-#include "run/runjob.h"
+#include "job/runjob.h"
 
 #include <QCoreApplication>
 #include <QStringBuilder>

@@ -1,11 +1,11 @@
 // leantune: the desktop application. Only the command line lives here; the window is MainWindow.
 
-#include "charts/livecharts.h"
-#include "dataset/datasetbrowser.h"
-#include "dialogs/runconfigdialog.h"
+#include "widgets/charts/livecharts.h"
+#include "widgets/dataset/datasetbrowser.h"
+#include "widgets/dialogs/runconfigdialog.h"
 #include "mainwindow.h"
 #include "metrics/memoryprobe.h"
-#include "runs/runhistorywidget.h"
+#include "widgets/runs/runhistorywidget.h"
 #include "store/runstore.h"
 
 #include <QApplication>

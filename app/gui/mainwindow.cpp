@@ -1,15 +1,15 @@
 #include "mainwindow.h"
 
-#include "charts/livecharts.h"
-#include "dataset/datasetbrowser.h"
+#include "widgets/charts/livecharts.h"
+#include "widgets/dataset/datasetbrowser.h"
 #include "dataset/idximporter.h"
 #include "dataset/sampledata.h"
-#include "dialogs/exportdialog.h"
-#include "dialogs/runconfigdialog.h"
+#include "widgets/dialogs/exportdialog.h"
+#include "widgets/dialogs/runconfigdialog.h"
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
-#include "runs/runhistorywidget.h"
-#include "run/runjob.h"
+#include "widgets/runs/runhistorywidget.h"
+#include "job/runjob.h"
 #include "store/runstore.h"
 
 #include <QAction>

@@ -1,8 +1,8 @@
 #pragma once
 
 #include "dataset/datasetindex.h"
-#include "run/runconfig.h"
-#include "run/runsummary.h"
+#include "config/runconfig.h"
+#include "config/runsummary.h"
 
 #include <QMainWindow>
 #include <QStringList>

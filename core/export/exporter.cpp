@@ -7,7 +7,7 @@
 #include "export/exportgraph_p.h"
 #include "export/onnxdequantizer_p.h"
 #include "export/onnxwriter_p.h"
-#include "run/runfields.h"
+#include "config/runfields.h"
 #include "train/checkpoint_p.h"
 #include "train/rundir_p.h"
 

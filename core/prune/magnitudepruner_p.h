@@ -1,7 +1,7 @@
 #pragma once
 // Private header (includes torch).
 
-#include "run/runenums.h"
+#include "config/runenums.h"
 #include "prune/pruningschedule.h"
 
 #include <torch/torch.h>

@@ -1,8 +1,8 @@
 #pragma once
 
 #include "metrics/metricssample.h"
-#include "run/runconfig.h"
-#include "run/runsummary.h"
+#include "config/runconfig.h"
+#include "config/runsummary.h"
 
 #include <QDateTime>
 #include <QMetaType>

@@ -2,7 +2,7 @@
 
 #include "train/batchtrialrunner.h"
 #include "train/memoryplanner.h"
-#include "run/runconfig.h"
+#include "config/runconfig.h"
 
 #include <QJsonObject>
 #include <QString>

@@ -3,8 +3,8 @@
 
 #include "metrics/metricssample.h"
 #include "model/modelzoo_p.h"
-#include "run/distenv.h"
-#include "run/runconfig.h"
+#include "config/distenv.h"
+#include "config/runconfig.h"
 
 #include <QByteArray>
 #include <QString>

@@ -3,7 +3,7 @@
 #include "dataset/datasetscanner.h"
 #include "train/checkpoint_p.h"
 #include "train/rundir_p.h"
-#include "run/runconfig.h"
+#include "config/runconfig.h"
 #include "train/stepprobe_p.h"
 #include "metrics/memoryprobe.h"
 

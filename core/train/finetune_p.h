@@ -3,7 +3,7 @@
 // --backbone-lr-scale.
 
 #include "model/modelzoo_p.h"
-#include "run/runconfig.h"
+#include "config/runconfig.h"
 
 #include <QString>
 

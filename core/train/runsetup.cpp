@@ -4,7 +4,7 @@
 #include "dataset/datasplit.h"
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
-#include "run/runfields.h"
+#include "config/runfields.h"
 #include "train/initweights_p.h"
 #include "train/rundir_p.h"
 

@@ -4,7 +4,7 @@
 
 #include "model/modelzoo_p.h"
 #include "prune/magnitudepruner_p.h"
-#include "run/runconfig.h"
+#include "config/runconfig.h"
 
 #include <torch/torch.h>
 

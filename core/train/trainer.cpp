@@ -3,7 +3,7 @@
 
 #include "metrics/memoryprobe.h"
 #include "metrics/throughputmeter.h"
-#include "run/distenv.h"
+#include "config/distenv.h"
 #include "train/evaluator_p.h"
 #include "train/runlog.h"
 #include "train/runsetup_p.h"

@@ -1,9 +1,9 @@
 #pragma once
 
 #include "metrics/metricssample.h"
-#include "run/distenv.h"
-#include "run/runconfig.h"
-#include "run/runsummary.h"
+#include "config/distenv.h"
+#include "config/runconfig.h"
+#include "config/runsummary.h"
 
 #include <QObject>
 #include <QString>

@@ -3,7 +3,7 @@
 
 #include "metrics/memoryprobe.h"
 #include "model/modelzoo_p.h"
-#include "run/runenums.h"
+#include "config/runenums.h"
 #include "train/gradscaler_p.h"
 
 #include <QFile>

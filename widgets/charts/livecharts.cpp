@@ -1,6 +1,6 @@
-#include "charts/livecharts.h"
+#include "widgets/charts/livecharts.h"
 
-#include "charts/qcp.h"
+#include "widgets/charts/qcp.h"
 
 #include <QContextMenuEvent>
 #include <QFileDialog>

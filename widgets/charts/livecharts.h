@@ -1,6 +1,6 @@
 #pragma once
 
-#include "charts/seriesbuffer.h"
+#include "widgets/charts/seriesbuffer.h"
 #include "metrics/metricssample.h"
 
 #include <QPair>

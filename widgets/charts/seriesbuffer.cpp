@@ -1,4 +1,4 @@
-#include "charts/seriesbuffer.h"
+#include "widgets/charts/seriesbuffer.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
-#include "dataset/classhistogram.h"
+#include "widgets/dataset/classhistogram.h"
 
-#include "charts/qcp.h"
+#include "widgets/charts/qcp.h"
 
 #include <QVBoxLayout>
 

@@ -1,4 +1,4 @@
-#include "dataset/classlistmodel.h"
+#include "widgets/dataset/classlistmodel.h"
 
 #include <QBrush>
 #include <QColor>

@@ -1,11 +1,11 @@
-#include "dataset/datasetbrowser.h"
+#include "widgets/dataset/datasetbrowser.h"
 
-#include "dataset/classhistogram.h"
-#include "dataset/classlistmodel.h"
+#include "widgets/dataset/classhistogram.h"
+#include "widgets/dataset/classlistmodel.h"
 #include "dataset/datasetscanner.h"
-#include "dataset/invalidfilemodel.h"
-#include "dataset/thumbnailloader.h"
-#include "dataset/thumbnailmodel.h"
+#include "widgets/dataset/invalidfilemodel.h"
+#include "widgets/dataset/thumbnailloader.h"
+#include "widgets/dataset/thumbnailmodel.h"
 
 #include <QComboBox>
 #include <QDesktopServices>

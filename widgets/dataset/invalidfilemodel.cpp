@@ -1,4 +1,4 @@
-#include "dataset/invalidfilemodel.h"
+#include "widgets/dataset/invalidfilemodel.h"
 
 #include <QDir>
 

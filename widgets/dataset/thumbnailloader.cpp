@@ -1,4 +1,4 @@
-#include "dataset/thumbnailloader.h"
+#include "widgets/dataset/thumbnailloader.h"
 
 #include <QImageReader>
 #include <QMutexLocker>

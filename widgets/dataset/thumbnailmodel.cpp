@@ -1,6 +1,6 @@
-#include "dataset/thumbnailmodel.h"
+#include "widgets/dataset/thumbnailmodel.h"
 
-#include "dataset/thumbnailloader.h"
+#include "widgets/dataset/thumbnailloader.h"
 
 #include <QFileInfo>
 #include <QLocale>

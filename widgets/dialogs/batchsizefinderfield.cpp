@@ -1,6 +1,6 @@
-#include "dialogs/batchsizefinderfield.h"
+#include "widgets/dialogs/batchsizefinderfield.h"
 
-#include "dialogs/wrappedlabel.h"
+#include "widgets/dialogs/wrappedlabel.h"
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
 

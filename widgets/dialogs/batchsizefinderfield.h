@@ -1,6 +1,6 @@
 #pragma once
 
-#include "run/runconfig.h"
+#include "config/runconfig.h"
 #include "train/batchsizefinder.h"
 
 #include <QFutureWatcher>

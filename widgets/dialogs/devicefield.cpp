@@ -1,6 +1,6 @@
-#include "dialogs/devicefield.h"
+#include "widgets/dialogs/devicefield.h"
 
-#include "dialogs/runfieldbinder.h"
+#include "widgets/dialogs/runfieldbinder.h"
 #include "metrics/memoryprobe.h"
 
 #include <QComboBox>

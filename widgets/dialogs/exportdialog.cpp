@@ -1,6 +1,6 @@
-#include "dialogs/exportdialog.h"
+#include "widgets/dialogs/exportdialog.h"
 
-#include "charts/qcp.h"
+#include "widgets/charts/qcp.h"
 #include "metrics/bytesize.h"
 #include "train/rundir.h"
 

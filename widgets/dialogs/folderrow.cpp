@@ -1,4 +1,4 @@
-#include "dialogs/folderrow.h"
+#include "widgets/dialogs/folderrow.h"
 
 #include <QFileDialog>
 #include <QHBoxLayout>

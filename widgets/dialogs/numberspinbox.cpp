@@ -1,4 +1,4 @@
-#include "dialogs/numberspinbox.h"
+#include "widgets/dialogs/numberspinbox.h"
 
 #include <QLocale>
 

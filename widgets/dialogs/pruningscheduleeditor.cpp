@@ -1,7 +1,7 @@
-#include "dialogs/pruningscheduleeditor.h"
+#include "widgets/dialogs/pruningscheduleeditor.h"
 
-#include "charts/qcp.h"
-#include "dialogs/numberspinbox.h"
+#include "widgets/charts/qcp.h"
+#include "widgets/dialogs/numberspinbox.h"
 #include "prune/pruningschedule.h"
 
 #include <QComboBox>

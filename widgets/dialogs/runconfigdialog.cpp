@@ -1,19 +1,19 @@
-#include "dialogs/runconfigdialog.h"
+#include "widgets/dialogs/runconfigdialog.h"
 
 #include "dataset/datasplit.h"
 #include "dataset/sampledata.h"
-#include "dialogs/batchsizefinderfield.h"
-#include "dialogs/devicefield.h"
-#include "dialogs/folderrow.h"
-#include "dialogs/pruningscheduleeditor.h"
-#include "dialogs/runfieldbinder.h"
-#include "dialogs/startfromfield.h"
-#include "dialogs/wrappedlabel.h"
+#include "widgets/dialogs/batchsizefinderfield.h"
+#include "widgets/dialogs/devicefield.h"
+#include "widgets/dialogs/folderrow.h"
+#include "widgets/dialogs/pruningscheduleeditor.h"
+#include "widgets/dialogs/runfieldbinder.h"
+#include "widgets/dialogs/startfromfield.h"
+#include "widgets/dialogs/wrappedlabel.h"
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
 #include "model/modelspec.h"
 #include "prune/pruningschedule.h"
-#include "run/runfields.h"
+#include "config/runfields.h"
 
 #include <QApplication>
 #include <QCheckBox>

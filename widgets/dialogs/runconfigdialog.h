@@ -1,7 +1,7 @@
 #pragma once
 
 #include "train/batchsizefinder.h"
-#include "run/runconfig.h"
+#include "config/runconfig.h"
 
 #include <QDialog>
 #include <QPointF>

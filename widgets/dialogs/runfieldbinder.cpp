@@ -1,9 +1,9 @@
-#include "dialogs/runfieldbinder.h"
+#include "widgets/dialogs/runfieldbinder.h"
 
-#include "dialogs/numberspinbox.h"
-#include "dialogs/pruningscheduleeditor.h"
-#include "dialogs/startfromfield.h"
-#include "run/runfields.h"
+#include "widgets/dialogs/numberspinbox.h"
+#include "widgets/dialogs/pruningscheduleeditor.h"
+#include "widgets/dialogs/startfromfield.h"
+#include "config/runfields.h"
 
 #include <QCheckBox>
 #include <QComboBox>

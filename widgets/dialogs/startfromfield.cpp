@@ -1,9 +1,9 @@
-#include "dialogs/startfromfield.h"
+#include "widgets/dialogs/startfromfield.h"
 
-#include "dialogs/runfieldbinder.h"
-#include "dialogs/wrappedlabel.h"
+#include "widgets/dialogs/runfieldbinder.h"
+#include "widgets/dialogs/wrappedlabel.h"
 #include "model/modelspec.h"
-#include "run/runfields.h"
+#include "config/runfields.h"
 
 #include <QComboBox>
 #include <QFileDialog>

@@ -1,4 +1,4 @@
-#include "dialogs/wrappedlabel.h"
+#include "widgets/dialogs/wrappedlabel.h"
 
 #include <QEvent>
 #include <QLabel>

@@ -1,8 +1,8 @@
-#include "runs/runhistorywidget.h"
+#include "widgets/runs/runhistorywidget.h"
 
-#include "charts/livecharts.h"
-#include "dataset/datasetbrowser.h"
-#include "runs/runtablemodel.h"
+#include "widgets/charts/livecharts.h"
+#include "widgets/dataset/datasetbrowser.h"
+#include "widgets/runs/runtablemodel.h"
 #include "store/runstore.h"
 
 #include <QFileInfo>

@@ -1,4 +1,4 @@
-#include "runs/runtablemodel.h"
+#include "widgets/runs/runtablemodel.h"
 
 #include <QBrush>
 #include <QColor>

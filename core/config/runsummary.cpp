@@ -1,4 +1,4 @@
-#include "run/runsummary.h"
+#include "config/runsummary.h"
 
 #include <QJsonValue>
 

@@ -1,7 +1,7 @@
-#include "run/runjob.h"
+#include "job/runjob.h"
 
-#include "run/distenv.h"
-#include "run/localranks.h"
+#include "config/distenv.h"
+#include "job/localranks.h"
 
 #include "store/runstore.h"
 #include "train/trainer.h"

@@ -1,4 +1,4 @@
-#include "run/runfields.h"
+#include "config/runfields.h"
 
 #include "metrics/bytesize.h"
 #include "model/modelspec.h"

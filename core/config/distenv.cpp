@@ -1,4 +1,4 @@
-#include "run/distenv.h"
+#include "config/distenv.h"
 
 #include <QtGlobal>
 

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "model/modelspec.h"
-#include "run/runenums.h"
+#include "config/runenums.h"
 
 #include <QJsonObject>
 #include <QMetaType>

@@ -1,9 +1,9 @@
-#include "run/localranks.h"
+#include "job/localranks.h"
 
-#include "run/distenv.h"
+#include "config/distenv.h"
 
 #include "metrics/memoryprobe.h"
-#include "run/runfields.h"
+#include "config/runfields.h"
 
 #include <QCoreApplication>
 #include <QDir>

@@ -1,6 +1,6 @@
-#include "run/runconfig.h"
+#include "config/runconfig.h"
 
-#include "run/runfields.h"
+#include "config/runfields.h"
 
 #include "metrics/memoryprobe.h"
 
