@@ -1,8 +1,10 @@
-// Data-parallel training over c10d (issue 13): real Gloo process groups on 127.0.0.1, launched by
+// Data-parallel training over c10d: real Gloo process groups on 127.0.0.1, launched by
 // `train --nproc 2` and by hand with torchrun's environment, compared with a single process.
 
 #include "clirunner.h"
 #include "config/distenv.h"
+#include "config/runconfig.h"
+#include "job/runjob.h"
 #include "testdata.h"
 
 #include <QDir>
@@ -12,12 +14,17 @@
 #include <QJsonObject>
 #include <QProcess>
 #include <QTemporaryDir>
+#include <QThread>
 #include <QtTest>
 
 #include <torch/script.h>
 
+#include <arpa/inet.h>
+#include <cerrno>
 #include <csignal>
 #include <map>
+#include <set>
+#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace leantune;
@@ -72,6 +79,74 @@ def forward(self, x):
 }
 
 using testdata::readJson;
+
+QByteArray firstLine(const QString &path)
+{
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readLine().trimmed() : QByteArray();
+}
+
+// Gone, or a zombie that nobody has reaped yet (it runs no more).
+bool processGone(qint64 pid)
+{
+    if (::kill(pid_t(pid), 0) != 0 && errno == ESRCH)
+        return true;
+    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (!stat.open(QIODevice::ReadOnly))
+        return true;
+    const QByteArray text = stat.readAll();
+    return text.mid(text.lastIndexOf(')') + 2, 1) == "Z";
+}
+
+// The processes whose parent is PID.
+QVector<qint64> childrenOf(qint64 pid)
+{
+    QVector<qint64> children;
+    for (const QString &entry : QDir(QStringLiteral("/proc")).entryList(QDir::Dirs)) {
+        bool isPid = false;
+        const qint64 child = entry.toLongLong(&isPid);
+        if (!isPid)
+            continue;
+        QFile stat(QStringLiteral("/proc/%1/stat").arg(child));
+        if (!stat.open(QIODevice::ReadOnly))
+            continue;
+        // pid (comm) state ppid ...: the fields after the last ')'.
+        const QByteArray text = stat.readAll();
+        const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
+        if (fields.size() > 1 && fields[1].toLongLong() == pid)
+            children << child;
+    }
+    return children;
+}
+
+// The local addresses (hex, as /proc/net/tcp* writes them) of the TCP sockets in the LISTEN state
+// that process PID holds.
+QStringList listeningAddresses(qint64 pid)
+{
+    std::set<QByteArray> inodes;
+    const QDir fds(QStringLiteral("/proc/%1/fd").arg(pid));
+    for (const QString &fd : fds.entryList(QDir::Files | QDir::System)) {
+        char buffer[64] = {}; // "socket:[INODE]" (QFile::symLinkTarget() makes it a path)
+        const QByteArray path = QFile::encodeName(fds.filePath(fd));
+        const ssize_t n = ::readlink(path.constData(), buffer, sizeof(buffer) - 1);
+        const QByteArray text(buffer, n > 0 ? int(n) : 0);
+        if (text.startsWith("socket:["))
+            inodes.insert(text.mid(8, text.size() - 9));
+    }
+    QStringList addresses;
+    for (const char *table : { "/proc/net/tcp", "/proc/net/tcp6" }) {
+        QFile f { QString::fromLatin1(table) };
+        if (!f.open(QIODevice::ReadOnly))
+            continue;
+        for (const QByteArray &line : f.readAll().split('\n').mid(1)) {
+            const QList<QByteArray> cols = line.simplified().split(' ');
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            if (cols.size() > 9 && cols[3] == "0A" && inodes.count(cols[9]))
+                addresses << QString::fromLatin1(cols[1]);
+        }
+    }
+    return addresses;
+}
 
 } // namespace
 
@@ -208,6 +283,107 @@ private Q_SLOTS:
                                    .toDouble();
         QVERIFY2(std::abs(accSingle - accDist) <= 0.01,
             qPrintable(QStringLiteral("%1 vs %2").arg(accSingle).arg(accDist)));
+    }
+
+    // The CLI's `--nproc 2` and the GUI's two-process run are one driver (RunJob + LocalRanks):
+    // the same metrics.csv columns and the same loss at each of the first 20 steps.
+    void cliAndInProcessRankZeroAgree()
+    {
+        const QString cliLosses = path(QStringLiteral("agree-cli.loss"));
+        const QString cliOut = path(QStringLiteral("agree-cli"));
+        auto p = startCli(
+            args(cliOut, QString(), 3) << QStringLiteral("--nproc") << QStringLiteral("2"),
+            { { QStringLiteral("LEANTUNE_STEP_LOSS_FILE"), cliLosses } });
+        const testcli::Result r = testcli::finish(*p, 180000);
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+
+        // As the main window starts it: rank 0 in this process, rank 1 a leantune-cli worker.
+        RunConfig c;
+        c.dataDir = m_data;
+        c.outDir = path(QStringLiteral("agree-job"));
+        c.model.name = m_plainModel;
+        c.model.inputSize = 16;
+        c.model.channels = 1;
+        c.batchSize = 64;
+        c.epochs = 3;
+        c.threads = 1;
+        c.workers = 1;
+        c.nproc = 2;
+        RunJob::Options options;
+        options.recordHistory = false;
+        options.workerProgram = testcli::cliPath();
+        const QString jobLosses = path(QStringLiteral("agree-job.loss"));
+        qputenv("LEANTUNE_STEP_LOSS_FILE", QFile::encodeName(jobLosses));
+        RunJob job(c, options);
+        QString error;
+        const bool started = job.start(&error);
+        QVERIFY2(started, qPrintable(error));
+        QVERIFY(job.waitForFinished(180000));
+        qunsetenv("LEANTUNE_STEP_LOSS_FILE");
+        QCOMPARE(job.worldSize(), 2);
+        QVERIFY2(job.state() == RunJob::State::Finished, qPrintable(job.errorString()));
+
+        const QByteArray header = firstLine(QDir(cliOut).filePath(QStringLiteral("metrics.csv")));
+        QVERIFY(header.contains("loss"));
+        QCOMPARE(firstLine(QDir(c.outDir).filePath(QStringLiteral("metrics.csv"))), header);
+        const std::map<qint64, double> a = stepLosses(cliLosses), b = stepLosses(jobLosses);
+        for (qint64 step = 1; step <= 20; ++step) {
+            QVERIFY2(a.count(step) && b.count(step), qPrintable(QString::number(step)));
+            QVERIFY2(std::abs(a.at(step) - b.at(step)) <= 1e-6,
+                qPrintable(QStringLiteral("step %1: CLI %2, in-process rank 0 %3")
+                               .arg(step)
+                               .arg(a.at(step), 0, 'g', 10)
+                               .arg(b.at(step), 0, 'g', 10)));
+        }
+    }
+
+    // Local ranks listen on loopback alone (they meet through a FileStore in a private folder),
+    // and SIGKILL of the process that started them ends every rank within 5 s.
+    void localRanksListenOnLoopbackAndDieWithTheirParent()
+    {
+        QStringList a = args(path(QStringLiteral("loopback")), QStringLiteral("resnet8"), 20);
+        a.replace(a.indexOf(QStringLiteral("none")), QStringLiteral("json"));
+        auto p = startCli(a << QStringLiteral("--nproc") << QStringLiteral("2"), {});
+        QVERIFY(p->waitForStarted());
+        // Training is under way once rank 0 prints a sample: every rank has joined.
+        QElapsedTimer clock;
+        clock.start();
+        QByteArray out;
+        while (!out.contains("\"step\"") && p->state() != QProcess::NotRunning
+            && clock.elapsed() < 120000) {
+            p->waitForReadyRead(1000);
+            out += p->readAllStandardOutput();
+        }
+        QVERIFY2(out.contains("\"step\""), p->readAllStandardError().constData());
+        const qint64 parent = p->processId();
+        const QVector<qint64> ranks = childrenOf(parent);
+        QCOMPARE(ranks.size(), 1);
+        QStringList listening;
+        for (qint64 pid : QVector<qint64> { parent } + ranks)
+            listening += listeningAddresses(pid);
+        // The check itself sees a listener: one of this test's own on 127.0.0.1.
+        const int own = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in loopback {};
+        loopback.sin_family = AF_INET;
+        loopback.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        QVERIFY(::bind(own, reinterpret_cast<sockaddr *>(&loopback), sizeof(loopback)) == 0);
+        QVERIFY(::listen(own, 1) == 0);
+        const QStringList mine = listeningAddresses(QCoreApplication::applicationPid());
+        ::close(own);
+        QCOMPARE(mine.size(), 1);
+        QVERIFY(mine.front().startsWith(QLatin1String("0100007F:")));
+        for (const QString &address : listening) // 127.0.0.1, as IPv4 or IPv4-mapped IPv6
+            QVERIFY2(address.startsWith(QLatin1String("0100007F:"))
+                    || address.startsWith(QLatin1String("0000000000000000FFFF00000100007F:")),
+                qPrintable(listening.join(QLatin1Char(' '))));
+
+        ::kill(pid_t(parent), SIGKILL);
+        p->waitForFinished(5000);
+        QElapsedTimer sinceKill;
+        sinceKill.start();
+        while (!processGone(ranks.front()) && sinceKill.elapsed() < 5000)
+            QThread::msleep(50);
+        QVERIFY2(processGone(ranks.front()), "rank 1 outlived its parent by 5 s");
     }
 
     // kill -9 of rank 1 mid-epoch: rank 0 exits non-zero within 90 s naming rank 1; its last

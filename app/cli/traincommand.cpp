@@ -1,5 +1,4 @@
 #include "clicommon.h"
-#include "launcher.h"
 #include "progressprinter.h"
 
 #include "metrics/bytesize.h"
@@ -47,16 +46,15 @@ int trainCommand(const QStringList &args)
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
         "Train an image classifier on a folder of images, streaming batches from disk, with an "
-        "optional "
-        "pruning schedule. Writes RUNDIR/config.json, metrics.csv, checkpoints/, model.pt and "
-        "summary.json. "
-        "Ctrl-C stops after the current batch and saves a checkpoint; --resume continues. The run "
-        "is recorded in "
-        "the run history that the desktop application shows (runs.sqlite in the data folder) "
-        "unless --no-history "
-        "is given.\n\nExit codes: 0 finished, 1 the run failed, 2 usage error, 130 stopped by "
-        "Ctrl-C (SIGINT), "
-        "143 stopped by SIGTERM; a stopped run keeps a checkpoint to --resume from."));
+        "optional pruning schedule. "
+        "Writes RUNDIR/config.json, metrics.csv, checkpoints/, model.pt and summary.json. "
+        "Ctrl-C stops after the current batch and saves a checkpoint; --resume continues. "
+        "The run is recorded in the run history that the desktop application shows "
+        "(runs.sqlite in the data folder) unless --no-history is given. "
+        "With --nproc N, N processes train together (data parallel) on this machine.\n\n"
+        "Exit codes: 0 finished, 1 the run failed, 2 usage error, "
+        "130 stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM; "
+        "a stopped run keeps a checkpoint to --resume from."));
     addRunOptions(parser, RunField::Train);
     for (const auto &o : kCommandOptions) {
         if (o.valueName)
@@ -96,12 +94,10 @@ int trainCommand(const QStringList &args)
     if (!config.validate(&error))
         return fail(error, Usage);
 
-    // Data parallel (issue 13): --nproc N starts N local ranks of this command (unless a launcher
-    // such as torchrun already made this process one); a rank other than 0 prints only errors.
-    const bool isRank = qEnvironmentVariableIsSet("WORLD_SIZE");
-    if (const int workers = localWorkerCount(config); !isRank && workers > 1)
-        return launchLocalWorkers(workers, args, config);
-    const bool quiet = isRank && !DistEnv::writerProcess();
+    // Data parallel: with --nproc N the job trains rank 0 here and starts ranks 1..N-1 as workers
+    // of this program (unless torchrun or the like already made this process a rank); a
+    // rank other than 0 prints only errors.
+    const bool quiet = !DistEnv::writerProcess();
     ProgressPrinter::Mode mode = ProgressPrinter::Mode::Bar;
     const QString progress = parser.value(QStringLiteral("progress"));
     if (progress == QLatin1String("json"))
@@ -119,6 +115,7 @@ int trainCommand(const QStringList &args)
     options.resume = resume;
     options.force = parser.isSet(QStringLiteral("force"));
     options.recordHistory = !parser.isSet(QStringLiteral("no-history"));
+    options.workerProgram = QCoreApplication::applicationFilePath();
     RunJob job(config, options);
     ProgressPrinter printer(mode, config.epochs);
     int exitCode = Ok;

@@ -35,7 +35,8 @@ std::optional<DistEnv> DistEnv::fromEnvironment(QString *error)
     env.rank = number("RANK", -2, 0, 65535);
     env.localRank = number("LOCAL_RANK", env.rank, 0, 65535);
     env.masterAddr = qEnvironmentVariable("MASTER_ADDR", QStringLiteral("127.0.0.1"));
-    env.masterPort = number("MASTER_PORT", -2, 1, 65535);
+    env.storeFile = qEnvironmentVariable("LEANTUNE_STORE_FILE");
+    env.masterPort = number("MASTER_PORT", env.storeFile.isEmpty() ? -2 : 0, 1, 65535);
     if (problem.isEmpty() && env.rank == -2)
         problem = QStringLiteral("WORLD_SIZE is set but RANK is not");
     if (problem.isEmpty() && env.masterPort == -2)
@@ -73,7 +74,7 @@ int DistEnv::freeLocalPort()
     return port;
 }
 
-QProcessEnvironment DistEnv::localRankEnvironment(int rank, int worldSize, int port)
+QProcessEnvironment DistEnv::localRankEnvironment(int rank, int worldSize, const QString &storeFile)
 {
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.insert(QStringLiteral("RANK"), QString::number(rank));
@@ -81,7 +82,18 @@ QProcessEnvironment DistEnv::localRankEnvironment(int rank, int worldSize, int p
     env.insert(QStringLiteral("WORLD_SIZE"), QString::number(worldSize));
     env.insert(QStringLiteral("LOCAL_WORLD_SIZE"), QString::number(worldSize));
     env.insert(QStringLiteral("MASTER_ADDR"), QStringLiteral("127.0.0.1"));
-    env.insert(QStringLiteral("MASTER_PORT"), QString::number(port));
+    env.remove(QStringLiteral("MASTER_PORT"));
+    env.insert(QStringLiteral("LEANTUNE_STORE_FILE"), storeFile);
+    return env;
+}
+
+DistEnv DistEnv::localRankZero(int worldSize, const QString &storeFile)
+{
+    DistEnv env;
+    env.present = true;
+    env.worldSize = worldSize;
+    env.masterAddr = QStringLiteral("127.0.0.1");
+    env.storeFile = storeFile;
     return env;
 }
 

@@ -8,6 +8,8 @@
 #include <QStringBuilder>
 #include <QThread>
 
+#include <algorithm>
+
 namespace leantune {
 
 QJsonObject RunConfig::toJson() const
@@ -85,6 +87,33 @@ bool RunConfig::useChannelsLast(bool onCuda) const
 int RunConfig::effectiveThreads() const
 {
     return threads > 0 ? threads : qMax(1, QThread::idealThreadCount());
+}
+
+int RunConfig::localWorldSize() const
+{
+    if (device == QLatin1String("cuda:all") && nproc <= 1)
+        return std::max(1, cudaDeviceCount());
+    if (nproc == 0)
+        return std::max(1, QThread::idealThreadCount());
+    return std::max(1, nproc);
+}
+
+int RunConfig::threadsPerRank(int worldSize) const
+{
+    return threads > 0 ? threads
+                       : std::max(1, QThread::idealThreadCount() / std::max(1, worldSize));
+}
+
+bool RunConfig::checkWorldSize(int worldSize, QString *error) const
+{
+    if (worldSize <= 1 || (!batchSizeAuto && batchSize % worldSize == 0))
+        return true;
+    if (error)
+        *error = QStringLiteral("data parallel: the batch size (%1, the global batch) must be a "
+                                "multiple of the %2 processes, and not auto")
+                     .arg(batchSizeAuto ? QStringLiteral("auto") : QString::number(batchSize))
+                     .arg(worldSize);
+    return false;
 }
 
 double RunConfig::memoryMarginFor(bool onDevice) const

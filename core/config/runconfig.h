@@ -63,15 +63,15 @@ struct RunConfig {
     std::vector<double> normStd { 0.5 };
     double normMeanOf(int channel) const { return normMean[normMean.size() == 1 ? 0 : channel]; }
     double normStdOf(int channel) const { return normStd[normStd.size() == 1 ? 0 : channel]; }
-    // Starting weights (issue 12)
+    // Starting weights
     QString initWeights; // --init PATH: empty = random weights (see train/weightinfo.h)
-    // Fine-tuning controls (issue 12); the classifier is the model's last Linear
+    // Fine-tuning controls; the classifier is the model's last Linear
     // (train/finetune_p.h). The first freezeEpochs epochs train the classifier only (the other
     // layers' BatchNorm in eval mode); every other layer trains at lr × backboneLrScale (0: its
     // weights stay).
     int freezeEpochs = 0;
     double backboneLrScale = 1.0;
-    // Data parallel (issue 13). The rank and world size come from the launch environment
+    // Data parallel. The rank and world size come from the launch environment
     // (run/distenv.h), never from here.
     int nproc = 1; // local worker processes `train` spawns (1: this process trains alone)
     int distTimeoutSec = 60; // c10d timeout: a lost rank fails the others within it
@@ -84,22 +84,25 @@ struct RunConfig {
     // Whether the run can start; else false and a one-line reason a user can act on in *error.
     // Does not touch the file system.
     bool validate(QString *error = nullptr) const;
+    // The local ranks this configuration asks for: nproc, one per core for nproc 0, or one per
+    // visible GPU for cuda:all (with nproc 0 or 1).
+    int localWorldSize() const;
+    // The intra-op threads of each of WORLDSIZE ranks on this machine: threads when set, else an
+    // equal share of the cores (torchrun's OMP_NUM_THREADS).
+    int threadsPerRank(int worldSize) const;
+    // Whether the global batch splits evenly over WORLDSIZE ranks (a fixed size, a multiple of it).
+    bool checkWorldSize(int worldSize, QString *error) const;
     int effectiveThreads() const; // threads, or the number of cores when 0
     // The margin below the limit of the device that runs the model (host budget or GPU memory): as
-    // set, or for auto 0.04 on the host, where a budgeted run's peak repeats within 1 % (bounded
-    // allocator) and came within 2 % of its plan (resnet18 64 px at find-batch-size's answers,
-    // bench/batch-finder-budget.sh: at 0.05 the 1000 MiB answer, 28, peaked at 947-957 MiB but was
-    // 83 % of the largest batch that fits), and 0.1 on a GPU, whose caching allocator fragments
-    // over a long run.
+    // set, or for auto 0.04 on the host, where a budgeted run's peak repeats, and 0.1 on a GPU,
+    // whose caching allocator fragments over a long run. Figures: bench/README.md, "Host margin".
     double memoryMarginFor(bool onDevice) const;
     // What a host memory budget leaves the run's predicted peak: the budget less the host margin
     // (memoryMarginFor(false)); 0 without a budget.
     std::int64_t memoryBudgetLimitBytes() const;
-    // Whether the run trains in channels-last: as memoryFormat says, and for Auto where it is
-    // known faster. On CUDA with bf16/fp16 (tensor-core convolutions take NHWC). On the CPU for the
-    // ResNets, measured on 2 cores, 64 px, alternating: resnet8 339-359 -> 394-423 img/s (and
-    // ~100 MiB less peak RSS), resnet18 15-16 -> 18-19. Not for smallcnn, where neither layout won
-    // consistently (2,473-3,201 img/s both ways over 6 alternations).
+    // Whether the run trains in channels-last: as memoryFormat says, and for Auto where it measured
+    // faster: on CUDA with bf16/fp16 (tensor-core convolutions take NHWC), and on the CPU for the
+    // ResNets, not smallcnn. Figures: bench/README.md, "Channels-last on the CPU".
     bool useChannelsLast(bool onCuda) const;
 };
 

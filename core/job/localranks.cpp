@@ -2,16 +2,16 @@
 
 #include "config/distenv.h"
 
-#include "metrics/memoryprobe.h"
 #include "config/runfields.h"
 
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
 #include <QProcess>
-#include <QThread>
+#include <QTemporaryDir>
 
 #include <csignal>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 namespace leantune {
@@ -41,11 +41,12 @@ int LocalRanks::worldSizeFor(const RunConfig &config)
 {
     if (qEnvironmentVariableIsSet("WORLD_SIZE"))
         return 1; // launched as a rank (torchrun, --nproc): this process is one of them
-    if (config.device == QLatin1String("cuda:all") && config.nproc <= 1)
-        return std::max(1, cudaDeviceCount());
-    if (config.nproc == 0)
-        return std::max(1, QThread::idealThreadCount());
-    return std::max(1, config.nproc);
+    return config.localWorldSize();
+}
+
+QString LocalRanks::storeFile() const
+{
+    return m_storeDir ? m_storeDir->filePath(QStringLiteral("store")) : QString();
 }
 
 QString LocalRanks::findCli()
@@ -76,11 +77,26 @@ QStringList LocalRanks::workerArguments(const RunConfig &config, bool resume)
 }
 
 bool LocalRanks::start(
-    const QString &program, const QStringList &args, int worldSize, int port, QString *error)
+    const QString &program, const QStringList &args, int worldSize, QString *error)
 {
+    m_storeDir = std::make_unique<QTemporaryDir>(
+        QDir::temp().filePath(QStringLiteral("leantune-ranks-XXXXXX")));
+    if (!m_storeDir->isValid()) {
+        if (error)
+            *error = tr("data parallel: cannot create a folder for the ranks to meet in %1: %2")
+                         .arg(QDir::tempPath(), m_storeDir->errorString());
+        return false;
+    }
+    const pid_t parent = ::getpid();
     for (int r = 1; r < worldSize; ++r) {
         auto p = std::make_unique<QProcess>();
-        p->setProcessEnvironment(DistEnv::localRankEnvironment(r, worldSize, port));
+        p->setProcessEnvironment(DistEnv::localRankEnvironment(r, worldSize, storeFile()));
+        // In the child, before exec: die with this process, also if it already died.
+        p->setChildProcessModifier([parent] {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent)
+                ::_exit(1);
+        });
         p->setStandardOutputFile(QProcess::nullDevice());
         QProcess *raw = p.get();
         connect(raw, &QProcess::readyReadStandardError, this, [this, raw, r] {

@@ -120,14 +120,8 @@ bool RunJob::start(QString *error)
     options.beforeForward = m_options.beforeForward;
     options.beforeEvalForward = m_options.beforeEvalForward;
     options.beforeEvalPass = m_options.beforeEvalPass;
-    if (m_worldSize > 1) { // rank 0 trains here; LocalRanks started the others
-        DistEnv rank0;
-        rank0.present = true;
-        rank0.worldSize = m_worldSize;
-        rank0.masterAddr = QStringLiteral("127.0.0.1");
-        rank0.masterPort = m_masterPort;
-        options.distEnv = rank0;
-    }
+    if (m_worldSize > 1) // rank 0 trains here; LocalRanks started the others
+        options.distEnv = DistEnv::localRankZero(m_worldSize, m_ranks->storeFile());
     m_trainer = std::make_unique<Trainer>(m_config, std::move(options));
     m_thread = new QThread(this);
     m_thread->setObjectName(QStringLiteral("trainer"));
@@ -190,23 +184,15 @@ bool RunJob::startRanks(QString *error)
             *error = message;
         return false;
     };
-    if (m_config.batchSizeAuto || m_config.batchSize % m_worldSize != 0)
-        return fail(tr("data parallel: the batch size (%1, the global batch) must be a multiple of "
-                       "the %2 processes, and not auto")
-                        .arg(m_config.batchSizeAuto ? QStringLiteral("auto")
-                                                    : QString::number(m_config.batchSize))
-                        .arg(m_worldSize));
+    if (!m_config.checkWorldSize(m_worldSize, error))
+        return false;
     const QString program
         = m_options.workerProgram.isEmpty() ? LocalRanks::findCli() : m_options.workerProgram;
     if (program.isEmpty())
         return fail(tr("data parallel: leantune-cli, which runs the other processes, is not next "
                        "to this program in %1")
                         .arg(QCoreApplication::applicationDirPath()));
-    m_masterPort = DistEnv::freeLocalPort();
-    if (m_masterPort == 0)
-        return fail(tr("data parallel: no free TCP port on 127.0.0.1 for the processes to meet"));
-    if (m_config.threads == 0) // the cores shared among the ranks, as `train --nproc` does
-        m_config.threads = std::max(1, QThread::idealThreadCount() / m_worldSize);
+    m_config.threads = m_config.threadsPerRank(m_worldSize);
     m_ranks = std::make_unique<LocalRanks>();
     connect(m_ranks.get(), &LocalRanks::logLine, this, &RunJob::logMessage);
     connect(m_ranks.get(), &LocalRanks::rankFailed, this, [this](const QString &message) {
@@ -214,8 +200,8 @@ bool RunJob::startRanks(QString *error)
         if (m_trainer)
             m_trainer->requestCancel(); // rank 0 fails at its next collective, naming the rank
     });
-    return m_ranks->start(program, LocalRanks::workerArguments(m_config, m_options.resume),
-        m_worldSize, m_masterPort, error);
+    return m_ranks->start(
+        program, LocalRanks::workerArguments(m_config, m_options.resume), m_worldSize, error);
 }
 
 void RunJob::afterRanks(std::function<void()> end)

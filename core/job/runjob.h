@@ -32,7 +32,7 @@ class Trainer;
 // Options::recordHistory is false. Destroying the job while a run is going stops it after its
 // current batch and waits for it.
 //
-// Data parallel (issue 13): when the configuration asks for several local ranks (nproc > 1, or
+// Data parallel: when the configuration asks for several local ranks (nproc > 1, or
 // cuda:all) and this process is not a rank already, the job trains rank 0 on its own thread and
 // starts ranks 1..N-1 as `leantune-cli train` workers (LocalRanks) on 127.0.0.1. It is still one
 // run: rank 0's samples (throughput of the global batch, each rank's memory in
@@ -118,7 +118,6 @@ private:
     QThread *m_thread = nullptr;
     std::unique_ptr<Trainer> m_trainer; // lives on m_thread; deleted here once it ended
     int m_worldSize = 1;
-    int m_masterPort = 0;
     std::unique_ptr<LocalRanks> m_ranks; // data parallel: ranks 1..N-1
     std::unique_ptr<RunStore> m_ownStore; // the history opened by this job
     RunStore *m_store = nullptr; // m_options.store or m_ownStore

@@ -4,6 +4,7 @@
 #include "train/evaluator.h"
 
 #ifdef LEANTUNE_WITH_C10D
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -222,17 +223,29 @@ std::unique_ptr<DistributedRun> DistributedRun::join(const DistEnv &env, const R
     }
     d->backend = backend;
     d->commDevice = backend == QLatin1String("nccl") ? device : torch::Device(torch::kCPU);
-    const QString where = QStringLiteral("%1:%2").arg(env.masterAddr).arg(env.masterPort);
+    const QString where = env.storeFile.isEmpty()
+        ? QStringLiteral("MASTER_ADDR:MASTER_PORT = %1:%2").arg(env.masterAddr).arg(env.masterPort)
+        : QStringLiteral("the store file %1").arg(env.storeFile);
+    // A rank that dies closes its sockets: writing to them must fail the next collective with an
+    // error naming the rank, not end this process by SIGPIPE (Python ignores SIGPIPE at start-up,
+    // so PyTorch's own launches never meet it).
+    std::signal(SIGPIPE, SIG_IGN);
     try {
-        c10d::TCPStoreOptions so;
-        so.port = std::uint16_t(env.masterPort);
-        so.isServer = env.rank == 0;
-        so.numWorkers = std::size_t(env.worldSize);
-        so.waitWorkers = false;
-        so.timeout = d->timeout;
-        auto tcp = c10::make_intrusive<c10d::TCPStore>(env.masterAddr.toStdString(), so);
-        d->store = c10::make_intrusive<c10d::PrefixStore>("leantune", tcp);
-        auto pgStore = c10::make_intrusive<c10d::PrefixStore>("pg", tcp);
+        c10::intrusive_ptr<c10d::Store> base;
+        if (!env.storeFile.isEmpty()) { // local ranks: nothing listens beyond loopback
+            base = c10::make_intrusive<c10d::FileStore>(env.storeFile.toStdString(), env.worldSize);
+            base->setTimeout(d->timeout);
+        } else {
+            c10d::TCPStoreOptions so;
+            so.port = std::uint16_t(env.masterPort);
+            so.isServer = env.rank == 0;
+            so.numWorkers = std::size_t(env.worldSize);
+            so.waitWorkers = false;
+            so.timeout = d->timeout;
+            base = c10::make_intrusive<c10d::TCPStore>(env.masterAddr.toStdString(), so);
+        }
+        d->store = c10::make_intrusive<c10d::PrefixStore>("leantune", base);
+        auto pgStore = c10::make_intrusive<c10d::PrefixStore>("pg", base);
         if (backend == QLatin1String("nccl")) {
 #ifdef LEANTUNE_WITH_NCCL
             if (!qEnvironmentVariableIsSet("NCCL_ASYNC_ERROR_HANDLING"))
@@ -269,8 +282,7 @@ std::unique_ptr<DistributedRun> DistributedRun::join(const DistEnv &env, const R
         }
     } catch (const std::exception &e) {
         *error = QStringLiteral(
-            "data parallel: rank %1 of %2 cannot join the process group at MASTER_ADDR:MASTER_PORT "
-            "= %3 within %4 s (%5)")
+            "data parallel: rank %1 of %2 cannot join the process group at %3 within %4 s (%5)")
                      .arg(env.rank)
                      .arg(env.worldSize)
                      .arg(where)

@@ -15,8 +15,8 @@
 namespace leantune {
 
 // Runs the memory planner when the run asks for it (batch size auto, or a host memory budget) and
-// sets the batch size, micro-batch, loader queue depth and evaluation batch from its prediction.
-std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImages,
+// chooses the batch size, micro-batch, loader queue depth and evaluation batch from its prediction.
+std::optional<RunMemoryPlan> planRunMemory(const RunConfig &c, std::int64_t trainImages,
     std::int64_t evalImages, const QString &deviceName, const std::atomic_bool *cancel,
     const std::function<void(const QString &)> &log, QString *error)
 {
@@ -26,6 +26,7 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
         return int(std::max<std::int64_t>(
             1, std::min<std::int64_t>(MemoryPlanner::evalBatchFor(batch), evalImages)));
     };
+    r.batchSize = c.batchSize;
     r.queueDepth = c.queueDepth;
     r.microBatch = c.microBatch;
     // A CPU run under a host budget maps its larger blocks (see useBoundedHostAllocator()), so that
@@ -40,7 +41,7 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
                 .arg(formatBytes(c.memoryBudgetBytes)));
     const bool autoBatch = c.batchSizeAuto;
     if (!autoBatch && c.memoryBudgetBytes <= 0) {
-        r.evalBatch = evalBatchFor(c.batchSize);
+        r.evalBatch = evalBatchFor(r.batchSize);
         return r;
     }
     std::optional<MemoryPlan> plan;
@@ -55,11 +56,10 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
             = BatchSizeFinder::find(c, trainImages, error, cancel);
         if (!report)
             return std::nullopt;
-        c.batchSize = report->search.batchSize;
-        c.batchSizeAuto = false; // config.json keeps the size found: a resumed run trains with it
+        r.batchSize = report->search.batchSize;
         plan = report->plan;
         log(QStringLiteral("batch size %1: predicted peak %2%3 of %4 (%5 trials)")
-                .arg(c.batchSize)
+                .arg(r.batchSize)
                 .arg(formatBytes(report->predictedPeakBytes),
                     report->measured ? QString(
                         QStringLiteral(", measured ") % formatBytes(report->search.peakBytes))
@@ -77,7 +77,7 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
                 .arg(plan->onDevice ? QStringLiteral("device") : QStringLiteral("host"),
                     probes.join(QStringLiteral(", "))));
     }
-    r.evalBatch = evalBatchFor(c.batchSize);
+    r.evalBatch = evalBatchFor(r.batchSize);
     const bool budget = c.memoryBudgetBytes > 0;
     // The limit the run must meet: the host budget on a CPU run; after a search, the capacity less
     // the margin (the search sized training steps; evaluation batches must fit as well).
@@ -91,12 +91,12 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
         // A batch given by hand on the CPU is not split for probe noise at the edge
         // (fitGivenBatch).
         const MemoryFitting f = !autoBatch && !plan->onDevice
-            ? MemoryPlanner::fitGivenBatch(*plan, c.batchSize, queue, limit, r.evalBatch)
-            : MemoryPlanner::fitToLimit(*plan, c.batchSize, queue, limit, r.evalBatch);
+            ? MemoryPlanner::fitGivenBatch(*plan, r.batchSize, queue, limit, r.evalBatch)
+            : MemoryPlanner::fitToLimit(*plan, r.batchSize, queue, limit, r.evalBatch);
         if (f.limitBytes > limit)
             log(QStringLiteral("memory plan: batch %1 trains whole: its predicted peak %2 is over "
                                "the limit %3 by less than the probes' spread (%4%)")
-                    .arg(c.batchSize)
+                    .arg(r.batchSize)
                     .arg(formatBytes(f.predictedPeakBytes), formatBytes(limit))
                     .arg(MemoryPlanner::kProbeSpread * 100.0, 0, 'f', 0));
         limit = f.limitBytes;
@@ -112,7 +112,7 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
             return std::nullopt;
         }
         r.microBatch = r.microBatch > 0 ? std::min(r.microBatch, f.microBatch) : f.microBatch;
-        if (r.microBatch >= c.batchSize)
+        if (r.microBatch >= r.batchSize)
             r.microBatch = 0;
         if (!plan->onDevice)
             r.queueDepth = f.queueDepth;
@@ -126,29 +126,29 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
         const std::int64_t hostLimit = c.memoryBudgetLimitBytes();
         const std::int64_t rss = hostRssBytes();
         while (r.queueDepth > 1
-            && rss + (r.queueDepth + 1) * std::int64_t(c.batchSize) * imageBytes > hostLimit)
+            && rss + (r.queueDepth + 1) * std::int64_t(r.batchSize) * imageBytes > hostLimit)
             --r.queueDepth;
     }
-    r.predictedPeak = plan->predictPeak(c.batchSize, r.microBatch, r.queueDepth, r.evalBatch);
+    r.predictedPeak = plan->predictPeak(r.batchSize, r.microBatch, r.queueDepth, r.evalBatch);
     if (budget) {
         // What the budget leaves after the run's predicted peak bounds the decoded cache.
         const std::int64_t hostLimit = c.memoryBudgetLimitBytes();
         const ModelSpec &m = c.model;
         const std::int64_t hostPeak = plan->onDevice ? hostRssBytes()
-                + (r.queueDepth + 1) * std::int64_t(c.batchSize)
+                + (r.queueDepth + 1) * std::int64_t(r.batchSize)
                     * (std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8)
                                                      : r.predictedPeak;
         r.cacheBudget = std::max<std::int64_t>(0, hostLimit - hostPeak);
     }
-    const int micro = r.microBatch > 0 ? r.microBatch : c.batchSize;
+    const int micro = r.microBatch > 0 ? r.microBatch : r.batchSize;
     const QString what = plan->onDevice ? QStringLiteral("device") : QStringLiteral("host");
-    if (micro < c.batchSize)
+    if (micro < r.batchSize)
         log(QStringLiteral("memory plan: batch %1 does not fit whole within %2; training it as %3 "
                            "micro-batches of %4 (gradient accumulation, same effective batch), "
                            "loader queue %5, evaluation batch %6; predicted %7 peak %8")
-                .arg(c.batchSize)
+                .arg(r.batchSize)
                 .arg(formatBytes(limit))
-                .arg((c.batchSize + micro - 1) / micro)
+                .arg((r.batchSize + micro - 1) / micro)
                 .arg(micro)
                 .arg(r.queueDepth)
                 .arg(r.evalBatch)
@@ -157,7 +157,7 @@ std::optional<RunMemoryPlan> planRunMemory(RunConfig &c, std::int64_t trainImage
         log(QStringLiteral(
             "memory plan: batch %1, loader queue %2, evaluation batch %3; predicted %4 "
             "peak %5%6")
-                .arg(c.batchSize)
+                .arg(r.batchSize)
                 .arg(r.queueDepth)
                 .arg(r.evalBatch)
                 .arg(what, formatBytes(r.predictedPeak),

@@ -254,12 +254,7 @@ bool joinProcessGroup(const RunConfig &c, RunSetup &s, std::atomic_bool *cancel,
         return false;
     if (!env->present)
         return true;
-    if (c.batchSizeAuto || c.batchSize % env->worldSize != 0) {
-        *error = QStringLiteral(
-            "data parallel: the batch size (%1, the global batch) must be a multiple of the "
-            "world size %2, and not auto")
-                     .arg(c.batchSizeAuto ? QStringLiteral("auto") : QString::number(c.batchSize))
-                     .arg(env->worldSize);
+    if (!c.checkWorldSize(env->worldSize, error))
         return false;
     }
     s.dist = DistributedRun::join(*env, c, s.device, cancel, error);
@@ -295,7 +290,7 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
     torch::manual_seed(c.seed);
     if (!joinProcessGroup(c, s, cancel, log, error, rank))
         return std::nullopt;
-    std::optional<InitWeights> init; // --init (issue 12): read first, a bad file fails at once
+    std::optional<InitWeights> init; // --init: read first, a bad file fails at once
     if (!resume && !c.initWeights.isEmpty() && !(init = readInitWeights(c.initWeights, error)))
         return std::nullopt;
     if (init) // normalization follows the weights unless set
@@ -321,7 +316,6 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
     if (cancel && cancel->load()) {
         *error = QStringLiteral("stopped while planning memory");
         return std::nullopt;
-    }
     s.memory = *memory;
     s.trainLoader = makeLoader(c, s, std::move(samples->train), true, log);
     s.valLoader = makeLoader(c, s, std::move(samples->validation), false, log);
@@ -352,3 +346,6 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
 }
 
 } // namespace leantune
+    // The run trains with the plan's batch, and config.json keeps it: a resumed run trains with it.
+    c.batchSize = memory->batchSize;
+    c.batchSizeAuto = false;
