@@ -1,7 +1,9 @@
 // RunConfig: JSON round trip, validation messages, device resolution.
 
 #include "config/runconfig.h"
+#include "config/runfields.h"
 
+#include <QCommandLineParser>
 #include <QJsonDocument>
 #include <QTest>
 
@@ -146,7 +148,7 @@ private Q_SLOTS:
         QCOMPARE(RunConfig().memoryFormat, MemoryFormat::Auto); // new runs
     }
 
-    // The default scope is across layers (issue 15: smaller int8 exports, better accuracy); runs
+    // The default scope is across layers (smaller int8 exports, better accuracy); runs
     // written before the scope existed keep pruning each layer to the target.
     void pruneScopeDefaultsToGlobalButOldRunsKeepTheirs()
     {
@@ -211,6 +213,85 @@ private Q_SLOTS:
             QVERIFY2(valid, qPrintable(problem));
         else
             QVERIFY2(!valid && problem.contains(message), qPrintable(problem));
+    }
+
+    // A row's range: closed and open ends, a word (memory_margin's auto) beyond its reach.
+    void rangesHaveTheirEnds()
+    {
+        const RunField *lr = findRunField(QStringLiteral("lr"));
+        QVERIFY(lr->hasRange());
+        QVERIFY(!lr->inRange(0.0)); // (0, 10]
+        QVERIFY(lr->inRange(1e-9));
+        QVERIFY(lr->inRange(10.0));
+        QVERIFY(!lr->inRange(10.5));
+        const RunField *workers = findRunField(QStringLiteral("workers"));
+        QVERIFY(!workers->inRange(0) && workers->inRange(1) && workers->inRange(256));
+        QVERIFY(!workers->inRange(257));
+        QVERIFY(!findRunField(QStringLiteral("data"))->hasRange());
+        RunConfig c = valid();
+        c.memoryMargin = RunConfig::kAutoMemoryMargin;
+        QVERIFY(findRunField(QStringLiteral("memory_margin"))->valueInRange(c));
+        c.memoryMargin = 0.95;
+        QVERIFY(!findRunField(QStringLiteral("memory_margin"))->valueInRange(c));
+        QString error;
+        c = valid();
+        c.workers = 257;
+        QVERIFY(!c.validate(&error));
+        QCOMPARE(error, QStringLiteral("workers must be between 1 and 256 (got 257)"));
+        c = valid();
+        c.momentum = 1.0;
+        QVERIFY(!c.validate(&error));
+        QCOMPARE(error, QStringLiteral("momentum must be in [0, 1) (got 1)"));
+        // A validation folder makes the split irrelevant: its range does not apply.
+        c = valid();
+        c.valSplit = 0.0;
+        QVERIFY(!c.validate(&error));
+        c.valDir = QStringLiteral("/val");
+        QVERIFY2(c.validate(&error), qPrintable(error));
+    }
+
+    // One default learning rate per optimizer: the config's, and train's for --optimizer adam.
+    void learningRateDefaultsFollowTheOptimizer()
+    {
+        QCOMPARE(RunConfig().learningRate, defaultLearningRate(Optimizer::Sgd));
+        QCOMPARE(defaultLearningRate(Optimizer::Sgd), 0.05);
+        QCOMPARE(defaultLearningRate(Optimizer::Adam), 0.001);
+        QCommandLineParser parser;
+        addRunOptions(parser, RunField::Train);
+        QVERIFY(parser.parse({ QStringLiteral("leantune-cli"), QStringLiteral("--optimizer"),
+            QStringLiteral("adam") }));
+        RunConfig c;
+        QString error;
+        QVERIFY2(
+            applyRunOptions(parser, RunField::Train, c, false, nullptr, &error), qPrintable(error));
+        QCOMPARE(c.learningRate, defaultLearningRate(Optimizer::Adam));
+    }
+
+    // `evaluate` takes train's rows for the device, the loader and the batch: same parsers, same
+    // ranges, its own defaults in --help.
+    void evaluateOptionsAreTrainsRows()
+    {
+        QCommandLineParser parser;
+        RunConfig defaults;
+        defaults.batchSize = 256;
+        addRunOptions(parser, RunField::Evaluate, defaults);
+        const QString help = parser.helpText();
+        for (const char *flag : { "--device", "--workers", "--threads", "--batch-size" })
+            QVERIFY2(help.contains(QLatin1String(flag)), flag);
+        for (const char *flag : { "--epochs", "--lr", "--data", "--nproc" })
+            QVERIFY2(!help.contains(QLatin1String(flag)), flag);
+        QVERIFY(parser.helpText().contains(QStringLiteral("(default: 256)")));
+        QVERIFY(parser.parse({ QStringLiteral("leantune-cli"), QStringLiteral("--threads"),
+            QStringLiteral("3"), QStringLiteral("--workers"), QStringLiteral("0") }));
+        RunConfig c = defaults;
+        QString error;
+        QVERIFY2(applyRunOptions(parser, RunField::Evaluate, c, false, nullptr, &error),
+            qPrintable(error));
+        QCOMPARE(c.threads, 3);
+        QVERIFY(!checkRunFields(c, RunField::Evaluate, &error));
+        QCOMPARE(error, QStringLiteral("workers must be between 1 and 256 (got 0)"));
+        c.workers = 1;
+        QVERIFY2(checkRunFields(c, RunField::Evaluate, &error), qPrintable(error));
     }
 
     void deviceResolution()

@@ -1,4 +1,4 @@
-// One run model for every front end (issue 11): each field of the run's field table survives
+// One run model for every front end: each field of the run's field table survives
 // config.json -> the run dialog ("Run again") -> "Copy as command line" -> the `train` command's
 // parser, exactly. One row per field with a flag sets that field to a value other than its default;
 // a field added to the table without a row here fails everyFieldHasARow().
@@ -11,6 +11,7 @@
 #include <QClipboard>
 #include <QCommandLineParser>
 #include <QDir>
+#include <QDoubleSpinBox>
 #include <QGuiApplication>
 #include <QJsonDocument>
 #include <QPushButton>
@@ -18,6 +19,8 @@
 #include <QSpinBox>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <limits>
 
 using namespace leantune;
 
@@ -81,11 +84,11 @@ QList<Row> rows(const QString &dir)
         { "cache_dir", { set("cache_dir", path("cache")) } },
         { "norm_mean", { set("norm_mean", QStringLiteral("0.1307")) } },
         { "norm_std", { set("norm_std", QStringLiteral("0.3081")) } },
-        // Starting weights (issue 12)
+        // Starting weights
         { "init", { set("init", path("weights.pth")) } },
         { "freeze_epochs", { set("freeze_epochs", QStringLiteral("2")) } },
         { "backbone_lr_scale", { set("backbone_lr_scale", QStringLiteral("0.1")) } },
-        // Data parallel (issue 13)
+        // Data parallel
         { "nproc", { set("nproc", QStringLiteral("2")) } },
         { "dist_timeout", { set("dist_timeout", QStringLiteral("15")) } },
         { "dist_backend", { set("dist_backend", QStringLiteral("gloo")) } },
@@ -249,6 +252,84 @@ private Q_SLOTS:
         QVERIFY2(applyRunOptions(parser, RunField::Train, parsed, false, nullptr, &error),
             qPrintable(error));
         QCOMPARE(jsonText(parsed.toJson()), jsonText(json));
+    }
+
+    // A row's range refuses a value outside it alike from config.json, the command line and the
+    // dialog (shown from a run, or typed: a spin box ends at the row's maximum).
+    void rangesRefuseValuesOutsideThem_data()
+    {
+        QTest::addColumn<QString>("key");
+        QTest::addColumn<QString>("value");
+        for (const RunField &f : runFields()) {
+            if (!f.hasRange())
+                continue;
+            const double step = f.type == RunField::Type::Double ? 0.5 : 1.0;
+            if (f.min > -std::numeric_limits<double>::infinity()) {
+                const double below = f.minOpen ? f.min : f.min - step;
+                QTest::addRow("%s below", qPrintable(f.key)) << f.key << QString::number(below);
+            }
+            if (f.max < std::numeric_limits<double>::infinity()) {
+                const double above = f.maxOpen ? f.max : f.max + step;
+                QTest::addRow("%s above", qPrintable(f.key)) << f.key << QString::number(above);
+            }
+        }
+    }
+
+    void rangesRefuseValuesOutsideThem()
+    {
+        QFETCH(QString, key);
+        QFETCH(QString, value);
+        const RunField *f = findRunField(key);
+        QVERIFY(!f->inRange(value.toDouble()));
+        const QString got = QStringLiteral("got ") + value;
+
+        // config.json: it loads (the type is right) and does not validate.
+        QJsonObject json = base().toJson();
+        json[key] = value.toDouble();
+        QString error;
+        const std::optional<RunConfig> read = RunConfig::fromJson(json, &error);
+        QVERIFY2(read, qPrintable(error));
+        QVERIFY(!read->validate(&error));
+        QVERIFY2(error.contains(got), qPrintable(error));
+
+        // The command line.
+        QCommandLineParser parser;
+        addRunOptions(parser, RunField::Train);
+        QVERIFY2(
+            parser.parse({ QStringLiteral("leantune-cli"), QStringLiteral("--data"), base().dataDir,
+                QStringLiteral("--out"), base().outDir, QStringLiteral("--") + f->flag, value }),
+            qPrintable(parser.errorText()));
+        RunConfig parsed;
+        QVERIFY2(applyRunOptions(parser, RunField::Train, parsed, false, nullptr, &error),
+            qPrintable(error));
+        QVERIFY(!parsed.validate(&error));
+        QVERIFY2(error.contains(got), qPrintable(error));
+
+        // The dialog, shown the run: Start stays off and the error says why.
+        RunConfigDialog dialog;
+        dialog.setConfig(*read);
+        QVERIFY(!dialog.canStart());
+        QVERIFY2(dialog.errorText().contains(got), qPrintable(dialog.errorText()));
+        // Typed into the field's spin box: it cannot hold the value, or the error says why.
+        dialog.setConfig(base());
+        QVERIFY2(dialog.canStart(), qPrintable(dialog.errorText()));
+        if (auto *box = dialog.findChild<QSpinBox *>(key)) {
+            if (f->max < std::numeric_limits<double>::infinity())
+                QCOMPARE(double(box->maximum()), f->max);
+            box->setValue(value.toInt());
+            if (box->value() == value.toInt())
+                QVERIFY2(dialog.errorText().contains(got), qPrintable(dialog.errorText()));
+            else
+                QVERIFY(value.toInt() < box->minimum() || value.toInt() > box->maximum());
+        } else if (auto *box = dialog.findChild<QDoubleSpinBox *>(key)) {
+            if (f->max < std::numeric_limits<double>::infinity())
+                QCOMPARE(box->maximum(), f->max);
+            box->setValue(value.toDouble());
+            if (box->value() == value.toDouble())
+                QVERIFY2(dialog.errorText().contains(got), qPrintable(dialog.errorText()));
+            else
+                QVERIFY(value.toDouble() < box->minimum() || value.toDouble() > box->maximum());
+        }
     }
 
     // The dialog reads init from its StartFromField (not from the configuration it was given).

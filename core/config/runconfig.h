@@ -13,10 +13,18 @@
 
 namespace leantune {
 
+// The learning rate a run starts with for OPTIMIZER (the run dialog suggests it when the optimizer
+// changes, `train --optimizer adam` takes it without --lr).
+constexpr double defaultLearningRate(Optimizer optimizer)
+{
+    return optimizer == Optimizer::Adam ? 0.001 : 0.05;
+}
+
 // Everything that defines a training run. A plain value, saved as RUNDIR/config.json. Each field is
-// described once in the field table (run/runfields.h): its JSON key, command-line flag, help text
-// and validator. JSON, the `train` and `find-batch-size` options, "Copy as command line" and the
-// run dialog all come from that table, so a field added here and there is everywhere.
+// described once in the field table (config/runfields.h): its JSON key, command-line flag, help
+// text, default, range and validator. JSON, the options of `train`, `find-batch-size` and
+// `evaluate`, "Copy as command line" and the run dialog all come from that table, so a field added
+// here and there is everywhere.
 struct RunConfig {
     QString dataDir;
     QString outDir;
@@ -26,7 +34,7 @@ struct RunConfig {
     ModelSpec model; // name, inputSize, channels (classes come from the data)
     int batchSize = 64; // images per optimizer step
     int epochs = 3;
-    double learningRate = 0.05;
+    double learningRate = defaultLearningRate(Optimizer::Sgd);
     Optimizer optimizer = Optimizer::Sgd;
     LrSchedule lrSchedule = LrSchedule::Cosine;
     double momentum = 0.9;

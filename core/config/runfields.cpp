@@ -133,17 +133,70 @@ template <typename T> auto member(T RunConfig::*m)
     return [m](RunConfig &c) -> T & { return c.*m; };
 }
 
-// CHECK as the field's rule: PRED(config) must hold, else MESSAGE(config).
+constexpr double kNoLimit = std::numeric_limits<double>::infinity();
+enum class Ends { Closed, OpenMin, OpenMax, Open }; // which ends of a range exclude their bound
+
+// "WHAT must be between 1 and 256 (got 0)", "... must be in (0, 10] ...", "... must not be ...".
+QString rangeMessage(const RunField &f, const QString &what, const RunConfig &c)
+{
+    QString bounds;
+    if (f.max == kNoLimit && !f.minOpen)
+        bounds = f.min == 0.0 ? QStringLiteral("not be negative")
+                              : QStringLiteral("be at least %1").arg(doubleText(f.min));
+    else if (f.type == Type::Int && !f.minOpen && !f.maxOpen && f.min > -kNoLimit)
+        bounds = QStringLiteral("be between %1 and %2").arg(doubleText(f.min), doubleText(f.max));
+    else
+        bounds = QStringLiteral("be in %1%2, %3%4")
+                     .arg(f.minOpen ? QStringLiteral("(") : QStringLiteral("["), doubleText(f.min),
+                         doubleText(f.max), f.maxOpen ? QStringLiteral(")") : QStringLiteral("]"));
+    return QStringLiteral("%1 must %2 (got %3)").arg(what, bounds, f.get(c));
+}
+
+// The field's range, MIN to MAX (RunField::min): its check refuses a value outside it with
+// rangeMessage(WHAT), unless rule() gives the field a message of its own.
+RunField &&ranged(
+    RunField &&f, const char *what, double min, double max = kNoLimit, Ends ends = Ends::Closed)
+{
+    f.min = min;
+    f.max = max;
+    f.minOpen = ends == Ends::OpenMin || ends == Ends::Open;
+    f.maxOpen = ends == Ends::OpenMax || ends == Ends::Open;
+    f.check = [key = f.key, what = QLatin1String(what)](const RunConfig &c, QString *error) {
+        const RunField &self = *findRunField(key);
+        if (self.valueInRange(c))
+            return true;
+        if (error)
+            *error = rangeMessage(self, what, c);
+        return false;
+    };
+    return std::move(f);
+}
+
+// CHECK as the field's rule: PRED(config) must hold, else MESSAGE(config). A field with a range
+// must also be in it, unless PRED takes a second argument, whether it is, and decides itself.
 template <typename Pred, typename Message> RunField &&rule(RunField &&f, Pred pred, Message message)
 {
-    f.check = [pred, message](const RunConfig &c, QString *error) {
-        if (pred(c))
+    f.check = [key = f.key, pred, message](const RunConfig &c, QString *error) {
+        const bool inRange = findRunField(key)->valueInRange(c);
+        bool ok = false;
+        if constexpr (std::is_invocable_r_v<bool, Pred, const RunConfig &, bool>)
+            ok = pred(c, inRange);
+        else
+            ok = inRange && pred(c);
+        if (ok)
             return true;
         if (error)
             *error = message(c);
         return false;
     };
     return std::move(f);
+}
+
+// MESSAGE instead of rangeMessage() for a value out of the field's range.
+template <typename Message> RunField &&worded(RunField &&f, Message message)
+{
+    return rule(
+        std::move(f), [](const RunConfig &, bool inRange) { return inRange; }, message);
 }
 
 // A list of numbers ("0.485,0.456,0.406"); JSON: a number when one, else an array.
@@ -181,6 +234,7 @@ bool normListFits(const RunConfig &c, const std::vector<double> &v, bool positiv
 constexpr unsigned kTrain = RunField::Train;
 constexpr unsigned kBoth = RunField::Train | RunField::FindBatchSize;
 constexpr unsigned kResume = RunField::Resumable;
+constexpr unsigned kEvaluate = RunField::Evaluate;
 
 std::vector<RunField> makeFields()
 {
@@ -219,15 +273,13 @@ std::vector<RunField> makeFields()
     f.push_back(row("classes", "", "", QStringLiteral("Classes of the model (from the data)."),
         Type::Int, 0, [](RunConfig &c) -> int & { return c.model.classes; }));
     {
-        RunField batch = rule(
+        RunField batch = ranged(
             row("batch_size", "batch-size", "N|auto",
-                QStringLiteral(
-                    "Images per optimizer step; auto: the largest that fits (as find-batch-size)."),
-                Type::Int, kTrain | RunField::Always, member(&RunConfig::batchSize)),
-            [](const RunConfig &c) { return c.batchSize >= 1; },
-            [](const RunConfig &c) {
-                return QStringLiteral("batch size must be at least 1 (got %1)").arg(c.batchSize);
-            });
+                QStringLiteral("Images per batch: per optimizer step in train, "
+                               "where auto is the largest that fits (as "
+                               "find-batch-size)."),
+                Type::Int, kTrain | kEvaluate | RunField::Always, member(&RunConfig::batchSize)),
+            "batch size", 1);
         const auto parseInt = batch.set;
         batch.set = [parseInt](RunConfig &c, const QString &text, QString *error) {
             if (text.trimmed() == QLatin1String("auto")) {
@@ -242,17 +294,18 @@ std::vector<RunField> makeFields()
         QStringLiteral(
             "Pick the largest batch that fits before the run (same as --batch-size auto)."),
         Type::Bool, kTrain, member(&RunConfig::batchSizeAuto)));
-    f.push_back(rule(
-        row("micro_batch", "micro-batch", "N",
-            QStringLiteral("Images per forward/backward, batches accumulated; 0: the whole batch."),
-            Type::Int, kTrain | kResume, member(&RunConfig::microBatch)),
-        [](const RunConfig &c) { return c.microBatch >= 0; },
+    f.push_back(worded(
+        ranged(row("micro_batch", "micro-batch", "N",
+                   QStringLiteral(
+                       "Images per forward/backward, batches accumulated; 0: the whole batch."),
+                   Type::Int, kTrain | kResume, member(&RunConfig::microBatch)),
+            "micro-batch", 0),
         [](const RunConfig &c) {
             return QStringLiteral(
                 "micro-batch must be at least 1, or 0 for the whole batch (got %1)")
                 .arg(c.microBatch);
         }));
-    f.push_back(rule(
+    f.push_back(ranged(
         row("memory_budget_bytes", "memory-budget", "SIZE",
             QStringLiteral(
                 "Host memory budget, e.g. 2G or 512M (binary units: 512M = 512 MiB); 0: none. "
@@ -261,20 +314,17 @@ std::vector<RunField> makeFields()
                 "returned on free, so the peak repeats from run to run (slower on small "
                 "models)."),
             Type::Size, kBoth | kResume, member(&RunConfig::memoryBudgetBytes)),
-        [](const RunConfig &c) { return c.memoryBudgetBytes >= 0; },
-        [](const RunConfig &) { return QStringLiteral("memory budget must not be negative"); }));
+        "memory budget", 0));
     {
-        RunField margin = rule(
-            row("memory_margin", "memory-margin", "F|auto",
-                QStringLiteral(
-                    "Safety margin below the budget or device capacity, 0..0.9; auto: 0.04 "
-                    "under a host budget on the CPU (its peak repeats within 1 %), 0.1 against a "
-                    "GPU's memory."),
-                Type::Double, kBoth, member(&RunConfig::memoryMargin)),
-            [](const RunConfig &c) {
-                return c.memoryMargin == RunConfig::kAutoMemoryMargin
-                    || (c.memoryMargin >= 0.0 && c.memoryMargin <= 0.9);
-            },
+        // auto is a word (margin.get), which the range does not reach.
+        RunField margin = worded(
+            ranged(row("memory_margin", "memory-margin", "F|auto",
+                       QStringLiteral(
+                           "Safety margin below the budget or device capacity, 0..0.9; auto: 0.04 "
+                           "under a host budget on the CPU (its peak repeats within 1 %), 0.1 "
+                           "against a GPU's memory."),
+                       Type::Double, kBoth, member(&RunConfig::memoryMargin)),
+                "memory margin", 0.0, 0.9),
             [](const RunConfig &c) {
                 return QStringLiteral("memory margin must be auto or in [0, 0.9] (got %1)")
                     .arg(c.memoryMargin);
@@ -294,19 +344,15 @@ std::vector<RunField> makeFields()
         };
         f.push_back(std::move(margin));
     }
+    f.push_back(ranged(row("max_batch_size", "max-batch-size", "N",
+                           QStringLiteral("Largest batch size auto considers."), Type::Int, kBoth,
+                           member(&RunConfig::maxBatchSize)),
+        "maximum batch size", 1));
     f.push_back(rule(
-        row("max_batch_size", "max-batch-size", "N",
-            QStringLiteral("Largest batch size auto considers."), Type::Int, kBoth,
-            member(&RunConfig::maxBatchSize)),
-        [](const RunConfig &c) { return c.maxBatchSize >= 1; },
-        [](const RunConfig &c) {
-            return QStringLiteral("maximum batch size must be at least 1 (got %1)")
-                .arg(c.maxBatchSize);
-        }));
-    f.push_back(rule(
-        row("epochs", "epochs", "N",
-            QStringLiteral("Epochs to train (0 with --init: the starting model as it is)."),
-            Type::Int, kTrain | kResume, member(&RunConfig::epochs)),
+        ranged(row("epochs", "epochs", "N",
+                   QStringLiteral("Epochs to train (0 with --init: the starting model as it is)."),
+                   Type::Int, kTrain | kResume, member(&RunConfig::epochs)),
+            "epochs", 0),
         [](const RunConfig &c) {
             return c.epochs >= 1 || (c.epochs == 0 && !c.initWeights.isEmpty());
         },
@@ -314,32 +360,27 @@ std::vector<RunField> makeFields()
             return QStringLiteral("epochs must be at least 1, or 0 with --init (got %1)")
                 .arg(c.epochs);
         }));
-    f.push_back(rule(
-        row("lr", "lr", "X", QStringLiteral("Learning rate (0.001 by default with adam)."),
-            Type::Double, kTrain | RunField::Always, member(&RunConfig::learningRate)),
-        [](const RunConfig &c) { return c.learningRate > 0.0 && c.learningRate <= 10.0; },
-        [](const RunConfig &c) {
-            return QStringLiteral("learning rate must be in (0, 10] (got %1)").arg(c.learningRate);
-        }));
+    f.push_back(
+        ranged(row("lr", "lr", "X",
+                   QStringLiteral("Learning rate (%1 by default with adam).")
+                       .arg(doubleText(defaultLearningRate(Optimizer::Adam))),
+                   Type::Double, kTrain | RunField::Always, member(&RunConfig::learningRate)),
+            "learning rate", 0.0, 10.0, Ends::OpenMin));
     f.push_back(row("optimizer", "optimizer", "NAME",
         QStringLiteral("sgd (with momentum) | adam; its state is part of the memory peak."),
         Type::Choice, kBoth, member(&RunConfig::optimizer)));
     f.push_back(row("lr_schedule", "lr-schedule", "NAME", QStringLiteral("cosine | constant."),
         Type::Choice, kTrain, member(&RunConfig::lrSchedule)));
-    f.push_back(rule(
-        row("momentum", "momentum", "X", QStringLiteral("SGD momentum, 0..1."), Type::Double,
-            kTrain, member(&RunConfig::momentum)),
-        [](const RunConfig &c) { return c.momentum >= 0.0 && c.momentum < 1.0; },
-        [](const RunConfig &) { return QStringLiteral("momentum must be in [0, 1)"); }));
-    f.push_back(rule(
-        row("weight_decay", "weight-decay", "X", QStringLiteral("L2 weight decay."), Type::Double,
-            kTrain, member(&RunConfig::weightDecay)),
-        [](const RunConfig &c) { return c.weightDecay >= 0.0; },
-        [](const RunConfig &) { return QStringLiteral("weight decay must not be negative"); }));
+    f.push_back(ranged(row("momentum", "momentum", "X", QStringLiteral("SGD momentum, 0..1."),
+                           Type::Double, kTrain, member(&RunConfig::momentum)),
+        "momentum", 0.0, 1.0, Ends::OpenMax));
+    f.push_back(ranged(row("weight_decay", "weight-decay", "X", QStringLiteral("L2 weight decay."),
+                           Type::Double, kTrain, member(&RunConfig::weightDecay)),
+        "weight decay", 0.0));
     f.push_back(rule(
         row("device", "device", "DEV",
             QStringLiteral("auto | cpu | cuda | cuda:N | cuda:all (one process per GPU)."),
-            Type::Text, kBoth | kResume | RunField::Always, member(&RunConfig::device)),
+            Type::Text, kBoth | kEvaluate | kResume | RunField::Always, member(&RunConfig::device)),
         [](const RunConfig &c) {
             static const QRegularExpression re(QStringLiteral("^(auto|cpu|cuda(:\\d+|:all)?)$"));
             return re.match(c.device).hasMatch();
@@ -349,37 +390,24 @@ std::vector<RunField> makeFields()
                 "unknown device '%1' (choose auto, cpu, cuda, cuda:N or cuda:all)")
                 .arg(c.device);
         }));
-    f.push_back(rule(
-        row("workers", "workers", "N", QStringLiteral("Loader decode threads."), Type::Int,
-            kTrain | kResume, member(&RunConfig::workers)),
-        [](const RunConfig &c) { return c.workers >= 1 && c.workers <= 256; },
-        [](const RunConfig &c) {
-            return QStringLiteral("workers must be between 1 and 256 (got %1)").arg(c.workers);
-        }));
-    f.push_back(rule(
+    f.push_back(ranged(row("workers", "workers", "N", QStringLiteral("Loader decode threads."),
+                           Type::Int, kTrain | kEvaluate | kResume, member(&RunConfig::workers)),
+        "workers", 1, 256));
+    f.push_back(ranged(
         row("threads", "threads", "N", QStringLiteral("Torch intra-op threads; 0: all cores."),
-            Type::Int, kBoth | kResume, member(&RunConfig::threads)),
-        [](const RunConfig &c) { return c.threads >= 0 && c.threads <= 1024; },
-        [](const RunConfig &c) {
-            return QStringLiteral("threads must be between 0 (all cores) and 1024 (got %1)")
-                .arg(c.threads);
-        }));
+            Type::Int, kBoth | kEvaluate | kResume, member(&RunConfig::threads)),
+        "threads", 0, 1024));
+    f.push_back(ranged(row("queue_depth", "queue-depth", "N",
+                           QStringLiteral("Batches decoded ahead; bounds the loader's memory."),
+                           Type::Int, kBoth, member(&RunConfig::queueDepth)),
+        "queue depth", 1, 1024));
     f.push_back(rule(
-        row("queue_depth", "queue-depth", "N",
-            QStringLiteral("Batches decoded ahead; bounds the loader's memory."), Type::Int, kBoth,
-            member(&RunConfig::queueDepth)),
-        [](const RunConfig &c) { return c.queueDepth >= 1 && c.queueDepth <= 1024; },
-        [](const RunConfig &c) {
-            return QStringLiteral("queue depth must be between 1 and 1024 (got %1)")
-                .arg(c.queueDepth);
-        }));
-    f.push_back(rule(
-        row("val_split", "val-split", "F",
-            QStringLiteral("Fraction of each class held out for validation (without --val)."),
-            Type::Double, kTrain, member(&RunConfig::valSplit)),
-        [](const RunConfig &c) {
-            return !c.valDir.isEmpty() || (c.valSplit > 0.0 && c.valSplit < 1.0);
-        },
+        ranged(
+            row("val_split", "val-split", "F",
+                QStringLiteral("Fraction of each class held out for validation (without --val)."),
+                Type::Double, kTrain, member(&RunConfig::valSplit)),
+            "validation split", 0.0, 1.0, Ends::Open),
+        [](const RunConfig &c, bool inRange) { return inRange || !c.valDir.isEmpty(); },
         [](const RunConfig &c) {
             return QStringLiteral("validation split must be in (0, 1) (got %1), or give --val DIR")
                 .arg(c.valSplit);
@@ -451,53 +479,44 @@ std::vector<RunField> makeFields()
                        "the classifier."),
         Type::Text, kTrain, member(&RunConfig::initWeights)));
     f.push_back(rule(
-        row("freeze_epochs", "freeze-epochs", "N",
-            QStringLiteral("Fine-tuning: the first N epochs train only the classifier (the last "
-                           "Linear layer); the other layers' weights stay exactly as they are and "
-                           "their BatchNorm runs in eval mode (statistics kept); then everything "
-                           "trains. Pruning follows its schedule meanwhile: masks also zero frozen "
-                           "weights, so start it after the frozen epochs to prune only while "
-                           "everything trains. 0..epochs."),
-            Type::Int, kTrain, member(&RunConfig::freezeEpochs)),
-        [](const RunConfig &c) { return c.freezeEpochs >= 0 && c.freezeEpochs <= c.epochs; },
+        ranged(row("freeze_epochs", "freeze-epochs", "N",
+                   QStringLiteral(
+                       "Fine-tuning: the first N epochs train only the classifier (the last "
+                       "Linear layer); the other layers' weights stay exactly as they are and "
+                       "their BatchNorm runs in eval mode (statistics kept); then everything "
+                       "trains. Pruning follows its schedule meanwhile: masks also zero frozen "
+                       "weights, so start it after the frozen epochs to prune only while "
+                       "everything trains. 0..epochs."),
+                   Type::Int, kTrain, member(&RunConfig::freezeEpochs)),
+            "freeze-epochs", 0),
+        [](const RunConfig &c) { return c.freezeEpochs <= c.epochs; },
         [](const RunConfig &c) {
             return QStringLiteral("freeze-epochs must be between 0 and the epochs (%1), got %2")
                 .arg(c.epochs)
                 .arg(c.freezeEpochs);
         }));
-    f.push_back(rule(
+    f.push_back(ranged(
         row("backbone_lr_scale", "backbone-lr-scale", "F",
             QStringLiteral("Fine-tuning: every layer but the classifier trains at the learning "
                            "rate × F (the schedule scales both); 0 keeps those weights, while "
                            "their BatchNorm statistics still follow the new data (train mode; "
                            "--freeze-epochs keeps them too). 0..1 is usual, up to 10."),
             Type::Double, kTrain, member(&RunConfig::backboneLrScale)),
-        [](const RunConfig &c) { return c.backboneLrScale >= 0.0 && c.backboneLrScale <= 10.0; },
-        [](const RunConfig &c) {
-            return QStringLiteral("backbone-lr-scale must be in [0, 10] (got %1)")
-                .arg(doubleText(c.backboneLrScale));
-        }));
+        "backbone-lr-scale", 0.0, 10.0));
     // Data parallel (issue 13)
-    f.push_back(rule(
+    f.push_back(ranged(
         row("nproc", "nproc", "N",
             QStringLiteral("Train with N local worker processes (data parallel over c10d: Gloo on "
                            "the CPU, NCCL on CUDA); with --device cuda:all, one per visible GPU "
                            "(0: as many). Ignored when launched by torchrun (RANK, WORLD_SIZE)."),
             Type::Int, kTrain | kResume, member(&RunConfig::nproc)),
-        [](const RunConfig &c) { return c.nproc >= 0 && c.nproc <= 256; },
-        [](const RunConfig &c) {
-            return QStringLiteral("nproc must be between 0 and 256 (got %1)").arg(c.nproc);
-        }));
-    f.push_back(rule(
+        "nproc", 0, 256));
+    f.push_back(ranged(
         row("dist_timeout", "dist-timeout", "SECONDS",
             QStringLiteral("Data parallel: how long a rank waits for the others (rendezvous, "
                            "collectives) before the run fails naming the lost rank."),
             Type::Int, kTrain | kResume, member(&RunConfig::distTimeoutSec)),
-        [](const RunConfig &c) { return c.distTimeoutSec >= 1 && c.distTimeoutSec <= 86400; },
-        [](const RunConfig &c) {
-            return QStringLiteral("dist-timeout must be between 1 and 86400 seconds (got %1)")
-                .arg(c.distTimeoutSec);
-        }));
+        "dist-timeout (seconds)", 1, 86400));
     f.push_back(rule(
         row("dist_backend", "dist-backend", "B",
             QStringLiteral("Data parallel: auto (nccl on CUDA when Torch has it, else gloo) | gloo "
@@ -546,6 +565,25 @@ const RunField *findRunField(const QString &key)
             return &f;
     }
     return nullptr;
+}
+
+bool RunField::hasRange() const
+{
+    return min > -kNoLimit || max < kNoLimit;
+}
+
+bool RunField::inRange(double value) const
+{
+    return (minOpen ? value > min : value >= min) && (maxOpen ? value < max : value <= max);
+}
+
+bool RunField::valueInRange(const RunConfig &config) const
+{
+    if (!hasRange())
+        return true;
+    bool number = false;
+    const double value = get(config).toDouble(&number);
+    return !number || inRange(value);
 }
 
 QJsonValue RunField::toJson(const RunConfig &config) const
@@ -637,12 +675,12 @@ bool RunField::fromJson(RunConfig &config, const QJsonValue &value, QString *err
     return true;
 }
 
-void addRunOptions(QCommandLineParser &parser, unsigned scope)
+void addRunOptions(QCommandLineParser &parser, unsigned scope, const RunConfig &defaults)
 {
     for (const RunField &f : runFields()) {
         if (f.flag.isEmpty() || !(f.scopes & scope))
             continue;
-        const QString defaultText = f.defaultText();
+        const QString defaultText = f.get(defaults);
         if (f.isSwitch()) {
             parser.addOption({ f.flag,
                 f.help
@@ -710,7 +748,16 @@ bool applyRunOptions(const QCommandLineParser &parser, unsigned scope, RunConfig
     }
     // Adam's usual learning rate, unless one was given (or the run keeps its own).
     if (!resumed && config.optimizer == Optimizer::Adam && !parser.isSet(QStringLiteral("lr")))
-        config.learningRate = 0.001;
+        config.learningRate = defaultLearningRate(Optimizer::Adam);
+    return true;
+}
+
+bool checkRunFields(const RunConfig &config, unsigned scope, QString *error)
+{
+    for (const RunField &f : runFields()) {
+        if ((f.scopes & scope) && f.check && !f.check(config, error))
+            return false;
+    }
     return true;
 }
 

@@ -7,6 +7,7 @@
 #include <QStringList>
 
 #include <functional>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -24,6 +25,7 @@ struct RunField {
         FindBatchSize = 2, // an option of `leantune-cli find-batch-size`
         Resumable = 4, // may be changed with `train --resume`
         Always = 8, // always written on a copied command line, even at its default
+        Evaluate = 16, // an option of `leantune-cli evaluate`
     };
 
     QString key; // config.json key
@@ -38,11 +40,23 @@ struct RunField {
     // Parses TEXT into the field; false + *error (the reason only, without the key) when it is not
     // a value of the field's type.
     std::function<bool(RunConfig &, const QString &text, QString *error)> set;
-    // The field's own rule (ranges, syntax); empty when any parsed value is fine.
+    // The field's rule: its range (below) and its own conditions (syntax, other fields); empty
+    // when any parsed value is fine.
     std::function<bool(const RunConfig &, QString *error)> check;
+    // Numbers (Int, Double, Size): the range of values the check accepts; an open end excludes its
+    // bound. A value its parser takes as a word (memory_margin's auto) is outside the range's
+    // reach. The run dialog's spin boxes end at it (see RunFieldBinder).
+    double min = -std::numeric_limits<double>::infinity();
+    double max = std::numeric_limits<double>::infinity();
+    bool minOpen = false;
+    bool maxOpen = false;
 
     QString defaultText() const { return get(RunConfig()); }
     bool isSwitch() const { return type == Type::Bool; }
+    bool hasRange() const;
+    bool inRange(double value) const;
+    // Whether CONFIG's value is in the range: true for a word, and for a field without a range.
+    bool valueInRange(const RunConfig &config) const;
     QJsonValue toJson(const RunConfig &config) const;
     bool fromJson(RunConfig &config, const QJsonValue &value, QString *error) const;
 };
@@ -50,13 +64,19 @@ struct RunField {
 const std::vector<RunField> &runFields();
 const RunField *findRunField(const QString &key);
 
-// The command-line options of the fields in SCOPE (RunField::Train or ::FindBatchSize), with their
-// aliases (--channels-last; find-batch-size's --max and --margin).
-void addRunOptions(QCommandLineParser &parser, unsigned scope);
+// The command-line options of the fields in SCOPE (RunField::Train, ::FindBatchSize or ::Evaluate),
+// with their aliases (--channels-last; find-batch-size's --max and --margin). --help shows
+// DEFAULTS' values as the defaults.
+void addRunOptions(
+    QCommandLineParser &parser, unsigned scope, const RunConfig &defaults = RunConfig());
 // Applies the options set on PARSER to CONFIG. With RESUMED, only Resumable fields change; the
 // others are listed in *ignored. False + *error naming the option when a value does not parse.
+// Without --lr, a new run with adam gets its default learning rate (defaultLearningRate()).
 bool applyRunOptions(const QCommandLineParser &parser, unsigned scope, RunConfig &config,
     bool resumed, QStringList *ignored, QString *error);
+// The checks of the fields in SCOPE (their ranges and rules, as RunConfig::validate() runs them
+// all): false + the first field's message in *error.
+bool checkRunFields(const RunConfig &config, unsigned scope, QString *error);
 
 // The `train` arguments that reproduce CONFIG: --data and --out, then every field that differs from
 // its default (and those marked Always), unquoted. runCommandLine() quotes them for a POSIX shell.

@@ -28,8 +28,7 @@ DeviceField::DeviceField(QWidget *parent)
     row->addWidget(m_device, 1);
     row->addWidget(m_processesLabel);
     row->addWidget(m_processes);
-    m_processes->setRange(0, 256);
-    m_processes->setValue(1);
+    m_processes->setValue(1); // (its range is nproc's: bindTo())
     m_processes->setSpecialValueText(tr("one per core (%1)").arg(QThread::idealThreadCount()));
     m_processesLabel->setBuddy(m_processes);
     m_device->setSizeAdjustPolicy(QComboBox::AdjustToContents);

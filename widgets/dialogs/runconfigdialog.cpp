@@ -5,6 +5,7 @@
 #include "widgets/dialogs/batchsizefinderfield.h"
 #include "widgets/dialogs/devicefield.h"
 #include "widgets/dialogs/folderrow.h"
+#include "widgets/dialogs/numberspinbox.h"
 #include "widgets/dialogs/pruningscheduleeditor.h"
 #include "widgets/dialogs/runfieldbinder.h"
 #include "widgets/dialogs/startfromfield.h"
@@ -68,23 +69,20 @@ void RunConfigDialog::build()
     columns->addLayout(left, 1);
     auto *dataBox = new QGroupBox(tr("Data and output"), this);
     auto *dataForm = new QFormLayout(dataBox);
-    m_data = static_cast<QLineEdit *>(m_fields->bind(QStringLiteral("data"), nullptr, this));
+    m_data = m_fields->add<QLineEdit>(QStringLiteral("data"), this);
     dataForm->addRow(
         tr("Training data:"), folderRow(this, m_data, tr("Training data folder"), true));
-    m_valDir = static_cast<QLineEdit *>(m_fields->bind(QStringLiteral("val_dir"), nullptr, this));
+    m_valDir = m_fields->add<QLineEdit>(QStringLiteral("val_dir"), this);
     m_valDir->setPlaceholderText(tr("optional: else the split below"));
     dataForm->addRow(tr("Validation data:"),
         folderRow(this, m_valDir, tr("Validation folder (optional)"), true));
-    m_valSplit
-        = static_cast<QDoubleSpinBox *>(m_fields->bind(QStringLiteral("val_split"), nullptr, this));
-    m_valSplit->setRange(0.0, 1.0);
+    m_valSplit = m_fields->add<NumberSpinBox>(QStringLiteral("val_split"), this);
     m_valSplit->setSingleStep(0.05);
     dataForm->addRow(tr("Validation split:"), m_valSplit);
-    auto *test
-        = static_cast<QLineEdit *>(m_fields->bind(QStringLiteral("test_dir"), nullptr, this));
+    auto *test = m_fields->add<QLineEdit>(QStringLiteral("test_dir"), this);
     test->setPlaceholderText(tr("optional: evaluated once at the end"));
     dataForm->addRow(tr("Test data:"), folderRow(this, test, tr("Test folder (optional)"), true));
-    auto *out = static_cast<QLineEdit *>(m_fields->bind(QStringLiteral("out"), nullptr, this));
+    auto *out = m_fields->add<QLineEdit>(QStringLiteral("out"), this);
     dataForm->addRow(tr("Run folder:"), folderRow(this, out, tr("Run folder"), false));
     left->addWidget(dataBox);
 
@@ -94,8 +92,7 @@ void RunConfigDialog::build()
     for (const QString &name : modelNames())
         model->addItem(name, name);
     form->addRow(tr("Model:"), m_fields->bind(QStringLiteral("model"), model));
-    auto *inputSize
-        = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("input_size"), nullptr, this));
+    auto *inputSize = m_fields->add<QSpinBox>(QStringLiteral("input_size"), this);
     inputSize->setSuffix(tr(" px"));
     form->addRow(tr("Input size:"), inputSize);
     auto *channels = new QComboBox(this);
@@ -103,27 +100,23 @@ void RunConfigDialog::build()
         channels->addItem(RunFieldBinder::choiceLabel(QStringLiteral("channels"), QLatin1String(c)),
             QLatin1String(c));
     form->addRow(tr("Channels:"), m_fields->bind(QStringLiteral("channels"), channels));
-    m_batch = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("batch_size"), nullptr, this));
+    m_batch = m_fields->add<QSpinBox>(QStringLiteral("batch_size"), this);
     m_finder = new BatchSizeFinderField(this);
     auto *batchRow = new QHBoxLayout;
     batchRow->addWidget(m_batch, 1);
     batchRow->addWidget(m_finder);
     form->addRow(tr("Batch size:"), batchRow);
     form->addRow(m_finder->note()); // the whole row's width: the usual note fits on one line
-    m_epochs = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("epochs"), nullptr, this));
+    m_epochs = m_fields->add<QSpinBox>(QStringLiteral("epochs"), this);
     form->addRow(tr("Epochs:"), m_epochs);
-    m_optimizer
-        = static_cast<QComboBox *>(m_fields->bind(QStringLiteral("optimizer"), nullptr, this));
+    m_optimizer = m_fields->add<QComboBox>(QStringLiteral("optimizer"), this);
     form->addRow(tr("Optimizer:"), m_optimizer);
-    m_lr = static_cast<QDoubleSpinBox *>(m_fields->bind(QStringLiteral("lr"), nullptr, this));
-    m_lr->setRange(0.0, 10.0);
+    m_lr = m_fields->add<NumberSpinBox>(QStringLiteral("lr"), this);
     m_lr->setSingleStep(0.001);
     form->addRow(tr("Learning rate:"), m_lr);
-    form->addRow(tr("Learning-rate schedule:"),
-        m_fields->bind(QStringLiteral("lr_schedule"), nullptr, this));
-    form->addRow(tr("Seed:"), m_fields->bind(QStringLiteral("seed"), nullptr, this));
-    auto *augment
-        = static_cast<QCheckBox *>(m_fields->bind(QStringLiteral("augment"), nullptr, this));
+    form->addRow(tr("Learning-rate schedule:"), m_fields->add(QStringLiteral("lr_schedule"), this));
+    form->addRow(tr("Seed:"), m_fields->add(QStringLiteral("seed"), this));
+    auto *augment = m_fields->add<QCheckBox>(QStringLiteral("augment"), this);
     augment->setText(tr("random crop and flip"));
     form->addRow(tr("Augmentation:"), augment);
     left->addWidget(modelBox);
@@ -134,14 +127,10 @@ void RunConfigDialog::build()
     m_deviceField->bindTo(*m_fields);
     m_device = m_deviceField->deviceBox();
     deviceForm->addRow(tr("Device:"), m_deviceField);
-    deviceForm->addRow(
-        tr("Precision:"), m_fields->bind(QStringLiteral("precision"), nullptr, this));
-    deviceForm->addRow(
-        tr("Memory format:"), m_fields->bind(QStringLiteral("memory_format"), nullptr, this));
-    deviceForm->addRow(
-        tr("Loader workers:"), m_fields->bind(QStringLiteral("workers"), nullptr, this));
-    auto *threads
-        = static_cast<QSpinBox *>(m_fields->bind(QStringLiteral("threads"), nullptr, this));
+    deviceForm->addRow(tr("Precision:"), m_fields->add(QStringLiteral("precision"), this));
+    deviceForm->addRow(tr("Memory format:"), m_fields->add(QStringLiteral("memory_format"), this));
+    deviceForm->addRow(tr("Loader workers:"), m_fields->add(QStringLiteral("workers"), this));
+    auto *threads = m_fields->add<QSpinBox>(QStringLiteral("threads"), this);
     threads->setSpecialValueText(tr("all cores (%1)").arg(QThread::idealThreadCount()));
     deviceForm->addRow(tr("Compute threads:"), threads);
     left->addWidget(deviceBox);
@@ -160,9 +149,7 @@ void RunConfigDialog::build()
     for (const auto &[key, box] :
         { std::pair(QStringLiteral("prune_scope"), m_schedule->scopeBox()),
             std::pair(QStringLiteral("prune_granularity"), m_schedule->granularityBox()) }) {
-        for (const QString &choice : findRunField(key)->choices)
-            box->addItem(RunFieldBinder::choiceLabel(key, choice), choice);
-        m_fields->bind(key, box);
+        m_fields->bind(key, box); // (the field's choices)
     }
     m_steps = new QLabel(this);
     m_steps->setObjectName(QStringLiteral("steps"));
@@ -211,12 +198,12 @@ void RunConfigDialog::build()
     connect(m_optimizer, &QComboBox::currentIndexChanged, this, [this] {
         if (m_fields->isShowing())
             return;
-        // Suggest the usual learning rate when the optimizer changes from its default.
-        const bool adam = m_optimizer->currentData().toString() == QLatin1String("adam");
-        if (adam && m_lr->value() == 0.05)
-            m_lr->setValue(0.001);
-        else if (!adam && m_lr->value() == 0.001)
-            m_lr->setValue(0.05);
+        // Suggest the optimizer's usual learning rate when the rate is the other one's default.
+        const Optimizer chosen = enumFromName<Optimizer>(m_optimizer->currentData().toString())
+                                     .value_or(Optimizer::Sgd);
+        const Optimizer other = chosen == Optimizer::Adam ? Optimizer::Sgd : Optimizer::Adam;
+        if (m_lr->value() == defaultLearningRate(other))
+            m_lr->setValue(defaultLearningRate(chosen));
     });
     setCudaDevices({});
     connect(m_fields, &RunFieldBinder::edited, this, &RunConfigDialog::revalidate);

@@ -14,42 +14,30 @@
 #include <QSpinBox>
 #include <QStringBuilder>
 
+#include <algorithm>
 #include <limits>
+#include <utility>
 
 namespace leantune {
 
 namespace {
 
-QWidget *newEditor(const RunField &f, QWidget *parent)
+const RunField &fieldOf(const QString &key)
 {
-    switch (f.type) {
-    case RunField::Type::Int: {
-        auto *box = new QSpinBox(parent);
-        box->setRange(0, std::numeric_limits<int>::max());
-        return box;
-    }
-    case RunField::Type::Double:
-        return new NumberSpinBox(parent);
-    case RunField::Type::Bool:
-        return new QCheckBox(parent);
-    case RunField::Type::Choice: {
-        auto *box = new QComboBox(parent);
-        for (const QString &choice : f.choices)
-            box->addItem(RunFieldBinder::choiceLabel(f.key, choice), choice);
-        return box;
-    }
-    case RunField::Type::Seed: { // 0 .. 2^64 − 1; a larger number fails the field's parser
-        auto *edit = new QLineEdit(parent);
-        edit->setValidator(new QRegularExpressionValidator(
-            QRegularExpression(QStringLiteral("[0-9]{1,20}")), edit));
-        return edit;
-    }
-    case RunField::Type::Text:
-    case RunField::Type::Numbers:
-    case RunField::Type::Size:
-        break;
-    }
-    return new QLineEdit(parent);
+    const RunField *f = findRunField(key);
+    Q_ASSERT_X(f, "RunFieldBinder", "no such field");
+    return *f;
+}
+
+// The spin box's ends: the row's maximum, and 0 or the row's minimum when lower (see the class).
+template <typename T> std::pair<T, T> spinRange(const RunField &f)
+{
+    const double lowest = double(std::numeric_limits<T>::lowest());
+    const double highest = double(std::numeric_limits<T>::max());
+    const double min
+        = f.min > -std::numeric_limits<double>::infinity() ? std::min(0.0, f.min) : 0.0;
+    const double max = f.max < std::numeric_limits<double>::infinity() ? f.max : highest;
+    return { T(std::max(min, lowest)), T(std::min(max, highest)) };
 }
 
 } // namespace
@@ -83,57 +71,110 @@ QString RunFieldBinder::choiceLabel(const QString &key, const QString &choice)
     return label ? tr(label) : choice;
 }
 
-QWidget *RunFieldBinder::bind(const QString &key, QWidget *w, QWidget *parent)
+QWidget *RunFieldBinder::add(const QString &key, QWidget *parent)
 {
-    const RunField *f = findRunField(key);
-    Q_ASSERT(f);
-    if (!w)
-        w = newEditor(*f, parent);
-    w->setObjectName(key);
-    w->setToolTip(f->help);
-    Binding b { key, w, {}, {} };
-    const auto changed = [this, key] {
-        if (m_showing)
-            return;
-        m_unshown.remove(key);
-        Q_EMIT edited(key);
-    };
-    if (auto *e = qobject_cast<QLineEdit *>(w)) {
-        b.show = [e](const QString &t) { e->setText(t); };
-        b.text = [e] { return e->text(); };
-        connect(e, &QLineEdit::textChanged, this, changed);
-    } else if (auto *d = qobject_cast<QDoubleSpinBox *>(w)) {
-        b.show = [d](const QString &t) { d->setValue(t.toDouble()); };
-        b.text = [d] { return QString::number(d->value(), 'g', QLocale::FloatingPointShortest); };
-        connect(d, &QDoubleSpinBox::valueChanged, this, changed);
-    } else if (auto *i = qobject_cast<QSpinBox *>(w)) {
-        b.show = [i](const QString &t) { i->setValue(t.toInt()); };
-        b.text = [i] { return QString::number(i->value()); };
-        connect(i, &QSpinBox::valueChanged, this, changed);
-    } else if (auto *c = qobject_cast<QCheckBox *>(w)) {
-        b.show = [c](const QString &t) { c->setChecked(t == QLatin1String("true")); };
-        b.text = [c] { return c->isChecked() ? QStringLiteral("true") : QStringLiteral("false"); };
-        connect(c, &QCheckBox::toggled, this, changed);
-    } else if (auto *c = qobject_cast<QComboBox *>(w)) {
-        b.show = [c](const QString &t) { // a value without an item (an unknown model) gets one
+    switch (fieldOf(key).type) {
+    case RunField::Type::Int:
+        return add<QSpinBox>(key, parent);
+    case RunField::Type::Double:
+        return add<NumberSpinBox>(key, parent);
+    case RunField::Type::Bool:
+        return add<QCheckBox>(key, parent);
+    case RunField::Type::Choice:
+        return add<QComboBox>(key, parent);
+    case RunField::Type::Seed:
+    case RunField::Type::Text:
+    case RunField::Type::Numbers:
+    case RunField::Type::Size:
+        break;
+    }
+    return add<QLineEdit>(key, parent);
+}
+
+void RunFieldBinder::changed(const QString &key)
+{
+    if (m_showing)
+        return;
+    m_unshown.remove(key);
+    Q_EMIT edited(key);
+}
+
+void RunFieldBinder::keep(Binding b)
+{
+    const RunField &f = fieldOf(b.key);
+    b.widget->setObjectName(f.key);
+    b.widget->setToolTip(f.help);
+    m_bindings.push_back(std::move(b));
+}
+
+void RunFieldBinder::attach(const QString &key, QLineEdit *e)
+{
+    // A seed is 0 .. 2^64 − 1; a larger number fails the field's parser.
+    if (fieldOf(key).type == RunField::Type::Seed && !e->validator())
+        e->setValidator(
+            new QRegularExpressionValidator(QRegularExpression(QStringLiteral("[0-9]{1,20}")), e));
+    keep({ key, e, [e](const QString &t) { e->setText(t); }, [e] { return e->text(); } });
+    connect(e, &QLineEdit::textChanged, this, [this, key] { changed(key); });
+}
+
+void RunFieldBinder::attach(const QString &key, QSpinBox *i)
+{
+    const RunField &f = fieldOf(key);
+    Q_ASSERT_X(f.type == RunField::Type::Int, "RunFieldBinder", "a QSpinBox needs an Int field");
+    const auto [min, max] = spinRange<int>(f);
+    i->setRange(min, max);
+    keep({ key, i, [i](const QString &t) { i->setValue(t.toInt()); },
+        [i] { return QString::number(i->value()); } });
+    connect(i, &QSpinBox::valueChanged, this, [this, key] { changed(key); });
+}
+
+void RunFieldBinder::attach(const QString &key, QDoubleSpinBox *d)
+{
+    const RunField &f = fieldOf(key);
+    Q_ASSERT_X(f.type == RunField::Type::Double, "RunFieldBinder",
+        "a QDoubleSpinBox needs a Double field");
+    const auto [min, max] = spinRange<double>(f);
+    d->setRange(min, max);
+    keep({ key, d, [d](const QString &t) { d->setValue(t.toDouble()); },
+        [d] { return QString::number(d->value(), 'g', QLocale::FloatingPointShortest); } });
+    connect(d, &QDoubleSpinBox::valueChanged, this, [this, key] { changed(key); });
+}
+
+void RunFieldBinder::attach(const QString &key, QCheckBox *c)
+{
+    Q_ASSERT_X(fieldOf(key).type == RunField::Type::Bool, "RunFieldBinder",
+        "a QCheckBox needs a Bool field");
+    keep({ key, c, [c](const QString &t) { c->setChecked(t == QLatin1String("true")); },
+        [c] { return c->isChecked() ? QStringLiteral("true") : QStringLiteral("false"); } });
+    connect(c, &QCheckBox::toggled, this, [this, key] { changed(key); });
+}
+
+void RunFieldBinder::attach(const QString &key, QComboBox *c)
+{
+    if (c->count() == 0) {
+        for (const QString &choice : fieldOf(key).choices)
+            c->addItem(choiceLabel(key, choice), choice);
+    }
+    keep({ key, c,
+        [c](const QString &t) { // a value without an item (an unknown model) gets one
             if (c->findData(t) < 0)
                 c->addItem(t, t);
             c->setCurrentIndex(c->findData(t));
-        };
-        b.text = [c] { return c->currentData().toString(); };
-        connect(c, &QComboBox::currentIndexChanged, this, changed);
-    } else if (auto *s = qobject_cast<PruningScheduleEditor *>(w)) {
-        b.show = [s](const QString &t) { s->setSpec(t); };
-        b.text = [s] { return s->spec(); };
-        connect(s, &PruningScheduleEditor::changed, this, changed);
-    } else if (auto *s = qobject_cast<StartFromField *>(w)) {
-        b.show = [s](const QString &t) { s->setPath(t); };
-        b.text = [s] { return s->path(); };
-        connect(s, &StartFromField::changed, this, changed);
-    }
-    Q_ASSERT(b.show);
-    m_bindings.push_back(std::move(b));
-    return w;
+        },
+        [c] { return c->currentData().toString(); } });
+    connect(c, &QComboBox::currentIndexChanged, this, [this, key] { changed(key); });
+}
+
+void RunFieldBinder::attach(const QString &key, PruningScheduleEditor *s)
+{
+    keep({ key, s, [s](const QString &t) { s->setSpec(t); }, [s] { return s->spec(); } });
+    connect(s, &PruningScheduleEditor::changed, this, [this, key] { changed(key); });
+}
+
+void RunFieldBinder::attach(const QString &key, StartFromField *s)
+{
+    keep({ key, s, [s](const QString &t) { s->setPath(t); }, [s] { return s->path(); } });
+    connect(s, &StartFromField::changed, this, [this, key] { changed(key); });
 }
 
 QWidget *RunFieldBinder::widget(const QString &key) const
