@@ -1,5 +1,7 @@
 #include "model/weightloader_p.h"
 
+#include "model/weightfile_p.h"
+
 #include <QStringBuilder>
 
 #include <map>
@@ -20,6 +22,71 @@ bool endsWith(const std::string &s, const std::string &suffix)
 {
     return s.size() >= suffix.size()
         && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// T as messages name it ("float32", "int64").
+QString dtypeName(torch::ScalarType t)
+{
+    switch (t) {
+    case torch::kFloat:
+        return QStringLiteral("float32");
+    case torch::kDouble:
+        return QStringLiteral("float64");
+    case torch::kHalf:
+        return QStringLiteral("float16");
+    case torch::kBFloat16:
+        return QStringLiteral("bfloat16");
+    case torch::kLong:
+        return QStringLiteral("int64");
+    case torch::kInt:
+        return QStringLiteral("int32");
+    case torch::kShort:
+        return QStringLiteral("int16");
+    case torch::kChar:
+        return QStringLiteral("int8");
+    case torch::kByte:
+        return QStringLiteral("uint8");
+    case torch::kBool:
+        return QStringLiteral("bool");
+    default:
+        return QString::fromLatin1(c10::toString(t));
+    }
+}
+
+// SRC in TARGET's dtype, or an undefined tensor + *PROBLEM. A floating-point parameter takes only
+// floating-point values and an integer buffer (num_batches_tracked) only integers; the converted
+// values must be finite (1e300 in float64 is, not in float32) and a running variance non-negative.
+torch::Tensor converted(const std::string &name, const torch::Tensor &src,
+    const torch::Tensor &target, QString *problem)
+{
+    const QString quoted = textFromFile(QString::fromStdString(name));
+    const bool isInteger
+        = !src.is_floating_point() && !src.is_complex() && src.scalar_type() != torch::kBool;
+    if (target.is_floating_point() ? !src.is_floating_point() : !isInteger) {
+        *problem = QStringLiteral("%1 is %2 in the file, the model needs %3 (%4)")
+                       .arg(quoted, dtypeName(src.scalar_type()),
+                           target.is_floating_point() ? QStringLiteral("floating-point values")
+                                                      : QStringLiteral("integers"),
+                           dtypeName(target.scalar_type()));
+        return {};
+    }
+    const torch::Tensor value = src.to(target.scalar_type());
+    if (!value.is_floating_point())
+        return value;
+    if (!torch::isfinite(value).all().item<bool>()) {
+        *problem = src.scalar_type() == value.scalar_type()
+            ? QStringLiteral("%1 has NaN or infinite values").arg(quoted)
+            : QStringLiteral("%1 has NaN or infinite values as %2 (%3 in the file)")
+                  .arg(quoted, dtypeName(value.scalar_type()), dtypeName(src.scalar_type()));
+        return {};
+    }
+    if ((name == "running_var" || endsWith(name, ".running_var")) && value.numel() > 0
+        && value.min().item<double>() < 0) {
+        *problem = QStringLiteral("%1 has negative values (a BatchNorm variance is never negative)")
+                       .arg(quoted);
+        return {};
+    }
+    return value;
 }
 
 } // namespace
@@ -74,22 +141,23 @@ bool loadNamedTensors(
                 modelClasses = target.size(0);
             } else {
                 problems << QStringLiteral("%1: file %2, model %3")
-                                .arg(QString::fromStdString(name), shapeText(src),
+                                .arg(textFromFile(QString::fromStdString(name)), shapeText(src),
                                     shapeText(target));
             }
             continue;
         }
-        if (src.is_floating_point() && !torch::isfinite(src).all().item<bool>()) {
-            problems << QStringLiteral("%1 has NaN or infinite values")
-                            .arg(QString::fromStdString(name));
+        QString problem;
+        const torch::Tensor value = converted(name, src, target, &problem);
+        if (!value.defined()) {
+            problems << problem;
             continue;
         }
-        copies.emplace_back(target, src);
+        copies.emplace_back(target, value);
     }
     for (const auto &[name, t] : tensors)
         if (source.count(name))
             problems << QStringLiteral("unexpected %1 %2")
-                            .arg(QString::fromStdString(name), shapeText(t));
+                            .arg(textFromFile(QString::fromStdString(name)), shapeText(t));
     if (!problems.isEmpty()) {
         if (error) {
             const int shown = std::min<int>(5, int(problems.size()));
@@ -104,8 +172,8 @@ bool loadNamedTensors(
         return false;
     }
     torch::NoGradGuard noGrad;
-    for (auto &[target, src] : copies)
-        const_cast<torch::Tensor &>(target).copy_(src.to(target.dtype()));
+    for (auto &[target, value] : copies)
+        const_cast<torch::Tensor &>(target).copy_(value);
     if (note)
         *note = replaced
             ? QStringLiteral("classifier %1 replaced: the weights have %2 classes, this "

@@ -22,8 +22,10 @@ std::string classifierName(torch::nn::Module &model);
 // TENSORS with the same shape and every tensor of TENSORS must be in the model, except the
 // classifier's weight and bias when only their output size (the class count) differs: the
 // classifier then keeps its fresh weights and *NOTE says so. num_batches_tracked may be missing
-// (safetensors files often leave it out). Floating-point tensors must be finite. On any mismatch
-// false + *error listing the first mismatches, and the model is untouched.
+// (safetensors files often leave it out). Each tensor is checked as the model's dtype: float
+// parameters take floating-point tensors only, integer buffers integers only, every value finite
+// after the conversion, and BatchNorm's running_var non-negative. On any mismatch false + *error
+// listing the first mismatches (names quoted with textFromFile()), and the model is untouched.
 bool loadNamedTensors(
     torch::nn::Module &model, const NamedTensors &tensors, QString *note, QString *error);
 
