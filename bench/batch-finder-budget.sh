@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Does the batch size that find-batch-size answers keep the whole run under the host memory budget
-# (issue 15 item 3)? For each budget: find-batch-size on the CPU, then RUNS one-epoch train runs at
+# Does the batch size that find-batch-size answers keep the whole run under the host memory
+# budget? For each budget: find-batch-size on the CPU, then RUNS one-epoch train runs at
 # the answer given the same budget, as a user would run them (seeds 1..RUNS), each with its memory
 # probes, training, validation, a test pass and the checkpoint and model writes, its peak measured
 # from outside (/usr/bin/time -v, maximum RSS) and, for the probes, from the run's log. Budgets are

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data parallel (issue 13), not a timed test. On the CPU: `--nproc 2 --threads 1` (two ranks over
+# Data parallel, not a timed test. On the CPU: `--nproc 2 --threads 1` (two ranks over
 # Gloo on 127.0.0.1) against `--nproc 1 --threads 2` on the same data, and what the gradient
 # allreduce costs per step (rank 0's "data parallel: ... waited X ms per step" line). With
 # DEVICE=cuda (the GPU machine, a CUDA LibTorch with NCCL): a world size of 1 over NCCL against the

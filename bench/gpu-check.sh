@@ -72,7 +72,7 @@ for spec in "${cases[@]}"; do
     cp "/tmp/run-$name/summary.json" "$OUT/summary-$name.json" 2>/dev/null
 done
 
-# --- memory checks (issue 5) ---
+# --- memory checks ---
 # MemoryPlanner / BatchSizeFinder / out-of-memory recovery / fp16 on the device (MEM_CHECKS=0 skips).
 #  1. find-batch-size on $DEVICE for resnet18 at 224 px (real trials; prints predicted and measured
 #     peak at the batch found, and the planner's predictions at 64, 128 and 256).
@@ -121,7 +121,7 @@ def load(p):
     except Exception:
         return None
 f = load(os.path.join(out, "find-batch-size.json"))
-print("memory checks (issue 5)")
+print("memory checks")
 if f:
     meas = f.get("measured_peak_bytes")
     err = f"{100*(f['predicted_peak_bytes']-meas)/meas:+.1f}%" if meas else "n/a"
@@ -159,7 +159,7 @@ PY
 fi
 # --- end of memory checks ---
 
-# --- loader/cache checks (issue 6) ---
+# --- loader/cache checks ---
 # The input pipeline on the device (LOADER_CHECKS=0 skips), on the JPEG set above, $workers decode threads:
 #  1. bench-loader alone (224 px crop + flip, batch 256): threads cooperating on the batches in flight
 #     (the default) vs each thread decoding whole batches (--chunk 256: the old model, where at most
@@ -168,8 +168,8 @@ fi
 #  2. resnet18 bf16 channels-last 224 training, 2 epochs, without and with --cache: median images/s and
 #     data-wait share per epoch (epoch 2 with --cache is served from the cache).
 #  3. the same with --cache in fp32 (no channels-last): epoch 2 of 2 and 3 is compute-bound, which is
-#     where bf16 vs fp32 is measured (issue 5: bf16 >= 1.5x fp32 images/s).
-# Targets (issue 6): end-to-end >= 7,000 img/s without the cache, >= 10,000 with it.
+#     where bf16 vs fp32 is measured (bf16 >= 1.5x fp32 images/s).
+# Targets: end-to-end >= 7,000 img/s without the cache, >= 10,000 with it.
 # Results: $OUT/loader.txt (appended to the table below).
 if [ "${LOADER_CHECKS:-1}" != 0 ]; then
     lb=256; lmodel=resnet18; lsize=224; lprec=bf16; lcl=--channels-last
@@ -211,7 +211,7 @@ def load(p):
         return json.loads(open(p).read().strip().splitlines()[-1])
     except Exception:
         return None
-print(f"loader/cache checks (issue 6); libjpeg-turbo {sys.argv[2]}")
+print(f"loader/cache checks; libjpeg-turbo {sys.argv[2]}")
 for name in ("coop", "whole-batch", "cache", "torchvision"):
     r = load(os.path.join(out, f"loader-{name}.json"))
     if r:
@@ -268,4 +268,4 @@ for f in sorted(glob.glob(os.path.join(out, "summary-*.json"))):
           f"{(dev or 0)/2**20:13.0f} {s['peak_host_rss_bytes']/2**20:13.0f} {s['status']:>9}")
 PY
 [ -f "$OUT/memory.txt" ] && cat "$OUT/memory.txt" >>"$OUT/table.txt"
-[ -f "$OUT/loader.txt" ] && cat "$OUT/loader.txt" >>"$OUT/table.txt"   # issue 6
+[ -f "$OUT/loader.txt" ] && cat "$OUT/loader.txt" >>"$OUT/table.txt"

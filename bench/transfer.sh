@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Transfer with --init (issue 12): pretrain smallcnn (28 px, 1 channel) on Fashion-MNIST classes 0-4
+# Transfer with --init: pretrain smallcnn (28 px, 1 channel) on Fashion-MNIST classes 0-4
 # (its 30 000 training images: 27 000 train, 3 000 validate), then fine-tune on classes 5-9 with 20
 # training images per class, testing on all 5 000 test images of 5-9. Compares fine-tuning from the
 # pretrained run with the same run from random weights, with and without 80 % pruning during

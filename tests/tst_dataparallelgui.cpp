@@ -1,4 +1,4 @@
-// Data parallel from the GUI (issue 13): the run dialog's "CPU, N processes" and "all GPUs" give
+// Data parallel from the GUI: the run dialog's "CPU, N processes" and "all GPUs" give
 // device/nproc and back; a 2-process run started from the main window (RunJob: rank 0 in the GUI's
 // process, rank 1 a leantune-cli worker) is one run in the charts and the history, with the
 // throughput of both ranks and each rank's memory; Pause is off; stopping it, or losing a worker,

@@ -1,4 +1,4 @@
-// Fine-tuning controls (issue 12): --freeze-epochs trains only the classifier first (every other
+// Fine-tuning controls: --freeze-epochs trains only the classifier first (every other
 // weight and BatchNorm statistic bit-identical), then everything, also across a resume;
 // --backbone-lr-scale gives the classifier and the backbone their own learning rates; bad values
 // are refused by the CLI with exit 2.

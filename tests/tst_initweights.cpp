@@ -1,4 +1,4 @@
-// Starting weights (issue 12): torchvision state_dicts and safetensors files give torchvision's
+// Starting weights: torchvision state_dicts and safetensors files give torchvision's
 // logits; a bad file (another architecture, truncated, NaN weights, a pickle naming os.system) is
 // one clear error with no run folder written.
 #include "clirunner.h"
@@ -134,7 +134,7 @@ void TestInitWeights::parity()
     QFETCH(QString, arch);
     QFETCH(QString, weights);
     if (arch == QLatin1String("mobilenet_v2") && !m_hasMobileNet)
-        QSKIP("mobilenet_v2 is not in the model zoo yet (issue 12, the other half)");
+        QSKIP("mobilenet_v2 is not in the model zoo yet");
     QString error;
     const std::optional<NamedTensors> tensors = weights.endsWith(QLatin1String(".safetensors"))
         ? readSafetensorsFile(file(weights), &error)

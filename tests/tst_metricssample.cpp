@@ -1,4 +1,4 @@
-// MetricsSample's metrics.csv row (issue 15, item 5): a figure that is not available (no
+// MetricsSample's metrics.csv row: a figure that is not available (no
 // validation yet, no device on the CPU, no fp16 loss scale) is an empty cell, not -1, so pandas
 // reads NaN and spreadsheets a blank.
 

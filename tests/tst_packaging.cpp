@@ -1,4 +1,4 @@
-// What a user who installs LeanTune meets first (issue 15, item 7): 'cmake --install' puts the
+// What a user who installs LeanTune meets first: 'cmake --install' puts the
 // programs, the desktop entry, the AppStream metadata and the icons in place, the desktop entry
 // no longer claims every folder, both validators accept what is installed, 'leantune --help' and
 // '--version' work without a display, and 'leantune-cli help COMMAND' shows that command's help.

@@ -1,4 +1,4 @@
-// leantune-cli's training progress line (issue 15, item 4): fitted to the terminal's width by
+// leantune-cli's training progress line: fitted to the terminal's width by
 // dropping the least important fields first, and no carriage-return bar at all when stdout is not
 // a terminal. The CLI cases give leantune-cli a pseudo-terminal of a known width.
 

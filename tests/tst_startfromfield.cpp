@@ -1,4 +1,4 @@
-// The run dialog's "Start from" (issue 12, StartFromField): random weights or a file, what the file
+// The run dialog's "Start from" (StartFromField): random weights or a file, what the file
 // was recognized as before Start, an inline error (Start disabled) for an unreadable file or one
 // that does not fit the run's model, channels or input size, the weights' normalization taken or
 // offered, the fine-tuning controls, and the choice through config.json and the command line. The

@@ -24,10 +24,9 @@ int benchLoaderCommand(const QStringList &args)
     QCommandLineParser parser;
     parser.setApplicationDescription(
         QStringLiteral("Measure the data loader alone: every image of DIR is read, decoded, "
-                       "cropped/flipped (unless "
-                       "--no-augment), normalized and batched, for --epochs epochs; batches are "
-                       "dropped. Prints images/s "
-                       "per epoch (the folder scan is not timed)."));
+                       "cropped/flipped (unless --no-augment), normalized and batched, for "
+                       "--epochs epochs; batches are dropped. Prints images/s per epoch (the "
+                       "folder scan is not timed)."));
     const auto value
         = [&parser](const char *name, const char *help, const char *valueName, const char *def) {
               QCommandLineOption option(QString::fromLatin1(name), QString::fromLatin1(help),

@@ -18,13 +18,11 @@ int findBatchSizeCommand(const QStringList &args)
 {
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
-        "Find the largest batch size that fits, with a safety margin: probes peak memory at a few "
-        "small "
-        "batch sizes, fits it against the batch size, then doubles and bisects. On a CUDA device "
-        "every "
-        "trial is a real short training run (an out-of-memory is caught and the allocator "
-        "cleaned); on the "
-        "CPU the search runs against the host budget with the planner's predictions."));
+        "Find the largest batch size that fits, with a safety margin: probes peak memory at a "
+        "few small batch sizes, fits it against the batch size, then doubles and bisects. On a "
+        "CUDA device every trial is a real short training run (an out-of-memory is caught and "
+        "the allocator cleaned); on the CPU the search runs against the host budget with the "
+        "planner's predictions."));
     addRunOptions(parser, RunField::FindBatchSize);
     parser.addOption({ QStringLiteral("predict"),
         QStringLiteral(

@@ -15,10 +15,8 @@ int scanCommand(const QStringList &args)
     QCommandLineParser parser;
     parser.setApplicationDescription(
         QStringLiteral("Scan an image folder with one sub-folder per class. Reads only file "
-                       "headers; lists classes, counts, "
-                       "image sizes and every invalid file with the reason. Exits 0 when the scan "
-                       "finished, even with "
-                       "invalid files."));
+                       "headers; lists classes, counts, image sizes and every invalid file with "
+                       "the reason. Exits 0 when the scan finished, even with invalid files."));
     parser.addPositionalArgument(QStringLiteral("DIR"), QStringLiteral("The data folder."));
     const QCommandLineOption json(
         QStringLiteral("json"), QStringLiteral("Print the result as JSON."));

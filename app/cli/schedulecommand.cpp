@@ -51,8 +51,7 @@ int scheduleCommand(const QStringList &args)
     QCommandLineParser parser;
     parser.setApplicationDescription(
         QStringLiteral("Print 'step sparsity' for a pruning schedule (TensorFlow Model "
-                       "Optimization semantics), to check it "
-                       "before a run.\n"
+                       "Optimization semantics), to check it before a run.\n"
                        "SPEC: none | polynomial:INIT:FINAL:BEGIN:END[:POWER[:FREQ]] | "
                        "constant:S:BEGIN[:END[:FREQ]]"));
     parser.addPositionalArgument(QStringLiteral("SPEC"), QStringLiteral("The schedule."));

@@ -109,10 +109,15 @@ bool RunConfig::checkWorldSize(int worldSize, QString *error) const
     if (worldSize <= 1 || (!batchSizeAuto && batchSize % worldSize == 0))
         return true;
     if (error)
-        *error = QStringLiteral("data parallel: the batch size (%1, the global batch) must be a "
-                                "multiple of the %2 processes, and not auto")
-                     .arg(batchSizeAuto ? QStringLiteral("auto") : QString::number(batchSize))
-                     .arg(worldSize);
+        *error = batchSizeAuto
+            ? QStringLiteral("data parallel: %1 processes need a fixed batch size (auto is not "
+                             "available in data parallel)")
+                  .arg(worldSize)
+            : QStringLiteral("data parallel: the batch size (%1, the global batch) must be a "
+                             "multiple of the %2 processes: each takes an equal share of every "
+                             "batch")
+                  .arg(batchSize)
+                  .arg(worldSize);
     return false;
 }
 

@@ -37,7 +37,7 @@ struct RunSummary {
     std::int64_t skippedFiles = 0;
     double wallSeconds = 0.0;
     QString runDir;
-    // Memory (issue 5).
+    // Memory
     int batchSize = 0; // effective batch trained with
     int microBatch = 0; // images per forward/backward at the end of the run
     int oomRecoveries = 0; // out-of-memory errors caught and recovered from

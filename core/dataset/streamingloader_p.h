@@ -35,7 +35,7 @@ struct LoaderOptions {
     // match inputSize, channels and augment; otherwise it is not used). Shared: it outlives the
     // loader.
     std::shared_ptr<DecodedCache> cache;
-    // Data parallel (issue 13): this loader serves shard shardIndex of shardCount, the positions
+    // Data parallel: this loader serves shard shardIndex of shardCount, the positions
     // shardIndex, shardIndex + shardCount, ... of each epoch's order (the same seeded permutation
     // on every rank), as PyTorch's DistributedSampler does. With batchSize = global batch /
     // shardCount, batch b of every shard holds a disjoint share of global batch b. With

@@ -29,38 +29,20 @@ void releaseFreeHostMemory();
 // host-memory predictions are less steady.
 void usePredictableHostAllocator();
 
-// Host memory under a budget (CPU runs and searches given --memory-budget). With the 32 MiB
-// threshold above, blocks under it come from the heap, and the heap's peak is not the same from
-// run to run even for the same steps on one thread: resnet18 64 px batch 29, one epoch, the same
-// seed, --threads 1: 1,146-1,219 MiB (the planner's probes at 32 in three searches: 1,113-1,250
-// MiB); python3-torch 1.13 shows it too (torchvision resnet18, 2 steps, 1 thread: 634-752 MiB, and
-// 606 MiB in every run with MALLOC_MMAP_THRESHOLD_=65536). Bounded: blocks of 4 MiB and more are
-// mapped and go back on free, so a step's peak is close to its live tensors and repeats (resnet18
-// 64 px batch 29, seeds 1-4: 955-962 MiB; at 1 MiB 911 every time, at 64 KiB 907-908), which a
-// budget needs. The cost is a page fault per 4 KiB of every such block, each step (one epoch,
-// median img/s at a 32 / 4 / 1 MiB threshold: resnet18 64 px batch 32 7.7 / 6.8 / 7.3, resnet8 28
-// px batch 64 1,275 / 1,570 / 777, smallcnn 28 px batch 64 1,604 / 1,099 / 832; one run each, 2
-// cores): 4 MiB keeps resnet8 at speed and resnet18's spread under 1 %. Process-wide, effective for
-// allocations made after the call; false restores the default, unless the environment has
-// LEANTUNE_BOUNDED_HOST_MEMORY=1 (every CPU run bounded, as bench/batch-finder-budget.sh measures
-// the largest batch that fits).
+// Host memory under a budget (CPU runs and searches given --memory-budget): blocks of 4 MiB and
+// more are mapped and go back on free, so a step's peak is close to its live tensors and repeats
+// from run to run, which a budget needs (the default 32 MiB threshold lets the heap's peak vary by
+// ~6 %); the cost is page faults on those blocks each step. Process-wide, for allocations after the
+// call; false restores the default unless LEANTUNE_BOUNDED_HOST_MEMORY=1. Figures: bench/README.md,
+// "Host allocator under a budget".
 void useBoundedHostAllocator(bool bounded);
 bool hostAllocatorBounded();
 
-// Keeps a CPU training loop's host peak at what one step needs. With the heap's free top kept
-// (usePredictableHostAllocator()), the pages a step used stay resident after it and are reused by
-// the next step as long as its allocations land where the last step's did. The loader's decode
-// threads allocate from the same heap during the steps, so the layout drifts: a step that no longer
-// fits the old holes grows the heap, and the old holes stay resident. resnet18 64 px batch 40 on
-// the CPU: peak 1,312 MiB at step 1, 1,383 MiB from step 5 on (1,403 -> 1,508 MB over the first 15
-// steps of a 6k-image epoch), while the planner's probes, which have no loader, measured one step's
-// 1,335 MiB. afterStep() reads the RSS after each step: when it has grown past the RSS after the
-// first step since the last trim (by more than 1/64, at least 4 MiB), the free heap goes back to
-// the system (releaseFreeHostMemory()), so the next step starts from its live memory again. The
-// first step is always followed by a trim: it allocates the gradients and the optimizer's state
-// among its own freed activations, and the second step's layout then differs (resnet18 64 px batch
-// 19: step 1 826 MiB, step 2 990 MiB without that trim, the probes 897 MiB). A run whose layout
-// repeats trims no more; each trim costs one step's page faults.
+// Keeps a CPU training loop's host peak at what one step needs: the loader's threads share the
+// heap, so its layout drifts and old holes stay resident. afterStep() reads the RSS after each step
+// and trims the free heap (releaseFreeHostMemory()) after the first step, and whenever the RSS has
+// grown past the first step's since the last trim by more than 1/64 (at least 4 MiB). Figures:
+// bench/README.md, "Host heap guard".
 class HostHeapGuard {
 public:
     bool afterStep(); // true when it trimmed the heap

@@ -45,7 +45,7 @@ struct MetricsSample {
     int accumulationSteps = 1; // micro-batches per optimizer step
     double lossScale = 0.0; // fp16 dynamic loss scale (0 when not used)
 
-    // Data parallel (issue 13): each rank's own figures, rank 0 first, as gathered at the last
+    // Data parallel: each rank's own figures, rank 0 first, as gathered at the last
     // step (a rank's own images/s are its shard's images over its last emission interval, so
     // they add up to imagesPerSec); empty in a single-process run.
     struct RankFigures {

@@ -19,7 +19,7 @@ namespace leantune {
 
 struct EvaluationReport;
 
-// Data-parallel training over a c10d process group (issue 13): Gloo on the CPU, NCCL on CUDA when
+// Data-parallel training over a c10d process group: Gloo on the CPU, NCCL on CUDA when
 // Torch has it. One process per rank; every rank holds the whole model and trains on its shard of
 // each global batch (StreamingLoader's shardIndex/shardCount); rank 0 writes the run folder.
 //

@@ -1,5 +1,5 @@
 #pragma once
-// Private header (includes torch): the fine-tuning controls of issue 12, --freeze-epochs and
+// Private header (includes torch): the fine-tuning controls, --freeze-epochs and
 // --backbone-lr-scale.
 
 #include "model/modelzoo_p.h"

@@ -76,20 +76,15 @@ struct MemoryFitting {
 class MemoryPlanner {
 public:
     struct ProbeOptions {
-        // Probed in increasing order; empty: 8, 16, 32, 64 on the CPU, 16 to 128 on a CUDA device
-        // (cheap there, and farther from the allocator's rounding). On the CPU, probes that stop
-        // at 32 predicted smallcnn's run at 128 low by up to 14%: small batches fill holes the heap
-        // already has, so their slope is too flat, and a run's heap then grows as its probes left
-        // it (measured 302-352 MiB over five identical runs). Up to 64: 0.4-3.9% low over eight
-        // runs. Under a host budget (config.memoryBudgetBytes on the CPU) a size that the probes
-        // before it put over the budget's limit is replaced by the largest they put under it, and
-        // probing ends there: the probes are part of the run's peak.
+        // Probed in increasing order; empty: 8, 16, 32, 64 on the CPU (smaller probes alone predict
+        // large batches low: small batches fill holes the heap already has), 16 to 128 on a CUDA
+        // device. Under a host budget on the CPU, a size the earlier probes put over the budget's
+        // limit is replaced by the largest they put under it, and probing ends there: the probes
+        // are part of the run's peak. Figures: bench/README.md, "Memory probes".
         std::vector<int> batchSizes;
-        // Optimizer steps per probe (after a warm-up); 0: 4 on the CPU, 2 on a CUDA device. A host
-        // peak is the worst over the steps measured, and glibc's heap does not land on the same
-        // worst case every step: smallcnn's probe at 64 read 229 or 241 MiB over 2 steps, one value
-        // in ten runs moved the slope by 25% and the finder's answer from 147 to 190. Over 4 steps
-        // the answers stayed within 166-174. The CUDA allocator's peak is the same every step.
+        // Optimizer steps per probe (after a warm-up); 0: 4 on the CPU, where a host peak is the
+        // worst over the steps and glibc's heap varies from step to step, 2 on a CUDA device, whose
+        // allocator's peak repeats. Figures: bench/README.md, "Memory probes".
         int steps = 0;
     };
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes torchvision state_dicts and reference logits for tst_initweights (issue 12).
+"""Writes torchvision state_dicts and reference logits for tst_initweights.
 
 Usage: torchvision_weights.py OUTDIR ARCH [ARCH ...]
 For each ARCH (resnet18, mobilenet_v2): ARCH.pth = torch.save(model.state_dict()) of a seeded model

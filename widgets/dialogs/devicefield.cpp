@@ -134,20 +134,8 @@ void DeviceField::updateLabels()
 
 QString DeviceField::problem(const RunConfig &c)
 {
-    int world = c.nproc == 0 ? std::max(1, QThread::idealThreadCount()) : c.nproc;
-    if (c.device == QLatin1String("cuda:all") && c.nproc <= 1)
-        world = std::max(1, cudaDeviceCount());
-    if (world <= 1)
-        return {};
-    if (c.batchSizeAuto)
-        return tr("%1 processes need a fixed batch size (auto is not available in data parallel)")
-            .arg(world);
-    if (c.batchSize % world != 0)
-        return tr("the batch size (%1) must be a multiple of the %2 processes: each takes an equal "
-                  "share of every batch")
-            .arg(c.batchSize)
-            .arg(world);
-    return {};
+    QString error;
+    return c.checkWorldSize(c.localWorldSize(), &error) ? QString() : error;
 }
 
 } // namespace leantune

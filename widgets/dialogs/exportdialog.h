@@ -22,16 +22,12 @@ class QTableWidget;
 
 namespace leantune {
 
-// File → Export model: exports one run folder's trained model. Format (ONNX or LibTorch archive),
-// int8 weights and structured channel removal (both ONNX only), the output file (default: the run
-// folder's name, in the run folder) and how many images verify the export. A preview of the sizes
-// the export would have follows the options, computed on a worker thread (it builds and deflates
-// the whole file: measured 20-70 ms for the small CNN, 0.9-2 s for ResNet-18 on the CPU). Export
-// runs exportRun() on a worker thread with a progress bar; Cancel stops it at the engine's next
-// progress call (once per verification batch). Errors are shown inline; a failed or cancelled
-// export writes nothing (the engine writes atomically). At the end: the size report against the
-// dense float32 weights (table and horizontal bar chart) and the verification figures. Closing the
-// dialog during an export cancels it first. GUI thread only.
+// File → Export model: exports one run folder's trained model (format, int8, structured channel
+// removal, output file, verification images). A size preview follows the options, built on a worker
+// thread (it builds and deflates the whole file). The export runs on a worker with progress; Cancel
+// stops it at the next verification batch, and a failed or cancelled export writes nothing. At the
+// end: the size report (table and bar chart) and the verification figures. Closing the dialog
+// cancels a running export first. GUI thread only.
 class ExportDialog : public QDialog {
     Q_OBJECT
 public:

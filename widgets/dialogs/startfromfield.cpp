@@ -126,7 +126,7 @@ void StartFromField::bindFields(RunFieldBinder *binder)
     form->addRow(tr("Input mean:"), binder->bind(QStringLiteral("norm_mean"), nullptr, this));
     form->addRow(tr("Input std:"), binder->bind(QStringLiteral("norm_std"), nullptr, this));
 
-    // Fine-tuning controls (issue 12), when the field table has them.
+    // Fine-tuning controls, when the field table has them.
     const RunField *freeze = findRunField(QStringLiteral("freeze_epochs"));
     const RunField *scale = findRunField(QStringLiteral("backbone_lr_scale"));
     if (!freeze && !scale)

@@ -20,7 +20,7 @@ namespace leantune {
 
 class RunFieldBinder;
 
-// The run dialog's "Starting weights" group (issue 12): "Start from: random weights | file..." (the
+// The run dialog's "Starting weights" group: "Start from: random weights | file..." (the
 // `init` field: a torchvision state_dict, a .safetensors file, a LeanTune export or run folder),
 // what the file was recognized as (format, architecture, tensors, classes, normalization), the
 // input normalization (norm_mean, norm_std) and, when the field table has them, the fine-tuning
