@@ -216,6 +216,9 @@ void TestWeightChecks::badHeader_data()
     QTest::newRow("shape overflows 64 bits") << one(
         "{\"dtype\":\"U8\",\"shape\":[1099511627775,1099511627775,1099511627775],"
         "\"data_offsets\":[0,4]}") << "'w' has a bad shape";
+    QTest::newRow("empty, but strides past 2^63") << one(
+        "{\"dtype\":\"U8\",\"shape\":[549755813888,549755813888,0],"
+        "\"data_offsets\":[0,0]}") << "'w' has a bad shape";
     QTest::newRow("9 dimensions") << one(
         "{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,4],\"data_offsets\":[0,4]}")
                                   << "'w' has a bad shape";

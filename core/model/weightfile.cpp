@@ -50,7 +50,7 @@ constexpr std::uint64_t MaxSafetensorsHeader = 16 * 1024 * 1024;
 constexpr int MaxSafetensorsDepth = 3;
 constexpr qsizetype MaxSafetensorsTensors = 65536;
 constexpr qsizetype MaxSafetensorsDims = 8;
-constexpr std::uint64_t MaxSafetensorsDim = std::uint64_t(1) << 40;
+constexpr std::uint64_t MaxSafetensorsSpan = std::uint64_t(1) << 40;
 
 // One tensor of a safetensors header, checked: its bytes are [begin, end) of the data section.
 struct SafetensorsEntry {
@@ -181,18 +181,22 @@ std::optional<std::vector<SafetensorsEntry>> parseSafetensorsHeader(
             return bad(QStringLiteral("has an unsupported dtype %1").arg(jsonText(dtype)));
         e.type = *type;
         const QJsonValue shape = entry.value(QLatin1String("shape"));
-        const QString badShape
-            = QStringLiteral("has a bad shape %1 (at most %2 non-negative integers below 2^40)")
-                  .arg(jsonText(shape))
-                  .arg(MaxSafetensorsDims);
+        const QString badShape = QStringLiteral("has a bad shape %1 (at most %2 non-negative "
+                                                "integers, their product below 2^40)")
+                                     .arg(jsonText(shape))
+                                     .arg(MaxSafetensorsDims);
         if (!shape.isArray() || shape.toArray().size() > MaxSafetensorsDims)
             return bad(badShape);
-        std::uint64_t numel = 1;
+        // SPAN counts a 0 as 1, so [2^39, 2^39, 0] is refused too: torch's strides multiply the
+        // sizes that way and would overflow.
+        std::uint64_t numel = 1, span = 1;
         for (const QJsonValue &d : shape.toArray()) {
             std::uint64_t n = 0;
-            if (!jsonCount(d, &n) || n >= MaxSafetensorsDim
-                || __builtin_mul_overflow(numel, n, &numel))
+            if (!jsonCount(d, &n)
+                || __builtin_mul_overflow(span, std::max<std::uint64_t>(n, 1), &span)
+                || span >= MaxSafetensorsSpan)
                 return bad(badShape);
+            numel *= n;
             e.shape.push_back(std::int64_t(n));
         }
         std::uint64_t bytes = 0;
