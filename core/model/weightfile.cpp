@@ -1,6 +1,6 @@
 #include "model/weightfile_p.h"
 
-#include <caffe2/serialize/inline_container.h>
+#include "model/ziprecords_p.h"
 
 #include <QFile>
 #include <QFileInfo>
@@ -302,37 +302,27 @@ std::optional<NamedTensors> readStateDictFile(const QString &path, QString *erro
 {
     if (!QFileInfo(path).isFile())
         return fail(error, path, QStringLiteral("no such file"));
-    try {
-        caffe2::serialize::PyTorchStreamReader reader(path.toStdString());
-        if (!reader.hasRecord("data.pkl"))
-            return fail(error, path,
-                QStringLiteral("not a torch.save() archive (no data.pkl); save the weights with "
-                               "torch.save(model.state_dict(), path)"));
-        const auto record = [&reader](const std::string &name) {
-            auto [data, size] = reader.getRecord(name);
-            return std::string(static_cast<const char *>(data.get()), size);
-        };
-        const std::string pickle = record("data.pkl");
-        QString reason;
-        std::optional<NamedTensors> tensors = unpickleStateDict(
-            pickle,
-            [&](const std::string &key) -> std::optional<std::string> {
-                const std::string name = "data/" + key;
-                if (!reader.hasRecord(name))
-                    return std::nullopt;
-                return record(name);
-            },
-            &reason);
-        if (!tensors)
-            return fail(error, path, reason);
-        return tensors;
-    } catch (const c10::Error &e) {
+    QString reason;
+    std::optional<ZipRecords> zip = ZipRecords::openFile(path, &reason);
+    if (!zip)
+        return fail(error, path, reason);
+    if (!zip->has("data.pkl"))
         return fail(error, path,
-            QStringLiteral("not a readable PyTorch file (truncated or not a zip archive: %1)")
-                .arg(QString::fromUtf8(e.what_without_backtrace())
-                         .section(QLatin1Char('\n'), 0, 0)
-                         .trimmed()));
-    }
+            QStringLiteral("not a torch.save() archive (no data.pkl); save the weights with "
+                           "torch.save(model.state_dict(), path)"));
+    const std::optional<std::string> pickle = zip->read("data.pkl", kMaxPickleBytes, &reason);
+    if (!pickle)
+        return fail(error, path, reason);
+    QString recordError;
+    std::optional<NamedTensors> tensors = unpickleStateDict(
+        *pickle,
+        [&](const std::string &key) {
+            return zip->read("data/" + key, ~std::uint64_t(0), &recordError);
+        },
+        &reason);
+    if (!tensors)
+        return fail(error, path, recordError.isEmpty() ? reason : recordError);
+    return tensors;
 }
 
 bool isSafetensorsFile(const QString &path)

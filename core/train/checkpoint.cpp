@@ -1,5 +1,7 @@
 #include "train/checkpoint_p.h"
 
+#include "model/torcharchive_p.h"
+
 #include <QCryptographicHash>
 #include <QDir>
 #include <QFile>
@@ -8,10 +10,16 @@
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 
 namespace leantune {
 
 namespace {
+
+// An archive refused by loadLibTorchArchive (its message says why).
+struct ArchiveRefused : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 constexpr char kMagic[16]
     = { 'L', 'E', 'A', 'N', 'T', 'U', 'N', 'E', '-', 'F', 'I', 'L', 'E', '0', '1', '\n' };
@@ -31,9 +39,13 @@ QByteArray archiveBytes(torch::serialize::OutputArchive &archive)
     return bytes;
 }
 
-void loadArchive(torch::serialize::InputArchive &archive, const QByteArray &bytes)
+// Every archive LeanTune reads goes through here: as data, never through torch::jit::load of the
+// file's own bytes, which would run the file's TorchScript (its __setstate__ methods).
+void loadArchive(torch::serialize::InputArchive &archive, QByteArray bytes)
 {
-    archive.load_from(bytes.constData(), size_t(bytes.size()));
+    QString error;
+    if (!loadLibTorchArchive(std::move(bytes), archive, &error))
+        throw ArchiveRefused(error.toStdString());
 }
 
 torch::Tensor scalar(std::int64_t v)
@@ -125,11 +137,14 @@ QByteArray serializeModule(const torch::nn::Module &module, const QByteArray &de
     return archiveBytes(archive);
 }
 
-QByteArray archiveDescription(const QByteArray &bytes)
+bool readArchive(QByteArray bytes, torch::serialize::InputArchive &archive, QString *error)
+{
+    return loadLibTorchArchive(std::move(bytes), archive, error);
+}
+
+QByteArray archiveDescription(torch::serialize::InputArchive &archive)
 {
     try {
-        torch::serialize::InputArchive archive;
-        loadArchive(archive, bytes);
         c10::IValue value;
         if (!archive.try_read(kDescriptionKey, value) || !value.isString())
             return {};
@@ -139,11 +154,17 @@ QByteArray archiveDescription(const QByteArray &bytes)
     }
 }
 
-bool loadModule(torch::nn::Module &module, const QByteArray &bytes, QString *error)
+QByteArray archiveDescription(const QByteArray &bytes)
+{
+    torch::serialize::InputArchive archive;
+    if (!readArchive(bytes, archive, nullptr))
+        return {};
+    return archiveDescription(archive);
+}
+
+bool loadModule(torch::nn::Module &module, torch::serialize::InputArchive &archive, QString *error)
 {
     try {
-        torch::serialize::InputArchive archive;
-        loadArchive(archive, bytes);
         module.load(archive);
         return true;
     } catch (const std::exception &e) {
@@ -152,6 +173,18 @@ bool loadModule(torch::nn::Module &module, const QByteArray &bytes, QString *err
                          .arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
         return false;
     }
+}
+
+bool loadModule(torch::nn::Module &module, QByteArray bytes, QString *error)
+{
+    torch::serialize::InputArchive archive;
+    QString why;
+    if (!readArchive(std::move(bytes), archive, &why)) {
+        if (error)
+            *error = QStringLiteral("the saved model cannot be read: %1").arg(why);
+        return false;
+    }
+    return loadModule(module, archive, error);
 }
 
 QByteArray checkpointBytes(const torch::nn::Module &model, const torch::optim::Optimizer &optimizer,
@@ -198,12 +231,12 @@ bool loadCheckpoint(const QString &path, torch::nn::Module &model,
     torch::optim::Optimizer &optimizer, std::vector<torch::Tensor> *masks, CheckpointState *state,
     QString *error)
 {
-    const std::optional<QByteArray> bytes = readCheckedFile(path, error);
+    std::optional<QByteArray> bytes = readCheckedFile(path, error);
     if (!bytes)
         return false;
     try {
         torch::serialize::InputArchive archive, modelArchive, optimArchive, maskArchive;
-        loadArchive(archive, *bytes);
+        loadArchive(archive, std::move(*bytes)); // freed once its tensors are read
         archive.read("model", modelArchive);
         archive.read("optimizer", optimArchive);
         archive.read("masks", maskArchive);
@@ -267,12 +300,12 @@ namespace leantune {
 
 bool loadCheckpointModel(const QString &path, torch::nn::Module &model, QString *error)
 {
-    const std::optional<QByteArray> bytes = readCheckedFile(path, error);
+    std::optional<QByteArray> bytes = readCheckedFile(path, error);
     if (!bytes)
         return false;
     try {
         torch::serialize::InputArchive archive, modelArchive;
-        loadArchive(archive, *bytes);
+        loadArchive(archive, std::move(*bytes)); // freed once its tensors are read
         archive.read("model", modelArchive);
         model.load(modelArchive);
         return true;

@@ -32,12 +32,17 @@ std::optional<QByteArray> readCheckedFile(const QString &path, QString *error);
 // Serializes a module's parameters and buffers (torch archive bytes) and loads them back into a
 // module of the same architecture. A non-empty DESCRIPTION (UTF-8, e.g. the run's config.json) is
 // stored beside them under kDescriptionKey, which makes the archive self-describing; module loading
-// ignores it.
+// ignores it. Every archive is read as data (loadLibTorchArchive): nothing in a file runs.
 inline constexpr const char *kDescriptionKey = "leantune_description";
 QByteArray serializeModule(const torch::nn::Module &module, const QByteArray &description = {});
-bool loadModule(torch::nn::Module &module, const QByteArray &bytes, QString *error);
+bool loadModule(torch::nn::Module &module, QByteArray bytes, QString *error);
+bool loadModule(torch::nn::Module &module, torch::serialize::InputArchive &archive, QString *error);
+// Reads archive BYTES into ARCHIVE; false + *error (one line) when they are no archive or are
+// refused (see loadLibTorchArchive). Bytes moved in are freed as soon as their tensors are read.
+bool readArchive(QByteArray bytes, torch::serialize::InputArchive &archive, QString *error);
 // The description stored by serializeModule; empty when there is none (or BYTES is no archive).
 QByteArray archiveDescription(const QByteArray &bytes);
+QByteArray archiveDescription(torch::serialize::InputArchive &archive);
 
 // A checkpoint's archive bytes (what saveCheckpoint writes after its header); throws what torch
 // throws. The memory planner measures its peak: the checkpoint write is part of a run's peak.

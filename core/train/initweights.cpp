@@ -1,10 +1,9 @@
 #include "train/initweights_p.h"
 
+#include "model/torcharchive_p.h"
 #include "model/weightfile_p.h"
 #include "model/weightloader_p.h"
 #include "train/rundir_p.h"
-
-#include <caffe2/serialize/inline_container.h>
 
 #include <QFile>
 #include <QFileInfo>
@@ -35,16 +34,6 @@ std::optional<InitWeights> fromRun(
     }
     w.info.tensors = int(w.tensors.size()); // the log said "0 tensors" for a run or an export
     return w;
-}
-
-bool isLibTorchArchive(const QString &path)
-{
-    try {
-        caffe2::serialize::PyTorchStreamReader reader(path.toStdString());
-        return reader.hasRecord("constants.pkl"); // torch.save() of a state_dict has none
-    } catch (const c10::Error &) {
-        return false;
-    }
 }
 
 } // namespace
@@ -95,7 +84,7 @@ std::optional<InitWeights> readInitWeights(const QString &path, QString *error)
     if (isSafetensorsFile(path)) {
         w.info.format = QStringLiteral("safetensors");
         tensors = readSafetensorsFile(path, error);
-    } else if (isLibTorchArchive(path)) {
+    } else if (isLibTorchArchiveFile(path)) {
         QFile f(path);
         if (!f.open(QIODevice::ReadOnly)) {
             if (error)

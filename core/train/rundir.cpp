@@ -186,9 +186,14 @@ std::shared_ptr<ClassifierImpl> loadRunModel(const RunInfo &run, QString *error)
     if (!model)
         return nullptr;
     if (QFileInfo::exists(run.modelFile())) {
-        const std::optional<QByteArray> bytes = readCheckedFile(run.modelFile(), error);
-        if (!bytes || !loadModule(*model, *bytes, error))
+        std::optional<QByteArray> bytes = readCheckedFile(run.modelFile(), error);
+        if (!bytes)
             return nullptr;
+        if (!loadModule(*model, std::move(*bytes), error)) {
+            if (error)
+                *error = QStringLiteral("%1: %2").arg(run.modelFile(), *error);
+            return nullptr;
+        }
         return model;
     }
     QString lastError;
@@ -205,9 +210,16 @@ std::shared_ptr<ClassifierImpl> loadRunModel(const RunInfo &run, QString *error)
 }
 
 std::shared_ptr<ClassifierImpl> loadExportedModel(
-    const QByteArray &bytes, const QString &file, RunInfo *run, QString *error)
+    QByteArray bytes, const QString &file, RunInfo *run, QString *error)
 {
-    const QByteArray description = archiveDescription(bytes);
+    torch::serialize::InputArchive archive;
+    QString why;
+    if (!readArchive(std::move(bytes), archive, &why)) {
+        if (error)
+            *error = QStringLiteral("%1 cannot be read: %2").arg(file, why);
+        return nullptr;
+    }
+    const QByteArray description = archiveDescription(archive);
     if (description.isEmpty()) {
         if (error)
             *error = QStringLiteral(
@@ -226,7 +238,7 @@ std::shared_ptr<ClassifierImpl> loadExportedModel(
         return nullptr;
     }
     std::shared_ptr<ClassifierImpl> model = createRunModel(*info, error);
-    if (!model || !loadModule(*model, bytes, error))
+    if (!model || !loadModule(*model, archive, error))
         return nullptr;
     *run = *info;
     return model;

@@ -18,6 +18,6 @@ std::shared_ptr<ClassifierImpl> loadRunModel(const RunInfo &run, QString *error)
 // Loads a LibTorch archive written by `export --format libtorch` (BYTES, read from SOURCE): the
 // model and, into *RUN, the run description stored in it.
 std::shared_ptr<ClassifierImpl> loadExportedModel(
-    const QByteArray &bytes, const QString &source, RunInfo *run, QString *error);
+    QByteArray bytes, const QString &source, RunInfo *run, QString *error);
 
 } // namespace leantune
