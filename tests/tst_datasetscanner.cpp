@@ -515,10 +515,12 @@ private Q_SLOTS:
             QCOMPARE(::rmdir(QByteArray(raw + name).constData()), 0);
     }
 
-    void maxPixelsLimitRejectsLargerImages()
+    void decodedBytesLimitRejectsLargerImages()
     {
         ScanOptions options;
-        options.limits.maxPixels = 32 * 24; // ant/a1.png is exactly at the limit
+        // ant/a1.png (32x24 RGB) is exactly at the limit: its pixels and a gray copy.
+        options.limits.maxDecodedBytes = decodedBytesOf(32, 24, 3, 1);
+        QCOMPARE(options.limits.maxDecodedBytes, qint64(32 * 24 * 4));
         QString error;
         const std::optional<DatasetIndex> index = scanDataset(m_root, options, &error);
         QVERIFY2(index, qPrintable(error));

@@ -144,7 +144,7 @@ private Q_SLOTS:
     void augmentationFlipsAboutHalfTheTime();
     void corruptDataIsRefused_data();
     void corruptDataIsRefused();
-    void imageOverPixelLimitIsRefused();
+    void imageOverDecodedBytesLimitIsRefused();
     void invalidOptionsAreRefused();
     void decodeFileReadsFilesAndReportsMissingOnes();
 };
@@ -586,18 +586,18 @@ void TestImageDecoder::corruptDataIsRefused()
     QVERIFY(!error.isEmpty());
 }
 
-void TestImageDecoder::imageOverPixelLimitIsRefused()
+void TestImageDecoder::imageOverDecodedBytesLimitIsRefused()
 {
     const QByteArray png = encode(uniform(200, 200, CV_8UC1, cv::Scalar(10)), ".png");
     DecodeOptions options = optionsFor(16, 1);
-    options.maxPixels = 200 * 200 - 1;
+    options.maxDecodedBytes = 200 * 200 - 1; // 8-bit gray: one byte a pixel, no copy
     bool ok = true;
     QString error;
     decode(png, options, 0, &ok, &error);
     QVERIFY(!ok);
     QVERIFY2(error.contains(QStringLiteral("too large")), qPrintable(error));
 
-    options.maxPixels = 200 * 200;
+    options.maxDecodedBytes = 200 * 200;
     decode(png, options, 0, &ok, &error);
     QVERIFY(ok);
 }

@@ -23,6 +23,8 @@ struct ImageEntry {
     int height = 0;
     int channels = 0; // as stored in the file: 1 (gray), 2 (gray+alpha), 3, 4
     ImageFormat format = ImageFormat::Unknown;
+    int bitDepth = 8; // bits per sample as stored
+    qint64 decodedBytes = 0; // the most memory decoding it whole takes (ImageHeader::decodedBytes)
 };
 
 // A file that will never reach training, with a reason a user can act on.

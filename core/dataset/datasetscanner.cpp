@@ -346,6 +346,8 @@ std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &opt
             entry.width = header->width;
             entry.height = header->height;
             entry.channels = header->channels;
+            entry.bitDepth = header->bitDepth;
+            entry.decodedBytes = header->decodedBytes;
             entry.format = header->format;
             index.images.push_back(std::move(entry));
         } else {

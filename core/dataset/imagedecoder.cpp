@@ -205,17 +205,18 @@ bool prepare(const QByteArray &encoded, const DecodeOptions &options,
         return false;
     }
     ProbeLimits noLimit;
-    noLimit.maxPixels = std::numeric_limits<qint64>::max();
+    noLimit.maxDecodedBytes = std::numeric_limits<qint64>::max();
     // The whole file as the probe's head: it then needs no separate tail.
     *header = probeImageBytes(encoded, QByteArray(), encoded.size(), probeError, noLimit);
     if (*header) {
-        const qint64 pixels = static_cast<qint64>((*header)->width) * (*header)->height;
-        if (pixels > options.maxPixels) {
+        const std::int64_t bytes = decodePeakBytes(**header, options);
+        if (bytes > options.maxDecodedBytes) {
             setError(error,
-                QStringLiteral("too large: %1 × %2 pixels (limit %3)")
+                QStringLiteral("too large: %1 × %2 pixels, %3-bit, decodes to %4 (limit %5)")
                     .arg((*header)->width)
                     .arg((*header)->height)
-                    .arg(options.maxPixels));
+                    .arg((*header)->bitDepth)
+                    .arg(decodedSizeText(bytes), decodedSizeText(options.maxDecodedBytes)));
             return false;
         }
     }
@@ -276,12 +277,15 @@ bool decodeWhole(const QByteArray &encoded, const std::optional<ImageHeader> &he
                    : (probeError.isEmpty() ? QStringLiteral("not an image") : probeError));
         return false;
     }
-    if (static_cast<qint64>(image->cols) * image->rows > options.maxPixels) {
+    // A header the probe could not read: the decoded image itself is checked.
+    if (const auto bytes = static_cast<std::int64_t>(image->total() * image->elemSize());
+        bytes > options.maxDecodedBytes) {
         setError(error,
-            QStringLiteral("too large: %1 × %2 pixels (limit %3)")
+            QStringLiteral("too large: %1 × %2 pixels decode to %3 (limit %4)")
                 .arg(image->cols)
                 .arg(image->rows)
-                .arg(options.maxPixels));
+                .arg(decodedSizeText(bytes), decodedSizeText(options.maxDecodedBytes)));
+        *image = cv::Mat();
         return false;
     }
     if (!toEightBit(*image) || !toTargetChannels(*image, options.channels)) {
@@ -436,6 +440,51 @@ bool readWholeFile(const QString &path, QByteArray *encoded, QString *error)
 }
 
 } // namespace
+
+std::int64_t decodePeakBytes(const ImageHeader &header, const DecodeOptions &options)
+{
+    if (header.format != ImageFormat::Jpeg)
+        return header.decodedBytes;
+    // libjpeg scales in the DCT domain and converts to the target channels as it decodes; an
+    // augmentation crop decodes a window of the image at a reduction at least as large.
+    const int factor = jpegReductionFactor(header.width, header.height, options);
+    const std::int64_t width = (std::int64_t(header.width) + factor - 1) / factor;
+    const std::int64_t height = (std::int64_t(header.height) + factor - 1) / factor;
+    return width * height * (options.channels == 1 ? 1 : 3);
+}
+
+std::int64_t decodePeakBytes(const ImageEntry &image, const DecodeOptions &options)
+{
+    ImageHeader header;
+    header.format = image.format;
+    header.width = image.width;
+    header.height = image.height;
+    header.channels = image.channels;
+    header.bitDepth = image.bitDepth;
+    header.decodedBytes = image.decodedBytes;
+    return decodePeakBytes(header, options);
+}
+
+void DecodeDemand::add(const DatasetIndex &index, const std::vector<DecodeOptions> &options)
+{
+    bytes.reserve(bytes.size() + index.images.size());
+    for (const ImageEntry &image : index.images) {
+        std::int64_t peak = 0;
+        for (const DecodeOptions &o : options)
+            peak = std::max(peak, decodePeakBytes(image, o));
+        bytes.push_back(peak);
+        if (peak > largestBytes) {
+            largestBytes = peak;
+            largest = image;
+        }
+    }
+}
+
+int DecodeDemand::countOver(std::int64_t limit) const
+{
+    return int(
+        std::count_if(bytes.begin(), bytes.end(), [&](std::int64_t b) { return b > limit; }));
+}
 
 int jpegReductionFactor(int width, int height, const DecodeOptions &options)
 {

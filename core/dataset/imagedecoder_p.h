@@ -2,6 +2,9 @@
 // Private header (OpenCV-free, but used only with torch-owned buffers): decode one image file into
 // a caller-provided float buffer. Used by StreamingLoader's decode threads and by the fuzzer.
 
+#include "dataset/datasetindex.h"
+#include "dataset/imageprobe.h"
+
 #include <QByteArray>
 #include <QString>
 
@@ -17,7 +20,8 @@ struct DecodeOptions {
     bool augment = false; // random crop (scale 0.8–1.0 of the shorter side) + horizontal flip
     float mean[3] = { 0.f, 0.f, 0.f }; // normalization: (x/255 - mean) / std, per channel
     float std[3] = { 1.f, 1.f, 1.f };
-    std::int64_t maxPixels = 100'000'000;
+    // Images whose decoding takes more bytes (decodePeakBytes()) are refused before decoding.
+    std::int64_t maxDecodedBytes = kMaxDecodedBytes;
     bool regionDecode
         = true; // decode JPEGs with libjpeg-turbo (crop window) where built; false: OpenCV
 };
@@ -26,7 +30,7 @@ struct DecodeOptions {
 // rng drives augmentation only. JPEGs are decoded with libjpeg-turbo where the build has it: with
 // augmentation only the crop window, DCT-scaled when the crop is at least twice the output size;
 // OpenCV decodes everything else and is the fallback. Returns false and sets *error when the bytes
-// do not decode or the image has more than maxPixels pixels (checked on the header, before
+// do not decode or decoding would take more than maxDecodedBytes (checked on the header, before
 // decoding). 16-bit images are scaled to 8 bits, alpha is dropped (as PIL's convert("RGB") does),
 // EXIF orientation is ignored. Thread-safe (no shared state); never throws. OUT is left unspecified
 // on failure.
@@ -36,6 +40,25 @@ bool decodeImageInto(const QByteArray &encoded, const DecodeOptions &options, st
 // Reads the file and decodes it as above.
 bool decodeFileInto(const QString &path, const DecodeOptions &options, std::mt19937_64 &rng,
     float *out, QString *error);
+
+// The most memory decoding an image with HEADER takes under OPTIONS, in bytes: a JPEG's at the
+// DCT reduction the decoder uses (in OPTIONS's channels), any other image's decodedBytes.
+std::int64_t decodePeakBytes(const ImageHeader &header, const DecodeOptions &options);
+// The same for a scanned image.
+std::int64_t decodePeakBytes(const ImageEntry &image, const DecodeOptions &options);
+
+// The memory a data set's decoding may take: its image whose decoding takes the most, and each
+// image's figure, under the decode options of the loaders that will read it.
+struct DecodeDemand {
+    ImageEntry largest; // path empty: no image added
+    std::int64_t largestBytes = 0;
+    std::vector<std::int64_t> bytes; // one figure per image added
+
+    // Adds INDEX's images, each with the most its decoding takes under any of OPTIONS.
+    void add(const DatasetIndex &index, const std::vector<DecodeOptions> &options);
+    // How many images decoding takes more than LIMIT bytes for.
+    int countOver(std::int64_t limit) const;
+};
 
 // The JPEG DCT-domain reduction (1, 2, 4 or 8) decodeImageInto uses for a WIDTH × HEIGHT JPEG: the
 // largest factor whose reduced shorter side still covers what the output needs (inputSize, or

@@ -93,11 +93,13 @@ private:
     qint64 m_windowOffset = -1;
 };
 
-// What a format parser found: the header, and the least file size its pixel data needs
-// (0: unknown).
+// What a format parser found: the header, the least file size its pixel data needs (0: unknown),
+// and the layout OpenCV decodes it to (channels 0: the header's).
 struct Parsed {
     ImageHeader header;
     double minFileSize = 0;
+    int decodedChannels = 0;
+    int bytesPerSample = 1;
 };
 
 bool fail(QString *error, const QString &reason)
@@ -171,6 +173,7 @@ bool parseJpeg(ByteSource &src, Parsed *out, QString *error)
             out->header.height = int(be16(f + 1));
             out->header.width = int(be16(f + 3));
             out->header.channels = components;
+            out->decodedChannels = 3; // IMREAD_COLOR (CMYK is converted row by row)
             if (out->header.width == 0 || out->header.height == 0)
                 return fail(error, QStringLiteral("corrupt JPEG header (zero image size)"));
             return true;
@@ -181,6 +184,21 @@ bool parseJpeg(ByteSource &src, Parsed *out, QString *error)
 }
 
 // --- PNG: IHDR is the first chunk ----------------------------------------------------------------
+
+// Whether a chunk of TYPE comes between IHDR and the first IDAT (looks at most 64 chunks).
+bool hasPngChunkBeforeData(ByteSource &src, const char *type)
+{
+    qint64 pos = 33; // past the signature and IHDR
+    for (int i = 0; i < 64; ++i) {
+        uchar c[8];
+        if (!src.read(pos, 8, c) || std::memcmp(c + 4, "IDAT", 4) == 0)
+            return false;
+        if (std::memcmp(c + 4, type, 4) == 0)
+            return true;
+        pos += 12 + qint64(be32(c));
+    }
+    return false;
+}
 
 bool parsePng(ByteSource &src, Parsed *out, QString *error)
 {
@@ -230,6 +248,12 @@ bool parsePng(ByteSource &src, Parsed *out, QString *error)
     out->header.width = int(width);
     out->header.height = int(height);
     out->header.channels = channels;
+    out->header.bitDepth = depth;
+    out->bytesPerSample = depth == 16 ? 2 : 1;
+    // OpenCV decodes gray+alpha, and colour or palette images with a tRNS chunk, to 4 channels.
+    const bool alpha = colour == 4 || colour == 6
+        || ((colour == 2 || colour == 3) && hasPngChunkBeforeData(src, "tRNS"));
+    out->decodedChannels = alpha ? 4 : channels;
     return true;
 }
 
@@ -385,7 +409,7 @@ bool parseTiff(ByteSource &src, Parsed *out, QString *error)
     if (count == 0 || count > kMaxTiffEntries)
         return fail(error, QStringLiteral("corrupt TIFF header (%1 directory entries)").arg(count));
     quint64 width = 0, height = 0;
-    int photometric = -1;
+    int photometric = -1, sampleFormat = 1;
     for (quint64 i = 0; i < count; ++i) {
         uchar e[20];
         if (!src.read(qint64(ifd + countBytes + i * entryBytes), entryBytes, e))
@@ -414,6 +438,12 @@ bool parseTiff(ByteSource &src, Parsed *out, QString *error)
         case 277:
             out->header.channels = int(std::min<quint64>(v, 64));
             break;
+        case 258: // bits per sample: one per channel, alike in practice; the first one counts
+            out->header.bitDepth = int(std::min<quint64>(v, 64));
+            break;
+        case 339:
+            sampleFormat = int(v);
+            break;
         default:
             break;
         }
@@ -424,6 +454,12 @@ bool parseTiff(ByteSource &src, Parsed *out, QString *error)
         out->header.channels = 3; // palette, decoded to colour
     out->header.width = int(width);
     out->header.height = int(height);
+    const int channels = std::max(1, out->header.channels);
+    out->decodedChannels = channels == 2 ? 4 : channels;
+    const int bits = out->header.bitDepth;
+    out->bytesPerSample = bits > 32 ? 8 : bits > 16 ? 4 : bits > 8 ? 2 : 1;
+    if (sampleFormat == 3 && bits == 16)
+        out->bytesPerSample = 4; // half floats decode to 32-bit floats
     return true;
 }
 
@@ -554,6 +590,9 @@ bool parsePnm(ByteSource &src, Parsed *out, QString *error)
     out->header.width = int(width);
     out->header.height = int(height);
     out->header.channels = int(depth);
+    out->header.bitDepth = maxval > 255 ? 16 : kind == '1' || kind == '4' ? 1 : 8;
+    out->bytesPerSample = maxval > 255 ? 2 : 1;
+    out->decodedChannels = depth == 2 ? 4 : int(depth);
 
     const double dataStart = double(tokens.pos() + 1); // one whitespace byte after the header
     const double sampleBytes = maxval > 255 ? 2 : 1;
@@ -699,13 +738,16 @@ std::optional<ImageHeader> probe(
     if (!ok)
         return std::nullopt;
 
-    const ImageHeader &h = parsed.header;
-    const qint64 pixels = qint64(h.width) * qint64(h.height);
-    if (pixels > limits.maxPixels) {
-        *error = QStringLiteral("too large: %1x%2 pixels (limit %3)")
+    ImageHeader &h = parsed.header;
+    h.decodedBytes = decodedBytesOf(h.width, h.height,
+        parsed.decodedChannels > 0 ? parsed.decodedChannels : std::max(1, h.channels),
+        parsed.bytesPerSample);
+    if (h.decodedBytes > limits.maxDecodedBytes) {
+        *error = QStringLiteral("too large: %1x%2 pixels, %3-bit, decodes to %4 (limit %5)")
                      .arg(h.width)
                      .arg(h.height)
-                     .arg(limits.maxPixels);
+                     .arg(h.bitDepth)
+                     .arg(decodedSizeText(h.decodedBytes), decodedSizeText(limits.maxDecodedBytes));
         return std::nullopt;
     }
 
@@ -736,6 +778,32 @@ QString lowerFirst(QString text)
 }
 
 } // namespace
+
+qint64 decodedBytesOf(qint64 width, qint64 height, int decodedChannels, int bytesPerSample)
+{
+    const qint64 pixels = width * height;
+    const qint64 native = pixels * decodedChannels * bytesPerSample;
+    const qint64 eightBit = bytesPerSample > 1 ? pixels * decodedChannels : 0;
+    // To the run's 1 or 3 channels: gray needs none, colour at most a gray copy, others BGR.
+    const qint64 converted = decodedChannels == 1 ? 0 : decodedChannels == 3 ? pixels : pixels * 3;
+    return std::max(native + eightBit, (eightBit > 0 ? eightBit : native) + converted);
+}
+
+QString decodedSizeText(qint64 bytes)
+{
+    const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    double v = double(std::max<qint64>(bytes, 0));
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        ++u;
+    }
+    if (u == 0)
+        return QStringLiteral("%1 B").arg(bytes);
+    return QStringLiteral("%1 %2")
+        .arg(v, 0, 'f', v < 10.0 ? 2 : (v < 100.0 ? 1 : 0))
+        .arg(QLatin1String(units[u]));
+}
 
 std::optional<ImageHeader> probeImageBytes(const QByteArray &head, const QByteArray &tail,
     qint64 fileSize, QString *error, const ProbeLimits &limits)

@@ -51,6 +51,8 @@ std::unique_ptr<StreamingLoader> makeLoader(const RunConfig &c, const RunSetup &
 {
     LoaderOptions lo;
     lo.decode = decodeOptionsFor(c, training);
+    if (setup.decodeShare > 0) // under a host budget: what one decode thread may take
+        lo.decode.maxDecodedBytes = std::min(lo.decode.maxDecodedBytes, setup.decodeShare);
     lo.batchSize = training ? c.batchSize : setup.memory.evalBatch;
     if (setup.dist) { // this rank's share of each global batch (DistributedSampler's order)
         lo.shardIndex = setup.dist->rank();
@@ -84,6 +86,7 @@ std::unique_ptr<StreamingLoader> makeLoader(const RunConfig &c, const RunSetup &
 struct Samples {
     std::vector<Sample> train, validation, test;
     int invalidFiles = 0;
+    DecodeDemand decode; // what decoding the images takes, for a host budget
 };
 
 // Scans the training data (and the validation and test folders), checks that their classes agree,
@@ -97,6 +100,8 @@ std::optional<Samples> loadSamples(const RunConfig &c, QStringList *classes, QSt
     *classes = trainIndex->classes;
     Samples s;
     s.invalidFiles = int(trainIndex->invalid.size());
+    const DecodeOptions evaluated = decodeOptionsFor(c, false);
+    s.decode.add(*trainIndex, { decodeOptionsFor(c, true), evaluated });
     // Another folder with the same classes: its images, or std::nullopt.
     const auto other
         = [&](const QString &dir, const char *role) -> std::optional<std::vector<Sample>> {
@@ -111,6 +116,7 @@ std::optional<Samples> loadSamples(const RunConfig &c, QStringList *classes, QSt
                              classes->join(QStringLiteral(", ")));
             return std::nullopt;
         }
+        s.decode.add(*index, { evaluated });
         return samplesOf(*index);
     };
     if (c.valDir.isEmpty()) {
@@ -135,6 +141,49 @@ std::optional<Samples> loadSamples(const RunConfig &c, QStringList *classes, QSt
         return std::nullopt;
     }
     return s;
+}
+
+// Under a host budget, decoding must fit beside the run's predicted peak: each decode thread may
+// hold the largest image's decoded pixels at once. Takes that room from the decoded cache's share
+// and sets what one thread may decode (larger files met later are skipped).
+bool fitDecoding(
+    const RunConfig &c, const DecodeDemand &demand, RunSetup &s, const Log &log, QString *error)
+{
+    if (c.memoryBudgetBytes <= 0 || s.memory.cacheBudget < 0 || demand.largest.path.isEmpty())
+        return true;
+    const int threads = std::max(1, c.workers);
+    const std::int64_t room = s.memory.cacheBudget; // the budget's limit less the predicted peak
+    const std::int64_t need = threads * demand.largestBytes;
+    const ImageEntry &big = demand.largest;
+    const QString image = QStringLiteral("%1 (%2x%3 %4, %5-bit, %6 channels)")
+                              .arg(big.path)
+                              .arg(big.width)
+                              .arg(big.height)
+                              .arg(imageFormatName(big.format))
+                              .arg(big.bitDepth)
+                              .arg(big.channels);
+    if (need > room) {
+        const std::int64_t limit = c.memoryBudgetLimitBytes();
+        *error = QStringLiteral(
+            "the memory budget %1 (%2 after the margin) leaves %3 for decoding images beside the "
+            "run's predicted peak of %4, but the largest image, %5, decodes to %6 and %7 decode "
+            "threads may hold %8 at once; %9 images decode to more than %10 each: downscale or "
+            "remove them, lower --workers, or raise --memory-budget")
+                     .arg(formatBytes(c.memoryBudgetBytes), formatBytes(limit), formatBytes(room),
+                         formatBytes(limit - room), image, formatBytes(demand.largestBytes))
+                     .arg(threads)
+                     .arg(formatBytes(need))
+                     .arg(demand.countOver(room / threads))
+                     .arg(formatBytes(room / threads));
+        return false;
+    }
+    s.memory.cacheBudget = room - need;
+    s.decodeShare = room / threads;
+    log(QStringLiteral("decoding: %1 threads of up to %2 each (the largest image, %3, decodes to "
+                       "%4)")
+            .arg(threads)
+            .arg(formatBytes(s.decodeShare), image, formatBytes(demand.largestBytes)));
+    return true;
 }
 
 // The model (from INIT's weights when given) on its device and layout, its optimizer and the
@@ -317,6 +366,8 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
         *error = QStringLiteral("stopped while planning memory");
         return std::nullopt;
     s.memory = *memory;
+    if (!fitDecoding(c, samples->decode, s, log, error))
+        return std::nullopt;
     s.trainLoader = makeLoader(c, s, std::move(samples->train), true, log);
     s.valLoader = makeLoader(c, s, std::move(samples->validation), false, log);
     if (!samples->test.empty())

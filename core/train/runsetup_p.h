@@ -33,6 +33,7 @@ struct RunSetup {
     std::unique_ptr<StreamingLoader> trainLoader, valLoader,
         testLoader; // testLoader without a test folder: null
     RunMemoryPlan memory;
+    std::int64_t decodeShare = 0; // bytes one decode thread may take under a host budget; 0: no cap
     CheckpointState state; // where training starts (resumed: the checkpoint's)
     // Data parallel (launched with RANK/WORLD_SIZE...): the process group; null otherwise. Only
     // its rank 0 (isWriter()) writes the run folder.
