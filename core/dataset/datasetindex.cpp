@@ -79,6 +79,42 @@ SizeStats DatasetIndex::sizeStats() const
     return stats;
 }
 
+QStringList DatasetIndex::classesWithoutImages() const
+{
+    QStringList found;
+    const QVector<int> counts = classCounts();
+    for (int i = 0; i < classes.size(); ++i) {
+        if (counts.at(i) > 0)
+            continue;
+        const QString folder = root + QLatin1Char('/') + classes.at(i);
+        const QString inside = folder + QLatin1Char('/');
+        const InvalidFile *first = nullptr;
+        int files = 0;
+        for (const InvalidFile &file : invalid) {
+            if (file.path == folder) { // the folder itself: unreadable, a broken link
+                first = &file;
+                files = -1;
+                break;
+            }
+            if (file.path.startsWith(inside)) {
+                first = first ? first : &file;
+                ++files;
+            }
+        }
+        QString why;
+        if (files < 0)
+            why = first->reason;
+        else if (files == 0)
+            why = QStringLiteral("empty folder");
+        else
+            why = (files == 1 ? QStringLiteral("its one file is invalid")
+                              : QStringLiteral("all %1 files are invalid, e.g.").arg(files))
+                + QStringLiteral(" %1: %2").arg(first->path.mid(root.size() + 1), first->reason);
+        found << QStringLiteral("'%1' (%2)").arg(classes.at(i), why);
+    }
+    return found;
+}
+
 qint64 DatasetIndex::totalBytes() const
 {
     qint64 total = 0;

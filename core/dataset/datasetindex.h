@@ -48,6 +48,10 @@ struct DatasetIndex {
     std::vector<InvalidFile> invalid;
 
     QVector<int> classCounts() const; // valid images per class, indexed by label
+    // The classes without a valid image, each as "'name' (why)": an empty folder, an unreadable
+    // one, or files that are all invalid (with the first one's reason). Empty when every class has
+    // an image. A class trained on no image is a dead output, so a run refuses these.
+    QStringList classesWithoutImages() const;
     SizeStats sizeStats() const;
     qint64 totalBytes() const; // sum of valid images' file sizes
     // {"root", "classes":[{"name","count"}], "images":N, "invalid":[{"path","reason"}],

@@ -21,6 +21,7 @@ namespace {
 
 const QString kNotFollowed = QStringLiteral("symbolic link (not followed)");
 const QString kLoop = QStringLiteral("symbolic link loop (points to a parent folder)");
+const QString kLinkCycle = QStringLiteral("symbolic link loop (the links point at each other)");
 const QString kAlreadyScanned = QStringLiteral("symbolic link to a folder already scanned");
 const QString kBadFileName = QStringLiteral("file name is not valid UTF-8; rename it");
 const QString kBadFolderName
@@ -45,12 +46,12 @@ bool nameIsLost(const QFileInfo &info)
     return ::lstat(QFile::encodeName(info.absoluteFilePath()).constData(), &st) != 0;
 }
 
-// Why a followed link to a folder cannot be walked, from stat()'s errno.
+// Why a link cannot be followed, from stat()'s errno: a cycle of links, or a missing target.
 QString brokenLinkReason(const QString &path)
 {
     struct stat st;
     if (::stat(QFile::encodeName(path).constData(), &st) != 0 && errno == ELOOP)
-        return kLoop;
+        return kLinkCycle;
     return QStringLiteral("broken symbolic link");
 }
 
@@ -271,10 +272,19 @@ std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &opt
     QFileInfoList classDirs, classLinks;
     const QFileInfoList entries
         = QDir(index.root)
-              .entryInfoList(
-                  QDir::AllDirs | QDir::NoDotAndDotDot | QDir::Hidden | QDir::System, QDir::NoSort);
+              .entryInfoList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden | QDir::System,
+                  QDir::NoSort);
     for (const QFileInfo &info : entries) {
-        if (isHiddenEntry(info) || nameIsLost(info) || !info.isDir())
+        if (isHiddenEntry(info) || nameIsLost(info))
+            continue;
+        if (info.isSymLink() && !info.exists()) {
+            // A link that leads nowhere may have been meant as a class folder: say why it is not.
+            walker.invalid.push_back({ info.absoluteFilePath(),
+                options.followSymlinks ? brokenLinkReason(info.absoluteFilePath())
+                                       : kNotFollowed });
+            continue;
+        }
+        if (!info.isDir())
             continue;
         if (!info.isSymLink())
             classDirs.append(info);

@@ -32,6 +32,16 @@ std::optional<DatasetIndex> scanForTraining(
         *error = QStringLiteral("%1 data: %2").arg(QLatin1String(role), scanError);
         return std::nullopt;
     }
+    // A training class without an image would be a dead output of the model: refused by name.
+    if (const QStringList none = index->classesWithoutImages();
+        qstrcmp(role, "training") == 0 && index->classes.size() >= 2 && !none.isEmpty()) {
+        *error = QStringLiteral("training data: %1 %2 %3 no valid image; add images, fix or "
+                                "remove the files, or move the folder out of %4")
+                     .arg(none.size() == 1 ? QStringLiteral("class") : QStringLiteral("classes"),
+                         none.join(QStringLiteral(", ")),
+                         none.size() == 1 ? QStringLiteral("has") : QStringLiteral("have"), dir);
+        return std::nullopt;
+    }
     int nonEmpty = 0;
     for (int c : index->classCounts())
         nonEmpty += c > 0;
