@@ -223,6 +223,13 @@ void RunJob::record()
     if (!DistEnv::writerProcess())
         return; // data parallel: rank 0 alone records the run (the other ranks are the same run)
     m_store = m_options.store;
+    if (m_store && !m_store->isOpen()) { // a history the front end failed to open: say so
+        Q_EMIT logMessage(
+            tr("the run is not recorded in the history: %1")
+                .arg(m_store->lastError().isEmpty() ? tr("it is not open") : m_store->lastError()));
+        m_store = nullptr;
+        return;
+    }
     if (!m_store && m_options.recordHistory) {
         m_ownStore = std::make_unique<RunStore>();
         const QString path

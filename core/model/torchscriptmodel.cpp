@@ -51,6 +51,37 @@ void mirror(torch::nn::Module &holder, const torch::jit::Module &m)
 
 } // namespace
 
+QString torchScriptFailureReason(const char *what)
+{
+    const QString text = QString::fromUtf8(what);
+    const QString first = text.section(QLatin1Char('\n'), 0, 0).trimmed();
+    if (!first.startsWith(QLatin1String("The following operation failed in the TorchScript")))
+        return first;
+    // The tracebacks quote code (indented) and mark the failing call "<--- HERE"; the first line
+    // at the margin after the last mark is the error itself ("RuntimeError: ...").
+    const QStringList lines = text.split(QLatin1Char('\n'));
+    int from = 0;
+    for (int i = 0; i < lines.size(); ++i) {
+        if (lines.at(i).contains(QLatin1String("<--- HERE")))
+            from = i + 1;
+    }
+    QString reason;
+    for (int i = from; i < lines.size() && reason.isEmpty(); ++i) {
+        const QString &line = lines.at(i);
+        if (!line.trimmed().isEmpty() && !line.at(0).isSpace()
+            && !line.startsWith(QLatin1String("Traceback of TorchScript")))
+            reason = line.trimmed();
+    }
+    if (reason.isEmpty())
+        return first;
+    if (reason.startsWith(QLatin1String("builtins.")))
+        reason.remove(0, 9); // "builtins.ValueError: ..." as Python names it
+    constexpr int kMaxQuoted = 80;
+    if (reason.size() > kMaxQuoted)
+        reason = reason.left(kMaxQuoted - 1) + QChar(0x2026);
+    return QLatin1Char('"') + reason + QLatin1Char('"');
+}
+
 bool isTorchScriptModelName(const QString &name)
 {
     return name.startsWith(QLatin1String(kTorchScriptPrefix));
@@ -130,7 +161,7 @@ std::shared_ptr<TorchScriptModelImpl> TorchScriptModelImpl::load(
     } catch (const std::exception &e) {
         return fail(QStringLiteral("cannot be loaded with torch::jit::load (save it with "
                                    "torch.jit.save(torch.jit.script(model), PATH)): %1")
-                        .arg(QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0)));
+                        .arg(torchScriptFailureReason(e.what())));
     }
     std::shared_ptr<TorchScriptModelImpl> model(new TorchScriptModelImpl(module));
     if (model->parameters().empty())
@@ -148,8 +179,7 @@ std::shared_ptr<TorchScriptModelImpl> TorchScriptModelImpl::load(
         out = result.toTensor();
     } catch (const std::exception &e) {
         return fail(QStringLiteral("forward fails on a %1 input: %2")
-                        .arg(shapeText(probe),
-                            QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0)));
+                        .arg(shapeText(probe), torchScriptFailureReason(e.what())));
     }
     const bool anyClasses = spec.classes < 2;
     if (out.dim() != 2 || out.size(0) != 2 || out.size(1) < 2

@@ -20,6 +20,10 @@ QString torchScriptPath(const QString &name);
 // classes when the run builds the model). The result is cached per file (path, size, mtime) and
 // input shape, so a form may call it on every edit.
 bool validateTorchScriptSpec(const ModelSpec &spec, QString *error);
+// The reason in an exception's message WHAT, one line: for a TorchScript interpreter failure
+// ("The following operation failed in the TorchScript interpreter." and its tracebacks) the error
+// the script raised, quoted, at most 80 characters; otherwise the message's first line.
+QString torchScriptFailureReason(const char *what);
 
 // One submodule of a TorchScript module, mirrored as a torch::nn::Module: its own parameters and
 // buffers registered under their TorchScript names on the SAME tensors (no copy), so the optimizer,

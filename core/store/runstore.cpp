@@ -97,8 +97,22 @@ bool RunStore::open(const QString &path)
         m_error = QStringLiteral("the Qt SQLite driver (QSQLITE) is not installed");
         return false;
     }
-    if (!QDir().mkpath(QFileInfo(path).absolutePath())) {
+    const QString folder = QFileInfo(path).absolutePath();
+    if (!QDir().mkpath(folder)) {
         m_error = QStringLiteral("cannot create the folder of %1").arg(path);
+        return false;
+    }
+    // SQLite writes its journal beside the database: a folder this user cannot write to leaves
+    // the history unwritable (or unreadable, in WAL mode) whatever the file's own permissions.
+    if (!QFileInfo(folder).isWritable()) {
+        m_error = QStringLiteral("the history folder %1 is not writable (check its permissions, or "
+                                 "set LEANTUNE_HISTORY to a file in a writable folder)")
+                      .arg(folder);
+        return false;
+    }
+    if (QFileInfo::exists(path) && !QFileInfo(path).isWritable()) {
+        m_error
+            = QStringLiteral("the run history %1 is read-only (check its permissions)").arg(path);
         return false;
     }
     QSqlDatabase db = QSqlDatabase::contains(m_connection)

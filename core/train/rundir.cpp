@@ -57,8 +57,10 @@ std::optional<RunInfo> readRunInfo(const QString &runDir, QString *error)
     const QJsonDocument doc = QJsonDocument::fromJson(file.readAll(), &parseError);
     if (!doc.isObject()) {
         if (error)
-            *error = QStringLiteral("%1 is not valid JSON: %2")
-                         .arg(info.configFile(), parseError.errorString());
+            *error = parseError.error == QJsonParseError::NoError
+                ? QStringLiteral("%1 is not a JSON object").arg(info.configFile())
+                : QStringLiteral("%1 is not valid JSON: %2")
+                      .arg(info.configFile(), parseError.errorString());
         return std::nullopt;
     }
     std::optional<RunInfo> parsed = RunInfo::fromJson(doc.object(), info.configFile(), error);
@@ -107,6 +109,23 @@ bool writeRunInfo(const RunInfo &info, QString *error)
 
 namespace {
 
+// Whether DIR holds only what a run that failed before its first checkpoint leaves: its run.log
+// and an empty checkpoints folder, no config.json (written once the set-up succeeded).
+bool holdsOnlyAFailedStart(const QDir &dir, const QStringList &entries)
+{
+    for (const QString &name : entries) {
+        if (name == QLatin1String("run.log"))
+            continue;
+        if (name == QLatin1String("checkpoints")
+            && QDir(dir.filePath(name))
+                   .entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden)
+                   .isEmpty())
+            continue;
+        return false;
+    }
+    return true;
+}
+
 // prepareRunDir()'s work: the reason DIR cannot hold the run, empty when it can.
 QString runDirProblem(const QString &dir, bool resume, bool force)
 {
@@ -117,8 +136,11 @@ QString runDirProblem(const QString &dir, bool resume, bool force)
     if (!fi.exists() && !QDir().mkpath(dir))
         return QStringLiteral("cannot create run folder %1 (check the path and permissions)")
             .arg(dir);
-    const bool empty
-        = d.entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden).isEmpty();
+    const QStringList entries = d.entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
+    // A start that failed (a refused --init, a data problem) leaves its run.log: the corrected
+    // command may use the folder again, and the new run's log replaces it.
+    const bool failedStart = !entries.isEmpty() && holdsOnlyAFailedStart(d, entries);
+    const bool empty = entries.isEmpty() || failedStart;
     if (resume) {
         if (empty || !QFileInfo::exists(d.filePath(QStringLiteral("config.json"))))
             return QStringLiteral("nothing to resume in %1 (no config.json)").arg(dir);
@@ -136,6 +158,10 @@ QString runDirProblem(const QString &dir, bool resume, bool force)
         return QStringLiteral("run folder %1 is not writable: %2").arg(dir, f.errorString());
     f.close();
     f.remove();
+    if (failedStart && !resume) {
+        d.remove(QStringLiteral("run.log"));
+        d.rmdir(QStringLiteral("checkpoints"));
+    }
     if (force && !resume) {
         for (const char *name :
             { "config.json", "metrics.csv", "summary.json", "model.pt", "run.log" })
