@@ -46,7 +46,7 @@ std::optional<torch::ScalarType> safetensorsType(const QString &dtype)
 // Bounds of a safetensors header. Parsed, a header of nested empty arrays takes ~50 times its size
 // (16 MiB: 770 MB), so its depth and container count are checked on the raw text first; the format
 // needs 3 levels ({name: {shape: [...]}}) and 3 containers per tensor.
-constexpr std::uint64_t MaxSafetensorsHeader = 16 * 1024 * 1024;
+constexpr std::uint64_t MaxSafetensorsHeader = std::uint64_t(16) << 20;
 constexpr int MaxSafetensorsDepth = 3;
 constexpr qsizetype MaxSafetensorsTensors = 65536;
 constexpr qsizetype MaxSafetensorsDims = 8;
@@ -190,7 +190,8 @@ std::optional<std::vector<SafetensorsEntry>> parseSafetensorsHeader(
         // SPAN counts a 0 as 1, so [2^39, 2^39, 0] is refused too: torch's strides multiply the
         // sizes that way and would overflow.
         std::uint64_t numel = 1, span = 1;
-        for (const QJsonValue &d : shape.toArray()) {
+        const QJsonArray dims = shape.toArray();
+        for (const auto &d : dims) {
             std::uint64_t n = 0;
             if (!jsonCount(d, &n)
                 || __builtin_mul_overflow(span, std::max<std::uint64_t>(n, 1), &span)
@@ -376,8 +377,9 @@ std::optional<NamedTensors> readSafetensorsFile(const QString &path, QString *er
     std::optional<NamedTensors> tensors = readSafetensors(
         *entries,
         [&](const SafetensorsEntry &e, char *to) {
+            const std::uint64_t at = dataStart + e.begin;
             const qint64 n = qint64(e.end - e.begin);
-            return f.seek(qint64(dataStart + e.begin)) && f.read(to, n) == n;
+            return f.seek(qint64(at)) && f.read(to, n) == n;
         },
         &reason);
     if (!tensors)

@@ -70,7 +70,7 @@ torch::Tensor converted(const std::string &name, const torch::Tensor &src,
                            dtypeName(target.scalar_type()));
         return {};
     }
-    const torch::Tensor value = src.to(target.scalar_type());
+    torch::Tensor value = src.to(target.scalar_type());
     if (!value.is_floating_point())
         return value;
     if (!torch::isfinite(value).all().item<bool>()) {
