@@ -59,6 +59,7 @@ private Q_SLOTS:
     void badHeader();
     void emptyTensorsShareNoBytes();
     void quotesFromTheFileAreShort();
+    void integerBufferFromWholeFloats();
     void cliRefusesBeforeWriting_data();
     void cliRefusesBeforeWriting();
     void cliLoadsHonestFile();
@@ -293,6 +294,35 @@ void TestWeightChecks::quotesFromTheFileAreShort()
     QVERIFY(!loadNamedTensors(*model, tensors, nullptr, &error));
     QVERIFY2(error.contains(QLatin1String("unexpected ??xxx")), qPrintable(error));
     QVERIFY2(error.size() < 250 && !error.contains(QLatin1Char('\n')), qPrintable(error));
+}
+
+// num_batches_tracked stored as float (every tensor made half by a script) loads when its values
+// are whole; 7.5 is refused naming the tensor, and so is a bool.
+void TestWeightChecks::integerBufferFromWholeFloats()
+{
+    std::shared_ptr<ClassifierImpl> model = smallCnn();
+    QVERIFY(model);
+    NamedTensors tensors;
+    for (const auto &[name, t] : namedTensorsOf(*model))
+        tensors.emplace_back(name, t.clone());
+    const auto load = [&](const torch::Tensor &count, QString *error) {
+        NamedTensors with = tensors;
+        for (auto &[name, t] : with)
+            if (name == "bn1.num_batches_tracked")
+                t = count;
+        return loadNamedTensors(*model, with, nullptr, error);
+    };
+    QString error;
+    QVERIFY2(load(torch::full({}, 7.0, torch::kHalf), &error), qPrintable(error));
+    QCOMPARE(model->named_buffers()["bn1.num_batches_tracked"].item<std::int64_t>(), 7);
+    QVERIFY(!load(torch::full({}, 7.5, torch::kHalf), &error));
+    QVERIFY2(error.contains(QLatin1String(
+                 "bn1.num_batches_tracked is float16 with fractions in the file, the model needs "
+                 "integers (int64)")),
+        qPrintable(error));
+    QVERIFY(!load(torch::full({}, true, torch::kBool), &error));
+    QVERIFY2(error.contains(QLatin1String("bn1.num_batches_tracked is bool in the file")),
+        qPrintable(error));
 }
 
 void TestWeightChecks::cliRefusesBeforeWriting_data()

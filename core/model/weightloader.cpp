@@ -53,18 +53,30 @@ QString dtypeName(torch::ScalarType t)
     }
 }
 
+// Whether every value of the floating-point tensor T is a whole number an int64 holds exactly.
+bool wholeValues(const torch::Tensor &t)
+{
+    const torch::Tensor d = t.to(torch::kDouble);
+    return t.numel() == 0
+        || (torch::isfinite(d).all().item<bool>() && torch::equal(d, d.round())
+            && d.abs().max().item<double>() <= 9007199254740992.0);
+}
+
 // SRC in TARGET's dtype, or an undefined tensor + *PROBLEM. A floating-point parameter takes only
-// floating-point values and an integer buffer (num_batches_tracked) only integers; the converted
-// values must be finite (1e300 in float64 is, not in float32) and a running variance non-negative.
+// floating-point values; an integer buffer (num_batches_tracked) integers, or floats that are whole
+// (a script that made every tensor half); the converted values must be finite (1e300 in float64
+// is, not in float32) and a running variance non-negative.
 torch::Tensor converted(const std::string &name, const torch::Tensor &src,
     const torch::Tensor &target, QString *problem)
 {
     const QString quoted = textFromFile(QString::fromStdString(name));
     const bool isInteger
-        = !src.is_floating_point() && !src.is_complex() && src.scalar_type() != torch::kBool;
+        = (!src.is_floating_point() && !src.is_complex() && src.scalar_type() != torch::kBool)
+        || (src.is_floating_point() && wholeValues(src));
     if (target.is_floating_point() ? !src.is_floating_point() : !isInteger) {
-        *problem = QStringLiteral("%1 is %2 in the file, the model needs %3 (%4)")
+        *problem = QStringLiteral("%1 is %2%3 in the file, the model needs %4 (%5)")
                        .arg(quoted, dtypeName(src.scalar_type()),
+                           src.is_floating_point() ? QStringLiteral(" with fractions") : QString(),
                            target.is_floating_point() ? QStringLiteral("floating-point values")
                                                       : QStringLiteral("integers"),
                            dtypeName(target.scalar_type()));
