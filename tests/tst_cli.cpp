@@ -115,6 +115,18 @@ private Q_SLOTS:
         QTest::newRow("evaluate not a run") << QStringList { QStringLiteral("evaluate"),
             QStringLiteral("NONEMPTY"), QStringLiteral("--data"), data }
                                             << 1 << QStringLiteral("not a run folder");
+        // evaluate's --workers, --threads and --batch-size are train's rows, with their ranges.
+        QTest::newRow("evaluate workers 0") << QStringList {
+            QStringLiteral("evaluate"), QStringLiteral("NONEMPTY"), QStringLiteral("--data"), data,
+            QStringLiteral("--workers"), QStringLiteral("0")
+        } << 2 << QStringLiteral("workers must be between 1 and 256 (got 0)");
+        QTest::newRow("evaluate threads -1") << QStringList { QStringLiteral("evaluate"),
+            QStringLiteral("NONEMPTY"), QStringLiteral("--data"), data, QStringLiteral("--threads"),
+            QStringLiteral("-1") } << 2 << QStringLiteral("threads must be between 0");
+        QTest::newRow("evaluate batch auto") << QStringList { QStringLiteral("evaluate"),
+            QStringLiteral("NONEMPTY"), QStringLiteral("--data"), data,
+            QStringLiteral("--batch-size"), QStringLiteral("auto") }
+                                             << 2 << QStringLiteral("not auto");
     }
 
     void badArgumentsGiveOneLineErrors()
@@ -307,6 +319,15 @@ private Q_SLOTS:
         }
         QCOMPARE(total, 90);
         QCOMPARE(o.value(QStringLiteral("per_class")).toArray().size(), 3);
+
+        // The loader and thread options, as train takes them: the same images.
+        const Result tuned = runCli({ QStringLiteral("evaluate"), out, QStringLiteral("--data"),
+            m_data, QStringLiteral("--json"), QStringLiteral("--device"), QStringLiteral("cpu"),
+            QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("--workers"),
+            QStringLiteral("1"), QStringLiteral("--batch-size"), QStringLiteral("7") });
+        QVERIFY2(tuned.exitCode == 0, qPrintable(tuned.err));
+        const QJsonObject tunedReport = QJsonDocument::fromJson(tuned.out.toUtf8()).object();
+        QCOMPARE(tunedReport.value(QStringLiteral("images")).toInt(), 90);
     }
 };
 

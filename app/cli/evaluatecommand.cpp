@@ -1,5 +1,6 @@
 #include "clicommon.h"
 
+#include "config/runfields.h"
 #include "train/evaluator.h"
 
 #include <QJsonDocument>
@@ -22,20 +23,16 @@ int evaluateCommand(const QStringList &args)
         QStringLiteral("Data folder to evaluate on."), QStringLiteral("DIR"));
     const QCommandLineOption json(
         QStringLiteral("json"), QStringLiteral("Print the report as JSON."));
-    const QCommandLineOption device(QStringLiteral("device"),
-        QStringLiteral("auto | cpu | cuda | cuda:N (default auto)."), QStringLiteral("DEV"),
-        QStringLiteral("auto"));
-    const QCommandLineOption workers(QStringLiteral("workers"),
-        QStringLiteral("Loader decode threads (default 2)."), QStringLiteral("N"),
-        QStringLiteral("2"));
-    const QCommandLineOption threads(QStringLiteral("threads"),
-        QStringLiteral("Torch threads (default: all cores)."), QStringLiteral("N"),
-        QStringLiteral("0"));
-    const QCommandLineOption batch(QStringLiteral("batch-size"),
-        QStringLiteral("Images per batch (default 256)."), QStringLiteral("N"),
-        QStringLiteral("256"));
-    for (const auto &o : { data, json, device, workers, threads, batch })
+    for (const auto &o : { data, json })
         parser.addOption(o);
+    // --device, --workers, --threads and --batch-size: train's rows, at evaluate's defaults.
+    RunConfig run;
+    const EvaluateOptions defaults;
+    run.device = defaults.device;
+    run.workers = defaults.workers;
+    run.threads = defaults.threads;
+    run.batchSize = defaults.batchSize;
+    addRunOptions(parser, RunField::Evaluate, run);
     if (const auto code = parseArguments(parser, QStringLiteral("evaluate"),
             QStringLiteral("RUNDIR|MODEL --data DIR [--json]"), args))
         return *code;
@@ -47,21 +44,17 @@ int evaluateCommand(const QStringList &args)
     if (!parser.isSet(data))
         return fail(QStringLiteral("--data DIR is required"), Usage);
 
-    EvaluateOptions options;
-    options.device = parser.value(device);
     QString error;
-    const auto w = intOption(parser, QStringLiteral("workers"), &error);
-    const auto t = w ? intOption(parser, QStringLiteral("threads"), &error) : std::nullopt;
-    const auto b = t ? intOption(parser, QStringLiteral("batch-size"), &error) : std::nullopt;
-    if (!b)
+    if (!applyRunOptions(parser, RunField::Evaluate, run, false, nullptr, &error)
+        || !checkRunFields(run, RunField::Evaluate, &error))
         return fail(error, Usage);
-    if (*w < 1 || *t < 0 || *b < 1)
-        return fail(
-            QStringLiteral("--workers and --batch-size must be at least 1, --threads at least 0"),
-            Usage);
-    options.workers = *w;
-    options.threads = *t;
-    options.batchSize = *b;
+    if (run.batchSizeAuto)
+        return fail(QStringLiteral("evaluate takes a number for --batch-size, not auto"), Usage);
+    EvaluateOptions options;
+    options.device = run.device;
+    options.workers = run.workers;
+    options.threads = run.threads;
+    options.batchSize = run.batchSize;
 
     const std::optional<EvaluationReport> report
         = evaluateRun(parser.positionalArguments().first(), parser.value(data), options, &error);

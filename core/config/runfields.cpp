@@ -275,9 +275,8 @@ std::vector<RunField> makeFields()
     {
         RunField batch = ranged(
             row("batch_size", "batch-size", "N|auto",
-                QStringLiteral("Images per batch: per optimizer step in train, "
-                               "where auto is the largest that fits (as "
-                               "find-batch-size)."),
+                QStringLiteral("Images per batch (train: per optimizer step; auto: the "
+                               "largest that fits, as find-batch-size)."),
                 Type::Int, kTrain | kEvaluate | RunField::Always, member(&RunConfig::batchSize)),
             "batch size", 1);
         const auto parseInt = batch.set;
@@ -472,7 +471,7 @@ std::vector<RunField> makeFields()
         [](const RunConfig &c) {
             return QStringLiteral("norm-std needs 1 or %1 positive values").arg(c.model.channels);
         }));
-    // Starting weights (issue 12)
+    // Starting weights and fine-tuning.
     f.push_back(row("init", "init", "PATH",
         QStringLiteral("Start from these weights: a torchvision state_dict (.pth), a .safetensors "
                        "file, a LeanTune run folder or export (.pt). Another class count replaces "
@@ -503,7 +502,7 @@ std::vector<RunField> makeFields()
                            "--freeze-epochs keeps them too). 0..1 is usual, up to 10."),
             Type::Double, kTrain, member(&RunConfig::backboneLrScale)),
         "backbone-lr-scale", 0.0, 10.0));
-    // Data parallel (issue 13)
+    // Data parallel.
     f.push_back(ranged(
         row("nproc", "nproc", "N",
             QStringLiteral("Train with N local worker processes (data parallel over c10d: Gloo on "
