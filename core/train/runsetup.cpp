@@ -32,25 +32,28 @@ std::optional<DatasetIndex> scanForTraining(
         *error = QStringLiteral("%1 data: %2").arg(QLatin1String(role), scanError);
         return std::nullopt;
     }
-    // A training class without an image would be a dead output of the model: refused by name.
-    if (const QStringList none = index->classesWithoutImages();
-        qstrcmp(role, "training") == 0 && index->classes.size() >= 2 && !none.isEmpty()) {
-        *error = QStringLiteral("training data: %1 %2 %3 no valid image; add images, fix or "
-                                "remove the files, or move the folder out of %4")
-                     .arg(none.size() == 1 ? QStringLiteral("class") : QStringLiteral("classes"),
-                         none.join(QStringLiteral(", ")),
-                         none.size() == 1 ? QStringLiteral("has") : QStringLiteral("have"), dir);
-        return std::nullopt;
-    }
+    const QStringList none = index->classesWithoutImages();
     int nonEmpty = 0;
     for (int c : index->classCounts())
         nonEmpty += c > 0;
     if (nonEmpty < 2) {
         *error = QStringLiteral(
             "%1 data folder %2 needs at least two class sub-folders with valid images "
-            "(found %3)")
+            "(found %3%4)")
                      .arg(QLatin1String(role), dir)
-                     .arg(nonEmpty);
+                     .arg(nonEmpty)
+                     .arg(none.isEmpty() ? QString()
+                                         : QString(QStringLiteral("; without one: ")
+                                             + none.join(QStringLiteral(", "))));
+        return std::nullopt;
+    }
+    // A training class without an image would be a dead output of the model: refused by name.
+    if (qstrcmp(role, "training") == 0 && !none.isEmpty()) {
+        *error = QStringLiteral("training data: %1 %2 %3 no valid image; add images, fix or "
+                                "remove the files, or move the folder out of %4")
+                     .arg(none.size() == 1 ? QStringLiteral("class") : QStringLiteral("classes"),
+                         none.join(QStringLiteral(", ")),
+                         none.size() == 1 ? QStringLiteral("has") : QStringLiteral("have"), dir);
         return std::nullopt;
     }
     return index;
@@ -154,15 +157,19 @@ std::optional<Samples> loadSamples(const RunConfig &c, QStringList *classes, QSt
 }
 
 // Under a host budget, decoding must fit beside the run's predicted peak: each decode thread may
-// hold the largest image's decoded pixels at once. Takes that room from the decoded cache's share
-// and sets what one thread may decode (larger files met later are skipped).
+// hold the largest image's decoded pixels at once. Decoding may use the planner's margin (the
+// budget itself bounds the peak plus decoding); it takes its room from the decoded cache's share,
+// and each loader refuses a larger file it meets later (skipped and counted).
 bool fitDecoding(
     const RunConfig &c, const DecodeDemand &demand, RunSetup &s, const Log &log, QString *error)
 {
     if (c.memoryBudgetBytes <= 0 || s.memory.cacheBudget < 0 || demand.largest.path.isEmpty())
         return true;
     const int threads = std::max(1, c.workers);
-    const std::int64_t room = s.memory.cacheBudget; // the budget's limit less the predicted peak
+    const std::int64_t peak = s.device.is_cuda() // the host's part of the plan
+        ? c.memoryBudgetLimitBytes() - s.memory.cacheBudget
+        : s.memory.predictedPeak;
+    const std::int64_t room = std::max<std::int64_t>(0, c.memoryBudgetBytes - peak);
     const std::int64_t need = threads * demand.largestBytes;
     const ImageEntry &big = demand.largest;
     const QString image = QStringLiteral("%1 (%2x%3 %4, %5-bit, %6 channels)")
@@ -173,21 +180,20 @@ bool fitDecoding(
                               .arg(big.bitDepth)
                               .arg(big.channels);
     if (need > room) {
-        const std::int64_t limit = c.memoryBudgetLimitBytes();
         *error = QStringLiteral(
-            "the memory budget %1 (%2 after the margin) leaves %3 for decoding images beside the "
-            "run's predicted peak of %4, but the largest image, %5, decodes to %6 and %7 decode "
-            "threads may hold %8 at once; %9 images decode to more than %10 each: downscale or "
-            "remove them, lower --workers, or raise --memory-budget")
-                     .arg(formatBytes(c.memoryBudgetBytes), formatBytes(limit), formatBytes(room),
-                         formatBytes(limit - room), image, formatBytes(demand.largestBytes))
+            "the memory budget %1 leaves %2 for decoding images beside the run's predicted peak "
+            "of %3, but the largest image, %4, decodes to %5 and %6 decode threads may hold %7 "
+            "at once; %8 images decode to more than %9 each: downscale or remove them, lower "
+            "--workers, or raise --memory-budget")
+                     .arg(formatBytes(c.memoryBudgetBytes), formatBytes(room), formatBytes(peak),
+                         image, formatBytes(demand.largestBytes))
                      .arg(threads)
                      .arg(formatBytes(need))
                      .arg(demand.countOver(room / threads))
                      .arg(formatBytes(room / threads));
         return false;
     }
-    s.memory.cacheBudget = room - need;
+    s.memory.cacheBudget = std::max<std::int64_t>(0, s.memory.cacheBudget - need);
     s.decodeShare = room / threads;
     log(QStringLiteral("decoding: %1 threads of up to %2 each (the largest image, %3, decodes to "
                        "%4)")
