@@ -202,6 +202,11 @@ void TestHostileWeights::refused_data()
         QTest::newRow(QByteArray("evaluate export, __setstate__ " + QByteArray(what)).constData())
             << evaluate(file.constData()) << QString() << setstate;
     }
+    // Taken as plain attributes, the dict state loads; the model is refused for missing tensors.
+    QTest::newRow("--init export, dict state, __setstate__ writes")
+        << init("setstate-dict.pt") << QString() << QStringLiteral("does not match");
+    QTest::newRow("evaluate export, dict state, __setstate__ writes")
+        << evaluate("setstate-dict.pt") << QString() << QStringLiteral("does not match");
     for (const char *what : { "writes", "loop" }) {
         const QByteArray run = QByteArray("run-setstate-") + what;
         QTest::newRow(QByteArray("--init run, __setstate__ " + QByteArray(what)).constData())

@@ -20,6 +20,8 @@ constexpr std::uint64_t MaxString = 4 * 1024 * 1024;
 constexpr std::size_t MaxKeyBytes = 1024; // a state_dict key, an attribute name, a storage key
 constexpr std::size_t MaxDims = 64;
 constexpr int MaxArchiveDepth = 64; // nested archives and values inside a module archive
+constexpr std::size_t MaxArchives = 16384; // nested archives written (resnet18's checkpoint: ~250)
+constexpr std::int64_t MaxSpan = std::int64_t(1) << 40; // an empty tensor's sizes, 0 counted as 1
 // Memory the values and the memo may take: a fixed allowance plus twice the pickle's size. With the
 // pickle itself, a crafted file costs at most ~80 MiB over the program's own ~170 MiB.
 constexpr std::uint64_t BudgetBase = 16 * 1024 * 1024;
@@ -630,12 +632,17 @@ private:
         const std::vector<std::int64_t> stride = integers(args[3]);
         if (size.size() != stride.size() || offset < 0)
             throw Malformed("malformed pickle (tensor shape and strides disagree)");
-        std::int64_t last = offset, numel = 1;
+        std::int64_t last = offset, numel = 1, span = 1;
         for (std::size_t d = 0; d < size.size(); ++d) {
             numel = checkedMul(numel, size[d]);
+            span = checkedMul(span, std::max<std::int64_t>(size[d], 1));
             if (size[d] > 0)
                 last = checkedAdd(last, checkedMul(size[d] - 1, stride[d]));
         }
+        // torch's strides multiply the sizes with a 0 counted as 1: an empty [2^40, 2^40, 0]
+        // would overflow them.
+        if (span >= MaxSpan)
+            throw Malformed("malformed pickle (tensor sizes too large)");
         if (numel > storage.numel() || (numel > 0 && last >= storage.numel()))
             throw Malformed("malformed pickle (tensor outside its storage)");
         torch::Tensor t;
@@ -807,6 +814,9 @@ public:
                 out.write(key, m_u.tensor(value));
                 break;
             case Kind::Object: {
+                if (++m_archives > MaxArchives)
+                    throw Malformed("the archive holds more than " + std::to_string(MaxArchives)
+                        + " nested archives");
                 torch::serialize::OutputArchive nested(out.compilation_unit());
                 writeObject(value, nested, depth + 1);
                 out.write(key, nested);
@@ -914,6 +924,7 @@ private:
 
     const Unpickler &m_u;
     std::size_t m_visits = 0;
+    std::size_t m_archives = 0;
 };
 
 // Runs WORK, turning what the unpickler and torch throw into false + *error.

@@ -242,7 +242,10 @@ std::shared_ptr<ClassifierImpl> loadExportedModel(
     QString why;
     if (!readArchive(std::move(bytes), archive, &why)) {
         if (error)
-            *error = QStringLiteral("%1 cannot be read: %2").arg(file, why);
+            *error = QStringLiteral("%1 is not a model exported by LeanTune (%2); export it with "
+                                    "'leantune-cli export RUNDIR --format libtorch', or pass the "
+                                    "run folder")
+                         .arg(file, why);
         return nullptr;
     }
     const QByteArray description = archiveDescription(archive);

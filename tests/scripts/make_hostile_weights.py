@@ -14,6 +14,8 @@ Files (each refused by a reader that runs nothing and bounds what it builds):
       file OUTDIR/pwned-setstate (torch.from_file(path, True, n)) when the archive's code is run;
   setstate-loop.pt / run-setstate-loop/: a __setstate__ that loops forever;
   setstate-alloc.pt: a __setstate__ that allocates 8 GiB;
+  setstate-dict.pt: an export whose __getstate__ returns a dict (taken as plain attributes) and
+      whose __setstate__ would create OUTDIR/pwned-setstate;
   deep-marks.pth, deep-lists.pth: data.pkl nested 100,000 deep ('(' x N + 'l' x N; ']' x N +
       'a' x N), 200 KB;
   run-deep/: a run folder whose model.pt (valid header) holds the deep pickle;
@@ -107,14 +109,38 @@ class Hostile(torch.nn.Module):
 '''
 
 
-def scripted(out, name, body, description):
+DICT_STATE_SOURCE = '''
+import torch
+from typing import Dict
+
+
+class Hostile(torch.nn.Module):
+    def __init__(self, description: str):
+        super().__init__()
+        self.leantune_description = description
+
+    @torch.jit.export
+    def __getstate__(self) -> Dict[str, str]:
+        return {"leantune_description": self.leantune_description}
+
+    @torch.jit.export
+    def __setstate__(self, state: Dict[str, str]) -> None:
+        BODY
+        self.leantune_description = state["leantune_description"] + str(extra.size(0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+'''
+
+
+def scripted(out, name, body, description, template=SETSTATE_SOURCE):
     """A TorchScript module whose __setstate__ runs BODY (which sets the tensor `extra`, used so
     that the compiler keeps it), saved to bytes."""
     import torch
 
     source = os.path.join(out, "src_" + name + ".py")
     with open(source, "w") as f:
-        f.write(SETSTATE_SOURCE.replace("BODY", body))
+        f.write(template.replace("BODY", body))
     spec = importlib.util.spec_from_file_location("hostile_" + name, source)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -149,6 +175,12 @@ def main(out, honest):
         write(os.path.join(out, "setstate-%s.pt" % name), archive)
         if name != "alloc":
             run_folder(out, honest, "run-setstate-" + name, archive)
+
+    # A dict state, which the reader takes as plain attributes: the archive loads as data and the
+    # model is refused for its missing tensors, while __setstate__ (which would write the file) is
+    # never compiled.
+    archive = scripted(out, "dictstate", bodies["writes"], description, DICT_STATE_SOURCE)
+    write(os.path.join(out, "setstate-dict.pt"), archive)
 
     n = 100000
     deep_marks = b"\x80\x02" + b"(" * n + b"l" * n + b"."
