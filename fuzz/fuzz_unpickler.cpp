@@ -1,8 +1,8 @@
 // libFuzzer target: the restricted unpickler and the bounded zip reader of weight files. The first
 // byte picks what the rest is: 0 a state_dict's data.pkl, 1 a LibTorch module archive's data.pkl
-// (its attributes written into an OutputArchive), 2 a whole zip archive (ZipRecords; its data.pkl
-// unpickled as a state_dict with the storages read from its records). In modes 0 and 1 every
-// storage record named "0" to "99" holds 4 KiB.
+// (its attributes written into an OutputArchive, saved and loaded back), 2 a whole zip archive
+// (ZipRecords; its data.pkl unpickled as a state_dict with the storages read from its records). In
+// modes 0 and 1 every storage record named "0" to "99" holds 4 KiB.
 #include "model/statedictunpickler_p.h"
 #include "model/ziprecords_p.h"
 
@@ -45,8 +45,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     if (mode == 0) {
         leantune::unpickleStateDict(rest, read, &error);
     } else {
+        // An accepted archive goes the rest of loadLibTorchArchive's way: saved by OutputArchive
+        // and loaded back (torch::jit::load of the generated classes). Torch's errors there are
+        // reported by loadLibTorchArchive (e.g. an attribute named like a keyword).
         torch::serialize::OutputArchive out;
-        leantune::unpickleModuleArchive(rest, read, out, &error);
+        if (!leantune::unpickleModuleArchive(rest, read, out, &error))
+            return 0;
+        try {
+            QByteArray bytes;
+            out.save_to([&bytes](const void *data, size_t n) -> size_t {
+                bytes.append(static_cast<const char *>(data), qsizetype(n));
+                return n;
+            });
+            torch::serialize::InputArchive in;
+            in.load_from(bytes.constData(), size_t(bytes.size()));
+        } catch (const c10::Error &) {
+        }
     }
     return 0;
 }

@@ -231,6 +231,9 @@ void TestHostileWeights::refused_data()
         << exportRun("run-deep") << hostile(QStringLiteral("run-deep")) << deep;
     QTest::newRow("--init, data.pkl inflating to 1 GiB")
         << init("zip-bomb.pth") << QString() << QStringLiteral("data.pkl is 1073741827 bytes");
+    QTest::newRow("--init, data.pkl inflating beyond its declared size")
+        << init("zip-liar.pth") << QString()
+        << QStringLiteral("inflates to more than its declared 1000 bytes");
     QTest::newRow("--init, 20 MB of opcodes")
         << init("many-ops.pth") << QString() << QStringLiteral("data.pkl is 20000004 bytes");
     QTest::newRow("--init, 12 million pushes")

@@ -20,6 +20,7 @@ Files (each refused by a reader that runs nothing and bounds what it builds):
       'a' x N), 200 KB;
   run-deep/: a run folder whose model.pt (valid header) holds the deep pickle;
   zip-bomb.pth: a 1 MB zip whose data.pkl inflates to 1 GiB of 'N' (push None);
+  zip-liar.pth: the same, its central directory claiming that data.pkl inflates to 1000 bytes;
   many-ops.pth: a 20 MB pickle of 10 million opcode pairs (']0': new list, pop);
   many-values.pth: a 12 MB pickle that pushes 12 million Nones;
   many-lists.pth: a 12 MB pickle that builds (and pops) 6 million empty lists;
@@ -201,6 +202,20 @@ def main(out, honest):
                 f.write(chunk)
             f.write(b".")
         z.writestr("archive/version", "3\n")
+
+    # The same bomb whose central directory claims data.pkl inflates to 1000 bytes.
+    with open(os.path.join(out, "zip-bomb.pth"), "rb") as f:
+        bomb = bytearray(f.read())
+    header = bomb.find(b"PK\x01\x02")
+    while bomb[header + 46:header + 62] != b"archive/data.pkl":
+        header = bomb.find(b"PK\x01\x02", header + 4)
+    if struct.unpack_from("<I", bomb, header + 24)[0] == 0xFFFFFFFF:
+        extra = header + 46 + struct.unpack_from("<H", bomb, header + 28)[0]
+        assert struct.unpack_from("<H", bomb, extra)[0] == 1  # zip64: the uncompressed size first
+        struct.pack_into("<Q", bomb, extra + 4, 1000)
+    else:
+        struct.pack_into("<I", bomb, header + 24, 1000)
+    write(os.path.join(out, "zip-liar.pth"), bytes(bomb))
 
     zip_with_pickle(os.path.join(out, "many-ops.pth"), b"\x80\x02" + b"]0" * 10000000 + b"N.")
     zip_with_pickle(os.path.join(out, "many-values.pth"), b"\x80\x02" + b"N" * 12000000 + b".")
