@@ -131,7 +131,7 @@ private Q_SLOTS:
     void int8ExportIsAboutFourTimesSmaller()
     {
         ExportOptions o;
-        o.quantize = QStringLiteral("int8");
+        o.quantize = ExportQuantization::Int8;
         o.outFile = QDir(m_outDir).filePath(QStringLiteral("model-int8.onnx"));
         QString error;
         const auto report = exportRun(m_run, o, &error);
@@ -144,7 +144,7 @@ private Q_SLOTS:
     void previewMatchesTheWrittenSizes()
     {
         ExportOptions o;
-        o.quantize = QStringLiteral("int8");
+        o.quantize = ExportQuantization::Int8;
         o.outFile = QDir(m_outDir).filePath(QStringLiteral("preview.onnx"));
         QString error;
         const std::optional<SizeReport> preview = previewExportSize(m_run, o, &error);
@@ -176,7 +176,7 @@ private Q_SLOTS:
     void libtorchArchiveReloads()
     {
         ExportOptions o;
-        o.format = QStringLiteral("libtorch");
+        o.format = ExportFormat::LibTorch;
         o.outFile = QDir(m_outDir).filePath(QStringLiteral("model.pt"));
         QString error;
         const auto report = exportRun(m_run, o, &error);
@@ -193,7 +193,7 @@ private Q_SLOTS:
     void exportedArchiveEvaluatesLikeItsRun()
     {
         ExportOptions o;
-        o.format = QStringLiteral("libtorch");
+        o.format = ExportFormat::LibTorch;
         o.outFile = QDir(m_outDir).filePath(QStringLiteral("standalone.pt"));
         QString error;
         QVERIFY2(exportRun(m_run, o, &error), qPrintable(error));
@@ -264,7 +264,7 @@ private Q_SLOTS:
                                         << "tflite"
                                         << "none"
                                         << "out/a.onnx"
-                                        << "unknown export format 'tflite'";
+                                        << "unknown format 'tflite' (choose onnx or libtorch)";
         QTest::newRow("unknown quantization") << "run"
                                               << "onnx"
                                               << "int4"
@@ -300,14 +300,64 @@ private Q_SLOTS:
         QFETCH(QString, message);
         const QStringList before = filesIn(m_outDir);
         ExportOptions o;
-        o.format = format;
-        o.quantize = quantize;
-        o.outFile = m_dir.filePath(out);
         QString error;
-        QVERIFY(!exportRun(m_dir.filePath(run), o, &error));
+        const bool named = o.setFormat(format, &error) && o.setQuantization(quantize, &error);
+        o.outFile = m_dir.filePath(out);
+        QVERIFY(!named || !exportRun(m_dir.filePath(run), o, &error));
         QVERIFY2(error.contains(message), qPrintable(error));
         QCOMPARE(filesIn(m_outDir), before);
         QVERIFY(!QFileInfo(o.outFile).isFile());
+    }
+
+    // The options' own rules, said once for the command line, the dialog and exportRun().
+    void optionsRefuseWhatCannotExport_data()
+    {
+        QTest::addColumn<QString>("format");
+        QTest::addColumn<QString>("quantize");
+        QTest::addColumn<bool>("structured");
+        QTest::addColumn<int>("limit");
+        QTest::addColumn<int>("threads");
+        QTest::addColumn<QString>("message"); // empty: the options can export
+        QTest::newRow("onnx int8 structured") << "onnx"
+                                              << "int8" << true << 0 << 0 << QString();
+        QTest::newRow("libtorch") << "libtorch"
+                                  << "none" << false << 10 << 2 << QString();
+        QTest::newRow("libtorch int8")
+            << "libtorch"
+            << "int8" << false << 0 << 0 << "use --format onnx --quantize int8";
+        QTest::newRow("libtorch structured")
+            << "libtorch"
+            << "none" << true << 0 << 0 << "--structured rebuilds layers";
+        QTest::newRow("negative limit") << "onnx"
+                                        << "none" << false << -1 << 0 << "--limit";
+        QTest::newRow("negative threads") << "onnx"
+                                          << "none" << false << 0 << -2 << "--threads";
+    }
+    void optionsRefuseWhatCannotExport()
+    {
+        QFETCH(QString, format);
+        QFETCH(QString, quantize);
+        QFETCH(bool, structured);
+        QFETCH(int, limit);
+        QFETCH(int, threads);
+        QFETCH(QString, message);
+        ExportOptions o;
+        QString error;
+        QVERIFY(o.setFormat(format, &error) && o.setQuantization(quantize, &error));
+        QCOMPARE(enumName(o.format), format);
+        QCOMPARE(enumName(o.quantize), quantize);
+        o.structured = structured;
+        o.limit = limit;
+        o.threads = threads;
+        o.outFile = QStringLiteral("model.out");
+        if (message.isEmpty()) {
+            QVERIFY2(o.validate(&error), qPrintable(error));
+        } else {
+            QVERIFY(!o.validate(&error));
+            QVERIFY2(error.contains(message), qPrintable(error));
+        }
+        o.outFile.clear();
+        QVERIFY(!o.validate(&error));
     }
 
     void runFolderWithoutModelFails()

@@ -90,7 +90,7 @@ private Q_SLOTS:
     void previewFollowsTheOptions()
     {
         ExportDialog d(m_run);
-        QCOMPARE(d.options().format, QStringLiteral("onnx"));
+        QCOMPARE(d.options().format, ExportFormat::Onnx);
         QCOMPARE(d.options().outFile, QDir(m_run).filePath(QStringLiteral("tiny.onnx")));
         QCOMPARE(d.options().limit, 2000);
         QVERIFY(child<QLabel>(&d, "run")->text().contains(QStringLiteral("smallcnn")));
@@ -130,8 +130,8 @@ private Q_SLOTS:
         QCOMPARE(quantize->currentData().toString(), QStringLiteral("none"));
         QVERIFY(!structured->isChecked());
         const ExportOptions o = d.options();
-        QCOMPARE(o.format, QStringLiteral("libtorch"));
-        QCOMPARE(o.quantize, QStringLiteral("none"));
+        QCOMPARE(o.format, ExportFormat::LibTorch);
+        QCOMPARE(o.quantize, ExportQuantization::None);
         QVERIFY(!o.structured);
         QVERIFY2(o.outFile.endsWith(QLatin1String("/tiny.pt")), qPrintable(o.outFile));
         QTRY_VERIFY(d.preview().has_value());

@@ -60,28 +60,21 @@ int exportCommand(const QStringList &args)
         return fail(QStringLiteral("--out FILE is required"), Usage);
 
     ExportOptions options;
-    options.format = parser.value(format);
-    options.quantize = parser.value(quantize);
+    QString error;
+    if (!options.setFormat(parser.value(format), &error)
+        || !options.setQuantization(parser.value(quantize), &error))
+        return fail(error, Usage);
     options.structured = parser.isSet(structured);
     options.outFile = parser.value(out);
     options.dataDir = parser.value(data);
-    QString error;
     const auto l = intOption(parser, QStringLiteral("limit"), &error);
     const auto t = l ? intOption(parser, QStringLiteral("threads"), &error) : std::nullopt;
     if (!t)
         return fail(error, Usage);
-    if (*l < 0 || *t < 0)
-        return fail(QStringLiteral("--limit and --threads must not be negative"), Usage);
     options.limit = *l;
     options.threads = *t;
-    if (options.format != QLatin1String("onnx") && options.format != QLatin1String("libtorch"))
-        return fail(
-            QStringLiteral("unknown format '%1' (choose onnx or libtorch)").arg(options.format),
-            Usage);
-    if (options.quantize != QLatin1String("none") && options.quantize != QLatin1String("int8"))
-        return fail(
-            QStringLiteral("unknown quantization '%1' (choose none or int8)").arg(options.quantize),
-            Usage);
+    if (!options.validate(&error))
+        return fail(error, Usage);
 
     const std::optional<ExportReport> report
         = exportRun(parser.positionalArguments().first(), options, &error);

@@ -42,44 +42,27 @@ struct ExportError {
     throw ExportError { message };
 }
 
-QString checkOptions(const ExportOptions &o)
-{
-    if (o.format != QLatin1String("onnx") && o.format != QLatin1String("libtorch"))
-        return QStringLiteral("unknown export format '%1' (choose onnx or libtorch)").arg(o.format);
-    if (o.quantize != QLatin1String("none") && o.quantize != QLatin1String("int8"))
-        return QStringLiteral("unknown quantization '%1' (choose none or int8)").arg(o.quantize);
-    if (o.format == QLatin1String("libtorch") && o.quantize != QLatin1String("none"))
-        return QStringLiteral(
-            "int8 weights are written as ONNX (DequantizeLinear); the LibTorch archive keeps "
-            "the zoo model's float32 weights: use --format onnx --quantize int8");
-    if (o.format == QLatin1String("libtorch") && o.structured)
-        return QStringLiteral(
-            "--structured rebuilds layers with fewer channels, which the zoo's LibTorch "
-            "modules cannot hold: use --format onnx");
-    if (o.outFile.isEmpty())
-        return QStringLiteral("no output file given");
-    if (o.batchSize < 1)
-        return QStringLiteral("batch size must be at least 1");
-    if (o.limit < 0)
-        return QStringLiteral("the image limit must not be negative");
-    return {};
-}
-
 // Fails early, before any work, when OUT cannot be written.
-QString checkWritable(const QString &out)
+bool checkWritable(const QString &out, QString *error)
 {
+    const auto fail = [error](const QString &message) {
+        if (error)
+            *error = message;
+        return false;
+    };
     const QFileInfo fi(out);
     if (fi.isDir())
-        return QStringLiteral("output %1 is a folder; give a file name").arg(out);
+        return fail(QStringLiteral("output %1 is a folder; give a file name").arg(out));
     const QFileInfo dir(fi.absolutePath());
     if (!dir.isDir())
-        return QStringLiteral("cannot write %1: folder %2 does not exist").arg(out, dir.filePath());
+        return fail(
+            QStringLiteral("cannot write %1: folder %2 does not exist").arg(out, dir.filePath()));
     if (!dir.isWritable())
-        return QStringLiteral("cannot write %1: folder %2 is not writable")
-            .arg(out, dir.filePath());
+        return fail(
+            QStringLiteral("cannot write %1: folder %2 is not writable").arg(out, dir.filePath()));
     if (fi.exists() && !fi.isWritable())
-        return QStringLiteral("cannot write %1: the file is read-only").arg(out);
-    return {};
+        return fail(QStringLiteral("cannot write %1: the file is read-only").arg(out));
+    return true;
 }
 
 void writeAtomically(const QString &path, const QByteArray &bytes)
@@ -110,7 +93,7 @@ QList<QPair<QString, QString>> metadataFor(
             QStringLiteral("logits [N, %1] in class_names order").arg(run.classNames.size()) },
         { QStringLiteral("model"), c.model.name },
         { QStringLiteral("weights"),
-            o.quantize == QLatin1String("int8")
+            o.quantize == ExportQuantization::Int8
                 ? QStringLiteral("int8 per-channel symmetric (DequantizeLinear)")
                 : QStringLiteral("float32") },
         { QStringLiteral("structured"),
@@ -217,9 +200,8 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
 {
     Prepared p;
     QString error;
-    const QString problem = checkOptions(o);
-    if (!problem.isEmpty())
-        failWith(problem);
+    if (!o.validate(&error))
+        failWith(error);
     std::optional<RunInfo> run = readRunInfo(runDir, &error);
     if (!run)
         failWith(error);
@@ -233,8 +215,8 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
     ExportReport &r = p.report;
     r.runDir = runDir;
     r.outFile = o.outFile;
-    r.format = o.format;
-    r.quantize = o.quantize;
+    r.format = enumName(o.format);
+    r.quantize = enumName(o.quantize);
     r.structured = o.structured;
     r.model = p.run.config.model.name;
     r.inputSize = p.run.config.model.inputSize;
@@ -248,7 +230,7 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
         = ExportGraph::build(*p.model, spec, p.run.config.normMean, p.run.config.normStd, &error);
     if (graph) {
         r.size.denseParameters = graph->parameterCount();
-    } else if (o.format == QLatin1String("libtorch")) {
+    } else if (o.format == ExportFormat::LibTorch) {
         // The archive holds the model's own tensors: no graph needed (a TorchScript model has
         // none LeanTune can write as ONNX).
         for (const auto &t : p.model->parameters())
@@ -259,10 +241,10 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
     r.size.denseFp32Bytes = 4 * r.size.denseParameters;
 
     torch::NoGradGuard noGrad;
-    if (o.format == QLatin1String("onnx")) {
+    if (o.format == ExportFormat::Onnx) {
         if (o.structured)
             r.channelsRemoved = graph->shrinkChannels();
-        if (o.quantize == QLatin1String("int8"))
+        if (o.quantize == ExportQuantization::Int8)
             graph->quantizeWeights();
         p.bytes = OnnxWriter::serialize(*graph, metadataFor(p.run, o, *graph));
         r.size.parameters = graph->parameterCount();
@@ -293,6 +275,54 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
 
 } // namespace
 
+bool ExportOptions::setFormat(const QString &name, QString *error)
+{
+    const std::optional<ExportFormat> f = enumFromName<ExportFormat>(name);
+    if (f)
+        format = *f;
+    else if (error)
+        *error = QStringLiteral("unknown format '%1' (choose %2)")
+                     .arg(name, enumNames<ExportFormat>().join(QStringLiteral(" or ")));
+    return f.has_value();
+}
+
+bool ExportOptions::setQuantization(const QString &name, QString *error)
+{
+    const std::optional<ExportQuantization> q = enumFromName<ExportQuantization>(name);
+    if (q)
+        quantize = *q;
+    else if (error)
+        *error = QStringLiteral("unknown quantization '%1' (choose %2)")
+                     .arg(name, enumNames<ExportQuantization>().join(QStringLiteral(" or ")));
+    return q.has_value();
+}
+
+bool ExportOptions::validate(QString *error) const
+{
+    const auto fail = [error](const QString &message) {
+        if (error)
+            *error = message;
+        return false;
+    };
+    if (format == ExportFormat::LibTorch && quantize != ExportQuantization::None)
+        return fail(QStringLiteral(
+            "int8 weights are written as ONNX (DequantizeLinear); the LibTorch archive keeps "
+            "the zoo model's float32 weights: use --format onnx --quantize int8"));
+    if (format == ExportFormat::LibTorch && structured)
+        return fail(
+            QStringLiteral("--structured rebuilds layers with fewer channels, which the zoo's "
+                           "LibTorch modules cannot hold: use --format onnx"));
+    if (outFile.isEmpty())
+        return fail(QStringLiteral("no output file given"));
+    if (batchSize < 1)
+        return fail(QStringLiteral("batch size must be at least 1"));
+    if (limit < 0)
+        return fail(QStringLiteral("the image limit (--limit) must not be negative"));
+    if (threads < 0)
+        return fail(QStringLiteral("the thread count (--threads) must not be negative"));
+    return true;
+}
+
 std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions &options,
     QString *error, const ExportProgress &callback)
 {
@@ -305,18 +335,15 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
     timer.start();
     try {
         const Progress progress(callback);
-        const QString problem = checkOptions(options);
-        if (!problem.isEmpty())
+        QString problem;
+        if (!options.validate(&problem) || !checkWritable(options.outFile, &problem))
             return fail(problem);
-        const QString unwritable = checkWritable(options.outFile);
-        if (!unwritable.isEmpty())
-            return fail(unwritable);
         if (options.threads > 0)
             torch::set_num_threads(options.threads);
         Prepared p = prepare(runDir, options, progress);
         ExportReport &r = p.report;
-        const bool onnx = options.format == QLatin1String("onnx");
-        const bool int8 = options.quantize == QLatin1String("int8");
+        const bool onnx = options.format == ExportFormat::Onnx;
+        const bool int8 = options.quantize == ExportQuantization::Int8;
 
         // The independent runtime on the exact bytes that will be written.
         progress(0.1, QStringLiteral("loading the export in the independent runtime"));

@@ -1,21 +1,32 @@
 #pragma once
 
+#include "config/runenums.h"
 #include "export/sizereport.h"
 
 #include <QJsonObject>
 #include <QString>
 #include <QStringList>
 
+#include <array>
 #include <functional>
 #include <optional>
 
 namespace leantune {
 
+enum class ExportFormat { Onnx, LibTorch };
+enum class ExportQuantization { None, Int8 }; // int8: ONNX only (int8 weights, float activations)
+
+template <> struct EnumNames<ExportFormat> {
+    static constexpr std::array<const char *, 2> names { "onnx", "libtorch" };
+};
+template <> struct EnumNames<ExportQuantization> {
+    static constexpr std::array<const char *, 2> names { "none", "int8" };
+};
+
 // What to export from a run folder.
 struct ExportOptions {
-    QString format = QStringLiteral("onnx"); // onnx | libtorch
-    QString quantize
-        = QStringLiteral("none"); // none | int8 (ONNX only: int8 weights, float activations)
+    ExportFormat format = ExportFormat::Onnx;
+    ExportQuantization quantize = ExportQuantization::None;
     bool structured = false; // remove channels whose weights are all zero (ONNX only; train with
                              // channel pruning to have some)
     QString outFile; // written atomically; nothing is left behind on failure
@@ -24,13 +35,22 @@ struct ExportOptions {
     int limit = 0; // verify on at most this many images (seeded sample); 0 = all
     int batchSize = 256;
     int threads = 0; // torch threads; 0 = leave as is
+
+    // The format or quantization by the name the command line and the report use ("onnx",
+    // "int8"); false + *error listing the names when NAME is none of them.
+    bool setFormat(const QString &name, QString *error);
+    bool setQuantization(const QString &name, QString *error);
+    // Whether these options can export: int8 weights and --structured need ONNX, an output file is
+    // named, the batch size is at least 1, the limit and threads are not negative. False + a
+    // one-line message naming the option to change in *error. Touches no file.
+    bool validate(QString *error) const;
 };
 
 // What an export wrote and how well the written model agrees with the trained one.
 struct ExportReport {
     QString runDir;
     QString outFile;
-    QString format;
+    QString format; // enumName() of the options' format and quantization
     QString quantize;
     bool structured = false;
     QString model; // zoo name

@@ -280,9 +280,12 @@ QString ExportDialog::ratioText(double ratio)
 ExportOptions ExportDialog::options() const
 {
     ExportOptions o;
-    o.format = m_format->currentData().toString();
-    const bool onnx = o.format == QLatin1String("onnx");
-    o.quantize = onnx ? m_quantize->currentData().toString() : QStringLiteral("none");
+    o.format = enumFromName<ExportFormat>(m_format->currentData().toString())
+                   .value_or(ExportFormat::Onnx);
+    const bool onnx = o.format == ExportFormat::Onnx;
+    o.quantize = onnx ? enumFromName<ExportQuantization>(m_quantize->currentData().toString())
+                            .value_or(ExportQuantization::None)
+                      : ExportQuantization::None;
     o.structured = onnx && m_structured->isChecked();
     o.outFile = QDir::fromNativeSeparators(m_outFile->text().trimmed());
     o.limit = m_limit->value();
@@ -334,7 +337,7 @@ void ExportDialog::requestPreview()
     ExportOptions o = options();
     if (o.outFile
             .isEmpty()) // the preview writes nothing, but the engine checks that a name is given
-        o.outFile = defaultOutFile(m_runDir, o.format);
+        o.outFile = defaultOutFile(m_runDir, enumName(o.format));
     m_previewWatcher.setFuture(QtConcurrent::run([runDir, o] {
         PreviewResult r;
         r.size = previewExportSize(runDir, o, &r.error);
