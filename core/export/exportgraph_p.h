@@ -25,6 +25,9 @@ struct GraphAttribute {
     std::vector<std::int64_t> ints;
 };
 
+GraphAttribute intAttr(const std::string &name, std::int64_t value);
+GraphAttribute intsAttr(const std::string &name, std::vector<std::int64_t> values);
+
 // An ONNX-style node: op type from the ONNX operator set (opset 13), value names in and out.
 struct GraphNode {
     std::string op;
@@ -37,7 +40,9 @@ struct GraphNode {
 
 // The inference graph of a zoo model in ONNX terms: normalization (Sub, Div) on the [0, 1] input,
 // BatchNorm folded into the convs, dropout gone. Initializers are CPU contiguous tensors, float32
-// or (after quantizeWeights) int8. Built on the exporting thread; a plain value.
+// or (after quantizeWeights) int8. Built on the exporting thread; a plain value. build() is in
+// exportbuilders.cpp, run() in exportinterpreter.cpp, the passes (shrinkChannels, quantizeWeights,
+// dequantized) in exportpasses.cpp.
 class ExportGraph {
 public:
     // Builds the graph of MODEL (a zoo model built from SPEC, in any mode; read without gradients).
