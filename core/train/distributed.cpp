@@ -1,16 +1,17 @@
+// DistributedRun over c10d: compiled when CMake finds c10d with Gloo (LEANTUNE_WITH_C10D), else
+// distributednoc10d.cpp stands in.
+
 #include "train/distributed_p.h"
 #include "train/exceptiontext_p.h"
 
 #include "train/evaluator.h"
 
-#ifdef LEANTUNE_WITH_C10D
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef LEANTUNE_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
-#endif
 #endif
 
 #include <QDebug>
@@ -23,8 +24,6 @@
 #include <unistd.h>
 
 namespace leantune {
-
-#ifdef LEANTUNE_WITH_C10D
 
 namespace {
 
@@ -566,72 +565,5 @@ void DistributedRun::exchangeFigures(MetricsSample &sample)
         for (MetricsSample::RankFigures &r : sample.ranks)
             r.imagesPerSec = 0.0;
 }
-
-#else // no c10d in this build: join() says so, nothing else is reached
-
-struct DistributedRun::Private { };
-
-bool DistributedRun::available()
-{
-    return false;
-}
-
-std::unique_ptr<DistributedRun> DistributedRun::join(
-    const DistEnv &, const RunConfig &, const torch::Device &, std::atomic_bool *, QString *error)
-{
-    *error = QStringLiteral(
-        "data parallel training needs PyTorch's c10d with Gloo, which this build does not have "
-        "(install libgloo-dev and reconfigure: LEANTUNE_WITH_C10D)");
-    return nullptr;
-}
-
-DistributedRun::DistributedRun(std::unique_ptr<Private> p)
-    : d(std::move(p))
-{
-}
-DistributedRun::~DistributedRun() = default;
-int DistributedRun::rank() const
-{
-    return 0;
-}
-int DistributedRun::worldSize() const
-{
-    return 1;
-}
-QString DistributedRun::backendName() const
-{
-    return {};
-}
-void DistributedRun::broadcastModel(ClassifierImpl &) { }
-void DistributedRun::broadcastBuffers(ClassifierImpl &) { }
-QByteArray DistributedRun::broadcastBytes(const QByteArray &bytes)
-{
-    return bytes;
-}
-void DistributedRun::attach(ClassifierImpl &) { }
-void DistributedRun::beginStep(std::int64_t) { }
-void DistributedRun::armLastMicroBatch() { }
-DistributedRun::StepSums DistributedRun::finishStep(
-    const torch::Tensor &lossSum, const torch::Tensor &correct, std::int64_t n)
-{
-    return { lossSum, correct, n };
-}
-bool DistributedRun::stopAgreed() const
-{
-    return false;
-}
-void DistributedRun::checkMasks(const std::vector<torch::Tensor> &, std::int64_t) { }
-void DistributedRun::reduceReport(EvaluationReport &) { }
-double DistributedRun::allreduceWaitMs() const
-{
-    return 0.0;
-}
-std::int64_t DistributedRun::stepsSynced() const
-{
-    return 0;
-}
-void DistributedRun::exchangeFigures(MetricsSample &) { }
-
-#endif
 
 } // namespace leantune
