@@ -38,8 +38,9 @@ QByteArray pngChunk(const char *type, const QByteArray &data)
 }
 
 // A PNG of WIDTH x HEIGHT with this bit depth and colour type, and no pixels: what a header-only
-// scan sees of a decompression bomb.
-QByteArray pngHeaderOnly(quint32 width, quint32 height, int depth, int colour)
+// scan sees of a decompression bomb. With TRANSPARENCY, a tRNS chunk before the pixel data.
+QByteArray pngHeaderOnly(
+    quint32 width, quint32 height, int depth, int colour, bool transparency = false)
 {
     QByteArray ihdr(13, '\0');
     qToBigEndian<quint32>(width, ihdr.data());
@@ -48,6 +49,7 @@ QByteArray pngHeaderOnly(quint32 width, quint32 height, int depth, int colour)
     ihdr[9] = char(colour);
     // IEND with its real CRC: the scanner checks that the file ends with it.
     return QByteArray("\x89PNG\r\n\x1A\n", 8) + pngChunk("IHDR", ihdr)
+        + (transparency ? pngChunk("tRNS", QByteArray(6, '\0')) : QByteArray())
         + pngChunk("IDAT", QByteArray(16, '\0')) + QByteArray("\0\0\0\0IEND\xAE\x42\x60\x82", 12);
 }
 
@@ -139,15 +141,19 @@ private Q_SLOTS:
         QVERIFY(
             writeFile(root + QStringLiteral("/a/bomb.png"), pngHeaderOnly(20000, 20000, 16, 6)));
         QVERIFY(writeFile(root + QStringLiteral("/b/gray.png"), pngHeaderOnly(12000, 12000, 8, 0)));
+        // OpenCV decodes colour with a tRNS chunk to 4 channels, then drops alpha: 4 + 3 a pixel.
+        QVERIFY(writeFile(
+            root + QStringLiteral("/b/keyed.png"), pngHeaderOnly(1000, 1000, 8, 2, true)));
         QString error;
         const std::optional<DatasetIndex> index = scanDataset(root, {}, &error);
         QVERIFY2(index, qPrintable(error));
-        QCOMPARE(int(index->images.size()), 2);
+        QCOMPARE(int(index->images.size()), 3);
         const ImageEntry &deep = index->images.at(0);
         QVERIFY(deep.path.endsWith(QLatin1String("deep.png")));
         QCOMPARE(deep.bitDepth, 16);
         QCOMPARE(deep.decodedBytes, qint64(10000) * 10000 * (8 + 4));
         QCOMPARE(index->images.at(1).decodedBytes, qint64(12000) * 12000);
+        QCOMPARE(index->images.at(2).decodedBytes, qint64(1000) * 1000 * (4 + 3));
         const QString bomb = reasonFor(*index, root + QStringLiteral("/a/bomb.png"));
         QVERIFY2(bomb.startsWith(QLatin1String("too large: 20000x20000 pixels, 16-bit, decodes to "
                                                "4.47 GiB (limit 2.00 GiB)")),
