@@ -258,6 +258,30 @@ private Q_SLOTS:
         QCOMPARE(json.value(QStringLiteral("capacity_bytes")).toInteger(), budget);
     }
 
+    // Memory is not the only limit: with room for thousands of images, the answer for 5,400
+    // training images is at most a tenth of them, and the report says why.
+    void answerIsCappedAtATenthOfTheTrainingImages()
+    {
+        LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
+        RunConfig c = testconfigs::smallCnnOnCpu();
+        c.memoryBudgetBytes = qint64(64) << 30; // room for far more than 540 images
+        QString error;
+        const std::optional<BatchSizeReport> report = BatchSizeFinder::find(c, 5400, &error);
+        QVERIFY2(report, qPrintable(error));
+        QCOMPARE(report->search.batchSize, 540);
+        QVERIFY(report->search.capped);
+        QVERIFY2(report->capText().contains(QLatin1String("a tenth of the 5400 training images")),
+            qPrintable(report->capText()));
+        QVERIFY(report->toJson()
+                    .value(QStringLiteral("cap_reason"))
+                    .toString()
+                    .contains(QLatin1String("tenth")));
+        // A small data set keeps batches up to 32 (or all its images).
+        const std::optional<BatchSizeReport> small = BatchSizeFinder::find(c, 150, &error);
+        QVERIFY2(small, qPrintable(error));
+        QCOMPARE(small->search.batchSize, 32);
+    }
+
     // GPU machine only: real trials under a real allocator cap; the device is left clean, and a run
     // at the size found (--batch-size auto) trains a full epoch without running out of memory.
     void cudaSearchUnderARealLimitThenAFullEpoch()
@@ -342,11 +366,27 @@ private Q_SLOTS:
                 QStringLiteral("--json") },
             &code);
         QCOMPARE(code, 0);
-        // A generous budget: the cap (64, under the 90 images) decides.
-        QCOMPARE(o.value(QStringLiteral("batch_size")).toInt(), 64);
+        // A generous budget: the data's cap (a tenth of the 81 training images that the 0.1
+        // validation split leaves of 90, at least 32; under --max 64) decides.
+        QCOMPARE(o.value(QStringLiteral("batch_size")).toInt(), 32);
+        QVERIFY2(o.value(QStringLiteral("cap_reason")).toString().contains(QLatin1String("81")),
+            qPrintable(o.value(QStringLiteral("cap_reason")).toString()));
         QCOMPARE(o.value(QStringLiteral("capacity_bytes")).toInteger(), qint64(64) << 30);
         QVERIFY(o.value(QStringLiteral("predicted_peak_bytes")).toInteger() > 0);
         QCOMPARE(o.value(QStringLiteral("predictions")).toArray().size(), 2);
+        // The answer holds for the run started with the same memory options: the exact flags.
+        QStringList train;
+        for (const QJsonValue &v : o.value(QStringLiteral("train_args")).toArray())
+            train << v.toString();
+        const auto valueOf = [&train](const char *flag) {
+            const qsizetype i = train.indexOf(QLatin1String(flag));
+            return i >= 0 && i + 1 < train.size() ? train[i + 1] : QString();
+        };
+        QCOMPARE(valueOf("--batch-size"), QStringLiteral("32"));
+        QCOMPARE(valueOf("--data"), data);
+        QVERIFY2(!valueOf("--memory-budget").isEmpty(), qPrintable(train.join(QLatin1Char(' '))));
+        QCOMPARE(valueOf("--device"), QStringLiteral("cpu"));
+        QVERIFY(!train.contains(QStringLiteral("--out")));
     }
 
     void cliRejectsABadBudget()

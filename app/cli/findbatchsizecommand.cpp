@@ -12,6 +12,8 @@
 #include <QJsonDocument>
 #include <QStringBuilder>
 
+#include <cmath>
+
 namespace leantune::cli {
 
 int findBatchSizeCommand(const QStringList &args)
@@ -84,13 +86,32 @@ int findBatchSizeCommand(const QStringList &args)
                 .arg(c.dataDir));
     c.model.classes = int(index->classes.size());
 
-    const std::optional<BatchSizeReport> report = BatchSizeFinder::find(c, images, &error);
+    // The run trains on what the validation split leaves (about: the split is per class).
+    const std::int64_t trainImages
+        = c.valDir.isEmpty() ? std::llround(double(images) * (1.0 - c.valSplit)) : images;
+    const std::optional<BatchSizeReport> report = BatchSizeFinder::find(c, trainImages, &error);
     if (!report)
         return fail(error);
     const MemoryPlan &plan = report->plan;
+    // The answer holds for a run with the same memory options (a budget also sets the host
+    // allocator's policy that the search measured): the exact `train` flags that start it.
+    RunConfig run = c;
+    run.batchSize = report->search.batchSize;
+    run.batchSizeAuto = false;
+    run.outDir.clear();
+    QStringList trainArgs;
+    const QStringList all = runCommandLineArguments(run);
+    for (int i = 0; i < all.size(); ++i) {
+        if (all[i] == QLatin1String("--out")) {
+            ++i; // the user's run folder, not known here
+            continue;
+        }
+        trainArgs << all[i];
+    }
 
     if (parser.isSet(QStringLiteral("json"))) {
         QJsonObject o = report->toJson();
+        o[QStringLiteral("train_args")] = QJsonArray::fromStringList(trainArgs);
         QJsonArray predictions;
         for (int b : predictAt)
             predictions.append(QJsonObject { { QStringLiteral("batch_size"), b },
@@ -131,7 +152,7 @@ int findBatchSizeCommand(const QStringList &args)
     text += QStringLiteral("trials:      %1\n").arg(trials.join(QStringLiteral(", ")));
     text += QStringLiteral("batch size:  %1%2, predicted peak %3%4\n")
                 .arg(report->search.batchSize)
-                .arg(report->search.capped ? QStringLiteral(" (the cap)") : QString())
+                .arg(report->capText())
                 .arg(formatBytes(report->predictedPeakBytes))
                 .arg(report->measured ? QString(
                          QStringLiteral(", measured ") % formatBytes(report->search.peakBytes))
@@ -140,6 +161,10 @@ int findBatchSizeCommand(const QStringList &args)
         text += QStringLiteral("predicted:   batch %1 -> %2\n")
                     .arg(b)
                     .arg(formatBytes(plan.predictPeak(b)));
+    QStringList words { QStringLiteral("leantune-cli"), QStringLiteral("train") };
+    for (const QString &arg : trainArgs)
+        words << shellQuote(arg);
+    text += QStringLiteral("train with:  %1 --out RUNDIR\n").arg(words.join(QLatin1Char(' ')));
     printOut(text);
     return Ok;
 }

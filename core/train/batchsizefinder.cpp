@@ -170,6 +170,8 @@ QJsonObject BatchSizeReport::toJson() const
         = measured ? QJsonValue(qint64(search.peakBytes)) : QJsonValue();
     o[QStringLiteral("device")] = plan.device;
     o[QStringLiteral("capped")] = search.capped;
+    if (search.capped)
+        o[QStringLiteral("cap_reason")] = capReason;
     QJsonArray trials;
     for (const BatchTrial &t : search.trials) {
         QJsonObject j { { QStringLiteral("batch_size"), t.batchSize },
@@ -184,6 +186,12 @@ QJsonObject BatchSizeReport::toJson() const
     return o;
 }
 
+QString BatchSizeReport::capText() const
+{
+    return search.capped && !capReason.isEmpty() ? QStringLiteral(" (capped: %1)").arg(capReason)
+                                                 : QString();
+}
+
 std::optional<BatchSizeReport> BatchSizeFinder::find(const RunConfig &config,
     std::int64_t maxSamples, QString *error, const std::atomic_bool *cancel)
 {
@@ -195,8 +203,19 @@ std::optional<BatchSizeReport> BatchSizeFinder::find(const RunConfig &config,
     BatchSearchOptions o;
     o.margin = plan->margin;
     o.maxBatch = std::max(1, config.maxBatchSize);
-    if (maxSamples > 0)
-        o.maxBatch = int(std::min<std::int64_t>(o.maxBatch, maxSamples));
+    QString capReason = QStringLiteral("the maximum batch size, %1").arg(o.maxBatch);
+    if (maxSamples > 0) {
+        // Memory is not the only limit: a batch over a tenth of the data leaves under ten optimizer
+        // steps an epoch (and a pruning schedule almost no steps to act on).
+        const std::int64_t tenth
+            = std::max<std::int64_t>(std::min<std::int64_t>(maxSamples, 32), maxSamples / 10);
+        if (tenth < o.maxBatch) {
+            o.maxBatch = int(tenth);
+            capReason = QStringLiteral("a tenth of the %1 training images, so that an epoch has "
+                                       "at least ten steps")
+                            .arg(maxSamples);
+        }
+    }
     // Start where the plan says the limit is reached (a power of two), so a real search needs few
     // trials.
     if (plan->train.perImageBytes > 0.0) {
@@ -243,6 +262,8 @@ std::optional<BatchSizeReport> BatchSizeFinder::find(const RunConfig &config,
     }
     report.predictedPeakBytes
         = report.plan.predictPeak(report.search.batchSize, 0, -1, report.search.batchSize);
+    if (report.search.capped)
+        report.capReason = capReason;
     return report;
 }
 

@@ -41,8 +41,12 @@ struct BatchSizeReport {
     MemoryPlan plan;
     std::int64_t predictedPeakBytes = 0; // the planner's prediction at search.batchSize
     bool measured = false; // search.peakBytes is a real measurement (CUDA trials)
+    // Why the cap is where it is, when the cap (not memory) stopped the search: "a tenth of the
+    // 5400 training images" or "the maximum batch (--max-batch-size 4096)".
+    QString capReason;
 
     QJsonObject toJson() const; // {"batch_size", "predicted_peak_bytes", "capacity_bytes", ...}
+    QString capText() const; // " (capped: REASON)" when capped, else empty
 };
 
 // Finds the largest batch size that fits: doubles from the start batch while trials fit, then
@@ -59,10 +63,11 @@ public:
     BatchSearchResult search(BatchTrialRunner &runner, std::int64_t capacityBytes,
         const std::atomic_bool *cancel = nullptr) const;
 
-    // For a run configuration (model.classes set; caps at config.maxBatchSize and MAX_SAMPLES when
-    // > 0): probes memory with MemoryPlanner, then searches with real short trials on a CUDA
-    // device, or with the planner's predictions against the host budget on the CPU. Runs on the
-    // calling thread.
+    // For a run configuration (model.classes set; caps at config.maxBatchSize and, for
+    // MAX_SAMPLES > 0 training images, at a tenth of them, but at least min(32, MAX_SAMPLES): a
+    // larger batch leaves under ten steps an epoch): probes memory with MemoryPlanner, then
+    // searches with real short trials on a CUDA device, or with the planner's predictions against
+    // the host budget on the CPU. Runs on the calling thread.
     static std::optional<BatchSizeReport> find(const RunConfig &config, std::int64_t maxSamples,
         QString *error, const std::atomic_bool *cancel = nullptr);
 

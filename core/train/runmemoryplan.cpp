@@ -46,26 +46,25 @@ std::optional<RunMemoryPlan> planRunMemory(const RunConfig &c, std::int64_t trai
     }
     std::optional<MemoryPlan> plan;
     if (autoBatch) {
-        log(QStringLiteral(
-            "batch size auto: probing memory and searching on %1 (margin %2%, cap %3)")
+        log(QStringLiteral("batch size auto: probing memory and searching on %1 (margin %2%)")
                 .arg(deviceName)
                 .arg(c.memoryMarginFor(deviceName.startsWith(QLatin1String("cuda"))) * 100.0, 0,
-                    'f', 0)
-                .arg(std::min<std::int64_t>(c.maxBatchSize, trainImages)));
+                    'f', 0));
         const std::optional<BatchSizeReport> report
             = BatchSizeFinder::find(c, trainImages, error, cancel);
         if (!report)
             return std::nullopt;
         r.batchSize = report->search.batchSize;
         plan = report->plan;
-        log(QStringLiteral("batch size %1: predicted peak %2%3 of %4 (%5 trials)")
+        log(QStringLiteral("batch size %1%6: predicted peak %2%3 of %4 (%5 trials)")
                 .arg(r.batchSize)
                 .arg(formatBytes(report->predictedPeakBytes),
                     report->measured ? QString(
                         QStringLiteral(", measured ") % formatBytes(report->search.peakBytes))
                                      : QString(),
                     formatBytes(report->search.capacityBytes))
-                .arg(report->search.trials.size()));
+                .arg(report->search.trials.size())
+                .arg(report->capText()));
     } else {
         plan = MemoryPlanner::probe(c, error);
         if (!plan)

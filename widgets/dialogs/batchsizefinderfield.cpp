@@ -83,8 +83,7 @@ void BatchSizeFinderField::done(const Result &result)
                       formatBytes(r.search.capacityBytes))
             : tr("fits: predicted peak %1 of %2")
                   .arg(formatBytes(r.predictedPeakBytes), formatBytes(r.search.capacityBytes));
-        if (r.search.capped)
-            note += tr(" (capped by the training images or the maximum batch)");
+        note += r.capText();
         setNote(note, false);
         m_note->setToolTip(tr("batch %1 on %2; limit %3 (%4 % margin); %n trial(s)", nullptr,
             int(r.search.trials.size()))
