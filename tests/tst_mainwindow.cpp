@@ -174,7 +174,7 @@ private Q_SLOTS:
         {
             MainWindow w;
             w.show();
-            w.resize(1100, 780);
+            w.resize(720, 520); // inside the offscreen platform's 800x600 screen
             QVERIFY(w.startRun(tinyRun(QStringLiteral("closing"), 200)));
             QTRY_VERIFY_WITH_TIMEOUT(w.job()->state() == RunJob::State::Running, 120000);
             w.setConfirmOnClose(false);

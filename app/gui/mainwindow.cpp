@@ -1,6 +1,7 @@
 #include "mainwindow.h"
 
 #include "widgets/charts/livecharts.h"
+#include "widgets/common/screenfit.h"
 #include "widgets/dataset/datasetbrowser.h"
 #include "dataset/idximporter.h"
 #include "dataset/sampledata.h"
@@ -92,8 +93,11 @@ MainWindow::MainWindow(QWidget *parent)
     QSettings settings;
     m_recent = settings.value(QStringLiteral("recentFolders")).toStringList();
     rebuildRecentMenu();
-    resize(1280, 860);
-    restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
+    fitToScreen(this, QSize(1280, 860)); // the first size
+    // A geometry saved on a larger screen is brought inside this one (Qt 6.4 moves it, but keeps
+    // its size).
+    if (restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray()))
+        fitToScreen(this, size());
     restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
     m_history->reload();
 

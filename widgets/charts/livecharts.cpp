@@ -88,7 +88,7 @@ LiveCharts::LiveCharts(QWidget *parent)
     for (int c = 0; c < ChartCount; ++c) {
         auto *p = new QCustomPlot(this);
         p->setObjectName(QStringLiteral("chart%1").arg(c));
-        p->setMinimumSize(280, 200);
+        p->setMinimumSize(280, 150); // two rows fit a 768-pixel screen with the window around
         p->setNoAntialiasingOnDrag(true);
         p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
         p->axisRect()->setRangeDrag(Qt::Horizontal);

@@ -2,6 +2,7 @@
 
 #include "dataset/datasplit.h"
 #include "dataset/sampledata.h"
+#include "widgets/common/screenfit.h"
 #include "widgets/dialogs/batchsizefinderfield.h"
 #include "widgets/dialogs/devicefield.h"
 #include "widgets/dialogs/folderrow.h"
@@ -30,7 +31,10 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QSettings>
+#include <QShowEvent>
 #include <QSpinBox>
 #include <QStringBuilder>
 #include <QThread>
@@ -41,6 +45,20 @@ namespace leantune {
 namespace {
 
 const char kFollowKey[] = "run/pruneStepsFollowRun";
+
+// The form's scroll area asks for the whole form (QScrollArea's own hint stops at 36 x 24 lines),
+// so the dialog opens showing all of it where the screen has room.
+class FormScrollArea : public QScrollArea {
+public:
+    using QScrollArea::QScrollArea;
+    QSize sizeHint() const override
+    {
+        const int frame = 2 * frameWidth();
+        return widget()
+            ? widget()->sizeHint() + QSize(frame + verticalScrollBar()->sizeHint().width(), frame)
+            : QScrollArea::sizeHint();
+    }
+};
 
 } // namespace
 
@@ -57,12 +75,32 @@ RunConfigDialog::RunConfigDialog(QWidget *parent)
 
 RunConfigDialog::~RunConfigDialog() = default; // the finder field stops and waits for its search
 
+void RunConfigDialog::showEvent(QShowEvent *event)
+{
+    // The first size is the whole form (or the size given) bounded to the screen; the dialog then
+    // keeps its size as the form grows or shrinks, and the form scrolls.
+    if (!event->spontaneous() && !m_fitted) {
+        m_fitted = true;
+        fitToScreen(this, testAttribute(Qt::WA_Resized) ? size() : sizeHint());
+    }
+    QDialog::showEvent(event);
+}
+
 void RunConfigDialog::build()
 {
     m_fields = new RunFieldBinder(this);
     auto *layout = new QVBoxLayout(this);
-    auto *columns = new QHBoxLayout;
-    layout->addLayout(columns, 1);
+    // The form scrolls; the messages and the buttons under it stay in view at any dialog height.
+    m_scroll = new FormScrollArea(this);
+    m_scroll->setObjectName(QStringLiteral("formScroll"));
+    m_scroll->setFrameShape(QFrame::NoFrame);
+    m_scroll->setWidgetResizable(true);
+    m_scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAsNeeded);
+    auto *formWidget = new QWidget(m_scroll);
+    auto *columns = new QHBoxLayout(formWidget);
+    columns->setContentsMargins(0, 0, 0, 0);
+    m_scroll->setWidget(formWidget);
+    layout->addWidget(m_scroll, 1);
 
     // Left: data, model and training.
     auto *left = new QVBoxLayout;

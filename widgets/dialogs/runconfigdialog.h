@@ -16,6 +16,7 @@ class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
 class QPushButton;
+class QScrollArea;
 class QSpinBox;
 
 namespace leantune {
@@ -86,9 +87,14 @@ public:
     void remember() const;
     static QString defaultRunDir(const QString &model);
 
+    QScrollArea *formScrollArea() const { return m_scroll; }
+
 Q_SIGNALS:
     void batchSizeFound(
         bool ok); // the finder ended: the field holds its answer, or the note says why not
+
+protected:
+    void showEvent(QShowEvent *event) override;
 
 private:
     void build();
@@ -107,6 +113,8 @@ private:
     BatchSizeFinderField *m_finder;
     StartFromField *m_startFrom;
     QVector<int> m_classCounts;
+    QScrollArea *m_scroll = nullptr; // the form; errors, warnings and buttons stay below it
+    bool m_fitted = false; // sized to the screen on the first show
     RunConfig m_base; // fields the dialog does not show (or could not show) are kept from here
 };
 

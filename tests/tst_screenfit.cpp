@@ -1,0 +1,268 @@
+// Every window fits a small screen: on a 1366×768 screen (the offscreen platform's own screen,
+// set by a config file before QApplication starts) the main window opens inside the screen with its
+// status bar in view (also with a geometry saved at a larger size), and the run dialog opens inside
+// it with its Start, Copy and Cancel buttons in view; when the form grows (a weights file's
+// summary, "Match the run") the dialog keeps its size and the form scrolls. Set
+// LEANTUNE_SCREENSHOT_DIR to save the windows as PNGs.
+
+#include "guiscreenshot.h"
+#include "guitestdata.h"
+
+#include "mainwindow.h"
+#include "widgets/dialogs/runconfigdialog.h"
+#include "widgets/dialogs/startfromfield.h"
+
+#include <QApplication>
+#include <QComboBox>
+#include <QDialogButtonBox>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QPushButton>
+#include <QScreen>
+#include <QScrollArea>
+#include <QScrollBar>
+#include <QStatusBar>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace leantune;
+
+namespace {
+
+const QRect kScreen(0, 0, 1366, 768);
+
+// A float32 .safetensors file of LeanTune's smallcnn for 3 channels and 10 classes.
+bool writeSmallCnn3(const QString &path)
+{
+    QList<std::pair<QString, QList<qint64>>> tensors { { QStringLiteral("conv1.weight"),
+        { 32, 3, 3, 3 } } };
+    const auto bn = [&tensors](const char *name, qint64 n) {
+        for (const char *part : { "weight", "bias", "running_mean", "running_var" })
+            tensors.push_back(
+                { QLatin1String(name) + QLatin1Char('.') + QLatin1String(part), { n } });
+    };
+    bn("bn1", 32);
+    tensors.push_back({ QStringLiteral("conv2.weight"), { 64, 32, 3, 3 } });
+    bn("bn2", 64);
+    tensors.push_back({ QStringLiteral("conv3.weight"), { 16, 64, 1, 1 } });
+    bn("bn3", 16);
+    tensors.push_back({ QStringLiteral("fc1.weight"), { 96, 784 } });
+    tensors.push_back({ QStringLiteral("fc1.bias"), { 96 } });
+    tensors.push_back({ QStringLiteral("fc2.weight"), { 10, 96 } });
+    tensors.push_back({ QStringLiteral("fc2.bias"), { 10 } });
+    QJsonObject header;
+    qint64 offset = 0;
+    for (const auto &[name, shape] : tensors) {
+        qint64 n = 1;
+        QJsonArray dims;
+        for (qint64 d : shape) {
+            n *= d;
+            dims.append(double(d));
+        }
+        header.insert(name,
+            QJsonObject { { QStringLiteral("dtype"), QStringLiteral("F32") },
+                { QStringLiteral("shape"), dims },
+                { QStringLiteral("data_offsets"),
+                    QJsonArray { double(offset), double(offset + 4 * n) } } });
+        offset += 4 * n;
+    }
+    const QByteArray json = QJsonDocument(header).toJson(QJsonDocument::Compact);
+    QByteArray out(8, '\0');
+    for (int k = 0; k < 8; ++k)
+        out[k] = char((quint64(json.size()) >> (8 * k)) & 0xff);
+    out += json;
+    out += QByteArray(offset, '\0'); // zeros are valid float32 weights
+    QFile f(path);
+    return f.open(QIODevice::WriteOnly) && f.write(out) == out.size();
+}
+
+// The on-screen rectangle of W.
+QRect globalRect(const QWidget *w)
+{
+    return QRect(w->mapToGlobal(QPoint(0, 0)), w->size());
+}
+
+} // namespace
+
+class TestScreenFit : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+
+    static QRect available() { return QGuiApplication::primaryScreen()->availableGeometry(); }
+
+    // The dialog's buttons are shown and inside the screen.
+    static void verifyButtonsInView(RunConfigDialog &dialog)
+    {
+        auto *box = dialog.findChild<QDialogButtonBox *>();
+        QVERIFY(box);
+        QCOMPARE(box->buttons().size(), 3);
+        for (QAbstractButton *b : box->buttons()) {
+            QVERIFY2(b->isVisible(), qPrintable(b->text()));
+            QVERIFY2(available().contains(globalRect(b)),
+                qPrintable(QStringLiteral("%1 at %2,%3 %4x%5")
+                               .arg(b->text())
+                               .arg(globalRect(b).x())
+                               .arg(globalRect(b).y())
+                               .arg(b->width())
+                               .arg(b->height())));
+        }
+        QVERIFY2(available().contains(dialog.frameGeometry()),
+            qPrintable(QStringLiteral("dialog %1x%2 at %3,%4")
+                           .arg(dialog.frameGeometry().width())
+                           .arg(dialog.frameGeometry().height())
+                           .arg(dialog.frameGeometry().x())
+                           .arg(dialog.frameGeometry().y())));
+    }
+
+    RunConfig base() const
+    {
+        RunConfig c;
+        c.dataDir = m_dir.filePath(QStringLiteral("data"));
+        c.outDir = m_dir.filePath(QStringLiteral("runs/new"));
+        c.device = QStringLiteral("cpu");
+        c.prune = QStringLiteral("polynomial:0.5:0.8:0:56:3:4");
+        return c;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        qputenv("XDG_CONFIG_HOME", m_dir.filePath(QStringLiteral("config")).toUtf8());
+        qputenv("LEANTUNE_DATA_DIR", m_dir.filePath(QStringLiteral("userdata")).toUtf8());
+        QCoreApplication::setOrganizationName(QStringLiteral("LeanTuneTest"));
+        QCoreApplication::setApplicationName(QStringLiteral("LeanTuneScreenFit"));
+        guitestdata::writeImageFolder(m_dir.filePath(QStringLiteral("data")), 3, 10, 16);
+        QVERIFY(writeSmallCnn3(m_dir.filePath(QStringLiteral("smallcnn3.safetensors"))));
+        // The platform took the small screen (main() below).
+        QCOMPARE(available(), kScreen);
+    }
+
+    // With no saved geometry, the main window's first size fits the screen: the status bar shows.
+    void mainWindowFitsTheScreen()
+    {
+        MainWindow w;
+        w.setConfirmOnClose(false);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QVERIFY2(available().contains(w.frameGeometry()),
+            qPrintable(QStringLiteral("%1x%2")
+                           .arg(w.frameGeometry().width())
+                           .arg(w.frameGeometry().height())));
+        QVERIFY(w.statusBar()->isVisible());
+        QVERIFY(available().contains(globalRect(w.statusBar())));
+        QVERIFY(guitestdata::saveScreenshot(&w, "screenfit-mainwindow"));
+        w.close();
+    }
+
+    // A geometry saved on a larger screen (or a larger window) is fitted to this one.
+    void savedGeometryIsFittedToTheScreen()
+    {
+        {
+            MainWindow big;
+            big.setConfirmOnClose(false);
+            big.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&big));
+            big.setGeometry(200, 100, 1500, 950);
+            QVERIFY(big.close()); // saves the geometry
+        }
+        MainWindow w;
+        w.setConfirmOnClose(false);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        QVERIFY2(available().contains(w.frameGeometry()),
+            qPrintable(QStringLiteral("%1x%2 at %3,%4")
+                           .arg(w.frameGeometry().width())
+                           .arg(w.frameGeometry().height())
+                           .arg(w.frameGeometry().x())
+                           .arg(w.frameGeometry().y())));
+        w.close();
+    }
+
+    void runDialogFitsTheScreen()
+    {
+        RunConfigDialog dialog;
+        dialog.setConfig(base());
+        dialog.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+        verifyButtonsInView(dialog);
+        // The form is taller than the room left: it scrolls instead of pushing the buttons out.
+        QVERIFY(dialog.formScrollArea()->verticalScrollBar()->maximum() > 0);
+        QVERIFY(guitestdata::saveScreenshot(&dialog, "screenfit-rundialog"));
+    }
+
+    // A weights file's summary and "Match the run" make the form taller; the dialog stays.
+    void runDialogKeepsItsSizeAsTheFormGrows()
+    {
+        RunConfigDialog dialog;
+        RunConfig c = base();
+        c.model.name = QStringLiteral("resnet8");
+        dialog.setConfig(c);
+        dialog.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+        const QSize before = dialog.size();
+        const int formBefore = dialog.formScrollArea()->widget()->sizeHint().height();
+        auto *field = dialog.findChild<StartFromField *>(QStringLiteral("init"));
+        QVERIFY(field);
+        field->setPath(m_dir.filePath(QStringLiteral("smallcnn3.safetensors")));
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                return !dialog.errorText().startsWith(
+                    QLatin1String("reading the starting weights"));
+            },
+            120000));
+        auto *match = dialog.findChild<QPushButton *>(QStringLiteral("matchWeights"));
+        QVERIFY(match);
+        QVERIFY(!match->isHidden());
+        match->click();
+        QCoreApplication::sendPostedEvents(); // the layouts' pending requests
+        QCoreApplication::processEvents();
+        QVERIFY(dialog.formScrollArea()->widget()->sizeHint().height() > formBefore);
+        QCOMPARE(dialog.size(), before);
+        verifyButtonsInView(dialog);
+        QVERIFY(guitestdata::saveScreenshot(&dialog, "screenfit-rundialog-weights"));
+    }
+
+    // A size given before the first show is kept where it fits, and bounded where it does not.
+    void givenSizeIsBoundedToTheScreen()
+    {
+        RunConfigDialog dialog;
+        dialog.setConfig(base());
+        dialog.resize(1100, 900);
+        dialog.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+        QCOMPARE(dialog.width(), 1100);
+        verifyButtonsInView(dialog);
+    }
+};
+
+// The offscreen platform reads its screens from a JSON file named in the platform's arguments.
+int main(int argc, char *argv[])
+{
+    QTemporaryDir config;
+    const QString path = config.filePath(QStringLiteral("screens.json"));
+    QFile f(path);
+    const QJsonObject screen { { QStringLiteral("name"), QStringLiteral("small") },
+        { QStringLiteral("x"), kScreen.x() }, { QStringLiteral("y"), kScreen.y() },
+        { QStringLiteral("width"), kScreen.width() },
+        { QStringLiteral("height"), kScreen.height() }, { QStringLiteral("logicalDpi"), 96 },
+        { QStringLiteral("logicalBaseDpi"), 96 }, { QStringLiteral("dpr"), 1 } };
+    if (!config.isValid() || !f.open(QIODevice::WriteOnly)
+        || f.write(
+               QJsonDocument(QJsonObject { { QStringLiteral("screens"), QJsonArray { screen } } })
+                   .toJson())
+            <= 0)
+        return 1;
+    f.close();
+    qputenv("QT_QPA_PLATFORM", QByteArrayLiteral("offscreen:configfile=") + path.toUtf8());
+    QApplication app(argc, argv);
+    TestScreenFit test;
+    QTEST_SET_MAIN_SOURCE_PATH
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "tst_screenfit.moc"
