@@ -15,6 +15,7 @@
 #include "store/runstore.h"
 
 #include <QAction>
+#include <QApplication>
 #include <QDockWidget>
 #include <QMenuBar>
 #include <QSignalSpy>
@@ -139,6 +140,40 @@ private Q_SLOTS:
         QVERIFY(!w.store()->run(runs[0].id));
         QVERIFY(QFileInfo(runs[0].config.outDir).isDir());
         w.setConfirmOnClose(false);
+        w.close();
+    }
+
+    // Runs recorded by another connection (as leantune-cli records them) appear without a restart:
+    // when the database changes, on F5, and when the window is activated.
+    void historyShowsRunsRecordedElsewhere()
+    {
+        MainWindow w;
+        w.setConfirmOnClose(false);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowActive(&w));
+        QVERIFY(w.store()->isOpen());
+        RunStore other;
+        QVERIFY2(other.open(w.store()->path()), qPrintable(other.lastError()));
+        RunTableModel *model = w.history()->model();
+        const int before = model->rowCount();
+
+        const auto id = other.beginRun(tinyRun(QStringLiteral("elsewhere")));
+        QVERIFY(id);
+        QTRY_COMPARE(model->rowCount(), before + 1);
+        QCOMPARE(model->runAt(model->rowOf(*id))->status, QStringLiteral("running"));
+        QVERIFY(other.finishRun(*id, RunSummary()));
+        QTRY_COMPARE(model->runAt(model->rowOf(*id))->status, QStringLiteral("finished"));
+
+        // F5 and activation refresh at once: no event-loop turn between the write and the check.
+        const auto second = other.beginRun(tinyRun(QStringLiteral("elsewhere2")));
+        QVERIFY(second);
+        QTest::keyClick(&w, Qt::Key_F5);
+        QVERIFY(model->rowOf(*second) >= 0);
+        const auto third = other.beginRun(tinyRun(QStringLiteral("elsewhere3")));
+        QVERIFY(third);
+        QEvent activated(QEvent::ActivationChange);
+        QApplication::sendEvent(&w, &activated);
+        QVERIFY(model->rowOf(*third) >= 0);
         w.close();
     }
 

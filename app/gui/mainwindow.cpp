@@ -221,7 +221,7 @@ void MainWindow::buildActions()
 
     m_startAction
         = new QAction(s->standardIcon(QStyle::SP_MediaPlay), tr("&Start training..."), this);
-    m_startAction->setShortcuts({ QKeySequence(Qt::CTRL | Qt::Key_R), QKeySequence(Qt::Key_F5) });
+    m_startAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R)); // F5 refreshes the history
     m_startAction->setStatusTip(tr("Configure and start a training run on the open data set"));
     connect(m_startAction, &QAction::triggered, this, &MainWindow::configureAndStart);
     m_pauseAction = new QAction(s->standardIcon(QStyle::SP_MediaPause), tr("&Pause"), this);
@@ -252,6 +252,11 @@ void MainWindow::buildActions()
         QAction *a = m_viewMenu->addAction(m_tabs->tabText(i), this, [this, i] { showTab(i); });
         a->setShortcut(QKeySequence(Qt::ALT | Qt::Key(Qt::Key_1 + i)));
     }
+    auto *refresh
+        = m_viewMenu->addAction(tr("&Refresh run history"), this, [this] { m_history->refresh(); });
+    refresh->setObjectName(QStringLiteral("refreshHistory"));
+    refresh->setShortcut(QKeySequence::Refresh);
+    refresh->setStatusTip(tr("Show runs that leantune-cli or another window recorded"));
     m_viewMenu->addSeparator();
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About LeanTune"), this, [this] {
@@ -641,6 +646,14 @@ void MainWindow::exportModel()
         }
     });
     dialog->open();
+}
+
+void MainWindow::changeEvent(QEvent *event)
+{
+    // Back from a terminal where leantune-cli ran: its runs are in the history already.
+    if (event->type() == QEvent::ActivationChange && isActiveWindow())
+        m_history->refresh();
+    QMainWindow::changeEvent(event);
 }
 
 void MainWindow::closeEvent(QCloseEvent *event)

@@ -28,7 +28,8 @@ class RunJob;
 
 // The LeanTune main window: the data set browser, the live charts of the current run and the run
 // history as tabs; the class overview, data checks and run log as docks the user can rearrange;
-// menus, tool bar, shortcuts (open Ctrl+O, start Ctrl+R, pause Ctrl+P, stop Ctrl+.), and a status
+// menus, tool bar, shortcuts (open Ctrl+O, start Ctrl+R, pause Ctrl+P, stop Ctrl+., refresh the
+// run history F5; it also refreshes when the window is activated), and a status
 // bar with the device, the run state and host/device memory now. Window geometry, dock layout and
 // recent folders are kept with QSettings. Errors from the engine appear in a banner above the
 // charts and in the log, never as a crash.
@@ -63,6 +64,7 @@ Q_SIGNALS:
     void runEnded(bool ok);
 
 protected:
+    void changeEvent(QEvent *event) override;
     void closeEvent(QCloseEvent *event) override;
 
 private:

@@ -5,7 +5,9 @@
 #include "widgets/runs/runtablemodel.h"
 #include "store/runstore.h"
 
+#include <QDir>
 #include <QFileInfo>
+#include <QFileSystemWatcher>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QItemSelectionModel>
@@ -17,14 +19,38 @@
 #include <QTableView>
 #include <QVBoxLayout>
 
+#include <algorithm>
+
 namespace leantune {
+
+namespace {
+
+// What the table and the charts show of a run changes with these.
+bool sameRun(const StoredRun &a, const StoredRun &b)
+{
+    return a.id == b.id && a.status == b.status && a.sampleCount == b.sampleCount
+        && a.hasSummary == b.hasSummary && a.message == b.message;
+}
+
+} // namespace
 
 RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
     : QWidget(parent)
     , m_store(store)
     , m_model(new RunTableModel(this))
     , m_proxy(new QSortFilterProxyModel(this))
+    , m_watcher(new QFileSystemWatcher(this))
 {
+    m_refreshTimer.setSingleShot(true);
+    m_refreshTimer.setInterval(250);
+    connect(&m_refreshTimer, &QTimer::timeout, this, [this] {
+        watchStore(); // a -wal file that was created or replaced since
+        refresh();
+    });
+    connect(
+        m_watcher, &QFileSystemWatcher::fileChanged, &m_refreshTimer, qOverload<>(&QTimer::start));
+    connect(m_watcher, &QFileSystemWatcher::directoryChanged, &m_refreshTimer,
+        qOverload<>(&QTimer::start));
     m_proxy->setSourceModel(m_model);
     m_proxy->setSortRole(RunTableModel::SortRole);
 
@@ -84,13 +110,60 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
     updateSelection();
 }
 
+QVector<StoredRun> RunHistoryWidget::readRuns() const
+{
+    return m_store && m_store->isOpen() ? m_store->runs() : QVector<StoredRun>();
+}
+
+void RunHistoryWidget::watchStore()
+{
+    if (!m_store || !m_store->isOpen() || m_store->path().isEmpty())
+        return;
+    const QString db = QFileInfo(m_store->path()).absoluteFilePath();
+    QStringList paths { QFileInfo(db).absolutePath() }; // the -wal file comes and goes
+    for (const QString &p : { db, QString(db + QStringLiteral("-wal")) })
+        if (QFileInfo::exists(p))
+            paths << p;
+    const QStringList watched = m_watcher->files() + m_watcher->directories();
+    for (const QString &p : std::as_const(paths))
+        if (!watched.contains(p))
+            m_watcher->addPath(p);
+}
+
 void RunHistoryWidget::reload()
 {
+    watchStore();
     const QVector<qint64> selected = selectedRunIds();
-    m_model->setRuns(m_store && m_store->isOpen() ? m_store->runs() : QVector<StoredRun>());
+    m_model->setRuns(readRuns());
     m_view->resizeColumnsToContents();
     selectRuns(selected);
     updateSelection();
+}
+
+bool RunHistoryWidget::refresh()
+{
+    const QVector<StoredRun> runs = readRuns();
+    const QVector<StoredRun> &shown = m_model->runs();
+    if (std::equal(runs.begin(), runs.end(), shown.begin(), shown.end(), sameRun))
+        return false;
+    const QVector<qint64> selected = selectedRunIds();
+    bool selectionChanged = false;
+    for (qint64 id : selected) {
+        const int row = m_model->rowOf(id);
+        const auto now = std::find_if(
+            runs.begin(), runs.end(), [id](const StoredRun &r) { return r.id == id; });
+        selectionChanged = selectionChanged || row < 0 || now == runs.end()
+            || !sameRun(*now, *m_model->runAt(row));
+    }
+    {
+        const QSignalBlocker blocker(m_view->selectionModel());
+        m_model->setRuns(runs);
+        m_view->resizeColumnsToContents();
+        selectRuns(selected);
+    }
+    if (selectionChanged || selectedRunIds() != selected)
+        updateSelection();
+    return true;
 }
 
 QVector<qint64> RunHistoryWidget::selectedRunIds() const

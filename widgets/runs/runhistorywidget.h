@@ -2,9 +2,11 @@
 
 #include "config/runconfig.h"
 
+#include <QTimer>
 #include <QVector>
 #include <QWidget>
 
+class QFileSystemWatcher;
 class QLabel;
 class QPushButton;
 class QSortFilterProxyModel;
@@ -15,10 +17,13 @@ namespace leantune {
 class LiveCharts;
 class RunStore;
 class RunTableModel;
+struct StoredRun;
 
 // Run history: a sortable table of the runs in the RunStore, and below it the charts of the
 // selected runs - one run's full charts, or two and more overlaid for comparison. Buttons delete
 // runs from the history, open a run's folder, and re-run a run's configuration (rerunRequested).
+// Runs recorded elsewhere (leantune-cli, another window) appear without a restart: the widget
+// watches the database file and its write-ahead log and refreshes shortly after they change.
 // GUI thread only; the store must outlive the widget.
 class RunHistoryWidget : public QWidget {
     Q_OBJECT
@@ -26,6 +31,10 @@ public:
     explicit RunHistoryWidget(RunStore *store, QWidget *parent = nullptr);
 
     void reload(); // re-reads the store, keeps the selection
+    // Re-reads the store and updates the table only when the runs changed (new, removed, a new
+    // status or more samples); the selected runs' charts are redrawn only when one of them
+    // changed. True when something changed.
+    bool refresh();
     QVector<qint64> selectedRunIds() const;
     void selectRuns(const QVector<qint64> &ids);
     // Removes runs from the history (their folders stay on disk). With confirm, asks first.
@@ -40,6 +49,8 @@ Q_SIGNALS:
 
 private:
     void updateSelection();
+    void watchStore(); // (re)adds the database, its -wal file and their folder to the watcher
+    QVector<StoredRun> readRuns() const;
 
     RunStore *m_store;
     RunTableModel *m_model;
@@ -48,6 +59,8 @@ private:
     LiveCharts *m_charts;
     QLabel *m_hint;
     QPushButton *m_delete, *m_open, *m_rerun;
+    QFileSystemWatcher *m_watcher;
+    QTimer m_refreshTimer; // coalesces the watcher's bursts of changes into one refresh
 };
 
 } // namespace leantune

@@ -6,6 +6,8 @@
 #include <QFileInfo>
 #include <QLocale>
 
+#include <algorithm>
+
 namespace leantune {
 
 RunTableModel::RunTableModel(QObject *parent)
@@ -15,6 +17,14 @@ RunTableModel::RunTableModel(QObject *parent)
 
 void RunTableModel::setRuns(const QVector<StoredRun> &runs)
 {
+    // The same runs in the same order change in place: views keep their selection and scrolling.
+    if (!runs.isEmpty()
+        && std::equal(runs.begin(), runs.end(), m_runs.begin(), m_runs.end(),
+            [](const StoredRun &a, const StoredRun &b) { return a.id == b.id; })) {
+        m_runs = runs;
+        Q_EMIT dataChanged(index(0, 0), index(int(m_runs.size()) - 1, ColumnCount - 1));
+        return;
+    }
     beginResetModel();
     m_runs = runs;
     endResetModel();

@@ -29,6 +29,7 @@ public:
     static constexpr int RunIdRole = Qt::UserRole + 1;
 
     explicit RunTableModel(QObject *parent = nullptr);
+    // The same runs (ids in the same order) are updated in place (dataChanged); others reset it.
     void setRuns(const QVector<StoredRun> &runs);
     const QVector<StoredRun> &runs() const { return m_runs; }
     const StoredRun *runAt(int row) const;
