@@ -2,6 +2,7 @@
 // input-bound verdict, comparison overlays, and a real short training run driving the charts
 // through RunJob (their data counts grow; stop works; the run is recorded).
 
+#include "guiscreenshot.h"
 #include "guitestdata.h"
 
 #include "widgets/charts/livecharts.h"
@@ -99,8 +100,10 @@ private Q_SLOTS:
         oom.event = QStringLiteral("oom_recovered");
         charts.addSample(oom);
         QCOMPARE(charts.plot(LiveCharts::Memory)->itemCount(), 2); // a marker line and its label
-        // Keys follow the run.
-        QCOMPARE(charts.plot(LiveCharts::Throughput)->xAxis->range().upper, 300.0);
+        // Keys follow the run, with room for the markers at both ends.
+        const QCPRange keys = charts.plot(LiveCharts::Throughput)->xAxis->range();
+        QVERIFY(keys.lower < 1.0 && keys.upper > 301.0);
+        QVERIFY(keys.upper < 320.0);
         // Device lines stay out of the legend on a CPU run.
         QCOMPARE(charts.plot(LiveCharts::Memory)->legend->itemCount(), 1);
 
@@ -183,6 +186,109 @@ private Q_SLOTS:
         QVERIFY(
             !charts.saveChart(LiveCharts::Memory, dir.filePath(QStringLiteral("x.gif")), &error));
         QVERIFY(error.contains(QStringLiteral(".png")));
+    }
+
+    // A 1-epoch run has one validation point, at the last step: its marker is inside the chart.
+    void singleValidationPointIsInView()
+    {
+        LiveCharts charts;
+        charts.resize(1000, 700);
+        charts.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&charts));
+        for (int step = 1; step <= 56; ++step) {
+            MetricsSample s = fakeSample(step);
+            s.valAccuracy = -1;
+            s.valLoss = -1;
+            charts.addSample(s);
+        }
+        MetricsSample epochEnd = fakeSample(56);
+        epochEnd.event = QStringLiteral("epoch_end");
+        epochEnd.valAccuracy = 0.7;
+        epochEnd.valLoss = 0.9;
+        charts.addSample(epochEnd);
+        charts.flush();
+        QCustomPlot *p = charts.plot(LiveCharts::LossAccuracy);
+        p->replot(QCustomPlot::rpImmediateRefresh);
+        QCPGraph *validation = nullptr;
+        for (int i = 0; i < p->graphCount(); ++i)
+            if (p->graph(i)->name() == QLatin1String("validation accuracy"))
+                validation = p->graph(i);
+        QVERIFY(validation);
+        QCOMPARE(validation->dataCount(), 1);
+        QVERIFY(validation->scatterStyle().shape() != QCPScatterStyle::ssNone);
+        const double size = validation->scatterStyle().size();
+        QVERIFY(size >= 5);
+        const double x = p->xAxis->coordToPixel(56);
+        const QRect plotArea = p->axisRect()->rect();
+        QVERIFY2(x + size / 2 <= plotArea.right(),
+            qPrintable(
+                QStringLiteral("marker at %1, plot ends at %2").arg(x).arg(plotArea.right())));
+        QVERIFY(guitestdata::saveScreenshot(&charts, "livecharts-one-epoch"));
+    }
+
+    // Legends sit outside the plots (they never cover a line), and only with entries.
+    void legendsLeaveThePlotsFree()
+    {
+        LiveCharts charts;
+        charts.resize(1000, 700);
+        charts.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&charts));
+        charts.flush();
+        for (int c = 0; c < LiveCharts::ChartCount; ++c) {
+            QCustomPlot *p = charts.plot(LiveCharts::Chart(c));
+            p->replot(QCustomPlot::rpImmediateRefresh);
+            QVERIFY2(
+                !p->legend->visible(), qPrintable(LiveCharts::chartTitle(LiveCharts::Chart(c))));
+        }
+        QVERIFY(guitestdata::saveScreenshot(&charts, "livecharts-empty"));
+
+        const auto verifyLegends = [&charts] {
+            for (int c = 0; c < LiveCharts::ChartCount; ++c) {
+                QCustomPlot *p = charts.plot(LiveCharts::Chart(c));
+                p->replot(QCustomPlot::rpImmediateRefresh);
+                const QString title = LiveCharts::chartTitle(LiveCharts::Chart(c));
+                if (p->legend->itemCount() == 0) {
+                    QVERIFY2(!p->legend->visible(), qPrintable(title));
+                    continue;
+                }
+                QVERIFY2(p->legend->visible(), qPrintable(title));
+                QVERIFY2(
+                    !p->legend->outerRect().intersects(p->axisRect()->rect()), qPrintable(title));
+                QVERIFY2(p->viewport().contains(p->legend->outerRect()), qPrintable(title));
+            }
+        };
+        for (int step = 1; step <= 300; ++step) {
+            MetricsSample s = fakeSample(step);
+            s.deviceAllocatedBytes = 100ll << 20; // a CUDA run: six memory lines
+            s.deviceReservedBytes = 120ll << 20;
+            s.devicePeakBytes = 150ll << 20;
+            s.deviceUsedBytes = 400ll << 20;
+            s.deviceTotalBytes = 8000ll << 20;
+            charts.addSample(s);
+        }
+        charts.flush();
+        verifyLegends();
+        if (QTest::currentTestFailed())
+            return;
+        QCOMPARE(charts.plot(LiveCharts::Memory)->legend->itemCount(), 6);
+        QVERIFY(guitestdata::saveScreenshot(&charts, "livecharts-legends"));
+
+        QVector<MetricsSample> a, b, c;
+        for (int step = 1; step <= 50; ++step) {
+            a << fakeSample(step);
+            b << fakeSample(step * 2);
+            c << fakeSample(step * 3);
+        }
+        charts.setOverlay({ { QStringLiteral("#1 run-a"), a }, { QStringLiteral("#2 run-b"), b },
+            { QStringLiteral("#3 run-c"), c } });
+        verifyLegends();
+        if (QTest::currentTestFailed())
+            return;
+        QVERIFY(guitestdata::saveScreenshot(&charts, "livecharts-overlay"));
+        charts.clear();
+        verifyLegends();
+        if (QTest::currentTestFailed())
+            return;
     }
 
     void overlayComparesRuns()

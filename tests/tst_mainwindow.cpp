@@ -92,6 +92,10 @@ private Q_SLOTS:
         const int before = w.history()->model()->rowCount();
         QString error;
         QVERIFY2(w.startRun(tinyRun(QStringLiteral("first")), &error), qPrintable(error));
+        // The header says the schedule in words (tinyRun: polynomial:0.3:0.6:1:20:3:2).
+        QVERIFY2(w.runTitleText().contains(
+                     QStringLiteral("pruning: polynomial 30 % → 60 %, steps 1–20")),
+            qPrintable(w.runTitleText()));
         QVERIFY(w.statusText().contains(QStringLiteral("run: starting"))
             || w.statusText().contains(QStringLiteral("run: training")));
         QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 180000);
@@ -141,6 +145,29 @@ private Q_SLOTS:
         QVERIFY(QFileInfo(runs[0].config.outDir).isDir());
         w.setConfirmOnClose(false);
         w.close();
+    }
+
+    void scheduleInWords_data()
+    {
+        QTest::addColumn<QString>("spec");
+        QTest::addColumn<QString>("words");
+        QTest::newRow("none") << "none"
+                              << "no pruning";
+        QTest::newRow("polynomial") << "polynomial:0.5:0.8:0:56:3:4"
+                                    << "pruning: polynomial 50 % → 80 %, steps 0–56";
+        QTest::newRow("constant to end") << "constant:0.625:10:90:5"
+                                         << "pruning: constant 62.5 %, steps 10–90";
+        QTest::newRow("constant") << "constant:0.5:100"
+                                  << "pruning: constant 50 % from step 100";
+        QTest::newRow("malformed") << "polynomial:x"
+                                   << "pruning polynomial:x";
+    }
+
+    void scheduleInWords()
+    {
+        QFETCH(QString, spec);
+        QFETCH(QString, words);
+        QCOMPARE(MainWindow::scheduleText(spec), words);
     }
 
     // Runs recorded by another connection (as leantune-cli records them) appear without a restart:

@@ -11,6 +11,7 @@
 #include "metrics/memoryprobe.h"
 #include "widgets/runs/runhistorywidget.h"
 #include "job/runjob.h"
+#include "prune/pruningschedule.h"
 #include "store/runstore.h"
 
 #include <QAction>
@@ -48,6 +49,36 @@ namespace leantune {
 namespace {
 constexpr int kMaxRecent = 8;
 enum Tab { DatasetTab, TrainingTab, HistoryTab };
+
+QString percent(double fraction)
+{
+    return QStringLiteral("%1 %").arg(100 * fraction, 0, 'g', 3);
+}
+} // namespace
+
+QString MainWindow::scheduleText(const QString &spec)
+{
+    QString error;
+    const std::optional<PruningSchedule> s = PruningSchedule::parse(spec, &error);
+    if (!s)
+        return tr("pruning %1").arg(spec);
+    switch (s->kind()) {
+    case PruningSchedule::Kind::None:
+        break;
+    case PruningSchedule::Kind::PolynomialDecay:
+        return tr("pruning: polynomial %1 → %2, steps %3–%4")
+            .arg(percent(s->initial()), percent(s->final()))
+            .arg(s->begin())
+            .arg(s->end());
+    case PruningSchedule::Kind::ConstantSparsity:
+        return s->end() >= 0
+            ? tr("pruning: constant %1, steps %2–%3")
+                  .arg(percent(s->final()))
+                  .arg(s->begin())
+                  .arg(s->end())
+            : tr("pruning: constant %1 from step %2").arg(percent(s->final())).arg(s->begin());
+    }
+    return tr("no pruning");
 }
 
 MainWindow::MainWindow(QWidget *parent)
@@ -173,6 +204,7 @@ void MainWindow::buildCentral()
     m_runTitle
         = new QLabel(tr("No run yet: press Start (Ctrl+R) to configure one."), m_trainingTab);
     m_runTitle->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_runTitle->setWordWrap(true); // a long title takes two lines, not the window's width
     m_progress = new QProgressBar(m_trainingTab);
     m_progress->setObjectName(QStringLiteral("runProgress"));
     m_progress->setRange(0, 1);
@@ -329,6 +361,11 @@ QString MainWindow::statusText() const
 {
     return m_deviceLabel->text() % QStringLiteral(" | ") % m_stateLabel->text()
         % QStringLiteral(" | ") % m_memoryLabel->text();
+}
+
+QString MainWindow::runTitleText() const
+{
+    return m_runTitle->text();
 }
 
 QString MainWindow::errorBannerText() const
@@ -535,8 +572,8 @@ bool MainWindow::startRun(const RunConfig &config, QString *error)
         tr("<b>%1</b> on %2 · batch %3 · %4")
             .arg(config.model.name, QFileInfo(config.dataDir).fileName().toHtmlEscaped())
             .arg(config.batchSize)
-            .arg(config.prune == QLatin1String("none") ? tr("no pruning")
-                                                       : tr("pruning %1").arg(config.prune)));
+            .arg(scheduleText(config.prune).toHtmlEscaped()));
+    m_runTitle->setToolTip(tr("pruning schedule: %1").arg(config.prune));
     log(tr("run folder: %1").arg(QDir::toNativeSeparators(config.outDir)));
     showTab(TrainingTab);
     return true;

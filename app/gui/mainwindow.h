@@ -59,6 +59,9 @@ public:
     void setConfirmOnClose(bool confirm) { m_confirmOnClose = confirm; }
     void showTab(int index);
     QWidget *trainingTab() const { return m_trainingTab; }
+    QString runTitleText() const; // the training tab's header: model, data, batch, schedule
+    // A pruning spec in words: "pruning: polynomial 50 % → 80 %, steps 0–56", "no pruning".
+    static QString scheduleText(const QString &spec);
 
 Q_SIGNALS:
     void runEnded(bool ok);

@@ -79,7 +79,7 @@ std::unique_ptr<StreamingLoader> makeLoader(const RunConfig &c, const RunSetup &
     lo.shuffle = training;
     lo.seed = c.seed;
     lo.pinMemory = setup.device.is_cuda();
-    if (c.cache) { // decoded cache (issue 6); a cache that cannot be opened only costs speed
+    if (c.cache) { // decoded cache; a cache that cannot be opened only costs speed
         const DecodedCacheKey key { lo.decode.inputSize, lo.decode.channels, lo.decode.augment };
         const QString dir = c.cacheDir.isEmpty() ? DecodedCache::defaultDirectory() : c.cacheDir;
         QString cacheError;
@@ -321,7 +321,6 @@ bool joinProcessGroup(const RunConfig &c, RunSetup &s, std::atomic_bool *cancel,
         return true;
     if (!c.checkWorldSize(env->worldSize, error))
         return false;
-    }
     s.dist = DistributedRun::join(*env, c, s.device, cancel, error);
     if (!s.dist)
         return false;
@@ -358,8 +357,14 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
     std::optional<InitWeights> init; // --init: read first, a bad file fails at once
     if (!resume && !c.initWeights.isEmpty() && !(init = readInitWeights(c.initWeights, error)))
         return std::nullopt;
-    if (init) // normalization follows the weights unless set
+    if (init) { // normalization and resnet18's stem follow the weights unless set
         adoptNormalization(c, init->info, log);
+        const std::optional<QString> stem = adoptStem(c.model, *init, error);
+        if (!stem)
+            return std::nullopt;
+        if (!stem->isEmpty())
+            log(*stem);
+    }
     cv::setNumThreads(1); // decode threads parallelize over files; OpenCV's own pool would compete
 
     std::optional<Samples> samples = loadSamples(c, &s.classes, error);
@@ -378,9 +383,13 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
             cancel, log, error);
     if (!memory)
         return std::nullopt;
+    // The run trains with the plan's batch, and config.json keeps it: a resumed run trains with it.
+    c.batchSize = memory->batchSize;
+    c.batchSizeAuto = false;
     if (cancel && cancel->load()) {
         *error = QStringLiteral("stopped while planning memory");
         return std::nullopt;
+    }
     s.memory = *memory;
     if (!fitDecoding(c, samples->decode, s, log, error))
         return std::nullopt;
@@ -413,6 +422,3 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
 }
 
 } // namespace leantune
-    // The run trains with the plan's batch, and config.json keeps it: a resumed run trains with it.
-    c.batchSize = memory->batchSize;
-    c.batchSizeAuto = false;

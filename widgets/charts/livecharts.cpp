@@ -103,12 +103,21 @@ LiveCharts::LiveCharts(QWidget *parent)
             p->yAxis2->setVisible(true);
             p->yAxis2->setLabel(y2Labels[c]);
         }
-        p->legend->setVisible(true);
+        // The legend sits under the plot, in rows of three, so it never covers a line; it is
+        // taken out of the layout while it has no entries (placeLegend).
         QFont legendFont = font();
         legendFont.setPointSize(std::max(7, legendFont.pointSize() - 1));
         p->legend->setFont(legendFont);
-        p->legend->setBrush(QColor(255, 255, 255, 210));
-        p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+        p->legend->setBorderPen(Qt::NoPen);
+        p->legend->setBrush(Qt::NoBrush);
+        p->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+        p->legend->setWrap(3);
+        p->legend->setMargins(QMargins(4, 0, 4, 2));
+        p->legend->setRowSpacing(0);
+        p->legend->setColumnSpacing(12);
+        p->axisRect()->insetLayout()->take(p->legend);
+        p->axisRect()->insetLayout()->simplify();
+        p->legend->setVisible(false);
         p->setContextMenuPolicy(Qt::CustomContextMenu);
         connect(p, &QWidget::customContextMenuRequested, this,
             [this, c](const QPoint &pos) { showContextMenu(Chart(c), pos); });
@@ -130,6 +139,29 @@ LiveCharts::LiveCharts(QWidget *parent)
     resetLines();
 }
 
+LiveCharts::~LiveCharts()
+{
+    // A legend out of its plot's layout is not deleted with the plot.
+    for (QCustomPlot *p : m_plots)
+        if (!p->legend->layout())
+            p->plotLayout()->addElement(p->plotLayout()->rowCount(), 0, p->legend);
+}
+
+void LiveCharts::placeLegend(QCustomPlot *p)
+{
+    const bool entries = p->legend->itemCount() > 0;
+    QCPLayoutGrid *layout = p->plotLayout();
+    if (entries && !p->legend->layout()) {
+        const int row = layout->rowCount();
+        layout->addElement(row, 0, p->legend);
+        layout->setRowStretchFactor(row, 0.001); // its own height, the rest to the plot
+    } else if (!entries && p->legend->layout()) {
+        layout->take(p->legend);
+        layout->simplify();
+    }
+    p->legend->setVisible(entries);
+}
+
 void LiveCharts::addLine(Chart chart, const QString &name, Extract value, const QPen &linePen,
     const QString &unit, bool rightAxis, bool stepwise, bool perInterval)
 {
@@ -148,8 +180,10 @@ void LiveCharts::addLine(Chart chart, const QString &name, Extract value, const 
     line.graph->setPen(linePen);
     line.graph->setAdaptiveSampling(true);
     if (stepwise) {
+        // One point per epoch: a 1-epoch run has a single point, which only its marker shows.
         line.graph->setLineStyle(QCPGraph::lsStepLeft);
-        line.graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 4));
+        line.graph->setScatterStyle(
+            QCPScatterStyle(QCPScatterStyle::ssCircle, linePen.color(), QColor(255, 255, 255), 7));
     }
     line.graph->removeFromLegend(); // added to the legend when it gets its first point
     line.graph->setVisible(false);
@@ -244,8 +278,10 @@ void LiveCharts::resetLines()
     m_plots[Sparsity]->yAxis->setRange(0, 100);
     m_plots[Throughput]->yAxis2->setRange(0, 100);
     m_plots[LossAccuracy]->yAxis2->setRange(0, 100);
-    for (QCustomPlot *p : m_plots)
+    for (QCustomPlot *p : m_plots) {
+        placeLegend(p);
         p->replot(QCustomPlot::rpQueuedReplot);
+    }
 }
 
 void LiveCharts::clear()
@@ -448,18 +484,19 @@ void LiveCharts::redraw()
             }
             if (keys.size() < 1)
                 keys.upper = keys.lower + 1;
-            p->xAxis->setRange(keys);
+            // Room for the markers of the first and the last point (the last epoch's validation).
+            const double pad = keys.size() * 0.03;
+            p->xAxis->setRange(keys.lower - pad, keys.upper + pad);
         }
         if (c != Sparsity && displayed[c] > 0) {
             p->yAxis->rescale(true);
             const bool found = p->yAxis->range().size() > 0;
             QCPRange r = p->yAxis->range();
             r.lower = std::min(0.0, r.lower);
-            // Per-rank memory lines are flat and high: room above them for the legend.
-            const double headroom = c == Memory && m_rankLines > 0 ? 1.35 : 1.08;
-            r.upper = found ? r.upper * headroom : r.upper + 1;
+            r.upper = found ? r.upper * 1.08 : r.upper + 1;
             p->yAxis->setRange(r);
         }
+        placeLegend(p);
         p->replot(QCustomPlot::rpQueuedReplot);
     }
     if (!m_overlay) {

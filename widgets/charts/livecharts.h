@@ -27,6 +27,8 @@ namespace leantune {
 // and device allocated on CUDA) instead of one, and each rank's images/s under the total.
 // Every sample is kept for the whole run; the charts draw a decimated copy and redraw at most every
 // 50 ms (≤ 20 Hz) with queued replots, so feeding samples never blocks the GUI thread.
+// Legends sit under their plots and only while they have entries. Validation figures are drawn as
+// markers (one per epoch) and the keys leave room for the first and last ones.
 // Keys follow the run until the user drags or zooms; a double click follows again. Hovering shows
 // the values under the mouse; the context menu saves a chart as PNG or PDF. GUI thread only.
 class LiveCharts : public QWidget {
@@ -36,6 +38,7 @@ public:
     Q_ENUM(Chart)
 
     explicit LiveCharts(QWidget *parent = nullptr);
+    ~LiveCharts() override;
 
     // Live mode, one run: clears the charts.
     void clear();
@@ -90,6 +93,7 @@ private:
     void scheduleRedraw();
     void redraw();
     void showContextMenu(Chart chart, const QPoint &pos);
+    static void placeLegend(QCustomPlot *plot); // under the plot with entries, else out of it
     Chart chartOf(QObject *object) const;
 
     QCustomPlot *m_plots[ChartCount] = {};
