@@ -2,12 +2,14 @@
 // charts and the history show, stops a run, reports a failing run in a banner instead of crashing,
 // keeps its settings, and closes cleanly - also in the middle of a run.
 
+#include "guiscreenshot.h"
 #include "guitestdata.h"
 
 #include "widgets/charts/livecharts.h"
 #include "widgets/charts/qcp.h"
 #include "widgets/dataset/thumbnailmodel.h"
 #include "widgets/dataset/datasetbrowser.h"
+#include "widgets/dataset/invalidfilemodel.h"
 #include "mainwindow.h"
 #include "widgets/runs/runhistorywidget.h"
 #include "widgets/runs/runtablemodel.h"
@@ -16,10 +18,14 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QDir>
 #include <QDockWidget>
+#include <QLabel>
 #include <QMenuBar>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QStatusBar>
+#include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QToolBar>
@@ -201,6 +207,82 @@ private Q_SLOTS:
         QEvent activated(QEvent::ActivationChange);
         QApplication::sendEvent(&w, &activated);
         QVERIFY(model->rowOf(*third) >= 0);
+        w.close();
+    }
+
+    // A rejected file's whole reason is readable at any dock width (a wrapping tool tip, and under
+    // the table), and "Show in file manager" / "Open run folder" say when no file manager opened
+    // the folder, naming it (the offscreen platform has none).
+    void dataChecksAndFoldersSayWhatHappened()
+    {
+        if (QGuiApplication::platformName() != QLatin1String("offscreen"))
+            QSKIP("needs a platform without a file manager (offscreen)");
+        const QString folder = m_dir.filePath(QStringLiteral("withbroken"));
+        guitestdata::writeImageFolder(folder, 2, 5, 16);
+        QFile broken(folder + QStringLiteral("/class0/broken.png"));
+        QVERIFY(broken.open(QIODevice::WriteOnly));
+        broken.write("this is not a PNG file, only its name says so");
+        broken.close();
+        MainWindow w;
+        w.setConfirmOnClose(false);
+        w.show();
+        QSignalSpy scanned(w.browser(), &DatasetBrowser::scanFinished);
+        w.openFolder(folder);
+        QTRY_COMPARE(scanned.count(), 1);
+        InvalidFileModel *invalid = w.browser()->invalidModel();
+        QCOMPARE(invalid->rowCount(), 1);
+        const QModelIndex reason = invalid->index(0, InvalidFileModel::ReasonColumn);
+        const QString text = reason.data().toString();
+        QVERIFY(!text.isEmpty());
+        const QString tip = reason.data(Qt::ToolTipRole).toString();
+        QVERIFY2(Qt::mightBeRichText(tip), qPrintable(tip)); // QToolTip wraps rich text only
+        QVERIFY2(tip.contains(text.toHtmlEscaped()), qPrintable(tip));
+
+        auto *table = w.browser()->dataChecks()->findChild<QTableView *>();
+        QVERIFY(table);
+        table->setCurrentIndex(invalid->index(0, 0));
+        auto *detail
+            = w.browser()->dataChecks()->findChild<QLabel *>(QStringLiteral("invalidDetail"));
+        QVERIFY(detail);
+        QVERIFY(detail->wordWrap());
+        QVERIFY2(w.browser()->invalidDetailText().contains(text),
+            qPrintable(w.browser()->invalidDetailText()));
+        QPushButton *show = nullptr;
+        for (QPushButton *b : w.browser()->dataChecks()->findChildren<QPushButton *>())
+            if (b->text() == QLatin1String("Show in file manager"))
+                show = b;
+        QVERIFY(show);
+        show->click();
+        const QString shown = QDir::toNativeSeparators(folder + QStringLiteral("/class0"));
+        QVERIFY2(w.browser()->invalidDetailText().contains(
+                     QStringLiteral("No file manager opened ") + shown),
+            qPrintable(w.browser()->invalidDetailText()));
+        if (auto *dock = w.findChild<QDockWidget *>(QStringLiteral("checksDock"))) {
+            dock->raise(); // its tab, to see it at the dock's width
+            QVERIFY(guitestdata::saveScreenshot(&w, "mainwindow-datachecks"));
+        }
+
+        // The run history's "Open run folder".
+        RunStore other;
+        QVERIFY(other.open(w.store()->path()));
+        const RunConfig c = tinyRun(QStringLiteral("to-open"));
+        QVERIFY(QDir().mkpath(c.outDir));
+        const auto id = other.beginRun(c);
+        QVERIFY(id);
+        w.history()->reload();
+        w.history()->selectRuns({ *id });
+        QPushButton *open = nullptr;
+        for (QPushButton *b : w.history()->findChildren<QPushButton *>())
+            if (b->text() == QLatin1String("Open run folder"))
+                open = b;
+        QVERIFY(open);
+        QVERIFY(open->isEnabled());
+        open->click();
+        QVERIFY2(w.history()->hintText().contains(QStringLiteral("No file manager opened ")
+                     + QDir::toNativeSeparators(c.outDir)),
+            qPrintable(w.history()->hintText()));
+        w.openFolder(m_data); // the last folder again, as the suite's later tests expect
+        QTRY_COMPARE(scanned.count(), 2);
         w.close();
     }
 

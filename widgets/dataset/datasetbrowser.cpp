@@ -179,27 +179,72 @@ QWidget *DatasetBrowser::buildChecksPanel()
         m_invalidTable->fontMetrics().height() + 6);
     m_invalidTable->horizontalHeader()->setStretchLastSection(true);
     m_invalidTable->setToolTip(tr("Double-click a file to show it in the file manager"));
+    // A reason cut at the dock's width is read whole here (and in the row's tool tip).
+    m_invalidDetail = new QLabel(panel);
+    m_invalidDetail->setObjectName(QStringLiteral("invalidDetail"));
+    m_invalidDetail->setWordWrap(true);
+    m_invalidDetail->setTextFormat(Qt::RichText);
+    m_invalidDetail->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_invalidDetail->hide();
     m_showInvalid = new QPushButton(tr("Show in file manager"), panel);
     m_showInvalid->setEnabled(false);
     layout->addWidget(m_stats);
     layout->addWidget(m_invalidTable, 1);
+    layout->addWidget(m_invalidDetail);
     layout->addWidget(m_showInvalid, 0, Qt::AlignRight);
     connect(m_invalidTable, &QTableView::doubleClicked, this,
-        [this](const QModelIndex &index) { showInFileManager(m_invalid->path(index.row())); });
+        [this](const QModelIndex &index) { showInvalidFile(index.row()); });
     connect(m_invalidTable->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
-        [this](const QModelIndex &current) { m_showInvalid->setEnabled(current.isValid()); });
+        [this](const QModelIndex &current) {
+            m_showInvalid->setEnabled(current.isValid());
+            m_invalidDetail->setText(current.isValid()
+                    ? current.siblingAtColumn(InvalidFileModel::ReasonColumn)
+                          .data(Qt::ToolTipRole)
+                          .toString()
+                    : QString());
+            m_invalidDetail->setVisible(current.isValid());
+        });
     connect(m_showInvalid, &QPushButton::clicked, this,
-        [this] { showInFileManager(m_invalid->path(m_invalidTable->currentIndex().row())); });
+        [this] { showInvalidFile(m_invalidTable->currentIndex().row()); });
     return panel;
 }
 
-void DatasetBrowser::showInFileManager(const QString &path)
+void DatasetBrowser::showInvalidFile(int row)
+{
+    QString error;
+    if (showInFileManager(m_invalid->path(row), &error))
+        return;
+    const QModelIndex index = m_invalid->index(row, InvalidFileModel::ReasonColumn);
+    m_invalidDetail->setText(index.data(Qt::ToolTipRole).toString()
+        + QStringLiteral("<p style=\"color:#b00020\">") + error.toHtmlEscaped()
+        + QStringLiteral("</p>"));
+    m_invalidDetail->show();
+}
+
+QString DatasetBrowser::invalidDetailText() const
+{
+    QTextDocument document;
+    document.setHtml(m_invalidDetail->text());
+    return m_invalidDetail->isVisibleTo(m_checksPanel) ? document.toPlainText() : QString();
+}
+
+bool DatasetBrowser::showInFileManager(const QString &path, QString *error)
 {
     if (path.isEmpty())
-        return;
+        return false;
     const QFileInfo info(path);
-    QDesktopServices::openUrl(
-        QUrl::fromLocalFile(info.isDir() ? info.absoluteFilePath() : info.absolutePath()));
+    const QString folder = info.isDir() ? info.absoluteFilePath() : info.absolutePath();
+    if (!QFileInfo(folder).isDir()) {
+        if (error)
+            *error = tr("%1 is not there any more.").arg(QDir::toNativeSeparators(folder));
+        return false;
+    }
+    if (QDesktopServices::openUrl(QUrl::fromLocalFile(folder)))
+        return true;
+    if (error)
+        *error = tr("No file manager opened %1: open it yourself (the path can be copied).")
+                     .arg(QDir::toNativeSeparators(folder));
+    return false;
 }
 
 void DatasetBrowser::openFolder(const QString &path)

@@ -53,7 +53,10 @@ public:
     QString previewText() const; // the preview's details as text (tests)
 
     void setClassFilter(int label);
-    static void showInFileManager(const QString &path);
+    // Opens the folder of PATH (PATH itself when it is a folder) in the desktop's file manager.
+    // False and a message naming the folder in *ERROR when none opened it (no file manager).
+    static bool showInFileManager(const QString &path, QString *error = nullptr);
+    QString invalidDetailText() const; // the data checks' whole path and reason of the current file
 
 Q_SIGNALS:
     void scanStarted(const QString &folder);
@@ -69,6 +72,7 @@ private:
     void updateVisibleRows();
     QWidget *buildClassPanel();
     QWidget *buildChecksPanel();
+    void showInvalidFile(int row); // in the file manager, or why not under the table
 
     QString m_folder;
     quint64 m_scanGeneration = 0; // results of an older (cancelled) scan are ignored
@@ -95,6 +99,7 @@ private:
     QWidget *m_checksPanel;
     QLabel *m_stats;
     QTableView *m_invalidTable;
+    QLabel *m_invalidDetail; // the current file's whole path and reason, wrapped
     QPushButton *m_showInvalid;
 };
 

@@ -43,8 +43,9 @@ QVariant InvalidFileModel::data(const QModelIndex &index, int role) const
         if (index.column() == ReasonColumn)
             return f.reason;
         break;
-    case Qt::ToolTipRole:
-        return QString(f.path + QLatin1Char('\n') + f.reason);
+    case Qt::ToolTipRole: // rich text, so that a long reason wraps instead of running off screen
+        return QString(QStringLiteral("<p><b>") + f.path.toHtmlEscaped()
+            + QStringLiteral("</b></p><p>") + f.reason.toHtmlEscaped() + QStringLiteral("</p>"));
     case PathRole:
         return f.path;
     default:

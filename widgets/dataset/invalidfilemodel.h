@@ -8,7 +8,8 @@
 
 namespace leantune {
 
-// The files a scan rejected, with the reason for each. GUI thread only.
+// The files a scan rejected, with the reason for each; the tool tip holds the whole path and
+// reason as rich text (it wraps). GUI thread only.
 class InvalidFileModel : public QAbstractTableModel {
     Q_OBJECT
 public:

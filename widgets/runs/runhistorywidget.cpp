@@ -73,8 +73,10 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
     topLayout->addWidget(m_view, 1);
 
     auto *buttons = new QHBoxLayout;
-    m_hint = new QLabel(
-        tr("Select a run to see its charts; select two or more to compare them."), top);
+    m_hint = new QLabel(top);
+    m_hint->setObjectName(QStringLiteral("historyHint"));
+    m_hint->setWordWrap(true);
+    m_hint->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_delete = new QPushButton(tr("Delete from history"), top);
     m_open = new QPushButton(tr("Open run folder"), top);
     m_rerun = new QPushButton(tr("Run again..."), top);
@@ -97,9 +99,12 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
     connect(m_delete, &QPushButton::clicked, this, [this] { deleteRuns(selectedRunIds(), true); });
     connect(m_open, &QPushButton::clicked, this, [this] {
         const QVector<qint64> ids = selectedRunIds();
-        if (const StoredRun *r
-            = ids.isEmpty() ? nullptr : m_model->runAt(m_model->rowOf(ids.first())))
-            DatasetBrowser::showInFileManager(r->config.outDir);
+        const StoredRun *r = ids.isEmpty() ? nullptr : m_model->runAt(m_model->rowOf(ids.first()));
+        QString error;
+        if (r && !DatasetBrowser::showInFileManager(r->config.outDir, &error)) {
+            m_hint->setText(error);
+            m_hint->setStyleSheet(QStringLiteral("QLabel { color: #b00020; }"));
+        }
     });
     connect(m_rerun, &QPushButton::clicked, this, [this] {
         const QVector<qint64> ids = selectedRunIds();
@@ -166,6 +171,11 @@ bool RunHistoryWidget::refresh()
     return true;
 }
 
+QString RunHistoryWidget::hintText() const
+{
+    return m_hint->text();
+}
+
 QVector<qint64> RunHistoryWidget::selectedRunIds() const
 {
     QVector<qint64> ids;
@@ -210,6 +220,8 @@ bool RunHistoryWidget::deleteRuns(const QVector<qint64> &ids, bool confirm)
 void RunHistoryWidget::updateSelection()
 {
     const QVector<qint64> ids = selectedRunIds();
+    m_hint->setText(tr("Select a run to see its charts; select two or more to compare them."));
+    m_hint->setStyleSheet(QString());
     m_delete->setEnabled(!ids.isEmpty());
     m_open->setEnabled(ids.size() == 1);
     m_rerun->setEnabled(ids.size() == 1);

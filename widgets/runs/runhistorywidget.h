@@ -36,6 +36,7 @@ public:
     // changed. True when something changed.
     bool refresh();
     QVector<qint64> selectedRunIds() const;
+    QString hintText() const; // the line beside the buttons: what to do, or why "Open" failed
     void selectRuns(const QVector<qint64> &ids);
     // Removes runs from the history (their folders stay on disk). With confirm, asks first.
     bool deleteRuns(const QVector<qint64> &ids, bool confirm = true);
