@@ -357,14 +357,8 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
     std::optional<InitWeights> init; // --init: read first, a bad file fails at once
     if (!resume && !c.initWeights.isEmpty() && !(init = readInitWeights(c.initWeights, error)))
         return std::nullopt;
-    if (init) { // normalization and resnet18's stem follow the weights unless set
+    if (init) // normalization follows the weights unless set
         adoptNormalization(c, init->info, log);
-        const std::optional<QString> stem = adoptStem(c.model, *init, error);
-        if (!stem)
-            return std::nullopt;
-        if (!stem->isEmpty())
-            log(*stem);
-    }
     cv::setNumThreads(1); // decode threads parallelize over files; OpenCV's own pool would compete
 
     std::optional<Samples> samples = loadSamples(c, &s.classes, error);
