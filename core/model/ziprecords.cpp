@@ -11,8 +11,9 @@ namespace leantune {
 
 namespace {
 
-constexpr std::uint64_t MaxCentralDirectory = 64 * 1024 * 1024;
-constexpr std::uint64_t MaxEntries = std::uint64_t(1) << 20;
+// A LibTorch archive has a record per storage and two per class (resnet18's checkpoint: ~250).
+constexpr std::uint64_t MaxCentralDirectory = 16 * 1024 * 1024;
+constexpr std::uint64_t MaxEntries = std::uint64_t(1) << 17;
 constexpr std::uint64_t InflateAllowance = 64 * 1024 * 1024;
 constexpr std::uint64_t InflateFactor = 8;
 constexpr std::uint32_t Eocd = 0x06054b50, Zip64Locator = 0x07064b50, Zip64Eocd = 0x06064b50,
@@ -124,8 +125,15 @@ std::optional<ZipRecords> ZipRecords::open(std::uint64_t archiveSize, ReadAt rea
             cdOffset = le(record + 48, 8);
         }
     }
-    if (entries > MaxEntries || cdSize > MaxCentralDirectory || cdOffset > archiveSize
-        || cdSize > archiveSize - cdOffset)
+    if (entries > MaxEntries || cdSize > MaxCentralDirectory)
+        return failed<ZipRecords>(error,
+            QStringLiteral("the archive lists %1 records in %2 bytes, more than a PyTorch file "
+                           "has (%3 records, %4 bytes)")
+                .arg(entries)
+                .arg(cdSize)
+                .arg(MaxEntries)
+                .arg(MaxCentralDirectory));
+    if (cdOffset > archiveSize || cdSize > archiveSize - cdOffset)
         return bad(QStringLiteral("central directory out of bounds"));
     std::string cd(cdSize, '\0');
     if (!z.readAt(cdOffset, cd.data(), cdSize))
