@@ -225,11 +225,13 @@ Batch StreamingLoader::Private::finish(std::unique_ptr<Slot> slot)
         return batch;
     }
     std::int64_t rows = 0;
+    batch.samples.reserve(static_cast<std::size_t>(slot->count));
     for (std::int64_t i = 0; i < slot->count; ++i) {
         if (!slot->ok[static_cast<std::size_t>(i)]) {
             ++batch.skipped;
             continue;
         }
+        batch.samples.push_back(order[static_cast<std::size_t>(slot->begin + i)]);
         if (rows != i) {
             std::memmove(slot->imageData + static_cast<std::size_t>(rows) * sampleFloats,
                 slot->imageData + static_cast<std::size_t>(i) * sampleFloats,
@@ -514,6 +516,11 @@ std::int64_t StreamingLoader::batchesPerEpoch() const
 std::size_t StreamingLoader::size() const
 {
     return d->samples.size();
+}
+
+const std::vector<Sample> &StreamingLoader::samples() const
+{
+    return d->samples;
 }
 
 std::int64_t StreamingLoader::skippedTotal() const

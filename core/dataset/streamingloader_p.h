@@ -56,6 +56,7 @@ struct Batch {
     torch::Tensor labels;
     std::int64_t index = 0; // batch number within the epoch
     int skipped = 0;
+    std::vector<std::int64_t> samples; // each row's index into the loader's samples
     double waitMs = 0.0; // time the consumer blocked in next() for this batch (data wait)
 };
 
@@ -96,6 +97,7 @@ public:
 
     std::int64_t batchesPerEpoch() const;
     std::size_t size() const; // number of samples
+    const std::vector<Sample> &samples() const;
     std::int64_t skippedTotal() const; // files that failed to decode, all epochs
     std::size_t batchBytes() const; // bytes of one full image batch
     const LoaderOptions &options() const;

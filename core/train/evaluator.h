@@ -1,5 +1,7 @@
 #pragma once
 
+#include "train/predictions.h"
+
 #include <QJsonObject>
 #include <QString>
 #include <QStringList>
@@ -20,6 +22,17 @@ struct EvaluationReport {
     QVector<QVector<int>> confusion; // [true][predicted]
     int oomRecoveries = 0; // out-of-memory errors recovered from by splitting batches
     int chunk = 0; // images per forward pass after them; 0 = whole batches
+    int topK = 0; // min(5, classes): the k of topKAccuracy
+    double topKAccuracy = 0.0; // 0..1, label among the topK most probable classes
+
+    // Per class, from the confusion matrix: precision, recall and F1 (-1 where undefined: no
+    // prediction of the class, no image of it), and support (images of the class).
+    struct ClassFigures {
+        double precision = -1.0, recall = -1.0, f1 = -1.0;
+        int support = 0;
+    };
+    QVector<ClassFigures> classFigures() const;
+    double macroF1() const; // mean F1 over the classes with images (an undefined F1 counts 0)
 
     QJsonObject toJson() const;
     QString toText() const; // a readable table for the terminal
@@ -30,6 +43,8 @@ struct EvaluateOptions {
     int workers = 2;
     int threads = 0; // 0 = all cores
     int batchSize = 256;
+    QString predictionsFile; // when set, every image's result is written there (predictions.h)
+    bool allProbabilities = false; // with the p:CLASS columns
 };
 
 // Loads RUNDIR's trained model (model.pt, else the newest valid checkpoint) and evaluates it on
@@ -37,5 +52,12 @@ struct EvaluateOptions {
 // by `export --format libtorch` (self-describing). std::nullopt + *error on any failure.
 std::optional<EvaluationReport> evaluateRun(
     const QString &runDir, const QString &dataDir, const EvaluateOptions &options, QString *error);
+
+// MODEL's (a run folder or a LibTorch export, as evaluateRun takes) TOPK most probable classes for
+// each of IMAGES, decoded as evaluation decodes them; label and loss are left empty. Options:
+// device and threads. std::nullopt + *error for a model that does not load or an image that does
+// not decode.
+std::optional<QVector<Prediction>> predictImages(const QString &model, const QStringList &images,
+    int topK, const EvaluateOptions &options, QString *error);
 
 } // namespace leantune

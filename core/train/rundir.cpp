@@ -163,8 +163,8 @@ QString runDirProblem(const QString &dir, bool resume, bool force)
         d.rmdir(QStringLiteral("checkpoints"));
     }
     if (force && !resume) {
-        for (const char *name :
-            { "config.json", "metrics.csv", "summary.json", "model.pt", "run.log" })
+        for (const char *name : { "config.json", "metrics.csv", "summary.json", "model.pt",
+                 "run.log", "predictions.csv", "predictions-val.csv" })
             d.remove(QLatin1String(name));
         QDir(d.filePath(QStringLiteral("checkpoints"))).removeRecursively();
     }

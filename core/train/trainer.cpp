@@ -80,7 +80,8 @@ struct Trainer::Private {
     bool trainEpoch(QString *error);
     bool flushInterval(Sums &sums, QString *error);
     bool endEpoch(const Sums &sums, double seconds, QString *error);
-    bool evaluate(StreamingLoader &loader, const QString &what, EvaluationReport *report);
+    bool evaluate(StreamingLoader &loader, const QString &what, EvaluationReport *report,
+        const QString &predictionsFile, QString *error);
     bool finish(bool stopped, double testAccuracy, QString *error);
     void onOutOfMemory(std::int64_t step, int failed, int next, const QString &what);
     MetricsSample makeSample(const ThroughputMeter::Interval &interval) const;
@@ -242,8 +243,12 @@ bool Trainer::Private::endEpoch(const Sums &sums, double seconds, QString *error
 {
     releaseFreeHostMemory();
     EvaluationReport val;
-    if (!evaluate(*s.valLoader, QStringLiteral("validation"), &val))
-        return true;
+    QString writeError;
+    if (!evaluate(*s.valLoader, QStringLiteral("validation"), &val,
+            QDir(c.outDir).filePath(QStringLiteral("predictions-val.csv")), &writeError)) {
+        *error = writeError;
+        return writeError.isEmpty(); // a stop during the pass ends the epoch uncounted
+    }
     lastValAccuracy = val.accuracy;
     lastValLoss = val.loss;
     EpochSummary summary;
@@ -274,17 +279,22 @@ bool Trainer::Private::endEpoch(const Sums &sums, double seconds, QString *error
 }
 
 // A validation or test pass (WHAT names it in the log); out-of-memory errors split its batches.
-// False when the run was stopped during the pass: its figures are partial and must not be reported.
-bool Trainer::Private::evaluate(
-    StreamingLoader &loader, const QString &what, EvaluationReport *report)
+// Every image's result goes to PREDICTIONSFILE (predictions.h) when the pass completes; a data
+// parallel run, whose ranks each see a shard, writes none. False when the run was stopped during
+// the pass (its figures are partial and must not be reported), or with *ERROR set when the file
+// cannot be written.
+bool Trainer::Private::evaluate(StreamingLoader &loader, const QString &what,
+    EvaluationReport *report, const QString &predictionsFile, QString *error)
 {
     if (q->m_options.beforeEvalPass)
         q->m_options.beforeEvalPass(what);
     report->chunk = evalChunk;
     if (s.dist) // each rank evaluates its shard with rank 0's BatchNorm statistics
         s.dist->broadcastBuffers(*s.model);
+    PassPredictions predictions;
+    const bool keep = !s.dist && !predictionsFile.isEmpty();
     const bool done = evaluateModel(*s.model, loader, int(s.classes.size()), s.device, report,
-        &q->m_cancel, q->m_options.beforeEvalForward);
+        &q->m_cancel, q->m_options.beforeEvalForward, keep ? &predictions : nullptr);
     if (done && s.dist)
         s.dist->reduceReport(*report); // the whole set's figures on every rank
     if (report->oomRecoveries > 0) {
@@ -296,7 +306,10 @@ bool Trainer::Private::evaluate(
                 .arg(what)
                 .arg(evalChunk));
     }
-    return done;
+    return done
+        && (!keep
+            || writePassPredictions(
+                predictionsFile, predictions, loader.samples(), s.classes, error));
 }
 
 void Trainer::Private::onOutOfMemory(std::int64_t at, int failed, int next, const QString &what)
@@ -458,8 +471,14 @@ void Trainer::run()
         double testAccuracy = -1.0;
         if (!m_cancel.load() && d.s.testLoader) {
             EvaluationReport test;
-            if (d.evaluate(*d.s.testLoader, QStringLiteral("test"), &test))
+            QString writeError;
+            if (d.evaluate(*d.s.testLoader, QStringLiteral("test"), &test,
+                    QDir(m_config.outDir).filePath(QStringLiteral("predictions.csv")), &writeError))
                 testAccuracy = test.accuracy;
+            else if (!writeError.isEmpty()) {
+                Q_EMIT failed(writeError);
+                return;
+            }
         }
         if (!d.finish(m_cancel.load(), testAccuracy, &error))
             Q_EMIT failed(error);
