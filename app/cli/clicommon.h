@@ -34,6 +34,7 @@ int importIdxCommand(const QStringList &args);
 int scheduleCommand(const QStringList &args);
 int trainCommand(const QStringList &args);
 int evaluateCommand(const QStringList &args);
+int predictCommand(const QStringList &args);
 int exportCommand(const QStringList &args);
 int sampleCommand(const QStringList &args);
 int findBatchSizeCommand(const QStringList &args);

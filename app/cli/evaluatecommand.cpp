@@ -1,6 +1,7 @@
 #include "clicommon.h"
 
 #include "config/runfields.h"
+#include "export/onnxmodel.h"
 #include "train/evaluator.h"
 
 #include <QJsonDocument>
@@ -12,18 +13,26 @@ int evaluateCommand(const QStringList &args)
 {
     QCommandLineParser parser;
     parser.setApplicationDescription(
-        QStringLiteral("Evaluate a trained run (its model.pt, or its newest valid checkpoint) or a "
-                       "LibTorch archive exported from "
-                       "one on a data folder with the same classes: accuracy, per-class accuracy "
-                       "and the confusion matrix."));
+        QStringLiteral("Evaluate a trained run (its model.pt, or its newest valid checkpoint), a "
+                       "LibTorch archive or an ONNX file exported from one on a data folder with "
+                       "the same classes: accuracy, top-5 accuracy, per-class accuracy, precision, "
+                       "recall, F1 and support, macro F1 and the confusion matrix. --predictions "
+                       "keeps every image's result (see README: predictions.csv)."));
     parser.addPositionalArgument(QStringLiteral("RUNDIR|MODEL"),
         QStringLiteral("A run folder written by 'train', or a file written by "
-                       "'export --format libtorch'."));
+                       "'export --format libtorch' or 'export --format onnx' (fp32 or int8; run "
+                       "by OpenCV DNN on the CPU)."));
     const QCommandLineOption data(QStringLiteral("data"),
         QStringLiteral("Data folder to evaluate on."), QStringLiteral("DIR"));
     const QCommandLineOption json(
         QStringLiteral("json"), QStringLiteral("Print the report as JSON."));
-    for (const auto &o : { data, json })
+    const QCommandLineOption predictions(QStringLiteral("predictions"),
+        QStringLiteral("Write every image's label, prediction, confidence, loss and top classes "
+                       "to FILE (CSV)."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption allProbabilities(QStringLiteral("all-probabilities"),
+        QStringLiteral("With --predictions: add a p:CLASS column per class."));
+    for (const auto &o : { data, json, predictions, allProbabilities })
         parser.addOption(o);
     // --device, --workers, --threads and --batch-size: train's rows, at evaluate's defaults.
     RunConfig run;
@@ -34,7 +43,7 @@ int evaluateCommand(const QStringList &args)
     run.batchSize = defaults.batchSize;
     addRunOptions(parser, RunField::Evaluate, run);
     if (const auto code = parseArguments(parser, QStringLiteral("evaluate"),
-            QStringLiteral("RUNDIR|MODEL --data DIR [--json]"), args))
+            QStringLiteral("RUNDIR|MODEL --data DIR [--json] [--predictions FILE]"), args))
         return *code;
     if (parser.positionalArguments().size() != 1)
         return fail(
@@ -55,9 +64,15 @@ int evaluateCommand(const QStringList &args)
     options.workers = run.workers;
     options.threads = run.threads;
     options.batchSize = run.batchSize;
+    options.predictionsFile = parser.value(predictions);
+    options.allProbabilities = parser.isSet(allProbabilities);
+    if (options.allProbabilities && options.predictionsFile.isEmpty())
+        return fail(QStringLiteral("--all-probabilities needs --predictions FILE"), Usage);
 
-    const std::optional<EvaluationReport> report
-        = evaluateRun(parser.positionalArguments().first(), parser.value(data), options, &error);
+    const QString model = parser.positionalArguments().first();
+    const std::optional<EvaluationReport> report = isOnnxModelFile(model)
+        ? evaluateOnnx(model, parser.value(data), options, &error)
+        : evaluateRun(model, parser.value(data), options, &error);
     if (!report)
         return fail(error);
     if (parser.isSet(json))

@@ -29,6 +29,7 @@ const Command kCommands[] = {
     { "find-batch-size", "Find the largest batch that fits the device or a memory budget",
         findBatchSizeCommand },
     { "evaluate", "Evaluate a trained run on a data folder", evaluateCommand },
+    { "predict", "Print a model's most probable classes for images", predictCommand },
     { "export", "Export a trained run as ONNX or LibTorch, with a verified size report",
         exportCommand },
     { "sample", "Import the Fashion-MNIST sample into the data folder and print its path",

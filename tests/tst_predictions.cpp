@@ -1,0 +1,414 @@
+// Per-image predictions: the predictions.csv file (round trip, malformed files), the files a run
+// writes for its test and validation passes, evaluate --predictions, predict, and ONNX evaluation.
+
+#include "clirunner.h"
+#include "testdata.h"
+#include "train/predictions.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <cmath>
+
+using leantune::Prediction;
+using leantune::testcli::Result;
+using leantune::testcli::runCli;
+
+namespace {
+
+QString firstLine(const QString &path)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    return QString::fromUtf8(f.readLine()).trimmed();
+}
+
+QJsonObject jsonOf(const Result &r)
+{
+    return QJsonDocument::fromJson(r.out.toUtf8()).object();
+}
+
+} // namespace
+
+class TestPredictions : public QObject {
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString m_train, m_val, m_test, m_twoClasses;
+    QString m_runTest; // trained with --test: predictions.csv and predictions-val.csv
+    QString m_runVal; // trained with --val only: predictions-val.csv
+
+    QString path(const QString &name) const { return m_dir.filePath(name); }
+
+    Result train(const QString &out, const QStringList &extra) const
+    {
+        return runCli(
+            QStringList { QStringLiteral("train"), QStringLiteral("--data"), m_train,
+                QStringLiteral("--out"), out, QStringLiteral("--input-size"), QStringLiteral("28"),
+                QStringLiteral("--epochs"), QStringLiteral("2"), QStringLiteral("--batch-size"),
+                QStringLiteral("16"), QStringLiteral("--device"), QStringLiteral("cpu"),
+                QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("--no-history") }
+            + extra);
+    }
+
+    static std::optional<leantune::PredictionsFile> read(const QString &file)
+    {
+        QString error;
+        std::optional<leantune::PredictionsFile> f = leantune::readPredictions(file, &error);
+        if (!f)
+            qWarning().noquote() << error;
+        return f;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        m_train = path(QStringLiteral("train"));
+        m_val = path(QStringLiteral("val"));
+        m_test = path(QStringLiteral("test"));
+        m_twoClasses = path(QStringLiteral("two"));
+        leantune::testdata::writeImageFolder(m_train, 3, 30, 16, 1);
+        leantune::testdata::writeImageFolder(m_val, 3, 4, 16, 2);
+        leantune::testdata::writeImageFolder(m_test, 3, 10, 16, 3);
+        leantune::testdata::writeImageFolder(m_twoClasses, 2, 3, 16, 4);
+        // 28 px: the exported graph of smallcnn needs a map side that is a multiple of 7.
+        m_runTest = path(QStringLiteral("run-test"));
+        m_runVal = path(QStringLiteral("run-val"));
+        const Result a = train(m_runTest, { QStringLiteral("--test"), m_test });
+        QVERIFY2(a.exitCode == 0, qPrintable(a.err));
+        const Result b = train(m_runVal, { QStringLiteral("--val"), m_val });
+        QVERIFY2(b.exitCode == 0, qPrintable(b.err));
+    }
+
+    void fileRoundTripsWithQuotedFields()
+    {
+        QVector<Prediction> rows(2);
+        rows[0].path = QStringLiteral("/data/a,b/\"quoted\" image.png");
+        rows[0].label = QStringLiteral("cat, tabby");
+        rows[0].predicted = QStringLiteral("dog");
+        rows[0].confidence = 0.625;
+        rows[0].loss = 1.25;
+        rows[0].top = { { QStringLiteral("dog"), 0.625 }, { QStringLiteral("cat, tabby"), 0.25 } };
+        rows[0].probabilities = { 0.25, 0.625, 0.125 };
+        rows[1].path = QStringLiteral("/data/plain.png");
+        rows[1].predicted = QStringLiteral("cat, tabby"); // no label: the loss stays empty
+        rows[1].confidence = 0.5;
+        rows[1].top = { { QStringLiteral("cat, tabby"), 0.5 }, { QStringLiteral("bird"), 0.3 } };
+        rows[1].probabilities = { 0.5, 0.2, 0.3 };
+        const QStringList classes { QStringLiteral("cat, tabby"), QStringLiteral("dog"),
+            QStringLiteral("bird") };
+        const QString file = path(QStringLiteral("roundtrip.csv"));
+        QString error;
+        QVERIFY2(leantune::writePredictions(file, rows, 2, classes, &error), qPrintable(error));
+        QCOMPARE(firstLine(file),
+            QStringLiteral("path,label,predicted,confidence,loss,top1,top1_p,top2,top2_p,"
+                           "\"p:cat, tabby\",p:dog,p:bird"));
+        const std::optional<leantune::PredictionsFile> back = read(file);
+        QVERIFY(back);
+        QCOMPARE(back->topK, 2);
+        QCOMPARE(back->probabilityClasses, classes);
+        QCOMPARE(back->rows.size(), 2);
+        for (int i = 0; i < 2; ++i) {
+            const Prediction &a = rows[i], &b = back->rows[i];
+            QCOMPARE(b.path, a.path);
+            QCOMPARE(b.label, a.label);
+            QCOMPARE(b.predicted, a.predicted);
+            QCOMPARE(b.confidence, a.confidence);
+            QCOMPARE(std::isnan(b.loss), std::isnan(a.loss));
+            if (!std::isnan(a.loss))
+                QCOMPARE(b.loss, a.loss);
+            QCOMPARE(b.top, a.top);
+            QCOMPARE(b.probabilities, a.probabilities);
+        }
+    }
+
+    void malformedFilesAreRefusedWithTheLine_data()
+    {
+        QTest::addColumn<QByteArray>("content");
+        QTest::addColumn<QString>("expected");
+        const QByteArray header = "path,label,predicted,confidence,loss,top1,top1_p\n";
+        QTest::newRow("empty") << QByteArray() << QStringLiteral("line 1: the file is empty");
+        QTest::newRow("foreign header")
+            << QByteArray("file,class\n") << QStringLiteral("line 1: the header must begin with");
+        QTest::newRow("top columns out of order")
+            << QByteArray("path,label,predicted,confidence,loss,top2,top2_p\n")
+            << QStringLiteral("line 1: column 6 is 'top2'");
+        QTest::newRow("missing field") << header + "/a.png,x,x,0.5,0.7,x\n"
+                                       << QStringLiteral("line 2: 6 fields, the header has 7");
+        QTest::newRow("bad number")
+            << header + "/a.png,x,x,0.5,0.7,x,0.5\n/b.png,x,x,high,0.7,x,0.5\n"
+            << QStringLiteral("line 3: confidence 'high' is not a number");
+        QTest::newRow("missing loss with a label") << header
+                + "/a.png,x,x,0.5,,x,0.5\n" << QStringLiteral("line 2: loss '' is not a number");
+        QTest::newRow("open quote") << header + "\"/a.png,x,x,0.5,0.7,x,0.5\n"
+                                    << QStringLiteral("line 2: a quote that is never closed");
+    }
+    void malformedFilesAreRefusedWithTheLine()
+    {
+        QFETCH(QByteArray, content);
+        QFETCH(QString, expected);
+        const QString file = path(QStringLiteral("bad.csv"));
+        QFile f(file);
+        QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        f.write(content);
+        f.close();
+        QString error;
+        QVERIFY(!leantune::readPredictions(file, &error));
+        QVERIFY2(error.startsWith(file + QLatin1Char(' ')) && error.contains(expected),
+            qPrintable(error));
+    }
+
+    void aRunWithATestSetKeepsItsPredictions()
+    {
+        const QString header = QStringLiteral(
+            "path,label,predicted,confidence,loss,top1,top1_p,top2,top2_p,top3,top3_p");
+        const QString file = QDir(m_runTest).filePath(QStringLiteral("predictions.csv"));
+        QCOMPARE(firstLine(file), header);
+        const std::optional<leantune::PredictionsFile> test = read(file);
+        QVERIFY(test);
+        QCOMPARE(test->rows.size(), 30); // one row per test image
+        QSet<QString> paths;
+        for (const Prediction &p : test->rows) {
+            QVERIFY2(
+                QFileInfo(p.path).isAbsolute() && QFileInfo::exists(p.path), qPrintable(p.path));
+            QVERIFY(p.path.startsWith(QDir(m_test).absolutePath()));
+            QCOMPARE(p.label, QFileInfo(p.path).dir().dirName());
+            QCOMPARE(p.predicted, p.top.front().first);
+            QCOMPARE(p.confidence, p.top.front().second);
+            QVERIFY(p.top[0].second >= p.top[1].second && p.top[1].second >= p.top[2].second);
+            double labelP = -1.0;
+            for (const auto &t : p.top)
+                if (t.first == p.label)
+                    labelP = t.second;
+            QVERIFY(labelP > 0.0); // three classes: the label is among the top 3
+            QVERIFY2(std::abs(p.loss + std::log(labelP)) < 1e-3, qPrintable(p.path));
+            paths.insert(p.path);
+        }
+        QCOMPARE(paths.size(), 30);
+        // The last validation pass, from the split of the training folder.
+        QCOMPARE(
+            firstLine(QDir(m_runTest).filePath(QStringLiteral("predictions-val.csv"))), header);
+    }
+
+    void aRunWithOnlyValidationKeepsItsLastValidationPass()
+    {
+        QVERIFY(!QFileInfo::exists(QDir(m_runVal).filePath(QStringLiteral("predictions.csv"))));
+        const std::optional<leantune::PredictionsFile> val
+            = read(QDir(m_runVal).filePath(QStringLiteral("predictions-val.csv")));
+        QVERIFY(val);
+        QCOMPARE(val->topK, 3);
+        QCOMPARE(val->rows.size(), 12);
+        for (const Prediction &p : val->rows)
+            QVERIFY(p.path.startsWith(QDir(m_val).absolutePath()));
+    }
+
+    void evaluateWritesPredictionsAndPerClassFigures()
+    {
+        const QString file = path(QStringLiteral("eval-predictions.csv"));
+        const Result e = runCli({ QStringLiteral("evaluate"), m_runTest, QStringLiteral("--data"),
+            m_test, QStringLiteral("--json"), QStringLiteral("--device"), QStringLiteral("cpu"),
+            QStringLiteral("--predictions"), file, QStringLiteral("--all-probabilities") });
+        QVERIFY2(e.exitCode == 0, qPrintable(e.err));
+        const QJsonObject o = jsonOf(e);
+        QCOMPARE(o.value(QStringLiteral("top_k")).toInt(), 3);
+        QCOMPARE(o.value(QStringLiteral("top_k_accuracy")).toDouble(), 1.0);
+        QVERIFY(o.contains(QStringLiteral("macro_f1")));
+        const QJsonArray perClass = o.value(QStringLiteral("per_class")).toArray();
+        QCOMPARE(perClass.size(), 3);
+        for (const QJsonValue &v : perClass) {
+            const QJsonObject c = v.toObject();
+            QCOMPARE(c.value(QStringLiteral("support")).toInt(), 10);
+            QCOMPARE(c.value(QStringLiteral("recall")).toDouble(),
+                c.value(QStringLiteral("accuracy")).toDouble());
+            QVERIFY(c.contains(QStringLiteral("precision")) && c.contains(QStringLiteral("f1")));
+        }
+        const std::optional<leantune::PredictionsFile> rows = read(file);
+        QVERIFY(rows);
+        QCOMPARE(rows->rows.size(), 30);
+        QCOMPARE(rows->probabilityClasses,
+            (QStringList {
+                QStringLiteral("class0"), QStringLiteral("class1"), QStringLiteral("class2") }));
+        int correct = 0;
+        for (const Prediction &p : rows->rows)
+            correct += p.predicted == p.label;
+        QCOMPARE(double(correct) / 30.0, o.value(QStringLiteral("accuracy")).toDouble());
+    }
+
+    void predictMatchesEvaluatesRow()
+    {
+        const QString file = path(QStringLiteral("eval-for-predict.csv"));
+        const Result e = runCli({ QStringLiteral("evaluate"), m_runTest, QStringLiteral("--data"),
+            m_test, QStringLiteral("--device"), QStringLiteral("cpu"),
+            QStringLiteral("--predictions"), file });
+        QVERIFY2(e.exitCode == 0, qPrintable(e.err));
+        const std::optional<leantune::PredictionsFile> rows = read(file);
+        QVERIFY(rows && rows->rows.size() == 30);
+        const Prediction &a = rows->rows[3], &b = rows->rows[17];
+        const Result p = runCli({ QStringLiteral("predict"), m_runTest, a.path, b.path,
+            QStringLiteral("--json"), QStringLiteral("--top"), QStringLiteral("3"),
+            QStringLiteral("--device"), QStringLiteral("cpu") });
+        QVERIFY2(p.exitCode == 0, qPrintable(p.err));
+        const QJsonArray list = jsonOf(p).value(QStringLiteral("predictions")).toArray();
+        QCOMPARE(list.size(), 2);
+        const Prediction *expected[] = { &a, &b };
+        for (int i = 0; i < 2; ++i) {
+            const QJsonObject o = list[i].toObject();
+            QCOMPARE(o.value(QStringLiteral("path")).toString(), expected[i]->path);
+            QCOMPARE(o.value(QStringLiteral("predicted")).toString(), expected[i]->predicted);
+            const QJsonArray top = o.value(QStringLiteral("top")).toArray();
+            QCOMPARE(top.size(), 3);
+            for (int j = 0; j < 3; ++j) {
+                const QJsonObject t = top[j].toObject();
+                QCOMPARE(t.value(QStringLiteral("class")).toString(), expected[i]->top[j].first);
+                QVERIFY2(
+                    std::abs(t.value(QStringLiteral("p")).toDouble() - expected[i]->top[j].second)
+                        < 1e-5,
+                    qPrintable(p.out));
+            }
+        }
+        // The text form: the image, then one class and probability a line.
+        const Result text
+            = runCli({ QStringLiteral("predict"), m_runTest, a.path, QStringLiteral("--top"),
+                QStringLiteral("1"), QStringLiteral("--device"), QStringLiteral("cpu") });
+        QVERIFY2(text.exitCode == 0, qPrintable(text.err));
+        QCOMPARE(text.out.trimmed().split(QLatin1Char('\n')).size(), 2);
+        QVERIFY(text.out.contains(a.predicted));
+    }
+
+    void onnxExportsEvaluateLikeTheirRun()
+    {
+        const QString fp32 = path(QStringLiteral("model.onnx"));
+        const QString int8 = path(QStringLiteral("model-int8.onnx"));
+        for (const auto &[out, quantize] : { std::pair { fp32, QStringLiteral("none") },
+                 std::pair { int8, QStringLiteral("int8") } }) {
+            const Result x = runCli({ QStringLiteral("export"), m_runTest,
+                QStringLiteral("--format"), QStringLiteral("onnx"), QStringLiteral("--quantize"),
+                quantize, QStringLiteral("--out"), out, QStringLiteral("--data"), m_test });
+            QVERIFY2(x.exitCode == 0, qPrintable(x.err));
+        }
+        const QStringList common { QStringLiteral("--data"), m_test, QStringLiteral("--json"),
+            QStringLiteral("--device"), QStringLiteral("cpu") };
+        const QString torchFile = path(QStringLiteral("torch-predictions.csv"));
+        const Result run = runCli(QStringList { QStringLiteral("evaluate"), m_runTest } + common
+            + QStringList { QStringLiteral("--predictions"), torchFile });
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        const double accuracy = jsonOf(run).value(QStringLiteral("accuracy")).toDouble();
+        const QString file = path(QStringLiteral("onnx-predictions.csv"));
+        const Result onnx = runCli(QStringList { QStringLiteral("evaluate"), fp32 } + common
+            + QStringList { QStringLiteral("--predictions"), file });
+        QVERIFY2(onnx.exitCode == 0, qPrintable(onnx.err));
+        QCOMPARE(jsonOf(onnx).value(QStringLiteral("images")).toInt(), 30);
+        QVERIFY2(
+            std::abs(jsonOf(onnx).value(QStringLiteral("accuracy")).toDouble() - accuracy) < 0.001,
+            qPrintable(onnx.out));
+        const std::optional<leantune::PredictionsFile> rows = read(file);
+        QVERIFY(rows && rows->rows.size() == 30);
+        // Image by image, OpenCV DNN's probabilities are LibTorch's.
+        const std::optional<leantune::PredictionsFile> torchRows = read(torchFile);
+        QVERIFY(torchRows && torchRows->rows.size() == 30);
+        for (int i = 0; i < 30; ++i) {
+            QCOMPARE(rows->rows[i].path, torchRows->rows[i].path);
+            QVERIFY2(
+                std::abs(rows->rows[i].top[0].second - torchRows->rows[i].top[0].second) < 1e-4,
+                qPrintable(rows->rows[i].path));
+        }
+        const Result q = runCli(QStringList { QStringLiteral("evaluate"), int8 } + common);
+        QVERIFY2(q.exitCode == 0, qPrintable(q.err));
+        QCOMPARE(jsonOf(q).value(QStringLiteral("images")).toInt(), 30);
+        // int8 weights move a probability by little: at most three of the 30 images change.
+        QVERIFY2(
+            std::abs(jsonOf(q).value(QStringLiteral("accuracy")).toDouble() - accuracy) < 0.101,
+            qPrintable(q.out));
+        // predict takes the export too.
+        const Result p = runCli(
+            { QStringLiteral("predict"), fp32, rows->rows[0].path, QStringLiteral("--json") });
+        QVERIFY2(p.exitCode == 0, qPrintable(p.err));
+        QCOMPARE(jsonOf(p)
+                     .value(QStringLiteral("predictions"))
+                     .toArray()[0]
+                     .toObject()
+                     .value(QStringLiteral("predicted"))
+                     .toString(),
+            rows->rows[0].predicted);
+    }
+
+    void badInputsGiveOneLineErrors_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("expected");
+        const QString notImage = path(QStringLiteral("not-an-image.png"));
+        QFile f(notImage);
+        if (f.open(QIODevice::WriteOnly))
+            f.write("this is text, not a PNG");
+        f.close();
+        // A run folder whose training never wrote a model: its config.json alone.
+        const QString noModel = path(QStringLiteral("run-without-model"));
+        QDir().mkpath(noModel);
+        QFile::copy(QDir(m_runTest).filePath(QStringLiteral("config.json")),
+            QDir(noModel).filePath(QStringLiteral("config.json")));
+        const QString bare = path(QStringLiteral("bare"));
+        QDir().mkpath(bare);
+        const QString junk = QDir(bare).filePath(QStringLiteral("junk.onnx"));
+        QFile j(junk);
+        if (j.open(QIODevice::WriteOnly))
+            j.write("not an onnx file");
+        j.close();
+        const QString image = QDir(m_test).filePath(QStringLiteral("class0/0000.png"));
+        QTest::newRow("image that does not decode") << QStringList { QStringLiteral("predict"),
+            m_runTest, image, notImage } << QStringLiteral("cannot decode %1").arg(notImage);
+        QTest::newRow("missing image") << QStringList { QStringLiteral("predict"), m_runTest,
+            path(QStringLiteral("nowhere.png")) }
+                                       << QStringLiteral("no such file");
+        QTest::newRow("class count differs")
+            << QStringList { QStringLiteral("evaluate"), m_runTest, QStringLiteral("--data"),
+                   m_twoClasses }
+            << QStringLiteral("%1 has 3 classes (class0, class1, class2) but %2 has 2 class "
+                              "folders (class0, class1)")
+                   .arg(m_runTest, m_twoClasses);
+        QTest::newRow("evaluate a run folder without a model")
+            << QStringList { QStringLiteral("evaluate"), noModel, QStringLiteral("--data"), m_test }
+            << QStringLiteral("has no trained model");
+        QTest::newRow("predict with a run folder without a model")
+            << QStringList { QStringLiteral("predict"), noModel, image }
+            << QStringLiteral("has no trained model");
+        QTest::newRow("onnx without metadata or run folder")
+            << QStringList { QStringLiteral("evaluate"), junk, QStringLiteral("--data"), m_test }
+            << QStringLiteral("carries no class_names, input_size, input_channels metadata");
+        QTest::newRow("all probabilities without a file")
+            << QStringList { QStringLiteral("evaluate"), m_runTest, QStringLiteral("--data"),
+                   m_test, QStringLiteral("--all-probabilities") }
+            << QStringLiteral("--all-probabilities needs --predictions FILE");
+    }
+    void badInputsGiveOneLineErrors()
+    {
+        QFETCH(QStringList, args);
+        QFETCH(QString, expected);
+        const Result r
+            = runCli(args + QStringList { QStringLiteral("--device"), QStringLiteral("cpu") });
+        QVERIFY2(r.exitCode == 1 || r.exitCode == 2, qPrintable(r.out + r.err));
+        QVERIFY2(r.err.contains(expected), qPrintable(r.err));
+        QCOMPARE(r.err.trimmed().count(QLatin1Char('\n')), 0);
+        QVERIFY(r.out.isEmpty());
+    }
+
+    void predictHasHelp()
+    {
+        const Result r = runCli({ QStringLiteral("predict"), QStringLiteral("--help") });
+        QCOMPARE(r.exitCode, 0);
+        QVERIFY2(
+            r.out.startsWith(QStringLiteral("Usage: leantune-cli predict")), qPrintable(r.out));
+        QVERIFY(r.out.contains(QStringLiteral("--top")));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestPredictions)
+#include "tst_predictions.moc"
