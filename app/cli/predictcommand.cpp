@@ -16,7 +16,7 @@ int predictCommand(const QStringList &args)
     parser.setApplicationDescription(QStringLiteral(
         "Print a trained model's most probable classes for each image, with their probabilities. "
         "Images are decoded exactly as training evaluates them (input size, channels, "
-        "normalization)."));
+        "normalization), --batch-size at a time; --workers is accepted and unused."));
     parser.addPositionalArgument(QStringLiteral("MODEL|RUNDIR"),
         QStringLiteral("A run folder written by 'train', or a file written by 'export' (LibTorch, "
                        "or ONNX run by OpenCV DNN on the CPU)."));
@@ -30,8 +30,8 @@ int predictCommand(const QStringList &args)
         QStringLiteral("K"), QStringLiteral("5"));
     for (const auto &o : { json, top })
         parser.addOption(o);
-    // --device and --threads: train's rows, at evaluate's defaults (--workers and --batch-size are
-    // taken and unused: images are classified one by one).
+    // --device, --threads and --batch-size (images per forward pass): train's rows, at evaluate's
+    // defaults; --workers comes with them and is unused (the images are decoded on this thread).
     RunConfig run;
     const EvaluateOptions defaults;
     run.device = defaults.device;
@@ -57,9 +57,12 @@ int predictCommand(const QStringList &args)
     if (!applyRunOptions(parser, RunField::Evaluate, run, false, nullptr, &error)
         || !checkRunFields(run, RunField::Evaluate, &error))
         return fail(error, Usage);
+    if (run.batchSizeAuto)
+        return fail(QStringLiteral("predict takes a number for --batch-size, not auto"), Usage);
     EvaluateOptions options;
     options.device = run.device;
     options.threads = run.threads;
+    options.batchSize = run.batchSize;
 
     const QString model = positional.first();
     const QStringList images = positional.mid(1);

@@ -209,7 +209,7 @@ std::optional<QVector<Prediction>> predictOnnx(const QString &file, const QStrin
         const std::optional<LoadedClassifier> model = loadOnnxClassifier(file, error);
         if (!model)
             return std::nullopt;
-        return predictLoaded(*model, images, topK, error);
+        return predictLoaded(*model, images, topK, options.batchSize, error);
     } catch (const cv::Exception &e) {
         if (error)
             *error = QStringLiteral("OpenCV DNN failed on %1: %2")

@@ -382,47 +382,56 @@ std::optional<EvaluationReport> evaluateLoaded(const LoadedClassifier &model,
     return report;
 }
 
-std::optional<QVector<Prediction>> predictLoaded(
-    const LoadedClassifier &model, const QStringList &images, int topK, QString *error)
+std::optional<QVector<Prediction>> predictLoaded(const LoadedClassifier &model,
+    const QStringList &images, int topK, int batchSize, QString *error)
 {
     torch::NoGradGuard noGrad;
     const DecodeOptions &o = model.decode;
     const int k = std::max(1, std::min(topK, int(model.classes.size())));
+    const int perBatch = std::max(1, batchSize);
     QVector<Prediction> rows;
-    for (const QString &image : images) {
-        torch::Tensor x = torch::empty({ 1, o.channels, o.inputSize, o.inputSize });
-        std::mt19937_64 rng(0); // drives augmentation only, which evaluation does not use
-        QString why;
-        if (!QFileInfo(image).isFile()) {
-            if (error)
-                *error = QStringLiteral("cannot read %1: no such file").arg(image);
-            return std::nullopt;
-        }
-        if (!decodeFileInto(image, o, rng, x.data_ptr<float>(), &why)) {
-            if (error)
-                *error = QStringLiteral("cannot decode %1: %2").arg(image, why);
-            return std::nullopt;
+    for (int first = 0; first < images.size(); first += perBatch) {
+        const int n = std::min(perBatch, int(images.size()) - first);
+        torch::Tensor x = torch::empty({ n, o.channels, o.inputSize, o.inputSize });
+        const std::int64_t floats = std::int64_t(o.channels) * o.inputSize * o.inputSize;
+        for (int i = 0; i < n; ++i) {
+            const QString &image = images[first + i];
+            std::mt19937_64 rng(0); // drives augmentation only, which evaluation does not use
+            QString why;
+            if (!QFileInfo(image).isFile()) {
+                if (error)
+                    *error = QStringLiteral("cannot read %1: no such file").arg(image);
+                return std::nullopt;
+            }
+            if (!decodeFileInto(image, o, rng, x.data_ptr<float>() + i * floats, &why)) {
+                if (error)
+                    *error = QStringLiteral("cannot decode %1: %2").arg(image, why);
+                return std::nullopt;
+            }
         }
         const torch::Tensor logits = model.forward(x.to(model.device)).to(torch::kFloat32);
-        if (logits.dim() != 2 || logits.size(1) != model.classes.size()) {
+        if (logits.dim() != 2 || logits.size(0) != n || logits.size(1) != model.classes.size()) {
             if (error)
-                *error = QStringLiteral("%1 gives %2 outputs for %3 classes")
-                             .arg(model.source)
-                             .arg(logits.dim() == 2 ? logits.size(1) : logits.numel())
+                *error = QStringLiteral("%1 gives outputs of shape %2 for %3 images of %4 classes")
+                             .arg(model.source, QString::fromStdString(c10::str(logits.sizes())))
+                             .arg(n)
                              .arg(model.classes.size());
             return std::nullopt;
         }
         const auto top = torch::log_softmax(logits, 1).topk(k, 1);
         const torch::Tensor p = std::get<0>(top).exp().to(torch::kCPU).contiguous();
         const torch::Tensor idx = std::get<1>(top).to(torch::kCPU).contiguous();
-        Prediction row;
-        row.path = QFileInfo(image).absoluteFilePath();
-        for (int j = 0; j < k; ++j)
-            row.top.push_back({ model.classes.value(int(idx[0][j].item<std::int64_t>())),
-                double(p[0][j].item<float>()) });
-        row.predicted = row.top.front().first;
-        row.confidence = row.top.front().second;
-        rows.push_back(std::move(row));
+        const auto pa = p.accessor<float, 2>();
+        const auto ia = idx.accessor<std::int64_t, 2>();
+        for (int i = 0; i < n; ++i) {
+            Prediction row;
+            row.path = QFileInfo(images[first + i]).absoluteFilePath();
+            for (int j = 0; j < k; ++j)
+                row.top.push_back({ model.classes.value(int(ia[i][j])), double(pa[i][j]) });
+            row.predicted = row.top.front().first;
+            row.confidence = row.top.front().second;
+            rows.push_back(std::move(row));
+        }
     }
     return rows;
 }
@@ -449,7 +458,7 @@ std::optional<QVector<Prediction>> predictImages(const QString &model, const QSt
         const std::optional<LoadedClassifier> loaded = loadTorchClassifier(model, options, error);
         if (!loaded)
             return std::nullopt;
-        return predictLoaded(*loaded, images, topK, error);
+        return predictLoaded(*loaded, images, topK, options.batchSize, error);
     } catch (const std::exception &e) {
         if (error)
             *error = QStringLiteral("prediction failed: %1").arg(firstLineOf(e.what()));

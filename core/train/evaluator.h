@@ -55,8 +55,8 @@ std::optional<EvaluationReport> evaluateRun(
 
 // MODEL's (a run folder or a LibTorch export, as evaluateRun takes) TOPK most probable classes for
 // each of IMAGES, decoded as evaluation decodes them; label and loss are left empty. Options:
-// device and threads. std::nullopt + *error for a model that does not load or an image that does
-// not decode.
+// device, threads and batchSize (images per forward pass). std::nullopt + *error for a model that
+// does not load or an image that does not decode.
 std::optional<QVector<Prediction>> predictImages(const QString &model, const QStringList &images,
     int topK, const EvaluateOptions &options, QString *error);
 

@@ -50,10 +50,10 @@ struct LoadedClassifier {
 // when set. std::nullopt + *error on failure.
 std::optional<EvaluationReport> evaluateLoaded(const LoadedClassifier &model,
     const QString &dataDir, const EvaluateOptions &options, QString *error);
-// MODEL's top TOPK classes for each of IMAGES, decoded exactly as evaluation decodes them.
-// std::nullopt + *error for an image that does not decode.
-std::optional<QVector<Prediction>> predictLoaded(
-    const LoadedClassifier &model, const QStringList &images, int topK, QString *error);
+// MODEL's top TOPK classes for each of IMAGES, decoded exactly as evaluation decodes them,
+// BATCHSIZE images per forward pass. std::nullopt + *error for an image that does not decode.
+std::optional<QVector<Prediction>> predictLoaded(const LoadedClassifier &model,
+    const QStringList &images, int topK, int batchSize, QString *error);
 
 // The same as evaluateModel for any forward pass (no train/eval mode switch).
 bool evaluateForward(const std::function<torch::Tensor(const torch::Tensor &)> &forward,
