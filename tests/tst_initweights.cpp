@@ -6,6 +6,7 @@
 #include "model/weightfile_p.h"
 #include "model/weightloader_p.h"
 #include "testdata.h"
+#include "train/initweights_p.h"
 
 #include <opencv2/dnn.hpp>
 
@@ -79,6 +80,8 @@ private Q_SLOTS:
     void initTestCase();
     void parity_data();
     void parity();
+    void parityBelowTheImageNetStemSize();
+    void explicitStemAgainstTheFileIsRefused();
     void epochsZeroOnnxParity();
     void classifierReplaced();
     void mismatchLeavesModelUntouched();
@@ -154,6 +157,50 @@ void TestInitWeights::parity()
     const torch::Tensor logits = model->forward(x);
     const double rel = relativeError(logits, expected);
     QVERIFY2(rel < 1e-4, qPrintable(QStringLiteral("relative error %1").arg(rel)));
+}
+
+// torchvision's resnet18 at 64 px, as a run builds it from --init: the weights bring their
+// ImageNet stem (below the 96 px where the size alone would choose it), and the logits equal
+// torchvision's at 64 px within 1e-4 relative.
+void TestInitWeights::parityBelowTheImageNetStemSize()
+{
+    QString error;
+    const std::optional<InitWeights> init
+        = readInitWeights(file(QStringLiteral("resnet18.pth")), &error);
+    QVERIFY2(init, qPrintable(error));
+    ModelSpec spec { QStringLiteral("resnet18"), 64, 3, 10 };
+    QVERIFY(!usesImageNetStem(spec));
+    const std::optional<QString> note = adoptStem(spec, *init, &error);
+    QVERIFY2(note, qPrintable(error));
+    QVERIFY2(note->contains(QLatin1String("ImageNet")), qPrintable(*note));
+    QCOMPARE(spec.stem, ResNetStem::ImageNet);
+    std::shared_ptr<ClassifierImpl> model = createModel(spec, &error);
+    QVERIFY2(model, qPrintable(error));
+    QVERIFY2(
+        applyInitWeights(
+            *init, file(QStringLiteral("resnet18.pth")), *model, [](const QString &) {}, &error),
+        qPrintable(error));
+    model->eval();
+    torch::NoGradGuard noGrad;
+    const torch::Tensor x = readFloats(file(QStringLiteral("input64.bin")), { 2, 3, 64, 64 });
+    const torch::Tensor expected = readFloats(file(QStringLiteral("resnet18.logits64")), { 2, 10 });
+    QVERIFY(x.defined() && expected.defined());
+    const double rel = relativeError(model->forward(x), expected);
+    QVERIFY2(rel < 1e-4, qPrintable(QStringLiteral("relative error %1").arg(rel)));
+}
+
+// A stem set by hand that the file does not have is refused, saying what to change.
+void TestInitWeights::explicitStemAgainstTheFileIsRefused()
+{
+    QString error;
+    const std::optional<InitWeights> init
+        = readInitWeights(file(QStringLiteral("resnet18.pth")), &error);
+    QVERIFY2(init, qPrintable(error));
+    ModelSpec spec { QStringLiteral("resnet18"), 224, 3, 10 };
+    spec.stem = ResNetStem::Small;
+    QVERIFY(!adoptStem(spec, *init, &error));
+    QVERIFY2(
+        error.contains(QLatin1String("use --resnet-stem imagenet or auto")), qPrintable(error));
 }
 
 // `train --init resnet18.pth --epochs 0` writes the starting model with ImageNet's per-channel

@@ -549,9 +549,9 @@ private Q_SLOTS:
 
         RunConfigDialog dialog;
         dialog.setConfig(c);
-        // Class counts as the browser gives them: three classes, many images (the cap stays far
-        // away).
-        dialog.setClassCounts({ 1000, 1000, 1000 });
+        // Class counts as the browser gives them: three classes, many images (the cap, a tenth of
+        // the training images, stays far away).
+        dialog.setClassCounts({ 10000, 10000, 10000 });
         const RunConfig same = dialog.finderConfig();
         QCOMPARE(same.model.name, c.model.name);
         QCOMPARE(same.model.inputSize, c.model.inputSize);

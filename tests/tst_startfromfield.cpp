@@ -435,7 +435,8 @@ private Q_SLOTS:
     }
 
     // torchvision's resnet18 as users have it: recognized, 1000 classes replaced, ImageNet's
-    // normalization; its ImageNet stem needs 96 px or more, which "Match the run" sets.
+    // normalization; the run builds its ImageNet stem at the run's size, so only a stem set by hand
+    // to the other one is refused.
     void torchvisionResnet18()
     {
         if (m_resnet18.isEmpty())
@@ -456,12 +457,22 @@ private Q_SLOTS:
 
         choose(dialog, "model", QStringLiteral("resnet18"));
         choose(dialog, "channels", QStringLiteral("3"));
-        QVERIFY2(dialog.errorText().contains(QLatin1String("96 px or more")),
-            qPrintable(dialog.errorText()));
+        const int size = dialog.config().model.inputSize;
+        QVERIFY(size < kResNet18ImageNetStemFrom);
+        QVERIFY2(dialog.canStart(), qPrintable(dialog.errorText()));
+        RunConfig small = dialog.config();
+        small.model.stem = ResNetStem::Small;
+        dialog.setConfig(small);
+        QTRY_VERIFY2_WITH_TIMEOUT(
+            dialog.errorText().contains(QLatin1String("set the ResNet stem to auto or imagenet")),
+            qPrintable(dialog.errorText()), 20000);
+        small.model.stem = ResNetStem::Auto;
+        dialog.setConfig(small);
+        QTRY_VERIFY2_WITH_TIMEOUT(dialog.canStart(), qPrintable(dialog.errorText()), 20000);
 
         dialog.findChild<QPushButton *>(QStringLiteral("matchWeights"))->click();
         QVERIFY2(dialog.canStart(), qPrintable(dialog.errorText()));
-        QCOMPARE(dialog.config().model.inputSize, 96);
+        QCOMPARE(dialog.config().model.inputSize, size);
         // Three channels fit ImageNet's normalization: the run takes it.
         QCOMPARE(dialog.config().normMean, (std::vector<double> { 0.485, 0.456, 0.406 }));
         QCOMPARE(dialog.config().normStd, (std::vector<double> { 0.229, 0.224, 0.225 }));

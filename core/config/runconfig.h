@@ -84,14 +84,6 @@ struct RunConfig {
     int nproc = 1; // local worker processes `train` spawns (1: this process trains alone)
     int distTimeoutSec = 60; // c10d timeout: a lost rank fails the others within it
     QString distBackend = QStringLiteral("auto"); // auto (nccl on CUDA, else gloo) | gloo | nccl
-
-    QJsonObject toJson() const;
-    // Reads config.json (also as written by older versions). Unknown keys are ignored; a value of
-    // the wrong type or out of its choices fails with the key named in *error.
-    static std::optional<RunConfig> fromJson(const QJsonObject &json, QString *error);
-    // Whether the run can start; else false and a one-line reason a user can act on in *error.
-    // Does not touch the file system.
-    bool validate(QString *error = nullptr) const;
     // The local ranks this configuration asks for: nproc, one per core for nproc 0, or one per
     // visible GPU for cuda:all (with nproc 0 or 1).
     int localWorldSize() const;
@@ -100,6 +92,14 @@ struct RunConfig {
     int threadsPerRank(int worldSize) const;
     // Whether the global batch splits evenly over WORLDSIZE ranks (a fixed size, a multiple of it).
     bool checkWorldSize(int worldSize, QString *error) const;
+
+    QJsonObject toJson() const;
+    // Reads config.json (also as written by older versions). Unknown keys are ignored; a value of
+    // the wrong type or out of its choices fails with the key named in *error.
+    static std::optional<RunConfig> fromJson(const QJsonObject &json, QString *error);
+    // Whether the run can start; else false and a one-line reason a user can act on in *error.
+    // Does not touch the file system.
+    bool validate(QString *error = nullptr) const;
     int effectiveThreads() const; // threads, or the number of cores when 0
     // The margin below the limit of the device that runs the model (host budget or GPU memory): as
     // set, or for auto 0.04 on the host, where a budgeted run's peak repeats, and 0.1 on a GPU,

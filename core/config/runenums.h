@@ -2,6 +2,8 @@
 // The run configuration's choices as types, each with the names config.json, the command line and
 // the dialog use. Header-only and torch-free: the pruner and the trainer use the same enums.
 
+#include "model/modelspec.h"
+
 #include <QString>
 #include <QStringList>
 
@@ -37,6 +39,10 @@ template <> struct EnumNames<PruneGranularity> {
 };
 template <> struct EnumNames<PruneScope> {
     static constexpr std::array<const char *, 2> names { "layer", "global" };
+};
+
+template <> struct EnumNames<ResNetStem> {
+    static constexpr std::array<const char *, 3> names { "auto", "imagenet", "small" };
 };
 
 template <typename E> QString enumName(E value)

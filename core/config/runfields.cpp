@@ -269,6 +269,11 @@ std::vector<RunField> makeFields()
         Type::Int, kBoth, [](RunConfig &c) -> int & { return c.model.inputSize; }));
     f.push_back(row("channels", "channels", "C", QStringLiteral("1 (grayscale) or 3 (RGB)."),
         Type::Int, kBoth, [](RunConfig &c) -> int & { return c.model.channels; }));
+    f.push_back(row("resnet_stem", "resnet-stem", "S",
+        QStringLiteral(
+            "resnet18's stem: auto (ImageNet's 7×7 stride-2 conv + max-pool from 96 px "
+            "on, else 3×3 stride 1; starting weights choose theirs) | imagenet | small."),
+        Type::Choice, kBoth, [](RunConfig &c) -> ResNetStem & { return c.model.stem; }));
     // Derived from the data folder when the run starts; recorded so the model can be rebuilt.
     f.push_back(row("classes", "", "", QStringLiteral("Classes of the model (from the data)."),
         Type::Int, 0, [](RunConfig &c) -> int & { return c.model.classes; }));

@@ -167,12 +167,13 @@ std::shared_ptr<ClassifierImpl> makeResNet8(int channels, int classes)
         std::vector<std::int64_t> { 16, 32, 64 }, false);
 }
 
-// torchvision ResNet-18 ([2, 2, 2, 2] basic blocks, 64/128/256/512). Inputs of 96 px and more get
-// the ImageNet stem (7×7 stride-2 conv + max-pool); smaller ones a 3×3 stride-1 stem, no max-pool.
-std::shared_ptr<ClassifierImpl> makeResNet18(int channels, int classes, int inputSize)
+// torchvision ResNet-18 ([2, 2, 2, 2] basic blocks, 64/128/256/512) with the ImageNet stem (7×7
+// stride-2 conv + max-pool) or a 3×3 stride-1 stem without max-pool (usesImageNetStem()).
+std::shared_ptr<ClassifierImpl> makeResNet18(const ModelSpec &spec)
 {
-    return std::make_shared<ResNetImpl>(channels, classes, std::vector<int> { 2, 2, 2, 2 },
-        std::vector<std::int64_t> { 64, 128, 256, 512 }, inputSize >= kResNet18ImageNetStemFrom);
+    return std::make_shared<ResNetImpl>(spec.channels, spec.classes,
+        std::vector<int> { 2, 2, 2, 2 }, std::vector<std::int64_t> { 64, 128, 256, 512 },
+        usesImageNetStem(spec));
 }
 
 } // namespace
@@ -209,7 +210,7 @@ std::shared_ptr<ClassifierImpl> createModel(const ModelSpec &spec, QString *erro
         else if (spec.name == QLatin1String("mobilenet_v2"))
             model = makeMobileNetV2(spec.channels, spec.classes);
         else
-            model = makeResNet18(spec.channels, spec.classes, spec.inputSize);
+            model = makeResNet18(spec);
         if (error)
             error->clear();
         return model;

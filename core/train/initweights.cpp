@@ -5,8 +5,12 @@
 #include "model/weightloader_p.h"
 #include "train/rundir_p.h"
 
+#include "config/runenums.h"
+
 #include <QFile>
 #include <QFileInfo>
+
+#include <algorithm>
 
 namespace leantune {
 
@@ -170,6 +174,40 @@ std::optional<WeightInfo> inspectWeights(const QString &path, QString *error)
                 path, QString::fromUtf8(e.what()).section(QLatin1Char('\n'), 0, 0));
         return std::nullopt;
     }
+}
+
+std::optional<QString> adoptStem(ModelSpec &spec, const InitWeights &weights, QString *error)
+{
+    if (spec.name != QLatin1String("resnet18"))
+        return QString();
+    const auto conv1 = std::find_if(weights.tensors.begin(), weights.tensors.end(),
+        [](const auto &named) { return named.first == "conv1.weight"; });
+    if (conv1 == weights.tensors.end() || conv1->second.dim() != 4)
+        return QString();
+    const std::int64_t kernel = conv1->second.size(3);
+    if (kernel != 7 && kernel != 3)
+        return QString(); // not a stem this zoo builds: the load names the mismatch
+    const ResNetStem file = kernel == 7 ? ResNetStem::ImageNet : ResNetStem::Small;
+    const QString described = file == ResNetStem::ImageNet
+        ? QStringLiteral("ImageNet's 7×7 stride-2 conv with max-pool")
+        : QStringLiteral("the small 3×3 stride-1 conv without max-pool");
+    if (spec.stem != ResNetStem::Auto && spec.stem != file) {
+        if (error)
+            *error = QStringLiteral("the starting weights have resnet18's %1 stem (conv1 %2×%2), "
+                                    "but --resnet-stem %3 asks for the other one: use "
+                                    "--resnet-stem %1 or auto")
+                         .arg(enumName(file))
+                         .arg(kernel)
+                         .arg(enumName(spec.stem));
+        return std::nullopt;
+    }
+    const bool bySize = usesImageNetStem(spec) == (file == ResNetStem::ImageNet);
+    spec.stem = file;
+    return QStringLiteral("resnet18 stem: %1, as the starting weights have it%2")
+        .arg(described,
+            bySize ? QString()
+                   : QStringLiteral(" (at %1 px the size alone would give the other)")
+                         .arg(spec.inputSize));
 }
 
 } // namespace leantune

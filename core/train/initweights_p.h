@@ -24,4 +24,10 @@ std::optional<InitWeights> readInitWeights(const QString &path, QString *error);
 bool applyInitWeights(const InitWeights &weights, const QString &path, ClassifierImpl &model,
     const std::function<void(const QString &)> &log, QString *error);
 
+// resnet18 builds the stem its starting weights were trained with (conv1.weight 7×7: ImageNet's,
+// with max-pool; 3×3: the small one), so torchvision's weights run at any input size: SPEC's Auto
+// stem becomes the file's, and the returned line says which was built (empty when SPEC is not a
+// resnet18 or the file has no conv1). std::nullopt + *error when SPEC asks for the other stem.
+std::optional<QString> adoptStem(ModelSpec &spec, const InitWeights &weights, QString *error);
+
 } // namespace leantune

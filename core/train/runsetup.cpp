@@ -357,8 +357,12 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
     std::optional<InitWeights> init; // --init: read first, a bad file fails at once
     if (!resume && !c.initWeights.isEmpty() && !(init = readInitWeights(c.initWeights, error)))
         return std::nullopt;
-    if (init) // normalization follows the weights unless set
+    std::optional<QString> stem; // resnet18's stem from the weights, logged once they load
+    if (init) { // normalization and resnet18's stem follow the weights unless set
         adoptNormalization(c, init->info, log);
+        if (!(stem = adoptStem(c.model, *init, error)))
+            return std::nullopt;
+    }
     cv::setNumThreads(1); // decode threads parallelize over files; OpenCV's own pool would compete
 
     std::optional<Samples> samples = loadSamples(c, &s.classes, error);
@@ -403,6 +407,8 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
     }
     if (!buildModel(c, init ? &*init : nullptr, s, log, error))
         return std::nullopt;
+    if (stem && !stem->isEmpty())
+        log(*stem);
 
     s.run.config = c;
     s.run.classNames = s.classes;

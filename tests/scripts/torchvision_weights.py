@@ -4,8 +4,9 @@
 Usage: torchvision_weights.py OUTDIR ARCH [ARCH ...]
 For each ARCH (resnet18, mobilenet_v2): ARCH.pth = torch.save(model.state_dict()) of a seeded model
 with 10 classes whose BatchNorm statistics are not at their defaults, and ARCH.logits = its eval-mode
-logits (float32, raw) for input.bin (float32 [2, 3, 96, 96], already normalized) and, for the ONNX
-check, ARCH.logits01 for input01.bin ([0, 1] pixels normalized with ImageNet's mean/std).
+logits (float32, raw) for input.bin (float32 [2, 3, 96, 96], already normalized), ARCH.logits64 for
+input64.bin ([2, 3, 64, 64]) and, for the ONNX check, ARCH.logits01 for input01.bin ([0, 1] pixels
+normalized with ImageNet's mean/std).
 Also writes the bad inputs: other.pth (squeezenet1_0), nan.pth, evil.pth (names os.system).
 """
 import os
@@ -20,6 +21,8 @@ x = torch.rand(2, 3, 96, 96) * 2 - 1
 x.numpy().astype("float32").tofile(os.path.join(out, "input.bin"))
 x01 = torch.rand(2, 3, 96, 96)
 x01.numpy().astype("float32").tofile(os.path.join(out, "input01.bin"))
+x64 = torch.rand(2, 3, 64, 64) * 2 - 1  # below 96 px: the ImageNet stem all the same
+x64.numpy().astype("float32").tofile(os.path.join(out, "input64.bin"))
 mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
@@ -39,6 +42,7 @@ for arch in archs:
         model(x).numpy().astype("float32").tofile(os.path.join(out, arch + ".logits"))
         model((x01 - mean) / std).numpy().astype("float32").tofile(
             os.path.join(out, arch + ".logits01"))
+        model(x64).numpy().astype("float32").tofile(os.path.join(out, arch + ".logits64"))
 
 torch.save(torchvision.models.squeezenet1_0(num_classes=10).state_dict(),
            os.path.join(out, "other.pth"))

@@ -138,6 +138,8 @@ void RunConfigDialog::build()
         channels->addItem(RunFieldBinder::choiceLabel(QStringLiteral("channels"), QLatin1String(c)),
             QLatin1String(c));
     form->addRow(tr("Channels:"), m_fields->bind(QStringLiteral("channels"), channels));
+    // resnet18 only; auto takes the stem of the starting weights, or of the input size.
+    form->addRow(tr("ResNet stem:"), m_fields->add(QStringLiteral("resnet_stem"), this));
     m_batch = m_fields->add<QSpinBox>(QStringLiteral("batch_size"), this);
     m_finder = new BatchSizeFinderField(this);
     auto *batchRow = new QHBoxLayout;

@@ -42,7 +42,7 @@ bool isImageNet(const WeightInfo &w)
 
 // Whether resnet18 weights of INPUT_SIZE have the ImageNet stem (kResNet18ImageNetStemFrom).
 // inspectWeights() recognizes files at 224 px, so a recognized resnet18 file (size 0) has it; a
-// LeanTune run has the stem of the size it trained at.
+// LeanTune run has the stem of the size it trained at (older runs: the stem's Auto rule).
 bool imageNetStem(int inputSize)
 {
     return inputSize == 0 || inputSize >= kResNet18ImageNetStemFrom;
@@ -339,13 +339,10 @@ void StartFromField::matchRunToWeights()
     choose("model", w->architecture);
     if (w->channels > 0)
         choose("channels", QString::number(w->channels));
-    if (auto *size = qobject_cast<QSpinBox *>(m_binder->widget(QStringLiteral("input_size")))) {
+    // A LeanTune run's size; torchvision's resnet18 builds its ImageNet stem at any size.
+    if (auto *size = qobject_cast<QSpinBox *>(m_binder->widget(QStringLiteral("input_size"))))
         if (w->inputSize > 0)
             size->setValue(w->inputSize);
-        else if (w->architecture == QLatin1String("resnet18")
-            && size->value() < kResNet18ImageNetStemFrom)
-            size->setValue(kResNet18ImageNetStemFrom); // the smallest size with the ImageNet stem
-    }
     adoptNormalization(); // the channels may fit the weights' normalization now
 }
 
@@ -433,18 +430,13 @@ QString StartFromField::check(const RunConfig &c, int classes)
                         .arg(name)
                         .arg(w->channels)
                         .arg(c.model.channels);
-        else if (w->architecture == QLatin1String("resnet18")
-            && imageNetStem(w->inputSize) != imageNetStem(c.model.inputSize))
-            error = imageNetStem(w->inputSize)
-                ? tr("the starting weights %1 have resnet18's ImageNet stem (7×7 conv), which "
-                     "LeanTune uses from %2 px on: set the input size to %2 px or more")
-                      .arg(name)
-                      .arg(kResNet18ImageNetStemFrom)
-                : tr("the starting weights %1 have resnet18's small-input stem (3×3 conv, trained "
-                     "at %2 px), which LeanTune uses below %3 px: set the input size below %3 px")
-                      .arg(name)
-                      .arg(w->inputSize)
-                      .arg(kResNet18ImageNetStemFrom);
+        else if (w->architecture == QLatin1String("resnet18") && c.model.stem != ResNetStem::Auto
+            && (c.model.stem == ResNetStem::ImageNet) != imageNetStem(w->inputSize))
+            error = tr("the starting weights %1 have resnet18's %2 stem, the run asks for the "
+                       "other: set the ResNet stem to auto or %2")
+                        .arg(name,
+                            imageNetStem(w->inputSize) ? QStringLiteral("imagenet")
+                                                       : QStringLiteral("small"));
         else
             matchable = false;
         const auto fits = [&c](const std::vector<double> &v) {
