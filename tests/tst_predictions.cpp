@@ -30,6 +30,45 @@ QString firstLine(const QString &path)
     return QString::fromUtf8(f.readLine()).trimmed();
 }
 
+// ONNX BYTES without their metadata_props (ModelProto field 14), every other field as it was.
+QByteArray withoutMetadata(const QByteArray &bytes)
+{
+    QByteArray out;
+    qsizetype pos = 0;
+    const auto varint = [&bytes, &pos] {
+        quint64 v = 0;
+        for (int shift = 0; pos < bytes.size(); shift += 7) {
+            const auto b = quint8(bytes[pos++]);
+            v |= quint64(b & 0x7f) << shift;
+            if (!(b & 0x80))
+                break;
+        }
+        return v;
+    };
+    while (pos < bytes.size()) {
+        const qsizetype start = pos;
+        const quint64 key = varint();
+        switch (key & 7) {
+        case 0:
+            varint();
+            break;
+        case 1:
+            pos += 8;
+            break;
+        case 5:
+            pos += 4;
+            break;
+        default: {
+            const quint64 length = varint();
+            pos += qsizetype(length);
+        }
+        }
+        if ((key >> 3) != 14)
+            out += bytes.mid(start, pos - start);
+    }
+    return out;
+}
+
 QJsonObject jsonOf(const Result &r)
 {
     return QJsonDocument::fromJson(r.out.toUtf8()).object();
@@ -209,6 +248,22 @@ private Q_SLOTS:
         QCOMPARE(val->rows.size(), 12);
         for (const Prediction &p : val->rows)
             QVERIFY(p.path.startsWith(QDir(m_val).absolutePath()));
+        // The last pass: the trained model (model.pt) evaluated on the same folder gives the same
+        // rows.
+        const QString again = path(QStringLiteral("val-again.csv"));
+        const Result e = runCli({ QStringLiteral("evaluate"), m_runVal, QStringLiteral("--data"),
+            m_val, QStringLiteral("--device"), QStringLiteral("cpu"),
+            QStringLiteral("--predictions"), again });
+        QVERIFY2(e.exitCode == 0, qPrintable(e.err));
+        const std::optional<leantune::PredictionsFile> evaluated = read(again);
+        QVERIFY(evaluated && evaluated->rows.size() == 12);
+        for (int i = 0; i < 12; ++i) {
+            const Prediction &a = val->rows[i], &b = evaluated->rows[i];
+            QCOMPARE(a.path, b.path);
+            QCOMPARE(a.predicted, b.predicted);
+            QVERIFY2(std::abs(a.confidence - b.confidence) < 1e-5, qPrintable(a.path));
+            QVERIFY2(std::abs(a.loss - b.loss) < 1e-4, qPrintable(a.path));
+        }
     }
 
     void evaluateWritesPredictionsAndPerClassFigures()
@@ -328,6 +383,31 @@ private Q_SLOTS:
         QVERIFY2(
             std::abs(jsonOf(q).value(QStringLiteral("accuracy")).toDouble() - accuracy) < 0.101,
             qPrintable(q.out));
+        // Without metadata, the run folder beside the file describes it; with neither, the file is
+        // refused naming what is missing.
+        QFile exported(fp32);
+        QVERIFY(exported.open(QIODevice::ReadOnly));
+        const QByteArray bare = withoutMetadata(exported.readAll());
+        QVERIFY(!bare.contains("class_names"));
+        const QString inRun = QDir(m_runTest).filePath(QStringLiteral("bare.onnx"));
+        const QString alone = path(QStringLiteral("alone/bare.onnx"));
+        QDir().mkpath(path(QStringLiteral("alone")));
+        for (const QString &target : { inRun, alone }) {
+            QFile f(target);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(bare);
+        }
+        const Result besideRun = runCli(QStringList { QStringLiteral("evaluate"), inRun } + common);
+        QVERIFY2(besideRun.exitCode == 0, qPrintable(besideRun.err));
+        QCOMPARE(jsonOf(besideRun).value(QStringLiteral("accuracy")).toDouble(),
+            jsonOf(onnx).value(QStringLiteral("accuracy")).toDouble());
+        QFile::remove(inRun);
+        const Result refused = runCli(QStringList { QStringLiteral("evaluate"), alone } + common);
+        QCOMPARE(refused.exitCode, 1);
+        QVERIFY2(refused.err.contains(
+                     QStringLiteral("carries no class_names, input_size, input_channels metadata "
+                                    "and no run folder (config.json) is beside it")),
+            qPrintable(refused.err));
         // predict takes the export too.
         const Result p = runCli(
             { QStringLiteral("predict"), fp32, rows->rows[0].path, QStringLiteral("--json") });
