@@ -311,12 +311,8 @@ std::vector<RunField> makeFields()
         }));
     f.push_back(ranged(
         row("memory_budget_bytes", "memory-budget", "SIZE",
-            QStringLiteral(
-                "Host memory budget, e.g. 2G or 512M (binary units: 512M = 512 MiB); 0: none. "
-                "Bounds the loader queue; a batch that does not fit is split into "
-                "micro-batches. On the CPU, blocks of 4 MiB and more are then mapped and "
-                "returned on free, so the peak repeats from run to run (slower on small "
-                "models)."),
+            QStringLiteral("Host memory budget, e.g. 2G or 512M (512M = 512 MiB); 0: none. A "
+                           "batch that does not fit is split into micro-batches (README: Memory)."),
             Type::Size, kBoth | kResume, member(&RunConfig::memoryBudgetBytes)),
         "memory budget", 0));
     {
@@ -484,13 +480,9 @@ std::vector<RunField> makeFields()
         Type::Text, kTrain, member(&RunConfig::initWeights)));
     f.push_back(rule(
         ranged(row("freeze_epochs", "freeze-epochs", "N",
-                   QStringLiteral(
-                       "Fine-tuning: the first N epochs train only the classifier (the last "
-                       "Linear layer); the other layers' weights stay exactly as they are and "
-                       "their BatchNorm runs in eval mode (statistics kept); then everything "
-                       "trains. Pruning follows its schedule meanwhile: masks also zero frozen "
-                       "weights, so start it after the frozen epochs to prune only while "
-                       "everything trains. 0..epochs."),
+                   QStringLiteral("Fine-tuning: the first N epochs train only the classifier; "
+                                  "the other layers and their BatchNorm statistics stay as they "
+                                  "are (README: Fine-tuning). 0..epochs."),
                    Type::Int, kTrain, member(&RunConfig::freezeEpochs)),
             "freeze-epochs", 0),
         [](const RunConfig &c) { return c.freezeEpochs <= c.epochs; },
