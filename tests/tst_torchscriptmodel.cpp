@@ -23,7 +23,8 @@ using leantune::testdata::writeImageFolder;
 namespace {
 
 // Writes scripted.pt, traced.pt (a small CNN: 1 → 8 → 16 channels, 16 → 32 → 3 linear layers),
-// noparams.pt (no parameters) and rank3.pt (output [N, 3, 1]) into DIR.
+// noparams.pt (no parameters), rank3.pt (output [N, 3, 1]) and raises.pt (raises in forward on
+// batches of more than 2 images) into DIR.
 const char *kWriter = R"(
 import sys, torch, torch.nn as nn
 torch.manual_seed(0)
@@ -39,6 +40,14 @@ class Net(nn.Module):
 class NoParams(nn.Module):
     def forward(self, x):
         return x.mean((2, 3)).repeat(1, 3)
+class RaisesWhenTraining(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = Net()
+    def forward(self, x):
+        if x.size(0) > 2:  # the load check's probe is 2 images; training batches are larger
+            raise ValueError("this model refuses batches of more than 2 images")
+        return self.net(x)
 class Rank3(nn.Module):
     def __init__(self):
         super().__init__()
@@ -50,6 +59,7 @@ torch.jit.save(torch.jit.script(Net()), d + '/scripted.pt')
 torch.jit.save(torch.jit.trace(Net().eval(), torch.zeros(2, 1, 16, 16)), d + '/traced.pt')
 torch.jit.save(torch.jit.script(NoParams()), d + '/noparams.pt')
 torch.jit.save(torch.jit.script(Rank3()), d + '/rank3.pt')
+torch.jit.save(torch.jit.script(RaisesWhenTraining()), d + '/raises.pt')
 )";
 
 QJsonObject summaryOf(const QString &runDir)
@@ -226,6 +236,25 @@ private Q_SLOTS:
         QVERIFY(!QFile::exists(run + QStringLiteral("/config.json")));
         QVERIFY(!QFile::exists(run + QStringLiteral("/model.pt")));
         QVERIFY(QDir(run + QStringLiteral("/checkpoints")).isEmpty());
+    }
+
+    // An error the script raises while training is shown, not only "The following operation
+    // failed in the TorchScript interpreter.".
+    void aScriptErrorDuringTrainingSaysWhy()
+    {
+        const Result r = runCli(
+            { QStringLiteral("train"), QStringLiteral("--data"), m_data, QStringLiteral("--out"),
+                m_dir.filePath(QStringLiteral("raises-run")), QStringLiteral("--model"),
+                QStringLiteral("torchscript:") + path(QStringLiteral("raises.pt")),
+                QStringLiteral("--input-size"), QStringLiteral("16"), QStringLiteral("--channels"),
+                QStringLiteral("1"), QStringLiteral("--epochs"), QStringLiteral("1"),
+                QStringLiteral("--batch-size"), QStringLiteral("8"), QStringLiteral("--device"),
+                QStringLiteral("cpu") });
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains(QLatin1String("refuses batches of more than 2 images")),
+            qPrintable(r.err));
+        QVERIFY2(
+            !r.err.contains(QLatin1String("The following operation failed")), qPrintable(r.err));
     }
 
 private:

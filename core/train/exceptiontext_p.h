@@ -5,11 +5,15 @@
 
 namespace leantune {
 
+// Defined in model/torchscriptmodel.cpp (declared here so that this header stays torch-free).
+QString torchScriptFailureReason(const char *what);
+
 // The first line of an exception's message, for a log line or an error shown to users: LibTorch's
-// what() goes on with a C++ backtrace.
+// what() goes on with a C++ backtrace, and a TorchScript interpreter failure ("The following
+// operation failed in the TorchScript interpreter.") gives the error the script raised, quoted.
 inline QString firstLine(const char *what)
 {
-    return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed();
+    return torchScriptFailureReason(what);
 }
 
 } // namespace leantune
