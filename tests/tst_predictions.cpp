@@ -170,6 +170,22 @@ private Q_SLOTS:
         }
     }
 
+    void writingRefusesShortRowsAndUnwritablePaths()
+    {
+        QVector<Prediction> rows(1);
+        rows[0].path = QStringLiteral("/data/a.png");
+        rows[0].top = { { QStringLiteral("a"), 1.0 } };
+        QString error;
+        const QString file = path(QStringLiteral("short.csv"));
+        QVERIFY(!leantune::writePredictions(file, rows, 2, {}, &error));
+        QVERIFY2(error.contains(QStringLiteral("image 1 (/data/a.png) has 1 top classes")),
+            qPrintable(error));
+        QVERIFY(!QFileInfo::exists(file)); // nothing half-written is left
+        QVERIFY(!leantune::writePredictions(
+            path(QStringLiteral("no/such/folder/p.csv")), rows, 1, {}, &error));
+        QVERIFY2(error.startsWith(QStringLiteral("cannot write ")), qPrintable(error));
+    }
+
     void malformedFilesAreRefusedWithTheLine_data()
     {
         QTest::addColumn<QByteArray>("content");

@@ -114,7 +114,19 @@ bool writePredictions(const QString &path, const QVector<Prediction> &rows, int 
         header << QStringLiteral("top%1").arg(k) << QStringLiteral("top%1_p").arg(k);
     for (const QString &c : classes)
         header << quoted(QStringLiteral("p:") + c);
-    QString text = header.join(QLatin1Char(',')) + QLatin1Char('\n');
+    // Written row by row: the file's text is never held whole.
+    QSaveFile file(path);
+    const auto put = [&file](const QString &line) {
+        const QByteArray bytes = line.toUtf8();
+        return file.write(bytes) == bytes.size();
+    };
+    const auto writeFailed = [&] {
+        if (error)
+            *error = QStringLiteral("cannot write %1: %2").arg(path, file.errorString());
+        return false;
+    };
+    if (!file.open(QIODevice::WriteOnly) || !put(header.join(QLatin1Char(',')) + QLatin1Char('\n')))
+        return writeFailed();
     for (int r = 0; r < rows.size(); ++r) {
         const Prediction &p = rows[r];
         if (p.top.size() < topK
@@ -138,16 +150,10 @@ bool writePredictions(const QString &path, const QVector<Prediction> &rows, int 
         if (!classes.isEmpty())
             for (double v : p.probabilities)
                 f << number(v);
-        text += f.join(QLatin1Char(',')) + QLatin1Char('\n');
+        if (!put(f.join(QLatin1Char(',')) + QLatin1Char('\n')))
+            return writeFailed();
     }
-    QSaveFile file(path);
-    const QByteArray bytes = text.toUtf8();
-    if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit()) {
-        if (error)
-            *error = QStringLiteral("cannot write %1: %2").arg(path, file.errorString());
-        return false;
-    }
-    return true;
+    return file.commit() || writeFailed();
 }
 
 std::optional<PredictionsFile> readPredictions(const QString &path, QString *error)
