@@ -291,7 +291,7 @@ private Q_SLOTS:
         QVERIFY2(e.exitCode == 0, qPrintable(e.err));
         const QJsonObject o = jsonOf(e);
         QCOMPARE(o.value(QStringLiteral("top_k")).toInt(), 3);
-        QCOMPARE(o.value(QStringLiteral("top_k_accuracy")).toDouble(), 1.0);
+        QCOMPARE(o.value(QStringLiteral("top5_accuracy")).toDouble(), 1.0);
         QVERIFY(o.contains(QStringLiteral("macro_f1")));
         const QJsonArray perClass = o.value(QStringLiteral("per_class")).toArray();
         QCOMPARE(perClass.size(), 3);

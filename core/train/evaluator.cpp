@@ -216,8 +216,9 @@ QJsonObject EvaluationReport::toJson() const
     o[QStringLiteral("skipped_files")] = skipped;
     o[QStringLiteral("accuracy")] = accuracy;
     o[QStringLiteral("loss")] = loss;
+    // Top-5 accuracy; with fewer than five classes, top-k (top_k: k = the number of classes).
+    o[QStringLiteral("top5_accuracy")] = topKAccuracy;
     o[QStringLiteral("top_k")] = topK;
-    o[QStringLiteral("top_k_accuracy")] = topKAccuracy;
     o[QStringLiteral("macro_f1")] = macroF1();
     const auto orNull = [](double v) { return v < 0 ? QJsonValue() : QJsonValue(v); };
     const QVector<ClassFigures> figures = classFigures();
