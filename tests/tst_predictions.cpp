@@ -3,7 +3,7 @@
 
 #include "clirunner.h"
 #include "testdata.h"
-#include "train/predictions.h"
+#include "metrics/predictions.h"
 
 #include <QDir>
 #include <QFile>

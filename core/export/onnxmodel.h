@@ -3,7 +3,7 @@
 // OpenCV DNN on the CPU.
 
 #include "train/evaluator.h"
-#include "train/predictions.h"
+#include "metrics/predictions.h"
 
 #include <QString>
 #include <QStringList>

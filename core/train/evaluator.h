@@ -1,6 +1,6 @@
 #pragma once
 
-#include "train/predictions.h"
+#include "metrics/predictions.h"
 
 #include <QJsonObject>
 #include <QString>

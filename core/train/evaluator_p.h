@@ -5,7 +5,7 @@
 #include "model/modelzoo_p.h"
 #include "train/evaluator.h"
 
-#include "train/predictions.h"
+#include "metrics/predictions.h"
 
 #include <atomic>
 #include <functional>

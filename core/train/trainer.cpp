@@ -61,6 +61,8 @@ struct Trainer::Private {
     QFile metricsFile;
     RunLog runLog; // RUNDIR/run.log, open once the run folder is ready
     double lastValAccuracy = -1.0, lastValLoss = -1.0;
+    // The last whole validation pass, image by image: predictions-val.csv, written by finish().
+    std::optional<PassPredictions> lastValPredictions;
     int evalChunk = 0; // images per evaluation forward pass after an OOM; 0 = whole batches
     int evalRecoveries = 0;
 
@@ -81,7 +83,9 @@ struct Trainer::Private {
     bool flushInterval(Sums &sums, QString *error);
     bool endEpoch(const Sums &sums, double seconds, QString *error);
     bool evaluate(StreamingLoader &loader, const QString &what, EvaluationReport *report,
-        const QString &predictionsFile, QString *error);
+        PassPredictions *predictions);
+    bool writePredictions(const QString &name, const PassPredictions &predictions,
+        const StreamingLoader &loader, QString *error);
     bool finish(bool stopped, double testAccuracy, QString *error);
     void onOutOfMemory(std::int64_t step, int failed, int next, const QString &what);
     MetricsSample makeSample(const ThroughputMeter::Interval &interval) const;
@@ -243,12 +247,11 @@ bool Trainer::Private::endEpoch(const Sums &sums, double seconds, QString *error
 {
     releaseFreeHostMemory();
     EvaluationReport val;
-    QString writeError;
-    if (!evaluate(*s.valLoader, QStringLiteral("validation"), &val,
-            QDir(c.outDir).filePath(QStringLiteral("predictions-val.csv")), &writeError)) {
-        *error = writeError;
-        return writeError.isEmpty(); // a stop during the pass ends the epoch uncounted
-    }
+    PassPredictions predictions;
+    if (!evaluate(*s.valLoader, QStringLiteral("validation"), &val, &predictions))
+        return true;
+    if (!s.dist)
+        lastValPredictions = std::move(predictions);
     lastValAccuracy = val.accuracy;
     lastValLoss = val.loss;
     EpochSummary summary;
@@ -279,22 +282,18 @@ bool Trainer::Private::endEpoch(const Sums &sums, double seconds, QString *error
 }
 
 // A validation or test pass (WHAT names it in the log); out-of-memory errors split its batches.
-// Every image's result goes to PREDICTIONSFILE (predictions.h) when the pass completes; a data
-// parallel run, whose ranks each see a shard, writes none. False when the run was stopped during
-// the pass (its figures are partial and must not be reported), or with *ERROR set when the file
-// cannot be written.
+// PREDICTIONS, unless null or in a data-parallel run (whose ranks each see a shard), receives
+// every image's result.
 bool Trainer::Private::evaluate(StreamingLoader &loader, const QString &what,
-    EvaluationReport *report, const QString &predictionsFile, QString *error)
+    EvaluationReport *report, PassPredictions *predictions)
 {
     if (q->m_options.beforeEvalPass)
         q->m_options.beforeEvalPass(what);
     report->chunk = evalChunk;
     if (s.dist) // each rank evaluates its shard with rank 0's BatchNorm statistics
         s.dist->broadcastBuffers(*s.model);
-    PassPredictions predictions;
-    const bool keep = !s.dist && !predictionsFile.isEmpty();
     const bool done = evaluateModel(*s.model, loader, int(s.classes.size()), s.device, report,
-        &q->m_cancel, q->m_options.beforeEvalForward, keep ? &predictions : nullptr);
+        &q->m_cancel, q->m_options.beforeEvalForward, s.dist ? nullptr : predictions);
     if (done && s.dist)
         s.dist->reduceReport(*report); // the whole set's figures on every rank
     if (report->oomRecoveries > 0) {
@@ -306,10 +305,16 @@ bool Trainer::Private::evaluate(StreamingLoader &loader, const QString &what,
                 .arg(what)
                 .arg(evalChunk));
     }
-    return done
-        && (!keep
-            || writePassPredictions(
-                predictionsFile, predictions, loader.samples(), s.classes, error));
+    return done;
+}
+
+// RUNDIR/NAME from a pass's PREDICTIONS over LOADER's images (rank 0 of a run only).
+bool Trainer::Private::writePredictions(const QString &name, const PassPredictions &predictions,
+    const StreamingLoader &loader, QString *error)
+{
+    return !s.isWriter()
+        || writePassPredictions(
+            QDir(c.outDir).filePath(name), predictions, loader.samples(), s.classes, error);
 }
 
 void Trainer::Private::onOutOfMemory(std::int64_t at, int failed, int next, const QString &what)
@@ -389,8 +394,9 @@ bool Trainer::Private::checkpoint(QString *error)
 }
 
 // The run's end: a stopped run saves a checkpoint to resume from; a run that trained all its epochs
-// writes model.pt; either writes summary.json (test accuracy only from a whole test pass,
-// TESTACCURACY < 0 otherwise) and ends in finished().
+// writes model.pt; either writes predictions-val.csv (the last whole validation pass; once here,
+// not per epoch) and summary.json (test accuracy only from a whole test pass, TESTACCURACY < 0
+// otherwise) and ends in finished().
 bool Trainer::Private::finish(bool stopped, double testAccuracy, QString *error)
 {
     if (stopped) {
@@ -400,6 +406,10 @@ bool Trainer::Private::finish(bool stopped, double testAccuracy, QString *error)
     }
     if (s.state.epoch >= c.epochs && s.isWriter()
         && !writeCheckedFile(s.run.modelFile(), serializeModule(*s.model), error))
+        return false;
+    if (lastValPredictions
+        && !writePredictions(
+            QStringLiteral("predictions-val.csv"), *lastValPredictions, *s.valLoader, error))
         return false;
     RunSummary summary;
     summary.status = stopped ? QStringLiteral("stopped") : QStringLiteral("finished");
@@ -471,13 +481,15 @@ void Trainer::run()
         double testAccuracy = -1.0;
         if (!m_cancel.load() && d.s.testLoader) {
             EvaluationReport test;
-            QString writeError;
-            if (d.evaluate(*d.s.testLoader, QStringLiteral("test"), &test,
-                    QDir(m_config.outDir).filePath(QStringLiteral("predictions.csv")), &writeError))
+            PassPredictions predictions;
+            if (d.evaluate(*d.s.testLoader, QStringLiteral("test"), &test, &predictions)) {
                 testAccuracy = test.accuracy;
-            else if (!writeError.isEmpty()) {
-                Q_EMIT failed(writeError);
-                return;
+                if (!d.s.dist
+                    && !d.writePredictions(
+                        QStringLiteral("predictions.csv"), predictions, *d.s.testLoader, &error)) {
+                    Q_EMIT failed(error);
+                    return;
+                }
             }
         }
         if (!d.finish(m_cancel.load(), testAccuracy, &error))
