@@ -10,6 +10,7 @@
 #include "widgets/dataset/thumbnailmodel.h"
 #include "widgets/dataset/datasetbrowser.h"
 #include "widgets/dataset/invalidfilemodel.h"
+#include "widgets/dialogs/runconfigdialog.h"
 #include "mainwindow.h"
 #include "widgets/runs/runhistorywidget.h"
 #include "widgets/runs/runtablemodel.h"
@@ -28,6 +29,7 @@
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 #include <QToolBar>
 
 using namespace leantune;
@@ -122,6 +124,21 @@ private Q_SLOTS:
         w.history()->selectRuns({ run->id });
         QCOMPARE(w.history()->charts()->pointCount(LiveCharts::Throughput),
             w.charts()->pointCount(LiveCharts::Throughput));
+
+        // "Run again..." previews the run's steps on the open folder, as the run dialog does.
+        RunConfigDialog expected;
+        expected.setConfig(run->config);
+        expected.setClassCounts(w.browser()->datasetIndex()->classCounts());
+        QVERIFY(expected.totalSteps() > 0);
+        qint64 previewed = -1;
+        QTimer::singleShot(0, &w, [&previewed] {
+            if (auto *d = qobject_cast<RunConfigDialog *>(QApplication::activeModalWidget())) {
+                previewed = d->totalSteps();
+                d->reject();
+            }
+        });
+        Q_EMIT w.history()->rerunRequested(run->config);
+        QCOMPARE(previewed, expected.totalSteps());
         w.setConfirmOnClose(false);
         QVERIFY(w.close());
     }

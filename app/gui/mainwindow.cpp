@@ -116,7 +116,7 @@ MainWindow::MainWindow(QWidget *parent)
         RunConfigDialog dialog(this);
         RunConfig c = config;
         c.outDir = RunConfigDialog::defaultRunDir(c.model.name);
-        dialog.setConfig(c);
+        prepareRunDialog(dialog, c);
         if (dialog.exec() == QDialog::Accepted)
             startRun(dialog.config());
     });
@@ -524,15 +524,20 @@ RunConfig MainWindow::configForCurrentData() const
     return config;
 }
 
+void MainWindow::prepareRunDialog(RunConfigDialog &dialog, const RunConfig &config) const
+{
+    dialog.setConfig(config);
+    if (const auto index = m_browser->datasetIndex();
+        index && index->root == QFileInfo(config.dataDir).absoluteFilePath())
+        dialog.setClassCounts(index->classCounts());
+}
+
 void MainWindow::configureAndStart()
 {
     if (runActive())
         return;
     RunConfigDialog dialog(this);
-    dialog.setConfig(configForCurrentData());
-    if (const auto index = m_browser->datasetIndex();
-        index && index->root == QFileInfo(dialog.config().dataDir).absoluteFilePath())
-        dialog.setClassCounts(index->classCounts());
+    prepareRunDialog(dialog, configForCurrentData());
     if (dialog.exec() != QDialog::Accepted)
         return;
     QString error;

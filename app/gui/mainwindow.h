@@ -20,6 +20,8 @@ class QTabWidget;
 
 namespace leantune {
 
+class RunConfigDialog;
+
 class DatasetBrowser;
 class LiveCharts;
 class RunHistoryWidget;
@@ -88,6 +90,9 @@ private:
     void connectJob(RunJob *job);
     bool runActive() const;
     RunConfig configForCurrentData() const;
+    // Shows CONFIG in DIALOG with the class counts of the open data folder when the run trains on
+    // it, so the preview knows the run's steps.
+    void prepareRunDialog(RunConfigDialog &dialog, const RunConfig &config) const;
 
     std::unique_ptr<RunStore> m_store;
     std::unique_ptr<RunJob> m_job; // destroyed before m_store (it records into it)
