@@ -309,8 +309,22 @@ private Q_SLOTS:
             (QStringList {
                 QStringLiteral("class0"), QStringLiteral("class1"), QStringLiteral("class2") }));
         int correct = 0;
-        for (const Prediction &p : rows->rows)
+        for (const Prediction &p : rows->rows) {
             correct += p.predicted == p.label;
+            // The p:CLASS columns: a distribution whose entries are the top columns' and the
+            // loss's.
+            double sum = 0.0;
+            for (double v : p.probabilities)
+                sum += v;
+            QVERIFY2(std::abs(sum - 1.0) < 1e-4, qPrintable(p.path));
+            const int predicted = rows->probabilityClasses.indexOf(p.predicted);
+            const int label = rows->probabilityClasses.indexOf(p.label);
+            QVERIFY(predicted >= 0 && label >= 0);
+            QVERIFY2(
+                std::abs(p.probabilities[predicted] - p.confidence) < 1e-6, qPrintable(p.path));
+            QVERIFY2(
+                std::abs(p.probabilities[label] - std::exp(-p.loss)) < 1e-4, qPrintable(p.path));
+        }
         QCOMPARE(double(correct) / 30.0, o.value(QStringLiteral("accuracy")).toDouble());
     }
 
