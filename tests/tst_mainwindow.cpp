@@ -170,6 +170,49 @@ private Q_SLOTS:
         w.close();
     }
 
+    // A stopped run goes on from the history: same folder, same history row, from its checkpoint,
+    // and the samples of the steps it trains again are not kept twice.
+    void resumesAStoppedRunInItsOwnRow()
+    {
+        MainWindow w;
+        w.show();
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        QVERIFY(w.startRun(tinyRun(QStringLiteral("resumable"), 200)));
+        QTRY_VERIFY_WITH_TIMEOUT(w.charts()->pointCount(LiveCharts::Throughput) > 0, 120000);
+        w.stopRun();
+        QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 120000);
+        QTRY_VERIFY(!w.job()->isActive());
+        const qint64 id = w.job()->runId();
+        const qint64 stoppedAt = w.job()->lastSample().step;
+        QVERIFY(stoppedAt > 0);
+        const int rows = w.history()->model()->rowCount();
+        w.history()->selectRuns({ id });
+        auto *resume = w.history()->findChild<QPushButton *>(QStringLiteral("resumeRun"));
+        QVERIFY(resume);
+        QTRY_VERIFY(resume->isEnabled());
+
+        ended.clear();
+        resume->click();
+        QVERIFY(w.job()->isActive());
+        QCOMPARE(w.job()->runId(), id);
+        QTRY_VERIFY_WITH_TIMEOUT(w.job()->lastSample().step > stoppedAt + 2, 120000);
+        QCOMPARE(w.store()->run(id)->status, QStringLiteral("running"));
+        w.stopRun();
+        QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 120000);
+        QTRY_VERIFY(!w.job()->isActive());
+        QCOMPARE(w.history()->model()->rowCount(), rows);
+        QCOMPARE(w.store()->run(id)->status, QStringLiteral("stopped"));
+        // Each step's training sample once (epoch ends add their own, at the same step).
+        QSet<qint64> steps;
+        for (const MetricsSample &sample : w.store()->samples(id))
+            if (sample.event.isEmpty()) {
+                QVERIFY2(!steps.contains(sample.step), qPrintable(QString::number(sample.step)));
+                steps.insert(sample.step);
+            }
+        w.setConfirmOnClose(false);
+        w.close();
+    }
+
     void scheduleInWords_data()
     {
         QTest::addColumn<QString>("spec");

@@ -112,6 +112,12 @@ MainWindow::MainWindow(QWidget *parent)
         updateActions();
     });
 
+    connect(m_history, &RunHistoryWidget::resumeRequested, this,
+        [this](qint64 runId, const RunConfig &config) {
+            QString error;
+            if (!resumeRun(runId, config, &error))
+                QMessageBox::warning(this, tr("Cannot resume the run"), error);
+        });
     connect(m_history, &RunHistoryWidget::rerunRequested, this, [this](const RunConfig &config) {
         RunConfigDialog dialog(this);
         RunConfig c = config;
@@ -547,6 +553,16 @@ void MainWindow::configureAndStart()
 
 bool MainWindow::startRun(const RunConfig &config, QString *error)
 {
+    return launchRun(config, 0, error);
+}
+
+bool MainWindow::resumeRun(qint64 historyRunId, const RunConfig &config, QString *error)
+{
+    return launchRun(config, historyRunId, error);
+}
+
+bool MainWindow::launchRun(const RunConfig &config, qint64 resumeRunId, QString *error)
+{
     if (runActive()) {
         if (error)
             *error = tr("a run is already going; stop it first");
@@ -556,7 +572,9 @@ bool MainWindow::startRun(const RunConfig &config, QString *error)
     m_charts->clear();
     m_banner->hide();
     RunJob::Options options;
-    options.force = replace;
+    options.resume = resumeRunId > 0;
+    options.historyRunId = resumeRunId;
+    options.force = replace && !options.resume;
     options.store = m_store->isOpen() ? m_store.get() : nullptr;
     options.recordHistory = options.store != nullptr;
     auto job = std::make_unique<RunJob>(config, options);

@@ -47,6 +47,9 @@ public:
     void configureAndStart();
     // Starts a run without the dialog (command line --start, re-run, tests).
     bool startRun(const RunConfig &config, QString *error = nullptr);
+    // Continues the history's run HISTORYRUNID in its folder from its newest checkpoint, in the
+    // same history row.
+    bool resumeRun(qint64 historyRunId, const RunConfig &config, QString *error = nullptr);
     void stopRun();
     void setPaused(bool paused);
 
@@ -90,6 +93,8 @@ private:
     void connectJob(RunJob *job);
     bool runActive() const;
     RunConfig configForCurrentData() const;
+    // startRun() and resumeRun(): RESUMERUNID > 0 continues that history row's run.
+    bool launchRun(const RunConfig &config, qint64 resumeRunId, QString *error);
     // Shows CONFIG in DIALOG with the class counts of the open data folder when the run trains on
     // it, so the preview knows the run's steps.
     void prepareRunDialog(RunConfigDialog &dialog, const RunConfig &config) const;

@@ -242,7 +242,16 @@ void RunJob::record()
     }
     if (!m_store || !m_store->isOpen())
         return;
-    if (const std::optional<qint64> id = m_store->beginRun(m_config)) {
+    if (m_options.resume && m_options.historyRunId > 0) {
+        if (m_store->resumeRun(m_options.historyRunId)) {
+            m_runId = m_options.historyRunId;
+            m_dropResumedSamples = true;
+            Q_EMIT runRecorded(m_runId);
+        } else {
+            Q_EMIT logMessage(
+                tr("the run is not recorded in the history: %1").arg(m_store->lastError()));
+        }
+    } else if (const std::optional<qint64> id = m_store->beginRun(m_config)) {
         m_runId = *id;
         Q_EMIT runRecorded(m_runId);
     } else {
@@ -326,6 +335,13 @@ void RunJob::flushSamples()
 {
     if (m_pending.isEmpty())
         return;
+    if (m_dropResumedSamples && m_store && m_runId > 0) {
+        // The steps from the checkpoint on are trained again: their old samples go.
+        m_dropResumedSamples = false;
+        if (!m_store->dropSamplesFrom(m_runId, m_pending.front().step))
+            Q_EMIT logMessage(
+                tr("cannot update the history's samples: %1").arg(m_store->lastError()));
+    }
     if (m_store && m_runId > 0 && !m_store->addSamples(m_runId, m_pending))
         Q_EMIT logMessage(tr("cannot record samples in the history: %1").arg(m_store->lastError()));
     m_pending.clear();

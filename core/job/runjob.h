@@ -52,6 +52,8 @@ public:
         bool recordHistory = true; // record the run in the run history
         QString historyPath; // the history database; empty: RunStore::defaultPath()
         RunStore *store = nullptr; // a store already open on this thread (the GUI's); not owned
+        // With resume: the history row of the run that goes on (0: a new row, as the CLI's).
+        qint64 historyRunId = 0;
         // Data parallel: the leantune-cli that runs ranks 1..N-1; empty: LocalRanks::findCli().
         QString workerProgram;
         // Test hooks, called on the run's thread (see Trainer::Options).
@@ -122,6 +124,7 @@ private:
     std::unique_ptr<RunStore> m_ownStore; // the history opened by this job
     RunStore *m_store = nullptr; // m_options.store or m_ownStore
     qint64 m_runId = 0;
+    bool m_dropResumedSamples = false; // resumed into its own row: the first flush drops later ones
     qint64 m_totalSteps = 0;
     qint64 m_stepsPerEpoch = 0;
     QString m_device;

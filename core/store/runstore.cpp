@@ -201,6 +201,33 @@ bool RunStore::finishRun(qint64 runId, const RunSummary &summary)
     return true;
 }
 
+bool RunStore::resumeRun(qint64 runId)
+{
+    QSqlQuery q(QSqlDatabase::database(m_connection, false));
+    q.prepare(QStringLiteral(
+        "UPDATE runs SET status = 'running', message = '', summary = NULL WHERE id = ?"));
+    q.addBindValue(runId);
+    if (!q.exec() || q.numRowsAffected() != 1) {
+        m_error = q.lastError().isValid() ? q.lastError().text()
+                                          : QStringLiteral("no run %1").arg(runId);
+        return false;
+    }
+    return true;
+}
+
+bool RunStore::dropSamplesFrom(qint64 runId, qint64 fromStep)
+{
+    QSqlQuery q(QSqlDatabase::database(m_connection, false));
+    q.prepare(QStringLiteral("DELETE FROM samples WHERE run_id = ? AND step >= ?"));
+    q.addBindValue(runId);
+    q.addBindValue(fromStep);
+    if (!q.exec()) {
+        m_error = q.lastError().text();
+        return false;
+    }
+    return true;
+}
+
 bool RunStore::failRun(qint64 runId, const QString &message)
 {
     QSqlQuery q(QSqlDatabase::database(m_connection, false));

@@ -51,6 +51,10 @@ public:
     bool addSamples(qint64 runId, const QVector<MetricsSample> &samples); // one transaction
     bool finishRun(qint64 runId, const RunSummary &summary); // finished or stopped
     bool failRun(qint64 runId, const QString &message);
+    // A stopped or failed run goes on (train --resume): its row is running again, and its samples
+    // from FROMSTEP on, which the resumed run trains again, are dropped.
+    bool resumeRun(qint64 runId);
+    bool dropSamplesFrom(qint64 runId, qint64 fromStep);
     bool removeRun(qint64 runId);
 
     QVector<StoredRun> runs(); // newest first

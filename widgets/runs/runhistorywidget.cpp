@@ -84,6 +84,11 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
     buttons->addWidget(m_hint, 1);
     buttons->addWidget(m_open);
     buttons->addWidget(m_rerun);
+    m_resume = new QPushButton(tr("Resume"), top);
+    m_resume->setObjectName(QStringLiteral("resumeRun"));
+    m_resume->setToolTip(
+        tr("Continue a stopped or failed run from its newest checkpoint, in the same folder"));
+    buttons->addWidget(m_resume);
     buttons->addWidget(m_delete);
     topLayout->addLayout(buttons);
 
@@ -106,11 +111,23 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
             m_hint->setStyleSheet(QStringLiteral("QLabel { color: #b00020; }"));
         }
     });
+    connect(m_resume, &QPushButton::clicked, this, [this] {
+        const QVector<qint64> ids = selectedRunIds();
+        if (const StoredRun *r
+            = ids.isEmpty() ? nullptr : m_model->runAt(m_model->rowOf(ids.first()))) {
+            // Copies: the run that starts reloads the history, and with it the model's rows.
+            const qint64 id = r->id;
+            const RunConfig config = r->config;
+            Q_EMIT resumeRequested(id, config);
+        }
+    });
     connect(m_rerun, &QPushButton::clicked, this, [this] {
         const QVector<qint64> ids = selectedRunIds();
         if (const StoredRun *r
-            = ids.isEmpty() ? nullptr : m_model->runAt(m_model->rowOf(ids.first())))
-            Q_EMIT rerunRequested(r->config);
+            = ids.isEmpty() ? nullptr : m_model->runAt(m_model->rowOf(ids.first()))) {
+            const RunConfig config = r->config; // a copy: the history may reload meanwhile
+            Q_EMIT rerunRequested(config);
+        }
     });
     updateSelection();
 }
@@ -225,6 +242,9 @@ void RunHistoryWidget::updateSelection()
     m_delete->setEnabled(!ids.isEmpty());
     m_open->setEnabled(ids.size() == 1);
     m_rerun->setEnabled(ids.size() == 1);
+    const StoredRun *one = ids.size() == 1 ? m_model->runAt(m_model->rowOf(ids.first())) : nullptr;
+    m_resume->setEnabled(
+        one && (one->status == QLatin1String("stopped") || one->status == QLatin1String("failed")));
     if (!m_store || !m_store->isOpen() || ids.isEmpty()) {
         m_charts->clear();
         return;

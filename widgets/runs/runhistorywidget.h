@@ -47,6 +47,8 @@ public:
 
 Q_SIGNALS:
     void rerunRequested(const leantune::RunConfig &config);
+    // "Resume": a stopped or failed run goes on from its newest checkpoint, in its own row.
+    void resumeRequested(qint64 runId, const leantune::RunConfig &config);
 
 private:
     void updateSelection();
@@ -59,7 +61,7 @@ private:
     QTableView *m_view;
     LiveCharts *m_charts;
     QLabel *m_hint;
-    QPushButton *m_delete, *m_open, *m_rerun;
+    QPushButton *m_delete, *m_open, *m_rerun, *m_resume;
     QFileSystemWatcher *m_watcher;
     QTimer m_refreshTimer; // coalesces the watcher's bursts of changes into one refresh
 };
