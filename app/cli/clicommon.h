@@ -1,5 +1,7 @@
 #pragma once
 
+#include "train/evaluator.h"
+
 #include <QCommandLineParser>
 #include <QJsonObject>
 #include <QString>
@@ -28,6 +30,14 @@ std::optional<int> parseArguments(QCommandLineParser &parser, const QString &com
 std::optional<int> intOption(const QCommandLineParser &parser, const QString &name, QString *error);
 std::optional<double> doubleOption(
     const QCommandLineParser &parser, const QString &name, QString *error);
+
+// evaluate's and predict's --device, --workers, --threads and --batch-size: train's field-table
+// rows, at EvaluateOptions' defaults;
+void addEvaluateOptions(QCommandLineParser &parser);
+// and their values, std::nullopt + *error (a usage error) when one is out of its range or
+// --batch-size is auto. COMMAND names the command in the message.
+std::optional<EvaluateOptions> evaluateOptions(
+    const QCommandLineParser &parser, const QString &command, QString *error);
 
 int scanCommand(const QStringList &args);
 int importIdxCommand(const QStringList &args);

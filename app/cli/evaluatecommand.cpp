@@ -1,6 +1,5 @@
 #include "clicommon.h"
 
-#include "config/runfields.h"
 #include "export/onnxmodel.h"
 #include "train/evaluator.h"
 
@@ -35,13 +34,7 @@ int evaluateCommand(const QStringList &args)
     for (const auto &o : { data, json, predictions, allProbabilities })
         parser.addOption(o);
     // --device, --workers, --threads and --batch-size: train's rows, at evaluate's defaults.
-    RunConfig run;
-    const EvaluateOptions defaults;
-    run.device = defaults.device;
-    run.workers = defaults.workers;
-    run.threads = defaults.threads;
-    run.batchSize = defaults.batchSize;
-    addRunOptions(parser, RunField::Evaluate, run);
+    addEvaluateOptions(parser);
     if (const auto code = parseArguments(parser, QStringLiteral("evaluate"),
             QStringLiteral("RUNDIR|MODEL --data DIR [--json] [--predictions FILE]"), args))
         return *code;
@@ -54,16 +47,11 @@ int evaluateCommand(const QStringList &args)
         return fail(QStringLiteral("--data DIR is required"), Usage);
 
     QString error;
-    if (!applyRunOptions(parser, RunField::Evaluate, run, false, nullptr, &error)
-        || !checkRunFields(run, RunField::Evaluate, &error))
+    std::optional<EvaluateOptions> given
+        = evaluateOptions(parser, QStringLiteral("evaluate"), &error);
+    if (!given)
         return fail(error, Usage);
-    if (run.batchSizeAuto)
-        return fail(QStringLiteral("evaluate takes a number for --batch-size, not auto"), Usage);
-    EvaluateOptions options;
-    options.device = run.device;
-    options.workers = run.workers;
-    options.threads = run.threads;
-    options.batchSize = run.batchSize;
+    EvaluateOptions &options = *given;
     options.predictionsFile = parser.value(predictions);
     options.allProbabilities = parser.isSet(allProbabilities);
     if (options.allProbabilities && options.predictionsFile.isEmpty())

@@ -1,6 +1,5 @@
 #include "clicommon.h"
 
-#include "config/runfields.h"
 #include "export/onnxmodel.h"
 #include "train/evaluator.h"
 
@@ -32,13 +31,7 @@ int predictCommand(const QStringList &args)
         parser.addOption(o);
     // --device, --threads and --batch-size (images per forward pass): train's rows, at evaluate's
     // defaults; --workers comes with them and is unused (the images are decoded on this thread).
-    RunConfig run;
-    const EvaluateOptions defaults;
-    run.device = defaults.device;
-    run.workers = defaults.workers;
-    run.threads = defaults.threads;
-    run.batchSize = defaults.batchSize;
-    addRunOptions(parser, RunField::Evaluate, run);
+    addEvaluateOptions(parser);
     if (const auto code = parseArguments(parser, QStringLiteral("predict"),
             QStringLiteral("MODEL|RUNDIR IMAGE... [--json] [--top K]"), args))
         return *code;
@@ -54,15 +47,11 @@ int predictCommand(const QStringList &args)
                         .arg(parser.value(top)),
             Usage);
     QString error;
-    if (!applyRunOptions(parser, RunField::Evaluate, run, false, nullptr, &error)
-        || !checkRunFields(run, RunField::Evaluate, &error))
+    const std::optional<EvaluateOptions> given
+        = evaluateOptions(parser, QStringLiteral("predict"), &error);
+    if (!given)
         return fail(error, Usage);
-    if (run.batchSizeAuto)
-        return fail(QStringLiteral("predict takes a number for --batch-size, not auto"), Usage);
-    EvaluateOptions options;
-    options.device = run.device;
-    options.threads = run.threads;
-    options.batchSize = run.batchSize;
+    const EvaluateOptions &options = *given;
 
     const QString model = positional.first();
     const QStringList images = positional.mid(1);
