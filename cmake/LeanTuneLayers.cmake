@@ -5,7 +5,8 @@
 # the rule, so the check itself is tested.
 cmake_policy(VERSION 3.22)   # IN_LIST, also in script mode
 set(LEANTUNE_FLOORS
-    "leantune_metrics leantune_dataset leantune_prune leantune_model"   # the engine's foundation
+    "leantune_metrics"                                                  # probes, sizes, samples
+    "leantune_dataset leantune_prune leantune_model"                    # data, pruning, models
     "leantune_config"                                                   # the run's description
     "leantune_train leantune_store"                                     # trainer, run history
     "leantune_export leantune_job"                                      # export, the run's driver

@@ -190,6 +190,8 @@ private Q_SLOTS:
         auto *resume = w.history()->findChild<QPushButton *>(QStringLiteral("resumeRun"));
         QVERIFY(resume);
         QTRY_VERIFY(resume->isEnabled());
+        w.showTab(2); // the run history
+        QVERIFY(guitestdata::saveScreenshot(&w, "mainwindow-history-resume"));
 
         ended.clear();
         resume->click();

@@ -1,5 +1,7 @@
 #include "dataset/imageprobe.h"
 
+#include "metrics/bytesize.h"
+
 #include <QFile>
 
 #include <algorithm>
@@ -791,18 +793,7 @@ qint64 decodedBytesOf(qint64 width, qint64 height, int decodedChannels, int byte
 
 QString decodedSizeText(qint64 bytes)
 {
-    const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-    double v = double(std::max<qint64>(bytes, 0));
-    int u = 0;
-    while (v >= 1024.0 && u < 4) {
-        v /= 1024.0;
-        ++u;
-    }
-    if (u == 0)
-        return QStringLiteral("%1 B").arg(bytes);
-    return QStringLiteral("%1 %2")
-        .arg(v, 0, 'f', v < 10.0 ? 2 : (v < 100.0 ? 1 : 0))
-        .arg(QLatin1String(units[u]));
+    return formatBytes(std::max<qint64>(bytes, 0));
 }
 
 std::optional<ImageHeader> probeImageBytes(const QByteArray &head, const QByteArray &tail,

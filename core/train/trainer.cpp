@@ -402,7 +402,9 @@ bool Trainer::Private::finish(bool stopped, double testAccuracy, QString *error)
     if (stopped) {
         if (!checkpoint(error))
             return false;
-        log(QStringLiteral("stopped at step %1; continue with --resume").arg(s.state.step));
+        log(QStringLiteral("stopped at step %1; continue with train --resume, or Resume in the run "
+                           "history")
+                .arg(s.state.step));
     }
     if (s.state.epoch >= c.epochs && s.isWriter()
         && !writeCheckedFile(s.run.modelFile(), serializeModule(*s.model), error))
