@@ -186,12 +186,12 @@ bool RunStore::addSamples(qint64 runId, const QVector<MetricsSample> &samples)
     return true;
 }
 
-bool RunStore::finishRun(qint64 runId, const RunSummary &summary)
+bool RunStore::updateRun(qint64 runId, const QString &set, const QVariantList &values)
 {
     QSqlQuery q(QSqlDatabase::database(m_connection, false));
-    q.prepare(QStringLiteral("UPDATE runs SET status = ?, summary = ? WHERE id = ?"));
-    q.addBindValue(summary.status);
-    q.addBindValue(toText(summary.toJson()));
+    q.prepare(QStringLiteral("UPDATE runs SET %1 WHERE id = ?").arg(set));
+    for (const QVariant &v : values)
+        q.addBindValue(v);
     q.addBindValue(runId);
     if (!q.exec() || q.numRowsAffected() != 1) {
         m_error = q.lastError().isValid() ? q.lastError().text()
@@ -201,18 +201,15 @@ bool RunStore::finishRun(qint64 runId, const RunSummary &summary)
     return true;
 }
 
+bool RunStore::finishRun(qint64 runId, const RunSummary &summary)
+{
+    return updateRun(runId, QStringLiteral("status = ?, summary = ?"),
+        { summary.status, toText(summary.toJson()) });
+}
+
 bool RunStore::resumeRun(qint64 runId)
 {
-    QSqlQuery q(QSqlDatabase::database(m_connection, false));
-    q.prepare(QStringLiteral(
-        "UPDATE runs SET status = 'running', message = '', summary = NULL WHERE id = ?"));
-    q.addBindValue(runId);
-    if (!q.exec() || q.numRowsAffected() != 1) {
-        m_error = q.lastError().isValid() ? q.lastError().text()
-                                          : QStringLiteral("no run %1").arg(runId);
-        return false;
-    }
-    return true;
+    return updateRun(runId, QStringLiteral("status = 'running', message = '', summary = NULL"), {});
 }
 
 bool RunStore::dropSamplesFrom(qint64 runId, qint64 fromStep)
@@ -230,16 +227,7 @@ bool RunStore::dropSamplesFrom(qint64 runId, qint64 fromStep)
 
 bool RunStore::failRun(qint64 runId, const QString &message)
 {
-    QSqlQuery q(QSqlDatabase::database(m_connection, false));
-    q.prepare(QStringLiteral("UPDATE runs SET status = 'failed', message = ? WHERE id = ?"));
-    q.addBindValue(message);
-    q.addBindValue(runId);
-    if (!q.exec() || q.numRowsAffected() != 1) {
-        m_error = q.lastError().isValid() ? q.lastError().text()
-                                          : QStringLiteral("no run %1").arg(runId);
-        return false;
-    }
-    return true;
+    return updateRun(runId, QStringLiteral("status = 'failed', message = ?"), { message });
 }
 
 bool RunStore::removeRun(qint64 runId)

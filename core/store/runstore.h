@@ -7,6 +7,7 @@
 #include <QDateTime>
 #include <QMetaType>
 #include <QString>
+#include <QVariant>
 #include <QVector>
 
 #include <optional>
@@ -66,6 +67,9 @@ public:
 
 private:
     bool exec(const QString &sql);
+    // UPDATE runs SET SET WHERE id = RUNID, VALUES bound to SET's placeholders; false + lastError()
+    // also when no row has that id.
+    bool updateRun(qint64 runId, const QString &set, const QVariantList &values);
     QString m_connection;
     QString m_path;
     QString m_error;
