@@ -404,6 +404,27 @@ private Q_SLOTS:
         QCOMPARE(scheduleOf().end(), qint64(150));
     }
 
+    // A run folder the dialog named after the model follows the model chosen; one the user named
+    // stays.
+    void runFolderNameFollowsTheModel()
+    {
+        RunConfigDialog dialog;
+        RunConfig c = base();
+        c.outDir = RunConfigDialog::defaultRunDir(QStringLiteral("smallcnn"));
+        const QString stamp = QFileInfo(c.outDir).fileName().section(QLatin1Char('-'), 0, 1);
+        dialog.setConfig(c);
+        auto *model = dialog.findChild<QComboBox *>(QStringLiteral("model"));
+        QVERIFY(model);
+        model->setCurrentIndex(model->findData(QStringLiteral("resnet8")));
+        QCOMPARE(QFileInfo(dialog.config().outDir).fileName(), stamp + QStringLiteral("-resnet8"));
+        QCOMPARE(QFileInfo(dialog.config().outDir).path(), QFileInfo(c.outDir).path());
+
+        c.outDir = m_dir.filePath(QStringLiteral("runs/20261207-101010-mine"));
+        dialog.setConfig(c);
+        model->setCurrentIndex(model->findData(QStringLiteral("resnet18")));
+        QCOMPARE(dialog.config().outDir, c.outDir);
+    }
+
     // Values a widget shows are the configuration's, exactly; what the dialog does not show (or
     // cannot) is kept from the configuration it was given.
     void valuesSurviveTheDialog()

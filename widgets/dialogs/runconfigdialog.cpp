@@ -30,6 +30,8 @@
 #include <QJsonDocument>
 #include <QLabel>
 #include <QLineEdit>
+#include <QRegularExpression>
+#include <QFileInfo>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QScrollBar>
@@ -130,6 +132,19 @@ void RunConfigDialog::build()
     for (const QString &name : modelNames())
         model->addItem(name, name);
     form->addRow(tr("Model:"), m_fields->bind(QStringLiteral("model"), model));
+    // A run folder the dialog named (defaultRunDir: TIME-MODEL) follows the model chosen; one the
+    // user named stays.
+    connect(model, &QComboBox::currentIndexChanged, this, [this, model] {
+        auto *out = qobject_cast<QLineEdit *>(m_fields->widget(QStringLiteral("out")));
+        if (!out || m_fields->isShowing())
+            return;
+        const QFileInfo dir(out->text());
+        static const QRegularExpression named(QStringLiteral("^(\\d{8}-\\d{6})-(.+)$"));
+        const QRegularExpressionMatch m = named.match(dir.fileName());
+        if (m.hasMatch() && modelNames().contains(m.captured(2)))
+            out->setText(
+                dir.dir().filePath(m.captured(1) % QLatin1Char('-') % model->currentText()));
+    });
     auto *inputSize = m_fields->add<QSpinBox>(QStringLiteral("input_size"), this);
     inputSize->setSuffix(tr(" px"));
     form->addRow(tr("Input size:"), inputSize);
