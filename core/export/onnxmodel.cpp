@@ -3,6 +3,7 @@
 #include "export/dnnrunner_p.h"
 #include "export/onnxdequantizer_p.h"
 #include "train/evaluator_p.h"
+#include "train/exceptiontext_p.h"
 #include "train/rundir_p.h"
 
 #include <opencv2/core/utils/logger.hpp>
@@ -170,11 +171,6 @@ std::optional<LoadedClassifier> loadOnnxClassifier(const QString &path, QString 
     return model;
 }
 
-QString firstLineOf(const char *what)
-{
-    return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0).trimmed();
-}
-
 } // namespace
 
 bool isOnnxModelFile(const QString &path)
@@ -197,7 +193,7 @@ std::optional<EvaluationReport> evaluateOnnx(
         return std::nullopt;
     } catch (const std::exception &e) {
         if (error)
-            *error = QStringLiteral("evaluation failed: %1").arg(firstLineOf(e.what()));
+            *error = QStringLiteral("evaluation failed: %1").arg(firstLine(e.what()));
         return std::nullopt;
     }
 }
@@ -217,7 +213,7 @@ std::optional<QVector<Prediction>> predictOnnx(const QString &file, const QStrin
         return std::nullopt;
     } catch (const std::exception &e) {
         if (error)
-            *error = QStringLiteral("prediction failed: %1").arg(firstLineOf(e.what()));
+            *error = QStringLiteral("prediction failed: %1").arg(firstLine(e.what()));
         return std::nullopt;
     }
 }

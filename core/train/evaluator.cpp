@@ -2,6 +2,7 @@
 
 #include "dataset/datasetscanner.h"
 #include "train/checkpoint_p.h"
+#include "train/exceptiontext_p.h"
 #include "train/rundir_p.h"
 #include "config/runconfig.h"
 #include "train/stepprobe_p.h"
@@ -284,11 +285,6 @@ QString EvaluationReport::toText() const
 
 namespace {
 
-QString firstLineOf(const char *what)
-{
-    return QString::fromUtf8(what).section(QLatin1Char('\n'), 0, 0);
-}
-
 // A run folder's model or a LibTorch export, on the device OPTIONS name.
 std::optional<LoadedClassifier> loadTorchClassifier(
     const QString &path, const EvaluateOptions &options, QString *error)
@@ -447,7 +443,7 @@ std::optional<EvaluationReport> evaluateRun(
         return evaluateLoaded(*model, dataDir, options, error);
     } catch (const std::exception &e) {
         if (error)
-            *error = QStringLiteral("evaluation failed: %1").arg(firstLineOf(e.what()));
+            *error = QStringLiteral("evaluation failed: %1").arg(firstLine(e.what()));
         return std::nullopt;
     }
 }
@@ -462,7 +458,7 @@ std::optional<QVector<Prediction>> predictImages(const QString &model, const QSt
         return predictLoaded(*loaded, images, topK, options.batchSize, error);
     } catch (const std::exception &e) {
         if (error)
-            *error = QStringLiteral("prediction failed: %1").arg(firstLineOf(e.what()));
+            *error = QStringLiteral("prediction failed: %1").arg(firstLine(e.what()));
         return std::nullopt;
     }
 }
