@@ -10,6 +10,7 @@ set(LEANTUNE_FLOORS
     "leantune_config"                                                   # the run's description
     "leantune_train leantune_store"                                     # trainer, run history
     "leantune_export leantune_job"                                      # export, the run's driver
+    "leantune_audit"                                                    # data audit (cross-trains)
     "leantune_core leantune_widgets"                                    # all of core; widgets
     "leantune_gui leantune-cli"                                         # the two programs
     "leantune")
