@@ -434,6 +434,52 @@ private Q_SLOTS:
             qPrintable(f->normalizationNote()));
     }
 
+    // After "Match the run", choosing the model it replaced again gives back that model's input
+    // size and channels, each unless the user set it since.
+    void theModelBeforeMatchComesBackWithItsSizeAndChannels()
+    {
+        const QString data = file("images-rgb"), run = file("runs/pretrained-rgb");
+        guitestdata::writeImageFolder(data, 3, 4, 32);
+        const testcli::Result r = testcli::runCli({ QStringLiteral("train"),
+            QStringLiteral("--data"), data, QStringLiteral("--out"), run, QStringLiteral("--init"),
+            file("smallcnn3.safetensors"), QStringLiteral("--epochs"), QStringLiteral("0"),
+            QStringLiteral("--input-size"), QStringLiteral("32"), QStringLiteral("--channels"),
+            QStringLiteral("3"), QStringLiteral("--device"), QStringLiteral("cpu") });
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+
+        RunConfigDialog dialog;
+        RunConfig c = base();
+        c.model.name = QStringLiteral("resnet8");
+        c.model.inputSize = 24;
+        c.model.channels = 1;
+        dialog.setConfig(c);
+        QVERIFY(startFrom(dialog, run));
+        auto *match = dialog.findChild<QPushButton *>(QStringLiteral("matchWeights"));
+        match->click();
+        QCOMPARE(dialog.config().model.name, QStringLiteral("smallcnn"));
+        QCOMPARE(dialog.config().model.inputSize, 32);
+        QCOMPARE(dialog.config().model.channels, 3);
+        choose(dialog, "model", QStringLiteral("resnet8"));
+        QCOMPARE(dialog.config().model.inputSize, 24);
+        QCOMPARE(dialog.config().model.channels, 1);
+
+        // The size set by hand after matching stays; the channels, untouched, come back.
+        QTRY_VERIFY(!match->isHidden());
+        match->click();
+        QCOMPARE(dialog.config().model.channels, 3);
+        auto *size = dialog.findChild<QSpinBox *>(QStringLiteral("input_size"));
+        QVERIFY(size);
+        size->setValue(40);
+        choose(dialog, "model", QStringLiteral("resnet8"));
+        QCOMPARE(dialog.config().model.inputSize, 40);
+        QCOMPARE(dialog.config().model.channels, 1);
+
+        // Another model than the one replaced keeps what the match set.
+        match->click();
+        choose(dialog, "model", QStringLiteral("mobilenet_v2"));
+        QCOMPARE(dialog.config().model.channels, 3);
+    }
+
     // torchvision's resnet18 as users have it: recognized, 1000 classes replaced, ImageNet's
     // normalization; the run builds its ImageNet stem at the run's size, so only a stem set by hand
     // to the other one is refused.

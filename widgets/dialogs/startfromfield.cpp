@@ -20,6 +20,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 
 #include <cmath>
+#include <utility>
 
 namespace leantune {
 
@@ -120,6 +121,8 @@ void StartFromField::bindFields(RunFieldBinder *binder)
     setToolTip(QString()); // the field's help goes on the choice, not on the whole group
     m_choice->setToolTip(help);
     m_path->setToolTip(help);
+    if (auto *model = qobject_cast<QComboBox *>(binder->widget(QStringLiteral("model"))))
+        connect(model, &QComboBox::currentIndexChanged, this, &StartFromField::modelChanged);
 
     // After init, so that show() gives the normalization fields the configuration's values last.
     auto *form = static_cast<QFormLayout *>(layout());
@@ -328,6 +331,9 @@ void StartFromField::matchRunToWeights()
     const std::optional<WeightInfo> w = info();
     if (!w || w->architecture.isEmpty() || !m_binder)
         return;
+    auto *size = qobject_cast<QSpinBox *>(m_binder->widget(QStringLiteral("input_size")));
+    Matched matched { fieldData("model"), size ? size->value() : 0, fieldData("channels") };
+    m_matching = true;
     const auto choose = [this](const char *key, const QString &value) {
         auto *box = qobject_cast<QComboBox *>(m_binder->widget(QLatin1String(key)));
         if (!box)
@@ -340,10 +346,37 @@ void StartFromField::matchRunToWeights()
     if (w->channels > 0)
         choose("channels", QString::number(w->channels));
     // A LeanTune run's size; torchvision's resnet18 builds its ImageNet stem at any size.
-    if (auto *size = qobject_cast<QSpinBox *>(m_binder->widget(QStringLiteral("input_size"))))
-        if (w->inputSize > 0)
-            size->setValue(w->inputSize);
+    if (size && w->inputSize > 0)
+        size->setValue(w->inputSize);
+    m_matching = false;
     adoptNormalization(); // the channels may fit the weights' normalization now
+    matched.setSize = size ? size->value() : 0;
+    matched.setChannels = fieldData("channels");
+    if (matched.model != fieldData("model"))
+        m_matched = matched;
+}
+
+void StartFromField::modelChanged()
+{
+    if (m_matching)
+        return;
+    const std::optional<Matched> matched = std::exchange(m_matched, std::nullopt);
+    if (!matched || m_binder->isShowing() || fieldData("model") != matched->model)
+        return;
+    // The model "Match the run" replaced is back: so are its size and channels, where the user
+    // has not set them since.
+    auto *size = qobject_cast<QSpinBox *>(m_binder->widget(QStringLiteral("input_size")));
+    if (size && size->value() == matched->setSize)
+        size->setValue(matched->inputSize);
+    auto *channels = qobject_cast<QComboBox *>(m_binder->widget(QStringLiteral("channels")));
+    if (channels && fieldData("channels") == matched->setChannels)
+        channels->setCurrentIndex(channels->findData(matched->channels));
+}
+
+QString StartFromField::fieldData(const char *key) const
+{
+    const auto *box = qobject_cast<QComboBox *>(m_binder->widget(QLatin1String(key)));
+    return box ? box->currentData().toString() : QString();
 }
 
 QString StartFromField::describe(const WeightInfo &w, int classes)

@@ -59,6 +59,8 @@ public:
     QString normalizationNote() const;
 
     // The run's model, channels and input size made to fit the weights (the "Match" button).
+    // Choosing the model it replaced again gives back that model's input size and channels, each
+    // unless the user changed it since.
     void matchRunToWeights();
     void useWeightsNormalization(); // the "Use the weights' normalization" button
 
@@ -84,6 +86,8 @@ private:
     void adoptNormalization();
     void restoreNormalization();
     void updateEnabled();
+    void modelChanged();
+    QString fieldData(const char *key) const; // a combo box field's value
     QString fieldText(const char *key) const;
     void setFieldText(const char *key, const QString &text);
 
@@ -102,6 +106,17 @@ private:
     std::optional<std::pair<QString, QString>> m_normBefore;
     std::pair<QString, QString> m_normAdopted;
     int m_channels = 0; // of the last check()ed configuration
+    // What "Match the run" replaced (model, input size, channels) and the size and channels it
+    // set, until the model changes again or the dialog shows another configuration.
+    struct Matched {
+        QString model;
+        int inputSize = 0;
+        QString channels;
+        int setSize = 0;
+        QString setChannels;
+    };
+    std::optional<Matched> m_matched;
+    bool m_matching = false;
 };
 
 } // namespace leantune
