@@ -94,11 +94,17 @@ public:
         initWeights();
     }
 
-    torch::Tensor forward(torch::Tensor x) override
+    torch::Tensor forward(torch::Tensor x) override { return classify(features(std::move(x))); }
+
+    torch::Tensor features(torch::Tensor x) override
     {
         x = m_features->forward(x);
-        x = torch::adaptive_avg_pool2d(x, { 1, 1 }).flatten(1);
-        return m_classifier->forward(x);
+        return torch::adaptive_avg_pool2d(x, { 1, 1 }).flatten(1);
+    }
+
+    torch::Tensor classify(torch::Tensor features) override
+    {
+        return m_classifier->forward(features);
     }
 
 private:

@@ -60,15 +60,18 @@ public:
         initWeights(*this);
     }
 
-    torch::Tensor forward(torch::Tensor x) override
+    torch::Tensor forward(torch::Tensor x) override { return classify(features(std::move(x))); }
+
+    torch::Tensor features(torch::Tensor x) override
     {
         x = torch::max_pool2d(torch::relu(m_bn1(m_conv1(x))), { 2 });
         x = torch::max_pool2d(torch::relu(m_bn2(m_conv2(x))), { 2 });
         x = torch::relu(m_bn3(m_conv3(x)));
         x = torch::adaptive_avg_pool2d(x, { 7, 7 }).flatten(1);
-        x = m_dropout(torch::relu(m_fc1(x)));
-        return m_fc2(x);
+        return m_dropout(torch::relu(m_fc1(x)));
     }
+
+    torch::Tensor classify(torch::Tensor features) override { return m_fc2(features); }
 
 private:
     nn::Conv2d m_conv1;
@@ -141,16 +144,19 @@ public:
         initWeights(*this);
     }
 
-    torch::Tensor forward(torch::Tensor x) override
+    torch::Tensor forward(torch::Tensor x) override { return classify(features(std::move(x))); }
+
+    torch::Tensor features(torch::Tensor x) override
     {
         x = torch::relu(m_bn1(m_conv1(x)));
         if (m_imageNetStem)
             x = torch::max_pool2d(x, /*kernel_size=*/ { 3 }, /*stride=*/ { 2 }, /*padding=*/ { 1 });
         for (auto &layer : m_layers)
             x = layer->forward(x);
-        x = torch::adaptive_avg_pool2d(x, { 1, 1 }).flatten(1);
-        return m_fc(x);
+        return torch::adaptive_avg_pool2d(x, { 1, 1 }).flatten(1);
     }
+
+    torch::Tensor classify(torch::Tensor features) override { return m_fc(features); }
 
 private:
     bool m_imageNetStem;

@@ -16,6 +16,11 @@ namespace leantune {
 class ClassifierImpl : public torch::nn::Module {
 public:
     virtual torch::Tensor forward(torch::Tensor x) = 0;
+    // The classifier's input [N, D] (the penultimate layer; in eval mode an embedding of each
+    // image) and the classifier on it: classify(features(x)) is forward(x). A model whose
+    // classifier is not known (TorchScript) gives its logits as features; classify() keeps them.
+    virtual torch::Tensor features(torch::Tensor x) { return forward(std::move(x)); }
+    virtual torch::Tensor classify(torch::Tensor features) { return features; }
 };
 
 // Builds a fresh model (weights initialised from torch's current RNG). std::nullopt-like: returns
