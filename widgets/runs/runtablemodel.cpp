@@ -22,12 +22,27 @@ void RunTableModel::setRuns(const QVector<StoredRun> &runs)
         && std::equal(runs.begin(), runs.end(), m_runs.begin(), m_runs.end(),
             [](const StoredRun &a, const StoredRun &b) { return a.id == b.id; })) {
         m_runs = runs;
+        updateSets();
         Q_EMIT dataChanged(index(0, 0), index(int(m_runs.size()) - 1, ColumnCount - 1));
         return;
     }
     beginResetModel();
     m_runs = runs;
+    updateSets();
     endResetModel();
+}
+
+void RunTableModel::updateSets()
+{
+    int sets = 0;
+    for (const StoredRun &run : std::as_const(m_runs))
+        sets |= accuracySet(run) == AccuracySet::Test     ? kTest
+            : accuracySet(run) == AccuracySet::Validation ? kValidation
+                                                          : 0;
+    if (sets == m_sets)
+        return;
+    m_sets = sets;
+    Q_EMIT headerDataChanged(Qt::Horizontal, AccuracyColumn, AccuracyColumn);
 }
 
 const StoredRun *RunTableModel::runAt(int row) const
@@ -65,6 +80,15 @@ double RunTableModel::accuracy(const StoredRun &run)
     if (!run.hasSummary)
         return -1;
     return run.summary.testAccuracy >= 0 ? run.summary.testAccuracy : run.summary.valAccuracy;
+}
+
+RunTableModel::AccuracySet RunTableModel::accuracySet(const StoredRun &run)
+{
+    if (!run.hasSummary)
+        return AccuracySet::None;
+    return run.summary.testAccuracy >= 0 ? AccuracySet::Test
+        : run.summary.valAccuracy >= 0   ? AccuracySet::Validation
+                                         : AccuracySet::None;
 }
 
 QVariant RunTableModel::data(const QModelIndex &index, int role) const
@@ -118,8 +142,13 @@ QVariant RunTableModel::data(const QModelIndex &index, int role) const
                                        .arg(100.0 * r->summary.targetSparsity, 0, 'f', 1)
                                  : QStringLiteral("target %1 %").arg(100.0 * sparsity, 0, 'f', 1);
         case AccuracyColumn:
-            return acc >= 0 ? QStringLiteral("%1 %").arg(100.0 * acc, 0, 'f', 2)
-                            : QStringLiteral("-");
+            if (acc < 0)
+                return QStringLiteral("-");
+            if (mixedSets())
+                return accuracySet(*r) == AccuracySet::Test
+                    ? tr("%1 % test").arg(100.0 * acc, 0, 'f', 2)
+                    : tr("%1 % val.").arg(100.0 * acc, 0, 'f', 2);
+            return QStringLiteral("%1 %").arg(100.0 * acc, 0, 'f', 2);
         case ThroughputColumn:
             return r->hasSummary ? locale.toString(r->summary.imagesPerSec, 'f', 0)
                                  : QStringLiteral("-");
@@ -138,7 +167,14 @@ QVariant RunTableModel::data(const QModelIndex &index, int role) const
         if (!r->message.isEmpty())
             tip += QLatin1Char('\n') + r->message;
         if (index.column() == AccuracyColumn)
-            tip += tr("\n(test accuracy when the run had a test folder, else validation)");
+            tip += accuracySet(*r) == AccuracySet::Test
+                ? tr("\ntest accuracy, on %1").arg(QDir::toNativeSeparators(r->config.testDir))
+                : r->config.valDir.isEmpty()
+                ? tr("\nvalidation accuracy (the run had no test folder), on %1 % of %2")
+                      .arg(100.0 * r->config.valSplit, 0, 'g', 3)
+                      .arg(QDir::toNativeSeparators(r->config.dataDir))
+                : tr("\nvalidation accuracy (the run had no test folder), on %1")
+                      .arg(QDir::toNativeSeparators(r->config.valDir));
         return tip;
     }
     if (role == Qt::ForegroundRole && index.column() == StatusColumn) {
@@ -155,6 +191,9 @@ QVariant RunTableModel::data(const QModelIndex &index, int role) const
 
 QVariant RunTableModel::headerData(int section, Qt::Orientation orientation, int role) const
 {
+    if (orientation == Qt::Horizontal && role == Qt::ToolTipRole && section == AccuracyColumn)
+        return tr("A run's test accuracy when it had a test folder, else its validation accuracy "
+                  "(last epoch)");
     if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
         return QAbstractTableModel::headerData(section, orientation, role);
     switch (section) {
@@ -167,7 +206,10 @@ QVariant RunTableModel::headerData(int section, Qt::Orientation orientation, int
     case SparsityColumn:
         return tr("Sparsity");
     case AccuracyColumn:
-        return tr("Accuracy");
+        return m_sets == kTest      ? tr("Test accuracy")
+            : m_sets == kValidation ? tr("Validation accuracy")
+            : m_sets != 0           ? tr("Accuracy (set)")
+                                    : tr("Accuracy");
     case ThroughputColumn:
         return tr("Images/s");
     case PeakMemoryColumn:

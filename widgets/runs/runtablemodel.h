@@ -8,8 +8,10 @@
 namespace leantune {
 
 // The recorded runs as a table: date, model, batch, sparsity, accuracy, images/s, peak memory,
-// status and folder. Qt::UserRole holds raw values for sorting through a QSortFilterProxyModel. GUI
-// thread only.
+// status and folder. The accuracy column names its set in the header ("Test accuracy", "Validation
+// accuracy"); when the runs shown mix both, the header says "Accuracy (set)" and each cell names
+// its set. Qt::UserRole holds raw values for sorting through a QSortFilterProxyModel. GUI thread
+// only.
 class RunTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
@@ -44,8 +46,15 @@ public:
     // Peak memory of a run: the device peak on CUDA, else the host's peak RSS (bytes; -1 unknown).
     static qint64 peakMemory(const StoredRun &run);
     static double accuracy(const StoredRun &run); // test accuracy, else validation (-1 unknown)
+    enum class AccuracySet { None, Test, Validation };
+    static AccuracySet accuracySet(const StoredRun &run); // the set accuracy() comes from
 
 private:
+    bool mixedSets() const { return m_sets == (kTest | kValidation); }
+    void updateSets(); // m_sets from m_runs; the header changes with it
+    static constexpr int kTest = 1, kValidation = 2;
+    int m_sets = 0; // the sets the runs' accuracies come from (kTest | kValidation)
+
     QVector<StoredRun> m_runs;
 };
 
