@@ -50,6 +50,9 @@ struct RunConfig {
     // Global by default: across layers (LAMP) gave smaller int8 exports with better accuracy on
     // both smallcnn and resnet8 (bench/export-sizes); channel granularity is always per layer.
     PruneScope pruneScope = PruneScope::Global;
+    // Sensitivity scope: the scan (sensitivity.json) the per-layer targets come from; empty: the
+    // --init run folder's. --prune-scope sensitivity:FILE sets both.
+    QString pruneSensitivityFile;
     bool augment = false; // random crop + flip on training batches (pays on long runs)
     Precision precision = Precision::Fp32; // CUDA autocast for bf16/fp16 (fp16 with loss scaling)
     MemoryFormat memoryFormat = MemoryFormat::Auto; // see useChannelsLast()

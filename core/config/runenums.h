@@ -18,7 +18,9 @@ enum class Optimizer { Sgd, Adam }; // sgd with momentum
 enum class LrSchedule { Cosine, Constant };
 enum class MemoryFormat { Auto, Contiguous, ChannelsLast };
 enum class PruneGranularity { Weight, Channel }; // single weights | whole output channels (L1)
-enum class PruneScope { Layer, Global }; // each tensor to the target | one LAMP ranking
+// Layer: each tensor to the target | Global: one LAMP ranking | Sensitivity: each layer to its own
+// target, allocated from a sensitivity scan (prune/sensitivity.h)
+enum class PruneScope { Layer, Global, Sensitivity };
 
 // EnumNames<E>::names[int(e)] is the text of e.
 template <typename E> struct EnumNames;
@@ -38,7 +40,7 @@ template <> struct EnumNames<PruneGranularity> {
     static constexpr std::array<const char *, 2> names { "weight", "channel" };
 };
 template <> struct EnumNames<PruneScope> {
-    static constexpr std::array<const char *, 2> names { "layer", "global" };
+    static constexpr std::array<const char *, 3> names { "layer", "global", "sensitivity" };
 };
 
 template <> struct EnumNames<ResNetStem> {

@@ -429,12 +429,34 @@ std::vector<RunField> makeFields()
     f.push_back(row("prune_granularity", "prune-granularity", "G",
         QStringLiteral("weight | channel (whole output channels by L1 norm, removed at export)."),
         Type::Choice, kTrain, member(&RunConfig::pruneGranularity)));
-    f.push_back(row("prune_scope", "prune-scope", "S",
-        QStringLiteral(
-            "global (one ranking across layers by layer-adaptive magnitude, LAMP: smaller "
-            "int8 exports, better accuracy) | layer (each tensor to the target, as TF-MOT). "
-            "Channel granularity is always per layer."),
-        Type::Choice, kTrain, member(&RunConfig::pruneScope)));
+    {
+        RunField scope = row("prune_scope", "prune-scope", "S",
+            QStringLiteral(
+                "global (one ranking across layers by layer-adaptive magnitude, LAMP: smaller "
+                "int8 exports, better accuracy) | layer (each tensor to the target, as TF-MOT) | "
+                "sensitivity[:FILE] (each layer its own target from a sensitivity scan, the "
+                "--init run's sensitivity.json by default; README: How far can it be pruned?). "
+                "Channel granularity is never global."),
+            Type::Choice, kTrain, member(&RunConfig::pruneScope));
+        // sensitivity:FILE names the scan; the choice alone leaves the file to the default.
+        const auto setChoice = scope.set;
+        scope.set = [setChoice](RunConfig &c, const QString &text, QString *error) {
+            const QString prefix = QStringLiteral("sensitivity:");
+            if (!text.trimmed().startsWith(prefix)) {
+                c.pruneSensitivityFile.clear();
+                return setChoice(c, text, error);
+            }
+            c.pruneScope = PruneScope::Sensitivity;
+            c.pruneSensitivityFile = text.trimmed().mid(prefix.size());
+            return true;
+        };
+        scope.get = [](const RunConfig &c) {
+            return c.pruneScope == PruneScope::Sensitivity && !c.pruneSensitivityFile.isEmpty()
+                ? QStringLiteral("sensitivity:") + c.pruneSensitivityFile
+                : enumName(c.pruneScope);
+        };
+        f.push_back(std::move(scope));
+    }
     f.push_back(row("augment", "augment", "",
         QStringLiteral("Train with random crop and horizontal flip (helps long runs)."), Type::Bool,
         kTrain, member(&RunConfig::augment)));

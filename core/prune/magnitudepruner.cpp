@@ -1,6 +1,7 @@
 #include "prune/magnitudepruner_p.h"
 
 #include "model/torchscriptmodel_p.h"
+#include "prune/sensitivity.h"
 
 #include <algorithm>
 #include <cmath>
@@ -72,7 +73,9 @@ MagnitudePruner::MagnitudePruner(torch::nn::Module &model, PruningSchedule sched
     PruneGranularity granularity, PruneScope scope)
     : m_schedule(schedule)
     , m_granularity(granularity)
-    , m_scope(granularity == PruneGranularity::Weight ? scope : PruneScope::Layer)
+    , m_scope(granularity == PruneGranularity::Channel && scope == PruneScope::Global
+              ? PruneScope::Layer
+              : scope)
 {
     torch::NoGradGuard noGrad;
     // The model itself is visited by hand: named_modules() can only include it when it is owned by
@@ -202,19 +205,24 @@ void MagnitudePruner::applyMasks()
     }
 }
 
-void MagnitudePruner::updateMasks(double sparsity)
+void MagnitudePruner::updateMasks(double overall)
 {
     torch::NoGradGuard noGrad;
-    m_target = sparsity;
+    m_target = overall;
     if (m_scope == PruneScope::Global) {
-        updateMasksGlobally(sparsity);
+        updateMasksGlobally(overall);
         return;
     }
-    for (Entry &e : m_entries) {
+    for (std::size_t i = 0; i < m_entries.size(); ++i) {
+        Entry &e = m_entries[i];
         if (e.keepDense) {
             e.mask = torch::ones_like(e.weight);
             continue;
         }
+        // A layer's own target (sensitivity scope, the scan), capped below 1 as schedules are.
+        const double sparsity = i < m_layerScales.size()
+            ? std::min(overall * m_layerScales[i], kMaxLayerSparsity)
+            : overall;
         if (m_granularity == PruneGranularity::Channel) {
             e.mask
                 = e.channelPrunable ? channelMask(e.weight, sparsity) : torch::ones_like(e.weight);
@@ -292,6 +300,46 @@ std::vector<LayerSparsity> MagnitudePruner::layerSparsity() const
         layers.push_back(l);
     }
     return layers;
+}
+
+bool MagnitudePruner::setLayerTargets(
+    const std::map<QString, double> &targets, double overall, QString *error)
+{
+    std::vector<double> scales(m_entries.size(), 0.0);
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < m_entries.size(); ++i) {
+        const auto it = targets.find(QString::fromStdString(m_entries[i].name));
+        if (it != targets.end()) {
+            scales[i] = overall > 0.0 ? it->second / overall : 0.0;
+            ++used;
+        } else if (isPrunable(i)) {
+            if (error)
+                *error = QStringLiteral("no per-layer target for '%1'")
+                             .arg(QString::fromStdString(m_entries[i].name));
+            return false;
+        }
+    }
+    if (used != targets.size()) {
+        if (error)
+            *error = QStringLiteral("per-layer targets name layers this model does not have");
+        return false;
+    }
+    m_layerScales = std::move(scales);
+    return true;
+}
+
+bool MagnitudePruner::isPrunable(std::size_t i) const
+{
+    const Entry &e = m_entries.at(i);
+    return !e.keepDense && (m_granularity == PruneGranularity::Weight || e.channelPrunable);
+}
+
+std::vector<std::vector<std::int64_t>> MagnitudePruner::shapes() const
+{
+    std::vector<std::vector<std::int64_t>> out;
+    for (const Entry &e : m_entries)
+        out.push_back(e.weight.sizes().vec());
+    return out;
 }
 
 std::vector<std::string> MagnitudePruner::prunableNames() const

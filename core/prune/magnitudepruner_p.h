@@ -8,6 +8,7 @@
 
 #include <QString>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,9 @@ struct LayerSparsity {
 // scores (LAMP, Lee et al., ICLR 2021): w² over the sum of w² of the weights of its layer at least
 // as large. The score is unchanged when a layer's weights are scaled (a conv followed by BatchNorm
 // has no meaningful scale), the largest weight of each layer scores 1 and is never pruned, and
-// redundant layers give up more than small, crowded ones.
+// redundant layers give up more than small, crowded ones. Sensitivity: per layer, as Layer, each
+// tensor to its own final sparsity (setLayerTargets(), from a sensitivity scan), for weights and
+// channels alike; without targets it is Layer.
 
 // Unstructured magnitude pruning of conv and linear weights. Biases, BatchNorm parameters,
 // depthwise kernels (groups == in_channels > 1) and the classifier (the last linear layer, unless
@@ -63,6 +66,19 @@ public:
     void applyMasks();
     // Recomputes the masks of every prunable tensor for sparsity s (exposed for tests).
     void updateMasks(double sparsity);
+    // Per-layer final sparsities (weight name → sparsity) for a schedule whose final sparsity is
+    // OVERALL: at each update a layer gets the schedule's sparsity × its target / OVERALL, so the
+    // schedule's shape applies to every layer, scaled to its own target. False + *error, changing
+    // nothing, when a prunable tensor has no target or a name is not one of this model's.
+    bool setLayerTargets(
+        const std::map<QString, double> &targets, double overall, QString *error = nullptr);
+    // The factor each tensor's sparsity is the schedule's times (prunableNames() order; empty: 1
+    // for all). The sensitivity scan prunes one layer alone with a 1 among 0s.
+    void setLayerScales(std::vector<double> scales) { m_layerScales = std::move(scales); }
+    // Whether tensor I (prunableNames() order) is pruned at this granularity (not the dense
+    // classifier; for channels, not a layer whose channels cannot be removed).
+    bool isPrunable(std::size_t i) const;
+    std::vector<std::vector<std::int64_t>> shapes() const; // each tensor's, prunableNames() order
 
     const PruningSchedule &schedule() const { return m_schedule; }
     PruneGranularity granularity() const { return m_granularity; }
@@ -105,6 +121,7 @@ private:
     PruneGranularity m_granularity = PruneGranularity::Weight;
     PruneScope m_scope = PruneScope::Layer;
     double m_target = 0.0;
+    std::vector<double> m_layerScales; // see setLayerScales()
 };
 
 } // namespace leantune

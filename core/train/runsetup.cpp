@@ -6,6 +6,7 @@
 #include "metrics/memoryprobe.h"
 #include "config/runfields.h"
 #include "train/initweights_p.h"
+#include "train/layertargets_p.h"
 #include "train/rundir_p.h"
 
 #include <opencv2/core.hpp>
@@ -405,7 +406,8 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
             log(QStringLiteral("LEANTUNE_FORCE_DEVICE_LIMIT: CUDA allocator capped at %1")
                     .arg(formatBytes(*bytes)));
     }
-    if (!buildModel(c, init ? &*init : nullptr, s, log, error))
+    if (!buildModel(c, init ? &*init : nullptr, s, log, error)
+        || !applyLayerTargets(c, resume, s.isWriter(), *s.pruner, log, error))
         return std::nullopt;
     if (stem && !stem->isEmpty())
         log(*stem);
