@@ -34,6 +34,8 @@ const Command kCommands[] = {
         exportCommand },
     { "sample", "Import the Fashion-MNIST sample into the data folder and print its path",
         sampleCommand },
+    { "sensitivity", "Measure each layer's accuracy when pruned alone", sensitivityCommand },
+    { "advise", "Find the highest sparsity within an accuracy budget", adviseCommand },
     { "bench-loader", "Measure the data loader alone (images/s)", benchLoaderCommand },
 };
 
