@@ -50,7 +50,8 @@ struct CrossFoldResult {
     std::vector<int> folds; // the fold each image was held out in
     std::vector<double> probabilities; // N × classes, row-major, out of sample
     int embeddingSize = 0; // D: the model's penultimate layer (its classifier's input)
-    std::vector<float> embeddings; // N × D, row-major
+    // N × D, row-major: each from the model of the image's fold (compare only within a fold)
+    std::vector<float> embeddings;
     int reusedFolds = 0; // folds taken from an earlier, stopped audit
     double trainSeconds = 0.0; // spent training and predicting in this call
 };
