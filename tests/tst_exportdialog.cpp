@@ -173,7 +173,7 @@ private Q_SLOTS:
         QCOMPARE(r.quantize, QStringLiteral("int8"));
         QCOMPARE(r.images, 300);
         QCOMPARE(r.size.fileBytes, QFileInfo(out).size());
-        QVERIFY(r.agreement >= 0.995);
+        QVERIFY(r.runtimeAgreement >= 0.995);
         QVERIFY2(
             d.statusText().contains(QDir::toNativeSeparators(out)), qPrintable(d.statusText()));
 
@@ -203,6 +203,15 @@ private Q_SLOTS:
         QCOMPARE(
             v->item(3, 0)->text(), QStringLiteral("%1 %").arg(r.accuracyAfter * 100.0, 0, 'f', 2));
         QCOMPARE(v->item(4, 0)->text(), QStringLiteral("%1 %").arg(r.agreement * 100.0, 0, 'f', 2));
+        // The accuracies name their set, and the agreement is one figure: the table's is the
+        // text's.
+        QVERIFY(v->verticalHeaderItem(2)->text().contains(QStringLiteral("test set")));
+        QVERIFY(v->verticalHeaderItem(3)->text().contains(QStringLiteral("test set")));
+        QVERIFY(r.toText().contains(QStringLiteral("top-1 agreement with the trained model: %1%")
+                                        .arg(r.agreement * 100.0, 0, 'f', 2)));
+        QVERIFY(
+            !r.toText().contains(QStringLiteral("%1%").arg(r.runtimeAgreement * 100.0, 0, 'f', 2))
+            || r.runtimeAgreement == r.agreement);
         QCOMPARE(v->item(5, 0)->text(), QString::number(r.maxAbsLogitDiff, 'g', 3));
 
         // The chart: the four sizes as horizontal bars, in the unit of the largest.

@@ -12,15 +12,14 @@ int exportCommand(const QStringList &args)
     QCommandLineParser parser;
     parser.setApplicationDescription(
         QStringLiteral("Export a trained run as ONNX (opset 13; normalization, class names and "
-                       "input size inside the file) "
-                       "or as a LibTorch archive, optionally with int8 weights and with pruned "
-                       "channels removed. The written "
-                       "file is re-loaded in an independent runtime (OpenCV DNN for ONNX) and run "
-                       "beside the LibTorch model "
-                       "on the run's test images; the export fails, leaving no file, below 99.5 % "
-                       "top-1 agreement. Prints "
-                       "the size report (parameters, dense, file, deflate and sparse bytes) and "
-                       "the accuracy before and after."));
+                       "input size inside the file) or as a LibTorch archive, optionally with int8 "
+                       "weights and with pruned channels removed. The written file is re-loaded in "
+                       "an independent runtime (OpenCV DNN for ONNX) and run beside the LibTorch "
+                       "model on the run's test images (else its validation images); the export "
+                       "fails, leaving no file, when the runtime does not reproduce the LibTorch "
+                       "computation on 99.5 % of them. Prints the size report (parameters, dense, "
+                       "file, deflate and sparse bytes), the trained model's and the file's "
+                       "accuracy on the set it names, and their top-1 agreement."));
     parser.addPositionalArgument(
         QStringLiteral("RUNDIR"), QStringLiteral("A run folder written by 'train'."));
     const QCommandLineOption format(QStringLiteral("format"),

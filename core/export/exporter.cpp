@@ -118,14 +118,23 @@ qint64 sparseBytesOf(const ExportGraph &g)
 }
 
 // The images to verify on: [0, 1] inputs (no normalization: the ONNX graph normalizes).
+// *DATASET names the set (ExportReport::dataSet).
 std::unique_ptr<StreamingLoader> verificationLoader(
-    const RunInfo &run, const ExportOptions &o, QString *dataDir)
+    const RunInfo &run, const ExportOptions &o, QString *dataDir, QString *dataSet)
 {
     const RunConfig &c = run.config;
     *dataDir = !o.dataDir.isEmpty() ? o.dataDir
         : !c.testDir.isEmpty()      ? c.testDir
         : !c.valDir.isEmpty()       ? c.valDir
                                     : c.dataDir;
+    const auto same = [&](const QString &dir) {
+        return !dir.isEmpty()
+            && QFileInfo(dir).absoluteFilePath() == QFileInfo(*dataDir).absoluteFilePath();
+    };
+    *dataSet = same(c.testDir) ? QStringLiteral("test")
+        : same(c.valDir)       ? QStringLiteral("validation")
+        : same(c.dataDir)      ? QStringLiteral("data")
+                               : QStringLiteral("folder");
     QString error;
     const std::optional<DatasetIndex> index = scanDataset(*dataDir, {}, &error);
     if (!index)
@@ -397,7 +406,8 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         }
 
         torch::NoGradGuard noGrad;
-        std::unique_ptr<StreamingLoader> loader = verificationLoader(p.run, options, &r.dataDir);
+        std::unique_ptr<StreamingLoader> loader
+            = verificationLoader(p.run, options, &r.dataDir, &r.dataSet);
         torch::Tensor mean = torch::empty({ 1, p.run.config.model.channels, 1, 1 }),
                       stdev = torch::empty_like(mean);
         for (int c = 0; c < p.run.config.model.channels; ++c) {
@@ -428,15 +438,15 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         r.images = int(t.images);
         r.accuracyBefore = double(t.correctBefore) / double(t.images);
         r.accuracyAfter = double(t.correctAfter) / double(t.images);
-        r.agreement = double(t.agree) / double(t.images);
-        r.agreementWithTrained = double(t.agreeTrained) / double(t.images);
+        r.agreement = double(t.agreeTrained) / double(t.images);
+        r.runtimeAgreement = double(t.agree) / double(t.images);
         r.maxAbsLogitDiff = t.maxDiff;
-        if (r.agreement < kMinAgreement)
+        if (r.runtimeAgreement < kMinAgreement)
             return fail(QStringLiteral(
                 "the exported model disagrees with %1 on %2 % of %3 images (max logit "
                 "difference %4): not written")
                             .arg(r.reference)
-                            .arg((1.0 - r.agreement) * 100.0, 0, 'f', 2)
+                            .arg((1.0 - r.runtimeAgreement) * 100.0, 0, 'f', 2)
                             .arg(r.images)
                             .arg(r.maxAbsLogitDiff));
 
@@ -515,15 +525,24 @@ QJsonObject ExportReport::toJson() const
     if (!verificationNote.isEmpty())
         v[QStringLiteral("note")] = verificationNote;
     v[QStringLiteral("data")] = dataDir;
+    v[QStringLiteral("data_set")] = dataSet;
     v[QStringLiteral("images")] = images;
     v[QStringLiteral("accuracy_before")] = accuracyBefore;
     v[QStringLiteral("accuracy_after")] = accuracyAfter;
     v[QStringLiteral("top1_agreement")] = agreement;
+    v[QStringLiteral("runtime_agreement")] = runtimeAgreement;
     v[QStringLiteral("max_abs_logit_diff")] = maxAbsLogitDiff;
-    v[QStringLiteral("top1_agreement_with_trained")] = agreementWithTrained;
     o[QStringLiteral("verification")] = v;
     o[QStringLiteral("seconds")] = seconds;
     return o;
+}
+
+QString ExportReport::dataSetName() const
+{
+    return dataSet == QLatin1String("test")      ? QStringLiteral("test set")
+        : dataSet == QLatin1String("validation") ? QStringLiteral("validation set")
+        : dataSet == QLatin1String("data")       ? QStringLiteral("training folder")
+                                                 : QStringLiteral("chosen folder");
 }
 
 QString ExportReport::toText() const
@@ -545,15 +564,13 @@ QString ExportReport::toText() const
     out << "file              " << bytes(size.fileBytes) << x(size.fileBytes) << "\n";
     out << "zip (deflate)     " << bytes(size.zipBytes) << x(size.zipBytes) << "\n";
     out << "sparse (bitmask)  " << bytes(size.sparseBytes) << x(size.sparseBytes) << "\n\n";
-    out << "verified in " << runtime << " on " << images << " images of " << dataDir << "\n";
-    out << "  accuracy before " << QString::number(accuracyBefore * 100.0, 'f', 2) << "%, after "
-        << QString::number(accuracyAfter * 100.0, 'f', 2) << "%\n";
-    out << "  top-1 agreement with " << reference << ": "
-        << QString::number(agreement * 100.0, 'f', 2) << "%, max |logit difference| "
+    out << "accuracy on the " << dataSetName() << " (" << images << " images of " << dataDir
+        << "): trained model " << QString::number(accuracyBefore * 100.0, 'f', 2)
+        << "%, exported file " << QString::number(accuracyAfter * 100.0, 'f', 2) << "%\n";
+    out << "top-1 agreement with the trained model: " << QString::number(agreement * 100.0, 'f', 2)
+        << "%\n";
+    out << "verified in " << runtime << " against " << reference << ": max |logit difference| "
         << QString::number(maxAbsLogitDiff, 'g', 3) << "\n";
-    if (reference != QLatin1String("the trained LibTorch model"))
-        out << "  top-1 agreement with the trained model: "
-            << QString::number(agreementWithTrained * 100.0, 'f', 2) << "%\n";
     if (!verificationNote.isEmpty())
         out << "  note: " << verificationNote << "\n";
     return s;

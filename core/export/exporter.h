@@ -65,14 +65,25 @@ struct ExportReport {
     QString runtime; // what ran the written file
     QString verificationNote; // anything the figures need to be read with
     QString dataDir;
+    // Which images dataDir holds, for the report's words: "test", "validation", "data" (the run's
+    // training folder: its training and validation images) or "folder" (chosen with dataDir).
+    QString dataSet;
     int images = 0;
-    double accuracyBefore = 0.0; // the trained LibTorch model (fp32)
-    double accuracyAfter = 0.0; // the written file in `runtime`
-    double agreement = 0.0; // top-1 agreement of the file with its LibTorch reference
-    double maxAbsLogitDiff = 0.0; // against that reference
-    QString reference; // the LibTorch computation compared with
-    double agreementWithTrained = 0.0; // top-1 agreement with the trained fp32 model
+    double accuracyBefore = 0.0; // the trained LibTorch model (fp32) on those images
+    double accuracyAfter = 0.0; // the written file in `runtime` on the same images
+    // The report's one agreement figure: the share of images on which the written file's top-1
+    // class is the trained fp32 model's. What int8 weights cost shows here.
+    double agreement = 0.0;
+    // The runtime check: the written file in `runtime` against `reference`, the same computation
+    // in LibTorch (for int8, the int8 graph), which it must reproduce (top-1 on at least 99.5 %
+    // of the images, and the largest logit difference). Not an accuracy figure.
+    QString reference;
+    double runtimeAgreement = 0.0;
+    double maxAbsLogitDiff = 0.0;
     double seconds = 0.0;
+
+    // The set's name in words: "test set", "validation set", "training folder", "chosen folder".
+    QString dataSetName() const;
 
     QJsonObject toJson() const;
     QString toText() const; // readable summary for the terminal
@@ -84,7 +95,8 @@ using ExportProgress = std::function<bool(double fraction, const QString &stage)
 // Exports RUNDIR's trained model (model.pt, else the newest checkpoint). Synchronous: run it on a
 // worker thread in the GUI; the callback is called on that thread. Fails (std::nullopt + *error,
 // no file left at outFile) on a bad option, a run without a model, an unwritable output, a file
-// the independent runtime cannot load, or top-1 agreement below 99.5 %. Never throws.
+// the independent runtime cannot load, or a runtime that does not reproduce its LibTorch reference
+// (runtimeAgreement below 99.5 %). Never throws.
 std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions &options,
     QString *error, const ExportProgress &progress = {});
 

@@ -196,9 +196,9 @@ void ExportDialog::build()
     m_verificationTable = new QTableWidget(7, 1, this);
     m_verificationTable->setObjectName(QStringLiteral("verificationTable"));
     m_verificationTable->horizontalHeader()->hide();
-    m_verificationTable->setVerticalHeaderLabels(
-        { tr("parameters"), tr("non-zero parameters"), tr("accuracy before"), tr("accuracy after"),
-            tr("top-1 agreement"), tr("max |Δ logit|"), tr("verified on") });
+    m_verificationTable->setVerticalHeaderLabels({ tr("parameters"), tr("non-zero parameters"),
+        tr("accuracy, trained model"), tr("accuracy, exported file"), tr("top-1 agreement"),
+        tr("max |Δ logit|"), tr("verified on") });
     for (QTableWidget *t : { m_sizeTable, m_verificationTable }) {
         t->setEditTriggers(QAbstractItemView::NoEditTriggers);
         t->setSelectionMode(QAbstractItemView::NoSelection);
@@ -493,11 +493,11 @@ void ExportDialog::showReport(const ExportReport &r)
             i, 0, cell(formatBytes(sizes[i]), tr("%1 bytes").arg(locale.toString(sizes[i]))));
         m_sizeTable->setItem(i, 1, cell(ratioText(s.ratio(sizes[i]))));
     }
-    const bool reference = r.reference != QLatin1String("the trained LibTorch model");
-    const QString agreement = reference
-        ? tr("%1 with %2; %3 with the trained model")
-              .arg(percent(r.agreement), r.reference, percent(r.agreementWithTrained))
-        : percent(r.agreement);
+    // The accuracies name their set; the one agreement figure is ExportReport::agreement.
+    const QString set = r.dataSetName();
+    m_verificationTable->setVerticalHeaderLabels({ tr("parameters"), tr("non-zero parameters"),
+        tr("accuracy, trained model (%1)").arg(set), tr("accuracy, exported file (%1)").arg(set),
+        tr("top-1 agreement with the trained model"), tr("max |Δ logit|"), tr("verified on") });
     const QStringList values {
         locale.toString(s.parameters)
             % (r.channelsRemoved > 0 ? tr(" (%1 channels removed)").arg(r.channelsRemoved)
@@ -509,18 +509,18 @@ void ExportDialog::showReport(const ExportReport &r)
         percent(r.accuracyAfter),
         percent(r.agreement),
         QString::number(r.maxAbsLogitDiff, 'g', 3),
-        tr("%1 images").arg(r.images),
+        tr("%1 images of the %2").arg(r.images).arg(set),
     };
     for (int i = 0; i < values.size(); ++i)
         m_verificationTable->setItem(i, 0, cell(values[i]));
-    m_verificationTable->item(4, 0)->setToolTip(agreement);
+    m_verificationTable->item(4, 0)->setToolTip(
+        tr("Images on which the exported file's top-1 class is the trained fp32 model's"));
+    m_verificationTable->item(5, 0)->setToolTip(
+        tr("Largest logit difference between %1 and %2").arg(r.runtime, r.reference));
     m_verificationTable->item(6, 0)->setToolTip(
         tr("%1, in %2").arg(QDir::toNativeSeparators(r.dataDir), r.runtime));
-    QStringList notes { tr("Verified in %1 against %2.").arg(r.runtime, r.reference) };
-    if (reference)
-        notes << tr("Top-1 agreement with the trained fp32 model: %1.")
-                     .arg(percent(r.agreementWithTrained));
-    m_note->setText(notes.join(QLatin1Char('\n')));
+    m_note->setText(
+        tr("Accuracies on the %1. Verified in %2 against %3.").arg(set, r.runtime, r.reference));
     m_note->setToolTip(r.verificationNote); // long: what the figures need to be read with
     m_reportBox->show();
     plotSizes(s);
