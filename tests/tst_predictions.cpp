@@ -406,13 +406,46 @@ private Q_SLOTS:
                 std::abs(rows->rows[i].top[0].second - torchRows->rows[i].top[0].second) < 1e-4,
                 qPrintable(rows->rows[i].path));
         }
-        const Result q = runCli(QStringList { QStringLiteral("evaluate"), int8 } + common);
+        const QString int8File = path(QStringLiteral("int8-predictions.csv"));
+        const Result q = runCli(QStringList { QStringLiteral("evaluate"), int8 } + common
+            + QStringList { QStringLiteral("--predictions"), int8File });
         QVERIFY2(q.exitCode == 0, qPrintable(q.err));
         QCOMPARE(jsonOf(q).value(QStringLiteral("images")).toInt(), 30);
         // int8 weights move a probability by little: at most three of the 30 images change.
         QVERIFY2(
             std::abs(jsonOf(q).value(QStringLiteral("accuracy")).toDouble() - accuracy) < 0.101,
             qPrintable(q.out));
+        // The int8 export's per-class figures against the checkpoint's: each class's accuracy
+        // difference is the one its images' predictions give.
+        const QJsonArray classesInt8 = jsonOf(q).value(QStringLiteral("per_class")).toArray();
+        const QJsonArray classesRun = jsonOf(run).value(QStringLiteral("per_class")).toArray();
+        QCOMPARE(classesInt8.size(), 3);
+        QCOMPARE(classesRun.size(), 3);
+        const std::optional<leantune::PredictionsFile> int8Rows = read(int8File);
+        QVERIFY(int8Rows && int8Rows->rows.size() == 30);
+        for (int c = 0; c < 3; ++c) {
+            const QString name = classesRun[c].toObject().value(QStringLiteral("name")).toString();
+            QCOMPARE(classesInt8[c].toObject().value(QStringLiteral("name")).toString(), name);
+            int support = 0, gained = 0;
+            for (int i = 0; i < 30; ++i) {
+                if (torchRows->rows[i].label != name)
+                    continue;
+                QCOMPARE(int8Rows->rows[i].path, torchRows->rows[i].path);
+                ++support;
+                gained += int(int8Rows->rows[i].predicted == name)
+                    - int(torchRows->rows[i].predicted == name);
+            }
+            QCOMPARE(support, 10);
+            const double difference
+                = classesInt8[c].toObject().value(QStringLiteral("accuracy")).toDouble()
+                - classesRun[c].toObject().value(QStringLiteral("accuracy")).toDouble();
+            QVERIFY2(std::abs(difference - double(gained) / support) < 1e-9,
+                qPrintable(QStringLiteral("%1: %2 vs %3 of %4 images")
+                               .arg(name)
+                               .arg(difference)
+                               .arg(gained)
+                               .arg(support)));
+        }
         // Without metadata, the run folder beside the file describes it; with neither, the file is
         // refused naming what is missing.
         QFile exported(fp32);
