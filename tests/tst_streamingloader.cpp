@@ -120,6 +120,7 @@ private Q_SLOTS:
     void sameBatchesWhateverTheChunkSize();
     void threadsShareABatch();
     void recycledBuffersOutliveTheLoader();
+    void samplesComeBackAsGiven();
 
 private:
     LoaderOptions noiseOptions(int workers) const;
@@ -201,6 +202,7 @@ void TestStreamingLoader::everySampleOncePerEpoch()
     const std::int64_t expectedBatches = (kGood + batchSize - 1) / batchSize;
     QCOMPARE(loader.batchesPerEpoch(), expectedBatches);
     QCOMPARE(loader.size(), std::size_t(kGood));
+    QCOMPARE(loader.samplesPerEpoch(), std::int64_t(kGood));
 
     for (int epoch = 0; epoch < 2; ++epoch) {
         loader.startEpoch(epoch);
@@ -617,6 +619,28 @@ void TestStreamingLoader::recycledBuffersOutliveTheLoader()
     QString why;
     QVERIFY2(sameBatches(expected, kept, &why), qPrintable(why));
     kept.clear(); // returns the buffers to a pool that no loader owns any more: no crash, no leak
+}
+
+// The loader keeps its samples packed (a common folder, UTF-8 tails): what it gives back is what it
+// was given, whatever the paths.
+void TestStreamingLoader::samplesComeBackAsGiven()
+{
+    const std::vector<std::vector<Sample>> cases {
+        { { QStringLiteral("/data/shoes/ü1.png"), 0 }, { QStringLiteral("/data/shirts/x.png"), 1 },
+            { QStringLiteral("/data/shirts/x.png"), 1 }, { QStringLiteral("/other/ä é.png"), 2 } },
+        { { QStringLiteral("/data/a/1.png"), 0 }, { QStringLiteral("/data/a/12.png"), 1 } },
+        { { QStringLiteral("only.png"), 0 }, { QStringLiteral("/abs/two.png"), 1 } },
+        { { QStringLiteral("/data/a/1.png"), 3 } },
+    };
+    for (const std::vector<Sample> &given : cases) {
+        const StreamingLoader loader(given, idOptions(2, 1));
+        const std::vector<Sample> back = loader.samples();
+        QCOMPARE(back.size(), given.size());
+        for (std::size_t i = 0; i < given.size(); ++i) {
+            QCOMPARE(back[i].path, given[i].path);
+            QCOMPARE(back[i].label, given[i].label);
+        }
+    }
 }
 
 QTEST_GUILESS_MAIN(TestStreamingLoader)

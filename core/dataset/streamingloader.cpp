@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <string>
 #include <thread>
 
 namespace leantune {
@@ -109,6 +110,62 @@ struct Slot {
     bool lost = false; // the buffers could not be allocated: every image counts as skipped
 };
 
+// The samples as the loader keeps them for the whole run: their paths' common prefix once, the
+// rest of each path as UTF-8 in one block, and the labels. A std::vector<Sample> holds one UTF-16
+// string per file, allocated one by one wherever the scan left room in the heap; this is the
+// path's tail and 12 bytes per file in three allocations, so memory grows little with the files.
+class PackedSamples {
+public:
+    explicit PackedSamples(std::vector<Sample> samples)
+    {
+        if (!samples.empty()) {
+            m_prefix = samples.front().path;
+            for (const Sample &sample : samples) { // the common prefix, cut after a separator
+                qsizetype n = 0;
+                const qsizetype most = std::min(m_prefix.size(), sample.path.size());
+                while (n < most && m_prefix[n] == sample.path[n])
+                    ++n;
+                m_prefix.truncate(n);
+            }
+            m_prefix.truncate(m_prefix.lastIndexOf(QLatin1Char('/')) + 1);
+        }
+        std::size_t total = 0;
+        for (const Sample &sample : samples)
+            total += std::size_t(sample.path.size() - m_prefix.size());
+        m_bytes.reserve(total); // exact for ASCII paths
+        m_ends.reserve(samples.size());
+        m_labels.reserve(samples.size());
+        for (Sample &sample : samples) {
+            const QByteArray utf8 = QStringView(sample.path).mid(m_prefix.size()).toUtf8();
+            m_bytes.append(utf8.constData(), std::size_t(utf8.size()));
+            m_ends.push_back(m_bytes.size());
+            m_labels.push_back(sample.label);
+            sample.path = QString(); // each file's string goes as soon as it is packed
+        }
+    }
+
+    std::size_t size() const { return m_labels.size(); }
+    int label(std::size_t i) const { return m_labels[i]; }
+    QString path(std::size_t i) const
+    {
+        const std::size_t begin = i == 0 ? 0 : m_ends[i - 1];
+        return m_prefix + QString::fromUtf8(m_bytes.data() + begin, qsizetype(m_ends[i] - begin));
+    }
+    std::vector<Sample> all() const
+    {
+        std::vector<Sample> samples(size());
+        for (std::size_t i = 0; i < samples.size(); ++i)
+            samples[i] = Sample { path(i), m_labels[i] };
+        return samples;
+    }
+
+private:
+    QString m_prefix;
+    std::string m_bytes;
+    std::vector<std::size_t> m_ends; // of each path in m_bytes
+    std::vector<int> m_labels;
+};
+
 struct StreamingLoader::Private {
     Private(std::vector<Sample> s, LoaderOptions o)
         : samples(std::move(s))
@@ -122,7 +179,7 @@ struct StreamingLoader::Private {
     void workerLoop(int forEpoch);
     void stopWorkers(); // consumer thread only
 
-    const std::vector<Sample> samples;
+    const PackedSamples samples;
     LoaderOptions options; // sanitized in the constructor, then constant
     std::int64_t batches = 0; // per epoch
     std::int64_t samplesPerEpoch = 0; // batches × batchSize with dropLast, else shardSamples
@@ -187,7 +244,7 @@ bool StreamingLoader::Private::decodeItem(
     std::int64_t position, std::uint64_t augmentSeed, float *out)
 {
     const auto sampleIndex = static_cast<std::size_t>(order[static_cast<std::size_t>(position)]);
-    const Sample &sample = samples[sampleIndex];
+    const QString path = samples.path(sampleIndex);
     // Seeded by position in the epoch, not by thread: the same augmentation whoever decodes.
     std::mt19937_64 rng(mix64(augmentSeed ^ static_cast<std::uint64_t>(position)));
     QString error;
@@ -199,7 +256,7 @@ bool StreamingLoader::Private::decodeItem(
             return true;
         }
         StoredImage stored;
-        decoded = decodeFileToStored(sample.path, options.decode, &stored, &error);
+        decoded = decodeFileToStored(path, options.decode, &stored, &error);
         if (decoded) {
             cache->insert(
                 sampleIndex, stored.pixels.data(), stored.width, stored.height, stored.channels);
@@ -207,10 +264,10 @@ bool StreamingLoader::Private::decodeItem(
                 stored.pixels.data(), stored.width, stored.height, options.decode, rng, out);
         }
     } else {
-        decoded = decodeFileInto(sample.path, options.decode, rng, out, &error);
+        decoded = decodeFileInto(path, options.decode, rng, out, &error);
     }
     if (!decoded && skippedTotal.fetch_add(1) < kMaxLoggedFailures)
-        qWarning().noquote() << "StreamingLoader: skipped" << sample.path << "-" << error;
+        qWarning().noquote() << "StreamingLoader: skipped" << path << "-" << error;
     return decoded;
 }
 
@@ -311,10 +368,8 @@ void StreamingLoader::Private::workerLoop(int forEpoch)
                 const bool ok = decodeItem(slot->begin + i, augmentSeed, out);
                 slot->ok[static_cast<std::size_t>(i)] = ok ? 1 : 0;
                 if (ok)
-                    slot->labelData[i]
-                        = samples[static_cast<std::size_t>(
-                                      order[static_cast<std::size_t>(slot->begin + i)])]
-                              .label;
+                    slot->labelData[i] = samples.label(
+                        static_cast<std::size_t>(order[static_cast<std::size_t>(slot->begin + i)]));
             }
 
             lock.lock();
@@ -513,14 +568,19 @@ std::int64_t StreamingLoader::batchesPerEpoch() const
     return d->batches;
 }
 
+std::int64_t StreamingLoader::samplesPerEpoch() const
+{
+    return d->samplesPerEpoch;
+}
+
 std::size_t StreamingLoader::size() const
 {
     return d->samples.size();
 }
 
-const std::vector<Sample> &StreamingLoader::samples() const
+std::vector<Sample> StreamingLoader::samples() const
 {
-    return d->samples;
+    return d->samples.all();
 }
 
 std::int64_t StreamingLoader::skippedTotal() const

@@ -96,8 +96,10 @@ public:
     void stop();
 
     std::int64_t batchesPerEpoch() const;
+    // Images an epoch hands out (this shard's; whole batches only with dropLast).
+    std::int64_t samplesPerEpoch() const;
     std::size_t size() const; // number of samples
-    const std::vector<Sample> &samples() const;
+    std::vector<Sample> samples() const; // a copy: the loader keeps them packed
     std::int64_t skippedTotal() const; // files that failed to decode, all epochs
     std::size_t batchBytes() const; // bytes of one full image batch
     const LoaderOptions &options() const;
