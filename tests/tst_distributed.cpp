@@ -5,6 +5,7 @@
 #include "config/distenv.h"
 #include "config/runconfig.h"
 #include "job/runjob.h"
+#include "metrics/predictions.h"
 #include "testdata.h"
 
 #include <QDir>
@@ -13,6 +14,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QSet>
 #include <QTemporaryDir>
 #include <QThread>
 #include <QtTest>
@@ -236,6 +238,22 @@ private Q_SLOTS:
                     .value(QStringLiteral("nproc"))
                     .toInt()
             == 2);
+        // Rank 0 gathers both shards: every validation image's result, as the single process has.
+        QString error;
+        const std::optional<PredictionsFile> one
+            = readPredictions(path(QStringLiteral("single/predictions-val.csv")), &error);
+        QVERIFY2(one, qPrintable(error));
+        const std::optional<PredictionsFile> two
+            = readPredictions(QDir(out).filePath(QStringLiteral("predictions-val.csv")), &error);
+        QVERIFY2(two, qPrintable(error));
+        QCOMPARE(one->rows.size(), 60);
+        QCOMPARE(two->rows.size(), one->rows.size());
+        for (int i = 0; i < one->rows.size(); ++i) {
+            QCOMPARE(two->rows[i].path, one->rows[i].path);
+            QCOMPARE(two->rows[i].label, one->rows[i].label);
+            QCOMPARE(two->rows[i].predicted, one->rows[i].predicted);
+            QVERIFY(std::abs(two->rows[i].confidence - one->rows[i].confidence) < 1e-3);
+        }
     }
 
     // The same run started as torchrun would, two processes with RANK, WORLD_SIZE, LOCAL_RANK,
@@ -309,6 +327,7 @@ private Q_SLOTS:
         c.threads = 1;
         c.workers = 1;
         c.nproc = 2;
+        c.testDir = m_data; // a test pass: rank 0 writes predictions.csv for the whole set
         RunJob::Options options;
         options.recordHistory = false;
         options.workerProgram = testcli::cliPath();
@@ -325,6 +344,15 @@ private Q_SLOTS:
 
         const QByteArray header = firstLine(QDir(cliOut).filePath(QStringLiteral("metrics.csv")));
         QVERIFY(header.contains("loss"));
+        QString predictionsError;
+        const std::optional<PredictionsFile> test = readPredictions(
+            QDir(c.outDir).filePath(QStringLiteral("predictions.csv")), &predictionsError);
+        QVERIFY2(test, qPrintable(predictionsError));
+        QCOMPARE(test->rows.size(), 600); // one row per image, each image once
+        QSet<QString> paths;
+        for (const Prediction &row : test->rows)
+            paths.insert(row.path);
+        QCOMPARE(paths.size(), 600);
         QCOMPARE(firstLine(QDir(c.outDir).filePath(QStringLiteral("metrics.csv"))), header);
         const std::map<qint64, double> a = stepLosses(cliLosses), b = stepLosses(jobLosses);
         for (qint64 step = 1; step <= 20; ++step) {

@@ -5,6 +5,7 @@
 #include "train/exceptiontext_p.h"
 
 #include "train/evaluator.h"
+#include "train/evaluator_p.h"
 
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -528,6 +529,53 @@ void DistributedRun::reduceReport(EvaluationReport &report)
         report.perClassAccuracy.push_back(total > 0 ? report.confusion[r][r] / total : -1.0);
     }
     report.accuracy = report.images ? correct / report.images : 0.0;
+}
+
+void DistributedRun::gatherPredictions(PassPredictions &p, std::int64_t samples)
+{
+    // One row per sample: present, label, loss, top-K indices, top-K probabilities[, every class's
+    // probability]. Each rank fills the rows of its shard; the others stay 0, so a sum gathers.
+    const int k = p.topK;
+    const int probabilities = p.allProbabilities ? p.classes : 0;
+    const std::int64_t width = 3 + 2 * k + probabilities;
+    torch::Tensor rows = torch::zeros({ samples, width }, torch::kFloat64);
+    auto r = rows.accessor<double, 2>();
+    for (std::size_t i = 0; i < p.samples.size(); ++i) {
+        const std::int64_t at = p.samples[i];
+        if (at < 0 || at >= samples)
+            continue;
+        r[at][0] = 1.0;
+        r[at][1] = double(p.labels[i]);
+        r[at][2] = double(p.losses[i]);
+        for (int j = 0; j < k; ++j) {
+            r[at][3 + j] = double(p.topIndex[i * std::size_t(k) + j]);
+            r[at][3 + k + j] = double(p.topProb[i * std::size_t(k) + j]);
+        }
+        for (int c = 0; c < probabilities; ++c)
+            r[at][3 + 2 * k + c] = double(p.probabilities[i * std::size_t(probabilities) + c]);
+    }
+    torch::Tensor sum = rows.to(d->commDevice);
+    d->allreduce(sum, c10d::ReduceOp::SUM, QStringLiteral("the per-image results"));
+    rows = sum.cpu().contiguous();
+    r = rows.accessor<double, 2>();
+    PassPredictions all;
+    all.allProbabilities = p.allProbabilities;
+    all.topK = k;
+    all.classes = p.classes;
+    for (std::int64_t at = 0; at < samples; ++at) {
+        if (r[at][0] < 0.5)
+            continue;
+        all.samples.push_back(at);
+        all.labels.push_back(std::int64_t(r[at][1]));
+        all.losses.push_back(float(r[at][2]));
+        for (int j = 0; j < k; ++j) {
+            all.topIndex.push_back(std::int64_t(r[at][3 + j]));
+            all.topProb.push_back(float(r[at][3 + k + j]));
+        }
+        for (int c = 0; c < probabilities; ++c)
+            all.probabilities.push_back(float(r[at][3 + 2 * k + c]));
+    }
+    p = std::move(all);
 }
 
 double DistributedRun::allreduceWaitMs() const

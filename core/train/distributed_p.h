@@ -18,6 +18,7 @@
 namespace leantune {
 
 struct EvaluationReport;
+struct PassPredictions;
 
 // Data-parallel training over a c10d process group: Gloo on the CPU, NCCL on CUDA when
 // Torch has it. One process per rank; every rank holds the whole model and trains on its shard of
@@ -90,6 +91,10 @@ public:
     void checkMasks(const std::vector<torch::Tensor> &masks, std::int64_t step);
     // Adds every rank's counts into REPORT (each rank evaluated its shard).
     void reduceReport(EvaluationReport &report);
+    // Every rank's per-image results of a pass into PREDICTIONS on every rank, in the order of the
+    // loader's SAMPLES (sample index), as one process's pass gives them (a sum of one row per
+    // sample; a file that failed to decode has no row). Rank 0 then writes predictions.csv.
+    void gatherPredictions(PassPredictions &predictions, std::int64_t samples);
     // Each rank's figures for rank 0's samples (MetricsSample::ranks), called with every sample a
     // rank makes: a training interval's sample notes this rank's host RSS, device memory and its
     // own images/s since its last note; these ride on each step's stats allreduce (3 numbers per

@@ -58,6 +58,7 @@ bool DistributedRun::stopAgreed() const
 }
 void DistributedRun::checkMasks(const std::vector<torch::Tensor> &, std::int64_t) { }
 void DistributedRun::reduceReport(EvaluationReport &) { }
+void DistributedRun::gatherPredictions(PassPredictions &, std::int64_t) { }
 double DistributedRun::allreduceWaitMs() const
 {
     return 0.0;

@@ -250,8 +250,7 @@ bool Trainer::Private::endEpoch(const Sums &sums, double seconds, QString *error
     PassPredictions predictions;
     if (!evaluate(*s.valLoader, QStringLiteral("validation"), &val, &predictions))
         return true;
-    if (!s.dist)
-        lastValPredictions = std::move(predictions);
+    lastValPredictions = std::move(predictions);
     lastValAccuracy = val.accuracy;
     lastValLoss = val.loss;
     EpochSummary summary;
@@ -282,8 +281,8 @@ bool Trainer::Private::endEpoch(const Sums &sums, double seconds, QString *error
 }
 
 // A validation or test pass (WHAT names it in the log); out-of-memory errors split its batches.
-// PREDICTIONS, unless null or in a data-parallel run (whose ranks each see a shard), receives
-// every image's result.
+// PREDICTIONS, unless null, receives every image's result (in a data-parallel run, gathered from
+// every rank's shard).
 bool Trainer::Private::evaluate(StreamingLoader &loader, const QString &what,
     EvaluationReport *report, PassPredictions *predictions)
 {
@@ -293,9 +292,12 @@ bool Trainer::Private::evaluate(StreamingLoader &loader, const QString &what,
     if (s.dist) // each rank evaluates its shard with rank 0's BatchNorm statistics
         s.dist->broadcastBuffers(*s.model);
     const bool done = evaluateModel(*s.model, loader, int(s.classes.size()), s.device, report,
-        &q->m_cancel, q->m_options.beforeEvalForward, s.dist ? nullptr : predictions);
-    if (done && s.dist)
+        &q->m_cancel, q->m_options.beforeEvalForward, predictions);
+    if (done && s.dist) {
         s.dist->reduceReport(*report); // the whole set's figures on every rank
+        if (predictions) // and every image's result, which rank 0 writes
+            s.dist->gatherPredictions(*predictions, std::int64_t(loader.size()));
+    }
     if (report->oomRecoveries > 0) {
         evalRecoveries += report->oomRecoveries;
         evalChunk = report->chunk;
@@ -486,8 +488,7 @@ void Trainer::run()
             PassPredictions predictions;
             if (d.evaluate(*d.s.testLoader, QStringLiteral("test"), &test, &predictions)) {
                 testAccuracy = test.accuracy;
-                if (!d.s.dist
-                    && !d.writePredictions(
+                if (!d.writePredictions(
                         QStringLiteral("predictions.csv"), predictions, *d.s.testLoader, &error)) {
                     Q_EMIT failed(error);
                     return;
