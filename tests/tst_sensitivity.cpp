@@ -266,6 +266,56 @@ private Q_SLOTS:
         checkShares();
     }
 
+    // Channel granularity: a channel scan (the run folder's sensitivity-channel.json, the default
+    // for a channel run) gives each layer its share of whole output channels; a weight scan is
+    // refused for a channel run.
+    void channelRunTakesTheChannelScan()
+    {
+        QString error;
+        SensitivityOptions options;
+        options.sparsities = { 0.5, 0.9 };
+        options.images = 40;
+        options.granularity = PruneGranularity::Channel;
+        const std::optional<SensitivityScan> scan
+            = scanSensitivity(m_run, m_data, options, {}, nullptr, &error);
+        QVERIFY2(scan, qPrintable(error));
+        QCOMPARE(scan->granularity, PruneGranularity::Channel);
+        const QString file
+            = QDir(m_run).filePath(defaultSensitivityFileName(PruneGranularity::Channel));
+        QVERIFY(writeSensitivityScan(*scan, file, &error));
+        const QString run = path("channels");
+        QStringList args { QStringLiteral("train"), QStringLiteral("--data"), m_data,
+            QStringLiteral("--out"), run, QStringLiteral("--model"), QStringLiteral("smallcnn"),
+            QStringLiteral("--init"), m_run, QStringLiteral("--epochs"), QStringLiteral("1"),
+            QStringLiteral("--batch-size"), QStringLiteral("16"), QStringLiteral("--val-split"),
+            QStringLiteral("0.25"), QStringLiteral("--prune"),
+            QStringLiteral("constant:0.6:0:-1:1"), QStringLiteral("--prune-granularity"),
+            QStringLiteral("channel"), QStringLiteral("--prune-scope"),
+            QStringLiteral("sensitivity"), QStringLiteral("--no-history"),
+            QStringLiteral("--progress"), QStringLiteral("none") };
+        auto r = runCli(args);
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        const std::optional<LayerTargets> targets
+            = LayerTargets::fromJson(testdata::readJson(layerTargetsFile(run)), &error);
+        QVERIFY2(targets, qPrintable(error));
+        QVERIFY(std::abs(weightedMean(*scan, *targets) - 0.6) < 0.005);
+        const std::map<QString, double> shares = zeroShares(run);
+        for (const auto &[name, s] : targets->sparsity) // whole channels: within one channel
+            QVERIFY2(std::abs(shares.at(name) - s) < 0.04,
+                qPrintable(QStringLiteral("%1: %2 zeros, target %3")
+                               .arg(name)
+                               .arg(shares.at(name))
+                               .arg(s)));
+
+        args[args.indexOf(QStringLiteral("sensitivity"))]
+            = QStringLiteral("sensitivity:") + path("known") + QStringLiteral("/sensitivity.json");
+        args[args.indexOf(run)] = path("channels-refused");
+        r = runCli(args);
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains(QLatin1String("prunes weights but this run prunes channels")),
+            qPrintable(r.err));
+    }
+
     void scanOfAnotherArchitectureIsRefused()
     {
         QString error;

@@ -229,9 +229,7 @@ int adviseCommand(const QStringList &args)
     // The scan: read (and checked against the run's architecture), or made now.
     const QString scanFile = parser.isSet(scanOption)
         ? parser.value(scanOption)
-        : QDir(runDir).filePath(g == PruneGranularity::Weight
-                ? QStringLiteral("sensitivity.json")
-                : QStringLiteral("sensitivity-channel.json"));
+        : QDir(runDir).filePath(defaultSensitivityFileName(g));
     std::optional<SensitivityScan> scan;
     if (QFileInfo::exists(scanFile)) {
         scan = readSensitivityScan(scanFile, &error);

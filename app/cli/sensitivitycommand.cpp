@@ -45,8 +45,8 @@ int sensitivityCommand(const QStringList &args)
                        "threaded forward passes)."),
         QStringLiteral("MODE"));
     const QCommandLineOption out(QStringLiteral("out"),
-        QStringLiteral("Where to write the scan (default RUNDIR/sensitivity.json; the .csv goes "
-                       "beside it)."),
+        QStringLiteral("Where to write the scan (default RUNDIR/sensitivity.json, "
+                       "sensitivity-channel.json for channels; the .csv goes beside it)."),
         QStringLiteral("FILE"));
     const QCommandLineOption json(
         QStringLiteral("json"), QStringLiteral("Print the scan as JSON instead of a table."));
@@ -115,7 +115,7 @@ int sensitivityCommand(const QStringList &args)
     const QString runDir = parser.positionalArguments().first();
     const QString target = parser.isSet(out)
         ? parser.value(out)
-        : QDir(runDir).filePath(QStringLiteral("sensitivity.json"));
+        : QDir(runDir).filePath(defaultSensitivityFileName(options.granularity));
 
     // Progress on stderr: one line, rewritten in place on a terminal, at most every 10 %
     // otherwise.

@@ -252,6 +252,12 @@ double SensitivityScan::dropAt(const SensitivityLayer &layer, double sparsity) c
     return running;
 }
 
+QString defaultSensitivityFileName(PruneGranularity granularity)
+{
+    return granularity == PruneGranularity::Channel ? QStringLiteral("sensitivity-channel.json")
+                                                    : QStringLiteral("sensitivity.json");
+}
+
 std::optional<SensitivityScan> readSensitivityScan(const QString &path, QString *error)
 {
     QFile file(path);

@@ -69,6 +69,10 @@ struct SensitivityScan {
     double dropAt(const SensitivityLayer &layer, double sparsity) const;
 };
 
+// The file name a run folder keeps its scan under: sensitivity.json for weights,
+// sensitivity-channel.json for channels.
+QString defaultSensitivityFileName(PruneGranularity granularity);
+
 // Reads and writes sensitivity.json (and the .csv beside it for write).
 std::optional<SensitivityScan> readSensitivityScan(const QString &path, QString *error);
 bool writeSensitivityScan(const SensitivityScan &scan, const QString &jsonPath, QString *error);

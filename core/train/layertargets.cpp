@@ -18,7 +18,7 @@ QString sensitivityScanFile(const RunConfig &c)
         return QString();
     const QFileInfo init(c.initWeights);
     return QDir(init.isDir() ? init.filePath() : init.path())
-        .filePath(QStringLiteral("sensitivity.json"));
+        .filePath(defaultSensitivityFileName(c.pruneGranularity));
 }
 
 QString layerTargetsFile(const QString &runDir)
@@ -50,7 +50,7 @@ std::optional<LayerTargets> scannedTargets(
     if (path.isEmpty()) {
         *error = QStringLiteral("--prune-scope sensitivity needs a scan: give sensitivity:FILE, or "
                                 "--init a run folder where 'leantune-cli sensitivity' wrote "
-                                "sensitivity.json");
+                                "its scan");
         return std::nullopt;
     }
     const std::optional<SensitivityScan> scan = readSensitivityScan(path, error);

@@ -11,7 +11,8 @@
 namespace leantune {
 
 // The sensitivity scan a run with --prune-scope sensitivity takes its targets from: the file it
-// names, else the --init run folder's sensitivity.json; empty when neither is given.
+// names, else the --init run folder's scan of its granularity (defaultSensitivityFileName());
+// empty when neither is given.
 QString sensitivityScanFile(const RunConfig &config);
 
 // RUNDIR/prune-targets.json: the per-layer final sparsities a sensitivity-scoped run was given.
