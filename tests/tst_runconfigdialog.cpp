@@ -9,6 +9,7 @@
 
 #include "dataset/datasplit.h"
 #include "widgets/dialogs/runconfigdialog.h"
+#include "widgets/dialogs/startfromfield.h"
 #include "metrics/memoryprobe.h"
 #include "metrics/bytesize.h"
 #include "prune/pruningschedule.h"
@@ -550,6 +551,47 @@ private Q_SLOTS:
         c.device = QStringLiteral("cuda:1");
         dialog.setConfig(c);
         QCOMPARE(dialog.config().device, QStringLiteral("cuda:1"));
+    }
+
+    // The dialog keeps the size it opened at whatever the device or the starting weights say (the
+    // processes count, GPU warnings, an unreadable weights file's error): the form scrolls.
+    void dialogKeepsItsSizeWhenTheDeviceOrWeightsChange()
+    {
+        RunConfigDialog dialog;
+        dialog.setCudaDevices({ QStringLiteral("CUDA 0: NVIDIA H200, 140 GB"),
+            QStringLiteral("CUDA 1: NVIDIA H200, 140 GB") });
+        dialog.setConfig(base());
+        dialog.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+        const QSize opened = dialog.size();
+        const auto settle = [] {
+            QCoreApplication::sendPostedEvents(); // the layouts' pending requests
+            QCoreApplication::processEvents();
+        };
+        auto *device = dialog.findChild<QComboBox *>(QStringLiteral("device"));
+        QVERIFY(device);
+        for (int i = 0; i < device->count(); ++i) {
+            device->setCurrentIndex(i);
+            settle();
+            QVERIFY2(dialog.size() == opened,
+                qPrintable(QStringLiteral("%1: %2x%3, opened at %4x%5")
+                               .arg(device->itemText(i))
+                               .arg(dialog.width())
+                               .arg(dialog.height())
+                               .arg(opened.width())
+                               .arg(opened.height())));
+        }
+        device->setCurrentIndex(device->findData(QStringLiteral("cpu")));
+        auto *init = dialog.findChild<StartFromField *>(QStringLiteral("init"));
+        QVERIFY(init);
+        init->setPath(m_dir.filePath(QStringLiteral("missing-weights.pth")));
+        QVERIFY(QTest::qWaitFor(
+            [&] { return dialog.errorText().contains(QLatin1String("missing-weights")); }, 60000));
+        settle();
+        QCOMPARE(dialog.size(), opened);
+        init->setPath(QString());
+        settle();
+        QCOMPARE(dialog.size(), opened);
     }
 
     // "Find..." on the CPU under a host budget: the search runs on a worker thread (Start waits),
