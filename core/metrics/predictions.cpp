@@ -1,90 +1,17 @@
 #include "metrics/predictions.h"
 
+#include "metrics/csvtext.h"
+
 #include <QFile>
 #include <QSaveFile>
-#include <QStringBuilder>
 
 namespace leantune {
 
 namespace {
 
-QString quoted(const QString &field)
-{
-    if (!field.contains(QLatin1Char(',')) && !field.contains(QLatin1Char('"'))
-        && !field.contains(QLatin1Char('\n')) && !field.contains(QLatin1Char('\r')))
-        return field;
-    QString s = field;
-    s.replace(QLatin1Char('"'), QLatin1String("\"\""));
-    return QLatin1Char('"') % s % QLatin1Char('"');
-}
-
 QString number(double v)
 {
     return std::isnan(v) ? QString() : QString::number(v, 'g', 6);
-}
-
-// Splits TEXT into records of fields (RFC 4180). A record's first physical line goes into LINES.
-// False + *why (and *badLine) on an unterminated quote or a character after a closing quote.
-bool parseCsv(const QString &text, QVector<QStringList> *records, QVector<int> *lines, int *badLine,
-    QString *why)
-{
-    QStringList fields;
-    QString field;
-    int line = 1, recordLine = 1;
-    bool inQuotes = false, wasQuoted = false;
-    const int n = int(text.size());
-    for (int i = 0; i < n; ++i) {
-        const QChar c = text[i];
-        if (inQuotes) {
-            if (c == QLatin1Char('"')) {
-                if (i + 1 < n && text[i + 1] == QLatin1Char('"')) {
-                    field += c;
-                    ++i;
-                } else {
-                    inQuotes = false;
-                }
-            } else {
-                if (c == QLatin1Char('\n'))
-                    ++line;
-                field += c;
-            }
-            continue;
-        }
-        if (c == QLatin1Char(',')) {
-            fields << field;
-            field.clear();
-            wasQuoted = false;
-        } else if (c == QLatin1Char('\n') || c == QLatin1Char('\r')) {
-            if (c == QLatin1Char('\r') && i + 1 < n && text[i + 1] == QLatin1Char('\n'))
-                ++i;
-            fields << field;
-            field.clear();
-            wasQuoted = false;
-            records->push_back(fields);
-            lines->push_back(recordLine);
-            fields.clear();
-            recordLine = ++line;
-        } else if (c == QLatin1Char('"') && field.isEmpty() && !wasQuoted) {
-            inQuotes = wasQuoted = true;
-        } else if (wasQuoted) {
-            *badLine = line;
-            *why = QStringLiteral("a character after a closing quote");
-            return false;
-        } else {
-            field += c;
-        }
-    }
-    if (inQuotes) {
-        *badLine = recordLine;
-        *why = QStringLiteral("a quote that is never closed");
-        return false;
-    }
-    if (!field.isEmpty() || !fields.isEmpty() || wasQuoted) {
-        fields << field;
-        records->push_back(fields);
-        lines->push_back(recordLine);
-    }
-    return true;
 }
 
 bool toNumber(const QString &s, bool allowEmpty, double *v)
@@ -113,7 +40,7 @@ bool writePredictions(const QString &path, const QVector<Prediction> &rows, int 
     for (int k = 1; k <= topK; ++k)
         header << QStringLiteral("top%1").arg(k) << QStringLiteral("top%1_p").arg(k);
     for (const QString &c : classes)
-        header << quoted(QStringLiteral("p:") + c);
+        header << csvField(QStringLiteral("p:") + c);
     // Written row by row: the file's text is never held whole.
     QSaveFile file(path);
     const auto put = [&file](const QString &line) {
@@ -143,10 +70,10 @@ bool writePredictions(const QString &path, const QVector<Prediction> &rows, int 
                              .arg(classes.size());
             return false;
         }
-        QStringList f { quoted(p.path), quoted(p.label), quoted(p.predicted), number(p.confidence),
-            number(p.loss) };
+        QStringList f { csvField(p.path), csvField(p.label), csvField(p.predicted),
+            number(p.confidence), number(p.loss) };
         for (int k = 0; k < topK; ++k)
-            f << quoted(p.top[k].first) << number(p.top[k].second);
+            f << csvField(p.top[k].first) << number(p.top[k].second);
         if (!classes.isEmpty())
             for (double v : p.probabilities)
                 f << number(v);
@@ -169,17 +96,16 @@ std::optional<PredictionsFile> readPredictions(const QString &path, QString *err
             *error = QStringLiteral("cannot read %1: %2").arg(path, file.errorString());
         return std::nullopt;
     }
-    QVector<QStringList> records;
-    QVector<int> lines;
+    QVector<CsvRecord> records;
     int badLine = 0;
     QString why;
-    if (!parseCsv(QString::fromUtf8(file.readAll()), &records, &lines, &badLine, &why))
+    if (!parseCsv(QString::fromUtf8(file.readAll()), &records, &badLine, &why))
         return fail(badLine, why);
     if (records.isEmpty())
         return fail(1, QStringLiteral("the file is empty, a header was expected"));
 
     // The header: five fixed columns, topN/topN_p pairs from 1, then p:CLASS columns.
-    const QStringList &h = records.front();
+    const QStringList &h = records.front().fields;
     const QStringList fixed { QStringLiteral("path"), QStringLiteral("label"),
         QStringLiteral("predicted"), QStringLiteral("confidence"), QStringLiteral("loss") };
     if (h.mid(0, 5) != fixed)
@@ -209,8 +135,8 @@ std::optional<PredictionsFile> readPredictions(const QString &path, QString *err
     }
 
     for (int r = 1; r < records.size(); ++r) {
-        const QStringList &f = records[r];
-        const int line = lines[r];
+        const QStringList &f = records[r].fields;
+        const int line = records[r].line;
         if (f.size() == 1 && f.front().isEmpty())
             continue; // a blank line
         if (f.size() != h.size())
