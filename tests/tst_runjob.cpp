@@ -1,6 +1,6 @@
 // RunJob: the one driver of a run for every front end. A stop during a validation or test pass ends
-// the run as stopped with no partial figure; every run is recorded in the run history unless told
-// not.
+// the run as stopped with no partial figure; the passes report their progress and cannot be
+// paused; every run is recorded in the run history unless told not.
 
 #include "testdata.h"
 #include "trainerharness.h"
@@ -10,6 +10,7 @@
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QMap>
 #include <QSemaphore>
 #include <QTemporaryDir>
 #include <QTest>
@@ -108,6 +109,57 @@ private Q_SLOTS:
         QVERIFY(readJson(c.outDir + QStringLiteral("/summary.json"))
                     .contains(QStringLiteral("test_accuracy")));
         QCOMPARE(h.job.runId(), 0); // the harness keeps test runs out of the user's history
+    }
+
+    // Each validation and test pass reports its own progress: from 0, rising, to the pass's image
+    // count; the job says so in its progress text and refuses a pause during the pass.
+    void evaluationPassesReportTheirProgress()
+    {
+        const RunConfig c = config(QStringLiteral("eval-progress"));
+        TrainerHarness h(c, {});
+        QSignalSpy progress(&h.job, &RunJob::evaluationProgress);
+        QStringList texts;
+        QVector<RunJob::State> states;
+        connect(&h.job, &RunJob::stateChanged, this,
+            [&states](RunJob::State state) { states.append(state); });
+        connect(&h.job, &RunJob::evaluationProgress, this, [&](const QString &pass, qint64 done) {
+            texts.append(h.job.progressText());
+            QVERIFY(h.job.isEvaluating());
+            if (pass == QLatin1String("test") && done == 0)
+                h.job.setPaused(true); // refused: the pass runs to its end
+        });
+        QVERIFY(h.run());
+        QVERIFY2(h.failed->isEmpty(), qPrintable(h.error()));
+        QCOMPARE(h.summary().status, QStringLiteral("finished"));
+        QVERIFY(!states.contains(RunJob::State::Paused));
+        QVERIFY(!h.job.isEvaluating());
+
+        QMap<QString, QVector<qint64>> done;
+        QMap<QString, qint64> total;
+        QStringList order;
+        for (const QList<QVariant> &args : progress) {
+            const QString pass = args.at(0).toString();
+            if (order.isEmpty() || order.last() != pass)
+                order.append(pass);
+            done[pass].append(args.at(1).toLongLong());
+            if (total.contains(pass))
+                QCOMPARE(args.at(2).toLongLong(), total[pass]); // one total per pass
+            total[pass] = args.at(2).toLongLong();
+        }
+        QCOMPARE(order, QStringList({ QStringLiteral("validation"), QStringLiteral("test") }));
+        QCOMPARE(total[QStringLiteral("test")], 60); // 3 classes of 20
+        QCOMPARE(total[QStringLiteral("validation")], 30); // a quarter of 3 × 40
+        for (const QString &pass : order) {
+            const QVector<qint64> &d = done[pass];
+            QCOMPARE(d.first(), 0);
+            QCOMPARE(d.last(), total[pass]);
+            for (int i = 1; i < d.size(); ++i)
+                QVERIFY2(d[i] > d[i - 1], qPrintable(pass));
+        }
+        QVERIFY2(texts.contains(QStringLiteral("Evaluating the test set: 60 / 60 images")),
+            qPrintable(texts.join(QLatin1Char('\n'))));
+        QVERIFY2(texts.contains(QStringLiteral("Evaluating the validation set: 0 / 30 images")),
+            qPrintable(texts.join(QLatin1Char('\n'))));
     }
 
     void everyRunIsRecordedInTheHistoryUnlessToldNot()

@@ -8,6 +8,7 @@
 
 #include <QCoreApplication>
 #include <QDeadlineTimer>
+#include <QLocale>
 #include <QThread>
 
 #include <cmath>
@@ -141,6 +142,7 @@ bool RunJob::start(QString *error)
             Q_EMIT started(m_device, total, perEpoch);
         });
     connect(trainer, &Trainer::sampleReady, this, [this](const MetricsSample &s) {
+        m_evalPass.clear(); // training again, or the epoch's end after its validation
         m_last = s;
         ++m_sampleCount;
         m_pending.append(s);
@@ -150,6 +152,7 @@ bool RunJob::start(QString *error)
         if (m_state == State::Running && paused)
             setState(State::Paused); // the trainer is at rest: no sample is on its way any more
     });
+    connect(trainer, &Trainer::evaluationProgress, this, &RunJob::onEvaluationProgress);
     connect(trainer, &Trainer::epochFinished, this, &RunJob::epochFinished);
     connect(trainer, &Trainer::logMessage, this, &RunJob::logMessage);
     connect(trainer, &Trainer::finished, this, [this](const RunSummary &summary) {
@@ -260,8 +263,22 @@ void RunJob::record()
     }
 }
 
+void RunJob::onEvaluationProgress(const QString &pass, qint64 done, qint64 total)
+{
+    if (m_evalPass.isEmpty() && m_trainer && m_trainer->isPaused()) {
+        // Asked for as the pass began, too late for the trainer to rest before it.
+        m_trainer->setPaused(false);
+        Q_EMIT logMessage(tr("not paused: the %1 pass runs to its end").arg(pass));
+    }
+    m_evalPass = pass;
+    m_evalDone = done;
+    m_evalTotal = total;
+    Q_EMIT evaluationProgress(pass, done, total);
+}
+
 void RunJob::onFinished(const RunSummary &summary)
 {
+    m_evalPass.clear();
     m_ended = true;
     m_summary = summary;
     flushSamples();
@@ -274,6 +291,7 @@ void RunJob::onFinished(const RunSummary &summary)
 
 void RunJob::onFailed(const QString &message)
 {
+    m_evalPass.clear();
     m_ended = true;
     m_error = message;
     flushSamples();
@@ -302,7 +320,7 @@ void RunJob::onThreadFinished()
 
 void RunJob::setPaused(bool paused)
 {
-    if (!m_trainer || m_state == State::Stopping || !canPause())
+    if (!m_trainer || m_state == State::Stopping || !canPause() || (paused && isEvaluating()))
         return;
     m_trainer->setPaused(paused);
     if (!paused && m_state == State::Paused)
@@ -359,6 +377,14 @@ QString RunJob::progressText() const
 {
     if (m_state == State::Starting)
         return tr("scanning the data and building the model...");
+    if (isEvaluating() && isActive()) {
+        const QLocale locale;
+        const QString images
+            = tr("%1 / %2 images").arg(locale.toString(m_evalDone), locale.toString(m_evalTotal));
+        return m_evalPass == QLatin1String("test")
+            ? tr("Evaluating the test set: %1").arg(images)
+            : tr("Evaluating the validation set: %1").arg(images);
+    }
     if (m_totalSteps <= 0)
         return {};
     QString text = tr("epoch %1/%2 · step %3/%4")

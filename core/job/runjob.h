@@ -40,6 +40,10 @@ class Trainer;
 // rank after the same step; the job ends only once every worker has exited (killed after a grace
 // period); a worker that ends badly fails the run with its message. Pausing is not supported
 // (canPause()).
+//
+// Evaluation passes (validation after each epoch, the test set after the last) report their own
+// progress (evaluationProgress(), progressText()); the run cannot be paused during one
+// (isEvaluating()): a pass has no point to rest at, and the test pass is the run's end.
 class RunJob : public QObject {
     Q_OBJECT
 public:
@@ -69,7 +73,8 @@ public:
     // Starts the run on its own thread. False + *error (and no signal) when the configuration is
     // invalid or the job was started before; every later error comes as failed().
     bool start(QString *error = nullptr);
-    // Pauses between batches; the state becomes Paused once the run has come to rest.
+    // Pauses between batches; the state becomes Paused once the run has come to rest. Ignored
+    // during an evaluation pass.
     void setPaused(bool paused);
     void stop(); // the run saves a checkpoint after its current batch and ends as "stopped"
     // Spins the event loop until the run ended or MS passed (-1: no limit); true when it ended. For
@@ -80,6 +85,12 @@ public:
     bool isActive() const; // starting, running, paused or stopping
     int worldSize() const { return m_worldSize; } // ranks of a data-parallel run; 1 otherwise
     bool canPause() const { return m_worldSize <= 1; } // not in a data-parallel run
+    // A validation or test pass is going on (from its start until the next sample or the run's
+    // end); its name ("validation", "test"), images done and total.
+    bool isEvaluating() const { return !m_evalPass.isEmpty(); }
+    QString evaluationPass() const { return m_evalPass; }
+    qint64 evaluationDone() const { return m_evalDone; }
+    qint64 evaluationTotal() const { return m_evalTotal; }
     QVector<qint64> workerPids() const; // data parallel: the processes of ranks 1..N-1
     static QString stateName(State state);
     const RunConfig &config() const { return m_config; }
@@ -92,7 +103,9 @@ public:
     const RunSummary &summary() const { return m_summary; } // after finished()
     QString errorString() const { return m_error; } // after failed()
     double secondsLeft() const; // from the pace so far; -1 while unknown
-    QString progressText() const; // "epoch 2/3 · step 120/600 · 1:23 left"
+    // "epoch 2/3 · step 120/600 · 1:23 left", or during a pass "Evaluating the test set: 120 /
+    // 1,000 images".
+    QString progressText() const;
 
 Q_SIGNALS:
     void stateChanged(leantune::RunJob::State state);
@@ -100,6 +113,9 @@ Q_SIGNALS:
     void sampleReady(const leantune::MetricsSample &sample);
     void epochFinished(const leantune::EpochSummary &summary);
     void logMessage(const QString &message);
+    // An evaluation pass's progress (Trainer::evaluationProgress): 0 when it begins, DONE == TOTAL
+    // when it has evaluated every image.
+    void evaluationProgress(const QString &pass, qint64 done, qint64 total);
     void finished(const leantune::RunSummary &summary);
     void failed(const QString &message);
     void runRecorded(qint64 runId); // the run history gained or updated this run
@@ -108,6 +124,7 @@ private:
     void setState(State state);
     void record(); // opens the history and adds the run
     void flushSamples();
+    void onEvaluationProgress(const QString &pass, qint64 done, qint64 total);
     void onFinished(const RunSummary &summary);
     void onFailed(const QString &message);
     void onThreadFinished();
@@ -129,6 +146,8 @@ private:
     qint64 m_stepsPerEpoch = 0;
     QString m_device;
     MetricsSample m_last;
+    QString m_evalPass; // the pass going on; empty when none
+    qint64 m_evalDone = 0, m_evalTotal = 0;
     int m_sampleCount = 0;
     QVector<MetricsSample> m_pending; // samples not yet in the history
     QTimer m_flushTimer;

@@ -21,7 +21,7 @@ namespace leantune {
 bool evaluateForward(const std::function<torch::Tensor(const torch::Tensor &)> &forward,
     StreamingLoader &loader, int classes, const torch::Device &device, EvaluationReport *report,
     const std::atomic_bool *cancel, const std::function<void(std::int64_t images)> &beforeForward,
-    PassPredictions *predictions)
+    PassPredictions *predictions, const PassProgress &progress)
 {
     torch::NoGradGuard noGrad;
     report->confusion = QVector<QVector<int>>(classes, QVector<int>(classes, 0));
@@ -38,6 +38,10 @@ bool evaluateForward(const std::function<torch::Tensor(const torch::Tensor &)> &
     double lossSum = 0.0;
     std::int64_t count = 0, correct = 0, inTopK = 0;
     loader.startEpoch(0);
+    const std::int64_t total = loader.samplesPerEpoch();
+    std::int64_t done = 0; // images decoded or skipped
+    if (progress)
+        progress(0, total);
     bool completed = true;
     while (std::optional<Batch> batch = loader.next()) {
         if (cancel && cancel->load()) {
@@ -45,8 +49,12 @@ bool evaluateForward(const std::function<torch::Tensor(const torch::Tensor &)> &
             completed = false;
             break;
         }
-        if (batch->images.size(0) == 0)
+        done += batch->images.size(0) + batch->skipped;
+        if (batch->images.size(0) == 0) {
+            if (progress)
+                progress(done, total);
             continue;
+        }
         const torch::Tensor x = batch->images.to(device, /*non_blocking=*/true);
         const torch::Tensor y = batch->labels.to(device);
         const std::int64_t n = x.size(0);
@@ -110,6 +118,8 @@ bool evaluateForward(const std::function<torch::Tensor(const torch::Tensor &)> &
                     predictions->probabilities.end(), row + 1 + 2 * k, row + 1 + 2 * k + classes);
         }
         count += n;
+        if (progress)
+            progress(done, total);
     }
     report->images = int(count);
     report->skipped = int(loader.skippedTotal());
@@ -128,12 +138,13 @@ bool evaluateForward(const std::function<torch::Tensor(const torch::Tensor &)> &
 
 bool evaluateModel(ClassifierImpl &model, StreamingLoader &loader, int classes,
     const torch::Device &device, EvaluationReport *report, const std::atomic_bool *cancel,
-    const std::function<void(std::int64_t images)> &beforeForward, PassPredictions *predictions)
+    const std::function<void(std::int64_t images)> &beforeForward, PassPredictions *predictions,
+    const PassProgress &progress)
 {
     model.eval();
     const bool completed
         = evaluateForward([&model](const torch::Tensor &x) { return model.forward(x); }, loader,
-            classes, device, report, cancel, beforeForward, predictions);
+            classes, device, report, cancel, beforeForward, predictions, progress);
     model.train();
     return completed;
 }

@@ -55,12 +55,16 @@ std::optional<EvaluationReport> evaluateLoaded(const LoadedClassifier &model,
 std::optional<QVector<Prediction>> predictLoaded(const LoadedClassifier &model,
     const QStringList &images, int topK, int batchSize, QString *error);
 
+// Called after each batch of a pass with the images done (decoded or skipped) and the pass's
+// total, first with 0 before the first batch; the last call has DONE == TOTAL unless cancelled.
+using PassProgress = std::function<void(std::int64_t done, std::int64_t total)>;
+
 // The same as evaluateModel for any forward pass (no train/eval mode switch).
 bool evaluateForward(const std::function<torch::Tensor(const torch::Tensor &)> &forward,
     StreamingLoader &loader, int classes, const torch::Device &device, EvaluationReport *report,
     const std::atomic_bool *cancel = nullptr,
     const std::function<void(std::int64_t images)> &beforeForward = {},
-    PassPredictions *predictions = nullptr);
+    PassPredictions *predictions = nullptr, const PassProgress &progress = {});
 
 // Runs every batch of one epoch of LOADER through MODEL in eval mode without gradients, then puts
 // the model back in training mode. Returns false when cancelled. An out-of-memory error empties the
@@ -68,10 +72,11 @@ bool evaluateForward(const std::function<torch::Tensor(const torch::Tensor &)> &
 // keeps; report->oomRecoveries and report->chunk say so (the pass starts from report->chunk as
 // given, 0 = whole batches). It is rethrown only when a single image does not fit. BEFOREFORWARD
 // (tests) is called with the number of images before each forward pass and may throw
-// c10::OutOfMemoryError. PREDICTIONS, when given, receives every image's result.
+// c10::OutOfMemoryError. PREDICTIONS, when given, receives every image's result; PROGRESS, when
+// given, the images done.
 bool evaluateModel(ClassifierImpl &model, StreamingLoader &loader, int classes,
     const torch::Device &device, EvaluationReport *report, const std::atomic_bool *cancel = nullptr,
     const std::function<void(std::int64_t images)> &beforeForward = {},
-    PassPredictions *predictions = nullptr);
+    PassPredictions *predictions = nullptr, const PassProgress &progress = {});
 
 } // namespace leantune

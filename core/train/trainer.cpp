@@ -286,13 +286,24 @@ bool Trainer::Private::endEpoch(const Sums &sums, double seconds, QString *error
 bool Trainer::Private::evaluate(StreamingLoader &loader, const QString &what,
     EvaluationReport *report, PassPredictions *predictions)
 {
+    // A pause asked for as the pass began is honoured before it: within it, there is none.
+    if (!s.dist && q->m_paused.load() && !q->waitWhilePaused())
+        return false;
     if (q->m_options.beforeEvalPass)
         q->m_options.beforeEvalPass(what);
     report->chunk = evalChunk;
     if (s.dist) // each rank evaluates its shard with rank 0's BatchNorm statistics
         s.dist->broadcastBuffers(*s.model);
+    QElapsedTimer sinceEmit;
+    const auto progress = [&](std::int64_t done, std::int64_t total) {
+        if (done > 0 && done < total && sinceEmit.isValid()
+            && sinceEmit.elapsed() < kEmitIntervalMs)
+            return;
+        sinceEmit.start();
+        Q_EMIT q->evaluationProgress(what, done, total);
+    };
     const bool done = evaluateModel(*s.model, loader, int(s.classes.size()), s.device, report,
-        &q->m_cancel, q->m_options.beforeEvalForward, predictions);
+        &q->m_cancel, q->m_options.beforeEvalForward, predictions, progress);
     if (done && s.dist) {
         s.dist->reduceReport(*report); // the whole set's figures on every rank
         if (predictions) // and every image's result, which rank 0 writes

@@ -21,11 +21,13 @@ namespace leantune {
 // Runs one training run: scans the data, streams batches, trains with the pruning schedule,
 // evaluates, checkpoints and writes the run folder (config.json, metrics.csv, run.log,
 // checkpoints/, model.pt, summary.json). A worker QObject on its own thread; front ends do not
-// drive it directly but through RunJob (run/runjob.h), which owns that thread. requestCancel() and
-// setPaused() may be called from any thread; they take effect between batches (and between
-// evaluation batches). Errors (c10::Error, cv::Exception, std::exception, bad data) end in
-// failed(message). A stopped run saves a checkpoint of where it stopped and ends in finished() with
-// status "stopped"; a stop during a validation or test pass reports no figure of that pass.
+// drive it directly but through RunJob (job/runjob.h), which owns that thread. requestCancel() and
+// setPaused() may be called from any thread; a stop takes effect between batches (training and
+// evaluation ones), a pause between training batches and before an evaluation pass, never within
+// one (RunJob refuses pausing during a pass, which evaluationProgress() announces). Errors
+// (c10::Error, cv::Exception, std::exception, bad data) end in failed(message). A stopped run saves
+// a checkpoint of where it stopped and ends in finished() with status "stopped"; a stop during a
+// validation or test pass reports no figure of that pass.
 //
 // The set-up (data, split, memory plan, model, optimizer, pruner, resume) is setUpRun()
 // (runsetup_p.h); one optimizer step with mixed precision, accumulation and out-of-memory recovery
@@ -70,6 +72,9 @@ Q_SIGNALS:
     void sampleReady(const leantune::MetricsSample &sample);
     void epochFinished(const leantune::EpochSummary &summary);
     void logMessage(const QString &message);
+    // A validation or test pass (PASS) has evaluated DONE of its TOTAL images: 0 when it begins,
+    // then at most every 50 ms, and TOTAL when it has evaluated them all.
+    void evaluationProgress(const QString &pass, qint64 done, qint64 total);
     // The run has come to rest between batches after setPaused(true) (true), or goes on again
     // (false).
     void pauseChanged(bool paused);
