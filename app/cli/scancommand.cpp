@@ -23,10 +23,14 @@ int scanCommand(const QStringList &args)
     const QCommandLineOption noFollow(QStringLiteral("no-follow-symlinks"),
         QStringLiteral("Report symbolic links as invalid instead of following them (by default "
                        "linked files and class folders are scanned; loops are reported)."));
+    const QCommandLineOption noCorrections(QStringLiteral("no-corrections"),
+        QStringLiteral("Ignore the folder's leantune-corrections.csv (by default relabeled images "
+                       "count under their new class and excluded ones are left out)."));
     parser.addOption(json);
     parser.addOption(noFollow);
+    parser.addOption(noCorrections);
     if (const auto code = parseArguments(parser, QStringLiteral("scan"),
-            QStringLiteral("DIR [--json] [--no-follow-symlinks]"), args))
+            QStringLiteral("DIR [--json] [--no-follow-symlinks] [--no-corrections]"), args))
         return *code;
     if (parser.positionalArguments().size() != 1)
         return fail(
@@ -42,6 +46,7 @@ int scanCommand(const QStringList &args)
     };
     ScanOptions options;
     options.followSymlinks = !parser.isSet(noFollow);
+    options.applyCorrections = !parser.isSet(noCorrections);
     const std::optional<DatasetIndex> index = scanDataset(dir, options, &error, progress);
     if (tty)
         printErr(QStringLiteral("\r\033[K"));
@@ -59,6 +64,8 @@ int scanCommand(const QStringList &args)
                .arg(index->classes.size())
                .arg(index->images.size())
                .arg(index->invalid.size());
+    if (const QString corrected = index->correctionsSummary(); !corrected.isEmpty())
+        out += corrected + QLatin1Char('\n');
     int width = 5;
     for (const QString &c : index->classes)
         width = qMax(width, int(c.size()));

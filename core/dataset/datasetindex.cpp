@@ -115,6 +115,15 @@ QStringList DatasetIndex::classesWithoutImages() const
     return found;
 }
 
+QString DatasetIndex::correctionsSummary() const
+{
+    if (relabeled == 0 && excluded == 0)
+        return {};
+    return QStringLiteral("%1 relabeled, %2 excluded by leantune-corrections.csv")
+        .arg(relabeled)
+        .arg(excluded);
+}
+
 qint64 DatasetIndex::totalBytes() const
 {
     qint64 total = 0;
@@ -147,7 +156,10 @@ QJsonObject DatasetIndex::toJson() const
         { QStringLiteral("classes"), classArray },
         { QStringLiteral("images"), qint64(images.size()) },
         { QStringLiteral("invalid"), invalidArray }, { QStringLiteral("sizes"), sizes },
-        { QStringLiteral("total_bytes"), totalBytes() } };
+        { QStringLiteral("total_bytes"), totalBytes() },
+        { QStringLiteral("corrections"),
+            QJsonObject { { QStringLiteral("relabeled"), relabeled },
+                { QStringLiteral("excluded"), excluded } } } };
 }
 
 } // namespace leantune

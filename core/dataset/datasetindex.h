@@ -46,6 +46,10 @@ struct DatasetIndex {
     QStringList classes;
     std::vector<ImageEntry> images;
     std::vector<InvalidFile> invalid;
+    // What the folder's leantune-corrections.csv changed (dataset/corrections.h): images counted
+    // under another class, and images and invalid files left out. 0 when the scan ignored it.
+    int relabeled = 0;
+    int excluded = 0;
 
     QVector<int> classCounts() const; // valid images per class, indexed by label
     // The classes without a valid image, each as "'name' (why)": an empty folder, an unreadable
@@ -54,8 +58,11 @@ struct DatasetIndex {
     QStringList classesWithoutImages() const;
     SizeStats sizeStats() const;
     qint64 totalBytes() const; // sum of valid images' file sizes
+    // "N relabeled, M excluded by leantune-corrections.csv", or empty when the file changed
+    // nothing.
+    QString correctionsSummary() const;
     // {"root", "classes":[{"name","count"}], "images":N, "invalid":[{"path","reason"}],
-    // "sizes":{...}}
+    // "sizes":{...}, "corrections":{"relabeled","excluded"}}
     QJsonObject toJson() const;
 };
 

@@ -1,5 +1,7 @@
 #include "dataset/datasetscanner.h"
 
+#include "dataset/corrections.h"
+
 #include <QDir>
 #include <QDirIterator>
 #include <QElapsedTimer>
@@ -265,6 +267,9 @@ std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &opt
 
     DatasetIndex index;
     index.root = QDir::cleanPath(rootInfo.absoluteFilePath());
+    std::optional<Corrections> corrections; // read first: a bad line fails before the walk
+    if (options.applyCorrections && !(corrections = Corrections::read(index.root, error)))
+        return std::nullopt;
     const QString canonicalRoot = rootInfo.canonicalFilePath();
     Walker walker(options, progress, cancel, canonicalRoot);
 
@@ -369,6 +374,8 @@ std::optional<DatasetIndex> scan(const QString &rootPath, const ScanOptions &opt
     }
     std::sort(index.invalid.begin(), index.invalid.end(),
         [](const InvalidFile &a, const InvalidFile &b) { return a.path < b.path; });
+    if (corrections && !corrections->applyTo(&index, error))
+        return std::nullopt;
     return index;
 }
 

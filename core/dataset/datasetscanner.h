@@ -18,6 +18,10 @@ struct ScanOptions {
     // links). Links that loop back to a parent folder, or to a folder already scanned, are reported
     // as invalid with the reason, never walked twice. False: every link is reported, none followed.
     bool followSymlinks = true;
+    // The folder's leantune-corrections.csv is applied (dataset/corrections.h): relabeled images
+    // count under their new class, excluded ones are left out, and a file that does not parse or
+    // fit the folder fails the scan naming its line. False: the file is ignored.
+    bool applyCorrections = true;
 };
 
 // Progress callback: files examined so far, files found in total (total may grow while walking).
