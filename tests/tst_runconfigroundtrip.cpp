@@ -46,6 +46,7 @@ QList<Row> rows(const QString &dir)
         { "val_dir", { set("val_dir", path("val")) } },
         { "test_dir", { set("test_dir", path("test")) } },
         { "follow_symlinks off", { set("follow_symlinks", QStringLiteral("false")) } },
+        { "corrections off", { set("corrections", QStringLiteral("false")) } },
         { "model", { set("model", QStringLiteral("resnet8")) } },
         { "input_size", { set("input_size", QStringLiteral("48")) } },
         { "channels", { set("channels", QStringLiteral("3")) } },

@@ -31,6 +31,9 @@ struct RunConfig {
     QString valDir; // empty: split valSplit of dataDir off for validation
     QString testDir; // optional held-out test folder
     bool followSymlinks = true; // symlinked files and class folders are followed (loop-safe)
+    // The data folders' leantune-corrections.csv is applied (dataset/corrections.h); false:
+    // ignored.
+    bool applyCorrections = true;
     ModelSpec model; // name, inputSize, channels (classes come from the data)
     int batchSize = 64; // images per optimizer step
     int epochs = 3;

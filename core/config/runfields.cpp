@@ -261,6 +261,11 @@ std::vector<RunField> makeFields()
         QStringLiteral("Follow symlinked image files and class folders (loop-safe); "
                        "--no-follow-symlinks reports them as invalid instead."),
         Type::Bool, kBoth, member(&RunConfig::followSymlinks)));
+    f.push_back(row("corrections", "corrections", "",
+        QStringLiteral("Apply each data folder's leantune-corrections.csv (relabeled images count "
+                       "under their new class, excluded ones are left out); --no-corrections "
+                       "ignores it."),
+        Type::Bool, kTrain, member(&RunConfig::applyCorrections)));
     // Checked with the input size and channels by validateModelSpec() (RunConfig::validate()).
     f.push_back(row("model", "model", "NAME",
         modelNames().join(QStringLiteral(" | ")) + QLatin1Char('.'), Type::Text,

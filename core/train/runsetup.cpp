@@ -23,11 +23,12 @@ using Log = std::function<void(const QString &)>;
 
 // Scans a folder and insists on at least two classes with images.
 std::optional<DatasetIndex> scanForTraining(
-    const QString &dir, bool followSymlinks, const char *role, QString *error)
+    const QString &dir, const RunConfig &c, const char *role, QString *error)
 {
     QString scanError;
     ScanOptions options;
-    options.followSymlinks = followSymlinks;
+    options.followSymlinks = c.followSymlinks;
+    options.applyCorrections = c.applyCorrections;
     std::optional<DatasetIndex> index = scanDataset(dir, options, &scanError);
     if (!index) {
         *error = QStringLiteral("%1 data: %2").arg(QLatin1String(role), scanError);
@@ -100,6 +101,7 @@ std::unique_ptr<StreamingLoader> makeLoader(const RunConfig &c, const RunSetup &
 struct Samples {
     std::vector<Sample> train, validation, test;
     int invalidFiles = 0;
+    QStringList corrected; // "training data: N relabeled, M excluded by leantune-corrections.csv"
     DecodeDemand decode; // what decoding the images takes, for a host budget
 };
 
@@ -107,20 +109,23 @@ struct Samples {
 // and splits off the validation images when there is no validation folder.
 std::optional<Samples> loadSamples(const RunConfig &c, QStringList *classes, QString *error)
 {
-    const std::optional<DatasetIndex> trainIndex
-        = scanForTraining(c.dataDir, c.followSymlinks, "training", error);
+    const std::optional<DatasetIndex> trainIndex = scanForTraining(c.dataDir, c, "training", error);
     if (!trainIndex)
         return std::nullopt;
     *classes = trainIndex->classes;
     Samples s;
     s.invalidFiles = int(trainIndex->invalid.size());
+    const auto noteCorrections = [&s](const DatasetIndex &index, const char *role) {
+        if (const QString text = index.correctionsSummary(); !text.isEmpty())
+            s.corrected << QStringLiteral("%1 data: %2").arg(QLatin1String(role), text);
+    };
+    noteCorrections(*trainIndex, "training");
     const DecodeOptions evaluated = decodeOptionsFor(c, false);
     s.decode.add(*trainIndex, { decodeOptionsFor(c, true), evaluated });
     // Another folder with the same classes: its images, or std::nullopt.
     const auto other
         = [&](const QString &dir, const char *role) -> std::optional<std::vector<Sample>> {
-        const std::optional<DatasetIndex> index
-            = scanForTraining(dir, c.followSymlinks, role, error);
+        const std::optional<DatasetIndex> index = scanForTraining(dir, c, role, error);
         if (!index)
             return std::nullopt;
         if (index->classes != *classes) {
@@ -131,6 +136,7 @@ std::optional<Samples> loadSamples(const RunConfig &c, QStringList *classes, QSt
             return std::nullopt;
         }
         s.decode.add(*index, { evaluated });
+        noteCorrections(*index, role);
         return samplesOf(*index);
     };
     if (c.valDir.isEmpty()) {
@@ -376,6 +382,8 @@ std::optional<RunSetup> setUpRun(RunConfig &c, bool resume, std::atomic_bool *ca
             .arg(samples->train.size())
             .arg(samples->validation.size())
             .arg(samples->invalidFiles));
+    for (const QString &line : samples->corrected)
+        log(line);
     const std::optional<RunMemoryPlan> memory
         = planRunMemory(c, std::int64_t(samples->train.size()),
             std::int64_t(std::max(samples->validation.size(), samples->test.size())), s.deviceName,
