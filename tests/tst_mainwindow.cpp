@@ -23,6 +23,7 @@
 #include <QDockWidget>
 #include <QLabel>
 #include <QMenuBar>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStatusBar>
@@ -39,7 +40,7 @@ class TestMainWindow : public QObject {
 
 private:
     QTemporaryDir m_dir;
-    QString m_data;
+    QString m_data, m_test;
 
     RunConfig tinyRun(const QString &name, int epochs = 1) const
     {
@@ -65,6 +66,8 @@ private Q_SLOTS:
         QCoreApplication::setApplicationName(QStringLiteral("LeanTuneTest"));
         m_data = m_dir.filePath(QStringLiteral("shapes"));
         guitestdata::writeImageFolder(m_data, 3, 40, 16);
+        m_test = m_dir.filePath(QStringLiteral("shapes-test"));
+        guitestdata::writeImageFolder(m_test, 3, 10, 16);
     }
 
     void opensFolder()
@@ -211,6 +214,45 @@ private Q_SLOTS:
                 QVERIFY2(!steps.contains(sample.step), qPrintable(QString::number(sample.step)));
                 steps.insert(sample.step);
             }
+        w.setConfirmOnClose(false);
+        w.close();
+    }
+
+    // While a validation or test pass runs, the bar and the text follow the pass's images and
+    // Pause is off: the pass has no point to rest at, and the test pass ends the run.
+    void evaluationPassShowsItsProgressWithoutPause()
+    {
+        MainWindow w;
+        w.show();
+        QSignalSpy ended(&w, &MainWindow::runEnded);
+        RunConfig c = tinyRun(QStringLiteral("evaluated"));
+        c.testDir = m_test;
+        QVERIFY(w.startRun(c));
+        auto *pause = w.findChild<QAction *>(QStringLiteral("pauseAction"));
+        auto *bar = w.findChild<QProgressBar *>(QStringLiteral("runProgress"));
+        auto *text = w.findChild<QLabel *>(QStringLiteral("progressText"));
+        QVERIFY(pause && bar && text);
+        int updates = 0;
+        bool pauseOn = false, barFollows = true;
+        QStringList texts;
+        connect(w.job(), &RunJob::evaluationProgress, this,
+            [&](const QString &pass, qint64 done, qint64 total) {
+                ++updates;
+                pauseOn = pauseOn || pause->isEnabled();
+                barFollows = barFollows && bar->maximum() == total && bar->value() == done;
+                texts.append(text->text());
+                if (pass == QLatin1String("test") && done == total)
+                    QVERIFY(guitestdata::saveScreenshot(&w, "mainwindow-evaluating"));
+            });
+        QTRY_VERIFY_WITH_TIMEOUT(!ended.isEmpty(), 180000);
+        QCOMPARE(ended.first().first().toBool(), true);
+        QVERIFY(updates >= 4); // each pass's 0 and its total
+        QVERIFY(!pauseOn);
+        QVERIFY(barFollows);
+        QVERIFY2(texts.contains(QStringLiteral("Evaluating the test set: 30 / 30 images")),
+            qPrintable(texts.join(QLatin1Char('\n'))));
+        QVERIFY2(texts.contains(QStringLiteral("Evaluating the validation set: 0 / 12 images")),
+            qPrintable(texts.join(QLatin1Char('\n'))));
         w.setConfirmOnClose(false);
         w.close();
     }

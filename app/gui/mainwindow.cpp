@@ -19,6 +19,7 @@
 #include <QCloseEvent>
 #include <QDir>
 #include <QDockWidget>
+#include <QElapsedTimer>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFutureWatcher>
@@ -29,6 +30,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPlainTextEdit>
+#include <QPointer>
 #include <QProgressBar>
 #include <QProgressDialog>
 #include <QPushButton>
@@ -169,7 +171,15 @@ void MainWindow::connectJob(RunJob *job)
             updateProgress();
         });
     connect(job, &RunJob::sampleReady, m_charts, &LiveCharts::addSample);
-    connect(job, &RunJob::sampleReady, this, [this] { updateProgress(); });
+    connect(job, &RunJob::sampleReady, this, [this] {
+        updateActions(); // Pause again after an evaluation pass
+        updateProgress();
+    });
+    connect(job, &RunJob::evaluationProgress, this, [this](const QString &, qint64 done) {
+        if (done == 0)
+            updateActions(); // no Pause during the pass
+        updateProgress();
+    });
     connect(job, &RunJob::epochFinished, this, [this](const EpochSummary &e) {
         log(tr("epoch %1: train loss %2, accuracy %3 %; validation accuracy %4 %; sparsity %5 %")
                 .arg(e.epoch + 1)
@@ -263,6 +273,7 @@ void MainWindow::buildActions()
     m_startAction->setStatusTip(tr("Configure and start a training run on the open data set"));
     connect(m_startAction, &QAction::triggered, this, &MainWindow::configureAndStart);
     m_pauseAction = new QAction(s->standardIcon(QStyle::SP_MediaPause), tr("&Pause"), this);
+    m_pauseAction->setObjectName(QStringLiteral("pauseAction"));
     m_pauseAction->setCheckable(true);
     m_pauseAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
     connect(m_pauseAction, &QAction::toggled, this, &MainWindow::setPaused);
@@ -404,13 +415,21 @@ void MainWindow::updateActions()
     const bool active = runActive();
     m_startAction->setEnabled(!active && !m_browser->isScanning());
     const bool canPause = !m_job || m_job->canPause(); // not in a data-parallel run
-    m_pauseAction->setEnabled(
-        canPause && (state == RunJob::State::Running || state == RunJob::State::Paused));
-    m_pauseAction->setToolTip(canPause
-            ? tr("Pause the run between batches")
-            : tr("Pause is not available while %1 processes train together (data parallel); Stop "
-                 "saves a checkpoint to continue from")
-                  .arg(m_job->worldSize()));
+    const bool evaluating = m_job && m_job->isEvaluating() && state == RunJob::State::Running;
+    m_pauseAction->setEnabled(canPause && !evaluating
+        && (state == RunJob::State::Running || state == RunJob::State::Paused));
+    if (!canPause)
+        m_pauseAction->setToolTip(
+            tr("Pause is not available while %1 processes train together (data parallel); Stop "
+               "saves a checkpoint to continue from")
+                .arg(m_job->worldSize()));
+    else if (evaluating)
+        m_pauseAction->setToolTip(tr("Pause is not available while the %1 set is evaluated: the "
+                                     "pass has no point to rest at; Stop ends it without its "
+                                     "figure")
+                                      .arg(m_job->evaluationPass()));
+    else
+        m_pauseAction->setToolTip(tr("Pause the run between batches"));
     {
         const QSignalBlocker block(m_pauseAction);
         m_pauseAction->setChecked(state == RunJob::State::Paused);
@@ -426,6 +445,10 @@ void MainWindow::updateProgress()
     const MetricsSample s = m_job ? m_job->lastSample() : MetricsSample();
     if (m_job && m_job->state() == RunJob::State::Starting) {
         m_progress->setRange(0, 0); // busy until the trainer knows its steps
+    } else if (m_job && m_job->isEvaluating() && m_job->isActive()) {
+        const qint64 images = m_job->evaluationTotal(); // the pass's own progress
+        m_progress->setRange(0, int(std::min<qint64>(images, std::numeric_limits<int>::max())));
+        m_progress->setValue(int(std::min(m_job->evaluationDone(), images)));
     } else if (total > 0) {
         m_progress->setRange(0, int(std::min<qint64>(total, std::numeric_limits<int>::max())));
         m_progress->setValue(int(std::min<qint64>(s.step, total)));
@@ -492,10 +515,12 @@ void MainWindow::openSampleDataset()
     auto *watcher = new QFutureWatcher<std::pair<std::optional<SampleDataset>, QString>>(this);
     statusBar()->showMessage(
         tr("Preparing the Fashion-MNIST sample (the first time this converts 70 000 images)..."));
+    m_browser->showPreparing(tr("Importing the Fashion-MNIST sample…"));
     connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher] {
         const auto [sample, error] = watcher->result();
         watcher->deleteLater();
         statusBar()->clearMessage();
+        m_browser->showPreparing({});
         if (!sample) {
             log(tr("the sample data set is not available: %1").arg(error));
             QMessageBox::information(this, tr("Sample data set"),
@@ -506,9 +531,24 @@ void MainWindow::openSampleDataset()
         }
         openFolder(sample->trainDir);
     });
-    watcher->setFuture(QtConcurrent::run([] {
+    // The importer's progress, at most ten times a second, on the window's thread.
+    const QPointer<DatasetBrowser> browser = m_browser;
+    watcher->setFuture(QtConcurrent::run([browser] {
         QString error;
-        std::optional<SampleDataset> sample = ensureSampleDataset(&error);
+        QElapsedTimer sinceShown;
+        std::optional<SampleDataset> sample
+            = ensureSampleDataset(&error, [&](const QString &stage, int done, int total) {
+                  if (sinceShown.isValid() && sinceShown.elapsed() < 100 && done < total)
+                      return;
+                  sinceShown.start();
+                  const QString text = stage == QLatin1String("test")
+                      ? tr("Importing the Fashion-MNIST sample: test images…")
+                      : tr("Importing the Fashion-MNIST sample: training images…");
+                  QMetaObject::invokeMethod(qApp, [browser, text, done, total] {
+                      if (browser)
+                          browser->showPreparing(text, done, total);
+                  });
+              });
         return std::make_pair(sample, error);
     }));
 }

@@ -247,12 +247,31 @@ bool DatasetBrowser::showInFileManager(const QString &path, QString *error)
     return false;
 }
 
+void DatasetBrowser::showPreparing(const QString &text, int done, int total)
+{
+    if (isScanning() || !m_folder.isEmpty())
+        return;
+    if (text.isEmpty()) {
+        m_summary->setText(tr("No data folder open. Use File → Open data folder."));
+        m_scanBar->hide();
+        return;
+    }
+    m_summary->setText(text);
+    m_progress->setFormat(tr("%v of %m images"));
+    m_progress->setRange(0, std::max(total, 0));
+    m_progress->setValue(done);
+    m_cancel->hide(); // nothing to cancel: the import ends on its own
+    m_scanBar->show();
+}
+
 void DatasetBrowser::openFolder(const QString &path)
 {
     cancelScan();
     m_folder = QFileInfo(path).absoluteFilePath();
     m_summary->setText(tr("Scanning %1 ...").arg(QDir::toNativeSeparators(m_folder)));
+    m_progress->setFormat(tr("Scanning: %v of %m files"));
     m_progress->setRange(0, 0);
+    m_cancel->show();
     m_scanBar->show();
 
     m_scanner = std::make_unique<DatasetScanner>(m_folder);

@@ -37,6 +37,10 @@ public:
     ~DatasetBrowser() override;
 
     void openFolder(const QString &path);
+    // While no folder is open and one is being made (the sample's import): TEXT in the header and
+    // DONE of TOTAL images on the bar (TOTAL 0: busy). An empty TEXT ends it; openFolder()
+    // replaces it.
+    void showPreparing(const QString &text, int done = 0, int total = 0);
     void cancelScan();
     bool isScanning() const { return m_scanThread != nullptr; }
     QString folder() const { return m_folder; }
