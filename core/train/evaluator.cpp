@@ -188,37 +188,12 @@ bool writePassPredictions(const QString &path, const PassPredictions &prediction
 
 QVector<EvaluationReport::ClassFigures> EvaluationReport::classFigures() const
 {
-    QVector<ClassFigures> figures(int(confusion.size()));
-    for (int c = 0; c < confusion.size(); ++c) {
-        int support = 0, predicted = 0;
-        for (int j = 0; j < confusion.size(); ++j) {
-            support += confusion[c].value(j);
-            predicted += confusion[j].value(c);
-        }
-        const int hits = confusion[c].value(c);
-        ClassFigures &f = figures[c];
-        f.support = support;
-        f.precision = predicted ? double(hits) / predicted : -1.0;
-        f.recall = support ? double(hits) / support : -1.0;
-        if (f.precision >= 0 && f.recall >= 0)
-            f.f1 = f.precision + f.recall > 0
-                ? 2.0 * f.precision * f.recall / (f.precision + f.recall)
-                : 0.0;
-    }
-    return figures;
+    return classFiguresOf(confusion);
 }
 
 double EvaluationReport::macroF1() const
 {
-    double sum = 0.0;
-    int classesWithImages = 0;
-    for (const ClassFigures &f : classFigures()) {
-        if (f.support == 0)
-            continue;
-        ++classesWithImages;
-        sum += std::max(0.0, f.f1);
-    }
-    return classesWithImages ? sum / classesWithImages : 0.0;
+    return macroF1Of(classFigures());
 }
 
 QJsonObject EvaluationReport::toJson() const
@@ -380,8 +355,12 @@ std::optional<EvaluationReport> evaluateLoaded(const LoadedClassifier &model,
     PassPredictions predictions;
     predictions.allProbabilities = options.allProbabilities;
     const bool keep = !options.predictionsFile.isEmpty();
-    evaluateForward(model.forward, loader, int(index->classes.size()), model.device, &report,
-        nullptr, {}, keep ? &predictions : nullptr);
+    if (!evaluateForward(model.forward, loader, int(index->classes.size()), model.device, &report,
+            options.cancel, {}, keep ? &predictions : nullptr, options.progress)) {
+        if (error)
+            *error = QStringLiteral("evaluation cancelled");
+        return std::nullopt;
+    }
     report.skipped = int(loader.skippedTotal());
     if (keep
         && !writePassPredictions(

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "metrics/evaluationsummary.h"
 #include "metrics/predictions.h"
 
 #include <QJsonObject>
@@ -7,6 +8,9 @@
 #include <QStringList>
 #include <QVector>
 
+#include <atomic>
+#include <cstdint>
+#include <functional>
 #include <optional>
 
 namespace leantune {
@@ -25,12 +29,9 @@ struct EvaluationReport {
     int topK = 0; // min(5, classes): the k of topKAccuracy
     double topKAccuracy = 0.0; // 0..1, label among the topK most probable classes
 
-    // Per class, from the confusion matrix: precision, recall and F1 (-1 where undefined: no
-    // prediction of the class, no image of it), and support (images of the class).
-    struct ClassFigures {
-        double precision = -1.0, recall = -1.0, f1 = -1.0;
-        int support = 0;
-    };
+    // Per class, from the confusion matrix (classFiguresOf, macroF1Of: metrics/evaluationsummary.h,
+    // which the Evaluation view uses too).
+    using ClassFigures = leantune::ClassFigures;
     QVector<ClassFigures> classFigures() const;
     double macroF1() const; // mean F1 over the classes with images (an undefined F1 counts 0)
 
@@ -45,6 +46,12 @@ struct EvaluateOptions {
     int batchSize = 256;
     QString predictionsFile; // when set, every image's result is written there (predictions.h)
     bool allProbabilities = false; // with the p:CLASS columns
+    // Set from any thread: the pass stops at the next batch and the evaluation fails with
+    // "evaluation cancelled", writing no predictions file. Null: not cancellable.
+    const std::atomic_bool *cancel = nullptr;
+    // Called on the evaluating thread after each batch with the images done (decoded or skipped)
+    // and the images to evaluate, first with 0.
+    std::function<void(std::int64_t done, std::int64_t total)> progress;
 };
 
 // Loads RUNDIR's trained model (model.pt, else the newest valid checkpoint) and evaluates it on
