@@ -22,14 +22,14 @@ void RunTableModel::setRuns(const QVector<StoredRun> &runs)
         && std::equal(runs.begin(), runs.end(), m_runs.begin(), m_runs.end(),
             [](const StoredRun &a, const StoredRun &b) { return a.id == b.id; })) {
         m_runs = runs;
-        updateSets();
         Q_EMIT dataChanged(index(0, 0), index(int(m_runs.size()) - 1, ColumnCount - 1));
+        updateSets();
         return;
     }
     beginResetModel();
     m_runs = runs;
-    updateSets();
     endResetModel();
+    updateSets(); // after the reset: views and testers see a consistent model
 }
 
 void RunTableModel::updateSets()
@@ -43,6 +43,8 @@ void RunTableModel::updateSets()
         return;
     m_sets = sets;
     Q_EMIT headerDataChanged(Qt::Horizontal, AccuracyColumn, AccuracyColumn);
+    if (!m_runs.isEmpty()) // a cell names its set only when the sets are mixed
+        Q_EMIT dataChanged(index(0, AccuracyColumn), index(int(m_runs.size()) - 1, AccuracyColumn));
 }
 
 const StoredRun *RunTableModel::runAt(int row) const
