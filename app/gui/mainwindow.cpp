@@ -3,6 +3,7 @@
 #include "widgets/charts/livecharts.h"
 #include "widgets/common/screenfit.h"
 #include "widgets/dataset/datasetbrowser.h"
+#include "widgets/eval/evaluationview.h"
 #include "dataset/idximporter.h"
 #include "dataset/sampledata.h"
 #include "widgets/dialogs/exportdialog.h"
@@ -119,6 +120,12 @@ MainWindow::MainWindow(QWidget *parent)
             QString error;
             if (!resumeRun(runId, config, &error))
                 QMessageBox::warning(this, tr("Cannot resume the run"), error);
+        });
+    connect(m_history, &RunHistoryWidget::evaluationRequested, this, &MainWindow::showEvaluation);
+    connect(m_history, &RunHistoryWidget::compareRequested, this,
+        [this](const QString &a, const QString &ta, const QString &b, const QString &tb) {
+            m_tabs->setCurrentWidget(m_evaluation);
+            m_evaluation->compareRuns(a, ta, b, tb);
         });
     connect(m_history, &RunHistoryWidget::rerunRequested, this, [this](const RunConfig &config) {
         RunConfigDialog dialog(this);
@@ -238,6 +245,8 @@ void MainWindow::buildCentral()
 
     m_history = new RunHistoryWidget(m_store.get(), m_tabs);
     m_tabs->addTab(m_history, tr("Run history"));
+    m_evaluation = new EvaluationView(m_tabs);
+    m_tabs->addTab(m_evaluation, tr("Evaluation"));
     setCentralWidget(m_tabs);
 }
 
@@ -393,6 +402,12 @@ QString MainWindow::errorBannerText() const
 void MainWindow::showTab(int index)
 {
     m_tabs->setCurrentIndex(index);
+}
+
+void MainWindow::showEvaluation(const QString &runDir, const QString &title)
+{
+    m_tabs->setCurrentWidget(m_evaluation);
+    m_evaluation->showRun(runDir, title);
 }
 
 void MainWindow::updateMemory()
@@ -674,6 +689,9 @@ void MainWindow::onRunFinished(const RunSummary &summary)
     if (summary.testAccuracy >= 0)
         text += tr(", test accuracy %1 %").arg(100 * summary.testAccuracy, 0, 'f', 2);
     log(text);
+    // The Evaluation tab shows a run with a test set (its predictions.csv) once it ends.
+    if (summary.testAccuracy >= 0 && !summary.runDir.isEmpty())
+        m_evaluation->showRun(summary.runDir);
     statusBar()->showMessage(text, 30000);
     updateProgress();
     Q_EMIT runEnded(true);

@@ -23,18 +23,19 @@ namespace leantune {
 class RunConfigDialog;
 
 class DatasetBrowser;
+class EvaluationView;
 class LiveCharts;
 class RunHistoryWidget;
 class RunStore;
 class RunJob;
 
-// The LeanTune main window: the data set browser, the live charts of the current run and the run
-// history as tabs; the class overview, data checks and run log as docks the user can rearrange;
-// menus, tool bar, shortcuts (open Ctrl+O, start Ctrl+R, pause Ctrl+P, stop Ctrl+., refresh the
-// run history F5; it also refreshes when the window is activated), and a status
-// bar with the device, the run state and host/device memory now. Window geometry, dock layout and
-// recent folders are kept with QSettings. Errors from the engine appear in a banner above the
-// charts and in the log, never as a crash.
+// The LeanTune main window: the data set browser, the live charts of the current run, the run
+// history and the Evaluation view as tabs; the class overview, data checks and run log as docks
+// the user can rearrange; menus, tool bar, shortcuts (open Ctrl+O, start Ctrl+R, pause Ctrl+P,
+// stop Ctrl+., refresh the run history F5; it also refreshes when the window is activated), and a
+// status bar with the device, the run state and host/device memory now. Window geometry, dock
+// layout and recent folders are kept with QSettings. Errors from the engine appear in a banner
+// above the charts and in the log, never as a crash.
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
@@ -63,6 +64,9 @@ public:
     QString statusText() const; // the status bar's labels joined (tests)
     void setConfirmOnClose(bool confirm) { m_confirmOnClose = confirm; }
     void showTab(int index);
+    // The Evaluation tab on RUNDIR's predictions (EvaluationView::showRun); TITLE names the run.
+    void showEvaluation(const QString &runDir, const QString &title = {});
+    EvaluationView *evaluation() const { return m_evaluation; }
     QWidget *trainingTab() const { return m_trainingTab; }
     QString runTitleText() const; // the training tab's header: model, data, batch, schedule
     // A pruning spec in words: "pruning: polynomial 50 % → 80 %, steps 0–56", "no pruning".
@@ -104,6 +108,7 @@ private:
     DatasetBrowser *m_browser = nullptr;
     LiveCharts *m_charts = nullptr;
     RunHistoryWidget *m_history = nullptr;
+    EvaluationView *m_evaluation = nullptr;
     QTabWidget *m_tabs = nullptr;
     QWidget *m_trainingTab = nullptr;
     QPlainTextEdit *m_log = nullptr;

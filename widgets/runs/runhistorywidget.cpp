@@ -89,6 +89,16 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
     m_resume->setToolTip(
         tr("Continue a stopped or failed run from its newest checkpoint, in the same folder"));
     buttons->addWidget(m_resume);
+    m_evaluate = new QPushButton(tr("Evaluation"), top);
+    m_evaluate->setObjectName(QStringLiteral("evaluateRun"));
+    m_evaluate->setToolTip(
+        tr("The run's confusion matrix, per-class figures and the images behind them"));
+    buttons->addWidget(m_evaluate);
+    m_compare = new QPushButton(tr("Compare"), top);
+    m_compare->setObjectName(QStringLiteral("compareRuns"));
+    m_compare->setToolTip(tr("Two runs: the newer run's row-normalized confusion matrix minus the "
+                             "older's (for example pruned minus dense)"));
+    buttons->addWidget(m_compare);
     buttons->addWidget(m_delete);
     topLayout->addLayout(buttons);
 
@@ -121,6 +131,24 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
             Q_EMIT resumeRequested(id, config);
         }
     });
+    connect(m_evaluate, &QPushButton::clicked, this, [this] {
+        const QVector<qint64> ids = selectedRunIds();
+        if (const StoredRun *r
+            = ids.size() == 1 ? m_model->runAt(m_model->rowOf(ids.first())) : nullptr) {
+            const QString dir = r->config.outDir, title = runTitle(*r); // copies, as below
+            Q_EMIT evaluationRequested(dir, title);
+        }
+    });
+    connect(m_compare, &QPushButton::clicked, this, [this] {
+        const QVector<qint64> ids = selectedRunIds(); // ascending: the newer run is last
+        const StoredRun *older = ids.size() == 2 ? m_model->runAt(m_model->rowOf(ids[0])) : nullptr;
+        const StoredRun *newer = ids.size() == 2 ? m_model->runAt(m_model->rowOf(ids[1])) : nullptr;
+        if (older && newer) {
+            const QString a = newer->config.outDir, ta = runTitle(*newer);
+            const QString b = older->config.outDir, tb = runTitle(*older);
+            Q_EMIT compareRequested(a, ta, b, tb);
+        }
+    });
     connect(m_rerun, &QPushButton::clicked, this, [this] {
         const QVector<qint64> ids = selectedRunIds();
         if (const StoredRun *r
@@ -130,6 +158,11 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
         }
     });
     updateSelection();
+}
+
+QString RunHistoryWidget::runTitle(const StoredRun &run) const
+{
+    return QStringLiteral("#%1 %2").arg(run.id).arg(QFileInfo(run.config.outDir).fileName());
 }
 
 QVector<StoredRun> RunHistoryWidget::readRuns() const
@@ -242,6 +275,8 @@ void RunHistoryWidget::updateSelection()
     m_delete->setEnabled(!ids.isEmpty());
     m_open->setEnabled(ids.size() == 1);
     m_rerun->setEnabled(ids.size() == 1);
+    m_evaluate->setEnabled(ids.size() == 1);
+    m_compare->setEnabled(ids.size() == 2);
     const StoredRun *one = ids.size() == 1 ? m_model->runAt(m_model->rowOf(ids.first())) : nullptr;
     m_resume->setEnabled(
         one && (one->status == QLatin1String("stopped") || one->status == QLatin1String("failed")));
@@ -256,9 +291,7 @@ void RunHistoryWidget::updateSelection()
     QVector<QPair<QString, QVector<MetricsSample>>> runs;
     for (qint64 id : ids) {
         const StoredRun *r = m_model->runAt(m_model->rowOf(id));
-        const QString label = r
-            ? QStringLiteral("#%1 %2").arg(id).arg(QFileInfo(r->config.outDir).fileName())
-            : QStringLiteral("#%1").arg(id);
+        const QString label = r ? runTitle(*r) : QStringLiteral("#%1").arg(id);
         runs.append({ label, m_store->samples(id) });
     }
     m_charts->setOverlay(runs);

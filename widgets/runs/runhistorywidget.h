@@ -21,7 +21,8 @@ struct StoredRun;
 
 // Run history: a sortable table of the runs in the RunStore, and below it the charts of the
 // selected runs - one run's full charts, or two and more overlaid for comparison. Buttons delete
-// runs from the history, open a run's folder, and re-run a run's configuration (rerunRequested).
+// runs from the history, open a run's folder, re-run a run's configuration (rerunRequested), and
+// ask for a run's evaluation or two runs' comparison (evaluationRequested, compareRequested).
 // Runs recorded elsewhere (leantune-cli, another window) appear without a restart: the widget
 // watches the database file and its write-ahead log and refreshes shortly after they change.
 // GUI thread only; the store must outlive the widget.
@@ -49,11 +50,17 @@ Q_SIGNALS:
     void rerunRequested(const leantune::RunConfig &config);
     // "Resume": a stopped or failed run goes on from its newest checkpoint, in its own row.
     void resumeRequested(qint64 runId, const leantune::RunConfig &config);
+    // "Evaluation": the selected run's confusion matrix and per-class figures (RUNDIR, its title).
+    void evaluationRequested(const QString &runDir, const QString &title);
+    // "Compare": two selected runs, the newer first (its matrix minus the older's).
+    void compareRequested(const QString &runDirA, const QString &titleA, const QString &runDirB,
+        const QString &titleB);
 
 private:
     void updateSelection();
     void watchStore(); // (re)adds the database, its -wal file and their folder to the watcher
     QVector<StoredRun> readRuns() const;
+    QString runTitle(const StoredRun &run) const; // "#12 folder"
 
     RunStore *m_store;
     RunTableModel *m_model;
@@ -61,7 +68,7 @@ private:
     QTableView *m_view;
     LiveCharts *m_charts;
     QLabel *m_hint;
-    QPushButton *m_delete, *m_open, *m_rerun, *m_resume;
+    QPushButton *m_delete, *m_open, *m_rerun, *m_resume, *m_evaluate, *m_compare;
     QFileSystemWatcher *m_watcher;
     QTimer m_refreshTimer; // coalesces the watcher's bursts of changes into one refresh
 };
