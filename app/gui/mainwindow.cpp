@@ -4,6 +4,7 @@
 #include "widgets/common/screenfit.h"
 #include "widgets/dataset/datasetbrowser.h"
 #include "widgets/eval/evaluationview.h"
+#include "widgets/predict/predictdialog.h"
 #include "dataset/idximporter.h"
 #include "dataset/sampledata.h"
 #include "widgets/dialogs/exportdialog.h"
@@ -20,6 +21,8 @@
 #include <QCloseEvent>
 #include <QDir>
 #include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QElapsedTimer>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -30,6 +33,7 @@
 #include <QLocale>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
 #include <QPlainTextEdit>
 #include <QPointer>
 #include <QProgressBar>
@@ -40,10 +44,12 @@
 #include <QStringBuilder>
 #include <QStyle>
 #include <QTabWidget>
+#include <QTextDocument>
 #include <QThread>
 #include <QTime>
 #include <QToolBar>
 #include <QToolButton>
+#include <QUrl>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
@@ -115,6 +121,9 @@ MainWindow::MainWindow(QWidget *parent)
         updateActions();
     });
 
+    connect(m_browser, &DatasetBrowser::predictRequested, this, &MainWindow::predictImages);
+    setAcceptDrops(true); // images dropped on the window are predicted
+
     connect(m_history, &RunHistoryWidget::resumeRequested, this,
         [this](qint64 runId, const RunConfig &config) {
             QString error;
@@ -122,6 +131,8 @@ MainWindow::MainWindow(QWidget *parent)
                 QMessageBox::warning(this, tr("Cannot resume the run"), error);
         });
     connect(m_history, &RunHistoryWidget::evaluationRequested, this, &MainWindow::showEvaluation);
+    connect(this, &MainWindow::evaluationRequested, this,
+        [this](const QString &runDir) { showEvaluation(runDir, {}); });
     connect(m_history, &RunHistoryWidget::compareRequested, this,
         [this](const QString &a, const QString &ta, const QString &b, const QString &tb) {
             m_tabs->setCurrentWidget(m_evaluation);
@@ -241,6 +252,24 @@ void MainWindow::buildCentral()
     layout->addLayout(bar);
     m_charts = new LiveCharts(m_trainingTab);
     layout->addWidget(m_charts, 1);
+    // The last finished run's figures, each named with its set, under the charts.
+    m_result = new QWidget(m_trainingTab);
+    m_result->setObjectName(QStringLiteral("resultSummary"));
+    auto *resultLayout = new QHBoxLayout(m_result);
+    resultLayout->setContentsMargins(0, 4, 0, 0);
+    m_resultText = new QLabel(m_result);
+    m_resultText->setTextFormat(Qt::RichText);
+    m_resultText->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_evaluationButton = new QPushButton(tr("Evaluation..."), m_result);
+    m_evaluationButton->setObjectName(QStringLiteral("openEvaluation"));
+    m_evaluationButton->setToolTip(
+        tr("Per-class figures, the confusion matrix and the images behind each number"));
+    resultLayout->addWidget(m_resultText, 1);
+    resultLayout->addWidget(m_evaluationButton, 0, Qt::AlignVCenter);
+    connect(m_evaluationButton, &QPushButton::clicked, this,
+        [this] { Q_EMIT evaluationRequested(m_resultRunDir); });
+    m_result->hide();
+    layout->addWidget(m_result);
     m_tabs->addTab(m_trainingTab, tr("Training"));
 
     m_history = new RunHistoryWidget(m_store.get(), m_tabs);
@@ -626,6 +655,7 @@ bool MainWindow::launchRun(const RunConfig &config, qint64 resumeRunId, QString 
     const bool replace = QFileInfo(config.outDir).isDir() && !QDir(config.outDir).isEmpty();
     m_charts->clear();
     m_banner->hide();
+    m_result->hide();
     RunJob::Options options;
     options.resume = resumeRunId > 0;
     options.historyRunId = resumeRunId;
@@ -692,9 +722,150 @@ void MainWindow::onRunFinished(const RunSummary &summary)
     // The Evaluation tab shows a run with a test set (its predictions.csv) once it ends.
     if (summary.testAccuracy >= 0 && !summary.runDir.isEmpty())
         m_evaluation->showRun(summary.runDir);
-    statusBar()->showMessage(text, 30000);
+    showResultSummary(summary);
     updateProgress();
     Q_EMIT runEnded(true);
+}
+
+void MainWindow::showResultSummary(const RunSummary &summary)
+{
+    const QLocale locale;
+    const RunConfig config = m_job ? m_job->config() : RunConfig();
+    const auto pct = [](double f) { return QStringLiteral("%1 %").arg(100.0 * f, 0, 'f', 2); };
+    const auto folder
+        = [](const QString &dir) { return QFileInfo(dir).fileName().toHtmlEscaped(); };
+    // A figure above its caption; the caption names where the figure comes from.
+    QStringList figures, captions;
+    const auto add = [&](const QString &figure, const QString &caption) {
+        figures << QStringLiteral("<td align=\"center\" style=\"padding: 0 14px\"><span "
+                                  "style=\"font-size: large\"><b>%1</b></span></td>")
+                       .arg(figure);
+        captions << QStringLiteral("<td align=\"center\" style=\"padding: 0 14px\">%1</td>")
+                        .arg(caption);
+    };
+    if (summary.testAccuracy >= 0)
+        add(pct(summary.testAccuracy),
+            tr("test accuracy<br><small>test set: %1</small>").arg(folder(config.testDir)));
+    else
+        add(QStringLiteral("-"),
+            config.testDir.isEmpty()
+                ? tr("test accuracy<br><small>no test set</small>")
+                : tr("test accuracy<br><small>the test pass did not finish</small>"));
+    add(summary.valAccuracy >= 0 ? pct(summary.valAccuracy) : QStringLiteral("-"),
+        tr("validation accuracy<br><small>%1, last epoch</small>")
+            .arg(config.valDir.isEmpty() ? tr("%1 % of %2")
+                                               .arg(100.0 * config.valSplit, 0, 'g', 3)
+                                               .arg(folder(config.dataDir))
+                                         : tr("validation set: %1").arg(folder(config.valDir))));
+    add(QStringLiteral("%1 %").arg(100.0 * summary.finalSparsity, 0, 'f', 1),
+        tr("sparsity<br><small>target %1 %</small>")
+            .arg(100.0 * summary.targetSparsity, 0, 'f', 1));
+    add(locale.toString(summary.imagesPerSec, 'f', 0),
+        tr("images/s<br><small>training, median</small>"));
+    const bool device = summary.peakDeviceBytes >= 0;
+    add(locale.formattedDataSize(device ? summary.peakDeviceBytes : summary.peakHostRssBytes),
+        device ? tr("peak memory<br><small>device</small>")
+               : tr("peak memory<br><small>host (RSS)</small>"));
+    const QString epochs
+        = summary.epochs == 1 ? tr("1 epoch") : tr("%1 epochs").arg(summary.epochs);
+    const QString heading = summary.status == QLatin1String("stopped")
+        ? tr("<b>Result</b><br><small>stopped after %1</small>").arg(epochs)
+        : tr("<b>Result</b><br><small>%1</small>").arg(epochs);
+    m_resultText->setText(QStringLiteral("<table><tr><td rowspan=\"2\" valign=\"middle\">%1</td>"
+                                         "%2</tr><tr>%3</tr></table>")
+                              .arg(heading, figures.join(QString()), captions.join(QString())));
+    m_resultRunDir = summary.runDir;
+    m_evaluationButton->setEnabled(summary.testAccuracy >= 0 || summary.valAccuracy >= 0);
+    m_result->show();
+}
+
+PredictDialog *MainWindow::predictDialog() const
+{
+    return m_predict;
+}
+
+QString MainWindow::resultSummaryText() const
+{
+    if (!m_result->isVisibleTo(m_trainingTab))
+        return {};
+    QTextDocument document;
+    document.setHtml(m_resultText->text());
+    return document.toPlainText().simplified();
+}
+
+void MainWindow::predictImages(const QStringList &images)
+{
+    if (images.isEmpty())
+        return;
+    if (!m_predict) {
+        m_predict = new PredictDialog(this);
+        m_predict->setAttribute(Qt::WA_DeleteOnClose);
+    }
+    // The history's runs with a model; the selected run, else the last one, is chosen.
+    QVector<PredictModel> models;
+    QString chosen;
+    const QVector<qint64> selected = m_history->selectedRunIds();
+    const QLocale locale;
+    for (const StoredRun &run : m_store->isOpen() ? m_store->runs() : QVector<StoredRun>()) {
+        const QString dir = run.config.outDir;
+        if (!QFileInfo::exists(QDir(dir).filePath(QStringLiteral("model.pt"))))
+            continue;
+        models.push_back(
+            { tr("%1 · %2 · %3")
+                    .arg(QFileInfo(dir).fileName(), run.config.model.name,
+                        locale.toString(run.created.toLocalTime(), QLocale::ShortFormat)),
+                QFileInfo(dir).absoluteFilePath() });
+        if (selected.contains(run.id))
+            chosen = models.back().path;
+    }
+    m_predict->setModels(models);
+    if (chosen.isEmpty() && !m_lastRunDir.isEmpty()
+        && QFileInfo::exists(QDir(m_lastRunDir).filePath(QStringLiteral("model.pt"))))
+        chosen = m_lastRunDir;
+    if (!chosen.isEmpty())
+        m_predict->setModel(chosen);
+    if (const auto index = m_browser->datasetIndex())
+        m_predict->setDataSet(index->root, index->classes);
+    m_predict->predict(images);
+    m_predict->show();
+    m_predict->raise();
+    m_predict->activateWindow();
+}
+
+namespace {
+// The local files of a drop that are not folders; empty when it holds anything else.
+QStringList droppedFiles(const QMimeData *mime)
+{
+    QStringList files;
+    if (!mime || !mime->hasUrls())
+        return files;
+    for (const QUrl &url : mime->urls()) {
+        const QFileInfo info(url.toLocalFile());
+        if (!url.isLocalFile() || !info.isFile())
+            return {};
+        files << info.absoluteFilePath();
+    }
+    return files;
+}
+} // namespace
+
+void MainWindow::dragEnterEvent(QDragEnterEvent *event)
+{
+    if (droppedFiles(event->mimeData()).isEmpty())
+        event->ignore();
+    else
+        event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent *event)
+{
+    const QStringList files = droppedFiles(event->mimeData());
+    if (files.isEmpty()) {
+        event->ignore();
+        return;
+    }
+    event->acceptProposedAction();
+    predictImages(files);
 }
 
 void MainWindow::importIdx()

@@ -5,6 +5,7 @@
 #include "config/runsummary.h"
 
 #include <QMainWindow>
+#include <QPointer>
 #include <QStringList>
 #include <QTimer>
 
@@ -15,6 +16,7 @@ class QDockWidget;
 class QLabel;
 class QMenu;
 class QPlainTextEdit;
+class QPushButton;
 class QProgressBar;
 class QTabWidget;
 
@@ -24,6 +26,7 @@ class RunConfigDialog;
 
 class DatasetBrowser;
 class EvaluationView;
+class PredictDialog;
 class LiveCharts;
 class RunHistoryWidget;
 class RunStore;
@@ -71,13 +74,24 @@ public:
     QString runTitleText() const; // the training tab's header: model, data, batch, schedule
     // A pruning spec in words: "pruning: polynomial 50 % → 80 %, steps 0–56", "no pruning".
     static QString scheduleText(const QString &spec);
+    // Classifies IMAGES in the prediction dialog (opened, or brought up, beside the window) with
+    // the run selected in the history, else the last run, else the newest run with a model; images
+    // of the open data folder are checked against its classes. Dropped files come here.
+    void predictImages(const QStringList &images);
+    PredictDialog *predictDialog() const; // the open prediction dialog; null when none
+    // The training tab's result summary of the last finished run (plain text; empty before one).
+    QString resultSummaryText() const;
 
 Q_SIGNALS:
     void runEnded(bool ok);
+    // The result summary's "Evaluation..." button: show RUNDIR's evaluation.
+    void evaluationRequested(const QString &runDir);
 
 protected:
     void changeEvent(QEvent *event) override;
     void closeEvent(QCloseEvent *event) override;
+    void dragEnterEvent(QDragEnterEvent *event) override;
+    void dropEvent(QDropEvent *event) override;
 
 private:
     void buildActions();
@@ -94,6 +108,7 @@ private:
     void log(const QString &message);
     void showError(const QString &message);
     void onRunFinished(const RunSummary &summary);
+    void showResultSummary(const RunSummary &summary);
     void connectJob(RunJob *job);
     bool runActive() const;
     RunConfig configForCurrentData() const;
@@ -115,6 +130,11 @@ private:
     QLabel *m_banner = nullptr;
     QLabel *m_runTitle = nullptr;
     QLabel *m_progressText = nullptr;
+    QWidget *m_result = nullptr; // the last finished run's figures, under the charts
+    QLabel *m_resultText = nullptr;
+    QPushButton *m_evaluationButton = nullptr;
+    QString m_resultRunDir;
+    QPointer<PredictDialog> m_predict;
     QProgressBar *m_progress = nullptr;
     QLabel *m_deviceLabel = nullptr;
     QLabel *m_stateLabel = nullptr;

@@ -7,6 +7,7 @@
 #include "widgets/dataset/thumbnailloader.h"
 #include "widgets/dataset/thumbnailmodel.h"
 
+#include <QAction>
 #include <QComboBox>
 #include <QDesktopServices>
 #include <QDir>
@@ -28,6 +29,8 @@
 #include <QThread>
 #include <QUrl>
 #include <QVBoxLayout>
+
+#include <algorithm>
 
 namespace leantune {
 
@@ -80,8 +83,13 @@ DatasetBrowser::DatasetBrowser(QWidget *parent)
     m_view->setIconSize(m_thumbnails->loader()->thumbnailSize());
     m_view->setGridSize(m_thumbnails->loader()->thumbnailSize() + QSize(10, 10));
     m_view->setSpacing(2);
-    m_view->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_view->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_view->setModel(m_thumbnails);
+    m_predictAction = new QAction(tr("Predict with..."), m_view);
+    m_predictAction->setObjectName(QStringLiteral("predictWith"));
+    m_predictAction->setToolTip(tr("Classify the selected images with a run or an exported model"));
+    m_view->addAction(m_predictAction);
+    m_view->setContextMenuPolicy(Qt::ActionsContextMenu);
 
     auto *preview = new QWidget(split);
     auto *previewLayout = new QVBoxLayout(preview);
@@ -108,6 +116,17 @@ DatasetBrowser::DatasetBrowser(QWidget *parent)
     m_checksPanel = buildChecksPanel();
 
     connect(m_cancel, &QPushButton::clicked, this, &DatasetBrowser::cancelScan);
+    connect(m_predictAction, &QAction::triggered, this, [this] {
+        QModelIndexList rows = m_view->selectionModel()->selectedIndexes();
+        if (rows.isEmpty() && m_view->currentIndex().isValid())
+            rows << m_view->currentIndex();
+        std::sort(rows.begin(), rows.end());
+        QStringList images;
+        for (const QModelIndex &row : std::as_const(rows))
+            images << row.data(ThumbnailModel::PathRole).toString();
+        if (!images.isEmpty())
+            Q_EMIT predictRequested(images);
+    });
     connect(m_filter, qOverload<int>(&QComboBox::activated), this, [this](int i) {
         m_thumbnails->setClassFilter(m_filter->itemData(i).toInt());
         updatePreview();

@@ -6,6 +6,7 @@
 
 #include <memory>
 
+class QAction;
 class QComboBox;
 class QFormLayout;
 class QLabel;
@@ -61,12 +62,16 @@ public:
     // False and a message naming the folder in *ERROR when none opened it (no file manager).
     static bool showInFileManager(const QString &path, QString *error = nullptr);
     QString invalidDetailText() const; // the data checks' whole path and reason of the current file
+    // "Predict with...", in the thumbnails' context menu: emits predictRequested() with the
+    // selected images (the current one when none is selected).
+    QAction *predictAction() const { return m_predictAction; }
 
 Q_SIGNALS:
     void scanStarted(const QString &folder);
     void scanProgress(int done, int total);
     void scanFinished(const leantune::DatasetIndex &index);
     void scanFailed(const QString &message);
+    void predictRequested(const QStringList &images);
 
 private:
     void onScanFinished(const DatasetIndex &index);
@@ -105,6 +110,7 @@ private:
     QTableView *m_invalidTable;
     QLabel *m_invalidDetail; // the current file's whole path and reason, wrapped
     QPushButton *m_showInvalid;
+    QAction *m_predictAction;
 };
 
 } // namespace leantune
