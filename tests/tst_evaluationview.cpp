@@ -342,6 +342,16 @@ private Q_SLOTS:
         guitestdata::saveScreenshot(&view, "evaluation-view-difference");
     }
 
+    void fitsASmallWindow()
+    {
+        // The main window's tabs take the largest page's minimum: the view must not widen it.
+        EvaluationView view;
+        QVERIFY(view.showRun(m_run));
+        const QSize min = view.minimumSizeHint();
+        QVERIFY2(min.width() <= 640 && min.height() <= 420,
+            qPrintable(QStringLiteral("%1x%2").arg(min.width()).arg(min.height())));
+    }
+
     void badInputIsReportedInline()
     {
         EvaluationView view;
