@@ -241,8 +241,14 @@ bool Corrections::applyTo(DatasetIndex *index, QString *error) const
     for (const Correction &c : byLine(m_byPath)) {
         const bool scanned = images.contains(c.path) || invalid.contains(c.path);
         const bool exists = scanned || existsOnDisk(dir.filePath(c.path));
-        if (const QString why = misfit(c, index->classes, exists, scanned); !why.isEmpty())
-            return lineError(filePath(index->root), c.line, why, error);
+        QString why = misfit(c, index->classes, exists, scanned);
+        if (why.isEmpty())
+            continue;
+        if (!exists && QFileInfo::exists(dir.filePath(QStringLiteral(".leantune-journal"))))
+            why += QStringLiteral(" (if apply-corrections stopped part-way: leantune-cli "
+                                  "apply-corrections %1 --undo)")
+                       .arg(index->root);
+        return lineError(filePath(index->root), c.line, why, error);
     }
 
     int relabeled = 0, excluded = 0;
