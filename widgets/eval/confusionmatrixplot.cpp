@@ -136,7 +136,7 @@ void ConfusionMatrixPlot::setMatrix(
         m_scale->axis()->setLabel(tr("difference (points)"));
     } else {
         m_map->setGradient(sequentialGradient());
-        m_map->setDataRange(QCPRange(0.0, mode == Mode::Rates ? 1.0 : std::max(1.0, hi)));
+        m_map->setDataRange(QCPRange(0.0, mode == Mode::Rates ? 1.0 : std::max(4.0, hi)));
         m_scale->axis()->setLabel(
             mode == Mode::Rates ? tr("share of the true class") : tr("images"));
     }
