@@ -49,6 +49,7 @@ int exportCommand(const QStringList &args);
 int sampleCommand(const QStringList &args);
 int findBatchSizeCommand(const QStringList &args);
 int benchLoaderCommand(const QStringList &args);
+int auditCommand(const QStringList &args);
 int sensitivityCommand(const QStringList &args);
 int adviseCommand(const QStringList &args);
 

@@ -37,6 +37,7 @@ const Command kCommands[] = {
     { "sensitivity", "Measure each layer's accuracy when pruned alone", sensitivityCommand },
     { "advise", "Find the highest sparsity within an accuracy budget", adviseCommand },
     { "bench-loader", "Measure the data loader alone (images/s)", benchLoaderCommand },
+    { "audit", "Find duplicates, train/test leaks and label issues in a data set", auditCommand },
 };
 
 void printUsage()

@@ -1,0 +1,66 @@
+#pragma once
+// Exact and near duplicates across the splits of a data set, and the leaks and label conflicts
+// they make (torch-free).
+
+#include "audit/auditreport.h"
+#include "dataset/datasetindex.h"
+#include "dataset/imageprobe.h"
+
+#include <QString>
+#include <QStringList>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace leantune {
+
+// One split's scanned images.
+struct AuditSplitIndex {
+    const DatasetIndex *index = nullptr;
+    AuditSplit split = AuditSplit::Train;
+};
+
+struct DuplicateOptions {
+    bool near = true; // false: exact duplicates only
+    // A near-duplicate candidate: the perceptual hashes (256-bit block mean hash, of the image or
+    // of it moved by one pixel) differ in at most this many bits. Measured in bench/README.md.
+    int maxHashDistance = 6;
+    // A candidate is a near duplicate when its 32 × 32 gray thumbnails (slightly blurred)
+    // correlate at least this much (Pearson, the best of the ±1 pixel offsets),
+    double minCorrelation = 0.995;
+    // or, for two images of one size up to 32 × 32, the images themselves correlate this much.
+    double minNativeCorrelation = 0.99;
+    int threads = 0; // 0: one per core, at least 2
+    std::int64_t maxDecodedBytes = kMaxDecodedBytes; // images that decode larger are left out
+};
+
+struct DuplicateResult {
+    // Leaks first, then conflicts, then the rest; each group's images by split, then path.
+    std::vector<AuditDuplicateGroup> groups;
+    int images = 0; // images compared
+    QStringList undecodable; // "path: reason" of images that did not decode (left out)
+};
+
+// Stage ("hashing", "comparing") and its images done out of total.
+using DuplicateProgress = std::function<void(const QString &stage, int done, int total)>;
+
+// Decodes every image of SPLITS once with the data loader's decoder and its limits (on THREADS
+// threads) and groups them: exact duplicates share a hash of their decoded pixels (a PNG and the
+// same pixels saved as another lossless file are one image, colour images whose channels are
+// equal count as gray); near duplicates are found by perceptual hash (multi-index: one sorted
+// table per band of the hash, so only pairs that agree on a band are compared, never all pairs)
+// and confirmed on thumbnails, and grouped transitively. A group whose images come from more than
+// one split is a leak; one whose labels differ, a conflict. std::nullopt + *error when cancelled
+// ("cancelled") or when no image decodes. Never throws.
+// LINKED: pairs of paths known to be near duplicates by other means (embeddings); they join their
+// groups as near duplicates (a path not among SPLITS' decoded images is ignored).
+std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex> &splits,
+    const DuplicateOptions &options, QString *error, const DuplicateProgress &progress = {},
+    const std::atomic_bool *cancel = nullptr,
+    const std::vector<std::pair<QString, QString>> &linked = {});
+
+} // namespace leantune
