@@ -50,6 +50,7 @@ int sampleCommand(const QStringList &args);
 int findBatchSizeCommand(const QStringList &args);
 int benchLoaderCommand(const QStringList &args);
 int auditCommand(const QStringList &args);
+int correctionsCommand(const QStringList &args);
 int sensitivityCommand(const QStringList &args);
 int adviseCommand(const QStringList &args);
 

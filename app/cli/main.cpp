@@ -38,6 +38,8 @@ const Command kCommands[] = {
     { "advise", "Find the highest sparsity within an accuracy budget", adviseCommand },
     { "bench-loader", "Measure the data loader alone (images/s)", benchLoaderCommand },
     { "audit", "Find duplicates, train/test leaks and label issues in a data set", auditCommand },
+    { "apply-corrections", "Move files as leantune-corrections.csv says (journaled, --undo)",
+        correctionsCommand },
 };
 
 void printUsage()
@@ -47,7 +49,7 @@ void printUsage()
         "Train image classifiers that fit in memory, with pruning.\n\nCommands:\n");
     for (const Command &c : kCommands)
         text += QStringLiteral("  %1  %2\n")
-                    .arg(QString::fromLatin1(c.name).leftJustified(15), QLatin1String(c.summary));
+                    .arg(QString::fromLatin1(c.name).leftJustified(17), QLatin1String(c.summary));
     text += QStringLiteral("\nRun 'leantune-cli COMMAND --help' (or 'leantune-cli help COMMAND') "
                            "for a command's options.\n");
     printOut(text);
