@@ -385,6 +385,8 @@ bool EvaluationView::showPredictions(
     if (s.images == 0)
         showMessage(tr("%1 has no labelled images.").arg(QDir::toNativeSeparators(file)), true);
     m_figures->setSummary(s);
+    m_table->setColumnHidden(ClassFiguresModel::PrecisionColumn, false);
+    m_table->setColumnHidden(ClassFiguresModel::SupportColumn, false);
     m_table->sortByColumn(-1, Qt::AscendingOrder);
     m_figuresProxy->sort(-1);
     const QLocale locale;
@@ -452,6 +454,9 @@ bool EvaluationView::compareRuns(
     m_title->setText(tr("%1 − %2: row-normalized difference").arg(m_shown->title, m_other->title));
     const EvaluationSummary &a = m_shown->summary, &b = m_other->summary;
     m_figures->setSummary(a, b);
+    // Room for the changes: precision and support are the first run's, shown when it is alone.
+    m_table->setColumnHidden(ClassFiguresModel::PrecisionColumn, true);
+    m_table->setColumnHidden(ClassFiguresModel::SupportColumn, true);
     m_figuresProxy->sort(-1);
     m_figuresLine->setText(
         tr("Accuracy %1 − %2 = %3 points · macro F1 %4 − %5 · top-%6 %7 − %8")
