@@ -1,6 +1,6 @@
 // Tests for leantune-corrections.csv (dataset/corrections.h) and apply-corrections: the file's
 // round trip and quoting, every bad input refused with its line named and nothing changed, the
-// scan and train counting relabeled images under their new class and excluded ones not
+// scan, train and evaluate counting relabeled images under their new class and excluded ones not
 // at all (and --no-corrections ignoring the file), and apply-corrections giving every file back
 // byte for byte with --undo, also after it was killed part-way.
 
@@ -329,9 +329,9 @@ private Q_SLOTS:
     }
 
     // train counts the corrected classes (its validation predictions list every image with the
-    // label it trained on) and config.json records whether it applied them; --no-corrections
-    // ignores the file.
-    void trainCountsCorrections()
+    // label it trained on) and config.json records whether it applied them; evaluate counts them
+    // too; --no-corrections on either ignores the file.
+    void trainAndEvaluateCountCorrections()
     {
         QTemporaryDir dir, out;
         writeData(dir.path(), 3, 4);
@@ -381,6 +381,24 @@ private Q_SLOTS:
         seen = labels(QStringLiteral("plain"));
         QCOMPARE(seen.size(), 12);
         QCOMPARE(seen.value(QStringLiteral("class0-0000.png")), QStringLiteral("class0"));
+
+        // evaluate: the support of each class.
+        const auto support = [&](const QStringList &extra) {
+            const Result e = runCli(
+                QStringList { QStringLiteral("evaluate"), out.filePath(QStringLiteral("corrected")),
+                    QStringLiteral("--data"), dir.path(), QStringLiteral("--device"),
+                    QStringLiteral("cpu"), QStringLiteral("--json") }
+                + extra);
+            QVector<int> counts;
+            for (const QJsonValue &c : QJsonDocument::fromJson(e.out.toUtf8())
+                                           .object()
+                                           .value(QStringLiteral("per_class"))
+                                           .toArray())
+                counts << c.toObject().value(QStringLiteral("support")).toInt();
+            return counts;
+        };
+        QCOMPARE(support({}), (QVector<int> { 3, 5, 3 }));
+        QCOMPARE(support({ QStringLiteral("--no-corrections") }), (QVector<int> { 4, 4, 4 }));
     }
 
     // apply-corrections moves the files as the file says and clears the applied decisions; the scan

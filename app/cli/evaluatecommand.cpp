@@ -31,7 +31,10 @@ int evaluateCommand(const QStringList &args)
         QStringLiteral("FILE"));
     const QCommandLineOption allProbabilities(QStringLiteral("all-probabilities"),
         QStringLiteral("With --predictions: add a p:CLASS column per class."));
-    for (const auto &o : { data, json, predictions, allProbabilities })
+    const QCommandLineOption noCorrections(QStringLiteral("no-corrections"),
+        QStringLiteral("Ignore the data folder's leantune-corrections.csv (by default relabeled "
+                       "images count under their new class and excluded ones are left out)."));
+    for (const auto &o : { data, json, predictions, allProbabilities, noCorrections })
         parser.addOption(o);
     // --device, --workers, --threads and --batch-size: train's rows, at evaluate's defaults.
     addEvaluateOptions(parser);
@@ -54,6 +57,7 @@ int evaluateCommand(const QStringList &args)
     EvaluateOptions &options = *given;
     options.predictionsFile = parser.value(predictions);
     options.allProbabilities = parser.isSet(allProbabilities);
+    options.applyCorrections = !parser.isSet(noCorrections);
     if (options.allProbabilities && options.predictionsFile.isEmpty())
         return fail(QStringLiteral("--all-probabilities needs --predictions FILE"), Usage);
 

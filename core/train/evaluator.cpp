@@ -323,7 +323,9 @@ std::optional<EvaluationReport> evaluateLoaded(const LoadedClassifier &model,
     const QString &dataDir, const EvaluateOptions &options, QString *error)
 {
     QString scanError;
-    const std::optional<DatasetIndex> index = scanDataset(dataDir, {}, &scanError);
+    ScanOptions scan;
+    scan.applyCorrections = options.applyCorrections;
+    const std::optional<DatasetIndex> index = scanDataset(dataDir, scan, &scanError);
     if (!index) {
         if (error)
             *error = scanError;

@@ -46,6 +46,7 @@ struct EvaluateOptions {
     int batchSize = 256;
     QString predictionsFile; // when set, every image's result is written there (predictions.h)
     bool allProbabilities = false; // with the p:CLASS columns
+    bool applyCorrections = true; // the data folder's leantune-corrections.csv (ScanOptions)
     // Set from any thread: the pass stops at the next batch and the evaluation fails with
     // "evaluation cancelled", writing no predictions file. Null: not cancellable.
     const std::atomic_bool *cancel = nullptr;
