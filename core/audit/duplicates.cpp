@@ -232,17 +232,17 @@ double correlation(const std::uint8_t *a, const std::uint8_t *b, int width, int 
     return best;
 }
 
-// Whether candidates I and J are near duplicates: their blurred thumbnails correlate, or, for two
-// small images of one size, the images themselves do.
+// Whether candidates I and J are near duplicates: two small images of one size are compared
+// themselves (sharper than thumbnails, which blur look-alike silhouettes together); any other
+// pair on their blurred thumbnails.
 bool confirmed(const Features &fi, const Features &fj, const std::uint8_t *ti,
     const std::uint8_t *tj, const DuplicateOptions &options)
 {
-    if (correlation(ti, tj, kThumb, kThumb) >= options.minCorrelation)
-        return true;
-    return !fi.native.empty() && fi.nativeWidth == fj.nativeWidth
-        && fi.nativeHeight == fj.nativeHeight
-        && correlation(fi.native.data(), fj.native.data(), fi.nativeWidth, fi.nativeHeight)
-        >= options.minNativeCorrelation;
+    if (!fi.native.empty() && fi.nativeWidth == fj.nativeWidth
+        && fi.nativeHeight == fj.nativeHeight)
+        return correlation(fi.native.data(), fj.native.data(), fi.nativeWidth, fi.nativeHeight)
+            >= options.minNativeCorrelation;
+    return correlation(ti, tj, kThumb, kThumb) >= options.minCorrelation;
 }
 
 struct UnionFind {

@@ -29,11 +29,11 @@ struct DuplicateOptions {
     // A near-duplicate candidate: the perceptual hashes (256-bit block mean hash, of the image or
     // of it moved by one pixel) differ in at most this many bits. Measured in bench/README.md.
     int maxHashDistance = 6;
-    // A candidate is a near duplicate when its 32 × 32 gray thumbnails (slightly blurred)
-    // correlate at least this much (Pearson, the best of the ±1 pixel offsets),
-    double minCorrelation = 0.995;
-    // or, for two images of one size up to 32 × 32, the images themselves correlate this much.
+    // A candidate pair of two images of one size up to 32 × 32 is a near duplicate when the
+    // images correlate at least this much (Pearson, the best of the ±1 pixel offsets);
     double minNativeCorrelation = 0.99;
+    // any other pair when its 32 × 32 gray thumbnails (slightly blurred) correlate this much.
+    double minCorrelation = 0.995;
     int threads = 0; // 0: one per core, at least 2
     std::int64_t maxDecodedBytes = kMaxDecodedBytes; // images that decode larger are left out
 };
