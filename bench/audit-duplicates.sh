@@ -24,7 +24,7 @@ if [ ! -f "$data/.complete" ]; then
     "$cli" import-idx "$idx/t10k-images-idx3-ubyte.gz" "$idx/t10k-labels-idx1-ubyte.gz" "$data/test" >/dev/null
     touch "$data/.complete"
 fi
-cat "$data"/train/*/*.png "$data"/test/*/*.png >/dev/null   # warm the page cache for both sides
+find "$data" -name "*.png" -print0 | xargs -0 cat >/dev/null   # warm the page cache for both sides
 
 now() { date +%s.%N; }
 best_audit=""; best_loader=""
@@ -67,6 +67,6 @@ with open(sys.argv[2], "w") as f:
         paths += ["null:"] * (4 - len(paths))
         f.write("\n".join(paths) + "\n")
 PY
-    montage @"$OUT/sheet-list.txt" -tile 4x -geometry 56x56+2+2 -filter point -background gray50 "$OUT/sheet.png"
+    montage $(cat "$OUT/sheet-list.txt") -tile 4x -geometry 56x56+2+2 -filter point -background gray50 "$OUT/sheet.png"
     log "contact sheet: $OUT/sheet.png (one group a row, leaks first)"
 fi
