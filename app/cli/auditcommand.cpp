@@ -5,13 +5,19 @@
 #include "progressline.h"
 
 #include "audit/auditrunner.h"
+#include "audit/labelaudit.h"
+#include "config/runfields.h"
+#include "train/rundir.h"
 
 #include <QDir>
 #include <QElapsedTimer>
 #include <QJsonDocument>
 #include <QStringBuilder>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
+#include <limits>
 #include <unistd.h>
 
 namespace leantune::cli {
@@ -94,6 +100,142 @@ private:
     QElapsedTimer m_draw;
 };
 
+// The cross-training's progress on stderr: a live line on a terminal (fold, epoch, images/s,
+// ETA), a line per fold and stage otherwise.
+class CrossFoldProgressLine {
+public:
+    explicit CrossFoldProgressLine(bool quiet)
+        : m_quiet(quiet)
+        , m_tty(isatty(fileno(stderr)) != 0)
+    {
+    }
+
+    void update(const CrossFoldProgress &p)
+    {
+        if (m_quiet)
+            return;
+        const QString head = QStringLiteral("fold %1/%2").arg(p.fold + 1).arg(p.folds);
+        if (p.fold != m_fold || p.stage != m_stage) {
+            m_fold = p.fold;
+            m_stage = p.stage;
+            if (!m_tty) {
+                printErr(head % QStringLiteral(": ") % p.stage % QLatin1Char('\n'));
+                return;
+            }
+        }
+        if (!m_tty || (m_draw.isValid() && m_draw.elapsed() < 100))
+            return;
+        m_draw.start();
+        const double fraction
+            = p.epochs > 0 ? qBound(0.0, (p.epoch + p.epochProgress) / double(p.epochs), 1.0) : 0.0;
+        const int columns = terminalColumns() - 1;
+        const int width = columns >= 100 ? 24 : 12;
+        const int filled = int(fraction * width);
+        std::vector<ProgressField> fields;
+        fields.push_back({ head % QStringLiteral(" ") % p.stage, 0 });
+        if (p.epochs > 0)
+            fields.push_back({ QStringLiteral("epoch %1/%2").arg(p.epoch + 1).arg(p.epochs), 1 });
+        fields.push_back({ QLatin1Char('[') % QString(filled, QLatin1Char('='))
+                % QString(width - filled, QLatin1Char(' ')) % QLatin1Char(']'),
+            3, QStringLiteral(" ") });
+        if (p.imagesPerSec > 0)
+            fields.push_back({ QStringLiteral("%1 img/s").arg(p.imagesPerSec, 0, 'f', 0), 2 });
+        if (p.valAccuracy >= 0)
+            fields.push_back(
+                { QStringLiteral("held-out acc %1").arg(p.valAccuracy, 0, 'f', 3), 1 });
+        fields.push_back({ QStringLiteral("ETA ")
+                % (p.secondsLeft >= 0 ? duration(p.secondsLeft) : QStringLiteral("--:--")),
+            4 });
+        printErr(QStringLiteral("\r\033[K") % fitProgressLine(fields, columns));
+        m_open = true;
+    }
+
+    void finish()
+    {
+        if (m_open)
+            printErr(QStringLiteral("\r\033[K"));
+        m_open = false;
+    }
+
+private:
+    bool m_quiet = false;
+    bool m_tty = false;
+    bool m_open = false;
+    int m_fold = -1;
+    QString m_stage;
+    QElapsedTimer m_draw;
+};
+
+// The run options of `train` that shape the fold models (model, input size, epochs, device, ...),
+// at the audit's defaults; the folders are the audit's own options.
+bool isAuditRunOption(const RunField &f)
+{
+    static const QStringList skipped { QStringLiteral("data"), QStringLiteral("out"),
+        QStringLiteral("val"), QStringLiteral("test"), QStringLiteral("val-split") };
+    return !f.flag.isEmpty() && (f.scopes & RunField::Train) && !skipped.contains(f.flag);
+}
+
+void addAuditRunOptions(QCommandLineParser &parser)
+{
+    const RunConfig defaults = auditRunDefaults();
+    for (const RunField &f : runFields()) {
+        if (!isAuditRunOption(f))
+            continue;
+        const QString value = f.get(defaults);
+        if (f.isSwitch()) {
+            parser.addOption({ f.flag,
+                f.help
+                    % (value == QLatin1String("true") ? QStringLiteral(" (default: on)")
+                                                      : QString()) });
+            parser.addOption(
+                { QStringLiteral("no-") % f.flag, QStringLiteral("Turn off --%1.").arg(f.flag) });
+        } else {
+            parser.addOption({ f.flag,
+                value.isEmpty() ? f.help
+                                : f.help % QStringLiteral(" (default: ") % value % QLatin1Char(')'),
+                f.valueName });
+        }
+    }
+}
+
+// Applies the run options set on PARSER to CONFIG; false + *error naming a bad value.
+bool applyAuditRunOptions(const QCommandLineParser &parser, RunConfig &config, QString *error)
+{
+    const auto apply = [&](const RunField &f, const QString &flag, const QString &text) {
+        QString reason;
+        if (f.set(config, text, &reason))
+            return true;
+        *error = QStringLiteral("invalid value for --%1: '%2' (%3)").arg(flag, text, reason);
+        return false;
+    };
+    for (const RunField &f : runFields()) {
+        if (!isAuditRunOption(f))
+            continue;
+        if (f.isSwitch()) {
+            if (parser.isSet(f.flag) && !apply(f, f.flag, QStringLiteral("true")))
+                return false;
+            if (parser.isSet(QStringLiteral("no-") % f.flag)
+                && !apply(f, QStringLiteral("no-") % f.flag, QStringLiteral("false")))
+                return false;
+        } else if (parser.isSet(f.flag) && !apply(f, f.flag, parser.value(f.flag))) {
+            return false;
+        }
+    }
+    if (parser.isSet(QStringLiteral("optimizer")) && !parser.isSet(QStringLiteral("lr")))
+        config.learningRate = defaultLearningRate(config.optimizer);
+    return true;
+}
+
+std::atomic_bool g_cancel { false }; // SIGINT/SIGTERM: stop the fold going on
+std::atomic_int g_signal { 0 };
+
+void onSignal(int number)
+{
+    if (g_cancel.exchange(true))
+        std::_Exit(128 + number); // a second signal: leave now
+    g_signal.store(number);
+}
+
 QString summary(const AuditReport &report, const QString &outDir, double seconds)
 {
     int leaks = 0, conflicts = 0, exact = 0, images = 0;
@@ -133,7 +275,12 @@ int auditCommand(const QStringList &args)
         "Find what is wrong in a data set: the same picture twice (exact copies by their decoded "
         "pixels, near copies by perceptual hash), train/val/test leaks (a copy in two splits) and "
         "label conflicts (copies with different labels). Writes AUDITDIR/audit.json and "
-        "AUDITDIR/issues.csv (one row per finding, for spreadsheets)."));
+        "AUDITDIR/issues.csv (one row per finding, for spreadsheets).\n\n"
+        "Without --duplicates-only it also cross-trains K models on the training folder (each on "
+        "the other folds, with the run options below) and, from their out-of-sample predictions, "
+        "finds images in the wrong class folder (confident learning), outliers, overlapping "
+        "classes and near copies by embedding. Ctrl-C stops after the current batch; running the "
+        "same audit again goes on from its finished folds."));
     const QCommandLineOption data(QStringLiteral("data"),
         QStringLiteral("The training folder (one sub-folder per class)."), QStringLiteral("DIR"));
     const QCommandLineOption val(QStringLiteral("val"),
@@ -151,9 +298,34 @@ int auditCommand(const QStringList &args)
         QStringLiteral("Print the audit document (audit.json) on stdout; no progress."));
     for (const QCommandLineOption &o : { data, val, test, out, duplicatesOnly, json })
         parser.addOption(o);
+    const LabelIssueOptions labelDefaults;
+    const QCommandLineOption folds(QStringLiteral("folds"),
+        QStringLiteral("Models cross-trained for label issues and outliers: each learns from the "
+                       "other folds and predicts its own (default: 3)."),
+        QStringLiteral("K"));
+    const QCommandLineOption from(QStringLiteral("from"),
+        QStringLiteral("Train the fold models as the run in RUNDIR was trained (its config.json); "
+                       "run options given here change it."),
+        QStringLiteral("RUNDIR"));
+    const QCommandLineOption labelFilter(QStringLiteral("label-filter"),
+        QStringLiteral("Which images are label issues: prune_by_noise_rate, confident_joint, "
+                       "prune_by_class or both (default: %1).")
+            .arg(labelIssueFilterName(labelDefaults.filter)),
+        QStringLiteral("METHOD"));
+    const QCommandLineOption labelRanking(QStringLiteral("label-ranking"),
+        QStringLiteral("How label issues are ordered: self_confidence or normalized_margin "
+                       "(default: %1).")
+            .arg(labelIssueRankingName(labelDefaults.ranking)),
+        QStringLiteral("METHOD"));
+    const QCommandLineOption restart(QStringLiteral("restart"),
+        QStringLiteral("Train every fold again instead of reusing the finished folds of an "
+                       "earlier audit in AUDITDIR."));
+    for (const QCommandLineOption &o : { folds, from, labelFilter, labelRanking, restart })
+        parser.addOption(o);
+    addAuditRunOptions(parser);
     if (const auto code = parseArguments(parser, QStringLiteral("audit"),
             QStringLiteral("--data DIR [--val DIR] [--test DIR] --out AUDITDIR "
-                           "[--duplicates-only] [--json]"),
+                           "[--duplicates-only | --folds K --from RUNDIR [run options]] [--json]"),
             args))
         return *code;
     if (!parser.positionalArguments().isEmpty())
@@ -168,18 +340,76 @@ int auditCommand(const QStringList &args)
     options.val = parser.value(val);
     options.test = parser.value(test);
     options.duplicatesOnly = parser.isSet(duplicatesOnly);
-    if (!options.duplicatesOnly)
-        return fail(QStringLiteral("label issues need K-fold cross-training, which audit cannot "
-                                   "run yet; use --duplicates-only for duplicates and leaks"),
-            Usage);
+
+    // The model-based pass: K fold models trained as the run options (or --from) say.
+    QString error;
+    LabelAuditOptions labels;
+    if (!options.duplicatesOnly) {
+        RunConfig &run = labels.crossFold.run;
+        if (parser.isSet(from)) {
+            const std::optional<RunInfo> info = readRunInfo(parser.value(from), &error);
+            if (!info)
+                return fail(QStringLiteral("--from: ") % error, Usage);
+            run = info->config;
+        }
+        if (!applyAuditRunOptions(parser, run, &error))
+            return fail(error, Usage);
+        run.dataDir = parser.value(data);
+        run.valDir.clear();
+        run.testDir.clear();
+        run.outDir = parser.value(out);
+        if (!run.validate(&error))
+            return fail(error, Usage);
+        if (parser.isSet(folds)) {
+            const std::optional<int> k = intOption(parser, QStringLiteral("folds"), &error);
+            if (!k)
+                return fail(error, Usage);
+            if (*k < 2 || *k > 20)
+                return fail(QStringLiteral("--folds must be 2..20 (got %1)").arg(*k), Usage);
+            labels.crossFold.folds = *k;
+        }
+        if (parser.isSet(labelFilter)) {
+            const auto f = labelIssueFilterFromName(parser.value(labelFilter));
+            if (!f)
+                return fail(
+                    QStringLiteral("unknown --label-filter '%1'").arg(parser.value(labelFilter)),
+                    Usage);
+            labels.labelIssues.filter = *f;
+        }
+        if (parser.isSet(labelRanking)) {
+            const auto r = labelIssueRankingFromName(parser.value(labelRanking));
+            if (!r)
+                return fail(
+                    QStringLiteral("unknown --label-ranking '%1'").arg(parser.value(labelRanking)),
+                    Usage);
+            labels.labelIssues.ranking = *r;
+        }
+        labels.crossFold.auditDir = parser.value(out);
+        labels.crossFold.resume = !parser.isSet(restart);
+    }
 
     AuditProgressLine line(parser.isSet(json));
+    CrossFoldProgressLine foldLine(parser.isSet(json));
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGTERM, onSignal);
     QElapsedTimer clock;
     clock.start();
-    QString error;
-    const std::optional<AuditOutcome> outcome = runAudit(options, AuditModelPass(), &error,
-        [&line](const QString &stage, int done, int total) { line.update(stage, done, total); });
+    const AuditModelPass modelPass = options.duplicatesOnly
+        ? AuditModelPass()
+        : labelAuditPass(
+            labels, [&foldLine](const CrossFoldProgress &p) { foldLine.update(p); }, &g_cancel);
+    const std::optional<AuditOutcome> outcome = runAudit(
+        options, modelPass, &error,
+        [&line, &foldLine](const QString &stage, int done, int total) {
+            foldLine.finish();
+            line.update(stage, done, total);
+        },
+        &g_cancel);
+    foldLine.finish();
     line.finish();
+    if (!outcome && g_cancel.load())
+        return fail(QStringLiteral("audit stopped; run it again to go on from its finished folds"),
+            128 + (g_signal.load() > 0 ? g_signal.load() : SIGINT));
     if (!outcome)
         return fail(error);
     if (!writeAudit(parser.value(out), outcome->report, &error))
