@@ -137,6 +137,7 @@ private Q_SLOTS:
         QTimer::singleShot(0, &w, [&previewed] {
             if (auto *d = qobject_cast<RunConfigDialog *>(QApplication::activeModalWidget())) {
                 previewed = d->totalSteps();
+                guitestdata::saveScreenshot(d, "mainwindow-run-again");
                 d->reject();
             }
         });
@@ -428,6 +429,11 @@ private Q_SLOTS:
             w.setConfirmOnClose(false);
             QVERIFY(w.close()); // stops the run (a checkpoint is saved) and waits for it
             QVERIFY(!w.job()->isActive());
+            // The stopped run's result summary must not widen the window past the 800x600 screen
+            // (its one-line table did, and the restored size then differed).
+            QTRY_VERIFY(!w.resultSummaryText().isEmpty());
+            QCoreApplication::processEvents();
+            QVERIFY2(w.width() <= 800, qPrintable(QString::number(w.width())));
             geometry = w.geometry();
         }
         MainWindow again;

@@ -259,6 +259,9 @@ void MainWindow::buildCentral()
     resultLayout->setContentsMargins(0, 4, 0, 0);
     m_resultText = new QLabel(m_result);
     m_resultText->setTextFormat(Qt::RichText);
+    // Wrapped, the table's captions break at spaces: without it the table's one-line width becomes
+    // the window's minimum and a stopped run's summary pushed the window past a small screen.
+    m_resultText->setWordWrap(true);
     m_resultText->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_evaluationButton = new QPushButton(tr("Evaluation..."), m_result);
     m_evaluationButton->setObjectName(QStringLiteral("openEvaluation"));
