@@ -31,7 +31,16 @@ using namespace leantune;
 
 namespace {
 
-const QRect kScreen(0, 0, 1366, 768);
+// LEANTUNE_SCREENFIT_SCREEN=WxH runs the same checks on another screen (1600x1000 for screenshots).
+QRect screenRect()
+{
+    const QStringList size
+        = qEnvironmentVariable("LEANTUNE_SCREENFIT_SCREEN").split(QLatin1Char('x'));
+    if (size.size() == 2 && size[0].toInt() > 0 && size[1].toInt() > 0)
+        return QRect(0, 0, size[0].toInt(), size[1].toInt());
+    return QRect(0, 0, 1366, 768);
+}
+const QRect kScreen = screenRect();
 
 // A float32 .safetensors file of LeanTune's smallcnn for 3 channels and 10 classes.
 bool writeSmallCnn3(const QString &path)
