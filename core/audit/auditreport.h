@@ -10,7 +10,8 @@
 //    "overlapping_classes": [{"classes": [A, B], "share"}],
 //    "source": {"train", "val", "test", "files", "fingerprint"}}
 // "source" names the data folders audited ("" for a split not given) and a fingerprint of their
-// file lists, so an audit is never read back against another data set. K is 0 when no model was
+// file lists on disk (before corrections, so the decisions of a review do not make the audit look
+// stale), so an audit is never read back against another data set. K is 0 when no model was
 // cross-trained (duplicates only).
 //
 // AUDITDIR/issues.csv, for spreadsheets, one row per finding (a duplicate group: one row per image,

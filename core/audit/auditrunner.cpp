@@ -1,5 +1,6 @@
 #include "audit/auditrunner.h"
 
+#include "dataset/corrections.h"
 #include "dataset/datasetscanner.h"
 
 #include <QDir>
@@ -15,12 +16,16 @@ void setError(QString *error, const QString &message)
         *error = message;
 }
 
+// Scans FOLDER without its corrections file: the audit's source fingerprint is of the files on
+// disk, so the decisions a review writes into the file never make the audit look stale.
 std::optional<DatasetIndex> scanSplit(const QString &folder, const char *what, QString *error,
     const AuditProgress &progress, const std::atomic_bool *cancel)
 {
     QString why;
+    ScanOptions scan;
+    scan.applyCorrections = false;
     std::optional<DatasetIndex> index = scanDataset(
-        QDir(folder).absolutePath(), {}, &why,
+        QDir(folder).absolutePath(), scan, &why,
         [&](int done, int total) {
             if (progress)
                 progress(QStringLiteral("scanning ") % QLatin1String(what), done, total);
@@ -51,7 +56,7 @@ std::optional<AuditOutcome> runAudit(const AuditOptions &options, const AuditMod
         setError(error, QStringLiteral("no model pass to find label issues with"));
         return std::nullopt;
     }
-    const std::optional<DatasetIndex> train
+    std::optional<DatasetIndex> train
         = scanSplit(options.data, "training", error, progress, cancel);
     if (!train)
         return std::nullopt;
@@ -67,7 +72,15 @@ std::optional<AuditOutcome> runAudit(const AuditOptions &options, const AuditMod
     const DatasetIndex *valIndex = val ? &*val : nullptr;
     const DatasetIndex *testIndex = test ? &*test : nullptr;
     report.source = AuditSource::of(*train, valIndex, testIndex);
-    report.images = report.source.files;
+    // The findings are of the data as the scan counts it: each folder's corrections applied.
+    for (std::optional<DatasetIndex> *split : { &train, &val, &test }) {
+        if (!*split)
+            continue;
+        const std::optional<Corrections> corrections = Corrections::read((*split)->root, error);
+        if (!corrections || !corrections->applyTo(&**split, error))
+            return std::nullopt;
+        report.images += int((*split)->images.size());
+    }
 
     AuditModelFindings findings;
     if (!options.duplicatesOnly) {
