@@ -1,5 +1,7 @@
 #include "metrics/evaluationsummary.h"
 
+#include "metrics/csvtext.h"
+
 #include <QHash>
 #include <QSet>
 #include <QStringBuilder>
@@ -8,20 +10,6 @@
 #include <cmath>
 
 namespace leantune {
-
-namespace {
-
-QString csvField(const QString &s)
-{
-    if (!s.contains(QLatin1Char(',')) && !s.contains(QLatin1Char('"'))
-        && !s.contains(QLatin1Char('\n')) && !s.contains(QLatin1Char('\r')))
-        return s;
-    QString quoted = s;
-    quoted.replace(QLatin1Char('"'), QStringLiteral("\"\""));
-    return QLatin1Char('"') % quoted % QLatin1Char('"');
-}
-
-} // namespace
 
 QVector<ClassFigures> classFiguresOf(const QVector<QVector<int>> &confusion)
 {

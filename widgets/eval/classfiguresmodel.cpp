@@ -1,5 +1,7 @@
 #include "widgets/eval/classfiguresmodel.h"
 
+#include "metrics/csvtext.h"
+
 #include <QColor>
 #include <QStringBuilder>
 
@@ -160,12 +162,7 @@ QString ClassFiguresModel::toCsv() const
     }
     out += QLatin1Char('\n');
     for (int r = 0; r < m_classes.size(); ++r) {
-        QString name = m_classes[r];
-        if (name.contains(QLatin1Char(',')) || name.contains(QLatin1Char('"')))
-            name = QLatin1Char('"')
-                % QString(name).replace(QLatin1Char('"'), QStringLiteral("\"\""))
-                % QLatin1Char('"');
-        out += name;
+        out += csvField(m_classes[r]);
         for (int c = 1; c < columns; ++c) {
             const double v = value(r, c);
             const bool undefined = c >= RecallChangeColumn ? v <= -1e9 : v < 0;
