@@ -1,6 +1,37 @@
 #include "audit/outliers.h"
 
+// hnswlib defines non-inline functions in its headers, and duplicates.cpp includes it too: the
+// copy here gets internal linkage (its system headers first, so only hnswlib's own code is
+// wrapped).
+#include <algorithm>
+#include <assert.h>
+#include <atomic>
+#include <cassert>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <list>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <stdexcept>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <x86intrin.h>
+#endif
+namespace {
+// clang-format off
 #include <hnswlib/hnswlib.h>
+// clang-format on
+} // namespace
+
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
