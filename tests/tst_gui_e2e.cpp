@@ -5,7 +5,10 @@
 #include "guitestdata.h"
 
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QImage>
 #include <QProcess>
 #include <QSet>
@@ -23,8 +26,11 @@ private Q_SLOTS:
         if (xvfbRun.isEmpty())
             QSKIP("xvfb-run is not installed (Debian: xvfb xauth)");
         QTemporaryDir dir;
-        const QString data = dir.filePath(QStringLiteral("shapes"));
+        // The sample's layout: train/ and test/ side by side; --start on train/ uses test/.
+        const QString data = dir.filePath(QStringLiteral("shapes/train"));
+        const QString test = dir.filePath(QStringLiteral("shapes/test"));
         leantune::guitestdata::writeImageFolder(data, 4, 60, 20);
+        leantune::guitestdata::writeImageFolder(test, 4, 10, 20, 2);
         leantune::guitestdata::writeBadFiles(data + QStringLiteral("/class2"));
         const QString run = dir.filePath(QStringLiteral("run"));
         // One screenshot per tab and of the run configuration dialog, kept as test artifacts.
@@ -57,6 +63,11 @@ private Q_SLOTS:
             app.exitStatus() == QProcess::NormalExit && app.exitCode() == 0, output.constData());
 
         QVERIFY(QFileInfo::exists(run + QStringLiteral("/summary.json")));
+        QFile config(run + QStringLiteral("/config.json"));
+        QVERIFY(config.open(QIODevice::ReadOnly));
+        const QJsonObject saved = QJsonDocument::fromJson(config.readAll()).object();
+        QCOMPARE(QFileInfo(saved.value(QStringLiteral("test_dir")).toString()).absoluteFilePath(),
+            QFileInfo(test).absoluteFilePath());
         QVERIFY(QFileInfo::exists(dir.filePath(QStringLiteral("userdata/runs.sqlite"))));
         const QImage image(shot);
         QVERIFY2(!image.isNull(), qPrintable(shot));

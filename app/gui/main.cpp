@@ -218,8 +218,7 @@ int main(int argc, char *argv[])
         }
         window.setConfirmOnClose(false);
         QObject::connect(&window, &MainWindow::runEnded, &window, finish);
-        RunConfig config = RunConfigDialog::rememberedConfig();
-        config.dataDir = QFileInfo(folder).absoluteFilePath();
+        RunConfig config = window.configForCurrentData();
         if (parser.isSet(epochs))
             config.epochs = parser.value(epochs).toInt();
         if (parser.isSet(out))

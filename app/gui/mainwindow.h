@@ -51,6 +51,9 @@ public:
     void configureAndStart();
     // Starts a run without the dialog (command line --start, re-run, tests).
     bool startRun(const RunConfig &config, QString *error = nullptr);
+    // The remembered configuration on the open folder; a folder named train/ gets the test/ folder
+    // beside it as its test set.
+    RunConfig configForCurrentData() const;
     // Continues the history's run HISTORYRUNID in its folder from its newest checkpoint, in the
     // same history row.
     bool resumeRun(qint64 historyRunId, const RunConfig &config, QString *error = nullptr);
@@ -111,7 +114,6 @@ private:
     void showResultSummary(const RunSummary &summary);
     void connectJob(RunJob *job);
     bool runActive() const;
-    RunConfig configForCurrentData() const;
     // startRun() and resumeRun(): RESUMERUNID > 0 continues that history row's run.
     bool launchRun(const RunConfig &config, qint64 resumeRunId, QString *error);
     // Shows CONFIG in DIALOG with the class counts of the open data folder when the run trains on
