@@ -1,5 +1,7 @@
 #include "audit/auditreport.h"
 
+#include "metrics/csvtext.h"
+
 #include <QCryptographicHash>
 #include <QDir>
 #include <QFile>
@@ -23,25 +25,9 @@ void setError(QString *error, const QString &message)
         *error = message;
 }
 
-QString quoted(const QString &field)
-{
-    if (!field.contains(QLatin1Char(',')) && !field.contains(QLatin1Char('"'))
-        && !field.contains(QLatin1Char('\n')) && !field.contains(QLatin1Char('\r')))
-        return field;
-    QString s = field;
-    s.replace(QLatin1Char('"'), QLatin1String("\"\""));
-    return QLatin1Char('"') % s % QLatin1Char('"');
-}
-
 QString csvRow(const QStringList &fields)
 {
-    QString line;
-    for (int i = 0; i < fields.size(); ++i) {
-        if (i > 0)
-            line += QLatin1Char(',');
-        line += quoted(fields[i]);
-    }
-    return line + QLatin1Char('\n');
+    return csvRecord(fields) + QLatin1Char('\n');
 }
 
 QString number(double v)
