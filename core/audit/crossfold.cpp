@@ -174,6 +174,7 @@ std::optional<FoldOutput> predictFold(const QString &runDir, const std::vector<S
     lo.pinMemory = device.is_cuda();
     StreamingLoader loader(samples, lo);
     loader.startEpoch(0);
+    const bool mirrorView = run->config.augment;
     FoldOutput out;
     while (std::optional<Batch> batch = loader.next()) {
         if (cancel && cancel->load()) {
@@ -186,10 +187,16 @@ std::optional<FoldOutput> predictFold(const QString &runDir, const std::vector<S
             continue;
         const torch::Tensor x = batch->images.to(device, /*non_blocking=*/true);
         const torch::Tensor features = model->features(x).to(torch::kFloat32).flatten(1);
-        const torch::Tensor p = torch::softmax(model->classify(features).to(torch::kFloat32), 1)
-                                    .to(torch::kFloat64)
-                                    .to(torch::kCPU)
-                                    .contiguous();
+        torch::Tensor probs = torch::softmax(model->classify(features).to(torch::kFloat32), 1);
+        // A model trained with mirrored images sees the mirror as another view of the same
+        // image: the mean of both views' probabilities is the steadier out-of-sample estimate.
+        if (mirrorView) {
+            const torch::Tensor mirrored
+                = model->features(x.flip({ 3 })).to(torch::kFloat32).flatten(1);
+            probs
+                = (probs + torch::softmax(model->classify(mirrored).to(torch::kFloat32), 1)) * 0.5;
+        }
+        const torch::Tensor p = probs.to(torch::kFloat64).to(torch::kCPU).contiguous();
         const torch::Tensor f = features.to(torch::kCPU).contiguous();
         if (p.size(1) != classes) {
             fail(error,
