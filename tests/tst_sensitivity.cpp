@@ -341,6 +341,38 @@ private Q_SLOTS:
         QVERIFY2(a.err.contains(QLatin1String("another architecture")), qPrintable(a.err));
     }
 
+    // --apply starts the run it prints: the proposal's folder holds a finished run whose
+    // config.json has the proposed sparsity and the sensitivity scope with the run's scan. (A
+    // budget of 100 points fits the first trial, at the highest sparsity.)
+    void adviseApplyStartsTheProposedRun()
+    {
+        const QString out = path("applied");
+        const auto r = runCli({ QStringLiteral("advise"), m_run, QStringLiteral("--data"), m_data,
+            QStringLiteral("--max-accuracy-drop"), QStringLiteral("100"),
+            QStringLiteral("--trials"), QStringLiteral("1"), QStringLiteral("--work"),
+            path("apply-trials"), QStringLiteral("--out"), out, QStringLiteral("--apply") });
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        QVERIFY2(
+            r.out.contains(QLatin1String("Highest sparsity within 100 points")), qPrintable(r.out));
+        QVERIFY2(r.out.contains(QStringLiteral("--out ") + out), qPrintable(r.out));
+        QFile configFile(out + QStringLiteral("/config.json"));
+        QVERIFY(configFile.open(QIODevice::ReadOnly));
+        const QJsonObject config = QJsonDocument::fromJson(configFile.readAll()).object();
+        QVERIFY2(config.value(QStringLiteral("prune"))
+                     .toString()
+                     .startsWith(QLatin1String("polynomial:0:0.970:")),
+            qPrintable(config.value(QStringLiteral("prune")).toString()));
+        QCOMPARE(config.value(QStringLiteral("prune_scope")).toString(),
+            QStringLiteral("sensitivity:") + m_run + QStringLiteral("/sensitivity.json"));
+        QFile summaryFile(out + QStringLiteral("/summary.json"));
+        QVERIFY(summaryFile.open(QIODevice::ReadOnly));
+        const QJsonObject summary = QJsonDocument::fromJson(summaryFile.readAll()).object();
+        QCOMPARE(summary.value(QStringLiteral("status")).toString(), QStringLiteral("finished"));
+        QVERIFY2(summary.value(QStringLiteral("final_sparsity")).toDouble() > 0.9,
+            qPrintable(
+                QString::number(summary.value(QStringLiteral("final_sparsity")).toDouble())));
+    }
+
     void adviseRefusesBadBudgetsAndFoldersWithoutAModel_data()
     {
         QTest::addColumn<QString>("budget");

@@ -4,100 +4,14 @@
 #include "clicommon.h"
 
 #include "config/runfields.h"
-#include "prune/sensitivity.h"
-#include "train/rundir.h"
-#include "train/sensitivityscanner.h"
+#include "job/pruneadvisor.h"
 
 #include <QCoreApplication>
-#include <QDir>
-#include <QElapsedTimer>
-#include <QFile>
-#include <QFileInfo>
-#include <QJsonArray>
-#include <QJsonDocument>
 #include <QProcess>
-#include <QStringBuilder>
 
-#include <cmath>
 #include <tuple>
 
 namespace leantune::cli {
-
-namespace {
-
-QJsonObject readJsonFile(const QString &path)
-{
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly))
-        return {};
-    return QJsonDocument::fromJson(file.read(16 << 20)).object();
-}
-
-struct Trial {
-    double sparsity = 0.0;
-    double valAccuracy = -1.0; // -1: failed
-    double seconds = 0.0;
-    bool fits = false;
-};
-
-// The run a proposal or a trial trains: RUN's configuration fine-tuned from RUN's weights for
-// EPOCHS epochs, pruned by a polynomial schedule from 0 to SPARSITY over the first 70 % of its
-// steps (the rest recovers at the final masks), each layer to its own target from the scan.
-RunConfig fineTuneConfig(const RunInfo &run, const QString &dataDir, const QString &scanFile,
-    PruneGranularity granularity, int epochs, std::int64_t stepsPerEpoch, double sparsity,
-    const QString &outDir)
-{
-    RunConfig c = run.config;
-    c.dataDir = dataDir;
-    c.outDir = outDir;
-    c.initWeights = QFileInfo(run.runDir).absoluteFilePath();
-    c.epochs = epochs;
-    c.freezeEpochs = 0;
-    const std::int64_t end = std::max<std::int64_t>(1, stepsPerEpoch * epochs * 7 / 10);
-    const std::int64_t frequency = std::max<std::int64_t>(1, end / 10);
-    c.prune = QStringLiteral("polynomial:0:%1:0:%2:3:%3")
-                  .arg(QString::number(sparsity, 'f', 3))
-                  .arg(end)
-                  .arg(frequency);
-    c.pruneGranularity = granularity;
-    c.pruneScope = PruneScope::Sensitivity;
-    c.pruneSensitivityFile = QFileInfo(scanFile).absoluteFilePath();
-    return c;
-}
-
-// Trains CONFIG with this program; the run's validation accuracy, or -1 when it failed (its
-// output then goes to stderr).
-double trainTrial(const RunConfig &config, QString *output)
-{
-    QProcess process;
-    process.setProcessChannelMode(QProcess::MergedChannels);
-    QStringList args { QStringLiteral("train") };
-    args << runCommandLineArguments(config) << QStringLiteral("--no-history")
-         << QStringLiteral("--force") << QStringLiteral("--progress") << QStringLiteral("none");
-    process.start(QCoreApplication::applicationFilePath(), args);
-    process.waitForFinished(-1);
-    *output = QString::fromUtf8(process.readAll());
-    if (process.exitStatus() != QProcess::NormalExit || process.exitCode() != 0)
-        return -1.0;
-    return readJsonFile(QDir(config.outDir).filePath(QStringLiteral("summary.json")))
-        .value(QStringLiteral("val_accuracy"))
-        .toDouble(-1.0);
-}
-
-// The highest overall sparsity whose allocation's predicted one-shot drop (the sum of the layers'
-// own drops) is within BUDGET: a starting point that needs no fine-tuning.
-double scanLowerBound(const SensitivityScan &scan, double budget)
-{
-    double lo = 0.0, hi = kMaxLayerSparsity - 1e-3;
-    for (int i = 0; i < 30; ++i) {
-        const double mid = 0.5 * (lo + hi);
-        const std::optional<LayerTargets> t = allocateLayerTargets(scan, mid, nullptr);
-        (t && t->predictedDrop <= budget ? lo : hi) = mid;
-    }
-    return lo;
-}
-
-} // namespace
 
 int adviseCommand(const QStringList &args)
 {
@@ -203,172 +117,60 @@ int adviseCommand(const QStringList &args)
         maxSparsity = *v;
     }
 
-    // The run: its configuration, a model and the dense validation accuracy to keep.
-    const QString runDir = QFileInfo(parser.positionalArguments().first()).absoluteFilePath();
-    const std::optional<RunInfo> run = readRunInfo(runDir, &error);
-    if (!run)
-        return fail(QStringLiteral("%1 is not a run folder: %2").arg(runDir, error));
-    if (!QFileInfo::exists(run->modelFile())
-        && QDir(run->checkpointDir()).entryList(QDir::Files).isEmpty())
-        return fail(QStringLiteral("run folder %1 has no trained model (no model.pt, no "
-                                   "checkpoint): train it first")
-                        .arg(runDir));
-    const QJsonObject summary = readJsonFile(run->summaryFile());
-    const double denseAccuracy = summary.value(QStringLiteral("val_accuracy")).toDouble(-1.0);
-    const std::int64_t steps = summary.value(QStringLiteral("steps")).toInteger();
-    const int runEpochs = summary.value(QStringLiteral("epochs")).toInt();
-    if (denseAccuracy < 0.0 || steps <= 0 || runEpochs <= 0)
-        return fail(QStringLiteral("run folder %1 has no finished run's summary.json with its "
-                                   "validation accuracy: let the run finish first")
-                        .arg(runDir));
-    if (!QFileInfo(parser.value(data)).isDir())
-        return fail(QStringLiteral("data folder %1 does not exist").arg(parser.value(data)));
-
-    QElapsedTimer clock;
-    clock.start();
-    // The scan: read (and checked against the run's architecture), or made now.
-    const QString scanFile = parser.isSet(scanOption)
-        ? parser.value(scanOption)
-        : QDir(runDir).filePath(defaultSensitivityFileName(g));
-    std::optional<SensitivityScan> scan;
-    if (QFileInfo::exists(scanFile)) {
-        scan = readSensitivityScan(scanFile, &error);
-        if (!scan)
-            return fail(error);
-        if (!scanFitsRun(*scan, runDir, scanFile, &error))
-            return fail(error);
-        if (scan->granularity != g)
-            return fail(QStringLiteral("the sensitivity scan %1 prunes %2s, not %3s: give "
-                                       "--granularity %2 or another --scan")
-                            .arg(scanFile, enumName(scan->granularity), enumName(g)));
-    } else {
-        SensitivityOptions options;
-        options.granularity = g;
-        printErr(
-            QStringLiteral("advise: scanning each layer's sensitivity into %1\n").arg(scanFile));
-        scan = scanSensitivity(runDir, parser.value(data), options, {}, nullptr, &error);
-        if (!scan || !writeSensitivityScan(*scan, scanFile, &error))
-            return fail(error);
-    }
-    const double scanSeconds = double(clock.elapsed()) / 1000.0;
-
-    // Bisect between the scan's one-shot bound (taken as fitting) and the highest sparsity.
-    const QString workDir
-        = parser.isSet(work) ? parser.value(work) : QDir(runDir).filePath(QStringLiteral("advise"));
-    const std::int64_t stepsPerEpoch = (steps + runEpochs - 1) / runEpochs;
-    const double bound = std::min(scanLowerBound(*scan, maxDrop / 100.0), maxSparsity);
-    const double needed = denseAccuracy - maxDrop / 100.0;
-    std::vector<Trial> done;
-    const auto tryAt = [&](double s) {
-        Trial t;
-        t.sparsity = std::round(s * 1000.0) / 1000.0;
-        QElapsedTimer trialClock;
-        trialClock.start();
-        RunConfig c = fineTuneConfig(*run, parser.value(data), scanFile, g, fineTuneEpochs,
-            stepsPerEpoch, t.sparsity,
-            QDir(workDir).filePath(QStringLiteral("trial-%1").arg(t.sparsity, 0, 'f', 3)));
-        c.testDir.clear(); // trials are judged on validation only
-        QString output;
-        t.valAccuracy = trainTrial(c, &output);
-        t.seconds = double(trialClock.elapsed()) / 1000.0;
-        t.fits = t.valAccuracy >= needed;
-        if (t.valAccuracy < 0.0)
-            printErr(output);
-        printErr(
-            QStringLiteral("advise: trial %1 at %2% sparsity: validation accuracy %3 (%4 s)\n")
-                .arg(done.size() + 1)
-                .arg(t.sparsity * 100.0, 0, 'f', 1)
-                .arg(t.valAccuracy < 0.0 ? QStringLiteral("failed")
-                                         : QStringLiteral("%1%, %2")
-                                               .arg(t.valAccuracy * 100.0, 0, 'f', 2)
-                                               .arg(t.fits ? QStringLiteral("within the budget")
-                                                           : QStringLiteral("over the budget")))
-                .arg(t.seconds, 0, 'f', 0));
-        done.push_back(t);
-        return t;
+    PruneAdvisorOptions options;
+    options.dataDir = parser.value(data);
+    options.maxAccuracyDrop = maxDrop;
+    options.granularity = g;
+    options.epochs = fineTuneEpochs;
+    options.trials = trialCount;
+    options.maxSparsity = maxSparsity;
+    options.scanFile = parser.value(scanOption);
+    options.workDir = parser.value(work);
+    options.outDir = parser.value(out);
+    options.program = QCoreApplication::applicationFilePath();
+    // Progress on stderr: the scan's lines at most every 10 %, each trial's start and result.
+    int lastTenth = -1;
+    QString lastText;
+    const auto progress = [&](const QString &text, double fraction) {
+        const bool scanning = text.startsWith(QLatin1String("Scanning each"));
+        const int tenth = int(fraction * 10.0);
+        if (text == lastText || (scanning && tenth == lastTenth && fraction < 1.0))
+            return;
+        lastText = text;
+        lastTenth = tenth;
+        printErr(QStringLiteral("advise: %1\n").arg(text));
     };
-    double lo = bound, hi = maxSparsity;
-    std::optional<Trial> best;
-    for (int i = 0; i < trialCount; ++i) {
-        const double s = i == 0 ? hi : 0.5 * (lo + hi);
-        if (i > 0 && hi - lo < 0.005)
-            break;
-        const Trial t = tryAt(s);
-        if (t.valAccuracy < 0.0)
-            return fail(QStringLiteral("the fine-tuning trial at %1 failed (its output is above)")
-                            .arg(t.sparsity));
-        if (t.fits) {
-            best = t;
-            lo = t.sparsity;
-            if (i == 0)
-                break;
-        } else {
-            hi = t.sparsity;
-        }
-    }
-    if (!best) { // nothing tried fitted: measure the bound itself
-        const Trial t = tryAt(lo);
-        if (t.fits)
-            best = t;
-    }
-    const double seconds = double(clock.elapsed()) / 1000.0;
-
-    QJsonArray trialsJson;
-    for (const Trial &t : done)
-        trialsJson.append(QJsonObject { { QStringLiteral("sparsity"), t.sparsity },
-            { QStringLiteral("val_accuracy"), t.valAccuracy }, { QStringLiteral("fits"), t.fits },
-            { QStringLiteral("seconds"), t.seconds } });
-    QJsonObject report { { QStringLiteral("run_dir"), runDir },
-        { QStringLiteral("dense_val_accuracy"), denseAccuracy },
-        { QStringLiteral("max_accuracy_drop"), maxDrop },
-        { QStringLiteral("scan"), QFileInfo(scanFile).absoluteFilePath() },
-        { QStringLiteral("scan_bound"), bound }, { QStringLiteral("trials"), trialsJson },
-        { QStringLiteral("scan_seconds"), scanSeconds }, { QStringLiteral("seconds"), seconds } };
-    if (!best) {
-        report[QStringLiteral("sparsity")] = QJsonValue();
+    const QString runDir = parser.positionalArguments().first();
+    const std::optional<PruneAdvice> advice
+        = advisePruning(runDir, options, progress, nullptr, &error);
+    if (!advice)
+        return fail(error);
+    if (!advice->found) {
         if (parser.isSet(json))
-            printOut(jsonLine(report));
-        return fail(QStringLiteral("no sparsity from %1 up keeps validation accuracy within %2 "
-                                   "points of %3% with %4 epoch(s) of fine-tuning: allow a larger "
-                                   "drop or more --epochs")
-                        .arg(lo)
-                        .arg(maxDrop)
-                        .arg(denseAccuracy * 100.0, 0, 'f', 2)
-                        .arg(fineTuneEpochs));
-    }
-    const QString proposedDir
-        = parser.isSet(out) ? parser.value(out) : QString(runDir + QStringLiteral("-pruned"));
-    RunConfig proposal = fineTuneConfig(*run, parser.value(data), scanFile, g, fineTuneEpochs,
-        stepsPerEpoch, best->sparsity, proposedDir);
-    const QString command = runCommandLine(proposal, QCoreApplication::applicationFilePath());
-    report[QStringLiteral("sparsity")] = best->sparsity;
-    report[QStringLiteral("predicted_val_accuracy")] = best->valAccuracy;
-    report[QStringLiteral("command")] = command;
-    if (const std::optional<LayerTargets> t
-        = allocateLayerTargets(*scan, best->sparsity, nullptr)) {
-        report[QStringLiteral("layer_targets")] = t->toJson().value(QStringLiteral("layers"));
+            printOut(jsonLine(advice->toJson()));
+        return fail(advice->noFitMessage);
     }
     if (parser.isSet(json)) {
-        printOut(jsonLine(report));
+        printOut(jsonLine(advice->toJson()));
     } else {
         printOut(QStringLiteral(
             "Highest sparsity within %1 points of the dense validation accuracy (%2%): %3% "
             "(validation accuracy %4% after %5 epoch(s) of fine-tuning; %6 trials, %7 s in all, "
             "the scan %8 s).\nTrain it with:\n  %9\n")
                      .arg(maxDrop)
-                     .arg(denseAccuracy * 100.0, 0, 'f', 2)
-                     .arg(best->sparsity * 100.0, 0, 'f', 1)
-                     .arg(best->valAccuracy * 100.0, 0, 'f', 2)
+                     .arg(advice->denseValAccuracy * 100.0, 0, 'f', 2)
+                     .arg(advice->sparsity * 100.0, 0, 'f', 1)
+                     .arg(advice->predictedValAccuracy * 100.0, 0, 'f', 2)
                      .arg(fineTuneEpochs)
-                     .arg(done.size())
-                     .arg(seconds, 0, 'f', 0)
-                     .arg(scanSeconds, 0, 'f', 0)
-                     .arg(command));
+                     .arg(advice->trials.size())
+                     .arg(advice->seconds, 0, 'f', 0)
+                     .arg(advice->scanSeconds, 0, 'f', 0)
+                     .arg(advice->command));
     }
     if (!parser.isSet(apply))
         return Ok;
     QStringList trainArgs { QStringLiteral("train") };
-    trainArgs << runCommandLineArguments(proposal);
+    trainArgs << runCommandLineArguments(advice->proposal);
     QProcess process;
     process.setProcessChannelMode(QProcess::ForwardedChannels);
     process.start(QCoreApplication::applicationFilePath(), trainArgs);
