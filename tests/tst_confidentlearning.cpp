@@ -61,6 +61,7 @@ private Q_SLOTS:
     void filtersFindTheFlippedExample();
     void pruneByNoiseRateTakesLargestMarginPruneByClassLeastConfidence();
     void rankingOrdersByScore();
+    void relativeSelfConfidenceWeighsTheClassThreshold();
     void overlappingPairs();
     void refusesBadInput_data();
     void refusesBadInput();
@@ -205,6 +206,26 @@ void TestConfidentLearning::rankingOrdersByScore()
     QVERIFY(qFuzzyCompare(byMargin[1].score, 0.4));
 }
 
+void TestConfidentLearning::relativeSelfConfidenceWeighsTheClassThreshold()
+{
+    // A (labelled 0, a class the model is unsure of: t0 = 0.4) has the lower self-confidence,
+    // B (labelled 1, t1 = 0.9) the lower one against its class: 0.4 / 1.3 < 0.3 / 0.7.
+    const std::vector<double> p { 0.3, 0.7, /**/ 0.6, 0.4 };
+    const std::vector<int> labels { 0, 1 };
+    ConfidentJoint cj;
+    cj.classes = 2;
+    cj.thresholds = { 0.4, 0.9 };
+    cj.confidentClass = { 1, 0 };
+    const auto bySelf = findLabelIssues(
+        p, labels, cj, { LabelIssueFilter::ConfidentJoint, LabelIssueRanking::SelfConfidence });
+    QCOMPARE(indices(bySelf), (std::vector<int> { 0, 1 }));
+    const auto byRelative = findLabelIssues(p, labels, cj,
+        { LabelIssueFilter::ConfidentJoint, LabelIssueRanking::RelativeSelfConfidence });
+    QCOMPARE(indices(byRelative), (std::vector<int> { 1, 0 }));
+    QVERIFY(qFuzzyCompare(byRelative[0].score, 0.4 / 1.3));
+    QVERIFY(qFuzzyCompare(byRelative[1].score, 0.3 / 0.7));
+}
+
 void TestConfidentLearning::overlappingPairs()
 {
     const Data d = filtersDisagree();
@@ -252,8 +273,8 @@ void TestConfidentLearning::names()
         { LabelIssueFilter::ConfidentJoint, LabelIssueFilter::PruneByNoiseRate,
             LabelIssueFilter::PruneByClass, LabelIssueFilter::Both })
         QVERIFY(labelIssueFilterFromName(labelIssueFilterName(f)) == f);
-    for (LabelIssueRanking r :
-        { LabelIssueRanking::SelfConfidence, LabelIssueRanking::NormalizedMargin })
+    for (LabelIssueRanking r : { LabelIssueRanking::SelfConfidence,
+             LabelIssueRanking::NormalizedMargin, LabelIssueRanking::RelativeSelfConfidence })
         QVERIFY(labelIssueRankingFromName(labelIssueRankingName(r)) == r);
     QVERIFY(!labelIssueFilterFromName(QStringLiteral("cleanest")));
 }

@@ -313,8 +313,8 @@ int auditCommand(const QStringList &args)
             .arg(labelIssueFilterName(labelDefaults.filter)),
         QStringLiteral("METHOD"));
     const QCommandLineOption labelRanking(QStringLiteral("label-ranking"),
-        QStringLiteral("How label issues are ordered: self_confidence or normalized_margin "
-                       "(default: %1).")
+        QStringLiteral("How label issues are ordered: self_confidence, normalized_margin or "
+                       "relative_self_confidence (against the class's mean; default: %1).")
             .arg(labelIssueRankingName(labelDefaults.ranking)),
         QStringLiteral("METHOD"));
     const QCommandLineOption restart(QStringLiteral("restart"),

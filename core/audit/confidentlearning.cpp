@@ -34,14 +34,21 @@ std::optional<LabelIssueFilter> labelIssueFilterFromName(const QString &name)
 
 QString labelIssueRankingName(LabelIssueRanking ranking)
 {
-    return ranking == LabelIssueRanking::SelfConfidence ? QStringLiteral("self_confidence")
-                                                        : QStringLiteral("normalized_margin");
+    switch (ranking) {
+    case LabelIssueRanking::SelfConfidence:
+        return QStringLiteral("self_confidence");
+    case LabelIssueRanking::NormalizedMargin:
+        return QStringLiteral("normalized_margin");
+    case LabelIssueRanking::RelativeSelfConfidence:
+        return QStringLiteral("relative_self_confidence");
+    }
+    return {};
 }
 
 std::optional<LabelIssueRanking> labelIssueRankingFromName(const QString &name)
 {
-    for (LabelIssueRanking r :
-        { LabelIssueRanking::SelfConfidence, LabelIssueRanking::NormalizedMargin })
+    for (LabelIssueRanking r : { LabelIssueRanking::SelfConfidence,
+             LabelIssueRanking::NormalizedMargin, LabelIssueRanking::RelativeSelfConfidence })
         if (labelIssueRankingName(r) == name)
             return r;
     return std::nullopt;
@@ -263,9 +270,19 @@ std::vector<LabelIssue> findLabelIssues(const std::vector<double> &probabilities
         issue.given = labels[k];
         issue.suggested = suggested[k] >= 0 ? suggested[k] : otherArgmax(p, m, labels[k]);
         const double self = p[labels[k]];
-        issue.score = options.ranking == LabelIssueRanking::SelfConfidence
-            ? self
-            : (self - p[otherArgmax(p, m, labels[k])] + 1.0) / 2.0;
+        switch (options.ranking) {
+        case LabelIssueRanking::SelfConfidence:
+            issue.score = self;
+            break;
+        case LabelIssueRanking::NormalizedMargin:
+            issue.score = (self - p[otherArgmax(p, m, labels[k])] + 1.0) / 2.0;
+            break;
+        case LabelIssueRanking::RelativeSelfConfidence: {
+            const double t = joint.thresholds.empty() ? 0.0 : joint.thresholds[labels[k]];
+            issue.score = self + t > 0.0 ? self / (self + t) : 0.0;
+            break;
+        }
+        }
         issue.score = std::clamp(issue.score, 0.0, 1.0);
         issues.push_back(issue);
     }

@@ -26,10 +26,15 @@ enum class LabelIssueFilter {
 enum class LabelIssueRanking {
     SelfConfidence, // score p̂_given
     NormalizedMargin, // score (p̂_given − max_{j≠given} p̂_j + 1) / 2
+    // score p̂_given / (p̂_given + t_given): self-confidence against the class's threshold (its
+    // mean self-confidence), so a class the model is unsure of as a whole does not crowd out the
+    // rest; orders as p̂_given / t_given
+    RelativeSelfConfidence,
 };
 
 // Names for the command line and reports: "confident_joint", "prune_by_noise_rate",
-// "prune_by_class", "both"; "self_confidence", "normalized_margin". std::nullopt for others.
+// "prune_by_class", "both"; "self_confidence", "normalized_margin", "relative_self_confidence".
+// std::nullopt for others.
 QString labelIssueFilterName(LabelIssueFilter filter);
 std::optional<LabelIssueFilter> labelIssueFilterFromName(const QString &name);
 QString labelIssueRankingName(LabelIssueRanking ranking);
