@@ -390,6 +390,13 @@ void DatasetBrowser::onScanFinished(const DatasetIndex &index)
         ? tr("<br><br>Every file is a readable image.")
         : tr("<br><br><b>%n file(s) left out</b> - they will never reach training:", nullptr,
             int(index.invalid.size()));
+    // What the folder's corrections file changed (the Data issues view writes it), so the counts
+    // above are not mistaken for the folders' own.
+    if (const QString corrections = index.correctionsSummary(); !corrections.isEmpty())
+        stats = tr("<b>Corrections:</b> %1; nothing on disk moved (leantune-cli "
+                   "apply-corrections moves the files).<br><br>")
+                    .arg(corrections.toHtmlEscaped())
+            + stats;
     m_stats->setText(stats);
     if (m_thumbnails->rowCount() > 0)
         m_view->setCurrentIndex(m_thumbnails->index(0)); // the preview shows the first image
