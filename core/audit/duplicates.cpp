@@ -2,6 +2,8 @@
 
 #include "dataset/imagedecoder_p.h"
 
+#include <hnswlib/hnswlib.h>
+
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -19,7 +21,6 @@
 #include <map>
 #include <mutex>
 #include <numeric>
-#include <random>
 #include <thread>
 
 namespace leantune {
@@ -29,15 +30,13 @@ namespace {
 constexpr int kThumb = 32; // side of the gray thumbnail near duplicates are confirmed on
 constexpr int kThumbPixels = kThumb * kThumb;
 constexpr double kThumbBlur = 0.6; // Gaussian sigma, thumbnail pixels
-// The perceptual hash: a block mean hash (256 bits: each block of a 16 × 16 grid brighter than the
-// mean block or not), as OpenCV's img_hash BlockMeanHash (mode 0) computes it but on the 32 × 32
-// thumbnail rather than a 256 × 256 enlargement, 40 times faster. It tells Fashion-MNIST's
-// look-alike images apart better than the 64-bit pHash (bench/README.md).
-using Hash = std::array<std::uint64_t, 4>;
-constexpr int kHashBits = 256;
-constexpr int kVariants = 9; // the image, and the image moved by one pixel in 8 directions
-constexpr int kOffsets[kVariants][2] = { { 0, 0 }, { -1, 0 }, { 1, 0 }, { 0, -1 }, { 0, 1 },
-    { -1, -1 }, { -1, 1 }, { 1, -1 }, { 1, 1 } };
+// The perceptual descriptor: pHash's 8 × 8 lowest DCT frequencies of the 32 × 32 thumbnail, kept as
+// real values rather than bits against their median (Fashion-MNIST's bits cluster: bench/README),
+// without the mean (DC), at unit length (a brightness gain leaves it unchanged), and of the
+// thumbnail moved so that its centre of mass is its centre (a shift of a few pixels leaves it
+// almost unchanged). 64 floats, the DC slot zero, so hnswlib takes its 16-float SIMD path.
+constexpr int kDctSide = 8;
+constexpr int kDescriptor = kDctSide * kDctSide;
 
 void setError(QString *error, const QString &message)
 {
@@ -57,45 +56,82 @@ struct Features {
     bool ok = false;
     QString error;
     std::array<std::uint64_t, 2> digest {};
-    std::array<Hash, kVariants> hashes {};
     // An image of at most kThumb × kThumb pixels, also kept at its own size (gray): a one-pixel
     // shift of a small image is compared exactly there, without resampling.
     std::vector<std::uint8_t> native;
     int nativeWidth = 0;
     int nativeHeight = 0;
+    // Centres of mass (see centreOfMass) of the native image and of the thumbnail: their
+    // difference between two images is the offset a shifted copy is compared at.
+    double nativeX = 0.0, nativeY = 0.0;
+    // The native image's row and column sums: their best lag between two images is the other
+    // offset tried (the centre of mass misjudges a shift that cuts content off at the border).
+    std::vector<std::int32_t> rowSums, columnSums;
+    double thumbX = 0.0, thumbY = 0.0;
 };
 
-Hash blockMeanHash(const cv::Mat &thumb)
+// IMAGE's centre of mass (8-bit gray), the mass of a pixel being its distance from the background
+// level, the mean of the border pixels (so a dark object on white is centred as well as a light
+// one on black). False for a flat image.
+bool centreOfMass(const cv::Mat &image, double *cx, double *cy, double *background)
 {
-    cv::Mat blocks;
-    cv::resize(thumb, blocks, cv::Size(16, 16), 0, 0, cv::INTER_AREA);
-    std::array<uchar, 256> values;
-    std::memcpy(values.data(), blocks.data, values.size()); // 16 × 16 × 1 byte, continuous
-    // Against the mean block, not the median: on a dark background the median block is black, and
-    // JPEG noise would flip the background's bits.
-    int sum = 0;
-    for (uchar v : values)
-        sum += v;
-    const int mean = (sum + 128) / 256;
-    Hash bits {};
-    for (int i = 0; i < 256; ++i) {
-        if (values[std::size_t(i)] > mean)
-            bits[std::size_t(i >> 6)] |= std::uint64_t(1) << (i & 63);
+    std::int64_t border = 0;
+    int count = 0;
+    for (int x = 0; x < image.cols; ++x) {
+        border += image.at<uchar>(0, x) + image.at<uchar>(image.rows - 1, x);
+        count += 2;
     }
-    return bits;
+    for (int y = 1; y + 1 < image.rows; ++y) {
+        border += image.at<uchar>(y, 0) + image.at<uchar>(y, image.cols - 1);
+        count += 2;
+    }
+    const double level = double(border) / double(std::max(1, count));
+    double mass = 0.0, mx = 0.0, my = 0.0;
+    for (int y = 0; y < image.rows; ++y) {
+        const uchar *p = image.ptr<uchar>(y);
+        double row = 0.0;
+        for (int x = 0; x < image.cols; ++x) {
+            const double w = std::abs(double(p[x]) - level);
+            row += w;
+            mx += w * x;
+        }
+        mass += row;
+        my += row * y;
+    }
+    *background = level;
+    *cx = mass > 0.0 ? mx / mass : (image.cols - 1) / 2.0;
+    *cy = mass > 0.0 ? my / mass : (image.rows - 1) / 2.0;
+    return mass > 0.0;
 }
 
-int distance(const Hash &a, const Hash &b)
+// Writes THUMB's descriptor (see kDctSide) into OUT (kDescriptor floats) and THUMB's centre of
+// mass into CX, CY.
+void describe(const cv::Mat &thumb, float *out, double *cx, double *cy)
 {
-    int d = 0;
-    for (std::size_t k = 0; k < a.size(); ++k)
-        d += __builtin_popcountll(a[k] ^ b[k]);
-    return d;
-}
-
-bool bit(const Hash &h, int i)
-{
-    return (h[std::size_t(i >> 6)] >> (i & 63)) & 1;
+    double background = 0.0;
+    const bool massive = centreOfMass(thumb, cx, cy, &background);
+    cv::Mat centred;
+    thumb.convertTo(centred, CV_32F);
+    if (massive) {
+        const cv::Mat shift = (cv::Mat_<double>(2, 3) << 1, 0, (thumb.cols - 1) / 2.0 - *cx, 0, 1,
+            (thumb.rows - 1) / 2.0 - *cy);
+        cv::warpAffine(centred, centred, shift, centred.size(), cv::INTER_LINEAR,
+            cv::BORDER_CONSTANT, cv::Scalar(background));
+    }
+    cv::Mat dct;
+    cv::dct(centred, dct);
+    double norm = 0.0;
+    for (int y = 0; y < kDctSide; ++y) {
+        for (int x = 0; x < kDctSide; ++x) {
+            const float v = (x == 0 && y == 0) ? 0.0f : dct.at<float>(y, x);
+            out[y * kDctSide + x] = v;
+            norm += double(v) * v;
+        }
+    }
+    // A flat image has no direction: its descriptor stays zero, near other flat images.
+    const float scale = norm > 1e-12 ? float(1.0 / std::sqrt(norm)) : 0.0f;
+    for (int k = 0; k < kDescriptor; ++k)
+        out[k] *= scale;
 }
 
 // True when every pixel of a 3-channel image has equal channels: it is hashed as gray, so a gray
@@ -111,9 +147,10 @@ bool channelsEqual(const StoredImage &image)
     return true;
 }
 
-// Decodes ITEM at its own size (8 bits, gray or BGR, alpha dropped) and computes its features and
-// its thumbnail into THUMB (kThumbPixels bytes).
-Features computeFeatures(const Item &item, const DuplicateOptions &options, std::uint8_t *thumb)
+// Decodes ITEM at its own size (8 bits, gray or BGR, alpha dropped) and computes its features, its
+// thumbnail into THUMB (kThumbPixels bytes) and its descriptor into DESCRIPTOR (kDescriptor).
+Features computeFeatures(
+    const Item &item, const DuplicateOptions &options, std::uint8_t *thumb, float *descriptor)
 {
     Features f;
     // The decoder's stored form with augmentation keeps an image whose shorter side is at most
@@ -154,34 +191,23 @@ Features computeFeatures(const Item &item, const DuplicateOptions &options, std:
             const bool shrinking = gray.cols > kThumb || gray.rows > kThumb;
             cv::resize(gray, small, cv::Size(kThumb, kThumb), 0, 0,
                 shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
-            // A small image is moved by whole pixels of its own (a one-pixel shift there is a
-            // large one); a large one by a pixel of its thumbnail.
-            const bool small32 = gray.cols <= 2 * kThumb && gray.rows <= 2 * kThumb;
-            cv::Mat moved, movedSmall;
-            for (int v = 0; v < kVariants; ++v) {
-                if (v == 0) {
-                    f.hashes[0] = blockMeanHash(small);
-                } else {
-                    const cv::Mat shift
-                        = (cv::Mat_<double>(2, 3) << 1, 0, kOffsets[v][0], 0, 1, kOffsets[v][1]);
-                    if (small32) {
-                        cv::warpAffine(gray, moved, shift, gray.size(), cv::INTER_NEAREST,
-                            cv::BORDER_REPLICATE);
-                        cv::resize(moved, movedSmall, cv::Size(kThumb, kThumb), 0, 0,
-                            shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
-                    } else {
-                        cv::warpAffine(small, movedSmall, shift, small.size(), cv::INTER_NEAREST,
-                            cv::BORDER_REPLICATE);
-                    }
-                    f.hashes[std::size_t(v)] = blockMeanHash(movedSmall);
-                }
-            }
+            describe(small, descriptor, &f.thumbX, &f.thumbY);
             // Blurred a little, the thumbnail forgives JPEG noise and resampling (bench/README).
             cv::GaussianBlur(small, small, cv::Size(0, 0), kThumbBlur);
             if (gray.cols <= kThumb && gray.rows <= kThumb) {
                 f.nativeWidth = gray.cols;
                 f.nativeHeight = gray.rows;
                 f.native.resize(std::size_t(gray.cols) * std::size_t(gray.rows));
+                double background = 0.0;
+                centreOfMass(gray, &f.nativeX, &f.nativeY, &background);
+                f.rowSums.assign(std::size_t(gray.rows), 0);
+                f.columnSums.assign(std::size_t(gray.cols), 0);
+                for (int y = 0; y < gray.rows; ++y) {
+                    for (int x = 0; x < gray.cols; ++x) {
+                        f.rowSums[std::size_t(y)] += gray.at<uchar>(y, x);
+                        f.columnSums[std::size_t(x)] += gray.at<uchar>(y, x);
+                    }
+                }
                 for (int y = 0; y < gray.rows; ++y)
                     std::memcpy(f.native.data() + std::size_t(y) * std::size_t(gray.cols),
                         gray.ptr<uchar>(y), std::size_t(gray.cols));
@@ -194,55 +220,159 @@ Features computeFeatures(const Item &item, const DuplicateOptions &options, std:
     return f;
 }
 
-// Pearson correlation of two WIDTH × HEIGHT gray images, the best over offsets of up to one pixel
-// (on their overlap). Two flat images correlate 1 when their levels are within 2 of 255, else 0.
-double correlation(const std::uint8_t *a, const std::uint8_t *b, int width, int height)
+// How two WIDTH × HEIGHT gray images (at most 32 × 32) compare with B moved by (DX, DY) pixels, on
+// their overlap: their Pearson correlation, and the share of pixels that differ by more than
+// kOutlierLevel after the least-squares gain and offset (an edge or a print that is not in the
+// other image; a JPEG copy's error stays below it). Two flat images correlate 1 when their levels
+// are within 2 of 255, else 0.
+constexpr int kOutlierLevel = 32;
+
+struct Match {
+    double correlation = -1.0;
+    double outliers = 1.0; // share of the overlap
+};
+
+Match compareAt(const std::uint8_t *a, const std::uint8_t *b, int width, int height, int dx, int dy,
+    bool countOutliers)
 {
-    double best = -1.0;
-    for (int dy = -1; dy <= 1; ++dy) {
-        for (int dx = -1; dx <= 1; ++dx) {
-            std::int64_t sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, n = 0;
-            for (int y = std::max(0, -dy); y < height - std::max(0, dy); ++y) {
-                const std::uint8_t *pa = a + std::ptrdiff_t(y) * width;
-                const std::uint8_t *pb = b + std::ptrdiff_t(y + dy) * width + dx;
-                for (int x = std::max(0, -dx); x < width - std::max(0, dx); ++x) {
-                    const int u = pa[x], v = pb[x];
-                    sa += u;
-                    sb += v;
-                    saa += u * u;
-                    sbb += v * v;
-                    sab += u * v;
-                }
-                n += width - std::abs(dx);
-            }
-            if (n == 0)
-                continue;
-            const double va = double(saa) - double(sa) * double(sa) / double(n);
-            const double vb = double(sbb) - double(sb) * double(sb) / double(n);
-            const double flat = double(n); // variance below 1 grey level squared per pixel
-            if (va < flat || vb < flat) {
-                if (va < flat && vb < flat && std::abs(double(sa) - double(sb)) <= 2.0 * double(n))
-                    return 1.0;
-                continue;
-            }
-            const double cov = double(sab) - double(sa) * double(sb) / double(n);
-            best = std::max(best, cov / std::sqrt(va * vb));
+    // 32-bit sums (1,024 × 255² fits), so the compiler vectorizes the inner loop.
+    std::int32_t sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, n = 0;
+    const int y0 = std::max(0, -dy), y1 = height - std::max(0, dy);
+    const int x0 = std::max(0, -dx), x1 = width - std::max(0, dx);
+    for (int y = y0; y < y1; ++y) {
+        const std::uint8_t *pa = a + std::ptrdiff_t(y) * width;
+        const std::uint8_t *pb = b + std::ptrdiff_t(y + dy) * width + dx;
+        for (int x = x0; x < x1; ++x) {
+            const std::int32_t u = pa[x], v = pb[x];
+            sa += u;
+            sb += v;
+            saa += u * u;
+            sbb += v * v;
+            sab += u * v;
+        }
+        n += x1 - x0;
+    }
+    Match m;
+    if (n == 0)
+        return m;
+    const double va = double(saa) - double(sa) * double(sa) / double(n);
+    const double vb = double(sbb) - double(sb) * double(sb) / double(n);
+    const double flat = double(n); // variance below 1 grey level squared per pixel
+    if (va < flat || vb < flat) {
+        const bool same
+            = va < flat && vb < flat && std::abs(double(sa) - double(sb)) <= 2.0 * double(n);
+        m.correlation = same ? 1.0 : 0.0;
+        m.outliers = same ? 0.0 : 1.0;
+        return m;
+    }
+    const double cov = double(sab) - double(sa) * double(sb) / double(n);
+    m.correlation = cov / std::sqrt(va * vb);
+    if (countOutliers) {
+        const double gain = cov / va;
+        const double offset = (double(sb) - gain * double(sa)) / double(n);
+        int outliers = 0;
+        for (int y = y0; y < y1; ++y) {
+            const std::uint8_t *pa = a + std::ptrdiff_t(y) * width;
+            const std::uint8_t *pb = b + std::ptrdiff_t(y + dy) * width + dx;
+            for (int x = x0; x < x1; ++x)
+                outliers += std::abs(double(pb[x]) - gain * pa[x] - offset) > kOutlierLevel;
+        }
+        m.outliers = double(outliers) / double(n);
+    }
+    return m;
+}
+
+// The offsets (of up to one pixel) at which a copy moved by D pixels (the difference of the two
+// images' centres of mass) is tried: the nearest whole offset, and the next one too unless D is
+// within 0.1 of a whole pixel (content cut off at the border moves the centre less).
+std::vector<int> offsetsToTry(double d)
+{
+    const double clamped = std::clamp(d, -1.0, 1.0);
+    const int nearest = int(std::lround(clamped));
+    if (std::abs(clamped - nearest) < 0.1)
+        return { nearest };
+    return { int(std::floor(clamped)), int(std::ceil(clamped)) };
+}
+
+// The lag (-1, 0 or 1) at which profile B best matches profile A (Pearson on the overlap).
+int bestLag(const std::vector<std::int32_t> &a, const std::vector<std::int32_t> &b)
+{
+    int best = 0;
+    double bestCorrelation = -2.0;
+    const int n = int(std::min(a.size(), b.size()));
+    for (int lag = -1; lag <= 1; ++lag) {
+        double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+        int count = 0;
+        for (int i = std::max(0, -lag); i < n - std::max(0, lag); ++i) {
+            const double u = a[std::size_t(i)], v = b[std::size_t(i + lag)];
+            sa += u;
+            sb += v;
+            saa += u * u;
+            sbb += v * v;
+            sab += u * v;
+            ++count;
+        }
+        if (count < 2)
+            continue;
+        const double va = saa - sa * sa / count, vb = sbb - sb * sb / count;
+        const double c = va > 0 && vb > 0 ? (sab - sa * sb / count) / std::sqrt(va * vb) : 0.0;
+        if (c > bestCorrelation) {
+            bestCorrelation = c;
+            best = lag;
         }
     }
     return best;
 }
 
+// The best match of A and B over the offsets their centres of mass suggest (SHIFTX, SHIFTY) and
+// LAGX, LAGY, the outliers counted at the best offset when it correlates at least MINCORRELATION.
+Match bestMatch(const std::uint8_t *a, const std::uint8_t *b, int width, int height, double shiftX,
+    double shiftY, int lagX, int lagY, double minCorrelation, bool countOutliers)
+{
+    Match best;
+    int bestX = 0, bestY = 0;
+    std::vector<int> ys = offsetsToTry(shiftY), xs = offsetsToTry(shiftX);
+    if (std::find(ys.begin(), ys.end(), lagY) == ys.end())
+        ys.push_back(lagY);
+    if (std::find(xs.begin(), xs.end(), lagX) == xs.end())
+        xs.push_back(lagX);
+    for (int dy : ys) {
+        for (int dx : xs) {
+            const Match m = compareAt(a, b, width, height, dx, dy, false);
+            if (m.correlation > best.correlation) {
+                best = m;
+                bestX = dx;
+                bestY = dy;
+            }
+        }
+    }
+    if (countOutliers && best.correlation >= minCorrelation)
+        best = compareAt(a, b, width, height, bestX, bestY, true);
+    return best;
+}
+
 // Whether candidates I and J are near duplicates: two small images of one size are compared
-// themselves (sharper than thumbnails, which blur look-alike silhouettes together); any other
-// pair on their blurred thumbnails.
+// themselves (sharper than thumbnails, which blur look-alike silhouettes together), on their
+// correlation and their outlier pixels (which tell look-alike plain silhouettes apart:
+// bench/README); any other pair on the correlation of their blurred thumbnails.
 bool confirmed(const Features &fi, const Features &fj, const std::uint8_t *ti,
     const std::uint8_t *tj, const DuplicateOptions &options)
 {
     if (!fi.native.empty() && fi.nativeWidth == fj.nativeWidth
-        && fi.nativeHeight == fj.nativeHeight)
-        return correlation(fi.native.data(), fj.native.data(), fi.nativeWidth, fi.nativeHeight)
-            >= options.minNativeCorrelation;
-    return correlation(ti, tj, kThumb, kThumb) >= options.minCorrelation;
+        && fi.nativeHeight == fj.nativeHeight) {
+        const Match m = bestMatch(fi.native.data(), fj.native.data(), fi.nativeWidth,
+            fi.nativeHeight, fj.nativeX - fi.nativeX, fj.nativeY - fi.nativeY,
+            bestLag(fi.columnSums, fj.columnSums), bestLag(fi.rowSums, fj.rowSums),
+            options.minNativeCorrelation, true);
+        return m.correlation >= options.minNativeCorrelation
+            && m.outliers <= options.maxOutlierShare;
+    }
+    const int lagX = int(std::lround(std::clamp(fj.thumbX - fi.thumbX, -1.0, 1.0)));
+    const int lagY = int(std::lround(std::clamp(fj.thumbY - fi.thumbY, -1.0, 1.0)));
+    return bestMatch(ti, tj, kThumb, kThumb, fj.thumbX - fi.thumbX, fj.thumbY - fi.thumbY, lagX,
+               lagY, options.minCorrelation, false)
+               .correlation
+        >= options.minCorrelation;
 }
 
 struct UnionFind {
@@ -266,59 +396,6 @@ struct UnionFind {
         b = find(b);
         if (a != b)
             parent[std::size_t(std::max(a, b))] = std::min(a, b);
-    }
-};
-
-// The hash's bits dealt into BANDS bands (a fixed shuffle, so that the bits every image shares,
-// such as a black border's, spread over all bands): two hashes within BANDS - 1 bits agree on at
-// least one whole band (pigeonhole), so one sorted table per band finds every such pair without
-// comparing all pairs (multi-index hashing).
-struct BandIndex {
-    struct Band {
-        std::vector<int> bits;
-        std::vector<std::pair<std::uint64_t, int>> table; // (band value, item), sorted
-    };
-    std::vector<Band> bands;
-
-    BandIndex(int count, const std::vector<int> &items, const std::vector<Features> &features)
-    {
-        std::vector<int> order(kHashBits);
-        std::iota(order.begin(), order.end(), 0);
-        std::mt19937 shuffle(20261207);
-        for (int i = kHashBits - 1; i > 0; --i) // Fisher-Yates with a fixed seed: the same bands
-            std::swap(order[std::size_t(i)], order[std::size_t(shuffle() % unsigned(i + 1))]);
-        int start = 0;
-        for (int b = 0; b < count; ++b) {
-            const int width = std::min(64, (kHashBits - start) / (count - b));
-            Band band;
-            band.bits.assign(order.begin() + start, order.begin() + start + width);
-            band.table.reserve(items.size());
-            for (int i : items)
-                band.table.emplace_back(value(band, features[std::size_t(i)].hashes[0]), i);
-            std::sort(band.table.begin(), band.table.end());
-            bands.push_back(std::move(band));
-            start += width;
-        }
-    }
-
-    static std::uint64_t value(const Band &band, const Hash &hash)
-    {
-        std::uint64_t v = 0;
-        for (std::size_t k = 0; k < band.bits.size(); ++k)
-            v |= std::uint64_t(bit(hash, band.bits[k])) << k;
-        return v;
-    }
-
-    // Appends the items whose hash agrees with HASH on some band.
-    void candidates(const Hash &hash, std::vector<int> *out) const
-    {
-        for (const Band &band : bands) {
-            const std::uint64_t v = value(band, hash);
-            auto it = std::lower_bound(band.table.begin(), band.table.end(),
-                std::make_pair(v, std::numeric_limits<int>::min()));
-            for (; it != band.table.end() && it->first == v; ++it)
-                out->push_back(it->second);
-        }
     }
 };
 
@@ -393,11 +470,13 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
 
         std::vector<Features> features(static_cast<std::size_t>(n));
         std::vector<std::uint8_t> thumbs(options.near ? std::size_t(n) * kThumbPixels : 0);
+        std::vector<float> descriptors(options.near ? std::size_t(n) * kDescriptor : 0);
         const bool hashed = parallelFor(
             n, threads, cancel,
             [&](int i) {
                 features[std::size_t(i)] = computeFeatures(items[std::size_t(i)], options,
-                    options.near ? thumbs.data() + std::size_t(i) * kThumbPixels : nullptr);
+                    options.near ? thumbs.data() + std::size_t(i) * kThumbPixels : nullptr,
+                    options.near ? descriptors.data() + std::size_t(i) * kDescriptor : nullptr);
             },
             [&](int done) { report("hashing", done); }, error);
         if (!hashed)
@@ -442,48 +521,75 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
         }
 
         if (options.near && representatives.size() > 1) {
-            const int maxDistance = std::clamp(options.maxHashDistance, 0, 30);
-            const BandIndex index(maxDistance + 1, representatives, features);
-            std::mutex mutex;
-            std::vector<std::pair<int, int>> pairs; // guarded by mutex
+            // Candidates: each representative's nearest neighbours by descriptor (HNSW, built
+            // and queried on all threads), each pair once; then each pair confirmed on pixels.
             const int reps = int(representatives.size());
-            const bool compared = parallelFor(
-                reps, threads, cancel,
-                [&](int k) {
-                    const int i = representatives[std::size_t(k)];
-                    const Features &fi = features[std::size_t(i)];
-                    std::vector<int> found;
-                    for (int v = 0; v < kVariants; ++v) {
-                        std::vector<int> candidates;
-                        index.candidates(fi.hashes[std::size_t(v)], &candidates);
-                        for (int j : candidates) {
-                            if (j > i
-                                && distance(fi.hashes[std::size_t(v)],
-                                       features[std::size_t(j)].hashes[0])
-                                    <= maxDistance)
-                                found.push_back(j);
+            const auto descriptorOf = [&](int k) {
+                return descriptors.data()
+                    + std::size_t(representatives[std::size_t(k)]) * kDescriptor;
+            };
+            hnswlib::L2Space space(kDescriptor);
+            // M = 16 links, 64 candidates while building: fewer lost injected pairs on the
+            // bench's fixture than 8 and 32, at about 1.4 times the index's time.
+            hnswlib::HierarchicalNSW<float> index(&space, std::size_t(reps), 16, 64, 20261207);
+            if (!parallelFor(
+                    reps, threads, cancel,
+                    [&](int k) { index.addPoint(descriptorOf(k), hnswlib::labeltype(k)); },
+                    [&](int done) { report("indexing", done); }, error))
+                return std::nullopt;
+            const int neighbours = std::clamp(options.neighbours, 1, reps - 1);
+            index.setEf(std::size_t(std::max(2 * neighbours, 32)));
+            const float maxDistance = float(options.maxDescriptorDistance);
+            std::vector<std::vector<int>> found(static_cast<std::size_t>(reps));
+            if (!parallelFor(
+                    reps, threads, cancel,
+                    [&](int k) {
+                        auto nearest
+                            = index.searchKnn(descriptorOf(k), std::size_t(neighbours + 1));
+                        std::vector<int> &out = found[std::size_t(k)];
+                        for (; !nearest.empty(); nearest.pop()) {
+                            const auto &[d, label] = nearest.top();
+                            if (int(label) != k && d <= maxDistance)
+                                out.push_back(int(label));
                         }
-                    }
-                    std::sort(found.begin(), found.end());
-                    found.erase(std::unique(found.begin(), found.end()), found.end());
-                    std::vector<std::pair<int, int>> near;
-                    for (int j : found) {
-                        if (confirmed(fi, features[std::size_t(j)],
-                                thumbs.data() + std::size_t(i) * kThumbPixels,
-                                thumbs.data() + std::size_t(j) * kThumbPixels, options))
-                            near.emplace_back(i, j);
-                    }
-                    if (!near.empty()) {
-                        const std::lock_guard<std::mutex> lock(mutex);
-                        pairs.insert(pairs.end(), near.begin(), near.end());
-                    }
+                    },
+                    [&](int done) { report("searching", done); }, error))
+                return std::nullopt;
+            std::vector<std::pair<int, int>> candidates; // (representative, representative)
+            for (int k = 0; k < reps; ++k) {
+                for (int j : found[std::size_t(k)])
+                    candidates.emplace_back(std::min(k, j), std::max(k, j));
+            }
+            found.clear();
+            std::sort(candidates.begin(), candidates.end());
+            candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+
+            std::vector<char> near(candidates.size(), 0);
+            const bool compared = parallelFor(
+                int(candidates.size()), threads, cancel,
+                [&](int c) {
+                    const int i = representatives[std::size_t(candidates[std::size_t(c)].first)];
+                    const int j = representatives[std::size_t(candidates[std::size_t(c)].second)];
+                    near[std::size_t(c)] = confirmed(features[std::size_t(i)],
+                        features[std::size_t(j)], thumbs.data() + std::size_t(i) * kThumbPixels,
+                        thumbs.data() + std::size_t(j) * kThumbPixels, options);
                 },
-                [&](int done) { report("comparing", done); }, error);
+                [&](int done) {
+                    if (progress)
+                        progress(QStringLiteral("comparing"), done, int(candidates.size()));
+                },
+                error);
             if (!compared)
                 return std::nullopt;
             if (cancel && cancel->load()) {
                 setError(error, QStringLiteral("cancelled"));
                 return std::nullopt;
+            }
+            std::vector<std::pair<int, int>> pairs;
+            for (std::size_t c = 0; c < candidates.size(); ++c) {
+                if (near[c])
+                    pairs.emplace_back(representatives[std::size_t(candidates[c].first)],
+                        representatives[std::size_t(candidates[c].second)]);
             }
             for (const auto &[a, b] : pairs)
                 sets.unite(a, b);

@@ -26,12 +26,17 @@ struct AuditSplitIndex {
 
 struct DuplicateOptions {
     bool near = true; // false: exact duplicates only
-    // A near-duplicate candidate: the perceptual hashes (256-bit block mean hash, of the image or
-    // of it moved by one pixel) differ in at most this many bits. Measured in bench/README.md.
-    int maxHashDistance = 6;
+    // Near-duplicate candidates: each image's NEIGHBOURS nearest others by its descriptor (the
+    // low-frequency DCT of its thumbnail, centred on its centre of mass, unit length) within
+    // MAXDESCRIPTORDISTANCE (squared Euclidean), from an HNSW index. Measured in bench/README.md.
+    int neighbours = 12;
+    double maxDescriptorDistance = 0.1;
     // A candidate pair of two images of one size up to 32 × 32 is a near duplicate when the
-    // images correlate at least this much (Pearson, the best of the ±1 pixel offsets);
+    // images correlate at least this much (Pearson, at the offset of up to one pixel their centres
+    // of mass suggest) and at most this share of their pixels differ by more than 32 grey levels
+    // after a least-squares gain and offset;
     double minNativeCorrelation = 0.99;
+    double maxOutlierShare = 0.01;
     // any other pair when its 32 × 32 gray thumbnails (slightly blurred) correlate this much.
     double minCorrelation = 0.995;
     int threads = 0; // 0: one per core, at least 2
@@ -45,15 +50,15 @@ struct DuplicateResult {
     QStringList undecodable; // "path: reason" of images that did not decode (left out)
 };
 
-// Stage ("hashing", "comparing") and its images done out of total.
+// Stage ("hashing", "indexing", "comparing") and its images done out of total.
 using DuplicateProgress = std::function<void(const QString &stage, int done, int total)>;
 
 // Decodes every image of SPLITS once with the data loader's decoder and its limits (on THREADS
 // threads) and groups them: exact duplicates share a hash of their decoded pixels (a PNG and the
 // same pixels saved as another lossless file are one image, colour images whose channels are
-// equal count as gray); near duplicates are found by perceptual hash (multi-index: one sorted
-// table per band of the hash, so only pairs that agree on a band are compared, never all pairs)
-// and confirmed on thumbnails, and grouped transitively. A group whose images come from more than
+// equal count as gray); near duplicates are found among each image's nearest neighbours by a
+// perceptual descriptor (an approximate nearest-neighbour index, never all pairs), confirmed on
+// their pixels, and grouped transitively. A group whose images come from more than
 // one split is a leak; one whose labels differ, a conflict. std::nullopt + *error when cancelled
 // ("cancelled") or when no image decodes. Never throws.
 // LINKED: pairs of paths known to be near duplicates by other means (embeddings); they join their
