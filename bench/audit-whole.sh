@@ -8,7 +8,9 @@
 #
 #   bench/audit-whole.sh        knobs: BUILD (build), OUT (bench/out/audit-whole), THREADS (1),
 #                               TRAIN_EPOCHS (2: the training run's epochs, timed per epoch),
-#                               STEPS ("audit train"), AUDIT_ARGS
+#                               STEPS ("audit train"), AUDIT_ARGS, RESUME=1 (go on from the
+#                               finished folds of an earlier, stopped audit: its time then
+#                               does not count)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -17,6 +19,7 @@ THREADS=${THREADS:-1}
 TRAIN_EPOCHS=${TRAIN_EPOCHS:-2}
 STEPS=${STEPS:-"audit train"}
 AUDIT_ARGS=${AUDIT_ARGS:-}
+RESUME=${RESUME:-}
 PY=/usr/bin/python3
 cli=$PWD/$BUILD/app/cli/leantune-cli
 data=${BENCH_DATA:-/tmp/leantune-bench}/fashion-mnist
@@ -45,10 +48,11 @@ timed() {
 for step in $STEPS; do
     case $step in
     audit)
-        rm -rf "$OUT/audit"
+        restart=--restart
+        [ -n "$RESUME" ] && restart=
         # shellcheck disable=SC2086
         timed audit "$cli" audit --data "$data/train" --test "$data/test" --out "$OUT/audit" \
-            --threads "$THREADS" $AUDIT_ARGS
+            --threads "$THREADS" $restart $AUDIT_ARGS
         ;;
     train)
         rm -rf "$OUT/train"
