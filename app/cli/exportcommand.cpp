@@ -3,6 +3,9 @@
 #include "export/exporter.h"
 
 #include <QJsonDocument>
+
+#include <cstdio>
+#include <unistd.h>
 #include <QStringBuilder>
 
 namespace leantune::cli {
@@ -26,8 +29,23 @@ int exportCommand(const QStringList &args)
         QStringLiteral("onnx | libtorch (default onnx)."), QStringLiteral("F"),
         QStringLiteral("onnx"));
     const QCommandLineOption quantize(QStringLiteral("quantize"),
-        QStringLiteral("none | int8 (per-channel int8 weights, ONNX only; default none)."),
+        QStringLiteral("none | int8 (per-channel int8 weights, float compute: smaller, not faster) "
+                       "| int8-static (int8 weights and uint8 activations calibrated on images, "
+                       "a QDQ graph ONNX Runtime runs with integer kernels); ONNX only, default "
+                       "none."),
         QStringLiteral("Q"), QStringLiteral("none"));
+    const QCommandLineOption calibration(QStringLiteral("calibration"),
+        QStringLiteral("int8-static: images to calibrate activation ranges on, one sub-folder per "
+                       "class of the run, the training images' size (default: the run's training "
+                       "folder)."),
+        QStringLiteral("DIR"));
+    const QCommandLineOption calibrationImages(QStringLiteral("calibration-images"),
+        QStringLiteral("int8-static: calibrate on N images drawn evenly across classes (default "
+                       "512)."),
+        QStringLiteral("N"), QStringLiteral("512"));
+    const QCommandLineOption calibrationMethod(QStringLiteral("calibration-method"),
+        QStringLiteral("int8-static: minmax | percentile (0.01st-99.99th; default minmax)."),
+        QStringLiteral("M"), QStringLiteral("minmax"));
     const QCommandLineOption structured(QStringLiteral("structured"),
         QStringLiteral("Remove channels pruned to zero (train with --prune-granularity channel)."));
     const QCommandLineOption out(
@@ -44,11 +62,13 @@ int exportCommand(const QStringList &args)
         QStringLiteral("0"));
     const QCommandLineOption json(
         QStringLiteral("json"), QStringLiteral("Print the report as JSON."));
-    for (const auto &o : { format, quantize, structured, out, data, limit, threads, json })
+    for (const auto &o : { format, quantize, calibration, calibrationImages, calibrationMethod,
+             structured, out, data, limit, threads, json })
         parser.addOption(o);
     if (const auto code = parseArguments(parser, QStringLiteral("export"),
-            QStringLiteral("RUNDIR --format onnx|libtorch [--quantize none|int8] "
-                           "[--structured] --out FILE [--json]"),
+            QStringLiteral("RUNDIR --format onnx|libtorch [--quantize none|int8|int8-static "
+                           "[--calibration DIR] [--calibration-images N]] [--structured] --out "
+                           "FILE [--json]"),
             args))
         return *code;
     if (parser.positionalArguments().size() != 1)
@@ -70,13 +90,40 @@ int exportCommand(const QStringList &args)
     const auto t = l ? intOption(parser, QStringLiteral("threads"), &error) : std::nullopt;
     if (!t)
         return fail(error, Usage);
+    const auto n
+        = t ? intOption(parser, QStringLiteral("calibration-images"), &error) : std::nullopt;
+    if (!n)
+        return fail(error, Usage);
+    const std::optional<CalibrationMethod> method
+        = enumFromName<CalibrationMethod>(parser.value(calibrationMethod));
+    if (!method)
+        return fail(QStringLiteral("unknown calibration method '%1' (choose minmax or percentile)")
+                        .arg(parser.value(calibrationMethod)),
+            Usage);
     options.limit = *l;
     options.threads = *t;
+    options.calibrationDir = parser.value(calibration);
+    options.calibrationImages = *n;
+    options.calibrationMethod = *method;
     if (!options.validate(&error))
         return fail(error, Usage);
 
+    // Progress on stderr: one updating line on a terminal, else a line per stage.
+    const bool tty = isatty(fileno(stderr)) != 0;
+    QString lastStage;
+    const auto progress = [&](double fraction, const QString &stage) {
+        const QString kind = stage.section(QLatin1Char(':'), 0, 0);
+        if (tty)
+            printErr(QStringLiteral("\r\033[K%1 (%2 %)").arg(stage).arg(int(fraction * 100.0)));
+        else if (kind != lastStage || stage.endsWith(QLatin1String(" images")))
+            printErr(stage + QLatin1Char('\n'));
+        lastStage = kind;
+        return true;
+    };
     const std::optional<ExportReport> report
-        = exportRun(parser.positionalArguments().first(), options, &error);
+        = exportRun(parser.positionalArguments().first(), options, &error, progress);
+    if (tty)
+        printErr(QStringLiteral("\r\033[K"));
     if (!report)
         return fail(error);
     if (parser.isSet(json))

@@ -95,6 +95,10 @@ QList<QPair<QString, QString>> metadataFor(
         { QStringLiteral("weights"),
             o.quantize == ExportQuantization::Int8
                 ? QStringLiteral("int8 per-channel symmetric (DequantizeLinear)")
+                : o.quantize == ExportQuantization::Int8Static
+                ? QStringLiteral("static int8 QDQ: int8 per-channel symmetric weights, uint8 "
+                                 "per-tensor activations (%1 calibration), int32 biases")
+                      .arg(enumName(o.calibrationMethod))
                 : QStringLiteral("float32") },
         { QStringLiteral("structured"),
             o.structured ? QStringLiteral("true") : QStringLiteral("false") },
@@ -168,16 +172,18 @@ struct Tally {
     double maxDiff = 0.0;
 };
 
+// WRITTEN: the runtime's logits, checked against REFERENCE. EXPORTED: the logits the file's
+// accuracy is counted on (WRITTEN, unless the runtime ran a twin of the file).
 void tally(Tally &t, const torch::Tensor &trained, const torch::Tensor &reference,
-    const torch::Tensor &written, const torch::Tensor &labels)
+    const torch::Tensor &written, const torch::Tensor &exported, const torch::Tensor &labels)
 {
     const torch::Tensor pTrained = trained.argmax(1), pRef = reference.argmax(1),
-                        pOut = written.argmax(1);
+                        pOut = written.argmax(1), pExported = exported.argmax(1);
     t.images += labels.size(0);
     t.correctBefore += pTrained.eq(labels).sum().item<std::int64_t>();
-    t.correctAfter += pOut.eq(labels).sum().item<std::int64_t>();
+    t.correctAfter += pExported.eq(labels).sum().item<std::int64_t>();
     t.agree += pOut.eq(pRef).sum().item<std::int64_t>();
-    t.agreeTrained += pOut.eq(pTrained).sum().item<std::int64_t>();
+    t.agreeTrained += pExported.eq(pTrained).sum().item<std::int64_t>();
     t.maxDiff = std::max(t.maxDiff, (written - reference).abs().max().item<double>());
 }
 
@@ -196,6 +202,103 @@ public:
 private:
     const ExportProgress &m_callback;
 };
+
+// Samples of INDEX, COUNT of them drawn evenly across classes (round robin over per-class seeded
+// shuffles, so a class with few images gives all it has and the others fill in).
+std::vector<Sample> balancedSample(const DatasetIndex &index, int count)
+{
+    std::vector<std::vector<Sample>> perClass(std::size_t(index.classes.size()));
+    for (const Sample &s : samplesOf(index))
+        perClass[std::size_t(s.label)].push_back(s);
+    std::mt19937 rng(2024);
+    for (auto &c : perClass)
+        std::shuffle(c.begin(), c.end(), rng);
+    std::vector<Sample> out;
+    for (std::size_t round = 0; int(out.size()) < count; ++round) {
+        bool any = false;
+        for (const auto &c : perClass) {
+            if (round < c.size() && int(out.size()) < count) {
+                out.push_back(c[round]);
+                any = true;
+            }
+        }
+        if (!any)
+            break;
+    }
+    return out;
+}
+
+// Activation ranges of GRAPH (float) on the calibration images. Refuses a folder whose classes
+// are not the run's or whose images are not the size of the run's training images.
+std::map<std::string, ValueRange> calibrate(const RunInfo &run, const ExportOptions &o,
+    const ExportGraph &graph, const Progress &progress, ExportReport *report)
+{
+    const RunConfig &c = run.config;
+    const QString dir = o.calibrationDir.isEmpty() ? c.dataDir : o.calibrationDir;
+    progress(0.06, QStringLiteral("calibrating: reading %1").arg(dir));
+    QString error;
+    const std::optional<DatasetIndex> index = scanDataset(dir, {}, &error);
+    if (!index)
+        failWith(QStringLiteral("cannot read the calibration images: %1").arg(error));
+    if (index->classes != run.classNames)
+        failWith(QStringLiteral("the calibration folder %1 has other classes (%2) than the run "
+                                "(%3): calibrate on images of the run's classes")
+                     .arg(dir, index->classes.join(QStringLiteral(", ")),
+                         run.classNames.join(QStringLiteral(", "))));
+    if (index->images.empty())
+        failWith(QStringLiteral("the calibration folder %1 holds no images").arg(dir));
+    const bool ownData
+        = QFileInfo(dir).absoluteFilePath() == QFileInfo(c.dataDir).absoluteFilePath();
+    if (!ownData && !c.dataDir.isEmpty() && QFileInfo(c.dataDir).isDir()) {
+        const std::optional<DatasetIndex> trained = scanDataset(c.dataDir, {}, &error);
+        const SizeStats a = index->sizeStats();
+        if (trained && !trained->images.empty()) {
+            const SizeStats b = trained->sizeStats();
+            if (a.medianWidth != b.medianWidth || a.medianHeight != b.medianHeight)
+                failWith(QStringLiteral("the calibration images in %1 are %2x%3 px but the run "
+                                        "trained on %4x%5 px images (%6): calibrate on images "
+                                        "like the training images")
+                             .arg(dir)
+                             .arg(a.medianWidth)
+                             .arg(a.medianHeight)
+                             .arg(b.medianWidth)
+                             .arg(b.medianHeight)
+                             .arg(c.dataDir));
+        }
+    }
+    std::vector<Sample> samples = balancedSample(*index, o.calibrationImages);
+    LoaderOptions lo;
+    lo.decode = decodeOptionsFor(c, false);
+    for (int k = 0; k < 3; ++k) {
+        lo.decode.mean[k] = 0.f;
+        lo.decode.std[k] = 1.f;
+    }
+    // Small batches: the interpreter keeps every activation of a batch to read its range.
+    lo.batchSize = std::max(
+        1, std::min(16, int(4'000'000 / std::max(1, c.model.inputSize * c.model.inputSize))));
+    lo.workers = 2;
+    lo.shuffle = false;
+    const int total = int(samples.size());
+    StreamingLoader loader(std::move(samples), lo);
+    const RangeMethod method = o.calibrationMethod == CalibrationMethod::Percentile
+        ? RangeMethod::Percentile
+        : RangeMethod::MinMax;
+    std::map<std::string, ValueRange> ranges;
+    int done = 0;
+    loader.startEpoch(0);
+    while (std::optional<Batch> batch = loader.next()) {
+        graph.observeRanges(batch->images, method, &ranges);
+        done += int(batch->images.size(0));
+        progress(0.06 + 0.04 * double(done) / double(total),
+            QStringLiteral("calibrating: %1 / %2 images").arg(done).arg(total));
+    }
+    if (done == 0)
+        failWith(QStringLiteral("no calibration image of %1 could be decoded").arg(dir));
+    report->calibrationDir = dir;
+    report->calibrationImages = done;
+    report->calibrationMethod = enumName(o.calibrationMethod);
+    return ranges;
+}
 
 struct Prepared {
     RunInfo run;
@@ -255,6 +358,8 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
             r.channelsRemoved = graph->shrinkChannels();
         if (o.quantize == ExportQuantization::Int8)
             graph->quantizeWeights();
+        if (o.quantize == ExportQuantization::Int8Static)
+            graph->quantizeStatic(calibrate(p.run, o, *graph, progress, &r));
         p.bytes = OnnxWriter::serialize(*graph, metadataFor(p.run, o, *graph));
         r.size.parameters = graph->parameterCount();
         r.size.nonzeroParameters = graph->nonzeroCount();
@@ -313,6 +418,14 @@ bool ExportOptions::validate(QString *error) const
             *error = message;
         return false;
     };
+    if (format == ExportFormat::LibTorch && quantize == ExportQuantization::Int8Static)
+        return fail(QStringLiteral("static int8 is written as an ONNX QDQ graph; use --format onnx "
+                                   "--quantize int8-static"));
+    if (quantize != ExportQuantization::Int8Static && !calibrationDir.isEmpty())
+        return fail(QStringLiteral("a calibration folder sets static int8's activation ranges: add "
+                                   "--quantize int8-static"));
+    if (calibrationImages < 1)
+        return fail(QStringLiteral("the calibration image count must be at least 1"));
     if (format == ExportFormat::LibTorch && quantize != ExportQuantization::None)
         return fail(QStringLiteral(
             "int8 weights are written as ONNX (DequantizeLinear); the LibTorch archive keeps "
@@ -353,6 +466,7 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         ExportReport &r = p.report;
         const bool onnx = options.format == ExportFormat::Onnx;
         const bool int8 = options.quantize == ExportQuantization::Int8;
+        const bool staticInt8 = options.quantize == ExportQuantization::Int8Static;
 
         // The independent runtime on the exact bytes that will be written.
         progress(0.1, QStringLiteral("loading the export in the independent runtime"));
@@ -367,7 +481,7 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
                 dnn = DnnRunner::load(p.bytes, &loadError);
                 cv::utils::logging::setLogLevel(level);
             }
-            if (!dnn && int8) {
+            if (!dnn && (int8 || staticInt8)) {
                 // OpenCV 4.6 imports DequantizeLinear only inside its own int8 pipelines, not as
                 // float weights of a Conv: check the int8 graph through its dequantized twin.
                 // The twin is made from the file's bytes alone (parsed back, DequantizeLinear
@@ -378,11 +492,18 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
                 if (twin)
                     dnn = DnnRunner::load(*twin, &loadError);
                 r.verificationNote
-                    = QStringLiteral(
-                        "OpenCV DNN %1 does not load the weights-only QDQ file (%2); "
-                        "verified on the float twin parsed back from the file's bytes "
-                        "(int8 weights dequantized), against the int8 graph run in LibTorch")
-                          .arg(QLatin1String(CV_VERSION), int8Error.simplified().left(160));
+                    = QStringLiteral("OpenCV DNN %1 does not load the %2 file (%3); verified on "
+                                     "the float twin parsed back from the file's bytes (int8 "
+                                     "weights dequantized%4), against the %5 graph run in LibTorch")
+                          .arg(QLatin1String(CV_VERSION),
+                              staticInt8 ? QStringLiteral("static int8 QDQ")
+                                         : QStringLiteral("weights-only QDQ"),
+                              int8Error.simplified().left(160),
+                              staticInt8 ? QStringLiteral(", each activation's QDQ pair as a "
+                                                          "Clip to its range; the accuracy is "
+                                                          "the QDQ graph's in LibTorch")
+                                         : QString(),
+                              staticInt8 ? QStringLiteral("static int8") : QStringLiteral("int8"));
                 r.runtime = QStringLiteral("OpenCV DNN %1 (dequantized twin)")
                                 .arg(QLatin1String(CV_VERSION));
             } else {
@@ -393,7 +514,11 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
                     QStringLiteral("the exported ONNX model does not load: %1").arg(loadError));
             r.reference = int8
                 ? QStringLiteral("LibTorch run of the int8 graph (dequantized weights)")
-                : QStringLiteral("the trained LibTorch model");
+                : staticInt8 && !r.verificationNote.isEmpty()
+                ? QStringLiteral("LibTorch run of the static int8 graph with the same clamps")
+                : staticInt8 ? QStringLiteral(
+                      "LibTorch run of the static int8 QDQ graph (quantized activations)")
+                             : QStringLiteral("the trained LibTorch model");
         } else {
             RunInfo described;
             reloaded = loadExportedModel(p.bytes, options.outFile, &described, &loadError);
@@ -414,6 +539,11 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
             mean[0][c] = p.run.config.normMeanOf(c);
             stdev[0][c] = p.run.config.normStdOf(c);
         }
+        // Static int8 in OpenCV: the twin clamps where the file rounds, so OpenCV is checked
+        // against the clamped graph, and the file's accuracy is the QDQ graph's in LibTorch.
+        std::optional<ExportGraph> clamped;
+        if (staticInt8 && r.runtime.contains(QLatin1String("twin")))
+            clamped = p.graph->clampedTwin();
         Tally t;
         const double batches = double(std::max<std::int64_t>(loader->batchesPerEpoch(), 1));
         std::int64_t done = 0;
@@ -421,15 +551,20 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         while (std::optional<Batch> batch = loader->next()) {
             const torch::Tensor x01 = batch->images;
             const torch::Tensor trained = p.model->forward((x01 - mean) / stdev);
-            torch::Tensor reference = trained, written;
+            torch::Tensor reference = trained, written, exported;
             if (onnx) {
                 if (int8)
                     reference = p.graph->run(x01);
+                if (staticInt8 && clamped) {
+                    reference = clamped->run(x01);
+                    exported = p.graph->run(x01);
+                }
                 written = dnn->run(x01);
             } else {
                 written = reloaded->forward((x01 - mean) / stdev);
             }
-            tally(t, trained, reference, written, batch->labels);
+            tally(t, trained, reference, written, exported.defined() ? exported : written,
+                batch->labels);
             progress(0.1 + 0.8 * double(++done) / batches, QStringLiteral("verifying"));
         }
         if (t.images == 0)
@@ -453,7 +588,7 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         progress(0.92, QStringLiteral("writing"));
         writeAtomically(options.outFile, p.bytes);
         // Re-load the file as written; a file that does not load is not left behind.
-        if (onnx && !int8) {
+        if (onnx && !int8 && !staticInt8) {
             std::optional<DnnRunner> fromFile = DnnRunner::loadFile(options.outFile, &loadError);
             if (!fromFile) {
                 QFile::remove(options.outFile);
@@ -519,6 +654,13 @@ QJsonObject ExportReport::toJson() const
     o[QStringLiteral("class_names")] = QJsonArray::fromStringList(classNames);
     o[QStringLiteral("channels_removed")] = channelsRemoved;
     o[QStringLiteral("size")] = size.toJson();
+    if (!calibrationMethod.isEmpty()) {
+        QJsonObject c;
+        c[QStringLiteral("data")] = calibrationDir;
+        c[QStringLiteral("images")] = calibrationImages;
+        c[QStringLiteral("method")] = calibrationMethod;
+        o[QStringLiteral("calibration")] = c;
+    }
     QJsonObject v;
     v[QStringLiteral("runtime")] = runtime;
     v[QStringLiteral("reference")] = reference;
@@ -553,7 +695,9 @@ QString ExportReport::toText() const
     const auto x
         = [this](qint64 b) { return QStringLiteral("%1x smaller").arg(size.ratio(b), 0, 'f', 2); };
     out << "wrote " << outFile << " (" << format
-        << (quantize == QLatin1String("int8") ? ", int8 weights" : "")
+        << (quantize == QLatin1String("int8")                 ? ", int8 weights"
+                   : quantize == QLatin1String("int8-static") ? ", static int8"
+                                                              : "")
         << (structured ? ", structured" : "") << ")\n\n";
     out << "parameters        " << size.parameters << " (" << size.nonzeroParameters
         << " non-zero, sparsity " << QString::number(size.sparsity() * 100.0, 'f', 1)
@@ -561,6 +705,9 @@ QString ExportReport::toText() const
     if (channelsRemoved)
         out << "; " << channelsRemoved << " channels removed";
     out << "\ndense fp32        " << bytes(size.denseFp32Bytes) << "\n";
+    if (!calibrationMethod.isEmpty())
+        out << "calibration       " << calibrationImages << " images of " << calibrationDir << " ("
+            << calibrationMethod << " ranges)\n";
     out << "file              " << bytes(size.fileBytes) << x(size.fileBytes) << "\n";
     out << "zip (deflate)     " << bytes(size.zipBytes) << x(size.zipBytes) << "\n";
     out << "sparse (bitmask)  " << bytes(size.sparseBytes) << x(size.sparseBytes) << "\n\n";

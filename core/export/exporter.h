@@ -14,13 +14,21 @@
 namespace leantune {
 
 enum class ExportFormat { Onnx, LibTorch };
-enum class ExportQuantization { None, Int8 }; // int8: ONNX only (int8 weights, float activations)
+// int8: ONNX only, int8 weights and float activations (smaller, not faster). int8-static: ONNX
+// only, int8 weights and uint8 activations with ranges calibrated on images (QDQ that ONNX Runtime
+// runs with integer kernels).
+enum class ExportQuantization { None, Int8, Int8Static };
+// How static int8 takes activation ranges from the calibration images.
+enum class CalibrationMethod { MinMax, Percentile };
 
 template <> struct EnumNames<ExportFormat> {
     static constexpr std::array<const char *, 2> names { "onnx", "libtorch" };
 };
 template <> struct EnumNames<ExportQuantization> {
-    static constexpr std::array<const char *, 2> names { "none", "int8" };
+    static constexpr std::array<const char *, 3> names { "none", "int8", "int8-static" };
+};
+template <> struct EnumNames<CalibrationMethod> {
+    static constexpr std::array<const char *, 2> names { "minmax", "percentile" };
 };
 
 // What to export from a run folder.
@@ -35,12 +43,19 @@ struct ExportOptions {
     int limit = 0; // verify on at most this many images (seeded sample); 0 = all
     int batchSize = 256;
     int threads = 0; // torch threads; 0 = leave as is
+    // Static int8 only: images whose activation ranges set the scales (one sub-folder per class,
+    // the run's classes, images of the training images' size); empty: the run's training folder.
+    // calibrationImages are drawn evenly across classes (seeded).
+    QString calibrationDir;
+    int calibrationImages = 512;
+    CalibrationMethod calibrationMethod = CalibrationMethod::MinMax;
 
     // The format or quantization by the name the command line and the report use ("onnx",
     // "int8"); false + *error listing the names when NAME is none of them.
     bool setFormat(const QString &name, QString *error);
     bool setQuantization(const QString &name, QString *error);
-    // Whether these options can export: int8 weights and --structured need ONNX, an output file is
+    // Whether these options can export: int8 weights, static int8 and --structured need ONNX, a
+    // calibration folder needs static int8, an output file is
     // named, the batch size is at least 1, the limit and threads are not negative. False + a
     // one-line message naming the option to change in *error. Touches no file.
     bool validate(QString *error) const;
@@ -59,6 +74,10 @@ struct ExportReport {
     QStringList classNames;
     qint64 channelsRemoved = 0;
     SizeReport size;
+    // Static int8: where the activation ranges came from.
+    QString calibrationDir;
+    int calibrationImages = 0;
+    QString calibrationMethod;
 
     // Verification: the written file re-loaded in an independent runtime (OpenCV DNN for ONNX,
     // a fresh LibTorch model for the archive) and run on the same images as the LibTorch model.

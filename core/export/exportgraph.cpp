@@ -16,7 +16,7 @@ bool isParameterName(const std::string &name)
         return name.size() >= suffix.size()
             && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
     };
-    return ends(".weight") || ends(".bias") || ends(".weight_quantized");
+    return ends(".weight") || ends(".bias") || ends(".weight_quantized") || ends(".bias_quantized");
 }
 
 } // namespace

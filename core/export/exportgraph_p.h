@@ -28,6 +28,16 @@ struct GraphAttribute {
 GraphAttribute intAttr(const std::string &name, std::int64_t value);
 GraphAttribute intsAttr(const std::string &name, std::vector<std::int64_t> values);
 
+// The smallest and largest value a graph value took on the calibration images.
+struct ValueRange {
+    float min = 0.0f;
+    float max = 0.0f;
+};
+
+// How activation ranges are taken from the calibration images: the extremes (min-max), or the
+// 0.01st and 99.99th percentiles of each batch averaged over batches (clips rare outliers).
+enum class RangeMethod { MinMax, Percentile };
+
 // An ONNX-style node: op type from the ONNX operator set (opset 13), value names in and out.
 struct GraphNode {
     std::string op;
@@ -76,6 +86,21 @@ public:
     // scale_c = max|w_c| / 127, q = round(w / scale_c) in [−127, 127], stored as INT8 initializers
     // read through DequantizeLinear (axis 0, no zero point: 0). Biases stay float32.
     void quantizeWeights();
+    // Records into *RANGES the range of every node output on X01 (widening what is there), for
+    // quantizeStatic. Call on the float graph (after shrinkChannels), batch after batch.
+    void observeRanges(const torch::Tensor &x01, RangeMethod method,
+        std::map<std::string, ValueRange> *ranges) const;
+    // Static int8 (QDQ, the layout ONNX Runtime fuses into integer kernels): every Conv, Add and
+    // pooling after the normalization reads uint8 activations (per-tensor asymmetric, from RANGES)
+    // and int8 weights (per channel, symmetric) through DequantizeLinear, with int32 biases of
+    // scale input scale × weight scale, and writes its output through QuantizeLinear. A ReLU or
+    // ReLU6 after a Conv or Add is fused into its QuantizeLinear (range [0, max], zero point 0).
+    // The final Gemm reads the quantized features and writes float logits. RANGES must hold every
+    // node output of this (float) graph.
+    void quantizeStatic(const std::map<std::string, ValueRange> &ranges);
+    // The static int8 graph with each activation's QuantizeLinear → DequantizeLinear replaced by
+    // Clip to the range its uint8 values cover: what OnnxDequantizer's twin of the file computes.
+    ExportGraph clampedTwin() const;
     // The same graph with every DequantizeLinear replaced by its float result (what the int8 model
     // computes, as a float32 graph).
     ExportGraph dequantized() const;

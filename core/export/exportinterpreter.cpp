@@ -67,14 +67,31 @@ void ExportGraph::runAll(const torch::Tensor &x01, std::map<std::string, torch::
             y = in(n, 0).flatten(1);
         } else if (n.op == "Gemm") {
             y = torch::addmm(in(n, 2), in(n, 0), in(n, 1).t());
-        } else if (n.op == "DequantizeLinear") {
-            const torch::Tensor q = in(n, 0);
-            std::vector<std::int64_t> shape(std::size_t(q.dim()), 1);
-            shape[0] = q.size(0);
+        } else if (n.op == "DequantizeLinear" || n.op == "QuantizeLinear") {
+            // Per tensor (a 1-element scale) or per channel along `axis` (default 1, as in ONNX).
+            const torch::Tensor x = in(n, 0);
+            const torch::Tensor scale = in(n, 1);
+            std::vector<std::int64_t> shape(std::size_t(std::max<std::int64_t>(x.dim(), 1)), 1);
+            if (scale.numel() > 1) {
+                const GraphAttribute *a = n.attribute("axis");
+                std::int64_t axis = a ? a->i : 1;
+                axis = axis < 0 ? axis + x.dim() : axis;
+                shape[std::size_t(axis)] = scale.numel();
+            }
+            const torch::Tensor s = scale.to(torch::kFloat32).reshape(shape);
             const torch::Tensor zero = n.inputs.size() > 2
-                ? in(n, 2).to(torch::kFloat32).reshape(shape)
-                : torch::zeros(shape);
-            y = (q.to(torch::kFloat32) - zero) * in(n, 1).reshape(shape);
+                ? in(n, 2)
+                      .to(torch::kFloat32)
+                      .reshape(scale.numel() > 1 ? shape : std::vector<std::int64_t> {})
+                : torch::zeros({});
+            if (n.op == "DequantizeLinear") {
+                y = (x.to(torch::kFloat32) - zero) * s;
+            } else { // saturate to the zero point's type (uint8 without one), round half to even
+                const auto type = n.inputs.size() > 2 ? in(n, 2).scalar_type() : torch::kUInt8;
+                const double low = type == torch::kInt8 ? -128.0 : 0.0;
+                const double high = type == torch::kInt8 ? 127.0 : 255.0;
+                y = torch::clamp(torch::round(x / s) + zero, low, high).to(type);
+            }
         } else {
             TORCH_CHECK(false, "the graph interpreter does not know op ", n.op);
         }

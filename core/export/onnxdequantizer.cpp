@@ -152,6 +152,12 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                 }
             }
             std::set<std::string> consumed; // initializers folded into a float twin
+            std::set<std::string> folded; // outputs of the DequantizeLinear nodes folded
+            struct Clamp {
+                std::string input;
+                float low = 0.0f, high = 0.0f;
+            };
+            std::map<std::string, Clamp> clamps; // QuantizeLinear output → its input and range
             QByteArray twins, graphOut;
             for (const Field &gf : graph) {
                 if (gf.number != 1)
@@ -179,22 +185,44 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                             axis = value;
                     }
                 }
+                if (op == "QuantizeLinear") {
+                    // Of an activation (static int8): in the twin, the clamp to its range.
+                    if (inputs.size() < 2 || outputs.size() != 1 || !inits.count(inputs[1]))
+                        throw std::runtime_error("QuantizeLinear without a constant scale");
+                    const Tensor &scale = inits.at(inputs[1]);
+                    const Tensor *zero = inputs.size() > 2 && inits.count(inputs[2])
+                        ? &inits.at(inputs[2])
+                        : nullptr;
+                    if (scale.dataType != 1 || scale.raw.size() != 4
+                        || (zero && (zero->raw.size() != 1 || zero->dataType != 2)))
+                        throw std::runtime_error(
+                            "QuantizeLinear '" + outputs[0] + "' is not per tensor to UINT8");
+                    float sc;
+                    std::memcpy(&sc, scale.raw.constData(), 4);
+                    const int zp = zero ? int(std::uint8_t(zero->raw[0])) : 0;
+                    clamps[outputs[0]] = { inputs[0], float(0 - zp) * sc, float(255 - zp) * sc };
+                    continue;
+                }
                 if (op != "DequantizeLinear")
                     continue;
-                if (inputs.size() < 2 || outputs.size() != 1 || !inits.count(inputs[0])
-                    || !inits.count(inputs[1]))
-                    throw std::runtime_error("DequantizeLinear without constant inputs");
+                if (inputs.size() < 2 || outputs.size() != 1 || !inits.count(inputs[1]))
+                    throw std::runtime_error("DequantizeLinear without a constant scale");
+                if (!inits.count(inputs[0]))
+                    continue; // of an activation (static int8): stays
+                folded.insert(outputs[0]);
                 const Tensor &q = inits.at(inputs[0]);
                 const Tensor &scale = inits.at(inputs[1]);
                 const Tensor *zero
                     = inputs.size() > 2 && inits.count(inputs[2]) ? &inits.at(inputs[2]) : nullptr;
-                if (q.dataType != 3 || scale.dataType != 1 || (zero && zero->dataType != 3))
-                    throw std::runtime_error(
-                        "DequantizeLinear '" + outputs[0] + "' is not INT8 with FLOAT scales");
+                // INT8 weights, or INT32 biases (static int8), with FLOAT scales.
+                const int width = q.dataType == 3 ? 1 : q.dataType == 6 ? 4 : 0;
+                if (width == 0 || scale.dataType != 1 || (zero && zero->dataType != q.dataType))
+                    throw std::runtime_error("DequantizeLinear '" + outputs[0]
+                        + "' is not INT8 or INT32 with FLOAT scales");
                 const std::int64_t n = elements(q);
                 const std::int64_t channels = elements(scale);
-                if (q.raw.size() != n || scale.raw.size() != 4 * channels
-                    || (zero && zero->raw.size() != channels))
+                if (q.raw.size() != width * n || scale.raw.size() != 4 * channels
+                    || (zero && zero->raw.size() != width * channels))
                     throw std::runtime_error(
                         "tensor sizes of '" + outputs[0] + "' do not match their dims");
                 if (axis < 0)
@@ -208,15 +236,19 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                     throw std::runtime_error(
                         "scale of '" + outputs[0] + "' does not match its axis");
                 std::vector<float> values(static_cast<std::size_t>(n));
-                const auto *qData = reinterpret_cast<const std::int8_t *>(q.raw.constData());
-                const auto *zData
-                    = zero ? reinterpret_cast<const std::int8_t *>(zero->raw.constData()) : nullptr;
+                const auto element = [width](const QByteArray &raw, std::int64_t i) {
+                    if (width == 1)
+                        return std::int64_t(std::int8_t(raw[qsizetype(i)]));
+                    std::int32_t v;
+                    std::memcpy(&v, raw.constData() + 4 * i, 4);
+                    return std::int64_t(v);
+                };
                 for (std::int64_t i = 0; i < n; ++i) {
                     const std::int64_t c = channels == 1 ? 0 : (i / inner) % channels;
                     float s;
                     std::memcpy(&s, scale.raw.constData() + 4 * c, 4);
-                    const int zp = zData ? int(zData[c]) : 0;
-                    values[std::size_t(i)] = float(int(qData[i]) - zp) * s;
+                    const std::int64_t zp = zero ? element(zero->raw, c) : 0;
+                    values[std::size_t(i)] = float(element(q.raw, i) - zp) * s;
                 }
                 QByteArray t;
                 for (std::int64_t d : q.dims) {
@@ -235,11 +267,41 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
             bool twinsWritten = false;
             for (const Field &gf : graph) {
                 if (gf.number == 1) {
-                    bool dq = false;
-                    for (const Field &nf : parse(gf.bytes))
-                        dq = dq || (nf.number == 4 && text(nf) == "DequantizeLinear");
-                    if (dq)
+                    bool dq = false, quantize = false, dequantize = false;
+                    std::string input, output;
+                    for (const Field &nf : parse(gf.bytes)) {
+                        dq = dq || (nf.number == 2 && folded.count(text(nf)));
+                        quantize = quantize || (nf.number == 4 && text(nf) == "QuantizeLinear");
+                        dequantize
+                            = dequantize || (nf.number == 4 && text(nf) == "DequantizeLinear");
+                        if (nf.number == 1 && input.empty())
+                            input = text(nf);
+                        if (nf.number == 2)
+                            output = text(nf);
+                    }
+                    if (dq || quantize)
                         continue;
+                    const auto clamp = clamps.find(input);
+                    if (dequantize && clamp != clamps.end()) {
+                        // DequantizeLinear(QuantizeLinear(x)) ≈ Clip(x, low, high): the opset-6
+                        // form with attributes, the one OpenCV 4.6 imports; rounding is left out.
+                        QByteArray node;
+                        writeBytes(node, 1, QByteArray::fromStdString(clamp->second.input));
+                        writeBytes(node, 2, QByteArray::fromStdString(output));
+                        writeBytes(node, 4, QByteArrayLiteral("Clip"));
+                        for (const auto &bound : { std::make_pair("min", clamp->second.low),
+                                 std::make_pair("max", clamp->second.high) }) {
+                            QByteArray a;
+                            writeBytes(a, 1, QByteArray(bound.first));
+                            writeVarint(a, (2 << 3) | 5);
+                            a.append(reinterpret_cast<const char *>(&bound.second), 4);
+                            writeVarint(a, (20 << 3) | 0);
+                            writeVarint(a, 1); // FLOAT
+                            writeBytes(node, 5, a);
+                        }
+                        writeBytes(graphOut, 1, node);
+                        continue;
+                    }
                 } else if (gf.number == 5) {
                     std::string name;
                     readTensor(gf.bytes, &name);

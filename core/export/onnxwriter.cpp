@@ -54,7 +54,7 @@ private:
 };
 
 // onnx.proto field numbers and enum values used below.
-enum TensorDataType { kOnnxFloat = 1, kOnnxInt8 = 3 };
+enum TensorDataType { kOnnxFloat = 1, kOnnxUint8 = 2, kOnnxInt8 = 3, kOnnxInt32 = 6 };
 enum AttributeType { kAttrFloat = 1, kAttrInt = 2, kAttrInts = 7 };
 
 Proto tensorProto(const std::string &name, const torch::Tensor &value)
@@ -63,7 +63,12 @@ Proto tensorProto(const std::string &name, const torch::Tensor &value)
     Proto p;
     for (std::int64_t d : t.sizes())
         p.varint(1, std::uint64_t(d)); // dims
-    p.varint(2, t.scalar_type() == torch::kInt8 ? kOnnxInt8 : kOnnxFloat); // data_type
+    const auto type = t.scalar_type();
+    p.varint(2,
+        type == torch::kInt8        ? kOnnxInt8
+            : type == torch::kUInt8 ? kOnnxUint8
+            : type == torch::kInt32 ? kOnnxInt32
+                                    : kOnnxFloat); // data_type
     p.string(8, name); // name
     // raw_data: little-endian element bytes (x86-64 and aarch64 are little-endian).
     p.bytes(9, QByteArray(static_cast<const char *>(t.data_ptr()), qsizetype(t.nbytes())));
