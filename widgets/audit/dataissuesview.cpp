@@ -203,7 +203,7 @@ void DataIssuesView::buildUi()
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(6, 6, 6, 6);
     auto *bar = new QHBoxLayout;
-    m_find = new QPushButton(tr("&Find issues..."), this);
+    m_find = new QPushButton(tr("F&ind issues..."), this);
     m_find->setObjectName(QStringLiteral("findIssues"));
     m_find->setToolTip(tr("Audit the open data folder: cross-trained models find wrong labels, "
                           "outliers and overlapping classes; hashes find duplicates and leaks"));
@@ -738,8 +738,9 @@ void DataIssuesView::rebuild(List list, int preferItem, int preferRow)
 
 void DataIssuesView::updateTabTitles()
 {
-    const QString titles[4] = { tr("Wrong labels (%1)"), tr("Duplicates and leaks (%1)"),
-        tr("Outliers (%1)"), tr("Overlapping classes (%1)") };
+    // Alt+W, Alt+D, Alt+U, Alt+C switch lists.
+    const QString titles[4] = { tr("&Wrong labels (%1)"), tr("&Duplicates and leaks (%1)"),
+        tr("O&utliers (%1)"), tr("Overlapping &classes (%1)") };
     for (int l = 0; l < 4; ++l)
         m_tabs->setTabText(l, titles[l].arg(m_models[l]->rowCount()));
     if (!m_loaded)
