@@ -218,6 +218,67 @@ private Q_SLOTS:
             QVERIFY(report.duplicates[i - 1].leak || !report.duplicates[i].leak);
     }
 
+    // A tall image moved down one pixel, its bottom row cut off (its centre of mass moves less than
+    // a pixel), is still a copy; the same image with a small print (1.5 % of its pixels brighter)
+    // correlates above 0.99 but is a look-alike, kept apart by its outlier pixels.
+    void cutShiftGroupsAndPrintedLookAlikeStaysApart()
+    {
+        const QString root = m_dir.filePath(QStringLiteral("lookalike"));
+        const QStringList trousers
+            = QDir(m_train + QStringLiteral("/Trouser")).entryList({ QStringLiteral("0*.png") });
+        const QStringList bags
+            = QDir(m_train + QStringLiteral("/Bag")).entryList({ QStringLiteral("0*.png") });
+        QVERIFY(trousers.size() >= 1 && bags.size() >= 2);
+        QVERIFY(QDir().mkpath(root + QStringLiteral("/Trouser")));
+        QVERIFY(QDir().mkpath(root + QStringLiteral("/Bag")));
+        const cv::Mat base = readGray(m_train + QStringLiteral("/Trouser/") + trousers[0]);
+        QVERIFY(!base.empty());
+        cv::Mat cut;
+        const cv::Mat down = (cv::Mat_<double>(2, 3) << 1, 0, 0, 0, 1, 1);
+        cv::warpAffine(
+            base, cut, down, base.size(), cv::INTER_NEAREST, cv::BORDER_CONSTANT, cv::Scalar(0));
+        cv::Mat printed = base.clone();
+        int changed = 0;
+        for (int y = 8; y < 28 && changed < 12; ++y) {
+            for (int x = 10; x < 18 && changed < 12; ++x) {
+                if (printed.at<uchar>(y, x) > 60 && printed.at<uchar>(y, x) < 180) {
+                    printed.at<uchar>(y, x)
+                        = cv::saturate_cast<uchar>(printed.at<uchar>(y, x) + 70);
+                    ++changed;
+                }
+            }
+        }
+        QCOMPARE(changed, 12);
+        const QString basePath = root + QStringLiteral("/Trouser/base.png");
+        const QString cutPath = root + QStringLiteral("/Trouser/cut.png");
+        const QString printedPath = root + QStringLiteral("/Trouser/printed.png");
+        QVERIFY(write(basePath, base));
+        QVERIFY(write(cutPath, cut));
+        QVERIFY(write(printedPath, printed));
+        for (int k = 0; k < 2; ++k)
+            QVERIFY(QFile::copy(m_train + QStringLiteral("/Bag/") + bags[k],
+                root + QStringLiteral("/Bag/") + bags[k]));
+
+        AuditOptions options;
+        options.data = root;
+        options.duplicatesOnly = true;
+        QString error;
+        const std::optional<AuditOutcome> outcome = runAudit(options, {}, &error);
+        QVERIFY2(outcome, qPrintable(error));
+        const AuditDuplicateGroup *g = groupOf(outcome->report.duplicates, basePath);
+        QVERIFY(g);
+        QVERIFY(contains(*g, cutPath));
+        QVERIFY(!contains(*g, printedPath));
+
+        // Without the outlier rule the print joins the group: the rule is what keeps it apart.
+        options.duplicates.maxOutlierShare = 1.0;
+        const std::optional<AuditOutcome> loose = runAudit(options, {}, &error);
+        QVERIFY2(loose, qPrintable(error));
+        const AuditDuplicateGroup *all = groupOf(loose->report.duplicates, basePath);
+        QVERIFY(all);
+        QVERIFY(contains(*all, printedPath));
+    }
+
     void exactOnlyFindsTheExactCopies()
     {
         QString error;
