@@ -3,17 +3,20 @@
 // parser, exactly. One row per field with a flag sets that field to a value other than its default;
 // a field added to the table without a row here fails everyFieldHasARow().
 
+#include "widgets/dialogs/prunescopefield.h"
 #include "widgets/dialogs/runconfigdialog.h"
 #include "widgets/dialogs/startfromfield.h"
 #include "config/runconfig.h"
 #include "config/runfields.h"
 
 #include <QClipboard>
+#include <QComboBox>
 #include <QCommandLineParser>
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QGuiApplication>
 #include <QJsonDocument>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QSet>
 #include <QSpinBox>
@@ -79,6 +82,11 @@ QList<Row> rows(const QString &dir)
         { "prune constant to the end", { set("prune", QStringLiteral("constant:0.6:0:-1:25")) } },
         { "prune_granularity", { set("prune_granularity", QStringLiteral("channel")) } },
         { "prune_scope", { set("prune_scope", QStringLiteral("layer")) } },
+        { "prune_scope sensitivity (the starting run's scan)",
+            { set("prune_scope", QStringLiteral("sensitivity")) } },
+        { "prune_scope sensitivity:FILE (a space in the path)",
+            { set("prune_scope",
+                QStringLiteral("sensitivity:") + path("scans/sensitivity scan.json")) } },
         { "augment", { set("augment", QStringLiteral("true")) } },
         { "fp16 Run again stays fp16", { set("precision", QStringLiteral("fp16")) } },
         { "precision bf16", { set("precision", QStringLiteral("bf16")) } },
@@ -349,6 +357,36 @@ private Q_SLOTS:
         QVERIFY(RunConfigDialog::commandLine(dialog.config()).contains(QLatin1String("--init")));
         startFrom->setPath(QString());
         QCOMPARE(dialog.config().initWeights, QString());
+    }
+
+    // The scope "sensitivity" takes its scan from a file row that only it shows: its label names
+    // it, and the file typed there is the FILE of sensitivity:FILE.
+    void sensitivityScopeTakesAScanFile()
+    {
+        RunConfigDialog dialog;
+        dialog.setConfig(base());
+        dialog.show();
+        auto *scope = dialog.findChild<PruneScopeField *>(QStringLiteral("prune_scope"));
+        QVERIFY(scope);
+        QComboBox *box = scope->comboBox();
+        const int item = box->findData(QStringLiteral("sensitivity"));
+        QVERIFY(item >= 0);
+        QCOMPARE(box->itemText(item),
+            QStringLiteral("Each layer its own target from a sensitivity scan"));
+        QVERIFY(!scope->fileEdit()->isVisible());
+        box->setCurrentIndex(item);
+        QVERIFY(scope->fileEdit()->isVisible());
+        QCOMPARE(dialog.config().pruneScope, PruneScope::Sensitivity);
+        QCOMPARE(dialog.config().pruneSensitivityFile, QString());
+        const QString scan = m_dir.filePath(QStringLiteral("scan.json"));
+        scope->fileEdit()->setText(scan);
+        QCOMPARE(dialog.config().pruneSensitivityFile, scan);
+        QVERIFY(RunConfigDialog::commandLine(dialog.config())
+                    .contains(QStringLiteral("--prune-scope sensitivity:") + scan));
+        box->setCurrentIndex(box->findData(QStringLiteral("global")));
+        QVERIFY(!scope->fileEdit()->isVisible());
+        QCOMPARE(dialog.config().pruneScope, PruneScope::Global);
+        QCOMPARE(dialog.config().pruneSensitivityFile, QString());
     }
 
     void shellWordsAsAShellSplits()

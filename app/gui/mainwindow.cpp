@@ -1,10 +1,12 @@
 #include "mainwindow.h"
 
+#include "widgets/audit/dataissuesview.h"
 #include "widgets/charts/livecharts.h"
 #include "widgets/common/screenfit.h"
 #include "widgets/dataset/datasetbrowser.h"
 #include "widgets/eval/evaluationview.h"
 #include "widgets/predict/predictdialog.h"
+#include "widgets/prune/prunebudgetdialog.h"
 #include "dataset/idximporter.h"
 #include "dataset/sampledata.h"
 #include "widgets/dialogs/exportdialog.h"
@@ -146,6 +148,18 @@ MainWindow::MainWindow(QWidget *parent)
         if (dialog.exec() == QDialog::Accepted)
             startRun(dialog.config());
     });
+    connect(m_history, &RunHistoryWidget::pruneRequested, this,
+        [this](const QString &runDir, const QString &dataDir) {
+            auto *prune = new PruneBudgetDialog(runDir, dataDir, this);
+            prune->setAttribute(Qt::WA_DeleteOnClose);
+            connect(prune, &PruneBudgetDialog::startRequested, this, [this](const RunConfig &c) {
+                RunConfigDialog dialog(this); // the proposed run, shown as "Run again" shows one
+                prepareRunDialog(dialog, c);
+                if (dialog.exec() == QDialog::Accepted)
+                    startRun(dialog.config());
+            });
+            prune->show();
+        });
 
     QSettings settings;
     m_recent = settings.value(QStringLiteral("recentFolders")).toStringList();
@@ -279,6 +293,25 @@ void MainWindow::buildCentral()
     m_tabs->addTab(m_history, tr("Run history"));
     m_evaluation = new EvaluationView(m_tabs);
     m_tabs->addTab(m_evaluation, tr("Evaluation"));
+    // Data issues reviews the open folder's audit; its decisions change what the scan counts, so
+    // the browser (and its Classes and Data checks docks) rescans once the decisions pause.
+    auto *issues = new DataIssuesView(m_tabs);
+    m_tabs->addTab(issues, tr("Data issues"));
+    connect(m_browser, &DatasetBrowser::scanFinished, issues,
+        [issues](const DatasetIndex &index) { issues->setDataFolder(index.root); });
+    auto *rescan = new QTimer(this);
+    rescan->setSingleShot(true);
+    rescan->setInterval(500);
+    connect(rescan, &QTimer::timeout, this, [this, rescan] {
+        if (m_browser->isScanning() || runActive())
+            rescan->start(); // not under a scan or a run that reads the folder
+        else if (!m_browser->folder().isEmpty())
+            m_browser->openFolder(m_browser->folder());
+    });
+    connect(issues, &DataIssuesView::correctionsChanged, this, [this, rescan](const QString &dir) {
+        if (QDir(dir).absolutePath() == QDir(m_browser->folder()).absolutePath())
+            rescan->start();
+    });
     setCentralWidget(m_tabs);
 }
 

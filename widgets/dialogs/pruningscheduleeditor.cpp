@@ -2,6 +2,7 @@
 
 #include "widgets/charts/qcp.h"
 #include "widgets/dialogs/numberspinbox.h"
+#include "widgets/dialogs/prunescopefield.h"
 #include "prune/pruningschedule.h"
 
 #include <QComboBox>
@@ -73,7 +74,7 @@ PruningScheduleEditor::PruningScheduleEditor(QWidget *parent)
     m_frequency = step("frequency", 0);
     m_frequency->setToolTip(tr("Masks are recomputed every this many steps from the begin step"));
     form->addRow(tr("Frequency:"), m_frequency);
-    m_scope = new QComboBox(this);
+    m_scope = new PruneScopeField(this);
     form->addRow(tr("Scope:"), m_scope);
     m_granularity = new QComboBox(this);
     form->addRow(tr("Granularity:"), m_granularity);

@@ -14,6 +14,8 @@ class QSpinBox;
 
 namespace leantune {
 
+class PruneScopeField;
+
 // Edits a pruning schedule (run/runconfig.h's prune spec) and its scope, with a preview of the
 // target sparsity over the run's steps: the schedule function, and the target the engine applies
 // (it changes only at mask-update steps; 0 before the first one).
@@ -41,7 +43,7 @@ public:
     void setSpec(const QString &spec);
     QString spec() const;
     // prune_scope and prune_granularity, filled by the owner from the field table.
-    QComboBox *scopeBox() const { return m_scope; }
+    PruneScopeField *scopeField() const { return m_scope; }
     QComboBox *granularityBox() const { return m_granularity; }
 
     // The run's length in optimizer steps, 0 when unknown (the preview then shows the schedule's
@@ -63,7 +65,8 @@ private:
     void updateFields();
     void updatePreview();
 
-    QComboBox *m_kind, *m_scope, *m_granularity;
+    QComboBox *m_kind, *m_granularity;
+    PruneScopeField *m_scope;
     QDoubleSpinBox *m_initial, *m_final, *m_power;
     QSpinBox *m_begin, *m_end, *m_frequency;
     QLabel *m_initialLabel, *m_finalLabel, *m_powerLabel;

@@ -7,6 +7,7 @@
 #include "widgets/dialogs/devicefield.h"
 #include "widgets/dialogs/folderrow.h"
 #include "widgets/dialogs/numberspinbox.h"
+#include "widgets/dialogs/prunescopefield.h"
 #include "widgets/dialogs/pruningscheduleeditor.h"
 #include "widgets/dialogs/runfieldbinder.h"
 #include "widgets/dialogs/startfromfield.h"
@@ -201,11 +202,8 @@ void RunConfigDialog::build()
     auto *pruneLayout = new QVBoxLayout(pruneBox);
     m_schedule = new PruningScheduleEditor(this);
     pruneLayout->addWidget(m_fields->bind(QStringLiteral("prune"), m_schedule), 1);
-    for (const auto &[key, box] :
-        { std::pair(QStringLiteral("prune_scope"), m_schedule->scopeBox()),
-            std::pair(QStringLiteral("prune_granularity"), m_schedule->granularityBox()) }) {
-        m_fields->bind(key, box); // (the field's choices)
-    }
+    m_fields->bind(QStringLiteral("prune_scope"), m_schedule->scopeField()); // (the choices)
+    m_fields->bind(QStringLiteral("prune_granularity"), m_schedule->granularityBox());
     m_steps = new QLabel(this);
     m_steps->setObjectName(QStringLiteral("steps"));
     m_steps->setWordWrap(true);

@@ -1,6 +1,7 @@
 #include "widgets/dialogs/runfieldbinder.h"
 
 #include "widgets/dialogs/numberspinbox.h"
+#include "widgets/dialogs/prunescopefield.h"
 #include "widgets/dialogs/pruningscheduleeditor.h"
 #include "widgets/dialogs/startfromfield.h"
 #include "config/runfields.h"
@@ -61,6 +62,8 @@ QString RunFieldBinder::choiceLabel(const QString &key, const QString &choice)
         { QStringLiteral("memory_format/channels-last"), QT_TR_NOOP("Channels-last (NHWC)") },
         { QStringLiteral("prune_scope/layer"), QT_TR_NOOP("Each layer to the target") },
         { QStringLiteral("prune_scope/global"), QT_TR_NOOP("Across layers (LAMP)") },
+        { QStringLiteral("prune_scope/sensitivity"),
+            QT_TR_NOOP("Each layer its own target from a sensitivity scan") },
         { QStringLiteral("prune_granularity/weight"), QT_TR_NOOP("Single weights") },
         { QStringLiteral("prune_granularity/channel"),
             QT_TR_NOOP("Whole channels (removed at export)") },
@@ -169,6 +172,19 @@ void RunFieldBinder::attach(const QString &key, PruningScheduleEditor *s)
 {
     keep({ key, s, [s](const QString &t) { s->setSpec(t); }, [s] { return s->spec(); } });
     connect(s, &PruningScheduleEditor::changed, this, [this, key] { changed(key); });
+}
+
+void RunFieldBinder::attach(const QString &key, PruneScopeField *s)
+{
+    if (s->comboBox()->count() == 0) {
+        for (const QString &choice : fieldOf(key).choices)
+            s->comboBox()->addItem(choiceLabel(key, choice), choice);
+    }
+    keep({ key, s, [s](const QString &t) { s->setValue(t); }, [s] { return s->value(); } });
+    // The choice's box is named after the field too, as every other choice's box is.
+    s->comboBox()->setObjectName(key);
+    s->comboBox()->setToolTip(s->toolTip());
+    connect(s, &PruneScopeField::changed, this, [this, key] { changed(key); });
 }
 
 void RunFieldBinder::attach(const QString &key, StartFromField *s)

@@ -19,6 +19,7 @@ class QWidget;
 
 namespace leantune {
 
+class PruneScopeField;
 class PruningScheduleEditor;
 class StartFromField;
 
@@ -39,7 +40,8 @@ public:
 
     // Binds WIDGET to KEY and returns it. W is (or derives from) one of QLineEdit, QSpinBox (Int),
     // QDoubleSpinBox (Double; NumberSpinBox for exact values), QCheckBox (Bool), QComboBox (item
-    // data: the field's text), PruningScheduleEditor (prune) and StartFromField (init).
+    // data: the field's text), PruningScheduleEditor (prune), PruneScopeField (prune_scope) and
+    // StartFromField (init).
     template <typename W> W *bind(const QString &key, W *widget)
     {
         attach(key, widget);
@@ -86,6 +88,7 @@ private:
     void attach(const QString &key, QCheckBox *w);
     void attach(const QString &key, QComboBox *w);
     void attach(const QString &key, PruningScheduleEditor *w);
+    void attach(const QString &key, PruneScopeField *w);
     void attach(const QString &key, StartFromField *w);
     void keep(Binding binding);
     void changed(const QString &key); // a widget's change signal

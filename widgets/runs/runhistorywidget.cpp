@@ -12,6 +12,7 @@
 #include <QHeaderView>
 #include <QItemSelectionModel>
 #include <QLabel>
+#include <QMenu>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSortFilterProxyModel>
@@ -156,6 +157,23 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
             const RunConfig config = r->config; // a copy: the history may reload meanwhile
             Q_EMIT rerunRequested(config);
         }
+    });
+    // The table's context menu: what needs one finished run and is not a button of its own.
+    m_view->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_view, &QWidget::customContextMenuRequested, this, [this](const QPoint &pos) {
+        const QVector<qint64> ids = selectedRunIds();
+        const StoredRun *r
+            = ids.size() == 1 ? m_model->runAt(m_model->rowOf(ids.first())) : nullptr;
+        QMenu menu(this);
+        QAction *prune = menu.addAction(tr("Prune to a budget..."));
+        prune->setToolTip(tr("How far the run's model can be pruned within an accuracy budget"));
+        prune->setEnabled(r && r->status == QLatin1String("finished"));
+        if (r && prune->isEnabled()) {
+            const QString dir = r->config.outDir, data = r->config.dataDir; // copies, as above
+            connect(prune, &QAction::triggered, this,
+                [this, dir, data] { Q_EMIT pruneRequested(dir, data); });
+        }
+        menu.exec(m_view->viewport()->mapToGlobal(pos));
     });
     updateSelection();
 }

@@ -55,6 +55,8 @@ Q_SIGNALS:
     // "Compare": two selected runs, the newer first (its matrix minus the older's).
     void compareRequested(const QString &runDirA, const QString &titleA, const QString &runDirB,
         const QString &titleB);
+    // The table's context menu, "Prune to a budget...": a finished run (RUNDIR, its data folder).
+    void pruneRequested(const QString &runDir, const QString &dataDir);
 
 private:
     void updateSelection();

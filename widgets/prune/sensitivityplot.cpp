@@ -1,0 +1,170 @@
+#include "widgets/prune/sensitivityplot.h"
+
+#include "widgets/charts/qcp.h"
+
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QMenu>
+#include <QMouseEvent>
+#include <QToolTip>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <cmath>
+
+namespace leantune {
+
+namespace {
+
+// A qualitative palette (Tableau 10), repeated with a dash for more layers.
+QPen layerPen(int i)
+{
+    static const QColor colors[] = { QColor(31, 119, 180), QColor(255, 127, 14),
+        QColor(44, 160, 44), QColor(214, 39, 40), QColor(148, 103, 189), QColor(140, 86, 75),
+        QColor(227, 119, 194), QColor(127, 127, 127), QColor(188, 189, 34), QColor(23, 190, 207) };
+    QPen pen(colors[i % 10], 1.6);
+    if (i >= 10)
+        pen.setStyle(Qt::DashLine);
+    return pen;
+}
+
+} // namespace
+
+SensitivityPlot::SensitivityPlot(QWidget *parent)
+    : QWidget(parent)
+    , m_plot(new QCustomPlot(this))
+{
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(m_plot);
+    m_plot->setObjectName(QStringLiteral("sensitivityPlot"));
+    m_plot->setMinimumSize(320, 200);
+    m_plot->xAxis->setLabel(tr("sparsity of the one layer pruned (%)"));
+    m_plot->yAxis->setLabel(tr("accuracy (%)"));
+    m_plot->xAxis->setRange(0, 100);
+    m_plot->yAxis->setRange(0, 100);
+    m_plot->legend->setVisible(true);
+    m_plot->legend->setFont(font());
+    m_plot->legend->setBrush(QColor(255, 255, 255, 220));
+    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignLeft | Qt::AlignBottom);
+    m_plot->setContextMenuPolicy(Qt::CustomContextMenu);
+    m_plot->setMouseTracking(true);
+    m_plot->installEventFilter(this);
+    connect(m_plot, &QWidget::customContextMenuRequested, this, &SensitivityPlot::showContextMenu);
+}
+
+void SensitivityPlot::clear()
+{
+    m_scan = {};
+    m_plot->clearGraphs();
+    m_plot->replot();
+}
+
+void SensitivityPlot::setScan(const SensitivityScan &scan)
+{
+    m_scan = scan;
+    m_plot->clearGraphs();
+    double lowest = 100.0 * scan.baseAccuracy;
+    for (int i = 0; i < scan.layers.size(); ++i) {
+        const SensitivityLayer &layer = scan.layers[i];
+        QCPGraph *g = m_plot->addGraph();
+        g->setName(layer.name);
+        g->setPen(layerPen(i));
+        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 4));
+        g->addData(0.0, 100.0 * scan.baseAccuracy);
+        for (const SensitivityPoint &p : layer.points) {
+            g->addData(100.0 * p.sparsity, 100.0 * p.accuracy);
+            lowest = std::min(lowest, 100.0 * p.accuracy);
+        }
+    }
+    QCPGraph *base = m_plot->addGraph();
+    base->setName(tr("dense model"));
+    base->setPen(QPen(QColor(90, 90, 90), 1.0, Qt::DotLine));
+    base->addData(0.0, 100.0 * scan.baseAccuracy);
+    base->addData(100.0, 100.0 * scan.baseAccuracy);
+    m_plot->yAxis->setRange(std::max(0.0, std::floor(lowest / 10.0) * 10.0),
+        std::min(100.0, 100.0 * scan.baseAccuracy + 5.0));
+    m_plot->replot();
+}
+
+int SensitivityPlot::lineCount() const
+{
+    return m_scan.layers.size();
+}
+
+QPoint SensitivityPlot::pointPosition(int layer, int point) const
+{
+    const SensitivityPoint &p = m_scan.layers.at(layer).points.at(point);
+    return QPoint(int(std::lround(m_plot->xAxis->coordToPixel(100.0 * p.sparsity))),
+        int(std::lround(m_plot->yAxis->coordToPixel(100.0 * p.accuracy))));
+}
+
+QString SensitivityPlot::toolTipAt(const QPoint &pos) const
+{
+    double best = 24.0 * 24.0;
+    QString text;
+    for (const SensitivityLayer &layer : m_scan.layers) {
+        for (const SensitivityPoint &p : layer.points) {
+            const double dx = m_plot->xAxis->coordToPixel(100.0 * p.sparsity) - pos.x();
+            const double dy = m_plot->yAxis->coordToPixel(100.0 * p.accuracy) - pos.y();
+            if (dx * dx + dy * dy >= best)
+                continue;
+            best = dx * dx + dy * dy;
+            text = tr("%1: %2 % accuracy at %3 % sparsity (%4 weights)")
+                       .arg(layer.name)
+                       .arg(100.0 * p.accuracy, 0, 'f', 1)
+                       .arg(100.0 * p.sparsity, 0, 'f', 0)
+                       .arg(QLocale().toString(qlonglong(layer.parameters)));
+        }
+    }
+    return text;
+}
+
+bool SensitivityPlot::eventFilter(QObject *watched, QEvent *event)
+{
+    if (watched == m_plot && event->type() == QEvent::MouseMove) {
+        auto *e = static_cast<QMouseEvent *>(event);
+        const QString text = toolTipAt(e->position().toPoint());
+        if (!text.isEmpty())
+            QToolTip::showText(e->globalPosition().toPoint(), text, m_plot);
+        else
+            QToolTip::hideText();
+    }
+    return QWidget::eventFilter(watched, event);
+}
+
+bool SensitivityPlot::save(const QString &path, QString *error) const
+{
+    const QString suffix = QFileInfo(path).suffix().toLower();
+    const int w = std::max(m_plot->width(), 640), h = std::max(m_plot->height(), 400);
+    bool ok = false;
+    if (suffix == QLatin1String("pdf")) {
+        ok = m_plot->savePdf(path, w, h);
+    } else if (suffix == QLatin1String("png")) {
+        ok = m_plot->savePng(path, w, h);
+    } else {
+        if (error)
+            *error = tr("choose a .png or .pdf file name");
+        return false;
+    }
+    if (!ok && error)
+        *error = tr("cannot write %1").arg(path);
+    return ok;
+}
+
+void SensitivityPlot::showContextMenu(const QPoint &pos)
+{
+    QMenu menu(this);
+    menu.addAction(tr("Save chart as PNG or PDF..."), this, [this] {
+        const QString path = QFileDialog::getSaveFileName(this, tr("Save chart"),
+            QStringLiteral("sensitivity.png"), tr("PNG image (*.png);;PDF document (*.pdf)"));
+        if (path.isEmpty())
+            return;
+        QString error;
+        if (!save(path, &error))
+            QToolTip::showText(QCursor::pos(), error, this);
+    });
+    menu.exec(m_plot->mapToGlobal(pos));
+}
+
+} // namespace leantune
