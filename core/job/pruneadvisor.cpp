@@ -34,9 +34,11 @@ QString cancelledMessage()
 
 // The run a proposal or a trial trains: RUN's configuration fine-tuned from RUN's weights for
 // EPOCHS epochs, pruned by a polynomial schedule from 0 to SPARSITY over the first 70 % of its
-// steps (the rest recovers at the final masks), each layer to its own target from the scan.
+// steps (the rest recovers at the final masks), with SCOPE (sensitivity: each layer to its own
+// target from the scan).
 RunConfig fineTuneConfig(const AdvisedRun &run, const PruneAdvisorOptions &options,
-    const QString &scanFile, std::int64_t stepsPerEpoch, double sparsity, const QString &outDir)
+    const QString &scanFile, PruneScope scope, std::int64_t stepsPerEpoch, double sparsity,
+    const QString &outDir)
 {
     RunConfig c = run.config;
     c.dataDir = options.dataDir;
@@ -51,8 +53,9 @@ RunConfig fineTuneConfig(const AdvisedRun &run, const PruneAdvisorOptions &optio
                   .arg(end)
                   .arg(frequency);
     c.pruneGranularity = options.granularity;
-    c.pruneScope = PruneScope::Sensitivity;
-    c.pruneSensitivityFile = QFileInfo(scanFile).absoluteFilePath();
+    c.pruneScope = scope;
+    c.pruneSensitivityFile
+        = scope == PruneScope::Sensitivity ? QFileInfo(scanFile).absoluteFilePath() : QString();
     return c;
 }
 
@@ -147,6 +150,7 @@ QJsonObject PruneAdvice::toJson() const
     QJsonArray trialsJson;
     for (const PruneTrial &t : trials)
         trialsJson.append(QJsonObject { { QStringLiteral("sparsity"), t.sparsity },
+            { QStringLiteral("scope"), enumName(t.scope) },
             { QStringLiteral("val_accuracy"), t.valAccuracy }, { QStringLiteral("fits"), t.fits },
             { QStringLiteral("seconds"), t.seconds } });
     QJsonObject o { { QStringLiteral("run_dir"), runDir },
@@ -278,26 +282,34 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
         = std::min(scanLowerBound(*scan, options.maxAccuracyDrop / 100.0), options.maxSparsity);
     const double needed = run->denseValAccuracy - options.maxAccuracyDrop / 100.0;
     QString trialError;
-    const auto tryAt = [&](double s) -> std::optional<PruneTrial> {
+    const auto tryAt = [&](double s, PruneScope scope) -> std::optional<PruneTrial> {
         PruneTrial t;
         t.sparsity = std::round(s * 1000.0) / 1000.0;
+        t.scope = scope;
         QElapsedTimer trialClock;
         trialClock.start();
-        RunConfig c = fineTuneConfig(*run, options, scanFile, stepsPerEpoch, t.sparsity,
-            QDir(workDir).filePath(QStringLiteral("trial-%1").arg(t.sparsity, 0, 'f', 3)));
+        const QString name
+            = QStringLiteral("trial-%1%2")
+                  .arg(t.sparsity, 0, 'f', 3)
+                  .arg(scope == PruneScope::Sensitivity ? QString()
+                                                        : QLatin1Char('-') + enumName(scope));
+        RunConfig c = fineTuneConfig(*run, options, scanFile, scope, stepsPerEpoch, t.sparsity,
+            QDir(workDir).filePath(name));
         c.testDir.clear(); // trials are judged on validation only
         const int index = advice.trials.size();
-        const QString text = QStringLiteral("Fine-tuning trial %1 of at most %2 at %3 % sparsity")
-                                 .arg(index + 1)
-                                 .arg(options.trials)
-                                 .arg(t.sparsity * 100.0, 0, 'f', 1);
+        const QString text
+            = QStringLiteral("Fine-tuning trial %1 of at most %2 at %3 % sparsity, %4 scope")
+                  .arg(index + 1)
+                  .arg(options.trials + 1)
+                  .arg(t.sparsity * 100.0, 0, 'f', 1)
+                  .arg(enumName(scope));
         if (progress)
-            progress(text, double(index) / double(options.trials));
+            progress(text, double(index) / double(options.trials + 1));
         const std::optional<double> accuracy = trainTrial(
             c, cancel,
             [&](double f) {
                 if (progress)
-                    progress(text, (double(index) + f) / double(options.trials));
+                    progress(text, (double(index) + f) / double(options.trials + 1));
             },
             &trialError);
         if (!accuracy)
@@ -308,14 +320,16 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
         advice.trials.push_back(t);
         if (progress)
             progress(
-                QStringLiteral("Trial %1 at %2 % sparsity: validation accuracy %3 %, %4 (%5 s)")
+                QStringLiteral("Trial %1 at %2 % sparsity, %6 scope: validation accuracy %3 %, %4 "
+                               "(%5 s)")
                     .arg(index + 1)
                     .arg(t.sparsity * 100.0, 0, 'f', 1)
                     .arg(t.valAccuracy * 100.0, 0, 'f', 2)
                     .arg(t.fits ? QStringLiteral("within the budget")
                                 : QStringLiteral("over the budget"))
-                    .arg(t.seconds, 0, 'f', 0),
-                double(index + 1) / double(options.trials));
+                    .arg(t.seconds, 0, 'f', 0)
+                    .arg(enumName(scope)),
+                double(index + 1) / double(options.trials + 1));
         return t;
     };
     const auto trialFailed = [&](double s) {
@@ -329,7 +343,7 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
         const double s = i == 0 ? hi : 0.5 * (lo + hi);
         if (i > 0 && hi - lo < 0.005)
             break;
-        const std::optional<PruneTrial> t = tryAt(s);
+        const std::optional<PruneTrial> t = tryAt(s, PruneScope::Sensitivity);
         if (!t)
             return trialFailed(s);
         if (t->fits) {
@@ -342,9 +356,23 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
         }
     }
     if (!best) { // nothing tried fitted: measure the bound itself
-        const std::optional<PruneTrial> t = tryAt(lo);
+        const std::optional<PruneTrial> t = tryAt(lo, PruneScope::Sensitivity);
         if (!t)
             return trialFailed(lo);
+        if (t->fits)
+            best = t;
+        else
+            hi = t->sparsity;
+    }
+    // The other scope where the choice matters, at the lowest sparsity the sensitivity scope
+    // missed: where it fits there, it measured better and its higher sparsity is proposed.
+    if (!best || best->sparsity < hi) {
+        const PruneScope other = options.granularity == PruneGranularity::Channel
+            ? PruneScope::Layer
+            : PruneScope::Global;
+        const std::optional<PruneTrial> t = tryAt(hi, other);
+        if (!t)
+            return trialFailed(hi);
         if (t->fits)
             best = t;
     }
@@ -366,11 +394,13 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
     advice.found = true;
     advice.sparsity = best->sparsity;
     advice.predictedValAccuracy = best->valAccuracy;
-    advice.proposal
-        = fineTuneConfig(*run, options, scanFile, stepsPerEpoch, best->sparsity, proposedDir);
+    advice.proposal = fineTuneConfig(
+        *run, options, scanFile, best->scope, stepsPerEpoch, best->sparsity, proposedDir);
     advice.scope = advice.proposal.pruneScope;
     advice.command = runCommandLine(advice.proposal, options.program);
-    if (const std::optional<LayerTargets> t = allocateLayerTargets(*scan, best->sparsity, nullptr))
+    if (const std::optional<LayerTargets> t = best->scope == PruneScope::Sensitivity
+            ? allocateLayerTargets(*scan, best->sparsity, nullptr)
+            : std::nullopt)
         advice.layerTargets = t->toJson().value(QStringLiteral("layers")).toObject();
     return advice;
 }

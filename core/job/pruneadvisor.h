@@ -21,7 +21,7 @@ struct PruneAdvisorOptions {
     double maxAccuracyDrop = 1.0; // validation accuracy points (0..100) the proposal may lose
     PruneGranularity granularity = PruneGranularity::Weight;
     int epochs = 1; // fine-tuning epochs of each trial and of the proposal
-    int trials = 4; // fine-tuning trials, bisected
+    int trials = 4; // fine-tuning trials of the sensitivity scope, bisected (+1 of the other)
     double maxSparsity = 0.97; // the highest overall sparsity tried, in (0, kMaxLayerSparsity)
     QString scanFile; // empty: RUNDIR/defaultSensitivityFileName(granularity), made when missing
     QString workDir; // the trials' run folders; empty: RUNDIR/advise
@@ -39,6 +39,7 @@ struct PruneTrial {
     double valAccuracy = -1.0; // 0..1
     double seconds = 0.0;
     bool fits = false; // within the budget
+    PruneScope scope = PruneScope::Sensitivity;
 };
 
 // The advisor's answer. found is false when no sparsity tried kept the budget (noFitMessage says
@@ -93,7 +94,9 @@ std::optional<SensitivityScan> loadOrScanSensitivity(const QString &runDir,
 // sensitivity), whose run fine-tuned from RUNDIR's weights for OPTIONS.epochs keeps validation
 // accuracy within OPTIONS.maxAccuracyDrop points of the run's: bisected between the scan's one-shot
 // bound and OPTIONS.maxSparsity with OPTIONS.trials fine-tuning runs (RunJobs in this thread, not
-// recorded in the history, each in workDir/trial-S). Blocks: call it on a worker thread in a GUI.
+// recorded in the history, each in workDir/trial-S), then one more with the global scope (layer for
+// channels) at the lowest sparsity that missed (workDir/trial-S-global), proposed where it fits:
+// neither scope wins everywhere. Blocks: call it on a worker thread in a GUI.
 // std::nullopt + *error for bad options, a folder without a trained model or finished summary, a
 // bad scan, a failed trial, or when CANCEL is set (the trial going on stops after its batch).
 std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvisorOptions &options,
