@@ -57,13 +57,17 @@ int exportCommand(const QStringList &args)
     const QCommandLineOption limit(QStringLiteral("limit"),
         QStringLiteral("Verify on at most N images (default: all)."), QStringLiteral("N"),
         QStringLiteral("0"));
+    const QCommandLineOption batchSize(QStringLiteral("batch-size"),
+        QStringLiteral("Images per verification batch (default 256; fewer hold less memory at "
+                       "large input sizes)."),
+        QStringLiteral("N"), QStringLiteral("256"));
     const QCommandLineOption threads(QStringLiteral("threads"),
         QStringLiteral("Torch threads (default: all cores)."), QStringLiteral("N"),
         QStringLiteral("0"));
     const QCommandLineOption json(
         QStringLiteral("json"), QStringLiteral("Print the report as JSON."));
     for (const auto &o : { format, quantize, calibration, calibrationImages, calibrationMethod,
-             structured, out, data, limit, threads, json })
+             structured, out, data, limit, batchSize, threads, json })
         parser.addOption(o);
     if (const auto code = parseArguments(parser, QStringLiteral("export"),
             QStringLiteral("RUNDIR --format onnx|libtorch [--quantize none|int8|int8-static "
@@ -92,8 +96,10 @@ int exportCommand(const QStringList &args)
         return fail(error, Usage);
     const auto n
         = t ? intOption(parser, QStringLiteral("calibration-images"), &error) : std::nullopt;
-    if (!n)
+    const auto b = n ? intOption(parser, QStringLiteral("batch-size"), &error) : std::nullopt;
+    if (!b)
         return fail(error, Usage);
+    options.batchSize = *b;
     const std::optional<CalibrationMethod> method
         = enumFromName<CalibrationMethod>(parser.value(calibrationMethod));
     if (!method)

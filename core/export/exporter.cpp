@@ -273,7 +273,7 @@ std::map<std::string, ValueRange> calibrate(const RunInfo &run, const ExportOpti
         lo.decode.mean[k] = 0.f;
         lo.decode.std[k] = 1.f;
     }
-    // Small batches: the interpreter keeps every activation of a batch to read its range.
+    // Small batches: observeRanges holds every activation of a batch at once.
     lo.batchSize = std::max(
         1, std::min(16, int(4'000'000 / std::max(1, c.model.inputSize * c.model.inputSize))));
     lo.workers = 2;

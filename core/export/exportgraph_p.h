@@ -128,7 +128,8 @@ private:
     std::vector<std::size_t> consumers(const std::string &value) const;
     std::map<std::string, std::vector<std::int64_t>> valueShapes() const;
     // run(), keeping every value computed (inputs, initializers, node outputs) in *VALUES.
-    void runAll(const torch::Tensor &x01, std::map<std::string, torch::Tensor> *values) const;
+    void runAll(const torch::Tensor &x01, std::map<std::string, torch::Tensor> *values,
+        bool keepAll = true) const;
 };
 
 } // namespace leantune

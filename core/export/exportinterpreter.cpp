@@ -19,14 +19,22 @@ std::vector<std::int64_t> ints(
 torch::Tensor ExportGraph::run(const torch::Tensor &x01) const
 {
     std::map<std::string, torch::Tensor> values;
-    runAll(x01, &values);
+    runAll(x01, &values, /*keepAll=*/false);
     const auto it = values.find(outputName);
     TORCH_CHECK(it != values.end(), "graph output '", outputName, "' is undefined");
     return it->second;
 }
 
-void ExportGraph::runAll(const torch::Tensor &x01, std::map<std::string, torch::Tensor> *out) const
+void ExportGraph::runAll(
+    const torch::Tensor &x01, std::map<std::string, torch::Tensor> *out, bool keepAll) const
 {
+    // Without keepAll, a node output is freed after its last reader (a 224 px batch would
+    // otherwise hold every activation of the network at once).
+    std::map<std::string, std::size_t> lastUse;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        for (const std::string &v : nodes[i].inputs)
+            lastUse[v] = i;
+    }
     torch::NoGradGuard noGrad;
     std::map<std::string, torch::Tensor> &values = *out;
     values = initializers;
@@ -96,6 +104,13 @@ void ExportGraph::runAll(const torch::Tensor &x01, std::map<std::string, torch::
             TORCH_CHECK(false, "the graph interpreter does not know op ", n.op);
         }
         values[n.outputs.front()] = y;
+        if (!keepAll) {
+            const std::size_t i = std::size_t(&n - nodes.data());
+            for (const std::string &v : n.inputs) {
+                if (lastUse.at(v) == i && v != outputName && !initializers.count(v))
+                    values.erase(v);
+            }
+        }
     }
 }
 

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Static int8 against fp32 and weight-only int8, side by side in one ONNX Runtime process: each
+# model is trained briefly on a Fashion-MNIST subset (latency does not depend on how well it is
+# trained; the accuracies printed are of these short runs), exported four ways (fp32, int8 weights,
+# static int8, and for resnet18 static int8 of a run with half its channels pruned, --structured),
+# then timed by bench/ort-latency.js: batch 1 and batch 32, median and p90, 2 intra-op threads, the
+# files interleaved round by round. Prints the ratios against fp32.
+#
+#   nice -n 10 bench/int8-speed.sh                           # resnet18 and mobilenet_v2 at 224 px
+#   MODELS="resnet8:64" RUNS=20 nice -n 10 bench/int8-speed.sh
+#
+# Environment: BUILD (build), OUT (bench/out/int8-speed), MODELS (space-separated MODEL:SIZE,
+# default "resnet18:224 mobilenet_v2:224"), TRAIN_PER_CLASS (30), TEST_PER_CLASS (50), RUNS (10),
+# THREADS (2), CALIBRATION (128 images), LIMIT (200 test images verified), ORT_NODE_DIR (where onnxruntime-node is installed; see
+# scripts/setup --with-ort).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+OUT=${OUT:-bench/out/int8-speed}
+MODELS=${MODELS:-"resnet18:224 mobilenet_v2:224"}
+TRAIN_PER_CLASS=${TRAIN_PER_CLASS:-30}
+TEST_PER_CLASS=${TEST_PER_CLASS:-50}
+RUNS=${RUNS:-10}
+THREADS=${THREADS:-2}
+CALIBRATION=${CALIBRATION:-128}
+LIMIT=${LIMIT:-200}
+cli="$BUILD/app/cli/leantune-cli"
+[ -x "$cli" ] || { echo "int8-speed: $cli not found (run scripts/setup first)" >&2; exit 1; }
+node bench/ort-latency.js --runs 3 /dev/null >/dev/null 2>&1 || [ $? -ne 3 ] \
+    || { echo "int8-speed: onnxruntime-node not found (scripts/setup --with-ort)" >&2; exit 1; }
+
+mapfile -t folders < <("$cli" sample | grep -E '^(train|test) ' | cut -d' ' -f2-)
+subset() {   # SOURCE PER_CLASS DEST: the first PER_CLASS images of each class, as links
+    [ -d "$3" ] && return
+    for d in "$1"/*/; do
+        mkdir -p "$3/$(basename "$d")"
+        find "$d" -maxdepth 1 -type f | sort | head -n "$2" | while read -r f; do ln -s "$(realpath "$f")" "$3/$(basename "$d")/"; done
+    done
+}
+mkdir -p "$OUT"
+train="$OUT/train-$TRAIN_PER_CLASS"
+test="$OUT/test-$TEST_PER_CLASS"
+subset "${folders[0]}" "$TRAIN_PER_CLASS" "$train"
+subset "${folders[1]}" "$TEST_PER_CLASS" "$test"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+for spec in $MODELS; do
+    model=${spec%%:*}
+    size=${spec##*:}
+    base="$OUT/$model-$size"
+    files=()
+    runs=(dense)
+    [ "$model" = resnet18 ] && runs+=(channels50)
+    for run in "${runs[@]}"; do
+        if [ ! -f "$base-$run/model.pt" ]; then
+            prune=()
+            [ "$run" = channels50 ] && prune=(--prune constant:0.5:0 --prune-granularity channel)
+            echo "train $model $size px ($run)"
+            "$cli" train --data "$train" --test "$test" --out "$base-$run" --force --epochs 1 \
+                --model "$model" --input-size "$size" --batch-size 16 --progress none \
+                --no-history "${prune[@]}" >"$base-$run.train.log" 2>&1
+        fi
+        quants=(none int8 int8-static)
+        structured=()
+        [ "$run" = channels50 ] && { quants=(none int8-static); structured=(--structured); }
+        for q in "${quants[@]}"; do
+            f="$base-$run-$q.onnx"
+            echo "export $model $run $q"
+            "$cli" export "$base-$run" --quantize "$q" "${structured[@]}" --calibration-images \
+                "$CALIBRATION" --limit "$LIMIT" --batch-size 16 --out "$f" --json >"$f.json" \
+                2>"$f.log"
+            python3 -c "import json,sys; r=json.load(open(sys.argv[1])); v=r['verification']; \
+print('  %s: %d bytes, accuracy %.2f %% (trained %.2f %%) on %d test images' % (sys.argv[1], \
+r['size']['file_bytes'], 100*v['accuracy_after'], 100*v['accuracy_before'], v['images']))" "$f.json"
+            files+=("$f")
+        done
+    done
+    echo "time $model $size px in ONNX Runtime: ${files[*]}"
+    node bench/ort-latency.js --threads "$THREADS" --runs "$RUNS" "${files[@]}"
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
