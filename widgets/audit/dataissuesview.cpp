@@ -9,6 +9,7 @@
 
 #include <QAbstractListModel>
 #include <QAction>
+#include <QApplication>
 #include <QCheckBox>
 #include <QCryptographicHash>
 #include <QDialog>
@@ -266,7 +267,11 @@ void DataIssuesView::buildUi()
             [this] { updateDetail(); });
     }
     layout->addWidget(m_tabs, 1);
-    connect(m_tabs, &QTabWidget::currentChanged, this, [this] { updateDetail(); });
+    connect(m_tabs, &QTabWidget::currentChanged, this, [this](int index) {
+        updateDetail();
+        if (index >= 0 && index < 4 && isVisible())
+            m_views[index]->setFocus(); // its keys (R, X, K, N, 1-9) act on what it shows
+    });
 
     connect(m_find, &QPushButton::clicked, this, [this] {
         // The audit's few choices; the rest are `leantune-cli audit`'s defaults.
@@ -496,6 +501,13 @@ QWidget *DataIssuesView::buildOverlapPane()
     v->addWidget(m_overlapText);
     v->addWidget(m_overlapIssues, 1);
     return pane;
+}
+
+void DataIssuesView::showEvent(QShowEvent *event)
+{
+    QWidget::showEvent(event);
+    if (!isAncestorOf(QApplication::focusWidget()))
+        m_views[m_tabs->currentIndex()]->setFocus();
 }
 
 QString DataIssuesView::defaultAuditDir(const QString &folder)
@@ -839,7 +851,7 @@ void DataIssuesView::updateDetail()
                           "%4<br>")
                            .arg(QFileInfo(issue.path).fileName().toHtmlEscaped(),
                                issue.given.toHtmlEscaped(), issue.suggested.toHtmlEscaped())
-                           .arg(issue.score, 0, 'f', 3);
+                           .arg(issue.score, 0, 'g', 2);
         const auto top = m_top.value(issue.path);
         if (top.isEmpty()) {
             text += tr("Probabilities: not in this audit folder.");

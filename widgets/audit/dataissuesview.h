@@ -90,6 +90,9 @@ Q_SIGNALS:
     void auditFinished(bool ok);
     void auditProgress(const QString &text, double fraction);
 
+protected:
+    void showEvent(QShowEvent *event) override; // the current list takes the keys
+
 private:
     struct Decision {
         QString dataDir;
