@@ -26,10 +26,9 @@ struct AuditSplitIndex {
 
 struct DuplicateOptions {
     bool near = true; // false: exact duplicates only
-    // Near-duplicate candidates: each image's NEIGHBOURS nearest others by its descriptor (the
-    // low-frequency DCT of its thumbnail, centred on its centre of mass, unit length) within
-    // MAXDESCRIPTORDISTANCE (squared Euclidean), from an HNSW index. Measured in bench/README.md.
-    int neighbours = 12;
+    // Near-duplicate candidates: each image's nearest others by its descriptor (the low-frequency
+    // DCT of its thumbnail, centred on its centre of mass, unit length), from an HNSW index, within
+    // this squared Euclidean distance. Measured in bench/README.md.
     double maxDescriptorDistance = 0.1;
     // A candidate pair of two images of one size up to 32 × 32 is a near duplicate when the
     // images correlate at least this much (Pearson, at the offset of up to one pixel their centres
