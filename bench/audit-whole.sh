@@ -65,7 +65,8 @@ for step in $STEPS; do
 done
 
 # The summary once both sides have run (STEPS=train alone completes an earlier STEPS=audit).
-[ -f "$OUT/audit.time" ] && [ -f "$OUT/train.time" ] && $PY - "$OUT" <<'EOF'
+grep -qs "Maximum resident" "$OUT/audit.time" && grep -qs "Maximum resident" "$OUT/train.time" &&
+    $PY - "$OUT" <<'EOF'
 import csv, json, os, re, sys
 out = sys.argv[1]
 def timing(name):
