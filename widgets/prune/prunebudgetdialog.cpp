@@ -100,6 +100,12 @@ PruneBudgetDialog::PruneBudgetDialog(const QString &runDir, const QString &dataD
     m_predicted->setObjectName(QStringLiteral("predictedAccuracy"));
     m_predicted->setWordWrap(true);
     proposalForm->addRow(tr("Predicted accuracy:"), m_predicted);
+    m_trialList = new QLabel(QStringLiteral("—"), proposal);
+    m_trialList->setObjectName(QStringLiteral("trials"));
+    m_trialList->setWordWrap(true);
+    m_trialList->setToolTip(
+        tr("Each fine-tuning trial: its sparsity, scope and validation accuracy"));
+    proposalForm->addRow(tr("Trials:"), m_trialList);
     m_command = new QLineEdit(proposal);
     m_command->setObjectName(QStringLiteral("command"));
     m_command->setReadOnly(true);
@@ -147,8 +153,8 @@ PruneBudgetDialog::PruneBudgetDialog(const QString &runDir, const QString &dataD
         if (!m_advice || !m_advice->found)
             return;
         const RunConfig config = m_advice->proposal;
+        accept(); // out of the way of the run dialog the window opens for it
         Q_EMIT startRequested(config);
-        accept();
     });
     connect(m_budget, &QDoubleSpinBox::valueChanged, this, [this] {
         m_error->hide();
@@ -328,10 +334,19 @@ void PruneBudgetDialog::showAdvice(const PruneAdvice &advice)
 {
     const bool found = advice.found;
     m_start->setEnabled(found);
+    QStringList trials;
+    for (const PruneTrial &t : advice.trials)
+        trials << tr("%1 % (%2): %3 %, %4")
+                      .arg(100.0 * t.sparsity, 0, 'f', 1)
+                      .arg(enumName(t.scope))
+                      .arg(100.0 * t.valAccuracy, 0, 'f', 2)
+                      .arg(t.fits ? tr("within") : tr("over"));
+    m_trialList->setText(trials.isEmpty() ? QStringLiteral("—") : trials.join(QLatin1Char('\n')));
     if (!found) {
         for (QLabel *l : { m_sparsity, m_scope, m_predicted })
             l->setText(QStringLiteral("—"));
         m_command->clear();
+        m_command->setToolTip(QString());
         return;
     }
     m_sparsity->setText(tr("%1 %").arg(100.0 * advice.sparsity, 0, 'f', 1));
@@ -344,6 +359,7 @@ void PruneBudgetDialog::showAdvice(const PruneAdvice &advice)
                              .arg(100.0 * advice.denseValAccuracy, 0, 'f', 2)
                              .arg(advice.trials.size()));
     m_command->setText(advice.command);
+    m_command->setToolTip(advice.command);
     m_command->setCursorPosition(0);
     m_status->setText(tr("Done in %1 s (the scan %2 s)")
                           .arg(advice.seconds, 0, 'f', 0)
@@ -356,6 +372,8 @@ void PruneBudgetDialog::setBusy(bool busy)
     if (!busy)
         m_progress->setValue(0);
     m_find->setEnabled(!busy && m_run && options().validate(nullptr));
+    m_budget->setEnabled(!busy);
+    m_granularity->setEnabled(!busy && m_run);
     m_epochs->setEnabled(!busy);
     m_trials->setEnabled(!busy);
     m_data->setEnabled(!busy);

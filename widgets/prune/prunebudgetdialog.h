@@ -72,7 +72,7 @@ private:
     QSpinBox *m_epochs, *m_trials;
     QProgressBar *m_progress;
     QPushButton *m_find, *m_cancel, *m_start;
-    QLabel *m_sparsity, *m_scope, *m_predicted;
+    QLabel *m_sparsity, *m_scope, *m_predicted, *m_trialList;
 };
 
 } // namespace leantune

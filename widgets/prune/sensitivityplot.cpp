@@ -46,7 +46,19 @@ SensitivityPlot::SensitivityPlot(QWidget *parent)
     m_plot->legend->setVisible(true);
     m_plot->legend->setFont(font());
     m_plot->legend->setBrush(QColor(255, 255, 255, 220));
-    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignLeft | Qt::AlignBottom);
+    // Beside the axes, not over them: a deep model's legend covered its most sensitive curves.
+    // The legend sits at the top of a column of its own, a filler below it.
+    m_plot->axisRect()->insetLayout()->take(m_plot->legend);
+    auto *side = new QCPLayoutGrid;
+    m_plot->plotLayout()->addElement(0, 1, side);
+    m_plot->plotLayout()->setColumnStretchFactor(1, 0.001);
+    side->addElement(0, 0, m_plot->legend);
+    side->addElement(1, 0, new QCPLayoutElement(m_plot));
+    side->setRowStretchFactor(0, 0.001);
+    side->setMargins(QMargins(0, 12, 6, 0));
+    m_plot->legend->setBorderPen(Qt::NoPen);
+    m_plot->legend->setMargins(QMargins(4, 2, 4, 2));
+    m_plot->legend->setRowSpacing(0);
     m_plot->setContextMenuPolicy(Qt::CustomContextMenu);
     m_plot->setMouseTracking(true);
     m_plot->installEventFilter(this);
@@ -68,7 +80,10 @@ void SensitivityPlot::setScan(const SensitivityScan &scan)
     for (int i = 0; i < scan.layers.size(); ++i) {
         const SensitivityLayer &layer = scan.layers[i];
         QCPGraph *g = m_plot->addGraph();
-        g->setName(layer.name);
+        QString name = layer.name; // the hover says the tensor's full name
+        if (name.endsWith(QLatin1String(".weight")))
+            name.chop(7);
+        g->setName(name);
         g->setPen(layerPen(i));
         g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 4));
         g->addData(0.0, 100.0 * scan.baseAccuracy);
@@ -78,7 +93,7 @@ void SensitivityPlot::setScan(const SensitivityScan &scan)
         }
     }
     QCPGraph *base = m_plot->addGraph();
-    base->setName(tr("dense model"));
+    base->setName(tr("dense"));
     base->setPen(QPen(QColor(90, 90, 90), 1.0, Qt::DotLine));
     base->addData(0.0, 100.0 * scan.baseAccuracy);
     base->addData(100.0, 100.0 * scan.baseAccuracy);
