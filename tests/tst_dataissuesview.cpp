@@ -297,6 +297,60 @@ private Q_SLOTS:
         QVERIFY(now == original);
     }
 
+    // Find issues runs the audit engine in the background: duplicates only finds the leak; a full
+    // audit cancelled in its first fold ends as stopped, and run again finishes and fills the
+    // lists.
+    void findsIssuesInTheBackground()
+    {
+        const QString data = m_dir.filePath(QStringLiteral("fresh"));
+        const QString test = m_dir.filePath(QStringLiteral("fresh-test"));
+        writeData(data, 3, 8, 9);
+        writeData(test, 3, 2, 10);
+        QVERIFY(QFile::copy(at(data, QStringLiteral("class2/class2-0003.png")),
+            at(test, QStringLiteral("class2/copy.png"))));
+        DataIssuesView view;
+        view.setDataFolder(data);
+        QCOMPARE(view.errorText(), QString());
+        QSignalSpy finished(&view, &DataIssuesView::auditFinished);
+        QSignalSpy progress(&view, &DataIssuesView::auditProgress);
+        QString error;
+        QVERIFY2(view.findIssues(true, 3, 1, test, &error), qPrintable(error));
+        QVERIFY(view.isAuditing());
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 60000);
+        QCOMPARE(finished.first().first().toBool(), true);
+        QVERIFY(!progress.isEmpty());
+        QCOMPARE(view.auditDir(), DataIssuesView::defaultAuditDir(data));
+        QCOMPARE(view.report().folds, 0);
+        QCOMPARE(view.remaining(DataIssuesView::Duplicates), 1);
+        QVERIFY(view.report().duplicates.front().leak);
+
+        // Cancelled as soon as the first fold trains.
+        finished.clear();
+        connect(&view, &DataIssuesView::auditProgress, &view, [&view](const QString &text) {
+            if (text.startsWith(QLatin1String("fold 1/2 training")))
+                view.cancelAudit();
+        });
+        QVERIFY2(view.findIssues(false, 2, 1, test, &error), qPrintable(error));
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 120000);
+        QCOMPARE(finished.first().first().toBool(), false);
+        QCOMPARE(view.errorText(), QString());
+        QVERIFY(!view.isAuditing());
+        QCOMPARE(view.report().folds, 0); // the duplicates-only audit stays open
+
+        // Run again to the end: two fold models, and their findings in the lists.
+        view.disconnect(&view, &DataIssuesView::auditProgress, &view, nullptr);
+        finished.clear();
+        QVERIFY2(view.findIssues(false, 2, 1, test, &error), qPrintable(error));
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 240000);
+        QVERIFY2(finished.first().first().toBool(), qPrintable(view.errorText()));
+        QCOMPARE(view.report().folds, 2);
+        QCOMPARE(view.report().images, 31);
+        QVERIFY(QFileInfo::exists(view.auditDir() + QStringLiteral("/folds/1/predictions.csv")));
+        QCOMPARE(view.remaining(DataIssuesView::Duplicates), 1);
+        QCOMPARE(
+            view.remaining(DataIssuesView::WrongLabels), int(view.report().labelIssues.size()));
+    }
+
     // An audit folder made for another data set, and a data folder with one class, are refused
     // inline and nothing is written.
     void refusesAnotherDataSetAndOneClass()
