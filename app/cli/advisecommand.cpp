@@ -157,9 +157,9 @@ int adviseCommand(const QStringList &args)
         printOut(jsonLine(advice->toJson()));
     } else {
         printOut(QStringLiteral(
-            "Highest sparsity within %1 points of the dense validation accuracy (%2%): %3% "
-            "(validation accuracy %4% after %5 epoch(s) of fine-tuning; %6 trials, %7 s in all, "
-            "the scan %8 s).\nTrain it with:\n  %9\n")
+            "Highest sparsity within %1 points of the dense validation accuracy (%2%): %3% with "
+            "the %10 scope (validation accuracy %4% after %5 epoch(s) of fine-tuning; %6 trials, "
+            "%7 s in all, the scan %8 s).\nTrain it with:\n  %9\n")
                      .arg(maxDrop)
                      .arg(advice->denseValAccuracy * 100.0, 0, 'f', 2)
                      .arg(advice->sparsity * 100.0, 0, 'f', 1)
@@ -168,7 +168,7 @@ int adviseCommand(const QStringList &args)
                      .arg(advice->trials.size())
                      .arg(advice->seconds, 0, 'f', 0)
                      .arg(advice->scanSeconds, 0, 'f', 0)
-                     .arg(advice->command));
+                     .arg(advice->command, enumName(advice->scope)));
     }
     if (!parser.isSet(apply))
         return Ok;
