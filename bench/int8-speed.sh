@@ -32,10 +32,12 @@ node bench/ort-latency.js --runs 3 /dev/null >/dev/null 2>&1 || [ $? -ne 3 ] \
 mapfile -t folders < <("$cli" sample | grep -E '^(train|test) ' | cut -d' ' -f2-)
 subset() {   # SOURCE PER_CLASS DEST: the first PER_CLASS images of each class, as links
     [ -d "$3" ] && return
+    rm -rf "$3.part"
     for d in "$1"/*/; do
-        mkdir -p "$3/$(basename "$d")"
-        find "$d" -maxdepth 1 -type f | sort | head -n "$2" | while read -r f; do ln -s "$(realpath "$f")" "$3/$(basename "$d")/"; done
+        mkdir -p "$3.part/$(basename "$d")"
+        find "$d" -maxdepth 1 -type f | sort | head -n "$2" | while read -r f; do ln -s "$(realpath "$f")" "$3.part/$(basename "$d")/"; done
     done
+    mv "$3.part" "$3"
 }
 mkdir -p "$OUT"
 train="$OUT/train-$TRAIN_PER_CLASS"
@@ -52,7 +54,8 @@ for spec in $MODELS; do
     runs=(dense)
     [ "$model" = resnet18 ] && runs+=(channels50)
     for run in "${runs[@]}"; do
-        if [ ! -f "$base-$run/model.pt" ]; then
+        if [ ! -f "$base-$run/model.pt" ]; then   # a failed run's log says why
+            trap 'echo "int8-speed: failed; see $base-$run.train.log" >&2' ERR
             prune=()
             [ "$run" = channels50 ] && prune=(--prune constant:0.5:0 --prune-granularity channel)
             echo "train $model $size px ($run)"

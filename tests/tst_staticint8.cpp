@@ -19,6 +19,8 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonObject>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -279,6 +281,41 @@ private Q_SLOTS:
         QVERIFY2(error.contains(message), qPrintable(error));
         QVERIFY2(error.contains(bad), qPrintable(error));
         QVERIFY(!QFileInfo::exists(o.outFile));
+    }
+
+    // fp32 is timed in OpenCV DNN at batch 1 and 32; OpenCV does not load static int8, which the
+    // report says. (ONNX Runtime adds figures only where it is installed.)
+    void latencyIsMeasuredWhereTheFileLoads()
+    {
+        const QString run = runFor(ModelSpec { QStringLiteral("smallcnn"), 28, 1, 3 });
+        for (const ExportQuantization q :
+            { ExportQuantization::None, ExportQuantization::Int8Static }) {
+            ExportOptions o;
+            o.quantize = q;
+            o.latencyRuns = 3;
+            o.outFile = QDir(m_outDir).filePath(QStringLiteral("latency.onnx"));
+            QString error;
+            const auto report = exportRun(run, o, &error);
+            QVERIFY2(report, qPrintable(error));
+            QList<LatencyFigure> opencv;
+            for (const LatencyFigure &f : report->latency) {
+                QVERIFY(f.medianMs > 0.0 && f.medianMs <= f.p90Ms);
+                if (f.runtime.startsWith(QLatin1String("OpenCV")))
+                    opencv << f;
+            }
+            if (q == ExportQuantization::None) {
+                QCOMPARE(opencv.size(), 2);
+                QCOMPARE(opencv[0].batch, 1);
+                QCOMPARE(opencv[1].batch, 32);
+            } else {
+                QVERIFY(opencv.isEmpty());
+                QVERIFY2(report->latencyNote.contains(QLatin1String("does not load int8-static")),
+                    qPrintable(report->latencyNote));
+            }
+            QVERIFY(report->toText().contains(QLatin1String("latency")));
+            QCOMPARE(report->toJson().value(QLatin1String("latency")).toArray().size(),
+                report->latency.size());
+        }
     }
 
     void calibrationFolderNeedsStaticInt8()

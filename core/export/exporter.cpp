@@ -14,13 +14,16 @@
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/core/version.hpp>
 
+#include <QCoreApplication>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QProcess>
 #include <QSaveFile>
+#include <QStandardPaths>
 #include <QTextStream>
 
 #include <algorithm>
@@ -298,6 +301,91 @@ std::map<std::string, ValueRange> calibrate(const RunInfo &run, const ExportOpti
     report->calibrationImages = done;
     report->calibrationMethod = enumName(o.calibrationMethod);
     return ranges;
+}
+
+// Median and p90 of RUN() over RUNS calls after one warm-up call, in milliseconds.
+LatencyFigure timeRuns(
+    const QString &runtime, int batch, int runs, const std::function<void()> &run)
+{
+    run();
+    std::vector<double> ms;
+    for (int i = 0; i < runs; ++i) {
+        QElapsedTimer t;
+        t.start();
+        run();
+        ms.push_back(double(t.nsecsElapsed()) / 1e6);
+    }
+    std::sort(ms.begin(), ms.end());
+    return { runtime, batch, ms[ms.size() / 2],
+        ms[std::min(ms.size() - 1, std::size_t(0.9 * double(ms.size())))] };
+}
+
+// The file's latency in OpenCV DNN (in-process, where it loads) and in ONNX Runtime (through
+// node and bench/ort-latency.js, where found), at batch 1 and 32.
+void measureLatency(const QString &file, const ExportOptions &o, const ExportReport &r,
+    bool openCvLoads, QList<LatencyFigure> *figures, QStringList *notes)
+{
+    const int runs = o.latencyRuns;
+    if (openCvLoads) {
+        QString error;
+        std::optional<DnnRunner> dnn = DnnRunner::loadFile(file, &error);
+        if (dnn) {
+            const QString name = QStringLiteral("OpenCV DNN %1 (%2 threads)")
+                                     .arg(QLatin1String(CV_VERSION))
+                                     .arg(cv::getNumThreads());
+            for (int batch : { 1, 32 }) {
+                const torch::Tensor x
+                    = torch::rand({ batch, r.channels, r.inputSize, r.inputSize });
+                figures->append(timeRuns(
+                    name, batch, batch == 1 ? runs : std::max(3, runs / 2), [&] { dnn->run(x); }));
+            }
+        }
+    } else {
+        notes->append(QStringLiteral("OpenCV DNN %1 does not load %2 files")
+                          .arg(QLatin1String(CV_VERSION), r.quantize));
+    }
+    // ONNX Runtime through node: LEANTUNE_ORT_SCRIPT, else the source tree's bench script.
+    QString script = qEnvironmentVariable("LEANTUNE_ORT_SCRIPT");
+    if (script.isEmpty()) {
+        for (const QString &up : { QStringLiteral("/../../../bench/ort-latency.js"),
+                 QStringLiteral("/../../bench/ort-latency.js") }) {
+            const QString candidate = QCoreApplication::applicationDirPath() + up;
+            if (QFileInfo::exists(candidate)) {
+                script = QFileInfo(candidate).canonicalFilePath();
+                break;
+            }
+        }
+    }
+    const QString node = QStandardPaths::findExecutable(QStringLiteral("node"));
+    if (script.isEmpty() || node.isEmpty()) {
+        notes->append(
+            QStringLiteral("ONNX Runtime not timed (needs node and bench/ort-latency.js)"));
+        return;
+    }
+    QProcess p;
+    p.start(node,
+        { script, QStringLiteral("--json"), QStringLiteral("--threads"), QStringLiteral("2"),
+            QStringLiteral("--runs"), QString::number(std::max(3, runs)), file });
+    if (!p.waitForFinished(300000) || p.exitStatus() != QProcess::NormalExit || p.exitCode() != 0) {
+        p.kill();
+        p.waitForFinished(2000);
+        notes->append(p.exitCode() == 3
+                ? QStringLiteral("ONNX Runtime not timed (onnxruntime-node is not installed: "
+                                 "scripts/setup --with-ort)")
+                : QStringLiteral("ONNX Runtime did not time the file: %1")
+                      .arg(QString::fromUtf8(p.readAllStandardError()).simplified().left(200)));
+        return;
+    }
+    const QJsonObject json = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+    const QJsonObject m = json.value(QLatin1String("models")).toArray().at(0).toObject();
+    const QString name = QStringLiteral("%1 (2 threads)")
+                             .arg(json.value(QLatin1String("runtime")).toString().trimmed());
+    for (int batch : { 1, 32 }) {
+        const QJsonObject b = m.value(QStringLiteral("batch%1").arg(batch)).toObject();
+        if (!b.isEmpty())
+            figures->append({ name, batch, b.value(QLatin1String("median_ms")).toDouble(),
+                b.value(QLatin1String("p90_ms")).toDouble() });
+    }
 }
 
 struct Prepared {
@@ -603,6 +691,12 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
             return fail(QStringLiteral("the written file %1 does not read back as written")
                             .arg(options.outFile));
         }
+        if (onnx && options.latencyRuns > 0) {
+            progress(0.95, QStringLiteral("timing the file"));
+            QStringList notes;
+            measureLatency(options.outFile, options, r, !int8 && !staticInt8, &r.latency, &notes);
+            r.latencyNote = notes.join(QStringLiteral("; "));
+        }
         r.seconds = double(timer.elapsed()) / 1000.0;
         progress(1.0, QStringLiteral("done"));
         if (error)
@@ -675,6 +769,18 @@ QJsonObject ExportReport::toJson() const
     v[QStringLiteral("runtime_agreement")] = runtimeAgreement;
     v[QStringLiteral("max_abs_logit_diff")] = maxAbsLogitDiff;
     o[QStringLiteral("verification")] = v;
+    QJsonArray latencies;
+    for (const LatencyFigure &f : latency) {
+        QJsonObject l;
+        l[QStringLiteral("runtime")] = f.runtime;
+        l[QStringLiteral("batch")] = f.batch;
+        l[QStringLiteral("median_ms")] = f.medianMs;
+        l[QStringLiteral("p90_ms")] = f.p90Ms;
+        latencies.append(l);
+    }
+    o[QStringLiteral("latency")] = latencies;
+    if (!latencyNote.isEmpty())
+        o[QStringLiteral("latency_note")] = latencyNote;
     o[QStringLiteral("seconds")] = seconds;
     return o;
 }
@@ -720,6 +826,14 @@ QString ExportReport::toText() const
         << QString::number(maxAbsLogitDiff, 'g', 3) << "\n";
     if (!verificationNote.isEmpty())
         out << "  note: " << verificationNote << "\n";
+    if (!latency.isEmpty() || !latencyNote.isEmpty())
+        out << "\nlatency (random input; median / p90 ms per batch)\n";
+    for (const LatencyFigure &f : latency)
+        out << "  " << f.runtime << ", batch " << f.batch << ": "
+            << QString::number(f.medianMs, 'f', 2) << " / " << QString::number(f.p90Ms, 'f', 2)
+            << "\n";
+    if (!latencyNote.isEmpty())
+        out << "  " << latencyNote << "\n";
     return s;
 }
 

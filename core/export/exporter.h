@@ -4,6 +4,7 @@
 #include "export/sizereport.h"
 
 #include <QJsonObject>
+#include <QList>
 #include <QString>
 #include <QStringList>
 
@@ -49,6 +50,11 @@ struct ExportOptions {
     QString calibrationDir;
     int calibrationImages = 512;
     CalibrationMethod calibrationMethod = CalibrationMethod::MinMax;
+    // Latency of the written file, timed this many times at batch 1 and at batch 32 (at least 3
+    // times) on random input, in OpenCV DNN in-process where it loads the file, and in ONNX
+    // Runtime when node, onnxruntime-node and bench/ort-latency.js are found (2 intra-op threads).
+    // 0: not timed (leantune-cli export times 10 by default).
+    int latencyRuns = 0;
 
     // The format or quantization by the name the command line and the report use ("onnx",
     // "int8"); false + *error listing the names when NAME is none of them.
@@ -59,6 +65,14 @@ struct ExportOptions {
     // named, the batch size is at least 1, the limit and threads are not negative. False + a
     // one-line message naming the option to change in *error. Touches no file.
     bool validate(QString *error) const;
+};
+
+// One measured latency of an exported file: milliseconds per batch of BATCH images.
+struct LatencyFigure {
+    QString runtime;
+    int batch = 1;
+    double medianMs = 0.0;
+    double p90Ms = 0.0;
 };
 
 // What an export wrote and how well the written model agrees with the trained one.
@@ -100,6 +114,9 @@ struct ExportReport {
     double runtimeAgreement = 0.0;
     double maxAbsLogitDiff = 0.0;
     double seconds = 0.0;
+    // ExportOptions::latencyRuns; latencyNote names the runtimes that did not time the file.
+    QList<LatencyFigure> latency;
+    QString latencyNote;
 
     // The set's name in words: "test set", "validation set", "training folder", "chosen folder".
     QString dataSetName() const;
