@@ -115,6 +115,7 @@ with open(sys.argv[3], "w") as f:
         paths = [i["path"] for i in g["images"]][:6]
         f.write("\n".join(paths + ["null:"] * (6 - len(paths))) + "\n")
 PY
+    rm -f "$OUT/clean-groups.png"
     if [ -s "$OUT/clean-groups.txt" ] && command -v montage >/dev/null; then
         montage $(cat "$OUT/clean-groups.txt") -tile 6x -geometry 56x56+2+2 -filter point -background gray50 "$OUT/clean-groups.png"
         log "contact sheet of the clean-image groups (then groups of a copy with other images): $OUT/clean-groups.png"
