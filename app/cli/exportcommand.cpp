@@ -61,13 +61,17 @@ int exportCommand(const QStringList &args)
         QStringLiteral("Images per verification batch (default 256; fewer hold less memory at "
                        "large input sizes)."),
         QStringLiteral("N"), QStringLiteral("256"));
+    const QCommandLineOption latencyRuns(QStringLiteral("latency-runs"),
+        QStringLiteral("Time the written file N times at batch 1 and 32 (median and p90) in "
+                       "OpenCV DNN and, when installed, ONNX Runtime; 0 skips (default 10)."),
+        QStringLiteral("N"), QStringLiteral("10"));
     const QCommandLineOption threads(QStringLiteral("threads"),
         QStringLiteral("Torch threads (default: all cores)."), QStringLiteral("N"),
         QStringLiteral("0"));
     const QCommandLineOption json(
         QStringLiteral("json"), QStringLiteral("Print the report as JSON."));
     for (const auto &o : { format, quantize, calibration, calibrationImages, calibrationMethod,
-             structured, out, data, limit, batchSize, threads, json })
+             structured, out, data, limit, batchSize, latencyRuns, threads, json })
         parser.addOption(o);
     if (const auto code = parseArguments(parser, QStringLiteral("export"),
             QStringLiteral("RUNDIR --format onnx|libtorch [--quantize none|int8|int8-static "
@@ -100,6 +104,10 @@ int exportCommand(const QStringList &args)
     if (!b)
         return fail(error, Usage);
     options.batchSize = *b;
+    const auto runs = intOption(parser, QStringLiteral("latency-runs"), &error);
+    if (!runs || *runs < 0)
+        return fail(runs ? QStringLiteral("--latency-runs must not be negative") : error, Usage);
+    options.latencyRuns = *runs;
     const std::optional<CalibrationMethod> method
         = enumFromName<CalibrationMethod>(parser.value(calibrationMethod));
     if (!method)
