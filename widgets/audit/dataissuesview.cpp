@@ -211,7 +211,7 @@ void DataIssuesView::buildUi()
     m_open = new QPushButton(tr("Open &audit..."), this);
     m_open->setObjectName(QStringLiteral("openAudit"));
     m_open->setToolTip(tr("Open an audit folder written by leantune-cli audit --out AUDITDIR"));
-    m_cancel = new QPushButton(tr("Cancel"), this);
+    m_cancel = new QPushButton(tr("Cancel (Esc)"), this);
     m_cancel->setObjectName(QStringLiteral("cancelAudit"));
     m_cancel->hide();
     m_progress = new QProgressBar(this);
@@ -229,9 +229,9 @@ void DataIssuesView::buildUi()
     bar->addWidget(m_open);
     bar->addWidget(m_cancel);
     bar->addWidget(m_progress);
-    bar->addWidget(m_progressText);
-    bar->addWidget(m_summary, 1);
+    bar->addWidget(m_progressText, 1);
     layout->addLayout(bar);
+    layout->addWidget(m_summary); // a line of its own: the bar's progress text needs the width
     m_error = new QLabel(this);
     m_error->setObjectName(QStringLiteral("auditError"));
     m_error->setWordWrap(true);
@@ -298,7 +298,10 @@ void DataIssuesView::buildUi()
         auto *testRow = new QHBoxLayout;
         testRow->addWidget(test, 1);
         testRow->addWidget(browse);
-        form->addRow(tr("&Test folder:"), testRow);
+        auto *testLabel = new QLabel(tr("&Test folder:"), &dialog);
+        testLabel->setBuddy(test);
+        test->setMinimumWidth(320);
+        form->addRow(testLabel, testRow);
         auto *duplicatesOnly
             = new QCheckBox(tr("&Duplicates and leaks only (no training, seconds)"), &dialog);
         form->addRow(duplicatesOnly);
@@ -367,6 +370,7 @@ void DataIssuesView::buildUi()
     action(Qt::Key_N, [this] { next(); });
     for (int i = 0; i < 9; ++i)
         action(Qt::Key(Qt::Key_1 + i), [this, i] { keepOnly(i); });
+    action(Qt::Key_Escape, [this] { cancelAudit(); });
     m_undoAction = action(QKeySequence::Undo, [this] { undo(); });
     m_undoAction->setObjectName(QStringLiteral("undoDecision"));
 }
@@ -1209,7 +1213,8 @@ bool DataIssuesView::findIssues(
         m_progress->hide();
         m_progressText->clear();
         if (message == QLatin1String("cancelled"))
-            m_summary->setText(tr("Audit stopped: Find issues goes on from its finished folds."));
+            m_progressText->setText(
+                tr("Audit stopped: Find issues goes on from its finished folds."));
         else
             showError(tr("The audit failed: %1").arg(message));
         Q_EMIT auditFinished(false);
