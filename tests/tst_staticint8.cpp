@@ -10,6 +10,7 @@
 #include "export/onnxdequantizer_p.h"
 #include "export/onnxwriter_p.h"
 #include "model/modelzoo_p.h"
+#include "prune/magnitudepruner_p.h"
 #include "train/checkpoint_p.h"
 #include "train/rundir.h"
 #include "train/rundir_p.h"
@@ -30,7 +31,8 @@ namespace {
 
 // A run folder holding an untrained zoo model (seeded; BatchNorm statistics set away from the
 // identity so that folding them matters) over DATA's 3 classes.
-bool writeRun(const QString &dir, const QString &data, const ModelSpec &spec, QString *error)
+bool writeRun(const QString &dir, const QString &data, const ModelSpec &spec, bool channelPruned,
+    QString *error)
 {
     RunInfo info;
     info.runDir = dir;
@@ -53,6 +55,13 @@ bool writeRun(const QString &dir, const QString &data, const ModelSpec &spec, QS
             item.value().uniform_(-0.2, 0.2);
         else if (item.key().find("running_var") != std::string::npos)
             item.value().uniform_(0.5, 1.5);
+    }
+    if (channelPruned) { // half the output channels of each prunable layer set to zero
+        MagnitudePruner pruner(*model,
+            *PruningSchedule::parse(QStringLiteral("constant:0.5:0"), nullptr),
+            PruneGranularity::Channel);
+        pruner.updateMasks(0.5);
+        pruner.applyMasks();
     }
     return writeCheckedFile(info.modelFile(), serializeModule(*model), error);
 }
@@ -92,11 +101,12 @@ private:
     QTemporaryDir m_dir;
     QString m_data, m_outDir;
 
-    QString runFor(const ModelSpec &spec)
+    QString runFor(const ModelSpec &spec, bool channelPruned = false)
     {
-        const QString dir = m_dir.filePath(QStringLiteral("run-") + spec.name);
+        const QString dir = m_dir.filePath(QStringLiteral("run-") + spec.name
+            + (channelPruned ? QStringLiteral("-channels") : QString()));
         QString error;
-        if (!QFileInfo::exists(dir) && !writeRun(dir, m_data, spec, &error))
+        if (!QFileInfo::exists(dir) && !writeRun(dir, m_data, spec, channelPruned, &error))
             qWarning("%s", qPrintable(error));
         return dir;
     }
@@ -120,7 +130,7 @@ private Q_SLOTS:
     {
         QFETCH(QString, model);
         QFETCH(bool, structured);
-        const QString run = runFor(ModelSpec { model, 28, 1, 3 });
+        const QString run = runFor(ModelSpec { model, 28, 1, 3 }, structured);
         QString error;
         const std::optional<RunInfo> info = readRunInfo(run, &error);
         QVERIFY2(info, qPrintable(error));
@@ -133,7 +143,7 @@ private Q_SLOTS:
             = ExportGraph::build(*m, spec, info->config.normMean, info->config.normStd, &error);
         QVERIFY2(g, qPrintable(error));
         if (structured)
-            g->shrinkChannels();
+            QVERIFY(g->shrinkChannels() > 0);
         const torch::Tensor x = imagesOf(m_data, 28);
         std::map<std::string, ValueRange> ranges;
         g->observeRanges(x, RangeMethod::MinMax, &ranges);
@@ -178,7 +188,7 @@ private Q_SLOTS:
     {
         QFETCH(QString, model);
         QFETCH(bool, structured);
-        const QString run = runFor(ModelSpec { model, 28, 1, 3 });
+        const QString run = runFor(ModelSpec { model, 28, 1, 3 }, structured);
         QString error;
         ExportOptions fp32;
         fp32.structured = structured;
@@ -198,6 +208,8 @@ private Q_SLOTS:
         QVERIFY2(report, qPrintable(error));
         QCOMPARE(report->quantize, QStringLiteral("int8-static"));
         QCOMPARE(report->calibrationImages, 60);
+        QCOMPARE(report->channelsRemoved > 0, structured);
+        QCOMPARE(report->channelsRemoved, dense->channelsRemoved);
         QVERIFY(stages.contains(QStringLiteral("calibrating: 60 / 60 images")));
 
         // Both files in OpenCV DNN on the 60 calibration images.
