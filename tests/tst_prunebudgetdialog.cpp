@@ -13,6 +13,7 @@
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLineEdit>
@@ -118,6 +119,13 @@ private Q_SLOTS:
         QCOMPARE(dialog.plot()->lineCount(), scan->layers.size());
         const QString tip = dialog.plot()->toolTipAt(dialog.plot()->pointPosition(0, 2));
         QVERIFY2(tip.startsWith(scan->layers[0].name + QStringLiteral(": ")), qPrintable(tip));
+        // The context menu's save: PNG and PDF, another suffix refused.
+        for (const char *name : { "sensitivity.png", "sensitivity.pdf" }) {
+            QVERIFY2(dialog.plot()->save(path(name), &error), qPrintable(error));
+            QVERIFY(QFileInfo(path(name)).size() > 0);
+        }
+        QVERIFY(!dialog.plot()->save(path("sensitivity.txt"), &error));
+        QVERIFY2(error.contains(QLatin1String(".png or .pdf")), qPrintable(error));
 
         auto *budget = dialog.findChild<QDoubleSpinBox *>(QStringLiteral("maxAccuracyDrop"));
         auto *trials = dialog.findChild<QSpinBox *>(QStringLiteral("trials"));
