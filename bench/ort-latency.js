@@ -4,8 +4,8 @@
 // load hits them alike. Optionally compares every file's logits with the first file's on the same
 // random input, and writes ONNX Runtime's profile of each file.
 //
-//   node bench/ort-latency.js [--threads N] [--runs N] [--batches 1,32] [--profile DIR] [--json]
-//                             [--compare] [--optimized DIR] FILE.onnx...
+//   node bench/ort-latency.js [--threads N] [--runs N] [--batches 1,32] [--json] [--compare]
+//                             [--fusion] FILE.onnx...
 //
 // onnxruntime-node is looked up in ORT_NODE_DIR, build/ort/node_modules and ~/.cache/leantune/ort
 // (scripts/setup --with-ort installs it into build/ort).
@@ -35,10 +35,28 @@ function percentile(sorted, p) {
     return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
+// --fusion: which QDQ node groups ONNX Runtime fused into integer kernels, read from its verbose
+// session log ("Matched Conv", ...) in a child process; onnxruntime-node 1.20 has no profiler
+// (its startProfiling/endProfiling are stubs) and does not write the optimized model.
+function fusionOf(file) {
+    const { spawnSync } = require('child_process');
+    const r = spawnSync(process.execPath, [__filename, '--fusion-child', file], { encoding: 'utf8' });
+    const counts = {};
+    for (const m of (r.stderr + r.stdout).matchAll(/Matched (\w+)/g))
+        counts[m[1]] = (counts[m[1]] || 0) + 1;
+    const nodes = ((r.stderr + r.stdout).match(/Number of nodes: (\d+)/) || [])[1];
+    return { matched: counts, nodes: nodes ? parseInt(nodes, 10) : null };
+}
+
 async function main() {
     const args = process.argv.slice(2);
+    if (args[0] === '--fusion-child') {
+        const ort = loadOrt();
+        await ort.InferenceSession.create(args[1], { logSeverityLevel: 0, intraOpNumThreads: 1 });
+        return;
+    }
     let threads = 2, runs = 20, batches = [1, 32], profileDir = '', json = false, compare = false,
-        optimizedDir = '';
+        optimizedDir = '', fusion = false;
     const files = [];
     for (let i = 0; i < args.length; ++i) {
         if (args[i] === '--threads') threads = parseInt(args[++i], 10);
@@ -48,6 +66,7 @@ async function main() {
         else if (args[i] === '--optimized') optimizedDir = args[++i];
         else if (args[i] === '--json') json = true;
         else if (args[i] === '--compare') compare = true;
+        else if (args[i] === '--fusion') fusion = true;
         else files.push(args[i]);
     }
     if (files.length === 0 || !(threads >= 1) || !(runs >= 3)) {
@@ -123,6 +142,8 @@ async function main() {
             entry.max_abs_logit_diff_vs_first = maxDiff;
             entry.top1_agreement_vs_first = agree / (m.logits.length / classes);
         }
+        if (fusion)
+            entry.fusion = fusionOf(m.file);
         if (profileDir)
             entry.profile = m.session.endProfiling ? await m.session.endProfiling() : '';
         result.models.push(entry);
@@ -144,6 +165,9 @@ async function main() {
         if (e.max_abs_logit_diff_vs_first !== undefined)
             line += `  vs first: max|dlogit| ${e.max_abs_logit_diff_vs_first.toFixed(4)}, top-1 `
                 + `${(100 * e.top1_agreement_vs_first).toFixed(1)} %`;
+        if (e.fusion)
+            line += `  fused: ${JSON.stringify(e.fusion.matched)}, ${e.fusion.nodes} nodes after `
+                + 'optimization';
         console.log(line);
     }
 }
