@@ -21,6 +21,7 @@
 #include <QDirIterator>
 #include <QLabel>
 #include <QListView>
+#include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTabWidget>
 #include <QTemporaryDir>
@@ -349,6 +350,20 @@ private Q_SLOTS:
         QCOMPARE(view.remaining(DataIssuesView::Duplicates), 1);
         QCOMPARE(
             view.remaining(DataIssuesView::WrongLabels), int(view.report().labelIssues.size()));
+
+        // Once more: both folds are reused, none is trained again.
+        finished.clear();
+        progress.clear();
+        QVERIFY2(view.findIssues(false, 2, 1, test, &error), qPrintable(error));
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 120000);
+        QVERIFY2(finished.first().first().toBool(), qPrintable(view.errorText()));
+        QStringList texts;
+        for (const QList<QVariant> &p : progress)
+            texts << p.first().toString();
+        QVERIFY2(texts.contains(QStringLiteral("fold 2/2 reused")), qPrintable(texts.join(u'|')));
+        for (const QString &text : texts)
+            QVERIFY2(!text.contains(QRegularExpression(QStringLiteral("^fold \\d/2 training"))),
+                qPrintable(text));
     }
 
     // An audit folder made for another data set, and a data folder with one class, are refused
