@@ -200,6 +200,14 @@ private Q_SLOTS:
             qPrintable(view->detailText()));
         guitestdata::saveScreenshot(&w, "dataissues-wrong-labels");
 
+        // X then Ctrl+Z on a folder without a corrections file leaves it without one.
+        QTest::keyClick(list, Qt::Key_X);
+        QVERIFY(QFileInfo::exists(Corrections::filePath(m_data)));
+        QTest::keyClick(list, Qt::Key_Z, Qt::ControlModifier);
+        QVERIFY(!QFileInfo::exists(Corrections::filePath(m_data)));
+        QCOMPARE(view->currentPath(), at(m_data, QStringLiteral("class0/class0-0000.png")));
+        QCOMPARE(view->undoCount(), 0);
+
         // R: relabel to the suggestion; the next issue becomes current.
         QTest::keyClick(list, Qt::Key_R);
         QCOMPARE(view->remaining(DataIssuesView::WrongLabels), 4);

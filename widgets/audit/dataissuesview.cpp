@@ -1013,6 +1013,24 @@ QString DataIssuesView::detailText() const
     return {};
 }
 
+namespace {
+
+// Takes DECISION back; a corrections file the review created and left empty goes too, so an undo
+// leaves the folder as it found it.
+template <typename D> bool takeBack(const D &decision, QString *error)
+{
+    if (!restoreCorrection(decision.dataDir, decision.path, decision.previous, error))
+        return false;
+    if (!decision.fileWasThere) {
+        const std::optional<Corrections> left = Corrections::read(decision.dataDir, nullptr);
+        if (left && left->isEmpty())
+            QFile::remove(Corrections::filePath(decision.dataDir));
+    }
+    return true;
+}
+
+} // namespace
+
 // Records each (data folder, decision) pair; all or, when one fails, none of them stay.
 bool DataIssuesView::apply(QVector<QPair<QString, Correction>> decisions, List list, int item)
 {
@@ -1020,14 +1038,15 @@ bool DataIssuesView::apply(QVector<QPair<QString, Correction>> decisions, List l
     for (const auto &[dir, c] : decisions) {
         QString error;
         std::optional<Correction> previous;
+        const bool fileWasThere = QFileInfo::exists(Corrections::filePath(dir));
         if (!recordCorrection(dir, classFolders(dir), c, &previous, &error)) {
             for (auto it = step.decisions.crbegin(); it != step.decisions.crend(); ++it)
-                restoreCorrection(it->dataDir, it->path, it->previous, nullptr);
+                takeBack(*it, nullptr);
             showError(error);
             reloadCorrections();
             return false;
         }
-        step.decisions.push_back({ dir, c.path, previous });
+        step.decisions.push_back({ dir, c.path, previous, fileWasThere });
     }
     clearError();
     m_undo.push_back(step);
@@ -1144,7 +1163,7 @@ bool DataIssuesView::undo()
     QString error;
     bool ok = true;
     for (auto it = step.decisions.crbegin(); it != step.decisions.crend(); ++it)
-        ok = restoreCorrection(it->dataDir, it->path, it->previous, &error) && ok;
+        ok = takeBack(*it, &error) && ok;
     if (!ok)
         showError(error);
     else

@@ -98,6 +98,7 @@ private:
         QString dataDir;
         QString path; // relative
         std::optional<Correction> previous;
+        bool fileWasThere = true; // the folder had a corrections file before this decision
     };
     struct Step {
         QVector<Decision> decisions;
