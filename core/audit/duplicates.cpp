@@ -71,21 +71,25 @@ struct Features {
 };
 
 // IMAGE's centre of mass (8-bit gray), the mass of a pixel being its distance from the background
-// level, the mean of the border pixels (so a dark object on white is centred as well as a light
+// level, the median of the border pixels (so a dark object on white is centred as well as a light
 // one on black). False for a flat image.
 bool centreOfMass(const cv::Mat &image, double *cx, double *cy, double *background)
 {
-    std::int64_t border = 0;
-    int count = 0;
+    // The median, not the mean: an object that touches the border (a sandal's sole) would pull the
+    // mean, and a one-pixel shift that brings in a row of background would move it.
+    std::vector<uchar> border;
+    border.reserve(std::size_t(2 * (image.cols + image.rows)));
     for (int x = 0; x < image.cols; ++x) {
-        border += image.at<uchar>(0, x) + image.at<uchar>(image.rows - 1, x);
-        count += 2;
+        border.push_back(image.at<uchar>(0, x));
+        border.push_back(image.at<uchar>(image.rows - 1, x));
     }
     for (int y = 1; y + 1 < image.rows; ++y) {
-        border += image.at<uchar>(y, 0) + image.at<uchar>(y, image.cols - 1);
-        count += 2;
+        border.push_back(image.at<uchar>(y, 0));
+        border.push_back(image.at<uchar>(y, image.cols - 1));
     }
-    const double level = double(border) / double(std::max(1, count));
+    std::nth_element(
+        border.begin(), border.begin() + std::ptrdiff_t(border.size() / 2), border.end());
+    const double level = border.empty() ? 0.0 : double(border[border.size() / 2]);
     double mass = 0.0, mx = 0.0, my = 0.0;
     for (int y = 0; y < image.rows; ++y) {
         const uchar *p = image.ptr<uchar>(y);
