@@ -87,8 +87,9 @@ async function main() {
             options.optimizedModelFilePath = path.join(optimizedDir, path.basename(file));
         const session = await ort.InferenceSession.create(file, options);
         const meta = fs.readFileSync(file).toString('latin1');
-        const size = parseInt((meta.match(/input_size.(\d+)/) || [])[1] || '28', 10);
-        const channels = parseInt((meta.match(/input_channels.(\d+)/) || [])[1] || '1', 10);
+        // LeanTune's metadata_props: the key, then the value's protobuf tag and length bytes.
+        const size = parseInt((meta.match(/input_size[^0-9]{1,3}(\d+)/) || [])[1] || '28', 10);
+        const channels = parseInt((meta.match(/input_channels[^0-9]{1,3}(\d+)/) || [])[1] || '1', 10);
         models.push({ file, session, size, channels, times: {} });
     }
     const inputs = {};
