@@ -22,6 +22,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
+#include <QScopeGuard>
 #include <QSaveFile>
 #include <QStandardPaths>
 #include <QTextStream>
@@ -329,6 +330,10 @@ void measureLatency(const QString &file, const ExportOptions &o, const ExportRep
     if (openCvLoads) {
         QString error;
         std::optional<DnnRunner> dnn = DnnRunner::loadFile(file, &error);
+        // 2 threads, as ONNX Runtime below (the process may have set OpenCV to 1).
+        const int threads = cv::getNumThreads();
+        cv::setNumThreads(2);
+        const auto restore = qScopeGuard([threads] { cv::setNumThreads(threads); });
         if (dnn) {
             const QString name = QStringLiteral("OpenCV DNN %1 (%2 threads)")
                                      .arg(QLatin1String(CV_VERSION))
@@ -347,9 +352,11 @@ void measureLatency(const QString &file, const ExportOptions &o, const ExportRep
     // ONNX Runtime through node: LEANTUNE_ORT_SCRIPT, else the source tree's bench script.
     QString script = qEnvironmentVariable("LEANTUNE_ORT_SCRIPT");
     if (script.isEmpty()) {
-        for (const QString &up : { QStringLiteral("/../../../bench/ort-latency.js"),
-                 QStringLiteral("/../../bench/ort-latency.js") }) {
-            const QString candidate = QCoreApplication::applicationDirPath() + up;
+        const QString app = QCoreApplication::applicationDirPath();
+        for (const QString &candidate :
+            QStringList { app + QStringLiteral("/../../../bench/ort-latency.js"),
+                app + QStringLiteral("/../../bench/ort-latency.js"),
+                QDir::current().filePath(QStringLiteral("bench/ort-latency.js")) }) {
             if (QFileInfo::exists(candidate)) {
                 script = QFileInfo(candidate).canonicalFilePath();
                 break;
@@ -358,8 +365,10 @@ void measureLatency(const QString &file, const ExportOptions &o, const ExportRep
     }
     const QString node = QStandardPaths::findExecutable(QStringLiteral("node"));
     if (script.isEmpty() || node.isEmpty()) {
-        notes->append(
-            QStringLiteral("ONNX Runtime not timed (needs node and bench/ort-latency.js)"));
+        notes->append(node.isEmpty()
+                ? QStringLiteral("ONNX Runtime not timed (node is not installed)")
+                : QStringLiteral("ONNX Runtime not timed (bench/ort-latency.js not found; set "
+                                 "LEANTUNE_ORT_SCRIPT)"));
         return;
     }
     QProcess p;
