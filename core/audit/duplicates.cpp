@@ -17,7 +17,6 @@
 #include <cstring>
 #include <chrono>
 #include <exception>
-#include <limits>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -51,7 +50,8 @@ struct Item {
     const ImageEntry *entry = nullptr;
 };
 
-// What hashing one image leaves: its pixel digest, its perceptual hashes and its thumbnail.
+// What hashing one image leaves besides its thumbnail and descriptor (kept in flat arrays): its
+// pixel digest and what a candidate pair is confirmed with.
 struct Features {
     bool ok = false;
     QString error;
@@ -64,10 +64,10 @@ struct Features {
     // Centres of mass (see centreOfMass) of the native image and of the thumbnail: their
     // difference between two images is the offset a shifted copy is compared at.
     double nativeX = 0.0, nativeY = 0.0;
+    double thumbX = 0.0, thumbY = 0.0;
     // The native image's row and column sums: their best lag between two images is the other
     // offset tried (the centre of mass misjudges a shift that cuts content off at the border).
     std::vector<std::int32_t> rowSums, columnSums;
-    double thumbX = 0.0, thumbY = 0.0;
 };
 
 // IMAGE's centre of mass (8-bit gray), the mass of a pixel being its distance from the background
