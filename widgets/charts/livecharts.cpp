@@ -1,10 +1,10 @@
 #include "widgets/charts/livecharts.h"
 
+#include "widgets/charts/plotfile.h"
 #include "widgets/charts/qcp.h"
 
 #include <QContextMenuEvent>
 #include <QFileDialog>
-#include <QFileInfo>
 #include <QGridLayout>
 #include <QMenu>
 #include <QMouseEvent>
@@ -538,20 +538,7 @@ int LiveCharts::displayedPointCount(Chart chart) const
 
 bool LiveCharts::saveChart(Chart chart, const QString &path, QString *error) const
 {
-    QCustomPlot *p = m_plots[chart];
-    const QString suffix = QFileInfo(path).suffix().toLower();
-    bool ok = false;
-    if (suffix == QLatin1String("pdf"))
-        ok = p->savePdf(path, std::max(p->width(), 640), std::max(p->height(), 400));
-    else if (suffix == QLatin1String("png"))
-        ok = p->savePng(path, std::max(p->width(), 640), std::max(p->height(), 400));
-    else if (error) {
-        *error = tr("choose a .png or .pdf file name");
-        return false;
-    }
-    if (!ok && error)
-        *error = tr("cannot write %1").arg(path);
-    return ok;
+    return savePlotFile(m_plots[chart], path, QSize(640, 400), error);
 }
 
 QString LiveCharts::toolTipAt(Chart chart, double step) const

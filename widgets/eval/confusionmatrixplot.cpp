@@ -1,5 +1,6 @@
 #include "widgets/eval/confusionmatrixplot.h"
 
+#include "widgets/charts/plotfile.h"
 #include "widgets/charts/qcp.h"
 #include "metrics/evaluationsummary.h"
 
@@ -241,21 +242,16 @@ bool ConfusionMatrixPlot::eventFilter(QObject *watched, QEvent *event)
 bool ConfusionMatrixPlot::save(const QString &path, QString *error) const
 {
     const QString suffix = QFileInfo(path).suffix().toLower();
-    const int w = std::max(m_plot->width(), 640), h = std::max(m_plot->height(), 520);
-    bool ok = false;
-    if (suffix == QLatin1String("pdf")) {
-        ok = m_plot->savePdf(path, w, h);
-    } else if (suffix == QLatin1String("png")) {
-        ok = m_plot->savePng(path, w, h);
-    } else if (suffix == QLatin1String("csv")) {
-        QSaveFile file(path);
-        ok = file.open(QIODevice::WriteOnly)
-            && file.write(matrixCsv(m_classes, m_values).toUtf8()) >= 0 && file.commit();
-    } else {
+    if (suffix == QLatin1String("png") || suffix == QLatin1String("pdf"))
+        return savePlotFile(m_plot, path, QSize(640, 520), error);
+    if (suffix != QLatin1String("csv")) {
         if (error)
             *error = tr("choose a .png, .pdf or .csv file name");
         return false;
     }
+    QSaveFile file(path);
+    const bool ok = file.open(QIODevice::WriteOnly)
+        && file.write(matrixCsv(m_classes, m_values).toUtf8()) >= 0 && file.commit();
     if (!ok && error)
         *error = tr("cannot write %1").arg(path);
     return ok;

@@ -1,10 +1,8 @@
 #include "widgets/prune/sensitivityplot.h"
 
+#include "widgets/charts/plotfile.h"
 #include "widgets/charts/qcp.h"
 
-#include <QFileDialog>
-#include <QFileInfo>
-#include <QMenu>
 #include <QMouseEvent>
 #include <QToolTip>
 #include <QVBoxLayout>
@@ -150,36 +148,12 @@ bool SensitivityPlot::eventFilter(QObject *watched, QEvent *event)
 
 bool SensitivityPlot::save(const QString &path, QString *error) const
 {
-    const QString suffix = QFileInfo(path).suffix().toLower();
-    const int w = std::max(m_plot->width(), 640), h = std::max(m_plot->height(), 400);
-    bool ok = false;
-    if (suffix == QLatin1String("pdf")) {
-        ok = m_plot->savePdf(path, w, h);
-    } else if (suffix == QLatin1String("png")) {
-        ok = m_plot->savePng(path, w, h);
-    } else {
-        if (error)
-            *error = tr("choose a .png or .pdf file name");
-        return false;
-    }
-    if (!ok && error)
-        *error = tr("cannot write %1").arg(path);
-    return ok;
+    return savePlotFile(m_plot, path, QSize(640, 400), error);
 }
 
 void SensitivityPlot::showContextMenu(const QPoint &pos)
 {
-    QMenu menu(this);
-    menu.addAction(tr("Save chart as PNG or PDF..."), this, [this] {
-        const QString path = QFileDialog::getSaveFileName(this, tr("Save chart"),
-            QStringLiteral("sensitivity.png"), tr("PNG image (*.png);;PDF document (*.pdf)"));
-        if (path.isEmpty())
-            return;
-        QString error;
-        if (!save(path, &error))
-            QToolTip::showText(QCursor::pos(), error, this);
-    });
-    menu.exec(m_plot->mapToGlobal(pos));
+    showSavePlotMenu(this, m_plot, pos, QStringLiteral("sensitivity.png"), QSize(640, 400));
 }
 
 } // namespace leantune
