@@ -10,6 +10,7 @@
 
 #include "widgets/charts/qcp.h"
 #include "widgets/dialogs/exportdialog.h"
+#include "widgets/export/exportchart.h"
 #include "metrics/bytesize.h"
 
 #include <QCheckBox>
@@ -26,6 +27,8 @@
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <algorithm>
 
 using namespace leantune;
 using testtrainer::TrainerHarness;
@@ -176,6 +179,15 @@ private Q_SLOTS:
         QVERIFY(r.runtimeAgreement >= 0.995);
         QVERIFY2(
             d.statusText().contains(QDir::toNativeSeparators(out)), qPrintable(d.statusText()));
+
+        // The report is saved in the run's exports folder, and the run's exports chart shows it
+        // beside the dense checkpoint.
+        QVERIFY(QFileInfo::exists(exportReportsDir(m_run) + QStringLiteral("/")
+            + QFileInfo(out).fileName() + QStringLiteral(".json")));
+        const QList<ExportChartPoint> points = d.exportsChart()->data().points;
+        QVERIFY(points.size() >= 2 && points.first().dense);
+        QVERIFY(std::any_of(points.begin(), points.end(),
+            [&out](const ExportChartPoint &p) { return p.file == out; }));
 
         // The size table: dense fp32, file, zip, sparse with readable sizes and ratios > 1.
         QVERIFY(child<QGroupBox>(&d, "report")->isVisible());

@@ -1,6 +1,7 @@
 #include "widgets/dialogs/exportdialog.h"
 
 #include "widgets/charts/qcp.h"
+#include "widgets/export/exportchart.h"
 #include "metrics/bytesize.h"
 #include "train/rundir.h"
 
@@ -23,6 +24,7 @@
 #include <QSpinBox>
 #include <QStringBuilder>
 #include <QTableWidget>
+#include <QTabWidget>
 #include <QToolButton>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
@@ -224,7 +226,14 @@ void ExportDialog::build()
     m_chart->yAxis->grid()->setVisible(false);
     m_chart->yAxis->setTickLength(0, 0);
     m_chart->yAxis->setSubTicks(false);
-    reportLayout->addWidget(m_chart, 0, 1);
+    // Beside this export's sizes, every export of the run (their saved reports) on one chart.
+    auto *charts = new QTabWidget(this);
+    charts->setObjectName(QStringLiteral("charts"));
+    charts->addTab(m_chart, tr("Sizes"));
+    m_exports = new ExportChart(this);
+    m_exports->setObjectName(QStringLiteral("exportsChart"));
+    charts->addTab(m_exports, tr("All exports"));
+    reportLayout->addWidget(charts, 0, 1);
     reportLayout->setColumnStretch(1, 1);
     m_note = new QLabel(this); // no word wrap: a top-level layout does not grow for wrapped lines
     m_note->setObjectName(QStringLiteral("note"));
@@ -479,6 +488,10 @@ void ExportDialog::exportDone(const ExportResult &result)
                               formatBytes(result.report->size.fileBytes))
                           .arg(result.report->seconds, 0, 'f', 1));
     m_status->setToolTip(m_status->text());
+    QString saveError;
+    if (!saveExportReport(m_runDir, result.report->toJson(), &saveError))
+        m_status->setText(m_status->text() + QLatin1Char(' ') + saveError);
+    m_exports->setRunDir(m_runDir);
     showReport(*result.report);
     Q_EMIT exportFinished(true);
 }

@@ -22,12 +22,15 @@ class QTableWidget;
 
 namespace leantune {
 
+class ExportChart;
+
 // File → Export model: exports one run folder's trained model (format, int8, structured channel
 // removal, output file, verification images). A size preview follows the options, built on a worker
 // thread (it builds and deflates the whole file). The export runs on a worker with progress; Cancel
 // stops it at the next verification batch, and a failed or cancelled export writes nothing. At the
-// end: the size report (table and bar chart) and the verification figures. Closing the dialog
-// cancels a running export first. GUI thread only.
+// end: the size report (table and bar chart), the verification figures, and the report saved in
+// the run's exports folder, shown with the run's other exports on an ExportChart. Closing the
+// dialog cancels a running export first. GUI thread only.
 class ExportDialog : public QDialog {
     Q_OBJECT
 public:
@@ -54,6 +57,9 @@ public:
     QTableWidget *sizeTable() const { return m_sizeTable; }
     QTableWidget *verificationTable() const { return m_verificationTable; }
     QCustomPlot *sizeChart() const { return m_chart; }
+    // Every export of the run, from the reports saved in exportReportsDir() (the dialog saves each
+    // successful export's report there).
+    ExportChart *exportsChart() const { return m_exports; }
     QProgressBar *progressBar() const { return m_progress; }
 
     // Text of the ratio cells and bar labels: "3.92×".
@@ -98,6 +104,7 @@ private:
     QGroupBox *m_reportBox;
     QTableWidget *m_sizeTable, *m_verificationTable;
     QCustomPlot *m_chart;
+    ExportChart *m_exports;
 
     QFutureWatcher<PreviewResult> m_previewWatcher;
     bool m_previewPending = false; // the options changed while a preview was computed

@@ -2,9 +2,11 @@
 
 #include "widgets/charts/livecharts.h"
 #include "widgets/dataset/datasetbrowser.h"
+#include "widgets/export/exportchart.h"
 #include "widgets/runs/runtablemodel.h"
 #include "store/runstore.h"
 
+#include <QDialog>
 #include <QDir>
 #include <QFileInfo>
 #include <QFileSystemWatcher>
@@ -172,6 +174,23 @@ RunHistoryWidget::RunHistoryWidget(RunStore *store, QWidget *parent)
             const QString dir = r->config.outDir, data = r->config.dataDir; // copies, as above
             connect(prune, &QAction::triggered, this,
                 [this, dir, data] { Q_EMIT pruneRequested(dir, data); });
+        }
+        QAction *exports = menu.addAction(tr("Exports chart..."));
+        exports->setToolTip(tr("The run's exports: accuracy against latency, file size as the "
+                               "marker"));
+        exports->setEnabled(r && r->status == QLatin1String("finished"));
+        if (r && exports->isEnabled()) {
+            const QString dir = r->config.outDir, title = runTitle(*r);
+            connect(exports, &QAction::triggered, this, [this, dir, title] {
+                auto *dialog = new QDialog(this);
+                dialog->setAttribute(Qt::WA_DeleteOnClose);
+                dialog->setWindowTitle(tr("Exports of %1").arg(title));
+                auto *chart = new ExportChart(dialog);
+                chart->setRunDir(dir);
+                (new QVBoxLayout(dialog))->addWidget(chart);
+                dialog->resize(760, 520);
+                dialog->show();
+            });
         }
         menu.exec(m_view->viewport()->mapToGlobal(pos));
     });
