@@ -78,10 +78,10 @@ struct LabelIssue {
 struct LabelIssueOptions {
     // Defaults from the Fashion-MNIST benchmark (bench/README.md, "Data audit: label issues"):
     // prune by class found more of the moved files than prune by noise rate; self-confidence
-    // ranked them far better than the normalized margin, and against the class threshold it
-    // ranked them as well or a little better on every run.
+    // ranked them far better than the normalized margin, and as well as the relative
+    // self-confidence on the runs made after that was chosen.
     LabelIssueFilter filter = LabelIssueFilter::PruneByClass;
-    LabelIssueRanking ranking = LabelIssueRanking::RelativeSelfConfidence;
+    LabelIssueRanking ranking = LabelIssueRanking::SelfConfidence;
 };
 
 // The label issues of the examples, most likely wrong first (ties by index). The suggested class
