@@ -246,6 +246,7 @@ void TestExportChart::chartDrawsSizesHoverAndSaves()
     QVERIFY2(tip.startsWith(QLatin1String("a.static.onnx (static int8): 89.3 % accuracy (dense "
                                           "90.0 %)")),
         qPrintable(tip));
+    QVERIFY(tip.contains(QLatin1String("on 1000 images of the test set")));
     QVERIFY(tip.contains(QLatin1String("1.00 ms")));
     QVERIFY(chart.toolTipAt(chart.pointPosition(0)).startsWith(QLatin1String("dense checkpoint")));
     QVERIFY(chart.toolTipAt(QPoint(-100, -100)).isEmpty());

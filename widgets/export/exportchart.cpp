@@ -68,6 +68,15 @@ bool isOnnxRuntime(const QString &runtime)
         || runtime.contains(QLatin1String("ONNX Runtime"), Qt::CaseInsensitive);
 }
 
+// The report's data_set in words, as ExportReport::dataSetName() says it.
+QString setName(const QString &dataSet)
+{
+    return dataSet == QLatin1String("test")      ? QObject::tr("test set")
+        : dataSet == QLatin1String("validation") ? QObject::tr("validation set")
+        : dataSet == QLatin1String("data")       ? QObject::tr("training folder")
+                                                 : QObject::tr("chosen folder");
+}
+
 QString percent(double fraction)
 {
     return QString::number(100.0 * fraction, 'f', 1);
@@ -402,15 +411,16 @@ QString ExportChart::toolTipAt(const QPoint &pos) const
                                                      .arg(p.runtime)
                                                : tr("no latency at batch %1").arg(m_data.batch);
         text = p.dense
-            ? tr("dense checkpoint: %1 % accuracy on %2 %3 images, %4 as float32, %5")
+            ? tr("dense checkpoint: %1 % accuracy on %2 images of the %3, %4 as float32, %5")
                   .arg(percent(p.accuracy))
                   .arg(p.images)
-                  .arg(p.dataSet, formatBytes(p.fileBytes), latency)
-            : tr("%1 (%2): %3 % accuracy (dense %4 %) on %5 %6 images, %7 (zipped %8), %9")
+                  .arg(setName(p.dataSet), formatBytes(p.fileBytes), latency)
+            : tr("%1 (%2): %3 % accuracy (dense %4 %) on %5 images of the %6, %7 (zipped %8), %9")
                   .arg(QFileInfo(p.file).fileName(), p.label, percent(p.accuracy),
                       percent(p.denseAccuracy))
                   .arg(p.images)
-                  .arg(p.dataSet, formatBytes(p.fileBytes), formatBytes(p.zipBytes), latency);
+                  .arg(setName(p.dataSet), formatBytes(p.fileBytes), formatBytes(p.zipBytes),
+                      latency);
     }
     return text;
 }
