@@ -273,9 +273,9 @@ int auditCommand(const QStringList &args)
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
         "Find what is wrong in a data set: the same picture twice (exact copies by their decoded "
-        "pixels, near copies by perceptual hash), train/val/test leaks (a copy in two splits) and "
-        "label conflicts (copies with different labels). Writes AUDITDIR/audit.json and "
-        "AUDITDIR/issues.csv (one row per finding, for spreadsheets).\n\n"
+        "pixels, near copies by a DCT descriptor confirmed on the pixels), train/val/test leaks "
+        "(a copy in two splits) and label conflicts (copies with different labels). Writes "
+        "AUDITDIR/audit.json and AUDITDIR/issues.csv (one row per finding, for spreadsheets).\n\n"
         "Without --duplicates-only it also cross-trains K models on the training folder (each on "
         "the other folds, with the run options below) and, from their out-of-sample predictions, "
         "finds images in the wrong class folder (confident learning), outliers, overlapping "

@@ -21,7 +21,7 @@ struct AuditOptions {
     QString data; // the training folder (one sub-folder per class)
     QString val; // optional: a validation folder, audited as the split "val"
     QString test; // optional: a test folder, audited as the split "test"
-    bool duplicatesOnly = false; // no model pass: exact and perceptual-hash duplicates alone
+    bool duplicatesOnly = false; // no model pass: exact and near duplicates alone
     DuplicateOptions duplicates;
 };
 
