@@ -1,5 +1,7 @@
 #pragma once
 
+#include "metrics/exportreports.h"
+
 #include <QJsonObject>
 #include <QList>
 #include <QPoint>
@@ -39,15 +41,6 @@ struct ExportChartData {
     int recommended = -1; // index into points, or -1
     QString recommendation; // the sentence the chart shows about it
 };
-
-// The reports of a run's exports: every *.json in exportReportsDir(RUNDIR) that holds an export
-// report (an object with "out" and "size"), sorted by file name. Unreadable files or other JSON are
-// skipped with a line each in *PROBLEMS.
-QString exportReportsDir(const QString &runDir); // RUNDIR/exports
-QList<QJsonObject> readExportReports(const QString &runDir, QStringList *problems = nullptr);
-// Writes REPORT (ExportReport::toJson()) to exportReportsDir(RUNDIR)/<exported file name>.json, so
-// that the chart finds it. False + a one-line message in *ERROR when it cannot be written.
-bool saveExportReport(const QString &runDir, const QJsonObject &report, QString *error);
 
 // The chart's points from REPORTS at batch BATCH (1 or 32). Latencies come from one runtime: the
 // one that timed the most reports at that batch (ONNX Runtime on a tie; OpenCV 4.6 loads no int8
