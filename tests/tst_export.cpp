@@ -6,6 +6,7 @@
 
 #include "export/exporter.h"
 #include "export/sizereport.h"
+#include "metrics/exportreports.h"
 #include "model/modelzoo_p.h"
 #include "prune/magnitudepruner_p.h"
 #include "train/checkpoint_p.h"
@@ -20,6 +21,8 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <algorithm>
 
 using namespace leantune;
 
@@ -403,6 +406,14 @@ private Q_SLOTS:
                      .value(QLatin1String("file_bytes"))
                      .toInteger(),
             QFileInfo(out).size());
+        // The run keeps the report where the exports chart reads it.
+        const QList<QJsonObject> kept = readExportReports(m_run);
+        const auto cli = std::find_if(kept.begin(), kept.end(), [&](const QJsonObject &r) {
+            return QFileInfo(r.value(QLatin1String("out")).toString()).fileName()
+                == QLatin1String("cli.onnx");
+        });
+        QVERIFY(cli != kept.end());
+        QCOMPARE(cli->value(QLatin1String("quantize")).toString(), QStringLiteral("int8"));
 
         p.start(QStringLiteral(LEANTUNE_CLI_PATH),
             { QStringLiteral("export"), m_run, QStringLiteral("--format"), QStringLiteral("tflite"),

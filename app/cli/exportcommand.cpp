@@ -1,6 +1,7 @@
 #include "clicommon.h"
 
 #include "export/exporter.h"
+#include "metrics/exportreports.h"
 
 #include <QJsonDocument>
 
@@ -140,6 +141,10 @@ int exportCommand(const QStringList &args)
         printErr(QStringLiteral("\r\033[K"));
     if (!report)
         return fail(error);
+    // The run keeps the report beside its other exports' for the exports chart; an export whose
+    // report cannot be kept is still a good export, so this only warns.
+    if (!saveExportReport(parser.positionalArguments().first(), report->toJson(), &error))
+        printErr(QStringLiteral("leantune-cli: warning: %1\n").arg(error));
     if (parser.isSet(json))
         printOut(jsonLine(report->toJson()));
     else
