@@ -20,9 +20,8 @@ int adviseCommand(const QStringList &args)
         "Find the highest overall sparsity that keeps validation accuracy within a budget of the "
         "trained run's: reads (or makes) the run's sensitivity scan, then fine-tunes from the "
         "run's weights at candidate sparsities, bisected, each layer pruned to its own target "
-        "(--prune-scope sensitivity), then once with the global scope (layer for channels) at the "
-        "lowest sparsity that missed, proposed where it fits. Prints the 'train' command line of "
-        "the best one; --apply runs it. See README: How far can it be pruned?"));
+        "(--prune-scope sensitivity). Prints the 'train' command line of the best one; --apply "
+        "runs it. See README: How far can it be pruned?"));
     parser.addPositionalArgument(QStringLiteral("RUNDIR"),
         QStringLiteral("A finished run folder written by 'train' (its model and summary.json)."));
     const QCommandLineOption data(QStringLiteral("data"),
@@ -39,9 +38,7 @@ int adviseCommand(const QStringList &args)
         QStringLiteral("Fine-tuning epochs of each trial and of the proposal (default 1)."),
         QStringLiteral("N"));
     const QCommandLineOption trials(QStringLiteral("trials"),
-        QStringLiteral("Fine-tuning trials of the sensitivity scope, bisected (default 4; one "
-                       "of the global scope comes on top)."),
-        QStringLiteral("N"));
+        QStringLiteral("Fine-tuning trials, bisected (default 4)."), QStringLiteral("N"));
     const QCommandLineOption highest(QStringLiteral("max-sparsity"),
         QStringLiteral("The highest overall sparsity to try (default 0.97)."), QStringLiteral("S"));
     const QCommandLineOption scanOption(QStringLiteral("scan"),

@@ -300,16 +300,16 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
         const QString text
             = QStringLiteral("Fine-tuning trial %1 of at most %2 at %3 % sparsity, %4 scope")
                   .arg(index + 1)
-                  .arg(options.trials + 1)
+                  .arg(options.trials)
                   .arg(t.sparsity * 100.0, 0, 'f', 1)
                   .arg(enumName(scope));
         if (progress)
-            progress(text, double(index) / double(options.trials + 1));
+            progress(text, double(index) / double(options.trials));
         const std::optional<double> accuracy = trainTrial(
             c, cancel,
             [&](double f) {
                 if (progress)
-                    progress(text, (double(index) + f) / double(options.trials + 1));
+                    progress(text, (double(index) + f) / double(options.trials));
             },
             &trialError);
         if (!accuracy)
@@ -329,7 +329,7 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
                                 : QStringLiteral("over the budget"))
                     .arg(t.seconds, 0, 'f', 0)
                     .arg(enumName(scope)),
-                double(index + 1) / double(options.trials + 1));
+                double(index + 1) / double(options.trials));
         return t;
     };
     const auto trialFailed = [&](double s) {
@@ -359,20 +359,6 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
         const std::optional<PruneTrial> t = tryAt(lo, PruneScope::Sensitivity);
         if (!t)
             return trialFailed(lo);
-        if (t->fits)
-            best = t;
-        else
-            hi = t->sparsity;
-    }
-    // The other scope where the choice matters, at the lowest sparsity the sensitivity scope
-    // missed: where it fits there, it measured better and its higher sparsity is proposed.
-    if (!best || best->sparsity < hi) {
-        const PruneScope other = options.granularity == PruneGranularity::Channel
-            ? PruneScope::Layer
-            : PruneScope::Global;
-        const std::optional<PruneTrial> t = tryAt(hi, other);
-        if (!t)
-            return trialFailed(hi);
         if (t->fits)
             best = t;
     }

@@ -94,9 +94,9 @@ std::optional<SensitivityScan> loadOrScanSensitivity(const QString &runDir,
 // sensitivity), whose run fine-tuned from RUNDIR's weights for OPTIONS.epochs keeps validation
 // accuracy within OPTIONS.maxAccuracyDrop points of the run's: bisected between the scan's one-shot
 // bound and OPTIONS.maxSparsity with OPTIONS.trials fine-tuning runs (RunJobs in this thread, not
-// recorded in the history, each in workDir/trial-S), then one more with the global scope (layer for
-// channels) at the lowest sparsity that missed (workDir/trial-S-global), proposed where it fits:
-// neither scope wins everywhere. Blocks: call it on a worker thread in a GUI.
+// recorded in the history, each in workDir/trial-S). Only the sensitivity scope is tried: a trial
+// with the global scope proposed higher sparsities that missed the budget on one seed in three (see
+// bench/README.md). Blocks: call it on a worker thread in a GUI.
 // std::nullopt + *error for bad options, a folder without a trained model or finished summary, a
 // bad scan, a failed trial, or when CANCEL is set (the trial going on stops after its batch).
 std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvisorOptions &options,
