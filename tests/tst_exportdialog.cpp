@@ -245,6 +245,13 @@ private Q_SLOTS:
         // size asynchronously).
         QTRY_VERIFY(
             d.height() >= d.minimumSizeHint().height() && d.width() >= d.minimumSizeHint().width());
+        // Every value is shown whole, not elided.
+        for (int row = 0; row < v->rowCount(); ++row)
+            QVERIFY2(v->columnWidth(0)
+                    >= v->fontMetrics().horizontalAdvance(v->item(row, 0)->text()) + 6,
+                qPrintable(QStringLiteral("%1 in %2 px")
+                               .arg(v->item(row, 0)->text())
+                               .arg(v->columnWidth(0))));
         QVERIFY(guitestdata::saveScreenshot(&d, "export"));
     }
 

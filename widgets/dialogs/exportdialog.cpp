@@ -524,8 +524,15 @@ void ExportDialog::showReport(const ExportReport &r)
         QString::number(r.maxAbsLogitDiff, 'g', 3),
         tr("%1 images of the %2").arg(r.images).arg(set),
     };
-    for (int i = 0; i < values.size(); ++i)
+    int widest = 0;
+    for (int i = 0; i < values.size(); ++i) {
         m_verificationTable->setItem(i, 0, cell(values[i]));
+        widest = std::max(widest, m_verificationTable->fontMetrics().horizontalAdvance(values[i]));
+    }
+    // Wide enough for its row names and its widest value (the chart beside it takes the rest);
+    // the 320 px floor cut "95,507" to "95,…" once the row names named their set.
+    m_verificationTable->setMinimumWidth(
+        std::max(320, m_verificationTable->verticalHeader()->sizeHint().width() + widest + 6 * 4));
     m_verificationTable->item(4, 0)->setToolTip(
         tr("Images on which the exported file's top-1 class is the trained fp32 model's"));
     m_verificationTable->item(5, 0)->setToolTip(
