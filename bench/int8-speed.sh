@@ -2,7 +2,8 @@
 # Static int8 against fp32 and weight-only int8, side by side in one ONNX Runtime process: each
 # model is trained briefly on a Fashion-MNIST subset (latency does not depend on how well it is
 # trained; the accuracies printed are of these short runs), exported four ways (fp32, int8 weights,
-# static int8, and for resnet18 static int8 of a run with half its channels pruned, --structured),
+# static int8, and for resnet18 static int8 of a run with half its channels pruned, --structured;
+# on 7 Dec 2026 that run's one epoch left every channel, so it measured a second dense copy),
 # then timed by bench/ort-latency.js: batch 1 and batch 32, median and p90, 2 intra-op threads, the
 # files interleaved round by round. Prints the ratios against fp32.
 #
@@ -35,7 +36,7 @@ subset() {   # SOURCE PER_CLASS DEST: the first PER_CLASS images of each class, 
     rm -rf "$3.part"
     for d in "$1"/*/; do
         mkdir -p "$3.part/$(basename "$d")"
-        find "$d" -maxdepth 1 -type f | sort | head -n "$2" | while read -r f; do ln -s "$(realpath "$f")" "$3.part/$(basename "$d")/"; done
+        find "$d" -maxdepth 1 -type f | sort | awk -v n="$2" "NR <= n" | while read -r f; do ln -s "$(realpath "$f")" "$3.part/$(basename "$d")/"; done
     done
     mv "$3.part" "$3"
 }
