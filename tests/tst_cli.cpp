@@ -275,6 +275,22 @@ private Q_SLOTS:
         QVERIFY(!QDir(out + QStringLiteral("/checkpoints")).isEmpty());
     }
 
+    // constant:S:0 first updates the masks at step 100 (steps count from 1, frequency 100): a
+    // shorter run is refused with the reason instead of training dense without a word.
+    void trainRefusesAScheduleThatNeverPrunes()
+    {
+        const Result t = runCli({ QStringLiteral("train"), QStringLiteral("--data"), m_data,
+            QStringLiteral("--out"), m_dir.filePath(QStringLiteral("run-never-prunes")),
+            QStringLiteral("--input-size"), QStringLiteral("16"), QStringLiteral("--epochs"),
+            QStringLiteral("1"), QStringLiteral("--batch-size"), QStringLiteral("16"),
+            QStringLiteral("--device"), QStringLiteral("cpu"), QStringLiteral("--threads"),
+            QStringLiteral("1"), QStringLiteral("--progress"), QStringLiteral("none"),
+            QStringLiteral("--no-history"), QStringLiteral("--prune"),
+            QStringLiteral("constant:0.5:0") });
+        QCOMPARE(t.exitCode, 1);
+        QVERIFY2(t.err.contains(QStringLiteral("first update is at step 100")), qPrintable(t.err));
+    }
+
     void trainThenEvaluate()
     {
         const QString out = m_dir.filePath(QStringLiteral("run-e2e"));

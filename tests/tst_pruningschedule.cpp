@@ -24,6 +24,8 @@ private Q_SLOTS:
     void validateChecksConstructedSchedules();
     void toSpecRoundTrips_data();
     void toSpecRoundTrips();
+    void updatesWithinNamesWhyARunWouldNotPrune_data();
+    void updatesWithinNamesWhyARunWouldNotPrune();
 };
 
 void TestPruningSchedule::polynomialMatchesDesignReference_data()
@@ -314,6 +316,36 @@ void TestPruningSchedule::toSpecRoundTrips()
     QCOMPARE(parsed->frequency(), schedule.frequency());
     if (schedule.kind() == PruningSchedule::Kind::PolynomialDecay)
         QCOMPARE(parsed->power(), schedule.power());
+}
+
+void TestPruningSchedule::updatesWithinNamesWhyARunWouldNotPrune_data()
+{
+    QTest::addColumn<QString>("spec");
+    QTest::addColumn<int>("steps");
+    QTest::addColumn<QString>("why"); // empty: the run prunes
+    QTest::addRow("none") << QStringLiteral("none") << 17 << QString();
+    // Steps count from 1: begin 0 with the default frequency 100 first updates at step 100.
+    QTest::addRow("constant from 0, short run")
+        << QStringLiteral("constant:0.5:0") << 17 << QStringLiteral("first update is at step 100");
+    QTest::addRow("constant from 0, long run")
+        << QStringLiteral("constant:0.5:0") << 100 << QString();
+    QTest::addRow("constant from 1") << QStringLiteral("constant:0.5:1") << 17 << QString();
+    QTest::addRow("begins after the run")
+        << QStringLiteral("polynomial:0:0.5:20:30") << 17 << QStringLiteral("begins at step 20");
+    QTest::addRow("no update step before end")
+        << QStringLiteral("constant:0.5:0:50:100") << 500 << QStringLiteral("never be updated");
+}
+
+void TestPruningSchedule::updatesWithinNamesWhyARunWouldNotPrune()
+{
+    QFETCH(QString, spec);
+    QFETCH(int, steps);
+    QFETCH(QString, why);
+    const auto schedule = PruningSchedule::parse(spec, nullptr);
+    QVERIFY(schedule);
+    QString message;
+    QCOMPARE(schedule->updatesWithin(steps, &message), why.isEmpty());
+    QVERIFY2(why.isEmpty() ? message.isEmpty() : message.contains(why), qPrintable(message));
 }
 
 QTEST_GUILESS_MAIN(TestPruningSchedule)

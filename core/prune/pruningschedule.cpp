@@ -233,6 +233,39 @@ std::int64_t PruningSchedule::firstUpdateStep() const
     return m_end >= 0 && first > m_end ? -1 : first;
 }
 
+bool PruningSchedule::updatesWithin(std::int64_t totalSteps, QString *why) const
+{
+    if (m_kind == Kind::None)
+        return true;
+    const std::int64_t first = firstUpdateStep();
+    QString problem;
+    if (m_begin >= totalSteps)
+        problem = QStringLiteral("pruning begins at step %1, but the run has only %2 steps: lower "
+                                 "the begin step or train longer")
+                      .arg(m_begin)
+                      .arg(totalSteps);
+    else if (first < 0)
+        problem = QStringLiteral("the masks would never be updated: no step begin + a multiple of "
+                                 "frequency %1 lies between begin %2 and end %3 - lower the "
+                                 "frequency")
+                      .arg(m_frequency)
+                      .arg(m_begin)
+                      .arg(m_end);
+    else if (first > totalSteps)
+        problem = QStringLiteral("the masks would never be updated in this run: the first update "
+                                 "is at step %1 (begin %2 + a multiple of frequency %3), the run "
+                                 "has %4 steps - lower the frequency or the begin step")
+                      .arg(first)
+                      .arg(m_begin)
+                      .arg(m_frequency)
+                      .arg(totalSteps);
+    if (problem.isEmpty())
+        return true;
+    if (why)
+        *why = problem;
+    return false;
+}
+
 double PruningSchedule::finalSparsity() const
 {
     return m_kind == Kind::None ? 0.0 : m_final;

@@ -41,6 +41,10 @@ public:
     // The first step ≥ 1 where shouldUpdate() holds, or -1 when there is none (None, or no step
     // begin + k·frequency up to end).
     std::int64_t firstUpdateStep() const;
+    // Whether a run of TOTALSTEPS steps updates the masks at least once (true for None): false +
+    // *WHY when it begins at or after the last step or updates first after it, which would train
+    // the run dense without a word.
+    bool updatesWithin(std::int64_t totalSteps, QString *why) const;
     double finalSparsity() const;
     QString toSpec() const; // round-trips through parse()
 

@@ -3,6 +3,7 @@
 
 #include "metrics/memoryprobe.h"
 #include "metrics/throughputmeter.h"
+#include "prune/pruningschedule.h"
 #include "config/distenv.h"
 #include "train/evaluator_p.h"
 #include "train/runlog.h"
@@ -149,6 +150,11 @@ bool Trainer::Private::setUp(QString *error)
     s = std::move(*setup);
     stepsPerEpoch = s.trainLoader->batchesPerEpoch();
     totalSteps = stepsPerEpoch * c.epochs;
+    // A schedule whose masks never change in this run would train it dense without a word; the
+    // run dialog refuses it the same way.
+    if (const auto schedule = PruningSchedule::parse(c.prune, nullptr);
+        schedule && !schedule->updatesWithin(totalSteps, error))
+        return false;
     step = std::make_unique<TrainStep>(
         *s.model, *s.optimizer, s.device, c.precision, s.memory.microBatch, s.dist.get());
     step->onRecovery([this](std::int64_t at, int failed, int next, const QString &what) {

@@ -366,29 +366,8 @@ void RunConfigDialog::revalidate()
     }
     if (error.isEmpty() && schedule && !schedule->isNone() && total > 0) {
         // Masks change only at steps begin + k·frequency (steps count from 1), up to the end step.
-        const qint64 firstUpdate = schedule->firstUpdateStep();
-        if (schedule->begin() >= total)
-            error = tr(
-                "pruning begins at step %1, but the run has only %2 steps: lower the begin step or "
-                "train longer")
-                        .arg(schedule->begin())
-                        .arg(total);
-        else if (firstUpdate < 0)
-            error = tr("the masks would never be updated: no step begin + a multiple of frequency "
-                       "%1 lies between "
-                       "begin %2 and end %3 - lower the frequency")
-                        .arg(schedule->frequency())
-                        .arg(schedule->begin())
-                        .arg(schedule->end());
-        else if (firstUpdate > total)
-            error = tr("the masks would never be updated in this run: the first update is at step "
-                       "%1 (begin %2 + a "
-                       "multiple of frequency %3), the run has %4 steps - lower the frequency or "
-                       "the begin step")
-                        .arg(firstUpdate)
-                        .arg(schedule->begin())
-                        .arg(schedule->frequency())
-                        .arg(total);
+        if (QString why; !schedule->updatesWithin(total, &why))
+            error = why;
         else if (schedule->kind() == PruningSchedule::Kind::PolynomialDecay
             && schedule->end() > total)
             warnings << tr(
