@@ -155,7 +155,8 @@ class TestFaults : public QObject {
     {
         return { QStringLiteral("export"), m_exportRun, QStringLiteral("--format"),
             QStringLiteral("onnx"), QStringLiteral("--out"), m_exportOut,
-            QStringLiteral("--threads"), QStringLiteral("1") };
+            QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("--progress"),
+            QStringLiteral("none"), QStringLiteral("--latency-runs"), QStringLiteral("0") };
     }
 
 private Q_SLOTS:

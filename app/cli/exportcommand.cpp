@@ -71,8 +71,12 @@ int exportCommand(const QStringList &args)
         QStringLiteral("0"));
     const QCommandLineOption json(
         QStringLiteral("json"), QStringLiteral("Print the report as JSON."));
+    const QCommandLineOption progressOption(QStringLiteral("progress"),
+        QStringLiteral("bar | none (default bar: on stderr, one updating line on a terminal, else "
+                       "a line per stage)."),
+        QStringLiteral("P"), QStringLiteral("bar"));
     for (const auto &o : { format, quantize, calibration, calibrationImages, calibrationMethod,
-             structured, out, data, limit, batchSize, latencyRuns, threads, json })
+             structured, out, data, limit, batchSize, latencyRuns, threads, json, progressOption })
         parser.addOption(o);
     if (const auto code = parseArguments(parser, QStringLiteral("export"),
             QStringLiteral("RUNDIR --format onnx|libtorch [--quantize none|int8|int8-static "
@@ -123,10 +127,18 @@ int exportCommand(const QStringList &args)
     if (!options.validate(&error))
         return fail(error, Usage);
 
+    const QString progressMode = parser.value(progressOption);
+    if (progressMode != QLatin1String("bar") && progressMode != QLatin1String("none"))
+        return fail(
+            QStringLiteral("unknown --progress '%1' (choose bar or none)").arg(progressMode),
+            Usage);
+    const bool quiet = progressMode == QLatin1String("none");
     // Progress on stderr: one updating line on a terminal, else a line per stage.
-    const bool tty = isatty(fileno(stderr)) != 0;
+    const bool tty = !quiet && isatty(fileno(stderr)) != 0;
     QString lastStage;
     const auto progress = [&](double fraction, const QString &stage) {
+        if (quiet)
+            return true;
         const QString kind = stage.section(QLatin1Char(':'), 0, 0);
         if (tty)
             printErr(QStringLiteral("\r\033[K%1 (%2 %)").arg(stage).arg(int(fraction * 100.0)));
