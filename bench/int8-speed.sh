@@ -58,7 +58,7 @@ for spec in $MODELS; do
         if [ ! -f "$base-$run/model.pt" ]; then   # a failed run's log says why
             trap 'echo "int8-speed: failed; see $base-$run.train.log" >&2' ERR
             prune=()
-            [ "$run" = channels50 ] && prune=(--prune constant:0.5:0 --prune-granularity channel)
+            [ "$run" = channels50 ] && prune=(--prune constant:0.5:1:-1:1 --prune-granularity channel)
             echo "train $model $size px ($run)"
             "$cli" train --data "$train" --test "$test" --out "$base-$run" --force --epochs 1 \
                 --model "$model" --input-size "$size" --batch-size 16 --progress none \
