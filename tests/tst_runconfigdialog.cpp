@@ -351,9 +351,8 @@ private Q_SLOTS:
         QCOMPARE(schedule->firstUpdateStep(), first);
     }
 
-    // Issue 15 item 8: a 170-step run was proposed END 500 and ended at 69 % of an 80 % target. The
-    // default schedule's steps now fit the run (END about 2/3 of it, an update step) until the user
-    // sets them.
+    // The default schedule's steps fit the run (END about 2/3 of it, an update step) until the user
+    // sets them: a 170-step run was once proposed END 500 and ended at 69 % of an 80 % target.
     void defaultScheduleFitsTheRun_data()
     {
         QTest::addColumn<bool>(
