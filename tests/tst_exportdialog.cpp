@@ -255,6 +255,46 @@ private Q_SLOTS:
         QVERIFY(guitestdata::saveScreenshot(&d, "export"));
     }
 
+    // Static int8 shows its calibration folder (empty: the run's training folder); a folder with
+    // other classes is refused inline and writes nothing; the training folder exports a file whose
+    // report says int8-static.
+    void staticInt8TakesACalibrationFolder()
+    {
+        ExportDialog d(m_run);
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        auto *calibration = child<QLineEdit>(&d, "calibration");
+        QVERIFY(!calibration->isVisible());
+        child<QComboBox>(&d, "quantize")->setCurrentIndex(2);
+        QVERIFY(calibration->isVisible());
+        QCOMPARE(d.options().quantize, ExportQuantization::Int8Static);
+        child<QSpinBox>(&d, "limit")->setValue(60);
+        const QString out = QDir(m_out).filePath(QStringLiteral("model-int8-static.onnx"));
+        child<QLineEdit>(&d, "outFile")->setText(out);
+
+        const QString other = m_dir.filePath(QStringLiteral("two-classes"));
+        guitestdata::writeImageFolder(other, 2, 4, 28, 5);
+        calibration->setText(other);
+        QCOMPARE(d.options().calibrationDir, other);
+        QSignalSpy finished(&d, &ExportDialog::exportFinished);
+        child<QPushButton>(&d, "export")->click();
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kExportTimeoutMs);
+        QVERIFY(!finished.first().first().toBool());
+        QVERIFY2(d.errorText().contains(QStringLiteral("class")), qPrintable(d.errorText()));
+        QVERIFY(!QFileInfo::exists(out));
+
+        calibration->clear();
+        QVERIFY(d.options().calibrationDir.isEmpty());
+        child<QPushButton>(&d, "export")->click();
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, kExportTimeoutMs);
+        QVERIFY2(finished.last().first().toBool(), qPrintable(d.errorText()));
+        QVERIFY(QFileInfo::exists(out));
+        QVERIFY(d.report());
+        QCOMPARE(d.report()->toJson().value(QStringLiteral("quantize")).toString(),
+            QStringLiteral("int8-static"));
+        QVERIFY(guitestdata::saveScreenshot(&d, "export-int8-static"));
+    }
+
     void unwritableOutputIsReportedInline()
     {
         // A "folder" that is a file: not writable whoever runs the test (also root).

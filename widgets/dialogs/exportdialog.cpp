@@ -1,4 +1,5 @@
 #include "widgets/dialogs/exportdialog.h"
+#include "widgets/dialogs/folderrow.h"
 
 #include "widgets/charts/qcp.h"
 #include "widgets/export/exportchart.h"
@@ -107,6 +108,7 @@ void ExportDialog::build()
     auto *optionsBox = new QGroupBox(tr("Options"), this);
     top->addWidget(optionsBox, 3);
     auto *form = new QFormLayout(optionsBox);
+    m_form = form;
     m_format = new QComboBox(this);
     m_format->setObjectName(QStringLiteral("format"));
     m_format->addItem(tr("ONNX (.onnx)"), QStringLiteral("onnx"));
@@ -116,7 +118,16 @@ void ExportDialog::build()
     m_quantize->setObjectName(QStringLiteral("quantize"));
     m_quantize->addItem(tr("float32"), QStringLiteral("none"));
     m_quantize->addItem(tr("int8 (float activations)"), QStringLiteral("int8"));
+    m_quantize->addItem(
+        tr("int8 static (calibrated activations, faster)"), QStringLiteral("int8-static"));
     form->addRow(tr("Weights:"), m_quantize);
+    m_calibration = new QLineEdit(this);
+    m_calibration->setObjectName(QStringLiteral("calibration"));
+    m_calibration->setPlaceholderText(tr("the run's training folder"));
+    m_calibration->setToolTip(tr("Images whose activation ranges set the int8 scales: the run's "
+                                 "classes, one sub-folder each, images of the training size"));
+    m_calibrationRow = folderRow(this, m_calibration, tr("Choose the calibration folder"), true);
+    form->addRow(tr("Calibration:"), m_calibrationRow);
     m_structured = new QCheckBox(tr("remove channels whose weights are all zero"), this);
     m_structured->setObjectName(QStringLiteral("structured"));
     m_structured->setToolTip(
@@ -296,6 +307,8 @@ ExportOptions ExportDialog::options() const
                             .value_or(ExportQuantization::None)
                       : ExportQuantization::None;
     o.structured = onnx && m_structured->isChecked();
+    if (o.quantize == ExportQuantization::Int8Static)
+        o.calibrationDir = QDir::fromNativeSeparators(m_calibration->text().trimmed());
     o.outFile = QDir::fromNativeSeparators(m_outFile->text().trimmed());
     o.limit = m_limit->value();
     o.batchSize = kVerifyBatch;
@@ -330,6 +343,8 @@ void ExportDialog::optionsChanged()
         m_quantize->setCurrentIndex(0);
         m_structured->setChecked(false);
     }
+    m_form->setRowVisible(m_calibrationRow,
+        onnx && m_quantize->currentData().toString() == QLatin1String("int8-static"));
     requestPreview();
 }
 
@@ -401,6 +416,7 @@ void ExportDialog::setBusy(bool busy)
         w->setEnabled(!busy);
     m_quantize->setEnabled(!busy && onnx);
     m_structured->setEnabled(!busy && onnx);
+    m_calibration->setEnabled(!busy);
     m_cancel->setEnabled(busy);
 }
 

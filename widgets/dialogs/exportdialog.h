@@ -11,9 +11,11 @@
 
 class QCheckBox;
 class QComboBox;
+class QFormLayout;
 class QCustomPlot;
 class QGroupBox;
 class QLabel;
+class QLayout;
 class QLineEdit;
 class QProgressBar;
 class QPushButton;
@@ -95,6 +97,9 @@ private:
     QLabel *m_runLabel;
     QComboBox *m_format, *m_quantize;
     QCheckBox *m_structured;
+    QFormLayout *m_form;
+    QLineEdit *m_calibration; // static int8's calibration folder; empty: the run's training folder
+    QLayout *m_calibrationRow; // shown only for static int8
     QLineEdit *m_outFile;
     QSpinBox *m_limit;
     QLabel *m_previewLabel;
