@@ -16,6 +16,7 @@
 #include <QLayout>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QToolTip>
 
 #include <cmath>
 
@@ -250,6 +251,15 @@ void TestExportChart::chartDrawsSizesHoverAndSaves()
     QVERIFY(tip.contains(QLatin1String("1.00 ms")));
     QVERIFY(chart.toolTipAt(chart.pointPosition(0)).startsWith(QLatin1String("dense checkpoint")));
     QVERIFY(chart.toolTipAt(QPoint(-100, -100)).isEmpty());
+    // Moving the mouse onto a point shows its text as the plot's tool tip.
+    chart.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&chart));
+    const QPoint at = chart.pointPosition(stat);
+    QTest::mouseMove(chart.plot(), at);
+    QTRY_VERIFY2(
+        QToolTip::isVisible() && QToolTip::text().startsWith(QLatin1String("a.static.onnx")),
+        qPrintable(QToolTip::text()));
+    chart.hide();
     QVERIFY(chart.recommendationText().contains(QLatin1String("Recommended: a.static.onnx")));
     QVERIFY(chart.recommendationText().contains(QLatin1String("1 export(s) without a latency")));
     chart.setBatch(32);

@@ -7,6 +7,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QMenu>
+#include <QMouseEvent>
 #include <QToolTip>
 
 #include <algorithm>
@@ -56,6 +57,18 @@ void showSavePlotMenu(
             QToolTip::showText(QCursor::pos(), error, owner);
     });
     menu.exec(plot->mapToGlobal(pos));
+}
+
+void followPlotToolTips(QCustomPlot *plot, std::function<QString(const QPoint &)> textAt)
+{
+    plot->setMouseTracking(true);
+    QObject::connect(plot, &QCustomPlot::mouseMove, plot, [plot, textAt](QMouseEvent *e) {
+        const QString text = textAt(e->position().toPoint());
+        if (!text.isEmpty())
+            QToolTip::showText(e->globalPosition().toPoint(), text, plot);
+        else
+            QToolTip::hideText();
+    });
 }
 
 } // namespace leantune

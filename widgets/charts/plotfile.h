@@ -6,6 +6,8 @@
 #include <QSize>
 #include <QString>
 
+#include <functional>
+
 class QCustomPlot;
 class QWidget;
 
@@ -19,5 +21,9 @@ bool savePlotFile(QCustomPlot *plot, const QString &path, QSize minimum, QString
 // dialog starting at DEFAULTNAME, and the failure, if any, as a tool tip.
 void showSavePlotMenu(QWidget *owner, QCustomPlot *plot, const QPoint &pos,
     const QString &defaultName, QSize minimum);
+
+// While the mouse moves over PLOT, shows TEXTAT(position in PLOT) as its tool tip, hidden where
+// the text is empty (mouse tracking is turned on).
+void followPlotToolTips(QCustomPlot *plot, std::function<QString(const QPoint &)> textAt);
 
 } // namespace leantune

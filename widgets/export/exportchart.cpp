@@ -12,8 +12,6 @@
 #include <QJsonDocument>
 #include <QLabel>
 #include <QMap>
-#include <QMouseEvent>
-#include <QToolTip>
 #include <QVBoxLayout>
 
 #include <algorithm>
@@ -210,8 +208,7 @@ ExportChart::ExportChart(QWidget *parent)
     m_plot->setMinimumSize(360, 240);
     m_plot->yAxis->setLabel(tr("accuracy (%)"));
     m_plot->setContextMenuPolicy(Qt::CustomContextMenu);
-    m_plot->setMouseTracking(true);
-    m_plot->installEventFilter(this);
+    followPlotToolTips(m_plot, [this](const QPoint &pos) { return toolTipAt(pos); });
     connect(m_plot, &QWidget::customContextMenuRequested, this, &ExportChart::showContextMenu);
     connect(m_batch, &QComboBox::currentIndexChanged, this, &ExportChart::rebuild);
     rebuild();
@@ -382,19 +379,6 @@ QString ExportChart::toolTipAt(const QPoint &pos) const
                       latency);
     }
     return text;
-}
-
-bool ExportChart::eventFilter(QObject *watched, QEvent *event)
-{
-    if (watched == m_plot && event->type() == QEvent::MouseMove) {
-        auto *e = static_cast<QMouseEvent *>(event);
-        const QString text = toolTipAt(e->position().toPoint());
-        if (!text.isEmpty())
-            QToolTip::showText(e->globalPosition().toPoint(), text, m_plot);
-        else
-            QToolTip::hideText();
-    }
-    return QWidget::eventFilter(watched, event);
 }
 
 bool ExportChart::save(const QString &path, QString *error) const

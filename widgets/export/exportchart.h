@@ -77,9 +77,6 @@ public:
     bool save(const QString &path, QString *error) const; // .png or .pdf
     QCustomPlot *plot() const { return m_plot; }
 
-protected:
-    bool eventFilter(QObject *watched, QEvent *event) override;
-
 private:
     void rebuild();
     double xOf(const ExportChartPoint &p) const;

@@ -3,8 +3,6 @@
 #include "widgets/charts/plotfile.h"
 #include "widgets/charts/qcp.h"
 
-#include <QMouseEvent>
-#include <QToolTip>
 #include <QVBoxLayout>
 
 #include <algorithm>
@@ -58,8 +56,7 @@ SensitivityPlot::SensitivityPlot(QWidget *parent)
     m_plot->legend->setMargins(QMargins(4, 2, 4, 2));
     m_plot->legend->setRowSpacing(0);
     m_plot->setContextMenuPolicy(Qt::CustomContextMenu);
-    m_plot->setMouseTracking(true);
-    m_plot->installEventFilter(this);
+    followPlotToolTips(m_plot, [this](const QPoint &pos) { return toolTipAt(pos); });
     connect(m_plot, &QWidget::customContextMenuRequested, this, &SensitivityPlot::showContextMenu);
 }
 
@@ -131,19 +128,6 @@ QString SensitivityPlot::toolTipAt(const QPoint &pos) const
         }
     }
     return text;
-}
-
-bool SensitivityPlot::eventFilter(QObject *watched, QEvent *event)
-{
-    if (watched == m_plot && event->type() == QEvent::MouseMove) {
-        auto *e = static_cast<QMouseEvent *>(event);
-        const QString text = toolTipAt(e->position().toPoint());
-        if (!text.isEmpty())
-            QToolTip::showText(e->globalPosition().toPoint(), text, m_plot);
-        else
-            QToolTip::hideText();
-    }
-    return QWidget::eventFilter(watched, event);
 }
 
 bool SensitivityPlot::save(const QString &path, QString *error) const
