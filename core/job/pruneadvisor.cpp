@@ -282,19 +282,15 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
         = std::min(scanLowerBound(*scan, options.maxAccuracyDrop / 100.0), options.maxSparsity);
     const double needed = run->denseValAccuracy - options.maxAccuracyDrop / 100.0;
     QString trialError;
-    const auto tryAt = [&](double s, PruneScope scope) -> std::optional<PruneTrial> {
+    // Every trial prunes each layer to its own target from the scan (the sensitivity scope).
+    const auto tryAt = [&](double s) -> std::optional<PruneTrial> {
         PruneTrial t;
         t.sparsity = std::round(s * 1000.0) / 1000.0;
-        t.scope = scope;
+        t.scope = PruneScope::Sensitivity;
         QElapsedTimer trialClock;
         trialClock.start();
-        const QString name
-            = QStringLiteral("trial-%1%2")
-                  .arg(t.sparsity, 0, 'f', 3)
-                  .arg(scope == PruneScope::Sensitivity ? QString()
-                                                        : QLatin1Char('-') + enumName(scope));
-        RunConfig c = fineTuneConfig(*run, options, scanFile, scope, stepsPerEpoch, t.sparsity,
-            QDir(workDir).filePath(name));
+        RunConfig c = fineTuneConfig(*run, options, scanFile, t.scope, stepsPerEpoch, t.sparsity,
+            QDir(workDir).filePath(QStringLiteral("trial-%1").arg(t.sparsity, 0, 'f', 3)));
         c.testDir.clear(); // trials are judged on validation only
         const int index = advice.trials.size();
         const QString text
@@ -302,7 +298,7 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
                   .arg(index + 1)
                   .arg(options.trials)
                   .arg(t.sparsity * 100.0, 0, 'f', 1)
-                  .arg(enumName(scope));
+                  .arg(enumName(t.scope));
         if (progress)
             progress(text, double(index) / double(options.trials));
         const std::optional<double> accuracy = trainTrial(
@@ -328,7 +324,7 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
                     .arg(t.fits ? QStringLiteral("within the budget")
                                 : QStringLiteral("over the budget"))
                     .arg(t.seconds, 0, 'f', 0)
-                    .arg(enumName(scope)),
+                    .arg(enumName(t.scope)),
                 double(index + 1) / double(options.trials));
         return t;
     };
@@ -343,7 +339,7 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
         const double s = i == 0 ? hi : 0.5 * (lo + hi);
         if (i > 0 && hi - lo < 0.005)
             break;
-        const std::optional<PruneTrial> t = tryAt(s, PruneScope::Sensitivity);
+        const std::optional<PruneTrial> t = tryAt(s);
         if (!t)
             return trialFailed(s);
         if (t->fits) {
@@ -356,7 +352,7 @@ std::optional<PruneAdvice> advisePruning(const QString &runDir, const PruneAdvis
         }
     }
     if (!best) { // nothing tried fitted: measure the bound itself
-        const std::optional<PruneTrial> t = tryAt(lo, PruneScope::Sensitivity);
+        const std::optional<PruneTrial> t = tryAt(lo);
         if (!t)
             return trialFailed(lo);
         if (t->fits)
