@@ -166,66 +166,6 @@ private:
     QElapsedTimer m_draw;
 };
 
-// The run options of `train` that shape the fold models (model, input size, epochs, device, ...),
-// at the audit's defaults; the folders are the audit's own options.
-bool isAuditRunOption(const RunField &f)
-{
-    static const QStringList skipped { QStringLiteral("data"), QStringLiteral("out"),
-        QStringLiteral("val"), QStringLiteral("test"), QStringLiteral("val-split") };
-    return !f.flag.isEmpty() && (f.scopes & RunField::Train) && !skipped.contains(f.flag);
-}
-
-void addAuditRunOptions(QCommandLineParser &parser)
-{
-    const RunConfig defaults = auditRunDefaults();
-    for (const RunField &f : runFields()) {
-        if (!isAuditRunOption(f))
-            continue;
-        const QString value = f.get(defaults);
-        if (f.isSwitch()) {
-            parser.addOption({ f.flag,
-                f.help
-                    % (value == QLatin1String("true") ? QStringLiteral(" (default: on)")
-                                                      : QString()) });
-            parser.addOption(
-                { QStringLiteral("no-") % f.flag, QStringLiteral("Turn off --%1.").arg(f.flag) });
-        } else {
-            parser.addOption({ f.flag,
-                value.isEmpty() ? f.help
-                                : f.help % QStringLiteral(" (default: ") % value % QLatin1Char(')'),
-                f.valueName });
-        }
-    }
-}
-
-// Applies the run options set on PARSER to CONFIG; false + *error naming a bad value.
-bool applyAuditRunOptions(const QCommandLineParser &parser, RunConfig &config, QString *error)
-{
-    const auto apply = [&](const RunField &f, const QString &flag, const QString &text) {
-        QString reason;
-        if (f.set(config, text, &reason))
-            return true;
-        *error = QStringLiteral("invalid value for --%1: '%2' (%3)").arg(flag, text, reason);
-        return false;
-    };
-    for (const RunField &f : runFields()) {
-        if (!isAuditRunOption(f))
-            continue;
-        if (f.isSwitch()) {
-            if (parser.isSet(f.flag) && !apply(f, f.flag, QStringLiteral("true")))
-                return false;
-            if (parser.isSet(QStringLiteral("no-") % f.flag)
-                && !apply(f, QStringLiteral("no-") % f.flag, QStringLiteral("false")))
-                return false;
-        } else if (parser.isSet(f.flag) && !apply(f, f.flag, parser.value(f.flag))) {
-            return false;
-        }
-    }
-    if (parser.isSet(QStringLiteral("optimizer")) && !parser.isSet(QStringLiteral("lr")))
-        config.learningRate = defaultLearningRate(config.optimizer);
-    return true;
-}
-
 std::atomic_bool g_cancel { false }; // SIGINT/SIGTERM: stop the fold going on
 std::atomic_int g_signal { 0 };
 
@@ -322,7 +262,7 @@ int auditCommand(const QStringList &args)
                        "earlier audit in AUDITDIR."));
     for (const QCommandLineOption &o : { folds, from, labelFilter, labelRanking, restart })
         parser.addOption(o);
-    addAuditRunOptions(parser);
+    addRunOptions(parser, RunField::Audit, auditRunDefaults());
     if (const auto code = parseArguments(parser, QStringLiteral("audit"),
             QStringLiteral("--data DIR [--val DIR] [--test DIR] --out AUDITDIR "
                            "[--duplicates-only | --folds K --from RUNDIR [run options]] [--json]"),
@@ -352,7 +292,7 @@ int auditCommand(const QStringList &args)
                 return fail(QStringLiteral("--from: ") % error, Usage);
             run = info->config;
         }
-        if (!applyAuditRunOptions(parser, run, &error))
+        if (!applyRunOptions(parser, RunField::Audit, run, false, nullptr, &error))
             return fail(error, Usage);
         run.dataDir = parser.value(data);
         run.valDir.clear();

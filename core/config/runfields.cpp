@@ -553,6 +553,14 @@ std::vector<RunField> makeFields()
             return QStringLiteral("unknown dist-backend '%1' (choose auto, gloo or nccl)")
                 .arg(c.distBackend);
         }));
+    // audit trains its fold models as train does; its folders are its own options, and the folds
+    // are its validation split.
+    const QStringList auditOwn { QStringLiteral("data"), QStringLiteral("out"),
+        QStringLiteral("val"), QStringLiteral("test"), QStringLiteral("val-split") };
+    for (RunField &field : f) {
+        if ((field.scopes & RunField::Train) && !auditOwn.contains(field.flag))
+            field.scopes |= RunField::Audit;
+    }
     return f;
 }
 
@@ -567,7 +575,8 @@ struct Alias {
 };
 const Alias kAliases[] = {
     { "channels-last", "Same as --memory-format channels-last.", nullptr,
-        RunField::Train | RunField::FindBatchSize, "memory_format", "channels-last" },
+        RunField::Train | RunField::FindBatchSize | RunField::Audit, "memory_format",
+        "channels-last" },
     { "max", "Same as --max-batch-size.", "N", RunField::FindBatchSize, "max_batch_size", nullptr },
     { "margin", "Same as --memory-margin.", "F|auto", RunField::FindBatchSize, "memory_margin",
         nullptr },
@@ -769,9 +778,11 @@ bool applyRunOptions(const QCommandLineParser &parser, unsigned scope, RunConfig
         if (!apply(*f, flag, a.value ? QLatin1String(a.value) : parser.value(flag)))
             return false;
     }
-    // Adam's usual learning rate, unless one was given (or the run keeps its own).
-    if (!resumed && config.optimizer == Optimizer::Adam && !parser.isSet(QStringLiteral("lr")))
-        config.learningRate = defaultLearningRate(Optimizer::Adam);
+    // The chosen optimizer's usual learning rate, unless one was given (or the run keeps its own);
+    // a config read from a run (audit --from) keeps its rate when the optimizer stays.
+    if (!resumed && (findRunField(QStringLiteral("lr"))->scopes & scope)
+        && parser.isSet(QStringLiteral("optimizer")) && !parser.isSet(QStringLiteral("lr")))
+        config.learningRate = defaultLearningRate(config.optimizer);
     return true;
 }
 

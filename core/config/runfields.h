@@ -26,6 +26,7 @@ struct RunField {
         Resumable = 4, // may be changed with `train --resume`
         Always = 8, // always written on a copied command line, even at its default
         Evaluate = 16, // an option of `leantune-cli evaluate`
+        Audit = 32, // an option of `leantune-cli audit`: train's, less its folders and --val-split
     };
 
     QString key; // config.json key
@@ -64,14 +65,14 @@ struct RunField {
 const std::vector<RunField> &runFields();
 const RunField *findRunField(const QString &key);
 
-// The command-line options of the fields in SCOPE (RunField::Train, ::FindBatchSize or ::Evaluate),
-// with their aliases (--channels-last; find-batch-size's --max and --margin). --help shows
-// DEFAULTS' values as the defaults.
+// The command-line options of the fields in SCOPE (RunField::Train, ::FindBatchSize, ::Evaluate or
+// ::Audit), with their aliases (--channels-last; find-batch-size's --max and --margin). --help
+// shows DEFAULTS' values as the defaults.
 void addRunOptions(
     QCommandLineParser &parser, unsigned scope, const RunConfig &defaults = RunConfig());
 // Applies the options set on PARSER to CONFIG. With RESUMED, only Resumable fields change; the
 // others are listed in *ignored. False + *error naming the option when a value does not parse.
-// Without --lr, a new run with adam gets its default learning rate (defaultLearningRate()).
+// --optimizer without --lr sets that optimizer's learning rate (defaultLearningRate()).
 bool applyRunOptions(const QCommandLineParser &parser, unsigned scope, RunConfig &config,
     bool resumed, QStringList *ignored, QString *error);
 // The checks of the fields in SCOPE (their ranges and rules, as RunConfig::validate() runs them
