@@ -7,6 +7,7 @@
 #include "export/exporter.h"
 #include "export/sizereport.h"
 #include "metrics/exportreports.h"
+#include "metrics/memoryprobe.h"
 #include "model/modelzoo_p.h"
 #include "prune/magnitudepruner_p.h"
 #include "train/checkpoint_p.h"
@@ -23,6 +24,7 @@
 #include <QTest>
 
 #include <algorithm>
+#include <map>
 
 using namespace leantune;
 
@@ -31,14 +33,15 @@ namespace {
 // A run folder holding a smallcnn (28 px, 3 classes) whose weights are channel-pruned to half
 // width, without training (export does not care how good the weights are, only that it reproduces
 // them).
-bool writeRun(const QString &dir, const QString &data, bool channelPruned, QString *error)
+bool writeRun(
+    const QString &dir, const QString &data, bool channelPruned, QString *error, int inputSize = 28)
 {
     RunInfo info;
     info.runDir = dir;
     info.config.dataDir = data;
     info.config.testDir = data;
     info.config.outDir = dir;
-    info.config.model = ModelSpec { QStringLiteral("smallcnn"), 28, 1, 3 };
+    info.config.model = ModelSpec { QStringLiteral("smallcnn"), inputSize, 1, 3 };
     info.classNames
         = { QStringLiteral("class0"), QStringLiteral("class1"), QStringLiteral("class2") };
     QDir().mkpath(dir);
@@ -379,6 +382,108 @@ private Q_SLOTS:
         QVERIFY(!QFileInfo::exists(o.outFile));
     }
 
+    void verificationImagesAreASeededClassBalancedSample()
+    {
+        QString error;
+        const std::optional<QStringList> a = verificationImages(m_data, 30, &error);
+        QVERIFY2(a, qPrintable(error));
+        QCOMPARE(a->size(), 30);
+        // Evenly across the three classes, and the same images on every call.
+        std::map<QString, int> perClass;
+        for (const QString &path : *a)
+            ++perClass[QFileInfo(path).dir().dirName()];
+        QCOMPARE(perClass.size(), std::size_t(3));
+        for (const auto &c : perClass)
+            QCOMPARE(c.second, 10);
+        QCOMPARE(*verificationImages(m_data, 30, &error), *a);
+        // 0, or a limit the folder does not reach: every image.
+        QCOMPARE(verificationImages(m_data, 0, &error)->size(), 60);
+        QCOMPARE(verificationImages(m_data, 2000, &error)->size(), 60);
+        QCOMPARE(ExportOptions().limit, 2000);
+    }
+
+    void aLimitVerifiesOnASampleAndSaysSo()
+    {
+        ExportOptions o;
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("sampled.onnx"));
+        o.limit = 30;
+        QString error;
+        const auto report = exportRun(m_run, o, &error);
+        QVERIFY2(report, qPrintable(error));
+        QCOMPARE(report->images, 30);
+        QCOMPARE(report->folderImages, 60);
+        QVERIFY(report->sampled);
+        QVERIFY2(report->toText().contains(
+                     QLatin1String("a class-balanced sample of 30 of the 60 images")),
+            qPrintable(report->toText()));
+        const QJsonObject v = report->toJson().value(QLatin1String("verification")).toObject();
+        QCOMPARE(v.value(QLatin1String("sample")).toString(), QStringLiteral("class-balanced"));
+        QCOMPARE(v.value(QLatin1String("folder_images")).toInt(), 60);
+    }
+
+    // At 224 px a smallcnn verification step holds tens of MB per image, so a budget a few hundred
+    // MB over what the process holds cannot take all 60 images in one batch.
+    void aMemoryBudgetBoundsTheVerificationBatch()
+    {
+        const QString data = m_dir.filePath(QStringLiteral("data224"));
+        testdata::writeImageFolder(data, 3, 20, 224, 5);
+        const QString run = m_dir.filePath(QStringLiteral("run224"));
+        QString error;
+        QVERIFY2(writeRun(run, data, false, &error, 224), qPrintable(error));
+        ExportOptions o;
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("budget.onnx"));
+        o.memoryBudgetBytes = hostRssBytes() + (std::int64_t(300) << 20);
+        QVector<QString> stages;
+        const auto report = exportRun(run, o, &error, [&stages](double, const QString &stage) {
+            stages << stage;
+            return true;
+        });
+        QVERIFY2(report, qPrintable(error));
+        QCOMPARE(report->images, 60);
+        QCOMPARE(report->memoryBudgetBytes, o.memoryBudgetBytes);
+        QVERIFY(report->memoryLimitBytes < o.memoryBudgetBytes);
+        QVERIFY2(report->verificationBatch >= 1 && report->verificationBatch < 60,
+            qPrintable(QString::number(report->verificationBatch)));
+        QVERIFY(report->predictedPeakBytes > 0);
+        QVERIFY(report->predictedPeakBytes <= report->memoryLimitBytes);
+        QVERIFY(report->toText().contains(QLatin1String("memory budget")));
+        const auto plan = std::find_if(stages.begin(), stages.end(),
+            [](const QString &s) { return s.startsWith(QLatin1String("memory plan")); });
+        QVERIFY(plan != stages.end());
+        QVERIFY2(
+            plan->contains(QStringLiteral("verification batch %1,").arg(report->verificationBatch)),
+            qPrintable(*plan));
+        QCOMPARE(report->toJson()
+                     .value(QLatin1String("verification"))
+                     .toObject()
+                     .value(QLatin1String("batch_size"))
+                     .toInt(),
+            report->verificationBatch);
+
+        // Without a budget the same export verifies in one batch.
+        o.memoryBudgetBytes = 0;
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("nobudget.onnx"));
+        const auto whole = exportRun(run, o, &error);
+        QVERIFY2(whole, qPrintable(error));
+        QCOMPARE(whole->verificationBatch, 60);
+    }
+
+    void anImpossibleMemoryBudgetFailsWithoutAFile()
+    {
+        QProcess p;
+        const QString out = QDir(m_outDir).filePath(QStringLiteral("tight.onnx"));
+        p.start(QStringLiteral(LEANTUNE_CLI_PATH),
+            { QStringLiteral("export"), m_run, QStringLiteral("--memory-budget"),
+                QStringLiteral("16M"), QStringLiteral("--out"), out });
+        QVERIFY(p.waitForFinished(120000));
+        QCOMPARE(p.exitCode(), 1);
+        const QString err = QString::fromUtf8(p.readAllStandardError());
+        QVERIFY2(
+            err.contains(QLatin1String("memory budget 16.0 MiB is too small")), qPrintable(err));
+        QVERIFY2(err.contains(QLatin1String("--memory-budget")), qPrintable(err));
+        QVERIFY(!QFileInfo::exists(out));
+    }
+
     void cancelLeavesNoFile()
     {
         ExportOptions o;
@@ -414,6 +519,28 @@ private Q_SLOTS:
         });
         QVERIFY(cli != kept.end());
         QCOMPARE(cli->value(QLatin1String("quantize")).toString(), QStringLiteral("int8"));
+
+        // --limit all verifies on every image; --help says what the default verifies on.
+        p.start(QStringLiteral(LEANTUNE_CLI_PATH),
+            { QStringLiteral("export"), m_run, QStringLiteral("--limit"), QStringLiteral("all"),
+                QStringLiteral("--progress"), QStringLiteral("none"), QStringLiteral("--out"),
+                QDir(m_outDir).filePath(QStringLiteral("all.onnx")), QStringLiteral("--json") });
+        QVERIFY(p.waitForFinished(120000));
+        QCOMPARE(p.exitCode(), 0);
+        const QJsonObject all = QJsonDocument::fromJson(p.readAllStandardOutput())
+                                    .object()
+                                    .value(QLatin1String("verification"))
+                                    .toObject();
+        QCOMPARE(all.value(QLatin1String("images")).toInt(), 60);
+        QCOMPARE(all.value(QLatin1String("sample")).toString(), QStringLiteral("all"));
+        p.start(QStringLiteral(LEANTUNE_CLI_PATH),
+            { QStringLiteral("export"), QStringLiteral("--help") });
+        QVERIFY(p.waitForFinished(60000));
+        const QString help = QString::fromUtf8(p.readAllStandardOutput()).simplified();
+        QVERIFY2(
+            help.contains(QLatin1String("class-balanced sample of N images")), qPrintable(help));
+        QVERIFY2(help.contains(QLatin1String("(default 2000)")), qPrintable(help));
+        QVERIFY(help.contains(QLatin1String("--memory-budget")));
 
         p.start(QStringLiteral(LEANTUNE_CLI_PATH),
             { QStringLiteral("export"), m_run, QStringLiteral("--format"), QStringLiteral("tflite"),

@@ -1,6 +1,7 @@
 #include "clicommon.h"
 
 #include "export/exporter.h"
+#include "metrics/bytesize.h"
 #include "metrics/exportreports.h"
 
 #include <QJsonDocument>
@@ -21,7 +22,8 @@ int exportCommand(const QStringList &args)
                        "an independent runtime (OpenCV DNN for ONNX) and run beside the LibTorch "
                        "model on the run's test images (else its validation images); the export "
                        "fails, leaving no file, when the runtime does not reproduce the LibTorch "
-                       "computation on 99.5 % of them. Prints the size report (parameters, dense, "
+                       "computation on 99.5 % of them (a class-balanced sample of 2000 by default: "
+                       "--limit). Prints the size report (parameters, dense, "
                        "file, deflate and sparse bytes), the trained model's and the file's "
                        "accuracy on the set it names, and their top-1 agreement."));
     parser.addPositionalArgument(
@@ -56,12 +58,18 @@ int exportCommand(const QStringList &args)
                        "folder, else its training folder)."),
         QStringLiteral("DIR"));
     const QCommandLineOption limit(QStringLiteral("limit"),
-        QStringLiteral("Verify on at most N images (default: all)."), QStringLiteral("N"),
-        QStringLiteral("0"));
+        QStringLiteral("Verify on a class-balanced sample of N images, the same on every export "
+                       "of the run (default %1); 'all' verifies on every image of the folder.")
+            .arg(ExportOptions::kDefaultVerificationImages),
+        QStringLiteral("N|all"), QString::number(ExportOptions::kDefaultVerificationImages));
     const QCommandLineOption batchSize(QStringLiteral("batch-size"),
-        QStringLiteral("Images per verification batch (default 256; fewer hold less memory at "
-                       "large input sizes)."),
+        QStringLiteral("Images per verification batch (default 256; under --memory-budget the "
+                       "largest batch up to N that fits)."),
         QStringLiteral("N"), QStringLiteral("256"));
+    const QCommandLineOption memoryBudget(QStringLiteral("memory-budget"),
+        QStringLiteral("Host memory budget for the verification, as train's: its batch and "
+                       "loader queue are fitted under SIZE less the margin (e.g. 2G)."),
+        QStringLiteral("SIZE"));
     const QCommandLineOption latencyRuns(QStringLiteral("latency-runs"),
         QStringLiteral("Time the written file N times at batch 1 and 32 (median and p90) in "
                        "OpenCV DNN and, when installed, ONNX Runtime; 0 skips (default 10)."),
@@ -75,13 +83,14 @@ int exportCommand(const QStringList &args)
         QStringLiteral("bar | none (default bar: on stderr, one updating line on a terminal, else "
                        "a line per stage)."),
         QStringLiteral("P"), QStringLiteral("bar"));
-    for (const auto &o : { format, quantize, calibration, calibrationImages, calibrationMethod,
-             structured, out, data, limit, batchSize, latencyRuns, threads, json, progressOption })
+    for (const auto &o :
+        { format, quantize, calibration, calibrationImages, calibrationMethod, structured, out,
+            data, limit, batchSize, memoryBudget, latencyRuns, threads, json, progressOption })
         parser.addOption(o);
     if (const auto code = parseArguments(parser, QStringLiteral("export"),
             QStringLiteral("RUNDIR --format onnx|libtorch [--quantize none|int8|int8-static "
-                           "[--calibration DIR] [--calibration-images N]] [--structured] --out "
-                           "FILE [--json]"),
+                           "[--calibration DIR] [--calibration-images N]] [--structured] [--limit "
+                           "N|all] [--memory-budget SIZE] --out FILE [--json]"),
             args))
         return *code;
     if (parser.positionalArguments().size() != 1)
@@ -99,7 +108,11 @@ int exportCommand(const QStringList &args)
     options.structured = parser.isSet(structured);
     options.outFile = parser.value(out);
     options.dataDir = parser.value(data);
-    const auto l = intOption(parser, QStringLiteral("limit"), &error);
+    // --limit all: every image (0, the engine's "all", is taken too).
+    const bool allImages
+        = parser.value(limit).trimmed().compare(QLatin1String("all"), Qt::CaseInsensitive) == 0;
+    const auto l
+        = allImages ? std::optional<int>(0) : intOption(parser, QStringLiteral("limit"), &error);
     const auto t = l ? intOption(parser, QStringLiteral("threads"), &error) : std::nullopt;
     if (!t)
         return fail(error, Usage);
@@ -120,6 +133,14 @@ int exportCommand(const QStringList &args)
                         .arg(parser.value(calibrationMethod)),
             Usage);
     options.limit = *l;
+    if (parser.isSet(memoryBudget)) {
+        const std::optional<std::int64_t> bytes = parseByteSize(parser.value(memoryBudget));
+        if (!bytes)
+            return fail(QStringLiteral("--memory-budget takes a size such as 2G or 512M, not '%1'")
+                            .arg(parser.value(memoryBudget)),
+                Usage);
+        options.memoryBudgetBytes = *bytes;
+    }
     options.threads = *t;
     options.calibrationDir = parser.value(calibration);
     options.calibrationImages = *n;

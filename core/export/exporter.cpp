@@ -8,7 +8,10 @@
 #include "export/onnxdequantizer_p.h"
 #include "export/onnxwriter_p.h"
 #include "config/runfields.h"
+#include "metrics/bytesize.h"
+#include "metrics/memoryprobe.h"
 #include "train/checkpoint_p.h"
+#include "train/memoryplanner.h"
 #include "train/rundir_p.h"
 
 #include <opencv2/core/utils/logger.hpp>
@@ -125,10 +128,45 @@ qint64 sparseBytesOf(const ExportGraph &g)
     return bytes;
 }
 
-// The images to verify on: [0, 1] inputs (no normalization: the ONNX graph normalizes).
-// *DATASET names the set (ExportReport::dataSet).
-std::unique_ptr<StreamingLoader> verificationLoader(
-    const RunInfo &run, const ExportOptions &o, QString *dataDir, QString *dataSet)
+// Samples of INDEX, COUNT of them drawn evenly across classes (round robin over per-class seeded
+// shuffles, so a class with few images gives all it has and the others fill in).
+std::vector<Sample> balancedSample(const DatasetIndex &index, int count)
+{
+    std::vector<std::vector<Sample>> perClass(std::size_t(index.classes.size()));
+    for (const Sample &s : samplesOf(index))
+        perClass[std::size_t(s.label)].push_back(s);
+    std::mt19937 rng(2024);
+    for (auto &c : perClass)
+        std::shuffle(c.begin(), c.end(), rng);
+    std::vector<Sample> out;
+    for (std::size_t round = 0; int(out.size()) < count; ++round) {
+        bool any = false;
+        for (const auto &c : perClass) {
+            if (round < c.size() && int(out.size()) < count) {
+                out.push_back(c[round]);
+                any = true;
+            }
+        }
+        if (!any)
+            break;
+    }
+    return out;
+}
+
+// The verification images of a folder (verificationImages()): every sample of INDEX when it holds
+// at most LIMIT or LIMIT is 0, else a class-balanced sample of LIMIT.
+std::vector<Sample> verificationSamples(const DatasetIndex &index, int limit)
+{
+    std::vector<Sample> samples = samplesOf(index);
+    if (limit > 0 && samples.size() > std::size_t(limit))
+        return balancedSample(index, limit);
+    return samples;
+}
+
+// The images to verify on. *DATASET names the set (ExportReport::dataSet); *FOLDERIMAGES counts
+// the folder's images.
+std::vector<Sample> verificationSet(const RunInfo &run, const ExportOptions &o, QString *dataDir,
+    QString *dataSet, int *folderImages)
 {
     const RunConfig &c = run.config;
     *dataDir = !o.dataDir.isEmpty() ? o.dataDir
@@ -151,21 +189,26 @@ std::unique_ptr<StreamingLoader> verificationLoader(
         failWith(QStringLiteral("the classes of %1 (%2) do not match the run's (%3)")
                      .arg(*dataDir, index->classes.join(QStringLiteral(", ")),
                          run.classNames.join(QStringLiteral(", "))));
-    std::vector<Sample> samples = samplesOf(*index);
-    if (o.limit > 0 && samples.size() > std::size_t(o.limit)) {
-        std::mt19937 rng(12345);
-        std::shuffle(samples.begin(), samples.end(), rng);
-        samples.resize(std::size_t(o.limit));
-    }
+    *folderImages = int(samplesOf(*index).size());
+    std::vector<Sample> samples = verificationSamples(*index, o.limit);
     if (samples.empty())
         failWith(QStringLiteral("%1 holds no images to verify the export on").arg(*dataDir));
+    return samples;
+}
+
+// [0, 1] inputs (no normalization: the ONNX graph normalizes) in batches of BATCH, QUEUE batches
+// decoded ahead.
+std::unique_ptr<StreamingLoader> verificationLoader(
+    const RunConfig &c, std::vector<Sample> samples, int batch, int queue)
+{
     LoaderOptions lo;
     lo.decode = decodeOptionsFor(c, false);
     for (int k = 0; k < 3; ++k) {
         lo.decode.mean[k] = 0.f;
         lo.decode.std[k] = 1.f;
     }
-    lo.batchSize = o.batchSize;
+    lo.batchSize = batch;
+    lo.queueDepth = queue;
     lo.workers = 2;
     lo.shuffle = false;
     return std::make_unique<StreamingLoader>(std::move(samples), lo);
@@ -206,31 +249,6 @@ public:
 private:
     const ExportProgress &m_callback;
 };
-
-// Samples of INDEX, COUNT of them drawn evenly across classes (round robin over per-class seeded
-// shuffles, so a class with few images gives all it has and the others fill in).
-std::vector<Sample> balancedSample(const DatasetIndex &index, int count)
-{
-    std::vector<std::vector<Sample>> perClass(std::size_t(index.classes.size()));
-    for (const Sample &s : samplesOf(index))
-        perClass[std::size_t(s.label)].push_back(s);
-    std::mt19937 rng(2024);
-    for (auto &c : perClass)
-        std::shuffle(c.begin(), c.end(), rng);
-    std::vector<Sample> out;
-    for (std::size_t round = 0; int(out.size()) < count; ++round) {
-        bool any = false;
-        for (const auto &c : perClass) {
-            if (round < c.size() && int(out.size()) < count) {
-                out.push_back(c[round]);
-                any = true;
-            }
-        }
-        if (!any)
-            break;
-    }
-    return out;
-}
 
 // Activation ranges of GRAPH (float) on the calibration images. Refuses a folder whose classes
 // are not the run's or whose images are not the size of the run's training images.
@@ -484,6 +502,78 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
     return p;
 }
 
+// How the verification pass is batched: BATCH images a step, QUEUE batches decoded ahead.
+struct VerificationPlan {
+    int batch = 1;
+    int queue = 4;
+    std::int64_t limitBytes = 0; // under a budget: its limit after the margin
+    std::int64_t predictedPeakBytes = 0;
+};
+
+// Without a budget: the option's batch (at most IMAGES), the loader's default queue. Under a host
+// budget, as planRunMemory() plans a run: the bounded host allocator, the budget less
+// RunConfig::memoryMarginFor(false) as the limit, the host peak of STEP (one verification step on
+// random input) measured at two small batches and fitted as a line (MemoryPlanner::fitLinear),
+// and the largest batch (halving from the option's) and then the deepest queue whose
+// MemoryPlan::predictPeak, loader batches included, stays under the limit. Fails when the process
+// already holds the limit or the smallest batch does not fit.
+VerificationPlan planVerification(const RunConfig &config, const ExportOptions &o, int images,
+    const std::function<void(int batch)> &step)
+{
+    VerificationPlan v;
+    v.batch = std::max(1, std::min(o.batchSize, images));
+    v.queue = LoaderOptions().queueDepth;
+    if (o.memoryBudgetBytes <= 0)
+        return v;
+    RunConfig c = config;
+    c.memoryBudgetBytes = o.memoryBudgetBytes;
+    const QString budget = formatBytes(o.memoryBudgetBytes);
+    v.limitBytes = c.memoryBudgetLimitBytes();
+    const auto tooSmall = [&](const QString &what, std::int64_t bytes) {
+        failWith(QStringLiteral("the memory budget %1 is too small to verify this export: %2 "
+                                "already takes %3 (limit %4 after the %5 % margin); raise "
+                                "--memory-budget")
+                     .arg(budget, what, formatBytes(bytes), formatBytes(v.limitBytes))
+                     .arg(c.memoryMarginFor(false) * 100.0, 0, 'f', 0));
+    };
+    if (hostRssBytes() > v.limitBytes)
+        tooSmall(QStringLiteral("the loaded model and export"), hostRssBytes());
+    MemoryPlan plan;
+    plan.device = QStringLiteral("cpu");
+    plan.capacityBytes = o.memoryBudgetBytes;
+    plan.margin = c.memoryMarginFor(false);
+    plan.queueDepth = v.queue;
+    const ModelSpec &m = config.model;
+    plan.loaderBytesPerImage = std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8;
+    step(1); // warm-up: thread pools and the runtimes' buffers exist in the pass too
+    for (int b : { 2, 8 }) {
+        releaseFreeHostMemory();
+        resetHostPeak();
+        step(b);
+        const std::int64_t peak = hostPeakRssBytes();
+        plan.evalProbes.push_back({ b, peak });
+        if (peak > v.limitBytes)
+            tooSmall(QStringLiteral("a verification step of %1 images").arg(b), peak);
+    }
+    releaseFreeHostMemory();
+    plan.eval = MemoryPlanner::fitLinear(plan.evalProbes);
+    for (int e = v.batch;; e = (e + 1) / 2) {
+        for (int q = v.queue; q >= 1; --q) {
+            const std::int64_t peak = plan.predictPeak(e, 0, q, e);
+            if (peak <= v.limitBytes) {
+                v.batch = e;
+                v.queue = q;
+                v.predictedPeakBytes = peak;
+                return v;
+            }
+        }
+        if (e == 1)
+            break;
+    }
+    tooSmall(QStringLiteral("a verification step of one image with a loader queue of one"),
+        plan.predictPeak(1, 0, 1, 1));
+}
+
 } // namespace
 
 bool ExportOptions::setFormat(const QString &name, QString *error)
@@ -539,6 +629,8 @@ bool ExportOptions::validate(QString *error) const
         return fail(QStringLiteral("the image limit (--limit) must not be negative"));
     if (threads < 0)
         return fail(QStringLiteral("the thread count (--threads) must not be negative"));
+    if (memoryBudgetBytes < 0)
+        return fail(QStringLiteral("the memory budget (--memory-budget) must not be negative"));
     return true;
 }
 
@@ -559,6 +651,25 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
             return fail(problem);
         if (options.threads > 0)
             torch::set_num_threads(options.threads);
+        // Under a host budget, as in a run under one: large blocks go back to the system on free,
+        // so the measured peaks repeat (planVerification()).
+        const bool wasBounded = hostAllocatorBounded();
+        const auto restoreAllocator = qScopeGuard([wasBounded] {
+            if (!wasBounded)
+                useBoundedHostAllocator(false);
+        });
+        if (options.memoryBudgetBytes > 0) {
+            useBoundedHostAllocator(true);
+            RunConfig budget;
+            budget.memoryBudgetBytes = options.memoryBudgetBytes;
+            if (hostRssBytes() > budget.memoryBudgetLimitBytes())
+                return fail(
+                    QStringLiteral("the memory budget %1 is too small to export: this "
+                                   "process already takes %2 (limit %3 after the margin); "
+                                   "raise --memory-budget")
+                        .arg(formatBytes(options.memoryBudgetBytes), formatBytes(hostRssBytes()),
+                            formatBytes(budget.memoryBudgetLimitBytes())));
+        }
         Prepared p = prepare(runDir, options, progress);
         ExportReport &r = p.report;
         const bool onnx = options.format == ExportFormat::Onnx;
@@ -628,8 +739,10 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         }
 
         torch::NoGradGuard noGrad;
-        std::unique_ptr<StreamingLoader> loader
-            = verificationLoader(p.run, options, &r.dataDir, &r.dataSet);
+        std::vector<Sample> samples
+            = verificationSet(p.run, options, &r.dataDir, &r.dataSet, &r.folderImages);
+        r.images = int(samples.size());
+        r.sampled = r.images < r.folderImages;
         torch::Tensor mean = torch::empty({ 1, p.run.config.model.channels, 1, 1 }),
                       stdev = torch::empty_like(mean);
         for (int c = 0; c < p.run.config.model.channels; ++c) {
@@ -641,28 +754,59 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         std::optional<ExportGraph> clamped;
         if (staticInt8 && r.runtime.contains(QLatin1String("twin")))
             clamped = p.graph->clampedTwin();
+        // One verification step on a batch of [0, 1] images: the trained model's logits, the
+        // reference's, the written file's and those its accuracy is counted on.
+        struct Logits {
+            torch::Tensor trained, reference, written, exported;
+        };
+        const auto verify = [&](const torch::Tensor &x01) {
+            Logits l;
+            l.trained = p.model->forward((x01 - mean) / stdev);
+            l.reference = l.trained;
+            if (onnx) {
+                if (int8)
+                    l.reference = p.graph->run(x01);
+                if (staticInt8 && clamped) {
+                    l.reference = clamped->run(x01);
+                    l.exported = p.graph->run(x01);
+                }
+                l.written = dnn->run(x01);
+            } else {
+                l.written = reloaded->forward((x01 - mean) / stdev);
+            }
+            if (!l.exported.defined())
+                l.exported = l.written;
+            return l;
+        };
+        const VerificationPlan plan
+            = planVerification(p.run.config, options, r.images, [&](int batch) {
+                  verify(torch::rand({ batch, r.channels, r.inputSize, r.inputSize }));
+              });
+        r.verificationBatch = plan.batch;
+        r.verificationQueue = plan.queue;
+        r.memoryBudgetBytes = options.memoryBudgetBytes;
+        r.memoryLimitBytes = plan.limitBytes;
+        r.predictedPeakBytes = plan.predictedPeakBytes;
+        if (options.memoryBudgetBytes > 0)
+            progress(0.1,
+                QStringLiteral("memory plan: verification batch %1, loader queue %2; predicted "
+                               "host peak %3 (limit %4 of the %5 budget)")
+                    .arg(plan.batch)
+                    .arg(plan.queue)
+                    .arg(formatBytes(plan.predictedPeakBytes), formatBytes(plan.limitBytes),
+                        formatBytes(options.memoryBudgetBytes)));
+        progress(0.1, QStringLiteral("verifying on %1").arg(r.verifiedOnText()));
+        std::unique_ptr<StreamingLoader> loader
+            = verificationLoader(p.run.config, std::move(samples), plan.batch, plan.queue);
         Tally t;
         const double batches = double(std::max<std::int64_t>(loader->batchesPerEpoch(), 1));
         std::int64_t done = 0;
         loader->startEpoch(0);
         while (std::optional<Batch> batch = loader->next()) {
-            const torch::Tensor x01 = batch->images;
-            const torch::Tensor trained = p.model->forward((x01 - mean) / stdev);
-            torch::Tensor reference = trained, written, exported;
-            if (onnx) {
-                if (int8)
-                    reference = p.graph->run(x01);
-                if (staticInt8 && clamped) {
-                    reference = clamped->run(x01);
-                    exported = p.graph->run(x01);
-                }
-                written = dnn->run(x01);
-            } else {
-                written = reloaded->forward((x01 - mean) / stdev);
-            }
-            tally(t, trained, reference, written, exported.defined() ? exported : written,
-                batch->labels);
-            progress(0.1 + 0.8 * double(++done) / batches, QStringLiteral("verifying"));
+            const Logits l = verify(batch->images);
+            tally(t, l.trained, l.reference, l.written, l.exported, batch->labels);
+            progress(0.1 + 0.8 * double(++done) / batches,
+                QStringLiteral("verifying: %1 / %2 images").arg(t.images).arg(r.images));
         }
         if (t.images == 0)
             return fail(QStringLiteral("no image of %1 could be decoded to verify the export")
@@ -772,6 +916,17 @@ QJsonObject ExportReport::toJson() const
     v[QStringLiteral("data")] = dataDir;
     v[QStringLiteral("data_set")] = dataSet;
     v[QStringLiteral("images")] = images;
+    v[QStringLiteral("folder_images")] = folderImages;
+    v[QStringLiteral("sample")]
+        = sampled ? QStringLiteral("class-balanced") : QStringLiteral("all");
+    v[QStringLiteral("batch_size")] = verificationBatch;
+    v[QStringLiteral("loader_queue")] = verificationQueue;
+    if (memoryBudgetBytes > 0)
+        v[QStringLiteral("memory")] = QJsonObject {
+            { QStringLiteral("budget_bytes"), qint64(memoryBudgetBytes) },
+            { QStringLiteral("limit_bytes"), qint64(memoryLimitBytes) },
+            { QStringLiteral("predicted_peak_bytes"), qint64(predictedPeakBytes) },
+        };
     v[QStringLiteral("accuracy_before")] = accuracyBefore;
     v[QStringLiteral("accuracy_after")] = accuracyAfter;
     v[QStringLiteral("top1_agreement")] = agreement;
@@ -792,6 +947,25 @@ QJsonObject ExportReport::toJson() const
         o[QStringLiteral("latency_note")] = latencyNote;
     o[QStringLiteral("seconds")] = seconds;
     return o;
+}
+
+QString ExportReport::verifiedOnText() const
+{
+    return sampled ? QStringLiteral("a class-balanced sample of %1 of the %2 images")
+                         .arg(images)
+                         .arg(folderImages)
+                   : QStringLiteral("all %1 images").arg(images);
+}
+
+std::optional<QStringList> verificationImages(const QString &dataDir, int limit, QString *error)
+{
+    const std::optional<DatasetIndex> index = scanDataset(dataDir, {}, error);
+    if (!index)
+        return std::nullopt;
+    QStringList paths;
+    for (const Sample &s : verificationSamples(*index, limit))
+        paths << s.path;
+    return paths;
 }
 
 QString ExportReport::dataSetName() const
@@ -826,13 +1000,19 @@ QString ExportReport::toText() const
     out << "file              " << bytes(size.fileBytes) << x(size.fileBytes) << "\n";
     out << "zip (deflate)     " << bytes(size.zipBytes) << x(size.zipBytes) << "\n";
     out << "sparse (bitmask)  " << bytes(size.sparseBytes) << x(size.sparseBytes) << "\n\n";
-    out << "accuracy on the " << dataSetName() << " (" << images << " images of " << dataDir
+    out << "accuracy on the " << dataSetName() << " (" << verifiedOnText() << " of " << dataDir
         << "): trained model " << QString::number(accuracyBefore * 100.0, 'f', 2)
         << "%, exported file " << QString::number(accuracyAfter * 100.0, 'f', 2) << "%\n";
     out << "top-1 agreement with the trained model: " << QString::number(agreement * 100.0, 'f', 2)
         << "%\n";
     out << "verified in " << runtime << " against " << reference << ": max |logit difference| "
         << QString::number(maxAbsLogitDiff, 'g', 3) << "\n";
+    out << "verification batches of " << verificationBatch << " images";
+    if (memoryBudgetBytes > 0)
+        out << " (memory budget " << formatBytes(memoryBudgetBytes) << ": predicted host peak "
+            << formatBytes(predictedPeakBytes) << " of the " << formatBytes(memoryLimitBytes)
+            << " limit)";
+    out << "\n";
     if (!verificationNote.isEmpty())
         out << "  note: " << verificationNote << "\n";
     if (!latency.isEmpty() || !latencyNote.isEmpty())

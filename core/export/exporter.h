@@ -9,6 +9,7 @@
 #include <QStringList>
 
 #include <array>
+#include <cstdint>
 #include <functional>
 #include <optional>
 
@@ -41,8 +42,17 @@ struct ExportOptions {
     QString outFile; // written atomically; nothing is left behind on failure
     QString dataDir; // images to verify on; empty: the run's test folder, else its
                      // validation folder, else its training folder
-    int limit = 0; // verify on at most this many images (seeded sample); 0 = all
+    // Verify on a class-balanced sample of this many images when the folder holds more
+    // (verificationImages(): seeded, so every export of a run verifies on the same images);
+    // 0 = every image. The desktop app and leantune-cli share the default.
+    static constexpr int kDefaultVerificationImages = 2000;
+    int limit = kDefaultVerificationImages;
+    // Images per verification batch; under a memory budget, the largest that fits up to it.
     int batchSize = 256;
+    // Host memory budget (bytes) for the verification pass, as train's --memory-budget: its batch
+    // and loader queue are fitted under the budget less RunConfig::memoryMarginFor(false), from the
+    // measured peak of the verification step at two small batches. 0 = none.
+    std::int64_t memoryBudgetBytes = 0;
     int threads = 0; // torch threads; 0 = leave as is
     // Static int8 only: images whose activation ranges set the scales (one sub-folder per class,
     // the run's classes, images of the training images' size); empty: the run's training folder.
@@ -62,7 +72,8 @@ struct ExportOptions {
     bool setQuantization(const QString &name, QString *error);
     // Whether these options can export: int8 weights, static int8 and --structured need ONNX, a
     // calibration folder needs static int8, an output file is
-    // named, the batch size is at least 1, the limit and threads are not negative. False + a
+    // named, the batch size is at least 1, the limit, threads and memory budget are not
+    // negative. False + a
     // one-line message naming the option to change in *error. Touches no file.
     bool validate(QString *error) const;
 };
@@ -102,6 +113,15 @@ struct ExportReport {
     // training folder: its training and validation images) or "folder" (chosen with dataDir).
     QString dataSet;
     int images = 0;
+    int folderImages = 0; // images in dataDir; more than `images` when a sample was verified on
+    bool sampled = false; // images is a class-balanced sample of folderImages
+    int verificationBatch = 0; // images per verification batch
+    int verificationQueue = 0; // the verification loader's queue depth
+    // Under ExportOptions::memoryBudgetBytes: the budget, its limit after the margin, and the
+    // verification pass's predicted host peak at the chosen batch (0 without a budget).
+    std::int64_t memoryBudgetBytes = 0;
+    std::int64_t memoryLimitBytes = 0;
+    std::int64_t predictedPeakBytes = 0;
     double accuracyBefore = 0.0; // the trained LibTorch model (fp32) on those images
     double accuracyAfter = 0.0; // the written file in `runtime` on the same images
     // The report's one agreement figure: the share of images on which the written file's top-1
@@ -118,6 +138,8 @@ struct ExportReport {
     QList<LatencyFigure> latency;
     QString latencyNote;
 
+    // "all 600 images" or "a class-balanced sample of 2000 of the 10000 images".
+    QString verifiedOnText() const;
     // The set's name in words: "test set", "validation set", "training folder", "chosen folder".
     QString dataSetName() const;
 
@@ -135,6 +157,12 @@ using ExportProgress = std::function<bool(double fraction, const QString &stage)
 // (runtimeAgreement below 99.5 %). Never throws.
 std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions &options,
     QString *error, const ExportProgress &progress = {});
+
+// The images an export verifies on, in the order verified: every image of DATADIR (a folder of
+// class sub-folders) when it holds at most LIMIT or LIMIT is 0, else LIMIT of them drawn evenly
+// across classes (round robin over per-class seeded shuffles: the same images on every call).
+// std::nullopt + *error when DATADIR cannot be read.
+std::optional<QStringList> verificationImages(const QString &dataDir, int limit, QString *error);
 
 // The sizes an export would have, computed in memory without writing or verifying (for a preview).
 std::optional<SizeReport> previewExportSize(
