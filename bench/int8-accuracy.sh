@@ -17,7 +17,8 @@
 # MODEL:SIZE:TRAIN_PER_CLASS:TEST_PER_CLASS), VARIANTS ("dense pruned80"), STAGE (all | train |
 # export), EPOCHS (3), BATCH (32), QUANTS ("none int8 int8-static"), CALIBRATION (images, 512),
 # CALIBRATION_METHOD (minmax), THREADS (2, ONNX Runtime intra-op), ORT_NODE_DIR. Writes
-# OUT/results.tsv (one line per file) and prints it as a table.
+# OUT/results.tsv (one line per file) and prints it as bench/README.md's table
+# (bench/int8-accuracy-table.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -146,4 +147,4 @@ EOF
     done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-[ "$STAGE" = train ] || column -t -s $'\t' "$results" | cut -c1-400
+[ "$STAGE" = train ] || "$PY" bench/int8-accuracy-table.py "$results"
