@@ -17,6 +17,7 @@
 #include <cstring>
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -50,12 +51,11 @@ struct Item {
     const ImageEntry *entry = nullptr;
 };
 
-// What hashing one image leaves besides its thumbnail and descriptor (kept in flat arrays): its
-// pixel digest and what a candidate pair is confirmed with.
-struct Features {
+// What a candidate pair is confirmed with, computed from a second decoding of the image (not kept
+// for every image: the audit's memory stays near the descriptor and the index node an image).
+struct Detail {
     bool ok = false;
-    QString error;
-    std::array<std::uint64_t, 2> digest {};
+    std::array<std::uint8_t, kThumbPixels> thumb {}; // gray, blurred (see blurThumb)
     // An image of at most kThumb × kThumb pixels, also kept at its own size (gray): a one-pixel
     // shift of a small image is compared exactly there, without resampling.
     std::vector<std::uint8_t> native;
@@ -251,12 +251,16 @@ bool channelsEqual(const StoredImage &image)
     return true;
 }
 
-// Decodes ITEM at its own size (8 bits, gray or BGR, alpha dropped) and computes its features, its
-// thumbnail into THUMB (kThumbPixels bytes) and its descriptor into DESCRIPTOR (kDescriptor).
-Features computeFeatures(
-    const Item &item, const DuplicateOptions &options, std::uint8_t *thumb, float *descriptor)
+// ITEM decoded at its own size (8 bits, gray or BGR, alpha dropped) with the data loader's decoder,
+// checks and limits, and its gray form.
+struct Decoded {
+    StoredImage image;
+    cv::Mat mat, gray;
+    bool asGray = false; // a colour image whose channels are equal counts as gray
+};
+
+bool decodeItem(const Item &item, const DuplicateOptions &options, Decoded *out, QString *error)
 {
-    Features f;
     // The decoder's stored form with augmentation keeps an image whose shorter side is at most
     // inputSize / 0.8 at its own size, undecimated: with inputSize = the shorter side, that is
     // every image, decoded whole under the loader's checks and limits.
@@ -265,61 +269,99 @@ Features computeFeatures(
     decode.augment = true;
     decode.inputSize = std::max(1, std::min(item.entry->width, item.entry->height));
     decode.maxDecodedBytes = options.maxDecodedBytes;
-    StoredImage image;
-    if (!decodeFileToStored(item.path, decode, &image, &f.error))
-        return f;
-    try {
-        cv::Mat mat(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
-            image.pixels.data());
-        cv::Mat gray = mat;
-        bool asGray = image.channels == 1;
-        if (image.channels == 3 && channelsEqual(image)) {
-            cv::extractChannel(mat, gray, 0);
-            asGray = true;
-        } else if (image.channels == 3) {
-            cv::cvtColor(mat, gray, cv::COLOR_BGR2GRAY);
-        }
+    if (!decodeFileToStored(item.path, decode, &out->image, error))
+        return false;
+    StoredImage &image = out->image;
+    out->mat = cv::Mat(
+        image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3, image.pixels.data());
+    out->gray = out->mat;
+    out->asGray = image.channels == 1;
+    if (image.channels == 3 && channelsEqual(image)) {
+        cv::extractChannel(out->mat, out->gray, 0);
+        out->asGray = true;
+    } else if (image.channels == 3) {
+        cv::cvtColor(out->mat, out->gray, cv::COLOR_BGR2GRAY);
+    }
+    return true;
+}
 
+// The kThumb × kThumb gray thumbnail of GRAY, into THUMB.
+void makeThumb(const cv::Mat &gray, std::uint8_t *thumb)
+{
+    cv::Mat small(kThumb, kThumb, CV_8UC1, thumb);
+    const bool shrinking = gray.cols > kThumb || gray.rows > kThumb;
+    cv::resize(
+        gray, small, cv::Size(kThumb, kThumb), 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+}
+
+// Decodes ITEM and writes the MD5 of its decoded pixels into DIGEST and, when DESCRIPTOR is not
+// null, its descriptor (kDescriptor floats). False + *error when it does not decode.
+bool hashItem(const Item &item, const DuplicateOptions &options,
+    std::array<std::uint64_t, 2> *digest, float *descriptor, QString *error)
+{
+    Decoded d;
+    if (!decodeItem(item, options, &d, error))
+        return false;
+    try {
         QCryptographicHash md5(QCryptographicHash::Md5);
-        const std::int32_t shape[3] = { image.width, image.height, asGray ? 1 : 3 };
+        const std::int32_t shape[3] = { d.image.width, d.image.height, d.asGray ? 1 : 3 };
         md5.addData(QByteArrayView(reinterpret_cast<const char *>(shape), sizeof shape));
-        const cv::Mat &hashed = asGray ? gray : mat;
+        const cv::Mat &hashed = d.asGray ? d.gray : d.mat;
         for (int y = 0; y < hashed.rows; ++y)
             md5.addData(QByteArrayView(reinterpret_cast<const char *>(hashed.ptr<uchar>(y)),
                 qsizetype(hashed.cols) * hashed.channels()));
-        const QByteArray digest = md5.result();
-        std::memcpy(f.digest.data(), digest.constData(), 16);
+        const QByteArray result = md5.result();
+        std::memcpy(digest->data(), result.constData(), 16);
+        if (descriptor) {
+            std::uint8_t thumb[kThumbPixels];
+            makeThumb(d.gray, thumb);
+            double cx = 0.0, cy = 0.0;
+            describe(cv::Mat(kThumb, kThumb, CV_8UC1, thumb), descriptor, &cx, &cy);
+        }
+        return true;
+    } catch (const std::exception &e) {
+        setError(
+            error, QStringLiteral("cannot hash image: %1").arg(QString::fromLocal8Bit(e.what())));
+        return false;
+    }
+}
 
-        if (options.near) {
-            cv::Mat small(kThumb, kThumb, CV_8UC1, thumb);
-            const bool shrinking = gray.cols > kThumb || gray.rows > kThumb;
-            cv::resize(gray, small, cv::Size(kThumb, kThumb), 0, 0,
-                shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
-            describe(small, descriptor, &f.thumbX, &f.thumbY);
-            // Blurred a little, the thumbnail forgives JPEG noise and resampling (bench/README).
-            blurThumb(thumb);
-            if (gray.cols <= kThumb && gray.rows <= kThumb) {
-                f.nativeWidth = gray.cols;
-                f.nativeHeight = gray.rows;
-                f.native.resize(std::size_t(gray.cols) * std::size_t(gray.rows));
-                double background = 0.0;
-                centreOfMass(gray, &f.nativeX, &f.nativeY, &background);
-                f.rowSums.assign(std::size_t(gray.rows), 0);
-                f.columnSums.assign(std::size_t(gray.cols), 0);
-                for (int y = 0; y < gray.rows; ++y) {
-                    for (int x = 0; x < gray.cols; ++x) {
-                        f.rowSums[std::size_t(y)] += gray.at<uchar>(y, x);
-                        f.columnSums[std::size_t(x)] += gray.at<uchar>(y, x);
-                    }
+// Decodes ITEM again and computes what its candidate pairs are confirmed with. Not ok when it no
+// longer decodes (its pairs are then not confirmed).
+Detail detailOf(const Item &item, const DuplicateOptions &options)
+{
+    Detail f;
+    Decoded d;
+    QString error;
+    if (!decodeItem(item, options, &d, &error))
+        return f;
+    try {
+        const cv::Mat &gray = d.gray;
+        makeThumb(gray, f.thumb.data());
+        double background = 0.0;
+        centreOfMass(
+            cv::Mat(kThumb, kThumb, CV_8UC1, f.thumb.data()), &f.thumbX, &f.thumbY, &background);
+        // Blurred a little, the thumbnail forgives JPEG noise and resampling (bench/README).
+        blurThumb(f.thumb.data());
+        if (gray.cols <= kThumb && gray.rows <= kThumb) {
+            f.nativeWidth = gray.cols;
+            f.nativeHeight = gray.rows;
+            f.native.resize(std::size_t(gray.cols) * std::size_t(gray.rows));
+            centreOfMass(gray, &f.nativeX, &f.nativeY, &background);
+            f.rowSums.assign(std::size_t(gray.rows), 0);
+            f.columnSums.assign(std::size_t(gray.cols), 0);
+            for (int y = 0; y < gray.rows; ++y) {
+                for (int x = 0; x < gray.cols; ++x) {
+                    f.rowSums[std::size_t(y)] += gray.at<uchar>(y, x);
+                    f.columnSums[std::size_t(x)] += gray.at<uchar>(y, x);
                 }
-                for (int y = 0; y < gray.rows; ++y)
-                    std::memcpy(f.native.data() + std::size_t(y) * std::size_t(gray.cols),
-                        gray.ptr<uchar>(y), std::size_t(gray.cols));
             }
+            for (int y = 0; y < gray.rows; ++y)
+                std::memcpy(f.native.data() + std::size_t(y) * std::size_t(gray.cols),
+                    gray.ptr<uchar>(y), std::size_t(gray.cols));
         }
         f.ok = true;
-    } catch (const std::exception &e) {
-        f.error = QStringLiteral("cannot hash image: %1").arg(QString::fromLocal8Bit(e.what()));
+    } catch (const std::exception &) {
     }
     return f;
 }
@@ -459,9 +501,10 @@ Match bestMatch(const std::uint8_t *a, const std::uint8_t *b, int width, int hei
 // themselves (sharper than thumbnails, which blur look-alike silhouettes together), on their
 // correlation and their outlier pixels (which tell look-alike plain silhouettes apart:
 // bench/README); any other pair on the correlation of their blurred thumbnails.
-bool confirmed(const Features &fi, const Features &fj, const std::uint8_t *ti,
-    const std::uint8_t *tj, const DuplicateOptions &options)
+bool confirmed(const Detail &fi, const Detail &fj, const DuplicateOptions &options)
 {
+    if (!fi.ok || !fj.ok)
+        return false;
     if (!fi.native.empty() && fi.nativeWidth == fj.nativeWidth
         && fi.nativeHeight == fj.nativeHeight) {
         const Match m = bestMatch(fi.native.data(), fj.native.data(), fi.nativeWidth,
@@ -473,8 +516,8 @@ bool confirmed(const Features &fi, const Features &fj, const std::uint8_t *ti,
     }
     const int lagX = int(std::lround(std::clamp(fj.thumbX - fi.thumbX, -1.0, 1.0)));
     const int lagY = int(std::lround(std::clamp(fj.thumbY - fi.thumbY, -1.0, 1.0)));
-    return bestMatch(ti, tj, kThumb, kThumb, fj.thumbX - fi.thumbX, fj.thumbY - fi.thumbY, lagX,
-               lagY, options.minCorrelation, false)
+    return bestMatch(fi.thumb.data(), fj.thumb.data(), kThumb, kThumb, fj.thumbX - fi.thumbX,
+               fj.thumbY - fi.thumbY, lagX, lagY, options.minCorrelation, false)
                .correlation
         >= options.minCorrelation;
 }
@@ -572,15 +615,17 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
                 progress(QLatin1String(stage), done, n);
         };
 
-        std::vector<Features> features(static_cast<std::size_t>(n));
-        std::vector<std::uint8_t> thumbs(options.near ? std::size_t(n) * kThumbPixels : 0);
+        // Per image only its pixel digest and, until the index holds it, its descriptor.
+        std::vector<std::array<std::uint64_t, 2>> digests(static_cast<std::size_t>(n));
+        std::vector<char> ok(static_cast<std::size_t>(n), 0);
+        std::vector<QString> errors(static_cast<std::size_t>(n));
         std::vector<float> descriptors(options.near ? std::size_t(n) * kDescriptor : 0);
         const bool hashed = parallelFor(
             n, threads, cancel,
             [&](int i) {
-                features[std::size_t(i)] = computeFeatures(items[std::size_t(i)], options,
-                    options.near ? thumbs.data() + std::size_t(i) * kThumbPixels : nullptr,
-                    options.near ? descriptors.data() + std::size_t(i) * kDescriptor : nullptr);
+                const std::size_t k = std::size_t(i);
+                ok[k] = hashItem(items[k], options, &digests[k],
+                    options.near ? descriptors.data() + k * kDescriptor : nullptr, &errors[k]);
             },
             [&](int done) { report("hashing", done); }, error);
         if (!hashed)
@@ -593,12 +638,14 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
         DuplicateResult result;
         std::vector<int> decoded;
         for (int i = 0; i < n; ++i) {
-            const Features &f = features[std::size_t(i)];
-            if (f.ok)
+            if (ok[std::size_t(i)])
                 decoded.push_back(i);
             else
-                result.undecodable << items[std::size_t(i)].path + QStringLiteral(": ") + f.error;
+                result.undecodable
+                    << items[std::size_t(i)].path + QStringLiteral(": ") + errors[std::size_t(i)];
         }
+        errors.clear();
+        errors.shrink_to_fit();
         if (decoded.empty() && n > 0) {
             setError(error,
                 QStringLiteral("none of the %1 images decodes (first: %2)")
@@ -611,95 +658,134 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
         // Exact: equal digests. One representative per digest goes on to the near search.
         UnionFind sets(n);
         std::vector<int> byDigest = decoded;
-        std::sort(byDigest.begin(), byDigest.end(), [&](int a, int b) {
-            return features[std::size_t(a)].digest < features[std::size_t(b)].digest;
-        });
+        std::sort(byDigest.begin(), byDigest.end(),
+            [&](int a, int b) { return digests[std::size_t(a)] < digests[std::size_t(b)]; });
         std::vector<int> representatives;
         for (std::size_t k = 0; k < byDigest.size(); ++k) {
-            if (k > 0
-                && features[std::size_t(byDigest[k])].digest
-                    == features[std::size_t(byDigest[k - 1])].digest)
+            if (k > 0 && digests[std::size_t(byDigest[k])] == digests[std::size_t(byDigest[k - 1])])
                 sets.unite(byDigest[k], byDigest[k - 1]);
             else
                 representatives.push_back(byDigest[k]);
         }
 
         if (options.near && representatives.size() > 1) {
-            // Candidates: each representative's nearest neighbours by descriptor (HNSW, built on
-            // all threads), each pair once; then each pair confirmed on pixels.
+            // Candidates: each representative's nearest neighbour by descriptor and any very near
+            // one (HNSW, built on all threads), each pair once; then each pair confirmed on pixels.
             const int reps = int(representatives.size());
-            const auto descriptorOf = [&](int k) {
-                return descriptors.data()
-                    + std::size_t(representatives[std::size_t(k)]) * kDescriptor;
-            };
             hnswlib::L2Space space(kDescriptor);
             // M = 8 links, 32 candidates while building: 26 % less CPU than 16 and 64 for about
             // one injected pair in 280 more lost (bench/README).
             hnswlib::HierarchicalNSW<float> index(&space, std::size_t(reps), 8, 32, 20261207);
             if (!parallelFor(
                     reps, threads, cancel,
-                    [&](int k) { index.addPoint(descriptorOf(k), hnswlib::labeltype(k)); },
+                    [&](int k) {
+                        index.addPoint(descriptors.data()
+                                + std::size_t(representatives[std::size_t(k)]) * kDescriptor,
+                            hnswlib::labeltype(k));
+                    },
                     [&](int done) { report("indexing", done); }, error))
                 return std::nullopt;
+            descriptors.clear(); // the index holds its own copy
+            descriptors.shrink_to_fit();
             // Each image's links on the index's bottom layer: its nearest neighbours found while
             // building, kept by hnswlib's heuristic, which always keeps the nearest (a copy), so
-            // no second search is needed (half the candidates of a 12-nearest search, the same
-            // pairs on the bench's fixture).
-            const float maxDistance = float(options.maxDescriptorDistance);
-            std::vector<std::vector<int>> found(static_cast<std::size_t>(reps));
+            // no second search is needed. Only the nearest link beyond maxLinkDistance: a fifth
+            // of the pairs to decode again, the same groups (bench/README).
+            const float maxNearest = float(options.maxDescriptorDistance);
+            const float maxAny = float(options.maxLinkDistance);
+            std::vector<std::pair<int, int>> candidates; // (image, image), the first the smaller
             for (std::size_t t = 0; t < index.cur_element_count; ++t) {
-                const int k = int(index.getExternalLabel(hnswlib::tableint(t)));
+                const auto *a = reinterpret_cast<const float *>(
+                    index.getDataByInternalId(hnswlib::tableint(t)));
+                const int i
+                    = representatives[std::size_t(index.getExternalLabel(hnswlib::tableint(t)))];
                 hnswlib::linklistsizeint *list = index.get_linklist0(hnswlib::tableint(t));
                 const int count = int(index.getListCount(list));
                 const auto *links = reinterpret_cast<const hnswlib::tableint *>(list + 1);
+                float nearest = std::numeric_limits<float>::max();
+                int nearestImage = -1;
                 for (int l = 0; l < count; ++l) {
-                    const int j = int(index.getExternalLabel(links[l]));
-                    const float *a = descriptorOf(k), *b = descriptorOf(j);
+                    const auto *b
+                        = reinterpret_cast<const float *>(index.getDataByInternalId(links[l]));
                     float d = 0.0f;
                     for (int e = 0; e < kDescriptor; ++e)
                         d += (a[e] - b[e]) * (a[e] - b[e]);
-                    if (d <= maxDistance)
-                        found[std::size_t(k)].push_back(j);
+                    const int j = representatives[std::size_t(index.getExternalLabel(links[l]))];
+                    if (d <= maxAny)
+                        candidates.emplace_back(std::min(i, j), std::max(i, j));
+                    if (d < nearest) {
+                        nearest = d;
+                        nearestImage = j;
+                    }
                 }
+                if (nearestImage >= 0 && nearest > maxAny && nearest <= maxNearest)
+                    candidates.emplace_back(std::min(i, nearestImage), std::max(i, nearestImage));
             }
-            std::vector<std::pair<int, int>> candidates; // (representative, representative)
-            for (int k = 0; k < reps; ++k) {
-                for (int j : found[std::size_t(k)])
-                    candidates.emplace_back(std::min(k, j), std::max(k, j));
-            }
-            found.clear();
             std::sort(candidates.begin(), candidates.end());
             candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
 
+            // Confirmed on pixels, in batches of pairs whose images (decoded again, through the
+            // same decoder) number at most kBatchImages: memory bounded whatever the pair count.
+            constexpr int kBatchImages = 4096;
+            std::vector<int> slot(static_cast<std::size_t>(n), -1);
+            std::vector<int> batchImages;
+            std::vector<Detail> details;
             std::vector<char> near(candidates.size(), 0);
-            const bool compared = parallelFor(
-                int(candidates.size()), threads, cancel,
-                [&](int c) {
-                    const int i = representatives[std::size_t(candidates[std::size_t(c)].first)];
-                    const int j = representatives[std::size_t(candidates[std::size_t(c)].second)];
-                    near[std::size_t(c)] = confirmed(features[std::size_t(i)],
-                        features[std::size_t(j)], thumbs.data() + std::size_t(i) * kThumbPixels,
-                        thumbs.data() + std::size_t(j) * kThumbPixels, options);
-                },
-                [&](int done) {
-                    if (progress)
-                        progress(QStringLiteral("comparing"), done, int(candidates.size()));
-                },
-                error);
-            if (!compared)
-                return std::nullopt;
-            if (cancel && cancel->load()) {
-                setError(error, QStringLiteral("cancelled"));
-                return std::nullopt;
+            std::size_t first = 0;
+            while (first < candidates.size()) {
+                std::size_t last = first;
+                while (last < candidates.size()) {
+                    const auto [i, j] = candidates[last];
+                    const int fresh = (slot[std::size_t(i)] < 0) + (slot[std::size_t(j)] < 0);
+                    if (int(batchImages.size()) + fresh > kBatchImages)
+                        break;
+                    for (int image : { i, j }) {
+                        if (slot[std::size_t(image)] < 0) {
+                            slot[std::size_t(image)] = int(batchImages.size());
+                            batchImages.push_back(image);
+                        }
+                    }
+                    ++last;
+                }
+                details.assign(batchImages.size(), Detail());
+                if (!parallelFor(
+                        int(batchImages.size()), threads, cancel,
+                        [&](int b) {
+                            details[std::size_t(b)] = detailOf(
+                                items[std::size_t(batchImages[std::size_t(b)])], options);
+                        },
+                        [](int) {}, error))
+                    return std::nullopt;
+                if (!parallelFor(
+                        int(last - first), threads, cancel,
+                        [&](int c) {
+                            const auto [i, j] = candidates[first + std::size_t(c)];
+                            near[first + std::size_t(c)]
+                                = confirmed(details[std::size_t(slot[std::size_t(i)])],
+                                    details[std::size_t(slot[std::size_t(j)])], options);
+                        },
+                        [&](int done) {
+                            if (progress)
+                                progress(QStringLiteral("comparing"), int(first) + done,
+                                    int(candidates.size()));
+                        },
+                        error))
+                    return std::nullopt;
+                if (cancel && cancel->load()) {
+                    setError(error, QStringLiteral("cancelled"));
+                    return std::nullopt;
+                }
+                for (int image : batchImages)
+                    slot[std::size_t(image)] = -1;
+                batchImages.clear();
+                first = last;
             }
-            std::vector<std::pair<int, int>> pairs;
+            details.clear();
+            details.shrink_to_fit();
             for (std::size_t c = 0; c < candidates.size(); ++c) {
                 if (near[c])
-                    pairs.emplace_back(representatives[std::size_t(candidates[c].first)],
-                        representatives[std::size_t(candidates[c].second)]);
+                    sets.unite(candidates[c].first, candidates[c].second);
             }
-            for (const auto &[a, b] : pairs)
-                sets.unite(a, b);
         }
 
         if (!linked.empty()) {
@@ -724,8 +810,7 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
             for (int i : group) {
                 const Item &item = items[std::size_t(i)];
                 g.images.push_back({ item.path, item.split, item.label });
-                exact = exact
-                    && features[std::size_t(i)].digest == features[std::size_t(group[0])].digest;
+                exact = exact && digests[std::size_t(i)] == digests[std::size_t(group[0])];
             }
             g.kind = exact ? AuditDuplicateGroup::Kind::Exact : AuditDuplicateGroup::Kind::Near;
             std::sort(

@@ -26,10 +26,12 @@ struct AuditSplitIndex {
 
 struct DuplicateOptions {
     bool near = true; // false: exact duplicates only
-    // Near-duplicate candidates: each image's nearest others by its descriptor (the low-frequency
-    // DCT of its thumbnail, centred on its centre of mass, unit length), from an HNSW index, within
-    // this squared Euclidean distance. Measured in bench/README.md.
-    double maxDescriptorDistance = 0.1;
+    // Near-duplicate candidates come from an HNSW index of the images' descriptors (the
+    // low-frequency DCT of the thumbnail, centred on its centre of mass, unit length): each image's
+    // nearest neighbour within this squared Euclidean distance, and any neighbour within
+    // maxLinkDistance (a shifted copy can sit at 0.05; look-alikes crowd below that: bench/README).
+    double maxDescriptorDistance = 0.06;
+    double maxLinkDistance = 0.005;
     // A candidate pair of two images of one size up to 32 × 32 is a near duplicate when the
     // images correlate at least this much (Pearson, at the offset of up to one pixel their centres
     // of mass suggest) and at most this share of their pixels differ by more than 32 grey levels
@@ -52,14 +54,15 @@ struct DuplicateResult {
 // Stage ("hashing", "indexing", "comparing") and its images done out of total.
 using DuplicateProgress = std::function<void(const QString &stage, int done, int total)>;
 
-// Decodes every image of SPLITS once with the data loader's decoder and its limits (on THREADS
-// threads) and groups them: exact duplicates share a hash of their decoded pixels (a PNG and the
-// same pixels saved as another lossless file are one image, colour images whose channels are
-// equal count as gray); near duplicates are found among each image's nearest neighbours by a
-// perceptual descriptor (an approximate nearest-neighbour index, never all pairs), confirmed on
-// their pixels, and grouped transitively. A group whose images come from more than
-// one split is a leak; one whose labels differ, a conflict. std::nullopt + *error when cancelled
-// ("cancelled") or when no image decodes. Never throws.
+// Decodes every image of SPLITS with the data loader's decoder and its limits (on THREADS
+// threads), keeping only a pixel digest and a descriptor an image (the images of candidate pairs
+// are decoded again, a bounded batch at a time), and groups them: exact duplicates share a hash of
+// their decoded pixels (a PNG and the same pixels saved as another lossless file are one image,
+// colour images whose channels are equal count as gray); near duplicates are found among each
+// image's nearest neighbours by a perceptual descriptor (an approximate nearest-neighbour index,
+// never all pairs), confirmed on their pixels, and grouped transitively. A group whose images come
+// from more than one split is a leak; one whose labels differ, a conflict. std::nullopt + *error
+// when cancelled ("cancelled") or when no image decodes. Never throws.
 // LINKED: pairs of paths known to be near duplicates by other means (embeddings); they join their
 // groups as near duplicates (a path not among SPLITS' decoded images is ignored).
 std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex> &splits,
