@@ -3,6 +3,7 @@
 // class, both), the rankings, the overlapping class pairs, and refused input.
 
 #include "audit/confidentlearning.h"
+#include "audit/labelaudit.h"
 
 #include <QTest>
 
@@ -63,6 +64,9 @@ private Q_SLOTS:
     void rankingOrdersByScore();
     void relativeSelfConfidenceWeighsTheClassThreshold();
     void overlappingPairs();
+    void neighbourVoteIsTheShareOfNeighbourLabels();
+    void neighbourVoteFlagsAnImageAmongAnotherClass();
+    void smallDataSetsTrainMoreEpochsUpToTheCap();
     void refusesBadInput_data();
     void refusesBadInput();
     void names();
@@ -237,6 +241,93 @@ void TestConfidentLearning::overlappingPairs()
     QCOMPARE(pairs[0].classB, 1);
     QVERIFY(qFuzzyCompare(pairs[0].share, (4.0 / 3.0) / 8.0));
     QVERIFY(overlappingClasses(*cj, 0.2).empty());
+}
+
+void TestConfidentLearning::neighbourVoteIsTheShareOfNeighbourLabels()
+{
+    const std::vector<int> labels { 0, 1, 1, 2 };
+    // example 0: neighbours 1, 2, 3; example 1: neighbour 0; examples 2 and 3: none
+    const std::vector<double> vote = neighbourLabelVote({ { 1, 2, 3 }, { 0 }, {}, {} }, labels, 3);
+    QCOMPARE(vote.size(), std::size_t(12));
+    QVERIFY(qFuzzyCompare(vote[1], 2.0 / 3.0));
+    QVERIFY(qFuzzyCompare(vote[2], 1.0 / 3.0));
+    QCOMPARE(vote[0], 0.0);
+    QCOMPARE(vote[3], 1.0);
+    QCOMPARE(vote[4], 0.0);
+    QVERIFY(qFuzzyCompare(vote[6], 1.0 / 3.0)); // no neighbour: uniform
+    const std::vector<double> blended
+        = blendProbabilities({ 1.0, 0.0, 0.0 }, { 0.0, 0.5, 0.5 }, 0.5);
+    QCOMPARE(blended, (std::vector<double> { 0.5, 0.25, 0.25 }));
+}
+
+// Two folds of 12 images, 6 a class, embedded in two clusters (two images of class b a fold lie
+// between them). One image labelled a lies in the cluster of b, and its fold model is unsure of it
+// (0.45 / 0.55: below both classes' mean self-confidence, so the model alone counts it nowhere).
+// Its neighbours, all b, outvote that: it is the one issue, suggested b.
+void TestConfidentLearning::neighbourVoteFlagsAnImageAmongAnotherClass()
+{
+    CrossFoldResult folds;
+    folds.classes = { QStringLiteral("a"), QStringLiteral("b") };
+    folds.embeddingSize = 4;
+    const int planted = 5;
+    for (int fold = 0; fold < 2; ++fold)
+        for (int k = 0; k < 12; ++k) {
+            const int label = k < 6 ? 0 : 1;
+            const int index = int(folds.paths.size());
+            folds.paths.push_back(QStringLiteral("/nonexistent/%1.png").arg(index));
+            folds.labels.push_back(label);
+            folds.folds.push_back(fold);
+            const float spread = 0.05f * float(k % 6);
+            if (index == planted) {
+                folds.probabilities.insert(folds.probabilities.end(), { 0.45, 0.55 });
+                folds.embeddings.insert(folds.embeddings.end(), { 0.0f, 1.0f, 0.27f, 0.0f });
+            } else if (label == 0) {
+                folds.probabilities.insert(folds.probabilities.end(), { 0.9, 0.1 });
+                folds.embeddings.insert(folds.embeddings.end(), { 1.0f, 0.0f, spread, 0.0f });
+            } else {
+                folds.probabilities.insert(folds.probabilities.end(), { 0.4, 0.6 });
+                const bool between = k >= 10;
+                folds.embeddings.insert(folds.embeddings.end(),
+                    { between ? 0.8f : 0.0f, between ? 0.6f : 1.0f, spread, 0.0f });
+            }
+        }
+
+    LabelAuditOptions options;
+    options.labelVoteNeighbours = 3;
+    options.labelVoteWeight = 0.5;
+    options.embeddingDuplicateSimilarity = 2.0;
+    QString error;
+    const std::optional<LabelAuditResult> voted = labelAuditOf(folds, options, &error);
+    QVERIFY2(voted, qPrintable(error));
+    QCOMPARE(voted->labelIssues.size(), std::size_t(1));
+    QCOMPARE(voted->labelIssues[0].path, folds.paths[planted]);
+    QCOMPARE(voted->labelIssues[0].given, QStringLiteral("a"));
+    QCOMPARE(voted->labelIssues[0].suggested, QStringLiteral("b"));
+
+    options.labelVoteNeighbours = 0;
+    const std::optional<LabelAuditResult> alone = labelAuditOf(folds, options, &error);
+    QVERIFY2(alone, qPrintable(error));
+    QVERIFY(alone->labelIssues.empty());
+}
+
+void TestConfidentLearning::smallDataSetsTrainMoreEpochsUpToTheCap()
+{
+    CrossFoldOptions options;
+    options.run.epochs = 8;
+    options.run.batchSize = 64;
+    options.minimumSteps = 800;
+    options.maxEpochScale = 2;
+    QCOMPARE(foldEpochs(options, 40000), 8); // 625 steps an epoch: 8 epochs are 5,000 steps
+    QCOMPARE(foldEpochs(options, 6400), 8); // 100 an epoch: 800 steps in 8
+    QCOMPARE(foldEpochs(options, 5120), 10); // 80 an epoch
+    QCOMPARE(foldEpochs(options, 3333), 16); // 53 an epoch: 16 epochs, the cap
+    QCOMPARE(foldEpochs(options, 10), 16);
+    options.minimumSteps = 0;
+    QCOMPARE(foldEpochs(options, 10), 8);
+    options.minimumSteps = 800;
+    options.run.batchSizeAuto = true;
+    QCOMPARE(foldEpochs(options, 10), 8);
+    QCOMPARE(LabelAuditOptions().crossFold.minimumSteps, 800);
 }
 
 void TestConfidentLearning::refusesBadInput_data()

@@ -292,6 +292,37 @@ std::vector<LabelIssue> findLabelIssues(const std::vector<double> &probabilities
     return issues;
 }
 
+std::vector<double> neighbourLabelVote(
+    const std::vector<std::vector<int>> &neighbours, const std::vector<int> &labels, int classes)
+{
+    const auto m = std::size_t(std::max(classes, 0));
+    std::vector<double> vote(neighbours.size() * m, 0.0);
+    for (std::size_t k = 0; k < neighbours.size(); ++k) {
+        double *row = vote.data() + k * m;
+        int counted = 0;
+        for (const int other : neighbours[k]) {
+            if (other < 0 || std::size_t(other) >= labels.size() || labels[std::size_t(other)] < 0
+                || labels[std::size_t(other)] >= classes)
+                continue;
+            row[std::size_t(labels[std::size_t(other)])] += 1.0;
+            ++counted;
+        }
+        for (std::size_t j = 0; j < m; ++j)
+            row[j] = counted > 0 ? row[j] / double(counted) : 1.0 / double(m);
+    }
+    return vote;
+}
+
+std::vector<double> blendProbabilities(
+    const std::vector<double> &probabilities, const std::vector<double> &vote, double weight)
+{
+    std::vector<double> out(probabilities.size());
+    for (std::size_t k = 0; k < out.size(); ++k)
+        out[k] = (1.0 - weight) * probabilities[k]
+            + weight * (k < vote.size() ? vote[k] : probabilities[k]);
+    return out;
+}
+
 std::vector<ClassOverlap> overlappingClasses(const ConfidentJoint &joint, double minShare)
 {
     std::vector<ClassOverlap> pairs;

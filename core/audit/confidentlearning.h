@@ -91,6 +91,18 @@ std::vector<LabelIssue> findLabelIssues(const std::vector<double> &probabilities
     const std::vector<int> &labels, const ConfidentJoint &joint,
     const LabelIssueOptions &options = {});
 
+// The given labels of each example's nearest neighbours as a class distribution: row k of the
+// result (N × M, row-major) is the share of NEIGHBOURS[k] (indices into LABELS) given each class;
+// an example without neighbours gets a uniform row. A second, independent opinion beside the
+// model's: a moved image sits among images of its true class in the fold model's embedding space.
+std::vector<double> neighbourLabelVote(
+    const std::vector<std::vector<int>> &neighbours, const std::vector<int> &labels, int classes);
+
+// (1 − WEIGHT) · PROBABILITIES + WEIGHT · VOTE, element by element (same sizes; rows still sum
+// to 1 when both do).
+std::vector<double> blendProbabilities(
+    const std::vector<double> &probabilities, const std::vector<double> &vote, double weight);
+
 // A class pair the joint says is often swapped: share = Q[a][b] + Q[b][a], the part of all
 // examples labelled one of the two and confidently the other.
 struct ClassOverlap {

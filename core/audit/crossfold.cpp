@@ -359,6 +359,19 @@ bool readEmbeddings(
     return true;
 }
 
+int foldEpochs(const CrossFoldOptions &options, std::size_t trainImages)
+{
+    const RunConfig &run = options.run;
+    if (options.minimumSteps <= 0 || run.epochs <= 0 || run.batchSizeAuto || run.batchSize <= 0
+        || trainImages == 0)
+        return run.epochs;
+    const auto stepsPerEpoch
+        = std::int64_t((trainImages + std::size_t(run.batchSize) - 1) / std::size_t(run.batchSize));
+    const auto wanted = (std::int64_t(options.minimumSteps) + stepsPerEpoch - 1) / stepsPerEpoch;
+    const std::int64_t cap = std::int64_t(run.epochs) * std::max(1, options.maxEpochScale);
+    return int(std::clamp<std::int64_t>(wanted, run.epochs, cap));
+}
+
 std::optional<CrossFoldResult> runCrossFold(const CrossFoldOptions &options,
     const std::function<void(const CrossFoldProgress &)> &progress, const std::atomic_bool *cancel,
     QString *error)
@@ -440,6 +453,7 @@ std::optional<CrossFoldResult> runCrossFold(const CrossFoldOptions &options,
         const auto foldConfig = [&](int fold) {
             const QString dir = foldDir(auditDir, fold);
             RunConfig c = options.run;
+            c.epochs = foldEpochs(options, samples.size() - heldOutOf(fold).size());
             c.dataDir = QDir(dir).filePath(QStringLiteral("data/train"));
             c.valDir = QDir(dir).filePath(QStringLiteral("data/heldout"));
             c.testDir.clear();

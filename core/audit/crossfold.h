@@ -19,6 +19,11 @@ struct CrossFoldOptions {
     // seed... dataDir is the data folder; outDir, valDir and testDir are set per fold.
     RunConfig run;
     int folds = 3; // K ≥ 2
+    // When > 0, each fold model trains at least this many optimizer steps (batches): on a small
+    // data set, whose few batches an epoch leave the model underfit, run.epochs rises, to at most
+    // maxEpochScale times itself. A data set with enough batches trains run.epochs unchanged.
+    int minimumSteps = 0;
+    int maxEpochScale = 2;
     QString auditDir; // holds folds/N/: the fold's run folder, its data links and its results
     // The images and their classes (labels index CLASSES). Empty: scanned from run.dataDir (with
     // its corrections file, as a run scans it).
@@ -59,6 +64,11 @@ struct CrossFoldResult {
 // Stratified, seeded folds: in each class, the images in a seeded shuffle go to folds 0, 1, ...,
 // K−1 in turn. One fold number per sample.
 std::vector<int> stratifiedFolds(const std::vector<Sample> &samples, int folds, std::uint64_t seed);
+
+// The epochs a fold model trains on TRAINIMAGES images: options.run.epochs, raised toward
+// options.minimumSteps optimizer steps and capped at maxEpochScale times; with an automatic batch
+// size (unknown here) the run's epochs.
+int foldEpochs(const CrossFoldOptions &options, std::size_t trainImages);
 
 // Trains options.folds models with the run engine (RunJob), each on the other folds, and predicts
 // its held-out fold: class probabilities and penultimate-layer embeddings. Each fold's results are

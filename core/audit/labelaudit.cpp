@@ -18,44 +18,72 @@ RunConfig auditRunDefaults()
 LabelAuditOptions::LabelAuditOptions()
 {
     crossFold.run = auditRunDefaults();
+    // 3,333 images a fold at batch 64 fit better in 16 epochs than in 8 (bench/README.md); 60,000
+    // images give 5,000 steps in 8 epochs and train as set.
+    crossFold.minimumSteps = 800;
 }
 
 std::optional<LabelAuditResult> labelAuditOf(
     const CrossFoldResult &folds, const LabelAuditOptions &options, QString *error)
 {
     const int classes = int(folds.classes.size());
+    const int foldCount = int(*std::max_element(folds.folds.begin(), folds.folds.end())) + 1;
+    const int dim = folds.embeddingSize;
+    const std::vector<int> &labels = folds.labels;
+
+    // Each fold model embeds only the images it held out, and two models' spaces are not
+    // comparable: neighbours are searched within each fold.
+    std::vector<std::vector<int>> foldMembers(std::size_t(std::max(foldCount, 0)));
+    for (std::size_t k = 0; k < folds.paths.size(); ++k)
+        foldMembers[std::size_t(folds.folds[k])].push_back(int(k));
+    const auto foldEmbeddings = [&](const std::vector<int> &members) {
+        std::vector<float> embeddings;
+        embeddings.reserve(members.size() * std::size_t(std::max(dim, 0)));
+        for (const int k : members) {
+            const auto row = folds.embeddings.begin() + std::ptrdiff_t(k) * std::ptrdiff_t(dim);
+            embeddings.insert(embeddings.end(), row, row + dim);
+        }
+        return embeddings;
+    };
+
+    std::vector<double> probabilities = folds.probabilities;
+    if (options.labelVoteNeighbours > 0 && options.labelVoteWeight > 0.0) {
+        std::vector<std::vector<int>> neighbours(folds.paths.size());
+        for (const std::vector<int> &members : foldMembers) {
+            const std::optional<std::vector<std::vector<std::pair<float, int>>>> found
+                = nearestNeighbours(foldEmbeddings(members), int(members.size()), dim,
+                    options.labelVoteNeighbours, error);
+            if (!found)
+                return std::nullopt;
+            for (std::size_t r = 0; r < members.size(); ++r)
+                for (const auto &[distance, other] : (*found)[r])
+                    neighbours[std::size_t(members[r])].push_back(members[std::size_t(other)]);
+        }
+        probabilities = blendProbabilities(probabilities,
+            neighbourLabelVote(neighbours, labels, classes), options.labelVoteWeight);
+    }
+
     const std::optional<ConfidentJoint> joint
-        = estimateConfidentJoint(folds.probabilities, folds.labels, classes, error);
+        = estimateConfidentJoint(probabilities, labels, classes, error);
     if (!joint)
         return std::nullopt;
     LabelAuditResult result;
     result.images = int(folds.paths.size());
-    result.folds = int(*std::max_element(folds.folds.begin(), folds.folds.end())) + 1;
+    result.folds = foldCount;
     result.reusedFolds = folds.reusedFolds;
     result.crossFoldSeconds = folds.trainSeconds;
     result.estimatedLabelErrors = joint->estimatedIssues();
     for (const LabelIssue &issue :
-        findLabelIssues(folds.probabilities, folds.labels, *joint, options.labelIssues))
+        findLabelIssues(probabilities, labels, *joint, options.labelIssues))
         result.labelIssues.push_back({ folds.paths[std::size_t(issue.index)],
             folds.classes[issue.given], folds.classes[issue.suggested], issue.score });
     for (const ClassOverlap &pair : overlappingClasses(*joint, options.minOverlapShare))
         result.overlappingClasses.push_back(
             { folds.classes[pair.classA], folds.classes[pair.classB], pair.share });
 
-    // Each fold model embeds only the images it held out, and two models' spaces are not
-    // comparable: neighbours are searched within each fold.
-    const int dim = folds.embeddingSize;
     std::vector<double> distances(folds.paths.size(), 0.0);
-    for (int fold = 0; fold < result.folds; ++fold) {
-        std::vector<int> members;
-        std::vector<float> embeddings;
-        for (std::size_t k = 0; k < folds.paths.size(); ++k) {
-            if (folds.folds[k] != fold)
-                continue;
-            members.push_back(int(k));
-            const auto row = folds.embeddings.begin() + std::ptrdiff_t(k * std::size_t(dim));
-            embeddings.insert(embeddings.end(), row, row + dim);
-        }
+    for (const std::vector<int> &members : foldMembers) {
+        const std::vector<float> embeddings = foldEmbeddings(members);
         const int rows = int(members.size());
         const std::optional<std::vector<double>> d
             = knnDistances(embeddings, rows, dim, options.outliers.neighbours, error);

@@ -25,6 +25,12 @@ struct LabelAuditOptions {
     LabelAuditOptions();
     CrossFoldOptions crossFold; // its run starts from auditRunDefaults()
     LabelIssueOptions labelIssues;
+    // Confident learning reads the fold models' probabilities blended with a vote of each
+    // image's nearest neighbours (given labels, cosine, held out in the same fold):
+    // (1 − labelVoteWeight) · p̂ + labelVoteWeight · vote. 0 neighbours: the probabilities alone.
+    // Chosen on development seeds (bench/README.md, "Data audit: label issues").
+    int labelVoteNeighbours = 20;
+    double labelVoteWeight = 0.25;
     OutlierOptions outliers;
     // Class pairs whose share of the confident joint (Q[a][b] + Q[b][a]) is at least this.
     double minOverlapShare = 0.005;

@@ -116,6 +116,12 @@ double quantile(std::vector<double> sorted, double q)
 
 } // namespace
 
+std::optional<std::vector<std::vector<std::pair<float, int>>>> nearestNeighbours(
+    const std::vector<float> &embeddings, int rows, int dim, int neighbours, QString *error)
+{
+    return nearest(embeddings, rows, dim, neighbours, error);
+}
+
 std::optional<std::vector<double>> knnDistances(
     const std::vector<float> &embeddings, int rows, int dim, int neighbours, QString *error)
 {

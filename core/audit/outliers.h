@@ -8,6 +8,7 @@
 #include <QString>
 
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace leantune {
@@ -28,6 +29,11 @@ struct OutlierScore {
     double score = 0.0; // mean cosine distance to its k nearest neighbours; 2 for near-constant
     bool nearConstant = false;
 };
+
+// Each row's K nearest other rows (fewer when there are fewer rows) as (cosine distance, row),
+// nearest first. std::nullopt + *error for sizes that disagree or an index that fails.
+std::optional<std::vector<std::vector<std::pair<float, int>>>> nearestNeighbours(
+    const std::vector<float> &embeddings, int rows, int dim, int neighbours, QString *error);
 
 // Each image's mean cosine distance to its K nearest other images (N × D row-major EMBEDDINGS;
 // fewer neighbours when there are fewer images). std::nullopt + *error for sizes that disagree or
