@@ -5,13 +5,12 @@
 // byte for byte with --undo, also after it was killed part-way.
 
 #include "clirunner.h"
+#include "filetree.h"
 #include "testdata.h"
 
 #include "dataset/corrections.h"
 #include "dataset/datasetscanner.h"
 
-#include <QCryptographicHash>
-#include <QDirIterator>
 #include <QJsonArray>
 #include <QMap>
 #include <QProcess>
@@ -20,44 +19,9 @@
 
 using namespace leantune;
 using namespace leantune::testcli;
+using namespace leantune::testfiles;
 
 namespace {
-
-// Every file and folder under ROOT (hidden ones too), each with its content's hash: two equal maps
-// mean the same tree, byte for byte.
-QMap<QString, QByteArray> treeHashes(const QString &root)
-{
-    QMap<QString, QByteArray> out;
-    QDirIterator it(root, QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden | QDir::System,
-        QDirIterator::Subdirectories);
-    while (it.hasNext()) {
-        const QString path = it.next();
-        const QString rel = QDir(root).relativeFilePath(path);
-        if (it.fileInfo().isDir()) {
-            out.insert(rel + QLatin1Char('/'), QByteArray());
-            continue;
-        }
-        QFile f(path);
-        if (!f.open(QIODevice::ReadOnly))
-            return {};
-        out.insert(rel, QCryptographicHash::hash(f.readAll(), QCryptographicHash::Sha256));
-    }
-    return out;
-}
-
-QString differences(const QMap<QString, QByteArray> &a, const QMap<QString, QByteArray> &b)
-{
-    QStringList d;
-    for (auto it = a.begin(); it != a.end(); ++it)
-        if (!b.contains(it.key()))
-            d << QStringLiteral("-") + it.key();
-        else if (b.value(it.key()) != it.value())
-            d << QStringLiteral("~") + it.key();
-    for (auto it = b.begin(); it != b.end(); ++it)
-        if (!a.contains(it.key()))
-            d << QStringLiteral("+") + it.key();
-    return d.join(QLatin1Char(' '));
-}
 
 void writeFile(const QString &path, const QByteArray &bytes)
 {
@@ -66,21 +30,12 @@ void writeFile(const QString &path, const QByteArray &bytes)
     QCOMPARE(f.write(bytes), bytes.size());
 }
 
-QByteArray readFile(const QString &path)
-{
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
-}
-
 // A data folder with CLASSES classes of PERCLASS PNGs named "classK-N.png" (names unique across
 // classes, so a relabeled file can move without a clash).
 void writeData(const QString &root, int classes, int perClass)
 {
-    const QStringList names = testdata::writeImageFolder(root, classes, perClass, 16);
-    for (const QString &c : names)
-        for (const QString &file : QDir(root + QLatin1Char('/') + c).entryList(QDir::Files))
-            QVERIFY(QFile::rename(QStringLiteral("%1/%2/%3").arg(root, c, file),
-                QStringLiteral("%1/%2/%2-%3").arg(root, c, file)));
+    QVERIFY(testfiles::prefixFileNamesWithClass(
+        root, testdata::writeImageFolder(root, classes, perClass, 16)));
 }
 
 const QByteArray kDecisions = "path,action,label\n"
@@ -266,7 +221,7 @@ private Q_SLOTS:
             QCOMPARE(r.exitCode, 1);
             QVERIFY2(names(r.err), qPrintable(r.err));
         }
-        QCOMPARE(differences(treeHashes(dir.path()), before), QString());
+        QCOMPARE(treeDifferences(treeHashes(dir.path()), before), QString());
     }
 
     // The scan counts a relabeled image under its new class and an excluded one not at all;
@@ -426,7 +381,7 @@ private Q_SLOTS:
 
         r = runCli({ QStringLiteral("apply-corrections"), dir.path(), QStringLiteral("--undo") });
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
-        QCOMPARE(differences(treeHashes(dir.path()), before), QString());
+        QCOMPARE(treeDifferences(treeHashes(dir.path()), before), QString());
         r = runCli({ QStringLiteral("apply-corrections"), dir.path(), QStringLiteral("--undo") });
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.err.contains(QStringLiteral("nothing to undo")), qPrintable(r.err));
@@ -454,14 +409,14 @@ private Q_SLOTS:
         QVERIFY(QFile::exists(dir.filePath(QStringLiteral("class2/class0-0000.png"))));
         r = runCli({ QStringLiteral("apply-corrections"), dir.path(), QStringLiteral("--undo") });
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
-        QCOMPARE(differences(treeHashes(dir.path()), between), QString());
+        QCOMPARE(treeDifferences(treeHashes(dir.path()), between), QString());
         // The decision recorded between the applies names a file this undo moves back: dropped.
         r = runCli({ QStringLiteral("apply-corrections"), dir.path(), QStringLiteral("--undo") });
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
         QVERIFY2(r.out.contains(QStringLiteral("dropped the decisions recorded since on files that "
                                                "moved back: class1/class0-0000.png")),
             qPrintable(r.out));
-        QCOMPARE(differences(treeHashes(dir.path()), original), QString());
+        QCOMPARE(treeDifferences(treeHashes(dir.path()), original), QString());
     }
 
     // A move onto an existing file is refused before anything moves.
@@ -481,7 +436,7 @@ private Q_SLOTS:
                                                "class1/class0-0000.png: class1/class0-0000.png "
                                                "exists")),
             qPrintable(r.err));
-        QCOMPARE(differences(treeHashes(dir.path()), before), QString());
+        QCOMPARE(treeDifferences(treeHashes(dir.path()), before), QString());
     }
 
     // Killed with SIGKILL after N moves (the LEANTUNE_TEST_KILL_AFTER_MOVES hook),
@@ -530,7 +485,7 @@ private Q_SLOTS:
                      .value(QStringLiteral("restored"))
                      .toInt(),
             moves);
-        QCOMPARE(differences(treeHashes(dir.path()), before), QString());
+        QCOMPARE(treeDifferences(treeHashes(dir.path()), before), QString());
     }
 
     void helpNamesTheJournal()

@@ -6,6 +6,8 @@
 // It also refuses an audit of another data set and a folder with one class.
 
 #include "clirunner.h"
+#include "filetree.h"
+#include "guifixtures.h"
 #include "guiscreenshot.h"
 #include "guitestdata.h"
 #include "mainwindow.h"
@@ -17,8 +19,6 @@
 #include "dataset/datasetscanner.h"
 #include "metrics/predictions.h"
 
-#include <QCryptographicHash>
-#include <QDirIterator>
 #include <QLabel>
 #include <QListView>
 #include <QRegularExpression>
@@ -29,29 +29,9 @@
 
 using namespace leantune;
 using namespace leantune::testcli;
+using namespace leantune::testfiles;
 
 namespace {
-
-// Every file and folder under ROOT (hidden ones too) with its content's hash.
-QMap<QString, QByteArray> treeHashes(const QString &root)
-{
-    QMap<QString, QByteArray> out;
-    QDirIterator it(root, QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden | QDir::System,
-        QDirIterator::Subdirectories);
-    while (it.hasNext()) {
-        const QString path = it.next();
-        const QString rel = QDir(root).relativeFilePath(path);
-        if (it.fileInfo().isDir()) {
-            out.insert(rel + QLatin1Char('/'), QByteArray());
-            continue;
-        }
-        QFile f(path);
-        if (!f.open(QIODevice::ReadOnly))
-            return {};
-        out.insert(rel, QCryptographicHash::hash(f.readAll(), QCryptographicHash::Sha256));
-    }
-    return out;
-}
 
 // The data and test folders' files (not the settings and the audit beside them), keyed
 // "data/..." and "test/...".
@@ -66,21 +46,12 @@ QMap<QString, QByteArray> dataTrees(const QString &data, const QString &test)
     return out;
 }
 
-QByteArray readFile(const QString &path)
-{
-    QFile f(path);
-    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
-}
-
 // CLASSES folders of PERCLASS 16 px PNGs named "classK-N.png" (unique across classes, so a
 // relabeled file moves without a clash).
 void writeData(const QString &root, int classes, int perClass, unsigned seed)
 {
-    const QStringList names = guitestdata::writeImageFolder(root, classes, perClass, 16, seed);
-    for (const QString &c : names)
-        for (const QString &file : QDir(root + QLatin1Char('/') + c).entryList(QDir::Files))
-            QVERIFY(QFile::rename(QStringLiteral("%1/%2/%3").arg(root, c, file),
-                QStringLiteral("%1/%2/%2-%3").arg(root, c, file)));
+    QVERIFY(testfiles::prefixFileNamesWithClass(
+        root, guitestdata::writeImageFolder(root, classes, perClass, 16, seed)));
 }
 
 QString at(const QString &root, const QString &rel)
@@ -155,10 +126,7 @@ class TestDataIssuesView : public QObject {
 private Q_SLOTS:
     void initTestCase()
     {
-        qputenv("XDG_CONFIG_HOME", m_dir.filePath(QStringLiteral("config")).toUtf8());
-        qputenv("LEANTUNE_DATA_DIR", m_dir.filePath(QStringLiteral("userdata")).toUtf8());
-        QCoreApplication::setOrganizationName(QStringLiteral("LeanTuneTest"));
-        QCoreApplication::setApplicationName(QStringLiteral("LeanTuneTest"));
+        guitestdata::isolateSettings(m_dir);
         m_data = m_dir.filePath(QStringLiteral("data"));
         m_test = m_dir.filePath(QStringLiteral("test"));
         writeData(m_data, 3, 6, 1);

@@ -4,6 +4,7 @@
 // progress, can be cancelled, and bad input is reported inline.
 
 #include "clirunner.h"
+#include "guifixtures.h"
 #include "guiscreenshot.h"
 #include "guitestdata.h"
 
@@ -66,7 +67,7 @@ class TestEvaluationView : public QObject {
     Q_OBJECT
 
     QTemporaryDir m_dir;
-    QString m_train, m_test, m_two, m_run;
+    guitestdata::TinyRun m_data;
     QJsonObject m_cliReport;
 
     QString path(const QString &name) const { return m_dir.filePath(name); }
@@ -117,7 +118,7 @@ class TestEvaluationView : public QObject {
     {
         const QString dir = path(name);
         QDir().mkpath(dir);
-        QFile::copy(QDir(m_run).filePath(QStringLiteral("config.json")),
+        QFile::copy(QDir(m_data.run).filePath(QStringLiteral("config.json")),
             QDir(dir).filePath(QStringLiteral("config.json")));
         QString error;
         if (!predictions.isEmpty()
@@ -131,26 +132,17 @@ private Q_SLOTS:
     void initTestCase()
     {
         QVERIFY(m_dir.isValid());
-        m_train = path(QStringLiteral("train"));
-        m_test = path(QStringLiteral("test"));
-        m_two = path(QStringLiteral("two"));
-        guitestdata::writeImageFolder(m_train, 3, 30, 16, 1);
-        guitestdata::writeImageFolder(m_test, 3, 12, 16, 3);
-        guitestdata::writeImageFolder(m_two, 2, 3, 16, 4);
-        m_run = path(QStringLiteral("run"));
         // One epoch: the model is still wrong on some test images, so the matrix has errors.
-        const testcli::Result r = testcli::runCli({ QStringLiteral("train"),
-            QStringLiteral("--data"), m_train, QStringLiteral("--test"), m_test,
-            QStringLiteral("--out"), m_run, QStringLiteral("--input-size"), QStringLiteral("16"),
-            QStringLiteral("--epochs"), QStringLiteral("1"), QStringLiteral("--batch-size"),
-            QStringLiteral("16"), QStringLiteral("--device"), QStringLiteral("cpu"),
-            QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("--no-history"),
-            QStringLiteral("--progress"), QStringLiteral("none") });
-        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
-        QVERIFY(QFileInfo::exists(QDir(m_run).filePath(QStringLiteral("predictions.csv"))));
-        const testcli::Result e = testcli::runCli({ QStringLiteral("evaluate"), m_run,
-            QStringLiteral("--data"), m_test, QStringLiteral("--json"), QStringLiteral("--device"),
-            QStringLiteral("cpu"), QStringLiteral("--threads"), QStringLiteral("1") });
+        QString error;
+        const std::optional<guitestdata::TinyRun> made
+            = guitestdata::makeTinyRun(m_dir.path(), 30, 12, 3, &error);
+        QVERIFY2(made, qPrintable(error));
+        m_data = *made;
+        QVERIFY(QFileInfo::exists(QDir(m_data.run).filePath(QStringLiteral("predictions.csv"))));
+        const testcli::Result e
+            = testcli::runCli({ QStringLiteral("evaluate"), m_data.run, QStringLiteral("--data"),
+                m_data.test, QStringLiteral("--json"), QStringLiteral("--device"),
+                QStringLiteral("cpu"), QStringLiteral("--threads"), QStringLiteral("1") });
         QVERIFY2(e.exitCode == 0, qPrintable(e.err));
         m_cliReport = QJsonDocument::fromJson(e.out.toUtf8()).object();
         QVERIFY(m_cliReport.contains(QStringLiteral("confusion")));
@@ -160,7 +152,7 @@ private Q_SLOTS:
     {
         EvaluationView view;
         view.resize(1200, 800);
-        QVERIFY(view.showRun(m_run, QStringLiteral("run")));
+        QVERIFY(view.showRun(m_data.run, QStringLiteral("run")));
         QCOMPARE(view.messageText(), QString());
         compareWithCli(view, m_cliReport);
         QVERIFY2(view.figuresText().contains(QString::number(
@@ -184,7 +176,7 @@ private Q_SLOTS:
     void tableSortsByItsNumbers()
     {
         EvaluationView view;
-        QVERIFY(view.showRun(m_run));
+        QVERIFY(view.showRun(m_data.run));
         view.figuresView()->sortByColumn(ClassFiguresModel::RecallColumn, Qt::AscendingOrder);
         QAbstractItemModel *shown = view.figuresView()->model();
         for (int r = 1; r < shown->rowCount(); ++r)
@@ -202,7 +194,7 @@ private Q_SLOTS:
         QSignalSpy ended(&view, &EvaluationView::evaluationEnded);
         QSignalSpy progress(view.job(), &EvaluationJob::progress);
         const QString file = path(QStringLiteral("background.csv"));
-        QVERIFY(view.evaluate(m_run, m_test, file));
+        QVERIFY(view.evaluate(m_data.run, m_data.test, file));
         QVERIFY(view.job()->isRunning());
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 120000);
         QCOMPARE(ended.first().first().toBool(), true);
@@ -235,7 +227,7 @@ private Q_SLOTS:
             }
         });
         const QString file = path(QStringLiteral("cancelled.csv"));
-        QVERIFY(view.evaluate(m_run, big, file));
+        QVERIFY(view.evaluate(m_data.run, big, file));
         QVERIFY(view.progressBar()->isVisibleTo(&view));
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 120000);
         QVERIFY(cancelled);
@@ -346,7 +338,7 @@ private Q_SLOTS:
     {
         // The main window's tabs take the largest page's minimum: the view must not widen it.
         EvaluationView view;
-        QVERIFY(view.showRun(m_run));
+        QVERIFY(view.showRun(m_data.run));
         const QSize min = view.minimumSizeHint();
         QVERIFY2(min.width() <= 640 && min.height() <= 420,
             qPrintable(QStringLiteral("%1x%2").arg(min.width()).arg(min.height())));
@@ -368,7 +360,7 @@ private Q_SLOTS:
         QVERIFY2(view.messageText().startsWith(QStringLiteral("Evaluation failed")),
             qPrintable(view.messageText()));
         // A data folder with another number of classes.
-        QVERIFY(view.evaluate(m_run, m_two, path(QStringLiteral("two.csv"))));
+        QVERIFY(view.evaluate(m_data.run, m_data.two, path(QStringLiteral("two.csv"))));
         QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 2, 60000);
         QCOMPARE(ended.last().first().toBool(), false);
         QVERIFY2(view.messageText().contains(QStringLiteral("3 classes"))

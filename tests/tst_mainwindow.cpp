@@ -2,6 +2,7 @@
 // charts and the history show, stops a run, reports a failing run in a banner instead of crashing,
 // keeps its settings, and closes cleanly - also in the middle of a run.
 
+#include "guifixtures.h"
 #include "guiscreenshot.h"
 #include "guitestdata.h"
 
@@ -60,10 +61,7 @@ private:
 private Q_SLOTS:
     void initTestCase()
     {
-        qputenv("XDG_CONFIG_HOME", m_dir.filePath(QStringLiteral("config")).toUtf8());
-        qputenv("LEANTUNE_DATA_DIR", m_dir.filePath(QStringLiteral("userdata")).toUtf8());
-        QCoreApplication::setOrganizationName(QStringLiteral("LeanTuneTest"));
-        QCoreApplication::setApplicationName(QStringLiteral("LeanTuneTest"));
+        guitestdata::isolateSettings(m_dir);
         m_data = m_dir.filePath(QStringLiteral("shapes"));
         guitestdata::writeImageFolder(m_data, 3, 40, 16);
         m_test = m_dir.filePath(QStringLiteral("shapes-test"));

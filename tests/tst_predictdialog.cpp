@@ -3,6 +3,7 @@
 // browser's context menu.
 
 #include "clirunner.h"
+#include "guifixtures.h"
 #include "guiscreenshot.h"
 #include "guitestdata.h"
 
@@ -46,7 +47,7 @@ class TestPredictDialog : public QObject {
 
 private:
     QTemporaryDir m_dir;
-    QString m_train, m_test, m_two, m_run;
+    guitestdata::TinyRun m_data;
 
     QString path(const QString &name) const { return m_dir.filePath(name); }
 
@@ -64,21 +65,11 @@ private Q_SLOTS:
     void initTestCase()
     {
         QVERIFY(m_dir.isValid());
-        m_train = path(QStringLiteral("train"));
-        m_test = path(QStringLiteral("test"));
-        m_two = path(QStringLiteral("two"));
-        guitestdata::writeImageFolder(m_train, 3, 20, 16, 1);
-        guitestdata::writeImageFolder(m_test, 3, 4, 16, 2);
-        guitestdata::writeImageFolder(m_two, 2, 2, 16, 3);
-        m_run = path(QStringLiteral("run"));
-        const testcli::Result r = testcli::runCli({ QStringLiteral("train"),
-            QStringLiteral("--data"), m_train, QStringLiteral("--test"), m_test,
-            QStringLiteral("--out"), m_run, QStringLiteral("--input-size"), QStringLiteral("16"),
-            QStringLiteral("--epochs"), QStringLiteral("1"), QStringLiteral("--batch-size"),
-            QStringLiteral("16"), QStringLiteral("--device"), QStringLiteral("cpu"),
-            QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("--no-history"),
-            QStringLiteral("--progress"), QStringLiteral("none") });
-        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        QString error;
+        const std::optional<guitestdata::TinyRun> made
+            = guitestdata::makeTinyRun(m_dir.path(), 20, 4, 2, &error);
+        QVERIFY2(made, qPrintable(error));
+        m_data = *made;
     }
 
     // The dialog's classes and probabilities are `predict --json`'s and the test pass's
@@ -87,12 +78,12 @@ private Q_SLOTS:
     {
         QString error;
         const std::optional<PredictionsFile> evaluated
-            = readPredictions(QDir(m_run).filePath(QStringLiteral("predictions.csv")), &error);
+            = readPredictions(QDir(m_data.run).filePath(QStringLiteral("predictions.csv")), &error);
         QVERIFY2(evaluated && evaluated->rows.size() == 12, qPrintable(error));
         const QStringList images { evaluated->rows[0].path, evaluated->rows[5].path,
             evaluated->rows[11].path };
         const testcli::Result cli
-            = testcli::runCli(QStringList { QStringLiteral("predict"), m_run } + images
+            = testcli::runCli(QStringList { QStringLiteral("predict"), m_data.run } + images
                 + QStringList {
                     QStringLiteral("--json"), QStringLiteral("--device"), QStringLiteral("cpu") });
         QVERIFY2(cli.exitCode == 0, qPrintable(cli.err));
@@ -103,8 +94,8 @@ private Q_SLOTS:
         QCOMPARE(list.size(), 3);
 
         PredictDialog dialog;
-        dialog.setModel(m_run);
-        dialog.setDataSet(m_test,
+        dialog.setModel(m_data.run);
+        dialog.setDataSet(m_data.test,
             { QStringLiteral("class0"), QStringLiteral("class1"), QStringLiteral("class2") });
         QVERIFY(predict(dialog, images));
         QVERIFY(!dialog.isBusy());
@@ -147,18 +138,18 @@ private Q_SLOTS:
             f.write("this is not an image\n");
         QDir().mkpath(path(QStringLiteral("empty-run")));
         QTest::newRow("image that does not decode")
-            << m_run << notImage << QStringLiteral("cannot decode");
+            << m_data.run << notImage << QStringLiteral("cannot decode");
         QTest::newRow("folder that is not a run")
             << path(QStringLiteral("empty-run")) << path(QStringLiteral("test/class0/0000.png"))
             << QStringLiteral("empty-run is not a run folder");
         QDir().mkpath(path(QStringLiteral("run-without-model")));
-        QFile::copy(QDir(m_run).filePath(QStringLiteral("config.json")),
+        QFile::copy(QDir(m_data.run).filePath(QStringLiteral("config.json")),
             path(QStringLiteral("run-without-model/config.json")));
         QTest::newRow("run folder without a model") << path(QStringLiteral("run-without-model"))
                                                     << path(QStringLiteral("test/class0/0000.png"))
                                                     << QStringLiteral("has no trained model");
         QTest::newRow("another class count than the data")
-            << m_run << path(QStringLiteral("two/class1/0001.png"))
+            << m_data.run << path(QStringLiteral("two/class1/0001.png"))
             << QStringLiteral("has 3 classes but the data set");
     }
 
@@ -170,7 +161,7 @@ private Q_SLOTS:
         PredictDialog dialog;
         dialog.setModel(model);
         if (image.contains(QStringLiteral("/two/")))
-            dialog.setDataSet(m_two, { QStringLiteral("class0"), QStringLiteral("class1") });
+            dialog.setDataSet(m_data.two, { QStringLiteral("class0"), QStringLiteral("class1") });
         QVERIFY(!predict(dialog, { image }));
         QVERIFY2(dialog.messageText().contains(expected), qPrintable(dialog.messageText()));
         QVERIFY(dialog.predictions().isEmpty());
@@ -183,7 +174,7 @@ private Q_SLOTS:
     {
         // LEANTUNE_SHOT_RUN and LEANTUNE_SHOT_IMAGE (screenshots of a real run): that run and
         // image.
-        const QString run = qEnvironmentVariable("LEANTUNE_SHOT_RUN", m_run);
+        const QString run = qEnvironmentVariable("LEANTUNE_SHOT_RUN", m_data.run);
         const QString image = qEnvironmentVariable(
             "LEANTUNE_SHOT_IMAGE", path(QStringLiteral("test/class2/0003.png")));
         MainWindow w;
@@ -220,7 +211,7 @@ private Q_SLOTS:
 
         // A folder is not an image: it is not taken for a prediction.
         QMimeData folder;
-        folder.setUrls({ QUrl::fromLocalFile(m_test) });
+        folder.setUrls({ QUrl::fromLocalFile(m_data.test) });
         QDragEnterEvent enterFolder(
             QPoint(10, 10), Qt::CopyAction, &folder, Qt::LeftButton, Qt::NoModifier);
         QCoreApplication::sendEvent(&w, &enterFolder);
@@ -232,7 +223,7 @@ private Q_SLOTS:
     {
         DatasetBrowser browser;
         QSignalSpy scanned(&browser, &DatasetBrowser::scanFinished);
-        browser.openFolder(m_test);
+        browser.openFolder(m_data.test);
         QVERIFY(scanned.wait(30000));
         QAction *action = browser.predictAction();
         QVERIFY(action);

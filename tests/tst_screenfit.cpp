@@ -5,6 +5,7 @@
 // summary, "Match the run") the dialog keeps its size and the form scrolls. Set
 // LEANTUNE_SCREENSHOT_DIR to save the windows as PNGs.
 
+#include "guifixtures.h"
 #include "guiscreenshot.h"
 #include "guitestdata.h"
 
@@ -141,10 +142,7 @@ private Q_SLOTS:
     void initTestCase()
     {
         QVERIFY(m_dir.isValid());
-        qputenv("XDG_CONFIG_HOME", m_dir.filePath(QStringLiteral("config")).toUtf8());
-        qputenv("LEANTUNE_DATA_DIR", m_dir.filePath(QStringLiteral("userdata")).toUtf8());
-        QCoreApplication::setOrganizationName(QStringLiteral("LeanTuneTest"));
-        QCoreApplication::setApplicationName(QStringLiteral("LeanTuneScreenFit"));
+        guitestdata::isolateSettings(m_dir, QStringLiteral("LeanTuneScreenFit"));
         guitestdata::writeImageFolder(m_dir.filePath(QStringLiteral("data")), 3, 10, 16);
         QVERIFY(writeSmallCnn3(m_dir.filePath(QStringLiteral("smallcnn3.safetensors"))));
         // The platform took the small screen (main() below).
