@@ -258,10 +258,17 @@ int auditCommand(const QStringList &args)
                        "relative_self_confidence (against the class's mean; default: %1).")
             .arg(labelIssueRankingName(labelDefaults.ranking)),
         QStringLiteral("METHOD"));
+    const QCommandLineOption labelNeighbours(QStringLiteral("label-neighbours"),
+        QStringLiteral("Blend the fold models' probabilities with the labels of each image's K "
+                       "nearest neighbours in their embedding space before finding label issues "
+                       "(0: the probabilities alone; default: %1).")
+            .arg(LabelAuditOptions().labelVoteNeighbours),
+        QStringLiteral("K"));
     const QCommandLineOption restart(QStringLiteral("restart"),
         QStringLiteral("Train every fold again instead of reusing the finished folds of an "
                        "earlier audit in AUDITDIR."));
-    for (const QCommandLineOption &o : { folds, from, labelFilter, labelRanking, restart })
+    for (const QCommandLineOption &o :
+        { folds, from, labelFilter, labelRanking, labelNeighbours, restart })
         parser.addOption(o);
     addRunOptions(parser, RunField::Audit, auditRunDefaults());
     if (const auto code = parseArguments(parser, QStringLiteral("audit"),
@@ -326,6 +333,14 @@ int auditCommand(const QStringList &args)
                     QStringLiteral("unknown --label-ranking '%1'").arg(parser.value(labelRanking)),
                     Usage);
             labels.labelIssues.ranking = *r;
+        }
+        if (parser.isSet(labelNeighbours)) {
+            const std::optional<int> k
+                = intOption(parser, QStringLiteral("label-neighbours"), &error);
+            if (!k || *k < 0)
+                return fail(
+                    k ? QStringLiteral("--label-neighbours must be 0 or more") : error, Usage);
+            labels.labelVoteNeighbours = *k;
         }
         labels.crossFold.auditDir = parser.value(out);
         labels.crossFold.resume = !parser.isSet(restart);
