@@ -7,6 +7,7 @@
 #include "export/dnnrunner_p.h"
 #include "export/exporter.h"
 #include "export/exportgraph_p.h"
+#include "export/exportqoperator_p.h"
 #include "export/onnxdequantizer_p.h"
 #include "export/onnxwriter_p.h"
 #include "model/modelzoo_p.h"
@@ -169,6 +170,57 @@ private Q_SLOTS:
                     *item.second, { { QStringLiteral("input_size"), QStringLiteral("28") } }));
             }
         }
+        QVERIFY2(
+            maxDiff <= boundFor(model) * spread, qPrintable(QString::number(maxDiff / spread)));
+        QVERIFY(agree >= 0.9);
+    }
+
+    // The QOperator file (QLinearConv, QLinearAdd, ...) loads in OpenCV DNN itself, and its logits
+    // there follow the fp32 graph's on the calibration images.
+    void qoperatorFileRunsInOpenCv_data() { logitsFollowFp32OnCalibrationImages_data(); }
+
+    void qoperatorFileRunsInOpenCv()
+    {
+        QFETCH(QString, model);
+        QFETCH(bool, structured);
+        const QString run = runFor(ModelSpec { model, 28, 1, 3 }, structured);
+        QString error;
+        const std::optional<RunInfo> info = readRunInfo(run, &error);
+        QVERIFY2(info, qPrintable(error));
+        auto m = loadRunModel(*info, &error);
+        QVERIFY2(m, qPrintable(error));
+        m->eval();
+        ModelSpec spec = info->config.model;
+        spec.classes = 3;
+        std::optional<ExportGraph> g
+            = ExportGraph::build(*m, spec, info->config.normMean, info->config.normStd, &error);
+        QVERIFY2(g, qPrintable(error));
+        if (structured)
+            QVERIFY(g->shrinkChannels() > 0);
+        const torch::Tensor x = imagesOf(m_data, 28);
+        std::map<std::string, ValueRange> ranges;
+        g->observeRanges(x, RangeMethod::MinMax, &ranges);
+        const QByteArray bytes = OnnxWriter::serialize(qoperatorGraph(*g, ranges), {});
+        QVERIFY(bytes.contains("QLinearConv"));
+        QVERIFY(!bytes.contains("\x12\x04Conv")); // no float Conv left
+        const QString keep = qEnvironmentVariable("LEANTUNE_STATICINT8_DIR");
+        if (!keep.isEmpty()) {
+            QFile out(QDir(keep).filePath(model + (structured ? QStringLiteral("-s") : QString())
+                + QStringLiteral("-qop.onnx")));
+            QVERIFY(out.open(QIODevice::WriteOnly));
+            out.write(bytes);
+        }
+        auto dnn = DnnRunner::load(bytes, &error);
+        QVERIFY2(dnn, qPrintable(error));
+        const torch::Tensor ya = g->run(x), yb = dnn->run(x);
+        const double spread = (ya.max() - ya.min()).item<double>();
+        const double maxDiff = (ya - yb).abs().max().item<double>();
+        const double agree
+            = ya.argmax(1).eq(yb.argmax(1)).to(torch::kFloat64).mean().item<double>();
+        qInfo("%s%s (QOperator in OpenCV): logit spread %.4f, max |int8 - fp32| %.4f (%.2f %%), "
+              "top-1 %.3f",
+            qPrintable(model), structured ? " structured" : "", spread, maxDiff,
+            100.0 * maxDiff / spread, agree);
         QVERIFY2(
             maxDiff <= boundFor(model) * spread, qPrintable(QString::number(maxDiff / spread)));
         QVERIFY(agree >= 0.9);

@@ -3,7 +3,7 @@
 // QLinearGlobalAveragePool and QGemm (DequantizeLinear on every input of an op, QuantizeLinear on
 // its output; ReLU folded into the output's range).
 
-#include "export/exportgraph_p.h"
+#include "export/exportqoperator_p.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,24 +14,7 @@ namespace leantune {
 
 namespace {
 
-struct QParams {
-    float scale = 1.0f;
-    std::uint8_t zero = 0;
-};
-
-// uint8 asymmetric parameters for [LO, HI] widened to hold 0 (so that 0 and zero padding are
-// exact).
-QParams paramsFor(float lo, float hi)
-{
-    lo = std::min(lo, 0.0f);
-    hi = std::max(hi, 0.0f);
-    QParams p;
-    if (!(hi - lo > 0.0f) || !std::isfinite(hi - lo))
-        return p; // a value that is always 0
-    p.scale = (hi - lo) / 255.0f;
-    p.zero = std::uint8_t(std::clamp(std::nearbyint(-lo / p.scale), 0.0f, 255.0f));
-    return p;
-}
+using QParams = UInt8Params;
 
 bool quantizableOp(const std::string &op)
 {
@@ -40,6 +23,31 @@ bool quantizableOp(const std::string &op)
 }
 
 } // namespace
+
+UInt8Params uint8ParamsFor(float lo, float hi)
+{
+    lo = std::min(lo, 0.0f);
+    hi = std::max(hi, 0.0f);
+    UInt8Params p;
+    if (!(hi - lo > 0.0f) || !std::isfinite(hi - lo))
+        return p; // a value that is always 0
+    p.scale = (hi - lo) / 255.0f;
+    p.zero = std::uint8_t(std::clamp(std::nearbyint(-lo / p.scale), 0.0f, 255.0f));
+    return p;
+}
+
+torch::Tensor int8PerChannel(const torch::Tensor &w, torch::Tensor *scale)
+{
+    const std::int64_t channels = w.size(0);
+    const torch::Tensor flat = w.reshape({ channels, -1 });
+    torch::Tensor s = flat.abs().amax(1) / 127.0f;
+    *scale = torch::where(s.gt(0), s, torch::ones_like(s)).contiguous();
+    return torch::round(flat / scale->unsqueeze(1))
+        .clamp(-127, 127)
+        .to(torch::kInt8)
+        .reshape(w.sizes())
+        .contiguous();
+}
 
 void ExportGraph::observeRanges(
     const torch::Tensor &x01, RangeMethod method, std::map<std::string, ValueRange> *ranges) const
@@ -123,6 +131,7 @@ void ExportGraph::quantizeStatic(const std::map<std::string, ValueRange> &ranges
     // 2. Rewrite: DequantizeLinear in front of every read of a quantized value, QuantizeLinear
     // after every quantized output, int8 weights and int32 biases.
     std::map<std::string, QParams> quantized; // float value name → its uint8 parameters
+    std::map<std::string, std::string> params; // → the prefix of its scale and zero point
     std::vector<GraphNode> out;
     int counter = 0;
     const auto node = [&out](const char *op, std::vector<std::string> inputs, std::string output,
@@ -134,22 +143,32 @@ void ExportGraph::quantizeStatic(const std::map<std::string, ValueRange> &ranges
         m.attributes = std::move(attributes);
         out.push_back(std::move(m));
     };
+    // Activations with the same parameters (a MaxPool's output and its input) share one scale and
+    // one zero point initializer.
+    std::map<std::pair<float, int>, std::string> shared;
     const auto quantize = [&](const std::string &value, const std::string &from, QParams p) {
-        addInitializer(value + "_scale", torch::full({}, p.scale));
-        addInitializer(value + "_zero_point", torch::full({}, p.zero, torch::kUInt8));
-        node("QuantizeLinear", { from, value + "_scale", value + "_zero_point" }, value + "_q");
+        auto s = shared.find({ p.scale, p.zero });
+        if (s == shared.end()) {
+            s = shared.emplace(std::make_pair(p.scale, int(p.zero)), value).first;
+            addInitializer(value + "_scale", torch::full({}, p.scale));
+            addInitializer(value + "_zero_point", torch::full({}, p.zero, torch::kUInt8));
+        }
+        node("QuantizeLinear", { from, s->second + "_scale", s->second + "_zero_point" },
+            value + "_q");
         quantized[value] = p;
+        params[value] = s->second;
     };
     const auto paramsOf = [&](const std::string &value) {
         const ValueRange r = rangeOf(value);
         const auto c = clipMax.find(value);
-        return paramsFor(r.min, c == clipMax.end() ? r.max : std::min(r.max, c->second));
+        return uint8ParamsFor(r.min, c == clipMax.end() ? r.max : std::min(r.max, c->second));
     };
     // A fresh DequantizeLinear of VALUE for one reader (ONNX Runtime groups a DequantizeLinear
     // with a single node).
     const auto dequantize = [&](const std::string &value) {
         const std::string name = value + "_dq" + std::to_string(counter++);
-        node("DequantizeLinear", { value + "_q", value + "_scale", value + "_zero_point" }, name);
+        const std::string &p = params.at(value);
+        node("DequantizeLinear", { value + "_q", p + "_scale", p + "_zero_point" }, name);
         return name;
     };
     const auto dropInitializer = [this](const std::string &name) {
@@ -162,21 +181,19 @@ void ExportGraph::quantizeStatic(const std::map<std::string, ValueRange> &ranges
         const std::string wName = n.inputs[1];
         const torch::Tensor w = initializers.at(wName);
         const std::int64_t channels = w.size(0);
-        const torch::Tensor flat = w.reshape({ channels, -1 });
-        torch::Tensor scale = flat.abs().amax(1) / 127.0f;
-        scale = torch::where(scale.gt(0), scale, torch::ones_like(scale)).contiguous();
-        const torch::Tensor q = torch::round(flat / scale.unsqueeze(1))
-                                    .clamp(-127, 127)
-                                    .to(torch::kInt8)
-                                    .reshape(w.sizes());
+        torch::Tensor scale;
+        const torch::Tensor q = int8PerChannel(w, &scale);
         dropInitializer(wName);
         addInitializer(wName + "_quantized", q);
         addInitializer(wName + "_scale", scale);
-        // Zero points written out for the weights (ONNX Runtime's QGemm wants one per scale); the
-        // int32 biases go without (0 by default: 4 bytes a channel less).
-        addInitializer(wName + "_zero_point", torch::zeros({ channels }, torch::kInt8));
-        node("DequantizeLinear", { wName + "_quantized", wName + "_scale", wName + "_zero_point" },
-            wName, { intAttr("axis", 0) });
+        // Conv weights and the int32 biases go without zero points (0 of the input's type by
+        // default: a byte a channel less); ONNX Runtime's QGemm wants one per scale.
+        std::vector<std::string> dqInputs { wName + "_quantized", wName + "_scale" };
+        if (n.op == "Gemm") {
+            addInitializer(wName + "_zero_point", torch::zeros({ channels }, torch::kInt8));
+            dqInputs.push_back(wName + "_zero_point");
+        }
+        node("DequantizeLinear", dqInputs, wName, { intAttr("axis", 0) });
         if (!input || n.inputs.size() < 3)
             return;
         const std::string bName = n.inputs[2];

@@ -1,5 +1,8 @@
 #include "export/onnxwriter_p.h"
 
+#include <algorithm>
+#include <functional>
+#include <map>
 #include <set>
 
 #include <cstring>
@@ -120,6 +123,13 @@ Proto valueInfo(
     return p;
 }
 
+// The QOperator ops outside the ONNX standard, in ONNX Runtime's contrib domain (OpenCV's importer
+// reads them there too).
+bool microsoftOp(const std::string &op)
+{
+    return op == "QLinearAdd" || op == "QLinearGlobalAveragePool" || op == "QLinearAveragePool";
+}
+
 // The graph's nodes as written. Clip(x, 0, max) (ReLU6) becomes Relu(x) − Relu(x − max): OpenCV
 // 4.6 imports only the opset-6 Clip, whose bounds are attributes, and opset 13 has them as inputs.
 std::vector<GraphNode> lowered(const ExportGraph &graph)
@@ -161,14 +171,53 @@ QByteArray OnnxWriter::serialize(
     std::set<std::string> used;
     for (const GraphNode &n : nodes)
         used.insert(n.inputs.begin(), n.inputs.end());
+    // Static int8 files name their initializers and values by short generated names (base 36 in
+    // order of first use): the long layer names on every QuantizeLinear / DequantizeLinear and
+    // per-channel tensor were 2 % of a MobileNetV2 file. The input and output keep their names.
+    // QOperator files keep the suffixes _quantized, _scale and _zero_point (without the
+    // underscore) after the short name of what precedes them: OpenCV 4.6 finds an int8 output's
+    // parameters by them.
+    const bool shortNames = std::any_of(
+        nodes.begin(), nodes.end(), [](const GraphNode &n) { return n.op == "QuantizeLinear"; });
+    const bool keepSuffixes = std::any_of(
+        nodes.begin(), nodes.end(), [](const GraphNode &n) { return n.op == "QLinearConv"; });
+    std::map<std::string, std::string> renamed;
+    std::size_t skipped = 0;
+    std::function<std::string(const std::string &)> nameOf;
+    nameOf = [&](const std::string &name) -> std::string {
+        if (!shortNames || name.empty() || name == graph.inputName || name == graph.outputName)
+            return name;
+        if (keepSuffixes) {
+            for (const std::string suffix : { "_quantized", "_scale", "_zero_point" }) {
+                if (name.size() > suffix.size()
+                    && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+                    return nameOf(name.substr(0, name.size() - suffix.size())) + suffix.substr(1);
+            }
+        }
+        auto it = renamed.find(name);
+        while (it == renamed.end()) {
+            // A C identifier (as the ONNX IR asks): a letter, then base 36.
+            std::size_t i = renamed.size() + skipped;
+            std::string shortName(1, char('a' + i % 26));
+            for (i /= 26; i > 0; i /= 36)
+                shortName += "0123456789abcdefghijklmnopqrstuvwxyz"[i % 36];
+            if (shortName == graph.inputName || shortName == graph.outputName)
+                ++skipped;
+            else
+                it = renamed.emplace(name, shortName).first;
+        }
+        return it->second;
+    };
     for (const GraphNode &n : nodes) {
         // No node names (optional in ONNX; viewers show op types and value names).
         Proto node;
         for (const std::string &in : n.inputs)
-            node.string(1, in);
+            node.string(1, nameOf(in));
         for (const std::string &out : n.outputs)
-            node.string(2, out);
+            node.string(2, nameOf(out));
         node.string(4, n.op);
+        if (microsoftOp(n.op))
+            node.string(7, "com.microsoft"); // domain
         for (const GraphAttribute &a : n.attributes)
             node.message(5, attributeProto(a));
         g.message(1, node);
@@ -176,7 +225,7 @@ QByteArray OnnxWriter::serialize(
     g.string(2, "leantune");
     for (const std::string &name : graph.initializerOrder) {
         if (used.count(name)) // ReLU6's lower bound is gone with its Clip
-            g.message(5, tensorProto(name, graph.initializers.at(name)));
+            g.message(5, tensorProto(nameOf(name), graph.initializers.at(name)));
     }
     g.message(11,
         valueInfo(graph.inputName,
@@ -193,6 +242,13 @@ QByteArray OnnxWriter::serialize(
     opset.string(1, ""); // default domain ai.onnx
     opset.varint(2, 13);
     model.message(8, opset); // opset_import
+    if (std::any_of(
+            nodes.begin(), nodes.end(), [](const GraphNode &n) { return microsoftOp(n.op); })) {
+        Proto contrib;
+        contrib.string(1, "com.microsoft");
+        contrib.varint(2, 1);
+        model.message(8, contrib);
+    }
     for (const auto &entry : metadata) {
         Proto kv;
         kv.string(1, entry.first.toStdString());
