@@ -4,7 +4,9 @@
     python3 bench/int8-accuracy-table.py [bench/out/int8-accuracy/results.tsv]
 
 One row per run and --structured setting; accuracies in % on the test subset, static int8's and
-weight-only int8's difference against the fp32 file in the same runtime in parentheses.
+weight-only int8's difference against the fp32 file in the same runtime in parentheses; "top-1 = fp32":
+the share of test images whose ONNX Runtime prediction equals the run's fp32 file's; "QDQ in
+LibTorch": the export's own reference run of the static int8 graph (float, with the QDQ clamps).
 """
 import csv
 import sys
@@ -36,6 +38,7 @@ def main():
     extra = sorted({q for g in groups.values() for q in g} - {'none', 'int8', 'int8-static'})
     head = ['model', 'px', 'pruned', 'train / test images', 'fp32 bytes', 'static int8 bytes',
             'fp32 LibTorch', 'fp32 OpenCV', 'fp32 ORT', 'static int8 OpenCV', 'static int8 ORT (Δ)',
+            'static int8 ORT top-1 = fp32', 'static int8 QDQ in LibTorch',
             'int8 weights OpenCV', 'int8 weights ORT (Δ)'] + ['%s ORT (Δ)' % q for q in extra]
     print('| ' + ' | '.join(head) + ' |')
     print('|' + '---|' * len(head))
@@ -52,6 +55,8 @@ def main():
                 format(int(static['bytes']), ',') if static and static['bytes'] else '',
                 fp32['libtorch'] if fp32 else '', cell(fp32, 'opencv'), cell(fp32, 'ort'),
                 cell(static, 'opencv'), with_delta(static, fp32, 'ort'),
+                static['ort_agreement'] + ' %' if static and static.get('ort_agreement') else '',
+                static['libtorch'] if static else '',
                 cell(weights, 'opencv'), with_delta(weights, fp32, 'ort')]
         line += [with_delta(g.get(q), fp32, 'ort') for q in extra]
         print('| ' + ' | '.join(line) + ' |')

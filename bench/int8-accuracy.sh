@@ -16,7 +16,9 @@
 # Environment: BUILD (build), OUT (bench/out/int8-accuracy), CONFIGS (space-separated
 # MODEL:SIZE:TRAIN_PER_CLASS:TEST_PER_CLASS), VARIANTS ("dense pruned80"), STAGE (all | train |
 # export), EPOCHS (3), BATCH (32), QUANTS ("none int8 int8-static"), CALIBRATION (images, 512),
-# CALIBRATION_METHOD (minmax), THREADS (2, ONNX Runtime intra-op), ORT_NODE_DIR. Writes
+# CALIBRATION_METHOD (minmax), THREADS (1: Torch threads of train and export, and ONNX Runtime's
+# intra-op threads; on a machine shared with other jobs one thread trains several times faster than
+# two, whose OpenMP barriers wait for a descheduled thread), ORT_NODE_DIR. Writes
 # OUT/results.tsv (one line per file) and prints it as bench/README.md's table
 # (bench/int8-accuracy-table.py).
 set -euo pipefail
@@ -31,7 +33,7 @@ BATCH=${BATCH:-32}
 QUANTS=${QUANTS:-"none int8 int8-static"}
 CALIBRATION=${CALIBRATION:-512}
 CALIBRATION_METHOD=${CALIBRATION_METHOD:-minmax}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1}
 PY=${PY:-/usr/bin/python3}   # the system python3 has python3-torch and torchvision
 cli="$BUILD/app/cli/leantune-cli"
 [ -x "$cli" ] || { echo "int8-accuracy: $cli not found (run scripts/setup first)" >&2; exit 1; }
@@ -54,8 +56,6 @@ for m in resnet18 mobilenet_v2; do   # torchvision's initialization, not ImageNe
 torch.manual_seed(0); torch.save(getattr(torchvision.models, sys.argv[1])().state_dict(), sys.argv[2])" \
         "$m" "$OUT/$m-torchvision-init.pth"
 done
-results="$OUT/results.tsv"
-[ "$STAGE" = train ] || printf 'run\tmodel\tsize\tvariant\ttrain_images\ttest_images\tfile\tquantize\tstructured\tbytes\tlibtorch\topencv\topencv_note\tort\tort_note\n' >"$results"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 for spec in $CONFIGS; do
@@ -87,7 +87,7 @@ for spec in $CONFIGS; do
             echo "train $model $size px $variant ($train_n a class, $test_n a class test) $(date +%T), load $(cut -d' ' -f1 /proc/loadavg)"
             "$cli" train --data "$train" --test "$test" --out "$run" --force --epochs "$EPOCHS" \
                 --model "$model" --input-size "$size" --channels "$channels" "${init[@]}" \
-                --batch-size "$BATCH" --progress none --no-history "${prune[@]}" \
+                --batch-size "$BATCH" --threads "$THREADS" --progress none --no-history "${prune[@]}" \
                 >"$run.train.log" 2>&1 || { echo "int8-accuracy: training failed; see $run.train.log" >&2; continue; }
             grep -E "test accuracy|sparsity|throughput" "$run.train.log" | sed 's/^/  /'
         fi
@@ -96,6 +96,8 @@ for spec in $CONFIGS; do
         [ -f "$images.u8" ] || "$PY" bench/int8-accuracy-images.py "$test" "$size" "$channels" "$images"
         structs=(plain)
         [ "$variant" = pruned80 ] && structs+=(structured)
+        results="$run.results.tsv"
+        : >"$results"
         files=()
         for st in "${structs[@]}"; do
             for q in $QUANTS; do
@@ -107,10 +109,10 @@ for spec in $CONFIGS; do
                 echo "export $model $size px $variant $q $st $(date +%T)"
                 rm -f "$f" "$f.json"
                 if ! "$cli" export "$run" "${flags[@]}" --data "$test" --limit $((test_n * 10)) \
-                    --batch-size "$BATCH" --latency-runs 0 --progress none --out "$f" --json \
+                    --batch-size "$BATCH" --threads "$THREADS" --latency-runs 0 --progress none --out "$f" --json \
                     >"$f.json" 2>"$f.log"; then
                     echo "  export failed: $(tail -n 1 "$f.log")"
-                    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\texport failed: %s\t\t\n' "$run" "$model" "$size" "$variant" \
+                    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\texport failed: %s\t\t\t\n' "$run" "$model" "$size" "$variant" \
                         "$((train_n * 10))" "$((test_n * 10))" "$f" "$q" "$st" "$(tail -n 1 "$f.log" | tr '\t' ' ')" >>"$results"
                     continue
                 fi
@@ -135,16 +137,27 @@ for f in sys.argv[8:]:
     if v['images'] != int(test_n):
         opencv_note += ' only %d images verified' % v['images']
     e = ort.get(f, {})
+    agreement = ''
     if e.get('loads') and 'accuracy' in e:
         o, note = '%.2f' % (100 * e['accuracy']), ''
+        agreement = '%.2f' % (100 * e.get('agreement_vs_first', 1.0))
     else:
         o, note = '', 'does not load: ' + e.get('error', 'no result') if not e.get('loads') else e.get('error', '')
     print('\t'.join([run, model, size, variant, train_n, test_n, f, r['quantize'],
                      'structured' if r['structured'] else 'plain', str(r['size']['file_bytes']),
-                     '%.2f' % (100 * v['accuracy_before']), opencv, opencv_note.strip(), o, note]))
+                     '%.2f' % (100 * v['accuracy_before']), opencv, opencv_note.strip(), o, note, agreement]))
 EOF
-        tail -n ${#files[@]} "$results" | cut -f7,10-15 | sed 's/^/  /'
+        tail -n ${#files[@]} "$results" | cut -f7,10-16 | sed 's/^/  /'
     done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-[ "$STAGE" = train ] || "$PY" bench/int8-accuracy-table.py "$results"
+[ "$STAGE" = train ] && exit 0
+# OUT/results.tsv: every run of CONFIGS x VARIANTS measured so far (each run's RUN.results.tsv).
+printf 'run\tmodel\tsize\tvariant\ttrain_images\ttest_images\tfile\tquantize\tstructured\tbytes\tlibtorch\topencv\topencv_note\tort\tort_note\tort_agreement\n' >"$OUT/results.tsv"
+for spec in $CONFIGS; do
+    IFS=: read -r model size _ _ <<<"$spec"
+    for variant in $VARIANTS; do
+        [ ! -f "$OUT/$model-$size-$variant.results.tsv" ] || cat "$OUT/$model-$size-$variant.results.tsv" >>"$OUT/results.tsv"
+    done
+done
+"$PY" bench/int8-accuracy-table.py "$OUT/results.tsv"
