@@ -11,7 +11,7 @@
 // (ImageMagick's import -window root; run it under a window manager) after the evaluation, with the
 // images of the --cell pair listed, and with --compare, RUNDIR minus RUNDIR2.
 
-#include "../tests/guitestdata.h"
+#include "guibench.h"
 
 #include "widgets/eval/evaluationjob.h"
 #include "widgets/eval/evaluationview.h"
@@ -20,37 +20,23 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
-#include <QElapsedTimer>
 #include <QFileInfo>
-#include <QProcess>
-#include <QFile>
-#include <QJsonDocument>
 #include <QJsonObject>
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QThread>
 #include <QTimer>
 
-#include <algorithm>
 #include <cstdio>
-#include <vector>
 
 using namespace leantune;
 
 int main(int argc, char *argv[])
 {
     QApplication app(argc, argv);
-    QCoreApplication::setOrganizationName(QStringLiteral("LeanTuneBench"));
-    QCoreApplication::setApplicationName(QStringLiteral("LeanTuneBench"));
     QCommandLineParser parser;
     parser.addHelpOption();
-    const QCommandLineOption perClass(QStringLiteral("per-class"),
-        QStringLiteral("Images per class (10 classes, 28 px)."), QStringLiteral("N"),
-        QStringLiteral("1000"));
-    const QCommandLineOption limit(QStringLiteral("limit-ms"),
-        QStringLiteral("Largest acceptable p99 delay."), QStringLiteral("MS"),
-        QStringLiteral("50"));
-    const QCommandLineOption json(QStringLiteral("json"),
-        QStringLiteral("Also write the result to FILE."), QStringLiteral("FILE"));
+    const guibench::CommonOptions common(parser, QStringLiteral("1000"));
     const QCommandLineOption run(QStringLiteral("run"),
         QStringLiteral("Evaluate this run folder instead of training one."),
         QStringLiteral("RUNDIR"));
@@ -63,44 +49,25 @@ int main(int argc, char *argv[])
     const QCommandLineOption cell(QStringLiteral("cell"),
         QStringLiteral("With --shots: the cell whose images are shown."),
         QStringLiteral("TRUE,PREDICTED"));
-    parser.addOptions({ perClass, limit, json, run, dataOption, compare, shots, cell });
+    parser.addOptions({ run, dataOption, compare, shots, cell });
     parser.process(app);
 
     QTemporaryDir dir;
-    qputenv("XDG_CONFIG_HOME", dir.filePath(QStringLiteral("config")).toUtf8());
-    qputenv("LEANTUNE_DATA_DIR", dir.filePath(QStringLiteral("userdata")).toUtf8());
+    guibench::isolateSettings(dir);
     const bool existing = parser.isSet(run);
     const QString data = existing ? parser.value(dataOption) : dir.filePath(QStringLiteral("data"));
-    if (!existing) {
-        std::fprintf(stderr, "writing the data set...\n");
-        guitestdata::writeImageFolder(data, 10, parser.value(perClass).toInt(), 28);
-    }
+    if (!existing)
+        guibench::writeDataSet(data, parser.value(common.perClass).toInt());
 
     MainWindow window;
     window.setConfirmOnClose(false);
     window.show();
 
-    RunConfig config;
-    config.dataDir = data;
-    config.outDir = existing ? parser.value(run) : dir.filePath(QStringLiteral("run"));
-    config.model.inputSize = 28;
-    config.batchSize = 64;
+    RunConfig config = guibench::benchRun(
+        data, existing ? parser.value(run) : dir.filePath(QStringLiteral("run")));
     config.epochs = 1;
-    config.device = QStringLiteral("cpu");
-    config.threads = 0;
-    config.workers = 2;
 
-    std::vector<double> delaysMs;
-    QElapsedTimer clock;
-    qint64 last = 0;
-    QTimer probe;
-    probe.setTimerType(Qt::PreciseTimer);
-    probe.setInterval(10);
-    QObject::connect(&probe, &QTimer::timeout, [&] {
-        const qint64 now = clock.nsecsElapsed();
-        delaysMs.push_back(std::max(0.0, double(now - last) / 1e6 - 10.0));
-        last = now;
-    });
+    guibench::TickProbe probe;
     EvaluationView *view = window.evaluation();
     int progressSignals = 0;
     qint64 images = 0;
@@ -116,8 +83,6 @@ int main(int argc, char *argv[])
         }
         std::fprintf(stderr, "evaluating...\n");
         window.showEvaluation(config.outDir); // the tab, on the run's validation predictions
-        clock.start();
-        last = 0;
         probe.start();
         if (!view->evaluate(config.outDir, data, dir.filePath(QStringLiteral("eval.csv")))) {
             std::fprintf(stderr, "cannot evaluate: %s\n", qPrintable(view->messageText()));
@@ -128,7 +93,7 @@ int main(int argc, char *argv[])
     double evaluationSec = 0.0;
     QObject::connect(view, &EvaluationView::evaluationEnded, [&](bool ok) {
         probe.stop();
-        evaluationSec = double(clock.nsecsElapsed()) / 1e9;
+        evaluationSec = probe.seconds();
         QCoreApplication::exit(ok ? 0 : 2);
     });
     QTimer::singleShot(0, [&] {
@@ -174,35 +139,12 @@ int main(int argc, char *argv[])
             shoot("evaluation-difference");
         }
     }
-    if (delaysMs.empty()) {
-        std::fprintf(stderr, "no measurement\n");
-        return 2;
-    }
-    std::vector<double> sorted = delaysMs;
-    std::sort(sorted.begin(), sorted.end());
-    const auto pct = [&](double p) {
-        return sorted[std::min(sorted.size() - 1, size_t(p * double(sorted.size() - 1) + 0.5))];
-    };
-    const QJsonObject result {
-        { QStringLiteral("benchmark"), QStringLiteral("gui-timer-delay-while-evaluating") },
-        { QStringLiteral("platform"), QGuiApplication::platformName() },
-        { QStringLiteral("cores"), QThread::idealThreadCount() },
-        { QStringLiteral("images"), images },
-        { QStringLiteral("evaluation_seconds"), evaluationSec },
-        { QStringLiteral("progress_signals"), progressSignals },
-        { QStringLiteral("ticks"), qint64(delaysMs.size()) },
-        { QStringLiteral("delay_ms_p50"), pct(0.50) },
-        { QStringLiteral("delay_ms_p95"), pct(0.95) },
-        { QStringLiteral("delay_ms_p99"), pct(0.99) },
-        { QStringLiteral("delay_ms_max"), sorted.back() },
-        { QStringLiteral("limit_ms"), parser.value(limit).toDouble() },
-    };
-    const QByteArray text = QJsonDocument(result).toJson(QJsonDocument::Indented);
-    std::fwrite(text.constData(), 1, size_t(text.size()), stdout);
-    if (parser.isSet(json)) {
-        QFile f(parser.value(json));
-        if (f.open(QIODevice::WriteOnly))
-            f.write(text);
-    }
-    return pct(0.99) <= parser.value(limit).toDouble() ? 0 : 1;
+    return guibench::report(
+        QJsonObject {
+            { QStringLiteral("benchmark"), QStringLiteral("gui-timer-delay-while-evaluating") },
+            { QStringLiteral("images"), images },
+            { QStringLiteral("evaluation_seconds"), evaluationSec },
+            { QStringLiteral("progress_signals"), progressSignals },
+        },
+        probe.delaysMs(), parser.value(common.limit).toDouble(), parser.value(common.json));
 }
