@@ -5,6 +5,8 @@
 #include "audit/confidentlearning.h"
 #include "audit/labelaudit.h"
 
+#include <QFile>
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <vector>
@@ -266,6 +268,8 @@ void TestConfidentLearning::neighbourVoteIsTheShareOfNeighbourLabels()
 // Its neighbours, all b, outvote that: it is the one issue, suggested b.
 void TestConfidentLearning::neighbourVoteFlagsAnImageAmongAnotherClass()
 {
+    QTemporaryDir dir; // empty files: the outlier pass reads each image (none decodes)
+    QVERIFY(dir.isValid());
     CrossFoldResult folds;
     folds.classes = { QStringLiteral("a"), QStringLiteral("b") };
     folds.embeddingSize = 4;
@@ -274,7 +278,9 @@ void TestConfidentLearning::neighbourVoteFlagsAnImageAmongAnotherClass()
         for (int k = 0; k < 12; ++k) {
             const int label = k < 6 ? 0 : 1;
             const int index = int(folds.paths.size());
-            folds.paths.push_back(QStringLiteral("/nonexistent/%1.png").arg(index));
+            folds.paths.push_back(dir.filePath(QStringLiteral("%1.png").arg(index)));
+            QFile file(folds.paths.back());
+            QVERIFY(file.open(QIODevice::WriteOnly));
             folds.labels.push_back(label);
             folds.folds.push_back(fold);
             const float spread = 0.05f * float(k % 6);

@@ -29,8 +29,8 @@ struct LabelAuditOptions {
     // image's nearest neighbours (given labels, cosine, held out in the same fold):
     // (1 − labelVoteWeight) · p̂ + labelVoteWeight · vote. 0 neighbours: the probabilities alone.
     // Chosen on development seeds (bench/README.md, "Data audit: label issues").
-    int labelVoteNeighbours = 20;
-    double labelVoteWeight = 0.25;
+    int labelVoteNeighbours = 40;
+    double labelVoteWeight = 0.5;
     OutlierOptions outliers;
     // Class pairs whose share of the confident joint (Q[a][b] + Q[b][a]) is at least this.
     double minOverlapShare = 0.005;
