@@ -8,7 +8,11 @@
 #                                         METHODS ("baseline audit"), AUDIT_ARGS, BUILD, OUT,
 #                                         THREADS (1: two benches share 2 cores better that way),
 #                                         RANKINGS ("": other --label-ranking values scored on
-#                                         the same folds, as method audit/RANKING)
+#                                         the same folds, as method audit/RANKING),
+#                                         VARIANTS ("": NAME=ARGS... scored on the same folds, as
+#                                         method audit/NAME; ARGS comma-separated, e.g.
+#                                         "no-vote=--label-neighbours,0"), REUSE (0; 1: score
+#                                         the folds a finished audit left, no time recorded)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,6 +23,8 @@ SEEDS=${SEEDS:-"1 2 3"}
 METHODS=${METHODS:-"baseline audit"}
 THREADS=${THREADS:-1}
 RANKINGS=${RANKINGS:-}
+VARIANTS=${VARIANTS:-}
+REUSE=${REUSE:-0}
 AUDIT_ARGS=${AUDIT_ARGS:-}
 PY=/usr/bin/python3                       # Debian's python3-torch
 cli=$root/$BUILD/app/cli/leantune-cli
@@ -34,14 +40,15 @@ for noise in $NOISES; do
                 line=$(OMP_NUM_THREADS=$THREADS $PY bench/audit-baseline.py --data "$d/data" \
                     --moved "$d/moved.txt" --seed "$seed")
             else
-                rm -rf "$d/audit"
+                [ "$REUSE" = 1 ] || rm -rf "$d/audit"
                 start=$(date +%s.%N)
                 # shellcheck disable=SC2086
                 "$cli" audit --data "$d/data" --out "$d/audit" --seed "$seed" --threads "$THREADS" \
                     $AUDIT_ARGS >"$d/audit.log" 2>&1 || { echo "audit failed: $d/audit.log" >&2; continue; }
                 end=$(date +%s.%N)
-                line=$($PY bench/audit-score.py "$d/audit/audit.json" "$d/moved.txt" \
-                    --seconds "$(echo "$end - $start" | bc)")
+                seconds=(--seconds "$(echo "$end - $start" | bc)")
+                [ "$REUSE" = 1 ] && seconds=()
+                line=$($PY bench/audit-score.py "$d/audit/audit.json" "$d/moved.txt" "${seconds[@]}")
                 cp "$d/audit/audit.json" "$d/audit/audit-default.json"
                 for r in $RANKINGS; do   # the finished folds are reused: only the ranking changes
                     # shellcheck disable=SC2086
@@ -53,6 +60,19 @@ for noise in $NOISES; do
                     echo "$alt"
                     cp "$d/audit/audit.json" "$d/audit/audit-$r.json"
                 done
+                for v in $VARIANTS; do   # the same, with other post-processing options
+                    name=${v%%=*}
+                    args=${v#*=}
+                    # shellcheck disable=SC2086
+                    "$cli" audit --data "$d/data" --out "$d/audit" --seed "$seed" --threads "$THREADS" \
+                        $AUDIT_ARGS ${args//,/ } >>"$d/audit.log" 2>&1 || continue
+                    alt=$($PY bench/audit-score.py "$d/audit/audit.json" "$d/moved.txt" | $PY -c \
+                        "import json,sys; r=json.load(sys.stdin); r.update(method='audit/$name', noise=$noise, seed=$seed); print(json.dumps(r))")
+                    echo "$alt" >>"$results"
+                    echo "$alt"
+                    cp "$d/audit/audit.json" "$d/audit/audit-$name.json"
+                done
+                [ -z "$RANKINGS$VARIANTS" ] || cp "$d/audit/audit-default.json" "$d/audit/audit.json"
             fi
             line=$(echo "$line" | $PY -c "import json,sys; r=json.load(sys.stdin); r.update(noise=$noise, seed=$seed); print(json.dumps(r))")
             echo "$line" >>"$results"
