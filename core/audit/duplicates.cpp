@@ -689,10 +689,13 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
             descriptors.shrink_to_fit();
             // Each image's links on the index's bottom layer: its nearest neighbours found while
             // building, kept by hnswlib's heuristic, which always keeps the nearest (a copy), so
-            // no second search is needed. Only the nearest link beyond maxLinkDistance: a fifth
-            // of the pairs to decode again, the same groups (bench/README).
-            const float maxNearest = float(options.maxDescriptorDistance);
+            // no second search is needed. Beyond maxLinkDistance only the nearest link, and
+            // beyond maxNearestDistance only one that stands out: an eighth of the pairs to
+            // decode again, the same groups (bench/README).
             const float maxAny = float(options.maxLinkDistance);
+            const float maxNearest = float(options.maxNearestDistance);
+            const float maxStandout = float(options.maxDescriptorDistance);
+            const float standoutRatio = float(options.standoutRatio);
             std::vector<std::pair<int, int>> candidates; // (image, image), the first the smaller
             for (std::size_t t = 0; t < index.cur_element_count; ++t) {
                 const auto *a = reinterpret_cast<const float *>(
@@ -704,6 +707,7 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
                 const auto *links = reinterpret_cast<const hnswlib::tableint *>(list + 1);
                 float nearest = std::numeric_limits<float>::max();
                 int nearestImage = -1;
+                float second = std::numeric_limits<float>::max();
                 for (int l = 0; l < count; ++l) {
                     const auto *b
                         = reinterpret_cast<const float *>(index.getDataByInternalId(links[l]));
@@ -714,11 +718,16 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
                     if (d <= maxAny)
                         candidates.emplace_back(std::min(i, j), std::max(i, j));
                     if (d < nearest) {
+                        second = nearest;
                         nearest = d;
                         nearestImage = j;
+                    } else if (d < second) {
+                        second = d;
                     }
                 }
-                if (nearestImage >= 0 && nearest > maxAny && nearest <= maxNearest)
+                const bool nearestCounts = nearest <= maxNearest
+                    || (nearest <= maxStandout && nearest <= standoutRatio * second);
+                if (nearestImage >= 0 && nearest > maxAny && nearestCounts)
                     candidates.emplace_back(std::min(i, nearestImage), std::max(i, nearestImage));
             }
             std::sort(candidates.begin(), candidates.end());

@@ -27,11 +27,15 @@ struct AuditSplitIndex {
 struct DuplicateOptions {
     bool near = true; // false: exact duplicates only
     // Near-duplicate candidates come from an HNSW index of the images' descriptors (the
-    // low-frequency DCT of the thumbnail, centred on its centre of mass, unit length): each image's
-    // nearest neighbour within this squared Euclidean distance, and any neighbour within
-    // maxLinkDistance (a shifted copy can sit at 0.05; look-alikes crowd below that: bench/README).
-    double maxDescriptorDistance = 0.06;
+    // low-frequency DCT of the thumbnail, centred on its centre of mass, unit length), by squared
+    // Euclidean distance: any neighbour within maxLinkDistance, an image's nearest within
+    // maxNearestDistance, and its nearest within maxDescriptorDistance when that is at most
+    // standoutRatio times the second nearest (a 1-pixel shift that cuts content off can sit at
+    // 0.05, where look-alikes crowd: bench/README).
     double maxLinkDistance = 0.005;
+    double maxNearestDistance = 0.02;
+    double maxDescriptorDistance = 0.06;
+    double standoutRatio = 0.5;
     // A candidate pair of two images of one size up to 32 × 32 is a near duplicate when the
     // images correlate at least this much (Pearson, at the offset of up to one pixel their centres
     // of mass suggest) and at most this share of their pixels differ by more than 32 grey levels
