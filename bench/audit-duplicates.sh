@@ -136,21 +136,22 @@ find "$data" -name "*.png" -print0 | xargs -0 cat >/dev/null   # warm the page c
 best_audit=""; best_loader=""
 for r in $(seq "$REPEAT"); do
     # CPU seconds (user + sys, process start and scan included on both sides) as well as wall
-    # seconds: on a loaded machine the CPU ratio is the steadier one.
+    # seconds: on a loaded machine the CPU ratio is the steadier one. Peak RSS of both sides too.
     t0=$(now)
-    /usr/bin/time -f "%U %S" -o "$OUT/audit.cpu" \
+    /usr/bin/time -f "%U %S %M" -o "$OUT/audit.cpu" \
         "$cli" audit --data "$data/train" --test "$data/test" --out "$OUT/audit" --duplicates-only >"$OUT/audit.txt"
     t1=$(now)
     audit=$(echo "$t1 - $t0" | bc -l)
     audit_cpu=$(awk '{print $1 + $2}' "$OUT/audit.cpu")
-    loader=0; loader_cpu=0
+    loader=0; loader_cpu=0; loader_rss=0
     for split in train test; do
-        s=$(/usr/bin/time -f "%U %S" -o "$OUT/loader.cpu" "$cli" bench-loader --data "$data/$split" --input-size 28 \
+        s=$(/usr/bin/time -f "%U %S %M" -o "$OUT/loader.cpu" "$cli" bench-loader --data "$data/$split" --input-size 28 \
             --channels 1 --workers "$WORKERS" --epochs 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')
         loader=$(echo "$loader + $s" | bc -l)
         loader_cpu=$(echo "$loader_cpu + $(awk '{print $1 + $2}' "$OUT/loader.cpu")" | bc -l)
+        loader_rss=$(awk -v m="$loader_rss" '{print ($3 > m ? $3 : m)}' "$OUT/loader.cpu")
     done
-    log "run $r: audit --duplicates-only $(printf %.2f "$audit") s (scan included), bench-loader epoch $(printf %.2f "$loader") s (scan not timed); CPU $(printf %.2f "$audit_cpu") s against $(printf %.2f "$loader_cpu") s (ratio $(printf %.2f "$(echo "$audit_cpu / $loader_cpu" | bc -l)")); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    log "run $r: audit --duplicates-only $(printf %.2f "$audit") s (scan included), bench-loader epoch $(printf %.2f "$loader") s (scan not timed); CPU $(printf %.2f "$audit_cpu") s against $(printf %.2f "$loader_cpu") s (ratio $(printf %.2f "$(echo "$audit_cpu / $loader_cpu" | bc -l)")); peak RSS $(awk '{print $3}' "$OUT/audit.cpu") KiB against $loader_rss KiB (the larger split's epoch); load average $(cut -d' ' -f1-3 /proc/loadavg)"
     if [ -z "$best_audit" ] || (( $(echo "$audit < $best_audit" | bc -l) )); then best_audit=$audit; fi
     if [ -z "$best_loader" ] || (( $(echo "$loader < $best_loader" | bc -l) )); then best_loader=$loader; fi
 done

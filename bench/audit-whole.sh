@@ -37,11 +37,23 @@ if [ ! -f "$data/.complete" ]; then
 fi
 
 # /usr/bin/time -v's wall seconds and peak RSS (KiB) of one command; its output in $OUT/NAME.*.
+# $OUT/NAME.hwm: the command's peak RSS so far (VmHWM) every 30 s, for a run stopped before its end.
 timed() {
     local name=$1
     shift
     log "$name: $*"
-    /usr/bin/time -v -o "$OUT/$name.time" "$@" >"$OUT/$name.log" 2>&1
+    /usr/bin/time -v -o "$OUT/$name.time" "$@" >"$OUT/$name.log" 2>&1 &
+    local timer=$!
+    : >"$OUT/$name.hwm"
+    local tick=0 child
+    while kill -0 "$timer" 2>/dev/null; do
+        sleep 5
+        tick=$((tick + 1))
+        [ $((tick % 6)) = 0 ] || continue
+        child=$(pgrep -P "$timer" | head -1 || true)
+        [ -n "$child" ] && echo "$(date +%H:%M:%S) $(grep VmHWM /proc/"$child"/status 2>/dev/null | tr -s ' \t' ' ') load $(cut -d' ' -f1 /proc/loadavg) $(tail -c 200 "$OUT/$name.log" | tr '\r' '\n' | grep -v '^$' | tail -1)" >>"$OUT/$name.hwm"
+    done
+    wait "$timer"
     log "$name: done, load $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
