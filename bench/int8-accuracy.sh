@@ -11,11 +11,12 @@
 #
 #   nice -n 10 bench/int8-accuracy.sh                  # train what is missing, export, measure
 #   STAGE=export nice -n 10 bench/int8-accuracy.sh     # re-export and re-measure existing runs
-#   CONFIGS="smallcnn:28:2000:300" VARIANTS=dense nice -n 10 bench/int8-accuracy.sh
+#   CONFIGS="smallcnn:28:2000:200" VARIANTS=dense nice -n 10 bench/int8-accuracy.sh
 #
 # Environment: BUILD (build), OUT (bench/out/int8-accuracy), CONFIGS (space-separated
 # MODEL:SIZE:TRAIN_PER_CLASS:TEST_PER_CLASS), VARIANTS ("dense pruned80"), STAGE (all | train |
-# export), EPOCHS (3), BATCH (32), QUANTS ("none int8 int8-static"), CALIBRATION (images, 512),
+# export), EPOCHS (3), BATCH (32), QUANTS ("none int8 int8-static"; a subset re-exports only those
+# files), CALIBRATION (images, 512),
 # CALIBRATION_METHOD (minmax), THREADS (1: Torch threads of train and export, and ONNX Runtime's
 # intra-op threads; on a machine shared with other jobs one thread trains several times faster than
 # two, whose OpenMP barriers wait for a descheduled thread), ORT_NODE_DIR. Writes
@@ -25,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 OUT=${OUT:-bench/out/int8-accuracy}
-CONFIGS=${CONFIGS:-"smallcnn:28:2000:300 resnet8:64:500:300 resnet18:64:300:300 mobilenet_v2:64:300:300 resnet18:224:100:100 mobilenet_v2:224:100:100"}
+CONFIGS=${CONFIGS:-"smallcnn:28:2000:200 resnet8:64:500:200 resnet18:64:300:200 mobilenet_v2:64:300:200 resnet18:224:60:50 mobilenet_v2:224:60:50"}
 VARIANTS=${VARIANTS:-"dense pruned80"}
 STAGE=${STAGE:-all}
 EPOCHS=${EPOCHS:-3}
@@ -96,8 +97,8 @@ for spec in $CONFIGS; do
         [ -f "$images.u8" ] || "$PY" bench/int8-accuracy-images.py "$test" "$size" "$channels" "$images"
         structs=(plain)
         [ "$variant" = pruned80 ] && structs+=(structured)
-        results="$run.results.tsv"
-        : >"$results"
+        results="$run.results.tsv"   # one line per file; a rerun replaces the lines of its files
+        touch "$results"
         files=()
         for st in "${structs[@]}"; do
             for q in $QUANTS; do
@@ -108,6 +109,8 @@ for spec in $CONFIGS; do
                 f="$f.onnx"
                 echo "export $model $size px $variant $q $st $(date +%T)"
                 rm -f "$f" "$f.json"
+                grep -v -F "	$f	" "$results" >"$results.new" || true
+                mv "$results.new" "$results"
                 if ! "$cli" export "$run" "${flags[@]}" --data "$test" --limit $((test_n * 10)) \
                     --batch-size "$BATCH" --threads "$THREADS" --latency-runs 0 --progress none --out "$f" --json \
                     >"$f.json" 2>"$f.log"; then
@@ -120,7 +123,9 @@ for spec in $CONFIGS; do
             done
         done
         [ ${#files[@]} -gt 0 ] || continue
-        node bench/ort-accuracy.js --images "$images" --threads "$THREADS" --json "${files[@]}" >"$run.ort.jsonl"
+        reference=()   # the run's fp32 file comes first: agreement is counted against it
+        [ "${files[0]}" = "$run-none.onnx" ] || [ ! -f "$run-none.onnx" ] || reference=("$run-none.onnx")
+        node bench/ort-accuracy.js --images "$images" --threads "$THREADS" --json "${reference[@]}" "${files[@]}" >"$run.ort.jsonl"
         "$PY" - "$run" "$model" "$size" "$variant" "$((train_n * 10))" "$((test_n * 10))" "$run.ort.jsonl" "${files[@]}" >>"$results" <<'EOF'
 import json, sys
 run, model, size, variant, train_n, test_n, ort_file = sys.argv[1:8]
