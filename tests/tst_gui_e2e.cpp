@@ -36,7 +36,7 @@ private Q_SLOTS:
         // One screenshot per tab and of the run configuration dialog, kept as test artifacts.
         const QString tour = QStringLiteral(LEANTUNE_ARTIFACTS_DIR) + QStringLiteral("/gui");
         QDir(tour).removeRecursively();
-        const QString shot = tour + QStringLiteral("/2-training.png");
+        const QString shot = tour + QStringLiteral("/3-training.png");
 
         QProcess app;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
@@ -79,7 +79,8 @@ private Q_SLOTS:
             for (int x = 0; x < image.width(); x += 7)
                 colours.insert(image.pixel(x, y));
         QVERIFY2(colours.size() > 50, qPrintable(QString::number(colours.size())));
-        for (const char *name : { "1-dataset.png", "3-history.png", "4-run-configuration.png" })
+        for (const char *name :
+            { "1-dataset.png", "2-data-issues.png", "4-history.png", "5-run-configuration.png" })
             QVERIFY2(!QImage(tour + QLatin1Char('/') + QLatin1String(name)).isNull(), name);
         qInfo("screenshots: %s", qPrintable(tour));
     }

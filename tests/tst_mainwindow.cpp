@@ -192,7 +192,7 @@ private Q_SLOTS:
         auto *resume = w.history()->findChild<QPushButton *>(QStringLiteral("resumeRun"));
         QVERIFY(resume);
         QTRY_VERIFY(resume->isEnabled());
-        w.showTab(2); // the run history
+        w.showTab(3); // the run history
         QVERIFY(guitestdata::saveScreenshot(&w, "mainwindow-history-resume"));
 
         ended.clear();

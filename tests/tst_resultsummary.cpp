@@ -121,7 +121,7 @@ private Q_SLOTS:
                 text.contains(expected), qPrintable(text + QStringLiteral(" lacks ") + expected));
         auto *button = w.findChild<QPushButton *>(QStringLiteral("openEvaluation"));
         QVERIFY(button && button->isVisibleTo(w.trainingTab()) && button->isEnabled());
-        w.showTab(1); // the training tab
+        w.showTab(2); // the training tab
         QVERIFY(guitestdata::saveScreenshot(&w, "result-summary"));
         QSignalSpy asked(&w, &MainWindow::evaluationRequested);
         button->click();

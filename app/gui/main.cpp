@@ -43,8 +43,9 @@ bool saveScreenshot(QWidget *window, const QString &path)
 }
 
 // Screenshots of every part of the window, one after the other, each after the event loop has drawn
-// it: data set, training, run history (every run selected, so their charts are overlaid) and the
-// run configuration dialog. Calls done() at the end.
+// it: data set, data issues (the folder's last audit), training, run history (its first three runs
+// selected, so their charts are overlaid) and the run configuration dialog. Calls done() at the
+// end.
 void takeTour(MainWindow *window, const QString &dir, const std::function<void(bool)> &done)
 {
     auto ok = std::make_shared<bool>(true);
@@ -55,15 +56,16 @@ void takeTour(MainWindow *window, const QString &dir, const std::function<void(b
     };
     const auto show = [window](int tab) { return [=] { window->showTab(tab); }; };
     *steps = { show(0), shoot(QStringLiteral("1-dataset.png")), show(1),
-        shoot(QStringLiteral("2-training.png")),
+        shoot(QStringLiteral("2-data-issues.png")), show(2),
+        shoot(QStringLiteral("3-training.png")),
         [window] {
-            window->showTab(2);
+            window->showTab(3);
             QVector<qint64> ids;
             for (const StoredRun &r : window->store()->runs())
                 ids << r.id;
             window->history()->selectRuns(ids.mid(0, 3));
         },
-        shoot(QStringLiteral("3-history.png")),
+        shoot(QStringLiteral("4-history.png")),
         [window, dir, ok] {
             auto *dialog = new RunConfigDialog(window);
             dialog->setAttribute(Qt::WA_DeleteOnClose);
@@ -75,7 +77,7 @@ void takeTour(MainWindow *window, const QString &dir, const std::function<void(b
             dialog->show();
             QTimer::singleShot(600, dialog, [dialog, dir, ok] {
                 *ok = saveScreenshot(
-                          dialog, QDir(dir).filePath(QStringLiteral("4-run-configuration.png")))
+                          dialog, QDir(dir).filePath(QStringLiteral("5-run-configuration.png")))
                     && *ok;
                 dialog->close();
             });

@@ -59,7 +59,7 @@ namespace leantune {
 
 namespace {
 constexpr int kMaxRecent = 8;
-enum Tab { DatasetTab, TrainingTab, HistoryTab };
+enum Tab { DatasetTab, DataIssuesTab, TrainingTab, HistoryTab };
 
 QString percent(double fraction)
 {
@@ -235,6 +235,26 @@ void MainWindow::buildCentral()
     m_tabs->setDocumentMode(true);
     m_browser = new DatasetBrowser(m_tabs);
     m_tabs->addTab(m_browser, tr("Data set"));
+    // Data issues, beside the browser, reviews the open folder's audit; its decisions change what
+    // the scan counts, so the browser (and its Classes and Data checks docks) rescans once the
+    // decisions pause.
+    auto *issues = new DataIssuesView(m_tabs);
+    m_tabs->addTab(issues, tr("Data issues"));
+    connect(m_browser, &DatasetBrowser::scanFinished, issues,
+        [issues](const DatasetIndex &index) { issues->setDataFolder(index.root); });
+    auto *rescan = new QTimer(this);
+    rescan->setSingleShot(true);
+    rescan->setInterval(500);
+    connect(rescan, &QTimer::timeout, this, [this, rescan] {
+        if (m_browser->isScanning() || runActive())
+            rescan->start(); // not under a scan or a run that reads the folder
+        else if (!m_browser->folder().isEmpty())
+            m_browser->openFolder(m_browser->folder());
+    });
+    connect(issues, &DataIssuesView::correctionsChanged, this, [this, rescan](const QString &dir) {
+        if (QDir(dir).absolutePath() == QDir(m_browser->folder()).absolutePath())
+            rescan->start();
+    });
 
     m_trainingTab = new QWidget(m_tabs);
     auto *layout = new QVBoxLayout(m_trainingTab);
@@ -293,25 +313,6 @@ void MainWindow::buildCentral()
     m_tabs->addTab(m_history, tr("Run history"));
     m_evaluation = new EvaluationView(m_tabs);
     m_tabs->addTab(m_evaluation, tr("Evaluation"));
-    // Data issues reviews the open folder's audit; its decisions change what the scan counts, so
-    // the browser (and its Classes and Data checks docks) rescans once the decisions pause.
-    auto *issues = new DataIssuesView(m_tabs);
-    m_tabs->addTab(issues, tr("Data issues"));
-    connect(m_browser, &DatasetBrowser::scanFinished, issues,
-        [issues](const DatasetIndex &index) { issues->setDataFolder(index.root); });
-    auto *rescan = new QTimer(this);
-    rescan->setSingleShot(true);
-    rescan->setInterval(500);
-    connect(rescan, &QTimer::timeout, this, [this, rescan] {
-        if (m_browser->isScanning() || runActive())
-            rescan->start(); // not under a scan or a run that reads the folder
-        else if (!m_browser->folder().isEmpty())
-            m_browser->openFolder(m_browser->folder());
-    });
-    connect(issues, &DataIssuesView::correctionsChanged, this, [this, rescan](const QString &dir) {
-        if (QDir(dir).absolutePath() == QDir(m_browser->folder()).absolutePath())
-            rescan->start();
-    });
     setCentralWidget(m_tabs);
 }
 
