@@ -55,6 +55,7 @@ struct Item {
 // for every image: the audit's memory stays near the descriptor and the index node an image).
 struct Detail {
     bool ok = false;
+    bool hasThumb = false;
     std::array<std::uint8_t, kThumbPixels> thumb {}; // gray, blurred (see blurThumb)
     // An image of at most kThumb × kThumb pixels, also kept at its own size (gray): a one-pixel
     // shift of a small image is compared exactly there, without resampling.
@@ -76,36 +77,44 @@ struct Detail {
 bool centreOfMass(const cv::Mat &image, double *cx, double *cy, double *background)
 {
     // The median, not the mean: an object that touches the border (a sandal's sole) would pull the
-    // mean, and a one-pixel shift that brings in a row of background would move it.
-    std::vector<uchar> border;
-    border.reserve(std::size_t(2 * (image.cols + image.rows)));
+    // mean, and a one-pixel shift that brings in a row of background would move it. Counted in a
+    // histogram; the sums in integers (exact, as the doubles they replace).
+    std::array<int, 256> histogram {};
+    int count = 0;
     for (int x = 0; x < image.cols; ++x) {
-        border.push_back(image.at<uchar>(0, x));
-        border.push_back(image.at<uchar>(image.rows - 1, x));
+        ++histogram[image.ptr<uchar>(0)[x]];
+        ++histogram[image.ptr<uchar>(image.rows - 1)[x]];
+        count += 2;
     }
     for (int y = 1; y + 1 < image.rows; ++y) {
-        border.push_back(image.at<uchar>(y, 0));
-        border.push_back(image.at<uchar>(y, image.cols - 1));
+        ++histogram[image.ptr<uchar>(y)[0]];
+        ++histogram[image.ptr<uchar>(y)[image.cols - 1]];
+        count += 2;
     }
-    std::nth_element(
-        border.begin(), border.begin() + std::ptrdiff_t(border.size() / 2), border.end());
-    const double level = border.empty() ? 0.0 : double(border[border.size() / 2]);
-    double mass = 0.0, mx = 0.0, my = 0.0;
+    int median = 0;
+    for (int seen = 0; median < 255; ++median) {
+        seen += histogram[std::size_t(median)];
+        if (seen > count / 2)
+            break;
+    }
+    const int level = count > 0 ? median : 0;
+    std::int64_t mass = 0, mx = 0, my = 0;
     for (int y = 0; y < image.rows; ++y) {
         const uchar *p = image.ptr<uchar>(y);
-        double row = 0.0;
+        std::int64_t row = 0, rowX = 0;
         for (int x = 0; x < image.cols; ++x) {
-            const double w = std::abs(double(p[x]) - level);
+            const int w = std::abs(int(p[x]) - level);
             row += w;
-            mx += w * x;
+            rowX += w * x;
         }
         mass += row;
+        mx += rowX;
         my += row * y;
     }
     *background = level;
-    *cx = mass > 0.0 ? mx / mass : (image.cols - 1) / 2.0;
-    *cy = mass > 0.0 ? my / mass : (image.rows - 1) / 2.0;
-    return mass > 0.0;
+    *cx = mass > 0 ? double(mx) / double(mass) : (image.cols - 1) / 2.0;
+    *cy = mass > 0 ? double(my) / double(mass) : (image.rows - 1) / 2.0;
+    return mass > 0;
 }
 
 // Small fixed-size filters written out rather than OpenCV's warpAffine, dct and GaussianBlur, whose
@@ -326,9 +335,10 @@ bool hashItem(const Item &item, const DuplicateOptions &options,
     }
 }
 
-// Decodes ITEM again and computes what its candidate pairs are confirmed with. Not ok when it no
-// longer decodes (its pairs are then not confirmed).
-Detail detailOf(const Item &item, const DuplicateOptions &options)
+// Decodes ITEM again and computes what its candidate pairs are confirmed with: the thumbnail only
+// when THUMB or the image is not at most kThumb × kThumb. Not ok when it no longer decodes (its
+// pairs are then not confirmed).
+Detail detailOf(const Item &item, const DuplicateOptions &options, bool thumb)
 {
     Detail f;
     Decoded d;
@@ -337,13 +347,17 @@ Detail detailOf(const Item &item, const DuplicateOptions &options)
         return f;
     try {
         const cv::Mat &gray = d.gray;
-        makeThumb(gray, f.thumb.data());
+        const bool small = gray.cols <= kThumb && gray.rows <= kThumb;
         double background = 0.0;
-        centreOfMass(
-            cv::Mat(kThumb, kThumb, CV_8UC1, f.thumb.data()), &f.thumbX, &f.thumbY, &background);
-        // Blurred a little, the thumbnail forgives JPEG noise and resampling (bench/README).
-        blurThumb(f.thumb.data());
-        if (gray.cols <= kThumb && gray.rows <= kThumb) {
+        if (thumb || !small) {
+            makeThumb(gray, f.thumb.data());
+            centreOfMass(cv::Mat(kThumb, kThumb, CV_8UC1, f.thumb.data()), &f.thumbX, &f.thumbY,
+                &background);
+            // Blurred a little, the thumbnail forgives JPEG noise and resampling (bench/README).
+            blurThumb(f.thumb.data());
+            f.hasThumb = true;
+        }
+        if (small) {
             f.nativeWidth = gray.cols;
             f.nativeHeight = gray.rows;
             f.native.resize(std::size_t(gray.cols) * std::size_t(gray.rows));
@@ -351,14 +365,16 @@ Detail detailOf(const Item &item, const DuplicateOptions &options)
             f.rowSums.assign(std::size_t(gray.rows), 0);
             f.columnSums.assign(std::size_t(gray.cols), 0);
             for (int y = 0; y < gray.rows; ++y) {
+                const uchar *p = gray.ptr<uchar>(y);
+                std::int32_t row = 0;
                 for (int x = 0; x < gray.cols; ++x) {
-                    f.rowSums[std::size_t(y)] += gray.at<uchar>(y, x);
-                    f.columnSums[std::size_t(x)] += gray.at<uchar>(y, x);
+                    row += p[x];
+                    f.columnSums[std::size_t(x)] += p[x];
                 }
+                f.rowSums[std::size_t(y)] = row;
+                std::memcpy(f.native.data() + std::size_t(y) * std::size_t(gray.cols), p,
+                    std::size_t(gray.cols));
             }
-            for (int y = 0; y < gray.rows; ++y)
-                std::memcpy(f.native.data() + std::size_t(y) * std::size_t(gray.cols),
-                    gray.ptr<uchar>(y), std::size_t(gray.cols));
         }
         f.ok = true;
     } catch (const std::exception &) {
@@ -514,6 +530,8 @@ bool confirmed(const Detail &fi, const Detail &fj, const DuplicateOptions &optio
         return m.correlation >= options.minNativeCorrelation
             && m.outliers <= options.maxOutlierShare;
     }
+    if (!fi.hasThumb || !fj.hasThumb)
+        return false;
     const int lagX = int(std::lround(std::clamp(fj.thumbX - fi.thumbX, -1.0, 1.0)));
     const int lagY = int(std::lround(std::clamp(fj.thumbY - fi.thumbY, -1.0, 1.0)));
     return bestMatch(fi.thumb.data(), fj.thumb.data(), kThumb, kThumb, fj.thumbX - fi.thumbX,
@@ -756,12 +774,24 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
                     }
                     ++last;
                 }
+                // A thumbnail is made only for an image with a partner of another size (by the
+                // scan's header): pairs of one small size are compared on their own pixels.
+                std::vector<char> thumbNeeded(batchImages.size(), 0);
+                for (std::size_t c = first; c < last; ++c) {
+                    const ImageEntry &a = *items[std::size_t(candidates[c].first)].entry;
+                    const ImageEntry &b = *items[std::size_t(candidates[c].second)].entry;
+                    if (a.width != b.width || a.height != b.height) {
+                        thumbNeeded[std::size_t(slot[std::size_t(candidates[c].first)])] = 1;
+                        thumbNeeded[std::size_t(slot[std::size_t(candidates[c].second)])] = 1;
+                    }
+                }
                 details.assign(batchImages.size(), Detail());
                 if (!parallelFor(
                         int(batchImages.size()), threads, cancel,
                         [&](int b) {
-                            details[std::size_t(b)] = detailOf(
-                                items[std::size_t(batchImages[std::size_t(b)])], options);
+                            details[std::size_t(b)]
+                                = detailOf(items[std::size_t(batchImages[std::size_t(b)])], options,
+                                    thumbNeeded[std::size_t(b)] != 0);
                         },
                         [](int) {}, error))
                     return std::nullopt;
