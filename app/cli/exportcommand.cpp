@@ -49,6 +49,11 @@ int exportCommand(const QStringList &args)
     const QCommandLineOption calibrationMethod(QStringLiteral("calibration-method"),
         QStringLiteral("int8-static: minmax | percentile (0.01st-99.99th; default minmax)."),
         QStringLiteral("M"), QStringLiteral("minmax"));
+    const QCommandLineOption int8Format(QStringLiteral("int8-format"),
+        QStringLiteral("int8-static: qdq (float ops between DequantizeLinear and QuantizeLinear, "
+                       "fused by ONNX Runtime) | qoperator (QLinearConv, QLinearAdd, ...: OpenCV "
+                       "DNN loads it too); default qdq."),
+        QStringLiteral("F"), QStringLiteral("qdq"));
     const QCommandLineOption structured(QStringLiteral("structured"),
         QStringLiteral("Remove channels pruned to zero (train with --prune-granularity channel)."));
     const QCommandLineOption out(
@@ -83,9 +88,9 @@ int exportCommand(const QStringList &args)
         QStringLiteral("bar | none (default bar: on stderr, one updating line on a terminal, else "
                        "a line per stage)."),
         QStringLiteral("P"), QStringLiteral("bar"));
-    for (const auto &o :
-        { format, quantize, calibration, calibrationImages, calibrationMethod, structured, out,
-            data, limit, batchSize, memoryBudget, latencyRuns, threads, json, progressOption })
+    for (const auto &o : { format, quantize, calibration, calibrationImages, calibrationMethod,
+             int8Format, structured, out, data, limit, batchSize, memoryBudget, latencyRuns,
+             threads, json, progressOption })
         parser.addOption(o);
     if (const auto code = parseArguments(parser, QStringLiteral("export"),
             QStringLiteral("RUNDIR --format onnx|libtorch [--quantize none|int8|int8-static "
@@ -145,6 +150,12 @@ int exportCommand(const QStringList &args)
     options.calibrationDir = parser.value(calibration);
     options.calibrationImages = *n;
     options.calibrationMethod = *method;
+    const std::optional<Int8Format> layout = enumFromName<Int8Format>(parser.value(int8Format));
+    if (!layout)
+        return fail(QStringLiteral("unknown int8 format '%1' (choose qdq or qoperator)")
+                        .arg(parser.value(int8Format)),
+            Usage);
+    options.int8Format = *layout;
     if (!options.validate(&error))
         return fail(error, Usage);
 

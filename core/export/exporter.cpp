@@ -5,6 +5,7 @@
 #include "dataset/streamingloader_p.h"
 #include "export/dnnrunner_p.h"
 #include "export/exportgraph_p.h"
+#include "export/exportqoperator_p.h"
 #include "export/onnxdequantizer_p.h"
 #include "export/onnxwriter_p.h"
 #include "config/runfields.h"
@@ -103,9 +104,11 @@ QList<QPair<QString, QString>> metadataFor(
             o.quantize == ExportQuantization::Int8
                 ? QStringLiteral("int8 per-channel symmetric (DequantizeLinear)")
                 : o.quantize == ExportQuantization::Int8Static
-                ? QStringLiteral("static int8 QDQ: int8 per-channel symmetric weights, uint8 "
-                                 "per-tensor activations (%1 calibration), int32 biases")
-                      .arg(enumName(o.calibrationMethod))
+                ? QStringLiteral("static int8 %1: int8 per-channel symmetric weights, uint8 "
+                                 "per-tensor activations (%2 calibration), int32 biases")
+                      .arg(o.int8Format == Int8Format::QOperator ? QStringLiteral("QOperator")
+                                                                 : QStringLiteral("QDQ"),
+                          enumName(o.calibrationMethod))
                 : QStringLiteral("float32") },
         { QStringLiteral("structured"),
             o.structured ? QStringLiteral("true") : QStringLiteral("false") },
@@ -473,9 +476,18 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
             r.channelsRemoved = graph->shrinkChannels();
         if (o.quantize == ExportQuantization::Int8)
             graph->quantizeWeights();
-        if (o.quantize == ExportQuantization::Int8Static)
-            graph->quantizeStatic(calibrate(p.run, o, *graph, progress, &r));
-        p.bytes = OnnxWriter::serialize(*graph, metadataFor(p.run, o, *graph));
+        std::optional<ExportGraph> qoperator; // written instead of the QDQ graph
+        if (o.quantize == ExportQuantization::Int8Static) {
+            const auto ranges = calibrate(p.run, o, *graph, progress, &r);
+            if (o.int8Format == Int8Format::QOperator)
+                qoperator = qoperatorGraph(*graph, ranges);
+            graph->quantizeStatic(ranges);
+            if (qoperator)
+                roundOutputAsQOperator(&*graph, ranges);
+            r.int8Format = enumName(o.int8Format);
+        }
+        p.bytes
+            = OnnxWriter::serialize(qoperator ? *qoperator : *graph, metadataFor(p.run, o, *graph));
         r.size.parameters = graph->parameterCount();
         r.size.nonzeroParameters = graph->nonzeroCount();
         r.size.sparseBytes = sparseBytesOf(*graph);
@@ -611,6 +623,9 @@ bool ExportOptions::validate(QString *error) const
     if (quantize != ExportQuantization::Int8Static && !calibrationDir.isEmpty())
         return fail(QStringLiteral("a calibration folder sets static int8's activation ranges: add "
                                    "--quantize int8-static"));
+    if (quantize != ExportQuantization::Int8Static && int8Format != Int8Format::Qdq)
+        return fail(QStringLiteral("--int8-format chooses how static int8 is written: add "
+                                   "--quantize int8-static"));
     if (calibrationImages < 1)
         return fail(QStringLiteral("the calibration image count must be at least 1"));
     if (format == ExportFormat::LibTorch && quantize != ExportQuantization::None)
@@ -675,6 +690,9 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         const bool onnx = options.format == ExportFormat::Onnx;
         const bool int8 = options.quantize == ExportQuantization::Int8;
         const bool staticInt8 = options.quantize == ExportQuantization::Int8Static;
+        // OpenCV DNN loads static int8 written as QOperator nodes, not as QDQ.
+        const bool openCvLoads
+            = !int8 && (!staticInt8 || options.int8Format == Int8Format::QOperator);
 
         // The independent runtime on the exact bytes that will be written.
         progress(0.1, QStringLiteral("loading the export in the independent runtime"));
@@ -764,7 +782,7 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
             l.trained = p.model->forward((x01 - mean) / stdev);
             l.reference = l.trained;
             if (onnx) {
-                if (int8)
+                if (int8 || (staticInt8 && !clamped))
                     l.reference = p.graph->run(x01);
                 if (staticInt8 && clamped) {
                     l.reference = clamped->run(x01);
@@ -829,7 +847,7 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         progress(0.92, QStringLiteral("writing"));
         writeAtomically(options.outFile, p.bytes);
         // Re-load the file as written; a file that does not load is not left behind.
-        if (onnx && !int8 && !staticInt8) {
+        if (onnx && openCvLoads) {
             std::optional<DnnRunner> fromFile = DnnRunner::loadFile(options.outFile, &loadError);
             if (!fromFile) {
                 QFile::remove(options.outFile);
@@ -847,7 +865,7 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         if (onnx && options.latencyRuns > 0) {
             progress(0.95, QStringLiteral("timing the file"));
             QStringList notes;
-            measureLatency(options.outFile, options, r, !int8 && !staticInt8, &r.latency, &notes);
+            measureLatency(options.outFile, options, r, openCvLoads, &r.latency, &notes);
             r.latencyNote = notes.join(QStringLiteral("; "));
         }
         r.seconds = double(timer.elapsed()) / 1000.0;
@@ -901,6 +919,8 @@ QJsonObject ExportReport::toJson() const
     o[QStringLiteral("class_names")] = QJsonArray::fromStringList(classNames);
     o[QStringLiteral("channels_removed")] = channelsRemoved;
     o[QStringLiteral("size")] = size.toJson();
+    if (!int8Format.isEmpty())
+        o[QStringLiteral("int8_format")] = int8Format;
     if (!calibrationMethod.isEmpty()) {
         QJsonObject c;
         c[QStringLiteral("data")] = calibrationDir;
@@ -996,7 +1016,7 @@ QString ExportReport::toText() const
     out << "\ndense fp32        " << bytes(size.denseFp32Bytes) << "\n";
     if (!calibrationMethod.isEmpty())
         out << "calibration       " << calibrationImages << " images of " << calibrationDir << " ("
-            << calibrationMethod << " ranges)\n";
+            << calibrationMethod << " ranges, " << int8Format << ")\n";
     out << "file              " << bytes(size.fileBytes) << x(size.fileBytes) << "\n";
     out << "zip (deflate)     " << bytes(size.zipBytes) << x(size.zipBytes) << "\n";
     out << "sparse (bitmask)  " << bytes(size.sparseBytes) << x(size.sparseBytes) << "\n\n";

@@ -23,6 +23,14 @@ enum class ExportQuantization { None, Int8, Int8Static };
 // How static int8 takes activation ranges from the calibration images.
 enum class CalibrationMethod { MinMax, Percentile };
 
+// How static int8 is written: qdq (float Conv, Add, ... between DequantizeLinear and
+// QuantizeLinear, which ONNX Runtime fuses into integer kernels) or qoperator (QLinearConv,
+// QLinearAdd, ..., which OpenCV 4.6 DNN loads too).
+enum class Int8Format { Qdq, QOperator };
+
+template <> struct EnumNames<Int8Format> {
+    static constexpr std::array<const char *, 2> names { "qdq", "qoperator" };
+};
 template <> struct EnumNames<ExportFormat> {
     static constexpr std::array<const char *, 2> names { "onnx", "libtorch" };
 };
@@ -60,6 +68,7 @@ struct ExportOptions {
     QString calibrationDir;
     int calibrationImages = 512;
     CalibrationMethod calibrationMethod = CalibrationMethod::MinMax;
+    Int8Format int8Format = Int8Format::Qdq; // static int8 only
     // Latency of the written file, timed this many times at batch 1 and at batch 32 (at least 3
     // times) on random input, in OpenCV DNN in-process where it loads the file, and in ONNX
     // Runtime when node, onnxruntime-node and bench/ort-latency.js are found (2 intra-op threads).
@@ -103,6 +112,7 @@ struct ExportReport {
     QString calibrationDir;
     int calibrationImages = 0;
     QString calibrationMethod;
+    QString int8Format; // static int8: "qdq" or "qoperator"
 
     // Verification: the written file re-loaded in an independent runtime (OpenCV DNN for ONNX,
     // a fresh LibTorch model for the archive) and run on the same images as the LibTorch model.

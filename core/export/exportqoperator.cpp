@@ -218,4 +218,28 @@ ExportGraph qoperatorGraph(
     return g;
 }
 
+void roundOutputAsQOperator(ExportGraph *qdq, const std::map<std::string, ValueRange> &ranges)
+{
+    const std::string y = qdq->outputName;
+    const auto r = ranges.find(y);
+    TORCH_CHECK(r != ranges.end(), "no calibration range for '", y, "'");
+    const UInt8Params p = uint8ParamsFor(r->second.min, r->second.max);
+    for (GraphNode &n : qdq->nodes) {
+        if (n.outputs.front() == y)
+            n.outputs.front() = y + "_unrounded";
+    }
+    qdq->addInitializer(y + "_scale", torch::full({}, p.scale));
+    qdq->addInitializer(y + "_zero_point", torch::full({}, p.zero, torch::kUInt8));
+    GraphNode q;
+    q.op = "QuantizeLinear";
+    q.inputs = { y + "_unrounded", y + "_scale", y + "_zero_point" };
+    q.outputs = { y + "_rounded" };
+    GraphNode dq = q;
+    dq.op = "DequantizeLinear";
+    dq.inputs.front() = y + "_rounded";
+    dq.outputs = { y };
+    qdq->nodes.push_back(q);
+    qdq->nodes.push_back(dq);
+}
+
 } // namespace leantune

@@ -36,4 +36,9 @@ torch::Tensor int8PerChannel(const torch::Tensor &w, torch::Tensor *scale);
 ExportGraph qoperatorGraph(
     const ExportGraph &floatGraph, const std::map<std::string, ValueRange> &ranges);
 
+// Rounds the output of the QDQ graph QDQ (from quantizeStatic) to uint8 and back with the
+// parameters qoperatorGraph gives the logits, so that the QDQ graph in LibTorch computes what the
+// QOperator file does (its reference in the export's runtime check).
+void roundOutputAsQOperator(ExportGraph *qdq, const std::map<std::string, ValueRange> &ranges);
+
 } // namespace leantune
