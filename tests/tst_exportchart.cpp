@@ -97,6 +97,7 @@ private Q_SLOTS:
     void noExportKeepsTheAccuracy();
     void reportsAreSavedAndReadFromTheRunsExportsFolder();
     void chartDrawsSizesHoverAndSaves();
+    void longFileNamesWrapInsteadOfWideningTheChart();
 };
 
 void TestExportChart::pointsComeFromTheReportsWithTheDenseCheckpointFirst()
@@ -273,6 +274,31 @@ void TestExportChart::chartDrawsSizesHoverAndSaves()
         QVERIFY(QFileInfo(path).size() > 1000);
     }
     QVERIFY(!chart.save(tmp.filePath(QStringLiteral("chart.svg")), &error));
+}
+
+// The recommendation names the file; a long name wraps, so the chart (and the export dialog around
+// it) keeps its width.
+void TestExportChart::longFileNamesWrapInsteadOfWideningTheChart()
+{
+    ExportChart chart;
+    chart.setReports(fiveReports());
+    const int width = chart.minimumSizeHint().width();
+    QList<QJsonObject> reports = fiveReports();
+    reports[2][QStringLiteral("out")] = QString(QStringLiteral("/runs/a/")
+        + QStringLiteral("resnet18-224px-fashion-mnist-3-epochs-80-percent-channels-").repeated(3)
+        + QStringLiteral("static.onnx"));
+    chart.setReports(reports);
+    QVERIFY(chart.recommendationText().contains(QLatin1String("resnet18-224px")));
+    QCOMPARE(chart.minimumSizeHint().width(), width);
+    QVERIFY2(width < 500, qPrintable(QString::number(width)));
+    chart.resize(700, 480);
+    chart.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&chart));
+    auto *label = chart.findChild<QLabel *>(QStringLiteral("recommendation"));
+    QVERIFY(label->wordWrap());
+    // Every wrapped line is shown: the label is as tall as its text at its width.
+    QTRY_VERIFY(label->height() >= label->heightForWidth(label->width()));
+    guitestdata::saveScreenshot(&chart, "exportchart-longname");
 }
 
 QTEST_MAIN(TestExportChart)

@@ -295,6 +295,51 @@ private Q_SLOTS:
         QVERIFY(guitestdata::saveScreenshot(&d, "export-int8-static"));
     }
 
+    // After an export of each kind the report fits a 1366x768 screen's width, and no kind widens
+    // the dialog: the verification note and the exports chart's recommendation wrap (on one line
+    // the run's growing list of exports and their names made the static int8 dialog 1262 px wide).
+    void theReportFitsA1366PxScreenForEveryQuantization()
+    {
+        ExportDialog d(m_run);
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        child<QSpinBox>(&d, "limit")->setValue(60);
+        QSignalSpy finished(&d, &ExportDialog::exportFinished);
+        auto *quantize = child<QComboBox>(&d, "quantize");
+        auto *note = child<QLabel>(&d, "note");
+        int firstWidth = 0;
+        for (int i = 0; i < quantize->count(); ++i) {
+            quantize->setCurrentIndex(i);
+            child<QLineEdit>(&d, "outFile")
+                ->setText(QDir(m_out).filePath(QStringLiteral("fits-%1.onnx").arg(i)));
+            child<QPushButton>(&d, "export")->click();
+            QTRY_COMPARE_WITH_TIMEOUT(finished.count(), i + 1, kExportTimeoutMs);
+            QVERIFY2(finished.last().first().toBool(), qPrintable(d.errorText()));
+            const QString what = quantize->currentText();
+            QVERIFY2(d.minimumSizeHint().width() <= 1366,
+                qPrintable(QStringLiteral("%1: %2 px").arg(what).arg(d.minimumSizeHint().width())));
+            QVERIFY2(d.sizeHint().width() <= 1366,
+                qPrintable(QStringLiteral("%1: %2 px").arg(what).arg(d.sizeHint().width())));
+            QTRY_VERIFY2(d.frameGeometry().width() <= 1366,
+                qPrintable(QStringLiteral("%1: %2 px").arg(what).arg(d.frameGeometry().width())));
+            if (i == 0)
+                firstWidth = d.minimumSizeHint().width();
+            QVERIFY2(d.minimumSizeHint().width() == firstWidth,
+                qPrintable(QStringLiteral("%1: %2 px, float32 %3 px")
+                               .arg(what)
+                               .arg(d.minimumSizeHint().width())
+                               .arg(firstWidth)));
+            // The note says what was verified on, wrapped and shown whole.
+            QVERIFY2(note->text().contains(
+                         QStringLiteral("a class-balanced sample of 60 of the 900 images")),
+                qPrintable(note->text()));
+            QTRY_VERIFY(note->height() >= note->heightForWidth(note->width()));
+            if (i == 2)
+                QVERIFY(guitestdata::saveScreenshot(&d, "export-fits-int8-static"));
+        }
+        QVERIFY(note->wordWrap());
+    }
+
     void unwritableOutputIsReportedInline()
     {
         // A "folder" that is a file: not writable whoever runs the test (also root).

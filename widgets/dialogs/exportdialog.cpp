@@ -1,5 +1,6 @@
 #include "widgets/dialogs/exportdialog.h"
 #include "widgets/dialogs/folderrow.h"
+#include "widgets/dialogs/wrappedlabel.h"
 
 #include "widgets/charts/qcp.h"
 #include "widgets/export/exportchart.h"
@@ -37,7 +38,6 @@ namespace leantune {
 
 namespace {
 
-constexpr int kDefaultLimit = 2000;
 // Verification batches: smaller than the engine's default so that progress moves and Cancel takes
 // effect within a fraction of a second even for ResNet-18 on the CPU.
 constexpr int kVerifyBatch = 64;
@@ -148,12 +148,13 @@ void ExportDialog::build()
     m_limit->setObjectName(QStringLiteral("limit"));
     m_limit->setRange(0, std::numeric_limits<int>::max());
     m_limit->setSingleStep(500);
-    m_limit->setValue(kDefaultLimit);
+    m_limit->setValue(ExportOptions::kDefaultVerificationImages); // leantune-cli's default too
     m_limit->setSpecialValueText(tr("all images"));
     m_limit->setSuffix(tr(" images"));
     m_limit->setToolTip(
-        tr("The written file is re-loaded and run on at most this many images (a seeded "
-           "sample of the run's test, else validation, else training folder); 0 = all"));
+        tr("The written file is re-loaded and run on a class-balanced sample of this many images "
+           "(the same on every export of the run) of the run's test, else validation, else "
+           "training folder; 0 = all"));
     form->addRow(tr("Verify on:"), m_limit);
 
     auto *previewBox = new QGroupBox(tr("Expected sizes"), this);
@@ -246,8 +247,12 @@ void ExportDialog::build()
     charts->addTab(m_exports, tr("All exports"));
     reportLayout->addWidget(charts, 0, 1);
     reportLayout->setColumnStretch(1, 1);
-    m_note = new QLabel(this); // no word wrap: a top-level layout does not grow for wrapped lines
+    // Wrapped (its lines reserved by reserveWrappedLines()): on one line, static int8's note
+    // widened the dialog past a 1366 px screen.
+    m_note = new QLabel(this);
     m_note->setObjectName(QStringLiteral("note"));
+    m_note->setWordWrap(true);
+    m_note->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     reportLayout->addWidget(m_note, 1, 0, 1, 2);
     m_reportBox->hide();
 
@@ -538,7 +543,8 @@ void ExportDialog::showReport(const ExportReport &r)
         percent(r.accuracyAfter),
         percent(r.agreement),
         QString::number(r.maxAbsLogitDiff, 'g', 3),
-        tr("%1 images of the %2").arg(r.images).arg(set),
+        r.sampled ? tr("%1 of %2 images (balanced sample)").arg(r.images).arg(r.folderImages)
+                  : tr("%1 images of the %2").arg(r.images).arg(set),
     };
     int widest = 0;
     for (int i = 0; i < values.size(); ++i) {
@@ -555,9 +561,10 @@ void ExportDialog::showReport(const ExportReport &r)
         tr("Largest logit difference between %1 and %2").arg(r.runtime, r.reference));
     m_verificationTable->item(6, 0)->setToolTip(
         tr("%1, in %2").arg(QDir::toNativeSeparators(r.dataDir), r.runtime));
-    m_note->setText(
-        tr("Accuracies on the %1. Verified in %2 against %3.").arg(set, r.runtime, r.reference));
+    m_note->setText(tr("Accuracies on the %1 (%2). Verified in %3 against %4.")
+                        .arg(set, r.verifiedOnText(), r.runtime, r.reference));
     m_note->setToolTip(r.verificationNote); // long: what the figures need to be read with
+    reserveWrappedLines(m_note);
     m_reportBox->show();
     plotSizes(s);
     layout()->activate();

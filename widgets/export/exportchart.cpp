@@ -4,6 +4,7 @@
 #include "metrics/exportreports.h"
 #include "widgets/charts/plotfile.h"
 #include "widgets/charts/qcp.h"
+#include "widgets/dialogs/wrappedlabel.h"
 
 #include <QComboBox>
 #include <QFileInfo>
@@ -201,7 +202,10 @@ ExportChart::ExportChart(QWidget *parent)
     layout->addLayout(top);
     layout->addWidget(m_plot, 1);
     m_label->setObjectName(QStringLiteral("recommendation"));
-    // No word wrap: a dialog's layout does not grow for wrapped lines; the sentences carry breaks.
+    // Wrapped, its lines reserved by reserveWrappedLines() (a layout does not grow for wrapped
+    // lines): on one line a long file name widened the export dialog past a 1366 px screen.
+    m_label->setWordWrap(true);
+    m_label->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     m_label->setTextInteractionFlags(Qt::TextSelectableByMouse);
     layout->addWidget(m_label);
     m_plot->setObjectName(QStringLiteral("exportChart"));
@@ -330,6 +334,7 @@ void ExportChart::rebuild()
                      .arg(m_data.batch);
     lines << m_problems;
     m_label->setText(lines.join(QLatin1Char('\n')));
+    reserveWrappedLines(m_label);
 }
 
 QString ExportChart::recommendationText() const
