@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Static int8 against fp32 and weight-only int8, side by side in one ONNX Runtime process: each
-# model is trained briefly on a Fashion-MNIST subset (latency does not depend on how well it is
-# trained; the accuracies printed are of these short runs), exported four ways (fp32, int8 weights,
-# static int8, and for resnet18 static int8 of a run with half its channels pruned, --structured;
-# on 7 Dec 2026 that run's one epoch left every channel, so it measured a second dense copy),
-# then timed by bench/ort-latency.js: batch 1 and batch 32, median and p90, 2 intra-op threads, the
-# files interleaved round by round. Prints the ratios against fp32.
+# Static int8 against fp32 and weight-only int8, side by side in one ONNX Runtime process and in
+# one OpenCV DNN process: each model is trained briefly on a Fashion-MNIST subset (latency does not
+# depend on how well it is trained; the accuracies printed are of these short runs), exported
+# (fp32, int8 weights, static int8 as QDQ and as QOperator, and for resnet18 fp32 and static int8
+# of a run with half its channels pruned, --structured), then timed by bench/ort-latency.js and
+# build/bench/leantune-opencv-latency: batch 1 and batch 32, median and p90, 2 threads, the files
+# interleaved round by round (OpenCV lists the files it does not load). Prints the ratios against
+# fp32.
 #
 #   nice -n 10 bench/int8-speed.sh                           # resnet18 and mobilenet_v2 at 224 px
 #   MODELS="resnet8:64" RUNS=20 nice -n 10 bench/int8-speed.sh
@@ -27,6 +28,8 @@ CALIBRATION=${CALIBRATION:-128}
 LIMIT=${LIMIT:-200}
 cli="$BUILD/app/cli/leantune-cli"
 [ -x "$cli" ] || { echo "int8-speed: $cli not found (run scripts/setup first)" >&2; exit 1; }
+[ -x "$BUILD/bench/leantune-opencv-latency" ] \
+    || { echo "int8-speed: $BUILD/bench/leantune-opencv-latency not found (build it)" >&2; exit 1; }
 node bench/ort-latency.js --runs 3 /dev/null >/dev/null 2>&1 || [ $? -ne 3 ] \
     || { echo "int8-speed: onnxruntime-node not found (scripts/setup --with-ort)" >&2; exit 1; }
 
@@ -64,15 +67,18 @@ for spec in $MODELS; do
                 --model "$model" --input-size "$size" --batch-size 16 --progress none \
                 --no-history "${prune[@]}" >"$base-$run.train.log" 2>&1
         fi
-        quants=(none int8 int8-static)
+        quants=(none int8 int8-static int8-static:qoperator)
         structured=()
-        [ "$run" = channels50 ] && { quants=(none int8-static); structured=(--structured); }
-        for q in "${quants[@]}"; do
-            f="$base-$run-$q.onnx"
-            echo "export $model $run $q"
-            "$cli" export "$base-$run" --quantize "$q" "${structured[@]}" --calibration-images \
-                "$CALIBRATION" --limit "$LIMIT" --batch-size 16 --out "$f" --json >"$f.json" \
-                2>"$f.log"
+        [ "$run" = channels50 ] && { quants=(none int8-static int8-static:qoperator); structured=(--structured); }
+        for spec_q in "${quants[@]}"; do
+            q=${spec_q%%:*}
+            layout=()
+            [ "$spec_q" != "$q" ] && layout=(--int8-format "${spec_q##*:}")
+            f="$base-$run-${spec_q/:/-}.onnx"
+            echo "export $model $run $spec_q"
+            "$cli" export "$base-$run" --quantize "$q" "${layout[@]}" "${structured[@]}" \
+                --calibration-images "$CALIBRATION" --limit "$LIMIT" --batch-size 16 \
+                --latency-runs 0 --out "$f" --json >"$f.json" 2>"$f.log"
             python3 -c "import json,sys; r=json.load(open(sys.argv[1])); v=r['verification']; \
 print('  %s: %d bytes, accuracy %.2f %% (trained %.2f %%) on %d test images' % (sys.argv[1], \
 r['size']['file_bytes'], 100*v['accuracy_after'], 100*v['accuracy_before'], v['images']))" "$f.json"
@@ -81,5 +87,8 @@ r['size']['file_bytes'], 100*v['accuracy_after'], 100*v['accuracy_before'], v['i
     done
     echo "time $model $size px in ONNX Runtime: ${files[*]}"
     node bench/ort-latency.js --threads "$THREADS" --runs "$RUNS" "${files[@]}"
+    echo "time $model $size px in OpenCV DNN"
+    "$BUILD/bench/leantune-opencv-latency" --threads "$THREADS" --runs "$RUNS" --size "$size" \
+        "${files[@]}"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
