@@ -19,6 +19,7 @@
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QVBoxLayout>
 
@@ -100,19 +101,29 @@ PruneBudgetDialog::PruneBudgetDialog(const QString &runDir, const QString &dataD
     m_predicted->setObjectName(QStringLiteral("predictedAccuracy"));
     m_predicted->setWordWrap(true);
     proposalForm->addRow(tr("Predicted accuracy:"), m_predicted);
-    m_trialList = new QLabel(QStringLiteral("—"), proposal);
+    // A line per trial (up to 20): the list scrolls where the dialog has no room for all of them,
+    // instead of being clipped.
+    auto *trialScroll = new QScrollArea(proposal);
+    trialScroll->setObjectName(QStringLiteral("trialsScroll"));
+    trialScroll->setWidgetResizable(true);
+    trialScroll->setFrameShape(QFrame::NoFrame);
+    trialScroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    m_trialList = new QLabel(QStringLiteral("—"));
     m_trialList->setObjectName(QStringLiteral("trials"));
     m_trialList->setWordWrap(true);
+    m_trialList->setAlignment(Qt::AlignLeft | Qt::AlignTop);
     m_trialList->setToolTip(
         tr("Each fine-tuning trial: its sparsity, scope and validation accuracy"));
-    proposalForm->addRow(tr("Trials:"), m_trialList);
+    trialScroll->setWidget(m_trialList);
+    trialScroll->viewport()->setAutoFillBackground(false);
+    m_trialList->setAutoFillBackground(false);
+    proposalForm->addRow(tr("Trials:"), trialScroll);
     m_command = new QLineEdit(proposal);
     m_command->setObjectName(QStringLiteral("command"));
     m_command->setReadOnly(true);
     m_command->setPlaceholderText(tr("the train command line"));
     proposalForm->addRow(tr("Command:"), m_command);
-    right->addWidget(proposal);
-    right->addStretch(1);
+    right->addWidget(proposal, 1); // the room left goes to the trial list
 
     auto *progressRow = new QHBoxLayout;
     m_progress = new QProgressBar(this);
