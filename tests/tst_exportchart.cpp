@@ -98,6 +98,7 @@ private Q_SLOTS:
     void reportsAreSavedAndReadFromTheRunsExportsFolder();
     void chartDrawsSizesHoverAndSaves();
     void longFileNamesWrapInsteadOfWideningTheChart();
+    void namesOfNearbyPointsDoNotOverlap();
 };
 
 void TestExportChart::pointsComeFromTheReportsWithTheDenseCheckpointFirst()
@@ -299,6 +300,54 @@ void TestExportChart::longFileNamesWrapInsteadOfWideningTheChart()
     // Every wrapped line is shown: the label is as tall as its text at its width.
     QTRY_VERIFY(label->height() >= label->heightForWidth(label->width()));
     guitestdata::saveScreenshot(&chart, "exportchart-longname");
+}
+
+// A small model's six exports sit within a few pixels of each other (all within 0.2 points and
+// 0.3 ms): every name gets a place of its own, clear of the other names and markers.
+void TestExportChart::namesOfNearbyPointsDoNotOverlap()
+{
+    const QList<QJsonObject> reports {
+        report(QStringLiteral("s.onnx"), QStringLiteral("none"), false, 0.807, 386716,
+            { latency(ort, 1, 0.31) }, 2000, 0.807),
+        report(QStringLiteral("s.structured.onnx"), QStringLiteral("none"), true, 0.807, 99641,
+            { latency(ort, 1, 0.17) }, 2000, 0.807),
+        report(QStringLiteral("s.int8.onnx"), QStringLiteral("int8"), false, 0.8085, 100357,
+            { latency(ort, 1, 0.37) }, 2000, 0.807),
+        report(QStringLiteral("s.int8.structured.onnx"), QStringLiteral("int8"), true, 0.807, 27854,
+            { latency(ort, 1, 0.22) }, 2000, 0.807),
+        report(QStringLiteral("s.static.onnx"), QStringLiteral("int8-static"), false, 0.8085,
+            101311, { latency(ort, 1, 0.27) }, 2000, 0.807),
+        report(QStringLiteral("s.static.structured.onnx"), QStringLiteral("int8-static"), true,
+            0.8085, 28342, { latency(ort, 1, 0.16) }, 2000, 0.807),
+    };
+    ExportChart chart;
+    chart.resize(720, 480);
+    chart.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&chart));
+    chart.setReports(reports);
+    chart.plot()->replot();
+    const int n = int(chart.data().points.size());
+    QCOMPARE(n, 7);
+    const QRectF area = chart.plot()->axisRect()->rect();
+    for (int i = 0; i < n; ++i) {
+        const QRectF a = chart.labelRect(i);
+        QVERIFY(a.isValid());
+        QVERIFY2(area.contains(a), qPrintable(chart.data().points[i].label));
+        for (int j = 0; j < n; ++j) {
+            const QPointF c = chart.pointPosition(j);
+            const double r = chart.markerSize(j) / 2.0;
+            const QRectF marker(c.x() - r, c.y() - r, 2 * r, 2 * r);
+            QVERIFY2(!a.intersects(marker),
+                qPrintable(QStringLiteral("%1 on the marker of %2")
+                               .arg(chart.data().points[i].label, chart.data().points[j].label)));
+            if (j != i)
+                QVERIFY2(!a.intersects(chart.labelRect(j)),
+                    qPrintable(
+                        QStringLiteral("%1 on %2")
+                            .arg(chart.data().points[i].label, chart.data().points[j].label)));
+        }
+    }
+    guitestdata::saveScreenshot(&chart, "exportchart-nearby");
 }
 
 QTEST_MAIN(TestExportChart)

@@ -7,6 +7,7 @@
 #include "widgets/dialogs/wrappedlabel.h"
 
 #include <QComboBox>
+#include <QFontMetricsF>
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QJsonArray>
@@ -215,6 +216,8 @@ ExportChart::ExportChart(QWidget *parent)
     followPlotToolTips(m_plot, [this](const QPoint &pos) { return toolTipAt(pos); });
     connect(m_plot, &QWidget::customContextMenuRequested, this, &ExportChart::showContextMenu);
     connect(m_batch, &QComboBox::currentIndexChanged, this, &ExportChart::rebuild);
+    // Every replot lays the plot out first: the labels follow the points' pixels.
+    connect(m_plot, &QCustomPlot::afterLayout, this, &ExportChart::placeLabels);
     rebuild();
 }
 
@@ -253,6 +256,9 @@ void ExportChart::rebuild()
     m_plot->clearGraphs();
     m_plot->clearItems();
     m_sizes.clear();
+    m_labels.clear();
+    m_leaders.clear();
+    m_floorLabel = nullptr;
     m_plot->xAxis->setLabel(m_data.runtime.isEmpty()
             ? tr("latency at batch %1 (ms): not measured").arg(m_data.batch)
             : tr("latency at batch %1, median (ms), %2").arg(m_data.batch).arg(m_data.runtime));
@@ -281,14 +287,22 @@ void ExportChart::rebuild()
             QPen(color, p.dense ? 1.2 : 1.6, p.dense ? Qt::DashLine : Qt::SolidLine), fill,
             p.dense ? size + 4.0 : size));
         g->addData(xOf(p), 100.0 * p.accuracy);
+        // Placed by placeLabels() once the plot is laid out.
         auto *text = new QCPItemText(m_plot);
-        text->position->setType(QCPItemPosition::ptPlotCoords);
-        text->position->setCoords(xOf(p), 100.0 * p.accuracy);
-        text->setPositionAlignment(Qt::AlignLeft | (p.dense ? Qt::AlignBottom : Qt::AlignTop));
-        text->setPadding(QMargins(int(size / 2.0) + 3, 2, 0, 2));
+        text->position->setType(QCPItemPosition::ptAbsolute);
+        text->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
+        text->setPadding(QMargins(2, 1, 2, 1));
         text->setText(p.label);
         text->setColor(color.darker(130));
         text->setClipToAxisRect(false);
+        m_labels.append(text);
+        auto *leader = new QCPItemLine(m_plot);
+        leader->start->setType(QCPItemPosition::ptAbsolute);
+        leader->end->setType(QCPItemPosition::ptAbsolute);
+        leader->setPen(QPen(color.darker(130), 0.8));
+        leader->setClipToAxisRect(false);
+        leader->setVisible(false);
+        m_leaders.append(leader);
         xMax = std::max(xMax, xOf(p));
         yMin = std::min(yMin, 100.0 * p.accuracy);
         yMax = std::max(yMax, 100.0 * p.accuracy);
@@ -317,6 +331,7 @@ void ExportChart::rebuild()
         text->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
         text->setText(tr("dense accuracy − 1 point"));
         text->setColor(QColor(90, 90, 90));
+        m_floorLabel = text;
         line->setPen(QPen(QColor(90, 90, 90), 1.0, Qt::DashLine));
         line->addData(0.0, floor);
         line->addData(xMax > 0.0 ? xMax * 1.25 : 1.0, floor);
@@ -347,6 +362,92 @@ QPoint ExportChart::pointPosition(int index) const
     const ExportChartPoint &p = m_data.points.at(index);
     return QPoint(int(std::lround(m_plot->xAxis->coordToPixel(xOf(p)))),
         int(std::lround(m_plot->yAxis->coordToPixel(100.0 * p.accuracy))));
+}
+
+// Each point's name goes to the first place, of those around its marker (right, left, below,
+// above) and then further up or down on either side with a leader line, that overlaps no other
+// name, no marker and not the floor line's label and stays inside the axis rect; with none free,
+// right of the marker. Points of a run's exports often sit within a pixel or two of each other.
+void ExportChart::placeLabels()
+{
+    if (m_labels.size() != m_data.points.size())
+        return;
+    const QRectF area(m_plot->axisRect()->rect());
+    QList<QRectF> taken;
+    QList<QPointF> centres;
+    for (int i = 0; i < m_data.points.size(); ++i) {
+        const QPointF c = pointPosition(i);
+        centres.append(c);
+        double d = m_sizes.value(i) + (m_data.points[i].dense ? 4.0 : 0.0);
+        if (i == m_data.recommended)
+            d = m_sizes.value(i) + 10.0;
+        taken.append(QRectF(c.x() - d / 2.0, c.y() - d / 2.0, d, d));
+    }
+    if (m_floorLabel) {
+        const QFontMetricsF fm(m_floorLabel->font());
+        const QSizeF s = fm.size(0, m_floorLabel->text());
+        const QPointF at = m_floorLabel->position->pixelPosition();
+        taken.append(QRectF(at.x() - s.width(), at.y() - s.height(), s.width(), s.height()));
+    }
+    for (int i = 0; i < m_labels.size(); ++i) {
+        QCPItemText *text = m_labels[i];
+        const QMargins pad = text->padding();
+        const QSizeF s = QFontMetricsF(text->font()).size(0, text->text())
+            + QSizeF(pad.left() + pad.right(), pad.top() + pad.bottom());
+        const QPointF c = centres[i];
+        const double r = taken[i].width() / 2.0 + 2.0;
+        const double w = s.width(), h = s.height();
+        QList<QRectF> candidates {
+            { c.x() + r, c.y() - h / 2.0, w, h }, // right
+            { c.x() - r - w, c.y() - h / 2.0, w, h }, // left
+            { c.x() + r * 0.7, c.y() + r * 0.7, w, h }, // below right
+            { c.x() + r * 0.7, c.y() - r * 0.7 - h, w, h }, // above right
+            { c.x() - w / 2.0, c.y() + r, w, h }, // below
+            { c.x() - w / 2.0, c.y() - r - h, w, h }, // above
+        };
+        for (int k = 1; k <= 8; ++k)
+            for (const double dy : { k * h, -k * h })
+                for (const double x : { c.x() + r + 8.0, c.x() - r - 8.0 - w })
+                    candidates.append({ x, c.y() - h / 2.0 + dy, w, h });
+        QRectF chosen = candidates.first();
+        int which = 0;
+        for (int k = 0; k < candidates.size(); ++k) {
+            const QRectF &q = candidates[k];
+            if (!area.contains(q))
+                continue;
+            const bool free = std::none_of(
+                taken.begin(), taken.end(), [&q](const QRectF &t) { return t.intersects(q); });
+            if (free) {
+                chosen = q;
+                which = k;
+                break;
+            }
+        }
+        taken.append(chosen);
+        text->position->setCoords(chosen.topLeft());
+        QCPItemLine *leader = m_leaders[i];
+        leader->setVisible(which >= 6);
+        if (which >= 6) {
+            const bool right = chosen.left() > c.x();
+            const QPointF end(right ? chosen.left() : chosen.right(), chosen.center().y());
+            const QPointF dir = end - c;
+            const double len = std::hypot(dir.x(), dir.y());
+            const double m = m_sizes.value(i) / 2.0;
+            leader->start->setCoords(len > 0.0 ? c + dir * (m / len) : c);
+            leader->end->setCoords(end);
+        }
+    }
+}
+
+QRectF ExportChart::labelRect(int index) const
+{
+    const QCPItemText *text = m_labels.value(index);
+    if (!text)
+        return {};
+    const QMargins pad = text->padding();
+    return QRectF(text->position->pixelPosition(),
+        QFontMetricsF(text->font()).size(0, text->text())
+            + QSizeF(pad.left() + pad.right(), pad.top() + pad.bottom()));
 }
 
 double ExportChart::markerSize(int index) const

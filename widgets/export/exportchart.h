@@ -5,11 +5,14 @@
 #include <QJsonObject>
 #include <QList>
 #include <QPoint>
+#include <QRectF>
 #include <QString>
 #include <QStringList>
 #include <QWidget>
 
 class QComboBox;
+class QCPItemLine;
+class QCPItemText;
 class QCustomPlot;
 class QLabel;
 
@@ -74,11 +77,14 @@ public:
     QString toolTipAt(const QPoint &pos) const;
     QPoint pointPosition(int index) const; // plot coordinates of point INDEX, for tests
     double markerSize(int index) const; // its marker's diameter in pixels
+    // Where point INDEX's name is drawn, in the plot's pixels (after a replot).
+    QRectF labelRect(int index) const;
     bool save(const QString &path, QString *error) const; // .png or .pdf
     QCustomPlot *plot() const { return m_plot; }
 
 private:
     void rebuild();
+    void placeLabels();
     double xOf(const ExportChartPoint &p) const;
     void showContextMenu(const QPoint &pos);
 
@@ -89,6 +95,9 @@ private:
     QStringList m_problems;
     ExportChartData m_data;
     QList<double> m_sizes;
+    QList<QCPItemText *> m_labels; // one per point
+    QList<QCPItemLine *> m_leaders; // from a point to its label when the label had to move off
+    QCPItemText *m_floorLabel = nullptr;
 };
 
 } // namespace leantune
