@@ -267,6 +267,36 @@ private Q_SLOTS:
         QCOMPARE(c.learningRate, defaultLearningRate(Optimizer::Adam));
     }
 
+    // `audit` trains its fold models with train's options less its own folders and --val-split;
+    // a config it starts from (--from RUNDIR) keeps its learning rate unless --optimizer changes.
+    void auditOptionsAreTrainsLessTheFolders()
+    {
+        QCommandLineParser parser;
+        addRunOptions(parser, RunField::Audit);
+        const QString help = parser.helpText();
+        for (const char *flag : { "--model", "--epochs", "--lr", "--optimizer", "--channels-last" })
+            QVERIFY2(help.contains(QLatin1String(flag)), flag);
+        for (const char *flag : { "--data ", "--out ", "--val ", "--test ", "--val-split" })
+            QVERIFY2(!help.contains(QLatin1String(flag)), flag);
+        RunConfig adam;
+        adam.optimizer = Optimizer::Adam;
+        adam.learningRate = 0.0005;
+        QVERIFY(parser.parse(
+            { QStringLiteral("leantune-cli"), QStringLiteral("--epochs"), QStringLiteral("2") }));
+        RunConfig c = adam;
+        QString error;
+        QVERIFY2(
+            applyRunOptions(parser, RunField::Audit, c, false, nullptr, &error), qPrintable(error));
+        QCOMPARE(c.epochs, 2);
+        QCOMPARE(c.learningRate, 0.0005);
+        QVERIFY(parser.parse({ QStringLiteral("leantune-cli"), QStringLiteral("--optimizer"),
+            QStringLiteral("sgd") }));
+        c = adam;
+        QVERIFY2(
+            applyRunOptions(parser, RunField::Audit, c, false, nullptr, &error), qPrintable(error));
+        QCOMPARE(c.learningRate, defaultLearningRate(Optimizer::Sgd));
+    }
+
     // `evaluate` takes train's rows for the device, the loader and the batch: same parsers, same
     // ranges, its own defaults in --help.
     void evaluateOptionsAreTrainsRows()
