@@ -41,6 +41,9 @@ namespace {
 // Verification batches: smaller than the engine's default so that progress moves and Cancel takes
 // effect within a fraction of a second even for ResNet-18 on the CPU.
 constexpr int kVerifyBatch = 64;
+// The written file is timed as `leantune-cli export` times it, so that the dialog's exports have a
+// place on the exports chart's latency axis.
+constexpr int kLatencyRuns = 10;
 
 QTableWidgetItem *cell(const QString &text, const QString &toolTip = QString())
 {
@@ -317,6 +320,7 @@ ExportOptions ExportDialog::options() const
     o.outFile = QDir::fromNativeSeparators(m_outFile->text().trimmed());
     o.limit = m_limit->value();
     o.batchSize = kVerifyBatch;
+    o.latencyRuns = kLatencyRuns;
     return o;
 }
 

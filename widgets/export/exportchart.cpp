@@ -381,6 +381,7 @@ void ExportChart::placeLabels()
         double d = m_sizes.value(i) + (m_data.points[i].dense ? 4.0 : 0.0);
         if (i == m_data.recommended)
             d = m_sizes.value(i) + 10.0;
+        d += 4.0; // a gap between a marker and a name beside it
         taken.append(QRectF(c.x() - d / 2.0, c.y() - d / 2.0, d, d));
     }
     if (m_floorLabel) {
