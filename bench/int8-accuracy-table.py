@@ -1,32 +1,30 @@
 #!/usr/bin/env python3
-"""Prints bench/int8-accuracy.sh's results.tsv as the Markdown table of bench/README.md.
+"""Prints bench/int8-accuracy.sh's results.tsv as the Markdown tables of bench/README.md.
 
     python3 bench/int8-accuracy-table.py [bench/out/int8-accuracy/results.tsv]
 
-One row per run and --structured setting; accuracies in % on the test subset, static int8's and
-weight-only int8's difference against the fp32 file in the same runtime in parentheses; "top-1 = fp32":
-the share of test images whose ONNX Runtime prediction equals the run's fp32 file's; "QDQ in
-LibTorch": the export's own reference run of the static int8 graph (float, with the QDQ clamps).
+The accuracy table has one row per run and --structured setting: test accuracy in % of each file in
+OpenCV DNN and ONNX Runtime (ORT), an int8 file's difference against the run's fp32 file in the same
+runtime in parentheses; "agreement": the share of test images whose ORT prediction for the static
+int8 QDQ file equals the fp32 file's. The second table says which runtime loaded which kind of file.
 """
 import csv
 import sys
 
+KINDS = [('none', 'fp32'), ('int8', 'int8 weights (QDQ)'), ('int8-static', 'static int8 QDQ'),
+         ('int8-static-qoperator', 'static int8 QOperator')]
 
-def cell(r, runtime):
+
+def cell(r, runtime, fp32=None):
     if r is None:
-        return 'not exported'
+        return '–'
     value = r[runtime]
-    if value:
-        return value
-    note = r[runtime + '_note']
-    return 'does not load' if 'does not load' in note else (note or 'no result')
-
-
-def with_delta(r, fp32, runtime):
-    text = cell(r, runtime)
-    if r is not None and fp32 is not None and r[runtime] and fp32[runtime]:
-        text += ' (%+.2f)' % (float(r[runtime]) - float(fp32[runtime]))
-    return text
+    if not value:
+        note = r[runtime + '_note']
+        return 'does not load' if 'does not load' in note else (note or 'no result')
+    if fp32 is not None and fp32[runtime]:
+        return '%s (%+.2f)' % (value, float(value) - float(fp32[runtime]))
+    return value
 
 
 def main():
@@ -35,31 +33,41 @@ def main():
     groups = {}
     for r in rows:
         groups.setdefault((r['run'], r['structured']), {})[r['quantize']] = r
-    extra = sorted({q for g in groups.values() for q in g} - {'none', 'int8', 'int8-static'})
-    head = ['model', 'px', 'pruned', 'train / test images', 'fp32 bytes', 'static int8 bytes',
-            'fp32 LibTorch', 'fp32 OpenCV', 'fp32 ORT', 'static int8 OpenCV', 'static int8 ORT (Δ)',
-            'static int8 ORT top-1 = fp32', 'static int8 QDQ in LibTorch',
-            'int8 weights OpenCV', 'int8 weights ORT (Δ)'] + ['%s ORT (Δ)' % q for q in extra]
+    head = ['model', 'px', 'pruned', 'train / test images', 'fp32 OpenCV', 'fp32 ORT',
+            'static QDQ OpenCV', 'static QDQ ORT', 'agreement', 'static QOperator OpenCV',
+            'static QOperator ORT', 'int8 weights ORT', 'bytes fp32 / QDQ / QOperator']
     print('| ' + ' | '.join(head) + ' |')
     print('|' + '---|' * len(head))
     for (run, structured), g in groups.items():
-        any_row = next(iter(g.values()))
-        fp32, static, weights = g.get('none'), g.get('int8-static'), g.get('int8')
-        pruned = 'no' if any_row['variant'] == 'dense' else '80 % channels'
+        first = next(iter(g.values()))
+        fp32, qdq, qop, weights = (g.get(k) for k in ('none', 'int8-static',
+                                                      'int8-static-qoperator', 'int8'))
+        pruned = 'no' if first['variant'] == 'dense' else '80 % channels'
         if structured == 'structured':
             pruned += ', `--structured`'
-        line = [any_row['model'], any_row['size'], pruned,
-                '%s / %s' % (format(int(any_row['train_images']), ','),
-                             format(int(any_row['test_images']), ',')),
-                format(int(fp32['bytes']), ',') if fp32 and fp32['bytes'] else '',
-                format(int(static['bytes']), ',') if static and static['bytes'] else '',
-                fp32['libtorch'] if fp32 else '', cell(fp32, 'opencv'), cell(fp32, 'ort'),
-                cell(static, 'opencv'), with_delta(static, fp32, 'ort'),
-                static['ort_agreement'] + ' %' if static and static.get('ort_agreement') else '',
-                static['libtorch'] if static else '',
-                cell(weights, 'opencv'), with_delta(weights, fp32, 'ort')]
-        line += [with_delta(g.get(q), fp32, 'ort') for q in extra]
+        sizes = ' / '.join(format(int(r['bytes']), ',') if r and r['bytes'] else '–'
+                           for r in (fp32, qdq, qop))
+        line = [first['model'], first['size'], pruned,
+                '%s / %s' % (format(int(first['train_images']), ','),
+                             format(int(first['test_images']), ',')),
+                cell(fp32, 'opencv'), cell(fp32, 'ort'), cell(qdq, 'opencv', fp32),
+                cell(qdq, 'ort', fp32),
+                qdq['ort_agreement'] + ' %' if qdq and qdq.get('ort_agreement') else '',
+                cell(qop, 'opencv', fp32), cell(qop, 'ort', fp32), cell(weights, 'ort', fp32),
+                sizes]
         print('| ' + ' | '.join(line) + ' |')
+    print()
+    print('| file | OpenCV DNN 4.6 loads | ONNX Runtime loads |')
+    print('|---|---|---|')
+    for kind, name in KINDS:
+        of = [r for r in rows if r['quantize'] == kind and (r['opencv'] or r['opencv_note'])]
+        if not of:
+            continue
+        def count(runtime):
+            n = sum(1 for r in of if r[runtime])
+            return 'yes (%d of %d files)' % (n, len(of)) if n == len(of) else \
+                ('no (0 of %d)' % len(of) if n == 0 else '%d of %d files' % (n, len(of)))
+        print('| %s | %s | %s |' % (name, count('opencv'), count('ort')))
 
 
 if __name__ == '__main__':

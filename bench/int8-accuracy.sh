@@ -15,7 +15,8 @@
 #
 # Environment: BUILD (build), OUT (bench/out/int8-accuracy), CONFIGS (space-separated
 # MODEL:SIZE:TRAIN_PER_CLASS:TEST_PER_CLASS), VARIANTS ("dense pruned80"), STAGE (all | train |
-# export), EPOCHS (3), BATCH (32), QUANTS ("none int8 int8-static"; a subset re-exports only those
+# export), EPOCHS (3), BATCH (32), QUANTS ("none int8 int8-static int8-static-qoperator", the last
+# static int8 written as QOperator nodes, --int8-format qoperator; a subset re-exports only those
 # files), CALIBRATION (images, 512),
 # CALIBRATION_METHOD (minmax), THREADS (1: Torch threads of train and export, and ONNX Runtime's
 # intra-op threads; on a machine shared with other jobs one thread trains several times faster than
@@ -31,7 +32,7 @@ VARIANTS=${VARIANTS:-"dense pruned80"}
 STAGE=${STAGE:-all}
 EPOCHS=${EPOCHS:-3}
 BATCH=${BATCH:-32}
-QUANTS=${QUANTS:-"none int8 int8-static"}
+QUANTS=${QUANTS:-"none int8 int8-static int8-static-qoperator"}
 CALIBRATION=${CALIBRATION:-512}
 CALIBRATION_METHOD=${CALIBRATION_METHOD:-minmax}
 THREADS=${THREADS:-1}
@@ -103,9 +104,10 @@ for spec in $CONFIGS; do
         for st in "${structs[@]}"; do
             for q in $QUANTS; do
                 f="$run-$q"
-                flags=(--quantize "$q")
+                flags=(--quantize "${q%-qoperator}")
+                [ "$q" = "${q%-qoperator}" ] || flags+=(--int8-format qoperator)
                 [ "$st" = structured ] && { f="$f-structured"; flags+=(--structured); }
-                [ "$q" = int8-static ] && flags+=(--calibration-images "$CALIBRATION" --calibration-method "$CALIBRATION_METHOD")
+                [ "${q%-qoperator}" = int8-static ] && flags+=(--calibration-images "$CALIBRATION" --calibration-method "$CALIBRATION_METHOD")
                 f="$f.onnx"
                 echo "export $model $size px $variant $q $st $(date +%T)"
                 rm -f "$f" "$f.json"
@@ -115,7 +117,7 @@ for spec in $CONFIGS; do
                     --batch-size "$BATCH" --threads "$THREADS" --latency-runs 0 --progress none --out "$f" --json \
                     >"$f.json" 2>"$f.log"; then
                     echo "  export failed: $(tail -n 1 "$f.log")"
-                    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\texport failed: %s\t\t\t\n' "$run" "$model" "$size" "$variant" \
+                    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\texport failed: %s\t\t\t\t\t\n' "$run" "$model" "$size" "$variant" \
                         "$((train_n * 10))" "$((test_n * 10))" "$f" "$q" "$st" "$(tail -n 1 "$f.log" | tr '\t' ' ')" >>"$results"
                     continue
                 fi
@@ -148,9 +150,11 @@ for f in sys.argv[8:]:
         agreement = '%.2f' % (100 * e.get('agreement_vs_first', 1.0))
     else:
         o, note = '', 'does not load: ' + e.get('error', 'no result') if not e.get('loads') else e.get('error', '')
-    print('\t'.join([run, model, size, variant, train_n, test_n, f, r['quantize'],
+    quantize = r['quantize'] + ('-qoperator' if r.get('int8_format') == 'qoperator' else '')
+    print('\t'.join([run, model, size, variant, train_n, test_n, f, quantize,
                      'structured' if r['structured'] else 'plain', str(r['size']['file_bytes']),
-                     '%.2f' % (100 * v['accuracy_before']), opencv, opencv_note.strip(), o, note, agreement]))
+                     '%.2f' % (100 * v['accuracy_before']), opencv, opencv_note.strip(), o, note, agreement,
+                     '%.2f' % (100 * v['accuracy_after']), v['runtime']]))
 EOF
         tail -n ${#files[@]} "$results" | cut -f7,10-16 | sed 's/^/  /'
     done
@@ -158,7 +162,7 @@ done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$STAGE" = train ] && exit 0
 # OUT/results.tsv: every run of CONFIGS x VARIANTS measured so far (each run's RUN.results.tsv).
-printf 'run\tmodel\tsize\tvariant\ttrain_images\ttest_images\tfile\tquantize\tstructured\tbytes\tlibtorch\topencv\topencv_note\tort\tort_note\tort_agreement\n' >"$OUT/results.tsv"
+printf 'run\tmodel\tsize\tvariant\ttrain_images\ttest_images\tfile\tquantize\tstructured\tbytes\tlibtorch\topencv\topencv_note\tort\tort_note\tort_agreement\tverified\tverified_in\n' >"$OUT/results.tsv"
 for spec in $CONFIGS; do
     IFS=: read -r model size _ _ <<<"$spec"
     for variant in $VARIANTS; do
