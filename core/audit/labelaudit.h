@@ -30,7 +30,7 @@ struct LabelAuditOptions {
     // (1 − labelVoteWeight) · p̂ + labelVoteWeight · vote. 0 neighbours: the probabilities alone.
     // Chosen on development seeds (bench/README.md, "Data audit: label issues").
     int labelVoteNeighbours = 40;
-    double labelVoteWeight = 0.5;
+    double labelVoteWeight = 0.4;
     OutlierOptions outliers;
     // Class pairs whose share of the confident joint (Q[a][b] + Q[b][a]) is at least this.
     double minOverlapShare = 0.005;
