@@ -39,6 +39,7 @@ private Q_SLOTS:
     void initTestCase();
     void tinyAuditWritesWellFormedAuditJson();
     void stoppedAuditGoesOnFromItsFinishedFolds();
+    void epochsGivenTrainAsAskedAndNeighboursRerankFinishedFolds();
 
 private:
     QStringList auditArgs(const QString &out) const;
@@ -151,6 +152,37 @@ void TestAuditLabels::tinyAuditWritesWellFormedAuditJson()
     checkAudit(out, 180);
     QVERIFY(QFileInfo::exists(out + QStringLiteral("/issues.csv")));
     QVERIFY2(r.out.contains(QStringLiteral("label issues:")), qPrintable(r.out));
+}
+
+// --epochs trains the fold models exactly that long (no raise toward the minimum batches), and
+// --label-neighbours changes only the post-processing: the finished folds are reused.
+void TestAuditLabels::epochsGivenTrainAsAskedAndNeighboursRerankFinishedFolds()
+{
+    const QString out = m_dir.filePath(QStringLiteral("audit-neighbours"));
+    const Result first = runCli(auditArgs(out));
+    QVERIFY2(first.exitCode == 0, qPrintable(first.err));
+    for (int fold = 0; fold < 2; ++fold) {
+        const QJsonObject state = QJsonDocument::fromJson(
+            readAll(QStringLiteral("%1/folds/%2/fold.json").arg(out).arg(fold)))
+                                      .object();
+        QCOMPARE(state.value(QStringLiteral("config"))
+                     .toObject()
+                     .value(QStringLiteral("epochs"))
+                     .toInt(),
+            1);
+    }
+    const Result alone
+        = runCli(auditArgs(out) << QStringLiteral("--label-neighbours") << QStringLiteral("0"));
+    QVERIFY2(alone.exitCode == 0, qPrintable(alone.err));
+    QVERIFY2(
+        alone.err.count(QStringLiteral("reused")) + alone.out.count(QStringLiteral("reused")) >= 2,
+        qPrintable(alone.err + alone.out));
+    checkAudit(out, 180);
+    const Result bad
+        = runCli(auditArgs(out) << QStringLiteral("--label-neighbours") << QStringLiteral("-1"));
+    QCOMPARE(bad.exitCode, 2);
+    QVERIFY2(bad.err.contains(QStringLiteral("--label-neighbours must be 0 or more")),
+        qPrintable(bad.err));
 }
 
 void TestAuditLabels::stoppedAuditGoesOnFromItsFinishedFolds()
