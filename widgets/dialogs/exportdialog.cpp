@@ -3,6 +3,7 @@
 #include "widgets/dialogs/wrappedlabel.h"
 
 #include "widgets/charts/qcp.h"
+#include "widgets/common/screenfit.h"
 #include "widgets/export/exportchart.h"
 #include "metrics/bytesize.h"
 #include "train/rundir.h"
@@ -572,7 +573,10 @@ void ExportDialog::showReport(const ExportReport &r)
     m_reportBox->show();
     plotSizes(s);
     layout()->activate();
-    adjustSize();
+    // Grown for the report, wide enough for the exports chart's names where the screen allows,
+    // and moved up or left where it would now leave the screen (opened in the middle of a 768 px
+    // screen, its bottom rows and buttons were below the screen's edge).
+    fitToScreen(this, sizeHint().expandedTo(QSize(1240, 0)));
 }
 
 void ExportDialog::plotSizes(const SizeReport &s)

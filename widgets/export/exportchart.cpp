@@ -261,7 +261,7 @@ void ExportChart::rebuild()
     m_floorLabel = nullptr;
     m_plot->xAxis->setLabel(m_data.runtime.isEmpty()
             ? tr("latency at batch %1 (ms): not measured").arg(m_data.batch)
-            : tr("latency at batch %1, median (ms), %2").arg(m_data.batch).arg(m_data.runtime));
+            : tr("latency at batch %1, median (ms)\n%2").arg(m_data.batch).arg(m_data.runtime));
     qint64 largest = 1;
     for (const ExportChartPoint &p : m_data.points)
         largest = std::max(largest, p.fileBytes);
@@ -410,20 +410,25 @@ void ExportChart::placeLabels()
             for (const double dy : { k * h, -k * h })
                 for (const double x : { c.x() + r + 8.0, c.x() - r - 8.0 - w })
                     candidates.append({ x, c.y() - h / 2.0 + dy, w, h });
-        QRectF chosen = candidates.first();
+        // The first free place; with none, the one that covers the least (a place outside the
+        // axis rect counts as covering all of itself).
         int which = 0;
+        double least = -1.0;
         for (int k = 0; k < candidates.size(); ++k) {
             const QRectF &q = candidates[k];
-            if (!area.contains(q))
-                continue;
-            const bool free = std::none_of(
-                taken.begin(), taken.end(), [&q](const QRectF &t) { return t.intersects(q); });
-            if (free) {
-                chosen = q;
-                which = k;
-                break;
+            double covered = area.contains(q) ? 0.0 : q.width() * q.height();
+            for (const QRectF &t : taken) {
+                const QRectF o = t.intersected(q);
+                covered += o.isValid() ? o.width() * o.height() : 0.0;
             }
+            if (least < 0.0 || covered < least) {
+                least = covered;
+                which = k;
+            }
+            if (covered == 0.0)
+                break;
         }
+        const QRectF chosen = candidates[which];
         taken.append(chosen);
         text->position->setCoords(chosen.topLeft());
         QCPItemLine *leader = m_leaders[i];
