@@ -15,9 +15,9 @@
 #
 # Environment: BUILD (build), OUT (bench/out/int8-accuracy), CONFIGS (space-separated
 # MODEL:SIZE:TRAIN_PER_CLASS:TEST_PER_CLASS), VARIANTS ("dense pruned80"), STAGE (all | train |
-# export), EPOCHS (3), BATCH (32), QUANTS ("none int8 int8-static int8-static-qoperator", the last
-# static int8 written as QOperator nodes, --int8-format qoperator; a subset re-exports only those
-# files), CALIBRATION (images, 512),
+# export | table: only print what the runs measured), EPOCHS (3), BATCH (32), QUANTS ("none int8
+# int8-static int8-static-qoperator", the last static int8 written as QOperator nodes,
+# --int8-format qoperator; a subset re-exports only those files), CALIBRATION (images, 512),
 # CALIBRATION_METHOD (minmax), THREADS (1: Torch threads of train and export, and ONNX Runtime's
 # intra-op threads; on a machine shared with other jobs one thread trains several times faster than
 # two, whose OpenMP barriers wait for a descheduled thread), ORT_NODE_DIR. Writes
@@ -75,7 +75,7 @@ for spec in $CONFIGS; do
     images="$OUT/test-$test_n-$size-$channels"
     for variant in $VARIANTS; do
         run="$OUT/$model-$size-$variant"
-        if [ "$STAGE" != export ] && [ ! -f "$run/model.pt" ]; then
+        if { [ "$STAGE" = all ] || [ "$STAGE" = train ]; } && [ ! -f "$run/model.pt" ]; then
             prune=()
             if [ "$variant" = pruned80 ]; then
                 # 80 % of each layer's output channels, ramped over the first two thirds of the
@@ -93,7 +93,7 @@ for spec in $CONFIGS; do
                 >"$run.train.log" 2>&1 || { echo "int8-accuracy: training failed; see $run.train.log" >&2; continue; }
             grep -E "test accuracy|sparsity|throughput" "$run.train.log" | sed 's/^/  /'
         fi
-        [ "$STAGE" = train ] && continue
+        [ "$STAGE" = train ] || [ "$STAGE" = table ] && continue
         [ -f "$run/model.pt" ] || { echo "int8-accuracy: $run has no model.pt (train it first)" >&2; continue; }
         [ -f "$images.u8" ] || "$PY" bench/int8-accuracy-images.py "$test" "$size" "$channels" "$images"
         structs=(plain)
