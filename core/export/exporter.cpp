@@ -482,8 +482,6 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
             if (o.int8Format == Int8Format::QOperator)
                 qoperator = qoperatorGraph(*graph, ranges);
             graph->quantizeStatic(ranges);
-            if (qoperator)
-                roundOutputAsQOperator(&*graph, ranges);
             r.int8Format = enumName(o.int8Format);
         }
         p.bytes

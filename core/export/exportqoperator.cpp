@@ -136,7 +136,23 @@ ExportGraph qoperatorGraph(
             continue;
         const GraphNode &n = f.nodes[i];
         const std::string &x = n.inputs.front();
-        if (n.op == "Conv" || n.op == "Gemm") {
+        if (n.op == "Gemm" && n.outputs.front() == f.outputName) {
+            // The classifier stays float (DequantizeLinear of its input, float32 weights): uint8
+            // logits would round every logit to 1/255 of their calibrated range and clip those
+            // outside it.
+            const auto from = flattened.find(x);
+            const std::string source = from != flattened.end() ? from->second : x;
+            needQuantized(n, source);
+            node("DequantizeLinear", { q(source), scaleOf(source), zeroOf(source) },
+                source + "_float");
+            const std::string flat = from != flattened.end() ? x : source + "_flat";
+            node("Flatten", { source + "_float" }, flat, { intAttr("axis", 1) });
+            for (std::size_t k = 1; k < n.inputs.size(); ++k)
+                g.addInitializer(n.inputs[k], f.initializers.at(n.inputs[k]));
+            GraphNode m = n;
+            m.inputs.front() = flat;
+            g.nodes.push_back(m);
+        } else if (n.op == "Conv" || n.op == "Gemm") {
             float clip = 0.0f;
             const std::string y = fusedOutput(i, &clip);
             std::string source = x;
@@ -216,30 +232,6 @@ ExportGraph qoperatorGraph(
         }
     }
     return g;
-}
-
-void roundOutputAsQOperator(ExportGraph *qdq, const std::map<std::string, ValueRange> &ranges)
-{
-    const std::string y = qdq->outputName;
-    const auto r = ranges.find(y);
-    TORCH_CHECK(r != ranges.end(), "no calibration range for '", y, "'");
-    const UInt8Params p = uint8ParamsFor(r->second.min, r->second.max);
-    for (GraphNode &n : qdq->nodes) {
-        if (n.outputs.front() == y)
-            n.outputs.front() = y + "_unrounded";
-    }
-    qdq->addInitializer(y + "_scale", torch::full({}, p.scale));
-    qdq->addInitializer(y + "_zero_point", torch::full({}, p.zero, torch::kUInt8));
-    GraphNode q;
-    q.op = "QuantizeLinear";
-    q.inputs = { y + "_unrounded", y + "_scale", y + "_zero_point" };
-    q.outputs = { y + "_rounded" };
-    GraphNode dq = q;
-    dq.op = "DequantizeLinear";
-    dq.inputs.front() = y + "_rounded";
-    dq.outputs = { y };
-    qdq->nodes.push_back(q);
-    qdq->nodes.push_back(dq);
 }
 
 } // namespace leantune

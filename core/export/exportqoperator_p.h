@@ -29,16 +29,12 @@ torch::Tensor int8PerChannel(const torch::Tensor &w, torch::Tensor *scale);
 // Conv (with the ReLU / ReLU6 after it fused into its output range) a QLinearConv, Add a
 // QLinearAdd and average pooling a QLinearGlobalAveragePool / QLinearAveragePool (domain
 // com.microsoft, which ONNX Runtime and OpenCV read), MaxPool on the uint8 values, and each Gemm
-// a QLinearConv whose kernel covers the map it reads (a Gemm on Flatten(x) is a convolution of x
-// without padding), so that biases stay int32; the logits are the last one's uint8 output through
-// DequantizeLinear and Flatten. Same weights, scales and zero points as quantizeStatic's QDQ
-// graph. Throws c10::Error on an op it cannot express.
+// but the classifier a QLinearConv whose kernel covers the map it reads (a Gemm on Flatten(x) is a
+// convolution of x without padding), so that biases stay int32. The classifier reads its input
+// through DequantizeLinear and keeps float32 weights, so that the logits are not rounded to uint8.
+// Same weights, scales and zero points as quantizeStatic's QDQ graph elsewhere. Throws c10::Error
+// on an op it cannot express.
 ExportGraph qoperatorGraph(
     const ExportGraph &floatGraph, const std::map<std::string, ValueRange> &ranges);
-
-// Rounds the output of the QDQ graph QDQ (from quantizeStatic) to uint8 and back with the
-// parameters qoperatorGraph gives the logits, so that the QDQ graph in LibTorch computes what the
-// QOperator file does (its reference in the export's runtime check).
-void roundOutputAsQOperator(ExportGraph *qdq, const std::map<std::string, ValueRange> &ranges);
 
 } // namespace leantune
