@@ -279,6 +279,35 @@ private Q_SLOTS:
         QVERIFY(contains(*all, printedPath));
     }
 
+    // The candidates' images are decoded again a bounded batch at a time: batches of two images
+    // (one pair each) find the same groups as one batch (one thread: the same index both times).
+    void confirmationInSmallBatchesFindsTheSameGroups()
+    {
+        QString error;
+        AuditOptions options;
+        options.data = m_train;
+        options.test = m_test;
+        options.duplicatesOnly = true;
+        options.duplicates.threads = 1;
+        const auto groups = [&](int batch) {
+            options.duplicates.confirmBatchImages = batch;
+            std::set<std::set<QString>> found;
+            const std::optional<AuditOutcome> outcome = runAudit(options, {}, &error);
+            if (!outcome)
+                return found;
+            for (const AuditDuplicateGroup &g : outcome->report.duplicates) {
+                std::set<QString> paths;
+                for (const AuditImage &image : g.images)
+                    paths.insert(image.path);
+                found.insert(paths);
+            }
+            return found;
+        };
+        const std::set<std::set<QString>> whole = groups(100000);
+        QVERIFY2(whole.size() >= m_injected.size() * 95 / 100, qPrintable(error));
+        QVERIFY(groups(2) == whole);
+    }
+
     void exactOnlyFindsTheExactCopies()
     {
         QString error;

@@ -752,8 +752,8 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
             candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
 
             // Confirmed on pixels, in batches of pairs whose images (decoded again, through the
-            // same decoder) number at most kBatchImages: memory bounded whatever the pair count.
-            constexpr int kBatchImages = 4096;
+            // same decoder) number at most batchLimit: memory bounded whatever the pair count.
+            const int batchLimit = std::max(2, options.confirmBatchImages);
             std::vector<int> slot(static_cast<std::size_t>(n), -1);
             std::vector<int> batchImages;
             std::vector<Detail> details;
@@ -764,7 +764,7 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
                 while (last < candidates.size()) {
                     const auto [i, j] = candidates[last];
                     const int fresh = (slot[std::size_t(i)] < 0) + (slot[std::size_t(j)] < 0);
-                    if (int(batchImages.size()) + fresh > kBatchImages)
+                    if (int(batchImages.size()) + fresh > batchLimit)
                         break;
                     for (int image : { i, j }) {
                         if (slot[std::size_t(image)] < 0) {

@@ -44,6 +44,9 @@ struct DuplicateOptions {
     double maxOutlierShare = 0.01;
     // any other pair when its 32 × 32 gray thumbnails (slightly blurred) correlate this much.
     double minCorrelation = 0.995;
+    // Candidate pairs are confirmed on their images decoded again, at most this many at a time
+    // (their pixels held; at least 2).
+    int confirmBatchImages = 4096;
     int threads = 0; // 0: one per core, at least 2
     std::int64_t maxDecodedBytes = kMaxDecodedBytes; // images that decode larger are left out
 };
