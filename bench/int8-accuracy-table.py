@@ -16,7 +16,7 @@ KINDS = [('none', 'fp32'), ('int8', 'int8 weights (QDQ)'), ('int8-static', 'stat
 
 
 def cell(r, runtime, fp32=None):
-    if r is None:
+    if r is None or r['opencv_note'].startswith('export failed'):
         return '–'
     value = r[runtime]
     if not value:
@@ -60,7 +60,8 @@ def main():
     print('| file | OpenCV DNN 4.6 loads | ONNX Runtime loads |')
     print('|---|---|---|')
     for kind, name in KINDS:
-        of = [r for r in rows if r['quantize'] == kind and (r['opencv'] or r['opencv_note'])]
+        of = [r for r in rows if r['quantize'] == kind and (r['opencv'] or r['opencv_note'])
+              and not r['opencv_note'].startswith('export failed')]
         if not of:
             continue
         def count(runtime):
