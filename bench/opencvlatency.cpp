@@ -1,15 +1,18 @@
 // leantune-opencv-latency: times ONNX files in OpenCV DNN on the CPU, as bench/ort-latency.js does
 // in ONNX Runtime: median and p90 of batch 1 and batch 32 on random [0, 1] input, 2 threads by
 // default, the files interleaved run by run so machine load hits them alike. A file OpenCV does not
-// load is listed with the importer's error.
+// load is listed with the importer's error. --profile adds each file's time by layer type at batch
+// 32 (cv::dnn::Net::getPerfProfile after the timed runs).
 //
-//   leantune-opencv-latency [--threads N] [--runs N] [--size S] [--channels C] FILE.onnx...
+//   leantune-opencv-latency [--threads N] [--runs N] [--size S] [--channels C] [--profile]
+//                           FILE.onnx...
 
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +39,7 @@ double at(std::vector<double> v, double p)
 int main(int argc, char **argv)
 {
     int threads = 2, runs = 10, size = 224, channels = 1;
+    bool profile = false;
     std::vector<Model> models;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -47,6 +51,8 @@ int main(int argc, char **argv)
             size = std::atoi(argv[++i]);
         else if (a == "--channels" && i + 1 < argc)
             channels = std::atoi(argv[++i]);
+        else if (a == "--profile")
+            profile = true;
         else
             models.push_back({ a, {}, {}, {} });
     }
@@ -111,6 +117,25 @@ int main(int argc, char **argv)
                     "(%.2fx)\n",
             m.file.c_str(), b1, at(m.ms[0], 0.9), base1 > 0 ? base1 / b1 : 0.0, b32,
             at(m.ms[1], 0.9), base32 > 0 ? base32 / b32 : 0.0);
+    }
+    for (Model &m : models) {
+        if (!profile || !m.error.empty())
+            continue;
+        // The last forward was at batch 32: its time per layer, summed by layer type.
+        std::vector<double> timings;
+        const double total
+            = double(m.net.getPerfProfile(timings)) * 1000.0 / cv::getTickFrequency();
+        std::map<std::string, double> byType;
+        const std::vector<std::string> names = m.net.getLayerNames();
+        for (std::size_t i = 0; i < timings.size() && i < names.size(); ++i) {
+            const cv::Ptr<cv::dnn::Layer> layer = m.net.getLayer(names[i]);
+            byType[layer ? layer->type : std::string("?")]
+                += timings[i] * 1000.0 / cv::getTickFrequency();
+        }
+        std::printf("%s: %.1f ms at batch 32 by layer type:", m.file.c_str(), total);
+        for (const auto &item : byType)
+            std::printf(" %s %.1f", item.first.c_str(), item.second);
+        std::printf("\n");
     }
     return 0;
 }
