@@ -317,9 +317,19 @@ private Q_SLOTS:
         // Run again to the end: two fold models, and their findings in the lists.
         view.disconnect(&view, &DataIssuesView::auditProgress, &view, nullptr);
         finished.clear();
+        progress.clear();
         QVERIFY2(view.findIssues(false, 2, 1, test, &error), qPrintable(error));
         QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, 240000);
         QVERIFY2(finished.first().first().toBool(), qPrintable(view.errorText()));
+        // Epochs chosen in the view are trained exactly, not stretched for a small folder.
+        QStringList trained;
+        for (const QList<QVariant> &p : progress)
+            if (p.first().toString().contains(
+                    QRegularExpression(QStringLiteral("^fold \\d/2 training"))))
+                trained << p.first().toString();
+        QVERIFY(!trained.isEmpty());
+        for (const QString &text : trained)
+            QVERIFY2(text.contains(QLatin1String("epoch 1/1")), qPrintable(text));
         QCOMPARE(view.report().folds, 2);
         QCOMPARE(view.report().images, 31);
         QVERIFY(QFileInfo::exists(view.auditDir() + QStringLiteral("/folds/1/predictions.csv")));

@@ -310,8 +310,13 @@ void DataIssuesView::buildUi()
         folds->setValue(3);
         form->addRow(tr("F&olds (models cross-trained):"), folds);
         auto *epochs = new QSpinBox(&dialog);
-        epochs->setRange(1, 200);
-        epochs->setValue(auditRunDefaults().epochs);
+        // 0 is the command line's default: no --epochs, so a small folder's folds train longer.
+        epochs->setRange(0, 200);
+        epochs->setSpecialValueText(tr("automatic"));
+        epochs->setValue(0);
+        epochs->setToolTip(tr("Automatic: %1 epochs, up to twice that on a small folder so that "
+                              "each fold model trains at least 800 batches.")
+                               .arg(auditRunDefaults().epochs));
         form->addRow(tr("&Epochs per fold:"), epochs);
         connect(duplicatesOnly, &QCheckBox::toggled, &dialog, [=](bool on) {
             folds->setEnabled(!on);
@@ -1208,8 +1213,10 @@ bool DataIssuesView::findIssues(
     LabelAuditOptions labels;
     const QString dir = auditDirFor(m_folder);
     RunConfig &run = labels.crossFold.run;
-    if (epochs > 0)
-        run.epochs = epochs;
+    if (epochs > 0) {
+        run.epochs = epochs; // exactly these, as --epochs does
+        labels.crossFold.minimumSteps = 0;
+    }
     run.dataDir = m_folder;
     run.outDir = dir;
     labels.crossFold.folds = folds;
