@@ -4,7 +4,11 @@
 // The input is pixel / 255 (an exported model normalizes inside). A file ONNX Runtime does not load
 // is reported with its error, not skipped. One JSON line per file with --json.
 //
-//   node bench/ort-accuracy.js --images PREFIX [--threads N] [--batch N] [--json] FILE.onnx...
+//   node bench/ort-accuracy.js --images PREFIX [--threads N] [--batch N] [--json]
+//                              [--optimization all|extended|basic|disabled] FILE.onnx...
+//
+// --optimization basic (or disabled) keeps a QDQ file's DequantizeLinear/QuantizeLinear pairs around
+// float operators instead of fusing them into integer kernels: the same file computed in float.
 //
 // onnxruntime-node is looked up as bench/ort-latency.js does (ORT_NODE_DIR, build/ort/node_modules,
 // ~/.cache/leantune/ort).
@@ -30,12 +34,12 @@ function loadOrt() {
     }
 }
 
-async function accuracyOf(ort, file, images, meta, threads, batch) {
+async function accuracyOf(ort, file, images, meta, threads, batch, optimization) {
     const entry = { file, bytes: fs.statSync(file).size, images: meta.labels.length };
     let session;
     try {
         session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads,
-            interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+            interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: optimization });
     } catch (e) {
         entry.loads = false;
         entry.error = String(e && e.message ? e.message : e).split('\n')[0].slice(0, 300);
@@ -86,18 +90,19 @@ async function accuracyOf(ort, file, images, meta, threads, batch) {
 
 async function main() {
     const args = process.argv.slice(2);
-    let prefix = '', threads = 2, batch = 32, json = false;
+    let prefix = '', threads = 2, batch = 32, json = false, optimization = 'all';
     const files = [];
     for (let i = 0; i < args.length; ++i) {
         if (args[i] === '--images') prefix = args[++i];
         else if (args[i] === '--threads') threads = parseInt(args[++i], 10);
         else if (args[i] === '--batch') batch = parseInt(args[++i], 10);
         else if (args[i] === '--json') json = true;
+        else if (args[i] === '--optimization') optimization = args[++i];
         else files.push(args[i]);
     }
     if (!prefix || files.length === 0 || !(threads >= 1) || !(batch >= 1)) {
         console.error('usage: ort-accuracy.js --images PREFIX [--threads N] [--batch N] [--json] '
-            + 'FILE.onnx...');
+            + '[--optimization all|extended|basic|disabled] FILE.onnx...');
         process.exit(2);
     }
     const ort = loadOrt();
@@ -110,7 +115,7 @@ async function main() {
     const runtime = 'onnxruntime-node ' + (ort.env.versions ? ort.env.versions.common : '');
     let reference = null;
     for (const file of files) {
-        const e = await accuracyOf(ort, file, images, meta, threads, batch);
+        const e = await accuracyOf(ort, file, images, meta, threads, batch, optimization);
         e.runtime = runtime;
         if (e.predictions) {
             if (reference)
