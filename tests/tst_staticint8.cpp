@@ -146,6 +146,26 @@ private Q_SLOTS:
         torch::set_num_threads(1);
     }
 
+    // Static int8 weights use 7 bits (±63): on x86 without VNNI, ONNX Runtime's u8s8 kernels add
+    // two u8 × s8 products in a saturating int16, which full-range weights overflow.
+    void weightsUseSevenBitsPerChannel()
+    {
+        torch::manual_seed(3);
+        const torch::Tensor w = torch::randn({ 4, 3, 3, 3 })
+            * torch::tensor({ 1.0f, 0.1f, 5.0f, 0.0f }).reshape({ 4, 1, 1, 1 });
+        torch::Tensor scale;
+        const torch::Tensor q = int8PerChannel(w, &scale);
+        QCOMPARE(q.scalar_type(), torch::kInt8);
+        const torch::Tensor peak = q.reshape({ 4, -1 }).to(torch::kInt32).abs().amax(1);
+        for (int c = 0; c < 3; ++c)
+            QCOMPARE(peak[c].item<int>(), 63); // each channel's largest weight maps to 63
+        QCOMPARE(peak[3].item<int>(), 0); // an all-zero channel stays 0 (scale 1)
+        QCOMPARE(scale[3].item<float>(), 1.0f);
+        const torch::Tensor back = q.to(torch::kFloat32) * scale.reshape({ 4, 1, 1, 1 });
+        const torch::Tensor err = (back - w).abs().reshape({ 4, -1 }).amax(1);
+        QVERIFY((err <= scale * 0.5f + 1e-7f).all().item<bool>());
+    }
+
     // The QDQ graph in the reference interpreter (LibTorch ops, QuantizeLinear rounding and
     // saturating) against the float graph it was made from, on the calibration images.
     void qdqGraphFollowsFloatGraph_data() { logitsFollowFp32OnCalibrationImages_data(); }

@@ -20,8 +20,9 @@ struct UInt8Params {
 // The parameters for the range [LO, HI] widened to hold 0 (so that 0 and zero padding are exact).
 UInt8Params uint8ParamsFor(float lo, float hi);
 
-// Per-output-channel symmetric int8 of the weight W (axis 0): q = round(w / scale_c) in
-// [−127, 127], scale_c = max|w_c| / 127 (1 for an all-zero channel). Returns q; *SCALE gets [C].
+// Per-output-channel symmetric int8 of the weight W (axis 0), in 7 bits so that integer kernels
+// without VNNI cannot saturate: q = round(w / scale_c) in [−63, 63], scale_c = max|w_c| / 63 (1 for
+// an all-zero channel). Returns q; *SCALE gets [C].
 torch::Tensor int8PerChannel(const torch::Tensor &w, torch::Tensor *scale);
 
 // The static int8 graph of FLOATGRAPH (the float graph quantizeStatic would rewrite, RANGES as

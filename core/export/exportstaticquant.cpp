@@ -38,12 +38,15 @@ UInt8Params uint8ParamsFor(float lo, float hi)
 
 torch::Tensor int8PerChannel(const torch::Tensor &w, torch::Tensor *scale)
 {
+    // 7 bits: x86 CPUs without VNNI multiply u8 x s8 pairs into a saturating int16 sum
+    // (vpmaddubsw), which full-range weights overflow (ONNX Runtime's reduce_range advice).
+    constexpr float kWeightMax = 63.0f;
     const std::int64_t channels = w.size(0);
     const torch::Tensor flat = w.reshape({ channels, -1 });
-    torch::Tensor s = flat.abs().amax(1) / 127.0f;
+    torch::Tensor s = flat.abs().amax(1) / kWeightMax;
     *scale = torch::where(s.gt(0), s, torch::ones_like(s)).contiguous();
     return torch::round(flat / scale->unsqueeze(1))
-        .clamp(-127, 127)
+        .clamp(-kWeightMax, kWeightMax)
         .to(torch::kInt8)
         .reshape(w.sizes())
         .contiguous();
