@@ -13,26 +13,9 @@
 // onnxruntime-node is looked up as bench/ort-latency.js does (ORT_NODE_DIR, build/ort/node_modules,
 // ~/.cache/leantune/ort).
 'use strict';
+const { loadOrt } = require('./ort-node.js');
 const fs = require('fs');
 const path = require('path');
-const os = require('os');
-
-function loadOrt() {
-    const roots = [process.env.ORT_NODE_DIR, path.join(__dirname, '..', 'build', 'ort', 'node_modules'),
-        path.join(os.homedir(), '.cache', 'leantune', 'ort', 'node_modules')].filter(Boolean);
-    for (const root of roots) {
-        const dir = path.join(root, 'onnxruntime-node');
-        if (fs.existsSync(dir))
-            return require(dir);
-    }
-    try {
-        return require('onnxruntime-node');
-    } catch (e) {
-        console.error('ort-accuracy: onnxruntime-node not found (looked in ' + roots.join(', ')
-            + '); install it with scripts/setup --with-ort');
-        process.exit(3);
-    }
-}
 
 async function accuracyOf(ort, file, images, meta, threads, batch, optimization) {
     const entry = { file, bytes: fs.statSync(file).size, images: meta.labels.length };
@@ -105,7 +88,7 @@ async function main() {
             + '[--optimization all|extended|basic|disabled] FILE.onnx...');
         process.exit(2);
     }
-    const ort = loadOrt();
+    const ort = loadOrt('ort-accuracy');
     const meta = JSON.parse(fs.readFileSync(prefix + '.json', 'utf8'));
     const images = fs.readFileSync(prefix + '.u8');
     if (images.length !== meta.shape.reduce((a, b) => a * b, 1)) {

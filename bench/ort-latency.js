@@ -10,26 +10,10 @@
 // onnxruntime-node is looked up in ORT_NODE_DIR, build/ort/node_modules and ~/.cache/leantune/ort
 // (scripts/setup --with-ort installs it into build/ort).
 'use strict';
+const { loadOrt } = require('./ort-node.js');
 const fs = require('fs');
 const path = require('path');
 const os = require('os');
-
-function loadOrt() {
-    const roots = [process.env.ORT_NODE_DIR, path.join(__dirname, '..', 'build', 'ort', 'node_modules'),
-        path.join(os.homedir(), '.cache', 'leantune', 'ort', 'node_modules')].filter(Boolean);
-    for (const root of roots) {
-        const dir = path.join(root, 'onnxruntime-node');
-        if (fs.existsSync(dir))
-            return require(dir);
-    }
-    try {
-        return require('onnxruntime-node');
-    } catch (e) {
-        console.error('ort-latency: onnxruntime-node not found (looked in ' + roots.join(', ')
-            + '); install it with scripts/setup --with-ort');
-        process.exit(3);
-    }
-}
 
 function percentile(sorted, p) {
     return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
@@ -51,7 +35,7 @@ function fusionOf(file) {
 async function main() {
     const args = process.argv.slice(2);
     if (args[0] === '--fusion-child') {
-        const ort = loadOrt();
+        const ort = loadOrt('ort-latency');
         await ort.InferenceSession.create(args[1], { logSeverityLevel: 0, intraOpNumThreads: 1 });
         return;
     }
@@ -74,7 +58,7 @@ async function main() {
             + '[--profile DIR] [--optimized DIR] [--json] [--compare] FILE.onnx...');
         process.exit(2);
     }
-    const ort = loadOrt();
+    const ort = loadOrt('ort-latency');
     const models = [];
     for (const file of files) {
         const options = { intraOpNumThreads: threads, interOpNumThreads: 1,
