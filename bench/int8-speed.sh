@@ -34,15 +34,7 @@ node bench/ort-latency.js --runs 3 /dev/null >/dev/null 2>&1 || [ $? -ne 3 ] \
     || { echo "int8-speed: onnxruntime-node not found (scripts/setup --with-ort)" >&2; exit 1; }
 
 mapfile -t folders < <("$cli" sample | grep -E '^(train|test) ' | cut -d' ' -f2-)
-subset() {   # SOURCE PER_CLASS DEST: the first PER_CLASS images of each class, as links
-    [ -d "$3" ] && return
-    rm -rf "$3.part"
-    for d in "$1"/*/; do
-        mkdir -p "$3.part/$(basename "$d")"
-        find "$d" -maxdepth 1 -type f | sort | awk -v n="$2" "NR <= n" | while read -r f; do ln -s "$(realpath "$f")" "$3.part/$(basename "$d")/"; done
-    done
-    mv "$3.part" "$3"
-}
+. "$(dirname "$0")/subset.sh"
 mkdir -p "$OUT"
 train="$OUT/train-$TRAIN_PER_CLASS"
 test="$OUT/test-$TEST_PER_CLASS"
