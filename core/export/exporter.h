@@ -80,10 +80,9 @@ struct ExportOptions {
     bool setFormat(const QString &name, QString *error);
     bool setQuantization(const QString &name, QString *error);
     // Whether these options can export: int8 weights, static int8 and --structured need ONNX, a
-    // calibration folder needs static int8, an output file is
-    // named, the batch size is at least 1, the limit, threads and memory budget are not
-    // negative. False + a
-    // one-line message naming the option to change in *error. Touches no file.
+    // calibration folder needs static int8, an output file is named, the batch size is at least 1,
+    // the limit, threads and memory budget are not negative. False + a one-line message naming
+    // the option to change in *error. Touches no file.
     bool validate(QString *error) const;
 };
 
