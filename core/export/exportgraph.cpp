@@ -39,6 +39,17 @@ GraphAttribute intsAttr(const std::string &name, std::vector<std::int64_t> value
     return a;
 }
 
+GraphNode GraphNode::make(std::string op, std::vector<std::string> inputs, std::string output,
+    std::vector<GraphAttribute> attributes)
+{
+    GraphNode n;
+    n.op = std::move(op);
+    n.inputs = std::move(inputs);
+    n.outputs = { std::move(output) };
+    n.attributes = std::move(attributes);
+    return n;
+}
+
 const GraphAttribute *GraphNode::attribute(const std::string &name) const
 {
     for (const GraphAttribute &a : attributes) {

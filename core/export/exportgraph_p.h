@@ -45,6 +45,9 @@ struct GraphNode {
     std::vector<std::string> outputs;
     std::vector<GraphAttribute> attributes;
 
+    // A node with one output.
+    static GraphNode make(std::string op, std::vector<std::string> inputs, std::string output,
+        std::vector<GraphAttribute> attributes = {});
     const GraphAttribute *attribute(const std::string &name) const;
 };
 

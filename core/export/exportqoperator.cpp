@@ -39,12 +39,8 @@ ExportGraph qoperatorGraph(
     };
     const auto node = [&g](const char *op, std::vector<std::string> inputs, std::string output,
                           std::vector<GraphAttribute> attributes = {}) {
-        GraphNode m;
-        m.op = op;
-        m.inputs = std::move(inputs);
-        m.outputs = { std::move(output) };
-        m.attributes = std::move(attributes);
-        g.nodes.push_back(std::move(m));
+        g.nodes.push_back(
+            GraphNode::make(op, std::move(inputs), std::move(output), std::move(attributes)));
     };
 
     // The uint8 value of float value V is V_quantized, its scale and zero point V_scale and

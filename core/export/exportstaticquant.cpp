@@ -139,12 +139,8 @@ void ExportGraph::quantizeStatic(const std::map<std::string, ValueRange> &ranges
     int counter = 0;
     const auto node = [&out](const char *op, std::vector<std::string> inputs, std::string output,
                           std::vector<GraphAttribute> attributes = {}) {
-        GraphNode m;
-        m.op = op;
-        m.inputs = std::move(inputs);
-        m.outputs = { std::move(output) };
-        m.attributes = std::move(attributes);
-        out.push_back(std::move(m));
+        out.push_back(
+            GraphNode::make(op, std::move(inputs), std::move(output), std::move(attributes)));
     };
     // Activations with the same parameters (a MaxPool's output and its input) share one scale and
     // one zero point initializer.
