@@ -90,6 +90,14 @@ public:
 
     // Least-squares line through the probes (needs two distinct batch sizes for a valid fit).
     static MemoryFit fitLinear(const std::vector<MemoryProbe> &probes);
+    // The indexes of the probes that read more than FRACTION above the line through all the other
+    // probes (none with fewer than three). glibc's heap only ever adds to a host peak, and one
+    // high reading at the largest size tilts the whole line: the planner measures those again.
+    static std::vector<int> probesAboveTheLine(
+        const std::vector<MemoryProbe> &probes, double fraction);
+    // How far above the line through the others a host probe may read before it is measured
+    // again: twice kProbeSpread. Figures: bench/README.md, "Memory probes".
+    static constexpr double kOutlierFraction = 0.04;
     // The evaluation batch the Trainer uses for training batch BATCH: the same, so that the pass
     // without gradients never sets the peak. (At 256, smallcnn's end-of-epoch validation added
     // 60-100 MiB to a 240 MiB training peak on 28 px Fashion-MNIST, and that peak varied by 40 MiB
