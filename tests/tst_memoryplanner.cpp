@@ -17,8 +17,6 @@
 #include <QTemporaryDir>
 #include <QTest>
 
-#include <algorithm>
-
 using namespace leantune;
 
 namespace {
@@ -73,28 +71,6 @@ private Q_SLOTS:
         QVERIFY2(std::abs(f.perImageBytes / MiB - 1.0) < 0.05,
             qPrintable(QString::number(f.perImageBytes / MiB)));
         QVERIFY(f.maxResidualFraction > 0.0 && f.maxResidualFraction < 0.01);
-    }
-
-    void aProbeFarAboveTheLineThroughTheOthersIsNamedForMeasuringAgain()
-    {
-        // A CI run's probes: 242 MiB at batch 64 where the line through the smaller three says
-        // 230; the same process's neighbours read 227-229 there.
-        const auto probes = [](std::int64_t at64) {
-            return std::vector<MemoryProbe> { { 8, 186 * MiB }, { 16, 195 * MiB },
-                { 32, 205 * MiB }, { 64, at64 * MiB } };
-        };
-        const double f = MemoryPlanner::kOutlierFraction;
-        QCOMPARE(MemoryPlanner::probesAboveTheLine(probes(242), f), std::vector<int> { 3 });
-        QVERIFY(MemoryPlanner::probesAboveTheLine(probes(229), f).empty());
-        // A reading below the line is never measured again: noise does not lower a host peak.
-        const std::vector<int> low = MemoryPlanner::probesAboveTheLine(probes(200), f);
-        QVERIFY(std::find(low.begin(), low.end(), 3) == low.end());
-        // An interior reading counts too; two probes leave no line to judge by.
-        std::vector<MemoryProbe> mid = probes(229);
-        mid[1].peakBytes = 215 * MiB;
-        QCOMPARE(MemoryPlanner::probesAboveTheLine(mid, f), std::vector<int> { 1 });
-        QVERIFY(
-            MemoryPlanner::probesAboveTheLine({ { 8, 100 * MiB }, { 64, 500 * MiB } }, f).empty());
     }
 
     void fitNeedsTwoBatchSizesAndNeverShrinksWithTheBatch()
@@ -227,6 +203,29 @@ private Q_SLOTS:
         QVERIFY(plan->train.isValid());
         QVERIFY(plan->train.perImageBytes > 0.0);
         QVERIFY(plan->capacityBytes > 0);
+    }
+
+    // A run's own batch above the probe sizes is probed too (its peak measured, not extrapolated);
+    // one within them adds nothing.
+    void theRunsOwnBatchAboveTheProbeSizesIsProbedToo()
+    {
+        LEANTUNE_SKIP_RSS_TEST_UNDER_ASAN();
+        RunConfig c = testconfigs::smallCnnOnCpu();
+        QString error;
+        MemoryPlanner::ProbeOptions o;
+        o.batchSizes = { 8, 16 };
+        o.steps = 1;
+        o.runBatch = 40;
+        std::optional<MemoryPlan> plan = MemoryPlanner::probe(c, o, &error);
+        QVERIFY2(plan, qPrintable(error));
+        QCOMPARE(int(plan->trainProbes.size()), 3);
+        QCOMPARE(plan->trainProbes.back().batchSize, 40);
+        QCOMPARE(plan->evalProbes.back().batchSize, 40);
+        o.runBatch = 12;
+        plan = MemoryPlanner::probe(c, o, &error);
+        QVERIFY2(plan, qPrintable(error));
+        QCOMPARE(int(plan->trainProbes.size()), 2);
+        QCOMPARE(plan->trainProbes.back().batchSize, 16);
     }
 
     // Under a host budget the probes are part of the run's peak: a probe size that the probes

@@ -106,23 +106,6 @@ MemoryFit MemoryPlanner::fitLinear(const std::vector<MemoryProbe> &probes)
     return f;
 }
 
-std::vector<int> MemoryPlanner::probesAboveTheLine(
-    const std::vector<MemoryProbe> &probes, double fraction)
-{
-    std::vector<int> above;
-    if (probes.size() < 3)
-        return above;
-    for (std::size_t i = 0; i < probes.size(); ++i) {
-        std::vector<MemoryProbe> others = probes;
-        others.erase(others.begin() + std::ptrdiff_t(i));
-        const MemoryFit line = fitLinear(others);
-        if (line.isValid()
-            && double(probes[i].peakBytes) > line.predict(probes[i].batchSize) * (1.0 + fraction))
-            above.push_back(int(i));
-    }
-    return above;
-}
-
 MemoryFitting MemoryPlanner::fitToLimit(
     const MemoryPlan &plan, int batch, int queue, std::int64_t limitBytes, int evalBatch)
 {
@@ -219,6 +202,8 @@ std::optional<MemoryPlan> MemoryPlanner::probe(
         if (sizes.empty())
             sizes = plan.onDevice ? std::vector<int> { 16, 32, 64, 128 }
                                   : std::vector<int> { 8, 16, 32, 64 };
+        if (!sizes.empty() && options.runBatch > *std::max_element(sizes.begin(), sizes.end()))
+            sizes.push_back(options.runBatch);
         std::sort(sizes.begin(), sizes.end());
         sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
         sizes.erase(
@@ -264,27 +249,6 @@ std::optional<MemoryPlan> MemoryPlanner::probe(
             probe->release();
             if (replaced)
                 break; // the last size under the limit
-        }
-        if (!plan.onDevice) {
-            // A reading far above the line through the others is measured once more and the lower
-            // kept: heap noise only adds, and one high reading at the largest size tilts the line
-            // under every batch the run might use (bench/README.md, "Memory probes").
-            const auto remeasure = [&](std::vector<MemoryProbe> &probes, bool train) {
-                for (int i : probesAboveTheLine(probes, kOutlierFraction)) {
-                    const int b = probes[std::size_t(i)].batchSize;
-                    const std::int64_t again = probe->measurePeak([&] {
-                        if (train)
-                            probe->train(b, steps);
-                        else
-                            probe->evaluate(b);
-                    });
-                    probe->release();
-                    probes[std::size_t(i)].peakBytes
-                        = std::min(probes[std::size_t(i)].peakBytes, again);
-                }
-            };
-            remeasure(plan.trainProbes, true);
-            remeasure(plan.evalProbes, false);
         }
         if (!plan.onDevice && plan.trainProbes.size() >= 2) {
             // As in a run after an epoch: gradients, momentum and masks live, the heap trimmed.

@@ -86,18 +86,15 @@ public:
         // worst over the steps and glibc's heap varies from step to step, 2 on a CUDA device, whose
         // allocator's peak repeats. Figures: bench/README.md, "Memory probes".
         int steps = 0;
+        // The batch the run will train with, probed besides batchSizes when it is larger than all
+        // of them: the run then pays a few of its own steps to measure its peak instead of
+        // extrapolating it (smallcnn's probes to 64 put a run at 128 9-17 % high, as the heap
+        // happened to lie). 0: none.
+        int runBatch = 0;
     };
 
     // Least-squares line through the probes (needs two distinct batch sizes for a valid fit).
     static MemoryFit fitLinear(const std::vector<MemoryProbe> &probes);
-    // The indexes of the probes that read more than FRACTION above the line through all the other
-    // probes (none with fewer than three). glibc's heap only ever adds to a host peak, and one
-    // high reading at the largest size tilts the whole line: the planner measures those again.
-    static std::vector<int> probesAboveTheLine(
-        const std::vector<MemoryProbe> &probes, double fraction);
-    // How far above the line through the others a host probe may read before it is measured
-    // again: twice kProbeSpread. Figures: bench/README.md, "Memory probes".
-    static constexpr double kOutlierFraction = 0.04;
     // The evaluation batch the Trainer uses for training batch BATCH: the same, so that the pass
     // without gradients never sets the peak. (At 256, smallcnn's end-of-epoch validation added
     // 60-100 MiB to a 240 MiB training peak on 28 px Fashion-MNIST, and that peak varied by 40 MiB

@@ -66,7 +66,9 @@ std::optional<RunMemoryPlan> planRunMemory(const RunConfig &c, std::int64_t trai
                 .arg(report->search.trials.size())
                 .arg(report->capText()));
     } else {
-        plan = MemoryPlanner::probe(c, error);
+        MemoryPlanner::ProbeOptions options;
+        options.runBatch = c.batchSize;
+        plan = MemoryPlanner::probe(c, options, error);
         if (!plan)
             return std::nullopt;
         QStringList probes;
