@@ -9,6 +9,7 @@
 #include "guifixtures.h"
 #include "guiscreenshot.h"
 #include "guitestdata.h"
+#include "safetensorsfixture.h"
 
 #include "mainwindow.h"
 #include "widgets/dialogs/runconfigdialog.h"
@@ -45,51 +46,6 @@ QRect screenRect()
     return QRect(0, 0, 1366, 768);
 }
 const QRect kScreen = screenRect();
-
-// A float32 .safetensors file of LeanTune's smallcnn for 3 channels and 10 classes.
-bool writeSmallCnn3(const QString &path)
-{
-    QList<std::pair<QString, QList<qint64>>> tensors { { QStringLiteral("conv1.weight"),
-        { 32, 3, 3, 3 } } };
-    const auto bn = [&tensors](const char *name, qint64 n) {
-        for (const char *part : { "weight", "bias", "running_mean", "running_var" })
-            tensors.push_back(
-                { QLatin1String(name) + QLatin1Char('.') + QLatin1String(part), { n } });
-    };
-    bn("bn1", 32);
-    tensors.push_back({ QStringLiteral("conv2.weight"), { 64, 32, 3, 3 } });
-    bn("bn2", 64);
-    tensors.push_back({ QStringLiteral("conv3.weight"), { 16, 64, 1, 1 } });
-    bn("bn3", 16);
-    tensors.push_back({ QStringLiteral("fc1.weight"), { 96, 784 } });
-    tensors.push_back({ QStringLiteral("fc1.bias"), { 96 } });
-    tensors.push_back({ QStringLiteral("fc2.weight"), { 10, 96 } });
-    tensors.push_back({ QStringLiteral("fc2.bias"), { 10 } });
-    QJsonObject header;
-    qint64 offset = 0;
-    for (const auto &[name, shape] : tensors) {
-        qint64 n = 1;
-        QJsonArray dims;
-        for (qint64 d : shape) {
-            n *= d;
-            dims.append(double(d));
-        }
-        header.insert(name,
-            QJsonObject { { QStringLiteral("dtype"), QStringLiteral("F32") },
-                { QStringLiteral("shape"), dims },
-                { QStringLiteral("data_offsets"),
-                    QJsonArray { double(offset), double(offset + 4 * n) } } });
-        offset += 4 * n;
-    }
-    const QByteArray json = QJsonDocument(header).toJson(QJsonDocument::Compact);
-    QByteArray out(8, '\0');
-    for (int k = 0; k < 8; ++k)
-        out[k] = char((quint64(json.size()) >> (8 * k)) & 0xff);
-    out += json;
-    out += QByteArray(offset, '\0'); // zeros are valid float32 weights
-    QFile f(path);
-    return f.open(QIODevice::WriteOnly) && f.write(out) == out.size();
-}
 
 // The on-screen rectangle of W.
 QRect globalRect(const QWidget *w)
@@ -147,7 +103,9 @@ private Q_SLOTS:
         QVERIFY(m_dir.isValid());
         guitestdata::isolateSettings(m_dir, QStringLiteral("LeanTuneScreenFit"));
         guitestdata::writeImageFolder(m_dir.filePath(QStringLiteral("data")), 3, 10, 16);
-        QVERIFY(writeSmallCnn3(m_dir.filePath(QStringLiteral("smallcnn3.safetensors"))));
+        QVERIFY(
+            testweights::writeSafetensors(m_dir.filePath(QStringLiteral("smallcnn3.safetensors")),
+                testweights::smallCnn(3, 10), 0.0f));
         // The platform took the small screen (main() below).
         QCOMPARE(available(), kScreen);
     }
