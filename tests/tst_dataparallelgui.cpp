@@ -5,6 +5,7 @@
 // leaves no worker process behind. LEANTUNE_SCREENSHOT_DIR=DIR saves the dialog and the window.
 
 #include "clirunner.h"
+#include "guifixtures.h"
 #include "guitestdata.h"
 
 #include "widgets/charts/livecharts.h"
@@ -94,11 +95,8 @@ private:
 private Q_SLOTS:
     void initTestCase()
     {
-        qputenv("XDG_CONFIG_HOME", m_dir.filePath(QStringLiteral("config")).toUtf8());
-        qputenv("LEANTUNE_DATA_DIR", m_dir.filePath(QStringLiteral("userdata")).toUtf8());
+        guitestdata::isolateSettings(m_dir);
         qputenv("LEANTUNE_CLI", testcli::cliPath().toUtf8()); // the workers (not next to tests)
-        QCoreApplication::setOrganizationName(QStringLiteral("LeanTuneTest"));
-        QCoreApplication::setApplicationName(QStringLiteral("LeanTuneTest"));
         m_data = m_dir.filePath(QStringLiteral("shapes"));
         guitestdata::writeImageFolder(m_data, 3, 120, 16);
     }

@@ -1,6 +1,7 @@
 // A finished run's results as people see them: the training tab's result summary (each accuracy
 // named with its set) and the run history's accuracy column, whose header names its set.
 
+#include "guifixtures.h"
 #include "guiscreenshot.h"
 #include "guitestdata.h"
 
@@ -38,13 +39,7 @@ private:
     }
 
 private Q_SLOTS:
-    void initTestCase()
-    {
-        qputenv("XDG_CONFIG_HOME", m_dir.filePath(QStringLiteral("config")).toUtf8());
-        qputenv("LEANTUNE_DATA_DIR", m_dir.filePath(QStringLiteral("userdata")).toUtf8());
-        QCoreApplication::setOrganizationName(QStringLiteral("LeanTuneTest"));
-        QCoreApplication::setApplicationName(QStringLiteral("LeanTuneTest"));
-    }
+    void initTestCase() { guitestdata::isolateSettings(m_dir); }
 
     // The header says which set the column's accuracies come from; mixed sets name it per cell.
     void historyAccuracyNamesItsSet()
