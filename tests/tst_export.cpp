@@ -6,6 +6,7 @@
 
 #include "export/exporter.h"
 #include "export/sizereport.h"
+#include "export/topagreement.h"
 #include "metrics/exportreports.h"
 #include "metrics/memoryprobe.h"
 #include "model/modelzoo_p.h"
@@ -24,6 +25,7 @@
 #include <QTest>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 using namespace leantune;
@@ -132,6 +134,78 @@ private Q_SLOTS:
         QVERIFY(json.value(QLatin1String("verification"))
                     .toObject()
                     .contains(QLatin1String("max_abs_logit_diff")));
+        // Near-ties are counted and said, in the text and the JSON.
+        QVERIFY2(
+            report->toText().contains(QStringLiteral("%1 near-ties skipped").arg(report->nearTies)),
+            qPrintable(report->toText()));
+        QCOMPARE(json.value(QLatin1String("verification"))
+                     .toObject()
+                     .value(QLatin1String("near_ties"))
+                     .toObject()
+                     .value(QLatin1String("skipped"))
+                     .toInt(-1),
+            report->nearTies);
+    }
+
+    // The top-1 check of verification on logits made by hand: an image whose reference's top two
+    // logits are closer than the format's typical error is skipped as a near-tie (and said) even
+    // when the file swaps them; the same swap where the reference leads clearly fails, and so
+    // does a file whose error is as large as the logits' margins.
+    void nearTiesAreSkippedAndClearDisagreementsFail()
+    {
+        // 59 images on which class 0 leads by 2 and the file is off by 0.05 per logit.
+        const float leadRef[] = { 2.0f, 0.0f, -1.0f }, leadOut[] = { 1.95f, 0.05f, -1.0f };
+        const TopOneCheck lead = checkTopOne(leadRef, leadOut, 3);
+        QVERIFY(lead.agrees);
+        QCOMPARE(lead.margin, 2.0);
+        QVERIFY(std::abs(lead.error - 0.05) < 1e-6);
+        const std::vector<TopOneCheck> agreeing(59, lead);
+
+        // The reference ranks 0.50 over 0.49; off by 0.04, the file ranks them the other way.
+        const float tieRef[] = { 0.50f, 0.49f, -1.0f }, tieOut[] = { 0.46f, 0.53f, -1.0f };
+        const TopOneCheck tie = checkTopOne(tieRef, tieOut, 3);
+        QVERIFY(!tie.agrees);
+        QVERIFY(std::abs(tie.margin - 0.01) < 1e-6);
+        std::vector<TopOneCheck> checks = agreeing;
+        checks.push_back(tie);
+        const TopAgreement skipped = judgeTopAgreement(checks, 0.995);
+        QVERIFY(skipped.ok);
+        QCOMPARE(skipped.images, 60);
+        QCOMPARE(skipped.nearTies, 1);
+        QCOMPARE(skipped.nearTieFlips, 1);
+        QCOMPARE(skipped.disagreements, 0);
+        QCOMPARE(skipped.decided(), 59);
+        QCOMPARE(skipped.agreement, 1.0);
+        QVERIFY(std::abs(skipped.tolerance - 0.1) < 1e-6); // twice the median error
+
+        // The same swap where the reference leads by 2 is a disagreement: 59 of 60 fails 99.5 %.
+        const float clearRef[] = { 2.0f, 0.0f, -1.0f }, clearOut[] = { 0.9f, 1.1f, -1.0f };
+        const TopOneCheck clear = checkTopOne(clearRef, clearOut, 3);
+        QVERIFY(!clear.agrees);
+        checks.back() = clear;
+        const TopAgreement failed = judgeTopAgreement(checks, 0.995);
+        QVERIFY(!failed.ok);
+        QCOMPARE(failed.nearTies, 0);
+        QCOMPARE(failed.disagreements, 1);
+        QVERIFY(failed.agreement < 0.995);
+
+        // A file off by 3 on every image: every margin is a "near-tie", so nothing is decided and
+        // the check fails rather than excusing the file.
+        const float wrongOut[] = { -1.0f, 3.0f, 2.0f };
+        const std::vector<TopOneCheck> wrong(60, checkTopOne(leadRef, wrongOut, 3));
+        const TopAgreement broken = judgeTopAgreement(wrong, 0.995);
+        QVERIFY(!broken.ok);
+        QCOMPARE(broken.nearTies, 60);
+
+        // An exact tie that the file reproduces is decided and agrees (the first maximum wins).
+        const float even[] = { 1.0f, 1.0f, 0.0f };
+        const TopOneCheck exact = checkTopOne(even, even, 3);
+        QVERIFY(exact.agrees);
+        QCOMPARE(exact.margin, 0.0);
+        QCOMPARE(exact.error, 0.0);
+        const TopAgreement same = judgeTopAgreement(std::vector<TopOneCheck>(10, exact), 0.995);
+        QVERIFY(same.ok);
+        QCOMPARE(same.nearTies, 0);
     }
 
     void int8ExportIsAboutFourTimesSmaller()

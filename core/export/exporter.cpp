@@ -8,6 +8,7 @@
 #include "export/exportqoperator_p.h"
 #include "export/onnxdequantizer_p.h"
 #include "export/onnxwriter_p.h"
+#include "export/topagreement.h"
 #include "config/runfields.h"
 #include "metrics/bytesize.h"
 #include "metrics/memoryprobe.h"
@@ -218,8 +219,9 @@ std::unique_ptr<StreamingLoader> verificationLoader(
 }
 
 struct Tally {
-    std::int64_t images = 0, correctBefore = 0, correctAfter = 0, agree = 0, agreeTrained = 0;
+    std::int64_t images = 0, correctBefore = 0, correctAfter = 0, agreeTrained = 0;
     double maxDiff = 0.0;
+    std::vector<TopOneCheck> checks; // the written file against the reference, per image
 };
 
 // WRITTEN: the runtime's logits, checked against REFERENCE. EXPORTED: the logits the file's
@@ -227,12 +229,16 @@ struct Tally {
 void tally(Tally &t, const torch::Tensor &trained, const torch::Tensor &reference,
     const torch::Tensor &written, const torch::Tensor &exported, const torch::Tensor &labels)
 {
-    const torch::Tensor pTrained = trained.argmax(1), pRef = reference.argmax(1),
-                        pOut = written.argmax(1), pExported = exported.argmax(1);
+    const torch::Tensor pTrained = trained.argmax(1), pExported = exported.argmax(1);
     t.images += labels.size(0);
     t.correctBefore += pTrained.eq(labels).sum().item<std::int64_t>();
     t.correctAfter += pExported.eq(labels).sum().item<std::int64_t>();
-    t.agree += pOut.eq(pRef).sum().item<std::int64_t>();
+    const torch::Tensor ref = reference.to(torch::kFloat).contiguous(),
+                        out = written.to(torch::kFloat).contiguous();
+    const int classes = int(ref.size(1));
+    for (std::int64_t i = 0; i < ref.size(0); ++i)
+        t.checks.push_back(checkTopOne(
+            ref.data_ptr<float>() + i * classes, out.data_ptr<float>() + i * classes, classes));
     t.agreeTrained += pExported.eq(pTrained).sum().item<std::int64_t>();
     t.maxDiff = std::max(t.maxDiff, (written - reference).abs().max().item<double>());
 }
@@ -831,16 +837,29 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
         r.accuracyBefore = double(t.correctBefore) / double(t.images);
         r.accuracyAfter = double(t.correctAfter) / double(t.images);
         r.agreement = double(t.agreeTrained) / double(t.images);
-        r.runtimeAgreement = double(t.agree) / double(t.images);
+        const TopAgreement top = judgeTopAgreement(t.checks, kMinAgreement);
+        r.runtimeAgreement = top.agreement;
+        r.nearTies = top.nearTies;
+        r.nearTieFlips = top.nearTieFlips;
+        r.nearTieTolerance = top.tolerance;
         r.maxAbsLogitDiff = t.maxDiff;
-        if (r.runtimeAgreement < kMinAgreement)
-            return fail(QStringLiteral(
-                "the exported model disagrees with %1 on %2 % of %3 images (max logit "
-                "difference %4): not written")
-                            .arg(r.reference)
-                            .arg((1.0 - r.runtimeAgreement) * 100.0, 0, 'f', 2)
-                            .arg(r.images)
-                            .arg(r.maxAbsLogitDiff));
+        if (!top.ok)
+            return fail(2 * top.decided() < top.images
+                    ? QStringLiteral("the exported model's logits differ from %1 by more than the "
+                                     "top-1 margin on %2 of %3 images (median logit difference "
+                                     "%4, max %5): not written")
+                          .arg(r.reference)
+                          .arg(top.nearTies)
+                          .arg(top.images)
+                          .arg(top.tolerance / 2.0)
+                          .arg(r.maxAbsLogitDiff)
+                    : QStringLiteral("the exported model disagrees with %1 on %2 % of %3 images "
+                                     "(%4 near-ties skipped; max logit difference %5): not written")
+                          .arg(r.reference)
+                          .arg((1.0 - top.agreement) * 100.0, 0, 'f', 2)
+                          .arg(top.decided())
+                          .arg(top.nearTies)
+                          .arg(r.maxAbsLogitDiff));
 
         progress(0.92, QStringLiteral("writing"));
         writeAtomically(options.outFile, p.bytes);
@@ -949,6 +968,11 @@ QJsonObject ExportReport::toJson() const
     v[QStringLiteral("accuracy_after")] = accuracyAfter;
     v[QStringLiteral("top1_agreement")] = agreement;
     v[QStringLiteral("runtime_agreement")] = runtimeAgreement;
+    v[QStringLiteral("near_ties")] = QJsonObject {
+        { QStringLiteral("skipped"), nearTies },
+        { QStringLiteral("flipped"), nearTieFlips },
+        { QStringLiteral("margin_below"), nearTieTolerance },
+    };
     v[QStringLiteral("max_abs_logit_diff")] = maxAbsLogitDiff;
     o[QStringLiteral("verification")] = v;
     QJsonArray latencies;
@@ -1024,7 +1048,9 @@ QString ExportReport::toText() const
     out << "top-1 agreement with the trained model: " << QString::number(agreement * 100.0, 'f', 2)
         << "%\n";
     out << "verified in " << runtime << " against " << reference << ": max |logit difference| "
-        << QString::number(maxAbsLogitDiff, 'g', 3) << "\n";
+        << QString::number(maxAbsLogitDiff, 'g', 3) << "; " << nearTies
+        << " near-ties skipped (top-1 margin below " << QString::number(nearTieTolerance, 'g', 3)
+        << ", " << nearTieFlips << " flipped)\n";
     out << "verification batches of " << verificationBatch << " images";
     if (memoryBudgetBytes > 0)
         out << " (memory budget " << formatBytes(memoryBudgetBytes) << ": predicted host peak "

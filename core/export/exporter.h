@@ -138,10 +138,15 @@ struct ExportReport {
     double agreement = 0.0;
     // The runtime check: the written file in `runtime` against `reference`, the same computation
     // in LibTorch (for int8, the int8 graph), which it must reproduce (top-1 on at least 99.5 %
-    // of the images, and the largest logit difference). Not an accuracy figure.
+    // of the images that are not near-ties, and the largest logit difference). Not an accuracy
+    // figure. A near-tie is an image whose reference top-1/top-2 margin is below
+    // nearTieTolerance, twice the median per-image logit difference (judgeTopAgreement()).
     QString reference;
-    double runtimeAgreement = 0.0;
+    double runtimeAgreement = 0.0; // over the images - nearTies decided images
     double maxAbsLogitDiff = 0.0;
+    int nearTies = 0; // images skipped as near-ties
+    int nearTieFlips = 0; // of those, the ones whose top-1 the file ranked otherwise
+    double nearTieTolerance = 0.0;
     double seconds = 0.0;
     // ExportOptions::latencyRuns; latencyNote names the runtimes that did not time the file.
     QList<LatencyFigure> latency;
@@ -163,7 +168,8 @@ using ExportProgress = std::function<bool(double fraction, const QString &stage)
 // worker thread in the GUI; the callback is called on that thread. Fails (std::nullopt + *error,
 // no file left at outFile) on a bad option, a run without a model, an unwritable output, a file
 // the independent runtime cannot load, or a runtime that does not reproduce its LibTorch reference
-// (runtimeAgreement below 99.5 %). Never throws.
+// (runtimeAgreement below 99.5 % of the images that are not near-ties, or more than half the
+// images near-ties). Never throws.
 std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions &options,
     QString *error, const ExportProgress &progress = {});
 
