@@ -4,6 +4,10 @@
 
 #include <hnswlib/hnswlib.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -12,6 +16,7 @@
 #include <QThread>
 
 #include <algorithm>
+#include <condition_variable>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -37,6 +42,64 @@ constexpr double kThumbBlur = 0.6; // Gaussian sigma, thumbnail pixels
 // almost unchanged). 64 floats, the DC slot zero, so hnswlib takes its 16-float SIMD path.
 constexpr int kDctSide = 8;
 constexpr int kDescriptor = kDctSide * kDctSide;
+
+// The index's distance: squared Euclidean over the kDescriptor floats, with AVX2 and FMA where the
+// CPU has them (the build targets plain x86-64, where hnswlib takes its SSE kernel): the distance
+// is most of the index build (bench/README).
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) float squaredDistanceAvx2(
+    const void *pa, const void *pb, const void *)
+{
+    const auto *a = static_cast<const float *>(pa);
+    const auto *b = static_cast<const float *>(pb);
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    for (int k = 0; k < kDescriptor; k += 16) {
+        const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k));
+        const __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8));
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+    }
+    const __m256 s = _mm256_add_ps(s0, s1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_hadd_ps(h, h);
+    h = _mm_hadd_ps(h, h);
+    return _mm_cvtss_f32(h);
+}
+#endif
+
+class DescriptorSpace : public hnswlib::SpaceInterface<float> {
+public:
+    DescriptorSpace()
+        : base_(kDescriptor)
+        , distance_(base_.get_dist_func())
+    {
+        static_assert(kDescriptor % 16 == 0, "the AVX2 kernel takes 16 floats a step");
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            distance_ = squaredDistanceAvx2;
+#endif
+    }
+    std::size_t get_data_size() override
+    {
+        return base_.get_data_size();
+    }
+    hnswlib::DISTFUNC<float> get_dist_func() override
+    {
+        return distance_;
+    }
+    void *get_dist_func_param() override
+    {
+        return base_.get_dist_func_param();
+    }
+    float distance(const void *a, const void *b)
+    {
+        return distance_(a, b, get_dist_func_param());
+    }
+
+private:
+    hnswlib::L2Space base_;
+    hnswlib::DISTFUNC<float> distance_;
+};
 
 void setError(QString *error, const QString &message)
 {
@@ -273,8 +336,9 @@ bool decodeItem(const Item &item, const DuplicateOptions &options, Decoded *out,
     // The decoder's stored form with augmentation keeps an image whose shorter side is at most
     // inputSize / 0.8 at its own size, undecimated: with inputSize = the shorter side, that is
     // every image, decoded whole under the loader's checks and limits.
+    // A one-channel file is decoded as gray: the same pixels as its colour form's equal channels.
     DecodeOptions decode;
-    decode.channels = 3;
+    decode.channels = item.entry->channels == 1 ? 1 : 3;
     decode.augment = true;
     decode.inputSize = std::max(1, std::min(item.entry->width, item.entry->height));
     decode.maxDecodedBytes = options.maxDecodedBytes;
@@ -572,7 +636,8 @@ bool parallelFor(
 {
     std::atomic_int next { 0 };
     std::atomic_int done { 0 };
-    std::atomic_int running { threads };
+    int running = threads; // guarded by mutex
+    std::condition_variable finished;
     std::mutex mutex;
     QString failure; // guarded by mutex
     constexpr int kChunk = 64;
@@ -592,14 +657,19 @@ bool parallelFor(
             failure = QString::fromLocal8Bit(e.what());
             next.store(n);
         }
-        running.fetch_sub(1);
+        const std::lock_guard<std::mutex> lock(mutex);
+        if (--running == 0)
+            finished.notify_one();
     };
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t)
         pool.emplace_back(work);
-    while (running.load() > 0) {
+    // Woken when the last worker ends, not at the next tick: a stage's end waits for no timer.
+    for (;;) {
         tick(done.load());
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::unique_lock<std::mutex> lock(mutex);
+        if (finished.wait_for(lock, std::chrono::milliseconds(50), [&] { return running == 0; }))
+            break;
     }
     for (std::thread &t : pool)
         t.join();
@@ -690,7 +760,7 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
             // Candidates: each representative's nearest neighbour by descriptor and any very near
             // one (HNSW, built on all threads), each pair once; then each pair confirmed on pixels.
             const int reps = int(representatives.size());
-            hnswlib::L2Space space(kDescriptor);
+            DescriptorSpace space;
             // M = 8 links, 32 candidates while building: 26 % less CPU than 16 and 64 for about
             // one injected pair in 280 more lost (bench/README).
             hnswlib::HierarchicalNSW<float> index(&space, std::size_t(reps), 8, 32, 20261207);
@@ -729,9 +799,7 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
                 for (int l = 0; l < count; ++l) {
                     const auto *b
                         = reinterpret_cast<const float *>(index.getDataByInternalId(links[l]));
-                    float d = 0.0f;
-                    for (int e = 0; e < kDescriptor; ++e)
-                        d += (a[e] - b[e]) * (a[e] - b[e]);
+                    const float d = space.distance(a, b);
                     const int j = representatives[std::size_t(index.getExternalLabel(links[l]))];
                     if (d <= maxAny)
                         candidates.emplace_back(std::min(i, j), std::max(i, j));
