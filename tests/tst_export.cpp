@@ -542,6 +542,67 @@ private Q_SLOTS:
         QCOMPARE(whole->verificationBatch, 60);
     }
 
+    // Under a budget, static int8's calibration batch is fitted to it as the verification's is
+    // (from the calibration step's own measured peak), and the latency's large batch is at most
+    // the verification batch; without one, calibration takes its batches of 16 and latency is
+    // timed at 32.
+    void aMemoryBudgetBoundsCalibrationAndTiming()
+    {
+        const QString data = m_dir.filePath(QStringLiteral("data224s"));
+        testdata::writeImageFolder(data, 3, 12, 224, 6);
+        const QString run = m_dir.filePath(QStringLiteral("run224s"));
+        QString error;
+        QVERIFY2(writeRun(run, data, false, &error, 224), qPrintable(error));
+        ExportOptions o;
+        o.quantize = ExportQuantization::Int8Static;
+        o.int8Format = Int8Format::QOperator; // OpenCV DNN loads and times it in-process
+        o.calibrationImages = 36;
+        o.latencyRuns = 3;
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("budget-static.onnx"));
+        o.memoryBudgetBytes = hostRssBytes() + (std::int64_t(600) << 20);
+        QVector<QString> stages;
+        const auto report = exportRun(run, o, &error, [&stages](double, const QString &stage) {
+            stages << stage;
+            return true;
+        });
+        QVERIFY2(report, qPrintable(error));
+        QCOMPARE(report->calibrationImages, 36);
+        QVERIFY(report->calibrationBatch >= 1 && report->calibrationBatch <= 16);
+        QVERIFY(report->calibrationPredictedPeakBytes > 0);
+        QVERIFY2(report->calibrationPredictedPeakBytes <= report->memoryLimitBytes,
+            qPrintable(QStringLiteral("calibration batch %1 predicted at %2 bytes, limit %3")
+                           .arg(report->calibrationBatch)
+                           .arg(report->calibrationPredictedPeakBytes)
+                           .arg(report->memoryLimitBytes)));
+        const auto plan = std::find_if(stages.begin(), stages.end(), [](const QString &s) {
+            return s.startsWith(QLatin1String("memory plan: calibration"));
+        });
+        QVERIFY(plan != stages.end());
+        QVERIFY2(
+            plan->contains(QStringLiteral("calibration batch %1,").arg(report->calibrationBatch)),
+            qPrintable(*plan));
+        const QJsonObject calibration
+            = report->toJson().value(QLatin1String("calibration")).toObject();
+        QCOMPARE(calibration.value(QLatin1String("batch_size")).toInt(), report->calibrationBatch);
+        QCOMPARE(calibration.value(QLatin1String("predicted_peak_bytes")).toInteger(),
+            report->calibrationPredictedPeakBytes);
+        QVERIFY(!report->latency.isEmpty());
+        for (const LatencyFigure &f : report->latency)
+            QVERIFY2(f.batch <= report->verificationBatch,
+                qPrintable(QStringLiteral("%1 timed at batch %2, verification batch %3")
+                               .arg(f.runtime)
+                               .arg(f.batch)
+                               .arg(report->verificationBatch)));
+
+        o.memoryBudgetBytes = 0;
+        o.outFile = QDir(m_outDir).filePath(QStringLiteral("nobudget-static.onnx"));
+        const auto free = exportRun(run, o, &error);
+        QVERIFY2(free, qPrintable(error));
+        QCOMPARE(free->calibrationBatch, 16);
+        QVERIFY(std::any_of(free->latency.begin(), free->latency.end(),
+            [](const LatencyFigure &f) { return f.batch == 32; }));
+    }
+
     void anImpossibleMemoryBudgetFailsWithoutAFile()
     {
         QProcess p;

@@ -72,8 +72,10 @@ int exportCommand(const QStringList &args)
                        "largest batch up to N that fits)."),
         QStringLiteral("N"), QStringLiteral("256"));
     const QCommandLineOption memoryBudget(QStringLiteral("memory-budget"),
-        QStringLiteral("Host memory budget for the verification, as train's: its batch and "
-                       "loader queue are fitted under SIZE less the margin (e.g. 2G)."),
+        QStringLiteral("Host memory budget for the export, as train's: the calibration and "
+                       "verification batches and loader queues are fitted under SIZE less the "
+                       "margin, and the latency's large batch is at most the verification "
+                       "batch (e.g. 2G)."),
         QStringLiteral("SIZE"));
     const QCommandLineOption latencyRuns(QStringLiteral("latency-runs"),
         QStringLiteral("Time the written file N times at batch 1 and 32 (median and p90) in "

@@ -259,6 +259,81 @@ private:
     const ExportProgress &m_callback;
 };
 
+// How a pass over images (calibration, verification) is batched: BATCH images a step, QUEUE
+// batches decoded ahead.
+struct BatchPlan {
+    int batch = 1;
+    int queue = 4;
+    std::int64_t limitBytes = 0; // under a budget: its limit after the margin
+    std::int64_t predictedPeakBytes = 0;
+};
+
+// Without a budget: MAXBATCH, the loader's default queue. Under a host budget, as planRunMemory()
+// plans a run: the bounded host allocator, the budget less RunConfig::memoryMarginFor(false) as
+// the limit, the host peak of STEP (one step of the pass on random input) measured at two small
+// batches and fitted as a line (MemoryPlanner::fitLinear), and the largest batch (halving from
+// MAXBATCH) and then the deepest queue whose MemoryPlan::predictPeak, loader batches included,
+// stays under the limit. Fails, naming PASS ("verify", "calibrate"), when the process already
+// holds the limit or the smallest batch does not fit.
+BatchPlan planBatches(const RunConfig &config, const ExportOptions &o, int maxBatch,
+    const QString &pass, const std::function<void(int batch)> &step)
+{
+    BatchPlan v;
+    v.batch = std::max(1, maxBatch);
+    v.queue = LoaderOptions().queueDepth;
+    if (o.memoryBudgetBytes <= 0)
+        return v;
+    RunConfig c = config;
+    c.memoryBudgetBytes = o.memoryBudgetBytes;
+    const QString budget = formatBytes(o.memoryBudgetBytes);
+    v.limitBytes = c.memoryBudgetLimitBytes();
+    const auto tooSmall = [&](const QString &what, std::int64_t bytes) {
+        failWith(QStringLiteral("the memory budget %1 is too small to %6 this export: %2 "
+                                "already takes %3 (limit %4 after the %5 % margin); raise "
+                                "--memory-budget")
+                     .arg(budget, what, formatBytes(bytes), formatBytes(v.limitBytes))
+                     .arg(c.memoryMarginFor(false) * 100.0, 0, 'f', 0)
+                     .arg(pass));
+    };
+    if (hostRssBytes() > v.limitBytes)
+        tooSmall(QStringLiteral("the loaded model and export"), hostRssBytes());
+    MemoryPlan plan;
+    plan.device = QStringLiteral("cpu");
+    plan.capacityBytes = o.memoryBudgetBytes;
+    plan.margin = c.memoryMarginFor(false);
+    plan.queueDepth = v.queue;
+    const ModelSpec &m = config.model;
+    plan.loaderBytesPerImage = std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8;
+    step(1); // warm-up: thread pools and the runtimes' buffers exist in the pass too
+    for (int b : { 2, 8 }) {
+        releaseFreeHostMemory();
+        resetHostPeak();
+        step(b);
+        const std::int64_t peak = hostPeakRssBytes();
+        plan.evalProbes.push_back({ b, peak });
+        if (peak > v.limitBytes)
+            tooSmall(QStringLiteral("a step of %1 images").arg(b), peak);
+    }
+    releaseFreeHostMemory();
+    plan.eval = MemoryPlanner::fitLinear(plan.evalProbes);
+    for (int e = v.batch;; e = (e + 1) / 2) {
+        for (int q = v.queue; q >= 1; --q) {
+            const std::int64_t peak = plan.predictPeak(e, 0, q, e);
+            if (peak <= v.limitBytes) {
+                v.batch = e;
+                v.queue = q;
+                v.predictedPeakBytes = peak;
+                return v;
+            }
+        }
+        if (e == 1)
+            break;
+    }
+    tooSmall(QStringLiteral("a step of one image with a loader queue of one"),
+        plan.predictPeak(1, 0, 1, 1));
+    return v; // not reached: tooSmall() throws
+}
+
 // Activation ranges of GRAPH (float) on the calibration images. Refuses a folder whose classes
 // are not the run's or whose images are not the size of the run's training images.
 std::map<std::string, ValueRange> calibrate(const RunInfo &run, const ExportOptions &o,
@@ -298,22 +373,39 @@ std::map<std::string, ValueRange> calibrate(const RunInfo &run, const ExportOpti
         }
     }
     std::vector<Sample> samples = balancedSample(*index, o.calibrationImages);
+    const RangeMethod method = o.calibrationMethod == CalibrationMethod::Percentile
+        ? RangeMethod::Percentile
+        : RangeMethod::MinMax;
+    // Small batches: observeRanges holds every activation of a batch at once. Under a budget, the
+    // batch and queue are fitted to it as the verification's are.
+    const int smallBatch = std::max(
+        1, std::min(16, int(4'000'000 / std::max(1, c.model.inputSize * c.model.inputSize))));
+    const BatchPlan plan = planBatches(c, o, std::min(smallBatch, int(samples.size())),
+        QStringLiteral("calibrate"), [&](int batch) {
+            std::map<std::string, ValueRange> scratch;
+            graph.observeRanges(
+                torch::rand({ batch, c.model.channels, c.model.inputSize, c.model.inputSize }),
+                method, &scratch);
+        });
+    if (o.memoryBudgetBytes > 0)
+        progress(0.06,
+            QStringLiteral("memory plan: calibration batch %1, loader queue %2; predicted host "
+                           "peak %3 (limit %4)")
+                .arg(plan.batch)
+                .arg(plan.queue)
+                .arg(formatBytes(plan.predictedPeakBytes), formatBytes(plan.limitBytes)));
     LoaderOptions lo;
     lo.decode = decodeOptionsFor(c, false);
     for (int k = 0; k < 3; ++k) {
         lo.decode.mean[k] = 0.f;
         lo.decode.std[k] = 1.f;
     }
-    // Small batches: observeRanges holds every activation of a batch at once.
-    lo.batchSize = std::max(
-        1, std::min(16, int(4'000'000 / std::max(1, c.model.inputSize * c.model.inputSize))));
+    lo.batchSize = plan.batch;
+    lo.queueDepth = plan.queue;
     lo.workers = 2;
     lo.shuffle = false;
     const int total = int(samples.size());
     StreamingLoader loader(std::move(samples), lo);
-    const RangeMethod method = o.calibrationMethod == CalibrationMethod::Percentile
-        ? RangeMethod::Percentile
-        : RangeMethod::MinMax;
     std::map<std::string, ValueRange> ranges;
     int done = 0;
     loader.startEpoch(0);
@@ -328,6 +420,8 @@ std::map<std::string, ValueRange> calibrate(const RunInfo &run, const ExportOpti
     report->calibrationDir = dir;
     report->calibrationImages = done;
     report->calibrationMethod = enumName(o.calibrationMethod);
+    report->calibrationBatch = plan.batch;
+    report->calibrationPredictedPeakBytes = plan.predictedPeakBytes;
     return ranges;
 }
 
@@ -354,6 +448,14 @@ void measureLatency(const QString &file, const ExportOptions &o, const ExportRep
     bool openCvLoads, QList<LatencyFigure> *figures, QStringList *notes)
 {
     const int runs = o.latencyRuns;
+    // Under a budget, no larger than the verification batch, whose step ran the file too.
+    const int large = o.memoryBudgetBytes > 0 ? std::min(32, r.verificationBatch) : 32;
+    QList<int> batches { 1 };
+    if (large > 1)
+        batches << large;
+    QStringList batchList;
+    for (int batch : batches)
+        batchList << QString::number(batch);
     if (openCvLoads) {
         QString error;
         std::optional<DnnRunner> dnn = DnnRunner::loadFile(file, &error);
@@ -365,7 +467,7 @@ void measureLatency(const QString &file, const ExportOptions &o, const ExportRep
             const QString name = QStringLiteral("OpenCV DNN %1 (%2 threads)")
                                      .arg(QLatin1String(CV_VERSION))
                                      .arg(cv::getNumThreads());
-            for (int batch : { 1, 32 }) {
+            for (int batch : batches) {
                 const torch::Tensor x
                     = torch::rand({ batch, r.channels, r.inputSize, r.inputSize });
                 figures->append(timeRuns(
@@ -401,7 +503,8 @@ void measureLatency(const QString &file, const ExportOptions &o, const ExportRep
     QProcess p;
     p.start(node,
         { script, QStringLiteral("--json"), QStringLiteral("--threads"), QStringLiteral("2"),
-            QStringLiteral("--runs"), QString::number(std::max(3, runs)), file });
+            QStringLiteral("--runs"), QString::number(std::max(3, runs)),
+            QStringLiteral("--batches"), batchList.join(QLatin1Char(',')), file });
     if (!p.waitForFinished(300000) || p.exitStatus() != QProcess::NormalExit || p.exitCode() != 0) {
         p.kill();
         p.waitForFinished(2000);
@@ -416,7 +519,7 @@ void measureLatency(const QString &file, const ExportOptions &o, const ExportRep
     const QJsonObject m = json.value(QLatin1String("models")).toArray().at(0).toObject();
     const QString name = QStringLiteral("%1 (2 threads)")
                              .arg(json.value(QLatin1String("runtime")).toString().trimmed());
-    for (int batch : { 1, 32 }) {
+    for (int batch : batches) {
         const QJsonObject b = m.value(QStringLiteral("batch%1").arg(batch)).toObject();
         if (!b.isEmpty())
             figures->append({ name, batch, b.value(QLatin1String("median_ms")).toDouble(),
@@ -516,78 +619,6 @@ Prepared prepare(const QString &runDir, const ExportOptions &o, const Progress &
     r.size.fileBytes = p.bytes.size();
     r.size.zipBytes = deflatedSize(p.bytes);
     return p;
-}
-
-// How the verification pass is batched: BATCH images a step, QUEUE batches decoded ahead.
-struct VerificationPlan {
-    int batch = 1;
-    int queue = 4;
-    std::int64_t limitBytes = 0; // under a budget: its limit after the margin
-    std::int64_t predictedPeakBytes = 0;
-};
-
-// Without a budget: the option's batch (at most IMAGES), the loader's default queue. Under a host
-// budget, as planRunMemory() plans a run: the bounded host allocator, the budget less
-// RunConfig::memoryMarginFor(false) as the limit, the host peak of STEP (one verification step on
-// random input) measured at two small batches and fitted as a line (MemoryPlanner::fitLinear),
-// and the largest batch (halving from the option's) and then the deepest queue whose
-// MemoryPlan::predictPeak, loader batches included, stays under the limit. Fails when the process
-// already holds the limit or the smallest batch does not fit.
-VerificationPlan planVerification(const RunConfig &config, const ExportOptions &o, int images,
-    const std::function<void(int batch)> &step)
-{
-    VerificationPlan v;
-    v.batch = std::max(1, std::min(o.batchSize, images));
-    v.queue = LoaderOptions().queueDepth;
-    if (o.memoryBudgetBytes <= 0)
-        return v;
-    RunConfig c = config;
-    c.memoryBudgetBytes = o.memoryBudgetBytes;
-    const QString budget = formatBytes(o.memoryBudgetBytes);
-    v.limitBytes = c.memoryBudgetLimitBytes();
-    const auto tooSmall = [&](const QString &what, std::int64_t bytes) {
-        failWith(QStringLiteral("the memory budget %1 is too small to verify this export: %2 "
-                                "already takes %3 (limit %4 after the %5 % margin); raise "
-                                "--memory-budget")
-                     .arg(budget, what, formatBytes(bytes), formatBytes(v.limitBytes))
-                     .arg(c.memoryMarginFor(false) * 100.0, 0, 'f', 0));
-    };
-    if (hostRssBytes() > v.limitBytes)
-        tooSmall(QStringLiteral("the loaded model and export"), hostRssBytes());
-    MemoryPlan plan;
-    plan.device = QStringLiteral("cpu");
-    plan.capacityBytes = o.memoryBudgetBytes;
-    plan.margin = c.memoryMarginFor(false);
-    plan.queueDepth = v.queue;
-    const ModelSpec &m = config.model;
-    plan.loaderBytesPerImage = std::int64_t(m.channels) * m.inputSize * m.inputSize * 4 + 8;
-    step(1); // warm-up: thread pools and the runtimes' buffers exist in the pass too
-    for (int b : { 2, 8 }) {
-        releaseFreeHostMemory();
-        resetHostPeak();
-        step(b);
-        const std::int64_t peak = hostPeakRssBytes();
-        plan.evalProbes.push_back({ b, peak });
-        if (peak > v.limitBytes)
-            tooSmall(QStringLiteral("a verification step of %1 images").arg(b), peak);
-    }
-    releaseFreeHostMemory();
-    plan.eval = MemoryPlanner::fitLinear(plan.evalProbes);
-    for (int e = v.batch;; e = (e + 1) / 2) {
-        for (int q = v.queue; q >= 1; --q) {
-            const std::int64_t peak = plan.predictPeak(e, 0, q, e);
-            if (peak <= v.limitBytes) {
-                v.batch = e;
-                v.queue = q;
-                v.predictedPeakBytes = peak;
-                return v;
-            }
-        }
-        if (e == 1)
-            break;
-    }
-    tooSmall(QStringLiteral("a verification step of one image with a loader queue of one"),
-        plan.predictPeak(1, 0, 1, 1));
 }
 
 } // namespace
@@ -800,10 +831,10 @@ std::optional<ExportReport> exportRun(const QString &runDir, const ExportOptions
                 l.exported = l.written;
             return l;
         };
-        const VerificationPlan plan
-            = planVerification(p.run.config, options, r.images, [&](int batch) {
-                  verify(torch::rand({ batch, r.channels, r.inputSize, r.inputSize }));
-              });
+        const BatchPlan plan = planBatches(p.run.config, options,
+            std::min(options.batchSize, r.images), QStringLiteral("verify"), [&](int batch) {
+                verify(torch::rand({ batch, r.channels, r.inputSize, r.inputSize }));
+            });
         r.verificationBatch = plan.batch;
         r.verificationQueue = plan.queue;
         r.memoryBudgetBytes = options.memoryBudgetBytes;
@@ -943,6 +974,9 @@ QJsonObject ExportReport::toJson() const
         c[QStringLiteral("data")] = calibrationDir;
         c[QStringLiteral("images")] = calibrationImages;
         c[QStringLiteral("method")] = calibrationMethod;
+        c[QStringLiteral("batch_size")] = calibrationBatch;
+        if (memoryBudgetBytes > 0)
+            c[QStringLiteral("predicted_peak_bytes")] = qint64(calibrationPredictedPeakBytes);
         o[QStringLiteral("calibration")] = c;
     }
     QJsonObject v;
@@ -1038,7 +1072,8 @@ QString ExportReport::toText() const
     out << "\ndense fp32        " << bytes(size.denseFp32Bytes) << "\n";
     if (!calibrationMethod.isEmpty())
         out << "calibration       " << calibrationImages << " images of " << calibrationDir << " ("
-            << calibrationMethod << " ranges, " << int8Format << ")\n";
+            << calibrationMethod << " ranges, " << int8Format << "; batches of " << calibrationBatch
+            << ")\n";
     out << "file              " << bytes(size.fileBytes) << x(size.fileBytes) << "\n";
     out << "zip (deflate)     " << bytes(size.zipBytes) << x(size.zipBytes) << "\n";
     out << "sparse (bitmask)  " << bytes(size.sparseBytes) << x(size.sparseBytes) << "\n\n";

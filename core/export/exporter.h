@@ -57,9 +57,10 @@ struct ExportOptions {
     int limit = kDefaultVerificationImages;
     // Images per verification batch; under a memory budget, the largest that fits up to it.
     int batchSize = 256;
-    // Host memory budget (bytes) for the verification pass, as train's --memory-budget: its batch
-    // and loader queue are fitted under the budget less RunConfig::memoryMarginFor(false), from the
-    // measured peak of the verification step at two small batches. 0 = none.
+    // Host memory budget (bytes) for the export, as train's --memory-budget: the calibration and
+    // verification passes' batches and loader queues are each fitted under the budget less
+    // RunConfig::memoryMarginFor(false), from the measured peak of the pass's step at two small
+    // batches, and the latency's large batch is at most the verification batch. 0 = none.
     std::int64_t memoryBudgetBytes = 0;
     int threads = 0; // torch threads; 0 = leave as is
     // Static int8 only: images whose activation ranges set the scales (one sub-folder per class,
@@ -70,9 +71,10 @@ struct ExportOptions {
     CalibrationMethod calibrationMethod = CalibrationMethod::MinMax;
     Int8Format int8Format = Int8Format::Qdq; // static int8 only
     // Latency of the written file, timed this many times at batch 1 and at batch 32 (at least 3
-    // times) on random input, in OpenCV DNN in-process where it loads the file, and in ONNX
-    // Runtime when node, onnxruntime-node and bench/ort-latency.js are found (2 intra-op threads).
-    // 0: not timed (leantune-cli export times 10 by default).
+    // times; under a memory budget, at most the verification batch instead of 32) on random input,
+    // in OpenCV DNN in-process where it loads the file, and in ONNX Runtime when node,
+    // onnxruntime-node and bench/ort-latency.js are found (2 intra-op threads). 0: not timed
+    // (leantune-cli export times 10 by default).
     int latencyRuns = 0;
 
     // The format or quantization by the name the command line and the report use ("onnx",
@@ -111,6 +113,10 @@ struct ExportReport {
     QString calibrationDir;
     int calibrationImages = 0;
     QString calibrationMethod;
+    // Images per calibration batch; under a memory budget, fitted to it from the calibration
+    // step's own measured peak (calibrationPredictedPeakBytes at that batch).
+    int calibrationBatch = 0;
+    std::int64_t calibrationPredictedPeakBytes = 0;
     QString int8Format; // static int8: "qdq" or "qoperator"
 
     // Verification: the written file re-loaded in an independent runtime (OpenCV DNN for ONNX,
