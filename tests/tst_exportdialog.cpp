@@ -25,6 +25,7 @@
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTableWidget>
+#include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -363,7 +364,8 @@ private Q_SLOTS:
         QVERIFY(error->isVisible());
         QVERIFY(error->styleSheet().contains(QStringLiteral("#b00020")));
         QVERIFY(!d.report());
-        QVERIFY(!child<QGroupBox>(&d, "report")->isVisible());
+        // No report of its own: at most the run's earlier exports on the All exports tab.
+        QVERIFY(!d.sizeTable()->isVisible() && !d.verificationTable()->isVisible());
         QVERIFY(!QFileInfo::exists(out));
         QVERIFY(child<QPushButton>(&d, "export")->isEnabled()); // the user can fix it and retry
         QVERIFY(guitestdata::saveScreenshot(&d, "export-error"));
@@ -429,6 +431,67 @@ private Q_SLOTS:
         delete d; // cancels and joins the worker; its queued progress calls are dropped
         QCoreApplication::processEvents();
         QVERIFY(!QFileInfo::exists(out));
+    }
+
+    // A run with exports from before (their reports in its exports folder) shows them on the All
+    // exports tab as soon as the dialog opens, without this export's tables or Sizes tab; an
+    // export made there brings those back. A run without exports opens without the report box.
+    void earlierExportsShowWhenTheDialogOpens()
+    {
+        // A copy of the run folder's files, so that its exports are this test's alone.
+        const QString run = m_dir.filePath(QStringLiteral("runs/earlier"));
+        QVERIFY(QDir().mkpath(run));
+        for (const QString &name : QDir(m_run).entryList(QDir::Files))
+            QVERIFY(QFile::copy(QDir(m_run).filePath(name), QDir(run).filePath(name)));
+        {
+            ExportDialog fresh(run);
+            fresh.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&fresh));
+            QVERIFY(!child<QGroupBox>(&fresh, "report")->isVisible());
+        }
+        for (const char *quantize : { "none", "int8" }) {
+            ExportOptions o;
+            QVERIFY(o.setQuantization(QLatin1String(quantize), nullptr));
+            o.limit = 60;
+            o.latencyRuns = 3;
+            o.outFile = QDir(m_out).filePath(
+                QStringLiteral("earlier-%1.onnx").arg(QLatin1String(quantize)));
+            QString error;
+            const std::optional<ExportReport> r = exportRun(run, o, &error);
+            QVERIFY2(r, qPrintable(error));
+            QVERIFY2(saveExportReport(run, r->toJson(), &error), qPrintable(error));
+        }
+
+        ExportDialog d(run);
+        d.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&d));
+        auto *report = child<QGroupBox>(&d, "report");
+        auto *charts = child<QTabWidget>(&d, "charts");
+        QVERIFY(report->isVisible());
+        QCOMPARE(charts->currentWidget(), d.exportsChart());
+        QVERIFY(d.exportsChart()->isVisible());
+        QVERIFY(!charts->isTabVisible(charts->indexOf(d.sizeChart())));
+        QVERIFY(!d.sizeTable()->isVisible());
+        QVERIFY(!d.verificationTable()->isVisible());
+        const QList<ExportChartPoint> points = d.exportsChart()->data().points;
+        QCOMPARE(points.size(), 3); // the dense checkpoint and the two files
+        QVERIFY(points.first().dense);
+        QVERIFY(!d.report());
+        QTRY_VERIFY(d.frameGeometry().width() <= 1366);
+        QVERIFY(guitestdata::saveScreenshot(&d, "export-earlier-exports"));
+
+        // An export in the dialog shows its own report beside them.
+        child<QSpinBox>(&d, "limit")->setValue(60);
+        child<QLineEdit>(&d, "outFile")
+            ->setText(QDir(m_out).filePath(QStringLiteral("earlier-again.onnx")));
+        QSignalSpy finished(&d, &ExportDialog::exportFinished);
+        child<QPushButton>(&d, "export")->click();
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kExportTimeoutMs);
+        QVERIFY2(finished.first().first().toBool(), qPrintable(d.errorText()));
+        QVERIFY(charts->isTabVisible(charts->indexOf(d.sizeChart())));
+        QCOMPARE(charts->currentWidget(), d.sizeChart());
+        QVERIFY(d.sizeTable()->isVisible());
+        QCOMPARE(d.exportsChart()->data().points.size(), 4);
     }
 
     void aRunWithoutAModelSaysSo()

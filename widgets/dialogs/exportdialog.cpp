@@ -88,6 +88,7 @@ ExportDialog::ExportDialog(const QString &runDir, QWidget *parent)
         setError(error);
     }
     optionsChanged();
+    showEarlierExports();
 }
 
 ExportDialog::~ExportDialog()
@@ -204,8 +205,11 @@ void ExportDialog::build()
     m_reportBox->setObjectName(QStringLiteral("report"));
     layout->addWidget(m_reportBox, 1);
     auto *reportLayout = new QGridLayout(m_reportBox);
-    auto *tables = new QVBoxLayout;
-    reportLayout->addLayout(tables, 0, 0);
+    m_tables = new QWidget(this);
+    m_tables->setObjectName(QStringLiteral("tables"));
+    auto *tables = new QVBoxLayout(m_tables);
+    tables->setContentsMargins(0, 0, 0, 0);
+    reportLayout->addWidget(m_tables, 0, 0);
     m_sizeTable = new QTableWidget(4, 2, this);
     m_sizeTable->setObjectName(QStringLiteral("sizeTable"));
     m_sizeTable->setHorizontalHeaderLabels({ tr("Size"), tr("× smaller") });
@@ -243,13 +247,13 @@ void ExportDialog::build()
     m_chart->yAxis->setTickLength(0, 0);
     m_chart->yAxis->setSubTicks(false);
     // Beside this export's sizes, every export of the run (their saved reports) on one chart.
-    auto *charts = new QTabWidget(this);
-    charts->setObjectName(QStringLiteral("charts"));
-    charts->addTab(m_chart, tr("Sizes"));
+    m_charts = new QTabWidget(this);
+    m_charts->setObjectName(QStringLiteral("charts"));
+    m_charts->addTab(m_chart, tr("Sizes"));
     m_exports = new ExportChart(this);
     m_exports->setObjectName(QStringLiteral("exportsChart"));
-    charts->addTab(m_exports, tr("All exports"));
-    reportLayout->addWidget(charts, 0, 1);
+    m_charts->addTab(m_exports, tr("All exports"));
+    reportLayout->addWidget(m_charts, 0, 1);
     reportLayout->setColumnStretch(1, 1);
     // Wrapped (its lines reserved by reserveWrappedLines()): on one line, static int8's note
     // widened the dialog past a 1366 px screen.
@@ -441,7 +445,7 @@ void ExportDialog::startExport()
         return;
     }
     m_report.reset();
-    m_reportBox->hide();
+    showEarlierExports();
     m_cancelRequested = false;
     m_progress->setValue(0);
     m_status->setText(tr("starting..."));
@@ -522,6 +526,24 @@ void ExportDialog::exportDone(const ExportResult &result)
     Q_EMIT exportFinished(true);
 }
 
+void ExportDialog::showEarlierExports()
+{
+    m_exports->setRunDir(m_runDir);
+    const bool any = !m_exports->data().points.isEmpty();
+    m_reportBox->setTitle(tr("Earlier exports of this run"));
+    m_tables->hide();
+    m_note->hide();
+    m_charts->setTabVisible(m_charts->indexOf(m_chart), false);
+    m_charts->setCurrentWidget(m_exports);
+    if (any == m_reportBox->isVisibleTo(this))
+        return;
+    m_reportBox->setVisible(any);
+    if (any) {
+        layout()->activate();
+        fitToScreen(this, sizeHint().expandedTo(QSize(1240, 0)));
+    }
+}
+
 void ExportDialog::showReport(const ExportReport &r)
 {
     const SizeReport &s = r.size;
@@ -569,6 +591,11 @@ void ExportDialog::showReport(const ExportReport &r)
     m_note->setText(tr("Accuracies on the %1 (%2). Verified in %3 against %4.")
                         .arg(set, r.verifiedOnText(), r.runtime, r.reference));
     m_note->setToolTip(r.verificationNote); // long: what the figures need to be read with
+    m_reportBox->setTitle(tr("Report"));
+    m_tables->show();
+    m_note->show();
+    m_charts->setTabVisible(m_charts->indexOf(m_chart), true);
+    m_charts->setCurrentWidget(m_chart);
     reserveWrappedLines(m_note);
     m_reportBox->show();
     plotSizes(s);

@@ -21,6 +21,7 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class QTableWidget;
+class QTabWidget;
 
 namespace leantune {
 
@@ -31,8 +32,9 @@ class ExportChart;
 // thread (it builds and deflates the whole file). The export runs on a worker with progress; Cancel
 // stops it at the next verification batch, and a failed or cancelled export writes nothing. At the
 // end: the size report (table and bar chart), the verification figures, and the report saved in
-// the run's exports folder, shown with the run's other exports on an ExportChart. Closing the
-// dialog cancels a running export first. GUI thread only.
+// the run's exports folder, shown with the run's other exports on an ExportChart. A run with
+// exports from before shows that chart (the All exports tab) as soon as the dialog opens. Closing
+// the dialog cancels a running export first. GUI thread only.
 class ExportDialog : public QDialog {
     Q_OBJECT
 public:
@@ -88,6 +90,8 @@ private:
     void requestPreview();
     void showPreview(const PreviewResult &result);
     void exportDone(const ExportResult &result);
+    // The report box with only the All exports chart when the run has saved reports, else hidden.
+    void showEarlierExports();
     void showReport(const ExportReport &report);
     void plotSizes(const SizeReport &size);
     void setError(const QString &message);
@@ -108,6 +112,8 @@ private:
     QLabel *m_status, *m_error, *m_note;
     QGroupBox *m_reportBox;
     QTableWidget *m_sizeTable, *m_verificationTable;
+    QWidget *m_tables; // this export's size and verification tables
+    QTabWidget *m_charts; // Sizes (this export's) and All exports
     QCustomPlot *m_chart;
     ExportChart *m_exports;
 
