@@ -226,6 +226,8 @@ private Q_SLOTS:
             !r.toText().contains(QStringLiteral("%1%").arg(r.runtimeAgreement * 100.0, 0, 'f', 2))
             || r.runtimeAgreement == r.agreement);
         QCOMPARE(v->item(5, 0)->text(), QString::number(r.maxAbsLogitDiff, 'g', 3));
+        QVERIFY2(v->item(5, 0)->toolTip().contains(QStringLiteral("%1 near-ties").arg(r.nearTies)),
+            qPrintable(v->item(5, 0)->toolTip()));
 
         // The chart: the four sizes as horizontal bars, in the unit of the largest.
         QCustomPlot *chart = d.sizeChart();

@@ -585,7 +585,11 @@ void ExportDialog::showReport(const ExportReport &r)
     m_verificationTable->item(4, 0)->setToolTip(
         tr("Images on which the exported file's top-1 class is the trained fp32 model's"));
     m_verificationTable->item(5, 0)->setToolTip(
-        tr("Largest logit difference between %1 and %2").arg(r.runtime, r.reference));
+        tr("Largest logit difference between %1 and %2; %3 near-ties (top-1 margin below %4) "
+           "left out of the top-1 check")
+            .arg(r.runtime, r.reference)
+            .arg(r.nearTies)
+            .arg(r.nearTieTolerance, 0, 'g', 3));
     m_verificationTable->item(6, 0)->setToolTip(
         tr("%1, in %2").arg(QDir::toNativeSeparators(r.dataDir), r.runtime));
     m_note->setText(tr("Accuracies on the %1 (%2). Verified in %3 against %4.")
