@@ -139,7 +139,7 @@ for r in $(seq "$REPEAT"); do
     # seconds: on a loaded machine the CPU ratio is the steadier one. Peak RSS of both sides too.
     t0=$(now)
     /usr/bin/time -f "%U %S %M" -o "$OUT/audit.cpu" \
-        "$cli" audit --data "$data/train" --test "$data/test" --out "$OUT/audit" --duplicates-only >"$OUT/audit.txt"
+        "$cli" audit --data "$data/train" --test "$data/test" --out "$OUT/audit" --duplicates-only >"$OUT/audit.txt" 2>"$OUT/audit.err"
     t1=$(now)
     audit=$(echo "$t1 - $t0" | bc -l)
     audit_cpu=$(awk '{print $1 + $2}' "$OUT/audit.cpu")
@@ -152,10 +152,14 @@ for r in $(seq "$REPEAT"); do
         loader_rss=$(awk -v m="$loader_rss" '{print ($3 > m ? $3 : m)}' "$OUT/loader.cpu")
     done
     log "run $r: audit --duplicates-only $(printf %.2f "$audit") s (scan included), bench-loader epoch $(printf %.2f "$loader") s (scan not timed); CPU $(printf %.2f "$audit_cpu") s against $(printf %.2f "$loader_cpu") s (ratio $(printf %.2f "$(echo "$audit_cpu / $loader_cpu" | bc -l)")); peak RSS $(awk '{print $3}' "$OUT/audit.cpu") KiB against $loader_rss KiB (the larger split's epoch); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    # Each stage's wall seconds in this run (the audit's own progress lines).
+    log "run $r stages: $(tr '\r' '\n' <"$OUT/audit.err" | grep -E '^(scanning|hashing|indexing|comparing).* in [0-9.]+ s$' | sed 's/: [0-9]* of [0-9]* in/:/' | paste -sd, -)"
+    ratios="${ratios:-} $(echo "$audit_cpu / $loader_cpu" | bc -l)"
     if [ -z "$best_audit" ] || (( $(echo "$audit < $best_audit" | bc -l) )); then best_audit=$audit; fi
     if [ -z "$best_loader" ] || (( $(echo "$loader < $best_loader" | bc -l) )); then best_loader=$loader; fi
 done
 cat "$OUT/audit.txt"
+echo "CPU ratios (audit / loader epoch, per run): $(for x in $ratios; do printf '%.2f ' "$x"; done)(median $(printf '%s\n' $ratios | sort -n | awk '{v[NR]=$1} END {printf "%.2f", NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'))"
 python3 - "$OUT/audit/audit.json" "$best_audit" "$best_loader" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
