@@ -3,6 +3,7 @@
 #include "dataset/datasetscanner.h"
 #include "dataset/streamingloader_p.h"
 #include "job/runjob.h"
+#include "metrics/memoryprobe.h"
 #include "metrics/predictions.h"
 #include "model/modelzoo_p.h"
 #include "train/rundir.h"
@@ -139,6 +140,7 @@ bool trainFold(const RunConfig &config, const RunJob::Options &jobOptions, int f
 struct FoldOutput {
     std::vector<std::int64_t> samples; // indices into the audit's samples
     std::vector<double> probabilities;
+    // Emptied once embeddings.bin holds them, so the later folds train without them in memory.
     std::vector<float> embeddings;
     int dim = 0;
 };
@@ -176,6 +178,11 @@ std::optional<FoldOutput> predictFold(const QString &runDir, const std::vector<S
     loader.startEpoch(0);
     const bool mirrorView = run->config.augment;
     FoldOutput out;
+    // Sized once: grown by doubling, each copy lands above the batches' freed tensors and the
+    // heap keeps the holes below resident.
+    out.samples.reserve(heldOut.size());
+    out.probabilities.reserve(heldOut.size() * std::size_t(classes));
+    HostHeapGuard heapGuard; // the pass's resident free heap stays one batch's, as in training
     while (std::optional<Batch> batch = loader.next()) {
         if (cancel && cancel->load()) {
             loader.stop();
@@ -205,6 +212,8 @@ std::optional<FoldOutput> predictFold(const QString &runDir, const std::vector<S
                     .arg(classes));
             return std::nullopt;
         }
+        if (out.embeddings.empty())
+            out.embeddings.reserve(heldOut.size() * std::size_t(f.size(1)));
         out.dim = int(f.size(1));
         out.probabilities.insert(
             out.probabilities.end(), p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
@@ -212,6 +221,7 @@ std::optional<FoldOutput> predictFold(const QString &runDir, const std::vector<S
             out.embeddings.end(), f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
         for (std::int64_t i = 0; i < n; ++i)
             out.samples.push_back(heldOut[std::size_t(batch->samples[std::size_t(i)])]);
+        heapGuard.afterStep();
     }
     return out;
 }
@@ -466,6 +476,7 @@ std::optional<CrossFoldResult> runCrossFold(const CrossFoldOptions &options,
                     foldDir(auditDir, f), foldConfig(f).toJson(), samples, heldOutOf(f), classes);
                 if (!out)
                     continue;
+                out->embeddings = std::vector<float>();
                 outputs[std::size_t(f)] = std::move(*out);
                 done[std::size_t(f)] = true;
                 ++result.reusedFolds;
@@ -530,33 +541,63 @@ std::optional<CrossFoldResult> runCrossFold(const CrossFoldOptions &options,
                 return std::nullopt;
             if (!writeFold(dir, *out, samples, classes, error))
                 return std::nullopt;
+            out->embeddings = std::vector<float>(); // freed: read back from the file at the end
             outputs[std::size_t(f)] = std::move(*out);
             --toTrain;
+            // The pass's and the CSV's freed heap, which the next fold's set-up would start on.
+            releaseFreeHostMemory();
         }
 
-        // Every fold's images back in the order of the samples.
+        // Every fold's images back in the order of the samples, each fold's rows copied into
+        // place and then freed, so that the results are held once, not twice.
         const int m = int(classes.size());
-        std::vector<std::pair<int, std::size_t>> where(samples.size(), { -1, 0 });
-        for (int f = 0; f < options.folds; ++f)
-            for (std::size_t r = 0; r < outputs[std::size_t(f)].samples.size(); ++r)
-                where[std::size_t(outputs[std::size_t(f)].samples[r])] = { f, r };
-        result.embeddingSize = outputs.front().dim;
-        for (std::size_t k = 0; k < samples.size(); ++k) {
-            const auto [f, r] = where[k];
-            if (f < 0)
-                continue; // did not decode
-            const FoldOutput &out = outputs[std::size_t(f)];
-            if (out.dim != result.embeddingSize) {
+        for (const FoldOutput &out : outputs)
+            if (!out.samples.empty()) {
+                result.embeddingSize = out.dim;
+                break;
+            }
+        for (const FoldOutput &out : outputs)
+            if (!out.samples.empty() && out.dim != result.embeddingSize) {
                 fail(error, QStringLiteral("the folds' embeddings differ in size"));
                 return std::nullopt;
             }
+        std::vector<std::int64_t> row(samples.size(), -1); // each sample's row in the result
+        for (const FoldOutput &out : outputs)
+            for (const std::int64_t k : out.samples)
+                row[std::size_t(k)] = 0;
+        std::size_t rows = 0;
+        for (std::size_t k = 0; k < samples.size(); ++k) {
+            if (row[k] < 0)
+                continue; // did not decode
+            row[k] = std::int64_t(rows++);
             result.paths.push_back(QFileInfo(samples[k].path).absoluteFilePath());
             result.labels.push_back(samples[k].label);
-            result.folds.push_back(f);
-            const double *p = out.probabilities.data() + r * std::size_t(m);
-            result.probabilities.insert(result.probabilities.end(), p, p + m);
-            const float *e = out.embeddings.data() + r * std::size_t(out.dim);
-            result.embeddings.insert(result.embeddings.end(), e, e + out.dim);
+        }
+        const auto dim = std::size_t(result.embeddingSize);
+        result.folds.resize(rows);
+        result.probabilities.resize(rows * std::size_t(m));
+        result.embeddings.resize(rows * dim);
+        for (int f = 0; f < options.folds; ++f) {
+            FoldOutput &out = outputs[std::size_t(f)];
+            int embeddedRows = 0, embeddedDim = 0;
+            const QString embeddings
+                = QDir(foldDir(auditDir, f)).filePath(QStringLiteral("embeddings.bin"));
+            if (!out.samples.empty()
+                && !readEmbeddings(embeddings, &out.embeddings, &embeddedRows, &embeddedDim, error))
+                return std::nullopt;
+            if (std::size_t(embeddedRows) != out.samples.size() || embeddedDim != out.dim) {
+                fail(error, QStringLiteral("%1 changed while the audit ran").arg(embeddings));
+                return std::nullopt;
+            }
+            for (std::size_t r = 0; r < out.samples.size(); ++r) {
+                const auto at = std::size_t(row[std::size_t(out.samples[r])]);
+                result.folds[at] = f;
+                std::copy_n(out.probabilities.data() + r * std::size_t(m), m,
+                    result.probabilities.data() + at * std::size_t(m));
+                std::copy_n(
+                    out.embeddings.data() + r * dim, dim, result.embeddings.data() + at * dim);
+            }
+            out = FoldOutput();
         }
         result.trainSeconds = clock.elapsed() / 1000.0;
         return result;
