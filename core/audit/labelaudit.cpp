@@ -1,6 +1,7 @@
 #include "audit/labelaudit.h"
 
 #include "dataset/datasplit.h"
+#include "metrics/memoryprobe.h"
 
 #include <algorithm>
 #include <utility>
@@ -135,6 +136,9 @@ AuditModelPass labelAuditPass(LabelAuditOptions options,
         o.crossFold.samples = samplesOf(inputs.train);
         o.crossFold.classes = inputs.train.classes;
         const std::optional<LabelAuditResult> result = runLabelAudit(o, progress, cancel, error);
+        // The folds' results and the neighbour indexes are freed: the next stage (duplicates)
+        // starts from a trimmed heap.
+        releaseFreeHostMemory();
         if (!result)
             return std::nullopt;
         AuditModelFindings findings;
