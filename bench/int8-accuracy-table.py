@@ -45,6 +45,8 @@ def main():
         pruned = 'no' if first['variant'] == 'dense' else '80 % channels'
         if structured == 'structured':
             pruned += ', `--structured`'
+        if run.endswith('-from64'):
+            pruned += ' (from the 64 px run)'
         sizes = ' / '.join(format(int(r['bytes']), ',') if r and r['bytes'] else '–'
                            for r in (fp32, qdq, qop))
         line = [first['model'], first['size'], pruned,

@@ -13,6 +13,9 @@
 #   STAGE=export nice -n 10 bench/int8-accuracy.sh     # re-export and re-measure existing runs
 #   CONFIGS="smallcnn:28:2000:200" VARIANTS=dense nice -n 10 bench/int8-accuracy.sh
 #
+# INIT_FROM_64=1: resnet18 and mobilenet_v2 at other sizes start from the same model's dense 64 px
+# run instead (runs named MODEL-SIZE-VARIANT-from64).
+#
 # Environment: BUILD (build), OUT (bench/out/int8-accuracy), CONFIGS (space-separated
 # MODEL:SIZE:TRAIN_PER_CLASS:TEST_PER_CLASS), VARIANTS ("dense pruned80"), STAGE (all | train |
 # export | table: only print what the runs measured), EPOCHS (3), BATCH (32), QUANTS ("none int8
@@ -64,9 +67,16 @@ for spec in $CONFIGS; do
         channels=3
         init=(--init "$OUT/$model-torchvision-init.pth")
     fi
+    suffix=""
+    if [ -n "${INIT_FROM_64:-}" ] && [ "$size" != 64 ] && [ ${#init[@]} -gt 0 ]; then
+        # The same model's dense 64 px run as the starting weights (a trained start where no
+        # pretrained weights exist); its runs are named *-from64.
+        init=(--init "$OUT/$model-64-dense")
+        suffix=-from64
+    fi
     images="$OUT/test-$test_n-$size-$channels"
     for variant in $VARIANTS; do
-        run="$OUT/$model-$size-$variant"
+        run="$OUT/$model-$size-$variant$suffix"
         if { [ "$STAGE" = all ] || [ "$STAGE" = train ]; } && [ ! -f "$run/model.pt" ]; then
             prune=()
             if [ "$variant" = pruned80 ]; then
@@ -158,7 +168,9 @@ printf 'run\tmodel\tsize\tvariant\ttrain_images\ttest_images\tfile\tquantize\tst
 for spec in $CONFIGS; do
     IFS=: read -r model size _ _ <<<"$spec"
     for variant in $VARIANTS; do
-        [ ! -f "$OUT/$model-$size-$variant.results.tsv" ] || cat "$OUT/$model-$size-$variant.results.tsv" >>"$OUT/results.tsv"
+        for f in "$OUT/$model-$size-$variant.results.tsv" "$OUT/$model-$size-$variant-from64.results.tsv"; do
+            [ ! -f "$f" ] || cat "$f" >>"$OUT/results.tsv"
+        done
     done
 done
 "$PY" bench/int8-accuracy-table.py "$OUT/results.tsv"
