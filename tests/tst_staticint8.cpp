@@ -135,6 +135,22 @@ private:
         return g;
     }
 
+    // graphFor()'s graph, the calibration images and their min-max ranges.
+    struct Calibrated {
+        ExportGraph graph;
+        torch::Tensor images;
+        std::map<std::string, ValueRange> ranges;
+    };
+    std::optional<Calibrated> calibrated(const QString &model, bool structured, QString *error)
+    {
+        std::optional<ExportGraph> g = graphFor(model, structured, error);
+        if (!g)
+            return std::nullopt;
+        Calibrated c { std::move(*g), imagesOf(m_data, 28), {} };
+        c.graph.observeRanges(c.images, RangeMethod::MinMax, &c.ranges);
+        return c;
+    }
+
 private Q_SLOTS:
     void initTestCase()
     {
@@ -175,11 +191,11 @@ private Q_SLOTS:
         QFETCH(QString, model);
         QFETCH(bool, structured);
         QString error;
-        std::optional<ExportGraph> g = graphFor(model, structured, &error);
-        QVERIFY2(g, qPrintable(error));
-        const torch::Tensor x = imagesOf(m_data, 28);
-        std::map<std::string, ValueRange> ranges;
-        g->observeRanges(x, RangeMethod::MinMax, &ranges);
+        std::optional<Calibrated> c = calibrated(model, structured, &error);
+        QVERIFY2(c, qPrintable(error));
+        ExportGraph *g = &c->graph;
+        const torch::Tensor &x = c->images;
+        const std::map<std::string, ValueRange> &ranges = c->ranges;
         ExportGraph q = *g;
         q.quantizeStatic(ranges);
         const torch::Tensor ya = g->run(x), yb = q.run(x);
@@ -216,11 +232,11 @@ private Q_SLOTS:
         QFETCH(QString, model);
         QFETCH(bool, structured);
         QString error;
-        std::optional<ExportGraph> g = graphFor(model, structured, &error);
-        QVERIFY2(g, qPrintable(error));
-        const torch::Tensor x = imagesOf(m_data, 28);
-        std::map<std::string, ValueRange> ranges;
-        g->observeRanges(x, RangeMethod::MinMax, &ranges);
+        std::optional<Calibrated> c = calibrated(model, structured, &error);
+        QVERIFY2(c, qPrintable(error));
+        ExportGraph *g = &c->graph;
+        const torch::Tensor &x = c->images;
+        const std::map<std::string, ValueRange> &ranges = c->ranges;
         const QByteArray bytes = OnnxWriter::serialize(qoperatorGraph(*g, ranges), {});
         QVERIFY(bytes.contains("QLinearConv"));
         QVERIFY(!bytes.contains("\x22\x04"
