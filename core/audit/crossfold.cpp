@@ -275,10 +275,10 @@ std::optional<FoldOutput> readFold(const QString &dir, const QJsonObject &config
         = readPredictions(QDir(dir).filePath(QStringLiteral("predictions.csv")), &ignored);
     if (!file || file->probabilityClasses != classes)
         return std::nullopt;
-    FoldOutput out;
+    FoldOutput out; // its embeddings stay in the file until the folds are gathered
     int rows = 0;
-    if (!readEmbeddings(QDir(dir).filePath(QStringLiteral("embeddings.bin")), &out.embeddings,
-            &rows, &out.dim, &ignored)
+    if (!readEmbeddings(QDir(dir).filePath(QStringLiteral("embeddings.bin")), nullptr, &rows,
+            &out.dim, &ignored)
         || rows != file->rows.size())
         return std::nullopt;
     QHash<QString, std::int64_t> index;
@@ -359,11 +359,13 @@ bool readEmbeddings(
     if (in.status() != QDataStream::Ok || r < 0 || d < 0
         || file.size() != 16 + qint64(r) * qint64(d) * 4)
         return fail(error, QStringLiteral("%1 is truncated or has a bad size").arg(path));
-    embeddings->resize(std::size_t(r) * std::size_t(d));
-    for (float &v : *embeddings)
-        in >> v;
-    if (in.status() != QDataStream::Ok)
-        return fail(error, QStringLiteral("%1 is truncated").arg(path));
+    if (embeddings) {
+        embeddings->resize(std::size_t(r) * std::size_t(d));
+        for (float &v : *embeddings)
+            in >> v;
+        if (in.status() != QDataStream::Ok)
+            return fail(error, QStringLiteral("%1 is truncated").arg(path));
+    }
     *rows = r;
     *dim = d;
     return true;
@@ -476,7 +478,6 @@ std::optional<CrossFoldResult> runCrossFold(const CrossFoldOptions &options,
                     foldDir(auditDir, f), foldConfig(f).toJson(), samples, heldOutOf(f), classes);
                 if (!out)
                     continue;
-                out->embeddings = std::vector<float>();
                 outputs[std::size_t(f)] = std::move(*out);
                 done[std::size_t(f)] = true;
                 ++result.reusedFolds;

@@ -82,7 +82,8 @@ std::optional<CrossFoldResult> runCrossFold(const CrossFoldOptions &options,
     const std::atomic_bool *cancel = nullptr, QString *error = nullptr);
 
 // AUDITDIR/folds/N/embeddings.bin: "LTEMBED1", int32 rows, int32 D (little endian), then rows × D
-// float32; rows in the order of the fold's predictions.csv.
+// float32; rows in the order of the fold's predictions.csv. readEmbeddings() with no EMBEDDINGS
+// checks the file's header and size and reads only its shape.
 bool writeEmbeddings(
     const QString &path, const std::vector<float> &embeddings, int rows, int dim, QString *error);
 bool readEmbeddings(
