@@ -20,6 +20,7 @@
 #include <QScrollBar>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
+#include <QStyle>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QThread>
@@ -268,6 +269,42 @@ private Q_SLOTS:
         QVERIFY2(preview.contains(QStringLiteral("20 × 20 pixels")), qPrintable(preview));
         QVERIFY2(preview.contains(QStringLiteral("PNG")), qPrintable(preview));
         QVERIFY2(preview.contains(QStringLiteral("0000.png")), qPrintable(preview));
+    }
+
+    // The grid's columns share the view's width: the strip left at the right edge is at most a
+    // pixel per column plus the scroll bar's width, at any width, and no cell is narrower than a
+    // thumbnail.
+    void thumbnailGridFillsTheViewWidth()
+    {
+        QTemporaryDir dir;
+        guitestdata::writeImageFolder(dir.path(), 2, 40, 20);
+        DatasetBrowser browser;
+        browser.resize(1000, 700);
+        browser.show();
+        QSignalSpy finished(&browser, &DatasetBrowser::scanFinished);
+        browser.openFolder(dir.path());
+        QTRY_COMPARE(finished.count(), 1);
+        QListView *view = browser.thumbnailView();
+        const int cell = browser.thumbnailModel()->loader()->thumbnailSize().width() + 10;
+        const int scrollBar = view->style()->pixelMetric(QStyle::PM_ScrollBarExtent, nullptr, view);
+        for (const int width : { 1000, 1093, 1237, 1400 }) {
+            browser.resize(width, 700);
+            QCoreApplication::processEvents();
+            QTRY_VERIFY(view->visualRect(browser.thumbnailModel()->index(0)).isValid());
+            const QSize grid = view->gridSize();
+            QVERIFY2(grid.width() >= cell, qPrintable(QString::number(grid.width())));
+            const int top = view->visualRect(browser.thumbnailModel()->index(0)).top();
+            int columns = 0;
+            while (view->visualRect(browser.thumbnailModel()->index(columns)).top() == top)
+                ++columns;
+            const int strip = view->viewport()->width() - columns * grid.width();
+            QVERIFY2(strip >= 0 && strip <= columns + scrollBar,
+                qPrintable(QStringLiteral("width %1: %2 columns of %3 px, %4 px left")
+                               .arg(width)
+                               .arg(columns)
+                               .arg(grid.width())
+                               .arg(strip)));
+        }
     }
 
     void browserScanFailsAndCancels()

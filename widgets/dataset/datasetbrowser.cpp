@@ -11,6 +11,7 @@
 #include <QComboBox>
 #include <QDesktopServices>
 #include <QDir>
+#include <QEvent>
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -23,6 +24,7 @@
 #include <QScrollBar>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
+#include <QStyle>
 #include <QStringBuilder>
 #include <QTableView>
 #include <QTextDocument>
@@ -85,6 +87,7 @@ DatasetBrowser::DatasetBrowser(QWidget *parent)
     m_view->setSpacing(2);
     m_view->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_view->setModel(m_thumbnails);
+    m_view->installEventFilter(this);
     m_predictAction = new QAction(tr("Predict with..."), m_view);
     m_predictAction->setObjectName(QStringLiteral("predictWith"));
     m_predictAction->setToolTip(tr("Classify the selected images with a run or an exported model"));
@@ -412,6 +415,26 @@ void DatasetBrowser::setClassFilter(int label)
     m_filter->setCurrentIndex(i);
     m_thumbnails->setClassFilter(label);
     updatePreview();
+}
+
+bool DatasetBrowser::eventFilter(QObject *watched, QEvent *event)
+{
+    if (watched == m_view && event->type() == QEvent::Resize)
+        fitGridToWidth();
+    return QWidget::eventFilter(watched, event);
+}
+
+void DatasetBrowser::fitGridToWidth()
+{
+    const QSize cell = m_thumbnails->loader()->thumbnailSize() + QSize(10, 10);
+    // The scroll bar's width is always set aside, so that its showing or hiding cannot change the
+    // column count and lay the grid out again.
+    const int width = m_view->contentsRect().width()
+        - m_view->style()->pixelMetric(QStyle::PM_ScrollBarExtent, nullptr, m_view);
+    const int columns = std::max(1, width / cell.width());
+    const QSize grid(std::max(cell.width(), width / columns), cell.height());
+    if (m_view->gridSize() != grid)
+        m_view->setGridSize(grid);
 }
 
 void DatasetBrowser::updateVisibleRows()

@@ -73,12 +73,18 @@ Q_SIGNALS:
     void scanFailed(const QString &message);
     void predictRequested(const QStringList &images);
 
+protected:
+    bool eventFilter(QObject *watched, QEvent *event) override;
+
 private:
     void onScanFinished(const DatasetIndex &index);
     void onScanFailed(const QString &message);
     void endScan();
     void updatePreview();
     void updateVisibleRows();
+    // Widens the grid's cells so that its columns fill the view's width: the leftover pixels are
+    // shared between the columns instead of left as a blank strip at the right edge.
+    void fitGridToWidth();
     QWidget *buildClassPanel();
     QWidget *buildChecksPanel();
     void showInvalidFile(int row); // in the file manager, or why not under the table
