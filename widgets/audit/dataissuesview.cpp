@@ -844,7 +844,14 @@ void DataIssuesView::updateDetail()
     const List list = currentList();
     const int item = currentItem(list);
     const bool empty = item < 0;
-    const QString none = !m_loaded ? tr("No audit open.") : tr("Nothing left to review here.");
+    // Before any audit, the pane says what Find issues does instead of leaving the tab blank.
+    const QString none = !m_loaded
+        ? tr("<b>No audit open.</b><p>Find issues trains a few models on this folder, each on the "
+             "others' images, and lists what they find: images in the wrong class folder, the "
+             "same picture twice (and copies in a test folder: leaks), outliers, and classes the "
+             "models confuse. A duplicates-only audit takes seconds. Open audit... shows an "
+             "earlier one.</p>")
+        : tr("Nothing left to review here.");
     switch (list) {
     case WrongLabels: {
         m_labelButtons->setEnabled(!empty);
