@@ -218,7 +218,7 @@ for name in ("coop", "whole-batch", "cache", "torchvision"):
         per = ", ".join(f"{v:.0f}" for v in r.get("epochs_images_per_sec", []))
         print(f"  bench-loader {name:12} {r['images_per_sec']:8.0f} img/s  per epoch: {per}  "
               f"({r.get('workers')} workers, batch {r.get('batch_size')}, peak RSS {r.get('peak_rss_bytes', 0)/2**20:.0f} MiB)")
-    elif name != "torchvision":
+    elif os.path.exists(os.path.join(out, f"loader-{name}.err")):   # run, but no result
         print(f"  bench-loader {name:12} no result (see loader-{name}.err)")
 for path in sorted(glob.glob(os.path.join(out, "train-loader-*.jsonl"))):
     name = os.path.basename(path)[6:-6]
