@@ -1,5 +1,7 @@
 #include "audit/crossfold.h"
 
+#include "audit/heldoutviews_p.h"
+
 #include "dataset/datasetscanner.h"
 #include "dataset/streamingloader_p.h"
 #include "job/runjob.h"
@@ -146,6 +148,45 @@ struct FoldOutput {
 };
 
 // The fold model's probabilities and embeddings of its held-out SAMPLES (indices into ALL).
+} // namespace
+
+torch::Tensor zoomView(const torch::Tensor &x, double scale)
+{
+    const std::int64_t h = x.size(2), w = x.size(3);
+    const std::int64_t ch = std::clamp<std::int64_t>(std::llround(double(h) * scale), 1, h);
+    const std::int64_t cw = std::clamp<std::int64_t>(std::llround(double(w) * scale), 1, w);
+    const std::int64_t top = (h - ch) / 2, left = (w - cw) / 2;
+    namespace F = torch::nn::functional;
+    return F::interpolate(x.slice(2, top, top + ch).slice(3, left, left + cw),
+        F::InterpolateFuncOptions()
+            .size(std::vector<std::int64_t> { h, w })
+            .mode(torch::kBilinear)
+            .align_corners(false));
+}
+
+torch::Tensor heldOutProbabilities(
+    ClassifierImpl &model, const torch::Tensor &x, bool augmentedViews, torch::Tensor *features)
+{
+    const auto probabilities = [&model](const torch::Tensor &view, torch::Tensor *f) {
+        torch::Tensor viewFeatures = model.features(view).to(torch::kFloat32).flatten(1);
+        torch::Tensor p = torch::softmax(model.classify(viewFeatures).to(torch::kFloat32), 1);
+        if (f)
+            *f = std::move(viewFeatures);
+        return p;
+    };
+    torch::Tensor p = probabilities(x, features);
+    if (!augmentedViews)
+        return p;
+    // A model trained on random crops and mirrors sees these as other views of the same image;
+    // the mean of the views is the steadier out-of-sample estimate (bench/README.md, label issues).
+    const torch::Tensor zoomed = zoomView(x);
+    p = p + probabilities(x.flip({ 3 }), nullptr) + probabilities(zoomed, nullptr)
+        + probabilities(zoomed.flip({ 3 }), nullptr);
+    return p * 0.25;
+}
+
+namespace {
+
 std::optional<FoldOutput> predictFold(const QString &runDir, const std::vector<Sample> &all,
     const std::vector<std::int64_t> &heldOut, const RunConfig &config, int classes,
     const std::atomic_bool *cancel, QString *error)
@@ -176,7 +217,7 @@ std::optional<FoldOutput> predictFold(const QString &runDir, const std::vector<S
     lo.pinMemory = device.is_cuda();
     StreamingLoader loader(samples, lo);
     loader.startEpoch(0);
-    const bool mirrorView = run->config.augment;
+    const bool augmentedViews = run->config.augment;
     FoldOutput out;
     // Sized once: grown by doubling, each copy lands above the batches' freed tensors and the
     // heap keeps the holes below resident.
@@ -193,16 +234,8 @@ std::optional<FoldOutput> predictFold(const QString &runDir, const std::vector<S
         if (n == 0)
             continue;
         const torch::Tensor x = batch->images.to(device, /*non_blocking=*/true);
-        const torch::Tensor features = model->features(x).to(torch::kFloat32).flatten(1);
-        torch::Tensor probs = torch::softmax(model->classify(features).to(torch::kFloat32), 1);
-        // A model trained with mirrored images sees the mirror as another view of the same
-        // image: the mean of both views' probabilities is the steadier out-of-sample estimate.
-        if (mirrorView) {
-            const torch::Tensor mirrored
-                = model->features(x.flip({ 3 })).to(torch::kFloat32).flatten(1);
-            probs
-                = (probs + torch::softmax(model->classify(mirrored).to(torch::kFloat32), 1)) * 0.5;
-        }
+        torch::Tensor features;
+        const torch::Tensor probs = heldOutProbabilities(*model, x, augmentedViews, &features);
         const torch::Tensor p = probs.to(torch::kFloat64).to(torch::kCPU).contiguous();
         const torch::Tensor f = features.to(torch::kCPU).contiguous();
         if (p.size(1) != classes) {
