@@ -52,32 +52,32 @@ private Q_SLOTS:
         QVERIFY(torch::allclose(leantune::zoomView(x, 1.0), x));
     }
 
-    void withoutAugmentationTheImageAloneCounts()
+    void probabilitiesAreTheMeanOfTheViews_data()
     {
-        torch::NoGradGuard noGrad;
-        const auto model = smallModel();
-        const torch::Tensor x = torch::rand({ 3, 1, 20, 20 });
-        torch::Tensor features;
-        const torch::Tensor p = leantune::heldOutProbabilities(*model, x, false, &features);
-        QVERIFY(torch::allclose(p, probabilitiesOf(*model, x)));
-        QVERIFY(torch::allclose(features, model->features(x).flatten(1)));
+        QTest::addColumn<bool>("augmented");
+        QTest::newRow("trained without augmentation: the image alone") << false;
+        QTest::newRow("trained with augmentation: four views") << true;
     }
 
-    void augmentedModelsAverageFourViews()
+    void probabilitiesAreTheMeanOfTheViews()
     {
+        QFETCH(bool, augmented);
         torch::NoGradGuard noGrad;
         const auto model = smallModel();
         const torch::Tensor x = torch::rand({ 3, 1, 20, 20 });
         torch::Tensor features;
-        const torch::Tensor p = leantune::heldOutProbabilities(*model, x, true, &features);
+        const torch::Tensor p = leantune::heldOutProbabilities(*model, x, augmented, &features);
+        const torch::Tensor image = probabilitiesOf(*model, x);
         const torch::Tensor zoomed = leantune::zoomView(x);
-        const torch::Tensor expected
-            = (probabilitiesOf(*model, x) + probabilitiesOf(*model, x.flip({ 3 }))
-                  + probabilitiesOf(*model, zoomed) + probabilitiesOf(*model, zoomed.flip({ 3 })))
-            / 4.0;
+        const torch::Tensor expected = augmented
+            ? (image + probabilitiesOf(*model, x.flip({ 3 })) + probabilitiesOf(*model, zoomed)
+                  + probabilitiesOf(*model, zoomed.flip({ 3 })))
+                / 4.0
+            : image;
         QVERIFY(torch::allclose(p, expected, 1e-5, 1e-6));
-        QVERIFY(!torch::allclose(p, probabilitiesOf(*model, x), 1e-5, 1e-6));
+        QCOMPARE(torch::allclose(p, image, 1e-5, 1e-6), !augmented);
         QVERIFY(torch::allclose(p.sum(1), torch::ones({ 3 }), 1e-5, 1e-6));
+        // The features are the image's own, whatever the views.
         QVERIFY(torch::allclose(features, model->features(x).flatten(1)));
     }
 };

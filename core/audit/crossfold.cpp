@@ -147,7 +147,6 @@ struct FoldOutput {
     int dim = 0;
 };
 
-// The fold model's probabilities and embeddings of its held-out SAMPLES (indices into ALL).
 } // namespace
 
 torch::Tensor zoomView(const torch::Tensor &x, double scale)
@@ -187,6 +186,7 @@ torch::Tensor heldOutProbabilities(
 
 namespace {
 
+// The fold model's probabilities and embeddings of its held-out SAMPLES (indices into ALL).
 std::optional<FoldOutput> predictFold(const QString &runDir, const std::vector<Sample> &all,
     const std::vector<std::int64_t> &heldOut, const RunConfig &config, int classes,
     const std::atomic_bool *cancel, QString *error)

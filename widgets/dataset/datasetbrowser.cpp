@@ -83,7 +83,7 @@ DatasetBrowser::DatasetBrowser(QWidget *parent)
     m_view->setLayoutMode(QListView::Batched);
     m_view->setBatchSize(2000);
     m_view->setIconSize(m_thumbnails->loader()->thumbnailSize());
-    m_view->setGridSize(m_thumbnails->loader()->thumbnailSize() + QSize(10, 10));
+    fitGridToWidth(); // again at each of the view's resizes
     m_view->setSpacing(2);
     m_view->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_view->setModel(m_thumbnails);
