@@ -308,6 +308,38 @@ private Q_SLOTS:
         QVERIFY(groups(2) == whole);
     }
 
+    // A duplicates-only audit keeps small images' pixels from the first decoding: the candidates
+    // confirmed on them, on none of them (every image decoded again) or on those that fit a budget
+    // of a few images make the same groups (one thread: the same index each time).
+    void keptPixelsFindTheSameGroupsAsDecodingAgain()
+    {
+        QString error;
+        AuditOptions options;
+        options.data = m_train;
+        options.test = m_test;
+        options.duplicatesOnly = true;
+        options.duplicates.threads = 1;
+        const auto groups = [&](std::int64_t keptBytes) {
+            options.duplicates.keptPixelBytes = keptBytes;
+            std::set<std::set<QString>> found;
+            const std::optional<AuditOutcome> outcome = runAudit(options, {}, &error);
+            if (!outcome)
+                return found;
+            for (const AuditDuplicateGroup &g : outcome->report.duplicates) {
+                std::set<QString> paths;
+                for (const AuditImage &image : g.images)
+                    paths.insert(image.path);
+                found.insert(paths);
+            }
+            return found;
+        };
+        QVERIFY(DuplicateOptions().keptPixelBytes >= 28 * 28 * 1000);
+        const std::set<std::set<QString>> kept = groups(DuplicateOptions().keptPixelBytes);
+        QVERIFY2(kept.size() >= m_injected.size() * 95 / 100, qPrintable(error));
+        QVERIFY(groups(0) == kept);
+        QVERIFY(groups(28 * 28 * 100) == kept);
+    }
+
     void exactOnlyFindsTheExactCopies()
     {
         QString error;

@@ -100,8 +100,13 @@ std::optional<AuditOutcome> runAudit(const AuditOptions &options, const AuditMod
         splits.push_back({ valIndex, AuditSplit::Val });
     if (testIndex)
         splits.push_back({ testIndex, AuditSplit::Test });
+    // After the model pass the audit's memory is near its bound and its time is not: the
+    // candidates' images are decoded again rather than kept (bench/README).
+    DuplicateOptions duplicateOptions = options.duplicates;
+    if (!options.duplicatesOnly)
+        duplicateOptions.keptPixelBytes = 0;
     std::optional<DuplicateResult> duplicates = findDuplicates(
-        splits, options.duplicates, error, progress, cancel, findings.similarPairs);
+        splits, duplicateOptions, error, progress, cancel, findings.similarPairs);
     if (!duplicates)
         return std::nullopt;
     report.duplicates = std::move(duplicates->groups);

@@ -22,7 +22,7 @@ struct AuditOptions {
     QString val; // optional: a validation folder, audited as the split "val"
     QString test; // optional: a test folder, audited as the split "test"
     bool duplicatesOnly = false; // no model pass: exact and near duplicates alone
-    DuplicateOptions duplicates;
+    DuplicateOptions duplicates; // its keptPixelBytes counts in a duplicates-only audit alone
 };
 
 // The scanned splits, as the model-based pass receives them.

@@ -368,9 +368,12 @@ void makeThumb(const cv::Mat &gray, std::uint8_t *thumb)
 }
 
 // Decodes ITEM and writes the MD5 of its decoded pixels into DIGEST and, when DESCRIPTOR is not
-// null, its descriptor (kDescriptor floats). False + *error when it does not decode.
+// null, its descriptor (kDescriptor floats). When KEPT is not null, the gray pixels of an image of
+// the scan's size (its header's) are copied there, row after row, and *KEPTOK set. False + *error
+// when it does not decode.
 bool hashItem(const Item &item, const DuplicateOptions &options,
-    std::array<std::uint64_t, 2> *digest, float *descriptor, QString *error)
+    std::array<std::uint64_t, 2> *digest, float *descriptor, std::uint8_t *kept, char *keptOk,
+    QString *error)
 {
     Decoded d;
     if (!decodeItem(item, options, &d, error))
@@ -385,6 +388,12 @@ bool hashItem(const Item &item, const DuplicateOptions &options,
                 qsizetype(hashed.cols) * hashed.channels()));
         const QByteArray result = md5.result();
         std::memcpy(digest->data(), result.constData(), 16);
+        if (kept && d.gray.cols == item.entry->width && d.gray.rows == item.entry->height) {
+            for (int y = 0; y < d.gray.rows; ++y)
+                std::memcpy(kept + std::size_t(y) * std::size_t(d.gray.cols),
+                    d.gray.ptr<uchar>(y), std::size_t(d.gray.cols));
+            *keptOk = 1;
+        }
         if (descriptor) {
             std::uint8_t thumb[kThumbPixels];
             makeThumb(d.gray, thumb);
@@ -399,18 +408,12 @@ bool hashItem(const Item &item, const DuplicateOptions &options,
     }
 }
 
-// Decodes ITEM again and computes what its candidate pairs are confirmed with: the thumbnail only
-// when THUMB or the image is not at most kThumb × kThumb. Not ok when it no longer decodes (its
-// pairs are then not confirmed).
-Detail detailOf(const Item &item, const DuplicateOptions &options, bool thumb)
+// What the candidate pairs of an image with the 8-bit gray pixels GRAY are confirmed with: the
+// thumbnail only when THUMB or the image is not at most kThumb × kThumb.
+Detail detailOf(const cv::Mat &gray, bool thumb)
 {
     Detail f;
-    Decoded d;
-    QString error;
-    if (!decodeItem(item, options, &d, &error))
-        return f;
     try {
-        const cv::Mat &gray = d.gray;
         const bool small = gray.cols <= kThumb && gray.rows <= kThumb;
         double background = 0.0;
         if (thumb || !small) {
@@ -444,6 +447,17 @@ Detail detailOf(const Item &item, const DuplicateOptions &options, bool thumb)
     } catch (const std::exception &) {
     }
     return f;
+}
+
+// The same of ITEM decoded again. Not ok when it no longer decodes (its pairs are then not
+// confirmed).
+Detail detailOf(const Item &item, const DuplicateOptions &options, bool thumb)
+{
+    Decoded d;
+    QString error;
+    if (!decodeItem(item, options, &d, &error))
+        return Detail();
+    return detailOf(d.gray, thumb);
 }
 
 // How two WIDTH × HEIGHT gray images (at most 32 × 32) compare with B moved by (DX, DY) pixels, on
@@ -703,17 +717,39 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
                 progress(QLatin1String(stage), done, n);
         };
 
-        // Per image only its pixel digest and, until the index holds it, its descriptor.
+        // Per image only its pixel digest and, until the index holds it, its descriptor; and the
+        // gray pixels of small images (by the scan's sizes) while options.keptPixelBytes lasts.
         std::vector<std::array<std::uint64_t, 2>> digests(static_cast<std::size_t>(n));
         std::vector<char> ok(static_cast<std::size_t>(n), 0);
         std::vector<QString> errors(static_cast<std::size_t>(n));
         std::vector<float> descriptors(options.near ? std::size_t(n) * kDescriptor : 0);
+        std::vector<std::int64_t> keptAt; // offset in kept, -1 when not kept
+        std::vector<char> keptOk;
+        std::vector<std::uint8_t> kept;
+        if (options.near && options.keptPixelBytes > 0) {
+            keptAt.assign(std::size_t(n), -1);
+            std::int64_t bytes = 0;
+            for (int i = 0; i < n; ++i) {
+                const ImageEntry &e = *items[std::size_t(i)].entry;
+                const std::int64_t size = std::int64_t(e.width) * e.height;
+                if (e.width <= kThumb && e.height <= kThumb && size > 0
+                    && bytes + size <= options.keptPixelBytes) {
+                    keptAt[std::size_t(i)] = bytes;
+                    bytes += size;
+                }
+            }
+            kept.resize(std::size_t(bytes));
+            keptOk.assign(std::size_t(n), 0);
+        }
         const bool hashed = parallelFor(
             n, threads, cancel,
             [&](int i) {
                 const std::size_t k = std::size_t(i);
+                const bool keep = !keptAt.empty() && keptAt[k] >= 0;
                 ok[k] = hashItem(items[k], options, &digests[k],
-                    options.near ? descriptors.data() + k * kDescriptor : nullptr, &errors[k]);
+                    options.near ? descriptors.data() + k * kDescriptor : nullptr,
+                    keep ? kept.data() + keptAt[k] : nullptr, keep ? &keptOk[k] : nullptr,
+                    &errors[k]);
             },
             [&](int done) { report("hashing", done); }, error);
         if (!hashed)
@@ -857,9 +893,16 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
                 if (!parallelFor(
                         int(batchImages.size()), threads, cancel,
                         [&](int b) {
-                            details[std::size_t(b)]
-                                = detailOf(items[std::size_t(batchImages[std::size_t(b)])], options,
-                                    thumbNeeded[std::size_t(b)] != 0);
+                            const std::size_t image = std::size_t(batchImages[std::size_t(b)]);
+                            const bool thumb = thumbNeeded[std::size_t(b)] != 0;
+                            if (!keptOk.empty() && keptOk[image]) {
+                                const ImageEntry &e = *items[image].entry;
+                                details[std::size_t(b)] = detailOf(
+                                    cv::Mat(e.height, e.width, CV_8UC1, kept.data() + keptAt[image]),
+                                    thumb);
+                            } else {
+                                details[std::size_t(b)] = detailOf(items[image], options, thumb);
+                            }
                         },
                         [](int) {}, error))
                     return std::nullopt;

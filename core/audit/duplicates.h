@@ -45,8 +45,12 @@ struct DuplicateOptions {
     // any other pair when its 32 × 32 gray thumbnails (slightly blurred) correlate this much.
     double minCorrelation = 0.995;
     // Candidate pairs are confirmed on their images decoded again, at most this many at a time
-    // (their pixels held; at least 2).
+    // (their pixels held; at least 2),
     int confirmBatchImages = 4096;
+    // except images of up to 32 × 32 pixels whose gray pixels were kept from the first decoding:
+    // up to this many bytes in all (0: none), which saves decoding about half the images again
+    // for about 0.8 KB an image kept (bench/README).
+    std::int64_t keptPixelBytes = std::int64_t(256) << 20;
     int threads = 0; // 0: one per core, at least 2
     std::int64_t maxDecodedBytes = kMaxDecodedBytes; // images that decode larger are left out
 };
@@ -62,8 +66,9 @@ struct DuplicateResult {
 using DuplicateProgress = std::function<void(const QString &stage, int done, int total)>;
 
 // Decodes every image of SPLITS with the data loader's decoder and its limits (on THREADS
-// threads), keeping only a pixel digest and a descriptor an image (the images of candidate pairs
-// are decoded again, a bounded batch at a time), and groups them: exact duplicates share a hash of
+// threads), keeping only a pixel digest and a descriptor an image, and small images' pixels within
+// options.keptPixelBytes (the other images of candidate pairs are decoded again, a bounded batch at
+// a time), and groups them: exact duplicates share a hash of
 // their decoded pixels (a PNG and the same pixels saved as another lossless file are one image,
 // colour images whose channels are equal count as gray); near duplicates are found among each
 // image's nearest neighbours by a perceptual descriptor (an approximate nearest-neighbour index,
