@@ -11,8 +11,8 @@ set(LEANTUNE_FLOORS
     "leantune_train leantune_store"                                     # trainer, run history
     "leantune_export leantune_job"                                      # export, the run's driver
     "leantune_audit"                                                    # data audit (cross-trains)
-    "leantune_core leantune_widgets"                                    # all of core; widgets
-    "leantune_gui leantune-cli"                                         # the two programs
+    "leantune_core leantune_widgets leantune_cli_commands"              # all of core; widgets; cli
+    "leantune_gui leantune-cli leantune-cli-engine"                     # the programs
     "leantune")
 
 # OUT: the floor of TARGET (0 = bottom), or -1 when the table does not name it.

@@ -5,6 +5,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -52,6 +53,72 @@ private Q_SLOTS:
         QCOMPARE(r.exitCode, 0);
         QVERIFY2(
             r.out.startsWith(QStringLiteral("Usage: leantune-cli ") + command), qPrintable(r.out));
+    }
+
+    // The front runs scan, schedule, apply-corrections and audit --duplicates-only itself, without
+    // loading LibTorch (the dynamic loader's own log, LD_DEBUG=libs); train, audit's help and an
+    // audit with a run option go to the engine, which loads it.
+    void onlyTheEngineLoadsLibTorch_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<bool>("torch");
+        const QString audit = m_dir.filePath(QStringLiteral("audit-front"));
+        QTest::newRow("--version") << QStringList { QStringLiteral("--version") } << false;
+        QTest::newRow("scan") << QStringList { QStringLiteral("scan"), m_data } << false;
+        QTest::newRow("schedule") << QStringList { QStringLiteral("schedule"),
+            QStringLiteral("constant:0.5:0"), QStringLiteral("--steps"), QStringLiteral("1") }
+                                  << false;
+        QTest::newRow("apply-corrections --help")
+            << QStringList { QStringLiteral("apply-corrections"), QStringLiteral("--help") } << false;
+        QTest::newRow("audit --duplicates-only")
+            << QStringList { QStringLiteral("audit"), QStringLiteral("--data"), m_data,
+                   QStringLiteral("--out=") + audit, QStringLiteral("--duplicates-only"),
+                   QStringLiteral("--json") }
+            << false;
+        QTest::newRow("audit --help")
+            << QStringList { QStringLiteral("audit"), QStringLiteral("--help") } << true;
+        QTest::newRow("audit --duplicates-only --epochs 1")
+            << QStringList { QStringLiteral("audit"), QStringLiteral("--data"), m_data,
+                   QStringLiteral("--out"), audit, QStringLiteral("--duplicates-only"),
+                   QStringLiteral("--epochs"), QStringLiteral("1") }
+            << true;
+        QTest::newRow("help train") << QStringList { QStringLiteral("help"), QStringLiteral("train") }
+                                    << true;
+    }
+
+    void onlyTheEngineLoadsLibTorch()
+    {
+        QFETCH(QStringList, args);
+        QFETCH(bool, torch);
+        QProcess p;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("LD_DEBUG"), QStringLiteral("libs"));
+        p.setProcessEnvironment(env);
+        p.start(leantune::testcli::cliPath(), args);
+        const Result r = leantune::testcli::finish(p);
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err.right(2000)));
+        QVERIFY2(r.err.contains(QStringLiteral("libQt6Core")), "no loader log");
+        QCOMPARE(r.err.contains(QStringLiteral("libtorch_cpu")), torch);
+    }
+
+    // Without its engine beside it the front still answers what it runs itself, and names what is
+    // missing for the rest.
+    void frontWithoutItsEngineSaysWhatIsMissing()
+    {
+        const QString alone = m_dir.filePath(QStringLiteral("alone/leantune-cli"));
+        QVERIFY(QDir().mkpath(QFileInfo(alone).path()));
+        QVERIFY(QFile::copy(leantune::testcli::cliPath(), alone));
+        QProcess version;
+        version.start(alone, { QStringLiteral("--version") });
+        QCOMPARE(leantune::testcli::finish(version).exitCode, 0);
+        QProcess train;
+        train.start(alone, { QStringLiteral("train"), QStringLiteral("--help") });
+        const Result r = leantune::testcli::finish(train);
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.startsWith(QStringLiteral("leantune-cli: error: cannot start ")), qPrintable(r.err));
+        QVERIFY2(r.err.contains(QStringLiteral("leantune-cli-engine, which runs 'train'")),
+            qPrintable(r.err));
+        QCOMPARE(r.err.count(QLatin1Char('\n')), 1);
     }
 
     void badArgumentsGiveOneLineErrors_data()

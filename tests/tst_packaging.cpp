@@ -79,6 +79,7 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("path");
         QTest::newRow("cli") << QStringLiteral("bin/leantune-cli");
+        QTest::newRow("cli engine") << QStringLiteral("bin/leantune-cli-engine");
         QTest::newRow("gui") << QStringLiteral("bin/leantune");
         QTest::newRow("desktop") << QStringLiteral("share/applications/") + kAppId
                 + QStringLiteral(".desktop");
@@ -171,6 +172,15 @@ private Q_SLOTS:
         const Run r = run(QStringLiteral(LEANTUNE_GUI_PATH), { option }, env);
         QVERIFY2(r.exitCode == 0, qPrintable(r.err));
         QVERIFY2(r.out.contains(expected), qPrintable(r.out));
+    }
+
+    // The installed front finds its engine: a command that needs LibTorch runs from the prefix.
+    void installedCliHandsTrainToItsEngine()
+    {
+        const Run r = run(installed(QStringLiteral("bin/leantune-cli")),
+            { QStringLiteral("help"), QStringLiteral("train") });
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains(QStringLiteral("--epochs")), qPrintable(r.out));
     }
 
     void cliHelpCommandShowsThatCommandsHelp()

@@ -1,6 +1,5 @@
 #pragma once
-
-#include "train/evaluator.h"
+// What every command of leantune-cli shares (torch-free: the front runs some commands itself).
 
 #include <QCommandLineParser>
 #include <QJsonObject>
@@ -31,14 +30,8 @@ std::optional<int> intOption(const QCommandLineParser &parser, const QString &na
 std::optional<double> doubleOption(
     const QCommandLineParser &parser, const QString &name, QString *error);
 
-// evaluate's and predict's --device, --workers, --threads and --batch-size: train's field-table
-// rows, at EvaluateOptions' defaults;
-void addEvaluateOptions(QCommandLineParser &parser);
-// and their values, std::nullopt + *error (a usage error) when one is out of its range or
-// --batch-size is auto. COMMAND names the command in the message.
-std::optional<EvaluateOptions> evaluateOptions(
-    const QCommandLineParser &parser, const QString &command, QString *error);
-
+// The commands. The front (main.cpp) runs those that need no LibTorch; the engine (enginemain.cpp)
+// runs them all.
 int scanCommand(const QStringList &args);
 int importIdxCommand(const QStringList &args);
 int scheduleCommand(const QStringList &args);

@@ -1,4 +1,5 @@
 #include "clicommon.h"
+#include "evaluateoptions.h"
 
 #include "export/onnxmodel.h"
 #include "train/evaluator.h"

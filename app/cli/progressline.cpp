@@ -9,6 +9,14 @@
 
 namespace leantune::cli {
 
+QString progressDuration(double seconds)
+{
+    const qint64 s = qRound64(seconds);
+    return s >= 3600
+        ? QStringLiteral("%1h%2m").arg(s / 3600).arg((s % 3600) / 60, 2, 10, QLatin1Char('0'))
+        : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
+}
+
 QString fitProgressLine(const std::vector<ProgressField> &fields, int columns)
 {
     columns = qMax(columns, 1);

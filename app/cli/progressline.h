@@ -17,6 +17,9 @@ struct ProgressField {
 // fields (the later one first among equals) until the rest fits, then truncates what is left.
 QString fitProgressLine(const std::vector<ProgressField> &fields, int columns);
 
+// SECONDS as m:ss, or as 1h05m from an hour on (an ETA, an elapsed time).
+QString progressDuration(double seconds);
+
 // Width of the terminal: TIOCGWINSZ on stdout, then on stderr, then $COLUMNS, then 80.
 int terminalColumns();
 

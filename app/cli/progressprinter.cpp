@@ -21,14 +21,6 @@ QString megabytes(std::int64_t bytes)
     return QString::number(double(bytes) / (1024.0 * 1024.0), 'f', 0) % QStringLiteral(" MiB");
 }
 
-QString duration(double seconds)
-{
-    const qint64 s = std::llround(seconds);
-    return s >= 3600
-        ? QStringLiteral("%1h%2m").arg(s / 3600).arg((s % 3600) / 60, 2, 10, QLatin1Char('0'))
-        : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
-}
-
 } // namespace
 
 // The live bar needs a terminal on both streams: with stdout redirected (a log, a pipe) the output
@@ -79,7 +71,7 @@ void ProgressPrinter::onSample(const MetricsSample &s)
         = m_totalSteps > 0 ? qBound(0.0, double(s.step) / double(m_totalSteps), 1.0) : 0.0;
     const double elapsed = s.elapsedSec;
     const QString eta
-        = done > 0.01 ? duration(elapsed * (1.0 - done) / done) : QStringLiteral("--:--");
+        = done > 0.01 ? progressDuration(elapsed * (1.0 - done) / done) : QStringLiteral("--:--");
     // Fields by importance: on a narrow terminal the least important go first, so the line never
     // wraps (a wrapped line is not redrawn in place by the carriage return).
     // One column spare: a line filling the last column makes some terminals wrap early.
@@ -159,7 +151,7 @@ void ProgressPrinter::onFinished(const RunSummary &s)
                        .arg(s.status)
                        .arg(s.steps)
                        .arg(s.epochs)
-                       .arg(duration(s.wallSeconds), s.device);
+                       .arg(progressDuration(s.wallSeconds), s.device);
     if (s.valAccuracy >= 0)
         text += QStringLiteral("  validation accuracy %1%\n").arg(s.valAccuracy * 100.0, 0, 'f', 2);
     if (s.testAccuracy >= 0)
