@@ -69,6 +69,22 @@ bool contains(const AuditDuplicateGroup &g, const QString &path)
     return false;
 }
 
+// The groups an audit with OPTIONS finds, each as its set of paths (empty when it fails: *ERROR).
+std::set<std::set<QString>> groupsFound(const AuditOptions &options, QString *error)
+{
+    std::set<std::set<QString>> found;
+    const std::optional<AuditOutcome> outcome = runAudit(options, {}, error);
+    if (!outcome)
+        return found;
+    for (const AuditDuplicateGroup &g : outcome->report.duplicates) {
+        std::set<QString> paths;
+        for (const AuditImage &image : g.images)
+            paths.insert(image.path);
+        found.insert(paths);
+    }
+    return found;
+}
+
 } // namespace
 
 class TestAudit : public QObject {
@@ -289,19 +305,10 @@ private Q_SLOTS:
         options.test = m_test;
         options.duplicatesOnly = true;
         options.duplicates.threads = 1;
+        options.duplicates.keptPixelBytes = 0; // every candidate's image decoded again
         const auto groups = [&](int batch) {
             options.duplicates.confirmBatchImages = batch;
-            std::set<std::set<QString>> found;
-            const std::optional<AuditOutcome> outcome = runAudit(options, {}, &error);
-            if (!outcome)
-                return found;
-            for (const AuditDuplicateGroup &g : outcome->report.duplicates) {
-                std::set<QString> paths;
-                for (const AuditImage &image : g.images)
-                    paths.insert(image.path);
-                found.insert(paths);
-            }
-            return found;
+            return groupsFound(options, &error);
         };
         const std::set<std::set<QString>> whole = groups(100000);
         QVERIFY2(whole.size() >= m_injected.size() * 95 / 100, qPrintable(error));
@@ -321,17 +328,7 @@ private Q_SLOTS:
         options.duplicates.threads = 1;
         const auto groups = [&](std::int64_t keptBytes) {
             options.duplicates.keptPixelBytes = keptBytes;
-            std::set<std::set<QString>> found;
-            const std::optional<AuditOutcome> outcome = runAudit(options, {}, &error);
-            if (!outcome)
-                return found;
-            for (const AuditDuplicateGroup &g : outcome->report.duplicates) {
-                std::set<QString> paths;
-                for (const AuditImage &image : g.images)
-                    paths.insert(image.path);
-                found.insert(paths);
-            }
-            return found;
+            return groupsFound(options, &error);
         };
         QVERIFY(DuplicateOptions().keptPixelBytes >= 28 * 28 * 1000);
         const std::set<std::set<QString>> kept = groups(DuplicateOptions().keptPixelBytes);

@@ -69,12 +69,12 @@ private Q_SLOTS:
             QStringLiteral("constant:0.5:0"), QStringLiteral("--steps"), QStringLiteral("1") }
                                   << false;
         QTest::newRow("apply-corrections --help")
-            << QStringList { QStringLiteral("apply-corrections"), QStringLiteral("--help") } << false;
-        QTest::newRow("audit --duplicates-only")
-            << QStringList { QStringLiteral("audit"), QStringLiteral("--data"), m_data,
-                   QStringLiteral("--out=") + audit, QStringLiteral("--duplicates-only"),
-                   QStringLiteral("--json") }
+            << QStringList { QStringLiteral("apply-corrections"), QStringLiteral("--help") }
             << false;
+        QTest::newRow("audit --duplicates-only") << QStringList { QStringLiteral("audit"),
+            QStringLiteral("--data"), m_data, QStringLiteral("--out=") + audit,
+            QStringLiteral("--duplicates-only"), QStringLiteral("--json") }
+                                                 << false;
         QTest::newRow("audit --help")
             << QStringList { QStringLiteral("audit"), QStringLiteral("--help") } << true;
         QTest::newRow("audit --duplicates-only --epochs 1")
@@ -82,8 +82,8 @@ private Q_SLOTS:
                    QStringLiteral("--out"), audit, QStringLiteral("--duplicates-only"),
                    QStringLiteral("--epochs"), QStringLiteral("1") }
             << true;
-        QTest::newRow("help train") << QStringList { QStringLiteral("help"), QStringLiteral("train") }
-                                    << true;
+        QTest::newRow("help train")
+            << QStringList { QStringLiteral("help"), QStringLiteral("train") } << true;
     }
 
     void onlyTheEngineLoadsLibTorch()
@@ -115,7 +115,8 @@ private Q_SLOTS:
         train.start(alone, { QStringLiteral("train"), QStringLiteral("--help") });
         const Result r = leantune::testcli::finish(train);
         QCOMPARE(r.exitCode, 1);
-        QVERIFY2(r.err.startsWith(QStringLiteral("leantune-cli: error: cannot start ")), qPrintable(r.err));
+        QVERIFY2(r.err.startsWith(QStringLiteral("leantune-cli: error: cannot start ")),
+            qPrintable(r.err));
         QVERIFY2(r.err.contains(QStringLiteral("leantune-cli-engine, which runs 'train'")),
             qPrintable(r.err));
         QCOMPARE(r.err.count(QLatin1Char('\n')), 1);

@@ -129,8 +129,8 @@ QString summary(const AuditReport &report, const QString &outDir, double seconds
 } // namespace
 
 AuditFolderOptions::AuditFolderOptions()
-    : data(QStringLiteral("data"), QStringLiteral("The training folder (one sub-folder per class)."),
-        QStringLiteral("DIR"))
+    : data(QStringLiteral("data"),
+        QStringLiteral("The training folder (one sub-folder per class)."), QStringLiteral("DIR"))
     , val(QStringLiteral("val"),
           QStringLiteral("A validation folder: its copies of training images are leaks."),
           QStringLiteral("DIR"))
@@ -226,8 +226,8 @@ bool isDuplicatesOnlyAudit(const QStringList &args)
     for (const QString &arg : args) {
         if (!arg.startsWith(QLatin1Char('-')))
             continue; // a value
-        const QString name = arg.mid(arg.startsWith(QLatin1String("--")) ? 2 : 1)
-                                 .section(QLatin1Char('='), 0, 0);
+        const QString name
+            = arg.mid(arg.startsWith(QLatin1String("--")) ? 2 : 1).section(QLatin1Char('='), 0, 0);
         if (name == folders.duplicatesOnly.names().constFirst())
             duplicatesOnly = true;
         else if (!known.contains(name))

@@ -15,9 +15,9 @@
 
 namespace leantune::cli {
 
-inline const QString kAuditSynopsis = QStringLiteral(
-    "--data DIR [--val DIR] [--test DIR] --out AUDITDIR "
-    "[--duplicates-only | --folds K --from RUNDIR [run options]] [--json]");
+inline const QString kAuditSynopsis
+    = QStringLiteral("--data DIR [--val DIR] [--test DIR] --out AUDITDIR "
+                     "[--duplicates-only | --folds K --from RUNDIR [run options]] [--json]");
 
 // --data, --val, --test, --out, --duplicates-only and --json.
 struct AuditFolderOptions {

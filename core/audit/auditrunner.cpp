@@ -105,8 +105,8 @@ std::optional<AuditOutcome> runAudit(const AuditOptions &options, const AuditMod
     DuplicateOptions duplicateOptions = options.duplicates;
     if (!options.duplicatesOnly)
         duplicateOptions.keptPixelBytes = 0;
-    std::optional<DuplicateResult> duplicates = findDuplicates(
-        splits, duplicateOptions, error, progress, cancel, findings.similarPairs);
+    std::optional<DuplicateResult> duplicates
+        = findDuplicates(splits, duplicateOptions, error, progress, cancel, findings.similarPairs);
     if (!duplicates)
         return std::nullopt;
     report.duplicates = std::move(duplicates->groups);

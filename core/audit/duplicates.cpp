@@ -390,8 +390,8 @@ bool hashItem(const Item &item, const DuplicateOptions &options,
         std::memcpy(digest->data(), result.constData(), 16);
         if (kept && d.gray.cols == item.entry->width && d.gray.rows == item.entry->height) {
             for (int y = 0; y < d.gray.rows; ++y)
-                std::memcpy(kept + std::size_t(y) * std::size_t(d.gray.cols),
-                    d.gray.ptr<uchar>(y), std::size_t(d.gray.cols));
+                std::memcpy(kept + std::size_t(y) * std::size_t(d.gray.cols), d.gray.ptr<uchar>(y),
+                    std::size_t(d.gray.cols));
             *keptOk = 1;
         }
         if (descriptor) {
@@ -897,9 +897,10 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
                             const bool thumb = thumbNeeded[std::size_t(b)] != 0;
                             if (!keptOk.empty() && keptOk[image]) {
                                 const ImageEntry &e = *items[image].entry;
-                                details[std::size_t(b)] = detailOf(
-                                    cv::Mat(e.height, e.width, CV_8UC1, kept.data() + keptAt[image]),
-                                    thumb);
+                                details[std::size_t(b)]
+                                    = detailOf(cv::Mat(e.height, e.width, CV_8UC1,
+                                                   kept.data() + keptAt[image]),
+                                        thumb);
                             } else {
                                 details[std::size_t(b)] = detailOf(items[image], options, thumb);
                             }
