@@ -182,6 +182,18 @@ private Q_SLOTS:
             fitProgressLine(typicalFields(), 40), QStringLiteral("epoch 12/100  50% | ETA 1h05m"));
     }
 
+    // The bar holds its width whatever the fraction; the ETA says when it is not known yet.
+    void barAndEtaFields()
+    {
+        QCOMPARE(progressBar(0.5, 12), QStringLiteral("[======      ]"));
+        QCOMPARE(progressBar(0.0, 4), QStringLiteral("[    ]"));
+        QCOMPARE(progressBar(1.7, 4), QStringLiteral("[====]"));
+        QCOMPARE(progressBar(-0.2, 4), QStringLiteral("[    ]"));
+        QCOMPARE(progressEta(-1.0), QStringLiteral("ETA --:--"));
+        QCOMPARE(progressEta(75.4), QStringLiteral("ETA 1:15"));
+        QCOMPARE(progressEta(3900.0), QStringLiteral("ETA 1h05m"));
+    }
+
     void columnsFallBackToTheEnvironmentThenEighty()
     {
         if (::isatty(STDOUT_FILENO) || ::isatty(STDERR_FILENO))

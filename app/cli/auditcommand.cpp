@@ -48,23 +48,18 @@ public:
         const double fraction
             = p.epochs > 0 ? qBound(0.0, (p.epoch + p.epochProgress) / double(p.epochs), 1.0) : 0.0;
         const int columns = terminalColumns() - 1;
-        const int width = columns >= 100 ? 24 : 12;
-        const int filled = int(fraction * width);
         std::vector<ProgressField> fields;
         fields.push_back({ head % QStringLiteral(" ") % p.stage, 0 });
         if (p.epochs > 0)
             fields.push_back({ QStringLiteral("epoch %1/%2").arg(p.epoch + 1).arg(p.epochs), 1 });
-        fields.push_back({ QLatin1Char('[') % QString(filled, QLatin1Char('='))
-                % QString(width - filled, QLatin1Char(' ')) % QLatin1Char(']'),
-            3, QStringLiteral(" ") });
+        fields.push_back(
+            { progressBar(fraction, columns >= 100 ? 24 : 12), 3, QStringLiteral(" ") });
         if (p.imagesPerSec > 0)
             fields.push_back({ QStringLiteral("%1 img/s").arg(p.imagesPerSec, 0, 'f', 0), 2 });
         if (p.valAccuracy >= 0)
             fields.push_back(
                 { QStringLiteral("held-out acc %1").arg(p.valAccuracy, 0, 'f', 3), 1 });
-        fields.push_back({ QStringLiteral("ETA ")
-                % (p.secondsLeft >= 0 ? progressDuration(p.secondsLeft) : QStringLiteral("--:--")),
-            4 });
+        fields.push_back({ progressEta(p.secondsLeft), 4 });
         printErr(QStringLiteral("\r\033[K") % fitProgressLine(fields, columns));
         m_open = true;
     }

@@ -42,20 +42,14 @@ public:
         const double fraction = total > 0 ? qBound(0.0, double(done) / total, 1.0) : 0.0;
         const double seconds = double(m_stageClock.elapsed()) / 1000.0;
         const int columns = terminalColumns() - 1;
-        const int width = columns >= 100 ? 24 : 12;
-        const int filled = int(fraction * width);
         std::vector<ProgressField> fields;
-        fields.push_back({ QLatin1Char('[') % QString(filled, QLatin1Char('='))
-                % QString(width - filled, QLatin1Char(' ')) % QLatin1Char(']'),
-            3 });
+        fields.push_back({ progressBar(fraction, columns >= 100 ? 24 : 12), 3 });
         fields.push_back(
             { QStringLiteral("%1 %2/%3").arg(stage).arg(done).arg(total), 0, QStringLiteral(" ") });
         if (seconds > 0.2)
             fields.push_back({ QStringLiteral("%1 img/s").arg(done / seconds, 0, 'f', 0), 2 });
-        fields.push_back({ QStringLiteral("ETA ")
-                % (fraction > 0.01 ? progressDuration(seconds * (1.0 - fraction) / fraction)
-                                   : QStringLiteral("--:--")),
-            4 });
+        fields.push_back(
+            { progressEta(fraction > 0.01 ? seconds * (1.0 - fraction) / fraction : -1.0), 4 });
         printErr(QStringLiteral("\r\033[K") % fitProgressLine(fields, columns));
         m_open = true;
     }

@@ -17,6 +17,19 @@ QString progressDuration(double seconds)
         : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QLatin1Char('0'));
 }
 
+QString progressEta(double secondsLeft)
+{
+    return QStringLiteral("ETA ")
+        % (secondsLeft >= 0 ? progressDuration(secondsLeft) : QStringLiteral("--:--"));
+}
+
+QString progressBar(double fraction, int width)
+{
+    const int filled = qBound(0, int(fraction * width), width);
+    return QLatin1Char('[') % QString(filled, QLatin1Char('='))
+        % QString(width - filled, QLatin1Char(' ')) % QLatin1Char(']');
+}
+
 QString fitProgressLine(const std::vector<ProgressField> &fields, int columns)
 {
     columns = qMax(columns, 1);

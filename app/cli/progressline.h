@@ -19,6 +19,10 @@ QString fitProgressLine(const std::vector<ProgressField> &fields, int columns);
 
 // SECONDS as m:ss, or as 1h05m from an hour on (an ETA, an elapsed time).
 QString progressDuration(double seconds);
+// "ETA m:ss" for SECONDSLEFT, "ETA --:--" while they are not known (negative).
+QString progressEta(double secondsLeft);
+// "[=====     ]": FRACTION (0..1) of a bar of WIDTH characters between the brackets.
+QString progressBar(double fraction, int width);
 
 // Width of the terminal: TIOCGWINSZ on stdout, then on stderr, then $COLUMNS, then 80.
 int terminalColumns();

@@ -70,19 +70,14 @@ void ProgressPrinter::onSample(const MetricsSample &s)
     const double done
         = m_totalSteps > 0 ? qBound(0.0, double(s.step) / double(m_totalSteps), 1.0) : 0.0;
     const double elapsed = s.elapsedSec;
-    const QString eta
-        = done > 0.01 ? progressDuration(elapsed * (1.0 - done) / done) : QStringLiteral("--:--");
+    const QString eta = progressEta(done > 0.01 ? elapsed * (1.0 - done) / done : -1.0);
     // Fields by importance: on a narrow terminal the least important go first, so the line never
     // wraps (a wrapped line is not redrawn in place by the carriage return).
     // One column spare: a line filling the last column makes some terminals wrap early.
     const int columns = m_tty ? terminalColumns() - 1 : std::numeric_limits<int>::max();
     std::vector<ProgressField> fields;
     if (m_tty) {
-        const int width = columns >= 119 ? 24 : 12;
-        const int filled = int(done * width);
-        fields.push_back({ QLatin1Char('[') % QString(filled, QLatin1Char('='))
-                % QString(width - filled, QLatin1Char(' ')) % QLatin1Char(']'),
-            3 });
+        fields.push_back({ progressBar(done, columns >= 119 ? 24 : 12), 3 });
     }
     fields.push_back({ QStringLiteral("epoch %1/%2 %3%")
                            .arg(s.epoch + 1)
@@ -106,7 +101,7 @@ void ProgressPrinter::onSample(const MetricsSample &s)
             { QStringLiteral("GPU %1 (peak %2)")
                     .arg(megabytes(s.deviceAllocatedBytes), megabytes(s.devicePeakBytes)),
                 2 });
-    fields.push_back({ QStringLiteral("ETA ") % eta, 7 });
+    fields.push_back({ eta, 7 });
     if (m_tty) {
         printErr(QStringLiteral("\r\033[K") % fitProgressLine(fields, columns));
         m_lineOpen = true;
