@@ -369,10 +369,10 @@ void makeThumb(const cv::Mat &gray, std::uint8_t *thumb)
 
 // Decodes ITEM and writes the MD5 of its decoded pixels into DIGEST and, when DESCRIPTOR is not
 // null, its descriptor (kDescriptor floats). When KEPT is not null, the gray pixels of an image of
-// the scan's size (its header's) are copied there, row after row, and *KEPTOK set. False + *error
-// when it does not decode.
+// the scan's size (its header's) are copied there, row after row, and *KEPTHERE set. False +
+// *error when it does not decode.
 bool hashItem(const Item &item, const DuplicateOptions &options,
-    std::array<std::uint64_t, 2> *digest, float *descriptor, std::uint8_t *kept, char *keptOk,
+    std::array<std::uint64_t, 2> *digest, float *descriptor, std::uint8_t *kept, bool *keptHere,
     QString *error)
 {
     Decoded d;
@@ -392,7 +392,7 @@ bool hashItem(const Item &item, const DuplicateOptions &options,
             for (int y = 0; y < d.gray.rows; ++y)
                 std::memcpy(kept + std::size_t(y) * std::size_t(d.gray.cols), d.gray.ptr<uchar>(y),
                     std::size_t(d.gray.cols));
-            *keptOk = 1;
+            *keptHere = true;
         }
         if (descriptor) {
             std::uint8_t thumb[kThumbPixels];
@@ -724,7 +724,6 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
         std::vector<QString> errors(static_cast<std::size_t>(n));
         std::vector<float> descriptors(options.near ? std::size_t(n) * kDescriptor : 0);
         std::vector<std::int64_t> keptAt; // offset in kept, -1 when not kept
-        std::vector<char> keptOk;
         std::vector<std::uint8_t> kept;
         if (options.near && options.keptPixelBytes > 0) {
             keptAt.assign(std::size_t(n), -1);
@@ -739,17 +738,18 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
                 }
             }
             kept.resize(std::size_t(bytes));
-            keptOk.assign(std::size_t(n), 0);
         }
         const bool hashed = parallelFor(
             n, threads, cancel,
             [&](int i) {
                 const std::size_t k = std::size_t(i);
                 const bool keep = !keptAt.empty() && keptAt[k] >= 0;
+                bool keptHere = false;
                 ok[k] = hashItem(items[k], options, &digests[k],
                     options.near ? descriptors.data() + k * kDescriptor : nullptr,
-                    keep ? kept.data() + keptAt[k] : nullptr, keep ? &keptOk[k] : nullptr,
-                    &errors[k]);
+                    keep ? kept.data() + keptAt[k] : nullptr, &keptHere, &errors[k]);
+                if (keep && !keptHere)
+                    keptAt[k] = -1; // another size than its header's, or no image: decoded again
             },
             [&](int done) { report("hashing", done); }, error);
         if (!hashed)
@@ -895,7 +895,7 @@ std::optional<DuplicateResult> findDuplicates(const std::vector<AuditSplitIndex>
                         [&](int b) {
                             const std::size_t image = std::size_t(batchImages[std::size_t(b)]);
                             const bool thumb = thumbNeeded[std::size_t(b)] != 0;
-                            if (!keptOk.empty() && keptOk[image]) {
+                            if (!keptAt.empty() && keptAt[image] >= 0) {
                                 const ImageEntry &e = *items[image].entry;
                                 details[std::size_t(b)]
                                     = detailOf(cv::Mat(e.height, e.width, CV_8UC1,
