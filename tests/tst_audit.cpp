@@ -99,6 +99,16 @@ private:
 
     QString classOf(const QString &path) const { return QFileInfo(path).dir().dirName(); }
 
+    // A duplicates-only audit of the fixture's training and test folders.
+    AuditOptions fixtureAudit() const
+    {
+        AuditOptions options;
+        options.data = m_train;
+        options.test = m_test;
+        options.duplicatesOnly = true;
+        return options;
+    }
+
     // Fashion-MNIST's first 300 training and 100 test images, then the copies: 5 of each near
     // kind inside the training set and 5 across to the test set, and 8 exact copies (re-saved as
     // BMP) in another class folder, 3 of them in the test set.
@@ -192,10 +202,7 @@ private Q_SLOTS:
 
     void injectedCopiesAreGroupedLeaksAndConflictsMarked()
     {
-        AuditOptions options;
-        options.data = m_train;
-        options.test = m_test;
-        options.duplicatesOnly = true;
+        AuditOptions options = fixtureAudit();
         QString error;
         const std::optional<AuditOutcome> outcome = runAudit(options, {}, &error);
         QVERIFY2(outcome, qPrintable(error));
@@ -300,10 +307,7 @@ private Q_SLOTS:
     void confirmationInSmallBatchesFindsTheSameGroups()
     {
         QString error;
-        AuditOptions options;
-        options.data = m_train;
-        options.test = m_test;
-        options.duplicatesOnly = true;
+        AuditOptions options = fixtureAudit();
         options.duplicates.threads = 1;
         options.duplicates.keptPixelBytes = 0; // every candidate's image decoded again
         const auto groups = [&](int batch) {
@@ -321,10 +325,7 @@ private Q_SLOTS:
     void keptPixelsFindTheSameGroupsAsDecodingAgain()
     {
         QString error;
-        AuditOptions options;
-        options.data = m_train;
-        options.test = m_test;
-        options.duplicatesOnly = true;
+        AuditOptions options = fixtureAudit();
         options.duplicates.threads = 1;
         const auto groups = [&](std::int64_t keptBytes) {
             options.duplicates.keptPixelBytes = keptBytes;
@@ -340,10 +341,7 @@ private Q_SLOTS:
     void exactOnlyFindsTheExactCopies()
     {
         QString error;
-        AuditOptions options;
-        options.data = m_train;
-        options.test = m_test;
-        options.duplicatesOnly = true;
+        AuditOptions options = fixtureAudit();
         options.duplicates.near = false;
         const std::optional<AuditOutcome> outcome = runAudit(options, {}, &error);
         QVERIFY2(outcome, qPrintable(error));
@@ -359,10 +357,7 @@ private Q_SLOTS:
 
     void auditFolderIsRefusedForAnotherDataSet()
     {
-        AuditOptions options;
-        options.data = m_train;
-        options.test = m_test;
-        options.duplicatesOnly = true;
+        AuditOptions options = fixtureAudit();
         options.duplicates.near = false;
         QString error;
         const std::optional<AuditOutcome> outcome = runAudit(options, {}, &error);
