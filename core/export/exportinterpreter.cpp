@@ -52,6 +52,12 @@ void ExportGraph::runAll(
             y = in(n, 0) / in(n, 1);
         } else if (n.op == "Add") {
             y = in(n, 0) + in(n, 1);
+        } else if (n.op == "Mul") {
+            y = in(n, 0) * in(n, 1);
+        } else if (n.op == "Cast") {
+            const GraphAttribute *to = n.attribute("to");
+            TORCH_CHECK(to && to->i == 1, "the graph interpreter casts only to float");
+            y = in(n, 0).to(torch::kFloat32);
         } else if (n.op == "Relu") {
             y = torch::relu(in(n, 0));
         } else if (n.op == "Clip") {

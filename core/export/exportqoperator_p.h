@@ -22,7 +22,8 @@ UInt8Params uint8ParamsFor(float lo, float hi);
 
 // Per-output-channel symmetric int8 of the weight W (axis 0), in 7 bits so that integer kernels
 // without VNNI cannot saturate: q = round(w / scale_c) in [−63, 63], scale_c = max|w_c| / 63 (1 for
-// an all-zero channel). Returns q; *SCALE gets [C].
+// an all-zero channel), rounded to the nearest float16 value when every scale of W is within
+// float16's normal range (the QDQ file then stores them in 2 bytes). Returns q; *SCALE gets [C].
 torch::Tensor int8PerChannel(const torch::Tensor &w, torch::Tensor *scale);
 
 // The static int8 graph of FLOATGRAPH (the float graph quantizeStatic would rewrite, RANGES as

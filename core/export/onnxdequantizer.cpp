@@ -1,5 +1,8 @@
 #include "export/onnxdequantizer_p.h"
 
+#include <QtCore/qfloat16.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -130,6 +133,113 @@ std::int64_t elements(const Tensor &t)
     return n;
 }
 
+// The FLOAT or FLOAT16 tensor T as float32 values; std::nullopt for other types or a size that
+// does not match its dims.
+std::optional<std::vector<float>> floatValues(const Tensor &t)
+{
+    const std::int64_t n = elements(t);
+    std::vector<float> v(static_cast<std::size_t>(n));
+    if (t.dataType == 1 && t.raw.size() == 4 * n) {
+        std::memcpy(v.data(), t.raw.constData(), std::size_t(4 * n));
+    } else if (t.dataType == 10 && t.raw.size() == 2 * n) {
+        std::vector<qfloat16> h(static_cast<std::size_t>(n));
+        std::memcpy(h.data(), t.raw.constData(), std::size_t(2 * n));
+        qFloatFromFloat16(v.data(), h.data(), qsizetype(n));
+    } else {
+        return std::nullopt;
+    }
+    return v;
+}
+
+Tensor floatTensor(std::vector<std::int64_t> dims, const std::vector<float> &values)
+{
+    Tensor t;
+    t.dims = std::move(dims);
+    t.dataType = 1;
+    t.raw = QByteArray(reinterpret_cast<const char *>(values.data()), qsizetype(4 * values.size()));
+    return t;
+}
+
+QByteArray tensorProto(const std::string &name, const Tensor &t)
+{
+    QByteArray out;
+    for (std::int64_t d : t.dims) {
+        writeVarint(out, (1 << 3) | 0);
+        writeVarint(out, std::uint64_t(d));
+    }
+    writeVarint(out, (2 << 3) | 0);
+    writeVarint(out, std::uint64_t(t.dataType));
+    writeBytes(out, 8, QByteArray::fromStdString(name));
+    writeBytes(out, 9, t.raw);
+    return out;
+}
+
+struct Node {
+    std::string op;
+    std::vector<std::string> inputs, outputs;
+    std::map<std::string, std::int64_t> ints; // integer attributes
+};
+
+Node readNode(const QByteArray &bytes)
+{
+    Node n;
+    for (const Field &nf : parse(bytes)) {
+        if (nf.number == 1) {
+            n.inputs.push_back(text(nf));
+        } else if (nf.number == 2) {
+            n.outputs.push_back(text(nf));
+        } else if (nf.number == 4) {
+            n.op = text(nf);
+        } else if (nf.number == 5) {
+            std::string attrName;
+            std::int64_t value = 0;
+            for (const Field &af : parse(nf.bytes)) {
+                if (af.number == 1)
+                    attrName = text(af);
+                else if (af.number == 3)
+                    value = std::int64_t(af.varint);
+            }
+            n.ints[attrName] = value;
+        }
+    }
+    return n;
+}
+
+// Folds a Cast to FLOAT of a FLOAT16 or FLOAT constant, and a Mul of two FLOAT constants (one of
+// them a scalar, or both of one size), into a FLOAT constant in INITS: the weight and bias
+// scales of a static int8 QDQ file. Returns whether N was folded.
+bool foldConstant(const Node &n, std::map<std::string, Tensor> &inits)
+{
+    if (n.outputs.size() != 1 || inits.count(n.outputs[0]))
+        return false;
+    const auto constant = [&](std::size_t i) -> const Tensor * {
+        const auto it = i < n.inputs.size() ? inits.find(n.inputs[i]) : inits.end();
+        return it == inits.end() ? nullptr : &it->second;
+    };
+    if (n.op == "Cast" && n.inputs.size() == 1 && constant(0)) {
+        const auto to = n.ints.find("to");
+        const auto v = floatValues(*constant(0));
+        if (to == n.ints.end() || to->second != 1 || !v)
+            return false;
+        inits[n.outputs[0]] = floatTensor(constant(0)->dims, *v);
+        return true;
+    }
+    if (n.op == "Mul" && n.inputs.size() == 2 && constant(0) && constant(1)
+        && constant(0)->dataType == 1 && constant(1)->dataType == 1) {
+        const auto a = floatValues(*constant(0)), b = floatValues(*constant(1));
+        if (!a || !b || (a->size() != 1 && b->size() != 1 && a->size() != b->size()))
+            return false;
+        const std::vector<std::int64_t> dims
+            = a->size() >= b->size() ? constant(0)->dims : constant(1)->dims;
+        std::vector<float> product(std::max(a->size(), b->size()));
+        for (std::size_t i = 0; i < product.size(); ++i)
+            product[i] = (*a)[a->size() == 1 ? 0 : i] * (*b)[b->size() == 1 ? 0 : i];
+        inits[n.outputs[0]] = floatTensor(dims, product);
+        return true;
+    }
+    return false;
+}
+
 } // namespace
 
 std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QString *error)
@@ -152,7 +262,21 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                 }
             }
             std::set<std::string> consumed; // initializers folded into a float twin
-            std::set<std::string> folded; // outputs of the DequantizeLinear nodes folded
+            std::set<std::string> folded; // outputs of the nodes folded
+            // Constants computed from constants (the scales of a static int8 QDQ file), folded
+            // first; those a node of the twin still reads are written as FLOAT initializers.
+            std::set<std::string> computed;
+            for (const Field &gf : graph) {
+                if (gf.number != 1)
+                    continue;
+                const Node n = readNode(gf.bytes);
+                if (foldConstant(n, inits)) {
+                    computed.insert(n.outputs[0]);
+                    folded.insert(n.outputs[0]);
+                    if (n.op == "Cast")
+                        consumed.insert(n.inputs[0]);
+                }
+            }
             struct Clamp {
                 std::string input;
                 float low = 0.0f, high = 0.0f;
@@ -162,29 +286,11 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
             for (const Field &gf : graph) {
                 if (gf.number != 1)
                     continue;
-                std::vector<std::string> inputs, outputs;
-                std::string op;
-                std::int64_t axis = 1; // ONNX default
-                for (const Field &nf : parse(gf.bytes)) {
-                    if (nf.number == 1)
-                        inputs.push_back(text(nf));
-                    else if (nf.number == 2)
-                        outputs.push_back(text(nf));
-                    else if (nf.number == 4)
-                        op = text(nf);
-                    else if (nf.number == 5) {
-                        std::string attrName;
-                        std::int64_t value = 0;
-                        for (const Field &af : parse(nf.bytes)) {
-                            if (af.number == 1)
-                                attrName = text(af);
-                            else if (af.number == 3)
-                                value = std::int64_t(af.varint);
-                        }
-                        if (attrName == "axis")
-                            axis = value;
-                    }
-                }
+                const Node node = readNode(gf.bytes);
+                const std::vector<std::string> &inputs = node.inputs, &outputs = node.outputs;
+                const std::string &op = node.op;
+                const auto axisAttr = node.ints.find("axis");
+                std::int64_t axis = axisAttr == node.ints.end() ? 1 : axisAttr->second;
                 if (op == "QuantizeLinear") {
                     // Of an activation (static int8): in the twin, the clamp to its range.
                     if (inputs.size() < 2 || outputs.size() != 1 || !inits.count(inputs[1]))
@@ -193,14 +299,14 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                     const Tensor *zero = inputs.size() > 2 && inits.count(inputs[2])
                         ? &inits.at(inputs[2])
                         : nullptr;
-                    if (scale.dataType != 1 || scale.raw.size() != 4
+                    const auto sc = floatValues(scale);
+                    if (scale.dataType != 1 || !sc || sc->size() != 1
                         || (zero && (zero->raw.size() != 1 || zero->dataType != 2)))
                         throw std::runtime_error(
                             "QuantizeLinear '" + outputs[0] + "' is not per tensor to UINT8");
-                    float sc;
-                    std::memcpy(&sc, scale.raw.constData(), 4);
                     const int zp = zero ? int(std::uint8_t(zero->raw[0])) : 0;
-                    clamps[outputs[0]] = { inputs[0], float(0 - zp) * sc, float(255 - zp) * sc };
+                    clamps[outputs[0]]
+                        = { inputs[0], float(0 - zp) * sc->front(), float(255 - zp) * sc->front() };
                     continue;
                 }
                 if (op != "DequantizeLinear")
@@ -250,19 +356,20 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                     const std::int64_t zp = zero ? element(zero->raw, c) : 0;
                     values[std::size_t(i)] = float(element(q.raw, i) - zp) * s;
                 }
-                QByteArray t;
-                for (std::int64_t d : q.dims) {
-                    writeVarint(t, (1 << 3) | 0);
-                    writeVarint(t, std::uint64_t(d));
-                }
-                writeVarint(t, (2 << 3) | 0);
-                writeVarint(t, 1); // FLOAT
-                writeBytes(t, 8, QByteArray::fromStdString(outputs[0]));
-                writeBytes(t, 9,
-                    QByteArray(reinterpret_cast<const char *>(values.data()), qsizetype(4 * n)));
-                writeBytes(twins, 5, t);
+                writeBytes(twins, 5, tensorProto(outputs[0], floatTensor(q.dims, values)));
                 for (const std::string &in : inputs)
                     consumed.insert(in);
+            }
+            for (const Field &gf : graph) {
+                if (gf.number != 1)
+                    continue;
+                const Node n = readNode(gf.bytes);
+                if (n.outputs.size() == 1 && folded.count(n.outputs[0]))
+                    continue;
+                for (const std::string &in : n.inputs) {
+                    if (computed.erase(in))
+                        writeBytes(twins, 5, tensorProto(in, inits.at(in)));
+                }
             }
             bool twinsWritten = false;
             for (const Field &gf : graph) {

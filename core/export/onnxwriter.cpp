@@ -57,7 +57,13 @@ private:
 };
 
 // onnx.proto field numbers and enum values used below.
-enum TensorDataType { kOnnxFloat = 1, kOnnxUint8 = 2, kOnnxInt8 = 3, kOnnxInt32 = 6 };
+enum TensorDataType {
+    kOnnxFloat = 1,
+    kOnnxUint8 = 2,
+    kOnnxInt8 = 3,
+    kOnnxInt32 = 6,
+    kOnnxFloat16 = 10
+};
 enum AttributeType { kAttrFloat = 1, kAttrInt = 2, kAttrInts = 7 };
 
 Proto tensorProto(const std::string &name, const torch::Tensor &value)
@@ -71,6 +77,7 @@ Proto tensorProto(const std::string &name, const torch::Tensor &value)
         type == torch::kInt8        ? kOnnxInt8
             : type == torch::kUInt8 ? kOnnxUint8
             : type == torch::kInt32 ? kOnnxInt32
+            : type == torch::kHalf  ? kOnnxFloat16
                                     : kOnnxFloat); // data_type
     p.string(8, name); // name
     // raw_data: little-endian element bytes (x86-64 and aarch64 are little-endian).
