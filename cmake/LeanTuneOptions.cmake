@@ -39,6 +39,19 @@ endif()
 option(LEANTUNE_UNITY_BUILD "Compile a target's LibTorch sources in groups (unity build)" ON)
 set(LEANTUNE_UNITY_GROUP_SIZE 5 CACHE STRING "LibTorch sources per unity group")
 
+# leantune_use_widgets_pch(target): the precompiled Qt Widgets and QCustomPlot headers
+# (widgets/CMakeLists.txt) for a target that never includes torch: the widgets, the GUI, their tests.
+# Parsing those headers was most of a widget source's compile time (~6 of ~9 s, bench/README.md).
+function(leantune_use_widgets_pch target)
+    if(LEANTUNE_USE_PCH AND TARGET leantune_widgets_pch)
+        target_precompile_headers(${target} REUSE_FROM leantune_widgets_pch)
+        # GCC takes a PCH only where the macros its headers test are alike: the tests get the C++11
+        # ABI macro from LibTorch's flags, so the header and every user define it (libstdc++'s
+        # default value).
+        target_compile_definitions(${target} PRIVATE _GLIBCXX_USE_CXX11_ABI=1)
+    endif()
+endfunction()
+
 # leantune_includes_torch(FILE OUT): OUT is TRUE when FILE, or a header of this project it includes
 # (followed a few levels), includes a LibTorch header.
 function(leantune_includes_torch file out)

@@ -332,7 +332,7 @@ void StartFromField::matchRunToWeights()
     if (!w || w->architecture.isEmpty() || !m_binder)
         return;
     auto *size = qobject_cast<QSpinBox *>(m_binder->widget(QStringLiteral("input_size")));
-    Matched matched { fieldData("model"), size ? size->value() : 0, fieldData("channels") };
+    Matched matched { fieldData("model"), size ? size->value() : 0, fieldData("channels"), 0, {} };
     m_matching = true;
     const auto choose = [this](const char *key, const QString &value) {
         auto *box = qobject_cast<QComboBox *>(m_binder->widget(QLatin1String(key)));

@@ -1,0 +1,2 @@
+// Translation unit that carries the precompiled Qt Widgets and QCustomPlot headers (see
+// widgets/CMakeLists.txt).
