@@ -237,17 +237,14 @@ void ExportGraph::quantizeStatic(const std::map<std::string, ValueRange> &ranges
         }
         const bool qop = quantizableOp(n.op);
         const std::size_t activations = n.op == "Add" ? 2 : 1;
-        const QParams *inputParams = nullptr;
         std::string input; // the quantized value read first, if any
         for (std::size_t k = 0; k < activations && k < n.inputs.size(); ++k) {
             const std::string v = n.inputs[k];
             if (!quantized.count(v) && qop) // a float value an integer op reads: quantize it here
                 quantize(v, v, paramsOf(v));
             if (quantized.count(v)) {
-                if (k == 0) {
-                    inputParams = &quantized.at(v);
+                if (k == 0)
                     input = v;
-                }
                 n.inputs[k] = dequantize(v);
             }
         }
@@ -256,11 +253,11 @@ void ExportGraph::quantizeStatic(const std::map<std::string, ValueRange> &ranges
         // MaxPool and Flatten keep their input's parameters (ONNX Runtime drops their QDQ pair
         // only then); Conv, Add and average pooling get their output's own range.
         const std::string v = n.outputs.front();
-        const bool passThrough = (n.op == "MaxPool" || n.op == "Flatten") && inputParams;
+        const bool passThrough = (n.op == "MaxPool" || n.op == "Flatten") && !input.empty();
         if ((qop || passThrough) && v != outputName) {
             n.outputs.front() = v + "_float";
             out.push_back(n);
-            quantize(v, v + "_float", passThrough ? *inputParams : paramsOf(v));
+            quantize(v, v + "_float", passThrough ? quantized.at(input) : paramsOf(v));
         } else {
             out.push_back(n);
         }

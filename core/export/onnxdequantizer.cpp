@@ -266,10 +266,12 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
             // Constants computed from constants (the scales of a static int8 QDQ file), folded
             // first; those a node of the twin still reads are written as FLOAT initializers.
             std::set<std::string> computed;
+            std::vector<Node> nodes; // the graph's nodes in order, parsed once
             for (const Field &gf : graph) {
-                if (gf.number != 1)
-                    continue;
-                const Node n = readNode(gf.bytes);
+                if (gf.number == 1)
+                    nodes.push_back(readNode(gf.bytes));
+            }
+            for (const Node &n : nodes) {
                 if (foldConstant(n, inits)) {
                     computed.insert(n.outputs[0]);
                     folded.insert(n.outputs[0]);
@@ -283,10 +285,7 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
             };
             std::map<std::string, Clamp> clamps; // QuantizeLinear output → its input and range
             QByteArray twins, graphOut;
-            for (const Field &gf : graph) {
-                if (gf.number != 1)
-                    continue;
-                const Node node = readNode(gf.bytes);
+            for (const Node &node : nodes) {
                 const std::vector<std::string> &inputs = node.inputs, &outputs = node.outputs;
                 const std::string &op = node.op;
                 const auto axisAttr = node.ints.find("axis");
@@ -360,10 +359,7 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                 for (const std::string &in : inputs)
                     consumed.insert(in);
             }
-            for (const Field &gf : graph) {
-                if (gf.number != 1)
-                    continue;
-                const Node n = readNode(gf.bytes);
+            for (const Node &n : nodes) {
                 if (n.outputs.size() == 1 && folded.count(n.outputs[0]))
                     continue;
                 for (const std::string &in : n.inputs) {
@@ -372,30 +368,24 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                 }
             }
             bool twinsWritten = false;
+            auto node = nodes.begin();
             for (const Field &gf : graph) {
                 if (gf.number == 1) {
-                    bool dq = false, quantize = false, dequantize = false;
-                    std::string input, output;
-                    for (const Field &nf : parse(gf.bytes)) {
-                        dq = dq || (nf.number == 2 && folded.count(text(nf)));
-                        quantize = quantize || (nf.number == 4 && text(nf) == "QuantizeLinear");
-                        dequantize
-                            = dequantize || (nf.number == 4 && text(nf) == "DequantizeLinear");
-                        if (nf.number == 1 && input.empty())
-                            input = text(nf);
-                        if (nf.number == 2)
-                            output = text(nf);
-                    }
-                    if (dq || quantize)
+                    const Node &n = *node++;
+                    const bool dropped = std::any_of(n.outputs.begin(), n.outputs.end(),
+                        [&folded](const std::string &o) { return folded.count(o) > 0; });
+                    if (dropped || n.op == "QuantizeLinear")
                         continue;
+                    const std::string input = n.inputs.empty() ? std::string() : n.inputs.front();
+                    const std::string output = n.outputs.empty() ? std::string() : n.outputs.back();
                     const auto clamp = clamps.find(input);
-                    if (dequantize && clamp != clamps.end()) {
+                    if (n.op == "DequantizeLinear" && clamp != clamps.end()) {
                         // DequantizeLinear(QuantizeLinear(x)) ≈ Clip(x, low, high): the opset-6
                         // form with attributes, the one OpenCV 4.6 imports; rounding is left out.
-                        QByteArray node;
-                        writeBytes(node, 1, QByteArray::fromStdString(clamp->second.input));
-                        writeBytes(node, 2, QByteArray::fromStdString(output));
-                        writeBytes(node, 4, QByteArrayLiteral("Clip"));
+                        QByteArray clip;
+                        writeBytes(clip, 1, QByteArray::fromStdString(clamp->second.input));
+                        writeBytes(clip, 2, QByteArray::fromStdString(output));
+                        writeBytes(clip, 4, QByteArrayLiteral("Clip"));
                         for (const auto &bound : { std::make_pair("min", clamp->second.low),
                                  std::make_pair("max", clamp->second.high) }) {
                             QByteArray a;
@@ -404,9 +394,9 @@ std::optional<QByteArray> OnnxDequantizer::floatTwin(const QByteArray &onnx, QSt
                             a.append(reinterpret_cast<const char *>(&bound.second), 4);
                             writeVarint(a, (20 << 3) | 0);
                             writeVarint(a, 1); // FLOAT
-                            writeBytes(node, 5, a);
+                            writeBytes(clip, 5, a);
                         }
-                        writeBytes(graphOut, 1, node);
+                        writeBytes(graphOut, 1, clip);
                         continue;
                     }
                 } else if (gf.number == 5) {
